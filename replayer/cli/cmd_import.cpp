@@ -1,0 +1,10 @@
+// Placeholder until the owning component lands its implementation.
+#include <fmt/core.h>
+
+#include "commands.hpp"
+#include "exit_codes.hpp"
+
+int mtreplay::cli::run_import(Args) {
+  fmt::print(stderr, "mtreplay import: not built yet\n");
+  return kExitInternal;
+}

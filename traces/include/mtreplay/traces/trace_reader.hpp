@@ -1,0 +1,88 @@
+// Streaming trace reader: frames in file order, or events merged across threads in
+// global time order. Never needs the whole trace in memory. Tools only (it may
+// allocate); the recorder never links it.
+//
+// CONTRACT (owned by traces/; info, dump, the replayer and compare use it).
+// The traces component may extend it; it should not break these signatures.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mtreplay/traces/event.hpp"
+#include "mtreplay/traces/trace_writer.hpp"
+
+namespace mtreplay::traces {
+
+// Corrupt or unreadable input. what() is one line that names the file and the byte
+// offset: "corrupt trace x.mtr at byte 1234: frame checksum mismatch".
+class TraceError : public std::runtime_error {
+ public:
+  TraceError(const std::string& message, uint64_t offset)
+      : std::runtime_error(message), offset_(offset) {}
+  uint64_t offset() const { return offset_; }
+
+ private:
+  uint64_t offset_;
+};
+
+struct TraceHeader {
+  uint32_t version = 0;
+  uint32_t pid = 0, ppid = 0, parent_trace_pid = 0;
+  uint64_t start_realtime_ns = 0, start_clock_ns = 0, ticks_per_second = 0;
+  uint32_t page_size = 0;
+  std::string exe;
+  std::vector<std::string> argv;
+};
+
+struct Chunk {
+  ChunkInfo info;
+  uint64_t file_offset = 0;  // where its frame starts
+  std::vector<Event> events;  // thread field filled in
+};
+
+// What reading found besides events. A truncated file (the program was killed) is not
+// an error: reading stops at the last whole frame and this says what was lost.
+struct ReadSummary {
+  uint64_t frames = 0;
+  uint64_t events = 0;
+  bool complete = false;          // the end-of-trace record was present
+  uint64_t truncated_bytes = 0;   // bytes after the last whole frame
+};
+
+class ChunkReader {
+ public:
+  explicit ChunkReader(const std::filesystem::path& path);  // throws TraceError
+  ~ChunkReader();
+  ChunkReader(ChunkReader&&) noexcept;
+  ChunkReader& operator=(ChunkReader&&) noexcept;
+
+  const TraceHeader& header() const;
+  bool next(Chunk& out);  // false at the end (or at a truncation); throws TraceError
+  const ReadSummary& summary() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Events of all threads in one global order: by time, ties in file order, and a
+// thread's own events always in its recorded order.
+class MergedReader {
+ public:
+  explicit MergedReader(const std::filesystem::path& path);  // throws TraceError
+  ~MergedReader();
+  const TraceHeader& header() const;
+  bool next(Event& out);  // throws TraceError
+  const ReadSummary& summary() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace mtreplay::traces

@@ -1,0 +1,58 @@
+// Writes a trace file: the header once, then one independent zstd frame per chunk.
+// Used inside the traced process by the recorder's writer thread, so it never calls
+// malloc: zstd's workspace and all buffers come from mmap.
+//
+// CONTRACT (owned by traces/; the recorder relies on this interface).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+namespace mtreplay::traces {
+
+struct HeaderFields {
+  uint32_t pid = 0;
+  uint32_t ppid = 0;
+  uint32_t parent_trace_pid = 0;   // pid whose trace this process forked from (0: none)
+  uint64_t start_realtime_ns = 0;  // CLOCK_REALTIME at start, for humans
+  uint64_t start_clock_ns = 0;     // the event clock (CLOCK_MONOTONIC) at start
+  uint64_t ticks_per_second = 1'000'000'000;  // calibration if events use another clock
+  uint32_t page_size = 4096;
+  std::string_view exe;            // /proc/self/exe target
+  std::span<const std::string_view> argv;
+};
+
+struct ChunkInfo {
+  uint32_t thread_index = 0;  // dense per trace, in order of first appearance
+  uint32_t os_tid = 0;
+  uint32_t event_count = 0;
+  uint64_t base_time_ns = 0;  // ChunkEncoder::base_time_ns()
+};
+
+class TraceWriter {
+ public:
+  TraceWriter() = default;
+  TraceWriter(const TraceWriter&) = delete;
+  TraceWriter& operator=(const TraceWriter&) = delete;
+  ~TraceWriter();
+
+  // Takes ownership of fd and writes the header. False (with errno set) on failure.
+  bool open(int fd, const HeaderFields& header, int compression_level = 3);
+  // Compresses one chunk as one zstd frame and appends it. False on write failure.
+  bool write_chunk(const ChunkInfo& info, std::span<const std::byte> encoded);
+  // Writes the end-of-trace record and closes the fd (see FORMAT.md); idempotent.
+  bool close();
+
+  uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  int fd_ = -1;
+  void* zstd_ctx_ = nullptr;       // ZSTD_CCtx in an mmapped static workspace
+  size_t workspace_bytes_ = 0;
+  std::byte* out_buffer_ = nullptr;  // mmapped
+  size_t out_capacity_ = 0;
+  uint64_t bytes_written_ = 0;
+};
+
+}  // namespace mtreplay::traces
