@@ -133,23 +133,32 @@ MHOOK_EXPORT void* realloc(void* ptr, size_t size) noexcept {
   return p;
 }
 
+// Implemented over the real realloc, as glibc does: glibc's own reallocarray calls
+// realloc through the PLT, which would record the call twice.
 MHOOK_EXPORT void* reallocarray(void* ptr, size_t count, size_t size) noexcept {
+  size_t bytes;
+  const bool overflow = __builtin_mul_overflow(count, size, &bytes);
   if (!ready() || bootstrap::owns(ptr)) {
-    if (size && count > SIZE_MAX / size) {
+    if (overflow) {
       errno = ENOMEM;
       return nullptr;
     }
-    return realloc(ptr, count * size);
+    return realloc(ptr, bytes);
   }
   record_realloc_begin(ptr, size, count);
-  void* p = real.reallocarray(ptr, count, size);
+  void* p = nullptr;
+  if (overflow) {
+    errno = ENOMEM;
+  } else {
+    p = real.realloc(ptr, bytes);
+  }
   Event e;
   e.op = Op::kReallocArray;
   e.ptr = addr(ptr);
   e.size = size;
   e.count = count;
   e.result = addr(p);
-  if (!p && (size != 0 && count != 0)) e.error = errno;
+  if (!p && (overflow || bytes != 0)) e.error = errno;
   record(e);
   return p;
 }
