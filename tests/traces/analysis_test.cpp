@@ -114,8 +114,8 @@ t0 realloc NULL 32 -> 0x2000
 
 TEST(Analysis, HistogramBuckets) {
   SizeHistogram s;
-  for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{2}, uint64_t{3}, uint64_t{4},
-                     uint64_t{5}, UINT64_MAX})
+  for (uint64_t v :
+       {uint64_t{0}, uint64_t{1}, uint64_t{2}, uint64_t{3}, uint64_t{4}, uint64_t{5}, UINT64_MAX})
     s.add(v);
   EXPECT_EQ(s.counts[0], 1u);
   EXPECT_EQ(s.counts[1], 2u);  // 1, 2

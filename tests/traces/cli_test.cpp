@@ -24,7 +24,8 @@ struct CliRun {
 
 CliRun mtreplay(const std::string& args) {
   const auto err_path = scratch("stderr.txt");
-  const std::string cmd = std::string(MTREPLAY_BIN_DIR) + "/mtreplay " + args + " 2>" + err_path.string();
+  const std::string cmd =
+      std::string(MTREPLAY_BIN_DIR) + "/mtreplay " + args + " 2>" + err_path.string();
   CliRun r{};
   std::FILE* p = ::popen(cmd.c_str(), "r");
   std::array<char, 4096> buf;
@@ -40,10 +41,10 @@ CliRun mtreplay(const std::string& args) {
 const std::string kData = MTREPLAY_TEST_DATA;
 
 TEST(Cli, MissingFilesAndBadFlagsExitTwo) {
-  for (const char* args : {"info /nonexistent.mtr", "dump /nonexistent.mtr",
-                           "import /nonexistent.txt -o /tmp/x.mtr", "info", "dump",
-                           "info --bogus x.mtr", "dump --format xml x.mtr", "import x.txt",
-                           "info a.mtr b.mtr"}) {
+  for (const char* args :
+       {"info /nonexistent.mtr", "dump /nonexistent.mtr", "import /nonexistent.txt -o /tmp/x.mtr",
+        "info", "dump", "info --bogus x.mtr", "dump --format xml x.mtr", "import x.txt",
+        "info a.mtr b.mtr"}) {
     const CliRun r = mtreplay(args);
     EXPECT_EQ(r.code, 2) << args << ": " << r.err;
     EXPECT_FALSE(r.err.empty()) << args;

@@ -62,11 +62,21 @@ TEST(Mutation, ReadersReadOrThrowTraceError) {
     for (int k = 0; k < edits && !bytes.empty(); ++k) {
       const size_t at = rng() % bytes.size();
       switch (rng() % 6) {
-        case 0: bytes[at] = static_cast<char>(bytes[at] ^ (1 << (rng() % 8))); break;
-        case 1: bytes[at] = static_cast<char>(rng()); break;
-        case 2: bytes.resize(at); break;
-        case 3: bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(at), static_cast<char>(rng())); break;
-        case 4: bytes.erase(bytes.begin() + static_cast<std::ptrdiff_t>(at)); break;
+        case 0:
+          bytes[at] = static_cast<char>(bytes[at] ^ (1 << (rng() % 8)));
+          break;
+        case 1:
+          bytes[at] = static_cast<char>(rng());
+          break;
+        case 2:
+          bytes.resize(at);
+          break;
+        case 3:
+          bytes.insert(bytes.begin() + static_cast<std::ptrdiff_t>(at), static_cast<char>(rng()));
+          break;
+        case 4:
+          bytes.erase(bytes.begin() + static_cast<std::ptrdiff_t>(at));
+          break;
         case 5: {  // splice a run of another trace in
           const auto& other = seeds[rng() % seeds.size()];
           const size_t from = rng() % other.size();

@@ -166,17 +166,17 @@ TEST(TextForm, JsonLinesHaveOneObjectPerEvent) {
 TEST(TextForm, ErrorsNameTheLine) {
   const auto path = scratch("bad.mtr");
   const std::pair<const char*, size_t> cases[] = {
-      {"pid 1\nt0 malloc 32\n", 2},                      // no result
-      {"t0 malloc 32 -> 0x10\nt0 frobnicate 1\n", 2},    // unknown op
-      {"\n\nt0 +5zz malloc 1 -> 0x10\n", 3},             // bad time unit
-      {"t0 malloc 32 -> 0x10\npid 4\n", 2},              // header after events
+      {"pid 1\nt0 malloc 32\n", 2},                       // no result
+      {"t0 malloc 32 -> 0x10\nt0 frobnicate 1\n", 2},     // unknown op
+      {"\n\nt0 +5zz malloc 1 -> 0x10\n", 3},              // bad time unit
+      {"t0 malloc 32 -> 0x10\npid 4\n", 2},               // header after events
       {"wat 3\n", 1},                                     // unknown line
       {"t0 free 0x10 extra\n", 1},                        // trailing token
-      {"t0 malloc 99999999999999999999 -> 0x1\n", 1},   // overflow
+      {"t0 malloc 99999999999999999999 -> 0x1\n", 1},     // overflow
       {"t0 @5 malloc 1 -> 0x1\nt0 -10ns free 0x1\n", 2},  // before the start
       {"exe \"unterminated\n", 1},
       {"t0 malloc 1 -> 0x1 err=0\n", 1},
-      {"t0 malloc 1 -> 0x1\nthread t0 tid 5\n", 2},      // thread declared too late
+      {"t0 malloc 1 -> 0x1\nthread t0 tid 5\n", 2},  // thread declared too late
       {"tx malloc 1 -> 0x1\n", 1},
       {"t4294967296 malloc 1 -> 0x1\n", 1},
   };
