@@ -14,7 +14,9 @@
 #include "real_functions.hpp"
 #include "recorder.hpp"
 
-#define MHOOK_EXPORT extern "C" __attribute__((visibility("default")))
+// flatten: the encoder's append (and its per-op field table) is inlined into each
+// hook, where the op is a constant, so each hook gets its own specialised encoder.
+#define MHOOK_EXPORT extern "C" __attribute__((visibility("default"), flatten))
 
 namespace mtreplay::recorder {
 namespace {

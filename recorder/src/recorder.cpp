@@ -35,8 +35,8 @@ void commit(ThreadState& t) {
       std::memory_order_release);
 }
 
-// Waits until the writer has handed `slot` back. Rather than only waiting, the thread
-// drains the ready chunks itself when the writer is busy elsewhere or not running.
+// Waits until the writer has handed `slot` back, draining the ready chunks itself
+// rather than spinning.
 void wait_for_slot(ThreadRecord* rec, uint32_t slot) {
   ChunkSlot& s = rec->slots[slot];
   while (s.state.load(std::memory_order_acquire) != SlotState::kFilling) {
@@ -44,13 +44,12 @@ void wait_for_slot(ThreadRecord* rec, uint32_t slot) {
       s.state.store(SlotState::kFilling, std::memory_order_relaxed);  // nobody will write it
       return;
     }
-    if (sink::try_lock()) {
-      sink::drain_all();
-      sink::unlock();
-    } else {
-      sink::wake();
-      sched_yield();
-    }
+    // The writer is behind (on a busy machine it may not even be scheduled): write
+    // the ready chunks from this thread. If the writer holds the lock it is writing
+    // them already; blocking on the lock then waits exactly as long as needed.
+    sink::lock();
+    sink::drain_all();
+    sink::unlock();
   }
 }
 
