@@ -12,9 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <barrier>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -188,6 +191,32 @@ int run_tls_exit() {
   return 0;
 }
 
+int run_main_exits() {
+  pthread_t t;
+  pthread_create(
+      &t, nullptr,
+      [](void*) -> void* {
+        usleep(30'000);  // let main be gone first
+        void* p = malloc(marker_size(0, kAfterMainExited));
+        free(p);
+        std::puts("last thread done");
+        std::fflush(stdout);
+        return nullptr;
+      },
+      nullptr);
+  pthread_exit(nullptr);
+}
+
+int run_killed() {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(400)) {
+    void* p = malloc(marker_size(0, kBeforeKill));
+    free(p);
+  }
+  raise(SIGKILL);
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -198,6 +227,8 @@ int main(int argc, char** argv) {
   if (mode == "exec-target") return run_exec_target();
   if (mode == "exit-now") return run_exit_now();
   if (mode == "tls-exit") return run_tls_exit();
+  if (mode == "main-exits") return run_main_exits();
+  if (mode == "killed") return run_killed();
   std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");
   return 2;
 }

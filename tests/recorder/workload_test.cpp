@@ -2,7 +2,9 @@
 // exact arguments and results; fork, exec, _exit and thread exit losing nothing.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <algorithm>
+
 #include <cerrno>
 #include <set>
 
@@ -296,6 +298,35 @@ TEST(RecorderWorkload, AllocationsInLateTlsDestructorsAreKept) {
   EXPECT_EQ(tls_marker, 3u);
   EXPECT_EQ(key_marker, 3u);
   expect_thread_bracketed(t);
+}
+
+TEST(RecorderWorkload, MainThreadExitingFirstStillEndsTheProcess) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("mainexits");
+  const RunResult r = run_workload(dir, "main-exits");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "last thread done\n");
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_TRUE(t.summary.complete);
+  size_t marker = 0;
+  for (const auto& [index, ev] : t.threads)
+    marker += count_if_size(ev, Op::kMalloc, marker_size(0, kAfterMainExited));
+  EXPECT_EQ(marker, 1u);
+}
+
+TEST(RecorderWorkload, KilledProcessLeavesAReadableTrace) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("killed");
+  const RunResult r = run_workload(dir, "killed");
+  ASSERT_EQ(r.signal, SIGKILL);
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_FALSE(t.summary.complete);
+  // Chunks are handed over when 100 ms old, so at most the last ~100 ms is lost.
+  const auto& ev = t.threads.at(0);
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_GT(count_if_size(ev, Op::kMalloc, marker_size(0, kBeforeKill)), 0u);
+  EXPECT_GE(ev.back().time_ns - ev.front().time_ns, 200'000'000u)
+      << "events of the first 200 ms of a 400 ms run are on disk";
 }
 
 TEST(RecorderWorkload, UnwritableOutputRunsTheProgramAndSaysSo) {
