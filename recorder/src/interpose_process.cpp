@@ -67,11 +67,8 @@ MHOOK_EXPORT pid_t fork() noexcept {
     }
   }
   if (pid != 0) {
-    mtreplay::traces::Event e;
-    e.op = mtreplay::traces::Op::kFork;
-    e.result = pid > 0 ? static_cast<uint64_t>(pid) : 0;
-    e.error = pid < 0 ? err : 0;
-    record(e);
+    record(mtreplay::traces::Op::kFork, 0, 0, 0, 0, pid > 0 ? static_cast<uint64_t>(pid) : 0,
+           pid < 0 ? err : 0);
   }
   errno = err;
   return pid;

@@ -11,7 +11,7 @@
 
 namespace mtreplay::recorder {
 
-thread_local ThreadState tls __attribute__((tls_model("initial-exec")));
+constinit thread_local ThreadState tls __attribute__((tls_model("initial-exec")));
 ProcessState process;
 
 namespace {
@@ -179,7 +179,7 @@ void start_writer_thread() {
   sink::start_writer_thread();
 }
 
-void record_slow(traces::Event& e) {
+void record_slow(traces::Event e) {
   ThreadState& t = tls;
   if (t.in_hook) {
     count_unrecorded();
@@ -208,9 +208,7 @@ void record_slow(traces::Event& e) {
 
 void flush_before_exec() {
   if (!recording() || !is_trace_owner()) return;
-  traces::Event e;
-  e.op = traces::Op::kExec;
-  record(e);
+  record(traces::Op::kExec, 0, 0, 0, 0, 0, 0);
   ThreadState& t = tls;
   HookGuard guard;
   if (t.record) {
