@@ -211,6 +211,8 @@ void finish_record(ThreadRecord* rec, uint64_t now) {
 void close() {
   if (!writer) return;
   writer->close();
+  append_close_to_manifest(process.config.manifest, process.trace_path,
+                           process.unrecorded_calls.load(std::memory_order_relaxed));
   writer->~TraceWriter();
   writer = nullptr;
   trace_fd = -1;
