@@ -217,6 +217,24 @@ int run_killed() {
   return 1;
 }
 
+int run_threads(int count) {
+  constexpr int kBatch = 8;
+  for (int done = 0; done < count;) {
+    std::vector<std::thread> batch;
+    for (int i = 0; i < kBatch && done < count; ++i, ++done) {
+      batch.emplace_back([] {
+        for (int j = 0; j < 1000; ++j) {
+          void* p = malloc(marker_size(0, kShortLivedThread));
+          free(p);
+        }
+      });
+    }
+    for (auto& t : batch) t.join();
+  }
+  std::printf("%d threads done\n", count);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -229,6 +247,7 @@ int main(int argc, char** argv) {
   if (mode == "tls-exit") return run_tls_exit();
   if (mode == "main-exits") return run_main_exits();
   if (mode == "killed") return run_killed();
+  if (mode == "threads" && argc > 2) return run_threads(std::atoi(argv[2]));
   std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");
   return 2;
 }

@@ -40,6 +40,7 @@ enum Marker : size_t {
   kInKeyDestructor = 28,
   kAfterMainExited = 29,
   kBeforeKill = 30,
+  kShortLivedThread = 31,
 };
 
 inline size_t marker_size(int worker, Marker m) {
