@@ -76,23 +76,41 @@ MHOOK_EXPORT pid_t fork() noexcept {
 
 MHOOK_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
   prepare();
-  flush_before_exec();
-  ExecEnvironment env = exec_environment(envp);
-  return real.execve(path, argv, env.get());
+  int rc, err;
+  {
+    ExecEnvironment env = exec_environment(envp);
+    ExecFlush flush;
+    rc = real.execve(path, argv, env.get());
+    err = errno;  // the flush's guard restores the errno it found
+  }
+  errno = err;
+  return rc;
 }
 
 MHOOK_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) noexcept {
   prepare();
-  flush_before_exec();
-  ExecEnvironment env = exec_environment(envp);
-  return real.execvpe(file, argv, env.get());
+  int rc, err;
+  {
+    ExecEnvironment env = exec_environment(envp);
+    ExecFlush flush;
+    rc = real.execvpe(file, argv, env.get());
+    err = errno;  // the flush's guard restores the errno it found
+  }
+  errno = err;
+  return rc;
 }
 
 MHOOK_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
   prepare();
-  flush_before_exec();
-  ExecEnvironment env = exec_environment(envp);
-  return real.fexecve(fd, argv, env.get());
+  int rc, err;
+  {
+    ExecEnvironment env = exec_environment(envp);
+    ExecFlush flush;
+    rc = real.fexecve(fd, argv, env.get());
+    err = errno;  // the flush's guard restores the errno it found
+  }
+  errno = err;
+  return rc;
 }
 
 MHOOK_EXPORT int execv(const char* path, char* const argv[]) noexcept {

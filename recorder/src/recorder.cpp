@@ -206,18 +206,24 @@ void record_slow(traces::Event e) {
   append(t, e);
 }
 
-void flush_before_exec() {
+ExecFlush::ExecFlush() {
   if (!recording() || !is_trace_owner()) return;
   record(traces::Op::kExec, 0, 0, 0, 0, 0, 0);
   ThreadState& t = tls;
-  HookGuard guard;
+  guard_.emplace();
   if (t.record) {
     publish_chunk(t);
     begin_chunk(t, now_ns());
   }
+  // Held until the exec fails (or forever, if it succeeds): the writer thread must not
+  // start a frame that the exec would cut in half.
   sink::lock();
+  locked_ = true;
   sink::drain_all();
-  sink::unlock();
+}
+
+ExecFlush::~ExecFlush() {
+  if (locked_) sink::unlock();
 }
 
 void final_flush() {

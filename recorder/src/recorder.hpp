@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <optional>
 
 #include "event_clock.hpp"
 #include "mtreplay/traces/event.hpp"
@@ -67,9 +68,22 @@ void count_unrecorded();
 void ensure_initialized();
 void start_writer_thread();
 
-// The process is about to be replaced: record kExec, write out everything this
-// thread holds and everything ready. If the exec fails, recording simply continues.
-void flush_before_exec();
+// The process is about to be replaced: records kExec and writes out everything this
+// thread holds and everything ready, then keeps the writer out (and this thread's
+// hooked calls unrecorded) until it goes out of scope, which only happens if the exec
+// failed; recording then simply continues.
+class ExecFlush {
+ public:
+  ExecFlush();
+  ~ExecFlush();
+  ExecFlush(const ExecFlush&) = delete;
+  ExecFlush& operator=(const ExecFlush&) = delete;
+
+ private:
+  std::optional<HookGuard> guard_;
+  bool locked_ = false;
+};
+
 // The process is ending (exit, _exit): write out every thread's events, close.
 void final_flush();
 void join_writer_thread();

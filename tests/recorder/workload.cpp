@@ -132,7 +132,10 @@ int run_fork() {
 int run_exec(const char* self) {
   void* p = malloc(marker_size(0, kBeforeExec));
   touch(p, 64);
-  execl("/nonexistent/program", "nonexistent", static_cast<char*>(nullptr));
+  errno = 0;
+  if (execl("/nonexistent/program", "nonexistent", static_cast<char*>(nullptr)) != -1 ||
+      errno != ENOENT)
+    return fail("a failed exec must return -1 with errno ENOENT");
   void* q = malloc(marker_size(0, kAfterFailedExec));
   free(q);
   execl(self, self, "exec-target", static_cast<char*>(nullptr));
