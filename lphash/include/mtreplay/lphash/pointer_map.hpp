@@ -43,9 +43,10 @@
 //   the inserter's publishing compare-and-swap and count load rules out a lost wake-up.
 //   size, for_each, capacity: quiescent only (no concurrent writer), for tests and for
 //   the end of a replay.
-// Memory reclamation: a table replaced by a migration gets its slot pages replaced by
-// fresh zero pages, which read as "moved, look in the next table" to a thread still
-// holding it; only its header page (holding `next`) stays until the map is destroyed.
+// Memory reclamation: a table replaced by a migration gives its slot pages back to the
+// kernel (MADV_DONTNEED); they read as zero pages afterwards, which read as "moved, look in the
+// next table" to a thread still holding it; only its header page (holding `next`) stays until the
+// map is destroyed.
 #pragma once
 
 #include <sched.h>
@@ -113,7 +114,20 @@ class alignas(detail::kCacheLine) PointerMap {
         t = on_full(t);
         continue;
       }
-      if (where == Where::kEmpty && !claim(*t, slot, key)) continue;  // lost the slot: probe again
+      if (where == Where::kEmpty) {
+        if (detail::Table* next = t->next.load(std::memory_order_acquire)) {
+          // A migration is under way: new keys go to the next table. Freezing the
+          // empty slot first sends every concurrent insert of this key there too.
+          std::uint64_t expected = detail::kEmptyKey;
+          if (slot->key.compare_exchange_strong(expected, detail::kDeadKey,
+                                                std::memory_order_seq_cst) ||
+              expected == detail::kDeadKey) {
+            t = next;
+          }
+          continue;
+        }
+        if (!claim(*t, slot, key)) continue;  // lost the slot: probe again
+      }
       std::uint64_t seen = slot->word.load(std::memory_order_seq_cst);
       for (;;) {
         if (seen == detail::kMovedWord) break;
@@ -233,7 +247,8 @@ class alignas(detail::kCacheLine) PointerMap {
 
   // Walks key's probe sequence: the slot holding key, the first empty slot (key is
   // absent from this table), a slot frozen by a migration (key is in `next`), or the
-  // whole table without either.
+  // whole table without either: then the key is in `next` if there is one (a table
+  // only fills up completely while it is migrating), else absent.
   template <std::memory_order Load>
   static Probe locate(detail::Table& t, Key key) {
     const std::uint64_t mask = t.mask;
@@ -245,6 +260,7 @@ class alignas(detail::kCacheLine) PointerMap {
       if (k == detail::kEmptyKey) return {Where::kEmpty, &s};
       if (k == detail::kDeadKey) return {Where::kRedirect, nullptr};
     }
+    if (t.next.load(std::memory_order_acquire) != nullptr) return {Where::kRedirect, nullptr};
     return {Where::kFull, nullptr};
   }
 
@@ -272,11 +288,11 @@ class alignas(detail::kCacheLine) PointerMap {
     if (!slot->key.compare_exchange_strong(expected, key, std::memory_order_seq_cst)) {
       return false;
     }
-    const std::uint64_t claimed =
-        t.shard_of(static_cast<std::uint64_t>(slot - t.slots))
-            .claimed.fetch_add(1, std::memory_order_relaxed) +
-        1;
-    if (claimed > t.shard_limit) [[unlikely]] request_migration(t);
+    const std::uint64_t claimed = t.shard_of(static_cast<std::uint64_t>(slot - t.slots))
+                                      .claimed.fetch_add(1, std::memory_order_relaxed) +
+                                  1;
+    if (claimed > t.shard_limit) [[unlikely]]
+      request_migration(t);
     return true;
   }
 
@@ -299,8 +315,7 @@ class alignas(detail::kCacheLine) PointerMap {
   void start_migration(detail::Table& t) {
     const std::uint64_t live = estimate_live(t);
     // 2.5x the live count: a clean-up keeps the size when the table was mostly dead.
-    const std::uint64_t capacity =
-        std::max(t.capacity(), detail::capacity_for(live + live / 4));
+    const std::uint64_t capacity = std::max(t.capacity(), detail::capacity_for(live + live / 4));
     detail::Table* next = detail::Table::create(capacity, &t);
     t.next.store(next, std::memory_order_release);
     t.state.store(detail::MigrationState::kMigrating, std::memory_order_release);
@@ -350,6 +365,7 @@ class alignas(detail::kCacheLine) PointerMap {
     while (key == detail::kEmptyKey) {
       if (s.key.compare_exchange_weak(key, detail::kDeadKey, std::memory_order_seq_cst)) return;
     }
+    if (key == detail::kDeadKey) return;  // frozen early by an insert
     std::uint64_t word = s.word.load(std::memory_order_seq_cst);
     detail::Slot* copy = nullptr;
     for (;;) {
