@@ -127,7 +127,8 @@ void* allocate_small(std::size_t size_class) {
 
 void* allocate_medium(std::size_t bytes, std::size_t alignment) {
   Arena& arena = lock_own_arena();
-  void* p = medium_allocate(arena, pages_for(bytes), alignment >> kPageShift);
+  const std::size_t pages = bytes == 0 ? 1 : pages_for(bytes);
+  void* p = medium_allocate(arena, pages, alignment >> kPageShift);
   arena.lock.unlock();
   return p != nullptr ? p : no_memory();
 }
