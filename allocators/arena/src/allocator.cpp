@@ -163,9 +163,9 @@ Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
   Arena* arena = seg->arena;
   if (arena == nullptr) return nullptr;
   arena->lock.lock();
-  if (seg->arena == arena && seg->base == (address & ~(kSegmentSize - 1)) &&
-      segment_map().find(address) == seg)
-    return arena;
+  // A segment released meanwhile has no arena; one reused elsewhere has another base.
+  // Either way the pointer was not a live block.
+  if (seg->arena == arena && seg->base == (address & ~(kSegmentSize - 1))) return arena;
   arena->lock.unlock();
   return nullptr;
 }
