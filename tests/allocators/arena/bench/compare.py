@@ -33,6 +33,8 @@ def run_once(command, preload, env_extra):
     start = time.perf_counter()
     pid = os.fork()
     if pid == 0:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
         os.execvpe(command[0], command, env)
     _, status, usage = os.wait4(pid, 0)
     wall = time.perf_counter() - start
