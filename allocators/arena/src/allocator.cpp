@@ -321,10 +321,10 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   if (span == nullptr || heap.id == 0 ||
       __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id || span->segment != &seg)
     return false;
-  const ClassInfo& info = kClasses[span->size_class];
-  const std::size_t offset = address - span_start(*span);
-  const std::size_t index = block_index(offset, info);
-  if (offset >= std::size_t{span->page_count} << kPageShift || index * info.block_size != offset ||
+  const std::size_t offset = address - span->start;
+  const std::size_t index =
+      static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
+  if (offset >= std::size_t{span->page_count} << kPageShift || index * span->block_size != offset ||
       index >= span->capacity)
     return false;  // the locked path names the error
   const std::size_t w = index / 64;

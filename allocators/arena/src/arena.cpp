@@ -265,6 +265,9 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   if (span == nullptr) return nullptr;
   span->kind = SpanKind::kSlab;
   span->size_class = static_cast<std::uint8_t>(size_class);
+  span->start = span_start(*span);
+  span->block_size = info.block_size;
+  span->reciprocal = info.reciprocal;
   span->capacity = info.blocks;
   span->free_count = info.blocks;
   span->first_word = 0;

@@ -50,7 +50,7 @@ inline void* take_block(Span& span) {
   span.first_word = static_cast<std::uint16_t>(w);
   --span.free_count;
   const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
-  return reinterpret_cast<void*>(span_start(span) + index * kClasses[span.size_class].block_size);
+  return reinterpret_cast<void*>(span.start + index * span.block_size);
 }
 
 // nullptr when memory runs out.

@@ -35,6 +35,11 @@ struct Span {
   Span** inbox;
   Span* remote_next;
   std::uint8_t remote_pending;
+  // Copies of span_start() and the class's block size and reciprocal, so that the
+  // fast paths touch one descriptor only.
+  std::uintptr_t start;
+  std::uint32_t block_size;
+  std::uint32_t reciprocal;
   std::uint16_t capacity;
   std::uint16_t free_count;  // bits set in free_bits
   std::uint16_t first_word;  // no free bit below this word
