@@ -28,7 +28,8 @@ set(MTREPLAY_ALLOCATOR_jemalloc_DEVIATIONS small-block-alignment errno-on-failur
     zero-size-alignment)
 set(MTREPLAY_ALLOCATOR_tcmalloc_DEVIATIONS small-block-alignment errno-on-failure
     invalid-alignment pvalloc-overflow)
-set(MTREPLAY_ALLOCATOR_mimalloc_DEVIATIONS small-block-alignment errno-on-failure)
+set(MTREPLAY_ALLOCATOR_mimalloc_DEVIATIONS small-block-alignment errno-on-failure
+    misaligned-after-reuse)
 set(MTREPLAY_ALLOCATOR_scudo_DEVIATIONS errno-on-failure huge-alignment
     aligned-alloc-size-multiple)
 

