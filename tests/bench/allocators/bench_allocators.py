@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Whole-program allocator benchmark: every workload under every backend, side by side.
+
+Runs are interleaved (round after round, each round visiting every backend in a rotated
+order) so that noise from other work on the machine falls on all backends alike; the
+figures are medians over the rounds. Wall time and peak RSS come from alloc_launch
+(wait4 rusage of the child alone) and are reported as ratios to glibc.
+
+The backends (name -> preloaded .so) are the ones the tests use, written by CMake into
+the build tree as allocator_backends.json.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+PYTHON_WORKLOAD = "x=[str(i) for i in range(10**6)]; d={i:str(i) for i in range(200000)}"
+
+
+def default_python():
+    # The distribution's interpreter, not a version-manager shim (a shell script that
+    # would be timed and preloaded too).
+    return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def workloads(args):
+    return {
+        "python": {"command": [args.python, "-c", PYTHON_WORKLOAD],
+                   "env": ["PYTHONMALLOC=malloc"]},
+        "producer_consumer": {"command": [os.path.join(args.bin_dir, "alloc_producer_consumer"),
+                                          "--transfers", str(args.transfers)],
+                              "env": []},
+    }
+
+
+def run_once(args, backend_path, workload):
+    command = [os.path.join(args.bin_dir, "alloc_launch")]
+    if backend_path:
+        command += ["--preload", backend_path]
+    for assignment in workload["env"]:
+        command += ["--env", assignment]
+    command += ["--"] + workload["command"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"alloc_launch failed: {completed.stderr.strip()}")
+    # alloc_launch prints its JSON last; the workload's own output comes before it.
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", required=True, help="the CMake build tree")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--transfers", type=int, default=3_000_000,
+                        help="producer_consumer hand-overs per run")
+    parser.add_argument("--backends", help="comma-separated subset (default: all)")
+    parser.add_argument("--workloads", help="comma-separated subset of python,producer_consumer")
+    parser.add_argument("--python", default=default_python())
+    parser.add_argument("--json", help="also write every sample here")
+    args = parser.parse_args()
+    args.bin_dir = os.path.join(args.build_dir, "bin")
+
+    with open(os.path.join(args.build_dir, "tests", "bench", "allocators",
+                           "allocator_backends.json")) as f:
+        backends = json.load(f)  # ordered: glibc first
+    if args.backends:
+        wanted = args.backends.split(",")
+        backends = {name: path for name, path in backends.items() if name in wanted}
+    backends = {name: path for name, path in backends.items() if not path or os.path.exists(path)}
+    chosen = workloads(args)
+    if args.workloads:
+        chosen = {name: w for name, w in chosen.items() if name in args.workloads.split(",")}
+
+    names = list(backends)
+    samples = {w: {b: [] for b in names} for w in chosen}
+    for round_index in range(args.rounds):
+        order = names[round_index % len(names):] + names[:round_index % len(names)]
+        for workload_name, workload in chosen.items():
+            for backend in order:
+                result = run_once(args, backends[backend], workload)
+                if result["exit_status"] != 0:
+                    print(f"{workload_name} under {backend} exited {result['exit_status']}",
+                          file=sys.stderr)
+                samples[workload_name][backend].append(result)
+        print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
+
+    for workload_name in chosen:
+        print(f"\n### {workload_name} (median of {args.rounds})\n")
+        print("| allocator | wall s | x glibc | peak RSS MiB | x glibc | failed runs |")
+        print("|---|---:|---:|---:|---:|---:|")
+        medians = {}
+        for backend in names:
+            runs = samples[workload_name][backend]
+            ok = [r for r in runs if r["exit_status"] == 0] or runs
+            medians[backend] = (statistics.median(r["wall_seconds"] for r in ok),
+                                statistics.median(r["peak_rss_kib"] for r in ok) / 1024)
+        base_wall, base_rss = medians.get("glibc", (None, None))
+        for backend in names:
+            wall, rss = medians[backend]
+            failed = sum(1 for r in samples[workload_name][backend] if r["exit_status"] != 0)
+            wall_ratio = f"{wall / base_wall:.2f}" if base_wall else "-"
+            rss_ratio = f"{rss / base_rss:.2f}" if base_rss else "-"
+            print(f"| {backend} | {wall:.3f} | {wall_ratio} | {rss:.1f} | {rss_ratio} | {failed} |")
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"backends": backends, "samples": samples}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
