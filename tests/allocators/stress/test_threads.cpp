@@ -26,7 +26,7 @@ TEST(StressThreads, SharedSlotsWithCrossThreadReallocAndFree) {
   };
   std::vector<Slot> slots(1024);
   ProblemLog problems;
-  const int operations = 20'000 * stress_scale();
+  const int operations = 10'000 * stress_scale();
   std::vector<std::jthread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -56,7 +56,7 @@ TEST(StressThreads, SharedSlotsWithCrossThreadReallocAndFree) {
 // fast paths (tcache, per-thread arenas) with no sharing at all.
 TEST(StressThreads, PrivateBlocksAndReallocChains) {
   ProblemLog problems;
-  const int operations = 10'000 * stress_scale();
+  const int operations = 5'000 * stress_scale();
   std::vector<std::jthread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
@@ -91,7 +91,7 @@ TEST(StressThreads, ProducersAndConsumers) {
   constexpr int kProducers = kThreads / 2;
   int producers_left = kProducers;
   ProblemLog problems;
-  const int per_producer = 20'000 * stress_scale();
+  const int per_producer = 10'000 * stress_scale();
 
   std::vector<std::jthread> threads;
   for (int p = 0; p < kProducers; ++p) {
