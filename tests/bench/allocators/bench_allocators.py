@@ -88,21 +88,28 @@ def main():
 
     for workload_name in chosen:
         print(f"\n### {workload_name} (median of {args.rounds})\n")
-        print("| allocator | wall s | x glibc | peak RSS MiB | x glibc | failed runs |")
-        print("|---|---:|---:|---:|---:|---:|")
+        # CPU (user + system) is reported beside wall time: on a shared machine it is
+        # the steadier of the two, while wall time shows what the threads waited for.
+        print("| allocator | wall s | x glibc | CPU s | x glibc | peak RSS MiB | x glibc "
+              "| failed runs |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         medians = {}
         for backend in names:
             runs = samples[workload_name][backend]
             ok = [r for r in runs if r["exit_status"] == 0] or runs
-            medians[backend] = (statistics.median(r["wall_seconds"] for r in ok),
-                                statistics.median(r["peak_rss_kib"] for r in ok) / 1024)
-        base_wall, base_rss = medians.get("glibc", (None, None))
+            medians[backend] = (
+                statistics.median(r["wall_seconds"] for r in ok),
+                statistics.median(r["user_seconds"] + r["system_seconds"] for r in ok),
+                statistics.median(r["peak_rss_kib"] for r in ok) / 1024)
+        base = medians.get("glibc")
         for backend in names:
-            wall, rss = medians[backend]
+            figures = medians[backend]
             failed = sum(1 for r in samples[workload_name][backend] if r["exit_status"] != 0)
-            wall_ratio = f"{wall / base_wall:.2f}" if base_wall else "-"
-            rss_ratio = f"{rss / base_rss:.2f}" if base_rss else "-"
-            print(f"| {backend} | {wall:.3f} | {wall_ratio} | {rss:.1f} | {rss_ratio} | {failed} |")
+            cells = []
+            for index, precision in ((0, 3), (1, 3), (2, 1)):
+                ratio = f"{figures[index] / base[index]:.2f}" if base and base[index] else "-"
+                cells += [f"{figures[index]:.{precision}f}", ratio]
+            print(f"| {backend} | " + " | ".join(cells) + f" | {failed} |")
 
     if args.json:
         with open(args.json, "w") as f:
