@@ -32,6 +32,9 @@ def workloads(args):
         "producer_consumer": {"command": [os.path.join(args.bin_dir, "alloc_producer_consumer"),
                                           "--transfers", str(args.transfers)],
                               "env": []},
+        "small_blocks": {"command": [os.path.join(args.bin_dir, "alloc_small_blocks"),
+                                     "--count", "2000000", "--size", "16"],
+                         "env": []},
     }
 
 
@@ -45,8 +48,13 @@ def run_once(args, backend_path, workload):
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"alloc_launch failed: {completed.stderr.strip()}")
-    # alloc_launch prints its JSON last; the workload's own output comes before it.
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    # alloc_launch prints its JSON last; the workload's own output comes before it and
+    # is kept when it is a JSON object too (small_blocks reports bytes per block).
+    lines = completed.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    if len(lines) > 1 and lines[-2].startswith("{"):
+        result["workload"] = json.loads(lines[-2])
+    return result
 
 
 def main():
@@ -56,7 +64,7 @@ def main():
     parser.add_argument("--transfers", type=int, default=3_000_000,
                         help="producer_consumer hand-overs per run")
     parser.add_argument("--backends", help="comma-separated subset (default: all)")
-    parser.add_argument("--workloads", help="comma-separated subset of python,producer_consumer")
+    parser.add_argument("--workloads", help="comma-separated subset of python,producer_consumer,small_blocks")
     parser.add_argument("--python", default=default_python())
     parser.add_argument("--json", help="also write every sample here")
     args = parser.parse_args()
@@ -110,6 +118,11 @@ def main():
                 ratio = f"{figures[index] / base[index]:.2f}" if base and base[index] else "-"
                 cells += [f"{figures[index]:.{precision}f}", ratio]
             print(f"| {backend} | " + " | ".join(cells) + f" | {failed} |")
+        per_block = {b: [r["workload"]["bytes_per_block"] for r in samples[workload_name][b]
+                         if "bytes_per_block" in r.get("workload", {})] for b in names}
+        if all(per_block.values()):
+            print("\nresident bytes per live 16-byte block (median): " + ", ".join(
+                f"{b} {statistics.median(v):.1f}" for b, v in per_block.items()))
 
     if args.json:
         with open(args.json, "w") as f:
