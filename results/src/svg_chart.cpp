@@ -10,7 +10,7 @@ namespace mtreplay::results {
 namespace {
 
 constexpr double kWidth = 560, kHeight = 300;
-constexpr double kLeft = 78, kRight = 16, kTop = 34, kBottom = 64;
+constexpr double kLeft = 78, kRight = 30, kTop = 48, kBottom = 64;
 constexpr double kPlotW = kWidth - kLeft - kRight, kPlotH = kHeight - kTop - kBottom;
 
 // Series colours for multi-series bars (percentiles): light to dark.
@@ -38,9 +38,13 @@ struct Axis {
   }
 };
 
-Axis linear_axis(double max) {
+// Byte axes step in binary units (1, 2 or 5 MiB rather than 1.9 MiB).
+Axis linear_axis(double max, Unit unit) {
   Axis a;
-  double step = nice_step(max > 0 ? max / 5 : 1);
+  double scale = 1;
+  if (unit == Unit::kBytes)
+    while (scale * 1024 <= max / 2) scale *= 1024;
+  double step = nice_step(max > 0 ? max / 5 / scale : 1) * scale;
   a.hi = std::max(step, std::ceil(max / step) * step);
   for (double t = 0; t <= a.hi * (1 + 1e-9); t += step) a.ticks.push_back(t);
   return a;
@@ -88,8 +92,8 @@ std::string legend(const std::vector<std::pair<std::string, std::string>>& entri
     double w = 14 + 7.0 * static_cast<double>(it->first.size()) + 12;
     x -= w;
     out += fmt::format(
-        "<g class=\"legend\"><rect x=\"{:.1f}\" y=\"10\" width=\"10\" height=\"10\" "
-        "fill=\"{}\"/><text x=\"{:.1f}\" y=\"19\">{}</text></g>\n",
+        "<g class=\"legend\"><rect x=\"{:.1f}\" y=\"28\" width=\"10\" height=\"10\" "
+        "fill=\"{}\"/><text x=\"{:.1f}\" y=\"37\">{}</text></g>\n",
         x, it->second, x + 14, html_escape(it->first));
   }
   return out;
@@ -141,7 +145,8 @@ std::string render(const BarChart& chart) {
     for (double v : s.values) see(v);
     for (const auto& [lo, hi] : s.whiskers) see(lo), see(hi);
   }
-  Axis axis = chart.log_scale && min_positive > 0 ? log_axis(min_positive, max) : linear_axis(max);
+  Axis axis = chart.log_scale && min_positive > 0 ? log_axis(min_positive, max)
+                                                  : linear_axis(max, chart.unit);
 
   std::string out = header(chart.id, chart.title);
   out += y_axis(axis, chart.unit);
@@ -204,7 +209,7 @@ std::string render(const LineChart& chart) {
   double max_x = 0, max_y = 0;
   for (const auto& s : chart.series)
     for (const auto& [x, y] : s.points) max_x = std::max(max_x, x), max_y = std::max(max_y, y);
-  Axis xa = linear_axis(max_x), ya = linear_axis(max_y);
+  Axis xa = linear_axis(max_x, chart.x_unit), ya = linear_axis(max_y, chart.y_unit);
 
   std::string out = header(chart.id, chart.title);
   out += y_axis(ya, chart.y_unit);
