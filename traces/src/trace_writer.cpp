@@ -39,6 +39,11 @@ size_t header_size(const HeaderFields& h, size_t& exe_bytes, size_t& argc) {
   return size + 8;
 }
 
+// memcpy's pointers must not be null even for 0 bytes (an empty string_view's may be).
+void copy_bytes(std::byte* to, std::string_view from, size_t n) {
+  if (n != 0) std::memcpy(to, from.data(), n);
+}
+
 void fill_header(std::byte* out, size_t size, const HeaderFields& h, size_t exe_bytes,
                  size_t argc) {
   using format::store;
@@ -54,13 +59,13 @@ void fill_header(std::byte* out, size_t size, const HeaderFields& h, size_t exe_
   store<uint64_t>(out + 48, h.ticks_per_second);
   store<uint32_t>(out + 56, static_cast<uint32_t>(exe_bytes));
   std::byte* p = out + format::kFixedHeaderBytes;
-  std::memcpy(p, h.exe.data(), exe_bytes);
+  copy_bytes(p, h.exe, exe_bytes);
   p += exe_bytes;
   store<uint32_t>(p, static_cast<uint32_t>(argc));
   p += 4;
   for (size_t i = 0; i < argc; ++i) {
     store<uint32_t>(p, static_cast<uint32_t>(h.argv[i].size()));
-    std::memcpy(p + 4, h.argv[i].data(), h.argv[i].size());
+    copy_bytes(p + 4, h.argv[i], h.argv[i].size());
     p += 4 + h.argv[i].size();
   }
   store<uint64_t>(p, format::fnv1a64({out, size - 8}));
