@@ -53,6 +53,13 @@ std::map<int, uint32_t> worker_threads(const ReadTrace& t) {
 void expect_thread_bracketed(const ReadTrace& t) {
   for (const auto& [index, events] : t.threads) {
     ASSERT_FALSE(events.empty());
+    // Times are ns since the trace started (a test run is far below 100 s) and a
+    // thread's own events are in time order.
+    for (size_t i = 0; i < events.size(); ++i) {
+      EXPECT_LT(events[i].time_ns, 100'000'000'000u) << "thread " << index << " event " << i;
+      if (i)
+        EXPECT_LE(events[i - 1].time_ns, events[i].time_ns) << "thread " << index << " event " << i;
+    }
     EXPECT_EQ(events.front().op, Op::kThreadStart) << "thread " << index;
     EXPECT_EQ(events.front().result, t.os_tid.at(index)) << "thread " << index;
     EXPECT_EQ(events.back().op, Op::kThreadExit) << "thread " << index;
