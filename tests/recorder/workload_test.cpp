@@ -57,8 +57,9 @@ void expect_thread_bracketed(const ReadTrace& t) {
     // thread's own events are in time order.
     for (size_t i = 0; i < events.size(); ++i) {
       EXPECT_LT(events[i].time_ns, 100'000'000'000u) << "thread " << index << " event " << i;
-      if (i)
+      if (i) {
         EXPECT_LE(events[i - 1].time_ns, events[i].time_ns) << "thread " << index << " event " << i;
+      }
     }
     EXPECT_EQ(events.front().op, Op::kThreadStart) << "thread " << index;
     EXPECT_EQ(events.front().result, t.os_tid.at(index)) << "thread " << index;
