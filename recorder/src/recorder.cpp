@@ -186,7 +186,10 @@ void record_slow(traces::Event e) {
     return;
   }
   HookGuard guard;
-  ensure_initialized();
+  if (process.init_state.load(std::memory_order_acquire) != 2) {
+    ensure_initialized();
+    e.time_ns = now_ns();  // the stamp was taken before the clock was calibrated
+  }
   if (!process.enabled) return;
   if (process.closed.load(std::memory_order_acquire)) {
     process.dropped_events.fetch_add(1, std::memory_order_relaxed);

@@ -53,6 +53,14 @@ std::map<int, uint32_t> worker_threads(const ReadTrace& t) {
 void expect_thread_bracketed(const ReadTrace& t) {
   for (const auto& [index, events] : t.threads) {
     ASSERT_FALSE(events.empty());
+    // Times are ns since the trace started (a test run is far below 100 s) and a
+    // thread's own events are in time order.
+    for (size_t i = 0; i < events.size(); ++i) {
+      EXPECT_LT(events[i].time_ns, 100'000'000'000u) << "thread " << index << " event " << i;
+      if (i) {
+        EXPECT_LE(events[i - 1].time_ns, events[i].time_ns) << "thread " << index << " event " << i;
+      }
+    }
     EXPECT_EQ(events.front().op, Op::kThreadStart) << "thread " << index;
     EXPECT_EQ(events.front().result, t.os_tid.at(index)) << "thread " << index;
     EXPECT_EQ(events.back().op, Op::kThreadExit) << "thread " << index;
@@ -323,12 +331,13 @@ TEST(RecorderWorkload, KilledProcessLeavesAReadableTrace) {
   ASSERT_EQ(r.signal, SIGKILL);
   const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
   EXPECT_FALSE(t.summary.complete);
-  // Chunks are handed over when 100 ms old, so at most the last ~100 ms is lost.
+  // Chunks are handed over when 100 ms old, so normally only the last ~100 ms is lost.
   const auto& ev = t.threads.at(0);
   ASSERT_GE(ev.size(), 2u);
   EXPECT_GT(count_if_size(ev, Op::kMalloc, marker_size(0, kBeforeKill)), 0u);
-  EXPECT_GE(ev.back().time_ns - ev.front().time_ns, 200'000'000u)
-      << "events of the first 200 ms of a 400 ms run are on disk";
+  // Loose bound: on a loaded machine the writer thread may not be scheduled in time.
+  EXPECT_GE(ev.back().time_ns - ev.front().time_ns, 100'000'000u)
+      << "events of at least the first 100 ms of a 400 ms run are on disk";
 }
 
 // Threads come and go; their records are recycled. Every thread's events are there,
