@@ -204,7 +204,10 @@ void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& op, Runn
   bool sample = --runner.countdown == 0;
   uint64_t start = 0;
   if (sample) {
-    runner.countdown = kSampleEvery;
+    // A jittered period (mean kSampleEvery) so that a periodic op pattern, such as
+    // strict malloc/free alternation, cannot hide one kind from the samples.
+    runner.rng ^= runner.rng << 13, runner.rng ^= runner.rng >> 7, runner.rng ^= runner.rng << 17;
+    runner.countdown = kSampleEvery / 2 + 1 + static_cast<uint32_t>(runner.rng % kSampleEvery);
     start = ticks();
   }
   void* out = nullptr;

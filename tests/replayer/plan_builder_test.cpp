@@ -98,9 +98,10 @@ TEST(PlanBuilder, AddressFreedInsideAReallocCanBeReusedByAnotherThread) {
   s.add(1, Op::kRealloc, 0x1000, 64, 0x2000);
   s.free(2, 0x1000).free(1, 0x2000);
   Plan plan = s.build();
-  EXPECT_EQ(op(plan, 1, 0).in_obj, 0u);
-  EXPECT_EQ(op(plan, 2, 1).in_obj, 1u);
-  EXPECT_EQ(op(plan, 1, 1).in_obj, 2u);
+  EXPECT_EQ(op(plan, 1, 0).in_obj, op(plan, 0, 0).out_obj);
+  EXPECT_EQ(op(plan, 2, 1).in_obj, op(plan, 2, 0).out_obj);
+  EXPECT_EQ(op(plan, 1, 1).in_obj, op(plan, 1, 0).out_obj);
+  EXPECT_NE(op(plan, 2, 0).out_obj, op(plan, 0, 0).out_obj);
   EXPECT_EQ(plan.anomalies.unknown_free + plan.anomalies.double_free, 0u);
 }
 
@@ -199,7 +200,9 @@ TEST(PlanBuilder, SerialOrderRespectsEveryDependency) {
     const PlanOp& o = plan.threads[slot].ops[cursor[slot]];
     EXPECT_EQ(plan.threads[slot].serial[cursor[slot]], i);
     ++cursor[slot];
-    if (o.in_obj != kNoObject) EXPECT_LT(produced_at[o.in_obj], i);
+    if (o.in_obj != kNoObject) {
+      EXPECT_LT(produced_at[o.in_obj], i);
+    }
     if (o.out_obj != kNoObject) produced_at[o.out_obj] = i;
   }
   EXPECT_EQ(plan.objects.size(), 200u);

@@ -62,10 +62,12 @@ class PlanBuilder {
   void count_unmatched(uint64_t address, PlanKind kind);
   void add_allocation(uint32_t slot, const traces::Event& e, PlanKind kind);
   void add_realloc_end(uint32_t slot, const traces::Event& e, PlanKind kind);
+  void group_objects_by_producer();
 
   Plan plan_;
   uint64_t merged_seq_ = 0;
   std::vector<ObjectState> objects_;
+  std::vector<uint32_t> producer_slot_;
   std::vector<ThreadState> thread_state_;
   std::unordered_map<uint32_t, uint32_t> slots_;
   std::unordered_map<uint64_t, AddressState> addresses_;
