@@ -184,7 +184,7 @@ void ReplayEngine::handle_null(uint32_t slot, uint64_t index, const PlanOp& op) 
   }
 }
 
-void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& op, Runner& runner) {
+inline void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& op, Runner& runner) {
   ThreadStats& stats = results_.stats(slot);
   void* in = nullptr;
   if (op.in_obj != kNoObject) {
