@@ -7,14 +7,22 @@ using traces::Op;
 
 PlanKind allocation_kind(Op op) {
   switch (op) {
-    case Op::kMalloc: return PlanKind::kMalloc;
-    case Op::kCalloc: return PlanKind::kCalloc;
-    case Op::kMemalign: return PlanKind::kMemalign;
-    case Op::kPosixMemalign: return PlanKind::kPosixMemalign;
-    case Op::kAlignedAlloc: return PlanKind::kAlignedAlloc;
-    case Op::kValloc: return PlanKind::kValloc;
-    case Op::kPvalloc: return PlanKind::kPvalloc;
-    default: return PlanKind::kSkip;
+    case Op::kMalloc:
+      return PlanKind::kMalloc;
+    case Op::kCalloc:
+      return PlanKind::kCalloc;
+    case Op::kMemalign:
+      return PlanKind::kMemalign;
+    case Op::kPosixMemalign:
+      return PlanKind::kPosixMemalign;
+    case Op::kAlignedAlloc:
+      return PlanKind::kAlignedAlloc;
+    case Op::kValloc:
+      return PlanKind::kValloc;
+    case Op::kPvalloc:
+      return PlanKind::kPvalloc;
+    default:
+      return PlanKind::kSkip;
   }
 }
 
@@ -24,7 +32,9 @@ bool is_realloc_kind(PlanKind kind) {
 
 }  // namespace
 
-PlanBuilder::PlanBuilder(uint64_t page_size) { plan_.page_size = page_size ? page_size : 4096; }
+PlanBuilder::PlanBuilder(uint64_t page_size) {
+  plan_.page_size = page_size ? page_size : 4096;
+}
 
 uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
   auto [it, inserted] = slots_.try_emplace(recorded_thread, plan_.threads.size());
@@ -259,7 +269,8 @@ void PlanBuilder::group_objects_by_producer() {
   std::vector<uint64_t> per_slot(plan_.threads.size(), 0);
   for (uint32_t producer : producer_slot_) ++per_slot[producer];
   std::vector<uint64_t> next(plan_.threads.size(), 0);
-  for (size_t slot = 1; slot < per_slot.size(); ++slot) next[slot] = next[slot - 1] + per_slot[slot - 1];
+  for (size_t slot = 1; slot < per_slot.size(); ++slot)
+    next[slot] = next[slot - 1] + per_slot[slot - 1];
   std::vector<uint32_t> renamed(plan_.objects.size());
   std::vector<PlanObject> objects(plan_.objects.size());
   for (size_t obj = 0; obj < plan_.objects.size(); ++obj) {
