@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <string>
@@ -117,21 +118,39 @@ int run_command(const std::vector<std::string>& command, std::vector<std::string
   return kExitInternal;
 }
 
-std::vector<fs::path> traces_from_manifest(const fs::path& manifest) {
-  std::vector<fs::path> out;
-  std::set<std::string> seen;
+struct TraceEntry {
+  fs::path path;
+  bool closed = false;      // the recorder finished it (exit, _exit)
+  uint64_t unrecorded = 0;  // calls it did not record (bootstrap, its own)
+};
+
+// Lines "<path>" (opened) and "<path>\t<unrecorded>" (closed); see recorder/README.md.
+std::vector<TraceEntry> traces_from_manifest(const fs::path& manifest) {
+  std::vector<TraceEntry> out;
+  std::map<std::string, size_t> index;
   std::ifstream in(manifest);
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty() && seen.insert(line).second) out.emplace_back(line);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    const auto tab = line.find('\t');
+    const std::string path = line.substr(0, tab);
+    auto [it, added] = index.emplace(path, out.size());
+    if (added) out.push_back({path});
+    if (tab != std::string::npos) {
+      out[it->second].closed = true;
+      out[it->second].unrecorded = std::strtoull(line.c_str() + tab + 1, nullptr, 10);
+    }
+  }
   return out;
 }
 
-void print_summary(const std::vector<fs::path>& traces) {
+void print_summary(const std::vector<TraceEntry>& traces) {
   uint64_t events = 0, threads = 0, bytes = 0;
   std::set<uint32_t> pids;
   size_t readable = 0;
   std::vector<std::string> lines;
-  for (const auto& path : traces) {
+  uint64_t unrecorded = 0;
+  for (const auto& [path, closed, not_recorded] : traces) {
+    unrecorded += not_recorded;
     std::error_code ec;
     const auto size = fs::file_size(path, ec);
     if (ec) {
@@ -166,6 +185,8 @@ void print_summary(const std::vector<fs::path>& traces) {
       "mtreplay record: {} events, {} threads, {} processes, {} traces, {:.2f} bytes/event\n",
       events, threads, pids.size(), readable,
       events ? static_cast<double>(bytes) / static_cast<double>(events) : 0.0);
+  fmt::print(stderr, "  {} calls not recorded (made before the recorder was ready, or by it)\n",
+             unrecorded);
   for (const auto& l : lines) fmt::print(stderr, "{}\n", l);
 }
 

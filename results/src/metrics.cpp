@@ -81,6 +81,10 @@ std::string format_value(double v, Unit unit) {
       return fmt::format("{:.0f} /s", v);
     case Unit::kRatio:
       return fmt::format("{:.2f}", v);
+    case Unit::kCount:
+      if (v >= 1e6) return fmt::format("{:.1f}M", v / 1e6);
+      if (v >= 1e4) return fmt::format("{:.0f}k", v / 1e3);
+      return fmt::format("{:.0f}", v);
   }
   return fmt::format("{}", v);
 }

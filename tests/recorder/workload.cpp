@@ -12,9 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <barrier>
 #include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -129,7 +132,10 @@ int run_fork() {
 int run_exec(const char* self) {
   void* p = malloc(marker_size(0, kBeforeExec));
   touch(p, 64);
-  execl("/nonexistent/program", "nonexistent", static_cast<char*>(nullptr));
+  errno = 0;
+  if (execl("/nonexistent/program", "nonexistent", static_cast<char*>(nullptr)) != -1 ||
+      errno != ENOENT)
+    return fail("a failed exec must return -1 with errno ENOENT");
   void* q = malloc(marker_size(0, kAfterFailedExec));
   free(q);
   execl(self, self, "exec-target", static_cast<char*>(nullptr));
@@ -188,6 +194,50 @@ int run_tls_exit() {
   return 0;
 }
 
+int run_main_exits() {
+  pthread_t t;
+  pthread_create(
+      &t, nullptr,
+      [](void*) -> void* {
+        usleep(30'000);  // let main be gone first
+        void* p = malloc(marker_size(0, kAfterMainExited));
+        free(p);
+        std::puts("last thread done");
+        std::fflush(stdout);
+        return nullptr;
+      },
+      nullptr);
+  pthread_exit(nullptr);
+}
+
+int run_killed() {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(400)) {
+    void* p = malloc(marker_size(0, kBeforeKill));
+    free(p);
+  }
+  raise(SIGKILL);
+  return 1;
+}
+
+int run_threads(int count) {
+  constexpr int kBatch = 8;
+  for (int done = 0; done < count;) {
+    std::vector<std::thread> batch;
+    for (int i = 0; i < kBatch && done < count; ++i, ++done) {
+      batch.emplace_back([] {
+        for (int j = 0; j < 1000; ++j) {
+          void* p = malloc(marker_size(0, kShortLivedThread));
+          free(p);
+        }
+      });
+    }
+    for (auto& t : batch) t.join();
+  }
+  std::printf("%d threads done\n", count);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -198,6 +248,9 @@ int main(int argc, char** argv) {
   if (mode == "exec-target") return run_exec_target();
   if (mode == "exit-now") return run_exit_now();
   if (mode == "tls-exit") return run_tls_exit();
+  if (mode == "main-exits") return run_main_exits();
+  if (mode == "killed") return run_killed();
+  if (mode == "threads" && argc > 2) return run_threads(std::atoi(argv[2]));
   std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");
   return 2;
 }

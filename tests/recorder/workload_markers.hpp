@@ -38,6 +38,9 @@ enum Marker : size_t {
   kIdleThread = 26,
   kInTlsDestructor = 27,
   kInKeyDestructor = 28,
+  kAfterMainExited = 29,
+  kBeforeKill = 30,
+  kShortLivedThread = 31,
 };
 
 inline size_t marker_size(int worker, Marker m) {

@@ -2,7 +2,9 @@
 // exact arguments and results; fork, exec, _exit and thread exit losing nothing.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <algorithm>
+
 #include <cerrno>
 #include <set>
 
@@ -20,10 +22,12 @@ using traces::Op;
   GTEST_SKIP() << "preloading libmhook.so into a sanitized build is meaningless"
 
 RunResult run_workload(const TempDir& dir, const std::string& mode,
-                       std::vector<std::string> extra_env = {}) {
+                       std::vector<std::string> extra_env = {}, const std::string& arg = "") {
   extra_env.push_back("LD_PRELOAD=" + mhook_library().string());
   extra_env.push_back("MHOOK_OUTPUT=" + (dir.path() / "w.%p.mtr").string());
-  return run({{workload_program().string(), mode}, extra_env, dir.path(), ""});
+  std::vector<std::string> argv{workload_program().string(), mode};
+  if (!arg.empty()) argv.push_back(arg);
+  return run({argv, extra_env, dir.path(), ""});
 }
 
 size_t count_if_size(const std::vector<Event>& events, Op op, size_t size) {
@@ -296,6 +300,72 @@ TEST(RecorderWorkload, AllocationsInLateTlsDestructorsAreKept) {
   EXPECT_EQ(tls_marker, 3u);
   EXPECT_EQ(key_marker, 3u);
   expect_thread_bracketed(t);
+}
+
+TEST(RecorderWorkload, MainThreadExitingFirstStillEndsTheProcess) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("mainexits");
+  const RunResult r = run_workload(dir, "main-exits");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "last thread done\n");
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_TRUE(t.summary.complete);
+  size_t marker = 0;
+  for (const auto& [index, ev] : t.threads)
+    marker += count_if_size(ev, Op::kMalloc, marker_size(0, kAfterMainExited));
+  EXPECT_EQ(marker, 1u);
+}
+
+TEST(RecorderWorkload, KilledProcessLeavesAReadableTrace) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("killed");
+  const RunResult r = run_workload(dir, "killed");
+  ASSERT_EQ(r.signal, SIGKILL);
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_FALSE(t.summary.complete);
+  // Chunks are handed over when 100 ms old, so at most the last ~100 ms is lost.
+  const auto& ev = t.threads.at(0);
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_GT(count_if_size(ev, Op::kMalloc, marker_size(0, kBeforeKill)), 0u);
+  EXPECT_GE(ev.back().time_ns - ev.front().time_ns, 200'000'000u)
+      << "events of the first 200 ms of a 400 ms run are on disk";
+}
+
+// Threads come and go; their records are recycled. Every thread's events are there,
+// bracketed by its start and exit, with nothing from another thread mixed in.
+void check_many_threads(int count) {
+  TempDir dir("threads" + std::to_string(count));
+  const RunResult r = run_workload(dir, "threads", {}, std::to_string(count));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_TRUE(t.summary.complete);
+  EXPECT_EQ(t.threads.size(), static_cast<size_t>(count) + 1);
+  expect_thread_bracketed(t);
+  size_t workers = 0;
+  for (const auto& [index, ev] : t.threads) {
+    if (index == 0) continue;
+    ++workers;
+    EXPECT_EQ(count_if_size(ev, Op::kMalloc, marker_size(0, kShortLivedThread)), 1000u) << index;
+    // Each marker block is freed right after its malloc (the thread's other frees
+    // belong to std::thread and glibc).
+    size_t paired = 0;
+    for (size_t i = 1; i < ev.size(); ++i)
+      paired += ev[i].op == Op::kFree && ev[i - 1].op == Op::kMalloc &&
+                ev[i - 1].size == marker_size(0, kShortLivedThread) &&
+                ev[i].ptr == ev[i - 1].result;
+    EXPECT_EQ(paired, 1000u) << index;
+  }
+  EXPECT_EQ(workers, static_cast<size_t>(count));
+}
+
+TEST(RecorderWorkload, ShortLivedThreadsAllRecorded) {
+  SKIP_IF_SANITIZED();
+  check_many_threads(64);
+}
+
+TEST(RecorderWorkloadLong, ThousandsOfShortLivedThreads) {
+  SKIP_IF_SANITIZED();
+  check_many_threads(10000);
 }
 
 TEST(RecorderWorkload, UnwritableOutputRunsTheProgramAndSaysSo) {

@@ -68,7 +68,7 @@ void LargeBlocks::Shard::erase(Entry* entry) {
 }
 
 void* LargeBlocks::allocate(std::size_t bytes, std::size_t alignment) {
-  const std::size_t rounded = (bytes + kPageSize - 1) & ~(kPageSize - 1);
+  const std::size_t rounded = bytes == 0 ? kPageSize : (bytes + kPageSize - 1) & ~(kPageSize - 1);
   if (rounded < bytes) {
     errno = ENOMEM;
     return nullptr;

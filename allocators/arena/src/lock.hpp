@@ -1,6 +1,9 @@
-// A futex mutex that needs no initialisation (zero is unlocked), so that it works
-// before any constructor ran, and can be reset in a forked child. Uncontended cost:
-// one compare-and-swap to lock, one exchange to unlock.
+// A spin lock that needs no initialisation (zero is unlocked), so that it works before
+// any constructor ran and can be reset in a forked child. Uncontended cost: one
+// compare-and-swap to lock and a plain store to unlock (a futex lock needs an atomic
+// exchange to unlock, to learn whether to wake anyone: a second atomic per malloc).
+// Waiters spin briefly, then yield the CPU; arenas are rebound on contention, so long
+// waits are rare.
 #pragma once
 
 #include <atomic>
@@ -15,24 +18,21 @@ class Lock {
   Lock& operator=(const Lock&) = delete;
 
   bool try_lock() {
-    std::uint32_t expected = kUnlocked;
-    return state_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
+    std::uint32_t expected = 0;
+    return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
                                           std::memory_order_relaxed);
   }
   void lock() {
-    if (!try_lock()) lock_slow();
+    if (!try_lock()) [[unlikely]]
+      lock_slow();
   }
-  void unlock() {
-    if (state_.exchange(kUnlocked, std::memory_order_release) == kContended) wake_one();
-  }
+  void unlock() { state_.store(0, std::memory_order_release); }
   // Only in a forked child, where the thread that held the lock does not exist.
-  void reset() { state_.store(kUnlocked, std::memory_order_relaxed); }
+  void reset() { state_.store(0, std::memory_order_relaxed); }
 
  private:
-  static constexpr std::uint32_t kUnlocked = 0, kLocked = 1, kContended = 2;
   void lock_slow();
-  void wake_one();
-  std::atomic<std::uint32_t> state_{kUnlocked};
+  std::atomic<std::uint32_t> state_{0};
 };
 
 class LockGuard {

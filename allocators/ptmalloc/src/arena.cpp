@@ -110,6 +110,15 @@ void trim_top(Arena& a) noexcept {
   }
 }
 
+// A big free chunk away from the top (in an older heap, or below live blocks) gives
+// its whole pages back; its boundary tags stay resident. Rare: only chunks above the
+// trim threshold qualify.
+void purge_interior(Chunk* c, std::size_t size) noexcept {
+  auto start = alloc::round_up(reinterpret_cast<std::uintptr_t>(c) + sizeof(Chunk), alloc::kPageSize);
+  auto end = (reinterpret_cast<std::uintptr_t>(c) + size) & ~(std::uintptr_t{alloc::kPageSize} - 1);
+  if (end > start) alloc::purge_pages(reinterpret_cast<void*>(start), end - start);
+}
+
 // A heap that is neither the arena's first nor its current one and holds nothing but
 // one free chunk is given back whole.
 bool release_if_empty(Arena& a, Chunk* c, std::size_t size) noexcept {
@@ -178,6 +187,7 @@ void free_locked(Arena& a, Chunk* c) noexcept {
   }
   if (release_if_empty(a, c, size)) return;
   make_free(a, c, size);
+  if (size >= trim_threshold()) purge_interior(c, size);
 }
 
 bool resize_locked(Arena& a, Chunk* c, std::size_t nb) noexcept {

@@ -11,6 +11,8 @@
 //   invalid-alignment            memalign/aligned_alloc take a non-power-of-two alignment
 //                                and return a block aligned to neither it nor the next
 //                                power of two
+//   misaligned-after-reuse       aligned blocks of 256 B alignment and up, made where
+//                                freed blocks are reused, miss their alignment (a bug)
 //   pvalloc-overflow             pvalloc of a size near SIZE_MAX wraps to a small block
 //   huge-alignment               a 64 MiB alignment fails with ENOMEM
 //   aligned-alloc-size-multiple  aligned_alloc keeps C11's "size is a multiple of the

@@ -11,7 +11,7 @@
 
 namespace mtreplay::results {
 
-enum class Unit { kNanoseconds, kBytes, kPerSecond, kRatio };
+enum class Unit { kNanoseconds, kBytes, kPerSecond, kRatio, kCount };
 enum class Better { kLower, kHigher };
 
 struct Metric {
