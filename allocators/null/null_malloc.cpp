@@ -35,12 +35,14 @@ size_t page_size() {
   return page;
 }
 
-uintptr_t align_up(uintptr_t value, size_t align) { return (value + align - 1) & ~(uintptr_t(align) - 1); }
+uintptr_t align_up(uintptr_t value, size_t align) {
+  return (value + align - 1) & ~(uintptr_t(align) - 1);
+}
 
 bool refill(size_t at_least) {
   size_t bytes = at_least > kChunk ? align_up(at_least, page_size()) : kChunk;
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return false;
   t_region.cursor = static_cast<char*>(p);
   t_region.end = t_region.cursor + bytes;
@@ -71,7 +73,9 @@ void* bump(size_t size, size_t align) {
   return p;
 }
 
-size_t class_of(size_t size) { return (size + 15) / 16; }  // 0 for size 0
+size_t class_of(size_t size) {
+  return (size + 15) / 16;
+}  // 0 for size 0
 
 void* take_free(size_t size) {
   size_t c = class_of(size);
@@ -96,13 +100,17 @@ size_t size_of(const void* p) {
   return size;
 }
 
-bool valid_alignment(size_t align) { return align != 0 && (align & (align - 1)) == 0; }
+bool valid_alignment(size_t align) {
+  return align != 0 && (align & (align - 1)) == 0;
+}
 
 }  // namespace
 
 extern "C" {
 
-__attribute__((visibility("default"))) void* malloc(size_t size) { return take(size); }
+__attribute__((visibility("default"))) void* malloc(size_t size) {
+  return take(size);
+}
 
 __attribute__((visibility("default"))) void free(void* p) {
   if (!p) return;
@@ -173,7 +181,9 @@ __attribute__((visibility("default"))) int posix_memalign(void** out, size_t ali
   return 0;
 }
 
-__attribute__((visibility("default"))) void* valloc(size_t size) { return bump(size, page_size()); }
+__attribute__((visibility("default"))) void* valloc(size_t size) {
+  return bump(size, page_size());
+}
 
 __attribute__((visibility("default"))) void* pvalloc(size_t size) {
   size_t page = page_size();
@@ -181,6 +191,8 @@ __attribute__((visibility("default"))) void* pvalloc(size_t size) {
   return bump(rounded, page);
 }
 
-__attribute__((visibility("default"))) size_t malloc_usable_size(void* p) { return p ? size_of(p) : 0; }
+__attribute__((visibility("default"))) size_t malloc_usable_size(void* p) {
+  return p ? size_of(p) : 0;
+}
 
 }  // extern "C"

@@ -61,7 +61,8 @@ std::pair<fs::path, std::string> scudo_library() {
 }
 
 Backend make(std::string name, std::string description, fs::path path, std::string package) {
-  Backend b{std::move(name), std::move(description), std::move(path), false, {}, std::move(package)};
+  Backend b{std::move(name),   std::move(description), std::move(path), false, {},
+            std::move(package)};
   std::error_code ec;
   b.available = fs::is_regular_file(b.path, ec);
   if (b.available && !b.package.empty()) b.version = package_version(b.package);
@@ -101,7 +102,8 @@ std::string package_version(std::string_view package) {
 
 std::vector<Backend> known_backends(const fs::path& lib_dir) {
   std::vector<Backend> all;
-  Backend glibc{"glibc", "the system malloc (no preload)", {}, true, gnu_get_libc_version(), "libc6"};
+  Backend glibc{"glibc", "the system malloc (no preload)", {},
+                true,    gnu_get_libc_version(),           "libc6"};
   all.push_back(glibc);
   all.push_back(make("jemalloc", "jemalloc (Debian libjemalloc2)",
                      system_library("libjemalloc.so.2"), "libjemalloc2"));
@@ -110,15 +112,15 @@ std::vector<Backend> known_backends(const fs::path& lib_dir) {
   all.push_back(make("mimalloc", "mimalloc (Debian libmimalloc2.0)",
                      system_library("libmimalloc.so.2"), "libmimalloc2.0"));
   auto [scudo, scudo_package] = scudo_library();
-  all.push_back(make("scudo", "LLVM scudo standalone (Debian " + scudo_package + ")", scudo,
-                     scudo_package));
-  all.push_back(project("arena", "mtreplay's metadata-separated arena malloc", lib_dir,
-                        "libarena.so"));
+  all.push_back(
+      make("scudo", "LLVM scudo standalone (Debian " + scudo_package + ")", scudo, scudo_package));
+  all.push_back(
+      project("arena", "mtreplay's metadata-separated arena malloc", lib_dir, "libarena.so"));
   all.push_back(project("dsmalloc", "mtreplay's single-arena dsmalloc", lib_dir, "libdsmalloc.so"));
-  all.push_back(project("ptmalloc", "mtreplay's classic ptmalloc-style baseline", lib_dir,
-                        "libptmalloc.so"));
-  all.push_back(project("null", "bump allocator that never frees: the replay harness cost",
-                        lib_dir, "libmtreplay_null.so"));
+  all.push_back(
+      project("ptmalloc", "mtreplay's classic ptmalloc-style baseline", lib_dir, "libptmalloc.so"));
+  all.push_back(project("null", "bump allocator that never frees: the replay harness cost", lib_dir,
+                        "libmtreplay_null.so"));
   return all;
 }
 

@@ -18,7 +18,10 @@ int mtreplay::cli::run_allocators(Args args) {
       "available", "list only the allocators available here");
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end())).options(options).run(), vm);
+    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
+                  .options(options)
+                  .run(),
+              vm);
     po::notify(vm);
   } catch (const po::error& e) {
     fmt::print(stderr, "mtreplay allocators: {}\n", e.what());
@@ -36,8 +39,11 @@ int mtreplay::cli::run_allocators(Args args) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& b : backends) {
       if (vm.count("available") && !b.available) continue;
-      list.push_back({{"name", b.name}, {"available", b.available}, {"path", b.path.string()},
-                      {"version", b.version}, {"package", b.package},
+      list.push_back({{"name", b.name},
+                      {"available", b.available},
+                      {"path", b.path.string()},
+                      {"version", b.version},
+                      {"package", b.package},
                       {"description", b.description}});
     }
     fmt::print("{}\n", list.dump(2));

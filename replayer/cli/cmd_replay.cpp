@@ -30,7 +30,8 @@ constexpr const char* kUsage = "usage: mtreplay replay TRACE [--allocator NAME|P
 
 class ProgressBar {
  public:
-  explicit ProgressBar(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  explicit ProgressBar(bool enabled)
+      : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
   void update(uint64_t done, uint64_t total) {
     if (!enabled_ || total == 0) return;
     if (std::chrono::steady_clock::now() - start_ < std::chrono::milliseconds(500)) return;
@@ -68,24 +69,24 @@ bool parse_touch(const std::string& s, TouchPolicy& out) {
 
 int mtreplay::cli::run_replay(Args args) {
   po::options_description visible("mtreplay replay options");
-  visible.add_options()
-      ("help,h", "show this help")
-      ("allocator,a", po::value<std::string>()->default_value("glibc"),
-       "a name from `mtreplay allocators`, or a path to a malloc-compatible .so")
-      ("mode", po::value<std::string>()->default_value("parallel"),
-       "parallel: one thread per recorded thread, only real dependencies wait; serial: the "
-       "same threads in one global recorded order; single: everything on one thread")
-      ("touch", po::value<std::string>()->default_value("none"),
-       "write to each new block: none, page (one byte per page) or fill; the time spent "
-       "touching is measured per thread and taken out of the figures")
-      ("verify", "write a per-object pattern into each block and check it before the block "
-                 "is freed; check alignment, usable size and calloc zeroing")
-      ("on-anomaly", po::value<std::string>()->default_value("skip"),
-       "skip: count anomalies (and NULLs from the allocator) and go on; fail: stop the run")
-      ("repeat", po::value<unsigned>()->default_value(1), "runs, each in a fresh process")
-      ("warmup", po::value<unsigned>()->default_value(0), "extra runs first, marked warmup")
-      ("json", po::value<std::string>(), "write the result (results/SCHEMA.md) to this file")
-      ("quiet,q", "no table on stdout");
+  visible.add_options()("help,h", "show this help")(
+      "allocator,a", po::value<std::string>()->default_value("glibc"),
+      "a name from `mtreplay allocators`, or a path to a malloc-compatible .so")(
+      "mode", po::value<std::string>()->default_value("parallel"),
+      "parallel: one thread per recorded thread, only real dependencies wait; serial: the "
+      "same threads in one global recorded order; single: everything on one thread")(
+      "touch", po::value<std::string>()->default_value("none"),
+      "write to each new block: none, page (one byte per page) or fill; the time spent "
+      "touching is measured per thread and taken out of the figures")(
+      "verify",
+      "write a per-object pattern into each block and check it before the block "
+      "is freed; check alignment, usable size and calloc zeroing")(
+      "on-anomaly", po::value<std::string>()->default_value("skip"),
+      "skip: count anomalies (and NULLs from the allocator) and go on; fail: stop the run")(
+      "repeat", po::value<unsigned>()->default_value(1), "runs, each in a fresh process")(
+      "warmup", po::value<unsigned>()->default_value(0), "extra runs first, marked warmup")(
+      "json", po::value<std::string>(), "write the result (results/SCHEMA.md) to this file")(
+      "quiet,q", "no table on stdout");
   po::options_description hidden;
   hidden.add_options()("trace", po::value<std::string>())(
       "worker", po::value<std::string>(), "the mtreplay-worker binary (default: beside mtreplay)");
@@ -137,7 +138,8 @@ int mtreplay::cli::run_replay(Args args) {
   }
   options.on_anomaly = policy == "fail" ? AnomalyPolicy::kFail : AnomalyPolicy::kSkip;
 
-  fs::path worker = vm.count("worker") ? fs::path(vm["worker"].as<std::string>()) : default_worker_path();
+  fs::path worker =
+      vm.count("worker") ? fs::path(vm["worker"].as<std::string>()) : default_worker_path();
   fs::path lib_dir = worker.parent_path().parent_path() / "lib";
   std::string allocator = vm["allocator"].as<std::string>();
   auto backend = mtreplay::allocators::find_backend(allocator, lib_dir);
@@ -167,7 +169,8 @@ int mtreplay::cli::run_replay(Args args) {
     return kExitBadInput;
   }
   if (loaded.plan.op_count == 0) {
-    fmt::print(stderr, "mtreplay replay: trace {} holds no malloc-family operation\n", trace.string());
+    fmt::print(stderr, "mtreplay replay: trace {} holds no malloc-family operation\n",
+               trace.string());
     return kExitBadInput;
   }
 
@@ -206,7 +209,9 @@ int mtreplay::cli::run_replay(Args args) {
   }
   if (exit_code == kExitOk && options.on_anomaly == AnomalyPolicy::kFail) {
     const PlanAnomalies& a = loaded.plan.anomalies;
-    if (a.unknown_free + a.double_free + a.unknown_realloc + a.unknown_usable_size + a.cycles_broken > 0) {
+    if (a.unknown_free + a.double_free + a.unknown_realloc + a.unknown_usable_size +
+            a.cycles_broken >
+        0) {
       fmt::print(stderr, "mtreplay replay: the trace has anomalies and --on-anomaly=fail\n");
       exit_code = kExitFailed;
     }

@@ -13,8 +13,8 @@ const char* plan_kind_name(PlanKind kind) {
 
 const char* emulated_call_name(uint32_t bit) {
   static constexpr const char* kNames[kEmuCount] = {
-      "calloc", "reallocarray",  "memalign", "posix_memalign",
-      "aligned_alloc", "valloc", "pvalloc",  "malloc_usable_size"};
+      "calloc",        "reallocarray", "memalign", "posix_memalign",
+      "aligned_alloc", "valloc",       "pvalloc",  "malloc_usable_size"};
   return bit < kEmuCount ? kNames[bit] : "?";
 }
 

@@ -7,14 +7,22 @@ using traces::Op;
 
 PlanKind allocation_kind(Op op) {
   switch (op) {
-    case Op::kMalloc: return PlanKind::kMalloc;
-    case Op::kCalloc: return PlanKind::kCalloc;
-    case Op::kMemalign: return PlanKind::kMemalign;
-    case Op::kPosixMemalign: return PlanKind::kPosixMemalign;
-    case Op::kAlignedAlloc: return PlanKind::kAlignedAlloc;
-    case Op::kValloc: return PlanKind::kValloc;
-    case Op::kPvalloc: return PlanKind::kPvalloc;
-    default: return PlanKind::kSkip;
+    case Op::kMalloc:
+      return PlanKind::kMalloc;
+    case Op::kCalloc:
+      return PlanKind::kCalloc;
+    case Op::kMemalign:
+      return PlanKind::kMemalign;
+    case Op::kPosixMemalign:
+      return PlanKind::kPosixMemalign;
+    case Op::kAlignedAlloc:
+      return PlanKind::kAlignedAlloc;
+    case Op::kValloc:
+      return PlanKind::kValloc;
+    case Op::kPvalloc:
+      return PlanKind::kPvalloc;
+    default:
+      return PlanKind::kSkip;
   }
 }
 
@@ -24,7 +32,9 @@ bool is_realloc_kind(PlanKind kind) {
 
 }  // namespace
 
-PlanBuilder::PlanBuilder(uint64_t page_size) { plan_.page_size = page_size ? page_size : 4096; }
+PlanBuilder::PlanBuilder(uint64_t page_size) {
+  plan_.page_size = page_size ? page_size : 4096;
+}
 
 uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
   auto [it, inserted] = slots_.try_emplace(recorded_thread, plan_.threads.size());
@@ -118,6 +128,7 @@ uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address
   auto obj = static_cast<uint32_t>(plan_.objects.size());
   plan_.objects.push_back({bytes, align, kind, {}});
   objects_.push_back({slot, op_index, 1, true});
+  producer_slot_.push_back(slot);
   plan_.threads[slot].ops[op_index].out_obj = obj;
   settle_pending(address, slot, time_ns, obj);
   return obj;
@@ -251,6 +262,30 @@ void PlanBuilder::add(const traces::Event& e) {
   ++merged_seq_;
 }
 
+// Object ids in creation order interleave the threads, so neighbouring live-table
+// entries would belong to different threads and every write would bounce a cache line
+// between cores. Renumbered so that each producing thread's objects are contiguous.
+void PlanBuilder::group_objects_by_producer() {
+  std::vector<uint64_t> per_slot(plan_.threads.size(), 0);
+  for (uint32_t producer : producer_slot_) ++per_slot[producer];
+  std::vector<uint64_t> next(plan_.threads.size(), 0);
+  for (size_t slot = 1; slot < per_slot.size(); ++slot)
+    next[slot] = next[slot - 1] + per_slot[slot - 1];
+  std::vector<uint32_t> renamed(plan_.objects.size());
+  std::vector<PlanObject> objects(plan_.objects.size());
+  for (size_t obj = 0; obj < plan_.objects.size(); ++obj) {
+    renamed[obj] = static_cast<uint32_t>(next[producer_slot_[obj]]++);
+    objects[renamed[obj]] = plan_.objects[obj];
+  }
+  plan_.objects = std::move(objects);
+  for (auto& thread : plan_.threads) {
+    for (auto& op : thread.ops) {
+      if (op.in_obj != kNoObject) op.in_obj = renamed[op.in_obj];
+      if (op.out_obj != kNoObject) op.out_obj = renamed[op.out_obj];
+    }
+  }
+}
+
 Plan PlanBuilder::finish() {
   for (auto& [address, waiting] : pending_) {
     for (const Pending& p : waiting) count_unmatched(address, p.kind);
@@ -259,6 +294,7 @@ Plan PlanBuilder::finish() {
   uint64_t ops = 0;
   for (const auto& t : plan_.threads) ops += t.ops.size();
   plan_.op_count = ops;
+  group_objects_by_producer();
   schedule_plan(plan_);
   return std::move(plan_);
 }

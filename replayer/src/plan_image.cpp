@@ -10,7 +10,9 @@
 namespace mtreplay::replay {
 namespace {
 
-uint64_t align_up(uint64_t value) { return (value + 63) & ~uint64_t{63}; }
+uint64_t align_up(uint64_t value) {
+  return (value + 63) & ~uint64_t{63};
+}
 
 class ImageWriter {
  public:
@@ -85,8 +87,7 @@ int write_plan_image(const Plan& plan) {
     for (size_t i = 0; i < plan.threads.size(); ++i) {
       const ThreadPlan& t = plan.threads[i];
       write_all(fd, t.ops.data(), sizeof(PlanOp) * t.ops.size(), threads[i].ops_offset);
-      write_all(fd, t.serial.data(), sizeof(uint32_t) * t.serial.size(),
-                threads[i].serial_offset);
+      write_all(fd, t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
     }
   } catch (...) {
     close(fd);

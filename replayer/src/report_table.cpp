@@ -7,8 +7,12 @@
 namespace mtreplay::replay {
 namespace {
 
-std::string mib(uint64_t bytes) { return fmt::format("{:.1f}", static_cast<double>(bytes) / (1 << 20)); }
-std::string ms(uint64_t ns) { return fmt::format("{:.1f}", static_cast<double>(ns) / 1e6); }
+std::string mib(uint64_t bytes) {
+  return fmt::format("{:.1f}", static_cast<double>(bytes) / (1 << 20));
+}
+std::string ms(uint64_t ns) {
+  return fmt::format("{:.1f}", static_cast<double>(ns) / 1e6);
+}
 
 std::string latency(const RunResult& r, const char* kind) {
   auto it = r.latency_ns.find(kind);
@@ -33,15 +37,15 @@ void print_run_table(std::FILE* out, const TraceIdentity& trace, const Plan& pla
                a.failed_alloc_recorded, a.inversions_repaired, a.cycles_broken);
   }
   fmt::print(out, "{:<10} {:<8} {:>3} {:<7} {:>9} {:>11} {:>9} {:>10} {:>6} {:>9} {:>13} {:>13}\n",
-             "allocator", "mode", "run", "status", "wall ms", "ops/s", "cpu ms", "peak MiB",
-             "frag", "wait ms", "malloc p50/99", "free p50/99");
+             "allocator", "mode", "run", "status", "wall ms", "ops/s", "cpu ms", "peak MiB", "frag",
+             "wait ms", "malloc p50/99", "free p50/99");
   for (const auto& r : runs) {
     std::string run = r.warmup ? "w" : std::to_string(r.repeat);
-    fmt::print(out, "{:<10} {:<8} {:>3} {:<7} {:>9} {:>11.0f} {:>9} {:>10} {:>6.2f} {:>9} {:>13} {:>13}\n",
-               r.backend.name.substr(0, 10), mode_name(r.options.mode), run, r.status,
-               ms(r.wall_ns), r.ops_per_sec, ms(r.cpu_user_ns + r.cpu_sys_ns),
-               mib(r.peak_rss_delta_bytes), r.fragmentation, ms(r.sync_wait_ns),
-               latency(r, "malloc"), latency(r, "free"));
+    fmt::print(
+        out, "{:<10} {:<8} {:>3} {:<7} {:>9} {:>11.0f} {:>9} {:>10} {:>6.2f} {:>9} {:>13} {:>13}\n",
+        r.backend.name.substr(0, 10), mode_name(r.options.mode), run, r.status, ms(r.wall_ns),
+        r.ops_per_sec, ms(r.cpu_user_ns + r.cpu_sys_ns), mib(r.peak_rss_delta_bytes),
+        r.fragmentation, ms(r.sync_wait_ns), latency(r, "malloc"), latency(r, "free"));
     if (!r.error.empty()) fmt::print(out, "  {}\n", r.error);
   }
   if (!runs.empty() && !runs.front().emulated.empty()) {

@@ -39,18 +39,24 @@ std::string cpu_model() {
 
 const char* mode_name(ReplayMode mode) {
   switch (mode) {
-    case ReplayMode::kParallel: return "parallel";
-    case ReplayMode::kSerial: return "serial";
-    case ReplayMode::kSingle: return "single";
+    case ReplayMode::kParallel:
+      return "parallel";
+    case ReplayMode::kSerial:
+      return "serial";
+    case ReplayMode::kSingle:
+      return "single";
   }
   return "?";
 }
 
 const char* touch_name(TouchPolicy touch) {
   switch (touch) {
-    case TouchPolicy::kNone: return "none";
-    case TouchPolicy::kPage: return "page";
-    case TouchPolicy::kFill: return "fill";
+    case TouchPolicy::kNone:
+      return "none";
+    case TouchPolicy::kPage:
+      return "page";
+    case TouchPolicy::kFill:
+      return "fill";
   }
   return "?";
 }
@@ -71,7 +77,7 @@ nlohmann::json environment_json() {
 nlohmann::json run_json(const TraceIdentity& trace, const RunResult& r) {
   nlohmann::json latency = nlohmann::json::object();
   for (const auto& [kind, s] : r.latency_ns) {
-    latency[kind] = {{"samples", s.samples}, {"p50", s.p50}, {"p90", s.p90},
+    latency[kind] = {{"samples", s.samples}, {"p50", s.p50},   {"p90", s.p90},
                      {"p99", s.p99},         {"p999", s.p999}, {"max", s.max}};
   }
   nlohmann::json timeline = nlohmann::json::array();
@@ -79,10 +85,16 @@ nlohmann::json run_json(const TraceIdentity& trace, const RunResult& r) {
   const PlanAnomalies& a = r.anomalies;
   return {
       {"trace",
-       {{"name", trace.name}, {"path", trace.path}, {"content_hash", trace.content_hash},
-        {"events", trace.events}, {"threads", trace.threads}, {"pid", trace.pid}}},
+       {{"name", trace.name},
+        {"path", trace.path},
+        {"content_hash", trace.content_hash},
+        {"events", trace.events},
+        {"threads", trace.threads},
+        {"pid", trace.pid}}},
       {"allocator",
-       {{"name", r.backend.name}, {"path", r.backend.path}, {"version", r.backend.version},
+       {{"name", r.backend.name},
+        {"path", r.backend.path},
+        {"version", r.backend.version},
         {"emulated", r.emulated}}},
       {"mode", mode_name(r.options.mode)},
       {"touch", touch_name(r.options.touch)},
@@ -127,9 +139,9 @@ nlohmann::json result_document(const TraceIdentity& trace, const std::vector<Run
   nlohmann::json doc = {
       {"schema", "mtreplay-result"},
       {"schema_version", 1},
-      {"created", fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
-                              fmt::gmtime(std::chrono::system_clock::to_time_t(
-                                  std::chrono::system_clock::now())))},
+      {"created",
+       fmt::format("{:%Y-%m-%dT%H:%M:%SZ}", fmt::gmtime(std::chrono::system_clock::to_time_t(
+                                                std::chrono::system_clock::now())))},
       {"environment", environment_json()},
       {"runs", nlohmann::json::array()},
   };

@@ -2,7 +2,6 @@
 
 #include <fmt/core.h>
 
-
 #include "mtreplay/replay/plan_builder.hpp"
 #include "mtreplay/traces/content_hash.hpp"
 #include "mtreplay/traces/trace_reader.hpp"

@@ -10,8 +10,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
-#include <new>
 #include <cstring>
+#include <new>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -91,9 +91,9 @@ LatencySummary summarize(std::vector<uint64_t>& ns) {
 void collect(const Plan& plan, ResultsView results, RunResult& r) {
   const ResultsHeader& h = results.header();
   uint32_t threads = h.thread_count;
-  double ns_per_tick = h.tsc_end > h.tsc_start
-                           ? static_cast<double>(h.wall_ns) / static_cast<double>(h.tsc_end - h.tsc_start)
-                           : 1.0;
+  double ns_per_tick = h.tsc_end > h.tsc_start ? static_cast<double>(h.wall_ns) /
+                                                     static_cast<double>(h.tsc_end - h.tsc_start)
+                                               : 1.0;
   for (uint32_t bit = 0; bit < kEmuCount; ++bit) {
     if (h.emulated_mask & (1u << bit)) r.emulated.emplace_back(emulated_call_name(bit));
   }
@@ -135,7 +135,8 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
   r.replayer_startup_bytes = h.baseline_rss > h.rss_at_entry ? h.baseline_rss - h.rss_at_entry : 0;
   r.peak_rss_bytes = h.hwm_reset ? h.peak_rss : std::max(h.sampled_peak_rss, h.baseline_rss);
   r.peak_rss_method = h.hwm_reset ? "vmhwm-reset" : "sampled";
-  r.peak_rss_delta_bytes = r.peak_rss_bytes > h.baseline_rss ? r.peak_rss_bytes - h.baseline_rss : 0;
+  r.peak_rss_delta_bytes =
+      r.peak_rss_bytes > h.baseline_rss ? r.peak_rss_bytes - h.baseline_rss : 0;
   for (uint32_t i = 0; i < std::min(h.timeline_count, kMaxTimelinePoints); ++i)
     r.rss_timeline.emplace_back(h.timeline[i][0], h.timeline[i][1]);
   r.peak_live_bytes = plan.peak_live_bytes;
@@ -148,7 +149,8 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
 
 // Where the worker stopped, in serial-order terms, and a phrase for the message.
 std::string locate(const Plan& plan, int32_t slot, uint64_t op, RunResult& r) {
-  if (slot < 0 || static_cast<size_t>(slot) >= plan.threads.size()) return "before the replay began";
+  if (slot < 0 || static_cast<size_t>(slot) >= plan.threads.size())
+    return "before the replay began";
   const ThreadPlan& thread = plan.threads[static_cast<size_t>(slot)];
   if (op < thread.serial.size()) r.failed_at_op = thread.serial[op];
   const char* kind = op < thread.ops.size() ? plan_kind_name(thread.ops[op].kind) : "end";
@@ -202,7 +204,8 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
   for (;;) {
     pid_t done = waitpid(pid, &wstatus, WNOHANG);
     if (done == pid) break;
-    if (done < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "waitpid");
+    if (done < 0 && errno != EINTR)
+      throw std::system_error(errno, std::generic_category(), "waitpid");
     if (progress) {
       uint64_t ops = 0;
       for (uint32_t slot = 0; slot < threads; ++slot)
@@ -222,7 +225,8 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
     std::string where = status == WorkerStatus::kStarting
                             ? std::string("while starting (loading the allocator)")
                             : locate(plan, header.crashed_slot, header.failed_slot_op, r);
-    r.error = fmt::format("{} crashed with signal {} ({}) {}", name, signal, strsignal(signal), where);
+    r.error =
+        fmt::format("{} crashed with signal {} ({}) {}", name, signal, strsignal(signal), where);
     return r;
   }
   int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
@@ -243,7 +247,8 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
       break;
     case kWorkerNullReturned:
       r.exit_code = 3;
-      r.error = fmt::format("{} {}", header.message, locate(plan, header.failed_slot, header.failed_slot_op, r));
+      r.error = fmt::format("{} {}", header.message,
+                            locate(plan, header.failed_slot, header.failed_slot_op, r));
       break;
     case kWorkerVerifyFailed:
       r.exit_code = 1;
@@ -252,7 +257,8 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
       break;
     case kLoaderFailed:
       r.exit_code = 3;
-      r.error = fmt::format("{} ({}) failed to load: the dynamic loader refused it", name, backend.path);
+      r.error =
+          fmt::format("{} ({}) failed to load: the dynamic loader refused it", name, backend.path);
       break;
     default:
       r.exit_code = status == WorkerStatus::kStarting && !backend.path.empty() ? 3 : 4;

@@ -57,8 +57,12 @@ int emu_posix_memalign(void** out, size_t align, size_t size) {
   return 0;
 }
 
-void* emu_aligned_alloc(size_t align, size_t size) { return g_api.memalign(align, size); }
-void* emu_valloc(size_t size) { return g_api.memalign(g_page, size); }
+void* emu_aligned_alloc(size_t align, size_t size) {
+  return g_api.memalign(align, size);
+}
+void* emu_valloc(size_t size) {
+  return g_api.memalign(g_page, size);
+}
 void* emu_pvalloc(size_t size) {
   size_t rounded = (size + g_page - 1) & ~(g_page - 1);
   return g_api.memalign(g_page, rounded ? rounded : g_page);
@@ -76,7 +80,8 @@ Owner owner_of(void* symbol) {
 }
 
 bool same_file(const std::string& a, const char* b) {
-  struct stat sa{}, sb{};
+  struct stat sa {
+  }, sb{};
   if (stat(a.c_str(), &sa) != 0 || stat(b, &sb) != 0) return a == b;
   return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
@@ -133,8 +138,9 @@ AllocatorApi resolve_allocator_api(const char* expected_object, size_t page_size
     } else if (api.aligned_alloc) {
       api.memalign = emu_memalign_via_aligned_alloc;
     } else {
-      *error = "the allocator defines no aligned allocation (memalign, posix_memalign, "
-               "aligned_alloc)";
+      *error =
+          "the allocator defines no aligned allocation (memalign, posix_memalign, "
+          "aligned_alloc)";
       return api;
     }
     api.emulated_mask |= 1u << kEmuMemalign;

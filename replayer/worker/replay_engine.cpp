@@ -15,7 +15,9 @@ namespace {
 constexpr uint32_t kTagMagic = 0xA110C8EDu;
 
 // The pattern --verify writes at both ends of a block: names its object.
-uint64_t tag_of(uint32_t obj) { return (uint64_t{obj} << 32) | kTagMagic; }
+uint64_t tag_of(uint32_t obj) {
+  return (uint64_t{obj} << 32) | kTagMagic;
+}
 
 void write_tag(void* block, uint64_t bytes, uint32_t obj) {
   uint64_t tag = tag_of(obj);
@@ -101,9 +103,8 @@ void ReplayEngine::check_before_release(uint32_t slot, uint64_t index, const Pla
   if (object.bytes == 0) return;
   uint64_t expected = tag_of(op.in_obj);
   uint64_t head = read_word(block, object.bytes);
-  uint64_t tail = object.bytes >= 16
-                      ? read_word(static_cast<const char*>(block) + object.bytes - 8, 8)
-                      : head;
+  uint64_t tail =
+      object.bytes >= 16 ? read_word(static_cast<const char*>(block) + object.bytes - 8, 8) : head;
   uint64_t keep = object.bytes < 8 ? (uint64_t{1} << (8 * object.bytes)) - 1 : ~uint64_t{0};
   bool head_ok = (head & keep) == (expected & keep);
   bool tail_ok = object.bytes < 16 || tail == expected;
@@ -118,9 +119,8 @@ void ReplayEngine::check_before_release(uint32_t slot, uint64_t index, const Pla
          static_cast<uint32_t>(found >> 32));
   }
   fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
-       "%s: the block of object %u (%llu bytes at %p) was corrupted before its %s",
-       name, op.in_obj, static_cast<unsigned long long>(object.bytes), block,
-       plan_kind_name(op.kind));
+       "%s: the block of object %u (%llu bytes at %p) was corrupted before its %s", name, op.in_obj,
+       static_cast<unsigned long long>(object.bytes), block, plan_kind_name(op.kind));
 }
 
 void ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const PlanOp& op, void* in,
@@ -140,14 +140,13 @@ void ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const PlanOp&
       if (usable < object.bytes) {
         fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
              "%s: %s(%llu) returned %p with a usable size of only %zu", name,
-             plan_kind_name(op.kind), static_cast<unsigned long long>(object.bytes), out,
-             usable);
+             plan_kind_name(op.kind), static_cast<unsigned long long>(object.bytes), out, usable);
       }
     }
     if (op.kind == PlanKind::kCalloc && object.bytes > 0) {
-      bool zero = read_word(out, object.bytes) == 0 &&
-                  (object.bytes < 16 ||
-                   read_word(static_cast<char*>(out) + object.bytes - 8, 8) == 0);
+      bool zero =
+          read_word(out, object.bytes) == 0 &&
+          (object.bytes < 16 || read_word(static_cast<char*>(out) + object.bytes - 8, 8) == 0);
       if (!zero) {
         fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
              "%s: calloc(%llu) returned %p whose memory is not zeroed", name,
@@ -184,7 +183,7 @@ void ReplayEngine::handle_null(uint32_t slot, uint64_t index, const PlanOp& op) 
   }
 }
 
-void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& op, Runner& runner) {
+inline void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& op, Runner& runner) {
   ThreadStats& stats = results_.stats(slot);
   void* in = nullptr;
   if (op.in_obj != kNoObject) {
@@ -204,34 +203,58 @@ void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& op, Runn
   bool sample = --runner.countdown == 0;
   uint64_t start = 0;
   if (sample) {
-    runner.countdown = kSampleEvery;
+    // A jittered period (mean kSampleEvery) so that a periodic op pattern, such as
+    // strict malloc/free alternation, cannot hide one kind from the samples.
+    runner.rng ^= runner.rng << 13, runner.rng ^= runner.rng >> 7, runner.rng ^= runner.rng << 17;
+    runner.countdown = kSampleEvery / 2 + 1 + static_cast<uint32_t>(runner.rng % kSampleEvery);
     start = ticks();
   }
   void* out = nullptr;
   switch (op.kind) {
-    case PlanKind::kSkip: break;
-    case PlanKind::kMalloc: out = api_.malloc(op.size); break;
-    case PlanKind::kCalloc: out = api_.calloc(op.aux, op.size); break;
-    case PlanKind::kRealloc: out = api_.realloc(in, op.size); break;
-    case PlanKind::kReallocArray: out = api_.reallocarray(in, op.aux, op.size); break;
-    case PlanKind::kFree: api_.free(in); break;
-    case PlanKind::kMemalign: out = api_.memalign(op.aux, op.size); break;
+    case PlanKind::kSkip:
+      break;
+    case PlanKind::kMalloc:
+      out = api_.malloc(op.size);
+      break;
+    case PlanKind::kCalloc:
+      out = api_.calloc(op.aux, op.size);
+      break;
+    case PlanKind::kRealloc:
+      out = api_.realloc(in, op.size);
+      break;
+    case PlanKind::kReallocArray:
+      out = api_.reallocarray(in, op.aux, op.size);
+      break;
+    case PlanKind::kFree:
+      api_.free(in);
+      break;
+    case PlanKind::kMemalign:
+      out = api_.memalign(op.aux, op.size);
+      break;
     case PlanKind::kPosixMemalign:
       if (api_.posix_memalign(&out, op.aux, op.size) != 0) out = nullptr;
       break;
-    case PlanKind::kAlignedAlloc: out = api_.aligned_alloc(op.aux, op.size); break;
-    case PlanKind::kValloc: out = api_.valloc(op.size); break;
-    case PlanKind::kPvalloc: out = api_.pvalloc(op.size); break;
+    case PlanKind::kAlignedAlloc:
+      out = api_.aligned_alloc(op.aux, op.size);
+      break;
+    case PlanKind::kValloc:
+      out = api_.valloc(op.size);
+      break;
+    case PlanKind::kPvalloc:
+      out = api_.pvalloc(op.size);
+      break;
     case PlanKind::kUsableSize:
       if (api_.usable_size && in) {
         size_t usable = api_.usable_size(in);
         asm volatile("" : : "r"(usable));
       }
       break;
-    case PlanKind::kCount: break;
+    case PlanKind::kCount:
+      break;
   }
   auto kind = static_cast<size_t>(op.kind);
-  if (sample && op.kind != PlanKind::kSkip) record_sample(stats, slot, kind, ticks() - start, runner);
+  if (sample && op.kind != PlanKind::kSkip)
+    record_sample(stats, slot, kind, ticks() - start, runner);
   ++stats.ops_by_kind[kind];
 
   if (op.flags & kRecordedFailed) {
@@ -285,8 +308,7 @@ void ReplayEngine::run_serial(uint32_t slot) {
     uint64_t turn = serial[i];
     if (turn_.load(std::memory_order_acquire) != turn) {
       uint64_t start = ticks();
-      tables_.doorbells[slot].wait(
-          [&] { return turn_.load(std::memory_order_seq_cst) == turn; });
+      tables_.doorbells[slot].wait([&] { return turn_.load(std::memory_order_seq_cst) == turn; });
       stats.sync_wait_ticks += ticks() - start;
     }
     stats.progress.store(i, std::memory_order_relaxed);

@@ -36,7 +36,7 @@ void on_crash(int signal) {
 }
 
 void install_crash_handlers() {
-  struct sigaction action{};
+  struct sigaction action {};
   action.sa_handler = on_crash;
   action.sa_flags = SA_RESETHAND;
   sigemptyset(&action.sa_mask);
@@ -86,9 +86,15 @@ void* runner_main(void* raw) {
   Shared& shared = *arg->shared;
   wait_gate(shared);
   switch (shared.mode) {
-    case ReplayMode::kParallel: shared.engine->run_parallel(arg->slot); break;
-    case ReplayMode::kSerial: shared.engine->run_serial(arg->slot); break;
-    case ReplayMode::kSingle: shared.engine->run_single(); break;
+    case ReplayMode::kParallel:
+      shared.engine->run_parallel(arg->slot);
+      break;
+    case ReplayMode::kSerial:
+      shared.engine->run_serial(arg->slot);
+      break;
+    case ReplayMode::kSingle:
+      shared.engine->run_single();
+      break;
   }
   return nullptr;
 }
@@ -136,10 +142,16 @@ void measure_slop(const PlanView& plan, const AllocatorApi& api, ResultsHeader& 
     switch (o.kind) {
       case PlanKind::kMemalign:
       case PlanKind::kPosixMemalign:
-      case PlanKind::kAlignedAlloc: p = api.memalign(o.align ? o.align : 16, o.bytes); break;
+      case PlanKind::kAlignedAlloc:
+        p = api.memalign(o.align ? o.align : 16, o.bytes);
+        break;
       case PlanKind::kValloc:
-      case PlanKind::kPvalloc: p = api.memalign(plan.header().page_size, o.bytes); break;
-      default: p = api.malloc(o.bytes); break;
+      case PlanKind::kPvalloc:
+        p = api.memalign(plan.header().page_size, o.bytes);
+        break;
+      default:
+        p = api.malloc(o.bytes);
+        break;
     }
     blocks[i] = p;
     if (p) slop += api.usable_size(p) - o.bytes;
@@ -162,7 +174,7 @@ void measure_slop(const PlanView& plan, const AllocatorApi& api, ResultsHeader& 
 }
 
 void* map_fd(int fd, int prot, size_t* size) {
-  struct stat st{};
+  struct stat st {};
   if (fstat(fd, &st) != 0 || st.st_size <= 0) return nullptr;
   *size = static_cast<size_t>(st.st_size);
   void* p = mmap(nullptr, *size, prot, MAP_SHARED | MAP_POPULATE, fd, 0);
@@ -174,29 +186,32 @@ void* map_fd(int fd, int prot, size_t* size) {
 int main(int argc, char** argv) {
   int statm_fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
   uint64_t rss_at_entry = resident_bytes(statm_fd);
-  if (argc != 3) setup_failed(nullptr, WorkerStatus::kInternal, kWorkerBadSetup,
-                              "usage: mtreplay-worker PLAN_FD RESULTS_FD (run by mtreplay replay)");
+  if (argc != 3)
+    setup_failed(nullptr, WorkerStatus::kInternal, kWorkerBadSetup,
+                 "usage: mtreplay-worker PLAN_FD RESULTS_FD (run by mtreplay replay)");
   size_t results_size = 0, plan_size = 0;
   auto* results_base =
       static_cast<std::byte*>(map_fd(std::atoi(argv[2]), PROT_READ | PROT_WRITE, &results_size));
-  if (!results_base) setup_failed(nullptr, WorkerStatus::kInternal, kWorkerBadSetup,
-                                  "cannot map the results region");
+  if (!results_base)
+    setup_failed(nullptr, WorkerStatus::kInternal, kWorkerBadSetup,
+                 "cannot map the results region");
   static ResultsView results(results_base);
   g_results = &results;
   ResultsHeader& header = results.header();
   header.rss_at_entry = rss_at_entry;
 
-  auto* plan_base = static_cast<const std::byte*>(map_fd(std::atoi(argv[1]), PROT_READ, &plan_size));
+  auto* plan_base =
+      static_cast<const std::byte*>(map_fd(std::atoi(argv[1]), PROT_READ, &plan_size));
   PlanView plan;
-  if (!plan_base) setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
-                               "cannot map the replay plan");
+  if (!plan_base)
+    setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay plan");
   std::string problem = plan.attach(plan_base, plan_size);
   if (!problem.empty() || plan.header().thread_count != header.thread_count)
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "the replay plan is unusable");
 
   problem.clear();
-  AllocatorApi api = resolve_allocator_api(header.config.expected_object,
-                                           plan.header().page_size, &problem);
+  AllocatorApi api =
+      resolve_allocator_api(header.config.expected_object, plan.header().page_size, &problem);
   std::snprintf(header.malloc_owner, sizeof header.malloc_owner, "%s", api.malloc_owner.c_str());
   if (!problem.empty())
     setup_failed(&header, WorkerStatus::kLoadFailed, kWorkerLoadFailed, problem.c_str());
@@ -212,8 +227,7 @@ int main(int argc, char** argv) {
   auto* args = map_table<RunnerArg>(threads);
   auto* handles = map_table<pthread_t>(threads);
   if (!tables.live || !tables.stages || !tables.doorbells || !tables.cursors || !args || !handles)
-    setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
-                 "cannot map the replay tables");
+    setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay tables");
 
   ReplayEngine engine(plan, results, api, tables);
   Shared shared;

@@ -37,8 +37,12 @@ __attribute__((visibility("default"))) void free(void* p) {
 #endif
 }
 
-__attribute__((visibility("default"))) void* calloc(size_t n, size_t size) { return __libc_calloc(n, size); }
-__attribute__((visibility("default"))) void* realloc(void* p, size_t size) { return __libc_realloc(p, size); }
+__attribute__((visibility("default"))) void* calloc(size_t n, size_t size) {
+  return __libc_calloc(n, size);
+}
+__attribute__((visibility("default"))) void* realloc(void* p, size_t size) {
+  return __libc_realloc(p, size);
+}
 
 __attribute__((visibility("default"))) void* memalign(size_t align, size_t size) {
 #if defined(FAULT_MISALIGN)

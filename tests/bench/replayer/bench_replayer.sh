@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Replayer benchmarks (BENCHMARKS.md "Replayer harness cost and scaling"):
 #  1. harness cost: a synthetic trace replayed under the null allocator;
-#  2. scaling: 1 vs 2 recorded threads with the same per-thread work, 1% shared objects;
+#  2. scaling: 1 vs 2 recorded threads with the same per-thread work, sharing no
+#     object (t2) or 0.1% of them (t2s: freed by the other thread);
 #  3. a recorded real program (python3) replayed under glibc vs the program's own run.
 # Usage: bench_replayer.sh BUILD_DIR [RUNS]. Medians of RUNS (default 5) fresh processes.
 set -euo pipefail
 build=${1:?usage: bench_replayer.sh BUILD_DIR [RUNS]}
 runs=${2:-5}
-bin=$build/bin
+bin=$(cd "$build/bin" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$bin/replayer_bench_trace" "$work/t1.mtr" --threads 1 --ops 2000000 --shared 0.01
-"$bin/replayer_bench_trace" "$work/t2.mtr" --threads 2 --ops 2000000 --shared 0.01
+"$bin/replayer_bench_trace" "$work/t1.mtr" --threads 1 --ops 2000000
+"$bin/replayer_bench_trace" "$work/t2.mtr" --threads 2 --ops 2000000
+"$bin/replayer_bench_trace" "$work/t2s.mtr" --threads 2 --ops 2000000 --shared 0.001
 
 summary() {  # JSON file -> median wall ns, cpu ns, ops, threads
   python3 - "$1" <<'PY'
@@ -29,14 +31,14 @@ echo "== harness cost and scaling (medians of $runs runs; load: $(cut -d' ' -f1-
 printf '%-8s %-7s %10s %10s %14s %14s %12s\n' allocator trace wall_ms cpu_ms "ns/op/thread" "cpu ns/op" "Mops/s"
 declare -A rate
 for allocator in null glibc; do
-  for trace in t1 t2; do
+  for trace in t1 t2 t2s; do
     "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --repeat "$runs" --warmup 1 \
       --quiet --json "$work/$allocator.$trace.json"
     read -r wall cpu ops threads < <(summary "$work/$allocator.$trace.json")
     rate[$allocator.$trace]=$(python3 -c "print($ops / $wall * 1e3)")
     python3 -c "print('%-8s %-7s %10.1f %10.1f %14.2f %14.2f %12.2f' % ('$allocator', '$trace', $wall/1e6, $cpu/1e6, $wall*$threads/$ops, $cpu/$ops, $ops/$wall*1e3))"
   done
-  python3 -c "print('  %s: 2 threads / 1 thread throughput = %.2fx' % ('$allocator', ${rate[$allocator.t2]} / ${rate[$allocator.t1]}))"
+  python3 -c "print('  %s: 2 threads / 1 thread throughput = %.2fx (t2), %.2fx (t2s)' % ('$allocator', ${rate[$allocator.t2]} / ${rate[$allocator.t1]}, ${rate[$allocator.t2s]} / ${rate[$allocator.t1]}))"
 done
 
 echo "== a recorded real program: python3 building 1.2M strings (PYTHONMALLOC=malloc)"

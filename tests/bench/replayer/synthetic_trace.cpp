@@ -28,14 +28,16 @@ int main(int argc, char** argv) {
   positional.add("out", 1);
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(), vm);
+    po::store(po::command_line_parser(argc, argv).options(options).positional(positional).run(),
+              vm);
     po::notify(vm);
   } catch (const po::error& e) {
     fmt::print(stderr, "replayer_bench_trace: {}\n", e.what());
     return 2;
   }
   if (vm.count("help") || !vm.count("out")) {
-    fmt::print("usage: replayer_bench_trace OUT.mtr [--threads N] [--ops N] [--window N] [--shared F]\n");
+    fmt::print(
+        "usage: replayer_bench_trace OUT.mtr [--threads N] [--ops N] [--window N] [--shared F]\n");
     return vm.count("help") ? 0 : 2;
   }
   uint32_t threads = vm["threads"].as<uint32_t>(), window = vm["window"].as<uint32_t>();
@@ -55,7 +57,7 @@ int main(int argc, char** argv) {
   };
   std::vector<std::deque<Live>> live(threads);
   std::vector<std::vector<uint64_t>> free_addresses(threads);  // per owner, for reuse
-  std::vector<std::deque<uint64_t>> inbox(threads);             // objects to free for a neighbour
+  std::vector<std::deque<uint64_t>> inbox(threads);            // objects to free for a neighbour
   std::vector<uint64_t> next_address(threads);
   for (uint32_t t = 0; t < threads; ++t) next_address[t] = (uint64_t{t} + 1) << 36;
   std::mt19937_64 rng(42);

@@ -43,10 +43,10 @@ class PlanBuilder {
     bool was_freed = false;
   };
   struct ThreadState {
-    bool in_realloc = false;        // between kReallocBegin and its kRealloc
+    bool in_realloc = false;  // between kReallocBegin and its kRealloc
     uint32_t realloc_obj = kNoObject;
     uint64_t realloc_ptr = 0;
-    bool realloc_pending = false;   // its pointer was unknown: maybe an inversion
+    bool realloc_pending = false;  // its pointer was unknown: maybe an inversion
   };
 
   uint32_t slot_of(uint32_t recorded_thread);
@@ -56,16 +56,17 @@ class PlanBuilder {
   void touch(uint32_t slot, uint32_t op_index, uint32_t obj);
   // Releases the live object at `address` for a consumer; kNoObject when unknown.
   uint32_t take(uint64_t address);
-  void remember_pending(uint64_t address, uint32_t slot, uint32_t op, uint64_t time,
-                        PlanKind kind);
+  void remember_pending(uint64_t address, uint32_t slot, uint32_t op, uint64_t time, PlanKind kind);
   void settle_pending(uint64_t address, uint32_t producer_slot, uint64_t time, uint32_t obj);
   void count_unmatched(uint64_t address, PlanKind kind);
   void add_allocation(uint32_t slot, const traces::Event& e, PlanKind kind);
   void add_realloc_end(uint32_t slot, const traces::Event& e, PlanKind kind);
+  void group_objects_by_producer();
 
   Plan plan_;
   uint64_t merged_seq_ = 0;
   std::vector<ObjectState> objects_;
+  std::vector<uint32_t> producer_slot_;
   std::vector<ThreadState> thread_state_;
   std::unordered_map<uint32_t, uint32_t> slots_;
   std::unordered_map<uint64_t, AddressState> addresses_;

@@ -45,11 +45,11 @@ struct PlanOp {
   PlanKind kind = PlanKind::kSkip;
   uint8_t flags = 0;
   uint16_t reserved = 0;
-  uint32_t in_obj = kNoObject;  // object consumed or queried
-  uint32_t in_stage = 0;        // touches of in_obj that must be complete before this
-  uint32_t out_obj = kNoObject; // object produced
-  uint64_t size = 0;            // requested size (per element for calloc/reallocarray)
-  uint64_t aux = 0;             // count (calloc, reallocarray) or alignment
+  uint32_t in_obj = kNoObject;   // object consumed or queried
+  uint32_t in_stage = 0;         // touches of in_obj that must be complete before this
+  uint32_t out_obj = kNoObject;  // object produced
+  uint64_t size = 0;             // requested size (per element for calloc/reallocarray)
+  uint64_t aux = 0;              // count (calloc, reallocarray) or alignment
 };
 static_assert(sizeof(PlanOp) == 32);
 

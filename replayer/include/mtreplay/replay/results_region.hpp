@@ -107,8 +107,8 @@ class ResultsView {
     return reinterpret_cast<ThreadStats*>(base_ + ResultsLayout::stats_offset())[slot];
   }
   uint32_t* samples(uint32_t slot, size_t kind) const {
-    auto* all = reinterpret_cast<uint32_t*>(
-        base_ + ResultsLayout::samples_offset(header().thread_count));
+    auto* all =
+        reinterpret_cast<uint32_t*>(base_ + ResultsLayout::samples_offset(header().thread_count));
     return all + (slot * kKinds + kind) * kSampleCap;
   }
 

@@ -17,8 +17,8 @@ struct LatencySummary {
 };
 
 struct BackendSpec {
-  std::string name;     // glibc, jemalloc, ..., or the file name of a path
-  std::string path;     // the .so to preload; empty for the system malloc
+  std::string name;  // glibc, jemalloc, ..., or the file name of a path
+  std::string path;  // the .so to preload; empty for the system malloc
   std::string version;
 };
 

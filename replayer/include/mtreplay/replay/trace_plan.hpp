@@ -11,7 +11,7 @@
 namespace mtreplay::replay {
 
 struct TraceIdentity {
-  std::string name;          // file name without .mtr
+  std::string name;  // file name without .mtr
   std::string path;
   std::string content_hash;  // "fnv1a64:<16 hex digits>" of the file's bytes
   uint64_t events = 0;
