@@ -1,10 +1,244 @@
-// Placeholder until the owning component lands its implementation.
+// mtreplay compare [TRACES...]: replay traces against several allocators, each run a
+// fresh process, and show which wins on what, by how much and how noisy the runs were.
+// With --from it re-tabulates a result file instead of running anything.
 #include <fmt/core.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/algorithm/string/classification.hpp>
+#include <boost/algorithm/string/split.hpp>
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/replay/worker_launch.hpp"
+#include "mtreplay/results/child_process.hpp"
+#include "mtreplay/results/compare_report.hpp"
+#include "mtreplay/results/compare_runner.hpp"
+#include "mtreplay/results/html_report.hpp"
+#include "mtreplay/results/sample_traces.hpp"
+#include "mtreplay/results/schema_io.hpp"
+#include "mtreplay/results/summary.hpp"
+#include "mtreplay/results/trace_profile.hpp"
 
-int mtreplay::cli::run_compare(Args) {
-  fmt::print(stderr, "mtreplay compare: not built yet\n");
-  return kExitInternal;
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+namespace mr = mtreplay::results;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: mtreplay compare [TRACES...] [-a A,B,...] [--repeat N] [--baseline A]\n"
+    "                        [--json F] [--markdown F] [--html F] [--from RESULT.json]\n"
+    "No trace: the bundled samples ($MTREPLAY_SAMPLES, <bin>/../share/mtreplay/samples or\n"
+    "<bin>/../../traces/samples). No -a: every available allocator except null.";
+
+// A scratch directory for the runs' JSON, removed at the end.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "mtreplay-compare.XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a temporary directory");
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+struct Outputs {
+  std::string json, markdown, html;
+};
+
+bool write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  return static_cast<bool>(out.flush());
+}
+
+// Prints the table and writes the requested files. Returns the exit code.
+int report(const mr::ResultFile& file, const std::string& baseline, const Outputs& out) {
+  auto traces = mr::summarize(file, baseline);
+  fmt::print("{}", mr::compare_text(traces));
+  try {
+    if (!out.json.empty()) mr::write_result_file(file, out.json);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mtreplay compare: {}\n", e.what());
+    return mtreplay::kExitBadInput;
+  }
+  if (!out.markdown.empty() &&
+      !write_text(out.markdown, mr::compare_markdown(traces, file.environment))) {
+    fmt::print(stderr, "mtreplay compare: {}: cannot write\n", out.markdown);
+    return mtreplay::kExitBadInput;
+  }
+  if (!out.html.empty() && !write_text(out.html, mr::html_report(file, traces))) {
+    fmt::print(stderr, "mtreplay compare: {}: cannot write\n", out.html);
+    return mtreplay::kExitBadInput;
+  }
+  for (const auto& r : file.runs)
+    if (!r.ok()) return mtreplay::kExitBackend;
+  return mtreplay::kExitOk;
+}
+
+std::vector<std::string> split_list(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    std::vector<std::string> parts;
+    boost::split(parts, v, boost::is_any_of(","));
+    for (auto& p : parts)
+      if (!p.empty()) out.push_back(p);
+  }
+  return out;
+}
+
+}  // namespace
+
+int mtreplay::cli::run_compare(Args args) {
+  std::vector<std::string> trace_args, allocator_args;
+  std::string baseline = "glibc", from, mode, touch;
+  Outputs outputs;
+  int repeat = 5, warmup = 1;
+  double timeout_s = 600;
+  po::options_description named("options");
+  named.add_options()("help,h", "this help")(
+      "allocators,a", po::value(&allocator_args)->composing(),
+      "allocators to compare, comma-separated names from `mtreplay allocators` or paths to .so")(
+      "repeat", po::value(&repeat)->default_value(repeat),
+      "measured runs per trace and allocator (5 or more for diff to reach p < 0.05)")(
+      "warmup", po::value(&warmup)->default_value(warmup),
+      "discarded runs per trace and allocator before the measured ones")(
+      "baseline", po::value(&baseline)->default_value(baseline), "the allocator ratios are to")(
+      "mode", po::value(&mode), "passed to replay: parallel, serial or single")(
+      "touch", po::value(&touch), "passed to replay: none, page or fill")(
+      "timeout", po::value(&timeout_s)->default_value(timeout_s),
+      "seconds before a run is killed and reported as crashed")(
+      "json", po::value(&outputs.json), "write every run (results/SCHEMA.md) to this file")(
+      "markdown", po::value(&outputs.markdown), "write the tables as Markdown to this file")(
+      "html", po::value(&outputs.html), "write a self-contained HTML report with charts")(
+      "from", po::value(&from), "tabulate this result file instead of running replays");
+  po::options_description hidden;
+  hidden.add_options()("trace", po::value(&trace_args)->composing());
+  po::options_description all;
+  all.add(named).add(hidden);
+  po::positional_options_description positional;
+  positional.add("trace", -1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
+                  .options(all)
+                  .positional(positional)
+                  .run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "mtreplay compare: {}\n", e.what());
+    return kExitBadInput;
+  }
+  if (vm.count("help")) {
+    fmt::print("{}\n\n{}\n", kUsage, (std::ostringstream() << named).str());
+    return kExitOk;
+  }
+  if (repeat < 1 || warmup < 0 || !(timeout_s > 0)) {
+    fmt::print(stderr, "mtreplay compare: --repeat must be >= 1, --warmup >= 0, --timeout > 0\n");
+    return kExitBadInput;
+  }
+
+  if (!from.empty()) {
+    if (!trace_args.empty() || !allocator_args.empty()) {
+      fmt::print(stderr, "mtreplay compare: --from takes no traces or allocators\n");
+      return kExitBadInput;
+    }
+    try {
+      return report(mr::read_result_file(from), baseline, outputs);
+    } catch (const mr::SchemaError& e) {
+      fmt::print(stderr, "mtreplay compare: {}\n", e.what());
+      return kExitBadInput;
+    }
+  }
+
+  fs::path self = fs::read_symlink("/proc/self/exe");
+  mr::CompareRequest request;
+  request.mtreplay = self;
+  request.repeat = repeat;
+  request.warmup = warmup;
+  request.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
+  if (!mode.empty()) request.replay_args.insert(request.replay_args.end(), {"--mode", mode});
+  if (!touch.empty()) request.replay_args.insert(request.replay_args.end(), {"--touch", touch});
+
+  if (trace_args.empty()) {
+    auto dir = mr::find_sample_dir(self);
+    if (!dir) {
+      std::string looked;
+      for (const auto& c : mr::sample_dir_candidates(self)) looked += " " + c.string();
+      fmt::print(stderr,
+                 "mtreplay compare: no trace given and no sample traces found (looked in{})\n",
+                 looked);
+      return kExitBadInput;
+    }
+    request.traces = mr::traces_in(*dir);
+  } else {
+    for (const auto& t : trace_args) {
+      std::error_code ec;
+      if (!fs::is_regular_file(t, ec)) {
+        fmt::print(stderr, "mtreplay compare: {}: no such trace file\n", t);
+        return kExitBadInput;
+      }
+      request.traces.emplace_back(t);
+    }
+  }
+
+  fs::path lib_dir = replay::default_worker_path().parent_path().parent_path() / "lib";
+  std::vector<std::string> wanted = split_list(allocator_args);
+  if (wanted.empty()) {
+    for (const auto& b : allocators::known_backends(lib_dir))
+      if (b.available && b.name != "null") request.allocators.push_back(b.name);
+  } else {
+    for (const auto& name : wanted) {
+      auto backend = allocators::find_backend(name, lib_dir);
+      if (!backend) {
+        fmt::print(stderr, "mtreplay compare: unknown allocator '{}' (see mtreplay allocators)\n",
+                   name);
+        return kExitBadInput;
+      }
+      if (!backend->available) {
+        fmt::print(stderr, "mtreplay compare: allocator '{}' is not available here\n", name);
+        return kExitBadInput;
+      }
+      request.allocators.push_back(name);
+    }
+  }
+
+  try {
+    ScratchDir scratch;
+    request.work_dir = scratch.path();
+    mr::ResultFile file;
+    {
+      mr::InterruptGuard guard;
+      file = mr::run_compare(request, mr::terminal_progress(request));
+      mr::clear_terminal_progress();
+    }
+    file.trace_profiles = mr::profile_traces(request.traces);
+    return report(file, baseline, outputs);
+  } catch (const mr::Interrupted&) {
+    mr::clear_terminal_progress();
+    fmt::print(stderr, "mtreplay compare: interrupted\n");
+    return 128 + SIGINT;
+  } catch (const std::exception& e) {
+    mr::clear_terminal_progress();
+    fmt::print(stderr, "mtreplay compare: internal error: {}\n", e.what());
+    return kExitInternal;
+  }
 }

@@ -1,10 +1,69 @@
-// Placeholder until the owning component lands its implementation.
+// mtreplay dump TRACE [--format text|jsonl]: the trace as text (FORMAT.md "Text form")
+// or JSON lines, events in merged order, to stdout.
 #include <fmt/core.h>
+#include <fmt/ostream.h>
+
+#include <boost/program_options.hpp>
+#include <string>
+#include <vector>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "mtreplay/traces/text_form.hpp"
+#include "mtreplay/traces/trace_reader.hpp"
 
-int mtreplay::cli::run_dump(Args) {
-  fmt::print(stderr, "mtreplay dump: not built yet\n");
-  return kExitInternal;
+namespace po = boost::program_options;
+
+int mtreplay::cli::run_dump(Args args) {
+  po::options_description visible("usage: mtreplay dump TRACE [options]\noptions");
+  visible.add_options()("help,h", "show this help")(
+      "format", po::value<std::string>()->default_value("text"), "text or jsonl");
+  po::options_description all;
+  all.add(visible).add_options()("trace", po::value<std::string>());
+  po::positional_options_description positional;
+  positional.add("trace", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
+                  .options(all)
+                  .positional(positional)
+                  .run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "mtreplay dump: {}\n", e.what());
+    return kExitBadInput;
+  }
+  if (vm.count("help")) {
+    fmt::print("{}\n", fmt::streamed(visible));
+    return kExitOk;
+  }
+  if (!vm.count("trace")) {
+    fmt::print(stderr, "mtreplay dump: missing TRACE (try mtreplay dump --help)\n");
+    return kExitBadInput;
+  }
+  const std::string format = vm["format"].as<std::string>();
+  if (format != "text" && format != "jsonl") {
+    fmt::print(stderr, "mtreplay dump: --format must be text or jsonl, not '{}'\n", format);
+    return kExitBadInput;
+  }
+  const std::string path = vm["trace"].as<std::string>();
+  try {
+    traces::MergedReader reader(path);
+    const traces::ReadSummary& summary = reader.summary();
+    if (!summary.complete)
+      fmt::print(stderr,
+                 "mtreplay dump: {} is truncated (no end-of-trace record): {} bytes after the "
+                 "last whole frame are dropped\n",
+                 path, summary.truncated_bytes);
+    if (format == "text")
+      traces::dump_text(reader, stdout);
+    else
+      traces::dump_jsonl(reader, stdout);
+  } catch (const traces::TraceError& e) {
+    std::fflush(stdout);
+    fmt::print(stderr, "mtreplay dump: {}\n", e.what());
+    return kExitBadInput;
+  }
+  return kExitOk;
 }

@@ -1,10 +1,215 @@
-// Placeholder until the owning component lands its implementation.
+// mtreplay replay TRACE --allocator NAME|PATH: build the replay plan once, then replay
+// it in a fresh worker process per run with the allocator preloaded.
 #include <fmt/core.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <system_error>
+#include <vector>
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/replay/plan_image.hpp"
+#include "mtreplay/replay/report_table.hpp"
+#include "mtreplay/replay/result_json.hpp"
+#include "mtreplay/replay/trace_plan.hpp"
+#include "mtreplay/replay/worker_launch.hpp"
+#include "mtreplay/traces/trace_reader.hpp"
 
-int mtreplay::cli::run_replay(Args) {
-  fmt::print(stderr, "mtreplay replay: not built yet\n");
-  return kExitInternal;
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+using namespace mtreplay::replay;
+
+namespace {
+
+constexpr const char* kUsage = "usage: mtreplay replay TRACE [--allocator NAME|PATH] [options]";
+
+class ProgressBar {
+ public:
+  explicit ProgressBar(bool enabled) : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
+  void update(uint64_t done, uint64_t total) {
+    if (!enabled_ || total == 0) return;
+    if (std::chrono::steady_clock::now() - start_ < std::chrono::milliseconds(500)) return;
+    int width = 40, filled = static_cast<int>(width * done / total);
+    fmt::print(stderr, "\r[{:=<{}}{:<{}}] {:3}% {}/{} ops", "", filled, "", width - filled,
+               100 * done / total, done, total);
+    shown_ = true;
+  }
+  void clear() {
+    if (shown_) fmt::print(stderr, "\r{:<80}\r", "");
+    shown_ = false;
+  }
+
+ private:
+  bool enabled_;
+  bool shown_ = false;
+  std::chrono::steady_clock::time_point start_;
+};
+
+bool parse_mode(const std::string& s, ReplayMode& out) {
+  if (s == "parallel") return out = ReplayMode::kParallel, true;
+  if (s == "serial") return out = ReplayMode::kSerial, true;
+  if (s == "single") return out = ReplayMode::kSingle, true;
+  return false;
+}
+
+bool parse_touch(const std::string& s, TouchPolicy& out) {
+  if (s == "none") return out = TouchPolicy::kNone, true;
+  if (s == "page") return out = TouchPolicy::kPage, true;
+  if (s == "fill") return out = TouchPolicy::kFill, true;
+  return false;
+}
+
+}  // namespace
+
+int mtreplay::cli::run_replay(Args args) {
+  po::options_description visible("mtreplay replay options");
+  visible.add_options()
+      ("help,h", "show this help")
+      ("allocator,a", po::value<std::string>()->default_value("glibc"),
+       "a name from `mtreplay allocators`, or a path to a malloc-compatible .so")
+      ("mode", po::value<std::string>()->default_value("parallel"),
+       "parallel: one thread per recorded thread, only real dependencies wait; serial: the "
+       "same threads in one global recorded order; single: everything on one thread")
+      ("touch", po::value<std::string>()->default_value("none"),
+       "write to each new block: none, page (one byte per page) or fill; the time spent "
+       "touching is measured per thread and taken out of the figures")
+      ("verify", "write a per-object pattern into each block and check it before the block "
+                 "is freed; check alignment, usable size and calloc zeroing")
+      ("on-anomaly", po::value<std::string>()->default_value("skip"),
+       "skip: count anomalies (and NULLs from the allocator) and go on; fail: stop the run")
+      ("repeat", po::value<unsigned>()->default_value(1), "runs, each in a fresh process")
+      ("warmup", po::value<unsigned>()->default_value(0), "extra runs first, marked warmup")
+      ("json", po::value<std::string>(), "write the result (results/SCHEMA.md) to this file")
+      ("quiet,q", "no table on stdout");
+  po::options_description hidden;
+  hidden.add_options()("trace", po::value<std::string>())(
+      "worker", po::value<std::string>(), "the mtreplay-worker binary (default: beside mtreplay)");
+  po::options_description all;
+  all.add(visible).add(hidden);
+  po::positional_options_description positional;
+  positional.add("trace", 1);
+
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
+                  .options(all)
+                  .positional(positional)
+                  .run(),
+              vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    fmt::print(stderr, "mtreplay replay: {} ({})\n", e.what(), kUsage);
+    return kExitBadInput;
+  }
+  if (vm.count("help")) {
+    fmt::print("{}\n\n", kUsage);
+    std::ostringstream text;
+    text << visible;
+    fmt::print("{}", text.str());
+    return kExitOk;
+  }
+  if (!vm.count("trace")) {
+    fmt::print(stderr, "mtreplay replay: no trace given ({})\n", kUsage);
+    return kExitBadInput;
+  }
+
+  ReplayOptions options;
+  options.verify = vm.count("verify") > 0;
+  if (!parse_mode(vm["mode"].as<std::string>(), options.mode)) {
+    fmt::print(stderr, "mtreplay replay: unknown --mode '{}' (parallel, serial, single)\n",
+               vm["mode"].as<std::string>());
+    return kExitBadInput;
+  }
+  if (!parse_touch(vm["touch"].as<std::string>(), options.touch)) {
+    fmt::print(stderr, "mtreplay replay: unknown --touch '{}' (none, page, fill)\n",
+               vm["touch"].as<std::string>());
+    return kExitBadInput;
+  }
+  std::string policy = vm["on-anomaly"].as<std::string>();
+  if (policy != "skip" && policy != "fail") {
+    fmt::print(stderr, "mtreplay replay: unknown --on-anomaly '{}' (skip, fail)\n", policy);
+    return kExitBadInput;
+  }
+  options.on_anomaly = policy == "fail" ? AnomalyPolicy::kFail : AnomalyPolicy::kSkip;
+
+  fs::path worker = vm.count("worker") ? fs::path(vm["worker"].as<std::string>()) : default_worker_path();
+  fs::path lib_dir = worker.parent_path().parent_path() / "lib";
+  std::string allocator = vm["allocator"].as<std::string>();
+  auto backend = mtreplay::allocators::find_backend(allocator, lib_dir);
+  if (!backend) {
+    std::string names;
+    for (const auto& b : mtreplay::allocators::known_backends(lib_dir)) names += " " + b.name;
+    fmt::print(stderr, "mtreplay replay: unknown allocator '{}' (known:{}; or a path to a .so)\n",
+               allocator, names);
+    return kExitBadInput;
+  }
+  if (!backend->available) {
+    fmt::print(stderr, "mtreplay replay: allocator '{}' is not available here (no file {})\n",
+               backend->name, backend->path.string());
+    return kExitBadInput;
+  }
+
+  fs::path trace = vm["trace"].as<std::string>();
+  TracePlan loaded;
+  try {
+    loaded = load_trace_plan(trace);
+  } catch (const mtreplay::traces::TraceError& e) {
+    fmt::print(stderr, "mtreplay replay: {}\n", e.what());
+    return kExitBadInput;
+  } catch (const std::system_error& e) {
+    fmt::print(stderr, "mtreplay replay: cannot read trace {}: {}\n", trace.string(),
+               e.code().message());
+    return kExitBadInput;
+  }
+  if (loaded.plan.op_count == 0) {
+    fmt::print(stderr, "mtreplay replay: trace {} holds no malloc-family operation\n", trace.string());
+    return kExitBadInput;
+  }
+
+  BackendSpec spec{backend->name, backend->path.string(), backend->version};
+  std::vector<RunResult> runs;
+  int exit_code = kExitOk;
+  try {
+    int plan_fd = write_plan_image(loaded.plan);
+    unsigned warmups = vm["warmup"].as<unsigned>(), repeats = vm["repeat"].as<unsigned>();
+    for (unsigned i = 0; i < warmups + repeats; ++i) {
+      ProgressBar bar(isatty(STDERR_FILENO) && !vm.count("quiet"));
+      RunResult run = run_worker(loaded.plan, plan_fd, spec, options, worker,
+                                 [&](uint64_t done, uint64_t total) { bar.update(done, total); });
+      bar.clear();
+      run.warmup = i < warmups;
+      run.repeat = run.warmup ? i : i - warmups;
+      if (!run.error.empty()) fmt::print(stderr, "mtreplay replay: {}\n", run.error);
+      exit_code = std::max(exit_code, run.exit_code);
+      runs.push_back(std::move(run));
+    }
+    close(plan_fd);
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mtreplay replay: internal error: {}\n", e.what());
+    return kExitInternal;
+  }
+
+  if (!vm.count("quiet")) print_run_table(stdout, loaded.identity, loaded.plan, runs);
+  if (vm.count("json")) {
+    try {
+      write_json_file(vm["json"].as<std::string>(), result_document(loaded.identity, runs));
+    } catch (const std::system_error& e) {
+      fmt::print(stderr, "mtreplay replay: cannot write {}: {}\n", vm["json"].as<std::string>(),
+                 e.code().message());
+      return std::max<int>(exit_code, kExitBadInput);
+    }
+  }
+  if (exit_code == kExitOk && options.on_anomaly == AnomalyPolicy::kFail) {
+    const PlanAnomalies& a = loaded.plan.anomalies;
+    if (a.unknown_free + a.double_free + a.unknown_realloc + a.unknown_usable_size + a.cycles_broken > 0) {
+      fmt::print(stderr, "mtreplay replay: the trace has anomalies and --on-anomaly=fail\n");
+      exit_code = kExitFailed;
+    }
+  }
+  return exit_code;
 }

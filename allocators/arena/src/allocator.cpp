@@ -34,6 +34,23 @@ constinit std::atomic<std::size_t> threads_seen{0};
 // The arena this thread allocates from. initial-exec: no allocation, no TLS call.
 constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec"))) = nullptr;
 
+// The slabs this thread owns: small blocks come from them and return to them without
+// a lock or an atomic instruction. Per class, slabs with a free block (the head is the
+// one allocated from) and full ones; blocks other threads free arrive via the inbox.
+struct ClassSlabs {
+  Span* partial;
+  Span* full;
+};
+struct ThreadHeap {
+  std::uint64_t id;  // never reused, so a dead thread's slabs never look like ours
+  bool registered;   // the exit destructor is armed
+  Span* inbox;       // slabs with remote frees to collect (pushed by other threads)
+  ClassSlabs classes[kNumClasses];
+};
+constinit thread_local ThreadHeap heap __attribute__((tls_model("initial-exec"))) = {};
+constinit std::atomic<std::uint64_t> heap_ids{0};
+constinit pthread_key_t heap_exit_key = 0;
+
 std::size_t online_cpus() {
   // The raw syscall: sched_getaffinity's libc wrapper and sysconf may allocate.
   unsigned long mask[16] = {};
@@ -61,13 +78,98 @@ void parent_after_fork() {
   init_lock.unlock();
 }
 
-// The child has one thread: every lock the parent's other threads held is void.
+// The child has one thread: every lock the parent's other threads held is void, and
+// the slabs they owned now belong to nobody.
 void child_after_fork() {
   meta_pool().lock().reset();
   segment_recycler_lock().reset();
   large_blocks().reset_locks();
-  for (Arena& a : arenas) a.lock.reset();
   init_lock.reset();
+  for (Arena& a : arenas) {
+    a.lock.reset();
+    disown_orphans(a, heap.id);
+  }
+}
+
+void list_push(Span*& head, Span* span) {
+  span->prev = nullptr;
+  span->next = head;
+  if (head != nullptr) head->prev = span;
+  head = span;
+}
+
+// Behind the head: the head stays the slab allocated from, and a slab that fills up
+// with free blocks behind it can be given back as soon as it is empty.
+void list_insert_second(Span*& head, Span* span) {
+  if (head == nullptr) {
+    list_push(head, span);
+    return;
+  }
+  span->prev = head;
+  span->next = head->next;
+  if (head->next != nullptr) head->next->prev = span;
+  head->next = span;
+}
+
+void list_remove(Span*& head, Span* span) {
+  if (span->prev != nullptr)
+    span->prev->next = span->next;
+  else
+    head = span->next;
+  if (span->next != nullptr) span->next->prev = span->prev;
+  span->next = span->prev = nullptr;
+}
+
+void give_back_slab(Span* span) {
+  Arena& owner = *span->segment->arena;
+  owner.lock.lock();
+  disown_slab(owner, span);
+  owner.lock.unlock();
+}
+
+// An owned slab whose blocks are all free goes back to its arena, unless it is the one
+// being allocated from or it sits in the inbox (then the inbox run decides later).
+void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
+  if (span == slabs.partial || __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0)
+    return;
+  list_remove(slabs.partial, span);
+  give_back_slab(span);
+}
+
+// Collects the blocks other threads freed into this thread's slabs.
+void drain_inbox() {
+  Span* span = __atomic_exchange_n(&heap.inbox, nullptr, __ATOMIC_ACQUIRE);
+  while (span != nullptr) {
+    Span* next = span->remote_next;
+    __atomic_store_n(&span->remote_pending, 0, __ATOMIC_SEQ_CST);
+    ClassSlabs& slabs = heap.classes[span->size_class];
+    const bool was_full = span->free_count == 0;
+    if (collect_remote_frees(*span) != 0) {
+      if (was_full) {
+        list_remove(slabs.full, span);
+        list_insert_second(slabs.partial, span);
+      }
+      if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
+    }
+    span = next;
+  }
+}
+
+// Thread exit: the thread's slabs go back to their arenas for others to adopt.
+void release_thread_heap(void*) {
+  drain_inbox();
+  for (ClassSlabs& slabs : heap.classes) {
+    for (Span* list : {slabs.partial, slabs.full}) {
+      while (list != nullptr) {
+        Span* next = list->next;
+        list->next = list->prev = nullptr;
+        give_back_slab(list);
+        list = next;
+      }
+    }
+    slabs = {};
+  }
+  heap.registered = false;  // a later destructor that allocates re-arms it
 }
 
 void initialize_slow() {
@@ -78,6 +180,7 @@ void initialize_slow() {
       initial_arenas = cpus < kMaxArenas ? cpus : kMaxArenas;
       arena_limit = 4 * cpus < kMaxArenas ? 4 * cpus : kMaxArenas;
       for (std::size_t i = 0; i < kMaxArenas; ++i) arenas[i].index = static_cast<std::uint32_t>(i);
+      pthread_key_create(&heap_exit_key, release_thread_heap);
       core_ready.store(true, std::memory_order_release);
     }
   }
@@ -118,11 +221,39 @@ void* no_memory() {
   return nullptr;
 }
 
-void* allocate_small(std::size_t size_class) {
-  Arena& arena = lock_own_arena();
-  void* p = slab_allocate(arena, size_class);
-  arena.lock.unlock();
-  return p != nullptr ? p : no_memory();
+[[gnu::noinline]] void* allocate_small_slow(std::size_t size_class) {
+  if (heap.id == 0) {
+    initialize();
+    heap.id = heap_ids.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+  if (!heap.registered) {
+    heap.registered = true;  // first: pthread_setspecific may allocate
+    pthread_setspecific(heap_exit_key, &heap);
+  }
+  ClassSlabs& slabs = heap.classes[size_class];
+  if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
+  Span* slab = slabs.partial;
+  if (slab == nullptr) {
+    Arena& arena = lock_own_arena();
+    slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
+    arena.lock.unlock();
+    if (slab == nullptr) return no_memory();
+    list_push(slabs.partial, slab);
+  }
+  void* p = take_block(*slab);
+  if (slab->free_count == 0) {
+    list_remove(slabs.partial, slab);
+    list_push(slabs.full, slab);
+  }
+  return p;
+}
+
+inline void* allocate_small(std::size_t size_class) {
+  ClassSlabs& slabs = heap.classes[size_class];
+  Span* slab = slabs.partial;
+  if (slab != nullptr && slab->free_count > 1) [[likely]]
+    return take_block(*slab);
+  return allocate_small_slow(size_class);
 }
 
 void* allocate_medium(std::size_t bytes, std::size_t alignment) {
@@ -180,9 +311,44 @@ Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
   die_with_pointer("malloc_usable_size(): invalid pointer", p);
 }
 
+// A block of a slab this thread owns goes back with plain loads and stores; false
+// when the block is not in such a slab.
+inline bool release_own(Segment& seg, std::uintptr_t address) {
+  const std::size_t page = (address - seg.base) >> kPageShift;
+  Span* span = page_span(seg, page);
+  // Only this thread writes its id into a span, so a match means the span is ours
+  // and none of its fields can change under us.
+  if (span == nullptr || heap.id == 0 ||
+      __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id || span->segment != &seg)
+    return false;
+  const std::size_t offset = address - span->start;
+  const std::size_t index =
+      static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
+  if (offset >= std::size_t{span->page_count} << kPageShift || index * span->block_size != offset ||
+      index >= span->capacity)
+    return false;  // the locked path names the error
+  const std::size_t w = index / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+  const std::uint64_t bits = load_word(span->free_bits[w]);
+  if (((bits | load_word(span->remote_bits[w])) & bit) != 0)
+    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  store_word(span->free_bits[w], bits | bit);
+  if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
+  ClassSlabs& slabs = heap.classes[span->size_class];
+  if (span->free_count++ == 0) {
+    list_remove(slabs.full, span);
+    list_insert_second(slabs.partial, span);
+  } else if (span->free_count == span->capacity) [[unlikely]] {
+    maybe_give_back_empty(slabs, span);
+  }
+  return true;
+}
+
 void release(void* p) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   if (Segment* seg = segment_map().find(address)) [[likely]] {
+    if (release_own(*seg, address)) [[likely]]
+      return;
     Arena* arena = lock_segment_owner(seg, address);
     if (arena == nullptr) reject("free", false, p);
     bool double_free;

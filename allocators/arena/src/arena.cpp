@@ -98,8 +98,8 @@ void account_free(Arena& arena, const Span& run, long sign) {
 void insert_run(Arena& arena, Span* run) {
   run->kind = SpanKind::kFree;
   Segment& seg = *run->segment;
-  seg.pages[run->first_page] = run;
-  seg.pages[run->first_page + run->page_count - 1] = run;
+  set_page_span(seg, run->first_page, run);
+  set_page_span(seg, run->first_page + run->page_count - 1, run);
   const std::size_t b = bucket_of(run->page_count);
   push_front(arena.runs[b], run);
   arena.nonempty_runs |= std::uint64_t{1} << b;
@@ -200,7 +200,7 @@ Span* carve(Arena& arena, Span* run, std::size_t pages) {
     run->page_count = static_cast<std::uint16_t>(pages);
     insert_run(arena, rest);
   }
-  run->segment->pages[run->first_page + run->page_count - 1] = run;
+  set_page_span(*run->segment, run->first_page + run->page_count - 1, run);
   arena.pages_in_use += run->page_count;
   return run;
 }
@@ -256,7 +256,7 @@ void give_pages(Arena& arena, Span* span) {
 
 void mark_slab_pages(Span* span) {
   for (std::size_t i = 0; i < span->page_count; ++i)
-    span->segment->pages[span->first_page + i] = span;
+    set_page_span(*span->segment, span->first_page + i, span);
 }
 
 Span* new_slab(Arena& arena, std::size_t size_class) {
@@ -265,6 +265,9 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   if (span == nullptr) return nullptr;
   span->kind = SpanKind::kSlab;
   span->size_class = static_cast<std::uint8_t>(size_class);
+  span->start = span_start(*span);
+  span->block_size = info.block_size;
+  span->reciprocal = info.reciprocal;
   span->capacity = info.blocks;
   span->free_count = info.blocks;
   span->first_word = 0;
@@ -275,30 +278,94 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
       bits = ~std::uint64_t{0};
     else if (info.blocks > low)
       bits = (std::uint64_t{1} << (info.blocks - low)) - 1;
-    span->free_bits[w] = bits;
+    store_word(span->free_bits[w], bits);
+    store_word(span->remote_bits[w], 0);
   }
   mark_slab_pages(span);
-  push_front(arena.partial[size_class], span);
   return span;
+}
+
+// An unowned slab that just gained free blocks: listed, and given back when empty
+// unless it is the one empty slab the class keeps.
+void list_unowned_slab(Arena& arena, Span* span) {
+  const std::size_t cls = span->size_class;
+  if (span->free_count == 0) return;
+  if (!span->listed) push_front(arena.partial[cls], span);
+  if (span->free_count == span->capacity) {
+    Span*& cached = arena.empty_slab[cls];
+    if (cached == nullptr) {
+      cached = span;
+    } else if (cached != span) {
+      unlink(arena.partial[cls], span);
+      give_pages(arena, span);
+    }
+  }
 }
 
 }  // namespace
 
-void* slab_allocate(Arena& arena, std::size_t size_class) {
+std::size_t collect_remote_frees(Span& span) {
+  std::size_t collected = 0;
+  const std::size_t words = (span.capacity + 63u) / 64u;
+  for (std::size_t w = 0; w < words; ++w) {
+    if (load_word(span.remote_bits[w]) == 0) continue;
+    const std::uint64_t remote = __atomic_exchange_n(&span.remote_bits[w], 0, __ATOMIC_ACQUIRE);
+    const std::uint64_t local = load_word(span.free_bits[w]);
+    if ((local & remote) != 0) {
+      const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(local & remote));
+      die_with_pointer(
+          "free(): double free",
+          reinterpret_cast<void*>(span_start(span) + index * kClasses[span.size_class].block_size));
+    }
+    store_word(span.free_bits[w], local | remote);
+    collected += static_cast<std::size_t>(std::popcount(remote));
+    if (w < span.first_word) span.first_word = static_cast<std::uint16_t>(w);
+  }
+  span.free_count = static_cast<std::uint16_t>(span.free_count + collected);
+  return collected;
+}
+
+Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox) {
   Span* span = arena.partial[size_class];
-  if (span == nullptr) {
+  if (span != nullptr) {
+    unlink(arena.partial[size_class], span);
+    if (span == arena.empty_slab[size_class]) arena.empty_slab[size_class] = nullptr;
+  } else {
     span = new_slab(arena, size_class);
     if (span == nullptr) return nullptr;
   }
-  if (span == arena.empty_slab[size_class]) arena.empty_slab[size_class] = nullptr;
-  std::size_t w = span->first_word;
-  while (span->free_bits[w] == 0) ++w;
-  const unsigned bit = static_cast<unsigned>(std::countr_zero(span->free_bits[w]));
-  span->free_bits[w] &= span->free_bits[w] - 1;
-  span->first_word = static_cast<std::uint16_t>(w);
-  if (--span->free_count == 0) unlink(arena.partial[size_class], span);
-  const std::size_t index = w * 64 + bit;
-  return reinterpret_cast<void*>(span_start(*span) + index * kClasses[size_class].block_size);
+  span->inbox = inbox;
+  __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&span->owner, owner, __ATOMIC_RELAXED);
+  collect_remote_frees(*span);
+  return span;
+}
+
+void disown_slab(Arena& arena, Span* span) {
+  __atomic_store_n(&span->owner, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
+  span->inbox = nullptr;
+  collect_remote_frees(*span);
+  list_unowned_slab(arena, span);
+}
+
+void disown_orphans(Arena& arena, std::uint64_t survivor) {
+  for (Segment* seg = arena.segments; seg != nullptr; seg = seg->next) {
+    for (std::size_t page = 0; page < kPagesPerSegment;) {
+      Span* span = span_covering(*seg, page);
+      if (span == nullptr) break;  // cannot happen: every first page is current
+      page += span->page_count;
+      const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_RELAXED);
+      if (span->kind != SpanKind::kSlab || owner == 0 || owner == survivor) continue;
+      // The owner died in the middle of who knows what: recount from the bitmap.
+      std::size_t free_blocks = 0;
+      for (std::size_t w = 0; w < kBitmapWords; ++w)
+        free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->free_bits[w])));
+      span->free_count = static_cast<std::uint16_t>(free_blocks);
+      span->first_word = 0;
+      disown_slab(arena, span);
+    }
+  }
 }
 
 void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages) {
@@ -325,13 +392,13 @@ void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages) 
       front->kind = SpanKind::kMedium;
       span->first_page = static_cast<std::uint16_t>(span->first_page + head);
       span->page_count = static_cast<std::uint16_t>(span->page_count - head);
-      seg->pages[span->first_page] = span;
-      seg->pages[front->first_page + head - 1] = front;
+      set_page_span(*seg, span->first_page, span);
+      set_page_span(*seg, front->first_page + head - 1, front);
       give_pages(arena, front);
     }
     if (tail != 0) medium_resize_in_place(arena, *span, pages);
   }
-  span->segment->pages[span->first_page] = span;
+  set_page_span(*span->segment, span->first_page, span);
   return reinterpret_cast<void*>(span_start(*span));
 }
 
@@ -350,7 +417,8 @@ BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double
   const std::size_t offset = address - start;
   const std::size_t index = block_index(offset, info);
   if (index * info.block_size != offset || index >= span->capacity) return {};
-  if ((span->free_bits[index / 64] >> (index % 64)) & 1) {
+  const std::size_t w = index / 64;
+  if (((load_word(span->free_bits[w]) | load_word(span->remote_bits[w])) >> (index % 64)) & 1) {
     double_free = true;
     return {};
   }
@@ -364,19 +432,24 @@ void release_block(Arena& arena, BlockRef block) {
     return;
   }
   const std::size_t w = block.index / 64;
-  span->free_bits[w] |= std::uint64_t{1} << (block.index % 64);
-  if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
-  const std::size_t cls = span->size_class;
-  if (span->free_count++ == 0) push_front(arena.partial[cls], span);
-  if (span->free_count == span->capacity) {
-    Span*& cached = arena.empty_slab[cls];
-    if (cached == nullptr) {
-      cached = span;
-    } else if (cached != span) {
-      unlink(arena.partial[cls], span);
-      give_pages(arena, span);
+  const std::uint64_t bit = std::uint64_t{1} << (block.index % 64);
+  if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) != 0) {
+    // Another thread owns the slab and changes free_bits without a lock: leave the
+    // block in remote_bits and tell the owner, once, that there is something to collect.
+    __atomic_fetch_or(&span->remote_bits[w], bit, __ATOMIC_RELEASE);
+    if (__atomic_exchange_n(&span->remote_pending, 1, __ATOMIC_ACQ_REL) == 0) {
+      Span* head = __atomic_load_n(span->inbox, __ATOMIC_RELAXED);
+      do {
+        span->remote_next = head;
+      } while (!__atomic_compare_exchange_n(span->inbox, &head, span, true, __ATOMIC_RELEASE,
+                                            __ATOMIC_RELAXED));
     }
+    return;
   }
+  store_word(span->free_bits[w], load_word(span->free_bits[w]) | bit);
+  if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
+  ++span->free_count;
+  list_unowned_slab(arena, span);
 }
 
 std::size_t block_usable_size(const BlockRef& block) {
@@ -395,10 +468,10 @@ bool medium_resize_in_place(Arena& arena, Span& span, std::size_t pages) {
     tail->first_page = static_cast<std::uint16_t>(span.first_page + pages);
     tail->page_count = static_cast<std::uint16_t>(span.page_count - pages);
     tail->kind = SpanKind::kMedium;
-    seg.pages[tail->first_page] = tail;
-    seg.pages[tail->first_page + tail->page_count - 1] = tail;
+    set_page_span(seg, tail->first_page, tail);
+    set_page_span(seg, tail->first_page + tail->page_count - 1, tail);
     span.page_count = static_cast<std::uint16_t>(pages);
-    seg.pages[span.first_page + pages - 1] = &span;
+    set_page_span(seg, span.first_page + pages - 1, &span);
     give_pages(arena, tail);
     return true;
   }
@@ -411,7 +484,7 @@ bool medium_resize_in_place(Arena& arena, Span& span, std::size_t pages) {
   Span* taken = carve(arena, after, needed);
   if (taken == nullptr) return false;
   span.page_count = static_cast<std::uint16_t>(pages);
-  seg.pages[span.first_page + pages - 1] = &span;
+  set_page_span(seg, span.first_page + pages - 1, &span);
   drop_span(arena, taken);
   return true;
 }

@@ -3,6 +3,7 @@
 // the arena whose segment holds it. Every function here expects `arena.lock` held.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -31,8 +32,28 @@ struct alignas(64) Arena {
   std::size_t clean_pages;
 };
 
+// Slab ownership. adopt_slab hands the calling thread a slab of the class with at
+// least one free block (nullptr when memory runs out); disown_slab gives it back.
+Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox);
+void disown_slab(Arena& arena, Span* span);
+// In a forked child: slabs owned by threads that did not survive become unowned.
+void disown_orphans(Arena& arena, std::uint64_t survivor);
+// Owner only: moves blocks other threads freed into free_bits; returns how many.
+std::size_t collect_remote_frees(Span& span);
+
+// Owner only: the first free block of an owned slab that has one.
+inline void* take_block(Span& span) {
+  std::size_t w = span.first_word;
+  std::uint64_t bits;
+  while ((bits = load_word(span.free_bits[w])) == 0) ++w;
+  store_word(span.free_bits[w], bits & (bits - 1));
+  span.first_word = static_cast<std::uint16_t>(w);
+  --span.free_count;
+  const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+  return reinterpret_cast<void*>(span.start + index * span.block_size);
+}
+
 // nullptr when memory runs out.
-void* slab_allocate(Arena& arena, std::size_t size_class);
 void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages);
 
 // The span of a block this segment handed out, or nullptr when `address` is not the

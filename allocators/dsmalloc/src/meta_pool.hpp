@@ -1,6 +1,6 @@
 #pragma once
 // Memory for dsmalloc's own metadata (slab descriptors, chunk page tables), kept in
-// mappings of its own, away from user blocks. Sizes are rounded to 16 bytes; freed
+// mappings of its own, away from user blocks. Sizes are rounded to 8 bytes; freed
 // pieces are reused through a free list per size. Metadata is small and recycled, so
 // the pool never unmaps. Callers hold the heap lock.
 #include <cstddef>
@@ -15,8 +15,8 @@ class MetaPool {
   static constexpr std::size_t kMaxPiece = 16384;
 
   void* allocate(std::size_t bytes) noexcept {
-    bytes = alloc::round_up(bytes, 16);
-    std::size_t list = bytes / 16;
+    bytes = alloc::round_up(bytes, 8);
+    std::size_t list = bytes / 8;
     void* p;
     if (FreePiece* piece = free_[list]) {
       free_[list] = piece->next;
@@ -37,10 +37,10 @@ class MetaPool {
   }
 
   void release(void* p, std::size_t bytes) noexcept {
-    bytes = alloc::round_up(bytes, 16);
+    bytes = alloc::round_up(bytes, 8);
     auto* piece = static_cast<FreePiece*>(p);
-    piece->next = free_[bytes / 16];
-    free_[bytes / 16] = piece;
+    piece->next = free_[bytes / 8];
+    free_[bytes / 8] = piece;
     in_use_ -= bytes;
   }
 
@@ -52,7 +52,7 @@ class MetaPool {
   struct FreePiece {
     FreePiece* next;
   };
-  FreePiece* free_[kMaxPiece / 16 + 1] = {};
+  FreePiece* free_[kMaxPiece / 8 + 1] = {};
   char* bump_ = nullptr;
   char* bump_end_ = nullptr;
   std::size_t in_use_ = 0;

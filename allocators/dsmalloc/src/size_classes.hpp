@@ -31,7 +31,7 @@ constexpr std::uint32_t class_size(std::size_t i) {
 // wasted; the least wasteful shape if none qualifies.
 constexpr SizeClass make_class(std::size_t i) {
   std::uint32_t size = class_size(i);
-  std::uint32_t min_slots = size <= 64 ? 128 : (size <= 1024 ? 32 : 4);
+  std::uint32_t min_slots = size <= 128 ? 256 : (size <= 1024 ? 64 : 16);
   std::uint32_t best_pages = 0;
   std::size_t best_waste_ppm = ~std::size_t{0};
   for (std::uint32_t pages = 1; pages <= 16; ++pages) {

@@ -333,8 +333,9 @@ TEST(ArenaMemory, FreedSegmentsAndPagesGoBackToTheKernel) {
   arena_stats after{};
   arena_get_stats(&after);
   EXPECT_LE(after.pages_in_use, before.pages_in_use + 64);
-  // One empty segment stays mapped, and one for the empty slab kept per class.
-  EXPECT_LE(after.segments, before.segments + 2);
+  // Still mapped at most: the one empty segment kept for growth, the segment of the
+  // empty slab the arena keeps for the class, and that of the thread's current slab.
+  EXPECT_LE(after.segments, before.segments + 3);
   // Dirty free pages are bounded by the purge policy, and trim returns them all.
   EXPECT_LE(after.pages_free_dirty, before.pages_free_dirty + 1024 + during.pages_in_use / 8);
   arena_trim();

@@ -90,11 +90,12 @@ TEST(Dsmalloc, UsableSizeIsTheClassSize) {
 }
 
 TEST(Dsmalloc, PageRunsGrowAndShrinkInPlace) {
-  void* p = ds_malloc(100000);
-  void* blocker = ds_malloc(200000);
-  ds_free(blocker);  // the pages behind p are free again
-  EXPECT_EQ(ds_realloc(p, 250000), p);
-  EXPECT_EQ(ds_realloc(p, 50000), p);
+  void* p = ds_malloc(250000);
+  std::memset(p, 3, 50000);
+  ASSERT_EQ(ds_realloc(p, 50000), p);   // gives the tail pages back
+  ASSERT_EQ(ds_realloc(p, 250000), p);  // and takes them again
+  EXPECT_EQ(ds_malloc_usable_size(p), 62u * 4096);
+  EXPECT_EQ(static_cast<unsigned char*>(p)[49999], 3);
   EXPECT_EQ(ds_check_heap(), 0u);
   ds_free(p);
 }

@@ -87,8 +87,10 @@ int main(int argc, char** argv) {
     return 2;
   }
   unsigned long sum;
-  if (mode == "churn") sum = churn(count);
-  else if (mode == "prodcons") sum = prodcons(count);
+  if (mode == "churn")
+    sum = churn(count);
+  else if (mode == "prodcons")
+    sum = prodcons(count);
   else {
     std::fprintf(stderr, "alloc_bench: unknown mode '%s'\n", mode.c_str());
     return 2;

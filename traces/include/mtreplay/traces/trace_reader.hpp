@@ -41,7 +41,7 @@ struct TraceHeader {
 
 struct Chunk {
   ChunkInfo info;
-  uint64_t file_offset = 0;  // where its frame starts
+  uint64_t file_offset = 0;   // where its frame starts
   std::vector<Event> events;  // thread field filled in
 };
 
@@ -50,8 +50,16 @@ struct Chunk {
 struct ReadSummary {
   uint64_t frames = 0;
   uint64_t events = 0;
-  bool complete = false;          // the end-of-trace record was present
-  uint64_t truncated_bytes = 0;   // bytes after the last whole frame
+  bool complete = false;         // the end-of-trace record was present
+  uint64_t truncated_bytes = 0;  // bytes after the last whole frame
+};
+
+// One recorded thread of the trace (from its frames' headers).
+struct ThreadInfo {
+  uint32_t index = 0;
+  uint32_t os_tid = 0;  // of its first frame
+  uint64_t events = 0;  // in whole frames
+  uint64_t frames = 0;
 };
 
 class ChunkReader {
@@ -71,14 +79,17 @@ class ChunkReader {
 };
 
 // Events of all threads in one global order: by time, ties in file order, and a
-// thread's own events always in its recorded order.
+// thread's own events always in its recorded order. Memory: one decompressed chunk per
+// thread plus an index of frame headers (FORMAT.md "Merged order").
 class MergedReader {
  public:
   explicit MergedReader(const std::filesystem::path& path);  // throws TraceError
   ~MergedReader();
   const TraceHeader& header() const;
   bool next(Event& out);  // throws TraceError
+  // Known at construction (one pass over the frame headers): what next() will yield.
   const ReadSummary& summary() const;
+  const std::vector<ThreadInfo>& threads() const;  // ordered by index
 
  private:
   struct Impl;

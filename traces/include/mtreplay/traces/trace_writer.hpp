@@ -2,9 +2,13 @@
 // Used inside the traced process by the recorder's writer thread, so it never calls
 // malloc: zstd's workspace and all buffers come from mmap.
 //
+// Never throws; every failure is a false return with errno set. After a failed write
+// the writer stays failed (later writes return false) so a trace never has a hole.
+//
 // CONTRACT (owned by traces/; the recorder relies on this interface).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <string_view>
@@ -14,12 +18,12 @@ namespace mtreplay::traces {
 struct HeaderFields {
   uint32_t pid = 0;
   uint32_t ppid = 0;
-  uint32_t parent_trace_pid = 0;   // pid whose trace this process forked from (0: none)
-  uint64_t start_realtime_ns = 0;  // CLOCK_REALTIME at start, for humans
-  uint64_t start_clock_ns = 0;     // the event clock (CLOCK_MONOTONIC) at start
+  uint32_t parent_trace_pid = 0;              // pid whose trace this process forked from (0: none)
+  uint64_t start_realtime_ns = 0;             // CLOCK_REALTIME at start, for humans
+  uint64_t start_clock_ns = 0;                // the event clock (CLOCK_MONOTONIC) at start
   uint64_t ticks_per_second = 1'000'000'000;  // calibration if events use another clock
   uint32_t page_size = 4096;
-  std::string_view exe;            // /proc/self/exe target
+  std::string_view exe;  // /proc/self/exe target
   std::span<const std::string_view> argv;
 };
 
@@ -45,10 +49,21 @@ class TraceWriter {
   bool close();
 
   uint64_t bytes_written() const { return bytes_written_; }
+  uint64_t frames_written() const { return frames_; }
+  uint64_t events_written() const { return events_; }
+  bool is_open() const { return fd_ >= 0; }
 
  private:
+  bool write_all(const std::byte* data, size_t size);
+  bool ensure_out_capacity(size_t bytes);
+  void release();
+
   int fd_ = -1;
-  void* zstd_ctx_ = nullptr;       // ZSTD_CCtx in an mmapped static workspace
+  bool failed_ = false;
+  uint64_t frames_ = 0;
+  uint64_t events_ = 0;
+  void* zstd_ctx_ = nullptr;  // ZSTD_CCtx in an mmapped static workspace
+  std::byte* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   std::byte* out_buffer_ = nullptr;  // mmapped
   size_t out_capacity_ = 0;

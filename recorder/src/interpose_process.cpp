@@ -1,0 +1,204 @@
+// Process life-cycle hooks: fork (the child starts its own trace, linked to ours),
+// the exec family (everything recorded so far is written first; if the exec fails,
+// recording continues), posix_spawn (the child learns which trace spawned it),
+// _exit/_Exit (everything is written first), and library load/unload.
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "config.hpp"
+#include "exec_environment.hpp"
+#include "real_functions.hpp"
+#include "recorder.hpp"
+
+#define MHOOK_EXPORT extern "C" __attribute__((visibility("default")))
+
+using namespace mtreplay::recorder;
+
+namespace {
+
+void prepare() {
+  resolve_real_functions();
+  ensure_initialized();
+}
+
+// The environment for a new program image started from this process. In a vfork
+// child (not the trace owner) only the environment is adjusted.
+ExecEnvironment exec_environment(char* const* envp) {
+  return ExecEnvironment(envp, trace_owner_pid(), exec_generation(), follow_exec());
+}
+
+// Collects execl-style arguments up to the terminating NULL into `out`.
+size_t count_varargs(const char* arg0, va_list ap) {
+  size_t n = 1;
+  va_list copy;
+  va_copy(copy, ap);
+  while (va_arg(copy, char*)) ++n;
+  va_end(copy);
+  (void)arg0;
+  return n;
+}
+
+[[noreturn]] void exit_now(int status) {
+  if (real.exit_now) real.exit_now(status);
+  syscall(SYS_exit_group, status);
+  __builtin_unreachable();
+}
+
+}  // namespace
+
+MHOOK_EXPORT pid_t fork() noexcept {
+  prepare();
+  pid_t pid;
+  int err;
+  {
+    HookGuard guard;
+    before_fork();
+    pid = real.fork();
+    err = errno;
+    if (pid == 0) {
+      after_fork_in_child();
+    } else {
+      after_fork_in_parent();
+    }
+  }
+  if (pid != 0) {
+    record(mtreplay::traces::Op::kFork, 0, 0, 0, 0, pid > 0 ? static_cast<uint64_t>(pid) : 0,
+           pid < 0 ? err : 0);
+  }
+  errno = err;
+  return pid;
+}
+
+MHOOK_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
+  prepare();
+  int rc, err;
+  {
+    ExecEnvironment env = exec_environment(envp);
+    ExecFlush flush;
+    rc = real.execve(path, argv, env.get());
+    err = errno;  // the flush's guard restores the errno it found
+  }
+  errno = err;
+  return rc;
+}
+
+MHOOK_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) noexcept {
+  prepare();
+  int rc, err;
+  {
+    ExecEnvironment env = exec_environment(envp);
+    ExecFlush flush;
+    rc = real.execvpe(file, argv, env.get());
+    err = errno;  // the flush's guard restores the errno it found
+  }
+  errno = err;
+  return rc;
+}
+
+MHOOK_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
+  prepare();
+  int rc, err;
+  {
+    ExecEnvironment env = exec_environment(envp);
+    ExecFlush flush;
+    rc = real.fexecve(fd, argv, env.get());
+    err = errno;  // the flush's guard restores the errno it found
+  }
+  errno = err;
+  return rc;
+}
+
+MHOOK_EXPORT int execv(const char* path, char* const argv[]) noexcept {
+  return execve(path, argv, environ);
+}
+
+MHOOK_EXPORT int execvp(const char* file, char* const argv[]) noexcept {
+  return execvpe(file, argv, environ);
+}
+
+MHOOK_EXPORT int execl(const char* path, const char* arg0, ...) noexcept {
+  va_list ap;
+  va_start(ap, arg0);
+  const size_t n = count_varargs(arg0, ap);
+  char* argv[n + 1];
+  argv[0] = const_cast<char*>(arg0);
+  for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
+  va_end(ap);
+  return execve(path, argv, environ);
+}
+
+MHOOK_EXPORT int execlp(const char* file, const char* arg0, ...) noexcept {
+  va_list ap;
+  va_start(ap, arg0);
+  const size_t n = count_varargs(arg0, ap);
+  char* argv[n + 1];
+  argv[0] = const_cast<char*>(arg0);
+  for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
+  va_end(ap);
+  return execvpe(file, argv, environ);
+}
+
+MHOOK_EXPORT int execle(const char* path, const char* arg0, ...) noexcept {
+  va_list ap;
+  va_start(ap, arg0);
+  const size_t n = count_varargs(arg0, ap);
+  char* argv[n + 1];
+  argv[0] = const_cast<char*>(arg0);
+  for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
+  char* const* envp = va_arg(ap, char* const*);
+  va_end(ap);
+  return execve(path, argv, envp);
+}
+
+MHOOK_EXPORT int posix_spawn(pid_t* pid, const char* path,
+                             const posix_spawn_file_actions_t* actions,
+                             const posix_spawnattr_t* attr, char* const argv[],
+                             char* const envp[]) noexcept {
+  prepare();
+  ExecEnvironment env = exec_environment(envp);
+  return real.posix_spawn(pid, path, actions, attr, argv, env.get());
+}
+
+MHOOK_EXPORT int posix_spawnp(pid_t* pid, const char* file,
+                              const posix_spawn_file_actions_t* actions,
+                              const posix_spawnattr_t* attr, char* const argv[],
+                              char* const envp[]) noexcept {
+  prepare();
+  ExecEnvironment env = exec_environment(envp);
+  return real.posix_spawnp(pid, file, actions, attr, argv, env.get());
+}
+
+MHOOK_EXPORT void _exit(int status) {
+  prepare();
+  final_flush();
+  exit_now(status);
+}
+
+MHOOK_EXPORT void _Exit(int status) {
+  prepare();
+  final_flush();
+  exit_now(status);
+}
+
+namespace {
+
+__attribute__((constructor)) void mhook_loaded() {
+  prepare();
+  // The variable is ours, not the program's: hide it before main runs.
+  unsetenv(kExecOfVariable);
+  start_writer_thread();
+}
+
+// Runs from exit() after the program's atexit handlers and static destructors.
+__attribute__((destructor)) void mhook_unloaded() {
+  if (!is_trace_owner()) return;
+  final_flush();
+  join_writer_thread();
+}
+
+}  // namespace

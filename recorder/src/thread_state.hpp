@@ -1,0 +1,26 @@
+// The calling thread's recorder state, in initial-exec TLS: one %fs-relative access,
+// no __tls_get_addr call and no allocation. Zero-initialised for every new thread.
+#pragma once
+
+#include <cstdint>
+
+#include "mtreplay/traces/chunk_encoder.hpp"
+#include "thread_record.hpp"
+
+namespace mtreplay::recorder {
+
+struct ThreadState {
+  traces::ChunkEncoder encoder;
+  // Events at or after this time take the slow path: the chunk is due for a flush
+  // (so a killed process loses little), or the thread is not recording yet (0).
+  uint64_t flush_deadline_ns = 0;
+  ThreadRecord* record = nullptr;
+  uint32_t slot = 0;       // the slot `encoder` is filling
+  bool in_hook = false;    // inside the recorder itself: calls pass through untraced
+  bool resolving = false;  // inside dlsym while resolving the real functions
+};
+
+// constinit: no dynamic initialisation, so no TLS wrapper call on access.
+extern constinit thread_local ThreadState tls __attribute__((tls_model("initial-exec")));
+
+}  // namespace mtreplay::recorder

@@ -1,0 +1,253 @@
+#include "trace_sink.hpp"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <string_view>
+
+#include "event_clock.hpp"
+#include "mtreplay/traces/chunk_encoder.hpp"
+#include "mtreplay/traces/trace_writer.hpp"
+#include "process_state.hpp"
+#include "thread_state.hpp"
+#include "trace_output.hpp"
+
+namespace mtreplay::recorder::sink {
+namespace {
+
+// The TraceWriter lives in static storage so that a forked child can drop the
+// parent's copy without running its destructor (which would finish the parent's file).
+alignas(traces::TraceWriter) unsigned char writer_storage[sizeof(traces::TraceWriter)];
+traces::TraceWriter* writer = nullptr;
+int trace_fd = -1;
+bool write_failed = false;
+
+pthread_mutex_t sink_mutex = PTHREAD_MUTEX_INITIALIZER;
+std::atomic<uint32_t> wake_word{0};
+pthread_t writer_thread{};
+bool writer_running = false;
+
+// Scratch space for the few events the writer itself encodes (kThreadExit).
+alignas(64) std::byte scratch[512];
+
+// How often the writer looks for threads that died without saying so.
+constexpr uint64_t kReapIntervalNs = 20'000'000;
+constexpr long kIdleWaitNs = 20'000'000;
+
+void write_chunk(const traces::ChunkInfo& info, const std::byte* data, size_t bytes) {
+  if (write_failed || !writer) return;
+  if (!writer->write_chunk(info, {data, bytes})) {
+    write_failed = true;
+    report("could not write the trace", process.trace_path, errno);
+  }
+}
+
+void drain_record(ThreadRecord* rec) {
+  for (;;) {
+    ChunkSlot& slot = rec->slots[rec->writer_slot];
+    if (slot.state.load(std::memory_order_acquire) != SlotState::kReady) return;
+    write_chunk(slot.info, rec->chunk(rec->writer_slot), slot.bytes);
+    slot.state.store(SlotState::kFilling, std::memory_order_release);
+    rec->writer_slot = (rec->writer_slot + 1) % kSlotsPerThread;
+  }
+}
+
+// The events of the chunk the thread was still filling, up to what it published.
+void salvage_partial(ThreadRecord* rec) {
+  const uint64_t c = rec->committed.load(std::memory_order_acquire);
+  if (c == Committed::kNone || Committed::count(c) == 0) return;
+  const uint32_t s = Committed::slot(c);
+  ChunkSlot& slot = rec->slots[s];
+  if (slot.state.load(std::memory_order_acquire) == SlotState::kReady) return;  // drained normally
+  traces::ChunkInfo info = slot.info;
+  info.event_count = Committed::count(c);
+  write_chunk(info, rec->chunk(s), Committed::bytes(c));
+  rec->committed.store(Committed::kNone, std::memory_order_release);
+}
+
+void write_single_event(uint32_t thread_index, uint32_t os_tid, const traces::Event& e) {
+  traces::ChunkEncoder enc;
+  enc.reset(scratch, scratch + sizeof scratch, e.time_ns);
+  enc.append(e);
+  const traces::ChunkInfo info{thread_index, os_tid, enc.count(), enc.base_time_ns()};
+  write_chunk(info, enc.bytes().data(), enc.bytes().size());
+}
+
+bool thread_is_gone(const ThreadRecord* rec) {
+  return syscall(SYS_tgkill, process.pid, rec->os_tid, 0) == -1 && errno == ESRCH;
+}
+
+void reap_dead_threads(uint64_t now) {
+  for (ThreadRecord* r = registry.head(); r; r = r->next) {
+    if (r->state.load(std::memory_order_acquire) == RecordState::kFree) continue;
+    if (thread_is_gone(r)) finish_record(r, now);
+  }
+}
+
+// The program's last thread is gone when the main thread called pthread_exit (a
+// zombie leader) and only we remain. glibc would exit(0) at that point, but it counts
+// our thread too, so it never does: we do it for it.
+bool only_the_writer_is_left() {
+  char buf[1024];
+  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  // Fields after the parenthesised command name: state is the first, num_threads the 18th.
+  const char* p = strrchr(buf, ')');
+  if (!p || p[1] != ' ') return false;
+  p += 2;
+  const char state = *p;
+  for (int field = 0; field < 17 && p; ++field) {
+    p = strchr(p, ' ');
+    if (p) ++p;
+  }
+  if (!p) return false;
+  const long threads = strtol(p, nullptr, 10);
+  return state == 'Z' && threads <= 2;
+}
+
+void* writer_main(void*) {
+  ThreadState& t = tls;
+  t.in_hook = true;  // never records; its own calls are counted as unrecorded
+  t.flush_deadline_ns = 0;
+  uint64_t last_reap = 0;
+  for (;;) {
+    const uint32_t seen = wake_word.load(std::memory_order_acquire);
+    pthread_mutex_lock(&sink_mutex);
+    if (process.closed.load(std::memory_order_acquire)) {
+      pthread_mutex_unlock(&sink_mutex);
+      break;
+    }
+    drain_all();
+    const uint64_t now = now_ns();
+    bool last_thread = false;
+    if (now - last_reap >= kReapIntervalNs) {
+      reap_dead_threads(now);
+      last_reap = now;
+      last_thread = only_the_writer_is_left();
+    }
+    pthread_mutex_unlock(&sink_mutex);
+    if (last_thread) exit(0);  // runs the exit handlers, and our final flush
+    const timespec timeout{0, kIdleWaitNs};
+    syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, seen, &timeout, nullptr, 0);
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+bool open(const char* path, uint32_t parent_trace_pid) {
+  const int fd = ::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  const ProcessIdentity& id = read_process_identity();
+  static std::string_view argv_views[4096];
+  const size_t argc = id.argc < 4096 ? id.argc : 4096;
+  for (size_t i = 0; i < argc; ++i) argv_views[i] = id.argv[i];
+
+  traces::HeaderFields h;
+  h.pid = process.pid;
+  h.ppid = static_cast<uint32_t>(getppid());
+  h.parent_trace_pid = parent_trace_pid;
+  h.start_realtime_ns = event_clock.start_realtime_ns;
+  h.start_clock_ns = event_clock.start_monotonic_ns;
+  h.ticks_per_second = 1'000'000'000;
+  h.page_size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+  h.exe = id.exe;
+  h.argv = {argv_views, argc};
+
+  writer = new (writer_storage) traces::TraceWriter();
+  write_failed = false;
+  if (!writer->open(fd, h, process.config.compression_level)) {
+    const int err = errno;
+    writer->~TraceWriter();
+    writer = nullptr;
+    errno = err;
+    return false;
+  }
+  trace_fd = fd;
+  return true;
+}
+
+void lock() {
+  pthread_mutex_lock(&sink_mutex);
+}
+bool try_lock() {
+  return pthread_mutex_trylock(&sink_mutex) == 0;
+}
+void unlock() {
+  pthread_mutex_unlock(&sink_mutex);
+}
+
+void drain_all() {
+  for (ThreadRecord* r = registry.head(); r; r = r->next) {
+    if (r->state.load(std::memory_order_acquire) != RecordState::kFree) drain_record(r);
+  }
+}
+
+void finish_record(ThreadRecord* rec, uint64_t now) {
+  drain_record(rec);
+  salvage_partial(rec);
+  drain_record(rec);
+  traces::Event e;
+  e.op = traces::Op::kThreadExit;
+  e.time_ns = now;
+  e.result = rec->os_tid;
+  write_single_event(rec->thread_index, rec->os_tid, e);
+  rec->state.store(RecordState::kFree, std::memory_order_release);
+}
+
+void close() {
+  if (!writer) return;
+  writer->close();
+  append_close_to_manifest(process.config.manifest, process.trace_path,
+                           process.unrecorded_calls.load(std::memory_order_relaxed));
+  writer->~TraceWriter();
+  writer = nullptr;
+  trace_fd = -1;
+}
+
+void wake() {
+  wake_word.fetch_add(1, std::memory_order_release);
+  syscall(SYS_futex, &wake_word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+
+void start_writer_thread() {
+  if (writer_running || !writer) return;
+  // The writer must never take a signal meant for the program.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  writer_running = pthread_create(&writer_thread, nullptr, writer_main, nullptr) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+void join_writer_thread() {
+  if (!writer_running || pthread_equal(pthread_self(), writer_thread)) return;
+  wake();
+  pthread_join(writer_thread, nullptr);
+  writer_running = false;
+}
+
+void abandon_in_child() {
+  if (trace_fd >= 0) ::close(trace_fd);
+  trace_fd = -1;
+  writer = nullptr;  // the parent's copy is left as it is: its destructor would write
+  writer_running = false;
+  write_failed = false;
+  wake_word.store(0, std::memory_order_relaxed);
+  pthread_mutex_init(&sink_mutex, nullptr);
+}
+
+}  // namespace mtreplay::recorder::sink

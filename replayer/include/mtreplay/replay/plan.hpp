@@ -1,0 +1,42 @@
+// The replay plan in the parent's memory, built from a trace's merged events, before
+// it is laid out into the image the worker maps (plan_image.hpp).
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "mtreplay/replay/plan_format.hpp"
+
+namespace mtreplay::replay {
+
+struct ThreadPlan {
+  uint32_t recorded_index = 0;
+  uint32_t os_tid = 0;
+  std::vector<PlanOp> ops;
+  std::vector<uint64_t> merged_seq;  // position of each op in the merged recording
+  std::vector<uint32_t> serial;      // position of each op in the repaired serial order
+};
+
+// Trace anomalies found while building; the replay result reports them.
+struct PlanAnomalies {
+  uint64_t unknown_free = 0;
+  uint64_t double_free = 0;
+  uint64_t unknown_realloc = 0;
+  uint64_t unknown_usable_size = 0;
+  uint64_t failed_alloc_recorded = 0;
+  uint64_t inversions_repaired = 0;
+  uint64_t cycles_broken = 0;  // dependencies dropped because they formed a cycle
+};
+
+struct Plan {
+  uint64_t page_size = 4096;
+  std::vector<ThreadPlan> threads;
+  std::vector<PlanObject> objects;
+  std::vector<uint32_t> serial_order;  // thread slot of each op, in serial order
+  std::vector<uint32_t> peak_objects;  // objects live at the serial peak
+  uint64_t peak_live_bytes = 0;
+  uint64_t op_count = 0;
+  PlanAnomalies anomalies;
+};
+
+}  // namespace mtreplay::replay

@@ -1,0 +1,90 @@
+// The replay plan: what the parent `mtreplay replay` builds from a trace and the
+// worker process maps read-only and executes. Plain, fixed-layout structs only: the
+// worker must not allocate from the allocator under test to use them.
+//
+// Every recorded allocation becomes an object with a dense id. An operation that
+// consumes a pointer names the object (never the recorded address), so address reuse
+// cannot confuse the replay. Touches of one object (producer, usable-size queries,
+// the final free/realloc) form a chain; an op whose predecessor in the chain ran on
+// another thread waits until the object's stage word reaches `in_stage`.
+#pragma once
+
+#include <cstdint>
+
+namespace mtreplay::replay {
+
+inline constexpr uint32_t kNoObject = 0xffffffffu;
+
+enum class PlanKind : uint8_t {
+  kSkip = 0,  // an anomaly under the skip policy: no call, but its touch still counts
+  kMalloc,
+  kCalloc,
+  kRealloc,
+  kReallocArray,
+  kFree,
+  kMemalign,
+  kPosixMemalign,
+  kAlignedAlloc,
+  kValloc,
+  kPvalloc,
+  kUsableSize,
+  kCount,
+};
+
+const char* plan_kind_name(PlanKind kind);
+
+enum PlanFlags : uint8_t {
+  kWaitIn = 1,          // in_obj was last touched on another thread: wait for in_stage
+  kPublishIn = 2,       // the next touch of in_obj is on another thread: publish stage
+  kPublishOut = 4,      // out_obj's next touch is on another thread: publish stage 1
+  kRecordedFailed = 8,  // the recording got NULL/error here; a replay success is undone
+  kEndsIn = 16,         // this op ends in_obj's life (free, realloc that released it)
+};
+
+struct PlanOp {
+  PlanKind kind = PlanKind::kSkip;
+  uint8_t flags = 0;
+  uint16_t reserved = 0;
+  uint32_t in_obj = kNoObject;  // object consumed or queried
+  uint32_t in_stage = 0;        // touches of in_obj that must be complete before this
+  uint32_t out_obj = kNoObject; // object produced
+  uint64_t size = 0;            // requested size (per element for calloc/reallocarray)
+  uint64_t aux = 0;             // count (calloc, reallocarray) or alignment
+};
+static_assert(sizeof(PlanOp) == 32);
+
+struct PlanObject {
+  uint64_t bytes = 0;  // requested bytes (count*size for calloc)
+  uint32_t align = 0;  // requested alignment, 0 for malloc-like
+  PlanKind kind = PlanKind::kMalloc;
+  uint8_t reserved[3] = {};
+};
+static_assert(sizeof(PlanObject) == 16);
+
+struct PlanThread {
+  uint64_t ops_offset = 0;     // byte offset of PlanOp[op_count]
+  uint64_t serial_offset = 0;  // byte offset of uint32 serial index per op
+  uint64_t op_count = 0;
+  uint32_t recorded_index = 0;
+  uint32_t os_tid = 0;
+};
+
+inline constexpr char kPlanMagic[8] = {'M', 'T', 'R', 'P', 'L', 'A', 'N', '1'};
+
+struct PlanHeader {
+  char magic[8] = {};
+  uint32_t version = 1;
+  uint32_t thread_count = 0;
+  uint64_t object_count = 0;
+  uint64_t op_count = 0;
+  uint64_t page_size = 4096;
+  uint64_t threads_offset = 0;       // PlanThread[thread_count]
+  uint64_t objects_offset = 0;       // PlanObject[object_count]
+  uint64_t serial_order_offset = 0;  // uint32 thread slot per serial index [op_count]
+  uint64_t peak_objects_offset = 0;  // uint32 object ids live at the serial peak
+  uint64_t peak_object_count = 0;
+  uint64_t peak_live_bytes = 0;
+  uint64_t total_bytes = 0;  // size of the whole plan image
+};
+
+}  // namespace mtreplay::replay

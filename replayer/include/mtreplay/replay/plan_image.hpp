@@ -1,0 +1,48 @@
+// The plan laid out as one flat image (plan_format.hpp) in a memfd that the worker
+// maps read-only; and the worker's view of that mapping.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "mtreplay/replay/plan.hpp"
+#include "mtreplay/replay/plan_format.hpp"
+
+namespace mtreplay::replay {
+
+// Writes the image into a fresh memfd (inheritable: no close-on-exec) and returns
+// its descriptor; throws std::system_error.
+int write_plan_image(const Plan& plan);
+
+// Read-only view over a mapped image; validates offsets against the mapped size.
+class PlanView {
+ public:
+  // Empty string on success, else what is wrong.
+  std::string attach(const std::byte* base, size_t size);
+
+  const PlanHeader& header() const { return *header_; }
+  const PlanThread& thread(uint32_t slot) const { return threads_[slot]; }
+  const PlanOp* ops(uint32_t slot) const {
+    return reinterpret_cast<const PlanOp*>(base_ + threads_[slot].ops_offset);
+  }
+  const uint32_t* serial(uint32_t slot) const {
+    return reinterpret_cast<const uint32_t*>(base_ + threads_[slot].serial_offset);
+  }
+  const PlanObject* objects() const {
+    return reinterpret_cast<const PlanObject*>(base_ + header_->objects_offset);
+  }
+  const uint32_t* serial_order() const {
+    return reinterpret_cast<const uint32_t*>(base_ + header_->serial_order_offset);
+  }
+  const uint32_t* peak_objects() const {
+    return reinterpret_cast<const uint32_t*>(base_ + header_->peak_objects_offset);
+  }
+
+ private:
+  const std::byte* base_ = nullptr;
+  const PlanHeader* header_ = nullptr;
+  const PlanThread* threads_ = nullptr;
+};
+
+}  // namespace mtreplay::replay

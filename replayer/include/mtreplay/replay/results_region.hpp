@@ -1,0 +1,119 @@
+// The shared mapping through which the parent configures the worker and the worker
+// reports back: configuration, status, timings, per-thread counters and latency
+// samples. Lives in a memfd both processes map; the worker never allocates for it, and
+// the parent can still read it after the worker died of a signal.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "mtreplay/replay/plan_format.hpp"
+
+namespace mtreplay::replay {
+
+inline constexpr uint32_t kMaxTimelinePoints = 512;
+inline constexpr uint32_t kSampleCap = 8192;  // per thread and op kind (reservoir)
+inline constexpr uint32_t kSampleEvery = 64;  // one op in this many is timed
+inline constexpr size_t kKinds = static_cast<size_t>(PlanKind::kCount);
+
+enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
+enum class TouchPolicy : uint32_t { kNone, kPage, kFill };
+enum class AnomalyPolicy : uint32_t { kSkip, kFail };
+
+enum class WorkerStatus : uint32_t {
+  kStarting = 0,
+  kRunning,
+  kDone,
+  kLoadFailed,    // the allocator is not loaded or is not a malloc replacement
+  kNullReturned,  // the allocator returned NULL where the recording did not (fail policy)
+  kVerifyFailed,  // --verify caught a bad block
+  kInternal,
+};
+
+// Calls a backend may lack; bit i of emulated_mask.
+enum EmulatedCall : uint32_t {
+  kEmuCalloc,
+  kEmuReallocArray,
+  kEmuMemalign,
+  kEmuPosixMemalign,
+  kEmuAlignedAlloc,
+  kEmuValloc,
+  kEmuPvalloc,
+  kEmuUsableSize,  // not emulable: usable-size checks and slop are skipped
+  kEmuCount,
+};
+const char* emulated_call_name(uint32_t bit);
+
+struct WorkerConfig {
+  ReplayMode mode = ReplayMode::kParallel;
+  TouchPolicy touch = TouchPolicy::kNone;
+  AnomalyPolicy on_anomaly = AnomalyPolicy::kSkip;
+  uint32_t verify = 0;
+  char allocator_name[64] = {};
+  char expected_object[1024] = {};  // the preloaded .so that must define malloc; empty: libc
+};
+
+struct alignas(64) ThreadStats {
+  std::atomic<uint64_t> progress{0};  // ops this thread completed (its next op index)
+  std::atomic<uint32_t> finished{0};
+  uint64_t ops_by_kind[kKinds] = {};
+  uint64_t sync_wait_ticks = 0;
+  uint64_t excluded_ticks = 0;  // touch and verify work, kept out of the figures
+  uint64_t failed_alloc_replay = 0;
+  uint64_t samples_seen[kKinds] = {};
+  uint32_t sample_count[kKinds] = {};
+};
+
+struct ResultsHeader {
+  WorkerConfig config;
+  uint32_t thread_count = 0;
+  std::atomic<uint32_t> status{0};
+  int32_t crashed_slot = -1;
+  int32_t crash_signal = 0;
+  uint64_t failed_slot_op = 0;  // with failed_slot: the op index within that thread
+  int32_t failed_slot = -1;
+  char message[512] = {};
+
+  uint64_t wall_ns = 0, cpu_user_ns = 0, cpu_sys_ns = 0;
+  uint64_t tsc_start = 0, tsc_end = 0;  // with wall_ns: converts sample ticks to ns
+  uint64_t rss_at_entry = 0, baseline_rss = 0, peak_rss = 0, sampled_peak_rss = 0;
+  uint32_t hwm_reset = 0;  // 1: VmHWM was reset through clear_refs
+  uint32_t emulated_mask = 0;
+  uint64_t usable_slop_bytes = 0;
+  uint32_t slop_measured = 0;
+  uint32_t timeline_count = 0;
+  uint64_t timeline[kMaxTimelinePoints][2] = {};
+  char malloc_owner[512] = {};  // the object that defines malloc in the worker
+};
+
+// Layout: header | ThreadStats[threads] | uint32 samples[threads][kKinds][kSampleCap]
+struct ResultsLayout {
+  static size_t stats_offset() { return (sizeof(ResultsHeader) + 63) & ~size_t{63}; }
+  static size_t samples_offset(uint32_t threads) {
+    return stats_offset() + sizeof(ThreadStats) * threads;
+  }
+  static size_t total(uint32_t threads) {
+    size_t bytes = samples_offset(threads) + sizeof(uint32_t) * kKinds * kSampleCap * threads;
+    return (bytes + 4095) & ~size_t{4095};
+  }
+};
+
+class ResultsView {
+ public:
+  explicit ResultsView(std::byte* base) : base_(base) {}
+  ResultsHeader& header() const { return *reinterpret_cast<ResultsHeader*>(base_); }
+  ThreadStats& stats(uint32_t slot) const {
+    return reinterpret_cast<ThreadStats*>(base_ + ResultsLayout::stats_offset())[slot];
+  }
+  uint32_t* samples(uint32_t slot, size_t kind) const {
+    auto* all = reinterpret_cast<uint32_t*>(
+        base_ + ResultsLayout::samples_offset(header().thread_count));
+    return all + (slot * kKinds + kind) * kSampleCap;
+  }
+
+ private:
+  std::byte* base_;
+};
+
+}  // namespace mtreplay::replay

@@ -1,0 +1,63 @@
+// One replay run's outcome, in the terms of results/SCHEMA.md.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mtreplay/replay/plan.hpp"
+#include "mtreplay/replay/results_region.hpp"
+
+namespace mtreplay::replay {
+
+struct LatencySummary {
+  uint64_t samples = 0, p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0;
+};
+
+struct BackendSpec {
+  std::string name;     // glibc, jemalloc, ..., or the file name of a path
+  std::string path;     // the .so to preload; empty for the system malloc
+  std::string version;
+};
+
+struct ReplayOptions {
+  ReplayMode mode = ReplayMode::kParallel;
+  TouchPolicy touch = TouchPolicy::kNone;
+  AnomalyPolicy on_anomaly = AnomalyPolicy::kSkip;
+  bool verify = false;
+};
+
+struct RunResult {
+  BackendSpec backend;
+  std::vector<std::string> emulated;
+  ReplayOptions options;
+  uint32_t repeat = 0;
+  bool warmup = false;
+
+  std::string status = "ok";  // ok | failed | crashed
+  std::string error;
+  int64_t failed_at_op = -1;  // index in the plan's serial order
+  int exit_code = 0;          // what `mtreplay replay` returns for this run
+
+  uint64_t wall_ns = 0, cpu_user_ns = 0, cpu_sys_ns = 0, ops = 0;
+  double ops_per_sec = 0;
+  std::map<std::string, uint64_t> ops_by_kind;
+  std::vector<uint64_t> ops_by_thread;
+  std::map<std::string, LatencySummary> latency_ns;
+  uint64_t replayer_startup_bytes = 0, baseline_rss_bytes = 0, peak_rss_bytes = 0,
+           peak_rss_delta_bytes = 0;
+  std::string peak_rss_method;  // vmhwm-reset | sampled
+  std::vector<std::pair<uint64_t, uint64_t>> rss_timeline;
+  uint64_t peak_live_bytes = 0;
+  double fragmentation = 0;
+  uint64_t usable_slop_bytes = 0;
+  bool usable_slop_measured = false;
+  uint64_t sync_wait_ns = 0;
+  uint64_t excluded_ns = 0;  // touch/verify work, subtracted from wall_ns
+  PlanAnomalies anomalies;
+  uint64_t failed_alloc_replay = 0;
+};
+
+}  // namespace mtreplay::replay

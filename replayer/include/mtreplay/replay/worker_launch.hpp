@@ -1,0 +1,25 @@
+// Runs one replay of a plan in a fresh worker process with the backend preloaded and
+// turns what it reported into a RunResult. A worker that fails to load the backend,
+// crashes or is stopped by --verify yields a result with status failed/crashed, never
+// an exception; only a failure of mtreplay itself throws.
+#pragma once
+
+#include <filesystem>
+#include <functional>
+
+#include "mtreplay/replay/plan.hpp"
+#include "mtreplay/replay/run_result.hpp"
+
+namespace mtreplay::replay {
+
+// Called about every 50 ms while the worker runs: ops done, ops in total.
+using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
+
+RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
+                     const ReplayOptions& options, const std::filesystem::path& worker,
+                     const ProgressFn& progress = {});
+
+// The worker binary installed beside the running executable.
+std::filesystem::path default_worker_path();
+
+}  // namespace mtreplay::replay

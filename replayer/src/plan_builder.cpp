@@ -1,0 +1,266 @@
+#include "mtreplay/replay/plan_builder.hpp"
+
+namespace mtreplay::replay {
+namespace {
+
+using traces::Op;
+
+PlanKind allocation_kind(Op op) {
+  switch (op) {
+    case Op::kMalloc: return PlanKind::kMalloc;
+    case Op::kCalloc: return PlanKind::kCalloc;
+    case Op::kMemalign: return PlanKind::kMemalign;
+    case Op::kPosixMemalign: return PlanKind::kPosixMemalign;
+    case Op::kAlignedAlloc: return PlanKind::kAlignedAlloc;
+    case Op::kValloc: return PlanKind::kValloc;
+    case Op::kPvalloc: return PlanKind::kPvalloc;
+    default: return PlanKind::kSkip;
+  }
+}
+
+bool is_realloc_kind(PlanKind kind) {
+  return kind == PlanKind::kRealloc || kind == PlanKind::kReallocArray;
+}
+
+}  // namespace
+
+PlanBuilder::PlanBuilder(uint64_t page_size) { plan_.page_size = page_size ? page_size : 4096; }
+
+uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
+  auto [it, inserted] = slots_.try_emplace(recorded_thread, plan_.threads.size());
+  if (inserted) {
+    plan_.threads.emplace_back().recorded_index = recorded_thread;
+    thread_state_.emplace_back();
+  }
+  return it->second;
+}
+
+uint32_t PlanBuilder::append(uint32_t slot, const PlanOp& op) {
+  auto& thread = plan_.threads[slot];
+  thread.ops.push_back(op);
+  thread.merged_seq.push_back(merged_seq_);
+  return static_cast<uint32_t>(thread.ops.size() - 1);
+}
+
+void PlanBuilder::touch(uint32_t slot, uint32_t op_index, uint32_t obj) {
+  ObjectState& state = objects_[obj];
+  PlanOp& op = plan_.threads[slot].ops[op_index];
+  op.in_obj = obj;
+  op.in_stage = state.touches;
+  if (state.last_slot != slot) {
+    op.flags |= kWaitIn;
+    PlanOp& previous = plan_.threads[state.last_slot].ops[state.last_op];
+    previous.flags |= state.last_is_producer ? kPublishOut : kPublishIn;
+  }
+  ++state.touches;
+  state.last_slot = slot;
+  state.last_op = op_index;
+  state.last_is_producer = false;
+}
+
+uint32_t PlanBuilder::take(uint64_t address) {
+  auto it = addresses_.find(address);
+  if (it == addresses_.end() || it->second.live == kNoObject) return kNoObject;
+  uint32_t obj = it->second.live;
+  it->second.live = kNoObject;
+  it->second.was_freed = true;
+  return obj;
+}
+
+void PlanBuilder::remember_pending(uint64_t address, uint32_t slot, uint32_t op, uint64_t time,
+                                   PlanKind kind) {
+  pending_[address].push_back({slot, op, time, kind});
+}
+
+void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
+  auto it = addresses_.find(address);
+  bool was_freed = it != addresses_.end() && it->second.was_freed;
+  if (is_realloc_kind(kind)) {
+    ++plan_.anomalies.unknown_realloc;
+  } else if (was_freed) {
+    ++plan_.anomalies.double_free;
+  } else {
+    ++plan_.anomalies.unknown_free;
+  }
+}
+
+// A consumer of `address` was recorded before this allocation of it on another
+// thread, within the window: the consumer belongs to this object.
+void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint64_t time,
+                                 uint32_t obj) {
+  auto it = pending_.find(address);
+  if (it == pending_.end()) {
+    addresses_[address].live = obj;
+    return;
+  }
+  bool ended = false;
+  for (const Pending& p : it->second) {
+    bool in_window = time >= p.time_ns ? time - p.time_ns <= kInversionWindowNs : true;
+    if (!ended && p.slot != producer_slot && in_window) {
+      PlanOp& op = plan_.threads[p.slot].ops[p.op];
+      op.kind = p.kind;
+      op.flags |= kEndsIn;
+      touch(p.slot, p.op, obj);
+      ++plan_.anomalies.inversions_repaired;
+      ended = true;
+    } else {
+      count_unmatched(address, p.kind);
+    }
+  }
+  pending_.erase(it);
+  AddressState& state = addresses_[address];
+  state.live = ended ? kNoObject : obj;
+  if (ended) state.was_freed = true;
+}
+
+uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address, uint64_t bytes,
+                              uint32_t align, PlanKind kind, uint64_t time_ns) {
+  auto obj = static_cast<uint32_t>(plan_.objects.size());
+  plan_.objects.push_back({bytes, align, kind, {}});
+  objects_.push_back({slot, op_index, 1, true});
+  plan_.threads[slot].ops[op_index].out_obj = obj;
+  settle_pending(address, slot, time_ns, obj);
+  return obj;
+}
+
+void PlanBuilder::add_allocation(uint32_t slot, const traces::Event& e, PlanKind kind) {
+  PlanOp op;
+  op.kind = kind;
+  op.size = e.size;
+  op.aux = kind == PlanKind::kCalloc ? e.count : e.align;
+  bool failed = e.result == 0 || (kind == PlanKind::kPosixMemalign && e.error != 0);
+  if (failed) op.flags |= kRecordedFailed;
+  uint32_t index = append(slot, op);
+  if (failed) {
+    ++plan_.anomalies.failed_alloc_recorded;
+    return;
+  }
+  uint64_t bytes = kind == PlanKind::kCalloc ? e.size * e.count : e.size;
+  produce(slot, index, e.result, bytes, static_cast<uint32_t>(e.align), kind, e.time_ns);
+}
+
+void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKind kind) {
+  ThreadState& ts = thread_state_[slot];
+  uint32_t in_obj = kNoObject;
+  bool unknown = false;
+  if (ts.in_realloc && ts.realloc_ptr == e.ptr) {
+    in_obj = ts.realloc_obj;
+    unknown = ts.realloc_pending;
+  } else if (e.ptr != 0) {
+    in_obj = take(e.ptr);
+    unknown = in_obj == kNoObject;
+  }
+  ts = ThreadState{};
+
+  PlanOp op;
+  op.kind = kind;
+  op.size = e.size;
+  op.aux = kind == PlanKind::kReallocArray ? e.count : 0;
+  uint64_t bytes = kind == PlanKind::kReallocArray ? e.size * e.count : e.size;
+  bool failed = e.result == 0;
+  uint32_t index = append(slot, op);
+  PlanOp& placed = plan_.threads[slot].ops[index];
+
+  if (in_obj != kNoObject) {
+    touch(slot, index, in_obj);
+    if (failed && bytes != 0) {
+      // A failed realloc leaves the block where it was: the object lives on.
+      placed.flags |= kRecordedFailed;
+      ++plan_.anomalies.failed_alloc_recorded;
+      addresses_[e.ptr].live = in_obj;
+      return;
+    }
+    placed.flags |= kEndsIn;
+    if (failed) {  // realloc(p, 0) that freed p
+      placed.flags |= kRecordedFailed;
+      return;
+    }
+  } else if (unknown) {
+    if (failed) {
+      ++plan_.anomalies.unknown_realloc;
+      placed.flags |= kRecordedFailed;
+      return;
+    }
+    remember_pending(e.ptr, slot, index, e.time_ns, kind);
+  } else if (failed) {
+    placed.flags |= kRecordedFailed;
+    ++plan_.anomalies.failed_alloc_recorded;
+    return;
+  }
+  produce(slot, index, e.result, bytes, 0, kind, e.time_ns);
+}
+
+void PlanBuilder::add(const traces::Event& e) {
+  uint32_t slot = slot_of(e.thread);
+  switch (e.op) {
+    case Op::kThreadStart:
+      plan_.threads[slot].os_tid = static_cast<uint32_t>(e.result);
+      break;
+    case Op::kThreadExit:
+    case Op::kFork:
+    case Op::kExec:
+      break;
+    case Op::kFree: {
+      PlanOp op;
+      op.kind = PlanKind::kFree;
+      uint32_t obj = e.ptr ? take(e.ptr) : kNoObject;
+      uint32_t index = append(slot, op);
+      if (obj != kNoObject) {
+        plan_.threads[slot].ops[index].flags |= kEndsIn;
+        touch(slot, index, obj);
+      } else if (e.ptr != 0) {
+        plan_.threads[slot].ops[index].kind = PlanKind::kSkip;
+        remember_pending(e.ptr, slot, index, e.time_ns, PlanKind::kFree);
+      }
+      break;
+    }
+    case Op::kUsableSize: {
+      PlanOp op;
+      op.kind = PlanKind::kUsableSize;
+      auto it = addresses_.find(e.ptr);
+      uint32_t obj = it == addresses_.end() ? kNoObject : it->second.live;
+      uint32_t index = append(slot, op);
+      if (obj != kNoObject) {
+        touch(slot, index, obj);
+      } else {
+        plan_.threads[slot].ops[index].kind = PlanKind::kSkip;
+        ++plan_.anomalies.unknown_usable_size;
+      }
+      break;
+    }
+    case Op::kReallocBegin: {
+      ThreadState& ts = thread_state_[slot];
+      ts.in_realloc = true;
+      ts.realloc_ptr = e.ptr;
+      ts.realloc_obj = e.ptr ? take(e.ptr) : kNoObject;
+      ts.realloc_pending = e.ptr != 0 && ts.realloc_obj == kNoObject;
+      break;
+    }
+    case Op::kRealloc:
+      add_realloc_end(slot, e, PlanKind::kRealloc);
+      break;
+    case Op::kReallocArray:
+      add_realloc_end(slot, e, PlanKind::kReallocArray);
+      break;
+    default: {
+      PlanKind kind = allocation_kind(e.op);
+      if (kind != PlanKind::kSkip) add_allocation(slot, e, kind);
+      break;
+    }
+  }
+  ++merged_seq_;
+}
+
+Plan PlanBuilder::finish() {
+  for (auto& [address, waiting] : pending_) {
+    for (const Pending& p : waiting) count_unmatched(address, p.kind);
+  }
+  pending_.clear();
+  uint64_t ops = 0;
+  for (const auto& t : plan_.threads) ops += t.ops.size();
+  plan_.op_count = ops;
+  schedule_plan(plan_);
+  return std::move(plan_);
+}
+
+}  // namespace mtreplay::replay

@@ -1,0 +1,160 @@
+// The serial schedule: a topological order of all ops that prefers recorded (merged)
+// order. The worker's serial mode replays exactly this order; parallel mode uses it
+// only through the dependencies. A dependency cycle can only come from a wrong
+// inversion repair; it is broken here, so that the worker can never deadlock.
+#include <algorithm>
+#include <functional>
+#include <queue>
+#include <unordered_map>
+
+#include "mtreplay/replay/plan_builder.hpp"
+
+namespace mtreplay::replay {
+namespace {
+
+struct Head {
+  uint64_t merged_seq;
+  uint32_t slot;
+  bool operator>(const Head& other) const { return merged_seq > other.merged_seq; }
+};
+
+class Scheduler {
+ public:
+  explicit Scheduler(Plan& plan)
+      : plan_(plan), stage_(plan.objects.size(), 0), next_(plan.threads.size(), 0) {}
+
+  void run() {
+    for (uint32_t slot = 0; slot < plan_.threads.size(); ++slot) offer(slot);
+    uint64_t done = 0;
+    while (done < plan_.op_count) {
+      if (ready_.empty()) break_cycle();
+      Head head = ready_.top();
+      ready_.pop();
+      execute(head.slot);
+      ++done;
+      offer(head.slot);
+    }
+  }
+
+ private:
+  const PlanOp& head_op(uint32_t slot) const { return plan_.threads[slot].ops[next_[slot]]; }
+
+  bool runnable(const PlanOp& op) const {
+    if (!(op.flags & kWaitIn) || op.in_obj == kNoObject) return true;
+    return stage_[op.in_obj] >= op.in_stage;
+  }
+
+  // Queues the thread's next op if its dependency is met, else parks the thread.
+  void offer(uint32_t slot) {
+    const ThreadPlan& thread = plan_.threads[slot];
+    if (next_[slot] >= thread.ops.size()) return;
+    const PlanOp& op = head_op(slot);
+    if (runnable(op)) {
+      ready_.push({thread.merged_seq[next_[slot]], slot});
+    } else {
+      blocked_[op.in_obj].push_back(slot);
+    }
+  }
+
+  void advance_stage(uint32_t obj, uint32_t value) {
+    stage_[obj] = std::max(stage_[obj], value);
+    auto it = blocked_.find(obj);
+    if (it == blocked_.end()) return;
+    std::vector<uint32_t> waiting = std::move(it->second);
+    blocked_.erase(it);
+    for (uint32_t slot : waiting) offer(slot);
+  }
+
+  void execute(uint32_t slot) {
+    ThreadPlan& thread = plan_.threads[slot];
+    const PlanOp& op = thread.ops[next_[slot]];
+    thread.serial.push_back(static_cast<uint32_t>(plan_.serial_order.size()));
+    plan_.serial_order.push_back(slot);
+    ++next_[slot];
+    if (op.in_obj != kNoObject) advance_stage(op.in_obj, op.in_stage + 1);
+    if (op.out_obj != kNoObject) advance_stage(op.out_obj, 1);
+  }
+
+  // Every unfinished thread waits: drop the wait of the earliest recorded head. An
+  // op that ended its object becomes a no-op (the object leaks); a query keeps its
+  // place in the object's chain so that later touches are not stranded.
+  void break_cycle() {
+    uint32_t victim = 0;
+    uint64_t best = UINT64_MAX;
+    for (auto& [obj, slots] : blocked_) {
+      for (uint32_t slot : slots) {
+        uint64_t seq = plan_.threads[slot].merged_seq[next_[slot]];
+        if (seq < best) best = seq, victim = slot;
+      }
+    }
+    PlanOp& op = plan_.threads[victim].ops[next_[victim]];
+    auto& parked = blocked_[op.in_obj];
+    parked.erase(std::find(parked.begin(), parked.end(), victim));
+    if (parked.empty()) blocked_.erase(op.in_obj);
+    op.flags &= static_cast<uint8_t>(~kWaitIn);
+    if (op.flags & kEndsIn) {
+      op.flags &= static_cast<uint8_t>(~kEndsIn);
+      if (op.kind == PlanKind::kFree) op.kind = PlanKind::kSkip;
+      op.in_obj = kNoObject;  // a realloc degrades to realloc(NULL, n)
+    } else {
+      op.kind = PlanKind::kSkip;
+    }
+    ++plan_.anomalies.cycles_broken;
+    offer(victim);
+  }
+
+  Plan& plan_;
+  std::vector<uint32_t> stage_;
+  std::vector<uint64_t> next_;
+  std::priority_queue<Head, std::vector<Head>, std::greater<>> ready_;
+  std::unordered_map<uint32_t, std::vector<uint32_t>> blocked_;
+};
+
+// Live requested bytes along the serial order: the peak and the objects live there.
+void compute_peak(Plan& plan) {
+  std::vector<uint64_t> cursor(plan.threads.size(), 0);
+  std::vector<bool> live(plan.objects.size(), false);
+  uint64_t live_bytes = 0, peak = 0, peak_index = 0;
+  auto step = [&](uint64_t index, auto&& on_change) {
+    uint32_t slot = plan.serial_order[index];
+    const PlanOp& op = plan.threads[slot].ops[cursor[slot]++];
+    if (op.in_obj != kNoObject && (op.flags & kEndsIn) && live[op.in_obj]) {
+      live[op.in_obj] = false;
+      live_bytes -= plan.objects[op.in_obj].bytes;
+    }
+    if (op.out_obj != kNoObject) {
+      live[op.out_obj] = true;
+      live_bytes += plan.objects[op.out_obj].bytes;
+    }
+    on_change();
+  };
+  for (uint64_t i = 0; i < plan.serial_order.size(); ++i) {
+    step(i, [&] {
+      if (live_bytes > peak) peak = live_bytes, peak_index = i + 1;
+    });
+  }
+  plan.peak_live_bytes = peak;
+  std::fill(cursor.begin(), cursor.end(), 0);
+  std::fill(live.begin(), live.end(), false);
+  live_bytes = 0;
+  for (uint64_t i = 0; i < peak_index; ++i) step(i, [] {});
+  plan.peak_objects.clear();
+  for (uint32_t obj = 0; obj < live.size(); ++obj) {
+    if (live[obj]) plan.peak_objects.push_back(obj);
+  }
+}
+
+}  // namespace
+
+void schedule_plan(Plan& plan) {
+  plan.serial_order.clear();
+  plan.serial_order.reserve(plan.op_count);
+  for (auto& thread : plan.threads) {
+    thread.serial.clear();
+    thread.serial.reserve(thread.ops.size());
+  }
+  Scheduler(plan).run();
+  compute_peak(plan);
+}
+
+}  // namespace mtreplay::replay

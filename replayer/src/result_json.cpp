@@ -1,0 +1,154 @@
+#include "mtreplay/replay/result_json.hpp"
+
+#include <fmt/chrono.h>
+#include <fmt/core.h>
+#include <gnu/libc-version.h>
+#include <sys/utsname.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <system_error>
+#include <thread>
+
+#ifndef MTREPLAY_VERSION
+#define MTREPLAY_VERSION "0.0.0"
+#endif
+#ifndef MTREPLAY_REVISION
+#define MTREPLAY_REVISION "unknown"
+#endif
+
+namespace mtreplay::replay {
+namespace {
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+const char* mode_name(ReplayMode mode) {
+  switch (mode) {
+    case ReplayMode::kParallel: return "parallel";
+    case ReplayMode::kSerial: return "serial";
+    case ReplayMode::kSingle: return "single";
+  }
+  return "?";
+}
+
+const char* touch_name(TouchPolicy touch) {
+  switch (touch) {
+    case TouchPolicy::kNone: return "none";
+    case TouchPolicy::kPage: return "page";
+    case TouchPolicy::kFill: return "fill";
+  }
+  return "?";
+}
+
+nlohmann::json environment_json() {
+  utsname names{};
+  uname(&names);
+  return {
+      {"cpu", cpu_model()},
+      {"cores", std::thread::hardware_concurrency()},
+      {"kernel", std::string(names.release)},
+      {"libc", std::string("glibc ") + gnu_get_libc_version()},
+      {"mtreplay_version", MTREPLAY_VERSION},
+      {"mtreplay_revision", MTREPLAY_REVISION},
+  };
+}
+
+nlohmann::json run_json(const TraceIdentity& trace, const RunResult& r) {
+  nlohmann::json latency = nlohmann::json::object();
+  for (const auto& [kind, s] : r.latency_ns) {
+    latency[kind] = {{"samples", s.samples}, {"p50", s.p50}, {"p90", s.p90},
+                     {"p99", s.p99},         {"p999", s.p999}, {"max", s.max}};
+  }
+  nlohmann::json timeline = nlohmann::json::array();
+  for (const auto& [t, rss] : r.rss_timeline) timeline.push_back({t, rss});
+  const PlanAnomalies& a = r.anomalies;
+  return {
+      {"trace",
+       {{"name", trace.name}, {"path", trace.path}, {"content_hash", trace.content_hash},
+        {"events", trace.events}, {"threads", trace.threads}, {"pid", trace.pid}}},
+      {"allocator",
+       {{"name", r.backend.name}, {"path", r.backend.path}, {"version", r.backend.version},
+        {"emulated", r.emulated}}},
+      {"mode", mode_name(r.options.mode)},
+      {"touch", touch_name(r.options.touch)},
+      {"verify", r.options.verify},
+      {"repeat", r.repeat},
+      {"warmup", r.warmup},
+      {"status", r.status},
+      {"error", r.error},
+      {"failed_at_op", r.failed_at_op},
+      {"wall_ns", r.wall_ns},
+      {"cpu_user_ns", r.cpu_user_ns},
+      {"cpu_sys_ns", r.cpu_sys_ns},
+      {"ops", r.ops},
+      {"ops_per_sec", r.ops_per_sec},
+      {"ops_by_kind", r.ops_by_kind},
+      {"ops_by_thread", r.ops_by_thread},
+      {"latency_ns", latency},
+      {"replayer_startup_bytes", r.replayer_startup_bytes},
+      {"baseline_rss_bytes", r.baseline_rss_bytes},
+      {"peak_rss_bytes", r.peak_rss_bytes},
+      {"peak_rss_delta_bytes", r.peak_rss_delta_bytes},
+      {"peak_rss_method", r.peak_rss_method},
+      {"rss_timeline", timeline},
+      {"peak_live_bytes", r.peak_live_bytes},
+      {"fragmentation", r.fragmentation},
+      {"usable_slop_bytes", r.usable_slop_bytes},
+      {"sync_wait_ns", r.sync_wait_ns},
+      {"excluded_ns", r.excluded_ns},
+      {"anomalies",
+       {{"unknown_free", a.unknown_free},
+        {"double_free", a.double_free},
+        {"unknown_realloc", a.unknown_realloc},
+        {"unknown_usable_size", a.unknown_usable_size},
+        {"failed_alloc_recorded", a.failed_alloc_recorded},
+        {"failed_alloc_replay", r.failed_alloc_replay},
+        {"inversions_repaired", a.inversions_repaired},
+        {"cycles_broken", a.cycles_broken}}},
+  };
+}
+
+nlohmann::json result_document(const TraceIdentity& trace, const std::vector<RunResult>& runs) {
+  nlohmann::json doc = {
+      {"schema", "mtreplay-result"},
+      {"schema_version", 1},
+      {"created", fmt::format("{:%Y-%m-%dT%H:%M:%SZ}",
+                              fmt::gmtime(std::chrono::system_clock::to_time_t(
+                                  std::chrono::system_clock::now())))},
+      {"environment", environment_json()},
+      {"runs", nlohmann::json::array()},
+  };
+  for (const auto& r : runs) doc["runs"].push_back(run_json(trace, r));
+  return doc;
+}
+
+void write_json_file(const std::filesystem::path& path, const nlohmann::json& document) {
+  std::filesystem::path temporary = path;
+  temporary += ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    if (!out) throw std::system_error(errno, std::generic_category(), temporary.string());
+    out << document.dump(2) << '\n';
+    if (!out) throw std::system_error(EIO, std::generic_category(), temporary.string());
+  }
+  std::error_code ec;
+  std::filesystem::rename(temporary, path, ec);
+  if (ec) throw std::system_error(ec, path.string());
+}
+
+}  // namespace mtreplay::replay

@@ -1,0 +1,267 @@
+#include "mtreplay/replay/worker_launch.hpp"
+
+#include <fmt/core.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <new>
+#include <cstring>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+extern char** environ;
+
+namespace mtreplay::replay {
+namespace {
+
+// The worker's exit codes (worker/replay_engine.hpp).
+constexpr int kWorkerLoadFailed = 11;
+constexpr int kWorkerNullReturned = 12;
+constexpr int kWorkerVerifyFailed = 13;
+constexpr int kLoaderFailed = 127;  // ld.so could not start the program
+
+class SharedRegion {
+ public:
+  explicit SharedRegion(size_t bytes) : size_(bytes) {
+    fd_ = memfd_create("mtreplay-results", 0);
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
+    if (ftruncate(fd_, static_cast<off_t>(bytes)) != 0) {
+      int err = errno;
+      close(fd_);
+      throw std::system_error(err, std::generic_category(), "sizing the results region");
+    }
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd_, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      close(fd_);
+      throw std::system_error(err, std::generic_category(), "mapping the results region");
+    }
+    base_ = static_cast<std::byte*>(p);
+  }
+  ~SharedRegion() {
+    munmap(base_, size_);
+    close(fd_);
+  }
+  SharedRegion(const SharedRegion&) = delete;
+  SharedRegion& operator=(const SharedRegion&) = delete;
+  int fd() const { return fd_; }
+  std::byte* base() const { return base_; }
+
+ private:
+  int fd_ = -1;
+  std::byte* base_ = nullptr;
+  size_t size_ = 0;
+};
+
+std::vector<std::string> worker_environment(const BackendSpec& backend) {
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    if (std::strncmp(*e, "LD_PRELOAD=", 11) != 0) env.emplace_back(*e);
+  }
+  if (!backend.path.empty()) env.push_back("LD_PRELOAD=" + backend.path);
+  return env;
+}
+
+void copy_string(char* out, size_t capacity, const std::string& in) {
+  std::snprintf(out, capacity, "%s", in.c_str());
+}
+
+LatencySummary summarize(std::vector<uint64_t>& ns) {
+  LatencySummary s;
+  if (ns.empty()) return s;
+  std::sort(ns.begin(), ns.end());
+  auto at = [&](double q) {
+    size_t index = static_cast<size_t>(q * static_cast<double>(ns.size() - 1) + 0.5);
+    return ns[std::min(index, ns.size() - 1)];
+  };
+  s.samples = ns.size();
+  s.p50 = at(0.50), s.p90 = at(0.90), s.p99 = at(0.99), s.p999 = at(0.999);
+  s.max = ns.back();
+  return s;
+}
+
+void collect(const Plan& plan, ResultsView results, RunResult& r) {
+  const ResultsHeader& h = results.header();
+  uint32_t threads = h.thread_count;
+  double ns_per_tick = h.tsc_end > h.tsc_start
+                           ? static_cast<double>(h.wall_ns) / static_cast<double>(h.tsc_end - h.tsc_start)
+                           : 1.0;
+  for (uint32_t bit = 0; bit < kEmuCount; ++bit) {
+    if (h.emulated_mask & (1u << bit)) r.emulated.emplace_back(emulated_call_name(bit));
+  }
+  std::vector<uint64_t> kinds(kKinds, 0);
+  uint64_t sync_ticks = 0, max_excluded = 0;
+  r.ops_by_thread.assign(threads, 0);
+  for (uint32_t slot = 0; slot < threads; ++slot) {
+    const ThreadStats& st = results.stats(slot);
+    for (size_t k = 1; k < kKinds; ++k) {
+      kinds[k] += st.ops_by_kind[k];
+      r.ops_by_thread[slot] += st.ops_by_kind[k];
+    }
+    sync_ticks += st.sync_wait_ticks;
+    max_excluded = std::max(max_excluded, st.excluded_ticks);
+    r.failed_alloc_replay += st.failed_alloc_replay;
+  }
+  for (size_t k = 1; k < kKinds; ++k) {
+    if (kinds[k] == 0) continue;
+    r.ops_by_kind[plan_kind_name(static_cast<PlanKind>(k))] = kinds[k];
+    r.ops += kinds[k];
+    std::vector<uint64_t> ns;
+    for (uint32_t slot = 0; slot < threads; ++slot) {
+      const ThreadStats& st = results.stats(slot);
+      const uint32_t* samples = results.samples(slot, k);
+      for (uint32_t i = 0; i < st.sample_count[k]; ++i)
+        ns.push_back(static_cast<uint64_t>(samples[i] * ns_per_tick));
+    }
+    if (!ns.empty()) r.latency_ns[plan_kind_name(static_cast<PlanKind>(k))] = summarize(ns);
+  }
+  // Touch and verify work is excluded: the busiest thread's share bounds what it
+  // added to the wall time (exact for one thread).
+  r.excluded_ns = static_cast<uint64_t>(static_cast<double>(max_excluded) * ns_per_tick);
+  r.wall_ns = h.wall_ns > r.excluded_ns ? h.wall_ns - r.excluded_ns : h.wall_ns;
+  r.cpu_user_ns = h.cpu_user_ns;
+  r.cpu_sys_ns = h.cpu_sys_ns;
+  r.ops_per_sec = r.wall_ns ? static_cast<double>(r.ops) * 1e9 / static_cast<double>(r.wall_ns) : 0;
+  r.sync_wait_ns = static_cast<uint64_t>(static_cast<double>(sync_ticks) * ns_per_tick);
+  r.baseline_rss_bytes = h.baseline_rss;
+  r.replayer_startup_bytes = h.baseline_rss > h.rss_at_entry ? h.baseline_rss - h.rss_at_entry : 0;
+  r.peak_rss_bytes = h.hwm_reset ? h.peak_rss : std::max(h.sampled_peak_rss, h.baseline_rss);
+  r.peak_rss_method = h.hwm_reset ? "vmhwm-reset" : "sampled";
+  r.peak_rss_delta_bytes = r.peak_rss_bytes > h.baseline_rss ? r.peak_rss_bytes - h.baseline_rss : 0;
+  for (uint32_t i = 0; i < std::min(h.timeline_count, kMaxTimelinePoints); ++i)
+    r.rss_timeline.emplace_back(h.timeline[i][0], h.timeline[i][1]);
+  r.peak_live_bytes = plan.peak_live_bytes;
+  r.fragmentation = plan.peak_live_bytes ? static_cast<double>(r.peak_rss_delta_bytes) /
+                                               static_cast<double>(plan.peak_live_bytes)
+                                         : 0.0;
+  r.usable_slop_bytes = h.usable_slop_bytes;
+  r.usable_slop_measured = h.slop_measured != 0;
+}
+
+// Where the worker stopped, in serial-order terms, and a phrase for the message.
+std::string locate(const Plan& plan, int32_t slot, uint64_t op, RunResult& r) {
+  if (slot < 0 || static_cast<size_t>(slot) >= plan.threads.size()) return "before the replay began";
+  const ThreadPlan& thread = plan.threads[static_cast<size_t>(slot)];
+  if (op < thread.serial.size()) r.failed_at_op = thread.serial[op];
+  const char* kind = op < thread.ops.size() ? plan_kind_name(thread.ops[op].kind) : "end";
+  return fmt::format("at op {} ({}, op {} of recorded thread {})", r.failed_at_op, kind, op,
+                     thread.recorded_index);
+}
+
+}  // namespace
+
+std::filesystem::path default_worker_path() {
+  std::error_code ec;
+  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return self.parent_path() / "mtreplay-worker";
+}
+
+RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
+                     const ReplayOptions& options, const std::filesystem::path& worker,
+                     const ProgressFn& progress) {
+  auto threads = static_cast<uint32_t>(plan.threads.size());
+  SharedRegion region(ResultsLayout::total(threads));
+  ResultsView results(region.base());
+  ResultsHeader& header = *new (region.base()) ResultsHeader();
+  for (uint32_t slot = 0; slot < threads; ++slot) new (&results.stats(slot)) ThreadStats();
+  header.thread_count = threads;
+  header.config.mode = options.mode;
+  header.config.touch = options.touch;
+  header.config.on_anomaly = options.on_anomaly;
+  header.config.verify = options.verify ? 1 : 0;
+  copy_string(header.config.allocator_name, sizeof header.config.allocator_name, backend.name);
+  copy_string(header.config.expected_object, sizeof header.config.expected_object, backend.path);
+
+  RunResult r;
+  r.backend = backend;
+  r.options = options;
+  r.anomalies = plan.anomalies;
+
+  std::string worker_path = worker.string();
+  std::string plan_arg = std::to_string(plan_fd), results_arg = std::to_string(region.fd());
+  std::vector<char*> argv = {worker_path.data(), plan_arg.data(), results_arg.data(), nullptr};
+  std::vector<std::string> env = worker_environment(backend);
+  std::vector<char*> envp;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, worker_path.c_str(), nullptr, nullptr, argv.data(), envp.data());
+  if (rc != 0) throw std::system_error(rc, std::generic_category(), "starting " + worker_path);
+
+  int wstatus = 0;
+  auto pause = std::chrono::milliseconds(1);
+  for (;;) {
+    pid_t done = waitpid(pid, &wstatus, WNOHANG);
+    if (done == pid) break;
+    if (done < 0 && errno != EINTR) throw std::system_error(errno, std::generic_category(), "waitpid");
+    if (progress) {
+      uint64_t ops = 0;
+      for (uint32_t slot = 0; slot < threads; ++slot)
+        ops += results.stats(slot).progress.load(std::memory_order_relaxed);
+      progress(ops, plan.op_count);
+    }
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+  }
+
+  auto status = static_cast<WorkerStatus>(header.status.load(std::memory_order_acquire));
+  std::string name = backend.name;
+  if (WIFSIGNALED(wstatus)) {
+    int signal = WTERMSIG(wstatus);
+    r.status = "crashed";
+    r.exit_code = 3;
+    std::string where = status == WorkerStatus::kStarting
+                            ? std::string("while starting (loading the allocator)")
+                            : locate(plan, header.crashed_slot, header.failed_slot_op, r);
+    r.error = fmt::format("{} crashed with signal {} ({}) {}", name, signal, strsignal(signal), where);
+    return r;
+  }
+  int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+  if (code == 0 && status == WorkerStatus::kDone) {
+    collect(plan, results, r);
+    if (r.failed_alloc_replay > 0) {
+      r.exit_code = 3;
+      r.error = fmt::format("{} returned NULL {} time(s) where the recording did not", name,
+                            r.failed_alloc_replay);
+    }
+    return r;
+  }
+  r.status = "failed";
+  switch (code) {
+    case kWorkerLoadFailed:
+      r.exit_code = 3;
+      r.error = fmt::format("{} ({}) is not usable: {}", name, backend.path, header.message);
+      break;
+    case kWorkerNullReturned:
+      r.exit_code = 3;
+      r.error = fmt::format("{} {}", header.message, locate(plan, header.failed_slot, header.failed_slot_op, r));
+      break;
+    case kWorkerVerifyFailed:
+      r.exit_code = 1;
+      r.error = fmt::format("verify failed: {} {}", header.message,
+                            locate(plan, header.failed_slot, header.failed_slot_op, r));
+      break;
+    case kLoaderFailed:
+      r.exit_code = 3;
+      r.error = fmt::format("{} ({}) failed to load: the dynamic loader refused it", name, backend.path);
+      break;
+    default:
+      r.exit_code = status == WorkerStatus::kStarting && !backend.path.empty() ? 3 : 4;
+      r.error = fmt::format("the replay worker exited with code {} ({})", code,
+                            header.message[0] ? header.message : "no message");
+      break;
+  }
+  if (r.exit_code == 3 || r.exit_code == 1) collect(plan, results, r);
+  return r;
+}
+
+}  // namespace mtreplay::replay

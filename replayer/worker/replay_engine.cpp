@@ -1,0 +1,318 @@
+#include "replay_engine.hpp"
+
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+
+namespace mtreplay::replay {
+
+thread_local int32_t t_current_slot = -1;
+
+namespace {
+
+constexpr uint32_t kTagMagic = 0xA110C8EDu;
+
+// The pattern --verify writes at both ends of a block: names its object.
+uint64_t tag_of(uint32_t obj) { return (uint64_t{obj} << 32) | kTagMagic; }
+
+void write_tag(void* block, uint64_t bytes, uint32_t obj) {
+  uint64_t tag = tag_of(obj);
+  auto* p = static_cast<char*>(block);
+  std::memcpy(p, &tag, bytes < 8 ? bytes : 8);
+  if (bytes >= 16) std::memcpy(p + bytes - 8, &tag, 8);
+}
+
+uint64_t read_word(const void* at, uint64_t bytes) {
+  uint64_t word = 0;
+  std::memcpy(&word, at, bytes < 8 ? bytes : 8);
+  return word;
+}
+
+bool is_realloc(PlanKind kind) {
+  return kind == PlanKind::kRealloc || kind == PlanKind::kReallocArray;
+}
+
+uint64_t required_alignment(const PlanOp& op, const PlanObject& object, size_t page) {
+  switch (op.kind) {
+    case PlanKind::kMemalign:
+    case PlanKind::kPosixMemalign:
+    case PlanKind::kAlignedAlloc:
+      return op.aux;
+    case PlanKind::kValloc:
+    case PlanKind::kPvalloc:
+      return page;
+    default: {
+      // The fundamental alignment of any type that fits in the block, up to 16.
+      uint64_t align = 16;
+      while (align > 1 && align > object.bytes) align >>= 1;
+      return align;
+    }
+  }
+}
+
+}  // namespace
+
+ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const AllocatorApi& api,
+                           ReplayTables tables)
+    : plan_(plan),
+      results_(results),
+      api_(api),
+      tables_(tables),
+      objects_(plan.objects()),
+      page_size_(plan.header().page_size),
+      verify_(results.header().config.verify != 0),
+      touch_(results.header().config.touch),
+      on_anomaly_(results.header().config.on_anomaly) {}
+
+void ReplayEngine::fail(WorkerStatus status, int exit_code, uint32_t slot, uint64_t index,
+                        const char* format, ...) {
+  ResultsHeader& header = results_.header();
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(header.message, sizeof header.message, format, args);
+  va_end(args);
+  header.failed_slot = static_cast<int32_t>(slot);
+  header.failed_slot_op = index;
+  header.status.store(static_cast<uint32_t>(status), std::memory_order_release);
+  _exit(exit_code);
+}
+
+void ReplayEngine::record_sample(ThreadStats& stats, uint32_t slot, size_t kind, uint64_t dt,
+                                 Runner& runner) {
+  uint32_t* samples = results_.samples(slot, kind);
+  uint64_t seen = stats.samples_seen[kind]++;
+  uint32_t value = dt > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(dt);
+  if (seen < kSampleCap) {
+    samples[seen] = value;
+    stats.sample_count[kind] = static_cast<uint32_t>(seen + 1);
+    return;
+  }
+  // Reservoir: every timed op has the same chance to be kept.
+  runner.rng ^= runner.rng << 13, runner.rng ^= runner.rng >> 7, runner.rng ^= runner.rng << 17;
+  uint64_t pick = runner.rng % (seen + 1);
+  if (pick < kSampleCap) samples[pick] = value;
+}
+
+void ReplayEngine::check_before_release(uint32_t slot, uint64_t index, const PlanOp& op,
+                                        const void* block) {
+  const PlanObject& object = objects_[op.in_obj];
+  if (object.bytes == 0) return;
+  uint64_t expected = tag_of(op.in_obj);
+  uint64_t head = read_word(block, object.bytes);
+  uint64_t tail = object.bytes >= 16
+                      ? read_word(static_cast<const char*>(block) + object.bytes - 8, 8)
+                      : head;
+  uint64_t keep = object.bytes < 8 ? (uint64_t{1} << (8 * object.bytes)) - 1 : ~uint64_t{0};
+  bool head_ok = (head & keep) == (expected & keep);
+  bool tail_ok = object.bytes < 16 || tail == expected;
+  if (head_ok && tail_ok) return;
+  uint64_t found = head_ok ? tail : head;
+  const char* name = results_.header().config.allocator_name;
+  if (object.bytes >= 8 && static_cast<uint32_t>(found) == kTagMagic) {
+    fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
+         "%s: the block of object %u (%llu bytes at %p) was overwritten by object %u: "
+         "the allocator handed out overlapping blocks",
+         name, op.in_obj, static_cast<unsigned long long>(object.bytes), block,
+         static_cast<uint32_t>(found >> 32));
+  }
+  fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
+       "%s: the block of object %u (%llu bytes at %p) was corrupted before its %s",
+       name, op.in_obj, static_cast<unsigned long long>(object.bytes), block,
+       plan_kind_name(op.kind));
+}
+
+void ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const PlanOp& op, void* in,
+                                    void* out) {
+  const PlanObject& object = objects_[op.out_obj];
+  const char* name = results_.header().config.allocator_name;
+  if (verify_) {
+    uint64_t align = required_alignment(op, object, page_size_);
+    if (align > 1 && reinterpret_cast<uintptr_t>(out) % align != 0) {
+      fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
+           "%s: %s(%llu) returned %p, not aligned to %llu", name, plan_kind_name(op.kind),
+           static_cast<unsigned long long>(object.bytes), out,
+           static_cast<unsigned long long>(align));
+    }
+    if (api_.usable_size) {
+      size_t usable = api_.usable_size(out);
+      if (usable < object.bytes) {
+        fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
+             "%s: %s(%llu) returned %p with a usable size of only %zu", name,
+             plan_kind_name(op.kind), static_cast<unsigned long long>(object.bytes), out,
+             usable);
+      }
+    }
+    if (op.kind == PlanKind::kCalloc && object.bytes > 0) {
+      bool zero = read_word(out, object.bytes) == 0 &&
+                  (object.bytes < 16 ||
+                   read_word(static_cast<char*>(out) + object.bytes - 8, 8) == 0);
+      if (!zero) {
+        fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
+             "%s: calloc(%llu) returned %p whose memory is not zeroed", name,
+             static_cast<unsigned long long>(object.bytes), out);
+      }
+    }
+    if (is_realloc(op.kind) && in && op.in_obj != kNoObject) {
+      uint64_t kept = std::min(objects_[op.in_obj].bytes, object.bytes);
+      uint64_t keep = kept < 8 ? (uint64_t{1} << (8 * kept)) - 1 : ~uint64_t{0};
+      if (kept > 0 && (read_word(out, kept) & keep) != (tag_of(op.in_obj) & keep)) {
+        fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
+             "%s: realloc of object %u to %llu bytes lost its contents", name, op.in_obj,
+             static_cast<unsigned long long>(object.bytes));
+      }
+    }
+  }
+  auto* bytes = static_cast<volatile char*>(out);
+  if (touch_ == TouchPolicy::kFill) {
+    std::memset(out, 0xA5, object.bytes);
+  } else if (touch_ == TouchPolicy::kPage) {
+    for (uint64_t at = 0; at < object.bytes; at += page_size_) bytes[at] = 1;
+  }
+  if (verify_) write_tag(out, object.bytes, op.out_obj);
+}
+
+void ReplayEngine::handle_null(uint32_t slot, uint64_t index, const PlanOp& op) {
+  ThreadStats& stats = results_.stats(slot);
+  ++stats.failed_alloc_replay;
+  if (on_anomaly_ == AnomalyPolicy::kFail) {
+    fail(WorkerStatus::kNullReturned, kWorkerNullReturned, slot, index,
+         "%s: %s(%llu) returned NULL where the recording did not",
+         results_.header().config.allocator_name, plan_kind_name(op.kind),
+         static_cast<unsigned long long>(objects_[op.out_obj].bytes));
+  }
+}
+
+void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& op, Runner& runner) {
+  ThreadStats& stats = results_.stats(slot);
+  void* in = nullptr;
+  if (op.in_obj != kNoObject) {
+    if (op.flags & kWaitIn) {
+      uint64_t start = ticks();
+      if (wait_stage(tables_.stages[op.in_obj], op.in_stage))
+        stats.sync_wait_ticks += ticks() - start;
+    }
+    in = tables_.live[op.in_obj];
+    if (verify_ && in && op.kind != PlanKind::kSkip) {
+      uint64_t start = ticks();
+      check_before_release(slot, index, op, in);
+      stats.excluded_ticks += ticks() - start;
+    }
+  }
+
+  bool sample = --runner.countdown == 0;
+  uint64_t start = 0;
+  if (sample) {
+    runner.countdown = kSampleEvery;
+    start = ticks();
+  }
+  void* out = nullptr;
+  switch (op.kind) {
+    case PlanKind::kSkip: break;
+    case PlanKind::kMalloc: out = api_.malloc(op.size); break;
+    case PlanKind::kCalloc: out = api_.calloc(op.aux, op.size); break;
+    case PlanKind::kRealloc: out = api_.realloc(in, op.size); break;
+    case PlanKind::kReallocArray: out = api_.reallocarray(in, op.aux, op.size); break;
+    case PlanKind::kFree: api_.free(in); break;
+    case PlanKind::kMemalign: out = api_.memalign(op.aux, op.size); break;
+    case PlanKind::kPosixMemalign:
+      if (api_.posix_memalign(&out, op.aux, op.size) != 0) out = nullptr;
+      break;
+    case PlanKind::kAlignedAlloc: out = api_.aligned_alloc(op.aux, op.size); break;
+    case PlanKind::kValloc: out = api_.valloc(op.size); break;
+    case PlanKind::kPvalloc: out = api_.pvalloc(op.size); break;
+    case PlanKind::kUsableSize:
+      if (api_.usable_size && in) {
+        size_t usable = api_.usable_size(in);
+        asm volatile("" : : "r"(usable));
+      }
+      break;
+    case PlanKind::kCount: break;
+  }
+  auto kind = static_cast<size_t>(op.kind);
+  if (sample && op.kind != PlanKind::kSkip) record_sample(stats, slot, kind, ticks() - start, runner);
+  ++stats.ops_by_kind[kind];
+
+  if (op.flags & kRecordedFailed) {
+    // The recording failed here; keep the replay's object graph the recording's.
+    if (is_realloc(op.kind) && !(op.flags & kEndsIn)) {
+      if (out && op.in_obj != kNoObject) tables_.live[op.in_obj] = out;
+    } else if (out) {
+      api_.free(out);
+    }
+  } else if (op.out_obj != kNoObject) {
+    tables_.live[op.out_obj] = out;
+    if (!out) {
+      // A zero-byte request may legitimately get NULL (realloc(p, 0) in glibc).
+      if (objects_[op.out_obj].bytes != 0) handle_null(slot, index, op);
+    } else if (verify_ || touch_ != TouchPolicy::kNone) {
+      uint64_t begin = ticks();
+      after_allocation(slot, index, op, in, out);
+      stats.excluded_ticks += ticks() - begin;
+    }
+  }
+  if (op.flags & kPublishIn) publish_stage(tables_.stages[op.in_obj], op.in_stage + 1);
+  if (op.flags & kPublishOut) publish_stage(tables_.stages[op.out_obj], 1);
+}
+
+void ReplayEngine::run_parallel(uint32_t slot) {
+  t_current_slot = static_cast<int32_t>(slot);
+  ThreadStats& stats = results_.stats(slot);
+  const PlanOp* ops = plan_.ops(slot);
+  uint64_t count = plan_.thread(slot).op_count;
+  Runner runner;
+  runner.rng += slot;
+  for (uint64_t i = 0; i < count; ++i) {
+    stats.progress.store(i, std::memory_order_relaxed);
+    execute(slot, i, ops[i], runner);
+  }
+  stats.progress.store(count, std::memory_order_relaxed);
+  stats.finished.store(1, std::memory_order_release);
+}
+
+void ReplayEngine::run_serial(uint32_t slot) {
+  t_current_slot = static_cast<int32_t>(slot);
+  ThreadStats& stats = results_.stats(slot);
+  const PlanOp* ops = plan_.ops(slot);
+  const uint32_t* serial = plan_.serial(slot);
+  const uint32_t* order = plan_.serial_order();
+  uint64_t total = plan_.header().op_count;
+  uint64_t count = plan_.thread(slot).op_count;
+  Runner runner;
+  runner.rng += slot;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint64_t turn = serial[i];
+    if (turn_.load(std::memory_order_acquire) != turn) {
+      uint64_t start = ticks();
+      tables_.doorbells[slot].wait(
+          [&] { return turn_.load(std::memory_order_seq_cst) == turn; });
+      stats.sync_wait_ticks += ticks() - start;
+    }
+    stats.progress.store(i, std::memory_order_relaxed);
+    execute(slot, i, ops[i], runner);
+    turn_.store(turn + 1, std::memory_order_seq_cst);
+    if (turn + 1 < total && order[turn + 1] != slot) tables_.doorbells[order[turn + 1]].ring();
+  }
+  stats.progress.store(count, std::memory_order_relaxed);
+  stats.finished.store(1, std::memory_order_release);
+}
+
+void ReplayEngine::run_single() {
+  const uint32_t* order = plan_.serial_order();
+  uint64_t total = plan_.header().op_count;
+  Runner runner;
+  for (uint64_t s = 0; s < total; ++s) {
+    uint32_t slot = order[s];
+    uint64_t i = tables_.cursors[slot]++;
+    t_current_slot = static_cast<int32_t>(slot);
+    results_.stats(slot).progress.store(i, std::memory_order_relaxed);
+    execute(slot, i, plan_.ops(slot)[i], runner);
+  }
+  for (uint32_t slot = 0; slot < plan_.header().thread_count; ++slot) {
+    results_.stats(slot).progress.store(plan_.thread(slot).op_count, std::memory_order_relaxed);
+    results_.stats(slot).finished.store(1, std::memory_order_release);
+  }
+}
+
+}  // namespace mtreplay::replay

@@ -1,0 +1,135 @@
+#include "mtreplay/results/compare_runner.hpp"
+
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "mtreplay/results/child_process.hpp"
+#include "mtreplay/results/schema_io.hpp"
+#include "mtreplay/traces/content_hash.hpp"
+#include "mtreplay/traces/trace_reader.hpp"
+
+#ifndef MTREPLAY_VERSION
+#define MTREPLAY_VERSION "0.0.0"
+#endif
+
+namespace mtreplay::results {
+
+namespace fs = std::filesystem;
+
+std::vector<PlannedRun> plan_runs(const CompareRequest& request) {
+  std::vector<PlannedRun> plan;
+  size_t n = request.allocators.size();
+  for (size_t t = 0; t < request.traces.size(); ++t) {
+    for (int w = 0; w < request.warmup; ++w)
+      for (size_t a = 0; a < n; ++a) plan.push_back({t, request.allocators[a], w, true});
+    for (int r = 0; r < request.repeat; ++r)
+      for (size_t a = 0; a < n; ++a)
+        plan.push_back({t, request.allocators[(a + static_cast<size_t>(r)) % n], r, false});
+  }
+  return plan;
+}
+
+namespace {
+
+std::string last_line(const fs::path& file) {
+  std::ifstream in(file);
+  std::string line, last;
+  while (std::getline(in, line))
+    if (line.find_first_not_of(" \t\r") != std::string::npos) last = line;
+  // The replayer prefixes its messages; the table shows the allocator already.
+  const std::string prefix = "mtreplay replay: ";
+  if (last.rfind(prefix, 0) == 0) last.erase(0, prefix.size());
+  return last;
+}
+
+// A run the replayer could not report itself (it crashed or was killed).
+Run synthesized_failure(const fs::path& trace, const std::string& allocator,
+                        const ChildOutcome& outcome, const std::string& message) {
+  Run r;
+  r.trace.name = trace.stem().string();
+  r.trace.path = trace.string();
+  try {
+    r.trace.content_hash = traces::content_hash(trace);
+  } catch (const std::exception&) {
+    r.trace.content_hash = "unreadable:" + trace.string();
+  }
+  r.allocator.name = allocator;
+  r.status = outcome.signal || outcome.timed_out ? RunStatus::kCrashed : RunStatus::kFailed;
+  r.error =
+      message.empty() ? outcome.describe() : fmt::format("{} ({})", message, outcome.describe());
+  return r;
+}
+
+std::vector<Run> one_run(const CompareRequest& request, const PlannedRun& planned, size_t index,
+                         std::optional<Environment>& environment) {
+  const fs::path& trace = request.traces[planned.trace];
+  fs::path json = request.work_dir / fmt::format("run{}.json", index);
+  fs::path err = request.work_dir / fmt::format("run{}.err", index);
+  // --quiet first: harmless either way, and it keeps the trace from being taken for a
+  // program name by a parser that skips its first argument.
+  std::vector<std::string> argv = {
+      request.mtreplay.string(), "replay", "--quiet",    trace.string(), "--allocator",
+      planned.allocator,         "--json", json.string()};
+  argv.insert(argv.end(), request.replay_args.begin(), request.replay_args.end());
+  ChildOutcome outcome = run_child(argv, err, request.timeout);
+
+  std::vector<Run> runs;
+  std::error_code ec;
+  if (!outcome.timed_out && fs::exists(json, ec)) {
+    try {
+      ResultFile got = read_result_file(json);
+      if (!environment) environment = got.environment;
+      runs = std::move(got.runs);
+    } catch (const SchemaError& e) {
+      runs = {synthesized_failure(trace, planned.allocator, outcome,
+                                  fmt::format("unreadable result: {}", e.what()))};
+    }
+  }
+  if (runs.empty()) runs = {synthesized_failure(trace, planned.allocator, outcome, last_line(err))};
+  for (auto& r : runs) {
+    r.repeat = planned.repeat;
+    r.warmup = planned.warmup;
+    // A failed run may lack a message when the replayer reported only an exit code.
+    if (!r.ok() && r.error.empty()) r.error = last_line(err);
+  }
+  fs::remove(json, ec);
+  fs::remove(err, ec);
+  return runs;
+}
+
+}  // namespace
+
+ResultFile run_compare(const CompareRequest& request, const CompareProgress& progress) {
+  ResultFile file;
+  file.created = utc_now_iso8601();
+  std::optional<Environment> environment;
+  std::vector<PlannedRun> plan = plan_runs(request);
+  for (size_t i = 0; i < plan.size(); ++i) {
+    if (progress) progress(i, plan.size(), plan[i]);
+    for (auto& r : one_run(request, plan[i], i, environment)) file.runs.push_back(std::move(r));
+  }
+  file.environment = environment ? *environment : detect_environment(MTREPLAY_VERSION);
+  return file;
+}
+
+CompareProgress terminal_progress(const CompareRequest& request) {
+  if (!isatty(STDERR_FILENO)) return {};
+  return [traces = request.traces](size_t done, size_t total, const PlannedRun& next) {
+    constexpr size_t kWidth = 30;
+    size_t filled = total ? kWidth * done / total : 0;
+    std::string what = fmt::format(
+        "{} x {} {}", traces[next.trace].stem().string(), next.allocator,
+        next.warmup ? std::string("warm-up") : fmt::format("repeat {}", next.repeat + 1));
+    fmt::print(stderr, "\r\x1b[K[{}{}] {}/{} {}", std::string(filled, '#'),
+               std::string(kWidth - filled, '.'), done, total, what);
+    std::fflush(stderr);
+  };
+}
+
+void clear_terminal_progress() {
+  if (isatty(STDERR_FILENO)) fmt::print(stderr, "\r\x1b[K");
+}
+
+}  // namespace mtreplay::results

@@ -1,0 +1,190 @@
+// TraceWriter -> ChunkReader/MergedReader: header, frames, truncation, corruption.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "mtreplay/traces/content_hash.hpp"
+#include "mtreplay/traces/format.hpp"
+#include "test_support.hpp"
+
+namespace mtreplay::traces {
+namespace {
+
+using namespace testing;
+
+std::vector<char> slurp(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+void spit(const std::filesystem::path& p, const std::vector<char>& bytes, size_t size) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(size));
+}
+
+TEST(WriterReader, HeaderAndEventsRoundTrip) {
+  const auto path = scratch("t.mtr");
+  const auto events = synthetic_stream(50000, 4, 1);
+  write_trace(path, events, 16 * 1024);
+
+  ChunkReader chunks(path);
+  const TraceHeader& h = chunks.header();
+  const TraceHeader want = sample_header();
+  EXPECT_EQ(h.version, 1u);
+  EXPECT_EQ(h.pid, want.pid);
+  EXPECT_EQ(h.ppid, want.ppid);
+  EXPECT_EQ(h.start_realtime_ns, want.start_realtime_ns);
+  EXPECT_EQ(h.start_clock_ns, want.start_clock_ns);
+  EXPECT_EQ(h.page_size, want.page_size);
+  EXPECT_EQ(h.exe, want.exe);
+  EXPECT_EQ(h.argv, want.argv);
+  EXPECT_TRUE(chunks.summary().complete);
+  EXPECT_EQ(chunks.summary().events, events.size());
+  EXPECT_EQ(chunks.summary().truncated_bytes, 0u);
+  EXPECT_GT(chunks.summary().frames, 4u);  // small chunks: several per thread
+
+  // File order: each thread's events in order, across its chunks.
+  std::vector<std::vector<Event>> per_thread(4);
+  for (const Event& e : events) per_thread[e.thread].push_back(e);
+  std::vector<size_t> seen(4, 0);
+  Chunk c;
+  uint64_t last_offset = 0;
+  while (chunks.next(c)) {
+    EXPECT_GT(c.file_offset, last_offset);
+    last_offset = c.file_offset;
+    EXPECT_EQ(c.events.size(), c.info.event_count);
+    for (const Event& e : c.events) {
+      ASSERT_EQ(e.thread, c.info.thread_index);
+      ASSERT_TRUE(same_event(e, per_thread[e.thread][seen[e.thread]++]));
+    }
+  }
+  for (uint32_t t = 0; t < 4; ++t) EXPECT_EQ(seen[t], per_thread[t].size());
+
+  const auto merged = read_merged(path);
+  ASSERT_EQ(merged.size(), events.size());
+  for (size_t i = 0; i < events.size(); ++i) ASSERT_TRUE(same_event(merged[i], events[i])) << i;
+}
+
+TEST(WriterReader, EmptyTraceIsComplete) {
+  const auto path = scratch("empty.mtr");
+  write_trace(path, {});
+  MergedReader r(path);
+  Event e;
+  EXPECT_FALSE(r.next(e));
+  EXPECT_TRUE(r.summary().complete);
+  EXPECT_EQ(r.summary().frames, 0u);
+  EXPECT_TRUE(r.threads().empty());
+}
+
+TEST(WriterReader, OpenFailsCleanlyOnABadFd) {
+  TraceWriter w;
+  EXPECT_FALSE(w.open(-1, HeaderFields{}));
+  const int fd = ::open("/dev/full", O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(w.open(fd, HeaderFields{}));  // ENOSPC on the header write
+  EXPECT_FALSE(w.is_open());
+}
+
+TEST(WriterReader, UnwritableDirectoryIsATraceError) {
+  EXPECT_THROW(TraceBuilder("/proc/definitely/not/here.mtr", sample_header()), TraceError);
+}
+
+TEST(WriterReader, MissingFileIsATraceError) {
+  try {
+    MergedReader r(scratch("absent.mtr"));
+    FAIL();
+  } catch (const TraceError& e) {
+    EXPECT_NE(std::string(e.what()).find("absent.mtr"), std::string::npos);
+  }
+}
+
+// Truncation at every byte: the header must be whole, after that the reader yields the
+// whole frames before the cut and says how many bytes it dropped.
+TEST(WriterReader, TruncationAtEveryByte) {
+  const auto full = scratch("full.mtr");
+  const auto events = synthetic_stream(600, 3, 2);
+  write_trace(full, events, 512);
+  const std::vector<char> bytes = slurp(full);
+  ChunkReader whole(full);
+  const uint64_t header_size =
+      format::load<uint32_t>(reinterpret_cast<const std::byte*>(&bytes[12]));
+  // Where each frame of the whole file ends.
+  std::vector<uint64_t> frame_ends;
+  {
+    Chunk c;
+    std::vector<uint64_t> starts;
+    while (whole.next(c)) starts.push_back(c.file_offset);
+    for (size_t i = 1; i < starts.size(); ++i) frame_ends.push_back(starts[i]);
+    frame_ends.push_back(bytes.size() - format::kRecordBytes);  // the end record follows
+  }
+  const auto cut_path = scratch("cut.mtr");
+  uint64_t last_events = 0;
+  for (size_t cut = 0; cut < bytes.size(); ++cut) {
+    spit(cut_path, bytes, cut);
+    if (cut < header_size) {
+      EXPECT_THROW(MergedReader{cut_path}, TraceError) << cut;
+      continue;
+    }
+    MergedReader r(cut_path);
+    EXPECT_FALSE(r.summary().complete) << cut;
+    std::vector<Event> got;
+    Event e;
+    while (r.next(e)) got.push_back(e);
+    EXPECT_EQ(got.size(), r.summary().events);
+    EXPECT_GE(got.size(), last_events);  // more bytes never give fewer events
+    last_events = got.size();
+    // Whole frames plus dropped bytes account for the file exactly.
+    if (r.summary().frames > 0) {
+      // The last whole frame ends where the dropped bytes begin.
+      EXPECT_EQ(cut - r.summary().truncated_bytes, frame_ends.at(r.summary().frames - 1)) << cut;
+    } else {
+      EXPECT_EQ(cut - r.summary().truncated_bytes, header_size) << cut;
+    }
+  }
+  EXPECT_EQ(last_events, events.size());
+}
+
+TEST(WriterReader, CorruptionIsATraceErrorNamingTheOffset) {
+  const auto path = scratch("c.mtr");
+  write_trace(path, synthetic_stream(2000, 2, 3), 4096);
+  const std::vector<char> good = slurp(path);
+  const auto bad_path = scratch("bad.mtr");
+  const auto want = read_merged(path);
+  // One flipped byte anywhere: the header checksum, a frame header check, the zstd
+  // checksum or the end record catches it, unless the flip does not change what the
+  // frame decompresses to (zstd's checksum covers content, not encoding).
+  size_t noticed = 0, harmless = 0;
+  for (size_t at = 0; at < good.size(); at += 7) {
+    std::vector<char> bad = good;
+    bad[at] = static_cast<char>(bad[at] ^ 0x10);
+    spit(bad_path, bad, bad.size());
+    try {
+      const auto got = read_merged(bad_path);
+      ASSERT_EQ(got.size(), want.size()) << "flip at " << at << " changed the events";
+      for (size_t i = 0; i < got.size(); ++i)
+        ASSERT_TRUE(same_event(got[i], want[i])) << "flip at " << at << " changed event " << i;
+      ++harmless;
+    } catch (const TraceError& e) {
+      ++noticed;
+      const std::string what = e.what();
+      EXPECT_NE(what.find("bad.mtr"), std::string::npos) << what;
+      EXPECT_NE(what.find("at byte " + std::to_string(e.offset())), std::string::npos) << what;
+      EXPECT_EQ(what.find('\n'), std::string::npos);
+    }
+  }
+  EXPECT_GT(noticed, 50 * harmless);
+}
+
+TEST(WriterReader, ContentHashIsFnv1aOfTheBytes) {
+  const auto path = scratch("h.bin");
+  spit(path, {'a'}, 1);
+  EXPECT_EQ(content_hash(path), "fnv1a64:af63dc4c8601ec8c");  // FNV-1a 64 of "a"
+  spit(path, {}, 0);
+  EXPECT_EQ(content_hash(path), "fnv1a64:cbf29ce484222325");
+  EXPECT_THROW(content_hash(scratch("nope")), TraceError);
+}
+
+}  // namespace
+}  // namespace mtreplay::traces

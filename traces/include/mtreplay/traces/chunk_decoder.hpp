@@ -1,0 +1,122 @@
+// Decodes one chunk's raw (decompressed) bytes back into Events, one at a time, so a
+// reader holds bytes, not Event vectors. Allocation-free and exception-free: the
+// readers turn a kCorrupt status into a TraceError naming the file offset.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "mtreplay/traces/event.hpp"
+#include "mtreplay/traces/format.hpp"
+#include "mtreplay/traces/varint.hpp"
+
+namespace mtreplay::traces {
+
+class ChunkDecoder {
+ public:
+  enum class Status { kEvent, kEnd, kCorrupt };
+
+  void reset(std::span<const std::byte> raw, uint64_t base_time_ns, uint32_t event_count,
+             uint32_t thread_index) {
+    begin_ = cursor_ = raw.data();
+    end_ = raw.data() + raw.size();
+    last_time_ns_ = base_time_ns;
+    last_ptr_ = 0;
+    remaining_ = event_count;
+    thread_ = thread_index;
+  }
+
+  // kEvent: out holds the next event. kEnd: all event_count events were read and the
+  // bytes are used up exactly. kCorrupt: see error_offset() and error().
+  Status next(Event& out);
+
+  size_t error_offset() const { return static_cast<size_t>(cursor_ - begin_); }
+  const char* error() const { return error_; }
+  uint32_t remaining() const { return remaining_; }
+
+ private:
+  Status fail(const std::byte* at, const char* why) {
+    cursor_ = at;
+    error_ = why;
+    return Status::kCorrupt;
+  }
+
+  const std::byte* begin_ = nullptr;
+  const std::byte* cursor_ = nullptr;
+  const std::byte* end_ = nullptr;
+  uint64_t last_time_ns_ = 0;
+  uint64_t last_ptr_ = 0;
+  uint32_t remaining_ = 0;
+  uint32_t thread_ = 0;
+  const char* error_ = "";
+};
+
+inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
+  const std::byte* p = cursor_;
+  if (remaining_ == 0) {
+    return p == end_ ? Status::kEnd : fail(p, "bytes after the chunk's last event");
+  }
+  if (p == end_) return fail(p, "chunk ends before its event count");
+  const auto op_byte = static_cast<uint8_t>(*p);
+  const uint8_t op_value = op_byte & format::kOpMask;
+  if (!format::valid_op(op_value)) return fail(p, "unknown event kind");
+  const auto op = static_cast<Op>(op_value);
+  const format::OpFields f = format::fields_of(op);
+  const bool by16 = (op_byte & format::kFlagPtr16) != 0;
+  const std::byte* q = p + 1;
+
+  Event e;
+  e.op = op;
+  e.thread = thread_;
+  uint64_t dt = 0;
+  if ((q = varint::get(q, end_, dt)) == nullptr) return fail(p, "bad time delta");
+  e.time_ns = (op_byte & format::kFlagTimeBack) ? last_time_ns_ - dt : last_time_ns_ + dt;
+  if ((op_byte & format::kFlagTimeBack) && dt == 0) return fail(p, "non-canonical time delta");
+
+  uint64_t last_ptr = last_ptr_;
+  auto get_ptr = [&](uint64_t& value) {
+    bool null = false;
+    uint64_t zz = 0;
+    q = varint::get_pointer_code(q, end_, null, zz);
+    if (q == nullptr) return false;
+    if (null) {
+      value = 0;
+      return true;
+    }
+    const int64_t delta = varint::unzigzag(zz);
+    if (by16) {
+      // Stored divided by 16: deltas beyond +-2^59 cannot have been written that way.
+      if (delta > (INT64_MAX >> 4) || delta < (INT64_MIN >> 4)) return false;
+      value = last_ptr + (static_cast<uint64_t>(delta) << 4);
+    } else {
+      value = last_ptr + static_cast<uint64_t>(delta);
+    }
+    last_ptr = value;
+    return true;
+  };
+  if (f.ptr && !get_ptr(e.ptr)) return fail(p, "bad pointer");
+  if (f.count && (q = varint::get(q, end_, e.count)) == nullptr) return fail(p, "bad count");
+  if (f.align && (q = varint::get(q, end_, e.align)) == nullptr) return fail(p, "bad alignment");
+  if (f.size && (q = varint::get(q, end_, e.size)) == nullptr) return fail(p, "bad size");
+  if (f.result == format::OpFields::Result::kPointer && !get_ptr(e.result))
+    return fail(p, "bad result pointer");
+  if (f.result == format::OpFields::Result::kValue &&
+      (q = varint::get(q, end_, e.result)) == nullptr)
+    return fail(p, "bad result");
+  if (op_byte & format::kFlagError) {
+    uint64_t zz = 0;
+    if ((q = varint::get(q, end_, zz)) == nullptr) return fail(p, "bad error value");
+    const int64_t err = varint::unzigzag(zz);
+    if (err == 0 || err < INT32_MIN || err > INT32_MAX) return fail(p, "bad error value");
+    e.error = static_cast<int32_t>(err);
+  }
+  cursor_ = q;
+  last_time_ns_ = e.time_ns;
+  last_ptr_ = last_ptr;
+  --remaining_;
+  out = e;
+  return Status::kEvent;
+}
+
+}  // namespace mtreplay::traces

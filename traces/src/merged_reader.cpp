@@ -1,0 +1,142 @@
+// k-way merge of the threads' event streams. Each thread's frames are known from the
+// header index, so a thread's next frame enters the merge as a placeholder keyed by
+// its base time and is decompressed only when the merge reaches it: memory is one
+// chunk per thread whose chunk spans the merge point (FORMAT.md "Merged order").
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <map>
+#include <queue>
+
+#include "mtreplay/traces/chunk_decoder.hpp"
+#include "mtreplay/traces/trace_reader.hpp"
+#include "trace_file.hpp"
+
+namespace mtreplay::traces {
+namespace {
+
+struct ThreadStream {
+  std::vector<uint32_t> frames;  // indices into TraceFile::frames(), file order
+  size_t next_frame = 0;
+  const detail::FrameEntry* current = nullptr;  // being decoded
+  const detail::FrameEntry* pending = nullptr;  // scheduled, not yet decompressed
+  std::vector<std::byte> raw;
+  ChunkDecoder decoder;
+  uint32_t decoded = 0;  // events taken from the current frame
+};
+
+// Merge key: time, then file order (frame offset, event index in the frame). A frame
+// not yet decompressed has index -1 and its base time.
+struct Head {
+  uint64_t time_ns;
+  uint64_t frame_offset;
+  int64_t index;
+  size_t stream;
+  Event event;
+  bool operator>(const Head& o) const {
+    if (time_ns != o.time_ns) return time_ns > o.time_ns;
+    if (frame_offset != o.frame_offset) return frame_offset > o.frame_offset;
+    return index > o.index;
+  }
+};
+
+}  // namespace
+
+struct MergedReader::Impl {
+  explicit Impl(const std::filesystem::path& path) : file(path) {
+    std::map<uint32_t, size_t> slot_of;
+    const auto& frames = file.frames();
+    for (uint32_t i = 0; i < frames.size(); ++i) {
+      const ChunkInfo& info = frames[i].info;
+      auto [it, fresh] = slot_of.try_emplace(info.thread_index, streams.size());
+      if (fresh) {
+        streams.emplace_back();
+        threads.push_back({info.thread_index, info.os_tid, 0, 0});
+      }
+      streams[it->second].frames.push_back(i);
+      threads[it->second].events += info.event_count;
+      threads[it->second].frames += 1;
+    }
+    for (size_t s = 0; s < streams.size(); ++s) schedule_next_frame(s);
+    // Streams were created in order of first frame; expose threads ordered by index.
+    sorted_threads = threads;
+    std::sort(sorted_threads.begin(), sorted_threads.end(),
+              [](const ThreadInfo& a, const ThreadInfo& b) { return a.index < b.index; });
+  }
+
+  void schedule_next_frame(size_t s) {
+    ThreadStream& st = streams[s];
+    std::vector<std::byte>().swap(st.raw);  // a finished chunk's memory goes back now
+    st.current = nullptr;
+    if (st.next_frame == st.frames.size()) return;
+    const detail::FrameEntry& f = file.frames()[st.frames[st.next_frame++]];
+    heap.push({f.info.base_time_ns, f.offset, -1, s, {}});
+    st.pending = &f;
+  }
+
+  // Decodes the stream's next event into the heap, or moves it to its next frame.
+  void advance(size_t s) {
+    ThreadStream& st = streams[s];
+    Event e;
+    switch (st.decoder.next(e)) {
+      case ChunkDecoder::Status::kEvent:
+        heap.push({e.time_ns, st.current->offset, st.decoded++, s, e});
+        return;
+      case ChunkDecoder::Status::kEnd:
+        schedule_next_frame(s);
+        return;
+      case ChunkDecoder::Status::kCorrupt:
+        file.corrupt(st.current->offset + format::kRecordBytes,
+                     fmt::format("{} (event {} of the frame, raw byte {})", st.decoder.error(),
+                                 st.decoded, st.decoder.error_offset()));
+    }
+  }
+
+  void open_frame(size_t s) {
+    ThreadStream& st = streams[s];
+    const detail::FrameEntry& f = *st.pending;
+    file.read_payload(f, st.raw);
+    st.current = &f;
+    st.decoded = 0;
+    st.decoder.reset(st.raw, f.info.base_time_ns, f.info.event_count, f.info.thread_index);
+    advance(s);
+  }
+
+  bool next(Event& out) {
+    while (!heap.empty()) {
+      Head h = heap.top();
+      heap.pop();
+      if (h.index < 0) {
+        open_frame(h.stream);
+        continue;
+      }
+      out = h.event;
+      advance(h.stream);
+      return true;
+    }
+    return false;
+  }
+
+  detail::TraceFile file;
+  std::vector<ThreadStream> streams;
+  std::vector<ThreadInfo> threads, sorted_threads;
+  std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heap;
+};
+
+MergedReader::MergedReader(const std::filesystem::path& path)
+    : impl_(std::make_unique<Impl>(path)) {}
+MergedReader::~MergedReader() = default;
+const TraceHeader& MergedReader::header() const {
+  return impl_->file.header();
+}
+const ReadSummary& MergedReader::summary() const {
+  return impl_->file.summary();
+}
+const std::vector<ThreadInfo>& MergedReader::threads() const {
+  return impl_->sorted_threads;
+}
+bool MergedReader::next(Event& out) {
+  return impl_->next(out);
+}
+
+}  // namespace mtreplay::traces

@@ -1,0 +1,92 @@
+#include "mtreplay/traces/trace_builder.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#include <fmt/core.h>
+
+namespace mtreplay::traces {
+
+TraceBuilder::TraceBuilder(const std::filesystem::path& path, const TraceHeader& header,
+                           size_t chunk_bytes, int compression_level)
+    : path_(path), chunk_bytes_(std::max(chunk_bytes, ChunkEncoder::kMaxEventBytes)) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot create");
+  std::vector<std::string_view> argv(header.argv.begin(), header.argv.end());
+  HeaderFields fields;
+  fields.pid = header.pid;
+  fields.ppid = header.ppid;
+  fields.parent_trace_pid = header.parent_trace_pid;
+  fields.start_realtime_ns = header.start_realtime_ns;
+  fields.start_clock_ns = header.start_clock_ns;
+  fields.ticks_per_second = header.ticks_per_second;
+  fields.page_size = header.page_size;
+  fields.exe = header.exe;
+  fields.argv = argv;
+  if (!writer_.open(fd, fields, compression_level)) fail("cannot write");
+}
+
+TraceBuilder::~TraceBuilder() {
+  if (!finished_) {
+    try {
+      finish();
+    } catch (const TraceError&) {
+      // Destructors must not throw; callers who care call finish() themselves.
+    }
+  }
+}
+
+void TraceBuilder::fail(const char* what) {
+  throw TraceError(fmt::format("{} trace {}: {}", what, path_.string(), std::strerror(errno)),
+                   writer_.bytes_written());
+}
+
+TraceBuilder::ThreadChunk& TraceBuilder::chunk_of(uint32_t thread) {
+  auto [it, fresh] = threads_.try_emplace(thread);
+  if (fresh) it->second.buffer.resize(chunk_bytes_);
+  return it->second;
+}
+
+void TraceBuilder::set_os_tid(uint32_t thread, uint32_t os_tid) {
+  chunk_of(thread).os_tid = os_tid;
+}
+
+void TraceBuilder::flush(uint32_t thread, ThreadChunk& chunk) {
+  if (chunk.encoder.count() == 0) return;
+  const ChunkInfo info{thread, chunk.os_tid, chunk.encoder.count(), chunk.encoder.base_time_ns()};
+  if (!writer_.write_chunk(info, chunk.encoder.bytes())) fail("cannot write");
+  chunk.encoder.reset(nullptr, nullptr, 0);
+}
+
+void TraceBuilder::add(const Event& e) {
+  // A tie with the previous event of another thread: write that thread's chunk first,
+  // so the merge's tie-break (file order) keeps the order the events came in.
+  if (have_previous_ && e.thread != previous_thread_ && e.time_ns == previous_time_) {
+    auto it = threads_.find(previous_thread_);
+    if (it != threads_.end()) flush(previous_thread_, it->second);
+  }
+  ThreadChunk& chunk = chunk_of(e.thread);
+  if (chunk.encoder.count() > 0 && !chunk.encoder.has_room()) flush(e.thread, chunk);
+  if (chunk.encoder.count() == 0) {
+    std::byte* begin = chunk.buffer.data();
+    chunk.encoder.reset(begin, begin + chunk.buffer.size(), e.time_ns);
+  }
+  chunk.encoder.append(e);
+  have_previous_ = true;
+  previous_thread_ = e.thread;
+  previous_time_ = e.time_ns;
+  ++events_;
+}
+
+void TraceBuilder::finish() {
+  if (finished_) return;
+  finished_ = true;
+  for (auto& [thread, chunk] : threads_) flush(thread, chunk);
+  if (!writer_.close()) fail("cannot finish");
+}
+
+}  // namespace mtreplay::traces

@@ -1,0 +1,205 @@
+// TraceWriter runs on the recorder's writer thread inside the traced process: every
+// byte of memory it uses comes from mmap, and it never throws.
+#define ZSTD_STATIC_LINKING_ONLY  // ZSTD_initStaticCCtx, ZSTD_estimateCCtxSize
+#include "mtreplay/traces/trace_writer.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "mtreplay/traces/format.hpp"
+
+namespace mtreplay::traces {
+namespace {
+
+std::byte* map_bytes(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
+}
+
+size_t round_to_pages(size_t bytes) {
+  constexpr size_t kPage = 4096;
+  return (bytes + kPage - 1) / kPage * kPage;
+}
+
+// Lays out the file header (FORMAT.md "File header") into out; returns its size.
+size_t header_size(const HeaderFields& h, size_t& exe_bytes, size_t& argc) {
+  exe_bytes = h.exe.size() < format::kMaxExeBytes ? h.exe.size() : format::kMaxExeBytes;
+  size_t size = format::kFixedHeaderBytes + exe_bytes + 4;
+  argc = 0;
+  for (std::string_view arg : h.argv) {
+    // Arguments that would push the header past its limit are dropped, not cut.
+    if (size + 4 + arg.size() + 8 > format::kMaxHeaderBytes) break;
+    size += 4 + arg.size();
+    ++argc;
+  }
+  return size + 8;
+}
+
+void fill_header(std::byte* out, size_t size, const HeaderFields& h, size_t exe_bytes,
+                 size_t argc) {
+  using format::store;
+  std::memcpy(out, format::kFileMagic, sizeof format::kFileMagic);
+  store<uint32_t>(out + 8, format::kVersion);
+  store<uint32_t>(out + 12, static_cast<uint32_t>(size));
+  store<uint32_t>(out + 16, h.pid);
+  store<uint32_t>(out + 20, h.ppid);
+  store<uint32_t>(out + 24, h.parent_trace_pid);
+  store<uint32_t>(out + 28, h.page_size);
+  store<uint64_t>(out + 32, h.start_realtime_ns);
+  store<uint64_t>(out + 40, h.start_clock_ns);
+  store<uint64_t>(out + 48, h.ticks_per_second);
+  store<uint32_t>(out + 56, static_cast<uint32_t>(exe_bytes));
+  std::byte* p = out + format::kFixedHeaderBytes;
+  std::memcpy(p, h.exe.data(), exe_bytes);
+  p += exe_bytes;
+  store<uint32_t>(p, static_cast<uint32_t>(argc));
+  p += 4;
+  for (size_t i = 0; i < argc; ++i) {
+    store<uint32_t>(p, static_cast<uint32_t>(h.argv[i].size()));
+    std::memcpy(p + 4, h.argv[i].data(), h.argv[i].size());
+    p += 4 + h.argv[i].size();
+  }
+  store<uint64_t>(p, format::fnv1a64({out, size - 8}));
+}
+
+}  // namespace
+
+TraceWriter::~TraceWriter() {
+  close();
+}
+
+bool TraceWriter::write_all(const std::byte* data, size_t size) {
+  while (size > 0) {
+    const ssize_t n = ::write(fd_, data, size);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      failed_ = true;
+      return false;
+    }
+    if (n == 0) {  // a regular file refusing bytes without an error: treat as full
+      errno = ENOSPC;
+      failed_ = true;
+      return false;
+    }
+    data += n;
+    size -= static_cast<size_t>(n);
+    bytes_written_ += static_cast<uint64_t>(n);
+  }
+  return true;
+}
+
+bool TraceWriter::ensure_out_capacity(size_t bytes) {
+  if (bytes <= out_capacity_) return true;
+  const size_t capacity = round_to_pages(bytes);
+  std::byte* buffer = map_bytes(capacity);
+  if (buffer == nullptr) return false;
+  if (out_buffer_ != nullptr) munmap(out_buffer_, out_capacity_);
+  out_buffer_ = buffer;
+  out_capacity_ = capacity;
+  return true;
+}
+
+bool TraceWriter::open(int fd, const HeaderFields& header, int compression_level) {
+  if (fd_ >= 0 || fd < 0) {
+    errno = EBADF;
+    return false;
+  }
+  fd_ = fd;
+  failed_ = false;
+  bytes_written_ = frames_ = events_ = 0;
+
+  auto fail = [this](int error) {
+    ::close(fd_);
+    fd_ = -1;
+    release();
+    errno = error;
+    return false;
+  };
+  workspace_bytes_ = round_to_pages(ZSTD_estimateCCtxSize(compression_level));
+  workspace_ = map_bytes(workspace_bytes_);
+  if (workspace_ == nullptr) return fail(ENOMEM);
+  ZSTD_CCtx* cctx = ZSTD_initStaticCCtx(workspace_, workspace_bytes_);
+  if (cctx == nullptr ||
+      ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, compression_level)) ||
+      ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)) ||
+      ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1))) {
+    return fail(EINVAL);
+  }
+  zstd_ctx_ = cctx;
+
+  size_t exe_bytes = 0, argc = 0;
+  const size_t size = header_size(header, exe_bytes, argc);
+  if (!ensure_out_capacity(size)) return fail(ENOMEM);
+  fill_header(out_buffer_, size, header, exe_bytes, argc);
+  if (!write_all(out_buffer_, size)) return fail(errno);
+  return true;
+}
+
+bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> encoded) {
+  if (fd_ < 0 || failed_) {
+    errno = fd_ < 0 ? EBADF : EIO;
+    return false;
+  }
+  if (encoded.size() > format::kMaxRawChunkBytes) {
+    errno = EFBIG;
+    return false;
+  }
+  if (!ensure_out_capacity(format::kRecordBytes + ZSTD_compressBound(encoded.size()))) {
+    errno = ENOMEM;
+    return false;
+  }
+  std::byte* payload = out_buffer_ + format::kRecordBytes;
+  const size_t compressed =
+      ZSTD_compress2(static_cast<ZSTD_CCtx*>(zstd_ctx_), payload,
+                     out_capacity_ - format::kRecordBytes, encoded.data(), encoded.size());
+  if (ZSTD_isError(compressed)) {
+    errno = EIO;
+    return false;
+  }
+  std::byte* h = out_buffer_;
+  format::store<uint32_t>(h + 0, format::kFrameMagic);
+  format::store<uint32_t>(h + 4, info.thread_index);
+  format::store<uint32_t>(h + 8, info.os_tid);
+  format::store<uint32_t>(h + 12, info.event_count);
+  format::store<uint64_t>(h + 16, info.base_time_ns);
+  format::store<uint32_t>(h + 24, static_cast<uint32_t>(compressed));
+  format::store<uint32_t>(h + 28, static_cast<uint32_t>(encoded.size()));
+  format::store<uint32_t>(h + 32, 0);  // flags: none defined in version 1
+  format::store<uint32_t>(h + 36, format::record_check(h));
+  if (!write_all(out_buffer_, format::kRecordBytes + compressed)) return false;
+  ++frames_;
+  events_ += info.event_count;
+  return true;
+}
+
+bool TraceWriter::close() {
+  if (fd_ < 0) return true;
+  bool ok = !failed_;
+  if (ok) {
+    std::byte record[format::kRecordBytes] = {};
+    format::store<uint32_t>(record + 0, format::kEndMagic);
+    format::store<uint64_t>(record + 8, frames_);
+    format::store<uint64_t>(record + 16, events_);
+    format::store<uint64_t>(record + 24, bytes_written_);
+    format::store<uint32_t>(record + 36, format::record_check(record));
+    ok = write_all(record, sizeof record);
+  }
+  if (::close(fd_) != 0 && errno != EINTR) ok = false;
+  fd_ = -1;
+  release();
+  return ok;
+}
+
+void TraceWriter::release() {
+  if (workspace_ != nullptr) munmap(workspace_, workspace_bytes_);
+  if (out_buffer_ != nullptr) munmap(out_buffer_, out_capacity_);
+  zstd_ctx_ = nullptr;
+  workspace_ = out_buffer_ = nullptr;
+  workspace_bytes_ = out_capacity_ = 0;
+}
+
+}  // namespace mtreplay::traces
