@@ -251,9 +251,14 @@ void* no_memory() {
 inline void* allocate_small(std::size_t size_class) {
   ClassSlabs& slabs = heap.classes[size_class];
   Span* slab = slabs.partial;
-  if (slab != nullptr && slab->free_count > 1) [[likely]]
-    return take_block(*slab);
-  return allocate_small_slow(size_class);
+  if (slab == nullptr) [[unlikely]]
+    return allocate_small_slow(size_class);
+  void* p = take_block(*slab);
+  if (slab->free_count == 0) {
+    list_remove(slabs.partial, slab);
+    list_push(slabs.full, slab);
+  }
+  return p;
 }
 
 void* allocate_medium(std::size_t bytes, std::size_t alignment) {
