@@ -111,11 +111,15 @@ void trim_top(Arena& a) noexcept {
 }
 
 // A big free chunk away from the top (in an older heap, or below live blocks) gives
-// its whole pages back; its boundary tags stay resident. Rare: only chunks above the
-// trim threshold qualify.
-void purge_interior(Chunk* c, std::size_t size) noexcept {
-  auto start = alloc::round_up(reinterpret_cast<std::uintptr_t>(c) + sizeof(Chunk), alloc::kPageSize);
-  auto end = (reinterpret_cast<std::uintptr_t>(c) + size) & ~(std::uintptr_t{alloc::kPageSize} - 1);
+// back the whole pages of [from, to) that lie inside it; its boundary tags stay
+// resident. Only chunks above the trim threshold qualify, and only their newly freed
+// part is purged, so a chunk is not purged again each time a neighbour joins it.
+void purge_range(Chunk* c, char* from, char* to) noexcept {
+  auto chunk_start = reinterpret_cast<std::uintptr_t>(c) + sizeof(Chunk);
+  auto start = reinterpret_cast<std::uintptr_t>(from);
+  if (start < chunk_start) start = chunk_start;
+  start = alloc::round_up(start, alloc::kPageSize);
+  auto end = reinterpret_cast<std::uintptr_t>(to) & ~(std::uintptr_t{alloc::kPageSize} - 1);
   if (end > start) alloc::purge_pages(reinterpret_cast<void*>(start), end - start);
 }
 
@@ -169,9 +173,15 @@ Chunk* malloc_locked(Arena& a, std::size_t nb) noexcept {
 void free_locked(Arena& a, Chunk* c) noexcept {
   std::size_t size = c->size();
   Chunk* next = c->at_offset(size);
+  // The part of the merged chunk whose pages may still be resident: neighbours at or
+  // above the trim threshold were purged when they were freed.
+  std::size_t threshold = trim_threshold();
+  char* fresh_start = reinterpret_cast<char*>(c);
+  char* fresh_end = reinterpret_cast<char*>(next);
   if (!c->prev_in_use()) {
     Chunk* prev = c->prev();
     bin_unlink(a, prev);
+    if (prev->size() < threshold) fresh_start = reinterpret_cast<char*>(prev);
     size += prev->size();
     c = prev;
   }
@@ -183,11 +193,12 @@ void free_locked(Arena& a, Chunk* c) noexcept {
   }
   if (!next->in_use()) {
     bin_unlink(a, next);
+    if (next->size() < threshold) fresh_end = reinterpret_cast<char*>(next->next());
     size += next->size();
   }
   if (release_if_empty(a, c, size)) return;
   make_free(a, c, size);
-  if (size >= trim_threshold()) purge_interior(c, size);
+  if (size >= threshold) purge_range(c, fresh_start, fresh_end);
 }
 
 bool resize_locked(Arena& a, Chunk* c, std::size_t nb) noexcept {

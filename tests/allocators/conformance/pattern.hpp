@@ -3,10 +3,10 @@
 // loses contents is caught at the block that shows it.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <algorithm>
 
 namespace mtreplay::alloctest {
 
@@ -30,8 +30,7 @@ inline void fill_pattern(void* block, std::size_t size, std::uint64_t tag) {
 }
 
 // Offset of the first byte that differs from the pattern, or `size` when all match.
-inline std::size_t first_pattern_mismatch(const void* block, std::size_t size,
-                                          std::uint64_t tag) {
+inline std::size_t first_pattern_mismatch(const void* block, std::size_t size, std::uint64_t tag) {
   const auto* bytes = static_cast<const unsigned char*>(block);
   for (std::size_t w = 0; w * 8 < size; ++w) {
     const std::size_t length = std::min<std::size_t>(8, size - w * 8);

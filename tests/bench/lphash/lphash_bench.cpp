@@ -135,13 +135,13 @@ template <class Map>
 void register_map() {
   const std::string name = Map::kName;
   benchmark::RegisterBenchmark(("replay_mix/" + name).c_str(), BM_Mix<Map, kReplayFinds>)
-      ->Iterations(1'000'000)
+      ->Iterations(500'000)
       ->Threads(1)
       ->Threads(2)
       ->UseRealTime()
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark(("find_heavy/" + name).c_str(), BM_Mix<Map, kHeavyFinds>)
-      ->Iterations(150'000)
+      ->Iterations(75'000)
       ->Threads(1)
       ->Threads(2)
       ->UseRealTime()
