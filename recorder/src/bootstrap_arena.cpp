@@ -7,16 +7,16 @@
 namespace mtreplay::recorder::bootstrap {
 namespace {
 
-// glibc's dlsym needs a few hundred bytes; 256 KiB leaves room for other early
-// callers (libraries initialised before us) without wasting real memory: untouched
-// .bss pages cost nothing.
-constexpr size_t kArenaBytes = 256 * 1024;
 constexpr size_t kHeader = 16;  // holds the usable size, keeps 16-byte alignment
 
-alignas(4096) std::byte arena[kArenaBytes];
 std::atomic<size_t> used{0};
 
 }  // namespace
+
+// glibc's dlsym needs a few hundred bytes; 256 KiB leaves room for other early
+// callers (libraries initialised before us) without wasting real memory: untouched
+// .bss pages cost nothing.
+alignas(4096) std::byte arena[kArenaBytes];
 
 void* allocate(size_t size, size_t alignment) {
   if (alignment < kHeader) alignment = kHeader;
@@ -36,11 +36,6 @@ void* allocate(size_t size, size_t alignment) {
   size_t stored = size;
   std::memcpy(p - kHeader, &stored, sizeof stored);
   return p;  // .bss: already zero, so calloc needs nothing more
-}
-
-bool owns(const void* p) {
-  auto* b = static_cast<const std::byte*>(p);
-  return b >= arena && b < arena + kArenaBytes;
 }
 
 size_t usable_size(const void* p) {

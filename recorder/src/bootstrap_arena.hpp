@@ -10,8 +10,14 @@
 
 namespace mtreplay::recorder::bootstrap {
 
+inline constexpr size_t kArenaBytes = 256 * 1024;
+extern std::byte arena[kArenaBytes];
+
 void* allocate(size_t size, size_t alignment);  // nullptr (ENOMEM) when exhausted
-bool owns(const void* p);
+inline bool owns(const void* p) {
+  auto* b = static_cast<const std::byte*>(p);
+  return b >= arena && b < arena + kArenaBytes;
+}
 size_t usable_size(const void* p);  // precondition: owns(p)
 
 }  // namespace mtreplay::recorder::bootstrap

@@ -14,7 +14,9 @@
 #include "real_functions.hpp"
 #include "recorder.hpp"
 
-#define MHOOK_EXPORT extern "C" __attribute__((visibility("default")))
+// flatten: the encoder's append (and its per-op field table) is inlined into each
+// hook, where the op is a constant, so each hook gets its own specialised encoder.
+#define MHOOK_EXPORT extern "C" __attribute__((visibility("default"), flatten))
 
 namespace mtreplay::recorder {
 namespace {
@@ -39,14 +41,7 @@ void* early_allocate(size_t size, size_t alignment) {
 }
 
 void record_allocation(Op op, uint64_t size, uint64_t count, uint64_t align, void* result) {
-  Event e;
-  e.op = op;
-  e.size = size;
-  e.count = count;
-  e.align = align;
-  e.result = addr(result);
-  if (!result) e.error = errno;
-  record(e);
+  record(op, 0, size, count, align, addr(result), result ? 0 : errno);
 }
 
 // realloc/reallocarray of a bootstrap pointer: move it to the real heap.
@@ -61,19 +56,13 @@ void* move_out_of_bootstrap(void* old, size_t new_size) {
 
 void record_realloc_begin(void* ptr, uint64_t size, uint64_t count) {
   if (!ptr) return;
-  Event e;
-  e.op = Op::kReallocBegin;
-  e.ptr = addr(ptr);
-  e.size = size;
-  e.count = count;
-  record(e);
+  record(Op::kReallocBegin, addr(ptr), size, count, 0, 0, 0);
 }
 
 }  // namespace
 }  // namespace mtreplay::recorder
 
 using namespace mtreplay::recorder;
-using mtreplay::traces::Event;
 using mtreplay::traces::Op;
 
 MHOOK_EXPORT void* malloc(size_t size) noexcept {
@@ -102,10 +91,7 @@ MHOOK_EXPORT void free(void* ptr) noexcept {
     return;
   }
   if (!ready()) return;  // cannot happen for a real pointer: it came from real.malloc
-  Event e;
-  e.op = Op::kFree;
-  e.ptr = addr(ptr);
-  record(e);
+  record(Op::kFree, addr(ptr), 0, 0, 0, 0, 0);
   real.free(ptr);
 }
 
@@ -123,34 +109,32 @@ MHOOK_EXPORT void* realloc(void* ptr, size_t size) noexcept {
   }
   record_realloc_begin(ptr, size, 0);
   void* p = real.realloc(ptr, size);
-  Event e;
-  e.op = Op::kRealloc;
-  e.ptr = addr(ptr);
-  e.size = size;
-  e.result = addr(p);
-  if (!p && (size != 0 || !ptr)) e.error = errno;
-  record(e);
+  // realloc(p, 0) frees p and returns NULL without an error.
+  record(Op::kRealloc, addr(ptr), size, 0, 0, addr(p), !p && (size != 0 || !ptr) ? errno : 0);
   return p;
 }
 
+// Implemented over the real realloc, as glibc does: glibc's own reallocarray calls
+// realloc through the PLT, which would record the call twice.
 MHOOK_EXPORT void* reallocarray(void* ptr, size_t count, size_t size) noexcept {
+  size_t bytes;
+  const bool overflow = __builtin_mul_overflow(count, size, &bytes);
   if (!ready() || bootstrap::owns(ptr)) {
-    if (size && count > SIZE_MAX / size) {
+    if (overflow) {
       errno = ENOMEM;
       return nullptr;
     }
-    return realloc(ptr, count * size);
+    return realloc(ptr, bytes);
   }
   record_realloc_begin(ptr, size, count);
-  void* p = real.reallocarray(ptr, count, size);
-  Event e;
-  e.op = Op::kReallocArray;
-  e.ptr = addr(ptr);
-  e.size = size;
-  e.count = count;
-  e.result = addr(p);
-  if (!p && (size != 0 && count != 0)) e.error = errno;
-  record(e);
+  void* p = nullptr;
+  if (overflow) {
+    errno = ENOMEM;
+  } else {
+    p = real.realloc(ptr, bytes);
+  }
+  record(Op::kReallocArray, addr(ptr), size, count, 0, addr(p),
+         !p && (overflow || bytes != 0) ? errno : 0);
   return p;
 }
 
@@ -169,13 +153,7 @@ MHOOK_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) noexc
     return 0;
   }
   const int rc = real.posix_memalign(out, alignment, size);
-  Event e;
-  e.op = Op::kPosixMemalign;
-  e.size = size;
-  e.align = alignment;
-  e.result = rc == 0 ? addr(*out) : 0;
-  e.error = rc;
-  record(e);
+  record(Op::kPosixMemalign, 0, size, 0, alignment, rc == 0 ? addr(*out) : 0, rc);
   return rc;
 }
 
@@ -204,10 +182,6 @@ MHOOK_EXPORT size_t malloc_usable_size(void* ptr) noexcept {
   if (bootstrap::owns(ptr)) return bootstrap::usable_size(ptr);
   if (!ready()) return 0;
   const size_t n = real.malloc_usable_size(ptr);
-  Event e;
-  e.op = Op::kUsableSize;
-  e.ptr = addr(ptr);
-  e.result = n;
-  record(e);
+  record(Op::kUsableSize, addr(ptr), 0, 0, 0, n, 0);
   return n;
 }

@@ -67,11 +67,8 @@ MHOOK_EXPORT pid_t fork() noexcept {
     }
   }
   if (pid != 0) {
-    mtreplay::traces::Event e;
-    e.op = mtreplay::traces::Op::kFork;
-    e.result = pid > 0 ? static_cast<uint64_t>(pid) : 0;
-    e.error = pid < 0 ? err : 0;
-    record(e);
+    record(mtreplay::traces::Op::kFork, 0, 0, 0, 0, pid > 0 ? static_cast<uint64_t>(pid) : 0,
+           pid < 0 ? err : 0);
   }
   errno = err;
   return pid;
@@ -79,23 +76,41 @@ MHOOK_EXPORT pid_t fork() noexcept {
 
 MHOOK_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
   prepare();
-  flush_before_exec();
-  ExecEnvironment env = exec_environment(envp);
-  return real.execve(path, argv, env.get());
+  int rc, err;
+  {
+    ExecEnvironment env = exec_environment(envp);
+    ExecFlush flush;
+    rc = real.execve(path, argv, env.get());
+    err = errno;  // the flush's guard restores the errno it found
+  }
+  errno = err;
+  return rc;
 }
 
 MHOOK_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) noexcept {
   prepare();
-  flush_before_exec();
-  ExecEnvironment env = exec_environment(envp);
-  return real.execvpe(file, argv, env.get());
+  int rc, err;
+  {
+    ExecEnvironment env = exec_environment(envp);
+    ExecFlush flush;
+    rc = real.execvpe(file, argv, env.get());
+    err = errno;  // the flush's guard restores the errno it found
+  }
+  errno = err;
+  return rc;
 }
 
 MHOOK_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
   prepare();
-  flush_before_exec();
-  ExecEnvironment env = exec_environment(envp);
-  return real.fexecve(fd, argv, env.get());
+  int rc, err;
+  {
+    ExecEnvironment env = exec_environment(envp);
+    ExecFlush flush;
+    rc = real.fexecve(fd, argv, env.get());
+    err = errno;  // the flush's guard restores the errno it found
+  }
+  errno = err;
+  return rc;
 }
 
 MHOOK_EXPORT int execv(const char* path, char* const argv[]) noexcept {

@@ -25,7 +25,6 @@ void resolve_all() {
   next(real.malloc, "malloc");
   next(real.calloc, "calloc");
   next(real.realloc, "realloc");
-  next(real.reallocarray, "reallocarray");
   next(real.free, "free");
   next(real.memalign, "memalign");
   next(real.posix_memalign, "posix_memalign");

@@ -14,7 +14,6 @@ struct RealFunctions {
   void* (*malloc)(size_t);
   void* (*calloc)(size_t, size_t);
   void* (*realloc)(void*, size_t);
-  void* (*reallocarray)(void*, size_t, size_t);
   void (*free)(void*);
   void* (*memalign)(size_t, size_t);
   int (*posix_memalign)(void**, size_t, size_t);

@@ -11,7 +11,7 @@
 
 namespace mtreplay::recorder {
 
-thread_local ThreadState tls __attribute__((tls_model("initial-exec")));
+constinit thread_local ThreadState tls __attribute__((tls_model("initial-exec")));
 ProcessState process;
 
 namespace {
@@ -35,8 +35,8 @@ void commit(ThreadState& t) {
       std::memory_order_release);
 }
 
-// Waits until the writer has handed `slot` back. Rather than only waiting, the thread
-// drains the ready chunks itself when the writer is busy elsewhere or not running.
+// Waits until the writer has handed `slot` back, draining the ready chunks itself
+// rather than spinning.
 void wait_for_slot(ThreadRecord* rec, uint32_t slot) {
   ChunkSlot& s = rec->slots[slot];
   while (s.state.load(std::memory_order_acquire) != SlotState::kFilling) {
@@ -44,13 +44,12 @@ void wait_for_slot(ThreadRecord* rec, uint32_t slot) {
       s.state.store(SlotState::kFilling, std::memory_order_relaxed);  // nobody will write it
       return;
     }
-    if (sink::try_lock()) {
-      sink::drain_all();
-      sink::unlock();
-    } else {
-      sink::wake();
-      sched_yield();
-    }
+    // The writer is behind (on a busy machine it may not even be scheduled): write
+    // the ready chunks from this thread. If the writer holds the lock it is writing
+    // them already; blocking on the lock then waits exactly as long as needed.
+    sink::lock();
+    sink::drain_all();
+    sink::unlock();
   }
 }
 
@@ -180,7 +179,7 @@ void start_writer_thread() {
   sink::start_writer_thread();
 }
 
-void record_slow(traces::Event& e) {
+void record_slow(traces::Event e) {
   ThreadState& t = tls;
   if (t.in_hook) {
     count_unrecorded();
@@ -207,20 +206,24 @@ void record_slow(traces::Event& e) {
   append(t, e);
 }
 
-void flush_before_exec() {
+ExecFlush::ExecFlush() {
   if (!recording() || !is_trace_owner()) return;
-  traces::Event e;
-  e.op = traces::Op::kExec;
-  record(e);
+  record(traces::Op::kExec, 0, 0, 0, 0, 0, 0);
   ThreadState& t = tls;
-  HookGuard guard;
+  guard_.emplace();
   if (t.record) {
     publish_chunk(t);
     begin_chunk(t, now_ns());
   }
+  // Held until the exec fails (or forever, if it succeeds): the writer thread must not
+  // start a frame that the exec would cut in half.
   sink::lock();
+  locked_ = true;
   sink::drain_all();
-  sink::unlock();
+}
+
+ExecFlush::~ExecFlush() {
+  if (locked_) sink::unlock();
 }
 
 void final_flush() {

@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <optional>
 
 #include "event_clock.hpp"
 #include "mtreplay/traces/event.hpp"
@@ -16,16 +17,26 @@ namespace mtreplay::recorder {
 // process killed by a signal loses at most this much of each active thread.
 inline constexpr uint64_t kChunkMaxAgeNs = 100'000'000;
 
-void record_slow(traces::Event& e);
+void record_slow(traces::Event e);
 
 // The hot path: stamp, append to this thread's chunk, publish how far it got. No
 // lock, no read-modify-write, no call: the slow path handles everything unusual,
-// including calls made by the recorder itself (flush_deadline_ns is 0 then).
-inline void record(traces::Event& e) {
+// including calls made by the recorder itself (flush_deadline_ns is 0 then). The event
+// is built here, never in memory another function can see, so the compiler folds the
+// encoder's per-op field table for the constant op of each hook.
+inline void record(traces::Op op, uint64_t ptr, uint64_t size, uint64_t count, uint64_t align,
+                   uint64_t result, int32_t error) {
   ThreadState& t = tls;
-  const uint64_t now = now_ns();
-  e.time_ns = now;
-  if (__builtin_expect(now < t.flush_deadline_ns && t.encoder.has_room(), 1)) {
+  traces::Event e;
+  e.op = op;
+  e.ptr = ptr;
+  e.size = size;
+  e.count = count;
+  e.align = align;
+  e.result = result;
+  e.error = error;
+  e.time_ns = now_ns();
+  if (__builtin_expect(e.time_ns < t.flush_deadline_ns && t.encoder.has_room(), 1)) {
     t.encoder.append(e);
     t.record->committed.store(
         Committed::pack(t.slot, t.encoder.count(), static_cast<uint32_t>(t.encoder.bytes().size())),
@@ -57,9 +68,22 @@ void count_unrecorded();
 void ensure_initialized();
 void start_writer_thread();
 
-// The process is about to be replaced: record kExec, write out everything this
-// thread holds and everything ready. If the exec fails, recording simply continues.
-void flush_before_exec();
+// The process is about to be replaced: records kExec and writes out everything this
+// thread holds and everything ready, then keeps the writer out (and this thread's
+// hooked calls unrecorded) until it goes out of scope, which only happens if the exec
+// failed; recording then simply continues.
+class ExecFlush {
+ public:
+  ExecFlush();
+  ~ExecFlush();
+  ExecFlush(const ExecFlush&) = delete;
+  ExecFlush& operator=(const ExecFlush&) = delete;
+
+ private:
+  std::optional<HookGuard> guard_;
+  bool locked_ = false;
+};
+
 // The process is ending (exit, _exit): write out every thread's events, close.
 void final_flush();
 void join_writer_thread();

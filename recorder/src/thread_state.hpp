@@ -20,6 +20,7 @@ struct ThreadState {
   bool resolving = false;  // inside dlsym while resolving the real functions
 };
 
-extern thread_local ThreadState tls __attribute__((tls_model("initial-exec")));
+// constinit: no dynamic initialisation, so no TLS wrapper call on access.
+extern constinit thread_local ThreadState tls __attribute__((tls_model("initial-exec")));
 
 }  // namespace mtreplay::recorder

@@ -20,7 +20,7 @@ class Builder {
   void put(const char* s) {
     while (*s) put(*s++);
   }
-  void put(uint32_t v) {
+  void put(uint64_t v) {
     char digits[12];
     int n = 0;
     do {
@@ -30,10 +30,10 @@ class Builder {
     while (n) put(digits[--n]);
   }
   void put_pid(uint32_t pid, uint32_t generation) {
-    put(pid);
+    put(uint64_t{pid});
     if (generation) {
       put('.');
-      put(generation);
+      put(uint64_t{generation});
     }
   }
   bool finish() {
@@ -153,18 +153,34 @@ void report(const char* message, const char* detail, int error_number) {
   [[maybe_unused]] ssize_t w = write(STDERR_FILENO, line, std::strlen(line));
 }
 
-void append_to_manifest(const char* manifest, const char* path) {
+namespace {
+
+void write_manifest_line(const char* manifest, const char* path, bool closed, uint64_t unrecorded) {
   if (!manifest || !*manifest) return;
   const int fd = open(manifest, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) return;
   char line[2100];
   Builder b(line, sizeof line);
   b.put(path);
+  if (closed) {
+    b.put('\t');
+    b.put(unrecorded);
+  }
   b.put('\n');
   if (b.finish()) {
     [[maybe_unused]] ssize_t w = write(fd, line, std::strlen(line));
   }
   close(fd);
+}
+
+}  // namespace
+
+void append_to_manifest(const char* manifest, const char* path) {
+  write_manifest_line(manifest, path, false, 0);
+}
+
+void append_close_to_manifest(const char* manifest, const char* path, uint64_t unrecorded) {
+  write_manifest_line(manifest, path, true, unrecorded);
 }
 
 }  // namespace mtreplay::recorder

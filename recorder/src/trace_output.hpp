@@ -35,8 +35,11 @@ const ProcessIdentity& read_process_identity();
 // One line on stderr (write(2), no stdio), prefixed "mhook: ".
 void report(const char* message, const char* detail, int error_number);
 
-// Appends "<path>\n" to the manifest file, one write(2) with O_APPEND so concurrent
-// processes never interleave. Quietly does nothing if it cannot.
+// The manifest (MHOOK_MANIFEST) tells `mtreplay record` what the process tree wrote:
+// "<path>\n" when a trace is opened, "<path>\t<unrecorded calls>\n" when it is
+// closed. One write(2) per line with O_APPEND, so concurrent processes never
+// interleave. Quietly does nothing if it cannot.
 void append_to_manifest(const char* manifest, const char* path);
+void append_close_to_manifest(const char* manifest, const char* path, uint64_t unrecorded);
 
 }  // namespace mtreplay::recorder

@@ -9,6 +9,8 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <new>
 #include <string_view>
 
@@ -91,6 +93,31 @@ void reap_dead_threads(uint64_t now) {
   }
 }
 
+// The program's last thread is gone when the main thread called pthread_exit (a
+// zombie leader) and only we remain. glibc would exit(0) at that point, but it counts
+// our thread too, so it never does: we do it for it.
+bool only_the_writer_is_left() {
+  char buf[1024];
+  const int fd = ::open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return false;
+  buf[n] = '\0';
+  // Fields after the parenthesised command name: state is the first, num_threads the 18th.
+  const char* p = strrchr(buf, ')');
+  if (!p || p[1] != ' ') return false;
+  p += 2;
+  const char state = *p;
+  for (int field = 0; field < 17 && p; ++field) {
+    p = strchr(p, ' ');
+    if (p) ++p;
+  }
+  if (!p) return false;
+  const long threads = strtol(p, nullptr, 10);
+  return state == 'Z' && threads <= 2;
+}
+
 void* writer_main(void*) {
   ThreadState& t = tls;
   t.in_hook = true;  // never records; its own calls are counted as unrecorded
@@ -105,11 +132,14 @@ void* writer_main(void*) {
     }
     drain_all();
     const uint64_t now = now_ns();
+    bool last_thread = false;
     if (now - last_reap >= kReapIntervalNs) {
       reap_dead_threads(now);
       last_reap = now;
+      last_thread = only_the_writer_is_left();
     }
     pthread_mutex_unlock(&sink_mutex);
+    if (last_thread) exit(0);  // runs the exit handlers, and our final flush
     const timespec timeout{0, kIdleWaitNs};
     syscall(SYS_futex, &wake_word, FUTEX_WAIT_PRIVATE, seen, &timeout, nullptr, 0);
   }
@@ -181,6 +211,8 @@ void finish_record(ThreadRecord* rec, uint64_t now) {
 void close() {
   if (!writer) return;
   writer->close();
+  append_close_to_manifest(process.config.manifest, process.trace_path,
+                           process.unrecorded_calls.load(std::memory_order_relaxed));
   writer->~TraceWriter();
   writer = nullptr;
   trace_fd = -1;
@@ -202,7 +234,7 @@ void start_writer_thread() {
 }
 
 void join_writer_thread() {
-  if (!writer_running) return;
+  if (!writer_running || pthread_equal(pthread_self(), writer_thread)) return;
   wake();
   pthread_join(writer_thread, nullptr);
   writer_running = false;

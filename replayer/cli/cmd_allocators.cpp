@@ -18,7 +18,7 @@ int mtreplay::cli::run_allocators(Args args) {
       "available", "list only the allocators available here");
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(static_cast<int>(args.size()), args.data()).options(options).run(), vm);
+    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end())).options(options).run(), vm);
     po::notify(vm);
   } catch (const po::error& e) {
     fmt::print(stderr, "mtreplay allocators: {}\n", e.what());

@@ -18,8 +18,8 @@ namespace po = boost::program_options;
 
 int mtreplay::cli::run_import(Args args) {
   po::options_description visible("usage: mtreplay import TEXT -o TRACE [options]\noptions");
-  visible.add_options()("help,h", "show this help")(
-      "output,o", po::value<std::string>(), "the trace file to write")(
+  visible.add_options()("help,h", "show this help")("output,o", po::value<std::string>(),
+                                                    "the trace file to write")(
       "chunk-bytes", po::value<size_t>()->default_value(traces::TraceBuilder::kDefaultChunkBytes),
       "encoded bytes per chunk (frame)");
   po::options_description all;

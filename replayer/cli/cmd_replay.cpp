@@ -96,7 +96,7 @@ int mtreplay::cli::run_replay(Args args) {
 
   po::variables_map vm;
   try {
-    po::store(po::command_line_parser(static_cast<int>(args.size()), args.data())
+    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
                   .options(all)
                   .positional(positional)
                   .run(),

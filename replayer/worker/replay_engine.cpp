@@ -244,7 +244,8 @@ void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& op, Runn
   } else if (op.out_obj != kNoObject) {
     tables_.live[op.out_obj] = out;
     if (!out) {
-      handle_null(slot, index, op);
+      // A zero-byte request may legitimately get NULL (realloc(p, 0) in glibc).
+      if (objects_[op.out_obj].bytes != 0) handle_null(slot, index, op);
     } else if (verify_ || touch_ != TouchPolicy::kNone) {
       uint64_t begin = ticks();
       after_allocation(slot, index, op, in, out);

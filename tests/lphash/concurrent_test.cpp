@@ -15,8 +15,8 @@
 namespace {
 
 using Map = mtreplay::lphash::PointerMap<std::uint64_t>;
-using mtreplay::lphash::UpdateResult;
 using lphash_test::scaled;
+using mtreplay::lphash::UpdateResult;
 
 std::uint64_t address(unsigned thread, std::uint64_t i) {
   return 0x7f00'0000'0000ull + (std::uint64_t{thread} << 36) + 16 * i;

@@ -15,9 +15,18 @@ namespace {
 
 using testing::same_event;
 
-constexpr std::array<uint64_t, 12> kEdges = {
-    0, 1, 15, 16, 127, 128, 0x5555'5555'0010ull, 0x7fff'ffff'ffff'ffffull,
-    0x8000'0000'0000'0000ull, 0x8000'0000'0000'0001ull, UINT64_MAX - 15, UINT64_MAX};
+constexpr std::array<uint64_t, 12> kEdges = {0,
+                                             1,
+                                             15,
+                                             16,
+                                             127,
+                                             128,
+                                             0x5555'5555'0010ull,
+                                             0x7fff'ffff'ffff'ffffull,
+                                             0x8000'0000'0000'0000ull,
+                                             0x8000'0000'0000'0001ull,
+                                             UINT64_MAX - 15,
+                                             UINT64_MAX};
 
 // Keeps only the fields the op carries on disk (FORMAT.md "Events").
 Event canonical(Event e) {
@@ -70,10 +79,9 @@ TEST(Varint, RejectsOverlongAndTruncatedInput) {
   for (auto& b : eleven) b = std::byte{0x80};
   uint64_t v = 0;
   EXPECT_EQ(varint::get(eleven, eleven + 11, v), nullptr);
-  const std::byte too_big[10] = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
-                                 std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
-                                 std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
-                                 std::byte{0x02}};
+  const std::byte too_big[10] = {std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
+                                 std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
+                                 std::byte{0xff}, std::byte{0x02}};
   EXPECT_EQ(varint::get(too_big, too_big + 10, v), nullptr);
   EXPECT_EQ(varint::get(too_big, too_big + 3, v), nullptr);
 }
@@ -113,10 +121,14 @@ TEST(ChunkEncoder, RandomEventsRoundTrip) {
     e.op = static_cast<Op>(1 + rng() % (kOpCount - 1));
     auto pick = [&]() -> uint64_t {
       switch (rng() % 4) {
-        case 0: return kEdges[rng() % kEdges.size()];
-        case 1: return rng();
-        case 2: return 0x7f00'0000'0000ull + (rng() % 4096) * 16;
-        default: return rng() % 300;
+        case 0:
+          return kEdges[rng() % kEdges.size()];
+        case 1:
+          return rng();
+        case 2:
+          return 0x7f00'0000'0000ull + (rng() % 4096) * 16;
+        default:
+          return rng() % 300;
       }
     };
     time += (rng() % 10 == 0) ? -(rng() % 1000) : rng() % 1000;
@@ -152,7 +164,11 @@ TEST(ChunkDecoder, ReportsCorruptionInsteadOfReadingPastTheEnd) {
   std::vector<std::byte> buffer(256);
   ChunkEncoder enc;
   enc.reset(buffer.data(), buffer.data() + buffer.size(), 0);
-  enc.append({.time_ns = 5, .ptr = 0x1000, .size = 700, .count = 3, .result = 0x2000,
+  enc.append({.time_ns = 5,
+              .ptr = 0x1000,
+              .size = 700,
+              .count = 3,
+              .result = 0x2000,
               .op = Op::kReallocArray});
   const auto bytes = enc.bytes();
   for (size_t cut = 0; cut < bytes.size(); ++cut) {

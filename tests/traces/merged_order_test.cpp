@@ -9,7 +9,10 @@ namespace {
 using namespace testing;
 
 Event ev(uint32_t thread, uint64_t time, uint64_t size) {
-  return {.time_ns = time, .size = size, .result = 0x1000 + size * 16, .thread = thread,
+  return {.time_ns = time,
+          .size = size,
+          .result = 0x1000 + size * 16,
+          .thread = thread,
           .op = Op::kMalloc};
 }
 
@@ -17,7 +20,8 @@ TEST(MergedOrder, TiesAcrossThreadsKeepTheOrderTheyWereAdded) {
   const auto path = scratch("ties.mtr");
   // Every event at one of two times, threads interleaved: only file order decides.
   std::vector<Event> in;
-  for (uint64_t i = 0; i < 300; ++i) in.push_back(ev(static_cast<uint32_t>((i * 7) % 5), i < 150 ? 10 : 20, i));
+  for (uint64_t i = 0; i < 300; ++i)
+    in.push_back(ev(static_cast<uint32_t>((i * 7) % 5), i < 150 ? 10 : 20, i));
   write_trace(path, in);
   const auto out = read_merged(path);
   ASSERT_EQ(out.size(), in.size());

@@ -15,11 +15,17 @@
 
 namespace mtreplay::traces::testing {
 
-// A file path unique to the running test, under the build tree.
+// A file path unique to the running test, under the build tree. The test's directory
+// is emptied the first time the test asks, so reruns start clean.
 inline std::filesystem::path scratch(const std::string& name) {
   const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  std::filesystem::path dir = std::filesystem::path(MTREPLAY_TEST_TMP) /
-                              (std::string(info->test_suite_name()) + "." + info->name());
+  const std::string test = std::string(info->test_suite_name()) + "." + info->name();
+  const std::filesystem::path dir = std::filesystem::path(MTREPLAY_TEST_TMP) / test;
+  static std::string cleaned;
+  if (cleaned != test) {
+    std::filesystem::remove_all(dir);
+    cleaned = test;
+  }
   std::filesystem::create_directories(dir);
   return dir / name;
 }
@@ -87,8 +93,8 @@ inline std::vector<Event> read_merged(const std::filesystem::path& path) {
 
 inline bool same_event(const Event& a, const Event& b) {
   return a.time_ns == b.time_ns && a.ptr == b.ptr && a.size == b.size && a.count == b.count &&
-         a.align == b.align && a.result == b.result && a.error == b.error &&
-         a.thread == b.thread && a.op == b.op;
+         a.align == b.align && a.result == b.result && a.error == b.error && a.thread == b.thread &&
+         a.op == b.op;
 }
 
 }  // namespace mtreplay::traces::testing

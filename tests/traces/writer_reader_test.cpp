@@ -108,7 +108,8 @@ TEST(WriterReader, TruncationAtEveryByte) {
   write_trace(full, events, 512);
   const std::vector<char> bytes = slurp(full);
   ChunkReader whole(full);
-  const uint64_t header_size = format::load<uint32_t>(reinterpret_cast<const std::byte*>(&bytes[12]));
+  const uint64_t header_size =
+      format::load<uint32_t>(reinterpret_cast<const std::byte*>(&bytes[12]));
   // Where each frame of the whole file ends.
   std::vector<uint64_t> frame_ends;
   {

@@ -50,16 +50,22 @@ nlohmann::ordered_json to_json(const TraceAnalysis& a) {
   j["events"] = a.events;
   json by_op = json::object();
   for (uint8_t op = 1; op < kOpCount; ++op)
-    if (a.events_by_op[op] != 0) by_op[std::string(op_name(static_cast<Op>(op)))] = a.events_by_op[op];
+    if (a.events_by_op[op] != 0)
+      by_op[std::string(op_name(static_cast<Op>(op)))] = a.events_by_op[op];
   j["events_by_op"] = by_op;
   j["first_ns"] = a.first_ns;
   j["last_ns"] = a.last_ns;
   j["duration_ns"] = a.duration_ns();
   json threads = json::array();
   for (const ThreadSummary& t : a.threads)
-    threads.push_back({{"index", t.index}, {"tid", t.os_tid}, {"events", t.events},
-                       {"allocations", t.allocations}, {"releases", t.releases},
-                       {"first_ns", t.first_ns}, {"last_ns", t.last_ns}, {"exited", t.exited}});
+    threads.push_back({{"index", t.index},
+                       {"tid", t.os_tid},
+                       {"events", t.events},
+                       {"allocations", t.allocations},
+                       {"releases", t.releases},
+                       {"first_ns", t.first_ns},
+                       {"last_ns", t.last_ns},
+                       {"exited", t.exited}});
   j["threads"] = threads;
   j["processes"] = {{"pid", a.header.pid},
                     {"ppid", a.header.ppid},
@@ -98,9 +104,9 @@ std::string to_text(const TraceAnalysis& a) {
   std::string s;
   auto out = std::back_inserter(s);
   fmt::format_to(out, "trace      pid {} (ppid {}{}) {}\n", a.header.pid, a.header.ppid,
-                 a.header.parent_trace_pid ? fmt::format(", forked from trace of pid {}",
-                                                         a.header.parent_trace_pid)
-                                           : "",
+                 a.header.parent_trace_pid
+                     ? fmt::format(", parent trace pid {}", a.header.parent_trace_pid)
+                     : "",
                  a.header.exe);
   if (!a.summary.complete)
     fmt::format_to(out,
@@ -117,10 +123,10 @@ std::string to_text(const TraceAnalysis& a) {
     fmt::format_to(out, "  t{:<4} tid {:<8} {:>10} events {:>10} allocs {:>10} releases{}\n",
                    t.index, t.os_tid, t.events, t.allocations, t.releases,
                    t.exited ? "  exited" : "");
-  fmt::format_to(out, "processes  forks {}{}, failed forks {}, execs {}\n",
-                 a.fork_children.size(),
-                 a.fork_children.empty() ? "" : fmt::format(" (children {})", fmt::join(a.fork_children, " ")),
-                 a.failed_forks, a.execs);
+  fmt::format_to(
+      out, "processes  forks {}{}, failed forks {}, execs {}\n", a.fork_children.size(),
+      a.fork_children.empty() ? "" : fmt::format(" (children {})", fmt::join(a.fork_children, " ")),
+      a.failed_forks, a.execs);
   fmt::format_to(out, "allocs     {} ok, {} failed, {} requested; {} releases, {} free(NULL)\n",
                  a.allocations, a.failed_allocations, human_bytes(a.requested_bytes), a.releases,
                  a.free_null);

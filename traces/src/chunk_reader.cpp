@@ -4,6 +4,8 @@
 
 #include <fmt/core.h>
 
+#include <algorithm>
+
 namespace mtreplay::traces {
 
 struct ChunkReader::Impl {
@@ -13,14 +15,17 @@ struct ChunkReader::Impl {
   std::vector<std::byte> raw;
 };
 
-ChunkReader::ChunkReader(const std::filesystem::path& path)
-    : impl_(std::make_unique<Impl>(path)) {}
+ChunkReader::ChunkReader(const std::filesystem::path& path) : impl_(std::make_unique<Impl>(path)) {}
 ChunkReader::~ChunkReader() = default;
 ChunkReader::ChunkReader(ChunkReader&&) noexcept = default;
 ChunkReader& ChunkReader::operator=(ChunkReader&&) noexcept = default;
 
-const TraceHeader& ChunkReader::header() const { return impl_->file.header(); }
-const ReadSummary& ChunkReader::summary() const { return impl_->file.summary(); }
+const TraceHeader& ChunkReader::header() const {
+  return impl_->file.header();
+}
+const ReadSummary& ChunkReader::summary() const {
+  return impl_->file.summary();
+}
 
 bool ChunkReader::next(Chunk& out) {
   const auto& frames = impl_->file.frames();
@@ -30,7 +35,8 @@ bool ChunkReader::next(Chunk& out) {
   out.info = frame.info;
   out.file_offset = frame.offset;
   out.events.clear();
-  out.events.reserve(frame.info.event_count);
+  // Capped: a frame's count is only trusted once its events decode.
+  out.events.reserve(std::min<uint32_t>(frame.info.event_count, 1u << 16));
   ChunkDecoder decoder;
   decoder.reset(impl_->raw, frame.info.base_time_ns, frame.info.event_count,
                 frame.info.thread_index);
@@ -44,9 +50,8 @@ bool ChunkReader::next(Chunk& out) {
         return true;
       case ChunkDecoder::Status::kCorrupt:
         impl_->file.corrupt(frame.offset + format::kRecordBytes,
-                            fmt::format("{} (event {} of the frame, raw byte {})",
-                                        decoder.error(), out.events.size(),
-                                        decoder.error_offset()));
+                            fmt::format("{} (event {} of the frame, raw byte {})", decoder.error(),
+                                        out.events.size(), decoder.error_offset()));
     }
   }
 }

@@ -17,7 +17,8 @@ namespace mtreplay::traces {
 std::string content_hash(const std::filesystem::path& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    throw TraceError(fmt::format("cannot open trace {}: {}", path.string(), std::strerror(errno)), 0);
+    throw TraceError(fmt::format("cannot open trace {}: {}", path.string(), std::strerror(errno)),
+                     0);
   std::array<std::byte, 1 << 16> buffer;
   uint64_t hash = format::kFnvOffset, offset = 0;
   for (;;) {

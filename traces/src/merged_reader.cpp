@@ -126,9 +126,17 @@ struct MergedReader::Impl {
 MergedReader::MergedReader(const std::filesystem::path& path)
     : impl_(std::make_unique<Impl>(path)) {}
 MergedReader::~MergedReader() = default;
-const TraceHeader& MergedReader::header() const { return impl_->file.header(); }
-const ReadSummary& MergedReader::summary() const { return impl_->file.summary(); }
-const std::vector<ThreadInfo>& MergedReader::threads() const { return impl_->sorted_threads; }
-bool MergedReader::next(Event& out) { return impl_->next(out); }
+const TraceHeader& MergedReader::header() const {
+  return impl_->file.header();
+}
+const ReadSummary& MergedReader::summary() const {
+  return impl_->file.summary();
+}
+const std::vector<ThreadInfo>& MergedReader::threads() const {
+  return impl_->sorted_threads;
+}
+bool MergedReader::next(Event& out) {
+  return impl_->next(out);
+}
 
 }  // namespace mtreplay::traces

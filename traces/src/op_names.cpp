@@ -7,10 +7,23 @@ namespace {
 
 // Indexed by Op value; the names are the text form's (FORMAT.md "Text form").
 constexpr std::array<std::string_view, kOpCount> kNames = {
-    "",           "malloc",     "calloc",        "realloc",       "reallocarray",
-    "free",       "memalign",   "posix_memalign", "aligned_alloc", "valloc",
-    "pvalloc",    "malloc_usable_size", "thread_start", "thread_exit", "fork",
-    "exec",       "realloc_begin",
+    "",
+    "malloc",
+    "calloc",
+    "realloc",
+    "reallocarray",
+    "free",
+    "memalign",
+    "posix_memalign",
+    "aligned_alloc",
+    "valloc",
+    "pvalloc",
+    "malloc_usable_size",
+    "thread_start",
+    "thread_exit",
+    "fork",
+    "exec",
+    "realloc_begin",
 };
 
 }  // namespace

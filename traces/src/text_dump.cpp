@@ -41,10 +41,18 @@ std::string quote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
           fmt::format_to(std::back_inserter(out), "\\x{:02x}", static_cast<unsigned char>(c));
@@ -59,10 +67,14 @@ bool unquote(std::string_view q, std::string& out) {
   if (q.size() < 2 || q.front() != '"' || q.back() != '"') return false;
   const std::string_view body = q.substr(1, q.size() - 2);
   auto hex = [](char h, unsigned& v) {
-    if (h >= '0' && h <= '9') v = v * 16 + static_cast<unsigned>(h - '0');
-    else if (h >= 'a' && h <= 'f') v = v * 16 + static_cast<unsigned>(h - 'a' + 10);
-    else if (h >= 'A' && h <= 'F') v = v * 16 + static_cast<unsigned>(h - 'A' + 10);
-    else return false;
+    if (h >= '0' && h <= '9')
+      v = v * 16 + static_cast<unsigned>(h - '0');
+    else if (h >= 'a' && h <= 'f')
+      v = v * 16 + static_cast<unsigned>(h - 'a' + 10);
+    else if (h >= 'A' && h <= 'F')
+      v = v * 16 + static_cast<unsigned>(h - 'A' + 10);
+    else
+      return false;
     return true;
   };
   out.clear();
@@ -75,10 +87,18 @@ bool unquote(std::string_view q, std::string& out) {
     }
     if (++i == body.size()) return false;
     switch (body[i]) {
-      case '"': out += '"'; break;
-      case '\\': out += '\\'; break;
-      case 'n': out += '\n'; break;
-      case 't': out += '\t'; break;
+      case '"':
+        out += '"';
+        break;
+      case '\\':
+        out += '\\';
+        break;
+      case 'n':
+        out += '\n';
+        break;
+      case 't':
+        out += '\t';
+        break;
       case 'x': {
         unsigned v = 0;
         if (body.size() - i < 3) return false;
@@ -87,7 +107,8 @@ bool unquote(std::string_view q, std::string& out) {
         i += 2;
         break;
       }
-      default: return false;
+      default:
+        return false;
     }
   }
   return true;
@@ -119,14 +140,15 @@ void dump_text(MergedReader& reader, std::FILE* out) {
   std::string& s = sink.text();
   const auto it = std::back_inserter(s);
   fmt::format_to(it, "# mtreplay trace, text form (see traces/FORMAT.md)\n");
-  fmt::format_to(it, "version {}\npid {}\nppid {}\nparent_trace_pid {}\npage_size {}\n", h.version, h.pid,
-       h.ppid, h.parent_trace_pid, h.page_size);
-  fmt::format_to(it, "start_realtime_ns {}\nstart_clock_ns {}\nticks_per_second {}\n", h.start_realtime_ns,
-       h.start_clock_ns, h.ticks_per_second);
+  fmt::format_to(it, "version {}\npid {}\nppid {}\nparent_trace_pid {}\npage_size {}\n", h.version,
+                 h.pid, h.ppid, h.parent_trace_pid, h.page_size);
+  fmt::format_to(it, "start_realtime_ns {}\nstart_clock_ns {}\nticks_per_second {}\n",
+                 h.start_realtime_ns, h.start_clock_ns, h.ticks_per_second);
   fmt::format_to(it, "exe {}\nargv", quote(h.exe));
   for (const auto& a : h.argv) fmt::format_to(it, " {}", quote(a));
   fmt::format_to(it, "\n");
-  for (const ThreadInfo& t : reader.threads()) fmt::format_to(it, "thread t{} tid {}\n", t.index, t.os_tid);
+  for (const ThreadInfo& t : reader.threads())
+    fmt::format_to(it, "thread t{} tid {}\n", t.index, t.os_tid);
   uint64_t previous = 0;
   Event e;
   while (reader.next(e)) {
@@ -144,22 +166,23 @@ void dump_jsonl(MergedReader& reader, std::FILE* out) {
   Sink sink(out);
   std::string& s = sink.text();
   nlohmann::ordered_json header = {{"version", h.version},
-                           {"pid", h.pid},
-                           {"ppid", h.ppid},
-                           {"parent_trace_pid", h.parent_trace_pid},
-                           {"page_size", h.page_size},
-                           {"start_realtime_ns", h.start_realtime_ns},
-                           {"start_clock_ns", h.start_clock_ns},
-                           {"ticks_per_second", h.ticks_per_second},
-                           {"exe", h.exe},
-                           {"argv", h.argv}};
+                                   {"pid", h.pid},
+                                   {"ppid", h.ppid},
+                                   {"parent_trace_pid", h.parent_trace_pid},
+                                   {"page_size", h.page_size},
+                                   {"start_realtime_ns", h.start_realtime_ns},
+                                   {"start_clock_ns", h.start_clock_ns},
+                                   {"ticks_per_second", h.ticks_per_second},
+                                   {"exe", h.exe},
+                                   {"argv", h.argv}};
   // Paths and arguments are bytes, not always UTF-8: invalid sequences become U+FFFD.
   const auto dump = [](const nlohmann::ordered_json& j) {
     return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   };
   s += dump(nlohmann::ordered_json{{"header", header}}) + "\n";
   for (const ThreadInfo& t : reader.threads())
-    s += nlohmann::ordered_json{{"thread", {{"index", t.index}, {"tid", t.os_tid}, {"events", t.events}}}}
+    s += nlohmann::ordered_json{{"thread",
+                                 {{"index", t.index}, {"tid", t.os_tid}, {"events", t.events}}}}
              .dump() +
          "\n";
   Event e;

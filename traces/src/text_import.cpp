@@ -77,7 +77,8 @@ class LineParser {
   }
 
   uint32_t thread(std::string_view token) const {
-    if (token.size() < 2 || token[0] != 't') fail(fmt::format("expected a thread like t0, got '{}'", token));
+    if (token.size() < 2 || token[0] != 't')
+      fail(fmt::format("expected a thread like t0, got '{}'", token));
     return u32(token.substr(1), "thread index");
   }
 
@@ -87,7 +88,9 @@ class LineParser {
     std::string_view rest = token.substr(1);
     uint64_t scale = 1;
     for (auto [suffix, factor] : {std::pair<std::string_view, uint64_t>{"ns", 1},
-                                  {"us", 1000}, {"ms", 1'000'000}, {"s", 1'000'000'000}}) {
+                                  {"us", 1000},
+                                  {"ms", 1'000'000},
+                                  {"s", 1'000'000'000}}) {
       if (rest.size() > suffix.size() && rest.ends_with(suffix)) {
         rest.remove_suffix(suffix.size());
         scale = factor;
@@ -111,12 +114,14 @@ class LineParser {
   size_t line_;
 };
 
-bool is_time(std::string_view t) { return t[0] == '+' || t[0] == '-' || t[0] == '@'; }
+bool is_time(std::string_view t) {
+  return t[0] == '+' || t[0] == '-' || t[0] == '@';
+}
 
 }  // namespace
 
-uint64_t import_text(std::istream& text, const std::string& name,
-                     const std::filesystem::path& out, size_t chunk_bytes) {
+uint64_t import_text(std::istream& text, const std::string& name, const std::filesystem::path& out,
+                     size_t chunk_bytes) {
   TraceHeader header;
   header.version = format::kVersion;
   header.ticks_per_second = 1'000'000'000;
@@ -153,13 +158,20 @@ uint64_t import_text(std::istream& text, const std::string& name,
       if (key == "version") {
         if (p.number(one(), "version") != format::kVersion)
           p.fail(fmt::format("unsupported text version {}", tok[1]));
-      } else if (key == "pid") header.pid = p.u32(one(), "pid");
-      else if (key == "ppid") header.ppid = p.u32(one(), "ppid");
-      else if (key == "parent_trace_pid") header.parent_trace_pid = p.u32(one(), "parent_trace_pid");
-      else if (key == "page_size") header.page_size = p.u32(one(), "page_size");
-      else if (key == "start_realtime_ns") header.start_realtime_ns = p.number(one(), "start_realtime_ns");
-      else if (key == "start_clock_ns") header.start_clock_ns = p.number(one(), "start_clock_ns");
-      else if (key == "ticks_per_second") header.ticks_per_second = p.number(one(), "ticks_per_second");
+      } else if (key == "pid")
+        header.pid = p.u32(one(), "pid");
+      else if (key == "ppid")
+        header.ppid = p.u32(one(), "ppid");
+      else if (key == "parent_trace_pid")
+        header.parent_trace_pid = p.u32(one(), "parent_trace_pid");
+      else if (key == "page_size")
+        header.page_size = p.u32(one(), "page_size");
+      else if (key == "start_realtime_ns")
+        header.start_realtime_ns = p.number(one(), "start_realtime_ns");
+      else if (key == "start_clock_ns")
+        header.start_clock_ns = p.number(one(), "start_clock_ns");
+      else if (key == "ticks_per_second")
+        header.ticks_per_second = p.number(one(), "ticks_per_second");
       else if (key == "exe") {
         if (!unquote(one(), header.exe)) p.fail("exe needs one \"quoted\" path");
       } else if (key == "argv") {
@@ -211,7 +223,8 @@ uint64_t import_text(std::istream& text, const std::string& name,
       const uint64_t mag = p.number(v, "error");
       if (mag > (negative ? uint64_t{1} << 31 : uint64_t{INT32_MAX}) || mag == 0)
         p.fail("err= needs a non-zero 32-bit value");
-      e.error = negative ? static_cast<int32_t>(-static_cast<int64_t>(mag)) : static_cast<int32_t>(mag);
+      e.error =
+          negative ? static_cast<int32_t>(-static_cast<int64_t>(mag)) : static_cast<int32_t>(mag);
     }
     if (i != tok.size()) p.fail(fmt::format("unexpected '{}' after the event", tok[i]));
     has_events[e.thread] = true;

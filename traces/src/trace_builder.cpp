@@ -51,7 +51,9 @@ TraceBuilder::ThreadChunk& TraceBuilder::chunk_of(uint32_t thread) {
   return it->second;
 }
 
-void TraceBuilder::set_os_tid(uint32_t thread, uint32_t os_tid) { chunk_of(thread).os_tid = os_tid; }
+void TraceBuilder::set_os_tid(uint32_t thread, uint32_t os_tid) {
+  chunk_of(thread).os_tid = os_tid;
+}
 
 void TraceBuilder::flush(uint32_t thread, ThreadChunk& chunk) {
   if (chunk.encoder.count() == 0) return;

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <new>
 
 #include <fmt/core.h>
 
@@ -18,7 +19,8 @@ using format::load;
 
 TraceFile::TraceFile(const std::filesystem::path& path) : name_(path.string()) {
   fd_ = ::open(name_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd_ < 0) throw TraceError(fmt::format("cannot open trace {}: {}", name_, std::strerror(errno)), 0);
+  if (fd_ < 0)
+    throw TraceError(fmt::format("cannot open trace {}: {}", name_, std::strerror(errno)), 0);
   struct stat st {};
   if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd_);
@@ -26,6 +28,10 @@ TraceFile::TraceFile(const std::filesystem::path& path) : name_(path.string()) {
   }
   size_ = static_cast<uint64_t>(st.st_size);
   dctx_ = ZSTD_createDCtx();
+  if (dctx_ == nullptr) {
+    ::close(fd_);
+    throw std::bad_alloc();
+  }
   try {
     parse_header();
     scan_frames();
@@ -51,9 +57,9 @@ void TraceFile::read_exact(uint64_t offset, void* out, size_t size) const {
     const ssize_t n = ::pread(fd_, p, size, static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0)
-      throw TraceError(fmt::format("cannot read trace {} at byte {}: {}", name_, offset,
-                                   std::strerror(errno)),
-                       offset);
+      throw TraceError(
+          fmt::format("cannot read trace {} at byte {}: {}", name_, offset, std::strerror(errno)),
+          offset);
     if (n == 0) corrupt(offset, "file shrank while being read");
     p += n;
     size -= static_cast<size_t>(n);
@@ -72,8 +78,8 @@ void TraceFile::parse_header() {
   if (have < sizeof fixed) corrupt(have, "file ends inside the header");
   header_.version = load<uint32_t>(fixed + 8);
   if (header_.version != format::kVersion)
-    corrupt(8, fmt::format("unsupported format version {} (this build reads {})",
-                           header_.version, format::kVersion));
+    corrupt(8, fmt::format("unsupported format version {} (this build reads {})", header_.version,
+                           format::kVersion));
   const uint32_t header_size = load<uint32_t>(fixed + 12);
   if (header_size < format::kFixedHeaderBytes + 4 + 8 || header_size > format::kMaxHeaderBytes)
     corrupt(12, fmt::format("impossible header size {}", header_size));
@@ -164,8 +170,7 @@ void TraceFile::read_payload(const FrameEntry& frame, std::vector<std::byte>& ra
   const uint64_t at = frame.offset + format::kRecordBytes;
   compressed_.resize(frame.compressed_size);
   read_exact(at, compressed_.data(), frame.compressed_size);
-  if (ZSTD_findFrameCompressedSize(compressed_.data(), compressed_.size()) !=
-      frame.compressed_size)
+  if (ZSTD_findFrameCompressedSize(compressed_.data(), compressed_.size()) != frame.compressed_size)
     corrupt(at, "payload is not exactly one zstd frame");
   ZSTD_frameHeader zh{};
   if (ZSTD_getFrameHeader(&zh, compressed_.data(), compressed_.size()) != 0 ||
@@ -173,8 +178,8 @@ void TraceFile::read_payload(const FrameEntry& frame, std::vector<std::byte>& ra
     corrupt(at, "payload size differs from the frame header");
   if (!zh.checksumFlag) corrupt(at, "payload has no checksum");
   raw.resize(frame.raw_size);
-  const size_t n = ZSTD_decompressDCtx(dctx_, raw.data(), raw.size(), compressed_.data(),
-                                       compressed_.size());
+  const size_t n =
+      ZSTD_decompressDCtx(dctx_, raw.data(), raw.size(), compressed_.data(), compressed_.size());
   if (ZSTD_isError(n)) corrupt(at, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
   if (n != frame.raw_size) corrupt(at, "payload size differs from the frame header");
 }

@@ -68,7 +68,9 @@ void fill_header(std::byte* out, size_t size, const HeaderFields& h, size_t exe_
 
 }  // namespace
 
-TraceWriter::~TraceWriter() { close(); }
+TraceWriter::~TraceWriter() {
+  close();
+}
 
 bool TraceWriter::write_all(const std::byte* data, size_t size) {
   while (size > 0) {

@@ -8,8 +8,10 @@
 // come back leave dead slots; they are dropped by the next migration, which copies the
 // live pairs into a fresh table (same size when the old one was mostly dead, larger
 // when it was mostly live). A migration starts when a shard of the table has 3/4 of its
-// slots claimed; the thread that starts it copies chunks of 4096 slots, and every
-// thread that claims a slot in the new table meanwhile copies one chunk too.
+// slots claimed; the thread that starts it copies chunks of 4096 slots. While it runs,
+// a key not yet in the old table goes to the new one: the insert first helps copy the
+// remaining chunks and waits for chunks other threads are copying, so that the copy
+// always has room (it needs at most the old table's size, the new one is never smaller).
 //
 // Keys: any 64-bit value except 0 and ~0 (recorded addresses are neither).
 // Values: any trivially copyable 8-byte type; the bit patterns ~0 and ~1 are reserved
@@ -27,12 +29,13 @@
 //   find is wait-free while no migration runs: it never retries, it reads at most one
 //   probe sequence per table, and it visits one more table only when a migration
 //   moved the key away while it was looking. It never helps, never writes.
-//   insert, erase, update are lock-free: a compare-and-swap fails only because another
-//   operation on the same slot succeeded. One exception, outside the normal regime:
-//   an insert that finds a table completely full, or over its limit while the
-//   migration into it is still being copied, yields until that copy completes; a
-//   thread preempted in the middle of a chunk can then delay it (a migration copy
-//   waits the same way if the table it copies into fills up completely).
+//   erase, update, and insert of a key the table already holds (a reused address) are
+//   lock-free: a compare-and-swap fails only because another operation on the same
+//   slot succeeded. An insert that claims a new slot is lock-free outside migrations;
+//   during a migration it helps finish the copy and then waits (sched_yield) for the
+//   chunks other threads are still copying, so a thread preempted in the middle of a
+//   chunk (at most 4096 slots) can delay new-key inserts; the same holds for an insert
+//   that finds a table completely full before its successor is allocated.
 //   A value written by insert or update happens-before any operation that reads it
 //   (release/acquire on the slot word): the inserting thread's writes to the object
 //   are visible to the thread that finds or erases it.
@@ -43,9 +46,10 @@
 //   the inserter's publishing compare-and-swap and count load rules out a lost wake-up.
 //   size, for_each, capacity: quiescent only (no concurrent writer), for tests and for
 //   the end of a replay.
-// Memory reclamation: a table replaced by a migration gets its slot pages replaced by
-// fresh zero pages, which read as "moved, look in the next table" to a thread still
-// holding it; only its header page (holding `next`) stays until the map is destroyed.
+// Memory reclamation: a table replaced by a migration gives its slot pages back to the
+// kernel (MADV_DONTNEED). A thread still holding it reads zero pages, and zero means
+// "moved, look in the next table"; only its header page (with `next`) stays until the
+// map is destroyed.
 #pragma once
 
 #include <sched.h>
@@ -113,7 +117,20 @@ class alignas(detail::kCacheLine) PointerMap {
         t = on_full(t);
         continue;
       }
-      if (where == Where::kEmpty && !claim(*t, slot, key)) continue;  // lost the slot: probe again
+      if (where == Where::kEmpty) {
+        if (detail::Table* next = t->next.load(std::memory_order_acquire)) {
+          // A migration is under way: new keys go to the next table. Freezing the
+          // empty slot first sends every concurrent insert of this key there too.
+          std::uint64_t expected = detail::kEmptyKey;
+          if (slot->key.compare_exchange_strong(expected, detail::kDeadKey,
+                                                std::memory_order_seq_cst) ||
+              expected == detail::kDeadKey) {
+            t = next;
+          }
+          continue;
+        }
+        if (!claim(*t, slot, key)) continue;  // lost the slot: probe again
+      }
       std::uint64_t seen = slot->word.load(std::memory_order_seq_cst);
       for (;;) {
         if (seen == detail::kMovedWord) break;
@@ -233,7 +250,8 @@ class alignas(detail::kCacheLine) PointerMap {
 
   // Walks key's probe sequence: the slot holding key, the first empty slot (key is
   // absent from this table), a slot frozen by a migration (key is in `next`), or the
-  // whole table without either.
+  // whole table without either: then the key is in `next` if there is one (a table
+  // only fills up completely while it is migrating), else absent.
   template <std::memory_order Load>
   static Probe locate(detail::Table& t, Key key) {
     const std::uint64_t mask = t.mask;
@@ -245,6 +263,7 @@ class alignas(detail::kCacheLine) PointerMap {
       if (k == detail::kEmptyKey) return {Where::kEmpty, &s};
       if (k == detail::kDeadKey) return {Where::kRedirect, nullptr};
     }
+    if (t.next.load(std::memory_order_acquire) != nullptr) return {Where::kRedirect, nullptr};
     return {Where::kFull, nullptr};
   }
 
@@ -266,17 +285,20 @@ class alignas(detail::kCacheLine) PointerMap {
   // Claims an empty slot for key; counts the claim, which may start a migration.
   bool claim(detail::Table& t, detail::Slot* slot, Key key) {
     if (!t.copy_in_done.load(std::memory_order_acquire)) [[unlikely]] {
-      help_one(*t.prev);
+      // New keys wait for the copy into t to finish (helping it along), so that the
+      // copy always finds room: it needs at most the old table's size.
+      help_all(*t.prev);
+      while (!t.copy_in_done.load(std::memory_order_acquire)) ::sched_yield();
     }
     std::uint64_t expected = detail::kEmptyKey;
     if (!slot->key.compare_exchange_strong(expected, key, std::memory_order_seq_cst)) {
       return false;
     }
-    const std::uint64_t claimed =
-        t.shard_of(static_cast<std::uint64_t>(slot - t.slots))
-            .claimed.fetch_add(1, std::memory_order_relaxed) +
-        1;
-    if (claimed > t.shard_limit) [[unlikely]] request_migration(t);
+    const std::uint64_t claimed = t.shard_of(static_cast<std::uint64_t>(slot - t.slots))
+                                      .claimed.fetch_add(1, std::memory_order_relaxed) +
+                                  1;
+    if (claimed > t.shard_limit) [[unlikely]]
+      request_migration(t);
     return true;
   }
 
@@ -299,8 +321,7 @@ class alignas(detail::kCacheLine) PointerMap {
   void start_migration(detail::Table& t) {
     const std::uint64_t live = estimate_live(t);
     // 2.5x the live count: a clean-up keeps the size when the table was mostly dead.
-    const std::uint64_t capacity =
-        std::max(t.capacity(), detail::capacity_for(live + live / 4));
+    const std::uint64_t capacity = std::max(t.capacity(), detail::capacity_for(live + live / 4));
     detail::Table* next = detail::Table::create(capacity, &t);
     t.next.store(next, std::memory_order_release);
     t.state.store(detail::MigrationState::kMigrating, std::memory_order_release);
@@ -350,6 +371,7 @@ class alignas(detail::kCacheLine) PointerMap {
     while (key == detail::kEmptyKey) {
       if (s.key.compare_exchange_weak(key, detail::kDeadKey, std::memory_order_seq_cst)) return;
     }
+    if (key == detail::kDeadKey) return;  // frozen early by an insert
     std::uint64_t word = s.word.load(std::memory_order_seq_cst);
     detail::Slot* copy = nullptr;
     for (;;) {

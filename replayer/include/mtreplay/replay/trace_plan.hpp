@@ -26,9 +26,7 @@ struct TracePlan {
   Plan plan;
 };
 
-// Throws traces::TraceError for a corrupt trace, std::system_error when unreadable.
+// Throws traces::TraceError for a missing, unreadable or corrupt trace.
 TracePlan load_trace_plan(const std::filesystem::path& trace);
-
-std::string content_hash(const std::filesystem::path& file);  // throws std::system_error
 
 }  // namespace mtreplay::replay

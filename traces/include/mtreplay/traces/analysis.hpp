@@ -27,7 +27,7 @@ struct SizeHistogram {
 struct LifetimeHistogram {
   static constexpr size_t kBuckets = 10;  // <100ns <1us <10us ... <10s >=10s
   std::array<uint64_t, kBuckets> counts{};
-  uint64_t never_freed = 0;               // still live at the end of the trace
+  uint64_t never_freed = 0;  // still live at the end of the trace
   void add(uint64_t age_ns);
   static std::string label(size_t bucket);  // "<100ns", ..., ">=10s"
 };

@@ -43,15 +43,21 @@ struct Event {
   Op op = Op::kMalloc;
 };
 
-std::string_view op_name(Op op);                  // "malloc", "posix_memalign", ...
+std::string_view op_name(Op op);  // "malloc", "posix_memalign", ...
 bool op_from_name(std::string_view name, Op& out);
 
 // Classification the analysis and the replayer share.
 constexpr bool allocates(Op op) {
   switch (op) {
-    case Op::kMalloc: case Op::kCalloc: case Op::kRealloc: case Op::kReallocArray:
-    case Op::kMemalign: case Op::kPosixMemalign: case Op::kAlignedAlloc:
-    case Op::kValloc: case Op::kPvalloc:
+    case Op::kMalloc:
+    case Op::kCalloc:
+    case Op::kRealloc:
+    case Op::kReallocArray:
+    case Op::kMemalign:
+    case Op::kPosixMemalign:
+    case Op::kAlignedAlloc:
+    case Op::kValloc:
+    case Op::kPvalloc:
       return true;
     default:
       return false;

@@ -24,9 +24,9 @@ inline constexpr size_t kMaxExeBytes = 4096;
 
 // Event encoding: the op byte's low 5 bits are the Op, the high bits are flags.
 inline constexpr uint8_t kOpMask = 0x1f;
-inline constexpr uint8_t kFlagPtr16 = 0x20;      // pointer deltas are stored divided by 16
-inline constexpr uint8_t kFlagTimeBack = 0x40;   // the time delta is negative
-inline constexpr uint8_t kFlagError = 0x80;      // a zigzag error value ends the event
+inline constexpr uint8_t kFlagPtr16 = 0x20;     // pointer deltas are stored divided by 16
+inline constexpr uint8_t kFlagTimeBack = 0x40;  // the time delta is negative
+inline constexpr uint8_t kFlagError = 0x80;     // a zigzag error value ends the event
 
 // Which arguments an Op carries on disk, in this order after the time delta.
 struct OpFields {
@@ -37,22 +37,38 @@ struct OpFields {
 constexpr OpFields fields_of(Op op) {
   using R = OpFields::Result;
   switch (op) {
-    case Op::kMalloc: case Op::kValloc: case Op::kPvalloc:
+    case Op::kMalloc:
+    case Op::kValloc:
+    case Op::kPvalloc:
       return {false, false, false, true, R::kPointer};
-    case Op::kCalloc: return {false, true, false, true, R::kPointer};
-    case Op::kRealloc: return {true, false, false, true, R::kPointer};
-    case Op::kReallocArray: return {true, true, false, true, R::kPointer};
-    case Op::kFree: case Op::kReallocBegin: return {true, false, false, false, R::kNone};
-    case Op::kMemalign: case Op::kPosixMemalign: case Op::kAlignedAlloc:
+    case Op::kCalloc:
+      return {false, true, false, true, R::kPointer};
+    case Op::kRealloc:
+      return {true, false, false, true, R::kPointer};
+    case Op::kReallocArray:
+      return {true, true, false, true, R::kPointer};
+    case Op::kFree:
+    case Op::kReallocBegin:
+      return {true, false, false, false, R::kNone};
+    case Op::kMemalign:
+    case Op::kPosixMemalign:
+    case Op::kAlignedAlloc:
       return {false, false, true, true, R::kPointer};
-    case Op::kUsableSize: return {true, false, false, false, R::kValue};
-    case Op::kThreadStart: case Op::kFork: return {false, false, false, false, R::kValue};
-    case Op::kThreadExit: case Op::kExec: return {};
+    case Op::kUsableSize:
+      return {true, false, false, false, R::kValue};
+    case Op::kThreadStart:
+    case Op::kFork:
+      return {false, false, false, false, R::kValue};
+    case Op::kThreadExit:
+    case Op::kExec:
+      return {};
   }
   return {};
 }
 
-constexpr bool valid_op(uint8_t v) { return v >= 1 && v < kOpCount; }
+constexpr bool valid_op(uint8_t v) {
+  return v >= 1 && v < kOpCount;
+}
 
 // Little-endian fixed-width helpers (x86-64 and aarch64 are little-endian; memcpy keeps
 // them alignment-safe).

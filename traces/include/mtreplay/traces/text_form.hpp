@@ -33,13 +33,12 @@ void dump_jsonl(MergedReader& reader, std::FILE* out);
 // Parses text (name is used in messages) and writes the trace to `out`. Returns the
 // number of events. Throws TextError for bad text, TraceError when `out` cannot be
 // written.
-uint64_t import_text(std::istream& text, const std::string& name,
-                     const std::filesystem::path& out,
+uint64_t import_text(std::istream& text, const std::string& name, const std::filesystem::path& out,
                      size_t chunk_bytes = TraceBuilder::kDefaultChunkBytes);
 
 // The pieces the text form is made of, shared by dump and import.
-std::string quote(std::string_view s);                      // "..." with C escapes
-bool unquote(std::string_view quoted, std::string& out);    // false when malformed
-std::string event_text(const Event& e);                      // "malloc 32 -> 0x1000"
+std::string quote(std::string_view s);                    // "..." with C escapes
+bool unquote(std::string_view quoted, std::string& out);  // false when malformed
+std::string event_text(const Event& e);                   // "malloc 32 -> 0x1000"
 
 }  // namespace mtreplay::traces

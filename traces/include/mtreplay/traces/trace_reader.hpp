@@ -41,7 +41,7 @@ struct TraceHeader {
 
 struct Chunk {
   ChunkInfo info;
-  uint64_t file_offset = 0;  // where its frame starts
+  uint64_t file_offset = 0;   // where its frame starts
   std::vector<Event> events;  // thread field filled in
 };
 
@@ -50,15 +50,15 @@ struct Chunk {
 struct ReadSummary {
   uint64_t frames = 0;
   uint64_t events = 0;
-  bool complete = false;          // the end-of-trace record was present
-  uint64_t truncated_bytes = 0;   // bytes after the last whole frame
+  bool complete = false;         // the end-of-trace record was present
+  uint64_t truncated_bytes = 0;  // bytes after the last whole frame
 };
 
 // One recorded thread of the trace (from its frames' headers).
 struct ThreadInfo {
   uint32_t index = 0;
-  uint32_t os_tid = 0;   // of its first frame
-  uint64_t events = 0;   // in whole frames
+  uint32_t os_tid = 0;  // of its first frame
+  uint64_t events = 0;  // in whole frames
   uint64_t frames = 0;
 };
 

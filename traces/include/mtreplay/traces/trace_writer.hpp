@@ -18,12 +18,12 @@ namespace mtreplay::traces {
 struct HeaderFields {
   uint32_t pid = 0;
   uint32_t ppid = 0;
-  uint32_t parent_trace_pid = 0;   // pid whose trace this process forked from (0: none)
-  uint64_t start_realtime_ns = 0;  // CLOCK_REALTIME at start, for humans
-  uint64_t start_clock_ns = 0;     // the event clock (CLOCK_MONOTONIC) at start
+  uint32_t parent_trace_pid = 0;              // pid whose trace this process forked from (0: none)
+  uint64_t start_realtime_ns = 0;             // CLOCK_REALTIME at start, for humans
+  uint64_t start_clock_ns = 0;                // the event clock (CLOCK_MONOTONIC) at start
   uint64_t ticks_per_second = 1'000'000'000;  // calibration if events use another clock
   uint32_t page_size = 4096;
-  std::string_view exe;            // /proc/self/exe target
+  std::string_view exe;  // /proc/self/exe target
   std::span<const std::string_view> argv;
 };
 
@@ -62,7 +62,7 @@ class TraceWriter {
   bool failed_ = false;
   uint64_t frames_ = 0;
   uint64_t events_ = 0;
-  void* zstd_ctx_ = nullptr;       // ZSTD_CCtx in an mmapped static workspace
+  void* zstd_ctx_ = nullptr;  // ZSTD_CCtx in an mmapped static workspace
   std::byte* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   std::byte* out_buffer_ = nullptr;  // mmapped

@@ -53,8 +53,8 @@ inline std::byte* put_pointer_code(std::byte* p, uint64_t zigzag_delta) {
 }
 
 // Reads a pointer code. Sets null when it is 0, else zigzag_delta = code - 1.
-inline const std::byte* get_pointer_code(const std::byte* p, const std::byte* end,
-                                         bool& null, uint64_t& zigzag_delta) {
+inline const std::byte* get_pointer_code(const std::byte* p, const std::byte* end, bool& null,
+                                         uint64_t& zigzag_delta) {
   const std::byte* q = get(p, end, zigzag_delta);
   if (q != nullptr) {
     null = zigzag_delta == 0;

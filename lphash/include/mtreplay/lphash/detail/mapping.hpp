@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <cstddef>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 
 namespace mtreplay::lphash::detail {
 
@@ -16,7 +16,9 @@ inline std::size_t page_size() {
   return size;
 }
 
-inline std::size_t round_up(std::size_t n, std::size_t to) { return (n + to - 1) / to * to; }
+inline std::size_t round_up(std::size_t n, std::size_t to) {
+  return (n + to - 1) / to * to;
+}
 
 // Out of address space is not recoverable for a lookup structure: report and abort
 // (std::bad_alloc would allocate through the measured malloc).
@@ -34,15 +36,14 @@ inline void* map_zeroed(std::size_t bytes) {
   return p;
 }
 
-// Replaces [p, p + bytes) by fresh zero pages in one step: the physical memory and its
-// page tables go back to the kernel while the range stays mapped, so a late reader
-// still touching it reads zeros instead of faulting.
-inline void replace_with_zero_pages(void* p, std::size_t bytes) {
-  void* q = ::mmap(p, bytes, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-  if (q == MAP_FAILED) mapping_failed("mmap(MAP_FIXED)", bytes);
+// Gives the physical pages of [p, p + bytes) back to the kernel while the range stays
+// mapped: a late reader still touching it reads zero pages instead of faulting.
+inline void release_pages(void* p, std::size_t bytes) {
+  ::madvise(p, bytes, MADV_DONTNEED);
 }
 
-inline void unmap(void* p, std::size_t bytes) { ::munmap(p, bytes); }
+inline void unmap(void* p, std::size_t bytes) {
+  ::munmap(p, bytes);
+}
 
 }  // namespace mtreplay::lphash::detail

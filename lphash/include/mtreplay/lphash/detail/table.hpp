@@ -44,7 +44,9 @@ struct alignas(kCacheLine) ShardCounter {
 // Fibonacci hashing: one multiply, and the top bits depend on every key bit, so the
 // zero low bits of aligned addresses cost nothing.
 inline constexpr std::uint64_t kGoldenRatio = 0x9E3779B97F4A7C15ull;
-inline std::uint64_t mix(std::uint64_t key) { return key * kGoldenRatio; }
+inline std::uint64_t mix(std::uint64_t key) {
+  return key * kGoldenRatio;
+}
 
 enum class MigrationState : std::uint32_t { kIdle, kAllocating, kMigrating };
 
@@ -100,7 +102,7 @@ struct Table {
 
   // After a completed migration nothing in the slots is needed any more; the header
   // (with `next`) stays for threads that still hold a pointer to this table.
-  void release_slots() { replace_with_zero_pages(slots, total_bytes - header_bytes); }
+  void release_slots() { release_pages(slots, total_bytes - header_bytes); }
 
   static void destroy(Table* t) {
     const std::size_t total = t->total_bytes;

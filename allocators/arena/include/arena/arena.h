@@ -1,0 +1,47 @@
+// The arena allocator's prefixed API: the same malloc family as the preload .so
+// (libarena.so), under arena_* names so that tests and tools can call it next to the
+// system malloc. Plain C declarations so that C programs can use it too.
+#pragma once
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#define ARENA_NOEXCEPT noexcept
+#else
+#define ARENA_NOEXCEPT
+#endif
+
+#define ARENA_API __attribute__((visibility("default")))
+
+ARENA_API void* arena_malloc(size_t size) ARENA_NOEXCEPT;
+ARENA_API void arena_free(void* ptr) ARENA_NOEXCEPT;
+ARENA_API void* arena_calloc(size_t count, size_t size) ARENA_NOEXCEPT;
+ARENA_API void* arena_realloc(void* ptr, size_t size) ARENA_NOEXCEPT;
+ARENA_API void* arena_reallocarray(void* ptr, size_t count, size_t size) ARENA_NOEXCEPT;
+ARENA_API void* arena_memalign(size_t alignment, size_t size) ARENA_NOEXCEPT;
+ARENA_API int arena_posix_memalign(void** out, size_t alignment, size_t size) ARENA_NOEXCEPT;
+ARENA_API void* arena_aligned_alloc(size_t alignment, size_t size) ARENA_NOEXCEPT;
+ARENA_API void* arena_valloc(size_t size) ARENA_NOEXCEPT;
+ARENA_API void* arena_pvalloc(size_t size) ARENA_NOEXCEPT;
+ARENA_API size_t arena_malloc_usable_size(void* ptr) ARENA_NOEXCEPT;
+
+// A snapshot of the allocator's state, summed over all arenas (takes each lock once).
+struct arena_stats {
+  size_t arenas_used;       // arenas that own at least one segment
+  size_t segments;          // 4 MiB segments currently mapped
+  size_t pages_in_use;      // pages of segments held by slabs and medium blocks
+  size_t pages_free_dirty;  // free pages not yet returned to the kernel
+  size_t pages_free_clean;  // free pages already returned (madvise DONTNEED)
+  size_t large_blocks;      // blocks mapped on their own (above the medium limit)
+  size_t large_bytes;       // bytes mapped for them
+  size_t metadata_bytes;    // bytes mapped for metadata (spans, segment maps, tables)
+};
+ARENA_API void arena_get_stats(struct arena_stats* out) ARENA_NOEXCEPT;
+
+// Returns every free page held by any arena to the kernel now (like malloc_trim(0)).
+ARENA_API void arena_trim(void) ARENA_NOEXCEPT;
+
+#ifdef __cplusplus
+}
+#endif

@@ -1,0 +1,536 @@
+// The malloc family on top of the arenas: arena selection, the size dispatch (slab,
+// medium run, own mapping), pointer validation, lazy initialisation and fork.
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <bit>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+
+#include "arena.hpp"
+#include "arena/arena.h"
+#include "large_blocks.hpp"
+#include "meta_pool.hpp"
+#include "os.hpp"
+#include "segment_map.hpp"
+
+namespace arena {
+namespace {
+
+constexpr std::size_t kMaxRequest = PTRDIFF_MAX;
+
+constinit Arena arenas[kMaxArenas] = {};
+constinit std::atomic<bool> core_ready{false};
+constinit std::atomic<bool> fork_handlers_registered{false};
+constinit Lock init_lock;
+constinit std::size_t arena_limit = 1;     // arenas threads may move to when contended
+constinit std::size_t initial_arenas = 1;  // arenas new threads are spread over
+constinit std::atomic<std::size_t> threads_seen{0};
+
+// The arena this thread allocates from. initial-exec: no allocation, no TLS call.
+constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec"))) = nullptr;
+
+// The slabs this thread owns: small blocks come from them and return to them without
+// a lock or an atomic instruction. Per class, slabs with a free block (the head is the
+// one allocated from) and full ones; blocks other threads free arrive via the inbox.
+struct ClassSlabs {
+  Span* partial;
+  Span* full;
+};
+struct ThreadHeap {
+  std::uint64_t id;  // never reused, so a dead thread's slabs never look like ours
+  bool registered;   // the exit destructor is armed
+  Span* inbox;       // slabs with remote frees to collect (pushed by other threads)
+  ClassSlabs classes[kNumClasses];
+};
+constinit thread_local ThreadHeap heap __attribute__((tls_model("initial-exec"))) = {};
+constinit std::atomic<std::uint64_t> heap_ids{0};
+constinit pthread_key_t heap_exit_key = 0;
+
+std::size_t online_cpus() {
+  // The raw syscall: sched_getaffinity's libc wrapper and sysconf may allocate.
+  unsigned long mask[16] = {};
+  const long bytes = syscall(SYS_sched_getaffinity, 0, sizeof mask, mask);
+  if (bytes <= 0) return 1;
+  std::size_t count = 0;
+  for (long i = 0; i < bytes / static_cast<long>(sizeof(unsigned long)); ++i)
+    count += static_cast<std::size_t>(std::popcount(mask[i]));
+  return count == 0 ? 1 : count;
+}
+
+void prepare_fork() {
+  init_lock.lock();
+  for (Arena& a : arenas) a.lock.lock();
+  large_blocks().lock_all();
+  segment_recycler_lock().lock();
+  meta_pool().lock().lock();
+}
+
+void parent_after_fork() {
+  meta_pool().lock().unlock();
+  segment_recycler_lock().unlock();
+  large_blocks().unlock_all();
+  for (Arena& a : arenas) a.lock.unlock();
+  init_lock.unlock();
+}
+
+// The child has one thread: every lock the parent's other threads held is void, and
+// the slabs they owned now belong to nobody.
+void child_after_fork() {
+  meta_pool().lock().reset();
+  segment_recycler_lock().reset();
+  large_blocks().reset_locks();
+  init_lock.reset();
+  for (Arena& a : arenas) {
+    a.lock.reset();
+    disown_orphans(a, heap.id);
+  }
+}
+
+void list_push(Span*& head, Span* span) {
+  span->prev = nullptr;
+  span->next = head;
+  if (head != nullptr) head->prev = span;
+  head = span;
+}
+
+// Behind the head: the head stays the slab allocated from, and a slab that fills up
+// with free blocks behind it can be given back as soon as it is empty.
+void list_insert_second(Span*& head, Span* span) {
+  if (head == nullptr) {
+    list_push(head, span);
+    return;
+  }
+  span->prev = head;
+  span->next = head->next;
+  if (head->next != nullptr) head->next->prev = span;
+  head->next = span;
+}
+
+void list_remove(Span*& head, Span* span) {
+  if (span->prev != nullptr)
+    span->prev->next = span->next;
+  else
+    head = span->next;
+  if (span->next != nullptr) span->next->prev = span->prev;
+  span->next = span->prev = nullptr;
+}
+
+void give_back_slab(Span* span) {
+  Arena& owner = *span->segment->arena;
+  owner.lock.lock();
+  disown_slab(owner, span);
+  owner.lock.unlock();
+}
+
+// An owned slab whose blocks are all free goes back to its arena, unless it is the one
+// being allocated from or it sits in the inbox (then the inbox run decides later).
+void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
+  if (span == slabs.partial || __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0)
+    return;
+  list_remove(slabs.partial, span);
+  give_back_slab(span);
+}
+
+// Collects the blocks other threads freed into this thread's slabs.
+void drain_inbox() {
+  Span* span = __atomic_exchange_n(&heap.inbox, nullptr, __ATOMIC_ACQUIRE);
+  while (span != nullptr) {
+    Span* next = span->remote_next;
+    __atomic_store_n(&span->remote_pending, 0, __ATOMIC_SEQ_CST);
+    ClassSlabs& slabs = heap.classes[span->size_class];
+    const bool was_full = span->free_count == 0;
+    if (collect_remote_frees(*span) != 0) {
+      if (was_full) {
+        list_remove(slabs.full, span);
+        list_insert_second(slabs.partial, span);
+      }
+      if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
+    }
+    span = next;
+  }
+}
+
+// Thread exit: the thread's slabs go back to their arenas for others to adopt.
+void release_thread_heap(void*) {
+  drain_inbox();
+  for (ClassSlabs& slabs : heap.classes) {
+    for (Span* list : {slabs.partial, slabs.full}) {
+      while (list != nullptr) {
+        Span* next = list->next;
+        list->next = list->prev = nullptr;
+        give_back_slab(list);
+        list = next;
+      }
+    }
+    slabs = {};
+  }
+  heap.registered = false;  // a later destructor that allocates re-arms it
+}
+
+void initialize_slow() {
+  {
+    LockGuard guard(init_lock);
+    if (!core_ready.load(std::memory_order_relaxed)) {
+      const std::size_t cpus = online_cpus();
+      initial_arenas = cpus < kMaxArenas ? cpus : kMaxArenas;
+      arena_limit = 4 * cpus < kMaxArenas ? 4 * cpus : kMaxArenas;
+      for (std::size_t i = 0; i < kMaxArenas; ++i) arenas[i].index = static_cast<std::uint32_t>(i);
+      pthread_key_create(&heap_exit_key, release_thread_heap);
+      core_ready.store(true, std::memory_order_release);
+    }
+  }
+  // After core_ready: pthread_atfork may itself call malloc, which now just works.
+  if (!fork_handlers_registered.exchange(true))
+    pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
+}
+
+inline void initialize() {
+  if (!core_ready.load(std::memory_order_acquire)) [[unlikely]]
+    initialize_slow();
+}
+
+// Locks the calling thread's arena. When that lock is taken, the thread moves to the
+// first arena it can lock without waiting; only if all are busy does it wait.
+Arena& lock_own_arena() {
+  Arena* arena = bound_arena;
+  if (arena == nullptr) [[unlikely]] {
+    initialize();
+    arena = &arenas[threads_seen.fetch_add(1, std::memory_order_relaxed) % initial_arenas];
+    bound_arena = arena;
+  }
+  if (arena->lock.try_lock()) [[likely]]
+    return *arena;
+  for (std::size_t i = 1; i < arena_limit; ++i) {
+    Arena& other = arenas[(arena->index + i) % arena_limit];
+    if (other.lock.try_lock()) {
+      bound_arena = &other;
+      return other;
+    }
+  }
+  arena->lock.lock();
+  return *arena;
+}
+
+void* no_memory() {
+  errno = ENOMEM;
+  return nullptr;
+}
+
+[[gnu::noinline]] void* allocate_small_slow(std::size_t size_class) {
+  if (heap.id == 0) {
+    initialize();
+    heap.id = heap_ids.fetch_add(1, std::memory_order_relaxed) + 1;
+  }
+  if (!heap.registered) {
+    heap.registered = true;  // first: pthread_setspecific may allocate
+    pthread_setspecific(heap_exit_key, &heap);
+  }
+  ClassSlabs& slabs = heap.classes[size_class];
+  if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
+  Span* slab = slabs.partial;
+  if (slab == nullptr) {
+    Arena& arena = lock_own_arena();
+    slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
+    arena.lock.unlock();
+    if (slab == nullptr) return no_memory();
+    list_push(slabs.partial, slab);
+  }
+  void* p = take_block(*slab);
+  if (slab->free_count == 0) {
+    list_remove(slabs.partial, slab);
+    list_push(slabs.full, slab);
+  }
+  return p;
+}
+
+inline void* allocate_small(std::size_t size_class) {
+  ClassSlabs& slabs = heap.classes[size_class];
+  Span* slab = slabs.partial;
+  if (slab != nullptr && slab->free_count > 1) [[likely]]
+    return take_block(*slab);
+  return allocate_small_slow(size_class);
+}
+
+void* allocate_medium(std::size_t bytes, std::size_t alignment) {
+  Arena& arena = lock_own_arena();
+  const std::size_t pages = bytes == 0 ? 1 : pages_for(bytes);
+  void* p = medium_allocate(arena, pages, alignment >> kPageShift);
+  arena.lock.unlock();
+  return p != nullptr ? p : no_memory();
+}
+
+void* allocate(std::size_t size) {
+  if (size <= kMaxSmall) [[likely]]
+    return allocate_small(size_class_of(size));
+  if (size <= kMaxMedium) return allocate_medium(size, kPageSize);
+  if (size > kMaxRequest) return no_memory();
+  return large_blocks().allocate(size, kPageSize);
+}
+
+// `alignment` is a power of two.
+void* allocate_aligned(std::size_t size, std::size_t alignment) {
+  if (alignment <= kMinAlign) return allocate(size);
+  if (size > kMaxRequest || alignment > kMaxRequest) return no_memory();
+  if (alignment <= kPageSize && size <= kMaxSmall) {
+    // Slabs start on a page, so a class whose block size is a multiple of the
+    // alignment has every block aligned; a power-of-two class always qualifies.
+    const std::size_t wanted = (size < alignment ? alignment : size);
+    std::size_t cls = size_class_of(wanted);
+    while (kClasses[cls].block_size % alignment != 0) ++cls;
+    return allocate_small(cls);
+  }
+  if (size <= kMaxMedium && alignment <= kMaxMedium)
+    return allocate_medium(size, alignment < kPageSize ? kPageSize : alignment);
+  return large_blocks().allocate(size, alignment < kPageSize ? kPageSize : alignment);
+}
+
+// The owner of a segment pointer, locked and confirmed; nullptr if `seg` is stale.
+Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
+  Arena* arena = seg->arena;
+  if (arena == nullptr) return nullptr;
+  arena->lock.lock();
+  // A segment released meanwhile has no arena; one reused elsewhere has another base.
+  // Either way the pointer was not a live block.
+  if (seg->arena == arena && seg->base == (address & ~(kSegmentSize - 1))) return arena;
+  arena->lock.unlock();
+  return nullptr;
+}
+
+[[noreturn]] void reject(const char* function, bool double_free, const void* p) {
+  if (double_free) {
+    if (function[0] == 'f') die_with_pointer("free(): double free", p);
+    die_with_pointer("realloc(): double free", p);
+  }
+  if (function[0] == 'f') die_with_pointer("free(): invalid pointer", p);
+  if (function[0] == 'r') die_with_pointer("realloc(): invalid pointer", p);
+  die_with_pointer("malloc_usable_size(): invalid pointer", p);
+}
+
+// A block of a slab this thread owns goes back with plain loads and stores; false
+// when the block is not in such a slab.
+inline bool release_own(Segment& seg, std::uintptr_t address) {
+  const std::size_t page = (address - seg.base) >> kPageShift;
+  Span* span = page_span(seg, page);
+  // Only this thread writes its id into a span, so a match means the span is ours
+  // and none of its fields can change under us.
+  if (span == nullptr || heap.id == 0 ||
+      __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id || span->segment != &seg)
+    return false;
+  const std::size_t offset = address - span->start;
+  const std::size_t index =
+      static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
+  if (offset >= std::size_t{span->page_count} << kPageShift || index * span->block_size != offset ||
+      index >= span->capacity)
+    return false;  // the locked path names the error
+  const std::size_t w = index / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+  const std::uint64_t bits = load_word(span->free_bits[w]);
+  if (((bits | load_word(span->remote_bits[w])) & bit) != 0)
+    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  store_word(span->free_bits[w], bits | bit);
+  if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
+  ClassSlabs& slabs = heap.classes[span->size_class];
+  if (span->free_count++ == 0) {
+    list_remove(slabs.full, span);
+    list_insert_second(slabs.partial, span);
+  } else if (span->free_count == span->capacity) [[unlikely]] {
+    maybe_give_back_empty(slabs, span);
+  }
+  return true;
+}
+
+void release(void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  if (Segment* seg = segment_map().find(address)) [[likely]] {
+    if (release_own(*seg, address)) [[likely]]
+      return;
+    Arena* arena = lock_segment_owner(seg, address);
+    if (arena == nullptr) reject("free", false, p);
+    bool double_free;
+    const BlockRef block = find_block(*seg, address, double_free);
+    if (block.span == nullptr) {
+      arena->lock.unlock();
+      reject("free", double_free, p);
+    }
+    release_block(*arena, block);
+    arena->lock.unlock();
+    return;
+  }
+  if ((address & (kPageSize - 1)) != 0 || !large_blocks().release(address))
+    reject("free", false, p);
+}
+
+std::size_t usable_size(void* p, const char* function) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  if (Segment* seg = segment_map().find(address)) {
+    Arena* arena = lock_segment_owner(seg, address);
+    if (arena == nullptr) reject(function, false, p);
+    bool double_free;
+    const BlockRef block = find_block(*seg, address, double_free);
+    if (block.span == nullptr) {
+      arena->lock.unlock();
+      reject(function, double_free, p);
+    }
+    const std::size_t usable = block_usable_size(block);
+    arena->lock.unlock();
+    return usable;
+  }
+  const std::size_t usable =
+      (address & (kPageSize - 1)) != 0 ? 0 : large_blocks().usable_size(address);
+  if (usable == 0) reject(function, false, p);
+  return usable;
+}
+
+// Resizes a block inside its segment without moving it, when its kind allows.
+bool resize_in_segment(Segment* seg, void* p, std::size_t size, std::size_t& old_usable) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  Arena* arena = lock_segment_owner(seg, address);
+  if (arena == nullptr) reject("realloc", false, p);
+  bool double_free;
+  const BlockRef block = find_block(*seg, address, double_free);
+  if (block.span == nullptr) {
+    arena->lock.unlock();
+    reject("realloc", double_free, p);
+  }
+  old_usable = block_usable_size(block);
+  bool kept = false;
+  if (block.span->kind == SpanKind::kSlab) {
+    // Stay while the block is big enough and not more than twice too big.
+    kept = size <= old_usable && (size > old_usable / 2 || old_usable <= 32);
+  } else if (size > kMaxSmall && size <= kMaxMedium) {
+    kept = medium_resize_in_place(*arena, *block.span, pages_for(size));
+  }
+  arena->lock.unlock();
+  return kept;
+}
+
+void* reallocate(void* p, std::size_t size) {
+  if (p == nullptr) return allocate(size);
+  if (size == 0) {  // glibc: frees and returns NULL
+    release(p);
+    return nullptr;
+  }
+  if (size > kMaxRequest) return no_memory();
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  std::size_t old_usable;
+  if (Segment* seg = segment_map().find(address)) {
+    if (resize_in_segment(seg, p, size, old_usable)) return p;
+  } else {
+    old_usable = usable_size(p, "realloc");
+    if (size > kMaxMedium) {
+      void* moved = large_blocks().resize(address, size);
+      return moved != nullptr ? moved : no_memory();
+    }
+  }
+  void* fresh = allocate(size);
+  if (fresh == nullptr) return nullptr;  // the old block stays valid, as C requires
+  std::memcpy(fresh, p, size < old_usable ? size : old_usable);
+  release(p);
+  return fresh;
+}
+
+bool is_power_of_two(std::size_t n) {
+  return n != 0 && (n & (n - 1)) == 0;
+}
+
+}  // namespace
+}  // namespace arena
+
+using namespace arena;
+
+extern "C" {
+
+void* arena_malloc(size_t size) noexcept {
+  return allocate(size);
+}
+
+void arena_free(void* ptr) noexcept {
+  if (ptr != nullptr) release(ptr);
+}
+
+void* arena_calloc(size_t count, size_t size) noexcept {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) return no_memory();
+  void* p = allocate(bytes);
+  // Blocks mapped on their own are fresh zero pages already.
+  if (p != nullptr && bytes <= kMaxMedium) std::memset(p, 0, bytes);
+  return p;
+}
+
+void* arena_realloc(void* ptr, size_t size) noexcept {
+  return reallocate(ptr, size);
+}
+
+void* arena_reallocarray(void* ptr, size_t count, size_t size) noexcept {
+  size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) return no_memory();
+  return reallocate(ptr, bytes);
+}
+
+void* arena_memalign(size_t alignment, size_t size) noexcept {
+  // glibc: an alignment that is not a power of two is rounded up to one.
+  if (alignment > kMaxRequest / 2 + 1) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (!is_power_of_two(alignment)) alignment = alignment <= 1 ? 1 : std::bit_ceil(alignment);
+  return allocate_aligned(size, alignment);
+}
+
+int arena_posix_memalign(void** out, size_t alignment, size_t size) noexcept {
+  if (!is_power_of_two(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
+  const int saved = errno;
+  void* p = allocate_aligned(size, alignment);
+  errno = saved;
+  if (p == nullptr) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void* arena_aligned_alloc(size_t alignment, size_t size) noexcept {
+  // C17 and glibc >= 2.38: an alignment that is not a power of two fails.
+  if (!is_power_of_two(alignment)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return allocate_aligned(size, alignment);
+}
+
+void* arena_valloc(size_t size) noexcept {
+  return allocate_aligned(size, kPageSize);
+}
+
+void* arena_pvalloc(size_t size) noexcept {
+  if (size > kMaxRequest) return no_memory();
+  const size_t rounded = size == 0 ? kPageSize : (size + kPageSize - 1) & ~(kPageSize - 1);
+  return allocate_aligned(rounded, kPageSize);
+}
+
+size_t arena_malloc_usable_size(void* ptr) noexcept {
+  return ptr == nullptr ? 0 : usable_size(ptr, "malloc_usable_size");
+}
+
+void arena_get_stats(struct arena_stats* out) noexcept {
+  *out = arena_stats{};
+  for (Arena& a : arenas) {
+    LockGuard guard(a.lock);
+    add_stats(a, *out);
+  }
+  out->large_blocks = large_blocks().count();
+  out->large_bytes = large_blocks().bytes();
+  out->metadata_bytes = meta_pool().mapped_bytes();
+}
+
+void arena_trim(void) noexcept {
+  for (Arena& a : arenas) {
+    LockGuard guard(a.lock);
+    trim(a);
+  }
+}
+
+}  // extern "C"

@@ -1,0 +1,528 @@
+#include "arena.hpp"
+
+#include <bit>
+#include <cstring>
+
+#include "meta_pool.hpp"
+#include "os.hpp"
+#include "segment_map.hpp"
+
+namespace arena {
+
+namespace {
+
+// Dirty free pages an arena may keep before it returns them all to the kernel:
+// a fixed allowance plus a share of what the arena has in use.
+constexpr std::size_t kPurgeAllowancePages = 1024;
+constexpr std::size_t kPurgeShareDivisor = 8;
+
+// Segment descriptors are recycled process-wide and never unmapped.
+constinit Lock recycler_lock;
+constinit Segment* recycled_segments = nullptr;
+
+Segment* new_segment_descriptor() {
+  {
+    LockGuard guard(recycler_lock);
+    if (Segment* s = recycled_segments) {
+      recycled_segments = s->next;
+      std::memset(static_cast<void*>(s), 0, sizeof(Segment));
+      return s;
+    }
+  }
+  return static_cast<Segment*>(meta_pool().allocate(sizeof(Segment)));
+}
+
+void recycle_segment_descriptor(Segment* s) {
+  LockGuard guard(recycler_lock);
+  s->arena = nullptr;
+  s->next = recycled_segments;
+  recycled_segments = s;
+}
+
+Span* new_span(Arena& arena) {
+  if (arena.spare_spans == nullptr) {
+    constexpr std::size_t kBatch = 256;
+    auto* batch = static_cast<Span*>(meta_pool().allocate(kBatch * sizeof(Span)));
+    if (batch == nullptr) return nullptr;
+    for (std::size_t i = 0; i < kBatch; ++i) {
+      batch[i].next = arena.spare_spans;
+      arena.spare_spans = &batch[i];
+    }
+  }
+  Span* span = arena.spare_spans;
+  arena.spare_spans = span->next;
+  span->next = span->prev = nullptr;
+  span->listed = false;
+  return span;
+}
+
+void drop_span(Arena& arena, Span* span) {
+  span->segment = nullptr;  // stale page-map entries to it now fail span_covering()
+  span->kind = SpanKind::kFree;
+  span->next = arena.spare_spans;
+  arena.spare_spans = span;
+}
+
+// Doubly linked lists threaded through spans.
+void push_front(Span*& head, Span* span) {
+  span->prev = nullptr;
+  span->next = head;
+  if (head != nullptr) head->prev = span;
+  head = span;
+  span->listed = true;
+}
+
+void unlink(Span*& head, Span* span) {
+  if (span->prev != nullptr)
+    span->prev->next = span->next;
+  else
+    head = span->next;
+  if (span->next != nullptr) span->next->prev = span->prev;
+  span->next = span->prev = nullptr;
+  span->listed = false;
+}
+
+std::size_t bucket_of(std::size_t pages) {
+  return pages < Arena::kBuckets ? pages : 0;
+}
+
+void account_free(Arena& arena, const Span& run, long sign) {
+  const std::size_t n = run.page_count;
+  if (run.dirty)
+    arena.dirty_pages += sign * static_cast<long>(n);
+  else
+    arena.clean_pages += sign * static_cast<long>(n);
+  run.segment->free_pages += sign * static_cast<long>(n);
+}
+
+void insert_run(Arena& arena, Span* run) {
+  run->kind = SpanKind::kFree;
+  Segment& seg = *run->segment;
+  set_page_span(seg, run->first_page, run);
+  set_page_span(seg, run->first_page + run->page_count - 1, run);
+  const std::size_t b = bucket_of(run->page_count);
+  push_front(arena.runs[b], run);
+  arena.nonempty_runs |= std::uint64_t{1} << b;
+  account_free(arena, *run, +1);
+}
+
+void remove_run(Arena& arena, Span* run) {
+  const std::size_t b = bucket_of(run->page_count);
+  unlink(arena.runs[b], run);
+  if (arena.runs[b] == nullptr) arena.nonempty_runs &= ~(std::uint64_t{1} << b);
+  account_free(arena, *run, -1);
+}
+
+void link_segment(Arena& arena, Segment* seg) {
+  seg->prev = nullptr;
+  seg->next = arena.segments;
+  if (arena.segments != nullptr) arena.segments->prev = seg;
+  arena.segments = seg;
+  ++arena.segment_count;
+}
+
+void unlink_segment(Arena& arena, Segment* seg) {
+  if (seg->prev != nullptr)
+    seg->prev->next = seg->next;
+  else
+    arena.segments = seg->next;
+  if (seg->next != nullptr) seg->next->prev = seg->prev;
+  --arena.segment_count;
+}
+
+bool grow(Arena& arena) {
+  Segment* seg = new_segment_descriptor();
+  if (seg == nullptr) return false;
+  Span* run = new_span(arena);
+  void* memory = run == nullptr ? nullptr : map_aligned(kSegmentSize, kSegmentSize);
+  if (memory == nullptr) {
+    if (run != nullptr) drop_span(arena, run);
+    recycle_segment_descriptor(seg);
+    return false;
+  }
+  seg->base = reinterpret_cast<std::uintptr_t>(memory);
+  seg->arena = &arena;
+  if (!segment_map().insert(seg->base, seg)) {
+    unmap_pages(memory, kSegmentSize);
+    drop_span(arena, run);
+    recycle_segment_descriptor(seg);
+    return false;
+  }
+  link_segment(arena, seg);
+  run->segment = seg;
+  run->first_page = 0;
+  run->page_count = kPagesPerSegment;
+  run->dirty = false;  // fresh mapping: zero and not resident
+  insert_run(arena, run);
+  ++arena.whole_free_segments;
+  return true;
+}
+
+void release_segment(Arena& arena, Span* whole_run) {
+  Segment* seg = whole_run->segment;
+  segment_map().erase(seg->base);
+  unmap_pages(reinterpret_cast<void*>(seg->base), kSegmentSize);
+  unlink_segment(arena, seg);
+  drop_span(arena, whole_run);
+  recycle_segment_descriptor(seg);
+}
+
+Span* find_run(Arena& arena, std::size_t pages) {
+  if (pages < Arena::kBuckets) {
+    const std::uint64_t fits = arena.nonempty_runs & ~((std::uint64_t{1} << pages) - 1);
+    if (fits != 0) return arena.runs[std::countr_zero(fits)];
+  }
+  // Long runs: the best fit among the first few, to keep long runs long.
+  Span* best = nullptr;
+  int looked = 0;
+  for (Span* run = arena.runs[0]; run != nullptr && looked < 32; run = run->next, ++looked) {
+    if (run->page_count >= pages && (best == nullptr || run->page_count < best->page_count))
+      best = run;
+  }
+  return best;
+}
+
+// Takes `pages` pages from the front of a free run, returning the rest to the heap.
+Span* carve(Arena& arena, Span* run, std::size_t pages) {
+  remove_run(arena, run);
+  if (run->page_count == kPagesPerSegment) --arena.whole_free_segments;
+  if (run->page_count > pages) {
+    Span* rest = new_span(arena);
+    if (rest == nullptr) {
+      insert_run(arena, run);
+      if (run->page_count == kPagesPerSegment) ++arena.whole_free_segments;
+      return nullptr;
+    }
+    rest->segment = run->segment;
+    rest->first_page = static_cast<std::uint16_t>(run->first_page + pages);
+    rest->page_count = static_cast<std::uint16_t>(run->page_count - pages);
+    rest->dirty = run->dirty;
+    run->page_count = static_cast<std::uint16_t>(pages);
+    insert_run(arena, rest);
+  }
+  set_page_span(*run->segment, run->first_page + run->page_count - 1, run);
+  arena.pages_in_use += run->page_count;
+  return run;
+}
+
+Span* take_pages(Arena& arena, std::size_t pages) {
+  Span* run = find_run(arena, pages);
+  if (run == nullptr) {
+    if (!grow(arena)) return nullptr;
+    run = find_run(arena, pages);
+  }
+  return carve(arena, run, pages);
+}
+
+void maybe_purge(Arena& arena) {
+  if (arena.dirty_pages > kPurgeAllowancePages + arena.pages_in_use / kPurgeShareDivisor)
+    purge_free_pages(arena);
+}
+
+// Returns a span's pages to the heap, merged with free neighbours.
+void give_pages(Arena& arena, Span* span) {
+  Segment& seg = *span->segment;
+  arena.pages_in_use -= span->page_count;
+  span->dirty = true;
+  if (span->first_page > 0) {
+    Span* before = span_covering(seg, span->first_page - 1u);
+    if (before != nullptr && before->kind == SpanKind::kFree) {
+      remove_run(arena, before);
+      span->first_page = before->first_page;
+      span->page_count = static_cast<std::uint16_t>(span->page_count + before->page_count);
+      drop_span(arena, before);
+    }
+  }
+  const std::size_t after_page = std::size_t{span->first_page} + span->page_count;
+  if (after_page < kPagesPerSegment) {
+    Span* after = span_covering(seg, after_page);
+    if (after != nullptr && after->kind == SpanKind::kFree) {
+      remove_run(arena, after);
+      span->page_count = static_cast<std::uint16_t>(span->page_count + after->page_count);
+      drop_span(arena, after);
+    }
+  }
+  if (span->page_count == kPagesPerSegment) {
+    // Keep one empty segment per arena for the next growth; unmap the others.
+    if (arena.whole_free_segments > 0) {
+      release_segment(arena, span);
+      return;
+    }
+    ++arena.whole_free_segments;
+  }
+  insert_run(arena, span);
+  maybe_purge(arena);
+}
+
+void mark_slab_pages(Span* span) {
+  for (std::size_t i = 0; i < span->page_count; ++i)
+    set_page_span(*span->segment, span->first_page + i, span);
+}
+
+Span* new_slab(Arena& arena, std::size_t size_class) {
+  const ClassInfo& info = kClasses[size_class];
+  Span* span = take_pages(arena, info.slab_pages);
+  if (span == nullptr) return nullptr;
+  span->kind = SpanKind::kSlab;
+  span->size_class = static_cast<std::uint8_t>(size_class);
+  span->start = span_start(*span);
+  span->block_size = info.block_size;
+  span->reciprocal = info.reciprocal;
+  span->capacity = info.blocks;
+  span->free_count = info.blocks;
+  span->first_word = 0;
+  for (std::size_t w = 0; w < kBitmapWords; ++w) {
+    const std::size_t low = w * 64;
+    std::uint64_t bits = 0;
+    if (info.blocks >= low + 64)
+      bits = ~std::uint64_t{0};
+    else if (info.blocks > low)
+      bits = (std::uint64_t{1} << (info.blocks - low)) - 1;
+    store_word(span->free_bits[w], bits);
+    store_word(span->remote_bits[w], 0);
+  }
+  mark_slab_pages(span);
+  return span;
+}
+
+// An unowned slab that just gained free blocks: listed, and given back when empty
+// unless it is the one empty slab the class keeps.
+void list_unowned_slab(Arena& arena, Span* span) {
+  const std::size_t cls = span->size_class;
+  if (span->free_count == 0) return;
+  if (!span->listed) push_front(arena.partial[cls], span);
+  if (span->free_count == span->capacity) {
+    Span*& cached = arena.empty_slab[cls];
+    if (cached == nullptr) {
+      cached = span;
+    } else if (cached != span) {
+      unlink(arena.partial[cls], span);
+      give_pages(arena, span);
+    }
+  }
+}
+
+}  // namespace
+
+std::size_t collect_remote_frees(Span& span) {
+  std::size_t collected = 0;
+  const std::size_t words = (span.capacity + 63u) / 64u;
+  for (std::size_t w = 0; w < words; ++w) {
+    if (load_word(span.remote_bits[w]) == 0) continue;
+    const std::uint64_t remote = __atomic_exchange_n(&span.remote_bits[w], 0, __ATOMIC_ACQUIRE);
+    const std::uint64_t local = load_word(span.free_bits[w]);
+    if ((local & remote) != 0) {
+      const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(local & remote));
+      die_with_pointer(
+          "free(): double free",
+          reinterpret_cast<void*>(span_start(span) + index * kClasses[span.size_class].block_size));
+    }
+    store_word(span.free_bits[w], local | remote);
+    collected += static_cast<std::size_t>(std::popcount(remote));
+    if (w < span.first_word) span.first_word = static_cast<std::uint16_t>(w);
+  }
+  span.free_count = static_cast<std::uint16_t>(span.free_count + collected);
+  return collected;
+}
+
+Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox) {
+  Span* span = arena.partial[size_class];
+  if (span != nullptr) {
+    unlink(arena.partial[size_class], span);
+    if (span == arena.empty_slab[size_class]) arena.empty_slab[size_class] = nullptr;
+  } else {
+    span = new_slab(arena, size_class);
+    if (span == nullptr) return nullptr;
+  }
+  span->inbox = inbox;
+  __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&span->owner, owner, __ATOMIC_RELAXED);
+  collect_remote_frees(*span);
+  return span;
+}
+
+void disown_slab(Arena& arena, Span* span) {
+  __atomic_store_n(&span->owner, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
+  span->inbox = nullptr;
+  collect_remote_frees(*span);
+  list_unowned_slab(arena, span);
+}
+
+void disown_orphans(Arena& arena, std::uint64_t survivor) {
+  for (Segment* seg = arena.segments; seg != nullptr; seg = seg->next) {
+    for (std::size_t page = 0; page < kPagesPerSegment;) {
+      Span* span = span_covering(*seg, page);
+      if (span == nullptr) break;  // cannot happen: every first page is current
+      page += span->page_count;
+      const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_RELAXED);
+      if (span->kind != SpanKind::kSlab || owner == 0 || owner == survivor) continue;
+      // The owner died in the middle of who knows what: recount from the bitmap.
+      std::size_t free_blocks = 0;
+      for (std::size_t w = 0; w < kBitmapWords; ++w)
+        free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->free_bits[w])));
+      span->free_count = static_cast<std::uint16_t>(free_blocks);
+      span->first_word = 0;
+      disown_slab(arena, span);
+    }
+  }
+}
+
+void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages) {
+  const std::size_t extra = align_pages > 1 ? align_pages - 1 : 0;
+  Span* span = take_pages(arena, pages + extra);
+  if (span == nullptr) return nullptr;
+  span->kind = SpanKind::kMedium;
+  if (extra != 0) {
+    // Over-allocated for alignment: give the pages before and after back.
+    const std::uintptr_t start = span_start(*span);
+    const std::uintptr_t align = align_pages * kPageSize;
+    const std::size_t head = (((start + align - 1) & ~(align - 1)) - start) >> kPageShift;
+    const std::size_t tail = extra - head;
+    Segment* seg = span->segment;
+    if (head != 0) {
+      Span* front = new_span(arena);
+      if (front == nullptr) {
+        give_pages(arena, span);
+        return nullptr;
+      }
+      front->segment = seg;
+      front->first_page = span->first_page;
+      front->page_count = static_cast<std::uint16_t>(head);
+      front->kind = SpanKind::kMedium;
+      span->first_page = static_cast<std::uint16_t>(span->first_page + head);
+      span->page_count = static_cast<std::uint16_t>(span->page_count - head);
+      set_page_span(*seg, span->first_page, span);
+      set_page_span(*seg, front->first_page + head - 1, front);
+      give_pages(arena, front);
+    }
+    if (tail != 0) medium_resize_in_place(arena, *span, pages);
+  }
+  set_page_span(*span->segment, span->first_page, span);
+  return reinterpret_cast<void*>(span_start(*span));
+}
+
+BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free) {
+  double_free = false;
+  const std::size_t page = (address - segment.base) >> kPageShift;
+  Span* span = span_covering(segment, page);
+  if (span == nullptr) return {};
+  const std::uintptr_t start = span_start(*span);
+  if (span->kind == SpanKind::kMedium) {
+    if (address != start) return {};
+    return {span, 0};
+  }
+  if (span->kind != SpanKind::kSlab) return {};
+  const ClassInfo& info = kClasses[span->size_class];
+  const std::size_t offset = address - start;
+  const std::size_t index = block_index(offset, info);
+  if (index * info.block_size != offset || index >= span->capacity) return {};
+  const std::size_t w = index / 64;
+  if (((load_word(span->free_bits[w]) | load_word(span->remote_bits[w])) >> (index % 64)) & 1) {
+    double_free = true;
+    return {};
+  }
+  return {span, index};
+}
+
+void release_block(Arena& arena, BlockRef block) {
+  Span* span = block.span;
+  if (span->kind == SpanKind::kMedium) {
+    give_pages(arena, span);
+    return;
+  }
+  const std::size_t w = block.index / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (block.index % 64);
+  if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) != 0) {
+    // Another thread owns the slab and changes free_bits without a lock: leave the
+    // block in remote_bits and tell the owner, once, that there is something to collect.
+    __atomic_fetch_or(&span->remote_bits[w], bit, __ATOMIC_RELEASE);
+    if (__atomic_exchange_n(&span->remote_pending, 1, __ATOMIC_ACQ_REL) == 0) {
+      Span* head = __atomic_load_n(span->inbox, __ATOMIC_RELAXED);
+      do {
+        span->remote_next = head;
+      } while (!__atomic_compare_exchange_n(span->inbox, &head, span, true, __ATOMIC_RELEASE,
+                                            __ATOMIC_RELAXED));
+    }
+    return;
+  }
+  store_word(span->free_bits[w], load_word(span->free_bits[w]) | bit);
+  if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
+  ++span->free_count;
+  list_unowned_slab(arena, span);
+}
+
+std::size_t block_usable_size(const BlockRef& block) {
+  if (block.span->kind == SpanKind::kMedium)
+    return std::size_t{block.span->page_count} << kPageShift;
+  return kClasses[block.span->size_class].block_size;
+}
+
+bool medium_resize_in_place(Arena& arena, Span& span, std::size_t pages) {
+  Segment& seg = *span.segment;
+  if (pages == span.page_count) return true;
+  if (pages < span.page_count) {
+    Span* tail = new_span(arena);
+    if (tail == nullptr) return false;
+    tail->segment = &seg;
+    tail->first_page = static_cast<std::uint16_t>(span.first_page + pages);
+    tail->page_count = static_cast<std::uint16_t>(span.page_count - pages);
+    tail->kind = SpanKind::kMedium;
+    set_page_span(seg, tail->first_page, tail);
+    set_page_span(seg, tail->first_page + tail->page_count - 1, tail);
+    span.page_count = static_cast<std::uint16_t>(pages);
+    set_page_span(seg, span.first_page + pages - 1, &span);
+    give_pages(arena, tail);
+    return true;
+  }
+  const std::size_t after_page = std::size_t{span.first_page} + span.page_count;
+  if (after_page >= kPagesPerSegment) return false;
+  Span* after = span_covering(seg, after_page);
+  const std::size_t needed = pages - span.page_count;
+  if (after == nullptr || after->kind != SpanKind::kFree || after->page_count < needed)
+    return false;
+  Span* taken = carve(arena, after, needed);
+  if (taken == nullptr) return false;
+  span.page_count = static_cast<std::uint16_t>(pages);
+  set_page_span(seg, span.first_page + pages - 1, &span);
+  drop_span(arena, taken);
+  return true;
+}
+
+void purge_free_pages(Arena& arena) {
+  for (std::size_t b = 0; b < Arena::kBuckets; ++b) {
+    for (Span* run = arena.runs[b]; run != nullptr; run = run->next) {
+      if (!run->dirty) continue;
+      decommit_pages(reinterpret_cast<void*>(span_start(*run)),
+                     std::size_t{run->page_count} << kPageShift);
+      run->dirty = false;
+      arena.dirty_pages -= run->page_count;
+      arena.clean_pages += run->page_count;
+    }
+  }
+}
+
+void trim(Arena& arena) {
+  for (std::size_t cls = 0; cls < kNumClasses; ++cls) {
+    Span* empty = arena.empty_slab[cls];
+    if (empty == nullptr) continue;
+    arena.empty_slab[cls] = nullptr;
+    unlink(arena.partial[cls], empty);
+    give_pages(arena, empty);
+  }
+  purge_free_pages(arena);
+}
+
+Lock& segment_recycler_lock() {
+  return recycler_lock;
+}
+
+void add_stats(Arena& arena, arena_stats& stats) {
+  if (arena.segment_count != 0) ++stats.arenas_used;
+  stats.segments += arena.segment_count;
+  stats.pages_in_use += arena.pages_in_use;
+  stats.pages_free_dirty += arena.dirty_pages;
+  stats.pages_free_clean += arena.clean_pages;
+}
+
+}  // namespace arena

@@ -1,0 +1,80 @@
+// One arena: a lock, the slabs of each size class, and a page heap of free runs over
+// the arena's segments. Threads are bound to an arena; a block is always returned to
+// the arena whose segment holds it. Every function here expects `arena.lock` held.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "arena/arena.h"
+#include "lock.hpp"
+#include "size_classes.hpp"
+#include "span.hpp"
+
+namespace arena {
+
+struct alignas(64) Arena {
+  Lock lock;
+  std::uint32_t index;
+  Span* partial[kNumClasses];     // slabs with at least one free block
+  Span* empty_slab[kNumClasses];  // one empty slab kept per class against churn
+  // Free runs: bucket n < 64 holds runs of exactly n pages, bucket 0 the longer ones.
+  static constexpr std::size_t kBuckets = 64;
+  Span* runs[kBuckets];
+  std::uint64_t nonempty_runs;  // bit n set when runs[n] is not empty
+  Segment* segments;
+  Span* spare_spans;  // recycled descriptors
+  std::size_t segment_count;
+  std::size_t whole_free_segments;
+  std::size_t pages_in_use;
+  std::size_t dirty_pages;
+  std::size_t clean_pages;
+};
+
+// Slab ownership. adopt_slab hands the calling thread a slab of the class with at
+// least one free block (nullptr when memory runs out); disown_slab gives it back.
+Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox);
+void disown_slab(Arena& arena, Span* span);
+// In a forked child: slabs owned by threads that did not survive become unowned.
+void disown_orphans(Arena& arena, std::uint64_t survivor);
+// Owner only: moves blocks other threads freed into free_bits; returns how many.
+std::size_t collect_remote_frees(Span& span);
+
+// Owner only: the first free block of an owned slab that has one.
+inline void* take_block(Span& span) {
+  std::size_t w = span.first_word;
+  std::uint64_t bits;
+  while ((bits = load_word(span.free_bits[w])) == 0) ++w;
+  store_word(span.free_bits[w], bits & (bits - 1));
+  span.first_word = static_cast<std::uint16_t>(w);
+  --span.free_count;
+  const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+  return reinterpret_cast<void*>(span.start + index * span.block_size);
+}
+
+// nullptr when memory runs out.
+void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages);
+
+// The span of a block this segment handed out, or nullptr when `address` is not the
+// start of a live block here; `double_free` tells a freed block from a foreign one.
+struct BlockRef {
+  Span* span;
+  std::size_t index;  // block within a slab
+};
+BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free);
+
+void release_block(Arena& arena, BlockRef block);
+std::size_t block_usable_size(const BlockRef& block);
+// Grows or shrinks a medium block without moving it; false when the next pages are taken.
+bool medium_resize_in_place(Arena& arena, Span& span, std::size_t pages);
+
+// Returns every dirty free page, and the cached empty slabs, to the kernel.
+void purge_free_pages(Arena& arena);
+void trim(Arena& arena);
+void add_stats(Arena& arena, arena_stats& stats);
+
+// Guards the process-wide list of recycled segment descriptors (taken around fork).
+Lock& segment_recycler_lock();
+
+}  // namespace arena

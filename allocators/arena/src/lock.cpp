@@ -1,0 +1,19 @@
+#include "lock.hpp"
+
+#include <sched.h>
+
+namespace arena {
+
+void Lock::lock_slow() {
+  for (unsigned round = 0;; ++round) {
+    if (state_.load(std::memory_order_relaxed) == 0 && try_lock()) return;
+    // Critical sections are a few dozen instructions: spin a little, then let the
+    // holder (perhaps preempted on this very CPU) run.
+    if (round < 128)
+      __builtin_ia32_pause();
+    else
+      sched_yield();
+  }
+}
+
+}  // namespace arena

@@ -1,0 +1,54 @@
+// libarena.so: the malloc family under its standard names, for LD_PRELOAD.
+#include <malloc.h>
+#include <stdlib.h>
+
+#include "arena/arena.h"
+
+#define EXPORT extern "C" __attribute__((visibility("default")))
+
+EXPORT void* malloc(size_t size) noexcept {
+  return arena_malloc(size);
+}
+EXPORT void free(void* ptr) noexcept {
+  arena_free(ptr);
+}
+EXPORT void cfree(void* ptr) noexcept {
+  arena_free(ptr);
+}
+EXPORT void* calloc(size_t count, size_t size) noexcept {
+  return arena_calloc(count, size);
+}
+EXPORT void* realloc(void* ptr, size_t size) noexcept {
+  return arena_realloc(ptr, size);
+}
+EXPORT void* reallocarray(void* ptr, size_t count, size_t size) noexcept {
+  return arena_reallocarray(ptr, count, size);
+}
+EXPORT void* memalign(size_t alignment, size_t size) noexcept {
+  return arena_memalign(alignment, size);
+}
+EXPORT int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
+  return arena_posix_memalign(out, alignment, size);
+}
+EXPORT void* aligned_alloc(size_t alignment, size_t size) noexcept {
+  return arena_aligned_alloc(alignment, size);
+}
+EXPORT void* valloc(size_t size) noexcept {
+  return arena_valloc(size);
+}
+EXPORT void* pvalloc(size_t size) noexcept {
+  return arena_pvalloc(size);
+}
+EXPORT size_t malloc_usable_size(void* ptr) noexcept {
+  return arena_malloc_usable_size(ptr);
+}
+EXPORT int malloc_trim(size_t) noexcept {
+  arena_trim();
+  return 1;
+}
+
+// Initialise before the program's constructors run, so that the fork handlers are
+// registered outside any fork; the first malloc initialises anyway if it comes earlier.
+__attribute__((constructor)) static void arena_preload_init() {
+  arena_free(arena_malloc(1));
+}

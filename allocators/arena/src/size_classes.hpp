@@ -1,0 +1,76 @@
+// Size classes of the slabs: 16-byte steps up to 128, then four classes per doubling
+// (at most 25% internal waste, usually far less) up to kMaxSmall. The class of a size
+// is computed with a few shifts; the per-class tables are built at compile time.
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+
+#include "config.hpp"
+
+namespace arena {
+
+inline constexpr std::size_t kNumClasses = 36;
+
+constexpr std::size_t size_class_of(std::size_t size) {
+  if (size <= 128) return size == 0 ? 0 : (size + 15) / 16 - 1;
+  const std::size_t s = size - 1;
+  const unsigned lg = std::bit_width(s) - 1;  // 2^lg <= s < 2^(lg+1), lg >= 7
+  const std::size_t step = (s >> (lg - 2)) & 3;
+  return 8 + (lg - 7) * 4 + step;
+}
+
+constexpr std::size_t class_block_size(std::size_t cls) {
+  if (cls < 8) return (cls + 1) * 16;
+  const std::size_t k = (cls - 8) / 4;
+  const std::size_t j = (cls - 8) % 4;
+  return (std::size_t{128} << k) + (j + 1) * (std::size_t{32} << k);
+}
+
+// Pages per slab: the fewest pages that waste at most 1/8 of the slab and hold at
+// least 8 blocks (or span 8 pages), within the bitmap's capacity.
+constexpr std::size_t class_slab_pages(std::size_t cls) {
+  const std::size_t block = class_block_size(cls);
+  for (std::size_t pages = 1;; ++pages) {
+    const std::size_t bytes = pages * kPageSize;
+    const std::size_t blocks = bytes / block;
+    if (blocks == 0) continue;
+    if (blocks > kMaxBlocksPerSlab) return pages - 1;
+    const bool little_waste = (bytes - blocks * block) * 8 <= bytes;
+    if (little_waste && (blocks >= 8 || pages >= 8)) return pages;
+  }
+}
+
+struct ClassInfo {
+  std::uint32_t block_size;
+  std::uint32_t reciprocal;  // ceil(2^32 / block_size): offset / block_size by multiply
+  std::uint16_t slab_pages;
+  std::uint16_t blocks;
+};
+
+constexpr std::array<ClassInfo, kNumClasses> make_class_table() {
+  std::array<ClassInfo, kNumClasses> table{};
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    const std::size_t block = class_block_size(c);
+    const std::size_t pages = class_slab_pages(c);
+    table[c].block_size = static_cast<std::uint32_t>(block);
+    table[c].reciprocal = static_cast<std::uint32_t>((std::uint64_t{1} << 32) / block + 1);
+    table[c].slab_pages = static_cast<std::uint16_t>(pages);
+    table[c].blocks = static_cast<std::uint16_t>(pages * kPageSize / block);
+  }
+  return table;
+}
+
+inline constexpr std::array<ClassInfo, kNumClasses> kClasses = make_class_table();
+
+static_assert(class_block_size(kNumClasses - 1) == kMaxSmall);
+static_assert(size_class_of(kMaxSmall) == kNumClasses - 1);
+
+// Exact for offsets below 2^32 / block_size, which every slab satisfies (checked in tests).
+constexpr std::size_t block_index(std::size_t offset, const ClassInfo& info) {
+  return static_cast<std::size_t>((std::uint64_t{offset} * info.reciprocal) >> 32);
+}
+
+}  // namespace arena

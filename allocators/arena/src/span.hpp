@@ -1,0 +1,90 @@
+// Out-of-line descriptions of user memory. A Span describes a run of pages inside a
+// segment: free, a slab of one size class, or one medium block. A Segment describes
+// a 4 MiB region and maps each of its pages to the span covering it. Nothing here is
+// stored next to user memory.
+#pragma once
+
+#include <cstdint>
+
+#include "config.hpp"
+
+namespace arena {
+
+struct Arena;
+struct Segment;
+
+enum class SpanKind : std::uint8_t { kFree, kSlab, kMedium };
+
+struct Span {
+  Span* next;  // in a free-run bucket, or a size class's list of slabs with room
+  Span* prev;
+  Segment* segment;
+  std::uint16_t first_page;
+  std::uint16_t page_count;
+  SpanKind kind;
+  std::uint8_t size_class;
+  bool dirty;  // free run whose pages may still be resident
+  bool listed;
+  // Slabs only. A slab is either owned by one thread (which allocates from it and frees
+  // its own blocks with plain loads and stores, no lock) or unowned (in its arena's
+  // lists, changed under the arena lock). Other threads free into an owned slab by
+  // setting remote_bits atomically, under the arena lock; the owner collects them.
+  std::uint64_t owner;  // thread heap id, 0 = unowned; written under the arena lock
+  // The owner's inbox: a remote free that finds remote_pending clear sets it and pushes
+  // the slab there, so the owner learns which of its slabs have blocks to collect.
+  Span** inbox;
+  Span* remote_next;
+  std::uint8_t remote_pending;
+  // Copies of span_start() and the class's block size and reciprocal, so that the
+  // fast paths touch one descriptor only.
+  std::uintptr_t start;
+  std::uint32_t block_size;
+  std::uint32_t reciprocal;
+  std::uint16_t capacity;
+  std::uint16_t free_count;  // bits set in free_bits
+  std::uint16_t first_word;  // no free bit below this word
+  // Bit set = block free, so the first free block is one count-trailing-zeros.
+  std::uint64_t free_bits[kBitmapWords];
+  std::uint64_t remote_bits[kBitmapWords];
+};
+
+// Relaxed atomic access to words that one thread writes while others may read them.
+inline std::uint64_t load_word(const std::uint64_t& word) {
+  return __atomic_load_n(&word, __ATOMIC_RELAXED);
+}
+inline void store_word(std::uint64_t& word, std::uint64_t value) {
+  __atomic_store_n(&word, value, __ATOMIC_RELAXED);
+}
+
+struct Segment {
+  std::uintptr_t base;
+  Arena* arena;
+  Segment* next;  // the arena's segments
+  Segment* prev;
+  std::uint32_t free_pages;
+  // The span covering each page. Only the first and last page of a free run or medium
+  // block are kept current; every page of a slab is. Stale entries are harmless: a
+  // span is trusted only if it belongs to this segment and its range covers the page.
+  Span* pages[kPagesPerSegment];
+};
+
+inline Span* page_span(const Segment& segment, std::size_t page) {
+  return __atomic_load_n(&segment.pages[page], __ATOMIC_RELAXED);
+}
+inline void set_page_span(Segment& segment, std::size_t page, Span* span) {
+  __atomic_store_n(&segment.pages[page], span, __ATOMIC_RELAXED);
+}
+
+inline Span* span_covering(const Segment& segment, std::size_t page) {
+  Span* span = page_span(segment, page);
+  if (span == nullptr || span->segment != &segment || page < span->first_page ||
+      page >= std::size_t{span->first_page} + span->page_count)
+    return nullptr;
+  return span;
+}
+
+inline std::uintptr_t span_start(const Span& span) {
+  return span.segment->base + (std::uintptr_t{span.first_page} << kPageShift);
+}
+
+}  // namespace arena

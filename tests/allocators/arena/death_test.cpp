@@ -1,0 +1,83 @@
+// Freeing what the allocator never returned, or freeing twice, aborts every time with
+// one line naming the pointer. The out-of-line bitmaps make the check exact.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "arena/arena.h"
+#include "config.hpp"
+
+namespace {
+
+std::string hex(const void* p) {
+  char text[32];
+  std::snprintf(text, sizeof text, "0x%lx",
+                static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)));
+  return text;
+}
+
+// Keeps the compiler from reasoning about the freed pointer.
+void* launder(void* p) {
+  asm volatile("" : "+r"(p));
+  return p;
+}
+
+// The default "fast" death-test style forks, so the child sees the same addresses.
+class ArenaDeathTest : public testing::Test {};
+
+TEST_F(ArenaDeathTest, DoubleFreeOfASmallBlock) {
+  void* p = arena_malloc(64);
+  void* keep = arena_malloc(64);  // the slab stays in use, so the bitmap decides
+  arena_free(p);
+  EXPECT_DEATH(arena_free(launder(p)), "^arena: free\\(\\): double free " + hex(p) + "\n$");
+  arena_free(keep);
+}
+
+TEST_F(ArenaDeathTest, DoubleFreeOfEveryKindIsCaught) {
+  for (std::size_t size :
+       {std::size_t{16}, std::size_t{5000}, std::size_t{100000}, 2 * arena::kMaxMedium}) {
+    void* p = arena_malloc(size);
+    void* keep = arena_malloc(size);
+    arena_free(p);
+    EXPECT_DEATH(arena_free(launder(p)),
+                 "^arena: free\\(\\): (double free|invalid pointer) " + hex(p) + "\n$")
+        << size;
+    arena_free(keep);
+  }
+}
+
+TEST_F(ArenaDeathTest, PointersItNeverReturned) {
+  auto* small = static_cast<char*>(arena_malloc(64));
+  auto* medium = static_cast<char*>(arena_malloc(50000));
+  auto* large = static_cast<char*>(arena_malloc(3 * arena::kMaxMedium));
+  int on_stack = 0;
+  static int in_data = 0;
+  for (void* bad : {static_cast<void*>(small + 8), static_cast<void*>(small + 1),
+                    static_cast<void*>(medium + 16), static_cast<void*>(medium + 8192),
+                    static_cast<void*>(large + 4096), static_cast<void*>(large + 16),
+                    static_cast<void*>(&on_stack), static_cast<void*>(&in_data),
+                    reinterpret_cast<void*>(0x10), reinterpret_cast<void*>(~std::uintptr_t{0xf})}) {
+    EXPECT_DEATH(arena_free(launder(bad)),
+                 "^arena: free\\(\\): invalid pointer " + hex(bad) + "\n$");
+  }
+  arena_free(small);
+  arena_free(medium);
+  arena_free(large);
+}
+
+TEST_F(ArenaDeathTest, ReallocAndUsableSizeCheckTooAndSayWhoFound) {
+  auto* p = static_cast<char*>(arena_malloc(64));
+  EXPECT_DEATH(arena_realloc(launder(p + 16), 100),
+               "^arena: realloc\\(\\): invalid pointer " + hex(p + 16) + "\n$");
+  EXPECT_DEATH(arena_malloc_usable_size(launder(p + 16)),
+               "^arena: malloc_usable_size\\(\\): invalid pointer " + hex(p + 16) + "\n$");
+  void* keep = arena_malloc(64);
+  arena_free(p);
+  EXPECT_DEATH(arena_realloc(launder(p), 100),
+               "^arena: realloc\\(\\): double free " + hex(p) + "\n$");
+  arena_free(keep);
+}
+
+}  // namespace

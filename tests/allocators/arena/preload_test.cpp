@@ -1,0 +1,90 @@
+// A quick smoke of real programs under LD_PRELOAD=libarena.so: their output must be
+// identical to the output under glibc malloc. The full real-program suite lives with
+// the conformance tests; this one guards the preload library itself.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace {
+
+const std::string kLibrary = std::string(MTREPLAY_LIB_DIR) + "/libarena.so";
+
+struct ProgramRun {
+  std::string output;
+  int status;
+};
+
+ProgramRun run(const std::string& command, bool preload) {
+  const std::string line =
+      (preload ? "LD_PRELOAD=" + kLibrary + " " : std::string("")) + command + " 2>&1";
+  ProgramRun result{{}, -1};
+  FILE* pipe = popen(line.c_str(), "r");
+  if (pipe == nullptr) return result;
+  char buffer[65536];
+  std::size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, n);
+  result.status = pclose(pipe);
+  return result;
+}
+
+class ArenaPreload : public testing::Test {
+ protected:
+  void SetUp() override {
+#ifdef MTREPLAY_SANITIZE
+    GTEST_SKIP() << "preloading is not possible under a sanitizer runtime";
+#endif
+    if (!std::filesystem::exists(kLibrary)) GTEST_SKIP() << kLibrary << " not built";
+  }
+  void expect_same_as_glibc(const std::string& command) {
+    const ProgramRun glibc = run(command, false);
+    const ProgramRun ours = run(command, true);
+    ASSERT_EQ(glibc.status, 0) << command << "\n" << glibc.output;
+    EXPECT_EQ(ours.status, 0) << command << "\n" << ours.output.substr(0, 2000);
+    EXPECT_EQ(ours.output, glibc.output) << command;
+  }
+};
+
+TEST_F(ArenaPreload, Python3WithThreads) {
+  expect_same_as_glibc(
+      "PYTHONMALLOC=malloc python3 -c '"
+      "import threading, json, hashlib\n"
+      "def work(k):\n"
+      "  d = {i: str(i) * (i % 13) for i in range(60000)}\n"
+      "  s = json.dumps(d)\n"
+      "  out[k] = hashlib.sha256(s.encode()).hexdigest()\n"
+      "out = {}\n"
+      "ts = [threading.Thread(target=work, args=(k,)) for k in range(4)]\n"
+      "[t.start() for t in ts]; [t.join() for t in ts]\n"
+      "print(sorted(out.items()))'");
+}
+
+TEST_F(ArenaPreload, GitLogOnThisRepository) {
+  if (std::system("git -C " MTREPLAY_SOURCE_DIR " rev-parse --git-dir >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "the source tree is not a git repository";
+  expect_same_as_glibc("git -C " MTREPLAY_SOURCE_DIR " log --stat -n 20 --format=%H%n%an%n%s");
+}
+
+TEST_F(ArenaPreload, ParallelSort) {
+  const auto input = std::filesystem::temp_directory_path() / "arena_preload_sort.txt";
+  {
+    std::ofstream out(input);
+    unsigned x = 12345;
+    for (int i = 0; i < 200000; ++i) {
+      x = x * 1103515245u + 12345u;
+      out << (x >> 8) << ' ' << std::string(x % 40, 'a' + static_cast<char>(x % 26)) << '\n';
+    }
+  }
+  expect_same_as_glibc("sort --parallel=2 -S 4M " + input.string() + " | md5sum");
+  std::filesystem::remove(input);
+}
+
+TEST_F(ArenaPreload, ForkAndExecFromAPreloadedShell) {
+  expect_same_as_glibc("sh -c 'for i in 1 2 3; do echo $i | cat | sort -r; done; ls / | wc -l'");
+}
+
+}  // namespace

@@ -1,0 +1,46 @@
+// The size-class table: every size maps to the smallest class that holds it, and the
+// multiply-shift block index is exact over every slab.
+#include <gtest/gtest.h>
+
+#include "size_classes.hpp"
+
+namespace arena {
+namespace {
+
+TEST(SizeClasses, EverySizeGetsTheSmallestClassThatFits) {
+  for (std::size_t size = 0; size <= kMaxSmall; ++size) {
+    const std::size_t cls = size_class_of(size);
+    ASSERT_LT(cls, kNumClasses) << size;
+    ASSERT_GE(class_block_size(cls), size) << size;
+    if (cls > 0) {
+      ASSERT_LT(class_block_size(cls - 1), size) << size;
+    }
+  }
+}
+
+TEST(SizeClasses, BlocksAreSixteenByteMultiplesAndWasteIsBounded) {
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    const ClassInfo& info = kClasses[c];
+    EXPECT_EQ(info.block_size % kMinAlign, 0u);
+    EXPECT_GE(info.blocks, 1u);
+    EXPECT_LE(info.blocks, kMaxBlocksPerSlab);
+    const std::size_t slab = std::size_t{info.slab_pages} * kPageSize;
+    EXPECT_LE((slab - std::size_t{info.blocks} * info.block_size) * 8, slab) << c;
+    if (c > 8) {
+      // Geometric classes: the next class is at most 25% bigger.
+      EXPECT_LE(info.block_size * 4, kClasses[c - 1].block_size * 5) << c;
+    }
+  }
+}
+
+TEST(SizeClasses, BlockIndexIsExactOverEverySlab) {
+  for (const ClassInfo& info : kClasses) {
+    const std::size_t slab = std::size_t{info.slab_pages} * kPageSize;
+    for (std::size_t offset = 0; offset < slab; ++offset)
+      ASSERT_EQ(block_index(offset, info), offset / info.block_size)
+          << "block " << info.block_size << " offset " << offset;
+  }
+}
+
+}  // namespace
+}  // namespace arena

@@ -1,0 +1,186 @@
+// Many threads allocating and freeing random sizes of every kind, handing blocks to
+// each other (producer/consumer, so most frees cross arenas), growing blocks through
+// realloc chains, and taking aligned blocks; every block's content is checked when it
+// is freed. ARENA_STRESS_SCALE multiplies the rounds (the `long` run sets it).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "arena/arena.h"
+#include "config.hpp"
+
+namespace {
+
+int scale() {
+  const char* s = std::getenv("ARENA_STRESS_SCALE");
+  return s != nullptr && std::atoi(s) > 0 ? std::atoi(s) : 1;
+}
+
+struct Block {
+  unsigned char* p;
+  std::size_t size;
+  unsigned char tag;
+};
+
+std::size_t random_size(std::mt19937_64& rng) {
+  const unsigned kind = rng() % 100;
+  if (kind < 80) return rng() % 512;
+  if (kind < 95) return 512 + rng() % arena::kMaxSmall;
+  if (kind < 99) return arena::kMaxSmall + rng() % (arena::kMaxMedium - arena::kMaxSmall);
+  return arena::kMaxMedium + rng() % (4 * arena::kMaxMedium);
+}
+
+Block make_block(std::mt19937_64& rng) {
+  const std::size_t size = random_size(rng);
+  const auto tag = static_cast<unsigned char>(rng());
+  unsigned char* p;
+  switch (rng() % 8) {
+    case 0:
+      p = static_cast<unsigned char*>(arena_memalign(std::size_t{32} << (rng() % 10), size));
+      break;
+    case 1:
+      p = static_cast<unsigned char*>(arena_calloc(1, size));
+      break;
+    default:
+      p = static_cast<unsigned char*>(arena_malloc(size));
+      break;
+  }
+  EXPECT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(p) % 16, 0u);
+  std::memset(p, tag, size);
+  return {p, size, tag};
+}
+
+bool intact(const Block& b) {
+  // The two ends and a stride through the middle: enough to see a shared block.
+  if (b.size == 0) return true;
+  for (std::size_t i = 0; i < b.size; i += 61)
+    if (b.p[i] != b.tag) return false;
+  return b.p[b.size - 1] == b.tag;
+}
+
+void check_and_free(const Block& b) {
+  EXPECT_TRUE(intact(b)) << "block of " << b.size << " bytes was overwritten";
+  arena_free(b.p);
+}
+
+class Channel {
+ public:
+  void push(Block b) {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.push_back(b);
+    }
+    ready_.notify_one();
+  }
+  bool pop(Block& b) {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return !queue_.empty() || closed_; });
+    if (queue_.empty()) return false;
+    b = queue_.front();
+    queue_.pop_front();
+    return true;
+  }
+  void close() {
+    {
+      std::lock_guard lock(mutex_);
+      closed_ = true;
+    }
+    ready_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_;
+  std::deque<Block> queue_;
+  bool closed_ = false;
+};
+
+TEST(ArenaStress, ProducersAndConsumersFreeEachOthersBlocks) {
+  constexpr int kPairs = 3;
+  const int rounds = 20000 * scale();
+  std::vector<Channel> channels(kPairs);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kPairs; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(t);
+      for (int i = 0; i < rounds; ++i) channels[t].push(make_block(rng));
+      channels[t].close();
+    });
+    threads.emplace_back([&, t] {
+      Block b;
+      while (channels[t].pop(b)) check_and_free(b);
+    });
+  }
+  for (auto& th : threads) th.join();
+}
+
+TEST(ArenaStress, ThreadsChurnReallocChainsAndSwapBlocks) {
+  constexpr int kThreads = 4;
+  const int rounds = 30000 * scale();
+  constexpr std::size_t kSlots = 256;
+  // Shared slots: any thread may free a block another thread made.
+  std::vector<std::atomic<Block*>> shared(kSlots);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(100 + t);
+      std::vector<Block> own;
+      for (int i = 0; i < rounds; ++i) {
+        const unsigned op = rng() % 10;
+        if (op < 4 || own.empty()) {
+          own.push_back(make_block(rng));
+        } else if (op < 6) {
+          const std::size_t k = rng() % own.size();
+          check_and_free(own[k]);
+          own[k] = own.back();
+          own.pop_back();
+        } else if (op < 8) {
+          // Realloc chain step: grow or shrink, content kept up to the smaller size.
+          Block& b = own[rng() % own.size()];
+          EXPECT_TRUE(intact(b));
+          const std::size_t size = random_size(rng);
+          auto* p = static_cast<unsigned char*>(arena_realloc(b.p, size == 0 ? 1 : size));
+          ASSERT_NE(p, nullptr);
+          const std::size_t kept = std::min(b.size, size == 0 ? std::size_t{1} : size);
+          for (std::size_t j = 0; j < kept; j += 61) ASSERT_EQ(p[j], b.tag);
+          b.p = p;
+          b.size = size == 0 ? 1 : size;
+          std::memset(p, b.tag, b.size);
+        } else {
+          // Swap through a shared slot: the block is freed by whichever thread takes it.
+          auto* mine = new Block(own.back());
+          own.pop_back();
+          Block* theirs = shared[rng() % kSlots].exchange(mine);
+          if (theirs != nullptr) {
+            own.push_back(*theirs);
+            delete theirs;
+          }
+        }
+        if (own.size() > 400) {
+          for (const Block& b : own) check_and_free(b);
+          own.clear();
+        }
+      }
+      for (const Block& b : own) check_and_free(b);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (auto& slot : shared) {
+    if (Block* b = slot.exchange(nullptr)) {
+      check_and_free(*b);
+      delete b;
+    }
+  }
+}
+
+}  // namespace

@@ -1,0 +1,362 @@
+// The malloc family of the arena allocator, through its prefixed API: sizes,
+// alignment, usable sizes, the corner cases of calloc/realloc/memalign, running out
+// of memory, returning memory, and surviving a heap overflow.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "arena/arena.h"
+#include "config.hpp"
+
+namespace {
+
+constexpr std::size_t kHuge = std::size_t{1} << 46;  // more than this machine can map
+
+bool aligned(const void* p, std::size_t alignment) {
+  return reinterpret_cast<std::uintptr_t>(p) % alignment == 0;
+}
+
+void fill(void* p, std::size_t n, unsigned char seed) {
+  auto* bytes = static_cast<unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) bytes[i] = static_cast<unsigned char>(seed + i * 7);
+}
+
+bool holds(const void* p, std::size_t n, unsigned char seed) {
+  const auto* bytes = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i)
+    if (bytes[i] != static_cast<unsigned char>(seed + i * 7)) return false;
+  return true;
+}
+
+std::vector<std::size_t> sizes_of_every_kind() {
+  std::vector<std::size_t> sizes;
+  for (std::size_t s = 0; s <= 1100; ++s) sizes.push_back(s);
+  for (std::size_t s = 1100; s <= arena::kMaxSmall + 64; s += 97) sizes.push_back(s);
+  for (std::size_t s = arena::kMaxSmall; s <= arena::kMaxMedium + 4096; s += 40961)
+    sizes.push_back(s);
+  sizes.push_back(arena::kMaxMedium);
+  sizes.push_back(arena::kMaxMedium + 1);
+  sizes.push_back(3 * arena::kMaxMedium + 12345);
+  return sizes;
+}
+
+TEST(ArenaMalloc, BlocksOfEverySizeAreAlignedWritableAndDisjoint) {
+  std::vector<std::pair<void*, std::size_t>> blocks;
+  unsigned char seed = 1;
+  for (std::size_t size : sizes_of_every_kind()) {
+    void* p = arena_malloc(size);
+    ASSERT_NE(p, nullptr) << size;
+    ASSERT_TRUE(aligned(p, 16)) << size;
+    ASSERT_GE(arena_malloc_usable_size(p), size);
+    fill(p, size, seed++);
+    blocks.emplace_back(p, size);
+  }
+  seed = 1;
+  for (auto [p, size] : blocks) {
+    EXPECT_TRUE(holds(p, size, seed++)) << "block of " << size << " was overwritten";
+    arena_free(p);
+  }
+}
+
+TEST(ArenaMalloc, UsableSizeIsTheWholeBlockAndAllOfItIsUsable) {
+  for (std::size_t size : sizes_of_every_kind()) {
+    void* p = arena_malloc(size);
+    const std::size_t usable = arena_malloc_usable_size(p);
+    EXPECT_GE(usable, size);
+    if (size > 128) {
+      EXPECT_LE(usable, size + size / 4 + arena::kPageSize) << size;
+    }
+    std::memset(p, 0x5a, usable);
+    arena_free(p);
+  }
+  EXPECT_EQ(arena_malloc_usable_size(nullptr), 0u);
+}
+
+TEST(ArenaMalloc, ZeroBytesGivesADistinctFreeableBlock) {
+  void* a = arena_malloc(0);
+  void* b = arena_malloc(0);
+  ASSERT_NE(a, nullptr);
+  ASSERT_NE(b, nullptr);
+  EXPECT_NE(a, b);
+  arena_free(a);
+  arena_free(b);
+  arena_free(nullptr);
+}
+
+TEST(ArenaMalloc, RequestsBeyondMemoryFailWithENOMEM) {
+  for (std::size_t size : {kHuge, std::size_t{PTRDIFF_MAX}, SIZE_MAX, SIZE_MAX - 4096}) {
+    errno = 0;
+    EXPECT_EQ(arena_malloc(size), nullptr) << size;
+    EXPECT_EQ(errno, ENOMEM) << size;
+  }
+  errno = 0;
+  EXPECT_EQ(arena_memalign(1 << 20, kHuge), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(arena_valloc(SIZE_MAX), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(arena_pvalloc(SIZE_MAX - 10), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  // And it still works afterwards.
+  void* p = arena_malloc(100);
+  ASSERT_NE(p, nullptr);
+  arena_free(p);
+}
+
+TEST(ArenaCalloc, ZeroesRecycledMemory) {
+  for (std::size_t size :
+       {std::size_t{24}, std::size_t{3000}, std::size_t{50000}, arena::kMaxMedium + 5}) {
+    void* dirty = arena_malloc(size);
+    std::memset(dirty, 0xee, size);
+    arena_free(dirty);
+    auto* p = static_cast<unsigned char*>(arena_calloc(1, size));
+    ASSERT_NE(p, nullptr);
+    for (std::size_t i = 0; i < size; ++i) ASSERT_EQ(p[i], 0) << size << " at " << i;
+    arena_free(p);
+  }
+}
+
+TEST(ArenaCalloc, OverflowingProductFailsWithENOMEM) {
+  errno = 0;
+  EXPECT_EQ(arena_calloc(SIZE_MAX / 2, 3), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(arena_calloc(std::size_t{1} << 33, std::size_t{1} << 33), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  void* zero = arena_calloc(0, 16);
+  EXPECT_NE(zero, nullptr);
+  arena_free(zero);
+}
+
+TEST(ArenaRealloc, NullAndZeroFollowGlibc) {
+  void* p = arena_realloc(nullptr, 40);
+  ASSERT_NE(p, nullptr);
+  EXPECT_GE(arena_malloc_usable_size(p), 40u);
+  EXPECT_EQ(arena_realloc(p, 0), nullptr);  // frees p
+}
+
+TEST(ArenaRealloc, KeepsContentAcrossEveryKindOfBlock) {
+  const std::size_t steps[] = {8,       100,     2000,   16384, 16385, 70000, 900000,
+                               1500000, 5000000, 800000, 30000, 5000,  64,    1};
+  void* p = arena_malloc(1);
+  fill(p, 1, 9);
+  std::size_t live = 1;
+  for (std::size_t size : steps) {
+    p = arena_realloc(p, size);
+    ASSERT_NE(p, nullptr) << size;
+    ASSERT_TRUE(holds(p, std::min(live, size), 9)) << "content lost resizing to " << size;
+    fill(p, size, 9);
+    live = size;
+  }
+  arena_free(p);
+}
+
+TEST(ArenaRealloc, SmallBlocksStayWhileTheyFit) {
+  void* p = arena_malloc(100);
+  const std::size_t usable = arena_malloc_usable_size(p);
+  EXPECT_EQ(arena_realloc(p, usable), p);
+  EXPECT_EQ(arena_realloc(p, usable - 20), p);
+  arena_free(p);
+}
+
+TEST(ArenaRealloc, MediumBlocksShrinkAndGrowInPlace) {
+  auto* p = static_cast<char*>(arena_malloc(256 * 1024));
+  fill(p, 20000, 3);
+  EXPECT_EQ(arena_realloc(p, 20000), p);  // the tail goes back to the page heap
+  EXPECT_EQ(arena_malloc_usable_size(p), arena::pages_for(20000) * arena::kPageSize);
+  EXPECT_EQ(arena_realloc(p, 200 * 1024), p);  // and is taken back
+  EXPECT_TRUE(holds(p, 20000, 3));
+  arena_free(p);
+}
+
+TEST(ArenaRealloc, LargeBlocksMoveWithoutLosingContent) {
+  auto* p = static_cast<char*>(arena_malloc(2 * arena::kMaxMedium));
+  fill(p, 2 * arena::kMaxMedium, 4);
+  p = static_cast<char*>(arena_realloc(p, 40 * arena::kMaxMedium));
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(holds(p, 2 * arena::kMaxMedium, 4));
+  EXPECT_GE(arena_malloc_usable_size(p), 40 * arena::kMaxMedium);
+  arena_free(p);
+}
+
+TEST(ArenaRealloc, FailureLeavesTheBlockIntact) {
+  for (std::size_t size : {std::size_t{64}, std::size_t{100000}, 3 * arena::kMaxMedium}) {
+    void* p = arena_malloc(size);
+    fill(p, size, 5);
+    errno = 0;
+    EXPECT_EQ(arena_realloc(p, kHuge), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    EXPECT_TRUE(holds(p, size, 5));
+    errno = 0;
+    EXPECT_EQ(arena_reallocarray(p, SIZE_MAX / 4, 8), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    EXPECT_TRUE(holds(p, size, 5));
+    arena_free(p);
+  }
+}
+
+TEST(ArenaReallocarray, MultipliesLikeCalloc) {
+  auto* p = static_cast<int*>(arena_reallocarray(nullptr, 10, sizeof(int)));
+  ASSERT_NE(p, nullptr);
+  for (int i = 0; i < 10; ++i) p[i] = i;
+  p = static_cast<int*>(arena_reallocarray(p, 1000, sizeof(int)));
+  ASSERT_NE(p, nullptr);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(p[i], i);
+  arena_free(p);
+}
+
+TEST(ArenaMemalign, EveryPowerOfTwoAlignmentForEveryKindOfSize) {
+  for (std::size_t alignment = 1; alignment <= (std::size_t{4} << 20); alignment *= 2) {
+    for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{100}, std::size_t{5000},
+                             std::size_t{50000}, std::size_t{3} << 20}) {
+      void* p = arena_memalign(alignment, size);
+      ASSERT_NE(p, nullptr) << alignment << " " << size;
+      EXPECT_TRUE(aligned(p, alignment < 16 ? 16 : alignment)) << alignment << " " << size;
+      EXPECT_GE(arena_malloc_usable_size(p), size);
+      std::memset(p, 1, size);
+      arena_free(p);
+    }
+  }
+}
+
+TEST(ArenaMemalign, NonPowerOfTwoAlignmentIsRoundedUpLikeGlibc) {
+  void* p = arena_memalign(24, 10);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(aligned(p, 32));
+  arena_free(p);
+  p = arena_memalign(3000, 10);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(aligned(p, 4096));
+  arena_free(p);
+  errno = 0;
+  EXPECT_EQ(arena_memalign(SIZE_MAX / 2 + 2, 10), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+TEST(ArenaPosixMemalign, RejectsBadAlignmentsWithEINVAL) {
+  void* p = reinterpret_cast<void*>(0x1234);
+  for (std::size_t bad : {std::size_t{0}, std::size_t{1}, std::size_t{2}, std::size_t{4},
+                          std::size_t{12}, std::size_t{24}, std::size_t{48}}) {
+    EXPECT_EQ(arena_posix_memalign(&p, bad, 16), EINVAL) << bad;
+    EXPECT_EQ(p, reinterpret_cast<void*>(0x1234)) << "output written on failure";
+  }
+  EXPECT_EQ(arena_posix_memalign(&p, 64, kHuge), ENOMEM);
+  for (std::size_t good : {sizeof(void*), std::size_t{16}, std::size_t{256}, std::size_t{65536}}) {
+    ASSERT_EQ(arena_posix_memalign(&p, good, 100), 0);
+    EXPECT_TRUE(aligned(p, good));
+    arena_free(p);
+  }
+}
+
+TEST(ArenaAlignedAlloc, PowersOfTwoOnly) {
+  void* p = arena_aligned_alloc(128, 1000);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(aligned(p, 128));
+  arena_free(p);
+  errno = 0;
+  EXPECT_EQ(arena_aligned_alloc(3, 9), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+}
+
+TEST(ArenaValloc, PageAlignedAndPvallocRoundsUp) {
+  void* v = arena_valloc(10);
+  EXPECT_TRUE(aligned(v, arena::kPageSize));
+  void* pv = arena_pvalloc(arena::kPageSize + 1);
+  EXPECT_TRUE(aligned(pv, arena::kPageSize));
+  EXPECT_GE(arena_malloc_usable_size(pv), 2 * arena::kPageSize);
+  void* zero = arena_pvalloc(0);
+  ASSERT_NE(zero, nullptr);
+  EXPECT_GE(arena_malloc_usable_size(zero), arena::kPageSize);
+  arena_free(v);
+  arena_free(pv);
+  arena_free(zero);
+}
+
+// The allocator keeps no header, footer or link next to user memory: scribbling far
+// past the end of a block damages other blocks' contents, never the allocator.
+TEST(ArenaIsolation, OverflowPastTheEndLeavesTheAllocatorWorking) {
+  std::vector<void*> neighbours;
+  for (int i = 0; i < 2000; ++i) neighbours.push_back(arena_malloc(48 + (i % 5) * 16));
+  auto* victim = static_cast<unsigned char*>(arena_malloc(100));
+  auto* medium = static_cast<unsigned char*>(arena_malloc(40000));
+  for (int i = 0; i < 2000; ++i) neighbours.push_back(arena_malloc(48 + (i % 7) * 16));
+  // Overflow by up to 64 KiB, staying inside the victim's mapped 4 MiB segment.
+  for (unsigned char* p : {victim, medium}) {
+    const auto start = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t segment_end = (start | (arena::kSegmentSize - 1)) + 1;
+    const std::size_t overflow = std::min<std::size_t>(64 * 1024, segment_end - start);
+    std::memset(p, 0xA5, overflow);
+  }
+  for (void* p : neighbours) arena_free(p);
+  arena_free(victim);
+  arena_free(medium);
+  // Churn: every block still comes back whole and distinct.
+  std::mt19937 rng(7);
+  std::vector<std::pair<unsigned char*, std::size_t>> live;
+  for (int round = 0; round < 20000; ++round) {
+    if (live.size() < 500 && rng() % 3 != 0) {
+      const std::size_t size = 1 + rng() % 3000;
+      auto* p = static_cast<unsigned char*>(arena_malloc(size));
+      ASSERT_NE(p, nullptr);
+      std::memset(p, static_cast<int>(size & 0xff), size);
+      live.emplace_back(p, size);
+    } else if (!live.empty()) {
+      const std::size_t k = rng() % live.size();
+      auto [p, size] = live[k];
+      for (std::size_t i = 0; i < size; ++i) ASSERT_EQ(p[i], size & 0xff);
+      arena_free(p);
+      live[k] = live.back();
+      live.pop_back();
+    }
+  }
+  for (auto [p, size] : live) arena_free(p);
+}
+
+TEST(ArenaMemory, FreedSegmentsAndPagesGoBackToTheKernel) {
+  arena_trim();
+  arena_stats before{};
+  arena_get_stats(&before);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 1000; ++i) blocks.push_back(arena_malloc(60000));  // ~60 MiB
+  for (int i = 0; i < 20000; ++i) blocks.push_back(arena_malloc(200));
+  for (void* p : blocks) std::memset(p, 1, arena_malloc_usable_size(p));
+  arena_stats during{};
+  arena_get_stats(&during);
+  EXPECT_GE(during.pages_in_use, before.pages_in_use + 1000 * 15);
+  EXPECT_GE(during.segments, before.segments + 14);
+  for (void* p : blocks) arena_free(p);
+  arena_stats after{};
+  arena_get_stats(&after);
+  EXPECT_LE(after.pages_in_use, before.pages_in_use + 64);
+  // Still mapped at most: the one empty segment kept for growth, the segment of the
+  // empty slab the arena keeps for the class, and that of the thread's current slab.
+  EXPECT_LE(after.segments, before.segments + 3);
+  // Dirty free pages are bounded by the purge policy, and trim returns them all.
+  EXPECT_LE(after.pages_free_dirty, before.pages_free_dirty + 1024 + during.pages_in_use / 8);
+  arena_trim();
+  arena_get_stats(&after);
+  EXPECT_EQ(after.pages_free_dirty, 0u);
+}
+
+TEST(ArenaMemory, LargeBlocksAreMappedAndUnmappedOneByOne) {
+  arena_stats before{};
+  arena_get_stats(&before);
+  std::vector<void*> blocks;
+  for (int i = 0; i < 300; ++i) blocks.push_back(arena_malloc(arena::kMaxMedium + 1 + i * 4096));
+  arena_stats during{};
+  arena_get_stats(&during);
+  EXPECT_EQ(during.large_blocks, before.large_blocks + 300);
+  EXPECT_GE(during.large_bytes, before.large_bytes + 300 * arena::kMaxMedium);
+  for (void* p : blocks) arena_free(p);
+  arena_stats after{};
+  arena_get_stats(&after);
+  EXPECT_EQ(after.large_blocks, before.large_blocks);
+  EXPECT_EQ(after.large_bytes, before.large_bytes);
+}
+
+}  // namespace

@@ -1,0 +1,133 @@
+#!/usr/bin/env python3
+"""Whole-program allocator benchmark: every workload under every backend, side by side.
+
+Runs are interleaved (round after round, each round visiting every backend in a rotated
+order) so that noise from other work on the machine falls on all backends alike; the
+figures are medians over the rounds. Wall time and peak RSS come from alloc_launch
+(wait4 rusage of the child alone) and are reported as ratios to glibc.
+
+The backends (name -> preloaded .so) are the ones the tests use, written by CMake into
+the build tree as allocator_backends.json.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+PYTHON_WORKLOAD = "x=[str(i) for i in range(10**6)]; d={i:str(i) for i in range(200000)}"
+
+
+def default_python():
+    # The distribution's interpreter, not a version-manager shim (a shell script that
+    # would be timed and preloaded too).
+    return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def workloads(args):
+    return {
+        "python": {"command": [args.python, "-c", PYTHON_WORKLOAD],
+                   "env": ["PYTHONMALLOC=malloc"]},
+        "producer_consumer": {"command": [os.path.join(args.bin_dir, "alloc_producer_consumer"),
+                                          "--transfers", str(args.transfers)],
+                              "env": []},
+        "small_blocks": {"command": [os.path.join(args.bin_dir, "alloc_small_blocks"),
+                                     "--count", "2000000", "--size", "16"],
+                         "env": []},
+    }
+
+
+def run_once(args, backend_path, workload):
+    command = [os.path.join(args.bin_dir, "alloc_launch")]
+    if backend_path:
+        command += ["--preload", backend_path]
+    for assignment in workload["env"]:
+        command += ["--env", assignment]
+    command += ["--"] + workload["command"]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise RuntimeError(f"alloc_launch failed: {completed.stderr.strip()}")
+    # alloc_launch prints its JSON last; the workload's own output comes before it and
+    # is kept when it is a JSON object too (small_blocks reports bytes per block).
+    lines = completed.stdout.strip().splitlines()
+    result = json.loads(lines[-1])
+    if len(lines) > 1 and lines[-2].startswith("{"):
+        result["workload"] = json.loads(lines[-2])
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", required=True, help="the CMake build tree")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--transfers", type=int, default=3_000_000,
+                        help="producer_consumer hand-overs per run")
+    parser.add_argument("--backends", help="comma-separated subset (default: all)")
+    parser.add_argument("--workloads", help="comma-separated subset of python,producer_consumer,small_blocks")
+    parser.add_argument("--python", default=default_python())
+    parser.add_argument("--json", help="also write every sample here")
+    args = parser.parse_args()
+    args.bin_dir = os.path.join(args.build_dir, "bin")
+
+    with open(os.path.join(args.build_dir, "tests", "bench", "allocators",
+                           "allocator_backends.json")) as f:
+        backends = json.load(f)  # ordered: glibc first
+    if args.backends:
+        wanted = args.backends.split(",")
+        backends = {name: path for name, path in backends.items() if name in wanted}
+    backends = {name: path for name, path in backends.items() if not path or os.path.exists(path)}
+    chosen = workloads(args)
+    if args.workloads:
+        chosen = {name: w for name, w in chosen.items() if name in args.workloads.split(",")}
+
+    names = list(backends)
+    samples = {w: {b: [] for b in names} for w in chosen}
+    for round_index in range(args.rounds):
+        order = names[round_index % len(names):] + names[:round_index % len(names)]
+        for workload_name, workload in chosen.items():
+            for backend in order:
+                result = run_once(args, backends[backend], workload)
+                if result["exit_status"] != 0:
+                    print(f"{workload_name} under {backend} exited {result['exit_status']}",
+                          file=sys.stderr)
+                samples[workload_name][backend].append(result)
+        print(f"round {round_index + 1}/{args.rounds} done", file=sys.stderr)
+
+    for workload_name in chosen:
+        print(f"\n### {workload_name} (median of {args.rounds})\n")
+        # CPU (user + system) is reported beside wall time: on a shared machine it is
+        # the steadier of the two, while wall time shows what the threads waited for.
+        print("| allocator | wall s | x glibc | CPU s | x glibc | peak RSS MiB | x glibc "
+              "| failed runs |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        medians = {}
+        for backend in names:
+            runs = samples[workload_name][backend]
+            ok = [r for r in runs if r["exit_status"] == 0] or runs
+            medians[backend] = (
+                statistics.median(r["wall_seconds"] for r in ok),
+                statistics.median(r["user_seconds"] + r["system_seconds"] for r in ok),
+                statistics.median(r["peak_rss_kib"] for r in ok) / 1024)
+        base = medians.get("glibc")
+        for backend in names:
+            figures = medians[backend]
+            failed = sum(1 for r in samples[workload_name][backend] if r["exit_status"] != 0)
+            cells = []
+            for index, precision in ((0, 3), (1, 3), (2, 1)):
+                ratio = f"{figures[index] / base[index]:.2f}" if base and base[index] else "-"
+                cells += [f"{figures[index]:.{precision}f}", ratio]
+            print(f"| {backend} | " + " | ".join(cells) + f" | {failed} |")
+        per_block = {b: [r["workload"]["bytes_per_block"] for r in samples[workload_name][b]
+                         if "bytes_per_block" in r.get("workload", {})] for b in names}
+        if all(per_block.values()):
+            print("\nresident bytes per live 16-byte block (median): " + ", ".join(
+                f"{b} {statistics.median(v):.1f}" for b, v in per_block.items()))
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"backends": backends, "samples": samples}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""Recorder overhead, side by side in one run: untraced vs libmhook.so vs heaptrack.
+
+Workloads
+  python   PYTHONMALLOC=malloc python3 -c 'x=[str(i) for i in range(10**6)];
+           d={i:str(i) for i in range(200000)}'   (the design brief's anchor)
+  loop1    mhook_malloc_loop 1 CALLS   (malloc/free churn, one thread)
+  loop2    mhook_malloc_loop 2 CALLS   (the same on two threads)
+
+Each round runs every (workload, tool) pair once, interleaved, so that load from
+other processes hits all of them alike; figures are medians over the rounds.
+Reported per workload and tool: wall seconds, CPU seconds (user+sys, all threads),
+and for libmhook: events, added wall ns per event, added CPU ns per event, bytes per
+event on disk; for the loops also the recording thread's own CPU ns per call.
+
+usage: run_overhead.py [--build DIR] [--rounds N] [--calls N] [--no-heaptrack]
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+PY_CODE = "x=[str(i) for i in range(10**6)]; d={i:str(i) for i in range(200000)}"
+
+
+def run_timed(argv, env):
+    """Runs argv; returns (wall s, cpu s of the children, stdout)."""
+    before = os.times()
+    start = time.perf_counter()
+    out = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=True)
+    wall = time.perf_counter() - start
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return wall, cpu, out.stdout.decode()
+
+
+def trace_events(mtreplay, argv, env, workdir):
+    """Events and bytes of one recording, from `mtreplay record`'s summary."""
+    pattern = os.path.join(workdir, "count.%p.mtr")
+    res = subprocess.run([mtreplay, "record", "-o", pattern, "--"] + argv, env=env,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=True)
+    line = res.stderr.decode().splitlines()[0]
+    m = re.search(r"(\d+) events.*?([\d.]+) bytes/event", line)
+    for f in os.listdir(workdir):
+        if f.startswith("count."):
+            os.remove(os.path.join(workdir, f))
+    return int(m.group(1)), float(m.group(2))
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build", default=os.path.join(here, "..", "..", "..", "build"))
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--calls", type=int, default=10_000_000, help="calls per loop thread")
+    ap.add_argument("--no-heaptrack", action="store_true")
+    args = ap.parse_args()
+
+    build = os.path.abspath(args.build)
+    mhook = os.path.join(build, "lib", "libmhook.so")
+    mtreplay = os.path.join(build, "bin", "mtreplay")
+    loop = os.path.join(build, "bin", "mhook_malloc_loop")
+    python = "/usr/bin/python3"
+    for f in (mhook, mtreplay, loop, python):
+        if not os.path.exists(f):
+            sys.exit(f"run_overhead: {f} not found (build the mhook, mtreplay and mhook_malloc_loop targets)")
+    heaptrack = None if args.no_heaptrack else shutil.which("heaptrack")
+
+    work = tempfile.mkdtemp(prefix="mhook-bench-")
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("MHOOK_") and k != "LD_PRELOAD"}
+    workloads = {
+        "python": ([python, "-c", PY_CODE], {"PYTHONMALLOC": "malloc"}),
+        "loop1": ([loop, "1", str(args.calls)], {}),
+        "loop2": ([loop, "2", str(args.calls)], {}),
+    }
+    tools = ["untraced", "mhook"] + (["heaptrack"] if heaptrack else [])
+    samples = {(w, t): [] for w in workloads for t in tools}
+    loop_stats = {(w, t): [] for w in workloads if w.startswith("loop") for t in tools}
+
+    for r in range(args.rounds):
+        for w, (argv, extra) in workloads.items():
+            for t in tools:
+                env = dict(base_env, **extra)
+                cmd = list(argv)
+                if t == "mhook":
+                    env["LD_PRELOAD"] = mhook
+                    env["MHOOK_OUTPUT"] = os.path.join(work, f"{w}.%p.mtr")
+                elif t == "heaptrack":
+                    cmd = [heaptrack, "-o", os.path.join(work, f"{w}.heaptrack")] + cmd
+                wall, cpu, out = run_timed(cmd, env)
+                samples[(w, t)].append((wall, cpu))
+                if w.startswith("loop"):
+                    last = [l for l in out.splitlines() if l.startswith("{")][-1]
+                    loop_stats[(w, t)].append(json.loads(last))
+                for f in os.listdir(work):
+                    os.remove(os.path.join(work, f))
+        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+
+    print(f"# rounds={args.rounds} calls/thread={args.calls} load={os.getloadavg()[0]:.1f}")
+    print("| workload | tool | wall s | cpu s | wall x | cpu x | events | +wall ns/ev | +cpu ns/ev | thread cpu ns/call | bytes/ev |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for w, (argv, extra) in workloads.items():
+        events, bpe = trace_events(mtreplay, argv, dict(base_env, **extra), work)
+        base_wall = statistics.median(s[0] for s in samples[(w, "untraced")])
+        base_cpu = statistics.median(s[1] for s in samples[(w, "untraced")])
+        for t in tools:
+            wall = statistics.median(s[0] for s in samples[(w, t)])
+            cpu = statistics.median(s[1] for s in samples[(w, t)])
+            thread_ns = ""
+            if w.startswith("loop"):
+                thread_ns = f"{statistics.median(s['thread_cpu_ns_per_call'] for s in loop_stats[(w, t)]):.1f}"
+            added = t != "untraced"
+            print(f"| {w} | {t} | {wall:.3f} | {cpu:.3f} | {wall / base_wall:.2f} | {cpu / base_cpu:.2f} | "
+                  f"{events if added else ''} | {(wall - base_wall) * 1e9 / events if added else 0:.1f} | "
+                  f"{(cpu - base_cpu) * 1e9 / events if added else 0:.1f} | {thread_ns} | "
+                  f"{bpe if t == 'mhook' else ''} |")
+    for t in tools:
+        if ("loop1", t) in loop_stats and loop_stats[("loop1", t)]:
+            one = statistics.median(s["calls_per_second"] for s in loop_stats[("loop1", t)])
+            two = statistics.median(s["calls_per_second"] for s in loop_stats[("loop2", t)])
+            print(f"calls/s {t}: 1 thread {one:,.0f}, 2 threads {two:,.0f}, ratio {two / one:.2f}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

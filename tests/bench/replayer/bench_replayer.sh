@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Replayer benchmarks (BENCHMARKS.md "Replayer harness cost and scaling"):
+#  1. harness cost: a synthetic trace replayed under the null allocator;
+#  2. scaling: 1 vs 2 recorded threads with the same per-thread work, 1% shared objects;
+#  3. a recorded real program (python3) replayed under glibc vs the program's own run.
+# Usage: bench_replayer.sh BUILD_DIR [RUNS]. Medians of RUNS (default 5) fresh processes.
+set -euo pipefail
+build=${1:?usage: bench_replayer.sh BUILD_DIR [RUNS]}
+runs=${2:-5}
+bin=$build/bin
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+"$bin/replayer_bench_trace" "$work/t1.mtr" --threads 1 --ops 2000000 --shared 0.01
+"$bin/replayer_bench_trace" "$work/t2.mtr" --threads 2 --ops 2000000 --shared 0.01
+
+summary() {  # JSON file -> median wall ns, cpu ns, ops, threads
+  python3 - "$1" <<'PY'
+import json, statistics, sys
+runs = [r for r in json.load(open(sys.argv[1]))["runs"] if r["status"] == "ok" and not r["warmup"]]
+wall = statistics.median(r["wall_ns"] for r in runs)
+cpu = statistics.median(r["cpu_user_ns"] + r["cpu_sys_ns"] for r in runs)
+r = runs[0]
+print(f'{wall:.0f} {cpu:.0f} {r["ops"]} {r["trace"]["threads"]}')
+PY
+}
+
+echo "== harness cost and scaling (medians of $runs runs; load: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-8s %-7s %10s %10s %14s %14s %12s\n' allocator trace wall_ms cpu_ms "ns/op/thread" "cpu ns/op" "Mops/s"
+declare -A rate
+for allocator in null glibc; do
+  for trace in t1 t2; do
+    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --repeat "$runs" --warmup 1 \
+      --quiet --json "$work/$allocator.$trace.json"
+    read -r wall cpu ops threads < <(summary "$work/$allocator.$trace.json")
+    rate[$allocator.$trace]=$(python3 -c "print($ops / $wall * 1e3)")
+    python3 -c "print('%-8s %-7s %10.1f %10.1f %14.2f %14.2f %12.2f' % ('$allocator', '$trace', $wall/1e6, $cpu/1e6, $wall*$threads/$ops, $cpu/$ops, $ops/$wall*1e3))"
+  done
+  python3 -c "print('  %s: 2 threads / 1 thread throughput = %.2fx' % ('$allocator', ${rate[$allocator.t2]} / ${rate[$allocator.t1]}))"
+done
+
+echo "== a recorded real program: python3 building 1.2M strings (PYTHONMALLOC=malloc)"
+program=(python3 -c 'x=[str(i) for i in range(10**6)]; d={i:str(i) for i in range(200000)}')
+(cd "$work" && PYTHONMALLOC=malloc "$bin/mtreplay" record -q -o 'py.%p.mtr' -- "${program[@]}")
+trace=$(ls -S "$work"/py.*.mtr | head -1)
+own=$(python3 - "${program[@]}" <<'PY'
+import os, statistics, subprocess, sys, time
+env = dict(os.environ, PYTHONMALLOC="malloc")
+times = []
+for _ in range(5):
+    start = time.perf_counter()
+    subprocess.run(sys.argv[1:], env=env, check=True)
+    times.append(time.perf_counter() - start)
+print(f"{statistics.median(times) * 1e9:.0f}")
+PY
+)
+"$bin/mtreplay" replay "$trace" --allocator glibc --repeat "$runs" --quiet --json "$work/py.json"
+read -r wall cpu ops threads < <(summary "$work/py.json")
+python3 -c "print('program own run %.1f ms; replay under glibc %.1f ms wall (%.1f ms cpu) for %d ops; replay/program = %.2f' % ($own/1e6, $wall/1e6, $cpu/1e6, $ops, $wall/$own))"

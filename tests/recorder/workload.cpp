@@ -1,0 +1,256 @@
+// A program for the recorder's tests to run under libmhook.so. Each scenario makes a
+// known set of malloc-family calls with marker sizes (workload_markers.hpp); the tests
+// read the trace back and check every one of them.
+//   workload kinds          every kind of call from kWorkerThreads threads, cross-thread frees,
+//   failures workload fork           allocate, fork; the child allocates and exits workload exec
+//   allocate, a failing exec, allocate, exec ourselves as `exec-target` workload exec-target
+//   allocate (the image after exec) workload exit-now       a thread that stays idle, then _exit(3)
+//   from main workload tls-exit       threads whose TLS and key destructors allocate after ours ran
+// Built with -fno-builtin so the compiler keeps every call.
+#include <malloc.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <signal.h>
+
+#include <atomic>
+#include <barrier>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "workload_markers.hpp"
+
+namespace {
+
+using namespace mtreplay::recorder_test;
+
+int fail(const char* what) {
+  std::fprintf(stderr, "workload: %s (errno %d)\n", what, errno);
+  return 1;
+}
+
+// Pointers each worker hands to the next one to free.
+std::vector<void*> handoff[kWorkerThreads];
+
+void touch(void* p, size_t n) {
+  if (p) std::memset(p, 0x5a, n < 64 ? n : 64);
+}
+
+void worker(int k, std::barrier<>& sync, std::atomic<int>& errors) {
+  auto check = [&](bool ok) {
+    if (!ok) errors.fetch_add(1);
+  };
+  for (int i = 0; i < kIterations; ++i) {
+    void* cross = malloc(marker_size(k, kMallocCrossFreed));
+    check(cross != nullptr);
+    touch(cross, 64);
+    handoff[k].push_back(cross);
+
+    void* c = calloc(3, marker_size(k, kCalloc));
+    check(c != nullptr);
+    free(c);
+
+    void* r = malloc(marker_size(k, kReallocFrom));
+    touch(r, 64);
+    r = realloc(r, marker_size(k, kReallocTo));
+    check(r != nullptr);
+    r = reallocarray(r, 2, marker_size(k, kReallocArray));
+    check(r != nullptr);
+    free(r);
+
+    void* m = memalign(64, marker_size(k, kMemalign));
+    check(m && reinterpret_cast<uintptr_t>(m) % 64 == 0);
+    free(m);
+    void* pm = nullptr;
+    check(posix_memalign(&pm, 128, marker_size(k, kPosixMemalign)) == 0);
+    free(pm);
+    void* a = aligned_alloc(kAlignedAllocUnit, kAlignedAllocUnit * marker_size(k, kAlignedAlloc));
+    check(a != nullptr);
+    free(a);
+    void* v = valloc(marker_size(k, kValloc));
+    check(v != nullptr);
+    free(v);
+    void* pv = pvalloc(marker_size(k, kPvalloc));
+    check(pv != nullptr);
+    free(pv);
+    void* u = malloc(marker_size(k, kUsableSize));
+    check(malloc_usable_size(u) >= marker_size(k, kUsableSize));
+    free(u);
+  }
+
+  // Failures, once each.
+  errno = 0;
+  check(malloc(kHugeMallocBase - static_cast<size_t>(k)) == nullptr && errno == ENOMEM);
+  void* never = nullptr;
+  check(posix_memalign(&never, 24, marker_size(k, kBadAlignment)) == EINVAL);
+  void* z = malloc(marker_size(k, kReallocToZero));
+  check(realloc(z, 0) == nullptr);
+  errno = 0;
+  check(calloc(SIZE_MAX / 8, marker_size(k, kCallocOverflow)) == nullptr && errno == ENOMEM);
+
+  sync.arrive_and_wait();  // every worker has filled its handoff list
+  for (void* p : handoff[(k + kWorkerThreads - 1) % kWorkerThreads]) free(p);
+}
+
+int run_kinds() {
+  for (auto& h : handoff) h.reserve(kIterations);
+  std::barrier sync(kWorkerThreads);
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int k = 0; k < kWorkerThreads; ++k)
+    threads.emplace_back(worker, k, std::ref(sync), std::ref(errors));
+  for (auto& t : threads) t.join();
+  if (errors.load()) return fail("a call did not behave as expected");
+  std::puts("kinds done");
+  return 0;
+}
+
+int run_fork() {
+  void* p = malloc(marker_size(0, kBeforeFork));
+  const pid_t child = fork();
+  if (child < 0) return fail("fork");
+  if (child == 0) {
+    void* q = malloc(marker_size(0, kInChild));
+    free(q);
+    free(p);
+    std::exit(0);
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  free(p);
+  std::printf("child %d\n", child);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+}
+
+int run_exec(const char* self) {
+  void* p = malloc(marker_size(0, kBeforeExec));
+  touch(p, 64);
+  errno = 0;
+  if (execl("/nonexistent/program", "nonexistent", static_cast<char*>(nullptr)) != -1 ||
+      errno != ENOENT)
+    return fail("a failed exec must return -1 with errno ENOENT");
+  void* q = malloc(marker_size(0, kAfterFailedExec));
+  free(q);
+  execl(self, self, "exec-target", static_cast<char*>(nullptr));
+  return fail("exec");
+}
+
+int run_exec_target() {
+  void* p = malloc(marker_size(0, kAfterExec));
+  free(p);
+  std::puts("exec target done");
+  return 0;
+}
+
+int run_exit_now() {
+  std::atomic<bool> allocated{false};
+  std::thread idle([&] {
+    void* p = malloc(marker_size(1, kIdleThread));
+    touch(p, 64);
+    allocated.store(true);
+    pause();  // never returns: _exit ends the process with this thread idle
+  });
+  idle.detach();
+  while (!allocated.load()) std::this_thread::yield();
+  void* p = malloc(marker_size(0, kBeforeExitNow));
+  touch(p, 64);
+  _exit(3);
+}
+
+pthread_key_t late_key;
+
+void late_key_destructor(void*) {
+  void* p = malloc(marker_size(0, kInKeyDestructor));
+  free(p);
+}
+
+struct AllocatesOnDestruction {
+  ~AllocatesOnDestruction() {
+    void* p = malloc(marker_size(0, kInTlsDestructor));
+    free(p);
+  }
+};
+
+int run_tls_exit() {
+  // Created after libmhook's key, so its destructor runs after the recorder's.
+  pthread_key_create(&late_key, late_key_destructor);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([] {
+      thread_local AllocatesOnDestruction tls_object;
+      (void)&tls_object;
+      pthread_setspecific(late_key, reinterpret_cast<void*>(1));
+    });
+  }
+  for (auto& t : threads) t.join();
+  std::puts("tls-exit done");
+  return 0;
+}
+
+int run_main_exits() {
+  pthread_t t;
+  pthread_create(
+      &t, nullptr,
+      [](void*) -> void* {
+        usleep(30'000);  // let main be gone first
+        void* p = malloc(marker_size(0, kAfterMainExited));
+        free(p);
+        std::puts("last thread done");
+        std::fflush(stdout);
+        return nullptr;
+      },
+      nullptr);
+  pthread_exit(nullptr);
+}
+
+int run_killed() {
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < std::chrono::milliseconds(400)) {
+    void* p = malloc(marker_size(0, kBeforeKill));
+    free(p);
+  }
+  raise(SIGKILL);
+  return 1;
+}
+
+int run_threads(int count) {
+  constexpr int kBatch = 8;
+  for (int done = 0; done < count;) {
+    std::vector<std::thread> batch;
+    for (int i = 0; i < kBatch && done < count; ++i, ++done) {
+      batch.emplace_back([] {
+        for (int j = 0; j < 1000; ++j) {
+          void* p = malloc(marker_size(0, kShortLivedThread));
+          free(p);
+        }
+      });
+    }
+    for (auto& t : batch) t.join();
+  }
+  std::printf("%d threads done\n", count);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string_view mode = argc > 1 ? argv[1] : "";
+  if (mode == "kinds") return run_kinds();
+  if (mode == "fork") return run_fork();
+  if (mode == "exec") return run_exec(argv[0]);
+  if (mode == "exec-target") return run_exec_target();
+  if (mode == "exit-now") return run_exit_now();
+  if (mode == "tls-exit") return run_tls_exit();
+  if (mode == "main-exits") return run_main_exits();
+  if (mode == "killed") return run_killed();
+  if (mode == "threads" && argc > 2) return run_threads(std::atoi(argv[2]));
+  std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");
+  return 2;
+}

@@ -1,0 +1,53 @@
+// Marker sizes shared by the recorder's test workload and the tests that read its
+// traces: every call the workload makes on purpose has a size no other allocation in
+// the process uses, so the trace can be checked call by call.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace mtreplay::recorder_test {
+
+inline constexpr int kWorkerThreads = 4;
+inline constexpr int kIterations = 50;
+
+// The kinds of calls each worker makes, kIterations times each (see workload.cpp).
+enum Marker : size_t {
+  kMallocCrossFreed = 1,  // malloc, freed by the next worker
+  kCalloc = 2,            // calloc(3, size), freed here
+  kReallocFrom = 3,       // malloc(size) then realloc to kReallocTo
+  kReallocTo = 4,
+  kReallocArray = 5,   // reallocarray(p, 2, size)
+  kMemalign = 6,       // memalign(64, size)
+  kPosixMemalign = 7,  // posix_memalign(&p, 128, size)
+  kAlignedAlloc = 8,   // aligned_alloc(256, size)
+  kValloc = 9,
+  kPvalloc = 10,
+  kUsableSize = 11,  // malloc(size), malloc_usable_size(p), free(p)
+  // Once per worker: failures.
+  kBadAlignment = 12,    // posix_memalign(&p, 24, size) -> EINVAL
+  kReallocToZero = 13,   // malloc(size), realloc(p, 0) -> NULL
+  kCallocOverflow = 14,  // calloc(SIZE_MAX / 8, size) -> NULL, ENOMEM
+  // Process-level scenarios.
+  kBeforeFork = 20,
+  kInChild = 21,
+  kBeforeExec = 22,
+  kAfterExec = 23,
+  kAfterFailedExec = 24,
+  kBeforeExitNow = 25,
+  kIdleThread = 26,
+  kInTlsDestructor = 27,
+  kInKeyDestructor = 28,
+  kAfterMainExited = 29,
+  kBeforeKill = 30,
+  kShortLivedThread = 31,
+};
+
+inline size_t marker_size(int worker, Marker m) {
+  return 100'000 + static_cast<size_t>(worker) * 100 + m;
+}
+inline constexpr size_t kHugeMallocBase =
+    SIZE_MAX - 4096;                              // malloc(kHugeMallocBase - worker) fails
+inline constexpr size_t kAlignedAllocUnit = 256;  // aligned_alloc sizes are multiples
+
+}  // namespace mtreplay::recorder_test

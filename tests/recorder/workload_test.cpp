@@ -1,0 +1,387 @@
+// The recorder against its own workload: every kind of call, counted exactly, with
+// exact arguments and results; fork, exec, _exit and thread exit losing nothing.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <algorithm>
+
+#include <cerrno>
+#include <set>
+
+#include "recorder_test_support.hpp"
+#include "workload_markers.hpp"
+
+namespace mtreplay::recorder_test {
+namespace {
+
+using traces::Event;
+using traces::Op;
+
+#define SKIP_IF_SANITIZED()                           \
+  if (std::string_view(MTREPLAY_SANITIZE_MODE) != "") \
+  GTEST_SKIP() << "preloading libmhook.so into a sanitized build is meaningless"
+
+RunResult run_workload(const TempDir& dir, const std::string& mode,
+                       std::vector<std::string> extra_env = {}, const std::string& arg = "") {
+  extra_env.push_back("LD_PRELOAD=" + mhook_library().string());
+  extra_env.push_back("MHOOK_OUTPUT=" + (dir.path() / "w.%p.mtr").string());
+  std::vector<std::string> argv{workload_program().string(), mode};
+  if (!arg.empty()) argv.push_back(arg);
+  return run({argv, extra_env, dir.path(), ""});
+}
+
+size_t count_if_size(const std::vector<Event>& events, Op op, size_t size) {
+  return std::count_if(events.begin(), events.end(),
+                       [&](const Event& e) { return e.op == op && e.size == size; });
+}
+
+const Event* find_size(const std::vector<Event>& events, Op op, size_t size) {
+  for (const auto& e : events)
+    if (e.op == op && e.size == size) return &e;
+  return nullptr;
+}
+
+// Which thread index ran worker k: the one whose first marker malloc has its size.
+std::map<int, uint32_t> worker_threads(const ReadTrace& t) {
+  std::map<int, uint32_t> out;
+  for (const auto& [index, events] : t.threads)
+    for (int k = 0; k < kWorkerThreads; ++k)
+      if (find_size(events, Op::kMalloc, marker_size(k, kMallocCrossFreed))) out[k] = index;
+  return out;
+}
+
+void expect_thread_bracketed(const ReadTrace& t) {
+  for (const auto& [index, events] : t.threads) {
+    ASSERT_FALSE(events.empty());
+    EXPECT_EQ(events.front().op, Op::kThreadStart) << "thread " << index;
+    EXPECT_EQ(events.front().result, t.os_tid.at(index)) << "thread " << index;
+    EXPECT_EQ(events.back().op, Op::kThreadExit) << "thread " << index;
+    EXPECT_EQ(of_op(events, Op::kThreadExit).size(), 1u) << "thread " << index;
+  }
+}
+
+TEST(RecorderWorkload, EveryKindCountedExactlyPerThread) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("kinds");
+  const RunResult r = run_workload(dir, "kinds");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "kinds done\n");
+  EXPECT_EQ(r.err, "");
+  const auto files = traces_in(dir.path());
+  ASSERT_EQ(files.size(), 1u);
+  const ReadTrace t = read_trace(files[0]);
+  EXPECT_TRUE(t.summary.complete);
+  EXPECT_EQ(t.summary.truncated_bytes, 0u);
+  expect_thread_bracketed(t);
+  // main + kWorkerThreads; the recorder's writer thread never records.
+  EXPECT_EQ(t.threads.size(), static_cast<size_t>(kWorkerThreads) + 1);
+
+  const auto workers = worker_threads(t);
+  ASSERT_EQ(workers.size(), static_cast<size_t>(kWorkerThreads));
+  std::set<uint32_t> distinct;
+  for (auto [k, index] : workers) distinct.insert(index);
+  EXPECT_EQ(distinct.size(), workers.size());
+
+  const size_t n = kIterations;
+  for (auto [k, index] : workers) {
+    SCOPED_TRACE("worker " + std::to_string(k));
+    const auto& ev = t.threads.at(index);
+    auto sz = [&](Marker m) { return marker_size(k, m); };
+
+    // Cross-thread frees: every pointer this worker got is freed, exactly once, by
+    // the next worker, after it was allocated.
+    const auto& next = t.threads.at(workers.at((k + 1) % kWorkerThreads));
+    std::multiset<uint64_t> freed_by_next;
+    for (const auto& e : of_op(next, Op::kFree)) freed_by_next.insert(e.ptr);
+    EXPECT_EQ(count_if_size(ev, Op::kMalloc, sz(kMallocCrossFreed)), n);
+    for (const auto& e : ev) {
+      if (e.op != Op::kMalloc || e.size != sz(kMallocCrossFreed)) continue;
+      EXPECT_NE(e.result, 0u);
+      EXPECT_EQ(freed_by_next.count(e.result), 1u);
+    }
+
+    EXPECT_EQ(count_if_size(ev, Op::kCalloc, sz(kCalloc)), n);
+    for (const auto& e : ev)
+      if (e.op == Op::kCalloc && e.size == sz(kCalloc)) {
+        EXPECT_EQ(e.count, 3u);
+      }
+
+    // realloc: begin (ptr) right before the realloc itself, with the same ptr.
+    EXPECT_EQ(count_if_size(ev, Op::kRealloc, sz(kReallocTo)), n);
+    EXPECT_EQ(count_if_size(ev, Op::kReallocArray, sz(kReallocArray)), n);
+    size_t begins_checked = 0;
+    for (size_t i = 1; i < ev.size(); ++i) {
+      const Event& e = ev[i];
+      if ((e.op == Op::kRealloc && e.size == sz(kReallocTo)) ||
+          (e.op == Op::kReallocArray && e.size == sz(kReallocArray))) {
+        EXPECT_EQ(ev[i - 1].op, Op::kReallocBegin);
+        EXPECT_EQ(ev[i - 1].ptr, e.ptr);
+        EXPECT_NE(e.result, 0u);
+        if (e.op == Op::kReallocArray) {
+          EXPECT_EQ(e.count, 2u);
+        }
+        ++begins_checked;
+      }
+    }
+    EXPECT_EQ(begins_checked, 2 * n);
+
+    for (const auto& e : ev) {
+      if (e.op == Op::kMemalign && e.size == sz(kMemalign)) {
+        EXPECT_EQ(e.align, 64u);
+        EXPECT_EQ(e.result % 64, 0u);
+      }
+      if (e.op == Op::kPosixMemalign && e.size == sz(kPosixMemalign)) {
+        EXPECT_EQ(e.align, 128u);
+        EXPECT_EQ(e.error, 0);
+        EXPECT_EQ(e.result % 128, 0u);
+      }
+      if (e.op == Op::kAlignedAlloc && e.size == kAlignedAllocUnit * sz(kAlignedAlloc)) {
+        EXPECT_EQ(e.align, kAlignedAllocUnit);
+      }
+      if ((e.op == Op::kValloc && e.size == sz(kValloc)) ||
+          (e.op == Op::kPvalloc && e.size == sz(kPvalloc))) {
+        EXPECT_EQ(e.result % 4096, 0u);
+      }
+    }
+    EXPECT_EQ(count_if_size(ev, Op::kMemalign, sz(kMemalign)), n);
+    EXPECT_EQ(count_if_size(ev, Op::kPosixMemalign, sz(kPosixMemalign)), n);
+    EXPECT_EQ(count_if_size(ev, Op::kAlignedAlloc, kAlignedAllocUnit * sz(kAlignedAlloc)), n);
+    EXPECT_EQ(count_if_size(ev, Op::kValloc, sz(kValloc)), n);
+    EXPECT_EQ(count_if_size(ev, Op::kPvalloc, sz(kPvalloc)), n);
+
+    // malloc_usable_size: recorded with the pointer of the malloc before it.
+    size_t usable = 0;
+    for (size_t i = 1; i < ev.size(); ++i) {
+      if (ev[i].op != Op::kUsableSize || ev[i - 1].size != sz(kUsableSize)) continue;
+      EXPECT_EQ(ev[i].ptr, ev[i - 1].result);
+      EXPECT_GE(ev[i].result, sz(kUsableSize));
+      ++usable;
+    }
+    EXPECT_EQ(usable, n);
+
+    // Failures, recorded with their error.
+    const Event* huge = nullptr;
+    for (const auto& e : ev)
+      if (e.op == Op::kMalloc && e.size == kHugeMallocBase - static_cast<size_t>(k)) huge = &e;
+    ASSERT_NE(huge, nullptr);
+    EXPECT_EQ(huge->result, 0u);
+    EXPECT_EQ(huge->error, ENOMEM);
+    const Event* bad = find_size(ev, Op::kPosixMemalign, sz(kBadAlignment));
+    ASSERT_NE(bad, nullptr);
+    EXPECT_EQ(bad->align, 24u);
+    EXPECT_EQ(bad->error, EINVAL);
+    EXPECT_EQ(bad->result, 0u);
+    const Event* zero_from = find_size(ev, Op::kMalloc, sz(kReallocToZero));
+    ASSERT_NE(zero_from, nullptr);
+    bool found_zero = false;
+    for (const auto& e : ev) {
+      if (e.op == Op::kRealloc && e.ptr == zero_from->result && e.size == 0) {
+        EXPECT_EQ(e.result, 0u);
+        found_zero = true;
+      }
+    }
+    EXPECT_TRUE(found_zero);
+    const Event* overflow = find_size(ev, Op::kCalloc, sz(kCallocOverflow));
+    ASSERT_NE(overflow, nullptr);
+    EXPECT_EQ(overflow->count, SIZE_MAX / 8);
+    EXPECT_EQ(overflow->result, 0u);
+    EXPECT_EQ(overflow->error, ENOMEM);
+
+    // A thread's own events are in time order.
+    for (size_t i = 1; i < ev.size(); ++i) EXPECT_LE(ev[i - 1].time_ns, ev[i].time_ns);
+  }
+}
+
+TEST(RecorderWorkload, ForkedChildWritesItsOwnLinkedTrace) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("fork");
+  const RunResult r = run_workload(dir, "fork");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto files = traces_in(dir.path());
+  ASSERT_EQ(files.size(), 2u);
+  ReadTrace a = read_trace(files[0]), b = read_trace(files[1]);
+  ReadTrace& parent = a.header.parent_trace_pid == 0 ? a : b;
+  ReadTrace& child = a.header.parent_trace_pid == 0 ? b : a;
+  EXPECT_TRUE(parent.summary.complete);
+  EXPECT_TRUE(child.summary.complete);
+  EXPECT_EQ(child.header.parent_trace_pid, parent.header.pid);
+  EXPECT_EQ(child.header.ppid, parent.header.pid);
+  EXPECT_EQ(r.out, "child " + std::to_string(child.header.pid) + "\n");
+
+  ASSERT_EQ(parent.threads.size(), 1u);
+  const auto& pe = parent.threads.begin()->second;
+  const auto forks = of_op(pe, Op::kFork);
+  ASSERT_EQ(forks.size(), 1u);
+  EXPECT_EQ(forks[0].result, child.header.pid);
+  const Event* before = find_size(pe, Op::kMalloc, marker_size(0, kBeforeFork));
+  ASSERT_NE(before, nullptr);
+  EXPECT_EQ(count_if_size(pe, Op::kMalloc, marker_size(0, kInChild)), 0u);
+
+  ASSERT_EQ(child.threads.size(), 1u);
+  EXPECT_EQ(child.threads.begin()->first, 0u);
+  const auto& ce = child.threads.begin()->second;
+  EXPECT_EQ(ce.front().op, Op::kThreadStart);
+  EXPECT_EQ(ce.front().result, child.header.pid);
+  EXPECT_EQ(count_if_size(ce, Op::kMalloc, marker_size(0, kInChild)), 1u);
+  EXPECT_EQ(count_if_size(ce, Op::kMalloc, marker_size(0, kBeforeFork)), 0u);
+  // The child frees the parent's pre-fork pointer: recorded in the child's trace.
+  EXPECT_EQ(of_op(ce, Op::kFree).size() >= 2, true);
+  bool freed_inherited = false;
+  for (const auto& e : of_op(ce, Op::kFree)) freed_inherited |= e.ptr == before->result;
+  EXPECT_TRUE(freed_inherited);
+}
+
+TEST(RecorderWorkload, NoForkFollowingLeavesOneTrace) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("nofork");
+  const RunResult r = run_workload(dir, "fork", {"MHOOK_FOLLOW_FORK=0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  ASSERT_EQ(traces_in(dir.path()).size(), 1u);
+  const ReadTrace t = read_trace(traces_in(dir.path())[0]);
+  EXPECT_EQ(of_op(t.threads.begin()->second, Op::kFork).size(), 1u);
+}
+
+TEST(RecorderWorkload, ExecKeepsEventsBeforeAndTracesTheNewImage) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("exec");
+  const RunResult r = run_workload(dir, "exec");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "exec target done\n");
+  const auto files = traces_in(dir.path());
+  ASSERT_EQ(files.size(), 2u);
+  // w.<pid>.mtr is the first image, w.<pid>.1.mtr the image after exec.
+  const ReadTrace first =
+      read_trace(files[0].string().size() < files[1].string().size() ? files[0] : files[1]);
+  const ReadTrace second =
+      read_trace(files[0].string().size() < files[1].string().size() ? files[1] : files[0]);
+  EXPECT_EQ(first.header.pid, second.header.pid);
+  EXPECT_EQ(second.header.parent_trace_pid, first.header.pid);
+  EXPECT_FALSE(first.summary.complete) << "the image was replaced: no end record";
+  const auto& fe = first.threads.at(0);
+  EXPECT_EQ(count_if_size(fe, Op::kMalloc, marker_size(0, kBeforeExec)), 1u);
+  EXPECT_EQ(count_if_size(fe, Op::kMalloc, marker_size(0, kAfterFailedExec)), 1u);
+  EXPECT_EQ(of_op(fe, Op::kExec).size(), 2u);  // the failed one and the real one
+  EXPECT_EQ(fe.back().op, Op::kExec);
+  EXPECT_TRUE(second.summary.complete);
+  EXPECT_EQ(count_if_size(second.threads.at(0), Op::kMalloc, marker_size(0, kAfterExec)), 1u);
+  EXPECT_EQ(second.header.argv.size(), 2u);
+}
+
+TEST(RecorderWorkload, ExitNowLosesNothingIncludingIdleThreads) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("exitnow");
+  const RunResult r = run_workload(dir, "exit-now");
+  ASSERT_EQ(r.exit_code, 3) << r.err;
+  const auto files = traces_in(dir.path());
+  ASSERT_EQ(files.size(), 1u);
+  const ReadTrace t = read_trace(files[0]);
+  EXPECT_TRUE(t.summary.complete);
+  size_t main_marker = 0, idle_marker = 0;
+  for (const auto& [index, ev] : t.threads) {
+    main_marker += count_if_size(ev, Op::kMalloc, marker_size(0, kBeforeExitNow));
+    idle_marker += count_if_size(ev, Op::kMalloc, marker_size(1, kIdleThread));
+  }
+  EXPECT_EQ(main_marker, 1u);
+  EXPECT_EQ(idle_marker, 1u);
+  expect_thread_bracketed(t);
+}
+
+TEST(RecorderWorkload, AllocationsInLateTlsDestructorsAreKept) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("tlsexit");
+  const RunResult r = run_workload(dir, "tls-exit");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  size_t tls_marker = 0, key_marker = 0;
+  for (const auto& [index, ev] : t.threads) {
+    tls_marker += count_if_size(ev, Op::kMalloc, marker_size(0, kInTlsDestructor));
+    key_marker += count_if_size(ev, Op::kMalloc, marker_size(0, kInKeyDestructor));
+  }
+  EXPECT_EQ(tls_marker, 3u);
+  EXPECT_EQ(key_marker, 3u);
+  expect_thread_bracketed(t);
+}
+
+TEST(RecorderWorkload, MainThreadExitingFirstStillEndsTheProcess) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("mainexits");
+  const RunResult r = run_workload(dir, "main-exits");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "last thread done\n");
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_TRUE(t.summary.complete);
+  size_t marker = 0;
+  for (const auto& [index, ev] : t.threads)
+    marker += count_if_size(ev, Op::kMalloc, marker_size(0, kAfterMainExited));
+  EXPECT_EQ(marker, 1u);
+}
+
+TEST(RecorderWorkload, KilledProcessLeavesAReadableTrace) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("killed");
+  const RunResult r = run_workload(dir, "killed");
+  ASSERT_EQ(r.signal, SIGKILL);
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_FALSE(t.summary.complete);
+  // Chunks are handed over when 100 ms old, so at most the last ~100 ms is lost.
+  const auto& ev = t.threads.at(0);
+  ASSERT_GE(ev.size(), 2u);
+  EXPECT_GT(count_if_size(ev, Op::kMalloc, marker_size(0, kBeforeKill)), 0u);
+  EXPECT_GE(ev.back().time_ns - ev.front().time_ns, 200'000'000u)
+      << "events of the first 200 ms of a 400 ms run are on disk";
+}
+
+// Threads come and go; their records are recycled. Every thread's events are there,
+// bracketed by its start and exit, with nothing from another thread mixed in.
+void check_many_threads(int count) {
+  TempDir dir("threads" + std::to_string(count));
+  const RunResult r = run_workload(dir, "threads", {}, std::to_string(count));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_TRUE(t.summary.complete);
+  EXPECT_EQ(t.threads.size(), static_cast<size_t>(count) + 1);
+  expect_thread_bracketed(t);
+  size_t workers = 0;
+  for (const auto& [index, ev] : t.threads) {
+    if (index == 0) continue;
+    ++workers;
+    EXPECT_EQ(count_if_size(ev, Op::kMalloc, marker_size(0, kShortLivedThread)), 1000u) << index;
+    // Each marker block is freed right after its malloc (the thread's other frees
+    // belong to std::thread and glibc).
+    size_t paired = 0;
+    for (size_t i = 1; i < ev.size(); ++i)
+      paired += ev[i].op == Op::kFree && ev[i - 1].op == Op::kMalloc &&
+                ev[i - 1].size == marker_size(0, kShortLivedThread) &&
+                ev[i].ptr == ev[i - 1].result;
+    EXPECT_EQ(paired, 1000u) << index;
+  }
+  EXPECT_EQ(workers, static_cast<size_t>(count));
+}
+
+TEST(RecorderWorkload, ShortLivedThreadsAllRecorded) {
+  SKIP_IF_SANITIZED();
+  check_many_threads(64);
+}
+
+TEST(RecorderWorkloadLong, ThousandsOfShortLivedThreads) {
+  SKIP_IF_SANITIZED();
+  check_many_threads(10000);
+}
+
+TEST(RecorderWorkload, UnwritableOutputRunsTheProgramAndSaysSo) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("unwritable");
+  const RunResult r = run({{workload_program().string(), "kinds"},
+                           {"LD_PRELOAD=" + mhook_library().string(),
+                            "MHOOK_OUTPUT=" + (dir.path() / "missing-dir" / "t.%p.mtr").string()},
+                           dir.path(),
+                           ""});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out, "kinds done\n");
+  EXPECT_NE(r.err.find("mhook: cannot write trace"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("missing-dir"), std::string::npos) << r.err;
+  EXPECT_TRUE(traces_in(dir.path()).empty());
+}
+
+}  // namespace
+}  // namespace mtreplay::recorder_test

@@ -1,0 +1,209 @@
+// The plan builder and scheduler without processes: object ids, touch chains across
+// threads, address reuse, inversion repair, anomalies, cycles, serial peak.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "mtreplay/replay/plan_builder.hpp"
+
+namespace mtreplay::replay {
+namespace {
+
+using traces::Event;
+using traces::Op;
+
+struct Script {
+  std::vector<Event> events;
+  uint64_t clock = 0;
+  Script& add(uint32_t thread, Op op, uint64_t ptr, uint64_t size, uint64_t result) {
+    Event e;
+    e.time_ns = clock += 10;
+    e.thread = thread;
+    e.op = op;
+    e.ptr = ptr;
+    e.size = size;
+    e.result = result;
+    events.push_back(e);
+    return *this;
+  }
+  Script& malloc(uint32_t t, uint64_t size, uint64_t result) { return add(t, Op::kMalloc, 0, size, result); }
+  Script& free(uint32_t t, uint64_t ptr) { return add(t, Op::kFree, ptr, 0, 0); }
+  Script& realloc(uint32_t t, uint64_t ptr, uint64_t size, uint64_t result) {
+    add(t, Op::kReallocBegin, ptr, 0, 0);
+    return add(t, Op::kRealloc, ptr, size, result);
+  }
+  Plan build() {
+    PlanBuilder builder;
+    for (const auto& e : events) builder.add(e);
+    return builder.finish();
+  }
+};
+
+const PlanOp& op(const Plan& plan, uint32_t slot, size_t index) { return plan.threads.at(slot).ops.at(index); }
+
+TEST(PlanBuilder, SameThreadPairNeedsNoSynchronisation) {
+  Plan plan = Script().malloc(0, 32, 0x1000).free(0, 0x1000).build();
+  ASSERT_EQ(plan.objects.size(), 1u);
+  EXPECT_EQ(op(plan, 0, 0).out_obj, 0u);
+  EXPECT_EQ(op(plan, 0, 1).in_obj, 0u);
+  EXPECT_EQ(op(plan, 0, 1).flags & (kWaitIn | kPublishIn), 0);
+  EXPECT_EQ(op(plan, 0, 0).flags & kPublishOut, 0);
+  EXPECT_TRUE(op(plan, 0, 1).flags & kEndsIn);
+}
+
+TEST(PlanBuilder, CrossThreadFreeWaitsForTheProducer) {
+  Plan plan = Script().malloc(0, 32, 0x1000).free(1, 0x1000).build();
+  EXPECT_TRUE(op(plan, 0, 0).flags & kPublishOut);
+  EXPECT_TRUE(op(plan, 1, 0).flags & kWaitIn);
+  EXPECT_EQ(op(plan, 1, 0).in_stage, 1u);
+  EXPECT_EQ(op(plan, 1, 0).in_obj, 0u);
+}
+
+TEST(PlanBuilder, AddressReusedByAnotherThreadIsANewObject) {
+  Plan plan = Script()
+                  .malloc(0, 32, 0x1000)
+                  .free(1, 0x1000)
+                  .malloc(2, 48, 0x1000)
+                  .free(2, 0x1000)
+                  .build();
+  ASSERT_EQ(plan.objects.size(), 2u);
+  EXPECT_EQ(op(plan, 1, 0).in_obj, 0u);
+  EXPECT_EQ(op(plan, 2, 0).out_obj, 1u);
+  EXPECT_EQ(op(plan, 2, 1).in_obj, 1u);
+  EXPECT_EQ(op(plan, 2, 1).flags & kWaitIn, 0) << "thread 2 frees its own object: no wait";
+  EXPECT_EQ(plan.anomalies.inversions_repaired, 0u);
+}
+
+TEST(PlanBuilder, ReallocMovingAcrossThreadsChainsBothObjects) {
+  Plan plan = Script().malloc(0, 32, 0x1000).realloc(1, 0x1000, 4096, 0x8000).free(0, 0x8000).build();
+  ASSERT_EQ(plan.objects.size(), 2u);
+  const PlanOp& r = op(plan, 1, 0);
+  EXPECT_EQ(r.kind, PlanKind::kRealloc);
+  EXPECT_EQ(r.in_obj, 0u);
+  EXPECT_EQ(r.out_obj, 1u);
+  EXPECT_TRUE(r.flags & kWaitIn);
+  EXPECT_TRUE(r.flags & kPublishOut);
+  EXPECT_TRUE(r.flags & kEndsIn);
+  EXPECT_TRUE(op(plan, 0, 1).flags & kWaitIn);
+  EXPECT_EQ(op(plan, 0, 1).in_obj, 1u);
+}
+
+TEST(PlanBuilder, AddressFreedInsideAReallocCanBeReusedByAnotherThread) {
+  // realloc on thread 1 releases 0x1000 at its begin record; thread 2's malloc gets it
+  // before thread 1's realloc returns. The malloc is a new object, not the old one.
+  Script s;
+  s.malloc(0, 32, 0x1000);
+  s.add(1, Op::kReallocBegin, 0x1000, 0, 0);
+  s.malloc(2, 16, 0x1000);
+  s.add(1, Op::kRealloc, 0x1000, 64, 0x2000);
+  s.free(2, 0x1000).free(1, 0x2000);
+  Plan plan = s.build();
+  EXPECT_EQ(op(plan, 1, 0).in_obj, 0u);
+  EXPECT_EQ(op(plan, 2, 1).in_obj, 1u);
+  EXPECT_EQ(op(plan, 1, 1).in_obj, 2u);
+  EXPECT_EQ(plan.anomalies.unknown_free + plan.anomalies.double_free, 0u);
+}
+
+TEST(PlanBuilder, InversionIsRepairedAndCounted) {
+  // Thread 0 was preempted between malloc returning 0x1000 and recording it; thread 1
+  // got the pointer and freed it, so the free is recorded first.
+  Plan plan = Script().free(1, 0x1000).malloc(0, 32, 0x1000).build();
+  EXPECT_EQ(plan.anomalies.inversions_repaired, 1u);
+  EXPECT_EQ(plan.anomalies.unknown_free, 0u);
+  // Slots follow first appearance: slot 0 is recorded thread 1 (the free).
+  ASSERT_EQ(plan.threads[0].recorded_index, 1u);
+  const PlanOp& f = op(plan, 0, 0);
+  EXPECT_EQ(f.kind, PlanKind::kFree);
+  EXPECT_EQ(f.in_obj, 0u);
+  EXPECT_TRUE(f.flags & kWaitIn);
+  ASSERT_EQ(plan.serial_order.size(), 2u);
+  EXPECT_EQ(plan.serial_order[0], 1u) << "the malloc runs first in the repaired order";
+}
+
+TEST(PlanBuilder, UnknownAndDoubleFreesAreSkippedAndCounted) {
+  Plan plan = Script().free(0, 0x5000).malloc(0, 8, 0x1000).free(0, 0x1000).free(0, 0x1000).build();
+  EXPECT_EQ(plan.anomalies.unknown_free, 1u);
+  EXPECT_EQ(plan.anomalies.double_free, 1u);
+  EXPECT_EQ(op(plan, 0, 0).kind, PlanKind::kSkip);
+  EXPECT_EQ(op(plan, 0, 3).kind, PlanKind::kSkip);
+}
+
+TEST(PlanBuilder, UsableSizeQueriesJoinTheChain) {
+  Plan plan = Script()
+                  .malloc(0, 100, 0x1000)
+                  .add(1, Op::kUsableSize, 0x1000, 0, 112)
+                  .free(2, 0x1000)
+                  .build();
+  const PlanOp& query = op(plan, 1, 0);
+  EXPECT_TRUE(query.flags & kWaitIn);
+  EXPECT_TRUE(query.flags & kPublishIn);
+  EXPECT_EQ(query.in_stage, 1u);
+  EXPECT_EQ(op(plan, 2, 0).in_stage, 2u);
+  EXPECT_TRUE(op(plan, 2, 0).flags & kWaitIn);
+}
+
+TEST(PlanBuilder, FailedReallocKeepsTheObjectAlive) {
+  Plan plan = Script().malloc(0, 32, 0x1000).realloc(0, 0x1000, 1ull << 50, 0).free(0, 0x1000).build();
+  EXPECT_EQ(plan.anomalies.failed_alloc_recorded, 1u);
+  EXPECT_TRUE(op(plan, 0, 1).flags & kRecordedFailed);
+  EXPECT_FALSE(op(plan, 0, 1).flags & kEndsIn);
+  EXPECT_EQ(op(plan, 0, 2).in_obj, 0u);
+  EXPECT_EQ(plan.anomalies.unknown_free, 0u);
+}
+
+TEST(PlanBuilder, ReallocToZeroEndsTheObject) {
+  Plan plan = Script().malloc(0, 32, 0x1000).realloc(0, 0x1000, 0, 0).build();
+  EXPECT_TRUE(op(plan, 0, 1).flags & kEndsIn);
+  EXPECT_EQ(plan.peak_live_bytes, 32u);
+}
+
+TEST(PlanBuilder, SerialPeakOfLiveRequestedBytes) {
+  Plan plan = Script()
+                  .malloc(0, 100, 0x1000)
+                  .malloc(1, 200, 0x2000)
+                  .free(0, 0x1000)
+                  .malloc(0, 50, 0x3000)
+                  .realloc(1, 0x2000, 400, 0x4000)
+                  .free(1, 0x4000)
+                  .free(0, 0x3000)
+                  .build();
+  EXPECT_EQ(plan.peak_live_bytes, 450u);
+  EXPECT_EQ(plan.peak_objects.size(), 2u);
+}
+
+TEST(PlanBuilder, WrongRepairCycleIsBrokenNotDeadlocked) {
+  Script s;
+  s.free(1, 0x1000);           // pending: taken for an inversion of thread 0's malloc below
+  s.malloc(1, 16, 0x2000);
+  s.free(0, 0x2000);           // thread 0 waits for thread 1's malloc
+  s.malloc(0, 16, 0x1000);     // repair makes thread 1's first op wait for this
+  Plan plan = s.build();
+  EXPECT_EQ(plan.anomalies.inversions_repaired, 1u);
+  EXPECT_EQ(plan.anomalies.cycles_broken, 1u);
+  EXPECT_EQ(plan.serial_order.size(), plan.op_count);
+}
+
+TEST(PlanBuilder, SerialOrderRespectsEveryDependency) {
+  Script s;
+  for (uint64_t i = 0; i < 200; ++i) {
+    uint64_t p = 0x1000 + (i % 7) * 0x100;
+    s.malloc(static_cast<uint32_t>(i % 3), 16 + i, p);
+    s.free(static_cast<uint32_t>((i + 1) % 3), p);
+  }
+  Plan plan = s.build();
+  ASSERT_EQ(plan.serial_order.size(), plan.op_count);
+  std::vector<uint64_t> produced_at(plan.objects.size(), UINT64_MAX);
+  std::vector<size_t> cursor(plan.threads.size(), 0);
+  for (uint64_t i = 0; i < plan.serial_order.size(); ++i) {
+    uint32_t slot = plan.serial_order[i];
+    const PlanOp& o = plan.threads[slot].ops[cursor[slot]];
+    EXPECT_EQ(plan.threads[slot].serial[cursor[slot]], i);
+    ++cursor[slot];
+    if (o.in_obj != kNoObject) EXPECT_LT(produced_at[o.in_obj], i);
+    if (o.out_obj != kNoObject) produced_at[o.out_obj] = i;
+  }
+  EXPECT_EQ(plan.objects.size(), 200u);
+}
+
+}  // namespace
+}  // namespace mtreplay::replay

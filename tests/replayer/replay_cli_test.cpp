@@ -1,0 +1,333 @@
+// `mtreplay replay` end to end: hand-written traces for each ordering hazard replayed
+// under every available allocator with --verify, and every kind of bad input.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "trace_files.hpp"
+
+namespace mtreplay::replay::test {
+namespace {
+
+namespace fs = std::filesystem;
+using traces::Op;
+
+struct Outcome {
+  int code = -1;
+  std::string out, err;
+};
+
+class ReplayCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+#ifdef MTREPLAY_SANITIZE
+    GTEST_SKIP() << "preloads allocators into the worker: not under a sanitizer runtime";
+#endif
+    dir_ = fs::temp_directory_path() /
+           ("mtreplay-replay-test-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    std::error_code ec;
+    if (!dir_.empty()) fs::remove_all(dir_, ec);
+  }
+
+  Outcome run(const std::string& args) {
+    fs::path out = dir_ / "stdout", err = dir_ / "stderr";
+    std::string command = std::string(MTREPLAY_BIN_DIR) + "/mtreplay " + args + " >" +
+                          out.string() + " 2>" + err.string();
+    int status = std::system(command.c_str());
+    Outcome o;
+    o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    o.out = slurp(out);
+    o.err = slurp(err);
+    return o;
+  }
+
+  static std::string slurp(const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  nlohmann::json replay_json(const fs::path& trace, const std::string& options,
+                             int expected_code = 0) {
+    fs::path json = dir_ / "result.json";
+    fs::remove(json);
+    Outcome o = run("replay " + trace.string() + " --quiet --json " + json.string() + " " + options);
+    EXPECT_EQ(o.code, expected_code) << options << "\n" << o.err;
+    if (!fs::exists(json)) return {};
+    return nlohmann::json::parse(slurp(json));
+  }
+
+  std::vector<std::string> available_allocators() {
+    Outcome o = run("allocators --json --available");
+    std::vector<std::string> names;
+    for (const auto& b : nlohmann::json::parse(o.out)) names.push_back(b["name"]);
+    return names;
+  }
+
+  fs::path write(const TraceScript& script, const std::string& name) {
+    fs::path p = dir_ / (name + ".mtr");
+    script.write(p);
+    return p;
+  }
+
+  fs::path dir_;
+};
+
+// Per-thread malloc-family operation counts of a script, in order of first appearance.
+std::vector<uint64_t> ops_per_thread(const TraceScript& script) {
+  std::vector<uint32_t> order;
+  std::vector<uint64_t> counts;
+  for (const auto& e : script.events()) {
+    size_t slot = std::find(order.begin(), order.end(), e.thread) - order.begin();
+    if (slot == order.size()) order.push_back(e.thread), counts.push_back(0);
+    if (e.op != Op::kReallocBegin && e.op != Op::kThreadStart && e.op != Op::kThreadExit) ++counts[slot];
+  }
+  return counts;
+}
+
+struct Hazard {
+  std::string name;
+  TraceScript script;
+  uint64_t inversions = 0;
+  uint64_t serial_peak_live = 0;
+};
+
+std::vector<Hazard> hazards() {
+  std::vector<Hazard> all;
+  {
+    Hazard h{"cross_thread_free", {}, 0, 300};
+    h.script.malloc(0, 100, 0x1000).malloc(0, 200, 0x2000).free(1, 0x1000).free(1, 0x2000);
+    all.push_back(h);
+  }
+  {
+    Hazard h{"reuse_after_free", {}, 0, 64};
+    h.script.malloc(0, 64, 0x1000).free(1, 0x1000).malloc(2, 48, 0x1000).free(0, 0x1000)
+        .malloc(1, 32, 0x1000).free(2, 0x1000);
+    all.push_back(h);
+  }
+  {
+    Hazard h{"realloc_moves_across_threads", {}, 0, 4096 + 32};
+    h.script.malloc(0, 16, 0x1000).malloc(0, 32, 0x3000).realloc(1, 0x1000, 4096, 0x8000)
+        .free(0, 0x3000).add(2, Op::kUsableSize, 0x8000, 0, 4096).free(0, 0x8000);
+    all.push_back(h);
+  }
+  {
+    Hazard h{"inversion", {}, 1, 24};
+    h.script.free(1, 0x1000).malloc(0, 24, 0x1000).malloc(1, 8, 0x2000).free(0, 0x2000);
+    all.push_back(h);
+  }
+  {
+    Hazard h{"aligned_and_rare_calls", {}, 0, 0};
+    h.script.add(0, Op::kMemalign, 0, 100, 0x10000, 64)
+        .add(1, Op::kPosixMemalign, 0, 200, 0x20000, 128)
+        // Not (256, 256): Debian's mimalloc 2.0.9 returns 128-aligned blocks for exactly
+        // that request, which --verify reports (see replayer/README.md).
+        .add(0, Op::kAlignedAlloc, 0, 256, 0x30000, 64)
+        .add(1, Op::kValloc, 0, 10, 0x40000)
+        .add(0, Op::kPvalloc, 0, 10, 0x50000)
+        .add(1, Op::kCalloc, 0, 64, 0x60000)
+        .add(0, Op::kReallocBegin, 0x60000, 0, 0)
+        .add(0, Op::kReallocArray, 0x60000, 8, 0x70000);
+    h.script.free(1, 0x10000).free(0, 0x20000).free(1, 0x30000).free(0, 0x40000)
+        .free(1, 0x50000).free(1, 0x70000);
+    h.serial_peak_live = 100 + 200 + 256 + 10 + 10 + 64;
+    all.push_back(h);
+  }
+  return all;
+}
+
+TEST_F(ReplayCli, EveryHazardUnderEveryAllocatorAndModeVerifies) {
+  auto allocators = available_allocators();
+  ASSERT_GE(allocators.size(), 2u);
+  for (auto& hazard : hazards()) {
+    fs::path trace = write(hazard.script, hazard.name);
+    auto expected = ops_per_thread(hazard.script);
+    for (const auto& allocator : allocators) {
+      for (const char* mode : {"parallel", "serial", "single"}) {
+        SCOPED_TRACE(hazard.name + " / " + allocator + " / " + mode);
+        auto doc = replay_json(trace, "--verify --touch page --allocator " + allocator +
+                                          " --mode " + mode);
+        ASSERT_EQ(doc["runs"].size(), 1u);
+        const auto& run = doc["runs"][0];
+        EXPECT_EQ(run["status"], "ok") << run["error"];
+        EXPECT_EQ(run["ops_by_thread"].get<std::vector<uint64_t>>(), expected);
+        EXPECT_EQ(run["anomalies"]["inversions_repaired"], hazard.inversions);
+        EXPECT_EQ(run["anomalies"]["unknown_free"], 0);
+        EXPECT_EQ(run["anomalies"]["failed_alloc_replay"], 0);
+      }
+    }
+  }
+}
+
+TEST_F(ReplayCli, SerialModeReportsTheRecordingsPeakLiveBytes) {
+  for (auto& hazard : hazards()) {
+    if (hazard.serial_peak_live == 0) continue;
+    SCOPED_TRACE(hazard.name);
+    auto doc = replay_json(write(hazard.script, hazard.name), "--mode serial");
+    EXPECT_EQ(doc["runs"][0]["peak_live_bytes"], hazard.serial_peak_live);
+  }
+}
+
+TEST_F(ReplayCli, ManyThreadsSharingObjectsReplayCleanly) {
+  // Producer/consumer rings: each thread frees what its neighbour allocated, and
+  // addresses are reused all the time, across threads.
+  TraceScript s;
+  const uint32_t threads = 4;
+  for (uint64_t i = 0; i < 4000; ++i) {
+    auto t = static_cast<uint32_t>(i % threads);
+    uint64_t p = 0x100000 + (i % 64) * 0x40;
+    s.malloc(t, 8 + (i * 37) % 500, p);
+    s.free((t + 1) % threads, p);
+  }
+  fs::path trace = write(s, "ring");
+  for (const auto& allocator : available_allocators()) {
+    SCOPED_TRACE(allocator);
+    auto doc = replay_json(trace, "--verify --allocator " + allocator + " --repeat 2");
+    ASSERT_EQ(doc["runs"].size(), 2u);
+    for (const auto& run : doc["runs"]) {
+      EXPECT_EQ(run["status"], "ok") << run["error"];
+      EXPECT_EQ(run["ops"], 8000);
+    }
+  }
+}
+
+TEST_F(ReplayCli, JemallocGetsTheCallsItLacksEmulated) {
+  auto names = available_allocators();
+  if (std::find(names.begin(), names.end(), "jemalloc") == names.end()) GTEST_SKIP() << "no jemalloc";
+  TraceScript s;
+  s.add(0, Op::kPvalloc, 0, 10, 0x50000).free(0, 0x50000);
+  s.add(0, Op::kReallocBegin, 0, 0, 0).add(0, Op::kReallocArray, 0, 16, 0x60000).free(0, 0x60000);
+  auto doc = replay_json(write(s, "rare"), "--verify --allocator jemalloc");
+  auto emulated = doc["runs"][0]["allocator"]["emulated"].get<std::vector<std::string>>();
+  EXPECT_NE(std::find(emulated.begin(), emulated.end(), "pvalloc"), emulated.end());
+  EXPECT_NE(std::find(emulated.begin(), emulated.end(), "reallocarray"), emulated.end());
+  EXPECT_EQ(doc["runs"][0]["status"], "ok");
+}
+
+TEST_F(ReplayCli, ResultFollowsTheSchema) {
+  TraceScript s;
+  for (uint64_t i = 0; i < 1000; ++i) s.malloc(0, 32, 0x1000 + i * 64);
+  for (uint64_t i = 0; i < 1000; ++i) s.free(0, 0x1000 + i * 64);
+  auto doc = replay_json(write(s, "schema"), "--repeat 2 --warmup 1");
+  EXPECT_EQ(doc["schema"], "mtreplay-result");
+  EXPECT_EQ(doc["schema_version"], 1);
+  for (const char* key : {"cpu", "cores", "kernel", "libc", "mtreplay_version", "mtreplay_revision"})
+    EXPECT_TRUE(doc["environment"].contains(key)) << key;
+  ASSERT_EQ(doc["runs"].size(), 3u);
+  EXPECT_TRUE(doc["runs"][0]["warmup"].get<bool>());
+  const auto& run = doc["runs"][1];
+  EXPECT_EQ(run["trace"]["name"], "schema");
+  EXPECT_EQ(run["trace"]["pid"], 4242);
+  EXPECT_EQ(run["trace"]["events"], 2000);
+  EXPECT_EQ(run["trace"]["content_hash"].get<std::string>().rfind("fnv1a64:", 0), 0u);
+  EXPECT_EQ(run["allocator"]["name"], "glibc");
+  EXPECT_EQ(run["ops"], 2000);
+  EXPECT_EQ(run["ops_by_kind"]["malloc"], 1000);
+  EXPECT_GT(run["wall_ns"].get<uint64_t>(), 0u);
+  EXPECT_GT(run["latency_ns"]["malloc"]["samples"].get<uint64_t>(), 0u);
+  EXPECT_LE(run["rss_timeline"].size(), 512u);
+  EXPECT_GE(run["peak_rss_bytes"].get<uint64_t>(), run["baseline_rss_bytes"].get<uint64_t>());
+  EXPECT_EQ(run["peak_live_bytes"], 32000);
+  EXPECT_GT(run["usable_slop_bytes"].get<uint64_t>(), 0u) << "glibc rounds 32 up to 40";
+}
+
+TEST_F(ReplayCli, MissingTraceIsBadInput) {
+  Outcome o = run("replay " + (dir_ / "nope.mtr").string());
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.err.find("nope.mtr"), std::string::npos) << o.err;
+}
+
+TEST_F(ReplayCli, CorruptTraceIsBadInput) {
+  fs::path bad = dir_ / "corrupt.mtr";
+  std::ofstream(bad) << "this is not a trace at all, just some bytes";
+  Outcome o = run("replay " + bad.string());
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.err.find("corrupt.mtr"), std::string::npos) << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+}
+
+TEST_F(ReplayCli, UnknownAllocatorIsBadInput) {
+  TraceScript s;
+  s.malloc(0, 8, 0x1000);
+  Outcome o = run("replay " + write(s, "t").string() + " --allocator nosuchmalloc");
+  EXPECT_EQ(o.code, 2);
+  EXPECT_NE(o.err.find("nosuchmalloc"), std::string::npos) << o.err;
+}
+
+TEST_F(ReplayCli, LibraryThatIsNotAnAllocatorFailsToLoad) {
+  fs::path fake = dir_ / "libfake.so";
+  std::ofstream(fake) << "not an ELF file";
+  TraceScript s;
+  s.malloc(0, 8, 0x1000);
+  auto doc = replay_json(write(s, "t"), "--allocator " + fake.string(), 3);
+  EXPECT_EQ(doc["runs"][0]["status"], "failed");
+  EXPECT_NE(doc["runs"][0]["error"].get<std::string>().find("libfake.so"), std::string::npos);
+}
+
+TEST_F(ReplayCli, CrashingAllocatorIsReportedWithTheOpIndexAndOtherRunsContinue) {
+  TraceScript s;
+  s.malloc(0, 16, 0x1000).malloc(0, 32, 0x2000).malloc(0, 777777, 0x3000).free(0, 0x1000);
+  auto doc = replay_json(write(s, "t"), std::string("--repeat 2 --allocator ") + FAULTY_CRASH, 3);
+  ASSERT_EQ(doc["runs"].size(), 2u);
+  for (const auto& run : doc["runs"]) {
+    EXPECT_EQ(run["status"], "crashed");
+    EXPECT_EQ(run["failed_at_op"], 2);
+    EXPECT_NE(run["error"].get<std::string>().find("signal"), std::string::npos);
+  }
+}
+
+TEST_F(ReplayCli, NullFromTheAllocatorIsABackendFailure) {
+  TraceScript s;
+  s.malloc(0, 777777, 0x3000).free(0, 0x3000).malloc(0, 8, 0x1000);
+  fs::path trace = write(s, "t");
+  auto doc = replay_json(trace, std::string("--allocator ") + FAULTY_NULL, 3);
+  EXPECT_EQ(doc["runs"][0]["anomalies"]["failed_alloc_replay"], 1);
+  EXPECT_EQ(doc["runs"][0]["ops"], 3) << "skip policy: the run goes on";
+  doc = replay_json(trace, std::string("--on-anomaly fail --allocator ") + FAULTY_NULL, 3);
+  EXPECT_EQ(doc["runs"][0]["status"], "failed");
+  EXPECT_EQ(doc["runs"][0]["failed_at_op"], 0);
+}
+
+TEST_F(ReplayCli, VerifyCatchesOverlappingBlocks) {
+  TraceScript s;
+  s.malloc(0, 777777, 0x100000).malloc(1, 777777, 0x300000).free(0, 0x100000).free(1, 0x300000);
+  Outcome o = run("replay " + write(s, "t").string() + " --mode serial --verify --allocator " +
+                  FAULTY_OVERLAP);
+  EXPECT_EQ(o.code, 1) << o.err;
+  EXPECT_NE(o.err.find("overlapping"), std::string::npos) << o.err;
+  EXPECT_NE(o.err.find("libfaulty_overlap.so"), std::string::npos) << "names the allocator";
+}
+
+TEST_F(ReplayCli, VerifyCatchesMisalignedBlocks) {
+  TraceScript s;
+  s.add(0, Op::kMemalign, 0, 777777, 0x100000, 4096).free(0, 0x100000);
+  Outcome o = run("replay " + write(s, "t").string() + " --verify --allocator " + FAULTY_MISALIGN);
+  EXPECT_EQ(o.code, 1) << o.err;
+  EXPECT_NE(o.err.find("not aligned"), std::string::npos) << o.err;
+}
+
+TEST_F(ReplayCli, BadOptionsAreBadInput) {
+  TraceScript s;
+  s.malloc(0, 8, 0x1000);
+  std::string trace = write(s, "t").string();
+  EXPECT_EQ(run("replay " + trace + " --mode sideways").code, 2);
+  EXPECT_EQ(run("replay " + trace + " --touch lots").code, 2);
+  EXPECT_EQ(run("replay " + trace + " --on-anomaly shrug").code, 2);
+  EXPECT_EQ(run("replay").code, 2);
+}
+
+}  // namespace
+}  // namespace mtreplay::replay::test

@@ -1,0 +1,149 @@
+// The analysis behind `mtreplay info`, on hand-written traces with known answers.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "mtreplay/traces/analysis.hpp"
+#include "mtreplay/traces/text_form.hpp"
+#include "test_support.hpp"
+
+namespace mtreplay::traces {
+namespace {
+
+using namespace testing;
+
+TraceAnalysis analyze_text(const std::string& text) {
+  const auto path = scratch("a.mtr");
+  std::istringstream in(text);
+  import_text(in, "a.txt", path);
+  MergedReader reader(path);
+  return analyze(reader);
+}
+
+constexpr const char* kKnown = R"(
+pid 100
+thread t0 tid 100
+thread t1 tid 101
+t0 @1000 malloc 100 -> 0x1000
+t0 +50 malloc 200 -> 0x2000
+t1 +50 free 0x1000                      # cross-thread, 100 ns old
+t1 +1000 calloc 10 30 -> 0x3000
+t0 +1000 realloc_begin 0x2000
+t0 +10 realloc 0x2000 1000 -> 0x4000    # 0x2000 dies 2060 ns old; live 1300: the peak
+t0 +10 free 0x1000                      # again: a double free
+t1 +10 free 0x5000                      # never allocated: unknown
+t1 +10 free 0x6000                      # released before ...
+t0 +10 malloc 16 -> 0x6000              # ... its allocation: an inversion
+t0 +10 malloc 99999999999 -> NULL err=12
+t0 +10 free NULL
+t1 +10 thread_exit
+)";
+
+TEST(Analysis, KnownAnswers) {
+  const TraceAnalysis a = analyze_text(kKnown);
+  EXPECT_TRUE(a.summary.complete);
+  EXPECT_EQ(a.events, 13u);
+  EXPECT_EQ(a.events_by_op[static_cast<uint8_t>(Op::kMalloc)], 4u);
+  EXPECT_EQ(a.events_by_op[static_cast<uint8_t>(Op::kFree)], 5u);
+  EXPECT_EQ(a.first_ns, 1000u);
+  EXPECT_EQ(a.duration_ns(), 2180u);
+  ASSERT_EQ(a.threads.size(), 2u);
+  EXPECT_EQ(a.threads[1].os_tid, 101u);
+  EXPECT_TRUE(a.threads[1].exited);
+  EXPECT_FALSE(a.threads[0].exited);
+
+  EXPECT_EQ(a.allocations, 5u);
+  EXPECT_EQ(a.failed_allocations, 1u);
+  EXPECT_EQ(a.requested_bytes, 1616u);
+  EXPECT_EQ(a.releases, 5u);
+  EXPECT_EQ(a.free_null, 1u);
+  EXPECT_EQ(a.peak_live_bytes, 1300u);
+  EXPECT_EQ(a.peak_live_bytes_ns, 3110u);
+  EXPECT_EQ(a.peak_live_objects, 2u);
+  EXPECT_EQ(a.peak_live_objects_ns, 1050u);
+  EXPECT_EQ(a.live_bytes_at_end, 1300u);
+  EXPECT_EQ(a.live_objects_at_end, 2u);
+  EXPECT_EQ(a.cross_thread_releases, 1u);
+
+  EXPECT_EQ(a.anomalies.double_frees, 1u);
+  EXPECT_EQ(a.anomalies.unknown_frees, 1u);
+  EXPECT_EQ(a.anomalies.inversions, 1u);
+
+  EXPECT_EQ(a.lifetimes.counts[1], 1u);  // 100 ns: "<1us"
+  EXPECT_EQ(a.lifetimes.counts[2], 1u);  // 2060 ns: "<10us"
+  EXPECT_EQ(a.lifetimes.never_freed, 2u);
+  EXPECT_EQ(a.sizes.counts[4], 1u);   // 16
+  EXPECT_EQ(a.sizes.counts[7], 1u);   // 100 <= 128
+  EXPECT_EQ(a.sizes.counts[8], 1u);   // 200 <= 256
+  EXPECT_EQ(a.sizes.counts[9], 1u);   // 300 <= 512
+  EXPECT_EQ(a.sizes.counts[10], 1u);  // 1000 <= 1024
+  EXPECT_EQ(a.sizes.counts[37], 1u);  // the failed 99999999999
+
+  const auto j = to_json(a);
+  EXPECT_EQ(j["peak_live"]["bytes"], 1300u);
+  EXPECT_EQ(j["anomalies"]["double_frees"], 1u);
+  EXPECT_EQ(j["events_by_op"]["realloc_begin"], 1u);
+  EXPECT_NE(to_text(a).find("double frees 1"), std::string::npos);
+}
+
+TEST(Analysis, FailedReallocKeepsTheOldBlockLive) {
+  const TraceAnalysis a = analyze_text(R"(
+t0 malloc 64 -> 0x1000
+t0 realloc_begin 0x1000
+t0 realloc 0x1000 999999999999 -> NULL err=12
+t0 free 0x1000
+)");
+  EXPECT_EQ(a.anomalies.double_frees + a.anomalies.unknown_frees, 0u);
+  EXPECT_EQ(a.failed_allocations, 1u);
+  EXPECT_EQ(a.live_objects_at_end, 0u);
+  EXPECT_EQ(a.releases, 1u);
+}
+
+TEST(Analysis, ReallocToZeroFrees) {
+  const TraceAnalysis a = analyze_text(R"(
+t0 malloc 64 -> 0x1000
+t0 realloc_begin 0x1000
+t0 realloc 0x1000 0 -> NULL
+t0 realloc NULL 32 -> 0x2000
+)");
+  EXPECT_EQ(a.live_objects_at_end, 1u);
+  EXPECT_EQ(a.live_bytes_at_end, 32u);
+  EXPECT_EQ(a.failed_allocations, 0u);
+  EXPECT_EQ(a.allocations, 2u);
+}
+
+TEST(Analysis, HistogramBuckets) {
+  SizeHistogram s;
+  for (uint64_t v :
+       {uint64_t{0}, uint64_t{1}, uint64_t{2}, uint64_t{3}, uint64_t{4}, uint64_t{5}, UINT64_MAX})
+    s.add(v);
+  EXPECT_EQ(s.counts[0], 1u);
+  EXPECT_EQ(s.counts[1], 2u);  // 1, 2
+  EXPECT_EQ(s.counts[2], 2u);  // 3, 4
+  EXPECT_EQ(s.counts[3], 1u);  // 5
+  EXPECT_EQ(s.counts[64], 1u);
+  LifetimeHistogram l;
+  for (uint64_t ns : {uint64_t{0}, uint64_t{99}, uint64_t{100}, uint64_t{9'999'999'999},
+                      uint64_t{10'000'000'000}, UINT64_MAX})
+    l.add(ns);
+  EXPECT_EQ(l.counts[0], 2u);
+  EXPECT_EQ(l.counts[1], 1u);
+  EXPECT_EQ(l.counts[8], 1u);
+  EXPECT_EQ(l.counts[9], 2u);
+}
+
+TEST(Analysis, TruncatedTraceStillReports) {
+  const auto path = scratch("t.mtr");
+  write_trace(path, synthetic_stream(5000, 2, 4), 1024);
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 100);
+  MergedReader reader(path);
+  const TraceAnalysis a = analyze(reader);
+  EXPECT_FALSE(a.summary.complete);
+  EXPECT_GT(a.summary.truncated_bytes, 0u);
+  EXPECT_GT(a.events, 3000u);
+  EXPECT_NE(to_text(a).find("TRUNCATED"), std::string::npos);
+  EXPECT_EQ(to_json(a)["trace"]["complete"], false);
+}
+
+}  // namespace
+}  // namespace mtreplay::traces
