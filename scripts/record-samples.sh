@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Re-records the bundled sample traces (traces/samples/*.mtr) with our recorder,
-# libmhook.so, from real programs. Run after scripts/build.sh (needs build/lib/libmhook.so,
-# g++, gcc, xz and /usr/bin/python3). traces/samples/README.md says what each one is.
+# Re-records the bundled sample traces (traces/samples/*.mtr) with our recorder
+# (`mtreplay record`, which preloads libmhook.so) from real programs. Run after
+# scripts/build.sh (needs build/bin/mtreplay, build/lib/libmhook.so, g++, gcc, xz and
+# /usr/bin/python3). traces/samples/README.md says what each one is.
 #
 #   scripts/record-samples.sh [OUTPUT_DIR]     (default: traces/samples)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$root/traces/samples}"
-hook="$root/build/lib/libmhook.so"
+mtreplay="$root/build/bin/mtreplay"
 src="$root/traces/samples/src"
-[[ -f "$hook" ]] || { echo "record-samples: $hook missing; run scripts/build.sh first" >&2; exit 2; }
+[[ -x "$mtreplay" ]] || { echo "record-samples: $mtreplay missing; run scripts/build.sh first" >&2; exit 2; }
 mkdir -p "$out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -20,7 +21,7 @@ record() {
   local name="$1"; shift
   local dir="$work/$name"
   mkdir -p "$dir"
-  MHOOK_OUTPUT="$dir/$name.%p.mtr" MHOOK_ZSTD_LEVEL=19 LD_PRELOAD="$hook" "$@" >/dev/null
+  "$mtreplay" record -q -o "$dir/$name.%p.mtr" --zstd-level 19 -- "$@" >/dev/null
   local biggest
   biggest="$(ls -S "$dir"/*.mtr | head -n 1)"
   cp "$biggest" "$out/$name.mtr"
