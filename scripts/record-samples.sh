@@ -30,15 +30,19 @@ record() {
 
 # Single-threaded: the CPython interpreter (Debian's, not a pyenv shim that forks a
 # shell) and the C compiler proper.
-record python3 env PYTHONMALLOC=malloc /usr/bin/python3 "$src/python_workload.py"
-record gcc gcc -O2 -c "$src/gcc_input.c" -o "$work/gcc_input.o"
+# Programs run from the source folder with relative arguments: a trace header keeps
+# argv, and the committed traces should not carry this machine's paths.
+cd "$src"
+record python3 env PYTHONMALLOC=malloc /usr/bin/python3 python_workload.py
+record gcc gcc -O2 -c gcc_input.c -o /dev/null
 
 # Multithreaded: CPython with two worker threads; xz compressing with two threads;
 # the producer/consumer program, whose frees nearly all happen on another thread.
-record python3-threads env PYTHONMALLOC=malloc /usr/bin/python3 "$src/python_workload.py" threads
-head -c 1500000 /dev/zero | tr '\0' 'a' | sed 's/a\{64\}/&\n/g' > "$work/xz-input.txt"
-seq 1 60000 >> "$work/xz-input.txt"
-record xz-threads xz -T2 -1 --block-size=16KiB -c "$work/xz-input.txt"
-mkdir -p "$work/bin"
-g++ -O2 -pthread -o "$work/bin/prodcons" "$src/prodcons.cpp"
-record prodcons "$work/bin/prodcons" 2 2 40000
+record python3-threads env PYTHONMALLOC=malloc /usr/bin/python3 python_workload.py threads
+cd "$work"
+head -c 1500000 /dev/zero | tr '\0' 'a' | sed 's/a\{64\}/&\n/g' > xz-input.txt
+seq 1 60000 >> xz-input.txt
+record xz-threads xz -T2 -1 --block-size=16KiB -c xz-input.txt
+mkdir -p bin
+g++ -O2 -pthread -o bin/prodcons "$src/prodcons.cpp"
+record prodcons bin/prodcons 2 2 40000
