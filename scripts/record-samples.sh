@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# Re-records the bundled sample traces (traces/samples/*.mtr) with our recorder,
-# libmhook.so, from real programs. Run after scripts/build.sh (needs build/lib/libmhook.so,
-# g++, gcc, xz and /usr/bin/python3). traces/samples/README.md says what each one is.
+# Re-records the bundled sample traces (traces/samples/*.mtr) with our recorder
+# (`mtreplay record`, which preloads libmhook.so) from real programs. Run after
+# scripts/build.sh (needs build/bin/mtreplay, build/lib/libmhook.so, g++, gcc, xz and
+# /usr/bin/python3). traces/samples/README.md says what each one is.
 #
 #   scripts/record-samples.sh [OUTPUT_DIR]     (default: traces/samples)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${1:-$root/traces/samples}"
-hook="$root/build/lib/libmhook.so"
+mtreplay="$root/build/bin/mtreplay"
 src="$root/traces/samples/src"
-[[ -f "$hook" ]] || { echo "record-samples: $hook missing; run scripts/build.sh first" >&2; exit 2; }
+[[ -x "$mtreplay" ]] || { echo "record-samples: $mtreplay missing; run scripts/build.sh first" >&2; exit 2; }
 mkdir -p "$out"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -20,7 +21,7 @@ record() {
   local name="$1"; shift
   local dir="$work/$name"
   mkdir -p "$dir"
-  MHOOK_OUTPUT="$dir/$name.%p.mtr" MHOOK_ZSTD_LEVEL=19 LD_PRELOAD="$hook" "$@" >/dev/null
+  "$mtreplay" record -q -o "$dir/$name.%p.mtr" --zstd-level 19 -- "$@" >/dev/null
   local biggest
   biggest="$(ls -S "$dir"/*.mtr | head -n 1)"
   cp "$biggest" "$out/$name.mtr"
@@ -29,15 +30,19 @@ record() {
 
 # Single-threaded: the CPython interpreter (Debian's, not a pyenv shim that forks a
 # shell) and the C compiler proper.
-record python3 env PYTHONMALLOC=malloc /usr/bin/python3 "$src/python_workload.py"
-record gcc gcc -O2 -c "$src/gcc_input.c" -o "$work/gcc_input.o"
+# Programs run from the source folder with relative arguments: a trace header keeps
+# argv, and the committed traces should not carry this machine's paths.
+cd "$src"
+record python3 env PYTHONMALLOC=malloc /usr/bin/python3 python_workload.py
+record gcc gcc -O2 -c gcc_input.c -o /dev/null
 
 # Multithreaded: CPython with two worker threads; xz compressing with two threads;
 # the producer/consumer program, whose frees nearly all happen on another thread.
-record python3-threads env PYTHONMALLOC=malloc /usr/bin/python3 "$src/python_workload.py" threads
-head -c 1500000 /dev/zero | tr '\0' 'a' | sed 's/a\{64\}/&\n/g' > "$work/xz-input.txt"
-seq 1 60000 >> "$work/xz-input.txt"
-record xz-threads xz -T2 -1 --block-size=16KiB -c "$work/xz-input.txt"
-mkdir -p "$work/bin"
-g++ -O2 -pthread -o "$work/bin/prodcons" "$src/prodcons.cpp"
-record prodcons "$work/bin/prodcons" 2 2 40000
+record python3-threads env PYTHONMALLOC=malloc /usr/bin/python3 python_workload.py threads
+cd "$work"
+head -c 1500000 /dev/zero | tr '\0' 'a' | sed 's/a\{64\}/&\n/g' > xz-input.txt
+seq 1 60000 >> xz-input.txt
+record xz-threads xz -T2 -1 --block-size=16KiB -c xz-input.txt
+mkdir -p bin
+g++ -O2 -pthread -o bin/prodcons "$src/prodcons.cpp"
+record prodcons bin/prodcons 2 2 40000

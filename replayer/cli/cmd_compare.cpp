@@ -61,6 +61,7 @@ class ScratchDir {
 
 struct Outputs {
   std::string json, markdown, html;
+  bool compact_json = false;
 };
 
 bool write_text(const std::string& path, const std::string& text) {
@@ -74,7 +75,18 @@ int report(const mr::ResultFile& file, const std::string& baseline, const Output
   auto traces = mr::summarize(file, baseline);
   fmt::print("{}", mr::compare_text(traces));
   try {
-    if (!out.json.empty()) mr::write_result_file(file, out.json);
+    if (!out.json.empty() && out.compact_json) {
+      // Baselines kept in a repository: the RSS timelines are most of the bytes and
+      // diff does not read them.
+      mr::ResultFile compact = file;
+      for (auto& r : compact.runs) {
+        r.rss_timeline.clear();
+        r.raw.erase("rss_timeline");
+      }
+      mr::write_result_file(compact, out.json);
+    } else if (!out.json.empty()) {
+      mr::write_result_file(file, out.json);
+    }
   } catch (const std::exception& e) {
     fmt::print(stderr, "mtreplay compare: {}\n", e.what());
     return mtreplay::kExitBadInput;
@@ -126,6 +138,8 @@ int mtreplay::cli::run_compare(Args args) {
       "timeout", po::value(&timeout_s)->default_value(timeout_s),
       "seconds before a run is killed and reported as crashed")(
       "json", po::value(&outputs.json), "write every run (results/SCHEMA.md) to this file")(
+      "compact-json", po::bool_switch(&outputs.compact_json),
+      "leave the RSS timelines out of --json (for baselines kept in a repository)")(
       "markdown", po::value(&outputs.markdown), "write the tables as Markdown to this file")(
       "html", po::value(&outputs.html), "write a self-contained HTML report with charts")(
       "from", po::value(&from), "tabulate this result file instead of running replays");

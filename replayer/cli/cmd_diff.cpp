@@ -27,6 +27,12 @@ int mtreplay::cli::run_diff(Args args) {
       "smallest change in percent that counts as a regression or improvement")(
       "alpha", po::value(&opts.alpha)->default_value(opts.alpha),
       "significance level of the Mann-Whitney U test")(
+      "normalize-to", po::value(&opts.normalize_to),
+      "judge every other allocator as a ratio to this one's run of the same round (cancels "
+      "machine drift between the two files; the reference itself is not judged)")(
+      "min-latency-samples",
+      po::value(&opts.min_latency_samples)->default_value(opts.min_latency_samples),
+      "judge a latency kind only when every run sampled it this often")(
       "markdown", po::value(&markdown_path), "also write the report as Markdown to this file");
   po::options_description hidden;
   hidden.add_options()("base", po::value(&base_path))("cand", po::value(&cand_path));

@@ -55,7 +55,11 @@ Run synthesized_failure(const fs::path& trace, const std::string& allocator,
   } catch (const std::exception&) {
     r.trace.content_hash = "unreadable:" + trace.string();
   }
-  r.allocator.name = allocator;
+  // The name the registry gives a path backend: its file name.
+  r.allocator.name = allocator.find('/') == std::string::npos
+                         ? allocator
+                         : fs::path(allocator).filename().string();
+  r.allocator.path = allocator.find('/') == std::string::npos ? "" : allocator;
   r.status = outcome.signal || outcome.timed_out ? RunStatus::kCrashed : RunStatus::kFailed;
   r.error =
       message.empty() ? outcome.describe() : fmt::format("{} ({})", message, outcome.describe());

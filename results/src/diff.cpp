@@ -54,13 +54,51 @@ std::string describe(const GroupKey& k, std::string_view trace_name) {
   return fmt::format("trace '{}' with allocator '{}' (mode {})", trace_name, k.allocator, k.mode);
 }
 
-// The latency kinds some successful run of the group reports.
-std::set<std::string> latency_kinds(const ResultFile& f, const RunGroup& g) {
+// The latency kinds some successful run of the group reports; `thin` receives those
+// some run sampled fewer than `min_samples` times.
+std::set<std::string> latency_kinds(const ResultFile& f, const RunGroup& g, uint64_t min_samples,
+                                    std::set<std::string>& thin) {
   std::set<std::string> kinds;
   for (size_t i : g.ok_runs)
     for (const auto& [kind, l] : f.runs[i].latency_ns)
       if (l.samples > 0) kinds.insert(kind);
+  for (const auto& kind : kinds)
+    for (size_t i : g.ok_runs) {
+      auto it = f.runs[i].latency_ns.find(kind);
+      if (it == f.runs[i].latency_ns.end() || it->second.samples < min_samples) thin.insert(kind);
+    }
+  for (const auto& kind : thin) kinds.erase(kind);
   return kinds;
+}
+
+// A metric's values over a group's successful runs, divided by the reference
+// allocator's value in the same round when `ref` is given.
+std::vector<double> side_values(const Side& side, const RunGroup& g, const Metric& m,
+                                const RunGroup* ref, bool required) {
+  std::vector<size_t> missing;
+  std::map<int, double> ref_by_round;
+  if (ref)
+    for (size_t i : ref->ok_runs)
+      if (auto v = m.read(side.file.runs[i]); v && *v > 0)
+        ref_by_round[side.file.runs[i].repeat] = *v;
+  std::vector<double> out;
+  for (size_t i : g.ok_runs) {
+    const Run& r = side.file.runs[i];
+    auto v = m.read(r);
+    if (!v) {
+      missing.push_back(i);
+      continue;
+    }
+    if (!ref) {
+      out.push_back(*v);
+    } else if (auto it = ref_by_round.find(r.repeat); it != ref_by_round.end()) {
+      out.push_back(*v / it->second);
+    }
+  }
+  if (required && !missing.empty())
+    throw DiffInputError(fmt::format("{}: runs/{} ({}) has no {}", side.name, missing.front(),
+                                     describe(g.key, g.trace_name), m.id));
+  return out;
 }
 
 double change_pct(double base, double cand) {
@@ -95,18 +133,9 @@ MetricDiff compare_metric(const Metric& m, const std::vector<double>& base,
   return d;
 }
 
-// Throws when a successful run lacks a metric every successful run must carry.
-std::vector<double> required_values(const Side& side, const RunGroup& g, const Metric& m) {
-  std::vector<size_t> missing;
-  auto values = metric_values(side.file, g, m.read, &missing);
-  if (!missing.empty())
-    throw DiffInputError(fmt::format("{}: runs/{} ({}) has no {}", side.name, missing.front(),
-                                     describe(g.key, g.trace_name), m.id));
-  return values;
-}
-
 GroupDiff diff_group(const Side& base, const RunGroup& bg, const Side& cand, const RunGroup& cg,
-                     const DiffOptions& opts, std::vector<std::string>& notes) {
+                     const RunGroup* base_ref, const RunGroup* cand_ref, const DiffOptions& opts,
+                     std::vector<std::string>& notes) {
   GroupDiff out;
   out.key = bg.key;
   out.trace_name = bg.trace_name;
@@ -125,8 +154,21 @@ GroupDiff diff_group(const Side& base, const RunGroup& bg, const Side& cand, con
     return out;
   }
 
-  std::set<std::string> base_kinds = latency_kinds(base.file, bg);
-  std::set<std::string> cand_kinds = latency_kinds(cand.file, cg);
+  if (!opts.normalize_to.empty() && bg.key.allocator == opts.normalize_to) {
+    notes.push_back(
+        fmt::format("{}: the reference of --normalize-to; only its failures judged", what));
+    return out;
+  }
+  std::set<std::string> thin;
+  std::set<std::string> base_kinds = latency_kinds(base.file, bg, opts.min_latency_samples, thin);
+  std::set<std::string> cand_kinds = latency_kinds(cand.file, cg, opts.min_latency_samples, thin);
+  if (!thin.empty()) {
+    std::string list;
+    for (const auto& k : thin) list += (list.empty() ? "" : ", ") + k;
+    notes.push_back(
+        fmt::format("{}: latency of {} sampled fewer than {} times in a run; not judged", what,
+                    list, opts.min_latency_samples));
+  }
   std::vector<std::string> common_kinds;
   for (const auto& k : base_kinds) {
     if (cand_kinds.count(k))
@@ -140,16 +182,14 @@ GroupDiff diff_group(const Side& base, const RunGroup& bg, const Side& cand, con
       notes.push_back(
           fmt::format("{}: latency of {} only in {}; not compared", what, k, cand.name));
 
-  for (const Metric& m : diff_metrics(common_kinds)) {
-    bool is_latency = m.id.rfind("latency.", 0) == 0;
-    std::vector<double> b, c;
-    if (is_latency) {
-      // A latency kind can be unsampled in a short run; compare what both have.
-      b = metric_values(base.file, bg, m.read);
-      c = metric_values(cand.file, cg, m.read);
-    } else {
-      b = required_values(base, bg, m);
-      c = required_values(cand, cg, m);
+  for (Metric m : diff_metrics(common_kinds)) {
+    // A latency kind can be unsampled in a short run; compare what both have.
+    bool required = m.id.rfind("latency.", 0) != 0;
+    std::vector<double> b = side_values(base, bg, m, base_ref, required);
+    std::vector<double> c = side_values(cand, cg, m, cand_ref, required);
+    if (base_ref) {
+      m.label += " /" + opts.normalize_to;
+      m.unit = Unit::kRatio;
     }
     out.metrics.push_back(compare_metric(m, b, c, opts));
   }
@@ -179,7 +219,8 @@ DiffReport diff_results(const ResultFile& base_file, const ResultFile& cand_file
   if (base_groups.empty()) throw DiffInputError(fmt::format("{}: no measured runs", base_name));
   if (cand_groups.empty()) throw DiffInputError(fmt::format("{}: no measured runs", cand_name));
 
-  std::map<GroupKey, const RunGroup*> cand_by_key;
+  std::map<GroupKey, const RunGroup*> base_by_key, cand_by_key;
+  for (const auto& g : base_groups) base_by_key[g.key] = &g;
   std::map<std::string, std::string> cand_hash_by_trace_name;
   for (const auto& g : cand_groups) {
     cand_by_key[g.key] = &g;
@@ -201,7 +242,21 @@ DiffReport diff_results(const ResultFile& base_file, const ResultFile& cand_file
                                        describe(bg.key, bg.trace_name), base_name));
     }
     matched.insert(bg.key);
-    report.groups.push_back(diff_group(base, bg, cand, *it->second, opts, report.notes));
+    const RunGroup* base_ref = nullptr;
+    const RunGroup* cand_ref = nullptr;
+    if (!opts.normalize_to.empty() && bg.key.allocator != opts.normalize_to) {
+      GroupKey ref_key{bg.key.trace_hash, opts.normalize_to, bg.key.mode};
+      auto b = base_by_key.find(ref_key);
+      auto c = cand_by_key.find(ref_key);
+      if (b == base_by_key.end() || c == cand_by_key.end())
+        throw DiffInputError(fmt::format(
+            "--normalize-to {}: {} has no runs of {}", opts.normalize_to,
+            b == base_by_key.end() ? base_name : cand_name, describe(ref_key, bg.trace_name)));
+      base_ref = b->second;
+      cand_ref = c->second;
+    }
+    report.groups.push_back(
+        diff_group(base, bg, cand, *it->second, base_ref, cand_ref, opts, report.notes));
   }
   for (const auto& cg : cand_groups)
     if (!matched.count(cg.key))

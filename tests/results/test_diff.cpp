@@ -182,3 +182,43 @@ TEST(DiffReport, MarkdownHasOneRowPerMetric) {
     ++rows;
   EXPECT_EQ(rows, r.groups[0].metrics.size());
 }
+
+TEST(Diff, NormalizingCancelsMachineDrift) {
+  // The whole machine got 30 % slower between the two files: raw, everything
+  // regressed; as a ratio to glibc's run of the same round, nothing did.
+  auto file = [](double scale, double x_scale) {
+    std::vector<double> glibc, x;
+    for (double w : kBaseWall) glibc.push_back(w * scale), x.push_back(w * 0.8 * scale * x_scale);
+    return make_file({make_runs({}, glibc), make_runs({.allocator = "mine"}, x)});
+  };
+  auto drifted = diff(file(1.0, 1.0), file(1.3, 1.0));
+  EXPECT_EQ(metric(drifted, "wall_ns", 1).verdict, Verdict::kRegressed);
+  auto normalized = diff(file(1.0, 1.0), file(1.3, 1.0), {.normalize_to = "glibc"});
+  EXPECT_TRUE(normalized.groups[0].metrics.empty());  // the reference is not judged
+  const auto& wall = metric(normalized, "wall_ns", 1);
+  EXPECT_EQ(wall.verdict, Verdict::kUnchanged);
+  EXPECT_NEAR(wall.base_median, 0.8, 1e-6);
+  EXPECT_NEAR(wall.change_pct, 0, 1e-6);
+  // ... while a real 20 % slowdown of the allocator itself still shows through drift.
+  auto slower = diff(file(1.0, 1.0), file(1.3, 1.2), {.normalize_to = "glibc"});
+  EXPECT_EQ(metric(slower, "wall_ns", 1).verdict, Verdict::kRegressed);
+  EXPECT_NEAR(metric(slower, "wall_ns", 1).change_pct, 20, 1e-6);
+  // The reference must be there on both sides.
+  try {
+    diff(file(1.0, 1.0), file(1.0, 1.0), {.normalize_to = "jemalloc"});
+    FAIL();
+  } catch (const mr::DiffInputError& e) {
+    EXPECT_NE(std::string(e.what()).find("--normalize-to jemalloc"), std::string::npos);
+  }
+}
+
+TEST(Diff, ThinlySampledLatencyIsNotJudged) {
+  auto base = make_file({make_runs({.malloc_p99_ns = 100}, kBaseWall)});
+  auto cand = make_file({make_runs({.malloc_p99_ns = 300}, kBaseWall)});
+  EXPECT_EQ(metric(diff(base, cand), "latency.malloc.p99").verdict, Verdict::kRegressed);
+  for (auto& r : cand.runs) r.latency_ns["malloc"].samples = 40;
+  auto r = diff(base, cand);
+  EXPECT_THROW(metric(r, "latency.malloc.p99"), std::runtime_error);
+  ASSERT_FALSE(r.notes.empty());
+  EXPECT_NE(r.notes[0].find("latency of malloc sampled fewer than 1000 times"), std::string::npos);
+}

@@ -7,6 +7,7 @@
 // A candidate run that failed or crashed where the baseline's did not is a regression.
 #pragma once
 
+#include <cstdint>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -30,6 +31,14 @@ std::string_view verdict_name(Verdict v);
 struct DiffOptions {
   double threshold_pct = 5.0;  // a change smaller than this is never a verdict
   double alpha = 0.05;         // significance level of the Mann-Whitney U test
+  // A latency kind is judged only when every run sampled it at least this often: the
+  // p99 of a few dozen samples is one outlier.
+  uint64_t min_latency_samples = 1000;
+  // When set: every other allocator's metrics are judged as ratios to this allocator's
+  // run of the same round (compare interleaves rounds, so both ran minutes apart at
+  // most). Drift of the machine between the baseline and the candidate cancels out;
+  // the reference allocator itself is not judged, only its failures are.
+  std::string normalize_to;
 };
 
 struct MetricDiff {
