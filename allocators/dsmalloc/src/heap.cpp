@@ -265,7 +265,8 @@ void release(const Block& b, void* p) noexcept {
       std::uint64_t bit = 1ull << (b.slot & 63);
       if (*word & bit) invalid_pointer("double free of", p);
       *word |= bit;
-      if (b.slot >> 6 < s->first_free_word) s->first_free_word = static_cast<std::uint16_t>(b.slot >> 6);
+      if (b.slot >> 6 < s->first_free_word)
+        s->first_free_word = static_cast<std::uint16_t>(b.slot >> 6);
       if (s->free_slots++ == 0) list_push(s);
       if (s->free_slots == sc.slots && (s->prev || s->next)) {
         // Empty and not the class's last slab with room: its pages go back.
@@ -368,7 +369,8 @@ std::size_t check_heap(const char** what) noexcept {
           free_slots += popcount64(s->free_bits()[w]);
           if (w < s->first_free_word && s->free_bits()[w]) fail("free slot below the search hint");
         }
-        if (sc.slots % 64 && s->free_bits()[words - 1] >> (sc.slots % 64)) fail("slot bit past the end");
+        if (sc.slots % 64 && s->free_bits()[words - 1] >> (sc.slots % 64))
+          fail("slot bit past the end");
         if (free_slots != s->free_slots) fail("slab free count disagrees with its bitmap");
         live += sc.slots - s->free_slots;
         with_room += s->free_slots > 0;

@@ -12,7 +12,9 @@ constexpr std::size_t kTopPad = std::size_t{128} << 10;
 // A large bin is searched for its best fit, but only this far.
 constexpr int kBestFitScan = 32;
 
-void mark_bin(Arena& a, std::size_t idx) noexcept { a.binmap[idx >> 6] |= 1ull << (idx & 63); }
+void mark_bin(Arena& a, std::size_t idx) noexcept {
+  a.binmap[idx >> 6] |= 1ull << (idx & 63);
+}
 void unmark_bin(Arena& a, std::size_t idx) noexcept {
   a.binmap[idx >> 6] &= ~(1ull << (idx & 63));
 }
@@ -264,8 +266,7 @@ std::size_t check_locked(Arena& a, const char** what) noexcept {
     if (!c->prev_in_use()) fail("first chunk of a heap claims a free predecessor");
     while (c != fence) {
       std::size_t s = c->size();
-      if (s < kMinChunk || (s & 15) || c->is_mmapped() ||
-          offset_in_heap(h, c) + s > kFenceOffset) {
+      if (s < kMinChunk || (s & 15) || c->is_mmapped() || offset_in_heap(h, c) + s > kFenceOffset) {
         fail("chunk with a corrupt size");
         break;
       }

@@ -18,6 +18,8 @@ Heap* create_heap(Arena* owner) noexcept {
   return h;
 }
 
-void destroy_heap(Heap* h) noexcept { alloc::unmap_pages(h, kHeapBytes); }
+void destroy_heap(Heap* h) noexcept {
+  alloc::unmap_pages(h, kHeapBytes);
+}
 
 }  // namespace mtreplay::ptmalloc

@@ -17,13 +17,21 @@ constexpr std::size_t kMaxMmapThreshold = std::size_t{32} << 20;
 std::atomic<std::size_t> g_mmap_threshold{kInitialMmapThreshold};
 std::atomic<std::size_t> g_trim_threshold{2 * kInitialMmapThreshold};
 
-char* mapping_start(Chunk* c) noexcept { return reinterpret_cast<char*>(c) - c->prev_size; }
-std::size_t mapping_bytes(const Chunk* c) noexcept { return c->prev_size + c->size(); }
+char* mapping_start(Chunk* c) noexcept {
+  return reinterpret_cast<char*>(c) - c->prev_size;
+}
+std::size_t mapping_bytes(const Chunk* c) noexcept {
+  return c->prev_size + c->size();
+}
 
 }  // namespace
 
-std::size_t mmap_threshold() noexcept { return g_mmap_threshold.load(std::memory_order_relaxed); }
-std::size_t trim_threshold() noexcept { return g_trim_threshold.load(std::memory_order_relaxed); }
+std::size_t mmap_threshold() noexcept {
+  return g_mmap_threshold.load(std::memory_order_relaxed);
+}
+std::size_t trim_threshold() noexcept {
+  return g_trim_threshold.load(std::memory_order_relaxed);
+}
 
 Chunk* mmap_chunk(std::size_t n, std::size_t align) noexcept {
   std::size_t slack = align > alloc::kMinAlignment ? align : 0;

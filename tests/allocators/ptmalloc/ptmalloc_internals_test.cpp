@@ -15,7 +15,9 @@ namespace {
 
 constexpr std::uintptr_t kHeapMask = ~((std::uintptr_t{64} << 20) - 1);
 
-std::uintptr_t heap_of(void* p) { return reinterpret_cast<std::uintptr_t>(p) & kHeapMask; }
+std::uintptr_t heap_of(void* p) {
+  return reinterpret_cast<std::uintptr_t>(p) & kHeapMask;
+}
 
 std::size_t resident_bytes() {
   FILE* f = std::fopen("/proc/self/statm", "r");
