@@ -43,7 +43,7 @@ Chunk* mmap_chunk(std::size_t n, std::size_t align) noexcept {
   mem = (mem + align - 1) & ~(std::uintptr_t{align} - 1);
   Chunk* c = Chunk::of(reinterpret_cast<void*>(mem));
   c->prev_size = static_cast<std::size_t>(reinterpret_cast<char*>(c) - base);
-  c->size_flags = (bytes - c->prev_size) | kIsMmapped;
+  c->set_size_flags((bytes - c->prev_size) | kIsMmapped);
   return c;
 }
 
@@ -66,7 +66,7 @@ Chunk* mremap_chunk(Chunk* c, std::size_t n) noexcept {
   void* moved = mremap(mapping_start(c), old_bytes, bytes, MREMAP_MAYMOVE);
   if (moved == MAP_FAILED) return nullptr;
   auto* nc = reinterpret_cast<Chunk*>(static_cast<char*>(moved) + offset);
-  nc->size_flags = (bytes - offset) | kIsMmapped;
+  nc->set_size_flags((bytes - offset) | kIsMmapped);
   return nc;
 }
 
