@@ -30,7 +30,9 @@ struct FamilyApi {
 };
 
 // For gtest's parameter names.
-inline std::string_view api_name(const FamilyApi* api) { return api->name; }
+inline std::string_view api_name(const FamilyApi* api) {
+  return api->name;
+}
 
 inline std::uint8_t pattern_byte(std::uint64_t seed, std::size_t i) {
   return static_cast<std::uint8_t>((seed * 0x9E3779B97F4A7C15ull + i * 0x2545F491ull) >> 56) ^

@@ -10,7 +10,8 @@ namespace mtreplay::alloc::testing {
 class FamilyTest : public ::testing::TestWithParam<const FamilyApi*> {
  protected:
   void SetUp() override {
-    if (api().preloaded && sanitized_build()) GTEST_SKIP() << "preload tests skip in sanitizer builds";
+    if (api().preloaded && sanitized_build())
+      GTEST_SKIP() << "preload tests skip in sanitizer builds";
   }
   const FamilyApi& api() const { return *GetParam(); }
   void expect_consistent() const {

@@ -75,7 +75,8 @@ TEST_P(FamilyTest, ImpossibleSizesFailWithEnomem) {
 
 TEST_P(FamilyTest, CallocZeroesRecycledMemory) {
   const FamilyApi& a = api();
-  for (std::size_t n : {std::size_t{24}, std::size_t{1000}, std::size_t{70000}, std::size_t{300000}}) {
+  for (std::size_t n :
+       {std::size_t{24}, std::size_t{1000}, std::size_t{70000}, std::size_t{300000}}) {
     std::vector<void*> dirty;
     for (int i = 0; i < 8; ++i) {
       void* p = a.malloc(n);
@@ -122,8 +123,8 @@ TEST_P(FamilyTest, ReallocFollowsGlibc) {
 
 TEST_P(FamilyTest, ReallocKeepsContentsThroughGrowthAndShrinkage) {
   const FamilyApi& a = api();
-  std::size_t sizes[] = {1,   17,   100,     1000,    5000,     70000,   200000,
-                         3 << 20, 100000, 4000, 33, 8, 300000, 2 << 20, 24};
+  std::size_t sizes[] = {1,      17,   100, 1000, 5000,   70000,   200000, 3 << 20,
+                         100000, 4000, 33,  8,    300000, 2 << 20, 24};
   void* p = nullptr;
   std::size_t kept = 0;
   for (std::size_t n : sizes) {
@@ -213,8 +214,8 @@ TEST_P(FamilyTest, PosixMemalignValidatesAndReportsErrorsByValue) {
   EXPECT_EQ(a.posix_memalign(&out, 64, SIZE_MAX - 1000), ENOMEM);
   EXPECT_EQ(out, sentinel);
   EXPECT_EQ(errno, 1234);
-  for (std::size_t align : {std::size_t{8}, std::size_t{16}, std::size_t{256}, kPage,
-                            std::size_t{1} << 21}) {
+  for (std::size_t align :
+       {std::size_t{8}, std::size_t{16}, std::size_t{256}, kPage, std::size_t{1} << 21}) {
     ASSERT_EQ(a.posix_memalign(&out, align, 0), 0);
     EXPECT_TRUE(aligned_to(out, align));
     a.free(out);
@@ -257,7 +258,9 @@ TEST_P(FamilyTest, VallocAndPvallocArePageAligned) {
   a.free(pz);
 }
 
-TEST_P(FamilyTest, UsableSizeOfNullIsZero) { EXPECT_EQ(api().usable_size(nullptr), 0u); }
+TEST_P(FamilyTest, UsableSizeOfNullIsZero) {
+  EXPECT_EQ(api().usable_size(nullptr), 0u);
+}
 
 TEST_P(FamilyTest, UsableSizeIsReallyUsable) {
   const FamilyApi& a = api();

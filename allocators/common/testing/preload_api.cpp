@@ -21,11 +21,20 @@ CheckFn preloaded_check() {
   return symbol ? reinterpret_cast<CheckFn>(dlsym(RTLD_DEFAULT, symbol)) : nullptr;
 }
 
-const FamilyApi kPreloaded{
-    "preloaded",  ::malloc,         ::free,   ::calloc, ::realloc,
-    ::reallocarray, ::memalign,     ::posix_memalign, ::aligned_alloc,
-    ::valloc,     ::pvalloc,        ::malloc_usable_size, preloaded_check(),
-    true};
+const FamilyApi kPreloaded{"preloaded",
+                           ::malloc,
+                           ::free,
+                           ::calloc,
+                           ::realloc,
+                           ::reallocarray,
+                           ::memalign,
+                           ::posix_memalign,
+                           ::aligned_alloc,
+                           ::valloc,
+                           ::pvalloc,
+                           ::malloc_usable_size,
+                           preloaded_check(),
+                           true};
 
 INSTANTIATE_TEST_SUITE_P(Preloaded, FamilyTest, ::testing::Values(&kPreloaded),
                          [](const auto&) { return std::string("symbols"); });

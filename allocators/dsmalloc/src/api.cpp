@@ -31,7 +31,9 @@ class HeapGuard {
   bool locked_;
 };
 
-std::size_t pages_for(std::size_t n) noexcept { return (n + kPageBytes - 1) / kPageBytes; }
+std::size_t pages_for(std::size_t n) noexcept {
+  return (n + kPageBytes - 1) / kPageBytes;
+}
 
 struct DsCore {
   static void* allocate(std::size_t n) noexcept {
@@ -110,9 +112,15 @@ struct DsCore {
 
 using Family = alloc::MallocFamily<DsCore>;
 
-void lock_for_fork() { g_heap.lock.lock(); }
-void unlock_after_fork() { g_heap.lock.unlock(); }
-void reset_in_child() { g_heap.lock.reset_in_child(); }
+void lock_for_fork() {
+  g_heap.lock.lock();
+}
+void unlock_after_fork() {
+  g_heap.lock.unlock();
+}
+void reset_in_child() {
+  g_heap.lock.reset_in_child();
+}
 
 // Allocation needs no initialisation (the heap is constant-initialised); only the fork
 // handlers are registered, as early as the loader lets us.
@@ -127,21 +135,39 @@ using mtreplay::dsmalloc::Family;
 
 extern "C" {
 
-void* ds_malloc(size_t n) { return Family::malloc(n); }
-void ds_free(void* p) { Family::free(p); }
-void* ds_calloc(size_t count, size_t size) { return Family::calloc(count, size); }
-void* ds_realloc(void* p, size_t n) { return Family::realloc(p, n); }
+void* ds_malloc(size_t n) {
+  return Family::malloc(n);
+}
+void ds_free(void* p) {
+  Family::free(p);
+}
+void* ds_calloc(size_t count, size_t size) {
+  return Family::calloc(count, size);
+}
+void* ds_realloc(void* p, size_t n) {
+  return Family::realloc(p, n);
+}
 void* ds_reallocarray(void* p, size_t count, size_t size) {
   return Family::reallocarray(p, count, size);
 }
-void* ds_memalign(size_t align, size_t n) { return Family::memalign(align, n); }
+void* ds_memalign(size_t align, size_t n) {
+  return Family::memalign(align, n);
+}
 int ds_posix_memalign(void** out, size_t align, size_t n) {
   return Family::posix_memalign(out, align, n);
 }
-void* ds_aligned_alloc(size_t align, size_t n) { return Family::aligned_alloc(align, n); }
-void* ds_valloc(size_t n) { return Family::valloc(n); }
-void* ds_pvalloc(size_t n) { return Family::pvalloc(n); }
-size_t ds_malloc_usable_size(void* p) { return Family::malloc_usable_size(p); }
+void* ds_aligned_alloc(size_t align, size_t n) {
+  return Family::aligned_alloc(align, n);
+}
+void* ds_valloc(size_t n) {
+  return Family::valloc(n);
+}
+void* ds_pvalloc(size_t n) {
+  return Family::pvalloc(n);
+}
+size_t ds_malloc_usable_size(void* p) {
+  return Family::malloc_usable_size(p);
+}
 
 size_t ds_metadata_bytes(void) {
   mtreplay::dsmalloc::HeapGuard guard;
@@ -173,7 +199,8 @@ size_t ds_check_heap(void) {
   if (problems) {
     char line[160];
     int len = std::snprintf(line, sizeof line, "dsmalloc: %s\n", what);
-    if (len > 0) [[maybe_unused]] auto ignored = write(2, line, static_cast<size_t>(len));
+    if (len > 0) [[maybe_unused]]
+      auto ignored = write(2, line, static_cast<size_t>(len));
   }
   return problems;
 }

@@ -57,8 +57,8 @@ class ChunkMap {
   static constexpr unsigned kLeafBits = 9;
   static constexpr std::size_t kLeafEntries = std::size_t{1} << kLeafBits;
   static constexpr std::size_t kLeafBytes = kLeafEntries * sizeof(Meta*);
-  static constexpr std::size_t kRootEntries =
-      std::size_t{1} << (kAddressBits - kChunkShift - kLeafBits);
+  static constexpr std::size_t kRootEntries = std::size_t{1}
+                                              << (kAddressBits - kChunkShift - kLeafBits);
   static constexpr std::size_t kRootPageBytes = 4096;
   static constexpr std::size_t kRootPages = kRootEntries * sizeof(Meta**) / kRootPageBytes;
 

@@ -49,17 +49,19 @@ void take_pages(ChunkMeta* c, std::size_t index, std::size_t pages) noexcept {
 ChunkMeta* new_chunk() noexcept {
   void* base = alloc::map_aligned(kChunkBytes, kChunkBytes);
   if (!base) return nullptr;
-  auto* c = static_cast<ChunkMeta*>(g_heap.meta.allocate(sizeof(ChunkMeta)));
+  MetaHandle handle;
+  auto* c = static_cast<ChunkMeta*>(g_heap.meta.allocate(sizeof(ChunkMeta), &handle));
   if (!c) {
     alloc::unmap_pages(base, kChunkBytes);
     return nullptr;
   }
   std::memset(c, 0, sizeof *c);
+  c->handle = handle;
   c->base = reinterpret_cast<std::uintptr_t>(base);
   c->free_pages = kPagesPerChunk;
   std::memset(c->free_map, 0xFF, sizeof c->free_map);
   if (!g_heap.chunk_map.insert(c->base, c, g_heap.meta)) {
-    g_heap.meta.release(c, sizeof(ChunkMeta));
+    g_heap.meta.release(c, sizeof(ChunkMeta), handle);
     alloc::unmap_pages(base, kChunkBytes);
     return nullptr;
   }
@@ -78,7 +80,7 @@ void release_chunk(ChunkMeta* c) noexcept {
   g_heap.dirty_pages -= c->dirty_pages;
   g_heap.chunk_map.erase(c->base);
   alloc::unmap_pages(reinterpret_cast<void*>(c->base), kChunkBytes);
-  g_heap.meta.release(c, sizeof(ChunkMeta));
+  g_heap.meta.release(c, sizeof(ChunkMeta), c->handle);
 }
 
 void purge_dirty() noexcept {
@@ -137,7 +139,6 @@ void list_push(Slab* s) noexcept {
   s->next = head;
   if (head) head->prev = s;
   head = s;
-  s->in_list = 1;
 }
 
 void list_remove(Slab* s) noexcept {
@@ -148,7 +149,6 @@ void list_remove(Slab* s) noexcept {
   }
   if (s->next) s->next->prev = s->prev;
   s->prev = s->next = nullptr;
-  s->in_list = 0;
 }
 
 Slab* new_slab(std::size_t size_class) noexcept {
@@ -156,7 +156,8 @@ Slab* new_slab(std::size_t size_class) noexcept {
   std::size_t index;
   ChunkMeta* c = alloc_pages(sc.slab_pages, 1, &index);
   if (!c) return nullptr;
-  auto* s = static_cast<Slab*>(g_heap.meta.allocate(Slab::bytes_for(sc)));
+  MetaHandle handle;
+  auto* s = static_cast<Slab*>(g_heap.meta.allocate(Slab::bytes_for(sc), &handle));
   if (!s) {
     give_pages_back(c, index, sc.slab_pages);
     return nullptr;
@@ -170,7 +171,7 @@ Slab* new_slab(std::size_t size_class) noexcept {
   for (std::size_t w = 0; w < words; ++w) bits[w] = ~0ull;
   if (sc.slots % 64) bits[words - 1] = (1ull << (sc.slots % 64)) - 1;
   for (std::size_t i = 0; i < sc.slab_pages; ++i) {
-    c->page_entry[index + i] = reinterpret_cast<std::uintptr_t>(s);
+    c->page_entry[index + i] = handle << 1;
   }
   list_push(s);
   if (g_heap.live_blocks > g_heap.peak_live_blocks) {
@@ -214,7 +215,7 @@ void* large_alloc(std::size_t pages, std::size_t align_pages) noexcept {
   std::size_t index;
   ChunkMeta* c = alloc_pages(pages, align_pages, &index);
   if (!c) return nullptr;
-  c->page_entry[index] = pages << 1 | 1;
+  c->page_entry[index] = static_cast<std::uint32_t>(pages << 1 | 1);
   ++g_heap.live_blocks;
   g_heap.live_bytes += pages * kPageBytes;
   return reinterpret_cast<void*>(c->base + index * kPageBytes);
@@ -237,12 +238,12 @@ Block classify(void* p) noexcept {
   auto addr = reinterpret_cast<std::uintptr_t>(p);
   Block b;
   if (ChunkMeta* c = g_heap.chunk_map.find(addr)) {
-    std::uintptr_t entry = c->page_entry[page_index(c, addr)];
+    std::uint32_t entry = c->page_entry[page_index(c, addr)];
     if (entry & 1) {
       if (addr % kPageBytes) return b;
       b = {Block::kLarge, c, nullptr, 0, (entry >> 1) * kPageBytes};
     } else if (entry) {
-      auto* s = reinterpret_cast<Slab*>(entry);
+      auto* s = static_cast<Slab*>(g_heap.meta.resolve(entry >> 1));
       const SizeClass& sc = kClasses[s->size_class];
       std::size_t offset = addr - s->start;
       std::size_t slot = slot_of(sc, offset);
@@ -264,14 +265,15 @@ void release(const Block& b, void* p) noexcept {
       std::uint64_t bit = 1ull << (b.slot & 63);
       if (*word & bit) invalid_pointer("double free of", p);
       *word |= bit;
-      if (b.slot >> 6 < s->first_free_word) s->first_free_word = static_cast<std::uint16_t>(b.slot >> 6);
+      if (b.slot >> 6 < s->first_free_word)
+        s->first_free_word = static_cast<std::uint16_t>(b.slot >> 6);
       if (s->free_slots++ == 0) list_push(s);
       if (s->free_slots == sc.slots && (s->prev || s->next)) {
         // Empty and not the class's last slab with room: its pages go back.
         list_remove(s);
         ChunkMeta* c = b.chunk;
         std::size_t index = page_index(c, s->start);
-        g_heap.meta.release(s, Slab::bytes_for(sc));
+        g_heap.meta.release(s, Slab::bytes_for(sc), c->page_entry[index] >> 1);
         give_pages_back(c, index, sc.slab_pages);
       }
       break;
@@ -304,7 +306,7 @@ bool large_resize(const Block& b, void* p, std::size_t pages) noexcept {
   } else if (pages < old_pages) {
     give_pages_back(c, index + pages, old_pages - pages);
   }
-  c->page_entry[index] = pages << 1 | 1;
+  c->page_entry[index] = static_cast<std::uint32_t>(pages << 1 | 1);
   g_heap.live_bytes = g_heap.live_bytes - b.bytes + pages * kPageBytes;
   return true;
 }
@@ -328,7 +330,7 @@ std::size_t check_heap(const char** what) noexcept {
   auto fail = [&](const char* msg) {
     if (!problems++) *what = msg;
   };
-  std::size_t live = 0, used_pages = 0, dirty_pages = 0, listed = 0;
+  std::size_t live = 0, used_pages = 0, dirty_pages = 0, listed = 0, with_room = 0;
   for (ChunkMeta* c = g_heap.chunks; c; c = c->next) {
     if (g_heap.chunk_map.find(c->base) != c) fail("chunk missing from the address map");
     if (c->next && c->next->base <= c->base) fail("chunk list out of address order");
@@ -342,7 +344,7 @@ std::size_t check_heap(const char** what) noexcept {
     used_pages += kPagesPerChunk - free_pages;
     dirty_pages += dirty;
     for (std::size_t i = 0; i < kPagesPerChunk;) {
-      std::uintptr_t entry = c->page_entry[i];
+      std::uint32_t entry = c->page_entry[i];
       if (bit_at(c->free_map, i)) {
         if (entry) fail("free page with a page-table entry");
         ++i;
@@ -356,7 +358,7 @@ std::size_t check_heap(const char** what) noexcept {
         ++live;
         i += pages;
       } else if (entry) {
-        auto* s = reinterpret_cast<Slab*>(entry);
+        auto* s = static_cast<Slab*>(g_heap.meta.resolve(entry >> 1));
         const SizeClass& sc = kClasses[s->size_class];
         if (s->start != c->base + i * kPageBytes) fail("slab does not start at its page");
         for (std::size_t p = 0; p < sc.slab_pages; ++p) {
@@ -367,10 +369,11 @@ std::size_t check_heap(const char** what) noexcept {
           free_slots += popcount64(s->free_bits()[w]);
           if (w < s->first_free_word && s->free_bits()[w]) fail("free slot below the search hint");
         }
-        if (sc.slots % 64 && s->free_bits()[words - 1] >> (sc.slots % 64)) fail("slot bit past the end");
+        if (sc.slots % 64 && s->free_bits()[words - 1] >> (sc.slots % 64))
+          fail("slot bit past the end");
         if (free_slots != s->free_slots) fail("slab free count disagrees with its bitmap");
-        if ((s->free_slots > 0) != (s->in_list != 0)) fail("slab list membership is wrong");
         live += sc.slots - s->free_slots;
+        with_room += s->free_slots > 0;
         i += sc.slab_pages;
       } else {
         fail("page in use without an owner");
@@ -385,6 +388,7 @@ std::size_t check_heap(const char** what) noexcept {
       if (++listed > (std::size_t{1} << 32)) return problems + 1;
     }
   }
+  if (listed != with_room) fail("slabs with free slots and listed slabs differ");
   g_heap.huge.for_each([&](std::uintptr_t start, std::size_t bytes) {
     if (start % kPageBytes || bytes % kPageBytes) fail("huge block not page-aligned");
     ++live;

@@ -3,8 +3,9 @@
 // the ChunkMap) split into 4 KiB pages; a page belongs to a slab of one size class or
 // to a large run, or is free. Everything that describes it lives out of line:
 //
-//   ChunkMeta  per chunk: free/dirty page bitmaps and a page table whose entry for a
-//              page is its Slab*, or (pages << 1 | 1) at the first page of a large run;
+//   ChunkMeta  per chunk: free/dirty page bitmaps and a page table whose 32-bit entry
+//              for a page is its slab's handle, or (pages << 1 | 1) at the first page
+//              of a large run;
 //   Slab       per slab: its class, free count and a bitmap of free slots;
 //   HugeTable  for blocks above 1 MiB, each a mapping of its own.
 //
@@ -31,7 +32,7 @@ struct Slab {
   std::uint16_t size_class;
   std::uint16_t free_slots;
   std::uint16_t first_free_word;  // words below are full
-  std::uint16_t in_list;
+  std::uint16_t unused;
   std::uint64_t* free_bits() noexcept { return reinterpret_cast<std::uint64_t*>(this + 1); }
   static std::size_t bytes_for(const SizeClass& c) noexcept {
     return sizeof(Slab) + (c.slots + 63) / 64 * sizeof(std::uint64_t);
@@ -44,9 +45,12 @@ struct ChunkMeta {
   ChunkMeta* next;
   std::uint32_t free_pages;
   std::uint32_t dirty_pages;
+  MetaHandle handle;
   std::uint64_t free_map[kPageWords];   // 1 = free
   std::uint64_t dirty_map[kPageWords];  // 1 = free but maybe still resident
-  std::uintptr_t page_entry[kPagesPerChunk];
+  // 0: no block starts here; handle << 1: the page's slab; pages << 1 | 1: first page
+  // of a large run.
+  std::uint32_t page_entry[kPagesPerChunk];
 };
 
 // What a user pointer is.

@@ -26,14 +26,17 @@ inline std::uint64_t word_mask(std::size_t from, std::size_t to, std::size_t wor
 }
 
 inline void set_bits(std::uint64_t* map, std::size_t from, std::size_t count) noexcept {
-  for (std::size_t w = from >> 6; w * 64 < from + count; ++w) map[w] |= word_mask(from, from + count, w);
+  for (std::size_t w = from >> 6; w * 64 < from + count; ++w)
+    map[w] |= word_mask(from, from + count, w);
 }
 
 inline void clear_bits(std::uint64_t* map, std::size_t from, std::size_t count) noexcept {
-  for (std::size_t w = from >> 6; w * 64 < from + count; ++w) map[w] &= ~word_mask(from, from + count, w);
+  for (std::size_t w = from >> 6; w * 64 < from + count; ++w)
+    map[w] &= ~word_mask(from, from + count, w);
 }
 
-inline std::size_t count_bits(const std::uint64_t* map, std::size_t from, std::size_t count) noexcept {
+inline std::size_t count_bits(const std::uint64_t* map, std::size_t from,
+                              std::size_t count) noexcept {
   std::size_t n = 0;
   for (std::size_t w = from >> 6; w * 64 < from + count; ++w) {
     n += popcount64(map[w] & word_mask(from, from + count, w));

@@ -114,21 +114,39 @@ using mtreplay::ptmalloc::Family;
 
 extern "C" {
 
-void* pt_malloc(size_t n) { return Family::malloc(n); }
-void pt_free(void* p) { Family::free(p); }
-void* pt_calloc(size_t count, size_t size) { return Family::calloc(count, size); }
-void* pt_realloc(void* p, size_t n) { return Family::realloc(p, n); }
+void* pt_malloc(size_t n) {
+  return Family::malloc(n);
+}
+void pt_free(void* p) {
+  Family::free(p);
+}
+void* pt_calloc(size_t count, size_t size) {
+  return Family::calloc(count, size);
+}
+void* pt_realloc(void* p, size_t n) {
+  return Family::realloc(p, n);
+}
 void* pt_reallocarray(void* p, size_t count, size_t size) {
   return Family::reallocarray(p, count, size);
 }
-void* pt_memalign(size_t align, size_t n) { return Family::memalign(align, n); }
+void* pt_memalign(size_t align, size_t n) {
+  return Family::memalign(align, n);
+}
 int pt_posix_memalign(void** out, size_t align, size_t n) {
   return Family::posix_memalign(out, align, n);
 }
-void* pt_aligned_alloc(size_t align, size_t n) { return Family::aligned_alloc(align, n); }
-void* pt_valloc(size_t n) { return Family::valloc(n); }
-void* pt_pvalloc(size_t n) { return Family::pvalloc(n); }
-size_t pt_malloc_usable_size(void* p) { return Family::malloc_usable_size(p); }
+void* pt_aligned_alloc(size_t align, size_t n) {
+  return Family::aligned_alloc(align, n);
+}
+void* pt_valloc(size_t n) {
+  return Family::valloc(n);
+}
+void* pt_pvalloc(size_t n) {
+  return Family::pvalloc(n);
+}
+size_t pt_malloc_usable_size(void* p) {
+  return Family::malloc_usable_size(p);
+}
 
 size_t pt_check_heaps(void) {
   using namespace mtreplay::ptmalloc;
@@ -144,14 +162,17 @@ size_t pt_check_heaps(void) {
     if (found && !problems) {
       char line[160];
       int len = std::snprintf(line, sizeof line, "ptmalloc: arena %zu: %s\n", i, what);
-      if (len > 0) [[maybe_unused]] auto ignored = write(2, line, static_cast<size_t>(len));
+      if (len > 0) [[maybe_unused]]
+        auto ignored = write(2, line, static_cast<size_t>(len));
     }
     problems += found;
   }
   return problems;
 }
 
-size_t pt_arena_count(void) { return mtreplay::ptmalloc::arena_count(); }
+size_t pt_arena_count(void) {
+  return mtreplay::ptmalloc::arena_count();
+}
 
 void pt_thread_cache_flush(void) {
   using namespace mtreplay::ptmalloc;

@@ -12,7 +12,9 @@ constexpr std::size_t kTopPad = std::size_t{128} << 10;
 // A large bin is searched for its best fit, but only this far.
 constexpr int kBestFitScan = 32;
 
-void mark_bin(Arena& a, std::size_t idx) noexcept { a.binmap[idx >> 6] |= 1ull << (idx & 63); }
+void mark_bin(Arena& a, std::size_t idx) noexcept {
+  a.binmap[idx >> 6] |= 1ull << (idx & 63);
+}
 void unmark_bin(Arena& a, std::size_t idx) noexcept {
   a.binmap[idx >> 6] &= ~(1ull << (idx & 63));
 }
@@ -49,10 +51,10 @@ std::size_t next_nonempty_bin(const Arena& a, std::size_t idx) noexcept {
 
 // Writes the boundary tags of a free chunk of `size` at c and bins it.
 void make_free(Arena& a, Chunk* c, std::size_t size) noexcept {
-  c->size_flags = size | kPrevInUse;  // no free chunk ever follows another
+  c->set_size_flags(size | kPrevInUse);  // no free chunk ever follows another
   Chunk* after = c->at_offset(size);
   after->prev_size = size;
-  after->size_flags &= ~kPrevInUse;
+  after->clear_prev_in_use();
   bin_insert(a, c, size);
 }
 
@@ -70,7 +72,7 @@ Chunk* take_from_bin(Arena& a, Chunk* c, std::size_t nb) noexcept {
     c->set_size_keep_flags(nb);
     make_free(a, c->at_offset(nb), size - nb);
   } else {
-    c->next()->size_flags |= kPrevInUse;
+    c->next()->mark_prev_in_use();
   }
   return c;
 }
@@ -79,7 +81,7 @@ Chunk* carve_top(Arena& a, std::size_t nb) noexcept {
   Chunk* c = a.top;
   std::size_t top_size = c->size();
   Chunk* rest = c->at_offset(nb);
-  rest->size_flags = (top_size - nb) | kPrevInUse;
+  rest->set_size_flags((top_size - nb) | kPrevInUse);
   c->set_size_keep_flags(nb);
   a.top = rest;
   note_dirty(a.newest_heap, rest);
@@ -186,7 +188,7 @@ void free_locked(Arena& a, Chunk* c) noexcept {
     c = prev;
   }
   if (next == a.top) {
-    c->size_flags = (size + next->size()) | kPrevInUse;
+    c->set_size_flags((size + next->size()) | kPrevInUse);
     a.top = c;
     trim_top(a);
     return;
@@ -209,7 +211,7 @@ bool resize_locked(Arena& a, Chunk* c, std::size_t nb) noexcept {
       std::size_t total = size + next->size();
       if (total < nb + kMinChunk) return false;
       Chunk* rest = c->at_offset(nb);
-      rest->size_flags = (total - nb) | kPrevInUse;
+      rest->set_size_flags((total - nb) | kPrevInUse);
       c->set_size_keep_flags(nb);
       a.top = rest;
       note_dirty(a.newest_heap, rest);
@@ -219,12 +221,12 @@ bool resize_locked(Arena& a, Chunk* c, std::size_t nb) noexcept {
     bin_unlink(a, next);
     size += next->size();
     c->set_size_keep_flags(size);
-    c->next()->size_flags |= kPrevInUse;
+    c->next()->mark_prev_in_use();
   }
   if (size - nb >= kMinChunk) {
     c->set_size_keep_flags(nb);
     Chunk* rest = c->at_offset(nb);
-    rest->size_flags = (size - nb) | kPrevInUse;
+    rest->set_size_flags((size - nb) | kPrevInUse);
     free_locked(a, rest);
   }
   return true;
@@ -241,7 +243,7 @@ Chunk* memalign_locked(Arena& a, std::size_t align, std::size_t nb) noexcept {
       aligned = aligned->at_offset(align);
       lead += align;
     }
-    aligned->size_flags = (c->size() - lead) | kPrevInUse;
+    aligned->set_size_flags((c->size() - lead) | kPrevInUse);
     c->set_size_keep_flags(lead);
     free_locked(a, c);  // binned in front of `aligned`, whose PREV_INUSE it clears
     c = aligned;
@@ -264,8 +266,7 @@ std::size_t check_locked(Arena& a, const char** what) noexcept {
     if (!c->prev_in_use()) fail("first chunk of a heap claims a free predecessor");
     while (c != fence) {
       std::size_t s = c->size();
-      if (s < kMinChunk || (s & 15) || c->is_mmapped() ||
-          offset_in_heap(h, c) + s > kFenceOffset) {
+      if (s < kMinChunk || (s & 15) || c->is_mmapped() || offset_in_heap(h, c) + s > kFenceOffset) {
         fail("chunk with a corrupt size");
         break;
       }

@@ -109,7 +109,9 @@ void ensure_initialized() noexcept {
   g_initialized.store(true, std::memory_order_release);
 }
 
-__attribute__((constructor)) void initialize_early() { ensure_initialized(); }
+__attribute__((constructor)) void initialize_early() {
+  ensure_initialized();
+}
 
 Arena* pick_arena_locked() noexcept {
   if (Arena* a = g_unused) {
@@ -170,7 +172,11 @@ void flush_cache(ThreadCache& cache) noexcept {
   if (locked) locked->lock.unlock();
 }
 
-std::size_t arena_count() noexcept { return g_arena_count.load(std::memory_order_acquire); }
-Arena& arena_at(std::size_t i) noexcept { return g_arenas[i]; }
+std::size_t arena_count() noexcept {
+  return g_arena_count.load(std::memory_order_acquire);
+}
+Arena& arena_at(std::size_t i) noexcept {
+  return g_arenas[i];
+}
 
 }  // namespace mtreplay::ptmalloc

@@ -23,14 +23,25 @@ inline constexpr std::size_t kMinChunk = 32;     // header + fd + bk
 
 struct Chunk {
   std::size_t prev_size;
-  std::size_t size_flags;
+  // Read without the arena lock by the thread that owns the block (free, realloc,
+  // malloc_usable_size), while a neighbour's free flips its PREV_INUSE bit under the
+  // lock: relaxed atomic loads and stores (plain moves on x86-64) keep that race defined.
+  // Every write happens under the arena lock, so none is a read-modify-write race.
+  std::size_t size_word;
   Chunk* fd;
   Chunk* bk;
 
-  std::size_t size() const noexcept { return size_flags & ~kFlagMask; }
-  bool prev_in_use() const noexcept { return size_flags & kPrevInUse; }
-  bool is_mmapped() const noexcept { return size_flags & kIsMmapped; }
-  void set_size_keep_flags(std::size_t s) noexcept { size_flags = s | (size_flags & kFlagMask); }
+  std::size_t size_flags() const noexcept { return __atomic_load_n(&size_word, __ATOMIC_RELAXED); }
+  void set_size_flags(std::size_t v) noexcept { __atomic_store_n(&size_word, v, __ATOMIC_RELAXED); }
+  void mark_prev_in_use() noexcept { set_size_flags(size_flags() | kPrevInUse); }
+  void clear_prev_in_use() noexcept { set_size_flags(size_flags() & ~kPrevInUse); }
+
+  std::size_t size() const noexcept { return size_flags() & ~kFlagMask; }
+  bool prev_in_use() const noexcept { return size_flags() & kPrevInUse; }
+  bool is_mmapped() const noexcept { return size_flags() & kIsMmapped; }
+  void set_size_keep_flags(std::size_t s) noexcept {
+    set_size_flags(s | (size_flags() & kFlagMask));
+  }
 
   void* mem() noexcept { return reinterpret_cast<char*>(this) + kHeaderBytes; }
   static Chunk* of(void* mem) noexcept {

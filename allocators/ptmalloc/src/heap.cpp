@@ -11,13 +11,15 @@ Heap* create_heap(Arena* owner) noexcept {
   h->older = h->newer = nullptr;
   h->dirty_end = alloc::kPageSize;
   Chunk* top = first_chunk(h);
-  top->size_flags = (kFenceOffset - kFirstChunkOffset) | kPrevInUse;
+  top->set_size_flags((kFenceOffset - kFirstChunkOffset) | kPrevInUse);
   Chunk* fence = fence_of(h);
-  fence->size_flags = 16 | kPrevInUse;
-  fence->at_offset(16)->size_flags = 16 | kPrevInUse;  // says: the first fence is in use
+  fence->set_size_flags(16 | kPrevInUse);
+  fence->at_offset(16)->set_size_flags(16 | kPrevInUse);  // says: the first fence is in use
   return h;
 }
 
-void destroy_heap(Heap* h) noexcept { alloc::unmap_pages(h, kHeapBytes); }
+void destroy_heap(Heap* h) noexcept {
+  alloc::unmap_pages(h, kHeapBytes);
+}
 
 }  // namespace mtreplay::ptmalloc

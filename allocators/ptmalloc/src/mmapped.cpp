@@ -17,13 +17,21 @@ constexpr std::size_t kMaxMmapThreshold = std::size_t{32} << 20;
 std::atomic<std::size_t> g_mmap_threshold{kInitialMmapThreshold};
 std::atomic<std::size_t> g_trim_threshold{2 * kInitialMmapThreshold};
 
-char* mapping_start(Chunk* c) noexcept { return reinterpret_cast<char*>(c) - c->prev_size; }
-std::size_t mapping_bytes(const Chunk* c) noexcept { return c->prev_size + c->size(); }
+char* mapping_start(Chunk* c) noexcept {
+  return reinterpret_cast<char*>(c) - c->prev_size;
+}
+std::size_t mapping_bytes(const Chunk* c) noexcept {
+  return c->prev_size + c->size();
+}
 
 }  // namespace
 
-std::size_t mmap_threshold() noexcept { return g_mmap_threshold.load(std::memory_order_relaxed); }
-std::size_t trim_threshold() noexcept { return g_trim_threshold.load(std::memory_order_relaxed); }
+std::size_t mmap_threshold() noexcept {
+  return g_mmap_threshold.load(std::memory_order_relaxed);
+}
+std::size_t trim_threshold() noexcept {
+  return g_trim_threshold.load(std::memory_order_relaxed);
+}
 
 Chunk* mmap_chunk(std::size_t n, std::size_t align) noexcept {
   std::size_t slack = align > alloc::kMinAlignment ? align : 0;
@@ -35,7 +43,7 @@ Chunk* mmap_chunk(std::size_t n, std::size_t align) noexcept {
   mem = (mem + align - 1) & ~(std::uintptr_t{align} - 1);
   Chunk* c = Chunk::of(reinterpret_cast<void*>(mem));
   c->prev_size = static_cast<std::size_t>(reinterpret_cast<char*>(c) - base);
-  c->size_flags = (bytes - c->prev_size) | kIsMmapped;
+  c->set_size_flags((bytes - c->prev_size) | kIsMmapped);
   return c;
 }
 
@@ -58,7 +66,7 @@ Chunk* mremap_chunk(Chunk* c, std::size_t n) noexcept {
   void* moved = mremap(mapping_start(c), old_bytes, bytes, MREMAP_MAYMOVE);
   if (moved == MAP_FAILED) return nullptr;
   auto* nc = reinterpret_cast<Chunk*>(static_cast<char*>(moved) + offset);
-  nc->size_flags = (bytes - offset) | kIsMmapped;
+  nc->set_size_flags((bytes - offset) | kIsMmapped);
   return nc;
 }
 

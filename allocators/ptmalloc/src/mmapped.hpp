@@ -17,6 +17,8 @@ void munmap_chunk(Chunk* c) noexcept;
 // Moves or resizes the mapping with mremap; nullptr (c intact) on failure.
 Chunk* mremap_chunk(Chunk* c, std::size_t n) noexcept;
 
-inline std::size_t usable_mmapped(const Chunk* c) noexcept { return c->size() - kHeaderBytes; }
+inline std::size_t usable_mmapped(const Chunk* c) noexcept {
+  return c->size() - kHeaderBytes;
+}
 
 }  // namespace mtreplay::ptmalloc

@@ -5,9 +5,9 @@
 
 namespace mtreplay::alloc::testing {
 
-const FamilyApi kDsmalloc{"dsmalloc",       ds_malloc,         ds_free,          ds_calloc,
-                          ds_realloc,       ds_reallocarray,   ds_memalign,      ds_posix_memalign,
-                          ds_aligned_alloc, ds_valloc,         ds_pvalloc,       ds_malloc_usable_size,
+const FamilyApi kDsmalloc{"dsmalloc",       ds_malloc,       ds_free,     ds_calloc,
+                          ds_realloc,       ds_reallocarray, ds_memalign, ds_posix_memalign,
+                          ds_aligned_alloc, ds_valloc,       ds_pvalloc,  ds_malloc_usable_size,
                           ds_check_heap};
 
 INSTANTIATE_TEST_SUITE_P(Dsmalloc, FamilyTest, ::testing::Values(&kDsmalloc),

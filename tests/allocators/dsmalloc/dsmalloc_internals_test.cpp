@@ -14,10 +14,10 @@ namespace {
 // A mix shaped like an interpreter's heap: mostly small objects, a tail of buffers.
 std::size_t interpreter_size(std::mt19937_64& rng) {
   std::uint64_t r = rng() % 1000;
-  if (r < 500) return 16 + rng() % 49;    // small objects and strings
-  if (r < 850) return 65 + rng() % 192;   // dict/list nodes, short buffers
-  if (r < 990) return 257 + rng() % 1792; // medium buffers
-  return 2049 + rng() % 30000;            // arrays
+  if (r < 500) return 16 + rng() % 49;     // small objects and strings
+  if (r < 850) return 65 + rng() % 192;    // dict/list nodes, short buffers
+  if (r < 990) return 257 + rng() % 1792;  // medium buffers
+  return 2049 + rng() % 30000;             // arrays
 }
 
 // Page runs and huge blocks added: per-page metadata then weighs more per block.

@@ -21,11 +21,11 @@ inline constexpr std::size_t kMaxRequest = PTRDIFF_MAX;
 // A core returns nullptr on failure and never touches errno's meaning; the family sets it.
 template <class Core>
 concept MallocCore = requires(void* p, std::size_t n) {
-  { Core::allocate(n) } -> std::same_as<void*>;          // n <= kMaxRequest
-  { Core::allocate_zeroed(n) } -> std::same_as<void*>;   // contents zero
+  { Core::allocate(n) } -> std::same_as<void*>;             // n <= kMaxRequest
+  { Core::allocate_zeroed(n) } -> std::same_as<void*>;      // contents zero
   { Core::allocate_aligned(n, n) } -> std::same_as<void*>;  // align: power of two > 16
-  { Core::reallocate(p, n) } -> std::same_as<void*>;     // p live, n > 0; p intact on failure
-  { Core::release(p) } -> std::same_as<void>;            // p live
+  { Core::reallocate(p, n) } -> std::same_as<void*>;        // p live, n > 0; p intact on failure
+  { Core::release(p) } -> std::same_as<void>;               // p live
   { Core::usable_size(p) } -> std::same_as<std::size_t>;
 };
 

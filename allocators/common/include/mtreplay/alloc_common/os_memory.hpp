@@ -15,13 +15,15 @@ inline constexpr std::size_t round_up(std::size_t n, std::size_t align) noexcept
   return (n + align - 1) & ~(align - 1);
 }
 
-inline constexpr bool is_power_of_two(std::size_t n) noexcept { return n && !(n & (n - 1)); }
+inline constexpr bool is_power_of_two(std::size_t n) noexcept {
+  return n && !(n & (n - 1));
+}
 
 // Anonymous read-write pages, or nullptr. MAP_NORESERVE: pages cost nothing until
 // touched, so reserving a large heap does not count against overcommit.
 inline void* map_pages(std::size_t bytes) noexcept {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                 -1, 0);
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
 
@@ -38,7 +40,9 @@ inline void* map_aligned(std::size_t bytes, std::size_t align) noexcept {
   return reinterpret_cast<void*>(aligned);
 }
 
-inline void unmap_pages(void* p, std::size_t bytes) noexcept { munmap(p, bytes); }
+inline void unmap_pages(void* p, std::size_t bytes) noexcept {
+  munmap(p, bytes);
+}
 
 // Give the pages back to the kernel but keep the range mapped (reads then see zeros).
 inline void purge_pages(void* p, std::size_t bytes) noexcept {
