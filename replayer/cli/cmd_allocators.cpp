@@ -9,6 +9,7 @@
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
+#include "parse_options.hpp"
 
 namespace po = boost::program_options;
 
@@ -16,17 +17,9 @@ int mtreplay::cli::run_allocators(Args args) {
   po::options_description options("mtreplay allocators options");
   options.add_options()("help,h", "show this help")("json", "print JSON instead of a table")(
       "available", "list only the allocators available here");
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
-                  .options(options)
-                  .run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "mtreplay allocators: {}\n", e.what());
-    return kExitBadInput;
-  }
+  const auto parsed = parse_options("allocators", args, options);
+  if (!parsed) return kExitBadInput;
+  const po::variables_map& vm = *parsed;
   if (vm.count("help")) {
     std::ostringstream text;
     text << options;

@@ -26,6 +26,7 @@
 #include "mtreplay/results/schema_io.hpp"
 #include "mtreplay/results/summary.hpp"
 #include "mtreplay/results/trace_profile.hpp"
+#include "parse_options.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -149,18 +150,9 @@ int mtreplay::cli::run_compare(Args args) {
   all.add(named).add(hidden);
   po::positional_options_description positional;
   positional.add("trace", -1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
-                  .options(all)
-                  .positional(positional)
-                  .run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "mtreplay compare: {}\n", e.what());
-    return kExitBadInput;
-  }
+  const auto parsed = parse_options("compare", args, all, positional);
+  if (!parsed) return kExitBadInput;
+  const po::variables_map& vm = *parsed;
   if (vm.count("help")) {
     fmt::print("{}\n\n{}\n", kUsage, (std::ostringstream() << named).str());
     return kExitOk;

@@ -14,6 +14,7 @@
 #include "mtreplay/results/diff.hpp"
 #include "mtreplay/results/diff_report.hpp"
 #include "mtreplay/results/schema_io.hpp"
+#include "parse_options.hpp"
 
 namespace po = boost::program_options;
 namespace mr = mtreplay::results;
@@ -41,18 +42,9 @@ int mtreplay::cli::run_diff(Args args) {
   po::positional_options_description positional;
   positional.add("base", 1).add("cand", 1);
 
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
-                  .options(all)
-                  .positional(positional)
-                  .run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "mtreplay diff: {}\n", e.what());
-    return kExitBadInput;
-  }
+  const auto parsed = parse_options("diff", args, all, positional);
+  if (!parsed) return kExitBadInput;
+  const po::variables_map& vm = *parsed;
   if (vm.count("help")) {
     fmt::print("{}\n", (std::ostringstream() << named).str());
     return kExitOk;

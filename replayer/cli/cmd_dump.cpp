@@ -11,6 +11,7 @@
 #include "exit_codes.hpp"
 #include "mtreplay/traces/text_form.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
+#include "parse_options.hpp"
 
 namespace po = boost::program_options;
 
@@ -22,18 +23,9 @@ int mtreplay::cli::run_dump(Args args) {
   all.add(visible).add_options()("trace", po::value<std::string>());
   po::positional_options_description positional;
   positional.add("trace", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
-                  .options(all)
-                  .positional(positional)
-                  .run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "mtreplay dump: {}\n", e.what());
-    return kExitBadInput;
-  }
+  const auto parsed = parse_options("dump", args, all, positional);
+  if (!parsed) return kExitBadInput;
+  const po::variables_map& vm = *parsed;
   if (vm.count("help")) {
     fmt::print("{}\n", fmt::streamed(visible));
     return kExitOk;

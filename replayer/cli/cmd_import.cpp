@@ -13,6 +13,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "mtreplay/traces/text_form.hpp"
+#include "parse_options.hpp"
 
 namespace po = boost::program_options;
 
@@ -26,18 +27,9 @@ int mtreplay::cli::run_import(Args args) {
   all.add(visible).add_options()("text", po::value<std::string>());
   po::positional_options_description positional;
   positional.add("text", 1);
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
-                  .options(all)
-                  .positional(positional)
-                  .run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "mtreplay import: {}\n", e.what());
-    return kExitBadInput;
-  }
+  const auto parsed = parse_options("import", args, all, positional);
+  if (!parsed) return kExitBadInput;
+  const po::variables_map& vm = *parsed;
   if (vm.count("help")) {
     fmt::print("{}\n", fmt::streamed(visible));
     return kExitOk;

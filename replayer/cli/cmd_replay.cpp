@@ -19,6 +19,7 @@
 #include "mtreplay/replay/trace_plan.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
+#include "parse_options.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -95,18 +96,9 @@ int mtreplay::cli::run_replay(Args args) {
   po::positional_options_description positional;
   positional.add("trace", 1);
 
-  po::variables_map vm;
-  try {
-    po::store(po::command_line_parser(std::vector<std::string>(args.begin(), args.end()))
-                  .options(all)
-                  .positional(positional)
-                  .run(),
-              vm);
-    po::notify(vm);
-  } catch (const po::error& e) {
-    fmt::print(stderr, "mtreplay replay: {} ({})\n", e.what(), kUsage);
-    return kExitBadInput;
-  }
+  const auto parsed = parse_options("replay", args, all, positional);
+  if (!parsed) return kExitBadInput;
+  const po::variables_map& vm = *parsed;
   if (vm.count("help")) {
     fmt::print("{}\n\n", kUsage);
     std::ostringstream text;
