@@ -1,9 +1,9 @@
 #include "mtreplay/replay/result_json.hpp"
 
+#include "mtreplay/results/schema_io.hpp"
+
 #include <fmt/chrono.h>
 #include <fmt/core.h>
-#include <gnu/libc-version.h>
-#include <sys/utsname.h>
 
 #include <cerrno>
 #include <chrono>
@@ -16,26 +16,8 @@
 #ifndef MTREPLAY_VERSION
 #define MTREPLAY_VERSION "0.0.0"
 #endif
-#ifndef MTREPLAY_REVISION
-#define MTREPLAY_REVISION "unknown"
-#endif
 
 namespace mtreplay::replay {
-namespace {
-
-std::string cpu_model() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
-    }
-  }
-  return "unknown";
-}
-
-}  // namespace
 
 const char* mode_name(ReplayMode mode) {
   switch (mode) {
@@ -62,15 +44,14 @@ const char* touch_name(TouchPolicy touch) {
 }
 
 nlohmann::json environment_json() {
-  utsname names{};
-  uname(&names);
+  const results::Environment env = results::detect_environment(MTREPLAY_VERSION);
   return {
-      {"cpu", cpu_model()},
-      {"cores", std::thread::hardware_concurrency()},
-      {"kernel", std::string(names.release)},
-      {"libc", std::string("glibc ") + gnu_get_libc_version()},
-      {"mtreplay_version", MTREPLAY_VERSION},
-      {"mtreplay_revision", MTREPLAY_REVISION},
+      {"cpu", env.cpu},
+      {"cores", env.cores},
+      {"kernel", env.kernel},
+      {"libc", env.libc},
+      {"mtreplay_version", env.mtreplay_version},
+      {"mtreplay_revision", env.mtreplay_revision},
   };
 }
 
