@@ -105,7 +105,11 @@ void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint6
   }
   bool ended = false;
   for (const Pending& p : it->second) {
-    bool in_window = time >= p.time_ns ? time - p.time_ns <= kInversionWindowNs : true;
+    // The release can carry a later stamp than this allocation only if a thread's clock
+    // went backwards; the window bounds that case too, or one bad stamp could tie a
+    // consumer to an allocation seconds away and stall it for the whole replay.
+    const uint64_t distance = time >= p.time_ns ? time - p.time_ns : p.time_ns - time;
+    const bool in_window = distance <= kInversionWindowNs;
     if (!ended && p.slot != producer_slot && in_window) {
       PlanOp& op = plan_.threads[p.slot].ops[p.op];
       op.kind = p.kind;

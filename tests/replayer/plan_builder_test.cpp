@@ -122,6 +122,21 @@ TEST(PlanBuilder, InversionIsRepairedAndCounted) {
   EXPECT_EQ(plan.serial_order[0], 1u) << "the malloc runs first in the repaired order";
 }
 
+TEST(PlanBuilder, AFreeStampedFarAfterTheAllocationIsNotTiedToIt) {
+  // Thread 0's clock went backwards (a faulty recorder stamped its early events with
+  // another clock), so its malloc comes after thread 1's free in merged order but is
+  // stamped 1 s before it. Tying the free to it would stall thread 1 until thread 0's
+  // events, however far away in the merge; outside the window it is an unknown free.
+  Script s;
+  s.clock = 1'000'000'000;
+  s.free(1, 0x1000);
+  s.clock = 0;
+  Plan plan = s.malloc(0, 32, 0x1000).build();
+  EXPECT_EQ(plan.anomalies.inversions_repaired, 0u);
+  EXPECT_EQ(plan.anomalies.unknown_free, 1u);
+  EXPECT_EQ(op(plan, 0, 0).kind, PlanKind::kSkip);
+}
+
 TEST(PlanBuilder, UnknownAndDoubleFreesAreSkippedAndCounted) {
   Plan plan = Script().free(0, 0x5000).malloc(0, 8, 0x1000).free(0, 0x1000).free(0, 0x1000).build();
   EXPECT_EQ(plan.anomalies.unknown_free, 1u);

@@ -145,5 +145,18 @@ TEST(Analysis, TruncatedTraceStillReports) {
   EXPECT_EQ(to_json(a)["trace"]["complete"], false);
 }
 
+TEST(Analysis, CountsAThreadWhoseClockWentBackwards) {
+  const TraceAnalysis a = analyze_text(R"(
+t0 @100 malloc 16 -> 0x1000
+t1 @50 malloc 32 -> 0x2000
+t0 @80 free 0x1000
+t1 @60 free 0x2000
+)");
+  EXPECT_EQ(a.anomalies.clock_regressions, 1u);
+  EXPECT_EQ(a.live_objects_at_end, 0u);
+  EXPECT_EQ(to_json(a)["anomalies"]["clock_regressions"], 1u);
+  EXPECT_NE(to_text(a).find("clock regressions 1"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace mtreplay::traces

@@ -42,6 +42,7 @@ class Analyzer {
     ++a_.events;
     ++a_.events_by_op[static_cast<uint8_t>(e.op)];
     ThreadSummary& t = thread(e);
+    if (t.events != 0 && e.time_ns < t.last_ns) ++a_.anomalies.clock_regressions;
     if (t.events++ == 0) t.first_ns = e.time_ns;
     t.last_ns = e.time_ns;
 

@@ -43,6 +43,7 @@ struct Anomalies {
   uint64_t unknown_frees = 0;  // free/realloc of an address never allocated in the trace
   uint64_t double_frees = 0;   // released again while not live, never allocated after
   uint64_t inversions = 0;     // released before the allocation that returned it (merged order)
+  uint64_t clock_regressions = 0;  // stamped earlier than the same thread's previous event
 };
 
 struct TraceAnalysis {
