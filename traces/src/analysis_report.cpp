@@ -147,10 +147,10 @@ std::string to_text(const TraceAnalysis& a) {
       fmt::format_to(out, "  {:<10} {:>12}\n", LifetimeHistogram::label(b), a.lifetimes.counts[b]);
   fmt::format_to(out, "  {:<10} {:>12}\n", "never", a.lifetimes.never_freed);
   fmt::format_to(out, "cross-thread releases  {}\n", a.cross_thread_releases);
-  fmt::format_to(out,
-                 "anomalies  unknown frees {}, double frees {}, inversions {}, clock regressions {}\n",
-                 a.anomalies.unknown_frees, a.anomalies.double_frees, a.anomalies.inversions,
-                 a.anomalies.clock_regressions);
+  fmt::format_to(
+      out, "anomalies  unknown frees {}, double frees {}, inversions {}, clock regressions {}\n",
+      a.anomalies.unknown_frees, a.anomalies.double_frees, a.anomalies.inversions,
+      a.anomalies.clock_regressions);
   return s;
 }
 
