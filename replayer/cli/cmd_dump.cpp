@@ -19,27 +19,15 @@ int mtreplay::cli::run_dump(Args args) {
   po::options_description visible("usage: mtreplay dump TRACE [options]\noptions");
   visible.add_options()("help,h", "show this help")(
       "format", po::value<std::string>()->default_value("text"), "text or jsonl");
-  po::options_description all;
-  all.add(visible).add_options()("trace", po::value<std::string>());
-  po::positional_options_description positional;
-  positional.add("trace", 1);
-  const auto parsed = parse_options("dump", args, all, positional);
-  if (!parsed) return kExitBadInput;
-  const po::variables_map& vm = *parsed;
-  if (vm.count("help")) {
-    fmt::print("{}\n", fmt::streamed(visible));
-    return kExitOk;
-  }
-  if (!vm.count("trace")) {
-    fmt::print(stderr, "mtreplay dump: missing TRACE (try mtreplay dump --help)\n");
-    return kExitBadInput;
-  }
+  const TraceCommandLine line = parse_trace_command("dump", args, visible);
+  if (line.exit_code) return *line.exit_code;
+  const po::variables_map& vm = line.options;
   const std::string format = vm["format"].as<std::string>();
   if (format != "text" && format != "jsonl") {
     fmt::print(stderr, "mtreplay dump: --format must be text or jsonl, not '{}'\n", format);
     return kExitBadInput;
   }
-  const std::string path = vm["trace"].as<std::string>();
+  const std::string& path = line.trace;
   try {
     traces::MergedReader reader(path);
     const traces::ReadSummary& summary = reader.summary();

@@ -17,22 +17,10 @@ namespace po = boost::program_options;
 int mtreplay::cli::run_info(Args args) {
   po::options_description visible("usage: mtreplay info TRACE [options]\noptions");
   visible.add_options()("help,h", "show this help")("json", "print JSON instead of text");
-  po::options_description all;
-  all.add(visible).add_options()("trace", po::value<std::string>());
-  po::positional_options_description positional;
-  positional.add("trace", 1);
-  const auto parsed = parse_options("info", args, all, positional);
-  if (!parsed) return kExitBadInput;
-  const po::variables_map& vm = *parsed;
-  if (vm.count("help")) {
-    fmt::print("{}\n", fmt::streamed(visible));
-    return kExitOk;
-  }
-  if (!vm.count("trace")) {
-    fmt::print(stderr, "mtreplay info: missing TRACE (try mtreplay info --help)\n");
-    return kExitBadInput;
-  }
-  const std::string path = vm["trace"].as<std::string>();
+  const TraceCommandLine line = parse_trace_command("info", args, visible);
+  if (line.exit_code) return *line.exit_code;
+  const po::variables_map& vm = line.options;
+  const std::string& path = line.trace;
   try {
     traces::MergedReader reader(path);
     const traces::TraceAnalysis analysis = traces::analyze(reader);

@@ -1,9 +1,12 @@
 #include "parse_options.hpp"
 
 #include <fmt/core.h>
+#include <fmt/ostream.h>
 
 #include <string>
 #include <vector>
+
+#include "exit_codes.hpp"
 
 namespace po = boost::program_options;
 
@@ -23,4 +26,29 @@ std::optional<po::variables_map> mtreplay::cli::parse_options(
     return std::nullopt;
   }
   return vm;
+}
+
+mtreplay::cli::TraceCommandLine mtreplay::cli::parse_trace_command(
+    std::string_view command, Args args, const po::options_description& visible) {
+  po::options_description all;
+  all.add(visible).add_options()("trace", po::value<std::string>());
+  po::positional_options_description positional;
+  positional.add("trace", 1);
+  TraceCommandLine line;
+  auto parsed = parse_options(command, args, all, positional);
+  if (!parsed) {
+    line.exit_code = kExitBadInput;
+    return line;
+  }
+  line.options = std::move(*parsed);
+  if (line.options.count("help")) {
+    fmt::print("{}\n", fmt::streamed(visible));
+    line.exit_code = kExitOk;
+  } else if (!line.options.count("trace")) {
+    fmt::print(stderr, "mtreplay {0}: missing TRACE (try mtreplay {0} --help)\n", command);
+    line.exit_code = kExitBadInput;
+  } else {
+    line.trace = line.options["trace"].as<std::string>();
+  }
+  return line;
 }

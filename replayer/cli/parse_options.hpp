@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include <boost/program_options.hpp>
@@ -16,5 +17,17 @@ namespace mtreplay::cli {
 std::optional<boost::program_options::variables_map> parse_options(
     std::string_view command, Args args, const boost::program_options::options_description& options,
     const boost::program_options::positional_options_description& positional = {});
+
+// The command line of `mtreplay COMMAND TRACE [options]`, where `visible` holds the
+// options (with "help,h") and their usage line.
+struct TraceCommandLine {
+  boost::program_options::variables_map options;
+  std::string trace;
+  // Set when the command is over before it started: the help was printed (0) or the
+  // command line was wrong and a one-line message says why (2).
+  std::optional<int> exit_code;
+};
+TraceCommandLine parse_trace_command(std::string_view command, Args args,
+                                     const boost::program_options::options_description& visible);
 
 }  // namespace mtreplay::cli
