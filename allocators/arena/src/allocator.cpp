@@ -17,6 +17,7 @@
 #include "meta_pool.hpp"
 #include "os.hpp"
 #include "segment_map.hpp"
+#include "span_list.hpp"
 
 namespace arena {
 namespace {
@@ -91,35 +92,6 @@ void child_after_fork() {
   }
 }
 
-void list_push(Span*& head, Span* span) {
-  span->prev = nullptr;
-  span->next = head;
-  if (head != nullptr) head->prev = span;
-  head = span;
-}
-
-// Behind the head: the head stays the slab allocated from, and a slab that fills up
-// with free blocks behind it can be given back as soon as it is empty.
-void list_insert_second(Span*& head, Span* span) {
-  if (head == nullptr) {
-    list_push(head, span);
-    return;
-  }
-  span->prev = head;
-  span->next = head->next;
-  if (head->next != nullptr) head->next->prev = span;
-  head->next = span;
-}
-
-void list_remove(Span*& head, Span* span) {
-  if (span->prev != nullptr)
-    span->prev->next = span->next;
-  else
-    head = span->next;
-  if (span->next != nullptr) span->next->prev = span->prev;
-  span->next = span->prev = nullptr;
-}
-
 void give_back_slab(Span* span) {
   Arena& owner = *span->segment->arena;
   owner.lock.lock();
@@ -132,7 +104,7 @@ void give_back_slab(Span* span) {
 void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
   if (span == slabs.partial || __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0)
     return;
-  list_remove(slabs.partial, span);
+  span_list_remove(slabs.partial, span);
   give_back_slab(span);
 }
 
@@ -146,8 +118,8 @@ void drain_inbox() {
     const bool was_full = span->free_count == 0;
     if (collect_remote_frees(*span) != 0) {
       if (was_full) {
-        list_remove(slabs.full, span);
-        list_insert_second(slabs.partial, span);
+        span_list_remove(slabs.full, span);
+        span_list_insert_second(slabs.partial, span);
       }
       if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
     }
@@ -238,12 +210,12 @@ void* no_memory() {
     slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
     arena.lock.unlock();
     if (slab == nullptr) return no_memory();
-    list_push(slabs.partial, slab);
+    span_list_push(slabs.partial, slab);
   }
   void* p = take_block(*slab);
   if (slab->free_count == 0) {
-    list_remove(slabs.partial, slab);
-    list_push(slabs.full, slab);
+    span_list_remove(slabs.partial, slab);
+    span_list_push(slabs.full, slab);
   }
   return p;
 }
@@ -255,8 +227,8 @@ inline void* allocate_small(std::size_t size_class) {
     return allocate_small_slow(size_class);
   void* p = take_block(*slab);
   if (slab->free_count == 0) {
-    list_remove(slabs.partial, slab);
-    list_push(slabs.full, slab);
+    span_list_remove(slabs.partial, slab);
+    span_list_push(slabs.full, slab);
   }
   return p;
 }
@@ -341,8 +313,8 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
   ClassSlabs& slabs = heap.classes[span->size_class];
   if (span->free_count++ == 0) {
-    list_remove(slabs.full, span);
-    list_insert_second(slabs.partial, span);
+    span_list_remove(slabs.full, span);
+    span_list_insert_second(slabs.partial, span);
   } else if (span->free_count == span->capacity) [[unlikely]] {
     maybe_give_back_empty(slabs, span);
   }

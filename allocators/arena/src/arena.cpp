@@ -6,6 +6,7 @@
 #include "meta_pool.hpp"
 #include "os.hpp"
 #include "segment_map.hpp"
+#include "span_list.hpp"
 
 namespace arena {
 
@@ -63,22 +64,14 @@ void drop_span(Arena& arena, Span* span) {
   arena.spare_spans = span;
 }
 
-// Doubly linked lists threaded through spans.
+// The arena's lists (free-run buckets, unowned slabs) also mark whether a span is on one.
 void push_front(Span*& head, Span* span) {
-  span->prev = nullptr;
-  span->next = head;
-  if (head != nullptr) head->prev = span;
-  head = span;
+  span_list_push(head, span);
   span->listed = true;
 }
 
 void unlink(Span*& head, Span* span) {
-  if (span->prev != nullptr)
-    span->prev->next = span->next;
-  else
-    head = span->next;
-  if (span->next != nullptr) span->next->prev = span->prev;
-  span->next = span->prev = nullptr;
+  span_list_remove(head, span);
   span->listed = false;
 }
 
