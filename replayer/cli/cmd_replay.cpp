@@ -87,7 +87,11 @@ int mtreplay::cli::run_replay(Args args) {
       "repeat", po::value<unsigned>()->default_value(1), "runs, each in a fresh process")(
       "warmup", po::value<unsigned>()->default_value(0), "extra runs first, marked warmup")(
       "json", po::value<std::string>(), "write the result (results/SCHEMA.md) to this file")(
-      "quiet,q", "no table on stdout");
+      "quiet,q", "no table on stdout")(
+      "live-map", po::value<std::string>()->default_value("array"),
+      "the worker's recorded-to-live map, for comparing them (BENCHMARKS.md): array "
+      "(indexed by object id), lphash (lphash::PointerMap keyed by object id, sized for the "
+      "peak live set) or lphash-presized (sized for every object)");
   po::options_description hidden;
   hidden.add_options()("trace", po::value<std::string>())(
       "worker", po::value<std::string>(), "the mtreplay-worker binary (default: beside mtreplay)");
@@ -129,6 +133,19 @@ int mtreplay::cli::run_replay(Args args) {
     return kExitBadInput;
   }
   options.on_anomaly = policy == "fail" ? AnomalyPolicy::kFail : AnomalyPolicy::kSkip;
+  std::string live_map = vm["live-map"].as<std::string>();
+  if (live_map == "array") {
+    options.live_map = LiveMapKind::kArray;
+  } else if (live_map == "lphash") {
+    options.live_map = LiveMapKind::kPointerMap;
+  } else if (live_map == "lphash-presized") {
+    options.live_map = LiveMapKind::kPointerMapPresized;
+  } else {
+    fmt::print(stderr,
+               "mtreplay replay: unknown --live-map '{}' (array, lphash, lphash-presized)\n",
+               live_map);
+    return kExitBadInput;
+  }
 
   fs::path worker =
       vm.count("worker") ? fs::path(vm["worker"].as<std::string>()) : default_worker_path();

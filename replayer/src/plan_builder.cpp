@@ -206,8 +206,11 @@ void PlanBuilder::add(const traces::Event& e) {
   switch (e.op) {
     case Op::kThreadStart:
       plan_.threads[slot].os_tid = static_cast<uint32_t>(e.result);
+      plan_.threads[slot].start_seq = merged_seq_;
       break;
     case Op::kThreadExit:
+      plan_.threads[slot].exit_seq = merged_seq_;
+      break;
     case Op::kFork:
     case Op::kExec:
       break;

@@ -102,9 +102,15 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
   r.ops_by_thread.assign(threads, 0);
   for (uint32_t slot = 0; slot < threads; ++slot) {
     const ThreadStats& st = results.stats(slot);
-    for (size_t k = 1; k < kKinds; ++k) {
-      kinds[k] += st.ops_by_kind[k];
-      r.ops_by_thread[slot] += st.ops_by_kind[k];
+    // The worker does not count per kind (it would cost every op): the ops it
+    // completed are the first `progress` of the thread's plan.
+    const std::vector<PlanOp>& ops = plan.threads[slot].ops;
+    uint64_t done = std::min<uint64_t>(st.progress.load(std::memory_order_relaxed), ops.size());
+    for (uint64_t i = 0; i < done; ++i) {
+      auto k = static_cast<size_t>(ops[i].kind);
+      if (k == 0) continue;
+      ++kinds[k];
+      ++r.ops_by_thread[slot];
     }
     sync_ticks += st.sync_wait_ticks;
     max_excluded = std::max(max_excluded, st.excluded_ticks);
@@ -179,6 +185,7 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
   header.config.touch = options.touch;
   header.config.on_anomaly = options.on_anomaly;
   header.config.verify = options.verify ? 1 : 0;
+  header.config.live_map = options.live_map;
   copy_string(header.config.allocator_name, sizeof header.config.allocator_name, backend.name);
   copy_string(header.config.expected_object, sizeof header.config.expected_object, backend.path);
 

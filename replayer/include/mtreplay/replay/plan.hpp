@@ -9,9 +9,17 @@
 
 namespace mtreplay::replay {
 
+inline constexpr uint64_t kNoSeq = ~uint64_t{0};
+
 struct ThreadPlan {
   uint32_t recorded_index = 0;
   uint32_t os_tid = 0;
+  uint64_t start_seq = kNoSeq;  // merged position of the recorded thread start, if any
+  uint64_t exit_seq = kNoSeq;   // and of its exit
+  // From schedule_plan: the op of another thread after which this one starts (exits);
+  // kNoObject: at once (when its work is done).
+  uint32_t start_slot = kNoObject, start_op = 0;
+  uint32_t exit_slot = kNoObject, exit_op = 0;
   std::vector<PlanOp> ops;
   std::vector<uint64_t> merged_seq;  // position of each op in the merged recording
   std::vector<uint32_t> serial;      // position of each op in the repaired serial order

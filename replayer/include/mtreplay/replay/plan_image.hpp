@@ -23,8 +23,11 @@ class PlanView {
 
   const PlanHeader& header() const { return *header_; }
   const PlanThread& thread(uint32_t slot) const { return threads_[slot]; }
-  const PlanOp* ops(uint32_t slot) const {
-    return reinterpret_cast<const PlanOp*>(base_ + threads_[slot].ops_offset);
+  const ImageOp* ops(uint32_t slot) const {
+    return reinterpret_cast<const ImageOp*>(base_ + threads_[slot].ops_offset);
+  }
+  const ImageWide* wide(uint32_t slot) const {
+    return reinterpret_cast<const ImageWide*>(base_ + threads_[slot].wide_offset);
   }
   const uint32_t* serial(uint32_t slot) const {
     return reinterpret_cast<const uint32_t*>(base_ + threads_[slot].serial_offset);

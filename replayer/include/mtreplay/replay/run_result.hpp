@@ -27,6 +27,7 @@ struct ReplayOptions {
   TouchPolicy touch = TouchPolicy::kNone;
   AnomalyPolicy on_anomaly = AnomalyPolicy::kSkip;
   bool verify = false;
+  LiveMapKind live_map = LiveMapKind::kArray;  // a benchmark switch (BENCHMARKS.md)
 };
 
 struct RunResult {
