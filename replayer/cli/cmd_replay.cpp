@@ -198,7 +198,9 @@ int mtreplay::cli::run_replay(Args args) {
       run.repeat = run.warmup ? i : i - warmups;
       if (!run.error.empty()) fmt::print(stderr, "mtreplay replay: {}\n", run.error);
       exit_code = std::max(exit_code, run.exit_code);
+      bool load_failed = run.load_failed;
       runs.push_back(std::move(run));
+      if (load_failed) break;  // one line, not one per run
     }
     close(plan_fd);
   } catch (const std::exception& e) {
