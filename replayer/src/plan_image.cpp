@@ -75,7 +75,7 @@ ThreadImage encode_ops(const ThreadPlan& thread) {
 
 }  // namespace
 
-int write_plan_image(const Plan& plan) {
+int write_plan_image(const Plan& plan, bool with_addresses) {
   PlanHeader header;
   std::memcpy(header.magic, kPlanMagic, sizeof header.magic);
   header.thread_count = static_cast<uint32_t>(plan.threads.size());
@@ -91,6 +91,10 @@ int write_plan_image(const Plan& plan) {
   header.objects_offset = layout.reserve(sizeof(PlanObject) * plan.objects.size());
   header.serial_order_offset = layout.reserve(sizeof(uint32_t) * plan.serial_order.size());
   header.peak_objects_offset = layout.reserve(sizeof(uint32_t) * plan.peak_objects.size());
+  if (with_addresses && plan.object_addresses.size() == plan.objects.size()) {
+    header.address_count = plan.objects.size();
+    header.addresses_offset = layout.reserve(sizeof(uint64_t) * header.address_count);
+  }
   std::vector<PlanThread> threads(plan.threads.size());
   std::vector<ThreadImage> images;
   images.reserve(plan.threads.size());
@@ -133,6 +137,8 @@ int write_plan_image(const Plan& plan) {
               header.serial_order_offset);
     write_all(fd, plan.peak_objects.data(), sizeof(uint32_t) * plan.peak_objects.size(),
               header.peak_objects_offset);
+    write_all(fd, plan.object_addresses.data(), sizeof(uint64_t) * header.address_count,
+              header.addresses_offset);
     for (size_t i = 0; i < plan.threads.size(); ++i) {
       const ThreadPlan& t = plan.threads[i];
       write_all(fd, images[i].ops.data(), sizeof(ImageOp) * images[i].ops.size(),
@@ -160,7 +166,9 @@ std::string PlanView::attach(const std::byte* base, size_t size) {
       !fits(header->threads_offset, sizeof(PlanThread) * uint64_t{header->thread_count}) ||
       !fits(header->objects_offset, sizeof(PlanObject) * header->object_count) ||
       !fits(header->serial_order_offset, sizeof(uint32_t) * header->op_count) ||
-      !fits(header->peak_objects_offset, sizeof(uint32_t) * header->peak_object_count))
+      !fits(header->peak_objects_offset, sizeof(uint32_t) * header->peak_object_count) ||
+      (header->address_count != 0 && header->address_count != header->object_count) ||
+      !fits(header->addresses_offset, sizeof(uint64_t) * header->address_count))
     return "replay plan image is inconsistent";
   auto* threads = reinterpret_cast<const PlanThread*>(base + header->threads_offset);
   for (uint32_t i = 0; i < header->thread_count; ++i) {

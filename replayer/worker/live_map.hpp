@@ -1,7 +1,8 @@
 // The live map: recorded object -> the block the allocator under test returned for it.
 // Two interchangeable implementations, so that the replay loops can be measured with
 // either (`mtreplay replay --live-map`, BENCHMARKS.md): a flat array indexed by object
-// id (the default), and lphash::PointerMap keyed by object id. Both never allocate.
+// id (the default), and lphash::PointerMap keyed by object id or by recorded address.
+// None of them allocates.
 #pragma once
 
 #include <cstdint>
@@ -37,6 +38,27 @@ struct LiveHash {
   void replace(uint32_t obj, void* p) const {
     map->erase(key(obj));
     map->insert(key(obj), p);
+  }
+};
+
+// Keyed by the recorded address, as the brief first imagined it: an allocator reusing
+// an address refills the same slot. Correct only when no address is reused by another
+// thread than the one that freed it (`mtreplay replay` checks before choosing it).
+struct LiveAddressHash {
+  LivePointerMap* map;
+  const uint64_t* addresses;  // [object] -> recorded address
+  void put(uint32_t obj, void* p) const { map->insert(addresses[obj], p); }
+  void* get(uint32_t obj) const {
+    auto found = map->find(addresses[obj]);
+    return found ? *found : nullptr;
+  }
+  void* take(uint32_t obj) const {
+    auto found = map->erase(addresses[obj]);
+    return found ? *found : nullptr;
+  }
+  void replace(uint32_t obj, void* p) const {
+    map->erase(addresses[obj]);
+    map->insert(addresses[obj], p);
   }
 };
 

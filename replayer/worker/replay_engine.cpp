@@ -389,7 +389,11 @@ void ReplayEngine::run_parallel(uint32_t slot) {
   t_current_slot = static_cast<int32_t>(slot);
   Runner runner = make_runner(slot);
   bool checked = verify_ || touch_ != TouchPolicy::kNone;
-  if (tables_.live_hash) {
+  if (tables_.live_hash && tables_.addresses) {
+    LiveAddressHash live{tables_.live_hash, tables_.addresses};
+    checked ? parallel_loop<LiveAddressHash, true>(runner, live)
+            : parallel_loop<LiveAddressHash, false>(runner, live);
+  } else if (tables_.live_hash) {
     LiveHash live{tables_.live_hash};
     checked ? parallel_loop<LiveHash, true>(runner, live)
             : parallel_loop<LiveHash, false>(runner, live);
@@ -404,7 +408,9 @@ void ReplayEngine::run_parallel(uint32_t slot) {
 void ReplayEngine::run_serial(uint32_t slot) {
   t_current_slot = static_cast<int32_t>(slot);
   Runner runner = make_runner(slot);
-  if (tables_.live_hash) {
+  if (tables_.live_hash && tables_.addresses) {
+    serial_loop(runner, LiveAddressHash{tables_.live_hash, tables_.addresses});
+  } else if (tables_.live_hash) {
     serial_loop(runner, LiveHash{tables_.live_hash});
   } else {
     serial_loop(runner, LiveArray{tables_.live});
@@ -413,7 +419,9 @@ void ReplayEngine::run_serial(uint32_t slot) {
 }
 
 void ReplayEngine::run_single() {
-  if (tables_.live_hash) {
+  if (tables_.live_hash && tables_.addresses) {
+    single_loop(LiveAddressHash{tables_.live_hash, tables_.addresses});
+  } else if (tables_.live_hash) {
     single_loop(LiveHash{tables_.live_hash});
   } else {
     single_loop(LiveArray{tables_.live});

@@ -26,6 +26,7 @@ enum WorkerExit : int {
 struct ReplayTables {
   void** live = nullptr;                     // [object] -> live block (the array live map)
   LivePointerMap* live_hash = nullptr;       // the lphash live map, when chosen instead
+  const uint64_t* addresses = nullptr;       // with live_hash: key by recorded address
   std::atomic<uint32_t>* stages = nullptr;   // [object] -> completed touches
   std::atomic<uint32_t>* signals = nullptr;  // [slot] -> ops done, published by kSignal ops
   Doorbell* doorbells = nullptr;             // [slot], serial hand-off

@@ -233,10 +233,16 @@ int main(int argc, char** argv) {
   std::optional<LivePointerMap> live_hash;
   if (header.config.live_map != LiveMapKind::kArray) {
     // Sized for the live set (dead keys are dropped by migrations) or for every object.
-    live_hash.emplace(header.config.live_map == LiveMapKind::kPointerMap
-                          ? plan.header().peak_object_count
-                          : plan.header().object_count);
+    live_hash.emplace(header.config.live_map == LiveMapKind::kPointerMapPresized
+                          ? plan.header().object_count
+                          : plan.header().peak_object_count);
     tables.live_hash = &*live_hash;
+    if (header.config.live_map == LiveMapKind::kPointerMapByAddress) {
+      tables.addresses = plan.addresses();
+      if (!tables.addresses)
+        setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
+                     "the replay plan has no object addresses");
+    }
   }
   tables.doorbells = map_table<Doorbell>(threads);
   tables.cursors = map_table<uint64_t>(threads);

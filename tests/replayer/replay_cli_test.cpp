@@ -187,6 +187,39 @@ TEST_F(ReplayCli, EveryHazardUnderEveryAllocatorAndModeVerifies) {
   }
 }
 
+// The benchmark's alternative live maps replay the same hazards correctly; the
+// address-keyed one refuses a trace whose addresses move between threads.
+TEST_F(ReplayCli, EveryLiveMapReplaysTheHazards) {
+  for (auto& hazard : hazards()) {
+    fs::path trace = write(hazard.script, hazard.name);
+    auto expected = ops_per_thread(hazard.script);
+    for (const char* map : {"lphash", "lphash-presized"}) {
+      for (const char* mode : {"parallel", "serial", "single"}) {
+        SCOPED_TRACE(hazard.name + " / " + map + " / " + mode);
+        auto doc = replay_json(
+            trace, std::string("--verify --allocator glibc --live-map ") + map + " --mode " + mode);
+        ASSERT_EQ(doc["runs"].size(), 1u);
+        EXPECT_EQ(doc["runs"][0]["status"], "ok") << doc["runs"][0]["error"];
+        EXPECT_EQ(doc["runs"][0]["ops_by_thread"].get<std::vector<uint64_t>>(), expected);
+      }
+    }
+  }
+  TraceScript same_thread;
+  same_thread.malloc(0, 64, 0x1000).free(0, 0x1000).malloc(0, 32, 0x1000).malloc(1, 8, 0x2000);
+  same_thread.free(1, 0x2000).free(0, 0x1000);
+  auto doc = replay_json(write(same_thread, "same"),
+                         "--verify --allocator glibc --live-map lphash-address");
+  ASSERT_EQ(doc["runs"].size(), 1u);
+  EXPECT_EQ(doc["runs"][0]["status"], "ok") << doc["runs"][0]["error"];
+  for (auto& hazard : hazards()) {
+    if (hazard.name != "reuse_after_free") continue;
+    Outcome o = run("replay " + write(hazard.script, hazard.name).string() +
+                    " --quiet --live-map lphash-address");
+    EXPECT_EQ(o.code, 2);
+    EXPECT_NE(o.err.find("reuses an address on another thread"), std::string::npos) << o.err;
+  }
+}
+
 TEST_F(ReplayCli, SerialModeReportsTheRecordingsPeakLiveBytes) {
   for (auto& hazard : hazards()) {
     if (hazard.serial_peak_live == 0) continue;

@@ -40,8 +40,9 @@ struct Plan {
   uint64_t page_size = 4096;
   std::vector<ThreadPlan> threads;
   std::vector<PlanObject> objects;
-  std::vector<uint32_t> serial_order;  // thread slot of each op, in serial order
-  std::vector<uint32_t> peak_objects;  // objects live at the serial peak
+  std::vector<uint64_t> object_addresses;  // recorded address of each object
+  std::vector<uint32_t> serial_order;      // thread slot of each op, in serial order
+  std::vector<uint32_t> peak_objects;      // objects live at the serial peak
   uint64_t peak_live_bytes = 0;
   uint64_t op_count = 0;
   PlanAnomalies anomalies;

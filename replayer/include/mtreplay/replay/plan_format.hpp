@@ -119,7 +119,9 @@ struct PlanHeader {
   uint64_t peak_objects_offset = 0;  // uint32 object ids live at the serial peak
   uint64_t peak_object_count = 0;
   uint64_t peak_live_bytes = 0;
-  uint64_t total_bytes = 0;  // size of the whole plan image
+  uint64_t addresses_offset = 0;  // uint64 recorded address per object, when written
+  uint64_t address_count = 0;     // 0 or object_count
+  uint64_t total_bytes = 0;       // size of the whole plan image
 };
 
 }  // namespace mtreplay::replay

@@ -21,9 +21,15 @@ enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
 enum class TouchPolicy : uint32_t { kNone, kPage, kFill };
 enum class AnomalyPolicy : uint32_t { kSkip, kFail };
 // The worker's recorded-to-live map (a benchmark switch): the array indexed by object
-// id, or lphash::PointerMap keyed by object id, sized for the peak live set or for all
-// objects.
-enum class LiveMapKind : uint32_t { kArray, kPointerMap, kPointerMapPresized };
+// id; lphash::PointerMap keyed by object id, sized for the peak live set or for all
+// objects; or keyed by recorded address (only for traces that never reuse an address
+// on another thread: the plan orders objects, not addresses).
+enum class LiveMapKind : uint32_t {
+  kArray,
+  kPointerMap,
+  kPointerMapPresized,
+  kPointerMapByAddress
+};
 
 enum class WorkerStatus : uint32_t {
   kStarting = 0,
