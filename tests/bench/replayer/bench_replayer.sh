@@ -7,7 +7,8 @@
 #     (the default) and with lphash::PointerMap keyed by object id (sized for the live
 #     set, or for all objects) or by recorded address;
 #  4. a recorded real program (python3) replayed under glibc vs the program's own run.
-# Usage: bench_replayer.sh BUILD_DIR [RUNS]. Medians of RUNS (default 5) fresh processes.
+# Usage: bench_replayer.sh BUILD_DIR [RUNS]. Medians of RUNS (default 5) fresh processes;
+# in part 1 the traces take turns run by run.
 set -euo pipefail
 build=${1:?usage: bench_replayer.sh BUILD_DIR [RUNS]}
 runs=${2:-5}
@@ -19,10 +20,11 @@ trap 'rm -rf "$work"' EXIT
 "$bin/replayer_bench_trace" "$work/t2.mtr" --threads 2 --ops 2000000
 "$bin/replayer_bench_trace" "$work/t2s.mtr" --threads 2 --ops 2000000 --shared 0.001
 
-summary() {  # JSON file -> median wall ns, cpu ns, ops, threads
-  python3 - "$1" <<'PY'
+summary() {  # JSON files -> median wall ns, cpu ns, ops, threads
+  python3 - "$@" <<'PY'
 import json, statistics, sys
-runs = [r for r in json.load(open(sys.argv[1]))["runs"] if r["status"] == "ok" and not r["warmup"]]
+runs = [r for f in sys.argv[1:] for r in json.load(open(f))["runs"]
+        if r["status"] == "ok" and not r["warmup"]]
 wall = statistics.median(r["wall_ns"] for r in runs)
 cpu = statistics.median(r["cpu_user_ns"] + r["cpu_sys_ns"] for r in runs)
 r = runs[0]
@@ -34,10 +36,19 @@ echo "== harness cost and scaling (medians of $runs runs; load: $(cut -d' ' -f1-
 printf '%-8s %-7s %10s %10s %14s %14s %12s\n' allocator trace wall_ms cpu_ms "ns/op/thread" "cpu ns/op" "Mops/s"
 declare -A rate
 for allocator in null glibc; do
+  # The three traces take turns, one run each per round, so that a change in the
+  # machine's load hits them alike (the scaling ratios compare them).
   for trace in t1 t2 t2s; do
-    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --repeat "$runs" --warmup 1 \
-      --quiet --json "$work/$allocator.$trace.json"
-    read -r wall cpu ops threads < <(summary "$work/$allocator.$trace.json")
+    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --quiet --json "$work/warmup.json"
+  done
+  for round in $(seq "$runs"); do
+    for trace in t1 t2 t2s; do
+      "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --quiet \
+        --json "$work/$allocator.$trace.$round.json"
+    done
+  done
+  for trace in t1 t2 t2s; do
+    read -r wall cpu ops threads < <(summary "$work/$allocator.$trace".*.json)
     rate[$allocator.$trace]=$(python3 -c "print($ops / $wall * 1e3)")
     python3 -c "print('%-8s %-7s %10.1f %10.1f %14.2f %14.2f %12.2f' % ('$allocator', '$trace', $wall/1e6, $cpu/1e6, $wall*$threads/$ops, $cpu/$ops, $ops/$wall*1e3))"
   done
