@@ -369,6 +369,7 @@ void ReplayEngine::single_loop(Live live) {
   uint64_t total = plan_.header().op_count;
   uint32_t threads = plan_.header().thread_count;
   Runner runner = make_runner(0);
+  runner.period = runner.countdown = sample_period(total);
   for (uint64_t s = 0; s < total; ++s) {
     uint32_t slot = order[s];
     uint64_t i = tables_.cursors[slot]++;
