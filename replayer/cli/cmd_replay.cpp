@@ -3,9 +3,11 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <filesystem>
+#include <numeric>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -66,6 +68,34 @@ bool parse_touch(const std::string& s, TouchPolicy& out) {
   return false;
 }
 
+// The address-keyed live map needs every reused address to be reused by the thread
+// that freed it: then program order, not the plan, puts the free first.
+bool reuses_addresses_across_threads(const Plan& plan) {
+  size_t n = plan.objects.size();
+  std::vector<uint32_t> producer(n, kNoObject), ender(n, kNoObject);
+  std::vector<uint64_t> born(n, 0);
+  for (uint32_t slot = 0; slot < plan.threads.size(); ++slot) {
+    const ThreadPlan& thread = plan.threads[slot];
+    for (size_t i = 0; i < thread.ops.size(); ++i) {
+      const PlanOp& op = thread.ops[i];
+      if (op.in_obj != kNoObject && (op.flags & kEndsIn)) ender[op.in_obj] = slot;
+      if (op.out_obj != kNoObject)
+        producer[op.out_obj] = slot, born[op.out_obj] = thread.merged_seq[i];
+    }
+  }
+  std::vector<uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  const std::vector<uint64_t>& address = plan.object_addresses;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return address[a] != address[b] ? address[a] < address[b] : born[a] < born[b];
+  });
+  for (size_t i = 1; i < n; ++i) {
+    uint32_t before = order[i - 1], after = order[i];
+    if (address[before] == address[after] && ender[before] != producer[after]) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 int mtreplay::cli::run_replay(Args args) {
@@ -87,7 +117,12 @@ int mtreplay::cli::run_replay(Args args) {
       "repeat", po::value<unsigned>()->default_value(1), "runs, each in a fresh process")(
       "warmup", po::value<unsigned>()->default_value(0), "extra runs first, marked warmup")(
       "json", po::value<std::string>(), "write the result (results/SCHEMA.md) to this file")(
-      "quiet,q", "no table on stdout");
+      "quiet,q", "no table on stdout")(
+      "live-map", po::value<std::string>()->default_value("array"),
+      "the worker's recorded-to-live map, for comparing them (BENCHMARKS.md): array "
+      "(indexed by object id), lphash (lphash::PointerMap keyed by object id, sized for the "
+      "peak live set), lphash-presized (sized for every object) or lphash-address (keyed by "
+      "recorded address; only for traces that never reuse an address on another thread)");
   po::options_description hidden;
   hidden.add_options()("trace", po::value<std::string>())(
       "worker", po::value<std::string>(), "the mtreplay-worker binary (default: beside mtreplay)");
@@ -129,6 +164,22 @@ int mtreplay::cli::run_replay(Args args) {
     return kExitBadInput;
   }
   options.on_anomaly = policy == "fail" ? AnomalyPolicy::kFail : AnomalyPolicy::kSkip;
+  std::string live_map = vm["live-map"].as<std::string>();
+  if (live_map == "array") {
+    options.live_map = LiveMapKind::kArray;
+  } else if (live_map == "lphash") {
+    options.live_map = LiveMapKind::kPointerMap;
+  } else if (live_map == "lphash-presized") {
+    options.live_map = LiveMapKind::kPointerMapPresized;
+  } else if (live_map == "lphash-address") {
+    options.live_map = LiveMapKind::kPointerMapByAddress;
+  } else {
+    fmt::print(stderr,
+               "mtreplay replay: unknown --live-map '{}' (array, lphash, lphash-presized, "
+               "lphash-address)\n",
+               live_map);
+    return kExitBadInput;
+  }
 
   fs::path worker =
       vm.count("worker") ? fs::path(vm["worker"].as<std::string>()) : default_worker_path();
@@ -170,7 +221,16 @@ int mtreplay::cli::run_replay(Args args) {
   std::vector<RunResult> runs;
   int exit_code = kExitOk;
   try {
-    int plan_fd = write_plan_image(loaded.plan);
+    bool by_address = options.live_map == LiveMapKind::kPointerMapByAddress;
+    if (by_address && reuses_addresses_across_threads(loaded.plan)) {
+      fmt::print(stderr,
+                 "mtreplay replay: --live-map lphash-address: trace {} reuses an address on "
+                 "another thread than the one that freed it; the address-keyed map cannot "
+                 "order that\n",
+                 trace.string());
+      return kExitBadInput;
+    }
+    int plan_fd = write_plan_image(loaded.plan, by_address);
     unsigned warmups = vm["warmup"].as<unsigned>(), repeats = vm["repeat"].as<unsigned>();
     for (unsigned i = 0; i < warmups + repeats; ++i) {
       ProgressBar bar(isatty(STDERR_FILENO) && !vm.count("quiet"));
@@ -181,7 +241,9 @@ int mtreplay::cli::run_replay(Args args) {
       run.repeat = run.warmup ? i : i - warmups;
       if (!run.error.empty()) fmt::print(stderr, "mtreplay replay: {}\n", run.error);
       exit_code = std::max(exit_code, run.exit_code);
+      bool load_failed = run.load_failed;
       runs.push_back(std::move(run));
+      if (load_failed) break;  // one line, not one per run
     }
     close(plan_fd);
   } catch (const std::exception& e) {

@@ -131,6 +131,7 @@ uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address
                               uint32_t align, PlanKind kind, uint64_t time_ns) {
   auto obj = static_cast<uint32_t>(plan_.objects.size());
   plan_.objects.push_back({bytes, align, kind, {}});
+  plan_.object_addresses.push_back(address);
   objects_.push_back({slot, op_index, 1, true});
   producer_slot_.push_back(slot);
   plan_.threads[slot].ops[op_index].out_obj = obj;
@@ -210,8 +211,11 @@ void PlanBuilder::add(const traces::Event& e) {
   switch (e.op) {
     case Op::kThreadStart:
       plan_.threads[slot].os_tid = static_cast<uint32_t>(e.result);
+      plan_.threads[slot].start_seq = merged_seq_;
       break;
     case Op::kThreadExit:
+      plan_.threads[slot].exit_seq = merged_seq_;
+      break;
     case Op::kFork:
     case Op::kExec:
       break;
@@ -277,11 +281,14 @@ void PlanBuilder::group_objects_by_producer() {
     next[slot] = next[slot - 1] + per_slot[slot - 1];
   std::vector<uint32_t> renamed(plan_.objects.size());
   std::vector<PlanObject> objects(plan_.objects.size());
+  std::vector<uint64_t> addresses(plan_.objects.size());
   for (size_t obj = 0; obj < plan_.objects.size(); ++obj) {
     renamed[obj] = static_cast<uint32_t>(next[producer_slot_[obj]]++);
     objects[renamed[obj]] = plan_.objects[obj];
+    addresses[renamed[obj]] = plan_.object_addresses[obj];
   }
   plan_.objects = std::move(objects);
+  plan_.object_addresses = std::move(addresses);
   for (auto& thread : plan_.threads) {
     for (auto& op : thread.ops) {
       if (op.in_obj != kNoObject) op.in_obj = renamed[op.in_obj];

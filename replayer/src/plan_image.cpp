@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <vector>
 
 namespace mtreplay::replay {
 namespace {
@@ -39,9 +40,42 @@ void write_all(int fd, const void* data, size_t bytes, uint64_t offset) {
   }
 }
 
+struct ThreadImage {
+  std::vector<ImageOp> ops;
+  std::vector<ImageWide> wide;
+};
+
+// Halves each op; the few that need more keep it in the side table.
+ThreadImage encode_ops(const ThreadPlan& thread) {
+  ThreadImage out;
+  out.ops.reserve(thread.ops.size());
+  for (const PlanOp& op : thread.ops) {
+    ImageOp& image = out.ops.emplace_back();
+    image.kind = op.kind;
+    image.flags = op.flags;
+    image.in_obj = op.in_obj;
+    image.out_obj = op.out_obj;
+    bool cross = op.flags & (kWaitIn | kPublishIn);
+    if (cross || op.aux != 0 || op.size > UINT32_MAX) {
+      image.flags |= kWide;
+      image.arg = static_cast<uint32_t>(out.wide.size());
+      out.wide.push_back({op.size, op.aux, op.in_stage, 0});
+    } else {
+      image.arg = static_cast<uint32_t>(op.size);
+    }
+    constexpr uint8_t kMallocSlow = kWide | kPublishOut | kRecordedFailed;
+    constexpr uint8_t kFreeSlow = kWide | kWaitIn | kPublishIn | kRecordedFailed;
+    if (op.kind == PlanKind::kMalloc && op.out_obj != kNoObject && !(image.flags & kMallocSlow))
+      image.fast = kFastMalloc;
+    if (op.kind == PlanKind::kFree && op.in_obj != kNoObject && !(image.flags & kFreeSlow))
+      image.fast = kFastFree;
+  }
+  return out;
+}
+
 }  // namespace
 
-int write_plan_image(const Plan& plan) {
+int write_plan_image(const Plan& plan, bool with_addresses) {
   PlanHeader header;
   std::memcpy(header.magic, kPlanMagic, sizeof header.magic);
   header.thread_count = static_cast<uint32_t>(plan.threads.size());
@@ -57,14 +91,33 @@ int write_plan_image(const Plan& plan) {
   header.objects_offset = layout.reserve(sizeof(PlanObject) * plan.objects.size());
   header.serial_order_offset = layout.reserve(sizeof(uint32_t) * plan.serial_order.size());
   header.peak_objects_offset = layout.reserve(sizeof(uint32_t) * plan.peak_objects.size());
+  if (with_addresses && plan.object_addresses.size() == plan.objects.size()) {
+    header.address_count = plan.objects.size();
+    header.addresses_offset = layout.reserve(sizeof(uint64_t) * header.address_count);
+  }
   std::vector<PlanThread> threads(plan.threads.size());
+  std::vector<ThreadImage> images;
+  images.reserve(plan.threads.size());
+  for (const ThreadPlan& t : plan.threads) images.push_back(encode_ops(t));
   for (size_t i = 0; i < plan.threads.size(); ++i) {
     const ThreadPlan& t = plan.threads[i];
     threads[i].recorded_index = t.recorded_index;
     threads[i].os_tid = t.os_tid;
     threads[i].op_count = t.ops.size();
-    threads[i].ops_offset = layout.reserve(sizeof(PlanOp) * t.ops.size());
+    threads[i].wide_count = images[i].wide.size();
+    threads[i].start_slot = t.start_slot, threads[i].start_op = t.start_op;
+    threads[i].exit_slot = t.exit_slot, threads[i].exit_op = t.exit_op;
+    threads[i].ops_offset = layout.reserve(sizeof(ImageOp) * t.ops.size());
     threads[i].serial_offset = layout.reserve(sizeof(uint32_t) * t.serial.size());
+    threads[i].wide_offset = layout.reserve(sizeof(ImageWide) * images[i].wide.size());
+    // The op another thread's start or exit waits for publishes its progress.
+    if (t.start_slot != kNoObject) images[t.start_slot].ops[t.start_op].flags |= kSignal;
+    if (t.exit_slot != kNoObject) images[t.exit_slot].ops[t.exit_op].flags |= kSignal;
+  }
+  for (ThreadImage& image : images) {
+    for (ImageOp& op : image.ops) {
+      if (op.flags & kSignal) op.fast = kFastNone;
+    }
   }
   header.total_bytes = align_up(layout.size());
 
@@ -84,10 +137,15 @@ int write_plan_image(const Plan& plan) {
               header.serial_order_offset);
     write_all(fd, plan.peak_objects.data(), sizeof(uint32_t) * plan.peak_objects.size(),
               header.peak_objects_offset);
+    write_all(fd, plan.object_addresses.data(), sizeof(uint64_t) * header.address_count,
+              header.addresses_offset);
     for (size_t i = 0; i < plan.threads.size(); ++i) {
       const ThreadPlan& t = plan.threads[i];
-      write_all(fd, t.ops.data(), sizeof(PlanOp) * t.ops.size(), threads[i].ops_offset);
+      write_all(fd, images[i].ops.data(), sizeof(ImageOp) * images[i].ops.size(),
+                threads[i].ops_offset);
       write_all(fd, t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
+      write_all(fd, images[i].wide.data(), sizeof(ImageWide) * images[i].wide.size(),
+                threads[i].wide_offset);
     }
   } catch (...) {
     close(fd);
@@ -99,7 +157,7 @@ int write_plan_image(const Plan& plan) {
 std::string PlanView::attach(const std::byte* base, size_t size) {
   if (size < sizeof(PlanHeader)) return "plan image too small";
   auto* header = reinterpret_cast<const PlanHeader*>(base);
-  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 || header->version != 1)
+  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 || header->version != 2)
     return "not a replay plan image";
   auto fits = [&](uint64_t offset, uint64_t bytes) {
     return offset <= size && bytes <= size - offset;
@@ -108,12 +166,20 @@ std::string PlanView::attach(const std::byte* base, size_t size) {
       !fits(header->threads_offset, sizeof(PlanThread) * uint64_t{header->thread_count}) ||
       !fits(header->objects_offset, sizeof(PlanObject) * header->object_count) ||
       !fits(header->serial_order_offset, sizeof(uint32_t) * header->op_count) ||
-      !fits(header->peak_objects_offset, sizeof(uint32_t) * header->peak_object_count))
+      !fits(header->peak_objects_offset, sizeof(uint32_t) * header->peak_object_count) ||
+      (header->address_count != 0 && header->address_count != header->object_count) ||
+      !fits(header->addresses_offset, sizeof(uint64_t) * header->address_count))
     return "replay plan image is inconsistent";
   auto* threads = reinterpret_cast<const PlanThread*>(base + header->threads_offset);
   for (uint32_t i = 0; i < header->thread_count; ++i) {
-    if (!fits(threads[i].ops_offset, sizeof(PlanOp) * threads[i].op_count) ||
-        !fits(threads[i].serial_offset, sizeof(uint32_t) * threads[i].op_count))
+    const PlanThread& t = threads[i];
+    auto valid_bound = [&](uint32_t slot, uint32_t op) {
+      return slot == kNoObject || (slot < header->thread_count && op < threads[slot].op_count);
+    };
+    if (!fits(t.ops_offset, sizeof(ImageOp) * t.op_count) ||
+        !fits(t.serial_offset, sizeof(uint32_t) * t.op_count) ||
+        !fits(t.wide_offset, sizeof(ImageWide) * t.wide_count) ||
+        !valid_bound(t.start_slot, t.start_op) || !valid_bound(t.exit_slot, t.exit_op))
       return "replay plan image is inconsistent";
   }
   base_ = base;

@@ -144,6 +144,48 @@ void compute_peak(Plan& plan) {
   }
 }
 
+// The op of another thread that was the last one recorded before merged position
+// `seq`, or {kNoObject, 0}.
+std::pair<uint32_t, uint32_t> last_op_before(const Plan& plan, uint32_t self, uint64_t seq) {
+  std::pair<uint32_t, uint32_t> best{kNoObject, 0};
+  uint64_t best_seq = 0;
+  for (uint32_t slot = 0; slot < plan.threads.size(); ++slot) {
+    const std::vector<uint64_t>& merged = plan.threads[slot].merged_seq;
+    if (slot == self) continue;
+    auto it = std::lower_bound(merged.begin(), merged.end(), seq);
+    if (it == merged.begin()) continue;
+    uint64_t at = *(it - 1);
+    if (best.first == kNoObject || at > best_seq) {
+      best = {slot, static_cast<uint32_t>(it - 1 - merged.begin())};
+      best_seq = at;
+    }
+  }
+  return best;
+}
+
+// Thread start and exit as recorded: a thread begins after the other threads' op that
+// preceded its recorded start, and ends after the one that preceded its recorded exit.
+// A start gate must come before the thread's first op in the serial order, which every
+// dependency respects, so that it can never close a cycle; a repaired inversion can
+// contradict it, and then the thread starts at once.
+void place_thread_bounds(Plan& plan) {
+  for (uint32_t slot = 0; slot < plan.threads.size(); ++slot) {
+    ThreadPlan& thread = plan.threads[slot];
+    thread.start_slot = thread.exit_slot = kNoObject;
+    if (thread.start_seq != kNoSeq) {
+      auto [after, op] = last_op_before(plan, slot, thread.start_seq);
+      if (after != kNoObject &&
+          (thread.serial.empty() || plan.threads[after].serial[op] < thread.serial.front())) {
+        thread.start_slot = after, thread.start_op = op;
+      }
+    }
+    if (thread.exit_seq != kNoSeq) {
+      auto [after, op] = last_op_before(plan, slot, thread.exit_seq);
+      thread.exit_slot = after, thread.exit_op = op;
+    }
+  }
+}
+
 }  // namespace
 
 void schedule_plan(Plan& plan) {
@@ -155,6 +197,7 @@ void schedule_plan(Plan& plan) {
   }
   Scheduler(plan).run();
   compute_peak(plan);
+  place_thread_bounds(plan);
 }
 
 }  // namespace mtreplay::replay

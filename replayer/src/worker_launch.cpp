@@ -10,8 +10,10 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <new>
+#include <sstream>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -102,9 +104,15 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
   r.ops_by_thread.assign(threads, 0);
   for (uint32_t slot = 0; slot < threads; ++slot) {
     const ThreadStats& st = results.stats(slot);
-    for (size_t k = 1; k < kKinds; ++k) {
-      kinds[k] += st.ops_by_kind[k];
-      r.ops_by_thread[slot] += st.ops_by_kind[k];
+    // The worker does not count per kind (it would cost every op): the ops it
+    // completed are the first `progress` of the thread's plan.
+    const std::vector<PlanOp>& ops = plan.threads[slot].ops;
+    uint64_t done = std::min<uint64_t>(st.progress.load(std::memory_order_relaxed), ops.size());
+    for (uint64_t i = 0; i < done; ++i) {
+      auto k = static_cast<size_t>(ops[i].kind);
+      if (k == 0) continue;
+      ++kinds[k];
+      ++r.ops_by_thread[slot];
     }
     sync_ticks += st.sync_wait_ticks;
     max_excluded = std::max(max_excluded, st.excluded_ticks);
@@ -158,6 +166,59 @@ std::string locate(const Plan& plan, int32_t slot, uint64_t op, RunResult& r) {
                      thread.recorded_index);
 }
 
+// The worker's stderr goes to a memfd: the dynamic loader explains there why it could
+// not preload the allocator, and the parent turns that into one line of its own.
+class CapturedStderr {
+ public:
+  CapturedStderr() {
+    fd_ = memfd_create("mtreplay-worker-stderr", MFD_CLOEXEC);
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
+  }
+  ~CapturedStderr() { close(fd_); }
+  CapturedStderr(const CapturedStderr&) = delete;
+  CapturedStderr& operator=(const CapturedStderr&) = delete;
+  int fd() const { return fd_; }
+
+  std::string text() const {
+    std::string out(16384, '\0');
+    ssize_t n = pread(fd_, out.data(), out.size(), 0);
+    out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return out;
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+std::string trim(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == '.' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// ld.so's reason for refusing `path`, from what it printed, or "" when it said nothing.
+// It either ignores a preload it cannot open ("ERROR: ld.so: object 'P' from
+// LD_PRELOAD cannot be preloaded (REASON): ignored.") or stops the program ("PROG:
+// symbol lookup error: P: undefined symbol: S", "PROG: error while loading shared
+// libraries: LIB: REASON").
+std::string loader_reason(const std::string& text) {
+  std::istringstream lines(text);
+  std::string line;
+  while (std::getline(lines, line)) {
+    size_t at = line.find("cannot be preloaded (");
+    if (at != std::string::npos) {
+      size_t begin = at + std::strlen("cannot be preloaded (");
+      size_t end = line.rfind("): ignored");
+      if (end != std::string::npos && end > begin) return line.substr(begin, end - begin);
+    }
+    for (const char* marker :
+         {": symbol lookup error: ", ": error while loading shared libraries: "}) {
+      at = line.find(marker);
+      if (at != std::string::npos) return trim(line.substr(at + std::strlen(marker)));
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::filesystem::path default_worker_path() {
@@ -179,6 +240,7 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
   header.config.touch = options.touch;
   header.config.on_anomaly = options.on_anomaly;
   header.config.verify = options.verify ? 1 : 0;
+  header.config.live_map = options.live_map;
   copy_string(header.config.allocator_name, sizeof header.config.allocator_name, backend.name);
   copy_string(header.config.expected_object, sizeof header.config.expected_object, backend.path);
 
@@ -195,8 +257,13 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
   for (auto& e : env) envp.push_back(e.data());
   envp.push_back(nullptr);
 
+  CapturedStderr worker_stderr;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, worker_stderr.fd(), STDERR_FILENO);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, worker_path.c_str(), nullptr, nullptr, argv.data(), envp.data());
+  int rc = posix_spawn(&pid, worker_path.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::system_error(rc, std::generic_category(), "starting " + worker_path);
 
   int wstatus = 0;
@@ -218,6 +285,19 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
 
   auto status = static_cast<WorkerStatus>(header.status.load(std::memory_order_acquire));
   std::string name = backend.name;
+  std::string said = worker_stderr.text();
+  std::string refused = loader_reason(said);
+  int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
+  if (!refused.empty() && (code == kWorkerLoadFailed || code == kLoaderFailed)) {
+    r.status = "failed";
+    r.exit_code = 3;
+    r.load_failed = true;
+    if (refused.starts_with(backend.path + ": ")) refused.erase(0, backend.path.size() + 2);
+    r.error = fmt::format("allocator {}: cannot load {}: {}", name, backend.path, refused);
+    return r;
+  }
+  // Anything else the worker (the allocator, mostly) printed is passed on.
+  if (!said.empty()) std::fwrite(said.data(), 1, said.size(), stderr);
   if (WIFSIGNALED(wstatus)) {
     int signal = WTERMSIG(wstatus);
     r.status = "crashed";
@@ -229,7 +309,6 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
         fmt::format("{} crashed with signal {} ({}) {}", name, signal, strsignal(signal), where);
     return r;
   }
-  int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : -1;
   if (code == 0 && status == WorkerStatus::kDone) {
     collect(plan, results, r);
     if (r.failed_alloc_replay > 0) {
@@ -243,7 +322,9 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
   switch (code) {
     case kWorkerLoadFailed:
       r.exit_code = 3;
-      r.error = fmt::format("{} ({}) is not usable: {}", name, backend.path, header.message);
+      r.load_failed = true;
+      r.error =
+          fmt::format("allocator {}: {} is not usable: {}", name, backend.path, header.message);
       break;
     case kWorkerNullReturned:
       r.exit_code = 3;
@@ -257,8 +338,9 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
       break;
     case kLoaderFailed:
       r.exit_code = 3;
-      r.error =
-          fmt::format("{} ({}) failed to load: the dynamic loader refused it", name, backend.path);
+      r.load_failed = true;
+      r.error = fmt::format("allocator {}: cannot load {}: the dynamic loader refused it", name,
+                            backend.path);
       break;
     default:
       r.exit_code = status == WorkerStatus::kStarting && !backend.path.empty() ? 3 : 4;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -36,12 +37,12 @@ bool is_realloc(PlanKind kind) {
   return kind == PlanKind::kRealloc || kind == PlanKind::kReallocArray;
 }
 
-uint64_t required_alignment(const PlanOp& op, const PlanObject& object, size_t page) {
-  switch (op.kind) {
+uint64_t required_alignment(PlanKind kind, uint64_t aux, const PlanObject& object, size_t page) {
+  switch (kind) {
     case PlanKind::kMemalign:
     case PlanKind::kPosixMemalign:
     case PlanKind::kAlignedAlloc:
-      return op.aux;
+      return aux;
     case PlanKind::kValloc:
     case PlanKind::kPvalloc:
       return page;
@@ -52,6 +53,14 @@ uint64_t required_alignment(const PlanOp& op, const PlanObject& object, size_t p
       return align;
     }
   }
+}
+
+// One op in `period` is timed. A timed op costs two rdtsc, which under a hypervisor
+// cost tens of nanoseconds each: a long thread is sampled just often enough to pass
+// its kind reservoirs (kSampleCap each) about twice, a short one densely.
+uint32_t sample_period(uint64_t thread_ops) {
+  uint64_t period = thread_ops / (2 * uint64_t{kSampleCap});
+  return static_cast<uint32_t>(std::clamp<uint64_t>(period, kSampleEvery, 16 * kSampleEvery));
 }
 
 }  // namespace
@@ -97,7 +106,7 @@ void ReplayEngine::record_sample(ThreadStats& stats, uint32_t slot, size_t kind,
   if (pick < kSampleCap) samples[pick] = value;
 }
 
-void ReplayEngine::check_before_release(uint32_t slot, uint64_t index, const PlanOp& op,
+void ReplayEngine::check_before_release(uint32_t slot, uint64_t index, const ImageOp& op,
                                         const void* block) {
   const PlanObject& object = objects_[op.in_obj];
   if (object.bytes == 0) return;
@@ -123,12 +132,12 @@ void ReplayEngine::check_before_release(uint32_t slot, uint64_t index, const Pla
        static_cast<unsigned long long>(object.bytes), block, plan_kind_name(op.kind));
 }
 
-void ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const PlanOp& op, void* in,
-                                    void* out) {
+void ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const ImageOp& op,
+                                    const Args& args, void* in, void* out) {
   const PlanObject& object = objects_[op.out_obj];
   const char* name = results_.header().config.allocator_name;
   if (verify_) {
-    uint64_t align = required_alignment(op, object, page_size_);
+    uint64_t align = required_alignment(op.kind, args.aux, object, page_size_);
     if (align > 1 && reinterpret_cast<uintptr_t>(out) % align != 0) {
       fail(WorkerStatus::kVerifyFailed, kWorkerVerifyFailed, slot, index,
            "%s: %s(%llu) returned %p, not aligned to %llu", name, plan_kind_name(op.kind),
@@ -172,7 +181,7 @@ void ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const PlanOp&
   if (verify_) write_tag(out, object.bytes, op.out_obj);
 }
 
-void ReplayEngine::handle_null(uint32_t slot, uint64_t index, const PlanOp& op) {
+void ReplayEngine::handle_null(uint32_t slot, uint64_t index, const ImageOp& op) {
   ThreadStats& stats = results_.stats(slot);
   ++stats.failed_alloc_replay;
   if (on_anomaly_ == AnomalyPolicy::kFail) {
@@ -183,16 +192,34 @@ void ReplayEngine::handle_null(uint32_t slot, uint64_t index, const PlanOp& op) 
   }
 }
 
-inline void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& op, Runner& runner) {
-  ThreadStats& stats = results_.stats(slot);
+ReplayEngine::Runner ReplayEngine::make_runner(uint32_t slot) const {
+  Runner runner;
+  runner.slot = slot;
+  runner.rng += slot;
+  runner.stats = &results_.stats(slot);
+  runner.wide = plan_.wide(slot);
+  runner.period = sample_period(plan_.thread(slot).op_count);
+  runner.countdown = runner.period;
+  return runner;
+}
+
+template <class Live>
+void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Live live) {
+  uint32_t slot = runner.slot;
+  ThreadStats& stats = *runner.stats;
+  Args args{op.arg, 0, 0};
+  if (op.flags & kWide) {
+    const ImageWide& wide = runner.wide[op.arg];
+    args = {wide.size, wide.aux, wide.in_stage};
+  }
   void* in = nullptr;
   if (op.in_obj != kNoObject) {
     if (op.flags & kWaitIn) {
       uint64_t start = ticks();
-      if (wait_stage(tables_.stages[op.in_obj], op.in_stage))
+      if (wait_stage(tables_.stages[op.in_obj], args.in_stage))
         stats.sync_wait_ticks += ticks() - start;
     }
-    in = tables_.live[op.in_obj];
+    in = (op.flags & kEndsIn) ? live.take(op.in_obj) : live.get(op.in_obj);
     if (verify_ && in && op.kind != PlanKind::kSkip) {
       uint64_t start = ticks();
       check_before_release(slot, index, op, in);
@@ -203,10 +230,10 @@ inline void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& o
   bool sample = --runner.countdown == 0;
   uint64_t start = 0;
   if (sample) {
-    // A jittered period (mean kSampleEvery) so that a periodic op pattern, such as
+    // A jittered period (mean runner.period) so that a periodic op pattern, such as
     // strict malloc/free alternation, cannot hide one kind from the samples.
     runner.rng ^= runner.rng << 13, runner.rng ^= runner.rng >> 7, runner.rng ^= runner.rng << 17;
-    runner.countdown = kSampleEvery / 2 + 1 + static_cast<uint32_t>(runner.rng % kSampleEvery);
+    runner.countdown = runner.period / 2 + 1 + static_cast<uint32_t>(runner.rng % runner.period);
     start = ticks();
   }
   void* out = nullptr;
@@ -214,34 +241,34 @@ inline void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& o
     case PlanKind::kSkip:
       break;
     case PlanKind::kMalloc:
-      out = api_.malloc(op.size);
+      out = api_.malloc(args.size);
       break;
     case PlanKind::kCalloc:
-      out = api_.calloc(op.aux, op.size);
+      out = api_.calloc(args.aux, args.size);
       break;
     case PlanKind::kRealloc:
-      out = api_.realloc(in, op.size);
+      out = api_.realloc(in, args.size);
       break;
     case PlanKind::kReallocArray:
-      out = api_.reallocarray(in, op.aux, op.size);
+      out = api_.reallocarray(in, args.aux, args.size);
       break;
     case PlanKind::kFree:
       api_.free(in);
       break;
     case PlanKind::kMemalign:
-      out = api_.memalign(op.aux, op.size);
+      out = api_.memalign(args.aux, args.size);
       break;
     case PlanKind::kPosixMemalign:
-      if (api_.posix_memalign(&out, op.aux, op.size) != 0) out = nullptr;
+      if (api_.posix_memalign(&out, args.aux, args.size) != 0) out = nullptr;
       break;
     case PlanKind::kAlignedAlloc:
-      out = api_.aligned_alloc(op.aux, op.size);
+      out = api_.aligned_alloc(args.aux, args.size);
       break;
     case PlanKind::kValloc:
-      out = api_.valloc(op.size);
+      out = api_.valloc(args.size);
       break;
     case PlanKind::kPvalloc:
-      out = api_.pvalloc(op.size);
+      out = api_.pvalloc(args.size);
       break;
     case PlanKind::kUsableSize:
       if (api_.usable_size && in) {
@@ -252,58 +279,75 @@ inline void ReplayEngine::execute(uint32_t slot, uint64_t index, const PlanOp& o
     case PlanKind::kCount:
       break;
   }
-  auto kind = static_cast<size_t>(op.kind);
   if (sample && op.kind != PlanKind::kSkip)
-    record_sample(stats, slot, kind, ticks() - start, runner);
-  ++stats.ops_by_kind[kind];
+    record_sample(stats, slot, static_cast<size_t>(op.kind), ticks() - start, runner);
 
   if (op.flags & kRecordedFailed) {
     // The recording failed here; keep the replay's object graph the recording's.
     if (is_realloc(op.kind) && !(op.flags & kEndsIn)) {
-      if (out && op.in_obj != kNoObject) tables_.live[op.in_obj] = out;
+      if (out && op.in_obj != kNoObject) live.replace(op.in_obj, out);
     } else if (out) {
       api_.free(out);
     }
   } else if (op.out_obj != kNoObject) {
-    tables_.live[op.out_obj] = out;
+    live.put(op.out_obj, out);
     if (!out) {
       // A zero-byte request may legitimately get NULL (realloc(p, 0) in glibc).
       if (objects_[op.out_obj].bytes != 0) handle_null(slot, index, op);
     } else if (verify_ || touch_ != TouchPolicy::kNone) {
       uint64_t begin = ticks();
-      after_allocation(slot, index, op, in, out);
+      after_allocation(slot, index, op, args, in, out);
       stats.excluded_ticks += ticks() - begin;
     }
   }
-  if (op.flags & kPublishIn) publish_stage(tables_.stages[op.in_obj], op.in_stage + 1);
+  if (op.flags & kPublishIn) publish_stage(tables_.stages[op.in_obj], args.in_stage + 1);
   if (op.flags & kPublishOut) publish_stage(tables_.stages[op.out_obj], 1);
+  if (op.flags & kSignal) publish_stage(tables_.signals[slot], static_cast<uint32_t>(index + 1));
 }
 
-void ReplayEngine::run_parallel(uint32_t slot) {
-  t_current_slot = static_cast<int32_t>(slot);
-  ThreadStats& stats = results_.stats(slot);
-  const PlanOp* ops = plan_.ops(slot);
-  uint64_t count = plan_.thread(slot).op_count;
-  Runner runner;
-  runner.rng += slot;
+// The harness cost is this loop: one 16-byte op, a sampling countdown, the call and
+// one live-map access for the common ops; everything else goes through execute().
+// Per-kind op counts are not kept here: the parent derives them from the plan and
+// each thread's progress.
+template <class Live, bool kChecked>
+void ReplayEngine::parallel_loop(Runner& runner, Live live) {
+  const ImageOp* ops = plan_.ops(runner.slot);
+  uint64_t count = plan_.thread(runner.slot).op_count;
+  std::atomic<uint64_t>& progress = runner.stats->progress;
+  void* (*const malloc_fn)(size_t) = api_.malloc;
+  void (*const free_fn)(void*) = api_.free;
+  uint32_t countdown = runner.countdown;  // in a register, not in the escaped runner
   for (uint64_t i = 0; i < count; ++i) {
-    stats.progress.store(i, std::memory_order_relaxed);
-    execute(slot, i, ops[i], runner);
+    const ImageOp& op = ops[i];
+    progress.store(i, std::memory_order_relaxed);
+    if (!kChecked && op.fast != kFastNone && countdown > 1) {
+      --countdown;
+      if (op.fast == kFastMalloc) {
+        void* p = malloc_fn(op.arg);
+        live.put(op.out_obj, p);
+        if (!p && op.arg != 0) [[unlikely]]
+          handle_null(runner.slot, i, op);
+      } else {
+        free_fn(live.take(op.in_obj));
+      }
+      continue;
+    }
+    runner.countdown = countdown;
+    execute(runner, i, op, live);
+    countdown = runner.countdown;
   }
-  stats.progress.store(count, std::memory_order_relaxed);
-  stats.finished.store(1, std::memory_order_release);
+  progress.store(count, std::memory_order_relaxed);
 }
 
-void ReplayEngine::run_serial(uint32_t slot) {
-  t_current_slot = static_cast<int32_t>(slot);
-  ThreadStats& stats = results_.stats(slot);
-  const PlanOp* ops = plan_.ops(slot);
+template <class Live>
+void ReplayEngine::serial_loop(Runner& runner, Live live) {
+  uint32_t slot = runner.slot;
+  ThreadStats& stats = *runner.stats;
+  const ImageOp* ops = plan_.ops(slot);
   const uint32_t* serial = plan_.serial(slot);
   const uint32_t* order = plan_.serial_order();
   uint64_t total = plan_.header().op_count;
   uint64_t count = plan_.thread(slot).op_count;
-  Runner runner;
-  runner.rng += slot;
   for (uint64_t i = 0; i < count; ++i) {
     uint64_t turn = serial[i];
     if (turn_.load(std::memory_order_acquire) != turn) {
@@ -312,29 +356,89 @@ void ReplayEngine::run_serial(uint32_t slot) {
       stats.sync_wait_ticks += ticks() - start;
     }
     stats.progress.store(i, std::memory_order_relaxed);
-    execute(slot, i, ops[i], runner);
+    execute(runner, i, ops[i], live);
     turn_.store(turn + 1, std::memory_order_seq_cst);
     if (turn + 1 < total && order[turn + 1] != slot) tables_.doorbells[order[turn + 1]].ring();
   }
   stats.progress.store(count, std::memory_order_relaxed);
-  stats.finished.store(1, std::memory_order_release);
 }
 
-void ReplayEngine::run_single() {
+template <class Live>
+void ReplayEngine::single_loop(Live live) {
   const uint32_t* order = plan_.serial_order();
   uint64_t total = plan_.header().op_count;
-  Runner runner;
+  uint32_t threads = plan_.header().thread_count;
+  Runner runner = make_runner(0);
+  runner.period = runner.countdown = sample_period(total);
   for (uint64_t s = 0; s < total; ++s) {
     uint32_t slot = order[s];
     uint64_t i = tables_.cursors[slot]++;
     t_current_slot = static_cast<int32_t>(slot);
-    results_.stats(slot).progress.store(i, std::memory_order_relaxed);
-    execute(slot, i, plan_.ops(slot)[i], runner);
+    runner.slot = slot;
+    runner.stats = &results_.stats(slot);
+    runner.wide = plan_.wide(slot);
+    runner.stats->progress.store(i, std::memory_order_relaxed);
+    execute(runner, i, plan_.ops(slot)[i], live);
   }
-  for (uint32_t slot = 0; slot < plan_.header().thread_count; ++slot) {
+  for (uint32_t slot = 0; slot < threads; ++slot) {
     results_.stats(slot).progress.store(plan_.thread(slot).op_count, std::memory_order_relaxed);
     results_.stats(slot).finished.store(1, std::memory_order_release);
   }
+}
+
+void ReplayEngine::run_parallel(uint32_t slot) {
+  t_current_slot = static_cast<int32_t>(slot);
+  Runner runner = make_runner(slot);
+  bool checked = verify_ || touch_ != TouchPolicy::kNone;
+  if (tables_.live_hash && tables_.addresses) {
+    LiveAddressHash live{tables_.live_hash, tables_.addresses};
+    checked ? parallel_loop<LiveAddressHash, true>(runner, live)
+            : parallel_loop<LiveAddressHash, false>(runner, live);
+  } else if (tables_.live_hash) {
+    LiveHash live{tables_.live_hash};
+    checked ? parallel_loop<LiveHash, true>(runner, live)
+            : parallel_loop<LiveHash, false>(runner, live);
+  } else {
+    LiveArray live{tables_.live};
+    checked ? parallel_loop<LiveArray, true>(runner, live)
+            : parallel_loop<LiveArray, false>(runner, live);
+  }
+  runner.stats->finished.store(1, std::memory_order_release);
+}
+
+void ReplayEngine::run_serial(uint32_t slot) {
+  t_current_slot = static_cast<int32_t>(slot);
+  Runner runner = make_runner(slot);
+  if (tables_.live_hash && tables_.addresses) {
+    serial_loop(runner, LiveAddressHash{tables_.live_hash, tables_.addresses});
+  } else if (tables_.live_hash) {
+    serial_loop(runner, LiveHash{tables_.live_hash});
+  } else {
+    serial_loop(runner, LiveArray{tables_.live});
+  }
+  runner.stats->finished.store(1, std::memory_order_release);
+}
+
+void ReplayEngine::run_single() {
+  if (tables_.live_hash && tables_.addresses) {
+    single_loop(LiveAddressHash{tables_.live_hash, tables_.addresses});
+  } else if (tables_.live_hash) {
+    single_loop(LiveHash{tables_.live_hash});
+  } else {
+    single_loop(LiveArray{tables_.live});
+  }
+}
+
+void ReplayEngine::await(uint32_t other_slot, uint32_t op) {
+  if (other_slot != kNoObject) wait_stage(tables_.signals[other_slot], op + 1);
+}
+
+void ReplayEngine::await_start(uint32_t slot) {
+  await(plan_.thread(slot).start_slot, plan_.thread(slot).start_op);
+}
+
+void ReplayEngine::await_exit(uint32_t slot) {
+  await(plan_.thread(slot).exit_slot, plan_.thread(slot).exit_op);
 }
 
 }  // namespace mtreplay::replay

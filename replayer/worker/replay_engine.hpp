@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "allocator_api.hpp"
+#include "live_map.hpp"
 #include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/replay/results_region.hpp"
 #include "sync.hpp"
@@ -23,10 +24,13 @@ enum WorkerExit : int {
 };
 
 struct ReplayTables {
-  void** live = nullptr;                    // [object] -> live block
-  std::atomic<uint32_t>* stages = nullptr;  // [object] -> completed touches
-  Doorbell* doorbells = nullptr;            // [slot], serial hand-off
-  uint64_t* cursors = nullptr;              // [slot], single mode
+  void** live = nullptr;                     // [object] -> live block (the array live map)
+  LivePointerMap* live_hash = nullptr;       // the lphash live map, when chosen instead
+  const uint64_t* addresses = nullptr;       // with live_hash: key by recorded address
+  std::atomic<uint32_t>* stages = nullptr;   // [object] -> completed touches
+  std::atomic<uint32_t>* signals = nullptr;  // [slot] -> ops done, published by kSignal ops
+  Doorbell* doorbells = nullptr;             // [slot], serial hand-off
+  uint64_t* cursors = nullptr;               // [slot], single mode
 };
 
 class ReplayEngine {
@@ -38,23 +42,48 @@ class ReplayEngine {
   void run_serial(uint32_t slot);
   void run_single();
 
+  // Recorded thread start and exit: returns once the op of another thread that the
+  // recording saw before this thread's start (exit) has run.
+  void await_start(uint32_t slot);
+  void await_exit(uint32_t slot);
+
   // Records the fatal problem in the results header and ends the worker.
   [[noreturn]] void fail(WorkerStatus status, int exit_code, uint32_t slot, uint64_t index,
                          const char* format, ...) __attribute__((format(printf, 6, 7)));
 
  private:
   struct Runner {
+    uint32_t slot = 0;
     uint32_t countdown = kSampleEvery;
+    uint32_t period = kSampleEvery;  // mean ops between timed ones
     uint64_t rng = 0x9E3779B97F4A7C15ull;
+    ThreadStats* stats = nullptr;
+    const ImageWide* wide = nullptr;
+  };
+  // An op's full arguments (from the side table for kWide ops).
+  struct Args {
+    uint64_t size;
+    uint64_t aux;
+    uint32_t in_stage;
   };
 
-  // Inlined into each runner loop: the call itself was a visible share of the harness.
-  [[gnu::always_inline]] inline void execute(uint32_t slot, uint64_t index, const PlanOp& op,
-                                             Runner& runner);
+  template <class Live, bool kChecked>
+  void parallel_loop(Runner& runner, Live live);
+  template <class Live>
+  void serial_loop(Runner& runner, Live live);
+  template <class Live>
+  void single_loop(Live live);
+  // Any op, with every check: the loops' slow path.
+  template <class Live>
+  [[gnu::noinline]] void execute(Runner& runner, uint64_t index, const ImageOp& op, Live live);
+
+  void await(uint32_t other_slot, uint32_t op);
   void record_sample(ThreadStats& stats, uint32_t slot, size_t kind, uint64_t dt, Runner& runner);
-  void check_before_release(uint32_t slot, uint64_t index, const PlanOp& op, const void* block);
-  void after_allocation(uint32_t slot, uint64_t index, const PlanOp& op, void* in, void* out);
-  void handle_null(uint32_t slot, uint64_t index, const PlanOp& op);
+  void check_before_release(uint32_t slot, uint64_t index, const ImageOp& op, const void* block);
+  void after_allocation(uint32_t slot, uint64_t index, const ImageOp& op, const Args& args,
+                        void* in, void* out);
+  [[gnu::noinline]] void handle_null(uint32_t slot, uint64_t index, const ImageOp& op);
+  Runner make_runner(uint32_t slot) const;
 
   const PlanView& plan_;
   ResultsView results_;

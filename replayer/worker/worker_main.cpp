@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 
 #include "allocator_api.hpp"
 #include "proc_memory.hpp"
@@ -87,15 +88,21 @@ void* runner_main(void* raw) {
   wait_gate(shared);
   switch (shared.mode) {
     case ReplayMode::kParallel:
+      shared.engine->await_start(arg->slot);
       shared.engine->run_parallel(arg->slot);
+      shared.engine->await_exit(arg->slot);
       break;
     case ReplayMode::kSerial:
+      shared.engine->await_start(arg->slot);
       shared.engine->run_serial(arg->slot);
+      shared.engine->await_exit(arg->slot);
       break;
     case ReplayMode::kSingle:
       shared.engine->run_single();
       break;
   }
+  // Returning ends the thread: the allocator's thread cache goes now, as it did when
+  // the recorded thread exited.
   return nullptr;
 }
 
@@ -222,11 +229,27 @@ int main(int argc, char** argv) {
   ReplayTables tables;
   tables.live = map_table<void*>(objects);
   tables.stages = map_table<std::atomic<uint32_t>>(objects);
+  tables.signals = map_table<std::atomic<uint32_t>>(threads);
+  std::optional<LivePointerMap> live_hash;
+  if (header.config.live_map != LiveMapKind::kArray) {
+    // Sized for the live set (dead keys are dropped by migrations) or for every object.
+    live_hash.emplace(header.config.live_map == LiveMapKind::kPointerMapPresized
+                          ? plan.header().object_count
+                          : plan.header().peak_object_count);
+    tables.live_hash = &*live_hash;
+    if (header.config.live_map == LiveMapKind::kPointerMapByAddress) {
+      tables.addresses = plan.addresses();
+      if (!tables.addresses)
+        setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
+                     "the replay plan has no object addresses");
+    }
+  }
   tables.doorbells = map_table<Doorbell>(threads);
   tables.cursors = map_table<uint64_t>(threads);
   auto* args = map_table<RunnerArg>(threads);
   auto* handles = map_table<pthread_t>(threads);
-  if (!tables.live || !tables.stages || !tables.doorbells || !tables.cursors || !args || !handles)
+  if (!tables.live || !tables.stages || !tables.signals || !tables.doorbells || !tables.cursors ||
+      !args || !handles)
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay tables");
 
   ReplayEngine engine(plan, results, api, tables);

@@ -225,5 +225,36 @@ TEST(PlanBuilder, SerialOrderRespectsEveryDependency) {
   EXPECT_EQ(plan.objects.size(), 200u);
 }
 
+TEST(PlanBuilder, ThreadStartsAndExitsAfterTheOpsRecordedBeforeThem) {
+  Plan plan = Script()
+                  .malloc(0, 16, 0x1000)  // 0/0
+                  .add(1, Op::kThreadStart, 0, 0, 77)
+                  .malloc(1, 16, 0x2000)  // 1/0
+                  .malloc(0, 16, 0x3000)  // 0/1
+                  .free(1, 0x2000)        // 1/1
+                  .malloc(0, 16, 0x4000)  // 0/2
+                  .add(1, Op::kThreadExit, 0, 0, 0)
+                  .malloc(0, 16, 0x5000)  // 0/3
+                  .build();
+  ASSERT_EQ(plan.threads.size(), 2u);
+  EXPECT_EQ(plan.threads[0].start_slot, kNoObject);  // no recorded start: at once
+  EXPECT_EQ(plan.threads[0].exit_slot, kNoObject);
+  EXPECT_EQ(plan.threads[1].os_tid, 77u);
+  EXPECT_EQ(plan.threads[1].start_slot, 0u);
+  EXPECT_EQ(plan.threads[1].start_op, 0u);
+  EXPECT_EQ(plan.threads[1].exit_slot, 0u);
+  EXPECT_EQ(plan.threads[1].exit_op, 2u);
+}
+
+TEST(PlanBuilder, ThreadStartedBeforeAnyOtherOpStartsAtOnce) {
+  Plan plan = Script()
+                  .add(1, Op::kThreadStart, 0, 0, 77)
+                  .malloc(1, 16, 0x2000)
+                  .malloc(0, 16, 0x1000)
+                  .build();
+  EXPECT_EQ(plan.threads[0].start_slot, kNoObject);
+  EXPECT_EQ(plan.threads[1].start_slot, kNoObject);
+}
+
 }  // namespace
 }  // namespace mtreplay::replay

@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -186,6 +187,39 @@ TEST_F(ReplayCli, EveryHazardUnderEveryAllocatorAndModeVerifies) {
   }
 }
 
+// The benchmark's alternative live maps replay the same hazards correctly; the
+// address-keyed one refuses a trace whose addresses move between threads.
+TEST_F(ReplayCli, EveryLiveMapReplaysTheHazards) {
+  for (auto& hazard : hazards()) {
+    fs::path trace = write(hazard.script, hazard.name);
+    auto expected = ops_per_thread(hazard.script);
+    for (const char* map : {"lphash", "lphash-presized"}) {
+      for (const char* mode : {"parallel", "serial", "single"}) {
+        SCOPED_TRACE(hazard.name + " / " + map + " / " + mode);
+        auto doc = replay_json(
+            trace, std::string("--verify --allocator glibc --live-map ") + map + " --mode " + mode);
+        ASSERT_EQ(doc["runs"].size(), 1u);
+        EXPECT_EQ(doc["runs"][0]["status"], "ok") << doc["runs"][0]["error"];
+        EXPECT_EQ(doc["runs"][0]["ops_by_thread"].get<std::vector<uint64_t>>(), expected);
+      }
+    }
+  }
+  TraceScript same_thread;
+  same_thread.malloc(0, 64, 0x1000).free(0, 0x1000).malloc(0, 32, 0x1000).malloc(1, 8, 0x2000);
+  same_thread.free(1, 0x2000).free(0, 0x1000);
+  auto doc = replay_json(write(same_thread, "same"),
+                         "--verify --allocator glibc --live-map lphash-address");
+  ASSERT_EQ(doc["runs"].size(), 1u);
+  EXPECT_EQ(doc["runs"][0]["status"], "ok") << doc["runs"][0]["error"];
+  for (auto& hazard : hazards()) {
+    if (hazard.name != "reuse_after_free") continue;
+    Outcome o = run("replay " + write(hazard.script, hazard.name).string() +
+                    " --quiet --live-map lphash-address");
+    EXPECT_EQ(o.code, 2);
+    EXPECT_NE(o.err.find("reuses an address on another thread"), std::string::npos) << o.err;
+  }
+}
+
 TEST_F(ReplayCli, SerialModeReportsTheRecordingsPeakLiveBytes) {
   for (auto& hazard : hazards()) {
     if (hazard.serial_peak_live == 0) continue;
@@ -308,14 +342,79 @@ TEST_F(ReplayCli, UnknownAllocatorIsBadInput) {
   EXPECT_NE(o.err.find("nosuchmalloc"), std::string::npos) << o.err;
 }
 
-TEST_F(ReplayCli, LibraryThatIsNotAnAllocatorFailsToLoad) {
+TEST_F(ReplayCli, LibraryThatIsNotAnElfFileIsReportedWithTheLoaderReason) {
   fs::path fake = dir_ / "libfake.so";
-  std::ofstream(fake) << "not an ELF file";
+  std::ofstream(fake) << "not an ELF file, and long enough to have an ELF header's size: "
+                         "the dynamic loader reads its first 64 bytes and rejects them.";
   TraceScript s;
   s.malloc(0, 8, 0x1000);
-  auto doc = replay_json(write(s, "t"), "--allocator " + fake.string(), 3);
+  fs::path json = dir_ / "result.json";
+  Outcome o = run("replay " + write(s, "t").string() + " --repeat 3 --quiet --json " +
+                  json.string() + " --allocator " + fake.string());
+  EXPECT_EQ(o.code, 3);
+  // One line, naming the allocator, the file and ld.so's reason; nothing from ld.so itself.
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  EXPECT_NE(
+      o.err.find("allocator libfake.so: cannot load " + fake.string() + ": invalid ELF header"),
+      std::string::npos)
+      << o.err;
+  auto doc = nlohmann::json::parse(slurp(json));
+  ASSERT_EQ(doc["runs"].size(), 1u);  // the other runs would fail alike
   EXPECT_EQ(doc["runs"][0]["status"], "failed");
-  EXPECT_NE(doc["runs"][0]["error"].get<std::string>().find("libfake.so"), std::string::npos);
+}
+
+TEST_F(ReplayCli, LibraryWithAnUndefinedSymbolIsReportedWithTheLoaderReason) {
+  TraceScript s;
+  s.malloc(0, 8, 0x1000);
+  Outcome o = run("replay " + write(s, "t").string() + " --quiet --allocator " +
+                  std::string(UNDEFINED_SYMBOL_SO));
+  EXPECT_EQ(o.code, 3);
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  EXPECT_NE(o.err.find(std::string(": cannot load ") + UNDEFINED_SYMBOL_SO), std::string::npos)
+      << o.err;
+  EXPECT_NE(o.err.find("undefined symbol: mtreplay_test_symbol_nobody_defines"), std::string::npos)
+      << o.err;
+}
+
+// A recorded thread starts after the op the recording saw before its start, and exits
+// after the op it saw before its exit: the order allocator logs when each marker
+// request returned and when each thread's exit ran its destructor. m51 and m60 sleep,
+// so a replay that started thread 1 at once would log m2 first, and one that ended it
+// after its last op would log x2 before m3.
+TEST_F(ReplayCli, ThreadsStartAndExitWhereTheRecordingDid) {
+  constexpr uint64_t kMarker = 910000;
+  TraceScript s;
+  s.malloc(0, kMarker + 51, 0x1000)
+      .add(1, Op::kThreadStart, 0, 0, 4243)
+      .malloc(1, kMarker + 2, 0x2000)
+      .free(1, 0x2000)
+      .malloc(0, kMarker + 60, 0x3000)
+      .malloc(0, kMarker + 3, 0x4000)
+      .add(1, Op::kThreadExit, 0, 0, 0)
+      .free(0, 0x1000)
+      .free(0, 0x3000)
+      .free(0, 0x4000);
+  fs::path trace = write(s, "t");
+  for (std::string mode : {"parallel", "serial"}) {
+    fs::path log = dir_ / ("order." + mode);
+    setenv("MTREPLAY_ORDER_LOG", log.c_str(), 1);
+    Outcome o = run("replay " + trace.string() + " --quiet --mode " + mode + " --allocator " +
+                    FAULTY_ORDER);
+    unsetenv("MTREPLAY_ORDER_LOG");
+    ASSERT_EQ(o.code, 0) << o.err;
+    std::vector<std::string> order;
+    std::istringstream lines(slurp(log));
+    for (std::string line; std::getline(lines, line);) order.push_back(line);
+    auto at = [&](const std::string& what) {
+      return std::find(order.begin(), order.end(), what) - order.begin();
+    };
+    std::string seen;
+    for (const auto& line : order) seen += line + " ";
+    ASSERT_EQ(order.size(), 6u) << mode << ": " << seen;  // 4 markers, 2 thread exits
+    EXPECT_LT(at("m51"), at("m2")) << mode << ": " << seen;
+    EXPECT_LT(at("m3"), at("x2")) << mode << ": " << seen;
+    EXPECT_LT(at("m3"), at("x51")) << mode << ": " << seen;
+  }
 }
 
 TEST_F(ReplayCli, CrashingAllocatorIsReportedWithTheOpIndexAndOtherRunsContinue) {

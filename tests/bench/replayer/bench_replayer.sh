@@ -3,8 +3,12 @@
 #  1. harness cost: a synthetic trace replayed under the null allocator;
 #  2. scaling: 1 vs 2 recorded threads with the same per-thread work, sharing no
 #     object (t2) or 0.1% of them (t2s: freed by the other thread);
-#  3. a recorded real program (python3) replayed under glibc vs the program's own run.
-# Usage: bench_replayer.sh BUILD_DIR [RUNS]. Medians of RUNS (default 5) fresh processes.
+#  3. the live map: the same traces under the null allocator with the array live map
+#     (the default) and with lphash::PointerMap keyed by object id (sized for the live
+#     set, or for all objects) or by recorded address;
+#  4. a recorded real program (python3) replayed under glibc vs the program's own run.
+# Usage: bench_replayer.sh BUILD_DIR [RUNS]. Medians of RUNS (default 5) fresh processes;
+# in part 1 the traces take turns run by run.
 set -euo pipefail
 build=${1:?usage: bench_replayer.sh BUILD_DIR [RUNS]}
 runs=${2:-5}
@@ -16,10 +20,11 @@ trap 'rm -rf "$work"' EXIT
 "$bin/replayer_bench_trace" "$work/t2.mtr" --threads 2 --ops 2000000
 "$bin/replayer_bench_trace" "$work/t2s.mtr" --threads 2 --ops 2000000 --shared 0.001
 
-summary() {  # JSON file -> median wall ns, cpu ns, ops, threads
-  python3 - "$1" <<'PY'
+summary() {  # JSON files -> median wall ns, cpu ns, ops, threads
+  python3 - "$@" <<'PY'
 import json, statistics, sys
-runs = [r for r in json.load(open(sys.argv[1]))["runs"] if r["status"] == "ok" and not r["warmup"]]
+runs = [r for f in sys.argv[1:] for r in json.load(open(f))["runs"]
+        if r["status"] == "ok" and not r["warmup"]]
 wall = statistics.median(r["wall_ns"] for r in runs)
 cpu = statistics.median(r["cpu_user_ns"] + r["cpu_sys_ns"] for r in runs)
 r = runs[0]
@@ -31,14 +36,37 @@ echo "== harness cost and scaling (medians of $runs runs; load: $(cut -d' ' -f1-
 printf '%-8s %-7s %10s %10s %14s %14s %12s\n' allocator trace wall_ms cpu_ms "ns/op/thread" "cpu ns/op" "Mops/s"
 declare -A rate
 for allocator in null glibc; do
+  # The three traces take turns, one run each per round, so that a change in the
+  # machine's load hits them alike (the scaling ratios compare them).
   for trace in t1 t2 t2s; do
-    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --repeat "$runs" --warmup 1 \
-      --quiet --json "$work/$allocator.$trace.json"
-    read -r wall cpu ops threads < <(summary "$work/$allocator.$trace.json")
+    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --quiet --json "$work/warmup.json"
+  done
+  for round in $(seq "$runs"); do
+    for trace in t1 t2 t2s; do
+      "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --quiet \
+        --json "$work/$allocator.$trace.$round.json"
+    done
+  done
+  for trace in t1 t2 t2s; do
+    read -r wall cpu ops threads < <(summary "$work/$allocator.$trace".*.json)
     rate[$allocator.$trace]=$(python3 -c "print($ops / $wall * 1e3)")
     python3 -c "print('%-8s %-7s %10.1f %10.1f %14.2f %14.2f %12.2f' % ('$allocator', '$trace', $wall/1e6, $cpu/1e6, $wall*$threads/$ops, $cpu/$ops, $ops/$wall*1e3))"
   done
   python3 -c "print('  %s: 2 threads / 1 thread throughput = %.2fx (t2), %.2fx (t2s)' % ('$allocator', ${rate[$allocator.t2]} / ${rate[$allocator.t1]}, ${rate[$allocator.t2s]} / ${rate[$allocator.t1]}))"
+done
+
+echo "== live map: array vs lphash::PointerMap, null allocator (medians of $runs runs; load: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-16s %-7s %10s %10s %14s %14s\n' live-map trace wall_ms cpu_ms "ns/op/thread" "cpu ns/op"
+for trace in t1 t2 t2s; do
+  maps="array lphash lphash-presized"
+  # t2s hands addresses between threads, which the address-keyed map cannot order.
+  [ $trace != t2s ] && maps="$maps lphash-address"
+  for map in $maps; do
+    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator null --live-map $map --repeat "$runs" \
+      --warmup 1 --quiet --json "$work/map.$map.$trace.json"
+    read -r wall cpu ops threads < <(summary "$work/map.$map.$trace.json")
+    python3 -c "print('%-16s %-7s %10.1f %10.1f %14.2f %14.2f' % ('$map', '$trace', $wall/1e6, $cpu/1e6, $wall*$threads/$ops, $cpu/$ops))"
+  done
 done
 
 echo "== a recorded real program: python3 building 1.2M strings (PYTHONMALLOC=malloc)"

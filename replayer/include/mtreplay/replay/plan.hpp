@@ -9,9 +9,17 @@
 
 namespace mtreplay::replay {
 
+inline constexpr uint64_t kNoSeq = ~uint64_t{0};
+
 struct ThreadPlan {
   uint32_t recorded_index = 0;
   uint32_t os_tid = 0;
+  uint64_t start_seq = kNoSeq;  // merged position of the recorded thread start, if any
+  uint64_t exit_seq = kNoSeq;   // and of its exit
+  // From schedule_plan: the op of another thread after which this one starts (exits);
+  // kNoObject: at once (when its work is done).
+  uint32_t start_slot = kNoObject, start_op = 0;
+  uint32_t exit_slot = kNoObject, exit_op = 0;
   std::vector<PlanOp> ops;
   std::vector<uint64_t> merged_seq;  // position of each op in the merged recording
   std::vector<uint32_t> serial;      // position of each op in the repaired serial order
@@ -32,8 +40,9 @@ struct Plan {
   uint64_t page_size = 4096;
   std::vector<ThreadPlan> threads;
   std::vector<PlanObject> objects;
-  std::vector<uint32_t> serial_order;  // thread slot of each op, in serial order
-  std::vector<uint32_t> peak_objects;  // objects live at the serial peak
+  std::vector<uint64_t> object_addresses;  // recorded address of each object
+  std::vector<uint32_t> serial_order;      // thread slot of each op, in serial order
+  std::vector<uint32_t> peak_objects;      // objects live at the serial peak
   uint64_t peak_live_bytes = 0;
   uint64_t op_count = 0;
   PlanAnomalies anomalies;

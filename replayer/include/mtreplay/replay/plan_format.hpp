@@ -39,6 +39,9 @@ enum PlanFlags : uint8_t {
   kPublishOut = 4,      // out_obj's next touch is on another thread: publish stage 1
   kRecordedFailed = 8,  // the recording got NULL/error here; a replay success is undone
   kEndsIn = 16,         // this op ends in_obj's life (free, realloc that released it)
+  // Image only (ImageOp):
+  kWide = 32,    // the size, aux and in_stage are in the thread's ImageWide[arg]
+  kSignal = 64,  // another thread starts or exits after this op: publish progress
 };
 
 struct PlanOp {
@@ -53,6 +56,32 @@ struct PlanOp {
 };
 static_assert(sizeof(PlanOp) == 32);
 
+// An op as the worker reads it from the image: half a PlanOp, so that the replay
+// loop streams 16 bytes per op. The common case (no cross-thread wait, no aux, size
+// below 4 GiB) fits; any other op keeps its full fields in a side table.
+struct ImageOp {
+  PlanKind kind = PlanKind::kSkip;
+  uint8_t flags = 0;  // PlanFlags
+  uint8_t fast = 0;   // ImageFast: the loop's shortcut, decided when the image is written
+  uint8_t reserved = 0;
+  uint32_t in_obj = kNoObject;
+  uint32_t out_obj = kNoObject;
+  uint32_t arg = 0;  // the requested size, or with kWide the index of its ImageWide
+};
+static_assert(sizeof(ImageOp) == 16);
+
+// Ops the replay loop runs without looking at flags: a successful malloc whose object
+// stays on this thread, a free of an object last touched on this thread.
+enum ImageFast : uint8_t { kFastNone = 0, kFastMalloc = 1, kFastFree = 2 };
+
+struct ImageWide {
+  uint64_t size = 0;
+  uint64_t aux = 0;
+  uint32_t in_stage = 0;
+  uint32_t reserved = 0;
+};
+static_assert(sizeof(ImageWide) == 24);
+
 struct PlanObject {
   uint64_t bytes = 0;  // requested bytes (count*size for calloc)
   uint32_t align = 0;  // requested alignment, 0 for malloc-like
@@ -62,18 +91,24 @@ struct PlanObject {
 static_assert(sizeof(PlanObject) == 16);
 
 struct PlanThread {
-  uint64_t ops_offset = 0;     // byte offset of PlanOp[op_count]
+  uint64_t ops_offset = 0;     // byte offset of ImageOp[op_count]
   uint64_t serial_offset = 0;  // byte offset of uint32 serial index per op
+  uint64_t wide_offset = 0;    // byte offset of ImageWide[wide_count]
   uint64_t op_count = 0;
+  uint64_t wide_count = 0;
   uint32_t recorded_index = 0;
   uint32_t os_tid = 0;
+  // The recorded thread started (exited) after op start_op (exit_op) of thread
+  // start_slot (exit_slot): kNoObject when it has no such predecessor.
+  uint32_t start_slot = kNoObject, start_op = 0;
+  uint32_t exit_slot = kNoObject, exit_op = 0;
 };
 
 inline constexpr char kPlanMagic[8] = {'M', 'T', 'R', 'P', 'L', 'A', 'N', '1'};
 
 struct PlanHeader {
   char magic[8] = {};
-  uint32_t version = 1;
+  uint32_t version = 2;
   uint32_t thread_count = 0;
   uint64_t object_count = 0;
   uint64_t op_count = 0;
@@ -84,7 +119,9 @@ struct PlanHeader {
   uint64_t peak_objects_offset = 0;  // uint32 object ids live at the serial peak
   uint64_t peak_object_count = 0;
   uint64_t peak_live_bytes = 0;
-  uint64_t total_bytes = 0;  // size of the whole plan image
+  uint64_t addresses_offset = 0;  // uint64 recorded address per object, when written
+  uint64_t address_count = 0;     // 0 or object_count
+  uint64_t total_bytes = 0;       // size of the whole plan image
 };
 
 }  // namespace mtreplay::replay

@@ -12,8 +12,9 @@
 namespace mtreplay::replay {
 
 // Writes the image into a fresh memfd (inheritable: no close-on-exec) and returns
-// its descriptor; throws std::system_error.
-int write_plan_image(const Plan& plan);
+// its descriptor; throws std::system_error. The objects' recorded addresses are
+// included only on request (the address-keyed live map needs them).
+int write_plan_image(const Plan& plan, bool with_addresses = false);
 
 // Read-only view over a mapped image; validates offsets against the mapped size.
 class PlanView {
@@ -23,8 +24,11 @@ class PlanView {
 
   const PlanHeader& header() const { return *header_; }
   const PlanThread& thread(uint32_t slot) const { return threads_[slot]; }
-  const PlanOp* ops(uint32_t slot) const {
-    return reinterpret_cast<const PlanOp*>(base_ + threads_[slot].ops_offset);
+  const ImageOp* ops(uint32_t slot) const {
+    return reinterpret_cast<const ImageOp*>(base_ + threads_[slot].ops_offset);
+  }
+  const ImageWide* wide(uint32_t slot) const {
+    return reinterpret_cast<const ImageWide*>(base_ + threads_[slot].wide_offset);
   }
   const uint32_t* serial(uint32_t slot) const {
     return reinterpret_cast<const uint32_t*>(base_ + threads_[slot].serial_offset);
@@ -34,6 +38,10 @@ class PlanView {
   }
   const uint32_t* serial_order() const {
     return reinterpret_cast<const uint32_t*>(base_ + header_->serial_order_offset);
+  }
+  const uint64_t* addresses() const {  // null when the image has none
+    if (header_->address_count == 0) return nullptr;
+    return reinterpret_cast<const uint64_t*>(base_ + header_->addresses_offset);
   }
   const uint32_t* peak_objects() const {
     return reinterpret_cast<const uint32_t*>(base_ + header_->peak_objects_offset);

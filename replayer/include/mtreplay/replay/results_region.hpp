@@ -14,12 +14,22 @@ namespace mtreplay::replay {
 
 inline constexpr uint32_t kMaxTimelinePoints = 512;
 inline constexpr uint32_t kSampleCap = 8192;  // per thread and op kind (reservoir)
-inline constexpr uint32_t kSampleEvery = 64;  // one op in this many is timed
+inline constexpr uint32_t kSampleEvery = 64;  // one op in this many, at most, is timed
 inline constexpr size_t kKinds = static_cast<size_t>(PlanKind::kCount);
 
 enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
 enum class TouchPolicy : uint32_t { kNone, kPage, kFill };
 enum class AnomalyPolicy : uint32_t { kSkip, kFail };
+// The worker's recorded-to-live map (a benchmark switch): the array indexed by object
+// id; lphash::PointerMap keyed by object id, sized for the peak live set or for all
+// objects; or keyed by recorded address (only for traces that never reuse an address
+// on another thread: the plan orders objects, not addresses).
+enum class LiveMapKind : uint32_t {
+  kArray,
+  kPointerMap,
+  kPointerMapPresized,
+  kPointerMapByAddress
+};
 
 enum class WorkerStatus : uint32_t {
   kStarting = 0,
@@ -50,14 +60,15 @@ struct WorkerConfig {
   TouchPolicy touch = TouchPolicy::kNone;
   AnomalyPolicy on_anomaly = AnomalyPolicy::kSkip;
   uint32_t verify = 0;
+  LiveMapKind live_map = LiveMapKind::kArray;
   char allocator_name[64] = {};
   char expected_object[1024] = {};  // the preloaded .so that must define malloc; empty: libc
 };
 
 struct alignas(64) ThreadStats {
-  std::atomic<uint64_t> progress{0};  // ops this thread completed (its next op index)
+  // Ops this thread completed (its next op index); per-kind counts derive from it.
+  std::atomic<uint64_t> progress{0};
   std::atomic<uint32_t> finished{0};
-  uint64_t ops_by_kind[kKinds] = {};
   uint64_t sync_wait_ticks = 0;
   uint64_t excluded_ticks = 0;  // touch and verify work, kept out of the figures
   uint64_t failed_alloc_replay = 0;

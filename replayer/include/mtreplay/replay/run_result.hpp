@@ -27,6 +27,7 @@ struct ReplayOptions {
   TouchPolicy touch = TouchPolicy::kNone;
   AnomalyPolicy on_anomaly = AnomalyPolicy::kSkip;
   bool verify = false;
+  LiveMapKind live_map = LiveMapKind::kArray;  // a benchmark switch (BENCHMARKS.md)
 };
 
 struct RunResult {
@@ -40,6 +41,7 @@ struct RunResult {
   std::string error;
   int64_t failed_at_op = -1;  // index in the plan's serial order
   int exit_code = 0;          // what `mtreplay replay` returns for this run
+  bool load_failed = false;   // the allocator never loaded: further runs would fail alike
 
   uint64_t wall_ns = 0, cpu_user_ns = 0, cpu_sys_ns = 0, ops = 0;
   double ops_per_sec = 0;
