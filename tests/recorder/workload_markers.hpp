@@ -41,6 +41,9 @@ enum Marker : size_t {
   kAfterMainExited = 29,
   kBeforeKill = 30,
   kShortLivedThread = 31,
+  kIdleBeforeKill = 32,  // a few calls, then the thread blocks until SIGKILL
+  kBeforePause = 33,     // a few calls, a pause long enough for the writer to save them,
+  kAfterPause = 34,      // then more calls into the same chunk
 };
 
 inline size_t marker_size(int worker, Marker m) {

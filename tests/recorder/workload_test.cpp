@@ -340,6 +340,46 @@ TEST(RecorderWorkload, KilledProcessLeavesAReadableTrace) {
       << "events of at least the first 100 ms of a 400 ms run are on disk";
 }
 
+// The writer saves the committed events of threads that went idle: after a SIGKILL,
+// the few calls two blocked threads made 400 ms earlier are on disk.
+TEST(RecorderWorkload, KilledProcessKeepsEventsOfIdleThreads) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("idlekilled");
+  const RunResult r = run_workload(dir, "idle-killed");
+  ASSERT_EQ(r.signal, SIGKILL);
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_FALSE(t.summary.complete);
+  size_t main_marker = 0, idle_marker = 0;
+  for (const auto& [index, ev] : t.threads) {
+    main_marker += count_if_size(ev, Op::kMalloc, marker_size(0, kIdleBeforeKill));
+    idle_marker += count_if_size(ev, Op::kMalloc, marker_size(1, kIdleBeforeKill));
+  }
+  EXPECT_EQ(main_marker, 3u);
+  EXPECT_EQ(idle_marker, 3u);
+}
+
+// A chunk saved in part while its thread was idle, then filled further: every event
+// exactly once, in order, and the later part a frame that decodes on its own.
+TEST(RecorderWorkload, ChunkSavedWhileIdleIsCompletedWithoutDuplicates) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("idleresume");
+  const RunResult r = run_workload(dir, "idle-resume");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_TRUE(t.summary.complete);
+  const auto& ev = t.threads.at(0);
+  EXPECT_EQ(count_if_size(ev, Op::kMalloc, marker_size(0, kBeforePause)), 3u);
+  EXPECT_EQ(count_if_size(ev, Op::kMalloc, marker_size(0, kAfterPause)), 3u);
+  const Event* before = find_size(ev, Op::kMalloc, marker_size(0, kBeforePause));
+  const Event* after = find_size(ev, Op::kMalloc, marker_size(0, kAfterPause));
+  ASSERT_TRUE(before && after);
+  EXPECT_LT(before, after);
+  EXPECT_GE(after->time_ns - before->time_ns, 250'000'000u);
+  for (size_t i = 1; i < ev.size(); ++i) EXPECT_LE(ev[i - 1].time_ns, ev[i].time_ns) << i;
+  EXPECT_GE(t.summary.frames, 2u) << "the head was written while the thread slept";
+  expect_thread_bracketed(t);
+}
+
 // Threads come and go; their records are recycled. Every thread's events are there,
 // bracketed by its start and exit, with nothing from another thread mixed in.
 void check_many_threads(int count) {

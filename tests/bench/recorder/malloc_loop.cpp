@@ -27,7 +27,6 @@ namespace {
 
 std::atomic<uint64_t> thread_cpu_ns{0};
 
-
 // The recorder's per-event clock read, without anything else the recorder does.
 inline void stamp(uint64_t& sink) {
   const uint64_t ticks = __rdtsc() - 12345;
