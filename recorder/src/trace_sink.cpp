@@ -152,10 +152,10 @@ bool thread_is_gone(const ThreadRecord* rec) {
   return syscall(SYS_tgkill, process.pid, rec->os_tid, 0) == -1 && errno == ESRCH;
 }
 
-void reap_dead_threads(uint64_t now) {
+void reap_dead_threads() {
   for (ThreadRecord* r = registry.head(); r; r = r->next) {
     if (r->state.load(std::memory_order_acquire) == RecordState::kFree) continue;
-    if (thread_is_gone(r)) finish_record(r, now);
+    if (thread_is_gone(r)) finish_record(r);
   }
 }
 
@@ -205,7 +205,7 @@ void* writer_main(void*) {
       last_idle_check = now;
     }
     if (now - last_reap >= kReapIntervalNs) {
-      reap_dead_threads(now);
+      reap_dead_threads();
       last_reap = now;
       last_thread = only_the_writer_is_left();
     }
@@ -267,26 +267,50 @@ void drain_all() {
   }
 }
 
-void finish_record(ThreadRecord* rec, uint64_t now) {
+void finish_record(ThreadRecord* rec) {
   drain_record(rec);
   save_committed(rec);
   drain_record(rec);
   traces::Event e;
   e.op = traces::Op::kThreadExit;
-  e.time_ns = now;
+  // Read now, not before: every event just written was stamped before it was committed.
+  e.time_ns = now_ns();
   e.result = rec->os_tid;
   write_single_event(rec->thread_index, rec->os_tid, e);
   rec->state.store(RecordState::kFree, std::memory_order_release);
 }
 
+traces::TraceEnd end_record(traces::EndReason reason) {
+  return {reason, process.unrecorded_calls.load(std::memory_order_relaxed)};
+}
+
 void close() {
   if (!writer) return;
-  writer->close();
+  writer->close(end_record(traces::EndReason::kExit));
   append_close_to_manifest(process.config.manifest, process.trace_path,
                            process.unrecorded_calls.load(std::memory_order_relaxed));
   writer->~TraceWriter();
   writer = nullptr;
   trace_fd = -1;
+}
+
+void end_for_exec() {
+  if (!writer || write_failed) return;
+  drain_all();
+  for (ThreadRecord* r = registry.head(); r; r = r->next)
+    if (r->state.load(std::memory_order_acquire) != RecordState::kFree) save_committed(r);
+  if (!writer->end_trace(end_record(traces::EndReason::kExec))) {
+    write_failed = true;
+    report("could not write the trace", process.trace_path, errno);
+  }
+}
+
+void resume_after_exec() {
+  if (!writer || write_failed) return;
+  if (!writer->resume()) {
+    write_failed = true;
+    report("could not continue the trace after a failed exec", process.trace_path, errno);
+  }
 }
 
 void wake() {

@@ -130,6 +130,14 @@ int run_fork() {
 }
 
 int run_exec(const char* self) {
+  std::atomic<bool> allocated{false};
+  std::thread idle([&] {
+    touch(malloc(marker_size(1, kThreadAtExec)), 64);
+    allocated.store(true);
+    pause();  // the exec ends it
+  });
+  idle.detach();
+  while (!allocated.load()) std::this_thread::yield();
   void* p = malloc(marker_size(0, kBeforeExec));
   touch(p, 64);
   errno = 0;
