@@ -74,35 +74,6 @@ TEST(Varint, ZigzagAndPointerCodesCoverTheWholeRange) {
   }
 }
 
-// The hot path's branch-free writer must produce exactly put()'s bytes (the decoder
-// knows only one encoding), at every length boundary, and never use its slack bytes.
-TEST(Varint, FastWriterMatchesTheLoopByteForByte) {
-  std::vector<uint64_t> values(kEdges.begin(), kEdges.end());
-  for (unsigned bit = 0; bit < 64; ++bit) {
-    const uint64_t b = uint64_t{1} << bit;
-    values.insert(values.end(), {b - 1, b, b + 1});
-  }
-  std::mt19937_64 rng(7);
-  for (int i = 0; i < 10000; ++i) values.push_back(rng() >> (rng() % 64));
-  for (uint64_t v : values) {
-    std::array<std::byte, 16> slow{}, fast{};
-    fast.fill(std::byte{0xee});
-    const size_t slow_len = static_cast<size_t>(varint::put(slow.data(), v) - slow.data());
-    const size_t fast_len = static_cast<size_t>(varint::put_fast(fast.data(), v) - fast.data());
-    ASSERT_EQ(fast_len, slow_len) << v;
-    for (size_t k = 0; k < slow_len; ++k) ASSERT_EQ(fast[k], slow[k]) << v << " byte " << k;
-    uint64_t back = 0;
-    ASSERT_EQ(varint::get(fast.data(), fast.data() + fast_len, back), fast.data() + fast_len);
-    EXPECT_EQ(back, v);
-    if (v != UINT64_MAX) {
-      std::array<std::byte, 16> code{};
-      const auto* end = varint::put_pointer_code_fast(code.data(), v);
-      std::array<std::byte, 16> want{};
-      EXPECT_EQ(end - code.data(), varint::put_pointer_code(want.data(), v) - want.data()) << v;
-    }
-  }
-}
-
 TEST(Varint, RejectsOverlongAndTruncatedInput) {
   std::byte eleven[11];
   for (auto& b : eleven) b = std::byte{0x80};

@@ -22,8 +22,7 @@ namespace mtreplay::traces {
 
 class ChunkEncoder {
  public:
-  // No event encodes to more than this many bytes: 1 + 5 varints + a 5-byte error is
-  // 56, plus the 4 bytes varint::put_fast may write past its last byte.
+  // No event encodes to more than this many bytes (1 + 6 varints + a 5-byte error).
   static constexpr size_t kMaxEventBytes = 64;
 
   void reset(std::byte* begin, std::byte* end, uint64_t base_time_ns) {
@@ -48,7 +47,7 @@ class ChunkEncoder {
     int64_t delta = static_cast<int64_t>(ptr - last_ptr_);
     if (by16) delta >>= 4;  // arithmetic shift: exact because delta % 16 == 0
     last_ptr_ = ptr;
-    return varint::put_pointer_code_fast(p, varint::zigzag(delta));
+    return varint::put_pointer_code(p, varint::zigzag(delta));
   }
 
   std::byte* begin_ = nullptr;
@@ -81,15 +80,15 @@ void ChunkEncoder::append(const Event& e) {
 
   std::byte* p = cursor_;
   *p++ = static_cast<std::byte>(op);
-  p = varint::put_fast(p, back ? last_time_ns_ - e.time_ns : e.time_ns - last_time_ns_);
+  p = varint::put(p, back ? last_time_ns_ - e.time_ns : e.time_ns - last_time_ns_);
   last_time_ns_ = e.time_ns;
   if (f.ptr) p = put_pointer(p, e.ptr, by16);
-  if (f.count) p = varint::put_fast(p, e.count);
-  if (f.align) p = varint::put_fast(p, e.align);
-  if (f.size) p = varint::put_fast(p, e.size);
+  if (f.count) p = varint::put(p, e.count);
+  if (f.align) p = varint::put(p, e.align);
+  if (f.size) p = varint::put(p, e.size);
   if (result_is_ptr) p = put_pointer(p, e.result, by16);
-  if (f.result == format::OpFields::Result::kValue) p = varint::put_fast(p, e.result);
-  if (e.error != 0) p = varint::put_fast(p, varint::zigzag(e.error));
+  if (f.result == format::OpFields::Result::kValue) p = varint::put(p, e.result);
+  if (e.error != 0) p = varint::put(p, varint::zigzag(e.error));
   cursor_ = p;
   ++count_;
 }

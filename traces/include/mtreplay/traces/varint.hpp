@@ -2,10 +2,8 @@
 // Header-only and allocation-free (the encoder runs inside the traced process).
 #pragma once
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 namespace mtreplay::traces::varint {
 
@@ -26,24 +24,6 @@ inline std::byte* put(std::byte* p, uint64_t v) {
   }
   *p++ = static_cast<std::byte>(v);
   return p;
-}
-
-// The same bytes as put(), for the recorder's hot path: values below 2^21 (sizes,
-// time deltas, neighbouring pointers: nearly all of them) are written without a
-// data-dependent branch, because a 1-or-2-byte split that follows random sizes costs a
-// mispredicted branch (~15 cycles) per field with put()'s loop. Writes up to 4 bytes
-// at p even when fewer are used: the caller keeps 4 bytes of slack past the end.
-inline std::byte* put_fast(std::byte* p, uint64_t v) {
-  if (__builtin_expect(v >= (uint64_t{1} << 21), 0)) return put(p, v);
-  const uint32_t two = v >= 0x80;
-  const uint32_t three = v >= 0x4000;
-  // Three 7-bit groups, a continuation bit on each group but the last one used.
-  const uint32_t x =
-      static_cast<uint32_t>((v & 0x7f) | ((v & 0x3f80) << 1) | ((v & 0x1fc000) << 2)) | (two << 7) |
-      (three << 15);
-  static_assert(std::endian::native == std::endian::little);
-  std::memcpy(p, &x, sizeof x);
-  return p + 1 + two + three;
 }
 
 // Reads one varint from [p, end). Returns nullptr when it runs past end or is not a
@@ -70,12 +50,6 @@ inline std::byte* put_pointer_code(std::byte* p, uint64_t zigzag_delta) {
   for (int i = 0; i < 9; ++i) *p++ = std::byte{0x80};
   *p++ = std::byte{0x02};
   return p;
-}
-
-// put_pointer_code() with put_fast().
-inline std::byte* put_pointer_code_fast(std::byte* p, uint64_t zigzag_delta) {
-  if (__builtin_expect(zigzag_delta == UINT64_MAX, 0)) return put_pointer_code(p, zigzag_delta);
-  return put_fast(p, zigzag_delta + 1);
 }
 
 // Reads a pointer code. Sets null when it is 0, else zigzag_delta = code - 1.
