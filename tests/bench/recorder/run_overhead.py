@@ -11,7 +11,7 @@ Each round runs every (workload, tool) pair once, interleaved, so that load from
 other processes hits all of them alike; figures are medians over the rounds.
 Reported per workload and tool: wall seconds, CPU seconds (user+sys, all threads),
 and for libmhook: events, added wall ns per event, added CPU ns per event, bytes per
-event on disk; for the loops also the recording thread's own CPU ns per call.
+event on disk (median over the rounds' traces, with their range); for the loops also the recording thread's own CPU ns per call.
 For loop1 one more row, "clock": the loop untraced but with the recorder's clock read
 (rdtsc, multiply, shift) after every call and nothing else, i.e. the floor under the
 recorder's added cost that only a cheaper clock could lower.
@@ -87,6 +87,7 @@ def main():
         return tools[:1] + ["clock"] + tools[1:] if w == "loop1" else tools
 
     samples = {(w, t): [] for w in workloads for t in tools_of(w)}
+    trace_bytes = {w: [] for w in workloads}  # per round: bytes of the traces written
     loop_stats = {(w, t): [] for w in workloads if w.startswith("loop") for t in tools_of(w)}
 
     for r in range(args.rounds):
@@ -103,6 +104,9 @@ def main():
                     cmd = [heaptrack, "-o", os.path.join(work, f"{w}.heaptrack")] + cmd
                 wall, cpu, out = run_timed(cmd, env)
                 samples[(w, t)].append((wall, cpu))
+                if t == "mhook":
+                    trace_bytes[w].append(sum(os.path.getsize(os.path.join(work, f))
+                                              for f in os.listdir(work) if f.endswith(".mtr")))
                 if w.startswith("loop"):
                     last = [l for l in out.splitlines() if l.startswith("{")][-1]
                     loop_stats[(w, t)].append(json.loads(last))
@@ -114,7 +118,11 @@ def main():
     print("| workload | tool | wall s | cpu s | wall x | cpu x | events | +wall ns/ev | +cpu ns/ev | thread cpu ns/call | bytes/ev |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for w, (argv, extra) in workloads.items():
-        events, bpe = trace_events(mtreplay, argv, dict(base_env, **extra), work)
+        events, _ = trace_events(mtreplay, argv, dict(base_env, **extra), work)
+        # Bytes per event vary from run to run (timing jitter lands in the time deltas):
+        # the median over the rounds, with the range.
+        per_round = [b / events for b in trace_bytes[w]]
+        bpe = f"{statistics.median(per_round):.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
         base_wall = statistics.median(s[0] for s in samples[(w, "untraced")])
         base_cpu = statistics.median(s[1] for s in samples[(w, "untraced")])
         for t in tools_of(w):
