@@ -219,14 +219,16 @@ ExecFlush::ExecFlush() {
     begin_chunk(t, now_ns());
   }
   // Held until the exec fails (or forever, if it succeeds): the writer thread must not
-  // start a frame that the exec would cut in half.
+  // start a frame that the exec would cut in half, nor write after the end record.
   sink::lock();
   locked_ = true;
-  sink::drain_all();
+  sink::end_for_exec();
 }
 
 ExecFlush::~ExecFlush() {
-  if (locked_) sink::unlock();
+  if (!locked_) return;
+  sink::resume_after_exec();
+  sink::unlock();
 }
 
 void final_flush() {
@@ -235,10 +237,8 @@ void final_flush() {
   sink::lock();
   if (!process.closed.load(std::memory_order_acquire)) {
     sink::drain_all();
-    const uint64_t now = now_ns();
     for (ThreadRecord* r = registry.head(); r; r = r->next) {
-      if (r->state.load(std::memory_order_acquire) != RecordState::kFree)
-        sink::finish_record(r, now);
+      if (r->state.load(std::memory_order_acquire) != RecordState::kFree) sink::finish_record(r);
     }
     sink::close();
     process.closed.store(true, std::memory_order_release);

@@ -68,10 +68,11 @@ void count_unrecorded();
 void ensure_initialized();
 void start_writer_thread();
 
-// The process is about to be replaced: records kExec and writes out everything this
-// thread holds and everything ready, then keeps the writer out (and this thread's
-// hooked calls unrecorded) until it goes out of scope, which only happens if the exec
-// failed; recording then simply continues.
+// The process is about to be replaced: records kExec, writes out everything every
+// thread committed and the end-of-trace record (reason exec), then keeps the writer
+// out (and this thread's hooked calls unrecorded) until it goes out of scope, which
+// only happens if the exec failed: the end record is then removed again and recording
+// simply continues.
 class ExecFlush {
  public:
   ExecFlush();

@@ -16,6 +16,8 @@ void ThreadRecord::reset_slots() {
     s.state.store(SlotState::kFilling, std::memory_order_relaxed);
   }
   writer_slot = 0;
+  saved_slot = saved_count = 0;
+  seen_committed = Committed::kNone;
   committed.store(Committed::kNone, std::memory_order_relaxed);
 }
 

@@ -46,7 +46,13 @@ struct ThreadRecord {
   uint32_t thread_index = 0;
   uint32_t os_tid = 0;
   std::atomic<uint64_t> committed{Committed::kNone};
-  uint32_t writer_slot = 0;  // writer-only: the next slot it expects
+  // Writer-only (under the sink lock).
+  uint32_t writer_slot = 0;  // the next slot it expects
+  // The first saved_count events of slot saved_slot's chunk are on disk already: the
+  // writer saved them while the thread was idle, and writes only the rest later.
+  uint32_t saved_slot = 0;
+  uint32_t saved_count = 0;
+  uint64_t seen_committed = Committed::kNone;  // `committed` at the last idle check
   ChunkSlot slots[kSlotsPerThread];
   std::byte* chunk_memory = nullptr;  // kSlotsPerThread * kChunkBytes, mmapped
 

@@ -15,9 +15,11 @@
 #include <string_view>
 
 #include "event_clock.hpp"
+#include "mtreplay/traces/chunk_decoder.hpp"
 #include "mtreplay/traces/chunk_encoder.hpp"
 #include "mtreplay/traces/trace_writer.hpp"
 #include "process_state.hpp"
+#include "recorder.hpp"
 #include "thread_state.hpp"
 #include "trace_output.hpp"
 
@@ -39,8 +41,10 @@ bool writer_running = false;
 // Scratch space for the few events the writer itself encodes (kThreadExit).
 alignas(64) std::byte scratch[512];
 
-// How often the writer looks for threads that died without saying so.
+// How often the writer looks for threads that died without saying so, and for idle
+// threads whose events it should save.
 constexpr uint64_t kReapIntervalNs = 20'000'000;
+constexpr uint64_t kIdleCheckIntervalNs = kChunkMaxAgeNs / 2;
 constexpr long kIdleWaitNs = 20'000'000;
 
 void write_chunk(const traces::ChunkInfo& info, const std::byte* data, size_t bytes) {
@@ -51,27 +55,89 @@ void write_chunk(const traces::ChunkInfo& info, const std::byte* data, size_t by
   }
 }
 
+// Scratch space for re-encoding the part of a chunk that follows a saved head.
+alignas(64) std::byte tail_scratch[kChunkBytes];
+
+uint32_t saved_in(const ThreadRecord* rec, uint32_t slot) {
+  return rec->saved_slot == slot ? rec->saved_count : 0;
+}
+
+// Writes events [from, count) of the chunk in `slot`, whose first `bytes` bytes hold
+// `count` events. A frame must decode on its own (its delta state starts afresh), so
+// a tail whose head went out earlier is decoded and re-encoded; that only happens to
+// chunks of threads that went idle, so its cost does not matter.
+void write_events(ThreadRecord* rec, uint32_t slot, traces::ChunkInfo info, uint32_t count,
+                  uint32_t bytes, uint32_t from) {
+  if (from >= count) return;
+  const std::byte* data = rec->chunk(slot);
+  if (from == 0) {
+    info.event_count = count;
+    write_chunk(info, data, bytes);
+    return;
+  }
+  traces::ChunkDecoder dec;
+  dec.reset({data, bytes}, info.base_time_ns, count, rec->thread_index);
+  traces::ChunkEncoder enc;
+  enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, 0);
+  traces::Event e;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (dec.next(e) != traces::ChunkDecoder::Status::kEvent) {
+      report("recorder bug: a chunk does not decode", process.trace_path, 0);
+      return;
+    }
+    if (i < from) continue;
+    if (enc.count() > 0 && !enc.has_room()) {
+      write_chunk({info.thread_index, info.os_tid, enc.count(), enc.base_time_ns()},
+                  enc.bytes().data(), enc.bytes().size());
+      enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, 0);
+    }
+    if (enc.count() == 0) enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, e.time_ns);
+    enc.append(e);
+  }
+  write_chunk({info.thread_index, info.os_tid, enc.count(), enc.base_time_ns()}, enc.bytes().data(),
+              enc.bytes().size());
+}
+
 void drain_record(ThreadRecord* rec) {
   for (;;) {
-    ChunkSlot& slot = rec->slots[rec->writer_slot];
+    const uint32_t s = rec->writer_slot;
+    ChunkSlot& slot = rec->slots[s];
     if (slot.state.load(std::memory_order_acquire) != SlotState::kReady) return;
-    write_chunk(slot.info, rec->chunk(rec->writer_slot), slot.bytes);
+    write_events(rec, s, slot.info, slot.info.event_count, slot.bytes, saved_in(rec, s));
+    if (rec->saved_slot == s) rec->saved_count = 0;
     slot.state.store(SlotState::kFilling, std::memory_order_release);
-    rec->writer_slot = (rec->writer_slot + 1) % kSlotsPerThread;
+    rec->writer_slot = (s + 1) % kSlotsPerThread;
   }
 }
 
-// The events of the chunk the thread was still filling, up to what it published.
-void salvage_partial(ThreadRecord* rec) {
+// Writes what the thread committed to the chunk it is filling and is not on disk yet.
+// The thread may go on appending meanwhile: the bytes up to its committed view do not
+// change, and the slot cannot be handed back to it while we hold the sink lock.
+void save_committed(ThreadRecord* rec) {
   const uint64_t c = rec->committed.load(std::memory_order_acquire);
-  if (c == Committed::kNone || Committed::count(c) == 0) return;
+  if (c == Committed::kNone) return;
   const uint32_t s = Committed::slot(c);
   ChunkSlot& slot = rec->slots[s];
-  if (slot.state.load(std::memory_order_acquire) == SlotState::kReady) return;  // drained normally
-  traces::ChunkInfo info = slot.info;
-  info.event_count = Committed::count(c);
-  write_chunk(info, rec->chunk(s), Committed::bytes(c));
-  rec->committed.store(Committed::kNone, std::memory_order_release);
+  // Published since: drain_record writes it, minus what was saved.
+  if (slot.state.load(std::memory_order_acquire) == SlotState::kReady) return;
+  const uint32_t from = saved_in(rec, s);
+  if (Committed::count(c) <= from) return;
+  write_events(rec, s, slot.info, Committed::count(c), Committed::bytes(c), from);
+  rec->saved_slot = s;
+  rec->saved_count = Committed::count(c);
+}
+
+// A thread whose committed view has not moved since the last check is idle (or
+// blocked for good): save its events now rather than at its next call, which may never
+// come, so that a SIGKILL loses at most ~2 check intervals of any thread. Busy threads
+// are left alone: they hand over their chunk when it is full or kChunkMaxAgeNs old.
+void save_idle_threads() {
+  for (ThreadRecord* r = registry.head(); r; r = r->next) {
+    if (r->state.load(std::memory_order_acquire) != RecordState::kLive) continue;
+    const uint64_t c = r->committed.load(std::memory_order_acquire);
+    if (c == r->seen_committed) save_committed(r);
+    r->seen_committed = c;
+  }
 }
 
 void write_single_event(uint32_t thread_index, uint32_t os_tid, const traces::Event& e) {
@@ -86,10 +152,10 @@ bool thread_is_gone(const ThreadRecord* rec) {
   return syscall(SYS_tgkill, process.pid, rec->os_tid, 0) == -1 && errno == ESRCH;
 }
 
-void reap_dead_threads(uint64_t now) {
+void reap_dead_threads() {
   for (ThreadRecord* r = registry.head(); r; r = r->next) {
     if (r->state.load(std::memory_order_acquire) == RecordState::kFree) continue;
-    if (thread_is_gone(r)) finish_record(r, now);
+    if (thread_is_gone(r)) finish_record(r);
   }
 }
 
@@ -123,6 +189,7 @@ void* writer_main(void*) {
   t.in_hook = true;  // never records; its own calls are counted as unrecorded
   t.flush_deadline_ns = 0;
   uint64_t last_reap = 0;
+  uint64_t last_idle_check = 0;
   for (;;) {
     const uint32_t seen = wake_word.load(std::memory_order_acquire);
     pthread_mutex_lock(&sink_mutex);
@@ -133,8 +200,12 @@ void* writer_main(void*) {
     drain_all();
     const uint64_t now = now_ns();
     bool last_thread = false;
+    if (now - last_idle_check >= kIdleCheckIntervalNs) {
+      save_idle_threads();
+      last_idle_check = now;
+    }
     if (now - last_reap >= kReapIntervalNs) {
-      reap_dead_threads(now);
+      reap_dead_threads();
       last_reap = now;
       last_thread = only_the_writer_is_left();
     }
@@ -196,26 +267,50 @@ void drain_all() {
   }
 }
 
-void finish_record(ThreadRecord* rec, uint64_t now) {
+void finish_record(ThreadRecord* rec) {
   drain_record(rec);
-  salvage_partial(rec);
+  save_committed(rec);
   drain_record(rec);
   traces::Event e;
   e.op = traces::Op::kThreadExit;
-  e.time_ns = now;
+  // Read now, not before: every event just written was stamped before it was committed.
+  e.time_ns = now_ns();
   e.result = rec->os_tid;
   write_single_event(rec->thread_index, rec->os_tid, e);
   rec->state.store(RecordState::kFree, std::memory_order_release);
 }
 
+traces::TraceEnd end_record(traces::EndReason reason) {
+  return {reason, process.unrecorded_calls.load(std::memory_order_relaxed)};
+}
+
 void close() {
   if (!writer) return;
-  writer->close();
+  writer->close(end_record(traces::EndReason::kExit));
   append_close_to_manifest(process.config.manifest, process.trace_path,
                            process.unrecorded_calls.load(std::memory_order_relaxed));
   writer->~TraceWriter();
   writer = nullptr;
   trace_fd = -1;
+}
+
+void end_for_exec() {
+  if (!writer || write_failed) return;
+  drain_all();
+  for (ThreadRecord* r = registry.head(); r; r = r->next)
+    if (r->state.load(std::memory_order_acquire) != RecordState::kFree) save_committed(r);
+  if (!writer->end_trace(end_record(traces::EndReason::kExec))) {
+    write_failed = true;
+    report("could not write the trace", process.trace_path, errno);
+  }
+}
+
+void resume_after_exec() {
+  if (!writer || write_failed) return;
+  if (!writer->resume()) {
+    write_failed = true;
+    report("could not continue the trace after a failed exec", process.trace_path, errno);
+  }
 }
 
 void wake() {

@@ -20,10 +20,19 @@ void unlock();
 // Writes every ready chunk of every thread. Caller holds the lock.
 void drain_all();
 // The thread of `rec` is gone (or the process is ending): write what it left and its
-// kThreadExit, then free the record. Caller holds the lock.
-void finish_record(ThreadRecord* rec, uint64_t now);
-// Writes the unrecorded-call count and the end-of-trace record. Caller holds the lock.
+// kThreadExit, stamped after every event written, then free the record. Caller holds
+// the lock.
+void finish_record(ThreadRecord* rec);
+// Writes the end-of-trace record (reason exit, the unrecorded-call count) and closes
+// the file. Caller holds the lock.
 void close();
+
+// An exec is about to run: saves what every other thread committed and writes the
+// end-of-trace record (reason exec), keeping the file open. If the exec fails,
+// resume_after_exec() removes that record again and recording continues. Caller holds
+// the lock throughout.
+void end_for_exec();
+void resume_after_exec();
 
 // A chunk was published: wake the writer thread.
 void wake();

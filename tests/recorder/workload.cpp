@@ -130,6 +130,14 @@ int run_fork() {
 }
 
 int run_exec(const char* self) {
+  std::atomic<bool> allocated{false};
+  std::thread idle([&] {
+    touch(malloc(marker_size(1, kThreadAtExec)), 64);
+    allocated.store(true);
+    pause();  // the exec ends it
+  });
+  idle.detach();
+  while (!allocated.load()) std::this_thread::yield();
   void* p = malloc(marker_size(0, kBeforeExec));
   touch(p, 64);
   errno = 0;
@@ -220,6 +228,35 @@ int run_killed() {
   return 1;
 }
 
+// Two threads record a few calls each and then block; SIGKILL ends the process 400 ms
+// later. Neither thread fills or ages out its chunk: only the writer can save them.
+int run_idle_killed() {
+  std::atomic<bool> allocated{false};
+  std::thread idle([&] {
+    for (int i = 0; i < 3; ++i) touch(malloc(marker_size(1, kIdleBeforeKill)), 64);
+    allocated.store(true);
+    pause();
+  });
+  idle.detach();
+  while (!allocated.load()) std::this_thread::yield();
+  for (int i = 0; i < 3; ++i) touch(malloc(marker_size(0, kIdleBeforeKill)), 64);
+  usleep(400'000);
+  raise(SIGKILL);
+  return 1;
+}
+
+// The writer saves the head of the idle main thread's chunk; the thread then goes on
+// filling the same chunk, whose rest must be written once, after the head.
+int run_idle_resume() {
+  void* p[6];
+  for (int i = 0; i < 3; ++i) p[i] = malloc(marker_size(0, kBeforePause));
+  usleep(300'000);
+  for (int i = 3; i < 6; ++i) p[i] = malloc(marker_size(0, kAfterPause));
+  for (void* q : p) free(q);
+  std::puts("idle-resume done");
+  return 0;
+}
+
 int run_threads(int count) {
   constexpr int kBatch = 8;
   for (int done = 0; done < count;) {
@@ -250,6 +287,8 @@ int main(int argc, char** argv) {
   if (mode == "tls-exit") return run_tls_exit();
   if (mode == "main-exits") return run_main_exits();
   if (mode == "killed") return run_killed();
+  if (mode == "idle-killed") return run_idle_killed();
+  if (mode == "idle-resume") return run_idle_resume();
   if (mode == "threads" && argc > 2) return run_threads(std::atoi(argv[2]));
   std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");
   return 2;

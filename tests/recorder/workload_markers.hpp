@@ -41,6 +41,10 @@ enum Marker : size_t {
   kAfterMainExited = 29,
   kBeforeKill = 30,
   kShortLivedThread = 31,
+  kIdleBeforeKill = 32,  // a few calls, then the thread blocks until SIGKILL
+  kBeforePause = 33,     // a few calls, a pause long enough for the writer to save them,
+  kAfterPause = 34,      // then more calls into the same chunk
+  kThreadAtExec = 35,    // a thread that allocates, then blocks while main execs
 };
 
 inline size_t marker_size(int worker, Marker m) {

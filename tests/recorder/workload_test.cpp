@@ -264,13 +264,24 @@ TEST(RecorderWorkload, ExecKeepsEventsBeforeAndTracesTheNewImage) {
       read_trace(files[0].string().size() < files[1].string().size() ? files[1] : files[0]);
   EXPECT_EQ(first.header.pid, second.header.pid);
   EXPECT_EQ(second.header.parent_trace_pid, first.header.pid);
-  EXPECT_FALSE(first.summary.complete) << "the image was replaced: no end record";
+  // The first image ends with an end record written just before the exec; the failed
+  // exec before it had written one too, removed again when recording went on.
+  EXPECT_TRUE(first.summary.complete);
+  EXPECT_EQ(first.summary.end_reason, traces::EndReason::kExec);
+  EXPECT_GE(first.summary.unrecorded_calls, 1u) << "dlsym's calloc at least";
   const auto& fe = first.threads.at(0);
   EXPECT_EQ(count_if_size(fe, Op::kMalloc, marker_size(0, kBeforeExec)), 1u);
   EXPECT_EQ(count_if_size(fe, Op::kMalloc, marker_size(0, kAfterFailedExec)), 1u);
   EXPECT_EQ(of_op(fe, Op::kExec).size(), 2u);  // the failed one and the real one
   EXPECT_EQ(fe.back().op, Op::kExec);
+  // The other thread never filled its chunk: its events were saved at the failed exec,
+  // and not again at the real one.
+  size_t idle_marker = 0;
+  for (const auto& [index, ev] : first.threads)
+    idle_marker += count_if_size(ev, Op::kMalloc, marker_size(1, kThreadAtExec));
+  EXPECT_EQ(idle_marker, 1u);
   EXPECT_TRUE(second.summary.complete);
+  EXPECT_EQ(second.summary.end_reason, traces::EndReason::kExit);
   EXPECT_EQ(count_if_size(second.threads.at(0), Op::kMalloc, marker_size(0, kAfterExec)), 1u);
   EXPECT_EQ(second.header.argv.size(), 2u);
 }
@@ -338,6 +349,46 @@ TEST(RecorderWorkload, KilledProcessLeavesAReadableTrace) {
   // Loose bound: on a loaded machine the writer thread may not be scheduled in time.
   EXPECT_GE(ev.back().time_ns - ev.front().time_ns, 100'000'000u)
       << "events of at least the first 100 ms of a 400 ms run are on disk";
+}
+
+// The writer saves the committed events of threads that went idle: after a SIGKILL,
+// the few calls two blocked threads made 400 ms earlier are on disk.
+TEST(RecorderWorkload, KilledProcessKeepsEventsOfIdleThreads) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("idlekilled");
+  const RunResult r = run_workload(dir, "idle-killed");
+  ASSERT_EQ(r.signal, SIGKILL);
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_FALSE(t.summary.complete);
+  size_t main_marker = 0, idle_marker = 0;
+  for (const auto& [index, ev] : t.threads) {
+    main_marker += count_if_size(ev, Op::kMalloc, marker_size(0, kIdleBeforeKill));
+    idle_marker += count_if_size(ev, Op::kMalloc, marker_size(1, kIdleBeforeKill));
+  }
+  EXPECT_EQ(main_marker, 3u);
+  EXPECT_EQ(idle_marker, 3u);
+}
+
+// A chunk saved in part while its thread was idle, then filled further: every event
+// exactly once, in order, and the later part a frame that decodes on its own.
+TEST(RecorderWorkload, ChunkSavedWhileIdleIsCompletedWithoutDuplicates) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("idleresume");
+  const RunResult r = run_workload(dir, "idle-resume");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  EXPECT_TRUE(t.summary.complete);
+  const auto& ev = t.threads.at(0);
+  EXPECT_EQ(count_if_size(ev, Op::kMalloc, marker_size(0, kBeforePause)), 3u);
+  EXPECT_EQ(count_if_size(ev, Op::kMalloc, marker_size(0, kAfterPause)), 3u);
+  const Event* before = find_size(ev, Op::kMalloc, marker_size(0, kBeforePause));
+  const Event* after = find_size(ev, Op::kMalloc, marker_size(0, kAfterPause));
+  ASSERT_TRUE(before && after);
+  EXPECT_LT(before, after);
+  EXPECT_GE(after->time_ns - before->time_ns, 250'000'000u);
+  for (size_t i = 1; i < ev.size(); ++i) EXPECT_LE(ev[i - 1].time_ns, ev[i].time_ns) << i;
+  EXPECT_GE(t.summary.frames, 2u) << "the head was written while the thread slept";
+  expect_thread_bracketed(t);
 }
 
 // Threads come and go; their records are recycled. Every thread's events are there,

@@ -98,6 +98,10 @@ TEST(Cli, InfoJsonAndTruncationAndCorruption) {
   EXPECT_EQ(j["processes"]["execs"], 1);
   EXPECT_EQ(j["cross_thread_releases"], 1);
   EXPECT_EQ(j["trace"]["complete"], true);
+  EXPECT_EQ(j["trace"]["end_reason"], "tool");  // imported, not recorded
+  EXPECT_EQ(j["trace"]["unrecorded_calls"], 0);
+  EXPECT_NE(mtreplay("info " + path.string()).out.find("ended      by tool; 0 calls"),
+            std::string::npos);
   EXPECT_EQ(std::string(j["content_hash"]).rfind("fnv1a64:", 0), 0u);
 
   const auto cut = scratch("cut.mtr");

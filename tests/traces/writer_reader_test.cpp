@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <fstream>
 #include <iterator>
 
+#include "mtreplay/traces/chunk_encoder.hpp"
 #include "mtreplay/traces/content_hash.hpp"
 #include "mtreplay/traces/format.hpp"
 #include "test_support.hpp"
@@ -85,6 +87,72 @@ TEST(WriterReader, OpenFailsCleanlyOnABadFd) {
   ASSERT_GE(fd, 0);
   EXPECT_FALSE(w.open(fd, HeaderFields{}));  // ENOSPC on the header write
   EXPECT_FALSE(w.is_open());
+}
+
+// Writes `n` mallocs as one chunk.
+void write_mallocs(TraceWriter& w, uint32_t n, uint64_t t0) {
+  std::array<std::byte, 4096> buf;
+  ChunkEncoder enc;
+  enc.reset(buf.data(), buf.data() + buf.size(), t0);
+  for (uint32_t i = 0; i < n; ++i) {
+    Event e;
+    e.op = Op::kMalloc;
+    e.time_ns = t0 + i;
+    e.size = 16;
+    e.result = 0x1000 + 16 * i;
+    enc.append(e);
+  }
+  ASSERT_TRUE(w.write_chunk({0, 1, enc.count(), enc.base_time_ns()}, enc.bytes()));
+}
+
+// Version 2's end record says why the trace ended and how many calls went unrecorded;
+// the recorder ends a trace before an exec and resumes it if the exec fails.
+TEST(WriterReader, EndRecordReasonAndResumingAfterAFailedExec) {
+  const auto path = scratch("end.mtr");
+  TraceWriter w;
+  ASSERT_TRUE(
+      w.open(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), HeaderFields{}));
+  write_mallocs(w, 3, 100);
+  ASSERT_TRUE(w.end_trace({EndReason::kExec, 7}));
+  EXPECT_FALSE(w.write_chunk({0, 1, 0, 0}, {})) << "nothing may follow the end record";
+  {
+    ChunkReader r(path);  // what a reader sees if the exec succeeds
+    EXPECT_EQ(r.header().version, 2u);
+    EXPECT_TRUE(r.summary().complete);
+    EXPECT_EQ(r.summary().end_reason, EndReason::kExec);
+    EXPECT_EQ(r.summary().unrecorded_calls, 7u);
+    EXPECT_EQ(r.summary().events, 3u);
+  }
+  ASSERT_TRUE(w.resume());  // the exec failed
+  write_mallocs(w, 2, 200);
+  ASSERT_TRUE(w.close({EndReason::kExit, uint64_t{1} << 40}));
+  ChunkReader r(path);
+  EXPECT_TRUE(r.summary().complete);
+  EXPECT_EQ(r.summary().end_reason, EndReason::kExit);
+  EXPECT_EQ(r.summary().unrecorded_calls, UINT32_MAX) << "saturated, not wrapped";
+  EXPECT_EQ(r.summary().frames, 2u);
+  EXPECT_EQ(r.summary().events, 5u);
+  EXPECT_EQ(end_reason_name(r.summary().end_reason), "exit");
+}
+
+TEST(WriterReader, VersionOneTracesStayReadable) {
+  const auto path = scratch("v1.mtr");
+  TraceWriter w;
+  HeaderFields h;
+  h.version = 1;
+  ASSERT_TRUE(w.open(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), h));
+  write_mallocs(w, 4, 100);
+  ASSERT_TRUE(w.close({EndReason::kExit, 5}));  // version 1 has no room for either
+  ChunkReader r(path);
+  EXPECT_EQ(r.header().version, 1u);
+  EXPECT_TRUE(r.summary().complete);
+  EXPECT_EQ(r.summary().end_reason, EndReason::kNone);
+  EXPECT_EQ(r.summary().unrecorded_calls, 0u);
+  EXPECT_EQ(r.summary().events, 4u);
+  HeaderFields bad;
+  bad.version = 3;
+  TraceWriter w3;
+  EXPECT_FALSE(w3.open(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC), bad));
 }
 
 TEST(WriterReader, UnwritableDirectoryIsATraceError) {

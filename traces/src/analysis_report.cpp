@@ -45,6 +45,8 @@ nlohmann::ordered_json to_json(const TraceAnalysis& a) {
                 {"page_size", a.header.page_size},
                 {"start_realtime_ns", a.header.start_realtime_ns},
                 {"complete", a.summary.complete},
+                {"end_reason", end_reason_name(a.summary.end_reason)},
+                {"unrecorded_calls", a.summary.unrecorded_calls},
                 {"truncated_bytes", a.summary.truncated_bytes},
                 {"frames", a.summary.frames}};
   j["events"] = a.events;
@@ -114,6 +116,9 @@ std::string to_text(const TraceAnalysis& a) {
                    "TRUNCATED  no end-of-trace record: {} bytes after the last whole frame "
                    "dropped; figures cover {} whole frames\n",
                    a.summary.truncated_bytes, a.summary.frames);
+  if (a.summary.end_reason != EndReason::kNone)
+    fmt::format_to(out, "ended      by {}; {} calls passed through unrecorded\n",
+                   end_reason_name(a.summary.end_reason), a.summary.unrecorded_calls);
   fmt::format_to(out, "events     {} in {} frames, over {}\n", a.events, a.summary.frames,
                  human_ns(a.duration_ns()));
   for (uint8_t op = 1; op < kOpCount; ++op)

@@ -156,8 +156,10 @@ uint64_t import_text(std::istream& text, const std::string& name, const std::fil
         return tok[1];
       };
       if (key == "version") {
-        if (p.number(one(), "version") != format::kVersion)
+        const uint64_t version = p.number(one(), "version");
+        if (version < format::kMinVersion || version > format::kVersion)
           p.fail(fmt::format("unsupported text version {}", tok[1]));
+        header.version = static_cast<uint32_t>(version);
       } else if (key == "pid")
         header.pid = p.u32(one(), "pid");
       else if (key == "ppid")

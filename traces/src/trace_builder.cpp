@@ -9,6 +9,8 @@
 
 #include <fmt/core.h>
 
+#include "mtreplay/traces/format.hpp"
+
 namespace mtreplay::traces {
 
 TraceBuilder::TraceBuilder(const std::filesystem::path& path, const TraceHeader& header,
@@ -18,6 +20,9 @@ TraceBuilder::TraceBuilder(const std::filesystem::path& path, const TraceHeader&
   if (fd < 0) fail("cannot create");
   std::vector<std::string_view> argv(header.argv.begin(), header.argv.end());
   HeaderFields fields;
+  // A version 1 text (a dump of a version 1 trace) is imported as version 1, so that
+  // dump | import | dump is exact; anything else gets the current version.
+  fields.version = header.version == 1 ? 1 : format::kVersion;
   fields.pid = header.pid;
   fields.ppid = header.ppid;
   fields.parent_trace_pid = header.parent_trace_pid;

@@ -77,9 +77,9 @@ void TraceFile::parse_header() {
     corrupt(0, "not an mtreplay trace (bad magic)");
   if (have < sizeof fixed) corrupt(have, "file ends inside the header");
   header_.version = load<uint32_t>(fixed + 8);
-  if (header_.version != format::kVersion)
-    corrupt(8, fmt::format("unsupported format version {} (this build reads {})", header_.version,
-                           format::kVersion));
+  if (header_.version < format::kMinVersion || header_.version > format::kVersion)
+    corrupt(8, fmt::format("unsupported format version {} (this build reads {} to {})",
+                           header_.version, format::kMinVersion, format::kVersion));
   const uint32_t header_size = load<uint32_t>(fixed + 12);
   if (header_size < format::kFixedHeaderBytes + 4 + 8 || header_size > format::kMaxHeaderBytes)
     corrupt(12, fmt::format("impossible header size {}", header_size));
@@ -131,8 +131,15 @@ void TraceFile::scan_frames() {
     if (load<uint32_t>(r + 36) != format::record_check(r))
       corrupt(offset, "frame header checksum mismatch");
     if (magic == format::kEndMagic) {
-      if (load<uint32_t>(r + 4) != 0 || load<uint32_t>(r + 32) != 0)
-        corrupt(offset, "unknown end-of-trace flags");
+      const uint32_t reason = load<uint32_t>(r + 4);
+      const uint32_t unrecorded = load<uint32_t>(r + 32);
+      if (header_.version == 1 ? reason != 0 || unrecorded != 0
+                               : reason < static_cast<uint32_t>(EndReason::kExit) ||
+                                     reason > static_cast<uint32_t>(EndReason::kTool))
+        corrupt(offset, header_.version == 1 ? "unknown end-of-trace flags"
+                                             : "unknown end-of-trace reason");
+      summary_.end_reason = static_cast<EndReason>(reason);
+      summary_.unrecorded_calls = unrecorded;
       if (load<uint64_t>(r + 8) != frames_.size() || load<uint64_t>(r + 16) != events ||
           load<uint64_t>(r + 24) != offset)
         corrupt(offset, "end-of-trace totals do not match the frames before it");

@@ -48,7 +48,7 @@ void fill_header(std::byte* out, size_t size, const HeaderFields& h, size_t exe_
                  size_t argc) {
   using format::store;
   std::memcpy(out, format::kFileMagic, sizeof format::kFileMagic);
-  store<uint32_t>(out + 8, format::kVersion);
+  store<uint32_t>(out + 8, h.version);
   store<uint32_t>(out + 12, static_cast<uint32_t>(size));
   store<uint32_t>(out + 16, h.pid);
   store<uint32_t>(out + 20, h.ppid);
@@ -113,8 +113,13 @@ bool TraceWriter::open(int fd, const HeaderFields& header, int compression_level
     errno = EBADF;
     return false;
   }
+  if (header.version < format::kMinVersion || header.version > format::kVersion) {
+    errno = EINVAL;
+    return false;
+  }
   fd_ = fd;
-  failed_ = false;
+  version_ = header.version;
+  failed_ = ended_ = false;
   bytes_written_ = frames_ = events_ = 0;
 
   auto fail = [this](int error) {
@@ -134,6 +139,13 @@ bool TraceWriter::open(int fd, const HeaderFields& header, int compression_level
       ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1))) {
     return fail(EINVAL);
   }
+  // Events are 2-6 bytes, so the repeats worth finding are short: the fast levels'
+  // default minimum match (5) misses many. 4 makes a python trace's frames 7% smaller
+  // (2.07 -> 1.93 bytes/event at level 3) for the same compression time.
+  constexpr unsigned long long kTypicalChunkBytes = 64 * 1024;
+  if (ZSTD_getCParams(compression_level, kTypicalChunkBytes, 0).minMatch > 4 &&
+      ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, 4)))
+    return fail(EINVAL);
   zstd_ctx_ = cctx;
 
   size_t exe_bytes = 0, argc = 0;
@@ -145,8 +157,8 @@ bool TraceWriter::open(int fd, const HeaderFields& header, int compression_level
 }
 
 bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> encoded) {
-  if (fd_ < 0 || failed_) {
-    errno = fd_ < 0 ? EBADF : EIO;
+  if (fd_ < 0 || failed_ || ended_) {
+    errno = fd_ < 0 ? EBADF : ended_ ? EINVAL : EIO;
     return false;
   }
   if (encoded.size() > format::kMaxRawChunkBytes) {
@@ -173,7 +185,7 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
   format::store<uint64_t>(h + 16, info.base_time_ns);
   format::store<uint32_t>(h + 24, static_cast<uint32_t>(compressed));
   format::store<uint32_t>(h + 28, static_cast<uint32_t>(encoded.size()));
-  format::store<uint32_t>(h + 32, 0);  // flags: none defined in version 1
+  format::store<uint32_t>(h + 32, 0);  // flags: none defined
   format::store<uint32_t>(h + 36, format::record_check(h));
   if (!write_all(out_buffer_, format::kRecordBytes + compressed)) return false;
   ++frames_;
@@ -181,22 +193,66 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
   return true;
 }
 
-bool TraceWriter::close() {
+bool TraceWriter::end_trace(const TraceEnd& end) {
+  if (fd_ < 0 || failed_ || ended_) {
+    errno = fd_ < 0 ? EBADF : ended_ ? EINVAL : EIO;
+    return false;
+  }
+  std::byte record[format::kRecordBytes] = {};
+  format::store<uint32_t>(record + 0, format::kEndMagic);
+  format::store<uint64_t>(record + 8, frames_);
+  format::store<uint64_t>(record + 16, events_);
+  format::store<uint64_t>(record + 24, bytes_written_);
+  if (version_ >= 2) {
+    format::store<uint32_t>(record + 4, static_cast<uint32_t>(end.reason));
+    const uint64_t unrecorded = end.unrecorded_calls;
+    format::store<uint32_t>(
+        record + 32, unrecorded > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(unrecorded));
+  }
+  format::store<uint32_t>(record + 36, format::record_check(record));
+  end_offset_ = bytes_written_;
+  if (!write_all(record, sizeof record)) return false;
+  ended_ = true;
+  return true;
+}
+
+bool TraceWriter::resume() {
+  if (fd_ < 0 || !ended_) {
+    errno = EINVAL;
+    return false;
+  }
+  const auto at = static_cast<off_t>(end_offset_);
+  if (::ftruncate(fd_, at) != 0 || ::lseek(fd_, at, SEEK_SET) != at) {
+    failed_ = true;
+    return false;
+  }
+  bytes_written_ = end_offset_;
+  ended_ = false;
+  return true;
+}
+
+bool TraceWriter::close(const TraceEnd& end) {
   if (fd_ < 0) return true;
   bool ok = !failed_;
-  if (ok) {
-    std::byte record[format::kRecordBytes] = {};
-    format::store<uint32_t>(record + 0, format::kEndMagic);
-    format::store<uint64_t>(record + 8, frames_);
-    format::store<uint64_t>(record + 16, events_);
-    format::store<uint64_t>(record + 24, bytes_written_);
-    format::store<uint32_t>(record + 36, format::record_check(record));
-    ok = write_all(record, sizeof record);
-  }
+  if (ok && !ended_) ok = end_trace(end);
   if (::close(fd_) != 0 && errno != EINTR) ok = false;
   fd_ = -1;
   release();
   return ok;
+}
+
+std::string_view end_reason_name(EndReason r) {
+  switch (r) {
+    case EndReason::kExit:
+      return "exit";
+    case EndReason::kExec:
+      return "exec";
+    case EndReason::kTool:
+      return "tool";
+    case EndReason::kNone:
+      break;
+  }
+  return "";
 }
 
 void TraceWriter::release() {

@@ -6,14 +6,20 @@
 // (process_cpu_seconds): on a loaded machine wall time is noise, while the thread's
 // CPU time per call still measures what the recorder adds on the hot path; the
 // difference to the process's CPU time is the recorder's writer thread.
-//   malloc_loop THREADS CALLS_PER_THREAD
+//
+// With CLOCK = rdtsc (run untraced) each call is followed by what the recorder's event
+// clock does per event (an rdtsc, a 64x64 multiply and a shift) and nothing else: the
+// difference to the plain loop is the clock's share of the recorder's added cost, a
+// floor that no encoding work can go below.
+//   malloc_loop THREADS CALLS_PER_THREAD [plain|rdtsc]
 #include <fmt/core.h>
-
 #include <time.h>
+#include <x86intrin.h>
 
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -21,34 +27,51 @@ namespace {
 
 std::atomic<uint64_t> thread_cpu_ns{0};
 
+// The recorder's per-event clock read, without anything else the recorder does.
+inline void stamp(uint64_t& sink) {
+  const uint64_t ticks = __rdtsc() - 12345;
+  sink += static_cast<uint64_t>((static_cast<unsigned __int128>(ticks) * 0x8000'0000u) >> 32);
+}
+
 uint64_t cpu_ns(clockid_t clock) {
   timespec ts;
   clock_gettime(clock, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+template <bool kClock>
 void churn(size_t calls) {
   const uint64_t cpu_start = cpu_ns(CLOCK_THREAD_CPUTIME_ID);
   constexpr size_t kWindow = 64;
   void* live[kWindow] = {};
   uint32_t x = 12345;
+  uint64_t sink = 0;
   for (size_t i = 0; i < calls / 2; ++i) {
     x = x * 1103515245u + 12345u;  // sizes 16..1039, a realistic small-object spread
     const size_t slot = i % kWindow;
+    if constexpr (kClock) stamp(sink);
     std::free(live[slot]);
     live[slot] = std::malloc(16 + (x >> 22));
+    if constexpr (kClock) stamp(sink);
   }
   for (void* p : live) std::free(p);
   thread_cpu_ns.fetch_add(cpu_ns(CLOCK_THREAD_CPUTIME_ID) - cpu_start);
+  if (sink == 1) fmt::print(stderr, " ");  // keeps the clock reads alive
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 3) {
-    fmt::print(stderr, "usage: malloc_loop THREADS CALLS_PER_THREAD\n");
+  if (argc != 3 && argc != 4) {
+    fmt::print(stderr, "usage: malloc_loop THREADS CALLS_PER_THREAD [plain|rdtsc]\n");
     return 2;
   }
+  const std::string_view mode = argc == 4 ? argv[3] : "plain";
+  if (mode != "plain" && mode != "rdtsc") {
+    fmt::print(stderr, "malloc_loop: mode must be plain or rdtsc, not {}\n", mode);
+    return 2;
+  }
+  const bool with_clock = mode == "rdtsc";
   const int threads = std::atoi(argv[1]);
   const size_t calls = std::strtoull(argv[2], nullptr, 10);
   if (threads < 1 || calls < 2) {
@@ -57,7 +80,8 @@ int main(int argc, char** argv) {
   }
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) pool.emplace_back(churn, calls);
+  for (int t = 0; t < threads; ++t)
+    pool.emplace_back(with_clock ? churn<true> : churn<false>, calls);
   for (auto& t : pool) t.join();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

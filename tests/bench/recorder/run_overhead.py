@@ -11,7 +11,10 @@ Each round runs every (workload, tool) pair once, interleaved, so that load from
 other processes hits all of them alike; figures are medians over the rounds.
 Reported per workload and tool: wall seconds, CPU seconds (user+sys, all threads),
 and for libmhook: events, added wall ns per event, added CPU ns per event, bytes per
-event on disk; for the loops also the recording thread's own CPU ns per call.
+event on disk (median over the rounds' traces, with their range); for the loops also the recording thread's own CPU ns per call.
+For loop1 one more row, "clock": the loop untraced but with the recorder's clock read
+(rdtsc, multiply, shift) after every call and nothing else, i.e. the floor under the
+recorder's added cost that only a cheaper clock could lower.
 
 usage: run_overhead.py [--build DIR] [--rounds N] [--calls N] [--no-heaptrack]
 """
@@ -80,21 +83,30 @@ def main():
         "loop2": ([loop, "2", str(args.calls)], {}),
     }
     tools = ["untraced", "mhook"] + (["heaptrack"] if heaptrack else [])
-    samples = {(w, t): [] for w in workloads for t in tools}
-    loop_stats = {(w, t): [] for w in workloads if w.startswith("loop") for t in tools}
+    def tools_of(w):
+        return tools[:1] + ["clock"] + tools[1:] if w == "loop1" else tools
+
+    samples = {(w, t): [] for w in workloads for t in tools_of(w)}
+    trace_bytes = {w: [] for w in workloads}  # per round: bytes of the traces written
+    loop_stats = {(w, t): [] for w in workloads if w.startswith("loop") for t in tools_of(w)}
 
     for r in range(args.rounds):
         for w, (argv, extra) in workloads.items():
-            for t in tools:
+            for t in tools_of(w):
                 env = dict(base_env, **extra)
                 cmd = list(argv)
-                if t == "mhook":
+                if t == "clock":
+                    cmd.append("rdtsc")
+                elif t == "mhook":
                     env["LD_PRELOAD"] = mhook
                     env["MHOOK_OUTPUT"] = os.path.join(work, f"{w}.%p.mtr")
                 elif t == "heaptrack":
                     cmd = [heaptrack, "-o", os.path.join(work, f"{w}.heaptrack")] + cmd
                 wall, cpu, out = run_timed(cmd, env)
                 samples[(w, t)].append((wall, cpu))
+                if t == "mhook":
+                    trace_bytes[w].append(sum(os.path.getsize(os.path.join(work, f))
+                                              for f in os.listdir(work) if f.endswith(".mtr")))
                 if w.startswith("loop"):
                     last = [l for l in out.splitlines() if l.startswith("{")][-1]
                     loop_stats[(w, t)].append(json.loads(last))
@@ -106,20 +118,30 @@ def main():
     print("| workload | tool | wall s | cpu s | wall x | cpu x | events | +wall ns/ev | +cpu ns/ev | thread cpu ns/call | bytes/ev |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for w, (argv, extra) in workloads.items():
-        events, bpe = trace_events(mtreplay, argv, dict(base_env, **extra), work)
+        events, _ = trace_events(mtreplay, argv, dict(base_env, **extra), work)
+        # Bytes per event vary from run to run (timing jitter lands in the time deltas):
+        # the median over the rounds, with the range.
+        per_round = [b / events for b in trace_bytes[w]]
+        bpe = f"{statistics.median(per_round):.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
         base_wall = statistics.median(s[0] for s in samples[(w, "untraced")])
         base_cpu = statistics.median(s[1] for s in samples[(w, "untraced")])
-        for t in tools:
+        for t in tools_of(w):
             wall = statistics.median(s[0] for s in samples[(w, t)])
             cpu = statistics.median(s[1] for s in samples[(w, t)])
             thread_ns = ""
             if w.startswith("loop"):
                 thread_ns = f"{statistics.median(s['thread_cpu_ns_per_call'] for s in loop_stats[(w, t)]):.1f}"
-            added = t != "untraced"
+            added = t not in ("untraced", "clock")
             print(f"| {w} | {t} | {wall:.3f} | {cpu:.3f} | {wall / base_wall:.2f} | {cpu / base_cpu:.2f} | "
                   f"{events if added else ''} | {(wall - base_wall) * 1e9 / events if added else 0:.1f} | "
                   f"{(cpu - base_cpu) * 1e9 / events if added else 0:.1f} | {thread_ns} | "
                   f"{bpe if t == 'mhook' else ''} |")
+    thread_ns = {t: statistics.median(s["thread_cpu_ns_per_call"] for s in loop_stats[("loop1", t)])
+                 for t in tools_of("loop1")}
+    clock = thread_ns["clock"] - thread_ns["untraced"]
+    hook = thread_ns["mhook"] - thread_ns["untraced"]
+    print(f"loop1 recording thread, added CPU ns per event: mhook {hook:.1f}, of which the clock "
+          f"read alone {clock:.1f} and everything else {hook - clock:.1f}")
     for t in tools:
         if ("loop1", t) in loop_stats and loop_stats[("loop1", t)]:
             one = statistics.median(s["calls_per_second"] for s in loop_stats[("loop1", t)])

@@ -13,7 +13,8 @@
 namespace mtreplay::traces::format {
 
 inline constexpr char kFileMagic[8] = {'M', 'T', 'R', 'T', 'R', 'A', 'C', 'E'};
-inline constexpr uint32_t kVersion = 1;
+inline constexpr uint32_t kVersion = 2;              // what writers write by default
+inline constexpr uint32_t kMinVersion = 1;           // readers read kMinVersion..kVersion
 inline constexpr uint32_t kFrameMagic = 0x4652544d;  // "MTRF" in file byte order
 inline constexpr uint32_t kEndMagic = 0x4552544d;    // "MTRE" in file byte order
 inline constexpr size_t kRecordBytes = 40;           // frame header and end record

@@ -52,6 +52,9 @@ struct ReadSummary {
   uint64_t events = 0;
   bool complete = false;         // the end-of-trace record was present
   uint64_t truncated_bytes = 0;  // bytes after the last whole frame
+  // From the end-of-trace record (version 2; kNone and 0 otherwise).
+  EndReason end_reason = EndReason::kNone;
+  uint64_t unrecorded_calls = 0;  // calls the recorder passed through unrecorded
 };
 
 // One recorded thread of the trace (from its frames' headers).

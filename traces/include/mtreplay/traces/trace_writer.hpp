@@ -15,7 +15,22 @@
 
 namespace mtreplay::traces {
 
+// Why a trace ended (end-of-trace record, FORMAT.md). Version 1 traces have kNone.
+enum class EndReason : uint32_t {
+  kNone = 0,
+  kExit = 1,  // the process ended: exit, _exit, its last thread
+  kExec = 2,  // the process image was replaced by an exec
+  kTool = 3,  // written by a tool (import, a test), not by a recorded process
+};
+std::string_view end_reason_name(EndReason r);  // "exit", "exec", "tool", "" for kNone
+
+struct TraceEnd {
+  EndReason reason = EndReason::kTool;
+  uint64_t unrecorded_calls = 0;  // stored saturated to 32 bits
+};
+
 struct HeaderFields {
+  uint32_t version = 2;  // format::kVersion; 1 writes a version 1 file (text round trips)
   uint32_t pid = 0;
   uint32_t ppid = 0;
   uint32_t parent_trace_pid = 0;              // pid whose trace this process forked from (0: none)
@@ -45,8 +60,14 @@ class TraceWriter {
   bool open(int fd, const HeaderFields& header, int compression_level = 3);
   // Compresses one chunk as one zstd frame and appends it. False on write failure.
   bool write_chunk(const ChunkInfo& info, std::span<const std::byte> encoded);
-  // Writes the end-of-trace record and closes the fd (see FORMAT.md); idempotent.
-  bool close();
+  // Writes the end-of-trace record unless end_trace() did, and closes the fd (see
+  // FORMAT.md); idempotent.
+  bool close(const TraceEnd& end = {});
+  // Writes the end-of-trace record but keeps the file open: the recorder does this
+  // just before an exec. If the exec fails, resume() removes the record again
+  // (truncating the file to where it started) so that frames can follow.
+  bool end_trace(const TraceEnd& end);
+  bool resume();
 
   uint64_t bytes_written() const { return bytes_written_; }
   uint64_t frames_written() const { return frames_; }
@@ -59,7 +80,10 @@ class TraceWriter {
   void release();
 
   int fd_ = -1;
+  uint32_t version_ = 2;
   bool failed_ = false;
+  bool ended_ = false;  // the end record is written; only resume() or close() follow
+  uint64_t end_offset_ = 0;
   uint64_t frames_ = 0;
   uint64_t events_ = 0;
   void* zstd_ctx_ = nullptr;  // ZSTD_CCtx in an mmapped static workspace
