@@ -166,6 +166,13 @@ inline void initialize() {
     initialize_slow();
 }
 
+// Set up while the process still has one thread, before main: had a thread forked while
+// another was inside initialize_slow (before the fork handlers existed), its child would
+// inherit an init lock held by a thread it does not have, and hang on its first malloc.
+__attribute__((constructor)) void initialize_at_load() {
+  initialize();
+}
+
 // Locks the calling thread's arena. When that lock is taken, the thread moves to the
 // first arena it can lock without waiting; only if all are busy does it wait.
 Arena& lock_own_arena() {

@@ -46,9 +46,3 @@ EXPORT int malloc_trim(size_t) noexcept {
   arena_trim();
   return 1;
 }
-
-// Initialise before the program's constructors run, so that the fork handlers are
-// registered outside any fork; the first malloc initialises anyway if it comes earlier.
-__attribute__((constructor)) static void arena_preload_init() {
-  arena_free(arena_malloc(1));
-}
