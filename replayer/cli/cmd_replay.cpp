@@ -106,9 +106,10 @@ int mtreplay::cli::run_replay(Args args) {
       "mode", po::value<std::string>()->default_value("parallel"),
       "parallel: one thread per recorded thread, only real dependencies wait; serial: the "
       "same threads in one global recorded order; single: everything on one thread")(
-      "touch", po::value<std::string>()->default_value("none"),
-      "write to each new block: none, page (one byte per page) or fill; the time spent "
-      "touching is measured per thread and taken out of the figures")(
+      "touch", po::value<std::string>()->default_value("page"),
+      "write to each new block: page (one byte per page, as a program uses its memory), "
+      "none, or fill; the time spent touching is measured per thread and taken out of "
+      "the figures")(
       "verify",
       "write a per-object pattern into each block and check it before the block "
       "is freed; check alignment, usable size and calloc zeroing")(

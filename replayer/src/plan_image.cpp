@@ -43,7 +43,22 @@ void write_all(int fd, const void* data, size_t bytes, uint64_t offset) {
 struct ThreadImage {
   std::vector<ImageOp> ops;
   std::vector<ImageWide> wide;
+  std::vector<int64_t> live_after;  // PlanThread::live_offset
 };
+
+std::vector<int64_t> live_bytes_after_each_op(const ThreadPlan& thread,
+                                              const std::vector<PlanObject>& objects) {
+  std::vector<int64_t> live{0};
+  live.reserve(thread.ops.size() + 1);
+  for (const PlanOp& op : thread.ops) {
+    int64_t delta = 0;
+    if (op.out_obj != kNoObject) delta += static_cast<int64_t>(objects[op.out_obj].bytes);
+    if (op.in_obj != kNoObject && (op.flags & kEndsIn))
+      delta -= static_cast<int64_t>(objects[op.in_obj].bytes);
+    live.push_back(live.back() + delta);
+  }
+  return live;
+}
 
 // Halves each op; the few that need more keep it in the side table.
 ThreadImage encode_ops(const ThreadPlan& thread) {
@@ -98,7 +113,10 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
   std::vector<PlanThread> threads(plan.threads.size());
   std::vector<ThreadImage> images;
   images.reserve(plan.threads.size());
-  for (const ThreadPlan& t : plan.threads) images.push_back(encode_ops(t));
+  for (const ThreadPlan& t : plan.threads) {
+    images.push_back(encode_ops(t));
+    images.back().live_after = live_bytes_after_each_op(t, plan.objects);
+  }
   for (size_t i = 0; i < plan.threads.size(); ++i) {
     const ThreadPlan& t = plan.threads[i];
     threads[i].recorded_index = t.recorded_index;
@@ -110,6 +128,7 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
     threads[i].ops_offset = layout.reserve(sizeof(ImageOp) * t.ops.size());
     threads[i].serial_offset = layout.reserve(sizeof(uint32_t) * t.serial.size());
     threads[i].wide_offset = layout.reserve(sizeof(ImageWide) * images[i].wide.size());
+    threads[i].live_offset = layout.reserve(sizeof(int64_t) * images[i].live_after.size());
     // The op another thread's start or exit waits for publishes its progress.
     if (t.start_slot != kNoObject) images[t.start_slot].ops[t.start_op].flags |= kSignal;
     if (t.exit_slot != kNoObject) images[t.exit_slot].ops[t.exit_op].flags |= kSignal;
@@ -146,6 +165,8 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
       write_all(fd, t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
       write_all(fd, images[i].wide.data(), sizeof(ImageWide) * images[i].wide.size(),
                 threads[i].wide_offset);
+      write_all(fd, images[i].live_after.data(), sizeof(int64_t) * images[i].live_after.size(),
+                threads[i].live_offset);
     }
   } catch (...) {
     close(fd);
@@ -157,7 +178,7 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
 std::string PlanView::attach(const std::byte* base, size_t size) {
   if (size < sizeof(PlanHeader)) return "plan image too small";
   auto* header = reinterpret_cast<const PlanHeader*>(base);
-  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 || header->version != 2)
+  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 || header->version != 3)
     return "not a replay plan image";
   auto fits = [&](uint64_t offset, uint64_t bytes) {
     return offset <= size && bytes <= size - offset;
@@ -179,6 +200,7 @@ std::string PlanView::attach(const std::byte* base, size_t size) {
     if (!fits(t.ops_offset, sizeof(ImageOp) * t.op_count) ||
         !fits(t.serial_offset, sizeof(uint32_t) * t.op_count) ||
         !fits(t.wide_offset, sizeof(ImageWide) * t.wide_count) ||
+        !fits(t.live_offset, sizeof(int64_t) * (t.op_count + 1)) ||
         !valid_bound(t.start_slot, t.start_op) || !valid_bound(t.exit_slot, t.exit_op))
       return "replay plan image is inconsistent";
   }

@@ -147,10 +147,12 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
       r.peak_rss_bytes > h.baseline_rss ? r.peak_rss_bytes - h.baseline_rss : 0;
   for (uint32_t i = 0; i < std::min(h.timeline_count, kMaxTimelinePoints); ++i)
     r.rss_timeline.emplace_back(h.timeline[i][0], h.timeline[i][1]);
-  r.peak_live_bytes = plan.peak_live_bytes;
-  r.fragmentation = plan.peak_live_bytes ? static_cast<double>(r.peak_rss_delta_bytes) /
-                                               static_cast<double>(plan.peak_live_bytes)
-                                         : 0.0;
+  // Parallel threads run ahead of the recorded order (a producer ahead of its consumer),
+  // so this replay's live set can outgrow the recording's: the larger one is the peak.
+  r.peak_live_bytes = std::max(plan.peak_live_bytes, h.sampled_peak_live);
+  r.fragmentation = r.peak_live_bytes ? static_cast<double>(r.peak_rss_delta_bytes) /
+                                            static_cast<double>(r.peak_live_bytes)
+                                      : 0.0;
   r.usable_slop_bytes = h.usable_slop_bytes;
   r.usable_slop_measured = h.slop_measured != 0;
 }

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -66,6 +67,7 @@ uint64_t timeval_ns(const timeval& tv) {
 
 struct Shared {
   ReplayEngine* engine;
+  const PlanView* plan;
   ReplayMode mode;
   std::atomic<uint32_t> gate{0};
   std::atomic<uint32_t> stop_sampler{0};
@@ -106,6 +108,17 @@ void* runner_main(void* raw) {
   return nullptr;
 }
 
+// The requested bytes live at this moment of the replay: each thread's share after the
+// ops it has completed (progress is stored before each op runs).
+int64_t live_bytes_now(const PlanView& plan) {
+  int64_t live = 0;
+  for (uint32_t slot = 0; slot < plan.header().thread_count; ++slot) {
+    uint64_t done = g_results->stats(slot).progress.load(std::memory_order_relaxed);
+    live += plan.live_after(slot)[std::min(done, plan.thread(slot).op_count)];
+  }
+  return live;
+}
+
 // RSS over time: at most kMaxTimelinePoints; when full, every other point is dropped
 // and the period doubles, so a run of any length keeps an even coverage.
 void* sampler_main(void* raw) {
@@ -118,6 +131,9 @@ void* sampler_main(void* raw) {
     nanosleep(&pause, nullptr);
     uint64_t rss = resident_bytes(shared.statm_fd);
     if (rss > header.sampled_peak_rss) header.sampled_peak_rss = rss;
+    const int64_t live = live_bytes_now(*shared.plan);
+    if (live > 0 && static_cast<uint64_t>(live) > header.sampled_peak_live)
+      header.sampled_peak_live = static_cast<uint64_t>(live);
     if (header.timeline_count == kMaxTimelinePoints) {
       for (uint32_t i = 0; i < kMaxTimelinePoints / 2; ++i) {
         header.timeline[i][0] = header.timeline[2 * i][0];
@@ -255,6 +271,7 @@ int main(int argc, char** argv) {
   ReplayEngine engine(plan, results, api, tables);
   Shared shared;
   shared.engine = &engine;
+  shared.plan = &plan;
   shared.mode = header.config.mode;
   shared.statm_fd = statm_fd;
   install_crash_handlers();

@@ -39,11 +39,11 @@ for allocator in null glibc; do
   # The three traces take turns, one run each per round, so that a change in the
   # machine's load hits them alike (the scaling ratios compare them).
   for trace in t1 t2 t2s; do
-    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --quiet --json "$work/warmup.json"
+    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --touch none --quiet --json "$work/warmup.json"
   done
   for round in $(seq "$runs"); do
     for trace in t1 t2 t2s; do
-      "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --quiet \
+      "$bin/mtreplay" replay "$work/$trace.mtr" --allocator $allocator --touch none --quiet \
         --json "$work/$allocator.$trace.$round.json"
     done
   done
@@ -62,7 +62,7 @@ for trace in t1 t2 t2s; do
   # t2s hands addresses between threads, which the address-keyed map cannot order.
   [ $trace != t2s ] && maps="$maps lphash-address"
   for map in $maps; do
-    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator null --live-map $map --repeat "$runs" \
+    "$bin/mtreplay" replay "$work/$trace.mtr" --allocator null --touch none --live-map $map --repeat "$runs" \
       --warmup 1 --quiet --json "$work/map.$map.$trace.json"
     read -r wall cpu ops threads < <(summary "$work/map.$map.$trace.json")
     python3 -c "print('%-16s %-7s %10.1f %10.1f %14.2f %14.2f' % ('$map', '$trace', $wall/1e6, $cpu/1e6, $wall*$threads/$ops, $cpu/$ops))"

@@ -94,6 +94,10 @@ struct PlanThread {
   uint64_t ops_offset = 0;     // byte offset of ImageOp[op_count]
   uint64_t serial_offset = 0;  // byte offset of uint32 serial index per op
   uint64_t wide_offset = 0;    // byte offset of ImageWide[wide_count]
+  // Byte offset of int64[op_count + 1]: requested bytes this thread's first i ops made
+  // live minus those they ended. With every thread's progress, the sampler sums the
+  // live set of the replay as it runs (threads run ahead of the recorded order).
+  uint64_t live_offset = 0;
   uint64_t op_count = 0;
   uint64_t wide_count = 0;
   uint32_t recorded_index = 0;
@@ -108,7 +112,7 @@ inline constexpr char kPlanMagic[8] = {'M', 'T', 'R', 'P', 'L', 'A', 'N', '1'};
 
 struct PlanHeader {
   char magic[8] = {};
-  uint32_t version = 2;
+  uint32_t version = 3;
   uint32_t thread_count = 0;
   uint64_t object_count = 0;
   uint64_t op_count = 0;

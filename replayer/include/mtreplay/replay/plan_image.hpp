@@ -30,6 +30,9 @@ class PlanView {
   const ImageWide* wide(uint32_t slot) const {
     return reinterpret_cast<const ImageWide*>(base_ + threads_[slot].wide_offset);
   }
+  const int64_t* live_after(uint32_t slot) const {
+    return reinterpret_cast<const int64_t*>(base_ + threads_[slot].live_offset);
+  }
   const uint32_t* serial(uint32_t slot) const {
     return reinterpret_cast<const uint32_t*>(base_ + threads_[slot].serial_offset);
   }

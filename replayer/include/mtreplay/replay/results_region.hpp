@@ -89,7 +89,8 @@ struct ResultsHeader {
   uint64_t wall_ns = 0, cpu_user_ns = 0, cpu_sys_ns = 0;
   uint64_t tsc_start = 0, tsc_end = 0;  // with wall_ns: converts sample ticks to ns
   uint64_t rss_at_entry = 0, baseline_rss = 0, peak_rss = 0, sampled_peak_rss = 0;
-  uint32_t hwm_reset = 0;  // 1: VmHWM was reset through clear_refs
+  uint64_t sampled_peak_live = 0;  // requested bytes live, summed from the threads' progress
+  uint32_t hwm_reset = 0;          // 1: VmHWM was reset through clear_refs
   uint32_t emulated_mask = 0;
   uint64_t usable_slop_bytes = 0;
   uint32_t slop_measured = 0;
