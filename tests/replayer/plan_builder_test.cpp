@@ -1,10 +1,13 @@
 // The plan builder and scheduler without processes: object ids, touch chains across
 // threads, address reuse, inversion repair, anomalies, cycles, serial peak.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <vector>
 
 #include "mtreplay/replay/plan_builder.hpp"
+#include "mtreplay/replay/plan_image.hpp"
 
 namespace mtreplay::replay {
 namespace {
@@ -254,6 +257,28 @@ TEST(PlanBuilder, ThreadStartedBeforeAnyOtherOpStartsAtOnce) {
                   .build();
   EXPECT_EQ(plan.threads[0].start_slot, kNoObject);
   EXPECT_EQ(plan.threads[1].start_slot, kNoObject);
+}
+
+TEST(PlanImage, CarriesEachThreadsLiveBytesAfterEveryOp) {
+  // Thread 0 allocates 100 and 200 bytes, thread 1 frees the first and reallocs the
+  // second to 50: the sampler sums these per-thread running totals by progress.
+  Script s;
+  s.malloc(0, 100, 0x1000).malloc(0, 200, 0x2000).free(1, 0x1000).realloc(1, 0x2000, 50, 0x3000);
+  const Plan plan = s.build();
+  const int fd = write_plan_image(plan);
+  ASSERT_GE(fd, 0);
+  const auto size = static_cast<size_t>(lseek(fd, 0, SEEK_END));
+  void* base = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  close(fd);
+  ASSERT_NE(base, MAP_FAILED);
+  PlanView view;
+  ASSERT_EQ(view.attach(static_cast<const std::byte*>(base), size), "");
+  const int64_t* producer = view.live_after(0);
+  EXPECT_EQ(std::vector<int64_t>(producer, producer + 3), (std::vector<int64_t>{0, 100, 300}));
+  const int64_t* consumer = view.live_after(1);
+  EXPECT_EQ(std::vector<int64_t>(consumer, consumer + 3), (std::vector<int64_t>{0, -100, -250}));
+  EXPECT_EQ(producer[2] + consumer[2], 50) << "what is live at the end";
+  munmap(base, size);
 }
 
 }  // namespace

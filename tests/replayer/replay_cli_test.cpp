@@ -254,6 +254,21 @@ TEST_F(ReplayCli, SerialPeakLiveBytesEqualMtreplayInfo) {
   }
 }
 
+TEST_F(ReplayCli, ParallelPeakLiveBytesAreAtLeastTheRecordingsAndDivideTheRss) {
+  // A producer far ahead of its consumer: in parallel mode the live set can only grow
+  // past the recorded one, and fragmentation is taken against this replay's peak.
+  TraceScript s;
+  for (uint64_t i = 0; i < 4000; ++i) {
+    s.malloc(0, 4096, 0x100000 + (i % 8) * 0x2000);
+    s.free(1, 0x100000 + (i % 8) * 0x2000);
+  }
+  auto doc = replay_json(write(s, "ahead"), "");
+  const auto& run = doc["runs"][0];
+  EXPECT_GE(run["peak_live_bytes"].get<uint64_t>(), 4096u);
+  EXPECT_DOUBLE_EQ(run["fragmentation"].get<double>(), run["peak_rss_delta_bytes"].get<double>() /
+                                                           run["peak_live_bytes"].get<double>());
+}
+
 TEST_F(ReplayCli, ManyThreadsSharingObjectsReplayCleanly) {
   // Producer/consumer rings: each thread frees what its neighbour allocated, and
   // addresses are reused all the time, across threads.
