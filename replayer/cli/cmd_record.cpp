@@ -21,6 +21,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
+#include "mtreplay/traces/trace_writer.hpp"
 
 extern char** environ;
 
@@ -169,7 +170,8 @@ void print_summary(const std::vector<TraceEntry>& traces) {
           s.complete
               ? ""
               : fmt::format(", incomplete: {} bytes after the last whole frame", s.truncated_bytes);
-      if (!s.complete && s.truncated_bytes == 0) state = ", no end record (exec'd or killed)";
+      if (!s.complete && s.truncated_bytes == 0) state = ", no end record (killed)";
+      if (s.end_reason == traces::EndReason::kExec) state = ", ended by exec";
       lines.push_back(fmt::format("  {}  pid {}{}, {} threads, {} events{}", path.string(),
                                   reader.header().pid,
                                   reader.header().parent_trace_pid
