@@ -32,15 +32,23 @@ ExecEnvironment exec_environment(char* const* envp) {
   return ExecEnvironment(envp, trace_owner_pid(), exec_generation(), follow_exec());
 }
 
-// Collects execl-style arguments up to the terminating NULL into `out`.
-size_t count_varargs(const char* arg0, va_list ap) {
+using ExecFunction = int (*)(const char*, char* const[], char* const[]);
+
+// The execl family: arg0 and the arguments up to the terminating NULL become an argv
+// on the stack (an exec must not allocate), then the vector form runs, with the
+// environment that follows the NULL (execle) or the process's own.
+int exec_varargs(const char* file, const char* arg0, va_list ap, bool envp_follows,
+                 ExecFunction exec) {
   size_t n = 1;
-  va_list copy;
-  va_copy(copy, ap);
-  while (va_arg(copy, char*)) ++n;
-  va_end(copy);
-  (void)arg0;
-  return n;
+  va_list count;
+  va_copy(count, ap);
+  while (va_arg(count, char*)) ++n;
+  va_end(count);
+  char* argv[n + 1];
+  argv[0] = const_cast<char*>(arg0);
+  for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
+  char* const* envp = envp_follows ? va_arg(ap, char* const*) : environ;
+  return exec(file, argv, envp);
 }
 
 [[noreturn]] void exit_now(int status) {
@@ -124,35 +132,25 @@ MHOOK_EXPORT int execvp(const char* file, char* const argv[]) noexcept {
 MHOOK_EXPORT int execl(const char* path, const char* arg0, ...) noexcept {
   va_list ap;
   va_start(ap, arg0);
-  const size_t n = count_varargs(arg0, ap);
-  char* argv[n + 1];
-  argv[0] = const_cast<char*>(arg0);
-  for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
+  const int rc = exec_varargs(path, arg0, ap, /*envp_follows=*/false, execve);
   va_end(ap);
-  return execve(path, argv, environ);
+  return rc;
 }
 
 MHOOK_EXPORT int execlp(const char* file, const char* arg0, ...) noexcept {
   va_list ap;
   va_start(ap, arg0);
-  const size_t n = count_varargs(arg0, ap);
-  char* argv[n + 1];
-  argv[0] = const_cast<char*>(arg0);
-  for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
+  const int rc = exec_varargs(file, arg0, ap, /*envp_follows=*/false, execvpe);
   va_end(ap);
-  return execvpe(file, argv, environ);
+  return rc;
 }
 
 MHOOK_EXPORT int execle(const char* path, const char* arg0, ...) noexcept {
   va_list ap;
   va_start(ap, arg0);
-  const size_t n = count_varargs(arg0, ap);
-  char* argv[n + 1];
-  argv[0] = const_cast<char*>(arg0);
-  for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);
-  char* const* envp = va_arg(ap, char* const*);
+  const int rc = exec_varargs(path, arg0, ap, /*envp_follows=*/true, execve);
   va_end(ap);
-  return execve(path, argv, envp);
+  return rc;
 }
 
 MHOOK_EXPORT int posix_spawn(pid_t* pid, const char* path,
