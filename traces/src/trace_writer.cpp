@@ -139,13 +139,10 @@ bool TraceWriter::open(int fd, const HeaderFields& header, int compression_level
       ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1))) {
     return fail(EINVAL);
   }
-  // Events are 2-6 bytes, so the repeats worth finding are short: the fast levels'
-  // default minimum match (5) misses many. 4 makes a python trace's frames 7% smaller
-  // (2.07 -> 1.93 bytes/event at level 3) for the same compression time.
-  constexpr unsigned long long kTypicalChunkBytes = 64 * 1024;
-  if (ZSTD_getCParams(compression_level, kTypicalChunkBytes, 0).minMatch > 4 &&
-      ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_minMatch, 4)))
-    return fail(EINVAL);
+  // zstd's default minimum match (5) stays: 4 made python's frames 7% smaller but
+  // cost the writer ~45 ns more CPU per event on a malloc/free loop, more than the
+  // recording thread itself, so the writer fell behind and the ring stalled the program
+  // (loop1 wall 0.71 s -> 0.95 s for 10 M calls, BENCHMARKS.md "Recorder overhead").
   zstd_ctx_ = cctx;
 
   size_t exe_bytes = 0, argc = 0;
