@@ -139,10 +139,9 @@ bool TraceWriter::open(int fd, const HeaderFields& header, int compression_level
       ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1))) {
     return fail(EINVAL);
   }
-  // zstd's default minimum match (5) stays: 4 made python's frames 7% smaller but
-  // cost the writer ~45 ns more CPU per event on a malloc/free loop, more than the
-  // recording thread itself, so the writer fell behind and the ring stalled the program
-  // (loop1 wall 0.71 s -> 0.95 s for 10 M calls, BENCHMARKS.md "Recorder overhead").
+  // zstd's default minimum match (5) stays: 4 makes python's frames 3-7% smaller, but
+  // on a malloc/free loop the writer then falls behind the recording thread and the
+  // ring stalls it (10 M calls, 5 interleaved runs: median wall 0.61 s vs 0.52 s).
   zstd_ctx_ = cctx;
 
   size_t exe_bytes = 0, argc = 0;
