@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "config.hpp"
+#include "decimal.hpp"
 
 namespace mtreplay::recorder {
 namespace {
@@ -42,17 +43,6 @@ bool strip_mhook(const char* entry, char* out) {
   }
   *w = '\0';
   return any;
-}
-
-char* put_number(char* w, unsigned v) {
-  char digits[12];
-  int n = 0;
-  do {
-    digits[n++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v);
-  while (n) *w++ = digits[--n];
-  return w;
 }
 
 }  // namespace
@@ -94,9 +84,9 @@ ExecEnvironment::ExecEnvironment(char* const* envp, unsigned pid, unsigned gener
     std::memcpy(w, kExecOfVariable, prefix_len);
     w += prefix_len;
     *w++ = '=';
-    w = put_number(w, pid);
+    w = write_decimal(w, pid);
     *w++ = ':';
-    w = put_number(w, generation);
+    w = write_decimal(w, generation);
     *w = '\0';
     out[n++] = strings;
   }

@@ -5,6 +5,8 @@
 
 #include <cstring>
 
+#include "decimal.hpp"
+
 namespace mtreplay::recorder {
 namespace {
 
@@ -21,13 +23,9 @@ class Builder {
     while (*s) put(*s++);
   }
   void put(uint64_t v) {
-    char digits[12];
-    int n = 0;
-    do {
-      digits[n++] = static_cast<char>('0' + v % 10);
-      v /= 10;
-    } while (v);
-    while (n) put(digits[--n]);
+    char digits[kMaxDecimalDigits];
+    const char* end = write_decimal(digits, v);
+    for (const char* d = digits; d != end; ++d) put(*d);
   }
   void put_pid(uint32_t pid, uint32_t generation) {
     put(uint64_t{pid});

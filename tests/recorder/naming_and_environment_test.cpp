@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "decimal.hpp"
 #include "exec_environment.hpp"
 #include "trace_output.hpp"
 
@@ -81,6 +82,17 @@ TEST(RecorderExecEnvironment, NotFollowingStripsOnlyUs) {
 TEST(RecorderExecEnvironment, NullEnvironmentIsEmpty) {
   const ExecEnvironment env(nullptr, 9, 0, true);
   EXPECT_EQ(as_vector(env.get()), (std::vector<std::string>{"MHOOK_EXEC_OF=9:0"}));
+}
+
+TEST(RecorderDecimal, WritesEveryWidthUpToUint64Max) {
+  auto text = [](uint64_t v) {
+    char out[kMaxDecimalDigits];
+    return std::string(out, write_decimal(out, v));
+  };
+  EXPECT_EQ(text(0), "0");
+  EXPECT_EQ(text(42), "42");
+  EXPECT_EQ(text(4294967295u), "4294967295");
+  EXPECT_EQ(text(UINT64_MAX), "18446744073709551615");
 }
 
 }  // namespace
