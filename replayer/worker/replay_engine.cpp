@@ -75,7 +75,20 @@ ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const Allo
       page_size_(plan.header().page_size),
       verify_(results.header().config.verify != 0),
       touch_(results.header().config.touch),
-      on_anomaly_(results.header().config.on_anomaly) {}
+      on_anomaly_(results.header().config.on_anomaly) {
+  const WorkerConfig& config = results.header().config;
+  if (config.mode == ReplayMode::kParallel) {
+    pace_.window_ns = config.pace_window_ns;
+    pace_.timed = config.timing == TimingMode::kRecorded;
+    pace_.scale = config.timing_scale > 0 ? config.timing_scale : 1.0;
+  }
+  pace_.slots = tables.pace_slots;
+  pace_.origin_ns = UINT64_MAX;
+  for (uint32_t slot = 0; slot < plan.header().thread_count; ++slot) {
+    if (plan.thread(slot).op_count) pace_.origin_ns = std::min(pace_.origin_ns, plan.pace(slot)[0]);
+  }
+  if (pace_.origin_ns == UINT64_MAX) pace_.origin_ns = 0;
+}
 
 void ReplayEngine::fail(WorkerStatus status, int exit_code, uint32_t slot, uint64_t index,
                         const char* format, ...) {
@@ -309,9 +322,10 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
 // one live-map access for the common ops; everything else goes through execute().
 // Per-kind op counts are not kept here: the parent derives them from the plan and
 // each thread's progress.
-template <class Live, bool kChecked>
+template <class Live, bool kChecked, bool kPaced>
 void ReplayEngine::parallel_loop(Runner& runner, Live live) {
   const ImageOp* ops = plan_.ops(runner.slot);
+  Pacer pacer(plan_, results_, pace_, runner.slot);
   uint64_t count = plan_.thread(runner.slot).op_count;
   std::atomic<uint64_t>& progress = runner.stats->progress;
   void* (*const malloc_fn)(size_t) = api_.malloc;
@@ -320,6 +334,13 @@ void ReplayEngine::parallel_loop(Runner& runner, Live live) {
   for (uint64_t i = 0; i < count; ++i) {
     const ImageOp& op = ops[i];
     progress.store(i, std::memory_order_relaxed);
+    if constexpr (kPaced) {
+      uint64_t key = pacer.key(i);
+      if (pacer.awaited(key)) [[unlikely]]
+        pacer.ring(key);
+      if (!pacer.admits(key)) [[unlikely]]
+        pacer.hold(key, *runner.stats);
+    }
     if (!kChecked && op.fast != kFastNone && countdown > 1) {
       --countdown;
       if (op.fast == kFastMalloc) {
@@ -337,6 +358,7 @@ void ReplayEngine::parallel_loop(Runner& runner, Live live) {
     countdown = runner.countdown;
   }
   progress.store(count, std::memory_order_relaxed);
+  if constexpr (kPaced) pacer.ring(UINT64_MAX);
 }
 
 template <class Live>
@@ -386,22 +408,27 @@ void ReplayEngine::single_loop(Live live) {
   }
 }
 
+template <class Live>
+void ReplayEngine::run_parallel_with(Runner& runner, Live live) {
+  bool checked = verify_ || touch_ != TouchPolicy::kNone;
+  if (pace_.active()) {
+    checked ? parallel_loop<Live, true, true>(runner, live)
+            : parallel_loop<Live, false, true>(runner, live);
+  } else {
+    checked ? parallel_loop<Live, true, false>(runner, live)
+            : parallel_loop<Live, false, false>(runner, live);
+  }
+}
+
 void ReplayEngine::run_parallel(uint32_t slot) {
   t_current_slot = static_cast<int32_t>(slot);
   Runner runner = make_runner(slot);
-  bool checked = verify_ || touch_ != TouchPolicy::kNone;
   if (tables_.live_hash && tables_.addresses) {
-    LiveAddressHash live{tables_.live_hash, tables_.addresses};
-    checked ? parallel_loop<LiveAddressHash, true>(runner, live)
-            : parallel_loop<LiveAddressHash, false>(runner, live);
+    run_parallel_with(runner, LiveAddressHash{tables_.live_hash, tables_.addresses});
   } else if (tables_.live_hash) {
-    LiveHash live{tables_.live_hash};
-    checked ? parallel_loop<LiveHash, true>(runner, live)
-            : parallel_loop<LiveHash, false>(runner, live);
+    run_parallel_with(runner, LiveHash{tables_.live_hash});
   } else {
-    LiveArray live{tables_.live};
-    checked ? parallel_loop<LiveArray, true>(runner, live)
-            : parallel_loop<LiveArray, false>(runner, live);
+    run_parallel_with(runner, LiveArray{tables_.live});
   }
   runner.stats->finished.store(1, std::memory_order_release);
 }

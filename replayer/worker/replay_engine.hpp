@@ -8,6 +8,7 @@
 
 #include "allocator_api.hpp"
 #include "live_map.hpp"
+#include "pacer.hpp"
 #include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/replay/results_region.hpp"
 #include "sync.hpp"
@@ -31,12 +32,16 @@ struct ReplayTables {
   std::atomic<uint32_t>* signals = nullptr;  // [slot] -> ops done, published by kSignal ops
   Doorbell* doorbells = nullptr;             // [slot], serial hand-off
   uint64_t* cursors = nullptr;               // [slot], single mode
+  PaceSlot* pace_slots = nullptr;            // [slot], paced parallel mode
 };
 
 class ReplayEngine {
  public:
   ReplayEngine(const PlanView& plan, ResultsView results, const AllocatorApi& api,
                ReplayTables tables);
+
+  // Called just before the runners are released: the origin of --timing.
+  void start_clock(uint64_t monotonic_start_ns) { pace_.start_ns = monotonic_start_ns; }
 
   void run_parallel(uint32_t slot);
   void run_serial(uint32_t slot);
@@ -67,8 +72,10 @@ class ReplayEngine {
     uint32_t in_stage;
   };
 
-  template <class Live, bool kChecked>
+  template <class Live, bool kChecked, bool kPaced>
   void parallel_loop(Runner& runner, Live live);
+  template <class Live>
+  void run_parallel_with(Runner& runner, Live live);
   template <class Live>
   void serial_loop(Runner& runner, Live live);
   template <class Live>
@@ -94,6 +101,7 @@ class ReplayEngine {
   bool verify_;
   TouchPolicy touch_;
   AnomalyPolicy on_anomaly_;
+  PaceSettings pace_;
   std::atomic<uint64_t> turn_{0};
 };
 
