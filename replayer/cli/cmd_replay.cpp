@@ -65,6 +65,7 @@ bool parse_touch(const std::string& s, TouchPolicy& out) {
   if (s == "none") return out = TouchPolicy::kNone, true;
   if (s == "page") return out = TouchPolicy::kPage, true;
   if (s == "fill") return out = TouchPolicy::kFill, true;
+  if (s == "use") return out = TouchPolicy::kUse, true;
   return false;
 }
 
@@ -140,8 +141,10 @@ int mtreplay::cli::run_replay(Args args) {
       "same threads in one global recorded order; single: everything on one thread")(
       "touch", po::value<std::string>()->default_value("page"),
       "write to each new block: page (one byte per page, as a program uses its memory), "
-      "none, or fill; the time spent touching is measured per thread and taken out of "
-      "the figures")(
+      "none, or fill (the whole block); the time spent touching is measured per thread and "
+      "taken out of the figures. use: write every cache line of a new block and read them "
+      "back before it is released, with that time counted, as the program's own accesses "
+      "are")(
       "pace", po::value<std::string>()->default_value(fmt::format("{}us", kDefaultPaceWindowNs / 1000)),
       "parallel mode: keep every thread within this much recorded time of the others "
       "(e.g. 250us, 1ms, 10ms), so the live set and cross-thread traffic follow the "
@@ -196,7 +199,7 @@ int mtreplay::cli::run_replay(Args args) {
     return kExitBadInput;
   }
   if (!parse_touch(vm["touch"].as<std::string>(), options.touch)) {
-    fmt::print(stderr, "mtreplay replay: unknown --touch '{}' (none, page, fill)\n",
+    fmt::print(stderr, "mtreplay replay: unknown --touch '{}' (none, page, fill, use)\n",
                vm["touch"].as<std::string>());
     return kExitBadInput;
   }

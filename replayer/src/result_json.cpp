@@ -43,6 +43,8 @@ const char* touch_name(TouchPolicy touch) {
       return "none";
     case TouchPolicy::kPage:
       return "page";
+    case TouchPolicy::kUse:
+      return "use";
     case TouchPolicy::kFill:
       return "fill";
   }

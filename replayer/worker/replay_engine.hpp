@@ -87,8 +87,10 @@ class ReplayEngine {
   void await(uint32_t other_slot, uint32_t op);
   void record_sample(ThreadStats& stats, uint32_t slot, size_t kind, uint64_t dt, Runner& runner);
   void check_before_release(uint32_t slot, uint64_t index, const ImageOp& op, const void* block);
-  void after_allocation(uint32_t slot, uint64_t index, const ImageOp& op, const Args& args,
-                        void* in, void* out);
+  // Checks and touches a new block; returns the ticks of the touches that count as the
+  // program's own work (--touch use), the rest being excluded from the figures.
+  uint64_t after_allocation(uint32_t slot, uint64_t index, const ImageOp& op, const Args& args,
+                            void* in, void* out);
   [[gnu::noinline]] void handle_null(uint32_t slot, uint64_t index, const ImageOp& op);
   Runner make_runner(uint32_t slot) const;
 

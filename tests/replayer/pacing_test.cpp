@@ -73,7 +73,7 @@ TEST_F(Pacing, HazardsAndSamplesReplayTheSameOpsWithEveryWindow) {
   for (const char* sample : {"prodcons", "python3-threads", "xz-threads", "gcc"})
     traces.emplace_back(sample, kSamples / (std::string(sample) + ".mtr"));
   const std::vector<std::string> variants = {
-      "--pace 1ns",         "--pace 50us",     "--pace none",    "--pace 10ms --timing scaled:0.05",
+      "--pace 1ns", "--pace 50us --touch use", "--pace none", "--pace 10ms --timing scaled:0.05",
       "--mode serial --pace 1ns", "--mode single --pace 1ns"};
   for (const auto& [name, trace] : traces) {
     auto reference = replay_json(trace, "--mode serial");

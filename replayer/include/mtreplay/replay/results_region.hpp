@@ -18,7 +18,11 @@ inline constexpr uint32_t kSampleEvery = 64;  // one op in this many, at most, i
 inline constexpr size_t kKinds = static_cast<size_t>(PlanKind::kCount);
 
 enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
-enum class TouchPolicy : uint32_t { kNone, kPage, kFill };
+// What the replay does to the blocks, as the program would: nothing; one byte per page
+// (so the pages count in RSS); the whole block written; or `use`: every cache line
+// written at allocation and read back before the release, with that time counted
+// (the program's own accesses, which an allocator's placement makes cheap or dear).
+enum class TouchPolicy : uint32_t { kNone, kPage, kFill, kUse };
 enum class AnomalyPolicy : uint32_t { kSkip, kFail };
 // --timing: none runs each op as soon as it may; recorded (scaled by a factor) keeps
 // each op no earlier than its recorded time since the start, times the factor.
