@@ -70,9 +70,11 @@ class Pacer {
     return key >= own_.wake_key.load(std::memory_order_relaxed);
   }
 
-  // Wakes the threads waiting for this one to reach `key` (UINT64_MAX: it finished).
+  // Wakes the threads waiting for this one to reach `key` (UINT64_MAX: it finished, or
+  // it is about to block, and they should look again rather than wait for it).
   void ring(uint64_t key) {
-    if (key < own_.wake_key.load(std::memory_order_relaxed)) return;
+    uint64_t wanted = own_.wake_key.load(std::memory_order_relaxed);
+    if (key < wanted || wanted == UINT64_MAX) return;
     own_.wake_key.store(UINT64_MAX, std::memory_order_relaxed);
     own_.bell.fetch_add(1, std::memory_order_release);
     futex_wake_all(own_.bell);
@@ -89,7 +91,10 @@ class Pacer {
         if (round < kSpinRounds) {
           for (int i = 0; i < 16; ++i) cpu_relax();
         } else {
-          sleep_until_passed(laggard, key - settings_.window_ns);
+          ring(UINT64_MAX);  // this thread blocks: its own sleepers look again
+          // Woken only when the laggard is half a window past the point that admits
+          // this op, so that a sleep buys a stretch of ops, not one.
+          sleep_until_passed(laggard, key - settings_.window_ns / 2);
         }
         bound_ = pace_bound(laggard);
       }
@@ -126,8 +131,8 @@ class Pacer {
     while (needed < current &&
            !slot.wake_key.compare_exchange_weak(current, needed, std::memory_order_seq_cst)) {
     }
-    uint32_t unused = 0;
-    if (pace_bound(unused) != bound_) return;  // it moved meanwhile
+    uint64_t next = results_.stats(laggard).progress.load(std::memory_order_seq_cst);
+    if (next >= plan_.thread(laggard).op_count || plan_.pace(laggard)[next] >= needed) return;
     timespec timeout{0, kSleepTimeoutNs};
     syscall(SYS_futex, reinterpret_cast<uint32_t*>(&slot.bell), FUTEX_WAIT_PRIVATE, seen, &timeout,
             nullptr, 0);

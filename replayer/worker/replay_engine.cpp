@@ -251,9 +251,12 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
   void* in = nullptr;
   if (op.in_obj != kNoObject) {
     if (op.flags & kWaitIn) {
+      std::atomic<uint32_t>& stage = tables_.stages[op.in_obj];
+      // About to block: threads sleeping until this one gets further look again.
+      if (runner.pacer && (stage.load(std::memory_order_relaxed) & ~kSleeperBit) < args.in_stage)
+        runner.pacer->ring(UINT64_MAX);
       uint64_t start = ticks();
-      if (wait_stage(tables_.stages[op.in_obj], args.in_stage))
-        stats.sync_wait_ticks += ticks() - start;
+      if (wait_stage(stage, args.in_stage)) stats.sync_wait_ticks += ticks() - start;
     }
     in = (op.flags & kEndsIn) ? live.take(op.in_obj) : live.get(op.in_obj);
     if (verify_ && in && op.kind != PlanKind::kSkip) {
@@ -351,6 +354,7 @@ template <class Live, bool kChecked, bool kPaced>
 void ReplayEngine::parallel_loop(Runner& runner, Live live) {
   const ImageOp* ops = plan_.ops(runner.slot);
   Pacer pacer(plan_, results_, pace_, runner.slot);
+  if constexpr (kPaced) runner.pacer = &pacer;
   uint64_t count = plan_.thread(runner.slot).op_count;
   std::atomic<uint64_t>& progress = runner.stats->progress;
   void* (*const malloc_fn)(size_t) = api_.malloc;

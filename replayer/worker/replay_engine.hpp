@@ -64,6 +64,7 @@ class ReplayEngine {
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     ThreadStats* stats = nullptr;
     const ImageWide* wide = nullptr;
+    Pacer* pacer = nullptr;  // paced parallel mode
   };
   // An op's full arguments (from the side table for kWide ops).
   struct Args {
