@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Builds the Debian package with CPack and installs it in a clean root, then runs
+# `mtreplay --help`, `mtreplay allocators` and a short compare of an installed sample
+# there and removes the package, checking nothing of it is left.
+#   deb_test.sh BUILD_DIR dpkg-root   the package into an empty root with `dpkg --root`
+#                                     (its dependencies from this machine; ~30 s)
+#   deb_test.sh BUILD_DIR chroot      a minimal Debian made by debootstrap from the
+#                                     machine's Debian mirror, the package installed by
+#                                     apt with its dependencies, run inside a chroot
+#                                     (minutes: label long)
+set -euo pipefail
+build=$(realpath "$1")
+how=$2
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/mtreplay-deb.XXXXXX")
+cleanup() {
+  # A failed chroot run may leave /proc mounted inside the root: it is in our private
+  # mount namespace, gone with it; only then remove the tree.
+  rm -rf --one-file-system "$tmp"
+}
+trap cleanup EXIT
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+(cd "$tmp" && cpack -G DEB --config "$build/CPackConfig.cmake" -B "$tmp/out" >"$tmp/cpack.log" 2>&1) ||
+  { cat "$tmp/cpack.log"; fail "cpack -G DEB"; }
+deb=$(ls "$tmp"/out/mtreplay_*.deb)
+echo "built $(basename "$deb") ($(du -k "$deb" | cut -f1) KiB)"
+# Dependencies are Debian's package names, the peer allocators only suggested.
+depends=$(dpkg-deb -f "$deb" Depends)
+suggests=$(dpkg-deb -f "$deb" Suggests)
+for p in libzstd1 libfmt libboost-program-options libstdc++6 libc6; do
+  [[ $depends == *"$p"* ]] || fail "Depends lacks $p: $depends"
+done
+for p in libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0; do
+  [[ $suggests == *"$p"* ]] || fail "Suggests lacks $p: $suggests"
+  [[ $depends != *"$p"* ]] || fail "$p is a Depends, not a Suggests"
+done
+dpkg-deb -c "$deb" | grep -q '\./usr/bin/mtreplay$' || fail "no /usr/bin/mtreplay in the package"
+dpkg-deb -c "$deb" | grep -q '\./usr/libexec/mtreplay/mtreplay-worker$' || fail "no worker in the package"
+
+# What every clean root must show once the package is in: ROOT_RUN runs a command there.
+check_installed() {
+  $ROOT_RUN /usr/bin/mtreplay --help | grep -q '^  compare ' || fail "mtreplay --help in the root"
+  $ROOT_RUN /usr/bin/mtreplay allocators --json >"$tmp/allocators.json"
+  python3 - "$tmp/allocators.json" "$1" <<'PY'
+import json, sys
+listing = {a["name"]: a for a in json.load(open(sys.argv[1]))}
+for name in ["arena", "dsmalloc", "ptmalloc"]:
+    if not listing[name]["available"] or listing[name]["path"] != f"{sys.argv[2]}/usr/lib/lib{name}.so":
+        sys.exit(f"FAIL: {name} in the root: {listing[name]}")
+PY
+  $ROOT_RUN /usr/bin/mtreplay compare -a arena,glibc --repeat 1 --warmup 0 --mode single \
+    "$1/usr/share/mtreplay/samples/gcc.mtr" >"$tmp/compare.txt" ||
+    { cat "$tmp/compare.txt"; fail "compare in the root"; }
+  grep -q arena "$tmp/compare.txt" || fail "compare's table has no arena"
+}
+
+case $how in
+  dpkg-root)
+    root="$tmp/root"
+    mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
+    touch "$root/var/lib/dpkg/status"
+    # The root has no libc of its own: dependencies are this machine's (--force-depends);
+    # what is checked is dpkg's install and removal of every file, and that the installed
+    # tree works from wherever the root is.
+    dpkg --root="$root" --force-depends --force-not-root -i "$deb" >"$tmp/dpkg.log" 2>&1 ||
+      { cat "$tmp/dpkg.log"; fail "dpkg --root -i"; }
+    # Paths inside the root are prefixed: run its binaries by their path in the root.
+    run_in_root() {
+      local cmd=$1
+      shift
+      "$root$cmd" "$@"
+    }
+    ROOT_RUN=run_in_root
+    check_installed "$root"
+    dpkg --root="$root" --force-depends -r mtreplay >"$tmp/dpkg-r.log" 2>&1 ||
+      { cat "$tmp/dpkg-r.log"; fail "dpkg --root -r"; }
+    left=$(find "$root" -not -path "$root/var/lib/dpkg*" -type f)
+    [[ -z $left ]] || fail "left after removal: $left"
+    ;;
+  chroot)
+    command -v debootstrap >/dev/null || fail "debootstrap is not installed (scripts/setup.sh)"
+    mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
+      grep -v security | head -1)
+    suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
+    root="$tmp/root"
+    debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$tmp/debootstrap.log" 2>&1 ||
+      { tail -20 "$tmp/debootstrap.log"; fail "debootstrap $suite"; }
+    cp "$deb" "$root/tmp/"
+    # A private mount namespace: /proc for the chroot, gone when the test ends.
+    unshare --mount -- bash -euo pipefail -c '
+      root=$1 deb=$2 tmp=$3
+      mount -t proc proc "$root/proc"
+      chroot "$root" apt-get update -q >"$tmp/apt.log" 2>&1
+      DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q --no-install-recommends \
+        "/tmp/$(basename "$deb")" >>"$tmp/apt.log" 2>&1 || { tail -20 "$tmp/apt.log"; exit 1; }
+    ' _ "$root" "$deb" "$tmp" || fail "apt-get install of the .deb in the chroot"
+    run_in_chroot() { unshare --mount -- bash -c 'mount -t proc proc "$1/proc" && shift && exec chroot "$@"' _ "$root" "$root" "$@"; }
+    ROOT_RUN=run_in_chroot
+    # Inside the chroot its paths are plain: check against an empty root prefix.
+    check_installed ""
+    run_in_chroot apt-get remove -y -q --purge mtreplay >"$tmp/remove.log" 2>&1 ||
+      { cat "$tmp/remove.log"; fail "apt-get remove in the chroot"; }
+    for f in usr/bin/mtreplay usr/libexec/mtreplay usr/lib/libarena.so usr/share/mtreplay \
+      usr/lib/cmake/mtreplay; do
+      [[ ! -e $root/$f ]] || fail "$f left after removal"
+    done
+    ;;
+  *) fail "unknown mode $how (dpkg-root or chroot)" ;;
+esac
+echo "ok: .deb installed, ran and removed ($how)"
