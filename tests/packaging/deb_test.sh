@@ -37,8 +37,11 @@ for p in libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0; do
   [[ $suggests == *"$p"* ]] || fail "Suggests lacks $p: $suggests"
   [[ $depends != *"$p"* ]] || fail "$p is a Depends, not a Suggests"
 done
-dpkg-deb -c "$deb" | grep -q '\./usr/bin/mtreplay$' || fail "no /usr/bin/mtreplay in the package"
-dpkg-deb -c "$deb" | grep -q '\./usr/libexec/mtreplay/mtreplay-worker$' || fail "no worker in the package"
+dpkg-deb -c "$deb" >"$tmp/contents"
+for f in usr/bin/mtreplay usr/libexec/mtreplay/mtreplay-worker usr/lib/libmhook.so \
+  usr/share/man/man1/mtreplay-compare.1 usr/share/mtreplay/samples/gcc.mtr; do
+  grep -q "\./$f\$" "$tmp/contents" || fail "no /$f in the package"
+done
 
 # What every clean root must show once the package is in: ROOT_RUN runs a command there.
 check_installed() {
@@ -62,11 +65,19 @@ case $how in
     root="$tmp/root"
     mkdir -p "$root/var/lib/dpkg/info" "$root/var/lib/dpkg/updates"
     touch "$root/var/lib/dpkg/status"
-    # The root has no libc of its own: dependencies are this machine's (--force-depends);
-    # what is checked is dpkg's install and removal of every file, and that the installed
-    # tree works from wherever the root is.
-    dpkg --root="$root" --force-depends --force-not-root -i "$deb" >"$tmp/dpkg.log" 2>&1 ||
+    # The root has no libc or shell of its own: dependencies are this machine's
+    # (--force-depends) and the maintainer scripts (CPack's `ldconfig` after install and
+    # removal) run outside it (--force-script-chrootless), with a stand-in ldconfig
+    # first on PATH so that this machine's cache is left alone. What is checked is
+    # dpkg's install and removal of every file, that the scripts ran, and that the
+    # installed tree works from wherever the root is.
+    mkdir -p "$tmp/stub"
+    printf '#!/bin/sh\necho "ldconfig $DPKG_ROOT" >>"%s/ldconfig.calls"\n' "$tmp" >"$tmp/stub/ldconfig"
+    chmod +x "$tmp/stub/ldconfig"
+    export PATH="$tmp/stub:$PATH"
+    dpkg --root="$root" --force-depends --force-script-chrootless -i "$deb" >"$tmp/dpkg.log" 2>&1 ||
       { cat "$tmp/dpkg.log"; fail "dpkg --root -i"; }
+    [[ $(cat "$tmp/ldconfig.calls") == "ldconfig $root" ]] || fail "postinst did not run ldconfig"
     # Paths inside the root are prefixed: run its binaries by their path in the root.
     run_in_root() {
       local cmd=$1
@@ -75,7 +86,8 @@ case $how in
     }
     ROOT_RUN=run_in_root
     check_installed "$root"
-    dpkg --root="$root" --force-depends -r mtreplay >"$tmp/dpkg-r.log" 2>&1 ||
+    dpkg --root="$root" --force-depends --force-script-chrootless -r mtreplay \
+      >"$tmp/dpkg-r.log" 2>&1 ||
       { cat "$tmp/dpkg-r.log"; fail "dpkg --root -r"; }
     left=$(find "$root" -not -path "$root/var/lib/dpkg*" -type f)
     [[ -z $left ]] || fail "left after removal: $left"
