@@ -94,8 +94,11 @@ case $how in
     ;;
   chroot)
     command -v debootstrap >/dev/null || fail "debootstrap is not installed (scripts/setup.sh)"
-    mirror=$(grep -rhoE 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null |
-      grep -v security | head -1)
+    # This machine's Debian mirror, from its apt sources (one-line or deb822 form).
+    mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list \
+      /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -oE 'https?://[^ ]+/debian/?( |$)' |
+      head -1 | tr -d ' ' || true)
+    [[ -n $mirror ]] || fail "no Debian mirror in /etc/apt/sources.list*"
     suite=$(. /etc/os-release && echo "$VERSION_CODENAME")
     root="$tmp/root"
     debootstrap --variant=minbase "$suite" "$root" "$mirror" >"$tmp/debootstrap.log" 2>&1 ||
