@@ -225,7 +225,9 @@ std::string loader_reason(const std::string& text) {
 
 }  // namespace
 
-std::filesystem::path default_worker_path() { return layout::worker_path(); }
+std::filesystem::path default_worker_path() {
+  return layout::worker_path();
+}
 
 RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
                      const ReplayOptions& options, const std::filesystem::path& worker,

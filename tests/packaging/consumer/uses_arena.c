@@ -25,8 +25,8 @@ int main(void) {
   // Blocks from plain malloc are arena's: it knows their usable size, and its pages hold them.
   size_t usable = arena_malloc_usable_size(blocks[kBlocks - 1]);
   if (stats.segments == 0 || stats.pages_in_use == 0 || usable < 64 + kBlocks - 1) {
-    fprintf(stderr, "malloc is not arena's: segments %zu, pages %zu, usable %zu\n",
-            stats.segments, stats.pages_in_use, usable);
+    fprintf(stderr, "malloc is not arena's: segments %zu, pages %zu, usable %zu\n", stats.segments,
+            stats.pages_in_use, usable);
     return 1;
   }
   for (int i = 0; i < kBlocks; ++i) free(blocks[i]);
