@@ -7,8 +7,8 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
-#include "mtreplay/install_layout.hpp"
 #include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/install_layout.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "parse_options.hpp"
 

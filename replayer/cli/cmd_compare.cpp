@@ -16,8 +16,8 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
-#include "mtreplay/install_layout.hpp"
 #include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/install_layout.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/compare_report.hpp"

@@ -14,8 +14,8 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
-#include "mtreplay/install_layout.hpp"
 #include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/install_layout.hpp"
 #include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/replay/report_table.hpp"
 #include "mtreplay/replay/result_json.hpp"
