@@ -43,7 +43,8 @@ for f in usr/bin/mtreplay usr/libexec/mtreplay/mtreplay-worker usr/lib/libmhook.
   grep -q "\./$f\$" "$tmp/contents" || fail "no /$f in the package"
 done
 
-# What every clean root must show once the package is in: ROOT_RUN runs a command there.
+# What every clean root must show once the package is in: ROOT_RUN runs a command there,
+# $1 is the root as the command sees it ("" inside a chroot).
 check_installed() {
   $ROOT_RUN /usr/bin/mtreplay --help | grep -q '^  compare ' || fail "mtreplay --help in the root"
   $ROOT_RUN /usr/bin/mtreplay allocators --json >"$tmp/allocators.json"
@@ -58,6 +59,17 @@ PY
     "$1/usr/share/mtreplay/samples/gcc.mtr" >"$tmp/compare.txt" ||
     { cat "$tmp/compare.txt"; fail "compare in the root"; }
   grep -q arena "$tmp/compare.txt" || fail "compare's table has no arena"
+  # record: the installed hook under a real program; the trace lands in the root's /tmp.
+  mkdir -p "$root/tmp"
+  $ROOT_RUN /usr/bin/mtreplay record -q -o "$1/tmp/sort.%p.mtr" -- sort "$1/usr/share/doc/mtreplay/README.md" \
+    >/dev/null || fail "record in the root"
+  local trace
+  trace=$(cd "$root/tmp" && ls sort.*.mtr | head -1)
+  [[ -n $trace ]] || fail "record wrote no trace in the root"
+  $ROOT_RUN /usr/bin/mtreplay info "$1/tmp/$trace" >"$tmp/info.txt" ||
+    fail "info of the recorded trace in the root"
+  grep -q malloc "$tmp/info.txt" || fail "the recorded trace has no malloc"
+  rm -f "$root"/tmp/sort.*.mtr
 }
 
 case $how in
