@@ -8,6 +8,7 @@
 set -euo pipefail
 build=$(realpath "$1")
 source=$(realpath "$2")
+libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$build/CMakeCache.txt")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mtreplay-consumer.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail() {
@@ -25,7 +26,7 @@ cmake -S "$tmp/consumer" -B "$tmp/consumer-build" -G Ninja -DCMAKE_PREFIX_PATH="
 cmake --build "$tmp/consumer-build" >"$tmp/build.log" 2>&1 ||
   { cat "$tmp/build.log"; fail "building the consumer"; }
 "$tmp/consumer-build/uses_arena" || fail "uses_arena"
-ldd "$tmp/consumer-build/uses_arena" | grep -q "$prefix/lib/libarena.so" ||
+ldd "$tmp/consumer-build/uses_arena" | grep -q "$prefix/$libdir/libarena.so" ||
   fail "uses_arena does not load the installed libarena.so"
 
 # An unknown component is an error of find_package, naming it.
@@ -42,7 +43,7 @@ fi
 grep -q "tcmalloc" "$tmp/bogus.log" || fail "find_package's error does not name tcmalloc"
 
 # pkg-config: the .pc files find the moved prefix through their own location.
-export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
+export PKG_CONFIG_PATH="$prefix/$libdir/pkgconfig"
 for allocator in dsmalloc ptmalloc; do
   flags=$(pkg-config --cflags --libs "mtreplay-$allocator")
   [[ $flags == *"-I$prefix/"* ]] || fail "pkg-config mtreplay-$allocator gives $flags"
@@ -50,7 +51,7 @@ for allocator in dsmalloc ptmalloc; do
   [[ $allocator == dsmalloc ]] && define=-DUSE_DSMALLOC
   # shellcheck disable=SC2086
   cc $define -o "$tmp/uses_$allocator" "$tmp/consumer/uses_allocator.c" $flags
-  LD_LIBRARY_PATH="$prefix/lib" "$tmp/uses_$allocator" || fail "uses_$allocator"
+  LD_LIBRARY_PATH="$prefix/$libdir" "$tmp/uses_$allocator" || fail "uses_$allocator"
 done
 [[ $(pkg-config --modversion mtreplay-arena) == "$(cat "$build/packaging/version.txt")" ]] ||
   fail "mtreplay-arena.pc has the wrong version"

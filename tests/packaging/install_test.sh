@@ -9,6 +9,8 @@
 set -euo pipefail
 build=$(realpath "$1")
 source=$(realpath "$2")
+# The library directory this build installs to (lib, or lib/<triplet> for prefix /usr).
+libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$build/CMakeCache.txt")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mtreplay-install.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 fail() {
@@ -26,10 +28,11 @@ DESTDIR="$tmp/stage" cmake --install "$build" --prefix /opt/mtreplay >/dev/null
 staged="$tmp/stage/opt/mtreplay"
 
 for p in "$prefix" "$staged"; do
-  for f in bin/mtreplay libexec/mtreplay/mtreplay-worker lib/libmhook.so lib/libarena.so \
-    lib/libdsmalloc.so lib/libptmalloc.so lib/libmtreplay_null.so include/arena/arena.h \
+  for f in bin/mtreplay libexec/mtreplay/mtreplay-worker "$libdir"/libmhook.so \
+    "$libdir"/libarena.so "$libdir"/libdsmalloc.so "$libdir"/libptmalloc.so \
+    "$libdir"/libmtreplay_null.so include/arena/arena.h \
     include/mtreplay/dsmalloc/dsmalloc.h include/mtreplay/ptmalloc/ptmalloc.h \
-    lib/cmake/mtreplay/mtreplayConfig.cmake lib/pkgconfig/mtreplay-arena.pc \
+    "$libdir"/cmake/mtreplay/mtreplayConfig.cmake "$libdir"/pkgconfig/mtreplay-arena.pc \
     share/mtreplay/samples/python3.mtr share/man/man1/mtreplay.1 \
     share/man/man1/mtreplay-compare.1 share/bash-completion/completions/mtreplay \
     share/doc/mtreplay/README.md; do
@@ -37,7 +40,7 @@ for p in "$prefix" "$staged"; do
   done
 done
 # No path of the build tree is compiled into what was installed (RUNPATH, strings).
-for f in "$prefix"/bin/mtreplay "$prefix"/libexec/mtreplay/mtreplay-worker "$prefix"/lib/*.so; do
+for f in "$prefix"/bin/mtreplay "$prefix"/libexec/mtreplay/mtreplay-worker "$prefix/$libdir"/*.so; do
   if readelf -d "$f" | grep -E 'RPATH|RUNPATH' | grep -q "$build"; then
     fail "$f has a RUNPATH into the build tree"
   fi
@@ -47,8 +50,9 @@ done
 # had (root, as in CI); otherwise as is (the trees are still not on any path we pass).
 hidden() {
   if unshare --mount true 2>/dev/null; then
+    # (cd /: a working directory inside the trees would still reach them)
     unshare --mount -- bash -c 'mount -t tmpfs none "$1" && mount -t tmpfs none "$2" &&
-      shift 2 && exec "$@"' _ "$build" "$source" "$@"
+      cd / && shift 2 && exec "$@"' _ "$build" "$source" "$@"
   else
     "$@"
   fi
@@ -62,13 +66,13 @@ check_prefix() {
   mkdir -p "$work"
   # The project's allocators, available from this prefix.
   hidden "$p/bin/mtreplay" allocators --json >"$work/allocators.json"
-  python3 - "$work/allocators.json" "$p" <<'PY'
+  python3 - "$work/allocators.json" "$p/$libdir" <<'PY'
 import json, sys
 listing = {a["name"]: a for a in json.load(open(sys.argv[1]))}
 for name, lib in [("arena", "libarena.so"), ("dsmalloc", "libdsmalloc.so"),
                   ("ptmalloc", "libptmalloc.so"), ("null", "libmtreplay_null.so")]:
     a = listing[name]
-    want = f"{sys.argv[2]}/lib/{lib}"
+    want = f"{sys.argv[2]}/{lib}"
     if not a["available"] or a["path"] != want:
         sys.exit(f"FAIL: {name}: available={a['available']} path={a['path']} (want {want})")
 PY
