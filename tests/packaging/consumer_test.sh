@@ -26,14 +26,16 @@ cmake -S "$tmp/consumer" -B "$tmp/consumer-build" -G Ninja -DCMAKE_PREFIX_PATH="
 cmake --build "$tmp/consumer-build" >"$tmp/build.log" 2>&1 ||
   { cat "$tmp/build.log"; fail "building the consumer"; }
 "$tmp/consumer-build/uses_arena" || fail "uses_arena"
-ldd "$tmp/consumer-build/uses_arena" | grep -q "$prefix/$libdir/libarena.so" ||
+# (not `ldd | grep -q`: with pipefail, grep's early exit can fail the pipe)
+libraries=$(ldd "$tmp/consumer-build/uses_arena")
+[[ $libraries == *"$prefix/$libdir/libarena.so"* ]] ||
   fail "uses_arena does not load the installed libarena.so"
 
 # An unknown component is an error of find_package, naming it.
 mkdir -p "$tmp/bogus"
 cat >"$tmp/bogus/CMakeLists.txt" <<'CM'
 cmake_minimum_required(VERSION 3.25)
-project(bogus NONE)
+project(bogus C)  # C: find_package then searches lib/<triplet> too
 find_package(mtreplay CONFIG REQUIRED COMPONENTS arena tcmalloc)
 CM
 if cmake -S "$tmp/bogus" -B "$tmp/bogus-build" -DCMAKE_PREFIX_PATH="$prefix" \

@@ -11,6 +11,8 @@
 set -euo pipefail
 build=$(realpath "$1")
 how=$2
+# The package's library directory under /usr (lib, or lib/<triplet> when configured for /usr).
+libdir=$(sed -n 's/^CMAKE_INSTALL_LIBDIR:PATH=//p' "$build/CMakeCache.txt")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/mtreplay-deb.XXXXXX")
 cleanup() {
   # A failed chroot run may leave /proc mounted inside the root: it is in our private
@@ -38,7 +40,7 @@ for p in libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0; do
   [[ $depends != *"$p"* ]] || fail "$p is a Depends, not a Suggests"
 done
 dpkg-deb -c "$deb" >"$tmp/contents"
-for f in usr/bin/mtreplay usr/libexec/mtreplay/mtreplay-worker usr/lib/libmhook.so \
+for f in usr/bin/mtreplay usr/libexec/mtreplay/mtreplay-worker "usr/$libdir/libmhook.so" \
   usr/share/man/man1/mtreplay-compare.1 usr/share/mtreplay/samples/gcc.mtr; do
   grep -q "\./$f\$" "$tmp/contents" || fail "no /$f in the package"
 done
@@ -46,13 +48,15 @@ done
 # What every clean root must show once the package is in: ROOT_RUN runs a command there,
 # $1 is the root as the command sees it ("" inside a chroot).
 check_installed() {
-  $ROOT_RUN /usr/bin/mtreplay --help | grep -q '^  compare ' || fail "mtreplay --help in the root"
+  local help
+  help=$($ROOT_RUN /usr/bin/mtreplay --help) || fail "mtreplay --help in the root"
+  grep -q '^  compare ' <<<"$help" || fail "mtreplay --help in the root lists no compare"
   $ROOT_RUN /usr/bin/mtreplay allocators --json >"$tmp/allocators.json"
-  python3 - "$tmp/allocators.json" "$1" <<'PY'
+  python3 - "$tmp/allocators.json" "$1/usr/$libdir" <<'PY'
 import json, sys
 listing = {a["name"]: a for a in json.load(open(sys.argv[1]))}
 for name in ["arena", "dsmalloc", "ptmalloc"]:
-    if not listing[name]["available"] or listing[name]["path"] != f"{sys.argv[2]}/usr/lib/lib{name}.so":
+    if not listing[name]["available"] or listing[name]["path"] != f"{sys.argv[2]}/lib{name}.so":
         sys.exit(f"FAIL: {name} in the root: {listing[name]}")
 PY
   $ROOT_RUN /usr/bin/mtreplay compare -a arena,glibc --repeat 1 --warmup 0 --mode single \
@@ -130,8 +134,8 @@ case $how in
     check_installed ""
     run_in_chroot apt-get remove -y -q --purge mtreplay >"$tmp/remove.log" 2>&1 ||
       { cat "$tmp/remove.log"; fail "apt-get remove in the chroot"; }
-    for f in usr/bin/mtreplay usr/libexec/mtreplay usr/lib/libarena.so usr/share/mtreplay \
-      usr/lib/cmake/mtreplay; do
+    for f in usr/bin/mtreplay usr/libexec/mtreplay "usr/$libdir/libarena.so" usr/share/mtreplay \
+      "usr/$libdir/cmake/mtreplay"; do
       [[ ! -e $root/$f ]] || fail "$f left after removal"
     done
     ;;

@@ -41,7 +41,8 @@ for p in "$prefix" "$staged"; do
 done
 # No path of the build tree is compiled into what was installed (RUNPATH, strings).
 for f in "$prefix"/bin/mtreplay "$prefix"/libexec/mtreplay/mtreplay-worker "$prefix/$libdir"/*.so; do
-  if readelf -d "$f" | grep -E 'RPATH|RUNPATH' | grep -q "$build"; then
+  runpath=$(readelf -d "$f" | grep -E 'RPATH|RUNPATH' || true)
+  if [[ $runpath == *"$build"* ]]; then
     fail "$f has a RUNPATH into the build tree"
   fi
 done
