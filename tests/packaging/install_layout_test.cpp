@@ -14,7 +14,7 @@ namespace layout = mtreplay::layout;
 
 namespace {
 
-class TempTree : public ::testing::Test {
+class InstallLayoutTree : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string pattern = (fs::temp_directory_path() / "mtreplay-layout.XXXXXX").string();
@@ -31,7 +31,7 @@ class TempTree : public ::testing::Test {
   fs::path root_;
 };
 
-TEST_F(TempTree, InstalledTreeFindsItsPartsUnderThePrefix) {
+TEST_F(InstallLayoutTree, InstalledTreeFindsItsPartsUnderThePrefix) {
   fs::path exe = touch("opt/mt/bin/mtreplay");
   fs::path worker = touch("opt/mt/libexec/mtreplay/mtreplay-worker");
   touch("opt/mt/lib/libmhook.so");
@@ -43,7 +43,7 @@ TEST_F(TempTree, InstalledTreeFindsItsPartsUnderThePrefix) {
   EXPECT_EQ(samples.front(), root_ / "opt/mt/share/mtreplay/samples");
 }
 
-TEST_F(TempTree, MovedPrefixIsFoundAtItsNewPlace) {
+TEST_F(InstallLayoutTree, MovedPrefixIsFoundAtItsNewPlace) {
   touch("a/bin/mtreplay");
   touch("a/libexec/mtreplay/mtreplay-worker");
   touch("a/lib/libmhook.so");
@@ -53,7 +53,7 @@ TEST_F(TempTree, MovedPrefixIsFoundAtItsNewPlace) {
   EXPECT_EQ(layout::library_dir(exe), root_ / "b/lib");
 }
 
-TEST_F(TempTree, BuildTreeKeepsTheWorkerBesideTheCliAndTheSamplesInTheSource) {
+TEST_F(InstallLayoutTree, BuildTreeKeepsTheWorkerBesideTheCliAndTheSamplesInTheSource) {
   fs::path exe = touch("src/build/bin/mtreplay");
   fs::path worker = touch("src/build/bin/mtreplay-worker");
   touch("src/build/lib/libmhook.so");
