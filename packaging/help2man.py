@@ -40,8 +40,12 @@ def esc(text):
 
 
 def run_help(mtreplay, *args):
-    out = subprocess.run([mtreplay, *args, "--help"], check=True, capture_output=True, text=True,
+    out = subprocess.run([mtreplay, *args, "--help"], capture_output=True, text=True,
                          env=dict(os.environ, COLUMNS="80"))
+    if out.returncode != 0 or not out.stdout.strip():
+        # Every command's --help prints on stdout and exits 0 (README.md's exit codes).
+        sys.exit(f"help2man.py: `{' '.join(['mtreplay', *args, '--help'])}` exited {out.returncode} "
+                 f"with {len(out.stdout)} bytes on stdout: {out.stderr.strip()[:200]}")
     return out.stdout
 
 
