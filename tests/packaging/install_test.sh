@@ -129,6 +129,18 @@ PY
 check_prefix "$prefix" "$tmp/work-moved"
 check_prefix "$staged" "$tmp/work-staged"
 
+# Run through a symlink elsewhere (as /usr/local/bin/mtreplay -> /opt/...): the tree is
+# still the one the link points into.
+mkdir -p "$tmp/linkbin"
+ln -s "$prefix/bin/mtreplay" "$tmp/linkbin/mtreplay"
+hidden "$tmp/linkbin/mtreplay" allocators --json >"$tmp/linked.json"
+python3 - "$tmp/linked.json" "$prefix/$libdir/libarena.so" <<'PY'
+import json, sys
+arena = {a["name"]: a for a in json.load(open(sys.argv[1]))}["arena"]
+if not arena["available"] or arena["path"] != sys.argv[2]:
+    sys.exit(f"FAIL: through a symlink, arena is {arena}")
+PY
+
 # The man pages render, and each names every option its command's --help lists.
 for page in "$prefix"/share/man/man1/mtreplay-*.1; do
   command=$(basename "$page" .1)
