@@ -20,6 +20,7 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
+#include "mtreplay/install_layout.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
 #include "mtreplay/traces/trace_writer.hpp"
 
@@ -44,12 +45,10 @@ constexpr const char* kUsage =
     "usage: mtreplay record [-o PATTERN] [--no-follow-fork] [--no-follow-exec] [-q] -- CMD "
     "[ARGS...]";
 
-// libmhook.so is installed next to us: <prefix>/bin/mtreplay and <prefix>/lib/libmhook.so.
+// libmhook.so of our own tree: <prefix>/lib/libmhook.so (mtreplay/install_layout.hpp).
 fs::path find_mhook() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  return self.parent_path().parent_path() / "lib" / "libmhook.so";
+  if (layout::self_exe().empty()) return {};
+  return layout::library_dir() / "libmhook.so";
 }
 
 std::vector<std::string> child_environment(const RecordOptions& o, const fs::path& mhook,

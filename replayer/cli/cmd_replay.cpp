@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/install_layout.hpp"
 #include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/replay/report_table.hpp"
 #include "mtreplay/replay/result_json.hpp"
@@ -245,7 +246,7 @@ int mtreplay::cli::run_replay(Args args) {
 
   fs::path worker =
       vm.count("worker") ? fs::path(vm["worker"].as<std::string>()) : default_worker_path();
-  fs::path lib_dir = worker.parent_path().parent_path() / "lib";
+  fs::path lib_dir = mtreplay::layout::library_dir();
   std::string allocator = vm["allocator"].as<std::string>();
   auto backend = mtreplay::allocators::find_backend(allocator, lib_dir);
   if (!backend) {

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "mtreplay/install_layout.hpp"
+
 extern char** environ;
 
 namespace mtreplay::replay {
@@ -231,9 +233,7 @@ std::string loader_reason(const std::string& text) {
 }  // namespace
 
 std::filesystem::path default_worker_path() {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return self.parent_path() / "mtreplay-worker";
+  return layout::worker_path();
 }
 
 RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
