@@ -17,6 +17,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/replay/plan_cache.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/compare_report.hpp"
@@ -121,7 +122,7 @@ std::vector<std::string> split_list(const std::vector<std::string>& values) {
 
 int mtreplay::cli::run_compare(Args args) {
   std::vector<std::string> trace_args, allocator_args;
-  std::string baseline = "glibc", from, mode, touch;
+  std::string baseline = "glibc", from, mode, touch, cache_dir;
   Outputs outputs;
   int repeat = 5, warmup = 1;
   double timeout_s = 600;
@@ -143,7 +144,12 @@ int mtreplay::cli::run_compare(Args args) {
       "leave the RSS timelines out of --json (for baselines kept in a repository)")(
       "markdown", po::value(&outputs.markdown), "write the tables as Markdown to this file")(
       "html", po::value(&outputs.html), "write a self-contained HTML report with charts")(
-      "from", po::value(&from), "tabulate this result file instead of running replays");
+      "from", po::value(&from), "tabulate this result file instead of running replays")(
+      "no-cache",
+      "keep the traces' plans only for this compare (each trace is still planned once, "
+      "not once per run)")(
+      "cache-dir", po::value(&cache_dir),
+      "where plans are kept (default: $XDG_CACHE_HOME/mtreplay, else ~/.cache/mtreplay)");
   po::options_description hidden;
   hidden.add_options()("trace", po::value(&trace_args)->composing());
   po::options_description all;
@@ -230,13 +236,23 @@ int mtreplay::cli::run_compare(Args args) {
   try {
     ScratchDir scratch;
     request.work_dir = scratch.path();
+    // Every run's `mtreplay replay` maps the plan the first one stored: with --no-cache
+    // in a directory that goes with the scratch space.
+    fs::path plans = vm.count("no-cache") ? scratch.path() / "plans"
+                     : cache_dir.empty()   ? replay::default_plan_cache_dir()
+                                           : fs::absolute(cache_dir);
+    if (plans.empty()) {
+      request.replay_args.push_back("--no-cache");  // no HOME: each run plans afresh
+    } else {
+      request.replay_args.insert(request.replay_args.end(), {"--cache-dir", plans.string()});
+    }
     mr::ResultFile file;
     {
       mr::InterruptGuard guard;
       file = mr::run_compare(request, mr::terminal_progress(request));
       mr::clear_terminal_progress();
     }
-    file.trace_profiles = mr::profile_traces(request.traces);
+    file.trace_profiles = mr::profile_traces(request.traces, plans);
     return report(file, baseline, outputs);
   } catch (const mr::Interrupted&) {
     mr::clear_terminal_progress();
