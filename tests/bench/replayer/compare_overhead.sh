@@ -8,6 +8,8 @@
 # Then reading + planning throughput: `mtreplay replay --allocator null` with an empty
 # plan cache minus the same with the plan cached, in events/s, beside `zstd -d` of the
 # trace's zstd frames (extracted into one .zst) on the same machine.
+# "per-run" rows: the same 8 replays as separate `mtreplay replay --no-cache` (each reads
+# and plans the trace, as compare's runs did before the plan cache; PER_RUN=0 skips).
 # Usage: compare_overhead.sh BUILD_DIR [ROUNDS] [TRACE]
 set -euo pipefail
 build=${1:?usage: compare_overhead.sh BUILD_DIR [ROUNDS] [TRACE]}
@@ -23,20 +25,42 @@ if [ -z "$trace" ]; then
   trace=$(ls -S "$work"/py.*.mtr | head -1)  # the interpreter's own trace: the largest
 fi
 
+report() {  # LABEL START END CPU_FILE JSON...
+  python3 - "$@" <<'PY'
+import json, sys
+label, start, end, cpu_file = sys.argv[1:5]
+runs = [r for f in sys.argv[5:] for r in json.load(open(f))["runs"]]
+elapsed = float(end) - float(start)
+cpu = sum(float(x) for x in open(cpu_file).read().split())
+replays = sum(r["wall_ns"] for r in runs if r["status"] == "ok") / 1e9
+timed = replays + sum(r.get("excluded_ns", 0) for r in runs if r["status"] == "ok") / 1e9
+run_cpu = sum(r["cpu_user_ns"] + r["cpu_sys_ns"] for r in runs if r["status"] == "ok") / 1e9
+print(f"{label:7} runs {len(runs)}  elapsed {elapsed:6.2f} s  replays {replays:5.2f} s"
+      f"  ratio {elapsed / replays:4.2f}  (with touch work {elapsed / timed:4.2f})"
+      f"  cpu {cpu:5.2f} s vs the runs' {run_cpu:5.2f} s")
+PY
+}
+
 one() {  # CACHE_DIR LABEL
   local start end
   start=$(date +%s.%N)
-  "$bin/mtreplay" compare "$trace" -a glibc,arena --repeat 3 --warmup 1 --cache-dir "$1" \
-    --json "$work/out.json" >/dev/null
+  /usr/bin/time -f "%U %S" -o "$work/cpu" "$bin/mtreplay" compare "$trace" -a glibc,arena \
+    --repeat 3 --warmup 1 --cache-dir "$1" --json "$work/out.json" >/dev/null
   end=$(date +%s.%N)
-  python3 - "$work/out.json" "$start" "$end" "$2" <<'PY'
-import json, sys
-runs = json.load(open(sys.argv[1]))["runs"]
-elapsed = float(sys.argv[3]) - float(sys.argv[2])
-replays = sum(r["wall_ns"] for r in runs if r["status"] == "ok") / 1e9
-print(f"{sys.argv[4]:5} runs {len(runs)}  elapsed {elapsed:6.2f} s  replays {replays:5.2f} s"
-      f"  ratio {elapsed / replays:4.2f}")
-PY
+  report "$2" "$start" "$end" "$work/cpu" "$work/out.json"
+}
+
+# What compare did before the plan cache: 8 replays, each reading and planning.
+per_run() {
+  local start end i
+  start=$(date +%s.%N)
+  : >"$work/cpu"
+  for i in 1 2 3 4 5 6 7 8; do
+    /usr/bin/time -f "%U %S" -a -o "$work/cpu" "$bin/mtreplay" replay "$trace" --quiet \
+      --no-cache -a "$([ $((i % 2)) = 0 ] && echo glibc || echo arena)" --json "$work/r$i.json"
+  done
+  end=$(date +%s.%N)
+  report per-run "$start" "$end" "$work/cpu" "$work"/r?.json
 }
 
 echo "trace $(basename "$trace"): $("$bin/mtreplay" info "$trace" | head -1)"
@@ -45,6 +69,7 @@ for i in $(seq "$rounds"); do
   rm -rf "$work/cache"
   one "$work/cache" cold
   one "$work/cache" warm
+  [ "${PER_RUN:-1}" = 0 ] || per_run
 done
 echo "load: $(uptime)"
 
