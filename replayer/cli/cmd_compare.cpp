@@ -8,8 +8,8 @@
 #include <boost/algorithm/string/classification.hpp>
 #include <boost/algorithm/string/split.hpp>
 #include <boost/program_options.hpp>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -268,8 +268,8 @@ int mtreplay::cli::run_compare(Args args) {
     // Every run's `mtreplay replay` maps the plan the first one stored: with --no-cache
     // in a directory that goes with the scratch space.
     fs::path plans = vm.count("no-cache") ? scratch.path() / "plans"
-                     : cache_dir.empty()   ? replay::default_plan_cache_dir()
-                                           : fs::absolute(cache_dir);
+                     : cache_dir.empty()  ? replay::default_plan_cache_dir()
+                                          : fs::absolute(cache_dir);
     if (plans.empty()) {
       request.replay_args.push_back("--no-cache");  // no HOME: each run plans afresh
     } else {

@@ -214,7 +214,8 @@ int mtreplay::cli::run_replay(Args args) {
   std::unique_ptr<LoadedPlan> loaded;
   try {
     loaded = load_plan(
-        trace, source, [](const std::string& line) { fmt::print(stderr, "mtreplay replay: {}\n", line); },
+        trace, source,
+        [](const std::string& line) { fmt::print(stderr, "mtreplay replay: {}\n", line); },
         [&](const Plan& plan) -> std::optional<std::string> {
           if (source.with_addresses && reuses_addresses_across_threads(plan))
             return fmt::format(

@@ -83,8 +83,8 @@ std::unique_ptr<LoadedPlan> open_entry(const fs::path& path, const std::string& 
     return fail(fmt::format("version {}.{}, expected 1.{}", trailer.trailer_version,
                             trailer.image_version, kPlanImageVersion));
   if (trailer.image_bytes != size - sizeof trailer) return fail("size does not match its trailer");
-  if (std::string(trailer.content_hash, strnlen(trailer.content_hash, sizeof trailer.content_hash)) !=
-          content_hash ||
+  if (std::string(trailer.content_hash,
+                  strnlen(trailer.content_hash, sizeof trailer.content_hash)) != content_hash ||
       std::string(trailer.variant, strnlen(trailer.variant, sizeof trailer.variant)) !=
           variant_name(with_addresses))
     return fail("made for another trace or variant");
@@ -175,7 +175,8 @@ std::unique_ptr<LoadedPlan> load_plan(const fs::path& trace, const PlanSource& s
   };
   std::string content_hash = traces::content_hash(trace);
   fs::path dir;
-  if (source.use_cache) dir = source.cache_dir.empty() ? default_plan_cache_dir() : source.cache_dir;
+  if (source.use_cache)
+    dir = source.cache_dir.empty() ? default_plan_cache_dir() : source.cache_dir;
   fs::path entry;
   std::string origin = "built";
   if (!dir.empty()) {
@@ -241,8 +242,7 @@ std::unique_ptr<LoadedPlan> load_plan(const fs::path& trace, const PlanSource& s
   auto loaded = std::make_unique<LoadedPlan>(out.fd, base, image_bytes);
   loaded->identity = std::move(built.identity);
   loaded->origin = origin;
-  if (!loaded->ok())
-    throw std::runtime_error("the plan image just written is inconsistent");
+  if (!loaded->ok()) throw std::runtime_error("the plan image just written is inconsistent");
   if (!out.temp_path.empty()) {
     PlanCacheTrailer trailer;
     std::memcpy(trailer.magic, kPlanCacheMagic, sizeof trailer.magic);

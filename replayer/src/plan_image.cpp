@@ -188,7 +188,8 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
 std::string PlanView::attach(const std::byte* base, size_t size) {
   if (size < sizeof(PlanHeader)) return "plan image too small";
   auto* header = reinterpret_cast<const PlanHeader*>(base);
-  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 || header->version != kPlanImageVersion)
+  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 ||
+      header->version != kPlanImageVersion)
     return "not a replay plan image";
   auto fits = [&](uint64_t offset, uint64_t bytes) {
     return offset <= size && bytes <= size - offset;

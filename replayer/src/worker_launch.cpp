@@ -3,9 +3,9 @@
 #include <fmt/core.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/syscall.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 

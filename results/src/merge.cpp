@@ -12,8 +12,8 @@ namespace mtreplay::results {
 namespace {
 
 std::string describe(const Environment& e) {
-  return fmt::format("{}, {} cores, kernel {}, libc {}, mtreplay {} ({})", e.cpu, e.cores,
-                     e.kernel, e.libc, e.mtreplay_version, e.mtreplay_revision);
+  return fmt::format("{}, {} cores, kernel {}, libc {}, mtreplay {} ({})", e.cpu, e.cores, e.kernel,
+                     e.libc, e.mtreplay_version, e.mtreplay_revision);
 }
 
 bool same(const Environment& a, const Environment& b) {
@@ -35,24 +35,23 @@ ResultFile merge_results(const std::vector<NamedResult>& inputs, bool force) {
   for (const NamedResult& in : inputs) {
     if (!force && !same(in.file.environment, out.environment))
       throw MergeError(fmt::format(
-          "{} was made in another environment than {} ({} vs {}); --force merges anyway",
-          in.origin, inputs.front().origin, describe(in.file.environment),
-          describe(out.environment)));
+          "{} was made in another environment than {} ({} vs {}); --force merges anyway", in.origin,
+          inputs.front().origin, describe(in.file.environment), describe(out.environment)));
     for (const Run& r : in.file.runs) {
       auto [it, fresh] = hash_of_name.try_emplace(r.trace.name, r.trace.content_hash, in.origin);
       if (!fresh && it->second.first != r.trace.content_hash && !force)
         throw MergeError(fmt::format(
             "trace {} differs between {} ({}) and {} ({}); --force merges anyway", r.trace.name,
             it->second.second, it->second.first, in.origin, r.trace.content_hash));
-      auto key = std::make_tuple(r.trace.content_hash, r.allocator.name, r.mode, r.repeat, r.warmup);
+      auto key =
+          std::make_tuple(r.trace.content_hash, r.allocator.name, r.mode, r.repeat, r.warmup);
       const bool repeated = !seen.insert(key).second;
       if (repeated && r.warmup) continue;  // every shard warms up: one copy is kept
       if (repeated && !force)
         throw MergeError(fmt::format(
             "{} repeats a run of {} with {} ({} {}) that an earlier file holds; --force merges "
             "anyway",
-            in.origin, r.trace.name, r.allocator.name, r.warmup ? "warm-up" : "repeat",
-            r.repeat));
+            in.origin, r.trace.name, r.allocator.name, r.warmup ? "warm-up" : "repeat", r.repeat));
       trace_order.try_emplace(r.trace.content_hash, trace_order.size());
       out.runs.push_back(r);
     }

@@ -543,7 +543,8 @@ TEST_F(ReplayCli, PlanCacheHitsMissesStaleAndCorruptEntries) {
     f.seekp(static_cast<std::streamoff>(size / 2));
     f.write(&c, 1);
   }
-  Outcome flipped = run("replay " + trace.string() + " --quiet --json " + json.string() + " " + args);
+  Outcome flipped =
+      run("replay " + trace.string() + " --quiet --json " + json.string() + " " + args);
   EXPECT_EQ(flipped.code, 0);
   EXPECT_NE(flipped.err.find("checksum"), std::string::npos) << flipped.err;
   EXPECT_EQ(figures(nlohmann::json::parse(slurp(json))), first);

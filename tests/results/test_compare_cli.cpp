@@ -1,8 +1,8 @@
 // mtreplay compare and diff on real replays of the bundled samples.
 #include <gtest/gtest.h>
 
-#include <filesystem>
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <tuple>
@@ -148,7 +148,8 @@ namespace {
 // (trace, allocator, repeat, warm-up) of every run: the matrix a file covers.
 std::multiset<std::tuple<std::string, std::string, int, bool>> run_set(const mr::ResultFile& f) {
   std::multiset<std::tuple<std::string, std::string, int, bool>> out;
-  for (const auto& r : f.runs) out.emplace(r.trace.content_hash, r.allocator.name, r.repeat, r.warmup);
+  for (const auto& r : f.runs)
+    out.emplace(r.trace.content_hash, r.allocator.name, r.repeat, r.warmup);
   return out;
 }
 

@@ -67,7 +67,7 @@ class LoadedPlan {
   LoadedPlan& operator=(const LoadedPlan&) = delete;
 
   bool ok() const { return ok_; }  // PlanView::attach accepted it
-  int fd() const { return fd_; }  // not close-on-exec: the worker maps it
+  int fd() const { return fd_; }   // not close-on-exec: the worker maps it
   const PlanView& view() const { return view_; }
   const PlanHeader& header() const { return view_.header(); }
 
