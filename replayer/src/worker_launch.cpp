@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -374,6 +375,27 @@ RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backe
   }
   if (r.exit_code == 3 || r.exit_code == 1) collect(plan, results, r);
   return r;
+}
+
+RunResult run_worker(const Plan& /*plan*/, int plan_fd, const BackendSpec& backend,
+                     const ReplayOptions& options, const std::filesystem::path& worker,
+                     const ProgressFn& progress) {
+  struct stat st {};
+  if (fstat(plan_fd, &st) != 0 || st.st_size <= 0)
+    throw std::system_error(errno, std::generic_category(), "reading the replay plan");
+  const auto size = static_cast<size_t>(st.st_size);
+  void* base = mmap(nullptr, size, PROT_READ, MAP_SHARED, plan_fd, 0);
+  if (base == MAP_FAILED)
+    throw std::system_error(errno, std::generic_category(), "mapping the replay plan");
+  struct Unmap {
+    void* p;
+    size_t n;
+    ~Unmap() { munmap(p, n); }
+  } unmap{base, size};
+  PlanView view;
+  std::string problem = view.attach(static_cast<const std::byte*>(base), size);
+  if (!problem.empty()) throw std::runtime_error(problem);
+  return run_worker(view, plan_fd, backend, options, worker, progress);
 }
 
 }  // namespace mtreplay::replay
