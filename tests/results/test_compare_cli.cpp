@@ -135,6 +135,8 @@ TEST_F(CompareCli, BadInputExitsTwo) {
       {"compare " + kSmallTraces + " -a glibc,nosuch", "unknown allocator 'nosuch'"},
       {"compare --from " + (dir / "garbage.json").string(), "garbage.json: expected an object"},
       {"compare --repeat 0", "--repeat must be >= 1"},
+      {"compare " + kSmallTraces + " --shard 3/2", "is not K/N"},
+      {"compare --from " + (dir / "garbage.json").string() + " --shard 1/2", "takes no traces"},
   };
   for (const auto& c : cases) {
     auto r = mtreplay(c.args);
