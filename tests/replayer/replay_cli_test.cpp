@@ -187,6 +187,9 @@ TEST_F(ReplayCli, ResultFollowsTheSchema) {
   EXPECT_GT(run["latency_ns"]["malloc"]["samples"].get<uint64_t>(), 0u);
   EXPECT_LE(run["rss_timeline"].size(), 512u);
   EXPECT_GE(run["peak_rss_bytes"].get<uint64_t>(), run["baseline_rss_bytes"].get<uint64_t>());
+  EXPECT_GT(run["replayer_startup_bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(run["program_peak_rss_bytes"].get<uint64_t>(),
+            run["peak_rss_bytes"].get<uint64_t>() - run["replayer_startup_bytes"].get<uint64_t>());
   EXPECT_EQ(run["peak_live_bytes"], 32000);
   EXPECT_GT(run["usable_slop_bytes"].get<uint64_t>(), 0u) << "glibc rounds 32 up to 40";
 }
