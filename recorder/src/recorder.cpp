@@ -13,6 +13,7 @@ namespace mtreplay::recorder {
 
 constinit thread_local ThreadState tls __attribute__((tls_model("initial-exec")));
 ProcessState process;
+StampGate stamp_gate;
 
 namespace {
 
@@ -22,6 +23,10 @@ uint32_t current_tid() {
 
 bool recording() {
   return process.enabled && !process.closed.load(std::memory_order_relaxed);
+}
+
+bool alone() {
+  return stamp_gate.threads.load(std::memory_order_acquire) <= 1;
 }
 
 // Re-opens the fast path for this thread if it has a chunk to fill.
@@ -57,8 +62,11 @@ void begin_chunk(ThreadState& t, uint64_t now) {
   ThreadRecord* rec = t.record;
   wait_for_slot(rec, t.slot);
   t.encoder.reset(rec->chunk(t.slot), rec->chunk(t.slot) + kChunkBytes, now);
+  // Coarse if the thread is alone, or still in a run of coarse stamps it began alone.
+  t.chunk_coarse = alone() || t.coarse_left != 0;
   ChunkSlot& s = rec->slots[t.slot];
-  s.info = {rec->thread_index, rec->os_tid, 0, now};
+  s.info = {rec->thread_index, rec->os_tid, 0, now,
+            t.chunk_coarse ? traces::format::kFrameCoarseTime : 0u};
   commit(t);
 }
 
@@ -90,15 +98,34 @@ void on_thread_exit(void* rec_ptr) {
   if (t.record != rec || !recording()) return;
   HookGuard guard;
   publish_chunk(t);
+  t.coarse_left = 0;  // the next event reads the clock: no stamp before the new base
   begin_chunk(t, now_ns());
   rec->state.store(RecordState::kExited, std::memory_order_release);
 }
 
+// Counts the calling thread among the recording ones (stamp_mode.hpp): a thread made
+// by pthread_create was counted by its creator; any other counts itself now.
+void count_this_thread() {
+  uint32_t u = stamp_gate.unregistered.load(std::memory_order_acquire);
+  while (u != 0) {
+    if (stamp_gate.unregistered.compare_exchange_weak(u, u - 1, std::memory_order_acq_rel)) {
+      end_coarse_runs();
+      return;
+    }
+  }
+  stamp_gate.threads.fetch_add(1, std::memory_order_acq_rel);
+  end_coarse_runs();
+}
+
 bool register_thread(ThreadState& t, uint64_t now) {
+  count_this_thread();
   const uint32_t tid = current_tid();
   const uint32_t index = process.next_thread_index.fetch_add(1, std::memory_order_relaxed);
   ThreadRecord* rec = registry.acquire(index, tid);
-  if (!rec) return false;
+  if (!rec) {
+    // Stays counted: another thread may run, and exact stamps are the safe side.
+    return false;
+  }
   t.record = rec;
   t.slot = 0;
   if (process.exit_key_created) pthread_setspecific(process.exit_key, rec);
@@ -189,6 +216,7 @@ void record_slow(traces::Event e) {
   if (process.init_state.load(std::memory_order_acquire) != 2) {
     ensure_initialized();
     e.time_ns = now_ns();  // the stamp was taken before the clock was calibrated
+    t.coarse_left = 0;
   }
   if (!process.enabled) return;
   if (process.closed.load(std::memory_order_acquire)) {
@@ -202,7 +230,10 @@ void record_slow(traces::Event e) {
       count_unrecorded();
       return;
     }
-  } else if (!t.encoder.has_room() || e.time_ns >= t.encoder.base_time_ns() + kChunkMaxAgeNs) {
+  } else if (!t.encoder.has_room() || e.time_ns >= t.encoder.base_time_ns() + kChunkMaxAgeNs ||
+             (!t.chunk_coarse && alone())) {
+    // Full, old, or a chunk of exact stamps while the thread is now alone: the next
+    // chunk is a coarse frame (read_stamp sent us here), the current one stays exact.
     publish_chunk(t);
     begin_chunk(t, e.time_ns);
   }
@@ -216,6 +247,7 @@ ExecFlush::ExecFlush() {
   guard_.emplace();
   if (t.record) {
     publish_chunk(t);
+    t.coarse_left = 0;  // the next event reads the clock: no stamp before the new base
     begin_chunk(t, now_ns());
   }
   // Held until the exec fails (or forever, if it succeeds): the writer thread must not
@@ -251,6 +283,24 @@ void join_writer_thread() {
   sink::join_writer_thread();
 }
 
+void before_thread_create() {
+  stamp_gate.threads.fetch_add(1, std::memory_order_acq_rel);
+  stamp_gate.unregistered.fetch_add(1, std::memory_order_acq_rel);
+  end_coarse_runs();
+}
+
+void thread_create_failed() {
+  uint32_t u = stamp_gate.unregistered.load(std::memory_order_acquire);
+  while (u != 0) {
+    if (stamp_gate.unregistered.compare_exchange_weak(u, u - 1, std::memory_order_acq_rel)) {
+      stamp_gate.threads.fetch_sub(1, std::memory_order_acq_rel);
+      end_coarse_runs();
+      return;
+    }
+  }
+  // Another thread took the count meanwhile (a clone thread): it stays, on the safe side.
+}
+
 void before_fork() {
   registry.lock();
   sink::lock();
@@ -269,6 +319,11 @@ void after_fork_in_child() {
   process.pid = static_cast<uint32_t>(getpid());
   process.generation = 0;
   process.next_thread_index.store(0, std::memory_order_relaxed);
+  // The child has one thread, this one (counted below if it records).
+  stamp_gate.unregistered.store(0, std::memory_order_relaxed);
+  stamp_gate.threads.store(0, std::memory_order_relaxed);
+  end_coarse_runs();
+  t.coarse_left = 0;
   if (!process.enabled || process.closed.load(std::memory_order_relaxed) ||
       !process.config.follow_fork) {
     process.enabled = false;
@@ -281,6 +336,7 @@ void after_fork_in_child() {
     t.record->thread_index = process.next_thread_index.fetch_add(1, std::memory_order_relaxed);
     t.record->os_tid = current_tid();
     t.slot = 0;
+    stamp_gate.threads.store(1, std::memory_order_relaxed);
     const uint64_t now = now_ns();
     begin_chunk(t, now);
     traces::Event start;
