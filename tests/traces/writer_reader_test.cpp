@@ -150,7 +150,7 @@ TEST(WriterReader, VersionOneTracesStayReadable) {
   EXPECT_EQ(r.summary().unrecorded_calls, 0u);
   EXPECT_EQ(r.summary().events, 4u);
   HeaderFields bad;
-  bad.version = 3;
+  bad.version = 4;
   TraceWriter w3;
   EXPECT_FALSE(w3.open(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC), bad));
 }
