@@ -89,9 +89,7 @@ MHOOK_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
   // The recorder's own writer thread is not a thread of the program.
   if (tls.in_hook) return real.pthread_create(thread, attr, start, arg);
   before_thread_create();
-  const int rc = real.pthread_create(thread, attr, start, arg);
-  if (rc != 0) thread_create_failed();
-  return rc;
+  return real.pthread_create(thread, attr, start, arg);
 }
 
 MHOOK_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) noexcept {

@@ -25,9 +25,6 @@ bool recording() {
   return process.enabled && !process.closed.load(std::memory_order_relaxed);
 }
 
-bool alone() {
-  return stamp_gate.threads.load(std::memory_order_acquire) <= 1;
-}
 
 // Re-opens the fast path for this thread if it has a chunk to fill.
 void open_gate(ThreadState& t) {
@@ -58,15 +55,16 @@ void wait_for_slot(ThreadRecord* rec, uint32_t slot) {
   }
 }
 
-void begin_chunk(ThreadState& t, uint64_t now) {
+// Every chunk is a COARSE_TIME frame: a zero time delta marks a repeated reading. Its
+// base is just before the first event when that event is a reading of its own (so it
+// reads back as exact), at the event when it repeats an earlier one.
+void begin_chunk(ThreadState& t, uint64_t now, bool first_exact) {
   ThreadRecord* rec = t.record;
   wait_for_slot(rec, t.slot);
-  t.encoder.reset(rec->chunk(t.slot), rec->chunk(t.slot) + kChunkBytes, now);
-  // Coarse if the thread is alone, or still in a run of coarse stamps it began alone.
-  t.chunk_coarse = alone() || t.coarse_left != 0;
+  const uint64_t base = first_exact && now != 0 ? now - 1 : now;
+  t.encoder.reset(rec->chunk(t.slot), rec->chunk(t.slot) + kChunkBytes, base);
   ChunkSlot& s = rec->slots[t.slot];
-  s.info = {rec->thread_index, rec->os_tid, 0, now,
-            t.chunk_coarse ? traces::format::kFrameCoarseTime : 0u};
+  s.info = {rec->thread_index, rec->os_tid, 0, base, traces::format::kFrameCoarseTime};
   commit(t);
 }
 
@@ -99,37 +97,30 @@ void on_thread_exit(void* rec_ptr) {
   HookGuard guard;
   publish_chunk(t);
   t.coarse_left = 0;  // the next event reads the clock: no stamp before the new base
-  begin_chunk(t, now_ns());
+  begin_chunk(t, now_ns(), true);
   rec->state.store(RecordState::kExited, std::memory_order_release);
-}
-
-// Counts the calling thread among the recording ones (stamp_mode.hpp): a thread made
-// by pthread_create was counted by its creator; any other counts itself now.
-void count_this_thread() {
-  uint32_t u = stamp_gate.unregistered.load(std::memory_order_acquire);
-  while (u != 0) {
-    if (stamp_gate.unregistered.compare_exchange_weak(u, u - 1, std::memory_order_acq_rel)) {
-      end_coarse_runs();
-      return;
-    }
-  }
-  stamp_gate.threads.fetch_add(1, std::memory_order_acq_rel);
-  end_coarse_runs();
+  // The threads left may be alone now: let the next one to record claim a new period
+  // rather than wait for the writer's tick (an event this thread still makes in a
+  // later destructor shares it again).
+  new_stamp_period();
 }
 
 bool register_thread(ThreadState& t, uint64_t now) {
-  count_this_thread();
   const uint32_t tid = current_tid();
   const uint32_t index = process.next_thread_index.fetch_add(1, std::memory_order_relaxed);
   ThreadRecord* rec = registry.acquire(index, tid);
-  if (!rec) {
-    // Stays counted: another thread may run, and exact stamps are the safe side.
-    return false;
-  }
+  if (!rec) return false;
   t.record = rec;
   t.slot = 0;
+  // Its owner value in the stamp gate (stamp_mode.hpp); 0 (never an owner) if the
+  // index does not fit.
+  t.stamp_id = index + 1 < StampGate::kShared ? index + 1 : 0;
+  t.coarse_left = 0;
+  // Its first stamp (taken unregistered) shared the period, ending any run; a new one
+  // lets a thread that records alone from now on (this one, the first thread) claim it.
+  new_stamp_period();
   if (process.exit_key_created) pthread_setspecific(process.exit_key, rec);
-  begin_chunk(t, now);
+  begin_chunk(t, now, true);
   traces::Event start;
   start.op = traces::Op::kThreadStart;
   start.time_ns = now;
@@ -217,6 +208,7 @@ void record_slow(traces::Event e) {
     ensure_initialized();
     e.time_ns = now_ns();  // the stamp was taken before the clock was calibrated
     t.coarse_left = 0;
+    t.stamp_exact = true;
   }
   if (!process.enabled) return;
   if (process.closed.load(std::memory_order_acquire)) {
@@ -230,12 +222,9 @@ void record_slow(traces::Event e) {
       count_unrecorded();
       return;
     }
-  } else if (!t.encoder.has_room() || e.time_ns >= t.encoder.base_time_ns() + kChunkMaxAgeNs ||
-             (!t.chunk_coarse && alone())) {
-    // Full, old, or a chunk of exact stamps while the thread is now alone: the next
-    // chunk is a coarse frame (read_stamp sent us here), the current one stays exact.
+  } else if (!t.encoder.has_room() || e.time_ns >= t.encoder.base_time_ns() + kChunkMaxAgeNs) {
     publish_chunk(t);
-    begin_chunk(t, e.time_ns);
+    begin_chunk(t, e.time_ns, t.stamp_exact);
   }
   append(t, e);
 }
@@ -248,7 +237,7 @@ ExecFlush::ExecFlush() {
   if (t.record) {
     publish_chunk(t);
     t.coarse_left = 0;  // the next event reads the clock: no stamp before the new base
-    begin_chunk(t, now_ns());
+    begin_chunk(t, now_ns(), true);
   }
   // Held until the exec fails (or forever, if it succeeds): the writer thread must not
   // start a frame that the exec would cut in half, nor write after the end record.
@@ -284,21 +273,7 @@ void join_writer_thread() {
 }
 
 void before_thread_create() {
-  stamp_gate.threads.fetch_add(1, std::memory_order_acq_rel);
-  stamp_gate.unregistered.fetch_add(1, std::memory_order_acq_rel);
-  end_coarse_runs();
-}
-
-void thread_create_failed() {
-  uint32_t u = stamp_gate.unregistered.load(std::memory_order_acquire);
-  while (u != 0) {
-    if (stamp_gate.unregistered.compare_exchange_weak(u, u - 1, std::memory_order_acq_rel)) {
-      stamp_gate.threads.fetch_sub(1, std::memory_order_acq_rel);
-      end_coarse_runs();
-      return;
-    }
-  }
-  // Another thread took the count meanwhile (a clone thread): it stays, on the safe side.
+  share_stamp_period();
 }
 
 void before_fork() {
@@ -319,10 +294,8 @@ void after_fork_in_child() {
   process.pid = static_cast<uint32_t>(getpid());
   process.generation = 0;
   process.next_thread_index.store(0, std::memory_order_relaxed);
-  // The child has one thread, this one (counted below if it records).
-  stamp_gate.unregistered.store(0, std::memory_order_relaxed);
-  stamp_gate.threads.store(0, std::memory_order_relaxed);
-  end_coarse_runs();
+  // The child has one thread, this one: a new period, and a fresh reading.
+  new_stamp_period();
   t.coarse_left = 0;
   if (!process.enabled || process.closed.load(std::memory_order_relaxed) ||
       !process.config.follow_fork) {
@@ -336,9 +309,9 @@ void after_fork_in_child() {
     t.record->thread_index = process.next_thread_index.fetch_add(1, std::memory_order_relaxed);
     t.record->os_tid = current_tid();
     t.slot = 0;
-    stamp_gate.threads.store(1, std::memory_order_relaxed);
+    t.stamp_id = 1;
     const uint64_t now = now_ns();
-    begin_chunk(t, now);
+    begin_chunk(t, now, true);
     traces::Event start;
     start.op = traces::Op::kThreadStart;
     start.time_ns = now;

@@ -90,10 +90,9 @@ class ExecFlush {
 void final_flush();
 void join_writer_thread();
 
-// pthread_create(): the new thread is counted before it exists, so that the calling
-// thread stamps exactly from now on (stamp_mode.hpp); taken back if the create failed.
+// pthread_create(): ends the current period's coarse run before the new thread exists
+// (stamp_mode.hpp), so the calling thread's coarse stamps all precede it.
 void before_thread_create();
-void thread_create_failed();
 
 // fork(): called around the real fork by the fork hook.
 void before_fork();

@@ -1,29 +1,36 @@
-// Which time stamps the hot path takes: exact ones (a clock reading per event) while
-// the process has more than one recording thread, coarse ones while it has one.
+// Which time stamps the hot path takes: a clock reading per event while more than one
+// thread records, one reading per run of events while a single thread does.
 //
 // Exact stamps exist to order address reuse across threads: a free must sort before
-// the allocation, by any thread, that returns its address. A process with one thread
-// has nothing to order across threads, so a thread that is alone reads the clock only
-// every kCoarseRunEvents events and whenever the gate's generation changes (a thread
-// appears, or the writer thread's tick, which bounds a run in time, ~20 ms); the events
-// in between repeat that reading (a zero time delta, FORMAT.md "Coarse stamps"). A
-// repeated reading is at or before the event, never after it.
+// the allocation, by any thread, that returns its address. A thread that is the only
+// one recording has nothing to order against, so it reads the clock once per run of
+// up to kCoarseRunEvents events and the run's other events repeat that reading (a
+// zero time delta, FORMAT.md "Coarse stamps"). A repeated reading is at or before the
+// event, never after it.
 //
-// Why that is enough at the boundary (the second thread appears):
-// - pthread_create (hooked) counts the new thread and moves the generation before the
-//   real call, so the creating thread stamps exactly from then on; every coarse stamp
-//   it wrote is at or before the call, hence before any event of the new thread.
-// - A thread made otherwise (clone) counts itself at its first event, before the real
-//   call of that event. If that event frees an address that the old thread then
-//   allocates, the allocator orders the free before the allocation (that is how the
-//   memory changed hands), so the old thread, which loads the generation after its
-//   real call returns, sees it moved and reads the clock: its allocation is stamped
-//   after the free. Events of the old thread that share no address with the new one
-//   may still carry a coarse stamp until it notices (the lower bound of a run).
-// - Back to one thread: a thread is uncounted only once the writer has found it gone
-//   (after its last event), and the one left takes a fresh reading when it sees the
-//   generation move, so its later coarse stamps are after every event of the gone
-//   thread.
+// Who may run coarsely is decided per *period*, in one process-wide word: the period
+// number and its owner (none yet, one thread, or shared). The writer thread starts a
+// new period at every wake-up (at least every ~20 ms: the bound of a run in time).
+// The first thread to record in a period claims it (one CAS) and may stamp coarsely
+// for as long as the word stays exactly as it claimed it; any other thread that
+// records in that period marks it shared (one CAS), ending the owner's run, and
+// stamps exactly, as does everyone until the next period. So a thread that is alone
+// pays for a clock reading every 64 events, while threads that record at the same
+// time pay as before plus, per thread and period, one CAS.
+//
+// Why the order the replay needs holds:
+// - A coarse stamp is a lower bound, so a coarse free is never stamped late.
+// - A coarse allocation by the owner T of a period: a free of the same address by
+//   another thread U either came before T claimed the period (T's reading is later
+//   than it) or in the period; then U marked the period shared before its real free,
+//   the allocator ordered that free before T's allocation (that is how the memory
+//   changed hands), and T, which loads the word after its real call returns, sees
+//   the change and reads the clock: its allocation is stamped after the free.
+// - pthread_create (hooked) marks the period shared before the real call, so every
+//   coarse stamp of the creating thread precedes the new thread's events. A thread
+//   made otherwise (clone) ends the period at its first event: until then the owner's
+//   later events may sort before the new thread's first ones, never when they share
+//   an address (the previous point).
 #pragma once
 
 #include <atomic>
@@ -34,51 +41,81 @@
 
 namespace mtreplay::recorder {
 
-// At most this many events repeat one clock reading.
+// At most this many events share one clock reading.
 inline constexpr uint32_t kCoarseRunEvents = 64;
 
 struct alignas(64) StampGate {
-  // Moves whenever coarse runs must end: a thread is counted or uncounted, the writer
-  // ticks. Read on every event; written rarely, so its cache line stays shared.
-  std::atomic<uint32_t> generation{0};
-  // Recording threads, plus threads made by pthread_create that have not recorded yet.
-  std::atomic<uint32_t> threads{0};
-  // Threads made by pthread_create that have not recorded yet (part of `threads`).
-  std::atomic<uint32_t> unregistered{0};
+  static constexpr unsigned kOwnerBits = 24;
+  static constexpr uint64_t kOwnerMask = (uint64_t{1} << kOwnerBits) - 1;
+  static constexpr uint64_t kShared = kOwnerMask;  // owner value: more than one thread
+  // (period << kOwnerBits) | owner; owner 0: nobody yet, else a stamp_id or kShared.
+  // Read on every event; written a few times per period.
+  std::atomic<uint64_t> word{0};
 };
 
 extern StampGate stamp_gate;
 
-// The clock reading behind the stamp of the next event, off the coarse fast path.
+inline uint64_t stamp_owner(uint64_t w) {
+  return w & StampGate::kOwnerMask;
+}
+inline uint64_t stamp_period_start(uint64_t w) {
+  return w & ~StampGate::kOwnerMask;
+}
+
+// A clock reading for the next event; starts a coarse run if the thread owns (or can
+// claim) the current period, else ends the owner's run.
 inline uint64_t read_stamp(ThreadState& t) {
-  const uint32_t gen = stamp_gate.generation.load(std::memory_order_acquire);
-  const bool alone = stamp_gate.threads.load(std::memory_order_acquire) <= 1;
+  uint64_t w = stamp_gate.word.load(std::memory_order_acquire);
+  bool coarse = false;
+  for (;;) {
+    const uint64_t owner = stamp_owner(w);
+    if (owner == StampGate::kShared) break;
+    if (t.stamp_id != 0 && owner == t.stamp_id) {
+      coarse = true;
+      break;
+    }
+    const uint64_t want = stamp_period_start(w) | (owner == 0 && t.stamp_id != 0 ? t.stamp_id : StampGate::kShared);
+    if (stamp_gate.word.compare_exchange_weak(w, want, std::memory_order_acq_rel)) {
+      coarse = stamp_owner(want) == t.stamp_id;
+      w = want;
+      break;
+    }
+  }
   const uint64_t now = now_ns();
   t.coarse_time_ns = now;
-  if (alone && t.chunk_coarse) {
-    t.coarse_left = kCoarseRunEvents - 1;
-    t.coarse_generation = gen;
-  } else {
-    t.coarse_left = 0;
-    // Alone but filling a chunk of exact stamps: the slow path starts a coarse chunk.
-    if (alone) t.flush_deadline_ns = 0;
-  }
+  t.coarse_word = w;
+  t.coarse_left = coarse ? kCoarseRunEvents - 1 : 0;
+  t.stamp_exact = true;
   return now;
 }
 
-// The stamp of the next event: the last reading while a coarse run lasts, else a new one.
+// The stamp of the next event: the run's reading while the run lasts, else a new one.
 inline uint64_t stamp(ThreadState& t) {
-  if (__builtin_expect(t.coarse_left != 0, 1) &&
-      t.coarse_generation == stamp_gate.generation.load(std::memory_order_relaxed)) {
+  if (__builtin_expect(
+          t.coarse_left != 0 && t.coarse_word == stamp_gate.word.load(std::memory_order_relaxed),
+          1)) {
     --t.coarse_left;
+    t.stamp_exact = false;
     return t.coarse_time_ns;
   }
   return read_stamp(t);
 }
 
-// A thread was counted or uncounted, or time passed: every coarse run ends.
-inline void end_coarse_runs() {
-  stamp_gate.generation.fetch_add(1, std::memory_order_acq_rel);
+// Ends every coarse run: a new period, nobody's yet (the writer's tick; fork child).
+inline void new_stamp_period() {
+  uint64_t w = stamp_gate.word.load(std::memory_order_relaxed);
+  while (!stamp_gate.word.compare_exchange_weak(
+      w, stamp_period_start(w) + (uint64_t{1} << StampGate::kOwnerBits), std::memory_order_acq_rel)) {
+  }
+}
+
+// Ends the owner's run and keeps everyone exact until the next period (pthread_create).
+inline void share_stamp_period() {
+  uint64_t w = stamp_gate.word.load(std::memory_order_relaxed);
+  while (stamp_owner(w) != StampGate::kShared &&
+         !stamp_gate.word.compare_exchange_weak(w, stamp_period_start(w) | StampGate::kShared,
+                                                std::memory_order_acq_rel)) {
+  }
 }
 
 }  // namespace mtreplay::recorder

@@ -91,7 +91,11 @@ void write_events(ThreadRecord* rec, uint32_t slot, traces::ChunkInfo info, uint
                   enc.bytes().data(), enc.bytes().size());
       enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, 0);
     }
-    if (enc.count() == 0) enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, e.time_ns);
+    // A first event that is a reading of its own gets a base just before it, so that
+    // it does not read back as a repeated (coarse) stamp.
+    if (enc.count() == 0)
+      enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch,
+                e.coarse_time || e.time_ns == 0 ? e.time_ns : e.time_ns - 1);
     enc.append(e);
   }
   write_chunk({info.thread_index, info.os_tid, enc.count(), enc.base_time_ns(), info.flags},
@@ -199,7 +203,7 @@ void* writer_main(void*) {
     }
     drain_all();
     // The tick that bounds a run of coarse stamps in time (stamp_mode.hpp).
-    end_coarse_runs();
+    new_stamp_period();
     const uint64_t now = now_ns();
     bool last_thread = false;
     if (now - last_idle_check >= kIdleCheckIntervalNs) {
@@ -281,10 +285,6 @@ void finish_record(ThreadRecord* rec) {
   e.result = rec->os_tid;
   write_single_event(rec->thread_index, rec->os_tid, e);
   rec->state.store(RecordState::kFree, std::memory_order_release);
-  // Every event of the thread is written: the threads left may stamp coarsely again
-  // once they are alone, from a reading taken after this (stamp_mode.hpp).
-  stamp_gate.threads.fetch_sub(1, std::memory_order_acq_rel);
-  end_coarse_runs();
 }
 
 traces::TraceEnd end_record(traces::EndReason reason) {

@@ -258,8 +258,8 @@ int run_idle_resume() {
   return 0;
 }
 
-// One thread, two, one again: the recorder's coarse stamps (stamp_mode.hpp) while
-// main is alone, exact ones while the second thread lives.
+// Main alone, with a second thread, alone again: the recorder's coarse stamps
+// (stamp_mode.hpp) while one thread records, exact ones while both do.
 int run_alone() {
   constexpr int kCalls = 1000;
   for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kAloneBefore)));
@@ -271,7 +271,7 @@ int run_alone() {
   });
   for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kMainWhileTwo)));
   worker.join();
-  usleep(300'000);  // the writer finds the thread gone within ~20 ms
+  usleep(100'000);  // a new stamp period (the thread's exit starts one; the writer's tick too)
   for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kAloneAfter)));
   std::puts("alone done");
   return 0;

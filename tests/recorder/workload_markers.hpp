@@ -46,10 +46,10 @@ enum Marker : size_t {
   kAfterPause = 34,      // then more calls into the same chunk
   kThreadAtExec = 35,    // a thread that allocates, then blocks while main execs
   kAloneBefore = 36,     // main alone (coarse stamps), before it creates a thread
-  kMainWhileTwo = 37,    // main while a second thread lives (exact stamps)
+  kMainWhileTwo = 37,    // main while a second thread lives
   kWorkerWhileTwo = 38,  // that thread
   kHandedOver = 39,      // allocated by main, freed by the thread
-  kAloneAfter = 40,      // main alone again, after the thread was joined and reaped
+  kAloneAfter = 40,      // main alone again, after the thread was joined
 };
 
 inline size_t marker_size(int worker, Marker m) {

@@ -12,6 +12,7 @@ i.e. what a reader would have to repair.
 usage: coarsen_threads.py MTREPLAY TRACE OUT.mtr [--run 64]
 """
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -49,7 +50,11 @@ def main():
         e[1] = reading[t]
     order = sorted(range(len(events)), key=lambda i: (events[i][1], i))
     out = header + [f"{events[i][0]} @{events[i][1]}ns {events[i][2]}" for i in order]
-    subprocess.run([args.mtreplay, "import", "-", "-o", args.out], input="\n".join(out).encode("utf-8", "surrogateescape") + b"\n", check=True)
+    text_path = args.out + ".txt"
+    with open(text_path, "wb") as f:
+        f.write("\n".join(out).encode("utf-8", "surrogateescape") + b"\n")
+    subprocess.run([args.mtreplay, "import", text_path, "-o", args.out], check=True)
+    os.remove(text_path)
 
 
 if __name__ == "__main__":
