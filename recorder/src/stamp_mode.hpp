@@ -26,11 +26,13 @@
 //   the allocator ordered that free before T's allocation (that is how the memory
 //   changed hands), and T, which loads the word after its real call returns, sees
 //   the change and reads the clock: its allocation is stamped after the free.
-// - pthread_create (hooked) marks the period shared before the real call, so every
-//   coarse stamp of the creating thread precedes the new thread's events. A thread
-//   made otherwise (clone) ends the period at its first event: until then the owner's
-//   later events may sort before the new thread's first ones, never when they share
-//   an address (the previous point).
+// - Across threads the merge gives the order exact stamps would: another thread's
+//   event ends the run before its own stamp is taken, and the owner looks at the word
+//   at every event, so every repeated reading sorts before the other thread's events
+//   that came after it.
+// - pthread_create (hooked) marks the period shared before the real call, and a new
+//   thread's first event shares it too (then starts a new period once registered), so
+//   threads made with clone() are covered the same way, at their first event.
 #pragma once
 
 #include <atomic>
