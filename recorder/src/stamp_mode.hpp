@@ -10,7 +10,8 @@
 //
 // Who may run coarsely is decided per *period*, in one process-wide word: the period
 // number and its owner (none yet, one thread, or shared). The writer thread starts a
-// new period at every wake-up (at least every ~20 ms: the bound of a run in time).
+// new period at every wake-up (at least every ~20 ms: the bound of a run in time),
+// and so do a thread's registration and its exit (pthread key destructor), and fork.
 // The first thread to record in a period claims it (one CAS) and may stamp coarsely
 // for as long as the word stays exactly as it claimed it; any other thread that
 // records in that period marks it shared (one CAS), ending the owner's run, and
