@@ -68,6 +68,9 @@ inline uint64_t stamp_period_start(uint64_t w) {
 // A clock reading for the next event; starts a coarse run if the thread owns (or can
 // claim) the current period, else ends the owner's run.
 inline uint64_t read_stamp(ThreadState& t) {
+  // The recorder's own calls (the writer thread's, say) are not recorded: they must not
+  // end a run either.
+  if (t.in_hook) return now_ns();
   uint64_t w = stamp_gate.word.load(std::memory_order_acquire);
   bool coarse = false;
   for (;;) {
