@@ -19,7 +19,9 @@ recorder's added cost that only a cheaper clock could lower.
 With --baseline DIR, one more tool "mhook-base" runs DIR/lib/libmhook.so (another
 build, e.g. the code before a change) in the same rounds, interleaved with the rest.
 
-usage: run_overhead.py [--build DIR] [--baseline DIR] [--rounds N] [--calls N] [--no-heaptrack]
+--zstd-level N sets MHOOK_ZSTD_LEVEL for both (default: each build's own default).
+
+usage: run_overhead.py [--build DIR] [--baseline DIR] [--zstd-level N] [--rounds N] [--calls N] [--no-heaptrack]
 """
 import argparse
 import json
@@ -67,6 +69,7 @@ def main():
     ap.add_argument("--calls", type=int, default=10_000_000, help="calls per loop thread")
     ap.add_argument("--no-heaptrack", action="store_true")
     ap.add_argument("--baseline", help="a second build whose libmhook.so runs as mhook-base")
+    ap.add_argument("--zstd-level", type=int, help="MHOOK_ZSTD_LEVEL for mhook and mhook-base")
     args = ap.parse_args()
 
     build = os.path.abspath(args.build)
@@ -108,6 +111,8 @@ def main():
                     cmd.append("rdtsc")
                 elif t.startswith("mhook"):
                     env["LD_PRELOAD"] = mhook if t == "mhook" else base_mhook
+                    if args.zstd_level:
+                        env["MHOOK_ZSTD_LEVEL"] = str(args.zstd_level)
                     env["MHOOK_OUTPUT"] = os.path.join(work, f"{w}.%p.mtr")
                 elif t == "heaptrack":
                     cmd = [heaptrack, "-o", os.path.join(work, f"{w}.heaptrack")] + cmd
