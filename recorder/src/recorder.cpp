@@ -25,7 +25,6 @@ bool recording() {
   return process.enabled && !process.closed.load(std::memory_order_relaxed);
 }
 
-
 // Re-opens the fast path for this thread if it has a chunk to fill.
 void open_gate(ThreadState& t) {
   t.flush_deadline_ns = (t.record && recording()) ? t.encoder.base_time_ns() + kChunkMaxAgeNs : 0;

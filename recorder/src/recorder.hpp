@@ -20,11 +20,11 @@ inline constexpr uint64_t kChunkMaxAgeNs = 100'000'000;
 
 void record_slow(traces::Event e);
 
-// The hot path: stamp (exact, or coarse while the thread is alone: stamp_mode.hpp), append to this thread's chunk, publish how far it got. No
-// lock, no read-modify-write, no call: the slow path handles everything unusual,
-// including calls made by the recorder itself (flush_deadline_ns is 0 then). The event
-// is built here, never in memory another function can see, so the compiler folds the
-// encoder's per-op field table for the constant op of each hook.
+// The hot path: stamp (exact, or coarse while the thread is alone: stamp_mode.hpp), append to this
+// thread's chunk, publish how far it got. No lock, no read-modify-write, no call: the slow path
+// handles everything unusual, including calls made by the recorder itself (flush_deadline_ns is 0
+// then). The event is built here, never in memory another function can see, so the compiler folds
+// the encoder's per-op field table for the constant op of each hook.
 inline void record(traces::Op op, uint64_t ptr, uint64_t size, uint64_t count, uint64_t align,
                    uint64_t result, int32_t error) {
   ThreadState& t = tls;

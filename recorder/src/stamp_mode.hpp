@@ -80,7 +80,8 @@ inline uint64_t read_stamp(ThreadState& t) {
       coarse = true;
       break;
     }
-    const uint64_t want = stamp_period_start(w) | (owner == 0 && t.stamp_id != 0 ? t.stamp_id : StampGate::kShared);
+    const uint64_t want =
+        stamp_period_start(w) | (owner == 0 && t.stamp_id != 0 ? t.stamp_id : StampGate::kShared);
     if (stamp_gate.word.compare_exchange_weak(w, want, std::memory_order_acq_rel)) {
       coarse = stamp_owner(want) == t.stamp_id;
       w = want;
@@ -111,7 +112,8 @@ inline uint64_t stamp(ThreadState& t) {
 inline void new_stamp_period() {
   uint64_t w = stamp_gate.word.load(std::memory_order_relaxed);
   while (!stamp_gate.word.compare_exchange_weak(
-      w, stamp_period_start(w) + (uint64_t{1} << StampGate::kOwnerBits), std::memory_order_acq_rel)) {
+      w, stamp_period_start(w) + (uint64_t{1} << StampGate::kOwnerBits),
+      std::memory_order_acq_rel)) {
   }
 }
 

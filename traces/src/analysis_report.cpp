@@ -104,11 +104,12 @@ nlohmann::ordered_json to_json(const TraceAnalysis& a) {
   // traces stays as it was.
   if (a.coarse.events != 0) {
     j["lifetime_unresolved"] = a.lifetimes.unresolved;
-    j["coarse_stamps"] = {{"events", a.coarse.events},
-                          {"runs", a.coarse.runs},
-                          {"run_span_mean_ns", a.coarse.runs ? a.coarse.span_sum_ns / a.coarse.runs : 0},
-                          {"run_span_max_ns", a.coarse.span_max_ns},
-                          {"lifetimes", a.coarse.lifetimes}};
+    j["coarse_stamps"] = {
+        {"events", a.coarse.events},
+        {"runs", a.coarse.runs},
+        {"run_span_mean_ns", a.coarse.runs ? a.coarse.span_sum_ns / a.coarse.runs : 0},
+        {"run_span_max_ns", a.coarse.span_max_ns},
+        {"lifetimes", a.coarse.lifetimes}};
   }
   return j;
 }

@@ -53,11 +53,11 @@ struct Anomalies {
 // reading of their thread, and how far apart the readings of those runs are, which is
 // the resolution of any time measured from them.
 struct CoarseStamps {
-  uint64_t events = 0;        // events with Event::coarse_time
-  uint64_t runs = 0;          // readings followed by at least one coarse event, closed
-  uint64_t span_sum_ns = 0;   // sum over closed runs: next reading - the run's reading
+  uint64_t events = 0;       // events with Event::coarse_time
+  uint64_t runs = 0;         // readings followed by at least one coarse event, closed
+  uint64_t span_sum_ns = 0;  // sum over closed runs: next reading - the run's reading
   uint64_t span_max_ns = 0;
-  uint64_t lifetimes = 0;     // lifetimes (resolved ones too) with a coarse end
+  uint64_t lifetimes = 0;  // lifetimes (resolved ones too) with a coarse end
 };
 
 struct TraceAnalysis {
