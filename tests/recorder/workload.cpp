@@ -268,6 +268,8 @@ int run_alone() {
   std::thread worker([&handed] {
     for (void* p : handed) free(p);
     for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kWorkerWhileTwo)));
+    usleep(100'000);  // main is in join by now, and the writer has started a new period
+    for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kWorkerAlone)));
   });
   for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kMainWhileTwo)));
   worker.join();

@@ -50,6 +50,7 @@ enum Marker : size_t {
   kWorkerWhileTwo = 38,  // that thread
   kHandedOver = 39,      // allocated by main, freed by the thread
   kAloneAfter = 40,      // main alone again, after the thread was joined
+  kWorkerAlone = 41,     // the second thread while main waits in pthread_join
 };
 
 inline size_t marker_size(int worker, Marker m) {

@@ -317,6 +317,8 @@ TEST(RecorderWorkload, CoarseStampsOnlyWhileAlone) {
   EXPECT_GE(coarse_of(main_events, marker_size(0, kAloneAfter)), 500u);
   coarse_of(main_events, marker_size(0, kMainWhileTwo));  // either, by timing
   coarse_of(worker_events, marker_size(0, kWorkerWhileTwo));
+  // A thread waiting in pthread_join records nothing: the other one runs coarsely.
+  EXPECT_GE(coarse_of(worker_events, marker_size(0, kWorkerAlone)), 500u);
   // Every event of main before the create is stamped before the new thread's first.
   ASSERT_FALSE(worker_events.empty());
   const uint64_t worker_start = worker_events.front().time_ns;
