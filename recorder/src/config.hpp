@@ -8,10 +8,12 @@ namespace mtreplay::recorder {
 
 struct Config {
   char output_pattern[1024] = "mhook.%p.mtr";  // MHOOK_OUTPUT
-  char manifest[1024] = "";   // MHOOK_MANIFEST: file each trace path is appended to
-  bool follow_fork = true;    // MHOOK_FOLLOW_FORK=0 disables
-  bool follow_exec = true;    // MHOOK_FOLLOW_EXEC=0 strips us from LD_PRELOAD
-  int compression_level = 3;  // MHOOK_ZSTD_LEVEL (1..19)
+  char manifest[1024] = "";  // MHOOK_MANIFEST: file each trace path is appended to
+  bool follow_fork = true;   // MHOOK_FOLLOW_FORK=0 disables
+  bool follow_exec = true;   // MHOOK_FOLLOW_EXEC=0 strips us from LD_PRELOAD
+  // MHOOK_ZSTD_LEVEL (1..19). 1: coarse stamps (runs of zero time deltas) make level 3
+  // twice as slow per event as level 1 for ~15% fewer bytes (BENCHMARKS.md).
+  int compression_level = 1;
   // MHOOK_EXEC_OF=<pid>:<generation>, set by our exec/spawn wrappers for the new image.
   uint32_t exec_of_pid = 0;
   uint32_t exec_of_generation = 0;

@@ -1,7 +1,8 @@
 // Process life-cycle hooks: fork (the child starts its own trace, linked to ours),
 // the exec family (everything recorded so far is written first; if the exec fails,
 // recording continues), posix_spawn (the child learns which trace spawned it),
-// _exit/_Exit (everything is written first), and library load/unload.
+// _exit/_Exit (everything is written first), pthread_create (the caller stops stamping
+// coarsely before the new thread exists), and library load/unload.
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -80,6 +81,15 @@ MHOOK_EXPORT pid_t fork() noexcept {
   }
   errno = err;
   return pid;
+}
+
+MHOOK_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attr,
+                                void* (*start)(void*), void* arg) noexcept {
+  if (!resolve_real_functions() || !real.pthread_create) return EAGAIN;
+  // The recorder's own writer thread is not a thread of the program.
+  if (tls.in_hook) return real.pthread_create(thread, attr, start, arg);
+  before_thread_create();
+  return real.pthread_create(thread, attr, start, arg);
 }
 
 MHOOK_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) noexcept {

@@ -39,6 +39,7 @@ void resolve_all() {
   next(real.posix_spawn, "posix_spawn");
   next(real.posix_spawnp, "posix_spawnp");
   next(real.exit_now, "_exit");
+  next(real.pthread_create, "pthread_create");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 // preloaded one) is the one the program really uses.
 #pragma once
 
+#include <pthread.h>
 #include <spawn.h>
 #include <sys/types.h>
 
@@ -30,6 +31,7 @@ struct RealFunctions {
   int (*posix_spawnp)(pid_t*, const char*, const posix_spawn_file_actions_t*,
                       const posix_spawnattr_t*, char* const[], char* const[]);
   void (*exit_now)(int);  // _exit
+  int (*pthread_create)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
 };
 
 extern RealFunctions real;

@@ -13,6 +13,7 @@ namespace mtreplay::recorder {
 
 constinit thread_local ThreadState tls __attribute__((tls_model("initial-exec")));
 ProcessState process;
+StampGate stamp_gate;
 
 namespace {
 
@@ -53,12 +54,16 @@ void wait_for_slot(ThreadRecord* rec, uint32_t slot) {
   }
 }
 
-void begin_chunk(ThreadState& t, uint64_t now) {
+// Every chunk is a COARSE_TIME frame: a zero time delta marks a repeated reading. Its
+// base is just before the first event when that event is a reading of its own (so it
+// reads back as exact), at the event when it repeats an earlier one.
+void begin_chunk(ThreadState& t, uint64_t now, bool first_exact) {
   ThreadRecord* rec = t.record;
   wait_for_slot(rec, t.slot);
-  t.encoder.reset(rec->chunk(t.slot), rec->chunk(t.slot) + kChunkBytes, now);
+  const uint64_t base = first_exact && now != 0 ? now - 1 : now;
+  t.encoder.reset(rec->chunk(t.slot), rec->chunk(t.slot) + kChunkBytes, base);
   ChunkSlot& s = rec->slots[t.slot];
-  s.info = {rec->thread_index, rec->os_tid, 0, now};
+  s.info = {rec->thread_index, rec->os_tid, 0, base, traces::format::kFrameCoarseTime};
   commit(t);
 }
 
@@ -90,8 +95,13 @@ void on_thread_exit(void* rec_ptr) {
   if (t.record != rec || !recording()) return;
   HookGuard guard;
   publish_chunk(t);
-  begin_chunk(t, now_ns());
+  t.coarse_left = 0;  // the next event reads the clock: no stamp before the new base
+  begin_chunk(t, now_ns(), true);
   rec->state.store(RecordState::kExited, std::memory_order_release);
+  // The threads left may be alone now: let the next one to record claim a new period
+  // rather than wait for the writer's tick (an event this thread still makes in a
+  // later destructor shares it again).
+  new_stamp_period();
 }
 
 bool register_thread(ThreadState& t, uint64_t now) {
@@ -101,8 +111,15 @@ bool register_thread(ThreadState& t, uint64_t now) {
   if (!rec) return false;
   t.record = rec;
   t.slot = 0;
+  // Its owner value in the stamp gate (stamp_mode.hpp); 0 (never an owner) if the
+  // index does not fit.
+  t.stamp_id = index + 1 < StampGate::kShared ? index + 1 : 0;
+  t.coarse_left = 0;
+  // Its first stamp (taken unregistered) shared the period, ending any run; a new one
+  // lets a thread that records alone from now on (this one, the first thread) claim it.
+  new_stamp_period();
   if (process.exit_key_created) pthread_setspecific(process.exit_key, rec);
-  begin_chunk(t, now);
+  begin_chunk(t, now, true);
   traces::Event start;
   start.op = traces::Op::kThreadStart;
   start.time_ns = now;
@@ -189,6 +206,8 @@ void record_slow(traces::Event e) {
   if (process.init_state.load(std::memory_order_acquire) != 2) {
     ensure_initialized();
     e.time_ns = now_ns();  // the stamp was taken before the clock was calibrated
+    t.coarse_left = 0;
+    t.stamp_exact = true;
   }
   if (!process.enabled) return;
   if (process.closed.load(std::memory_order_acquire)) {
@@ -204,7 +223,7 @@ void record_slow(traces::Event e) {
     }
   } else if (!t.encoder.has_room() || e.time_ns >= t.encoder.base_time_ns() + kChunkMaxAgeNs) {
     publish_chunk(t);
-    begin_chunk(t, e.time_ns);
+    begin_chunk(t, e.time_ns, t.stamp_exact);
   }
   append(t, e);
 }
@@ -216,7 +235,8 @@ ExecFlush::ExecFlush() {
   guard_.emplace();
   if (t.record) {
     publish_chunk(t);
-    begin_chunk(t, now_ns());
+    t.coarse_left = 0;  // the next event reads the clock: no stamp before the new base
+    begin_chunk(t, now_ns(), true);
   }
   // Held until the exec fails (or forever, if it succeeds): the writer thread must not
   // start a frame that the exec would cut in half, nor write after the end record.
@@ -251,6 +271,10 @@ void join_writer_thread() {
   sink::join_writer_thread();
 }
 
+void before_thread_create() {
+  share_stamp_period();
+}
+
 void before_fork() {
   registry.lock();
   sink::lock();
@@ -269,6 +293,9 @@ void after_fork_in_child() {
   process.pid = static_cast<uint32_t>(getpid());
   process.generation = 0;
   process.next_thread_index.store(0, std::memory_order_relaxed);
+  // The child has one thread, this one: a new period, and a fresh reading.
+  new_stamp_period();
+  t.coarse_left = 0;
   if (!process.enabled || process.closed.load(std::memory_order_relaxed) ||
       !process.config.follow_fork) {
     process.enabled = false;
@@ -281,8 +308,9 @@ void after_fork_in_child() {
     t.record->thread_index = process.next_thread_index.fetch_add(1, std::memory_order_relaxed);
     t.record->os_tid = current_tid();
     t.slot = 0;
+    t.stamp_id = 1;
     const uint64_t now = now_ns();
-    begin_chunk(t, now);
+    begin_chunk(t, now, true);
     traces::Event start;
     start.op = traces::Op::kThreadStart;
     start.time_ns = now;

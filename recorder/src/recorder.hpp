@@ -9,6 +9,7 @@
 
 #include "event_clock.hpp"
 #include "mtreplay/traces/event.hpp"
+#include "stamp_mode.hpp"
 #include "thread_state.hpp"
 
 namespace mtreplay::recorder {
@@ -19,11 +20,11 @@ inline constexpr uint64_t kChunkMaxAgeNs = 100'000'000;
 
 void record_slow(traces::Event e);
 
-// The hot path: stamp, append to this thread's chunk, publish how far it got. No
-// lock, no read-modify-write, no call: the slow path handles everything unusual,
-// including calls made by the recorder itself (flush_deadline_ns is 0 then). The event
-// is built here, never in memory another function can see, so the compiler folds the
-// encoder's per-op field table for the constant op of each hook.
+// The hot path: stamp (exact, or coarse while the thread is alone: stamp_mode.hpp), append to this
+// thread's chunk, publish how far it got. No lock, no read-modify-write, no call: the slow path
+// handles everything unusual, including calls made by the recorder itself (flush_deadline_ns is 0
+// then). The event is built here, never in memory another function can see, so the compiler folds
+// the encoder's per-op field table for the constant op of each hook.
 inline void record(traces::Op op, uint64_t ptr, uint64_t size, uint64_t count, uint64_t align,
                    uint64_t result, int32_t error) {
   ThreadState& t = tls;
@@ -35,7 +36,7 @@ inline void record(traces::Op op, uint64_t ptr, uint64_t size, uint64_t count, u
   e.align = align;
   e.result = result;
   e.error = error;
-  e.time_ns = now_ns();
+  e.time_ns = stamp(t);
   if (__builtin_expect(e.time_ns < t.flush_deadline_ns && t.encoder.has_room(), 1)) {
     t.encoder.append(e);
     t.record->committed.store(
@@ -88,6 +89,10 @@ class ExecFlush {
 // The process is ending (exit, _exit): write out every thread's events, close.
 void final_flush();
 void join_writer_thread();
+
+// pthread_create(): ends the current period's coarse run before the new thread exists
+// (stamp_mode.hpp), so the calling thread's coarse stamps all precede it.
+void before_thread_create();
 
 // fork(): called around the real fork by the fork hook.
 void before_fork();

@@ -14,6 +14,14 @@ struct ThreadState {
   // Events at or after this time take the slow path: the chunk is due for a flush
   // (so a killed process loses little), or the thread is not recording yet (0).
   uint64_t flush_deadline_ns = 0;
+  // Coarse stamps (stamp_mode.hpp): the last clock reading, the gate word it was
+  // taken under, how many more events may repeat it, and whether the last stamp was a
+  // reading (not a repeat).
+  uint64_t coarse_time_ns = 0;
+  uint64_t coarse_word = 0;
+  uint32_t coarse_left = 0;
+  uint32_t stamp_id = 0;  // this thread's owner value in the gate word; 0 until registered
+  bool stamp_exact = false;
   ThreadRecord* record = nullptr;
   uint32_t slot = 0;       // the slot `encoder` is filling
   bool in_hook = false;    // inside the recorder itself: calls pass through untraced

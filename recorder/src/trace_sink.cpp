@@ -76,7 +76,7 @@ void write_events(ThreadRecord* rec, uint32_t slot, traces::ChunkInfo info, uint
     return;
   }
   traces::ChunkDecoder dec;
-  dec.reset({data, bytes}, info.base_time_ns, count, rec->thread_index);
+  dec.reset({data, bytes}, info.base_time_ns, count, rec->thread_index, info.flags);
   traces::ChunkEncoder enc;
   enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, 0);
   traces::Event e;
@@ -87,15 +87,19 @@ void write_events(ThreadRecord* rec, uint32_t slot, traces::ChunkInfo info, uint
     }
     if (i < from) continue;
     if (enc.count() > 0 && !enc.has_room()) {
-      write_chunk({info.thread_index, info.os_tid, enc.count(), enc.base_time_ns()},
+      write_chunk({info.thread_index, info.os_tid, enc.count(), enc.base_time_ns(), info.flags},
                   enc.bytes().data(), enc.bytes().size());
       enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, 0);
     }
-    if (enc.count() == 0) enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, e.time_ns);
+    // A first event that is a reading of its own gets a base just before it, so that
+    // it does not read back as a repeated (coarse) stamp.
+    if (enc.count() == 0)
+      enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch,
+                e.coarse_time || e.time_ns == 0 ? e.time_ns : e.time_ns - 1);
     enc.append(e);
   }
-  write_chunk({info.thread_index, info.os_tid, enc.count(), enc.base_time_ns()}, enc.bytes().data(),
-              enc.bytes().size());
+  write_chunk({info.thread_index, info.os_tid, enc.count(), enc.base_time_ns(), info.flags},
+              enc.bytes().data(), enc.bytes().size());
 }
 
 void drain_record(ThreadRecord* rec) {
@@ -198,6 +202,8 @@ void* writer_main(void*) {
       break;
     }
     drain_all();
+    // The tick that bounds a run of coarse stamps in time (stamp_mode.hpp).
+    new_stamp_period();
     const uint64_t now = now_ns();
     bool last_thread = false;
     if (now - last_idle_check >= kIdleCheckIntervalNs) {
@@ -234,6 +240,7 @@ bool open(const char* path, uint32_t parent_trace_pid) {
   h.start_realtime_ns = event_clock.start_realtime_ns;
   h.start_clock_ns = event_clock.start_monotonic_ns;
   h.ticks_per_second = 1'000'000'000;
+  h.version = 3;  // frame flags: coarse stamps
   h.page_size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   h.exe = id.exe;
   h.argv = {argv_views, argc};

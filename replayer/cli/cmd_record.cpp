@@ -37,7 +37,7 @@ struct RecordOptions {
   bool follow_fork = true;
   bool follow_exec = true;
   bool quiet = false;
-  int zstd_level = 3;
+  int zstd_level = 1;
   std::vector<std::string> command;
 };
 
@@ -216,7 +216,7 @@ bool parse(Args args, RecordOptions& o, bool& help) {
       "no-follow-fork", "do not trace forked children")("no-follow-exec",
                                                         "programs the command execs run untraced")(
       "zstd-level", po::value(&o.zstd_level),
-      "compression level of the trace frames (1-19, default 3)")("quiet,q", "no summary");
+      "compression level of the trace frames (1-19, default 1)")("quiet,q", "no summary");
   po::variables_map vm;
   po::store(po::command_line_parser(opts).options(desc).run(), vm);
   po::notify(vm);

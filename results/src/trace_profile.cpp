@@ -43,6 +43,10 @@ TraceProfile profile_of(const traces::TraceAnalysis& a, std::string content_hash
         {b == 0 ? "0 B" : "<= " + size_label(a.sizes.upper_bound(b)), counts[b]});
   for (size_t b = 0; b < traces::LifetimeHistogram::kBuckets; ++b)
     p.lifetime_histogram.push_back({traces::LifetimeHistogram::label(b), a.lifetimes.counts[b]});
+  // Traces with coarse stamps (format version 3): lifetimes within one run of a
+  // repeated clock reading have no measured length.
+  if (a.lifetimes.unresolved != 0)
+    p.lifetime_histogram.push_back({"unresolved", a.lifetimes.unresolved});
   p.lifetime_histogram.push_back({"never freed", a.lifetimes.never_freed});
   return p;
 }

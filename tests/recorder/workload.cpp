@@ -6,6 +6,7 @@
 //   allocate, a failing exec, allocate, exec ourselves as `exec-target` workload exec-target
 //   allocate (the image after exec) workload exit-now       a thread that stays idle, then _exit(3)
 //   from main workload tls-exit       threads whose TLS and key destructors allocate after ours ran
+//   workload alone          main alone, with a second thread, alone again (coarse stamps)
 // Built with -fno-builtin so the compiler keeps every call.
 #include <malloc.h>
 #include <pthread.h>
@@ -257,6 +258,27 @@ int run_idle_resume() {
   return 0;
 }
 
+// Main alone, with a second thread, alone again: the recorder's coarse stamps
+// (stamp_mode.hpp) while one thread records, exact ones while both do.
+int run_alone() {
+  constexpr int kCalls = 1000;
+  for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kAloneBefore)));
+  std::vector<void*> handed;
+  for (int i = 0; i < 100; ++i) handed.push_back(malloc(marker_size(0, kHandedOver)));
+  std::thread worker([&handed] {
+    for (void* p : handed) free(p);
+    for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kWorkerWhileTwo)));
+    usleep(100'000);  // main is in join by now, and the writer has started a new period
+    for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kWorkerAlone)));
+  });
+  for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kMainWhileTwo)));
+  worker.join();
+  usleep(100'000);  // a new stamp period (the thread's exit starts one; the writer's tick too)
+  for (int i = 0; i < kCalls; ++i) free(malloc(marker_size(0, kAloneAfter)));
+  std::puts("alone done");
+  return 0;
+}
+
 int run_threads(int count) {
   constexpr int kBatch = 8;
   for (int done = 0; done < count;) {
@@ -289,6 +311,7 @@ int main(int argc, char** argv) {
   if (mode == "killed") return run_killed();
   if (mode == "idle-killed") return run_idle_killed();
   if (mode == "idle-resume") return run_idle_resume();
+  if (mode == "alone") return run_alone();
   if (mode == "threads" && argc > 2) return run_threads(std::atoi(argv[2]));
   std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");
   return 2;

@@ -45,6 +45,12 @@ enum Marker : size_t {
   kBeforePause = 33,     // a few calls, a pause long enough for the writer to save them,
   kAfterPause = 34,      // then more calls into the same chunk
   kThreadAtExec = 35,    // a thread that allocates, then blocks while main execs
+  kAloneBefore = 36,     // main alone (coarse stamps), before it creates a thread
+  kMainWhileTwo = 37,    // main while a second thread lives
+  kWorkerWhileTwo = 38,  // that thread
+  kHandedOver = 39,      // allocated by main, freed by the thread
+  kAloneAfter = 40,      // main alone again, after the thread was joined
+  kWorkerAlone = 41,     // the second thread while main waits in pthread_join
 };
 
 inline size_t marker_size(int worker, Marker m) {

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <set>
 
+#include "mtreplay/traces/analysis.hpp"
 #include "recorder_test_support.hpp"
 #include "workload_markers.hpp"
 
@@ -284,6 +285,56 @@ TEST(RecorderWorkload, ExecKeepsEventsBeforeAndTracesTheNewImage) {
   EXPECT_EQ(second.summary.end_reason, traces::EndReason::kExit);
   EXPECT_EQ(count_if_size(second.threads.at(0), Op::kMalloc, marker_size(0, kAfterExec)), 1u);
   EXPECT_EQ(second.header.argv.size(), 2u);
+}
+
+// Coarse stamps while main records alone, before and after a second thread; the merged
+// order keeps every event of main from before the create ahead of the new thread, no
+// reuse of an address is inverted, and a thread's own times never go back.
+TEST(RecorderWorkload, CoarseStampsOnlyWhileAlone) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("alone");
+  const RunResult r = run_workload(dir, "alone");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto files = traces_in(dir.path());
+  ASSERT_EQ(files.size(), 1u);
+  const ReadTrace t = read_trace(files[0]);
+  EXPECT_EQ(t.header.version, 3u);
+  ASSERT_EQ(t.threads.size(), 2u);
+  const auto& main_events = t.threads.at(0);
+  const auto& worker_events = t.threads.at(1);
+  auto coarse_of = [](const std::vector<Event>& ev, size_t size) {
+    size_t n = 0, coarse = 0;
+    for (const auto& e : ev) {
+      if (e.op != Op::kMalloc || e.size != size) continue;
+      ++n;
+      coarse += e.coarse_time;
+    }
+    EXPECT_EQ(n, size == marker_size(0, kHandedOver) ? 100u : 1000u) << size;
+    return coarse;
+  };
+  // Runs of 64 events, cut short by the writer's ticks: most events repeat a reading.
+  EXPECT_GE(coarse_of(main_events, marker_size(0, kAloneBefore)), 500u);
+  EXPECT_GE(coarse_of(main_events, marker_size(0, kAloneAfter)), 500u);
+  coarse_of(main_events, marker_size(0, kMainWhileTwo));  // either, by timing
+  coarse_of(worker_events, marker_size(0, kWorkerWhileTwo));
+  // A thread waiting in pthread_join records nothing: the other one runs coarsely.
+  EXPECT_GE(coarse_of(worker_events, marker_size(0, kWorkerAlone)), 500u);
+  // Every event of main before the create is stamped before the new thread's first.
+  ASSERT_FALSE(worker_events.empty());
+  const uint64_t worker_start = worker_events.front().time_ns;
+  for (const auto& e : main_events) {
+    if (e.size == marker_size(0, kAloneBefore) || e.size == marker_size(0, kHandedOver)) {
+      EXPECT_LE(e.time_ns, worker_start);
+    }
+  }
+  traces::MergedReader merged(files[0]);
+  const traces::TraceAnalysis a = traces::analyze(merged);
+  EXPECT_EQ(a.anomalies.inversions, 0u);
+  EXPECT_EQ(a.anomalies.clock_regressions, 0u);
+  EXPECT_EQ(a.anomalies.unknown_frees + a.anomalies.double_frees, 0u);
+  EXPECT_GE(a.cross_thread_releases, 100u);  // and std::thread's own state
+  EXPECT_GE(a.coarse.events, 1000u);
+  EXPECT_GT(a.lifetimes.unresolved, 0u);
 }
 
 TEST(RecorderWorkload, ExitNowLosesNothingIncludingIdleThreads) {

@@ -39,6 +39,35 @@ t0 +10 free NULL
 t1 +10 thread_exit
 )";
 
+// Coarse stamps: a lifetime within one run is unresolved, not "<100ns"; the runs'
+// spans are the resolution; nothing is an inversion or a clock regression.
+TEST(Analysis, CoarseStampsAreReportedAtTheirResolution) {
+  const TraceAnalysis a = analyze_text(R"(version 3
+t0 @1000 malloc 16 -> 0x1000
+t0 ~ free 0x1000
+t0 ~ malloc 32 -> 0x2000
+t0 +5us free 0x2000
+t0 ~ malloc 8 -> 0x3000
+t0 +20us free 0x3000
+)");
+  EXPECT_EQ(a.coarse.events, 3u);
+  EXPECT_EQ(a.coarse.runs, 2u);
+  EXPECT_EQ(a.coarse.span_max_ns, 20'000u);
+  EXPECT_EQ(a.coarse.span_sum_ns, 25'000u);
+  EXPECT_EQ(a.lifetimes.unresolved, 1u);
+  EXPECT_EQ(a.coarse.lifetimes, 3u);
+  EXPECT_EQ(a.lifetimes.counts[0], 0u);
+  EXPECT_EQ(a.lifetimes.counts[2], 1u);  // 0x2000: 5 us, measured from its run's reading
+  EXPECT_EQ(a.lifetimes.counts[3], 1u);  // 0x3000: 20 us
+  EXPECT_EQ(a.anomalies.inversions + a.anomalies.clock_regressions, 0u);
+  const std::string text = to_text(a);
+  EXPECT_NE(text.find("unresolved"), std::string::npos);
+  EXPECT_NE(text.find("coarse stamps"), std::string::npos);
+  EXPECT_EQ(to_json(a)["coarse_stamps"]["run_span_max_ns"], 20'000u);
+  // Exact traces keep their JSON as it was.
+  EXPECT_FALSE(to_json(analyze_text(kKnown)).contains("coarse_stamps"));
+}
+
 TEST(Analysis, KnownAnswers) {
   const TraceAnalysis a = analyze_text(kKnown);
   EXPECT_TRUE(a.summary.complete);

@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -150,9 +152,70 @@ TEST(WriterReader, VersionOneTracesStayReadable) {
   EXPECT_EQ(r.summary().unrecorded_calls, 0u);
   EXPECT_EQ(r.summary().events, 4u);
   HeaderFields bad;
-  bad.version = 3;
+  bad.version = 4;
   TraceWriter w3;
   EXPECT_FALSE(w3.open(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC), bad));
+}
+
+// Frame flags exist from version 3 on: COARSE_TIME marks zero-delta events coarse; a
+// version 2 writer refuses flags, and readers reject bits no version defines.
+TEST(WriterReader, CoarseFramesNeedVersionThree) {
+  std::array<std::byte, 256> buf;
+  ChunkEncoder enc;
+  enc.reset(buf.data(), buf.data() + buf.size(), 99);
+  for (uint64_t t : {100, 100, 100, 130}) {
+    Event e;
+    e.op = Op::kMalloc;
+    e.time_ns = t;
+    e.size = 16;
+    e.result = 0x1000 + t;
+    enc.append(e);
+  }
+  const ChunkInfo coarse{0, 1, enc.count(), enc.base_time_ns(), format::kFrameCoarseTime};
+  const auto v2 = scratch("v2flags.mtr");
+  TraceWriter w2;
+  ASSERT_TRUE(w2.open(::open(v2.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), {}));
+  EXPECT_FALSE(w2.write_chunk(coarse, enc.bytes()));
+  EXPECT_EQ(errno, EINVAL);
+
+  const auto v3 = scratch("v3.mtr");
+  HeaderFields h;
+  h.version = 3;
+  TraceWriter w3;
+  ASSERT_TRUE(w3.open(::open(v3.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), h));
+  EXPECT_FALSE(w3.write_chunk({0, 1, enc.count(), enc.base_time_ns(), 2}, enc.bytes()));
+  ASSERT_TRUE(w3.write_chunk(coarse, enc.bytes()));
+  ASSERT_TRUE(w3.close());
+  const auto ev = read_merged(v3);
+  ASSERT_EQ(ev.size(), 4u);
+  const bool want[] = {false, true, true, false};  // deltas 1, 0, 0, 30
+  for (size_t i = 0; i < ev.size(); ++i) {
+    EXPECT_EQ(ev[i].coarse_time, want[i]) << i;
+    EXPECT_EQ(ev[i].time_ns, i < 3 ? 100u : 130u) << i;
+  }
+  // A flag bit no version defines is corruption.
+  std::fstream f(v3, std::ios::in | std::ios::out | std::ios::binary);
+  std::vector<char> bytes((std::istreambuf_iterator<char>(f)), {});
+  size_t frame = 0;
+  for (size_t i = 0; i + 4 <= bytes.size(); ++i)
+    if (std::memcmp(&bytes[i], "MTRF", 4) == 0) {
+      frame = i;  // the first: the only frame's header, right after the file header
+      break;
+    }
+  ASSERT_NE(frame, 0u);
+  bytes[frame + 32] = 3;
+  const uint32_t check = static_cast<uint32_t>(
+      format::fnv1a64({reinterpret_cast<const std::byte*>(&bytes[frame]), 36}));
+  std::memcpy(&bytes[frame + 36], &check, 4);
+  f.seekp(0);
+  f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  f.close();
+  try {
+    MergedReader r(v3);
+    ADD_FAILURE() << "read unknown frame flags";
+  } catch (const TraceError& e) {
+    EXPECT_NE(std::string(e.what()).find("unknown frame flags"), std::string::npos) << e.what();
+  }
 }
 
 TEST(WriterReader, UnwritableDirectoryIsATraceError) {

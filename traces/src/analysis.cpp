@@ -22,6 +22,13 @@ struct Live {
   uint64_t size;
   uint64_t time_ns;
   uint32_t thread;
+  bool coarse;  // time_ns is a coarse stamp
+};
+
+// A thread's runs of coarse stamps: its last reading, and whether events repeated it.
+struct Run {
+  uint64_t reading_ns = 0;
+  bool repeated = false;
 };
 
 uint64_t requested(const Event& e) {
@@ -43,6 +50,19 @@ class Analyzer {
     ++a_.events_by_op[static_cast<uint8_t>(e.op)];
     ThreadSummary& t = thread(e);
     if (t.events != 0 && e.time_ns < t.last_ns) ++a_.anomalies.clock_regressions;
+    Run& run = runs_[e.thread];
+    if (e.coarse_time) {
+      ++a_.coarse.events;
+      run.repeated = true;
+    } else {
+      if (run.repeated && e.time_ns >= run.reading_ns) {
+        const uint64_t span = e.time_ns - run.reading_ns;
+        ++a_.coarse.runs;
+        a_.coarse.span_sum_ns += span;
+        a_.coarse.span_max_ns = std::max(a_.coarse.span_max_ns, span);
+      }
+      run = {e.time_ns, false};
+    }
     if (t.events++ == 0) t.first_ns = e.time_ns;
     t.last_ns = e.time_ns;
 
@@ -137,7 +157,11 @@ class Analyzer {
   }
 
   void retire(const Live& obj, const Event& e) {
-    a_.lifetimes.add(e.time_ns >= obj.time_ns ? e.time_ns - obj.time_ns : 0);
+    if (obj.coarse || e.coarse_time) ++a_.coarse.lifetimes;
+    if (e.coarse_time && obj.thread == e.thread && obj.time_ns == e.time_ns)
+      ++a_.lifetimes.unresolved;  // allocated and released within one coarse run
+    else
+      a_.lifetimes.add(e.time_ns >= obj.time_ns ? e.time_ns - obj.time_ns : 0);
     if (obj.thread != e.thread) ++a_.cross_thread_releases;
   }
 
@@ -158,11 +182,11 @@ class Analyzer {
       ever_live_.insert(e.result);
       return;
     }
-    auto [it, fresh] = live_.try_emplace(e.result, Live{size, e.time_ns, e.thread});
+    auto [it, fresh] = live_.try_emplace(e.result, Live{size, e.time_ns, e.thread, e.coarse_time});
     if (!fresh) {
       // Allocated twice without a release in between: the missing release is unknown.
       live_bytes_ -= it->second.size;
-      it->second = Live{size, e.time_ns, e.thread};
+      it->second = Live{size, e.time_ns, e.thread, e.coarse_time};
     }
     live_bytes_ += size;
     if (live_bytes_ > a_.peak_live_bytes) {
@@ -214,6 +238,7 @@ class Analyzer {
   std::unordered_map<uint64_t, Pending> pending_;
   std::unordered_map<uint32_t, InFlight> in_flight_;
   std::unordered_map<uint32_t, size_t> thread_slot_;
+  std::unordered_map<uint32_t, Run> runs_;
 };
 
 }  // namespace

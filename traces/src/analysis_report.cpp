@@ -100,6 +100,17 @@ nlohmann::ordered_json to_json(const TraceAnalysis& a) {
                     {"double_frees", a.anomalies.double_frees},
                     {"inversions", a.anomalies.inversions},
                     {"clock_regressions", a.anomalies.clock_regressions}};
+  // Only for traces with coarse stamps (format version 3), so that the JSON of exact
+  // traces stays as it was.
+  if (a.coarse.events != 0) {
+    j["lifetime_unresolved"] = a.lifetimes.unresolved;
+    j["coarse_stamps"] = {
+        {"events", a.coarse.events},
+        {"runs", a.coarse.runs},
+        {"run_span_mean_ns", a.coarse.runs ? a.coarse.span_sum_ns / a.coarse.runs : 0},
+        {"run_span_max_ns", a.coarse.span_max_ns},
+        {"lifetimes", a.coarse.lifetimes}};
+  }
   return j;
 }
 
@@ -150,7 +161,18 @@ std::string to_text(const TraceAnalysis& a) {
   for (size_t b = 0; b < LifetimeHistogram::kBuckets; ++b)
     if (a.lifetimes.counts[b] != 0)
       fmt::format_to(out, "  {:<10} {:>12}\n", LifetimeHistogram::label(b), a.lifetimes.counts[b]);
+  if (a.lifetimes.unresolved != 0)
+    fmt::format_to(out, "  {:<10} {:>12}  (within one coarse run: shorter than its span)\n",
+                   "unresolved", a.lifetimes.unresolved);
   fmt::format_to(out, "  {:<10} {:>12}\n", "never", a.lifetimes.never_freed);
+  if (a.coarse.events != 0)
+    fmt::format_to(out,
+                   "clock      {} of {} events repeat their thread's last clock reading (coarse "
+                   "stamps, one thread alone): times and the {} lifetimes measured from them are "
+                   "early by up to a run's span, mean {}, max {}\n",
+                   a.coarse.events, a.events, a.coarse.lifetimes,
+                   human_ns(a.coarse.runs ? a.coarse.span_sum_ns / a.coarse.runs : 0),
+                   human_ns(a.coarse.span_max_ns));
   fmt::format_to(out, "cross-thread releases  {}\n", a.cross_thread_releases);
   fmt::format_to(
       out, "anomalies  unknown frees {}, double frees {}, inversions {}, clock regressions {}\n",

@@ -39,7 +39,7 @@ bool ChunkReader::next(Chunk& out) {
   out.events.reserve(std::min<uint32_t>(frame.info.event_count, 1u << 16));
   ChunkDecoder decoder;
   decoder.reset(impl_->raw, frame.info.base_time_ns, frame.info.event_count,
-                frame.info.thread_index);
+                frame.info.thread_index, frame.info.flags);
   for (;;) {
     Event e;
     switch (decoder.next(e)) {

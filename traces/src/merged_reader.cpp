@@ -98,7 +98,8 @@ struct MergedReader::Impl {
     file.read_payload(f, st.raw);
     st.current = &f;
     st.decoded = 0;
-    st.decoder.reset(st.raw, f.info.base_time_ns, f.info.event_count, f.info.thread_index);
+    st.decoder.reset(st.raw, f.info.base_time_ns, f.info.event_count, f.info.thread_index,
+                     f.info.flags);
     advance(s);
   }
 

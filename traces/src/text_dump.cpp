@@ -152,10 +152,11 @@ void dump_text(MergedReader& reader, std::FILE* out) {
   uint64_t previous = 0;
   Event e;
   while (reader.next(e)) {
+    const char* coarse = e.coarse_time ? "~" : "";
     if (e.time_ns >= previous)
-      fmt::format_to(it, "t{} +{}ns {}\n", e.thread, e.time_ns - previous, event_text(e));
+      fmt::format_to(it, "t{} {}+{}ns {}\n", e.thread, coarse, e.time_ns - previous, event_text(e));
     else
-      fmt::format_to(it, "t{} -{}ns {}\n", e.thread, previous - e.time_ns, event_text(e));
+      fmt::format_to(it, "t{} {}-{}ns {}\n", e.thread, coarse, previous - e.time_ns, event_text(e));
     previous = e.time_ns;
     sink.maybe_flush();
   }
@@ -189,6 +190,7 @@ void dump_jsonl(MergedReader& reader, std::FILE* out) {
   while (reader.next(e)) {
     const format::OpFields f = format::fields_of(e.op);
     nlohmann::ordered_json j = {{"t", e.thread}, {"time_ns", e.time_ns}, {"op", op_name(e.op)}};
+    if (e.coarse_time) j["coarse"] = true;
     if (f.ptr) j["ptr"] = e.ptr;
     if (f.count) j["count"] = e.count;
     if (f.align) j["align"] = e.align;

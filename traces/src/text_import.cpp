@@ -118,6 +118,11 @@ bool is_time(std::string_view t) {
   return t[0] == '+' || t[0] == '-' || t[0] == '@';
 }
 
+// `~` before a time (or alone, for the previous line's time): a coarse stamp.
+bool is_coarse_mark(std::string_view t) {
+  return t[0] == '~' && (t.size() == 1 || is_time(t.substr(1)));
+}
+
 }  // namespace
 
 uint64_t import_text(std::istream& text, const std::string& name, const std::filesystem::path& out,
@@ -157,7 +162,7 @@ uint64_t import_text(std::istream& text, const std::string& name, const std::fil
       };
       if (key == "version") {
         const uint64_t version = p.number(one(), "version");
-        if (version < format::kMinVersion || version > format::kVersion)
+        if (version < format::kMinVersion || version > format::kMaxVersion)
           p.fail(fmt::format("unsupported text version {}", tok[1]));
         header.version = static_cast<uint32_t>(version);
       } else if (key == "pid")
@@ -196,7 +201,16 @@ uint64_t import_text(std::istream& text, const std::string& name, const std::fil
     e.thread = p.thread(key);
     size_t i = 1;
     e.time_ns = previous_time;
-    if (i < tok.size() && is_time(tok[i])) e.time_ns = p.time(tok[i++], previous_time);
+    if (i < tok.size() && is_coarse_mark(tok[i])) {
+      if (header.version < 3) p.fail("a coarse stamp ('~') needs 'version 3'");
+      e.coarse_time = true;
+      if (tok[i].size() == 1)
+        ++i;
+      else
+        e.time_ns = p.time(tok[i++].substr(1), previous_time);
+    } else if (i < tok.size() && is_time(tok[i])) {
+      e.time_ns = p.time(tok[i++], previous_time);
+    }
     if (i == tok.size()) p.fail("missing operation");
     if (!op_from_name(tok[i], e.op)) p.fail(fmt::format("unknown operation '{}'", tok[i]));
     const std::string_view op = tok[i++];

@@ -20,9 +20,10 @@ TraceBuilder::TraceBuilder(const std::filesystem::path& path, const TraceHeader&
   if (fd < 0) fail("cannot create");
   std::vector<std::string_view> argv(header.argv.begin(), header.argv.end());
   HeaderFields fields;
-  // A version 1 text (a dump of a version 1 trace) is imported as version 1, so that
+  // A version 1 or 3 text (a dump of such a trace) is imported as that version, so that
   // dump | import | dump is exact; anything else gets the current version.
-  fields.version = header.version == 1 ? 1 : format::kVersion;
+  fields.version = header.version == 1 || header.version == 3 ? header.version : format::kVersion;
+  version_ = fields.version;
   fields.pid = header.pid;
   fields.ppid = header.ppid;
   fields.parent_trace_pid = header.parent_trace_pid;
@@ -62,7 +63,8 @@ void TraceBuilder::set_os_tid(uint32_t thread, uint32_t os_tid) {
 
 void TraceBuilder::flush(uint32_t thread, ThreadChunk& chunk) {
   if (chunk.encoder.count() == 0) return;
-  const ChunkInfo info{thread, chunk.os_tid, chunk.encoder.count(), chunk.encoder.base_time_ns()};
+  const ChunkInfo info{thread, chunk.os_tid, chunk.encoder.count(), chunk.encoder.base_time_ns(),
+                       chunk.coarse ? format::kFrameCoarseTime : 0u};
   if (!writer_.write_chunk(info, chunk.encoder.bytes())) fail("cannot write");
   chunk.encoder.reset(nullptr, nullptr, 0);
 }
@@ -75,11 +77,24 @@ void TraceBuilder::add(const Event& e) {
     if (it != threads_.end()) flush(previous_thread_, it->second);
   }
   ThreadChunk& chunk = chunk_of(e.thread);
-  if (chunk.encoder.count() > 0 && !chunk.encoder.has_room()) flush(e.thread, chunk);
+  if (e.coarse_time && version_ < 3) {
+    errno = EINVAL;
+    fail("coarse time stamps need format version 3:");
+  }
+  if (chunk.encoder.count() > 0) {
+    // In a coarse frame a zero time delta means a coarse stamp and any other an exact
+    // one (FORMAT.md "Coarse stamps"): an event that the current frame would read back
+    // otherwise starts a frame of its own, whose first event has delta 0.
+    const bool zero_delta = e.time_ns == chunk.last_time;
+    const bool fits = chunk.coarse ? zero_delta == e.coarse_time : !e.coarse_time;
+    if (!fits || !chunk.encoder.has_room()) flush(e.thread, chunk);
+  }
   if (chunk.encoder.count() == 0) {
     std::byte* begin = chunk.buffer.data();
     chunk.encoder.reset(begin, begin + chunk.buffer.size(), e.time_ns);
+    chunk.coarse = e.coarse_time;
   }
+  chunk.last_time = e.time_ns;
   chunk.encoder.append(e);
   have_previous_ = true;
   previous_thread_ = e.thread;

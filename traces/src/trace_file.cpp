@@ -77,9 +77,9 @@ void TraceFile::parse_header() {
     corrupt(0, "not an mtreplay trace (bad magic)");
   if (have < sizeof fixed) corrupt(have, "file ends inside the header");
   header_.version = load<uint32_t>(fixed + 8);
-  if (header_.version < format::kMinVersion || header_.version > format::kVersion)
+  if (header_.version < format::kMinVersion || header_.version > format::kMaxVersion)
     corrupt(8, fmt::format("unsupported format version {} (this build reads {} to {})",
-                           header_.version, format::kMinVersion, format::kVersion));
+                           header_.version, format::kMinVersion, format::kMaxVersion));
   const uint32_t header_size = load<uint32_t>(fixed + 12);
   if (header_size < format::kFixedHeaderBytes + 4 + 8 || header_size > format::kMaxHeaderBytes)
     corrupt(12, fmt::format("impossible header size {}", header_size));
@@ -157,7 +157,9 @@ void TraceFile::scan_frames() {
     f.info.base_time_ns = load<uint64_t>(r + 16);
     f.compressed_size = load<uint32_t>(r + 24);
     f.raw_size = load<uint32_t>(r + 28);
-    if (load<uint32_t>(r + 32) != 0) corrupt(offset, "unknown frame flags");
+    f.info.flags = load<uint32_t>(r + 32);
+    if ((f.info.flags & ~(header_.version >= 3 ? format::kFrameFlagsV3 : 0u)) != 0)
+      corrupt(offset, "unknown frame flags");
     if (f.raw_size > format::kMaxRawChunkBytes) corrupt(offset, "frame too large");
     // Every event takes at least two bytes (kind and time delta).
     if (f.info.event_count > f.raw_size / 2) corrupt(offset, "more events than bytes");

@@ -113,7 +113,7 @@ bool TraceWriter::open(int fd, const HeaderFields& header, int compression_level
     errno = EBADF;
     return false;
   }
-  if (header.version < format::kMinVersion || header.version > format::kVersion) {
+  if (header.version < format::kMinVersion || header.version > format::kMaxVersion) {
     errno = EINVAL;
     return false;
   }
@@ -157,6 +157,10 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
     errno = fd_ < 0 ? EBADF : ended_ ? EINVAL : EIO;
     return false;
   }
+  if ((info.flags & ~(version_ >= 3 ? format::kFrameFlagsV3 : 0u)) != 0) {
+    errno = EINVAL;  // a flag this version does not define
+    return false;
+  }
   if (encoded.size() > format::kMaxRawChunkBytes) {
     errno = EFBIG;
     return false;
@@ -181,7 +185,7 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
   format::store<uint64_t>(h + 16, info.base_time_ns);
   format::store<uint32_t>(h + 24, static_cast<uint32_t>(compressed));
   format::store<uint32_t>(h + 28, static_cast<uint32_t>(encoded.size()));
-  format::store<uint32_t>(h + 32, 0);  // flags: none defined
+  format::store<uint32_t>(h + 32, info.flags);
   format::store<uint32_t>(h + 36, format::record_check(h));
   if (!write_all(out_buffer_, format::kRecordBytes + compressed)) return false;
   ++frames_;

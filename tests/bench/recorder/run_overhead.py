@@ -16,7 +16,12 @@ For loop1 one more row, "clock": the loop untraced but with the recorder's clock
 (rdtsc, multiply, shift) after every call and nothing else, i.e. the floor under the
 recorder's added cost that only a cheaper clock could lower.
 
-usage: run_overhead.py [--build DIR] [--rounds N] [--calls N] [--no-heaptrack]
+With --baseline DIR, one more tool "mhook-base" runs DIR/lib/libmhook.so (another
+build, e.g. the code before a change) in the same rounds, interleaved with the rest.
+
+--zstd-level N sets MHOOK_ZSTD_LEVEL for both (default: each build's own default).
+
+usage: run_overhead.py [--build DIR] [--baseline DIR] [--zstd-level N] [--rounds N] [--calls N] [--no-heaptrack]
 """
 import argparse
 import json
@@ -63,6 +68,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--calls", type=int, default=10_000_000, help="calls per loop thread")
     ap.add_argument("--no-heaptrack", action="store_true")
+    ap.add_argument("--baseline", help="a second build whose libmhook.so runs as mhook-base")
+    ap.add_argument("--zstd-level", type=int, help="MHOOK_ZSTD_LEVEL for mhook and mhook-base")
     args = ap.parse_args()
 
     build = os.path.abspath(args.build)
@@ -74,6 +81,9 @@ def main():
         if not os.path.exists(f):
             sys.exit(f"run_overhead: {f} not found (build the mhook, mtreplay and mhook_malloc_loop targets)")
     heaptrack = None if args.no_heaptrack else shutil.which("heaptrack")
+    base_mhook = os.path.join(os.path.abspath(args.baseline), "lib", "libmhook.so") if args.baseline else None
+    if base_mhook and not os.path.exists(base_mhook):
+        sys.exit(f"run_overhead: {base_mhook} not found")
 
     work = tempfile.mkdtemp(prefix="mhook-bench-")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("MHOOK_") and k != "LD_PRELOAD"}
@@ -82,12 +92,14 @@ def main():
         "loop1": ([loop, "1", str(args.calls)], {}),
         "loop2": ([loop, "2", str(args.calls)], {}),
     }
-    tools = ["untraced", "mhook"] + (["heaptrack"] if heaptrack else [])
+    tools = ["untraced", "mhook"] + (["mhook-base"] if base_mhook else []) + (["heaptrack"] if heaptrack else [])
     def tools_of(w):
         return tools[:1] + ["clock"] + tools[1:] if w == "loop1" else tools
 
     samples = {(w, t): [] for w in workloads for t in tools_of(w)}
-    trace_bytes = {w: [] for w in workloads}  # per round: bytes of the traces written
+    traced = [t for t in tools if t.startswith("mhook")]
+    trace_bytes = {(w, t): [] for w in workloads for t in traced}  # per round: trace bytes
+    loads = []
     loop_stats = {(w, t): [] for w in workloads if w.startswith("loop") for t in tools_of(w)}
 
     for r in range(args.rounds):
@@ -97,32 +109,38 @@ def main():
                 cmd = list(argv)
                 if t == "clock":
                     cmd.append("rdtsc")
-                elif t == "mhook":
-                    env["LD_PRELOAD"] = mhook
+                elif t.startswith("mhook"):
+                    env["LD_PRELOAD"] = mhook if t == "mhook" else base_mhook
+                    if args.zstd_level:
+                        env["MHOOK_ZSTD_LEVEL"] = str(args.zstd_level)
                     env["MHOOK_OUTPUT"] = os.path.join(work, f"{w}.%p.mtr")
                 elif t == "heaptrack":
                     cmd = [heaptrack, "-o", os.path.join(work, f"{w}.heaptrack")] + cmd
                 wall, cpu, out = run_timed(cmd, env)
                 samples[(w, t)].append((wall, cpu))
-                if t == "mhook":
-                    trace_bytes[w].append(sum(os.path.getsize(os.path.join(work, f))
+                if t in traced:
+                    trace_bytes[(w, t)].append(sum(os.path.getsize(os.path.join(work, f))
                                               for f in os.listdir(work) if f.endswith(".mtr")))
                 if w.startswith("loop"):
                     last = [l for l in out.splitlines() if l.startswith("{")][-1]
                     loop_stats[(w, t)].append(json.loads(last))
                 for f in os.listdir(work):
                     os.remove(os.path.join(work, f))
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
+        loads.append(os.getloadavg()[0])
+        print(f"round {r + 1}/{args.rounds} done, load {loads[-1]:.1f}", file=sys.stderr)
 
-    print(f"# rounds={args.rounds} calls/thread={args.calls} load={os.getloadavg()[0]:.1f}")
+    print(f"# rounds={args.rounds} calls/thread={args.calls} load after each round: "
+          + " ".join(f"{l:.1f}" for l in loads))
     print("| workload | tool | wall s | cpu s | wall x | cpu x | events | +wall ns/ev | +cpu ns/ev | thread cpu ns/call | bytes/ev |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for w, (argv, extra) in workloads.items():
         events, _ = trace_events(mtreplay, argv, dict(base_env, **extra), work)
         # Bytes per event vary from run to run (timing jitter lands in the time deltas):
         # the median over the rounds, with the range.
-        per_round = [b / events for b in trace_bytes[w]]
-        bpe = f"{statistics.median(per_round):.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
+        bpe = {}
+        for t in traced:
+            per_round = [b / events for b in trace_bytes[(w, t)]]
+            bpe[t] = f"{statistics.median(per_round):.2f} ({min(per_round):.2f}-{max(per_round):.2f})"
         base_wall = statistics.median(s[0] for s in samples[(w, "untraced")])
         base_cpu = statistics.median(s[1] for s in samples[(w, "untraced")])
         for t in tools_of(w):
@@ -135,13 +153,16 @@ def main():
             print(f"| {w} | {t} | {wall:.3f} | {cpu:.3f} | {wall / base_wall:.2f} | {cpu / base_cpu:.2f} | "
                   f"{events if added else ''} | {(wall - base_wall) * 1e9 / events if added else 0:.1f} | "
                   f"{(cpu - base_cpu) * 1e9 / events if added else 0:.1f} | {thread_ns} | "
-                  f"{bpe if t == 'mhook' else ''} |")
+                  f"{bpe.get(t, '')} |")
     thread_ns = {t: statistics.median(s["thread_cpu_ns_per_call"] for s in loop_stats[("loop1", t)])
                  for t in tools_of("loop1")}
     clock = thread_ns["clock"] - thread_ns["untraced"]
     hook = thread_ns["mhook"] - thread_ns["untraced"]
-    print(f"loop1 recording thread, added CPU ns per event: mhook {hook:.1f}, of which the clock "
-          f"read alone {clock:.1f} and everything else {hook - clock:.1f}")
+    print(f"loop1 recording thread, added CPU ns per event: mhook {hook:.1f}; the clock read "
+          f"alone costs {clock:.1f}")
+    if base_mhook:
+        print(f"loop1 recording thread, added CPU ns per event: mhook-base "
+              f"{thread_ns['mhook-base'] - thread_ns['untraced']:.1f}")
     for t in tools:
         if ("loop1", t) in loop_stats and loop_stats[("loop1", t)]:
             one = statistics.median(s["calls_per_second"] for s in loop_stats[("loop1", t)])

@@ -28,6 +28,9 @@ struct LifetimeHistogram {
   static constexpr size_t kBuckets = 10;  // <100ns <1us <10us ... <10s >=10s
   std::array<uint64_t, kBuckets> counts{};
   uint64_t never_freed = 0;  // still live at the end of the trace
+  // Both ends repeat one coarse clock reading of one thread (FORMAT.md "Coarse
+  // stamps"): shorter than that run of events, by how much is unknown. Not in counts.
+  uint64_t unresolved = 0;
   void add(uint64_t age_ns);
   static std::string label(size_t bucket);  // "<100ns", ..., ">=10s"
 };
@@ -44,6 +47,17 @@ struct Anomalies {
   uint64_t double_frees = 0;   // released again while not live, never allocated after
   uint64_t inversions = 0;     // released before the allocation that returned it (merged order)
   uint64_t clock_regressions = 0;  // stamped earlier than the same thread's previous event
+};
+
+// Coarse stamps (FORMAT.md "Coarse stamps"): how many events repeat an earlier clock
+// reading of their thread, and how far apart the readings of those runs are, which is
+// the resolution of any time measured from them.
+struct CoarseStamps {
+  uint64_t events = 0;       // events with Event::coarse_time
+  uint64_t runs = 0;         // readings followed by at least one coarse event, closed
+  uint64_t span_sum_ns = 0;  // sum over closed runs: next reading - the run's reading
+  uint64_t span_max_ns = 0;
+  uint64_t lifetimes = 0;  // lifetimes (resolved ones too) with a coarse end
 };
 
 struct TraceAnalysis {
@@ -65,6 +79,7 @@ struct TraceAnalysis {
   LifetimeHistogram lifetimes;
   uint64_t cross_thread_releases = 0;  // freed (or realloc'd) by another thread than its allocator
   Anomalies anomalies;
+  CoarseStamps coarse;
 
   uint64_t duration_ns() const { return last_ns - first_ns; }
 };

@@ -17,8 +17,11 @@ class ChunkDecoder {
  public:
   enum class Status { kEvent, kEnd, kCorrupt };
 
+  // frame_flags: the frame header's flags (format::kFrameCoarseTime marks events with a
+  // zero time delta as coarse_time).
   void reset(std::span<const std::byte> raw, uint64_t base_time_ns, uint32_t event_count,
-             uint32_t thread_index) {
+             uint32_t thread_index, uint32_t frame_flags = 0) {
+    coarse_ = (frame_flags & format::kFrameCoarseTime) != 0;
     begin_ = cursor_ = raw.data();
     end_ = raw.data() + raw.size();
     last_time_ns_ = base_time_ns;
@@ -49,6 +52,7 @@ class ChunkDecoder {
   uint64_t last_ptr_ = 0;
   uint32_t remaining_ = 0;
   uint32_t thread_ = 0;
+  bool coarse_ = false;
   const char* error_ = "";
 };
 
@@ -73,6 +77,7 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
   if ((q = varint::get(q, end_, dt)) == nullptr) return fail(p, "bad time delta");
   e.time_ns = (op_byte & format::kFlagTimeBack) ? last_time_ns_ - dt : last_time_ns_ + dt;
   if ((op_byte & format::kFlagTimeBack) && dt == 0) return fail(p, "non-canonical time delta");
+  e.coarse_time = coarse_ && dt == 0;
 
   uint64_t last_ptr = last_ptr_;
   auto get_ptr = [&](uint64_t& value) {

@@ -41,6 +41,10 @@ struct Event {
   int32_t error = 0;     // errno of a failed call; posix_memalign's return value
   uint32_t thread = 0;   // thread index within the trace (0 = first thread seen)
   Op op = Op::kMalloc;
+  // time_ns is a lower bound, not a reading: the event repeats its thread's last clock
+  // reading (a coarse frame, FORMAT.md "Coarse stamps"). Its true time lies between
+  // time_ns and the thread's next larger time. Not part of the event's identity.
+  bool coarse_time = false;
 };
 
 std::string_view op_name(Op op);  // "malloc", "posix_memalign", ...

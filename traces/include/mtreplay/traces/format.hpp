@@ -14,7 +14,8 @@ namespace mtreplay::traces::format {
 
 inline constexpr char kFileMagic[8] = {'M', 'T', 'R', 'T', 'R', 'A', 'C', 'E'};
 inline constexpr uint32_t kVersion = 2;              // what writers write by default
-inline constexpr uint32_t kMinVersion = 1;           // readers read kMinVersion..kVersion
+inline constexpr uint32_t kMinVersion = 1;           // readers read kMinVersion..kMaxVersion
+inline constexpr uint32_t kMaxVersion = 3;           // version 3: frame flags (coarse stamps)
 inline constexpr uint32_t kFrameMagic = 0x4652544d;  // "MTRF" in file byte order
 inline constexpr uint32_t kEndMagic = 0x4552544d;    // "MTRE" in file byte order
 inline constexpr size_t kRecordBytes = 40;           // frame header and end record
@@ -22,6 +23,12 @@ inline constexpr size_t kFixedHeaderBytes = 60;      // file header up to the ex
 inline constexpr uint32_t kMaxHeaderBytes = 1u << 20;
 inline constexpr uint32_t kMaxRawChunkBytes = 64u << 20;
 inline constexpr size_t kMaxExeBytes = 4096;
+
+// Frame flags (version 3; versions 1 and 2 have none). kFrameCoarseTime: the frame's
+// events with a zero time delta repeat their thread's last clock reading rather than
+// reading the clock (FORMAT.md "Coarse stamps").
+inline constexpr uint32_t kFrameCoarseTime = 1;
+inline constexpr uint32_t kFrameFlagsV3 = kFrameCoarseTime;
 
 // Event encoding: the op byte's low 5 bits are the Op, the high bits are flags.
 inline constexpr uint8_t kOpMask = 0x1f;

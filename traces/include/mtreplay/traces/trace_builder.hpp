@@ -36,6 +36,8 @@ class TraceBuilder {
     std::vector<std::byte> buffer;
     ChunkEncoder encoder;
     uint32_t os_tid = 0;
+    bool coarse = false;     // the frame being filled has format::kFrameCoarseTime
+    uint64_t last_time = 0;  // of its last event
   };
   ThreadChunk& chunk_of(uint32_t thread);
   void flush(uint32_t thread, ThreadChunk& chunk);
@@ -45,6 +47,7 @@ class TraceBuilder {
   size_t chunk_bytes_;
   TraceWriter writer_;
   std::map<uint32_t, ThreadChunk> threads_;
+  uint32_t version_ = 2;
   bool have_previous_ = false;
   bool finished_ = false;
   uint32_t previous_thread_ = 0;

@@ -30,7 +30,9 @@ struct TraceEnd {
 };
 
 struct HeaderFields {
-  uint32_t version = 2;  // format::kVersion; 1 writes a version 1 file (text round trips)
+  // format::kVersion; 1 writes a version 1 file (text round trips); 3 allows frame
+  // flags (the recorder's coarse stamps).
+  uint32_t version = 2;
   uint32_t pid = 0;
   uint32_t ppid = 0;
   uint32_t parent_trace_pid = 0;              // pid whose trace this process forked from (0: none)
@@ -47,6 +49,7 @@ struct ChunkInfo {
   uint32_t os_tid = 0;
   uint32_t event_count = 0;
   uint64_t base_time_ns = 0;  // ChunkEncoder::base_time_ns()
+  uint32_t flags = 0;         // format::kFrameCoarseTime; version 3 only
 };
 
 class TraceWriter {
