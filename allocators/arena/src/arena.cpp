@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 
+#include "large_blocks.hpp"
 #include "meta_pool.hpp"
 #include "os.hpp"
 #include "segment_map.hpp"
@@ -128,6 +129,9 @@ bool grow(Arena& arena) {
   if (seg == nullptr) return false;
   Span* run = new_span(arena);
   void* memory = run == nullptr ? nullptr : map_aligned(kSegmentSize, kSegmentSize);
+  // Under pressure the cached large blocks go back first, then the mapping is retried.
+  if (memory == nullptr && run != nullptr && large_blocks().release_cached())
+    memory = map_aligned(kSegmentSize, kSegmentSize);
   if (memory == nullptr) {
     if (run != nullptr) drop_span(arena, run);
     recycle_segment_descriptor(seg);

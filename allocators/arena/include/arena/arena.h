@@ -36,10 +36,13 @@ struct arena_stats {
   size_t large_blocks;      // blocks mapped on their own (above the medium limit)
   size_t large_bytes;       // bytes mapped for them
   size_t metadata_bytes;    // bytes mapped for metadata (spans, segment maps, tables)
+  size_t large_cached_blocks;  // freed large blocks kept mapped for reuse
+  size_t large_cached_bytes;   // their bytes
 };
 ARENA_API void arena_get_stats(struct arena_stats* out) ARENA_NOEXCEPT;
 
-// Returns every free page held by any arena to the kernel now (like malloc_trim(0)).
+// Returns every free page held by any arena, and every cached large block, to the
+// kernel now (like malloc_trim(0)).
 ARENA_API void arena_trim(void) ARENA_NOEXCEPT;
 
 #ifdef __cplusplus
