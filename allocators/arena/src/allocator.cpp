@@ -317,7 +317,9 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   const std::uint64_t bits = load_word(span->free_bits[w]);
-  if (((bits | load_word(span->remote_bits[w])) & bit) != 0)
+  // remote_bits can hold this block only while remote_pending is set (span.hpp).
+  if ((bits & bit) != 0 || (__atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0 &&
+                            (load_word(span->remote_bits[w]) & bit) != 0))
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   store_word(span->free_bits[w], bits | bit);
   if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);

@@ -105,8 +105,16 @@ void LargeBlocks::forget_and_unmap(std::uintptr_t address, std::size_t size) {
 // the mapping tried once more.
 void* LargeBlocks::map_fresh(std::size_t rounded, std::size_t alignment) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    void* p = alignment <= kPageSize ? map_pages(rounded) : map_aligned(rounded, alignment);
-    if (p != nullptr) return p;
+    const std::size_t align = alignment < kHugePage && rounded >= kHugePage ? kHugePage : alignment;
+    void* p = align <= kPageSize ? map_pages(rounded) : map_aligned(rounded, align);
+    if (p != nullptr) {
+      // Huge pages once the program has freed a large block: a program that replaces
+      // large buffers faults them in 2 MiB at a time; one that maps a big table once
+      // and touches it sparsely is not charged 2 MiB per touched page.
+      if (rounded >= kHugePage && large_freed_.load(std::memory_order_relaxed))
+        advise_huge(p, rounded);
+      return p;
+    }
     if (!release_cached()) break;
   }
   return nullptr;
@@ -310,6 +318,8 @@ LargeBlocks::Found LargeBlocks::release(std::uintptr_t address) {
       shard.bytes -= size;
     }
   }
+  if (!large_freed_.load(std::memory_order_relaxed))
+    large_freed_.store(true, std::memory_order_relaxed);
   if (size > kCacheBytes) {
     unmap_pages(reinterpret_cast<void*>(address), size);
     return Found::kLive;

@@ -22,7 +22,7 @@ namespace arena {
 
 class LargeBlocks {
  public:
-  static constexpr std::size_t kCacheSlots = 8;
+  static constexpr std::size_t kCacheSlots = 16;
   static constexpr std::size_t kCacheBytes = std::size_t{128} << 20;
   static constexpr std::uint64_t kCacheDecayNs = 1'000'000'000;
 
@@ -95,6 +95,7 @@ class LargeBlocks {
   CachedBlock cache_[kCacheSlots] = {};
   std::size_t cache_bytes_ = 0;
   std::atomic<std::size_t> cached_count_{0};
+  std::atomic<bool> large_freed_{false};  // a large block was ever freed: huge pages pay
 };
 
 LargeBlocks& large_blocks();

@@ -17,7 +17,7 @@ int main(int argc, char** argv) {
   workload::Options options(argc, argv, "alloc_false_sharing");
   const long passive = options.get("passive", 0);
   const long threads = options.get("threads", 2);
-  const long objects = options.get("objects", 20'000);
+  const long objects = options.get("objects", 60'000);
   const long writes = options.get("writes", 1'000);
   const long size = options.get("size", 8);
   options.check();

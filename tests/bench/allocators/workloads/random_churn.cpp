@@ -13,7 +13,7 @@
 int main(int argc, char** argv) {
   workload::Options options(argc, argv, "alloc_random_churn");
   const long threads = options.get("threads", 2);
-  const long steps = options.get("steps", 2'000'000);
+  const long steps = options.get("steps", 1'000'000);
   const long window = options.get("window", 4096);
   const long max_kib = options.get("max-kib", 64);
   options.check();
