@@ -346,6 +346,21 @@ void release(void* p) {
       arena->lock.unlock();
       reject("free", double_free, p);
     }
+    Span* span = block.span;
+    if (span->kind == SpanKind::kSlab && heap.registered &&
+        __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0) {
+      // Adopted: a thread that inherits another's blocks (a server's connection moving
+      // between threads) frees them without a lock from now on.
+      adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
+      arena->lock.unlock();
+      ClassSlabs& slabs = heap.classes[span->size_class];
+      if (span->free_count == 0)
+        span_list_push(slabs.full, span);
+      else
+        span_list_insert_second(slabs.partial, span);
+      if (!release_own(*seg, address)) die("adopted slab refused a block it holds");
+      return;
+    }
     release_block(*arena, block);
     arena->lock.unlock();
     return;

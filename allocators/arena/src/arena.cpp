@@ -356,6 +356,16 @@ Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span
   return span;
 }
 
+void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** inbox) {
+  const std::size_t cls = span->size_class;
+  if (span->listed) unlink(arena.partial[cls], span);
+  if (arena.empty_slab[cls] == span) arena.empty_slab[cls] = nullptr;
+  span->inbox = inbox;
+  __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&span->owner, owner, __ATOMIC_RELAXED);
+  collect_remote_frees(*span);
+}
+
 void disown_slab(Arena& arena, Span* span) {
   __atomic_store_n(&span->owner, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
