@@ -465,10 +465,13 @@ void* arena_calloc(size_t count, size_t size) noexcept {
   size_t bytes;
   if (__builtin_mul_overflow(count, size, &bytes)) return no_memory();
   if (bytes > kMaxMedium && bytes <= kMaxRequest) {
-    // A fresh mapping reads as zero already; a block reused from the cache does not.
+    // A fresh mapping reads as zero already; a block reused from the cache is handed
+    // back to the kernel first (madvise DONTNEED), so it reads as zero too and only the
+    // pages the program then touches come back: a program that callocs big buffers
+    // and uses a corner of each pays neither a memset of the whole nor its RSS.
     bool fresh = false;
     void* p = large_blocks().allocate(bytes, kPageSize, &fresh);
-    if (p != nullptr && !fresh) std::memset(p, 0, bytes);
+    if (p != nullptr && !fresh) decommit_pages(p, (bytes + kPageSize - 1) & ~(kPageSize - 1));
     return p;
   }
   void* p = allocate(bytes);

@@ -29,6 +29,7 @@ def default_python():
 # about 0.3-1 s each under glibc on the project's 2-core machine.
 CLASSIC = {
     "large_blocks": ["alloc_large_blocks"],
+    "large_blocks_touched": ["alloc_large_blocks", "--touch", "1"],
     "mixed_lifetime": ["alloc_mixed_lifetime"],
     "server_exchange": ["alloc_server_exchange"],
     "thread_malloc": ["alloc_thread_malloc"],
