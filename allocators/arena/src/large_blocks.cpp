@@ -131,7 +131,8 @@ void LargeBlocks::drop_entry(std::uintptr_t address) {
 // while over a bound, the oldest. What falls out goes to `evicted` (table entries still
 // there: the caller unmaps them with forget_and_unmap once the lock is dropped).
 void LargeBlocks::cache_put_locked(std::uintptr_t address, std::size_t size, std::uint64_t freed_ns,
-                                   std::uint64_t now, CachedBlock* evicted, std::size_t& evicted_count) {
+                                   std::uint64_t now, CachedBlock* evicted,
+                                   std::size_t& evicted_count) {
   auto take_slot = [&](CachedBlock& c) {
     cache_bytes_ -= c.bytes;
     cached_count_.fetch_sub(1, std::memory_order_relaxed);

@@ -132,7 +132,8 @@ TEST_F(ArenaLargeCache, ReallocOfALargeBlockKeepsItsContent) {
   for (std::size_t i = 0; i < 2 * kMiB; i += 4096) p[i] = static_cast<unsigned char>(i >> 12);
   p = static_cast<unsigned char*>(arena_realloc(p, 9 * kMiB));
   ASSERT_NE(p, nullptr);
-  for (std::size_t i = 0; i < 2 * kMiB; i += 4096) ASSERT_EQ(p[i], static_cast<unsigned char>(i >> 12));
+  for (std::size_t i = 0; i < 2 * kMiB; i += 4096)
+    ASSERT_EQ(p[i], static_cast<unsigned char>(i >> 12));
   arena_free(p);
 }
 
@@ -141,16 +142,21 @@ using ArenaLargeCacheDeathTest = ArenaLargeCache;
 TEST_F(ArenaLargeCacheDeathTest, SecondFreeOfACachedBlockIsADoubleFree) {
   char text[32];
   void* p = arena_malloc(3 * arena::kMaxMedium);
-  std::snprintf(text, sizeof text, "0x%lx", static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)));
+  std::snprintf(text, sizeof text, "0x%lx",
+                static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)));
   arena_free(p);
-  EXPECT_DEATH(arena_free(launder(p)), std::string("^arena: free\\(\\): double free ") + text + "\n$");
-  EXPECT_DEATH(arena_realloc(launder(p), 10), std::string("^arena: realloc\\(\\): double free ") + text + "\n$");
+  EXPECT_DEATH(arena_free(launder(p)),
+               std::string("^arena: free\\(\\): double free ") + text + "\n$");
+  EXPECT_DEATH(arena_realloc(launder(p), 10),
+               std::string("^arena: realloc\\(\\): double free ") + text + "\n$");
   EXPECT_DEATH(arena_malloc_usable_size(launder(p)),
                std::string("^arena: malloc_usable_size\\(\\): double free ") + text + "\n$");
   // Inside a cached block, or after the cache gave it back: not ours at all.
-  EXPECT_DEATH(arena_free(launder(static_cast<char*>(p) + 4096)), "^arena: free\\(\\): invalid pointer 0x");
+  EXPECT_DEATH(arena_free(launder(static_cast<char*>(p) + 4096)),
+               "^arena: free\\(\\): invalid pointer 0x");
   arena_trim();
-  EXPECT_DEATH(arena_free(launder(p)), std::string("^arena: free\\(\\): invalid pointer ") + text + "\n$");
+  EXPECT_DEATH(arena_free(launder(p)),
+               std::string("^arena: free\\(\\): invalid pointer ") + text + "\n$");
 }
 
 // A child forked with blocks in the cache reuses them, and the parent's cache is intact.

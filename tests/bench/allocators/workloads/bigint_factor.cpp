@@ -17,7 +17,8 @@ struct Big {
 };
 
 Big* make(std::uint32_t length) {
-  auto* b = static_cast<Big*>(std::malloc(sizeof(Big) + sizeof(std::uint32_t) * (length ? length - 1 : 0)));
+  auto* b = static_cast<Big*>(
+      std::malloc(sizeof(Big) + sizeof(std::uint32_t) * (length ? length - 1 : 0)));
   if (b == nullptr) std::abort();
   b->length = length;
   return b;
@@ -76,7 +77,9 @@ Big* multiply(const Big* a, const Big* b) {
   trim(r);
   return r;
 }
-bool bit(const Big* a, std::uint32_t i) { return (a->limbs[i / 32] >> (i % 32)) & 1; }
+bool bit(const Big* a, std::uint32_t i) {
+  return (a->limbs[i / 32] >> (i % 32)) & 1;
+}
 // a mod m, bit by bit from the top: r = 2r + bit, minus m when it reaches m.
 Big* remainder(const Big* a, const Big* m) {
   Big* r = make(0);
@@ -138,9 +141,10 @@ std::uint64_t rho(std::uint64_t value, std::uint64_t c_value) {
       std::free(diff);
       break;
     }
-    Big* n_copy = add(n, diff) ;  // n + d keeps gcd(n, d) and gives gcd its own copy
+    Big* n_copy = add(n, diff);  // n + d keeps gcd(n, d) and gives gcd its own copy
     Big* g = gcd(n_copy, diff);
-    factor = g->length == 0 ? 0 : g->limbs[0] | (g->length > 1 ? std::uint64_t{g->limbs[1]} << 32 : 0);
+    factor =
+        g->length == 0 ? 0 : g->limbs[0] | (g->length > 1 ? std::uint64_t{g->limbs[1]} << 32 : 0);
     std::free(g);
   }
   std::free(n);
@@ -169,8 +173,10 @@ int main(int argc, char** argv) {
   for (long i = 0; i < count; ++i) {
     std::uint64_t p;
     std::uint64_t q;
-    do p = (random.next() & ((1ull << prime_bits) - 1)) | (1ull << (prime_bits - 1)); while (!is_prime(p));
-    do q = (random.next() & ((1ull << prime_bits) - 1)) | (1ull << (prime_bits - 1)); while (!is_prime(q));
+    do p = (random.next() & ((1ull << prime_bits) - 1)) | (1ull << (prime_bits - 1));
+    while (!is_prime(p));
+    do q = (random.next() & ((1ull << prime_bits) - 1)) | (1ull << (prime_bits - 1));
+    while (!is_prime(q));
     check += rho(p * q, 1 + i % 3);
   }
   workload::report("bigint_factor", workload::seconds_since(start), check);

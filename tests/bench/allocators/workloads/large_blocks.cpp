@@ -25,8 +25,10 @@ int main(int argc, char** argv) {
   std::vector<char*> buffers(static_cast<std::size_t>(live), nullptr);
   std::uint64_t check = 0;
   for (long i = 0; i < live + replacements; ++i) {
-    const std::size_t slot = i < live ? static_cast<std::size_t>(i) : random.next() % buffers.size();
-    const std::size_t bytes = random.between(std::size_t(min_mib) << 20, std::size_t(max_mib) << 20);
+    const std::size_t slot =
+        i < live ? static_cast<std::size_t>(i) : random.next() % buffers.size();
+    const std::size_t bytes =
+        random.between(std::size_t(min_mib) << 20, std::size_t(max_mib) << 20);
     std::free(buffers[slot]);
     if (touch == 0) {
       buffers[slot] = static_cast<char*>(std::calloc(1, bytes));

@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
   workload::Random random(1234);
   const auto start = std::chrono::steady_clock::now();
   std::uint64_t check = 0;
-  for (long f = 0; f < functions; ++f) check += minimize(random, static_cast<unsigned>(variables), 35);
+  for (long f = 0; f < functions; ++f)
+    check += minimize(random, static_cast<unsigned>(variables), 35);
   workload::report("logic_minimize", workload::seconds_since(start), check);
   return 0;
 }

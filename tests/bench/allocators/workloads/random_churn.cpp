@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   workload::Random table_random(8);
   const double span = std::log2(static_cast<double>(max_kib) * 1024.0 / 16.0);
   for (auto& s : sizes)
-    s = static_cast<std::uint32_t>(16.0 * std::exp2(span * static_cast<double>(table_random.next() % 100000) / 1e5));
+    s = static_cast<std::uint32_t>(
+        16.0 * std::exp2(span * static_cast<double>(table_random.next() % 100000) / 1e5));
   std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads), 0);
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;

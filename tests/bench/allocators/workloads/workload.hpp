@@ -17,7 +17,8 @@ namespace workload {
 // "--name N" pairs; an unknown name or a value that is not a number is bad input (exit 2).
 class Options {
  public:
-  Options(int argc, char** argv, const char* program) : argc_(argc), argv_(argv), program_(program) {
+  Options(int argc, char** argv, const char* program)
+      : argc_(argc), argv_(argv), program_(program) {
     for (int i = 1; i < argc; ++i) {
       if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) {
         std::printf("%s: options are --name value pairs (see the source for the names)\n", program);
@@ -33,7 +34,8 @@ class Options {
       if (std::strncmp(argv_[i], "--", 2) != 0 || std::strcmp(argv_[i] + 2, name) != 0) continue;
       char* end = nullptr;
       const long value = std::strtol(argv_[i + 1], &end, 10);
-      if (end == argv_[i + 1] || *end != '\0' || value < 0) fail(std::string("--") + name + ": not a count: " + argv_[i + 1]);
+      if (end == argv_[i + 1] || *end != '\0' || value < 0)
+        fail(std::string("--") + name + ": not a count: " + argv_[i + 1]);
       return value;
     }
     return fallback;
@@ -59,7 +61,8 @@ class Options {
 // xoshiro-style generator: a few instructions per number.
 class Random {
  public:
-  explicit Random(std::uint64_t seed) : state_(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
+  explicit Random(std::uint64_t seed)
+      : state_(seed * 0x9E3779B97F4A7C15ull + 0x632BE59BD9B4E019ull) {}
   std::uint64_t next() {
     state_ += 0x9E3779B97F4A7C15ull;
     std::uint64_t z = state_;
