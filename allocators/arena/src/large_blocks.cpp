@@ -105,14 +105,15 @@ void LargeBlocks::forget_and_unmap(std::uintptr_t address, std::size_t size) {
 // the mapping tried once more.
 void* LargeBlocks::map_fresh(std::size_t rounded, std::size_t alignment) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const std::size_t align = alignment < kHugePage && rounded >= kHugePage ? kHugePage : alignment;
+    // Huge pages once the program has freed a large block: a program that replaces
+    // large buffers faults them in 2 MiB at a time; one that maps a big table once
+    // and touches it sparsely is not charged 2 MiB per touched page (nor pays the two
+    // extra munmaps of an aligned mapping).
+    const bool huge = rounded >= kHugePage && large_freed_.load(std::memory_order_relaxed);
+    const std::size_t align = huge && alignment < kHugePage ? kHugePage : alignment;
     void* p = align <= kPageSize ? map_pages(rounded) : map_aligned(rounded, align);
     if (p != nullptr) {
-      // Huge pages once the program has freed a large block: a program that replaces
-      // large buffers faults them in 2 MiB at a time; one that maps a big table once
-      // and touches it sparsely is not charged 2 MiB per touched page.
-      if (rounded >= kHugePage && large_freed_.load(std::memory_order_relaxed))
-        advise_huge(p, rounded);
+      if (huge) advise_huge(p, rounded);
       return p;
     }
     if (!release_cached()) break;
