@@ -213,6 +213,7 @@ void* no_memory() {
   if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
   Span* slab = slabs.partial;
   if (slab == nullptr) {
+    large_blocks().decay();
     Arena& arena = lock_own_arena();
     slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
     arena.lock.unlock();
@@ -241,6 +242,7 @@ inline void* allocate_small(std::size_t size_class) {
 }
 
 void* allocate_medium(std::size_t bytes, std::size_t alignment) {
+  large_blocks().decay();  // a look at the clock only when large blocks are cached
   Arena& arena = lock_own_arena();
   const std::size_t pages = bytes == 0 ? 1 : pages_for(bytes);
   void* p = medium_allocate(arena, pages, alignment >> kPageShift);
@@ -288,7 +290,8 @@ Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
 [[noreturn]] void reject(const char* function, bool double_free, const void* p) {
   if (double_free) {
     if (function[0] == 'f') die_with_pointer("free(): double free", p);
-    die_with_pointer("realloc(): double free", p);
+    if (function[0] == 'r') die_with_pointer("realloc(): double free", p);
+    die_with_pointer("malloc_usable_size(): double free", p);
   }
   if (function[0] == 'f') die_with_pointer("free(): invalid pointer", p);
   if (function[0] == 'r') die_with_pointer("realloc(): invalid pointer", p);
@@ -314,7 +317,9 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   const std::uint64_t bits = load_word(span->free_bits[w]);
-  if (((bits | load_word(span->remote_bits[w])) & bit) != 0)
+  // remote_bits can hold this block only while remote_pending is set (span.hpp).
+  if ((bits & bit) != 0 || (__atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0 &&
+                            (load_word(span->remote_bits[w]) & bit) != 0))
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   store_word(span->free_bits[w], bits | bit);
   if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
@@ -341,12 +346,29 @@ void release(void* p) {
       arena->lock.unlock();
       reject("free", double_free, p);
     }
+    Span* span = block.span;
+    if (span->kind == SpanKind::kSlab && heap.registered &&
+        __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0) {
+      // Adopted: a thread that inherits another's blocks (a server's connection moving
+      // between threads) frees them without a lock from now on.
+      adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
+      arena->lock.unlock();
+      ClassSlabs& slabs = heap.classes[span->size_class];
+      if (span->free_count == 0)
+        span_list_push(slabs.full, span);
+      else
+        span_list_insert_second(slabs.partial, span);
+      if (!release_own(*seg, address)) die("adopted slab refused a block it holds");
+      return;
+    }
     release_block(*arena, block);
     arena->lock.unlock();
     return;
   }
-  if ((address & (kPageSize - 1)) != 0 || !large_blocks().release(address))
-    reject("free", false, p);
+  const LargeBlocks::Found found = (address & (kPageSize - 1)) != 0
+                                       ? LargeBlocks::Found::kUnknown
+                                       : large_blocks().release(address);
+  if (found != LargeBlocks::Found::kLive) reject("free", found == LargeBlocks::Found::kFreed, p);
 }
 
 std::size_t usable_size(void* p, const char* function) {
@@ -364,9 +386,10 @@ std::size_t usable_size(void* p, const char* function) {
     arena->lock.unlock();
     return usable;
   }
+  LargeBlocks::Found found = LargeBlocks::Found::kUnknown;
   const std::size_t usable =
-      (address & (kPageSize - 1)) != 0 ? 0 : large_blocks().usable_size(address);
-  if (usable == 0) reject(function, false, p);
+      (address & (kPageSize - 1)) != 0 ? 0 : large_blocks().usable_size(address, found);
+  if (found != LargeBlocks::Found::kLive) reject(function, found == LargeBlocks::Found::kFreed, p);
   return usable;
 }
 
@@ -407,8 +430,9 @@ void* reallocate(void* p, std::size_t size) {
   } else {
     old_usable = usable_size(p, "realloc");
     if (size > kMaxMedium) {
-      void* moved = large_blocks().resize(address, size);
-      return moved != nullptr ? moved : no_memory();
+      // mremap; when the kernel cannot (no room, or a block made of two mappings that
+      // the cache merged), a new block and a copy below.
+      if (void* moved = large_blocks().resize(address, size)) return moved;
     }
   }
   void* fresh = allocate(size);
@@ -440,9 +464,18 @@ void arena_free(void* ptr) noexcept {
 void* arena_calloc(size_t count, size_t size) noexcept {
   size_t bytes;
   if (__builtin_mul_overflow(count, size, &bytes)) return no_memory();
+  if (bytes > kMaxMedium && bytes <= kMaxRequest) {
+    // A fresh mapping reads as zero already; a block reused from the cache is handed
+    // back to the kernel first (madvise DONTNEED), so it reads as zero too and only the
+    // pages the program then touches come back: a program that callocs big buffers
+    // and uses a corner of each pays neither a memset of the whole nor its RSS.
+    bool fresh = false;
+    void* p = large_blocks().allocate(bytes, kPageSize, &fresh);
+    if (p != nullptr && !fresh) decommit_pages(p, (bytes + kPageSize - 1) & ~(kPageSize - 1));
+    return p;
+  }
   void* p = allocate(bytes);
-  // Blocks mapped on their own are fresh zero pages already.
-  if (p != nullptr && bytes <= kMaxMedium) std::memset(p, 0, bytes);
+  if (p != nullptr) std::memset(p, 0, bytes);
   return p;
 }
 
@@ -507,10 +540,13 @@ void arena_get_stats(struct arena_stats* out) noexcept {
   }
   out->large_blocks = large_blocks().count();
   out->large_bytes = large_blocks().bytes();
+  out->large_cached_blocks = large_blocks().cached_count();
+  out->large_cached_bytes = large_blocks().cached_bytes();
   out->metadata_bytes = meta_pool().mapped_bytes();
 }
 
 void arena_trim(void) noexcept {
+  large_blocks().release_cached();
   for (Arena& a : arenas) {
     LockGuard guard(a.lock);
     trim(a);

@@ -3,6 +3,7 @@
 #include <bit>
 #include <cstring>
 
+#include "large_blocks.hpp"
 #include "meta_pool.hpp"
 #include "os.hpp"
 #include "segment_map.hpp"
@@ -128,6 +129,9 @@ bool grow(Arena& arena) {
   if (seg == nullptr) return false;
   Span* run = new_span(arena);
   void* memory = run == nullptr ? nullptr : map_aligned(kSegmentSize, kSegmentSize);
+  // Under pressure the cached large blocks go back first, then the mapping is retried.
+  if (memory == nullptr && run != nullptr && large_blocks().release_cached())
+    memory = map_aligned(kSegmentSize, kSegmentSize);
   if (memory == nullptr) {
     if (run != nullptr) drop_span(arena, run);
     recycle_segment_descriptor(seg);
@@ -207,9 +211,27 @@ Span* take_pages(Arena& arena, std::size_t pages) {
   return carve(arena, run, pages);
 }
 
+// Over the allowance, dirty pages are returned down to half of it, longest runs first:
+// purging all of them at once made a program whose live set swings refault its whole
+// free heap after every swing (thousands of madvise calls a second), and a few long
+// runs give back as many pages as many short ones for a fraction of the calls.
+void purge_down_to(Arena& arena, std::size_t target) {
+  for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
+    const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;  // bucket 0: the longest
+    for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
+      if (!run->dirty) continue;
+      decommit_pages(reinterpret_cast<void*>(span_start(*run)),
+                     std::size_t{run->page_count} << kPageShift);
+      run->dirty = false;
+      arena.dirty_pages -= run->page_count;
+      arena.clean_pages += run->page_count;
+    }
+  }
+}
+
 void maybe_purge(Arena& arena) {
-  if (arena.dirty_pages > kPurgeAllowancePages + arena.pages_in_use / kPurgeShareDivisor)
-    purge_free_pages(arena);
+  const std::size_t allowance = kPurgeAllowancePages + arena.pages_in_use / kPurgeShareDivisor;
+  if (arena.dirty_pages > allowance) purge_down_to(arena, allowance / 2);
 }
 
 // Returns a span's pages to the heap, merged with free neighbours.
@@ -332,6 +354,16 @@ Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span
   __atomic_store_n(&span->owner, owner, __ATOMIC_RELAXED);
   collect_remote_frees(*span);
   return span;
+}
+
+void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** inbox) {
+  const std::size_t cls = span->size_class;
+  if (span->listed) unlink(arena.partial[cls], span);
+  if (arena.empty_slab[cls] == span) arena.empty_slab[cls] = nullptr;
+  span->inbox = inbox;
+  __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&span->owner, owner, __ATOMIC_RELAXED);
+  collect_remote_frees(*span);
 }
 
 void disown_slab(Arena& arena, Span* span) {
@@ -483,16 +515,7 @@ bool medium_resize_in_place(Arena& arena, Span& span, std::size_t pages) {
 }
 
 void purge_free_pages(Arena& arena) {
-  for (std::size_t b = 0; b < Arena::kBuckets; ++b) {
-    for (Span* run = arena.runs[b]; run != nullptr; run = run->next) {
-      if (!run->dirty) continue;
-      decommit_pages(reinterpret_cast<void*>(span_start(*run)),
-                     std::size_t{run->page_count} << kPageShift);
-      run->dirty = false;
-      arena.dirty_pages -= run->page_count;
-      arena.clean_pages += run->page_count;
-    }
-  }
+  purge_down_to(arena, 0);
 }
 
 void trim(Arena& arena) {

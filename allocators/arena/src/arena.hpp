@@ -36,6 +36,10 @@ struct alignas(64) Arena {
 // least one free block (nullptr when memory runs out); disown_slab gives it back.
 Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox);
 void disown_slab(Arena& arena, Span* span);
+// A thread that frees into an unowned slab (one its last owner gave back at exit, say)
+// takes it over, so its next frees and allocations there need no lock. `span` is an
+// unowned slab of this arena with at least one block in use.
+void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** inbox);
 // In a forked child: slabs owned by threads that did not survive become unowned.
 void disown_orphans(Arena& arena, std::uint64_t survivor);
 // Owner only: moves blocks other threads freed into free_bits; returns how many.

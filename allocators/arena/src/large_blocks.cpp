@@ -1,5 +1,8 @@
 #include "large_blocks.hpp"
 
+#include <time.h>
+
+#include <bit>
 #include <cerrno>
 
 #include "config.hpp"
@@ -24,7 +27,8 @@ LargeBlocks::Entry* LargeBlocks::Shard::find(std::uintptr_t address) {
 }
 
 bool LargeBlocks::Shard::grow() {
-  const std::size_t new_capacity = capacity == 0 ? kPageSize / sizeof(Entry) : capacity * 2;
+  const std::size_t new_capacity =
+      capacity == 0 ? std::bit_floor(kPageSize / sizeof(Entry)) : capacity * 2;  // a power of two
   auto* fresh = static_cast<Entry*>(map_pages(new_capacity * sizeof(Entry)));
   if (fresh == nullptr) return false;
   for (std::size_t i = 0; i < capacity; ++i) {
@@ -39,19 +43,25 @@ bool LargeBlocks::Shard::grow() {
   return true;
 }
 
-bool LargeBlocks::Shard::insert(std::uintptr_t address, std::size_t size) {
+bool LargeBlocks::Shard::insert(std::uintptr_t address, std::size_t size, bool cached) {
   if ((used + 1) * 2 > capacity && !grow()) return false;
   std::size_t i = slot_of(address, capacity);
   while (slots[i].address != 0) i = (i + 1) & (capacity - 1);
-  slots[i] = {address, size};
+  slots[i] = {address, size, cached};
   ++used;
-  bytes += size;
+  if (!cached) {
+    ++live;
+    bytes += size;
+  }
   return true;
 }
 
 // Linear probing without tombstones: shift later entries back into the hole.
 void LargeBlocks::Shard::erase(Entry* entry) {
-  bytes -= entry->bytes;
+  if (!entry->cached) {
+    bytes -= entry->bytes;
+    --live;
+  }
   --used;
   std::size_t hole = static_cast<std::size_t>(entry - slots);
   for (std::size_t i = (hole + 1) & (capacity - 1); slots[i].address != 0;
@@ -64,54 +74,310 @@ void LargeBlocks::Shard::erase(Entry* entry) {
     slots[hole] = slots[i];
     hole = i;
   }
-  slots[hole] = {0, 0};
+  slots[hole] = {0, 0, false};
 }
 
-void* LargeBlocks::allocate(std::size_t bytes, std::size_t alignment) {
+namespace {
+std::uint64_t now_ns() {
+  // The coarse clock is a vDSO read of a few ns; its 1-4 ms steps are fine for decay.
+  timespec t{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+  return std::uint64_t(t.tv_sec) * 1'000'000'000u + std::uint64_t(t.tv_nsec);
+}
+}  // namespace
+
+bool LargeBlocks::record(std::uintptr_t address, std::size_t size) {
+  Shard& shard = shards_[shard_of(address)];
+  LockGuard guard(shard.lock);
+  return shard.insert(address, size);
+}
+
+void LargeBlocks::forget_and_unmap(std::uintptr_t address, std::size_t size) {
+  Shard& shard = shards_[shard_of(address)];
+  {
+    LockGuard guard(shard.lock);
+    if (Entry* e = shard.find(address)) shard.erase(e);
+  }
+  unmap_pages(reinterpret_cast<void*>(address), size);
+}
+
+// A mapping of `rounded` bytes; when the kernel refuses, the cache is given back and
+// the mapping tried once more.
+void* LargeBlocks::map_fresh(std::size_t rounded, std::size_t alignment) {
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    // Huge pages once the program has freed a large block: a program that replaces
+    // large buffers faults them in 2 MiB at a time; one that maps a big table once
+    // and touches it sparsely is not charged 2 MiB per touched page (nor pays the two
+    // extra munmaps of an aligned mapping).
+    const bool huge = rounded >= kHugePage && large_freed_.load(std::memory_order_relaxed);
+    const std::size_t align = huge && alignment < kHugePage ? kHugePage : alignment;
+    void* p = align <= kPageSize ? map_pages(rounded) : map_aligned(rounded, align);
+    if (p != nullptr) {
+      if (huge) advise_huge(p, rounded);
+      return p;
+    }
+    if (!release_cached()) break;
+  }
+  return nullptr;
+}
+
+void LargeBlocks::drop_entry(std::uintptr_t address) {
+  Shard& shard = shards_[shard_of(address)];
+  LockGuard guard(shard.lock);
+  if (Entry* e = shard.find(address)) shard.erase(e);
+}
+
+// With cache_lock_ held: files a freed block (its table entry marked cached) in the
+// cache, merged with cached neighbours on either side, after dropping what decayed and,
+// while over a bound, the oldest. What falls out goes to `evicted` (table entries still
+// there: the caller unmaps them with forget_and_unmap once the lock is dropped).
+void LargeBlocks::cache_put_locked(std::uintptr_t address, std::size_t size, std::uint64_t freed_ns,
+                                   std::uint64_t now, CachedBlock* evicted,
+                                   std::size_t& evicted_count) {
+  auto take_slot = [&](CachedBlock& c) {
+    cache_bytes_ -= c.bytes;
+    cached_count_.fetch_sub(1, std::memory_order_relaxed);
+    c = {};
+  };
+  bool merged = false;
+  for (CachedBlock& c : cache_) {
+    if (c.address == 0) continue;
+    if (c.address + c.bytes == address) {  // a neighbour below: it absorbs the block
+      drop_entry(address);
+      address = c.address;
+      size += c.bytes;
+      take_slot(c);
+      merged = true;
+    } else if (address + size == c.address) {  // a neighbour above: absorbed
+      drop_entry(c.address);
+      size += c.bytes;
+      take_slot(c);
+      merged = true;
+    }
+  }
+  if (merged) {
+    Shard& shard = shards_[shard_of(address)];
+    LockGuard guard(shard.lock);
+    Entry* e = shard.find(address);
+    if (e == nullptr) die("large block table: a cached block lost its entry");
+    e->bytes = size;
+  }
+  std::size_t free_slot = kCacheSlots;
+  for (std::size_t i = 0; i < kCacheSlots; ++i) {
+    CachedBlock& c = cache_[i];
+    if (c.address != 0 && now - c.freed_ns > kCacheDecayNs) {
+      evicted[evicted_count++] = c;
+      take_slot(c);
+    }
+    if (c.address == 0 && free_slot == kCacheSlots) free_slot = i;
+  }
+  if (size > kCacheBytes) {
+    evicted[evicted_count++] = {address, size, freed_ns};
+    return;
+  }
+  while (free_slot == kCacheSlots || cache_bytes_ + size > kCacheBytes) {
+    std::size_t oldest = kCacheSlots;
+    for (std::size_t i = 0; i < kCacheSlots; ++i)
+      if (cache_[i].address != 0 &&
+          (oldest == kCacheSlots || cache_[i].freed_ns < cache_[oldest].freed_ns))
+        oldest = i;
+    evicted[evicted_count++] = cache_[oldest];
+    take_slot(cache_[oldest]);
+    free_slot = oldest;
+  }
+  cache_[free_slot] = {address, size, freed_ns};
+  cache_bytes_ += size;
+  cached_count_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// A cached block of at least `rounded` bytes, nullptr when the cache is empty. Best
+// fit: the smallest block that is long enough, split when much too long (the tail stays
+// cached); else the longest, grown by mremap (its resident pages are kept, only the
+// new tail is faulted in).
+void* LargeBlocks::reuse(std::size_t rounded, bool* fresh) {
+  CachedBlock taken{};
+  CachedBlock evicted[kCacheSlots + 2];
+  std::size_t evicted_count = 0;
+  {
+    LockGuard guard(cache_lock_);
+    if (cached_count_.load(std::memory_order_relaxed) == 0) return nullptr;
+    std::size_t best = kCacheSlots;
+    std::size_t longest = kCacheSlots;
+    for (std::size_t i = 0; i < kCacheSlots; ++i) {
+      const CachedBlock& c = cache_[i];
+      if (c.address == 0) continue;
+      if (c.bytes >= rounded && (best == kCacheSlots || c.bytes < cache_[best].bytes)) best = i;
+      if (longest == kCacheSlots || c.bytes > cache_[longest].bytes) longest = i;
+    }
+    const std::size_t pick = best != kCacheSlots ? best : longest;
+    taken = cache_[pick];
+    cache_[pick] = {};
+    cache_bytes_ -= taken.bytes;
+    cached_count_.fetch_sub(1, std::memory_order_relaxed);
+    const std::size_t slack = ((rounded / 16) + kPageSize - 1) & ~(kPageSize - 1);
+    if (taken.bytes > rounded + slack) {
+      // Split: the tail gets a table entry of its own and goes back to the cache.
+      const std::uintptr_t tail = taken.address + rounded;
+      const std::size_t tail_bytes = taken.bytes - rounded;
+      bool recorded;
+      {
+        Shard& shard = shards_[shard_of(tail)];
+        LockGuard shard_guard(shard.lock);
+        recorded = shard.insert(tail, tail_bytes, true);
+      }
+      if (recorded) {
+        taken.bytes = rounded;
+        cache_put_locked(tail, tail_bytes, taken.freed_ns, now_ns(), evicted, evicted_count);
+      }
+    }
+    if (taken.bytes >= rounded) {
+      Shard& shard = shards_[shard_of(taken.address)];
+      LockGuard shard_guard(shard.lock);
+      mark_live(shard, taken.address, taken.bytes);
+    }
+  }
+  for (std::size_t i = 0; i < evicted_count; ++i)
+    forget_and_unmap(evicted[i].address, evicted[i].bytes);
+  if (fresh != nullptr) *fresh = false;
+  if (taken.bytes >= rounded) return reinterpret_cast<void*>(taken.address);
+  // Too short: grown, out of the cache and still marked freed in the table, so ours alone.
+  void* moved = remap_pages(reinterpret_cast<void*>(taken.address), taken.bytes, rounded);
+  if (moved == nullptr) {
+    forget_and_unmap(taken.address, taken.bytes);
+    return nullptr;
+  }
+  const auto address = reinterpret_cast<std::uintptr_t>(moved);
+  if (address != taken.address) {
+    drop_entry(taken.address);
+    if (!record(address, rounded)) {
+      unmap_pages(moved, rounded);
+      return nullptr;
+    }
+    return moved;
+  }
+  Shard& shard = shards_[shard_of(address)];
+  LockGuard guard(shard.lock);
+  mark_live(shard, address, rounded);
+  return moved;
+}
+
+void LargeBlocks::mark_live(Shard& shard, std::uintptr_t address, std::size_t size) {
+  Entry* e = shard.find(address);
+  if (e == nullptr) die("large block table: a cached block lost its entry");
+  e->cached = false;
+  e->bytes = size;
+  ++shard.live;
+  shard.bytes += size;
+}
+
+void* LargeBlocks::allocate(std::size_t bytes, std::size_t alignment, bool* fresh) {
   const std::size_t rounded = bytes == 0 ? kPageSize : (bytes + kPageSize - 1) & ~(kPageSize - 1);
   if (rounded < bytes) {
     errno = ENOMEM;
     return nullptr;
   }
-  void* p = alignment <= kPageSize ? map_pages(rounded) : map_aligned(rounded, alignment);
+  decay();
+  if (alignment <= kPageSize) {
+    if (void* p = reuse(rounded, fresh)) return p;
+  }
+  void* p = map_fresh(rounded, alignment);
   if (p == nullptr) {
     errno = ENOMEM;
     return nullptr;
   }
-  const auto address = reinterpret_cast<std::uintptr_t>(p);
-  Shard& shard = shards_[shard_of(address)];
-  bool inserted;
-  {
-    LockGuard guard(shard.lock);
-    inserted = shard.insert(address, rounded);
-  }
-  if (!inserted) {
+  if (!record(reinterpret_cast<std::uintptr_t>(p), rounded)) {
     unmap_pages(p, rounded);
     errno = ENOMEM;
     return nullptr;
   }
+  if (fresh != nullptr) *fresh = true;
   return p;
 }
 
-std::size_t LargeBlocks::usable_size(std::uintptr_t address) {
+std::size_t LargeBlocks::usable_size(std::uintptr_t address, Found& found) {
   Shard& shard = shards_[shard_of(address)];
   LockGuard guard(shard.lock);
   Entry* e = shard.find(address);
-  return e == nullptr ? 0 : e->bytes;
+  found = e == nullptr ? Found::kUnknown : e->cached ? Found::kFreed : Found::kLive;
+  return found == Found::kLive ? e->bytes : 0;
 }
 
-bool LargeBlocks::release(std::uintptr_t address) {
+LargeBlocks::Found LargeBlocks::release(std::uintptr_t address) {
   Shard& shard = shards_[shard_of(address)];
   std::size_t size;
   {
     LockGuard guard(shard.lock);
     Entry* e = shard.find(address);
-    if (e == nullptr) return false;
+    if (e == nullptr) return Found::kUnknown;
+    if (e->cached) return Found::kFreed;
     size = e->bytes;
-    shard.erase(e);
+    if (size > kCacheBytes) {
+      shard.erase(e);
+      e = nullptr;
+    } else {
+      e->cached = true;
+      --shard.live;
+      shard.bytes -= size;
+    }
   }
-  unmap_pages(reinterpret_cast<void*>(address), size);
-  return true;
+  if (!large_freed_.load(std::memory_order_relaxed))
+    large_freed_.store(true, std::memory_order_relaxed);
+  if (size > kCacheBytes) {
+    unmap_pages(reinterpret_cast<void*>(address), size);
+    return Found::kLive;
+  }
+  // Into the cache; what falls out is unmapped after the lock is dropped.
+  CachedBlock evicted[kCacheSlots + 2];
+  std::size_t evicted_count = 0;
+  {
+    LockGuard guard(cache_lock_);
+    const std::uint64_t now = now_ns();
+    cache_put_locked(address, size, now, now, evicted, evicted_count);
+  }
+  for (std::size_t i = 0; i < evicted_count; ++i)
+    forget_and_unmap(evicted[i].address, evicted[i].bytes);
+  return Found::kLive;
+}
+
+void LargeBlocks::decay_slow() {
+  const std::uint64_t now = now_ns();
+  CachedBlock evicted[kCacheSlots];
+  std::size_t evicted_count = 0;
+  {
+    LockGuard guard(cache_lock_);
+    for (CachedBlock& c : cache_) {
+      if (c.address != 0 && now - c.freed_ns > kCacheDecayNs) {
+        evicted[evicted_count++] = c;
+        cache_bytes_ -= c.bytes;
+        cached_count_.fetch_sub(1, std::memory_order_relaxed);
+        c = {};
+      }
+    }
+  }
+  for (std::size_t i = 0; i < evicted_count; ++i)
+    forget_and_unmap(evicted[i].address, evicted[i].bytes);
+}
+
+bool LargeBlocks::release_cached() {
+  CachedBlock evicted[kCacheSlots];
+  std::size_t evicted_count = 0;
+  {
+    LockGuard guard(cache_lock_);
+    for (CachedBlock& c : cache_) {
+      if (c.address != 0) evicted[evicted_count++] = c;
+      c = {};
+    }
+    cache_bytes_ = 0;
+    cached_count_.store(0, std::memory_order_relaxed);
+  }
+  for (std::size_t i = 0; i < evicted_count; ++i)
+    forget_and_unmap(evicted[i].address, evicted[i].bytes);
+  return evicted_count != 0;
+}
+
+std::size_t LargeBlocks::cached_bytes() {
+  LockGuard guard(cache_lock_);
+  return cache_bytes_;
 }
 
 void* LargeBlocks::resize(std::uintptr_t address, std::size_t bytes) {
@@ -124,21 +390,17 @@ void* LargeBlocks::resize(std::uintptr_t address, std::size_t bytes) {
     // concurrent free of it would be the program's bug.
     LockGuard guard(shard.lock);
     Entry* e = shard.find(address);
-    if (e == nullptr) return nullptr;
+    if (e == nullptr || e->cached) return nullptr;
     old_size = e->bytes;
     if (old_size == rounded) return reinterpret_cast<void*>(address);
     shard.erase(e);
   }
   void* moved = remap_pages(reinterpret_cast<void*>(address), old_size, rounded);
+  if (moved == nullptr && release_cached())
+    moved = remap_pages(reinterpret_cast<void*>(address), old_size, rounded);
   const auto new_address = moved == nullptr ? address : reinterpret_cast<std::uintptr_t>(moved);
   const std::size_t new_size = moved == nullptr ? old_size : rounded;
-  Shard& target = shards_[shard_of(new_address)];
-  bool inserted;
-  {
-    LockGuard guard(target.lock);
-    inserted = target.insert(new_address, new_size);
-  }
-  if (!inserted) die("large block table: out of memory while resizing");
+  if (!record(new_address, new_size)) die("large block table: out of memory while resizing");
   return moved;
 }
 
@@ -146,7 +408,7 @@ std::size_t LargeBlocks::count() {
   std::size_t n = 0;
   for (Shard& s : shards_) {
     LockGuard guard(s.lock);
-    n += s.used;
+    n += s.live;
   }
   return n;
 }
@@ -161,13 +423,16 @@ std::size_t LargeBlocks::bytes() {
 }
 
 void LargeBlocks::lock_all() {
+  cache_lock_.lock();
   for (Shard& s : shards_) s.lock.lock();
 }
 void LargeBlocks::unlock_all() {
   for (Shard& s : shards_) s.lock.unlock();
+  cache_lock_.unlock();
 }
 void LargeBlocks::reset_locks() {
   for (Shard& s : shards_) s.lock.reset();
+  cache_lock_.reset();
 }
 
 namespace {

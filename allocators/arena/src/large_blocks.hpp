@@ -1,8 +1,18 @@
 // Blocks above kMaxMedium get a mapping each. Their sizes live in a table sharded by
 // address, one lock per shard, so that frees of large blocks from many threads do not
 // serialise on one lock; the table's storage is mapped, never taken from the heap.
+//
+// Freed large blocks are not unmapped at once: a few are kept in a small cache (their
+// table entries stay, marked free, so a second free of one is still a double free) and
+// the next large request takes the best fitting one, cutting its tail off or growing it
+// with mremap, so a program that keeps replacing multi-MiB buffers reuses resident
+// pages instead of paying a map, a page fault per page and an unmap per block. The
+// cache is bounded (kCacheSlots blocks, kCacheBytes bytes), decays (a block unused for
+// kCacheDecayNs is unmapped at the next call that looks), and is emptied under
+// pressure: when a mapping fails, and on malloc_trim/arena_trim.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 
@@ -12,17 +22,32 @@ namespace arena {
 
 class LargeBlocks {
  public:
+  static constexpr std::size_t kCacheSlots = 16;
+  static constexpr std::size_t kCacheBytes = std::size_t{128} << 20;
+  static constexpr std::uint64_t kCacheDecayNs = 1'000'000'000;
+
   // nullptr (errno ENOMEM) when the kernel refuses. `alignment` is a power of two.
-  void* allocate(std::size_t bytes, std::size_t alignment);
-  // Usable bytes of a block, or 0 when `address` is not a live large block.
-  std::size_t usable_size(std::uintptr_t address);
-  // False when `address` is not a live large block.
-  bool release(std::uintptr_t address);
+  // `*fresh` says whether the block is a new mapping (reads as zero) or a reused one.
+  void* allocate(std::size_t bytes, std::size_t alignment, bool* fresh = nullptr);
+  enum class Found { kLive, kFreed, kUnknown };
+  // Usable bytes of a live block; `found` tells a freed (cached) block from a foreign one.
+  std::size_t usable_size(std::uintptr_t address, Found& found);
+  // kLive when the block was live and is now freed.
+  Found release(std::uintptr_t address);
   // Resizes in place or by moving the mapping (no copy); nullptr when it cannot.
   void* resize(std::uintptr_t address, std::size_t bytes);
 
+  // Unmaps every cached block (pressure, trim); true when there was any.
+  bool release_cached();
+  // Unmaps the cached blocks unused for kCacheDecayNs. Cheap when the cache is empty.
+  void decay() {
+    if (cached_count_.load(std::memory_order_relaxed) != 0) decay_slow();
+  }
+
   std::size_t count();
   std::size_t bytes();
+  std::size_t cached_count() { return cached_count_.load(std::memory_order_relaxed); }
+  std::size_t cached_bytes();
   void lock_all();
   void unlock_all();
   void reset_locks();
@@ -31,22 +56,46 @@ class LargeBlocks {
   struct Entry {
     std::uintptr_t address;  // 0 = empty slot
     std::size_t bytes;
+    bool cached;  // freed, kept mapped in the cache
   };
   struct Shard {
     Lock lock;
     Entry* slots = nullptr;
     std::size_t capacity = 0;  // a power of two
-    std::size_t used = 0;
-    std::size_t bytes = 0;
+    std::size_t used = 0;      // entries, cached ones included
+    std::size_t bytes = 0;     // of live blocks
+    std::size_t live = 0;
     Entry* find(std::uintptr_t address);
-    bool insert(std::uintptr_t address, std::size_t bytes);
+    bool insert(std::uintptr_t address, std::size_t bytes, bool cached = false);
     void erase(Entry* entry);
     bool grow();
+  };
+  struct CachedBlock {
+    std::uintptr_t address;  // 0 = empty
+    std::size_t bytes;
+    std::uint64_t freed_ns;
   };
   static constexpr std::size_t kShards = 64;
   static std::size_t shard_of(std::uintptr_t address);
   static std::size_t slot_of(std::uintptr_t address, std::size_t capacity);
+  void* map_fresh(std::size_t rounded, std::size_t alignment);
+  void* reuse(std::size_t rounded, bool* fresh);
+  bool record(std::uintptr_t address, std::size_t bytes);
+  // Drops a block from the table and unmaps it (it is in no cache slot any more).
+  void forget_and_unmap(std::uintptr_t address, std::size_t bytes);
+  void decay_slow();
+  void drop_entry(std::uintptr_t address);
+  void mark_live(Shard& shard, std::uintptr_t address, std::size_t size);
+  void cache_put_locked(std::uintptr_t address, std::size_t size, std::uint64_t freed_ns,
+                        std::uint64_t now, CachedBlock* evicted, std::size_t& evicted_count);
+
   Shard shards_[kShards];
+  // Lock order: cache_lock_, then a shard lock (the table is updated under both).
+  Lock cache_lock_;
+  CachedBlock cache_[kCacheSlots] = {};
+  std::size_t cache_bytes_ = 0;
+  std::atomic<std::size_t> cached_count_{0};
+  std::atomic<bool> large_freed_{false};  // a large block was ever freed: huge pages pay
 };
 
 LargeBlocks& large_blocks();

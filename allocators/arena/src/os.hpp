@@ -15,6 +15,9 @@ void unmap_pages(void* address, std::size_t bytes);
 void decommit_pages(void* address, std::size_t bytes);
 // Resizes a mapping, moving it if needed; nullptr when the kernel refuses.
 void* remap_pages(void* address, std::size_t old_bytes, std::size_t new_bytes);
+// Asks for transparent huge pages where the kernel gives them only on request.
+void advise_huge(void* address, std::size_t bytes);
+inline constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 // Writes "arena: <what> <pointer>" on stderr and aborts: the heap is corrupt or the
 // program freed something it does not own, and continuing would spread the damage.

@@ -4,6 +4,7 @@
 // stored next to user memory.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "config.hpp"
@@ -15,26 +16,17 @@ struct Segment;
 
 enum class SpanKind : std::uint8_t { kFree, kSlab, kMedium };
 
-struct Span {
-  Span* next;  // in a free-run bucket, or a size class's list of slabs with room
-  Span* prev;
-  Segment* segment;
-  std::uint16_t first_page;
-  std::uint16_t page_count;
-  SpanKind kind;
-  std::uint8_t size_class;
-  bool dirty;  // free run whose pages may still be resident
-  bool listed;
+// Laid out for the fast paths: a free of a block in one's own slab reads the first
+// cache line (owner, geometry, counters, remote_pending) and the line of free_bits, and
+// the line of remote_bits only while other threads' frees wait to be collected.
+// Descriptors come 64-byte aligned from the metadata pool.
+struct alignas(64) Span {
   // Slabs only. A slab is either owned by one thread (which allocates from it and frees
   // its own blocks with plain loads and stores, no lock) or unowned (in its arena's
   // lists, changed under the arena lock). Other threads free into an owned slab by
   // setting remote_bits atomically, under the arena lock; the owner collects them.
   std::uint64_t owner;  // thread heap id, 0 = unowned; written under the arena lock
-  // The owner's inbox: a remote free that finds remote_pending clear sets it and pushes
-  // the slab there, so the owner learns which of its slabs have blocks to collect.
-  Span** inbox;
-  Span* remote_next;
-  std::uint8_t remote_pending;
+  Segment* segment;
   // Copies of span_start() and the class's block size and reciprocal, so that the
   // fast paths touch one descriptor only.
   std::uintptr_t start;
@@ -43,10 +35,26 @@ struct Span {
   std::uint16_t capacity;
   std::uint16_t free_count;  // bits set in free_bits
   std::uint16_t first_word;  // no free bit below this word
+  std::uint16_t first_page;
+  std::uint16_t page_count;
+  SpanKind kind;
+  std::uint8_t size_class;
+  bool dirty;  // free run whose pages may still be resident
+  bool listed;
+  // Set by a remote free that finds it clear, which then pushes the slab onto the
+  // owner's inbox; cleared by the owner before it collects remote_bits. While it is
+  // clear, remote_bits hold nothing the owner has not collected (bar a free racing
+  // with this very check, which the collection then reports).
+  std::uint8_t remote_pending;
+  Span* next;  // in a free-run bucket, or a size class's list of slabs with room
+  Span* prev;
   // Bit set = block free, so the first free block is one count-trailing-zeros.
   std::uint64_t free_bits[kBitmapWords];
   std::uint64_t remote_bits[kBitmapWords];
+  Span** inbox;  // the owner's
+  Span* remote_next;
 };
+static_assert(offsetof(Span, free_bits) == 64, "the free bitmap fills the second line");
 
 // Relaxed atomic access to words that one thread writes while others may read them.
 inline std::uint64_t load_word(const std::uint64_t& word) {

@@ -25,8 +25,28 @@ def default_python():
     return "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
+# The classic allocator workload shapes (issue #14): program and arguments, sized to run
+# about 0.3-1 s each under glibc on the project's 2-core machine.
+CLASSIC = {
+    "large_blocks": ["alloc_large_blocks"],
+    "large_blocks_touched": ["alloc_large_blocks", "--touch", "1"],
+    "mixed_lifetime": ["alloc_mixed_lifetime"],
+    "server_exchange": ["alloc_server_exchange"],
+    "thread_malloc": ["alloc_thread_malloc"],
+    "bigint_factor": ["alloc_bigint_factor"],
+    "logic_minimize": ["alloc_logic_minimize"],
+    "small_churn": ["alloc_small_churn"],
+    "false_sharing_thrash": ["alloc_false_sharing", "--passive", "0"],
+    "false_sharing_scratch": ["alloc_false_sharing", "--passive", "1"],
+    "random_churn": ["alloc_random_churn"],
+}
+CLASSIC_SET = list(CLASSIC) + ["producer_consumer"]
+
+
 def workloads(args):
-    return {
+    classic = {name: {"command": [os.path.join(args.bin_dir, argv[0])] + argv[1:], "env": []}
+               for name, argv in CLASSIC.items()}
+    return classic | {
         "python": {"command": [args.python, "-c", PYTHON_WORKLOAD],
                    "env": ["PYTHONMALLOC=malloc"]},
         "producer_consumer": {"command": [os.path.join(args.bin_dir, "alloc_producer_consumer"),
@@ -64,7 +84,10 @@ def main():
     parser.add_argument("--transfers", type=int, default=3_000_000,
                         help="producer_consumer hand-overs per run")
     parser.add_argument("--backends", help="comma-separated subset (default: all)")
-    parser.add_argument("--workloads", help="comma-separated subset of python,producer_consumer,small_blocks")
+    parser.add_argument("--workloads",
+                        help="comma-separated subset of python,producer_consumer,small_blocks "
+                             "and the classic shapes (" + ",".join(CLASSIC) + "); 'classic' "
+                             "names those and producer_consumer (default: all)")
     parser.add_argument("--python", default=default_python())
     parser.add_argument("--json", help="also write every sample here")
     args = parser.parse_args()
@@ -79,9 +102,17 @@ def main():
     backends = {name: path for name, path in backends.items() if not path or os.path.exists(path)}
     chosen = workloads(args)
     if args.workloads:
-        chosen = {name: w for name, w in chosen.items() if name in args.workloads.split(",")}
+        wanted = []
+        for name in args.workloads.split(","):
+            wanted += CLASSIC_SET if name == "classic" else [name]
+        unknown = [name for name in wanted if name not in chosen]
+        if unknown:
+            print(f"bench_allocators: unknown workload {unknown[0]}", file=sys.stderr)
+            sys.exit(2)
+        chosen = {name: w for name, w in chosen.items() if name in wanted}
 
     names = list(backends)
+    ratios = {b: [] for b in names}  # (wall ratio, RSS ratio) per workload
     samples = {w: {b: [] for b in names} for w in chosen}
     for round_index in range(args.rounds):
         order = names[round_index % len(names):] + names[:round_index % len(names)]
@@ -112,6 +143,8 @@ def main():
         base = medians.get("glibc")
         for backend in names:
             figures = medians[backend]
+            if base and base[0] and base[2]:
+                ratios[backend].append((figures[0] / base[0], figures[2] / base[2]))
             failed = sum(1 for r in samples[workload_name][backend] if r["exit_status"] != 0)
             cells = []
             for index, precision in ((0, 3), (1, 3), (2, 1)):
@@ -123,6 +156,20 @@ def main():
         if all(per_block.values()):
             print("\nresident bytes per live 16-byte block (median): " + ", ".join(
                 f"{b} {statistics.median(v):.1f}" for b, v in per_block.items()))
+
+    if len(chosen) > 1 and "glibc" in names:
+        # The summary the issue's targets are stated in: geometric mean of the wall-time
+        # ratios, the worst wall-time ratio, and the worst peak-RSS ratio.
+        print(f"\n### summary over {len(chosen)} workloads (ratios to glibc)\n")
+        print("| allocator | wall geomean | worst wall | worst peak RSS |")
+        print("|---|---:|---:|---:|")
+        for backend in names:
+            r = ratios[backend]
+            if len(r) != len(chosen):
+                continue
+            geomean = statistics.geometric_mean(x for x, _ in r)
+            print(f"| {backend} | {geomean:.2f} | {max(x for x, _ in r):.2f} "
+                  f"| {max(y for _, y in r):.2f} |")
 
     if args.json:
         with open(args.json, "w") as f:

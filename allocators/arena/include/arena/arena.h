@@ -28,18 +28,21 @@ ARENA_API size_t arena_malloc_usable_size(void* ptr) ARENA_NOEXCEPT;
 
 // A snapshot of the allocator's state, summed over all arenas (takes each lock once).
 struct arena_stats {
-  size_t arenas_used;       // arenas that own at least one segment
-  size_t segments;          // 4 MiB segments currently mapped
-  size_t pages_in_use;      // pages of segments held by slabs and medium blocks
-  size_t pages_free_dirty;  // free pages not yet returned to the kernel
-  size_t pages_free_clean;  // free pages already returned (madvise DONTNEED)
-  size_t large_blocks;      // blocks mapped on their own (above the medium limit)
-  size_t large_bytes;       // bytes mapped for them
-  size_t metadata_bytes;    // bytes mapped for metadata (spans, segment maps, tables)
+  size_t arenas_used;          // arenas that own at least one segment
+  size_t segments;             // 4 MiB segments currently mapped
+  size_t pages_in_use;         // pages of segments held by slabs and medium blocks
+  size_t pages_free_dirty;     // free pages not yet returned to the kernel
+  size_t pages_free_clean;     // free pages already returned (madvise DONTNEED)
+  size_t large_blocks;         // live blocks mapped on their own (above the medium limit)
+  size_t large_bytes;          // bytes mapped for them
+  size_t metadata_bytes;       // bytes mapped for metadata (spans, segment maps, tables)
+  size_t large_cached_blocks;  // freed large blocks kept mapped for reuse
+  size_t large_cached_bytes;   // their bytes
 };
 ARENA_API void arena_get_stats(struct arena_stats* out) ARENA_NOEXCEPT;
 
-// Returns every free page held by any arena to the kernel now (like malloc_trim(0)).
+// Returns every free page held by any arena, and every cached large block, to the
+// kernel now (like malloc_trim(0)).
 ARENA_API void arena_trim(void) ARENA_NOEXCEPT;
 
 #ifdef __cplusplus

@@ -1,0 +1,212 @@
+// The cache of freed large blocks: a freed block is reused by the next large request
+// (cut down or grown to fit), the cache stays within its bounds, decays after a second
+// unused, is emptied by trim, and a second free of a cached block is still caught.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "arena/arena.h"
+#include "config.hpp"
+#include "large_blocks.hpp"
+
+namespace {
+
+constexpr std::size_t kMiB = std::size_t{1} << 20;
+using arena::LargeBlocks;
+
+arena_stats stats() {
+  arena_stats s{};
+  arena_get_stats(&s);
+  return s;
+}
+
+void* launder(void* p) {
+  asm volatile("" : "+r"(p));
+  return p;
+}
+
+class ArenaLargeCache : public testing::Test {
+ protected:
+  void SetUp() override { arena_trim(); }  // start from an empty cache
+  void TearDown() override { arena_trim(); }
+};
+
+TEST_F(ArenaLargeCache, AFreedBlockIsReusedWithItsPagesAndCallocZeroesIt) {
+  auto* p = static_cast<char*>(arena_malloc(8 * kMiB));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x5a, 8 * kMiB);
+  arena_free(p);
+  EXPECT_EQ(stats().large_cached_blocks, 1u);
+  EXPECT_EQ(stats().large_cached_bytes, 8 * kMiB);
+  EXPECT_EQ(stats().large_blocks, 0u);
+  auto* q = static_cast<char*>(arena_malloc(8 * kMiB));
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(q[12345], 0x5a);  // the same pages, not a fresh mapping
+  EXPECT_EQ(stats().large_cached_blocks, 0u);
+  EXPECT_EQ(stats().large_blocks, 1u);
+  arena_free(q);
+  auto* z = static_cast<unsigned char*>(arena_calloc(1, 8 * kMiB - 100));
+  ASSERT_EQ(z, reinterpret_cast<unsigned char*>(p));
+  for (std::size_t i = 0; i < 8 * kMiB - 100; i += 511) ASSERT_EQ(z[i], 0) << i;
+  EXPECT_EQ(z[8 * kMiB - 101], 0);
+  arena_free(z);
+}
+
+TEST_F(ArenaLargeCache, ALongerBlockIsSplitAndTheHalvesMergeAgain) {
+  auto* big = static_cast<char*>(arena_malloc(16 * kMiB));
+  arena_free(big);
+  auto* head = static_cast<char*>(arena_malloc(4 * kMiB));
+  EXPECT_EQ(head, big);
+  EXPECT_EQ(arena_malloc_usable_size(head), 4 * kMiB);
+  EXPECT_EQ(stats().large_cached_blocks, 1u);  // the tail stays cached
+  EXPECT_EQ(stats().large_cached_bytes, 12 * kMiB);
+  auto* tail = static_cast<char*>(arena_malloc(12 * kMiB));
+  EXPECT_EQ(tail, big + 4 * kMiB);
+  EXPECT_EQ(stats().large_cached_blocks, 0u);
+  arena_free(head);
+  arena_free(tail);
+  EXPECT_EQ(stats().large_cached_blocks, 1u);  // neighbours merged
+  EXPECT_EQ(stats().large_cached_bytes, 16 * kMiB);
+  auto* whole = static_cast<char*>(arena_malloc(16 * kMiB));
+  EXPECT_EQ(whole, big);
+  std::memset(whole, 0x33, 16 * kMiB);
+  arena_free(whole);
+}
+
+TEST_F(ArenaLargeCache, AShorterBlockIsGrownWithItsPages) {
+  auto* p = static_cast<char*>(arena_malloc(4 * kMiB));
+  void* guard = arena_malloc(2 * kMiB);  // live, so p has no cached neighbour
+  std::memset(p, 0x11, 4 * kMiB);
+  arena_free(p);
+  auto* grown = static_cast<char*>(arena_malloc(10 * kMiB));
+  ASSERT_NE(grown, nullptr);
+  EXPECT_GE(arena_malloc_usable_size(grown), 10 * kMiB);
+  EXPECT_EQ(grown[4 * kMiB - 1], 0x11);  // the old pages came along
+  std::memset(grown, 0x22, 10 * kMiB);
+  EXPECT_EQ(stats().large_cached_blocks, 0u);
+  arena_free(grown);
+  arena_free(guard);
+}
+
+TEST_F(ArenaLargeCache, StaysWithinItsBounds) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 40; ++i) blocks.push_back(arena_malloc(6 * kMiB + i * 4096));
+  for (void* p : blocks) arena_free(p);
+  const arena_stats s = stats();
+  EXPECT_LE(s.large_cached_blocks, LargeBlocks::kCacheSlots);
+  EXPECT_LE(s.large_cached_bytes, LargeBlocks::kCacheBytes);
+  EXPECT_GT(s.large_cached_blocks, 0u);
+  // A block above the byte bound is never kept.
+  arena_trim();
+  void* huge = arena_malloc(LargeBlocks::kCacheBytes + kMiB);
+  ASSERT_NE(huge, nullptr);
+  arena_free(huge);
+  EXPECT_EQ(stats().large_cached_blocks, 0u);
+}
+
+TEST_F(ArenaLargeCache, DecaysWhenUnusedAndTrimEmptiesIt) {
+  arena_free(arena_malloc(3 * kMiB));
+  EXPECT_EQ(stats().large_cached_blocks, 1u);
+  std::this_thread::sleep_for(std::chrono::nanoseconds(LargeBlocks::kCacheDecayNs) +
+                              std::chrono::milliseconds(50));
+  // Any medium allocation looks at the clock when blocks are cached.
+  void* medium = arena_malloc(200000);
+  EXPECT_EQ(stats().large_cached_blocks, 0u);
+  arena_free(medium);
+  arena_free(arena_malloc(3 * kMiB));
+  EXPECT_EQ(stats().large_cached_blocks, 1u);
+  arena_trim();
+  EXPECT_EQ(stats().large_cached_blocks, 0u);
+  EXPECT_EQ(stats().large_cached_bytes, 0u);
+}
+
+TEST_F(ArenaLargeCache, ReallocOfALargeBlockKeepsItsContent) {
+  arena_free(arena_malloc(5 * kMiB));  // something cached, which realloc must not take
+  auto* p = static_cast<unsigned char*>(arena_malloc(2 * kMiB));
+  for (std::size_t i = 0; i < 2 * kMiB; i += 4096) p[i] = static_cast<unsigned char>(i >> 12);
+  p = static_cast<unsigned char*>(arena_realloc(p, 9 * kMiB));
+  ASSERT_NE(p, nullptr);
+  for (std::size_t i = 0; i < 2 * kMiB; i += 4096)
+    ASSERT_EQ(p[i], static_cast<unsigned char>(i >> 12));
+  arena_free(p);
+}
+
+using ArenaLargeCacheDeathTest = ArenaLargeCache;
+
+TEST_F(ArenaLargeCacheDeathTest, SecondFreeOfACachedBlockIsADoubleFree) {
+  char text[32];
+  void* p = arena_malloc(3 * arena::kMaxMedium);
+  std::snprintf(text, sizeof text, "0x%lx",
+                static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)));
+  arena_free(p);
+  EXPECT_DEATH(arena_free(launder(p)),
+               std::string("^arena: free\\(\\): double free ") + text + "\n$");
+  EXPECT_DEATH(arena_realloc(launder(p), 10),
+               std::string("^arena: realloc\\(\\): double free ") + text + "\n$");
+  EXPECT_DEATH(arena_malloc_usable_size(launder(p)),
+               std::string("^arena: malloc_usable_size\\(\\): double free ") + text + "\n$");
+  // Inside a cached block, or after the cache gave it back: not ours at all.
+  EXPECT_DEATH(arena_free(launder(static_cast<char*>(p) + 4096)),
+               "^arena: free\\(\\): invalid pointer 0x");
+  arena_trim();
+  EXPECT_DEATH(arena_free(launder(p)),
+               std::string("^arena: free\\(\\): invalid pointer ") + text + "\n$");
+}
+
+// A child forked with blocks in the cache reuses them, and the parent's cache is intact.
+TEST_F(ArenaLargeCache, ForkedChildReusesTheCache) {
+  std::vector<void*> blocks;
+  std::vector<void*> guards;  // live between them, so that no two cached blocks merge
+  for (int i = 0; i < 4; ++i) {
+    blocks.push_back(arena_malloc((3 + i) * kMiB));
+    guards.push_back(arena_malloc(2 * kMiB));
+  }
+  for (void* p : blocks) arena_free(p);
+  const std::size_t cached = stats().large_cached_blocks;
+  ASSERT_EQ(cached, 4u);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(20);
+    void* again = arena_malloc(4 * kMiB);
+    if (again != blocks[1]) _exit(2);
+    std::memset(again, 1, 4 * kMiB);
+    arena_free(again);
+    if (stats().large_cached_blocks != 4) _exit(3);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(stats().large_cached_blocks, 4u);
+  for (void* g : guards) arena_free(g);
+}
+
+// Threads replacing large blocks concurrently: every block they get is theirs alone.
+TEST_F(ArenaLargeCache, ThreadsShareTheCacheSafely) {
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([t] {
+      for (int i = 0; i < 60; ++i) {
+        const std::size_t bytes = (2 + (i * 7 + t) % 5) * kMiB;
+        auto* p = static_cast<unsigned char*>(arena_malloc(bytes));
+        ASSERT_NE(p, nullptr);
+        std::memset(p, t + 1, bytes);
+        std::this_thread::yield();
+        for (std::size_t k = 0; k < bytes; k += 65536) ASSERT_EQ(p[k], t + 1);
+        arena_free(p);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_LE(stats().large_cached_blocks, LargeBlocks::kCacheSlots);
+}
+
+}  // namespace

@@ -1,0 +1,84 @@
+// Mixed-lifetime multithreaded stress: `threads` threads share a table of slots. Each
+// step a thread allocates an object of a size drawn from a skewed mix (mostly small,
+// now and then up to 256 KiB) and either drops it at once (short-lived), keeps it in a
+// private window for a while (medium), or swaps it into a random shared slot, freeing
+// whatever another thread left there (long-lived, moved between threads). Every
+// `phase` steps the threads meet at a barrier and the live set is partly cleared, so
+// the heap grows and shrinks in waves.
+#include <atomic>
+#include <barrier>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "workload.hpp"
+
+namespace {
+
+std::size_t object_size(workload::Random& random) {
+  const unsigned pick = random.next() % 1000;
+  if (pick < 700) return random.between(8, 128);
+  if (pick < 950) return random.between(129, 2048);
+  if (pick < 998) return random.between(2049, 32768);
+  return random.between(32769, 262144);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  workload::Options options(argc, argv, "alloc_mixed_lifetime");
+  const long threads = options.get("threads", 2);
+  const long steps = options.get("steps", 1'500'000);
+  const long slots = options.get("slots", 20000);
+  const long phase = options.get("phase", 100'000);
+  options.check();
+  std::vector<std::atomic<void*>> shared(static_cast<std::size_t>(slots));
+  for (auto& s : shared) s.store(nullptr);
+  std::atomic<std::uint64_t> check{0};
+  std::barrier meet(threads);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (long t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      workload::Random random(static_cast<std::uint64_t>(t) + 1);
+      constexpr std::size_t kWindow = 256;
+      void* window[kWindow] = {};
+      std::uint64_t sum = 0;
+      for (long step = 0; step < steps; ++step) {
+        const std::size_t bytes = object_size(random);
+        auto* p = static_cast<unsigned char*>(std::malloc(bytes));
+        if (p == nullptr) std::abort();
+        p[0] = static_cast<unsigned char>(step);
+        p[bytes - 1] = static_cast<unsigned char>(t);
+        sum += p[0];
+        const unsigned kind = random.next() % 8;
+        if (kind < 4) {
+          std::free(p);  // short-lived
+        } else if (kind < 7) {
+          void*& w = window[random.next() % kWindow];  // medium-lived, stays home
+          std::free(w);
+          w = p;
+        } else {  // long-lived, and the next to free it is likely another thread
+          void* old = shared[random.next() % shared.size()].exchange(p);
+          if (old != nullptr) sum += *static_cast<unsigned char*>(old);
+          std::free(old);
+        }
+        if ((step + 1) % phase == 0) {
+          meet.arrive_and_wait();
+          // Each thread clears its share of the table: blocks others allocated.
+          for (std::size_t i = static_cast<std::size_t>(t); i < shared.size();
+               i += static_cast<std::size_t>(threads))
+            if (i % 3 != 0) std::free(shared[i].exchange(nullptr));
+          meet.arrive_and_wait();
+        }
+      }
+      for (void* w : window) std::free(w);
+      check += sum;
+    });
+  }
+  for (auto& w : workers) w.join();
+  for (auto& s : shared) std::free(s.load());
+  workload::report("mixed_lifetime", workload::seconds_since(start), check.load());
+  return 0;
+}

@@ -1,0 +1,53 @@
+// The shape of glibc's threaded malloc benchmark: each of `threads` threads, on its own,
+// keeps a working set of `working_set` blocks and replaces a random one per iteration
+// with a new block whose size follows a 1/size-like distribution between 4 B and 32 KiB
+// (many tiny blocks, a long tail), for `iterations` iterations. No sharing between
+// threads: it measures the per-thread fast paths and how well threads stay apart.
+#include <cmath>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "workload.hpp"
+
+int main(int argc, char** argv) {
+  workload::Options options(argc, argv, "alloc_thread_malloc");
+  const long threads = options.get("threads", 2);
+  const long iterations = options.get("iterations", 4'000'000);
+  const long working_set = options.get("working-set", 1024);
+  options.check();
+  // Sizes drawn once: 4 * 2^(13 u), u uniform: log-uniform between 4 B and 32 KiB.
+  std::vector<std::uint32_t> sizes(1 << 16);
+  workload::Random table_random(3);
+  for (auto& s : sizes) {
+    const double u = static_cast<double>(table_random.next() % 1000000) / 1e6;
+    s = static_cast<std::uint32_t>(4.0 * std::exp2(13.0 * u * u));
+  }
+  std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads), 0);
+  const auto start = std::chrono::steady_clock::now();
+  std::vector<std::thread> workers;
+  for (long t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      workload::Random random(static_cast<std::uint64_t>(t) + 5);
+      std::vector<char*> set(static_cast<std::size_t>(working_set), nullptr);
+      std::uint64_t sum = 0;
+      for (long i = 0; i < iterations; ++i) {
+        const std::uint64_t r = random.next();
+        char*& slot = set[r % set.size()];
+        std::free(slot);
+        const std::size_t n = sizes[(r >> 32) & (sizes.size() - 1)];
+        slot = static_cast<char*>(std::malloc(n));
+        if (slot == nullptr) std::abort();
+        slot[0] = static_cast<char>(i);
+        sum += static_cast<unsigned char>(slot[0]);
+      }
+      for (char* p : set) std::free(p);
+      sums[static_cast<std::size_t>(t)] = sum;
+    });
+  }
+  for (auto& w : workers) w.join();
+  std::uint64_t check = 0;
+  for (auto s : sums) check += s;
+  workload::report("thread_malloc", workload::seconds_since(start), check);
+  return 0;
+}
