@@ -65,8 +65,9 @@ void fill_program(AllocatorFidelity& a, const Validation& v) {
   a.program_rss = median_of(rss);
 }
 
-// A round's replay figures are the sums over its traces; a round counts when every
-// trace's replay in it succeeded.
+// A round's replay times are the sums over its traces (as wait4 sums the CPU time of a
+// process tree), its peak RSS the largest trace's (as ru_maxrss is the largest
+// process's); a round counts when every trace's replay in it succeeded.
 void fill_replay(AllocatorFidelity& a, const Validation& v, size_t traces) {
   struct Round {
     size_t ok = 0;
@@ -88,8 +89,9 @@ void fill_replay(AllocatorFidelity& a, const Validation& v, size_t traces) {
     ++round.ok;
     round.wall += static_cast<double>(r.wall_ns.value_or(0));
     round.cpu += static_cast<double>(r.cpu_ns().value_or(0));
-    round.rss += static_cast<double>(r.peak_rss_bytes.value_or(0));
-    round.delta += static_cast<double>(r.peak_rss_delta_bytes.value_or(0));
+    // Peak RSS as the program's ru_maxrss counts it: the largest process's.
+    round.rss = std::max(round.rss, static_cast<double>(r.peak_rss_bytes.value_or(0)));
+    round.delta = std::max(round.delta, static_cast<double>(r.peak_rss_delta_bytes.value_or(0)));
   }
   std::vector<double> wall, cpu, rss, delta;
   for (const auto& [repeat, round] : rounds) {
@@ -179,7 +181,13 @@ TextTable fidelity_table(const FidelitySummary& s) {
 std::string header_lines(const Validation& v, const FidelitySummary& s) {
   std::string out = fmt::format("{} process{} replayed:", s.traces.size(),
                                 s.traces.size() == 1 ? "" : "es");
-  for (const auto& t : s.traces) out += " " + t + ";";
+  constexpr size_t kShown = 4;  // the largest; a shell script can start dozens
+  for (size_t i = 0; i < std::min(kShown, s.traces.size()); ++i) out += " " + s.traces[i] + ";";
+  if (s.traces.size() > kShown) {
+    uint64_t events = 0;
+    for (size_t i = kShown; i < s.traces.size(); ++i) events += s.trace_events[i];
+    out += fmt::format(" and {} more ({} events);", s.traces.size() - kShown, events);
+  }
   if (!s.traces.empty()) out.pop_back();
   out += "\n";
   out += fmt::format(
@@ -235,13 +243,17 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
   s.thresholds = limits;
 
   std::set<std::string> seen;
-  for (const auto& r : v.replays.runs) {
-    if (!seen.insert(r.trace.content_hash).second) continue;
-    s.traces.push_back(fmt::format("{} (pid {}, {} events, {} thread{})", r.trace.name,
-                                   r.trace.pid, r.trace.events, r.trace.threads,
-                                   r.trace.threads == 1 ? "" : "s"));
+  std::vector<const Run*> unique;
+  for (const auto& r : v.replays.runs)
+    if (seen.insert(r.trace.content_hash).second) unique.push_back(&r);
+  const size_t traces = unique.size();
+  std::stable_sort(unique.begin(), unique.end(),
+                   [](const Run* a, const Run* b) { return a->trace.events > b->trace.events; });
+  for (const Run* r : unique) {
+    s.traces.push_back(fmt::format("{} ({} events, {} thread{})", r->trace.name, r->trace.events,
+                                   r->trace.threads, r->trace.threads == 1 ? "" : "s"));
+    s.trace_events.push_back(r->trace.events);
   }
-  const size_t traces = seen.size();
 
   for (const auto& name : v.allocators) {
     AllocatorFidelity a;

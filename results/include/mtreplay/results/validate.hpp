@@ -90,7 +90,9 @@ struct FidelityThresholds {
 };
 
 // Per allocator: medians over the measured rounds, ratios to the baseline's medians.
-// The replay figures of a round are summed over the traces (one per process).
+// A round's replay wall and CPU times are summed over the traces (one per process), its
+// peak RSS is the largest trace's: the program's figures come from wait4, which sums
+// the CPU time of the processes it reaped and keeps the largest peak RSS.
 struct AllocatorFidelity {
   std::string allocator;
   size_t program_ok = 0, program_failed = 0, replay_ok = 0, replay_failed = 0;
@@ -127,7 +129,8 @@ struct FidelitySummary {
   bool output_differs = false;  // stable under each allocator, different between them
   bool output_varies = false;   // differs between runs of one allocator: not compared
   std::string output_note;      // one line when either is set
-  std::vector<std::string> traces;  // "name (pid P, N events, T threads)"
+  std::vector<std::string> traces;      // "name (N events, T threads)", most events first
+  std::vector<uint64_t> trace_events;  // parallel to traces
 };
 
 FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds& t = {});
