@@ -246,6 +246,9 @@ std::string render(const ScatterChart& chart) {
     any = true;
   }
   // One range for both axes, a little wider than the data, on round steps.
+  const double pad = std::max(hi - lo, std::abs(hi) * 0.05) * 0.08;
+  lo -= pad;
+  hi += pad;
   double step = nice_step(std::max(hi - lo, std::max(std::abs(hi), 1e-9) * 0.1) / 5);
   Axis axis;
   axis.lo = std::floor(lo / step) * step;

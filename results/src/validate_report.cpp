@@ -426,7 +426,10 @@ svg .grid{stroke:#eee}svg .axis{stroke:#888}
                      html_escape(e.cpu), e.cores, html_escape(e.kernel), html_escape(e.libc),
                      html_escape(e.mtreplay_version), html_escape(e.mtreplay_revision),
                      html_escape(v.replays.created));
-  out += "<p class=\"note\">" + html_escape(header_lines(v, s)) + "</p>\n";
+  std::string note = html_escape(header_lines(v, s));
+  for (size_t at; (at = note.find('\n')) != std::string::npos && at + 1 < note.size();)
+    note.replace(at, 1, "<br>");
+  out += "<p class=\"note\">" + note + "</p>\n";
   out +=
       "<table><thead><tr><th>allocator</th><th>program wall</th><th>replay wall</th><th>err</th>"
       "<th>program CPU</th><th>replay CPU</th><th>err</th><th>program peak RSS</th>"

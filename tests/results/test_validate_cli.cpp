@@ -142,8 +142,10 @@ TEST_F(ValidateCli, ProgramAgainstReplaysWithTwoAllocators) {
 
 TEST_F(ValidateCli, ForkedProcessesAreEachReplayed) {
   auto json_path = dir / "v.json";
-  auto r = mtreplay("validate -a glibc,arena --repeat 1 --warmup 0 --json " + json_path.string() +
-                    " -- " + kSubject + " --mib 8 --fork");
+  auto kept = dir / "traces";
+  auto r = mtreplay("validate -a glibc,arena --repeat 1 --warmup 0 --keep-traces " +
+                    kept.string() + " --json " + json_path.string() + " -- " + kSubject +
+                    " --mib 8 --fork");
   ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.err << r.out;
   json doc = read_json(json_path);
   const json& v = doc["validation"];
@@ -155,6 +157,18 @@ TEST_F(ValidateCli, ForkedProcessesAreEachReplayed) {
   for (const auto& run : doc["runs"])
     if (run["allocator"]["name"] == "glibc") sum += run["wall_ns"].get<double>();
   EXPECT_DOUBLE_EQ(v["allocators"][0]["replay"]["wall_ns"].get<double>(), sum);
+
+  // The kept traces validate again without recording.
+  std::string traces;
+  for (const auto& e : fs::directory_iterator(kept)) traces += " --trace " + e.path().string();
+  auto again = mtreplay("validate -a glibc --repeat 1 --warmup 0" + traces + " --json " +
+                        json_path.string() + " -- " + kSubject + " --mib 8 --fork");
+  EXPECT_EQ(again.exit_code, 0) << again.err << again.out;
+  json second = read_json(json_path)["validation"];
+  EXPECT_EQ(second["traces"].size(), 2u);
+  ASSERT_EQ(second["program_runs"].size(), 1u);
+  EXPECT_EQ(second["program_runs"][0]["allocator"], "glibc");
+  EXPECT_EQ(second["verdict"], "inconclusive");
 }
 
 TEST_F(ValidateCli, OutputThatDependsOnTheAllocatorIsAProblem) {
