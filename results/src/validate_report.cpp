@@ -111,6 +111,10 @@ std::string signed2(double v) {
   return fmt::format("{:+.2f}", v);
 }
 
+std::string span_text(double span) {
+  return std::isnan(span) ? std::string("-") : fmt::format("{:.2f}", span);
+}
+
 std::string rho_text(double rho) {
   return std::isnan(rho) ? std::string("undefined") : fmt::format("{:.2f}", rho);
 }
@@ -202,7 +206,13 @@ std::string footer_lines(const FidelitySummary& s) {
   std::string out =
       fmt::format("rank correlation, program vs replay (Spearman, {} allocator{}): wall {}, "
                   "CPU {}, peak RSS {}\n",
-                  s.ranked, s.ranked == 1 ? "" : "s", rho_text(s.wall_rho), rho_text(s.cpu_rho), rho_text(s.rss_rho));
+                  s.ranked, s.ranked == 1 ? "" : "s", rho_text(s.wall_rho), rho_text(s.cpu_rho),
+                  rho_text(s.rss_rho));
+  if (s.ranked >= 2)
+    out += fmt::format(
+        "the program's ratios span wall {}, CPU {}, peak RSS {} (ranks within a few hundredths "
+        "are the runs' noise)\n",
+        span_text(s.wall_span), span_text(s.cpu_span), span_text(s.rss_span));
   out += "output: " + (s.output_note.empty() ? std::string("identical under every allocator")
                                              : s.output_note) + "\n";
   out += fmt::format("verdict: {}\n", s.verdict_text);
@@ -294,6 +304,14 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
     pr.push_back(*a.program_rss), rr.push_back(*a.replay_rss);
   }
   s.ranked = pw.size();
+  auto span = [](const std::vector<double>& program, std::optional<double> base_value) {
+    if (program.empty() || !base_value || !(*base_value > 0)) return kNaN;
+    auto [lo, hi] = std::minmax_element(program.begin(), program.end());
+    return (*hi - *lo) / *base_value;
+  };
+  s.wall_span = span(pw, base ? base->program_wall : std::nullopt);
+  s.cpu_span = span(pc, base ? base->program_cpu : std::nullopt);
+  s.rss_span = span(pr, base ? base->program_rss : std::nullopt);
   s.wall_rho = spearman(pw, rw);
   s.cpu_rho = spearman(pc, rc);
   s.rss_rho = spearman(pr, rr);
@@ -581,6 +599,10 @@ nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s) {
         {"wall", rho_json(s.wall_rho)},
         {"cpu", rho_json(s.cpu_rho)},
         {"peak_rss", rho_json(s.rss_rho)}}},
+      {"program_ratio_span",
+       {{"wall", rho_json(s.wall_span)},
+        {"cpu", rho_json(s.cpu_span)},
+        {"peak_rss", rho_json(s.rss_span)}}},
       {"thresholds",
        {{"min_peak_rss_rho", s.thresholds.min_rss_rho},
         {"min_cpu_rho", s.thresholds.min_cpu_rho},

@@ -122,6 +122,9 @@ struct FidelitySummary {
   std::vector<AllocatorFidelity> allocators;  // in request order
   size_t ranked = 0;                          // allocators in the correlations
   double wall_rho = 0, cpu_rho = 0, rss_rho = 0;  // NaN: undefined (< 2, or all ties)
+  // Over the same allocators: the largest minus the smallest of the program's ratios to
+  // the baseline. Ranks of ratios that span 0.02 are mostly the noise of the runs.
+  double wall_span = 0, cpu_span = 0, rss_span = 0;
   FidelityVerdict verdict = FidelityVerdict::kInconclusive;
   std::string verdict_text;  // one line: the verdict and why
   bool failures = false;     // a program or replay run failed or crashed
