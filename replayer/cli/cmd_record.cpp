@@ -20,9 +20,9 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
-#include "recording.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
 #include "mtreplay/traces/trace_writer.hpp"
+#include "recording.hpp"
 
 extern char** environ;
 
@@ -61,8 +61,8 @@ std::vector<std::string> child_environment(const RecordOptions& o, const fs::pat
     env.emplace_back(entry);
   }
   env.push_back("LD_PRELOAD=" + preload);
-  for (auto& setting : mhook_settings({o.pattern, o.follow_fork, o.follow_exec, o.zstd_level},
-                                      manifest))
+  for (auto& setting :
+       mhook_settings({o.pattern, o.follow_fork, o.follow_exec, o.zstd_level}, manifest))
     env.push_back(std::move(setting));
   return env;
 }

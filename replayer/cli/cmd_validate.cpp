@@ -127,15 +127,17 @@ int mtreplay::cli::run_validate(Args args) {
       "json", po::value(&o.json), "write the replays and the validation (results/SCHEMA.md)")(
       "markdown", po::value(&o.markdown), "write the table as Markdown to this file")(
       "html", po::value(&o.html), "write a self-contained HTML report: program against replay");
-  const auto parsed = parse_options("validate", Args(option_args.data(), option_args.size()), named);
+  const auto parsed =
+      parse_options("validate", Args(option_args.data(), option_args.size()), named);
   if (!parsed) return kExitBadInput;
   if (parsed->count("help")) {
     fmt::print("{}\n\n{}\n", kUsage, (std::ostringstream() << named).str());
     return kExitOk;
   }
   if (o.command.empty()) {
-    fmt::print(stderr, "mtreplay validate: no command given (mtreplay validate [options] -- CMD "
-                       "[ARGS...])\n");
+    fmt::print(stderr,
+               "mtreplay validate: no command given (mtreplay validate [options] -- CMD "
+               "[ARGS...])\n");
     return kExitBadInput;
   }
   if (o.repeat < 1 || o.warmup < 0 || !(o.timeout_s > 0)) {
@@ -210,7 +212,8 @@ int mtreplay::cli::run_validate(Args args) {
     if (o.trace_args.empty()) {
       const fs::path mhook = find_mhook();
       if (mhook.empty() || !fs::exists(mhook)) {
-        fmt::print(stderr, "mtreplay validate: libmhook.so not found at {} (expected beside bin/)\n",
+        fmt::print(stderr,
+                   "mtreplay validate: libmhook.so not found at {} (expected beside bin/)\n",
                    mhook.string());
         return kExitInternal;
       }
@@ -265,8 +268,8 @@ int mtreplay::cli::run_validate(Args args) {
       }
     }
     if (!o.markdown.empty() &&
-        !write_text(o.markdown, mr::fidelity_markdown(validation, summary,
-                                                      validation.replays.environment))) {
+        !write_text(o.markdown,
+                    mr::fidelity_markdown(validation, summary, validation.replays.environment))) {
       fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.markdown);
       return kExitBadInput;
     }

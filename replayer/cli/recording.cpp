@@ -30,9 +30,11 @@ std::vector<std::string> mhook_settings(const RecordSettings& s, const fs::path&
 
 fs::path create_manifest() {
   const char* tmpdir = std::getenv("TMPDIR");
-  std::string path = (fs::path(tmpdir && *tmpdir ? tmpdir : "/tmp") / "mtreplay-record-XXXXXX").string();
+  std::string path =
+      (fs::path(tmpdir && *tmpdir ? tmpdir : "/tmp") / "mtreplay-record-XXXXXX").string();
   const int fd = mkstemp(path.data());
-  if (fd < 0) throw std::runtime_error(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
+  if (fd < 0)
+    throw std::runtime_error(fmt::format("cannot create {}: {}", path, std::strerror(errno)));
   close(fd);
   return path;
 }

@@ -283,8 +283,7 @@ std::string render(const ScatterChart& chart) {
         "<text class=\"category\" x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
         px(p.x), py(p.y), p.color, html_escape(p.label), html_escape(chart.x_label),
         html_escape(format_value(p.x, chart.unit)), html_escape(chart.y_label),
-        html_escape(format_value(p.y, chart.unit)), px(p.x) + 8, py(p.y) - 6,
-        html_escape(p.label));
+        html_escape(format_value(p.y, chart.unit)), px(p.x) + 8, py(p.y) - 6, html_escape(p.label));
   }
   return out + "</svg>\n";
 }

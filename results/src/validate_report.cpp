@@ -169,22 +169,21 @@ TextTable fidelity_table(const FidelitySummary& s) {
       t.add_note_row(a.allocator, "FAILED: " + a.failure);
       continue;
     }
-    t.add_row({a.allocator, cell(a.program_wall, Unit::kNanoseconds, a.program_wall_ratio),
-               cell(a.replay_wall, Unit::kNanoseconds, a.replay_wall_ratio),
-               error_cell(a.wall_error()),
-               cell(a.program_cpu, Unit::kNanoseconds, a.program_cpu_ratio),
-               cell(a.replay_cpu, Unit::kNanoseconds, a.replay_cpu_ratio),
-               error_cell(a.cpu_error()), cell(a.program_rss, Unit::kBytes, a.program_rss_ratio),
-               cell(a.replay_rss_delta, Unit::kBytes, a.replay_rss_ratio),
-               error_cell(a.rss_error())});
+    t.add_row(
+        {a.allocator, cell(a.program_wall, Unit::kNanoseconds, a.program_wall_ratio),
+         cell(a.replay_wall, Unit::kNanoseconds, a.replay_wall_ratio), error_cell(a.wall_error()),
+         cell(a.program_cpu, Unit::kNanoseconds, a.program_cpu_ratio),
+         cell(a.replay_cpu, Unit::kNanoseconds, a.replay_cpu_ratio), error_cell(a.cpu_error()),
+         cell(a.program_rss, Unit::kBytes, a.program_rss_ratio),
+         cell(a.replay_rss_delta, Unit::kBytes, a.replay_rss_ratio), error_cell(a.rss_error())});
     if (!a.ok()) t.add_note_row("", "some runs failed: " + a.failure);
   }
   return t;
 }
 
 std::string header_lines(const Validation& v, const FidelitySummary& s) {
-  std::string out = fmt::format("{} process{} replayed:", s.traces.size(),
-                                s.traces.size() == 1 ? "" : "es");
+  std::string out =
+      fmt::format("{} process{} replayed:", s.traces.size(), s.traces.size() == 1 ? "" : "es");
   constexpr size_t kShown = 4;  // the largest; a shell script can start dozens
   for (size_t i = 0; i < std::min(kShown, s.traces.size()); ++i) out += " " + s.traces[i] + ";";
   if (s.traces.size() > kShown) {
@@ -203,18 +202,19 @@ std::string header_lines(const Validation& v, const FidelitySummary& s) {
 }
 
 std::string footer_lines(const FidelitySummary& s) {
-  std::string out =
-      fmt::format("rank correlation, program vs replay (Spearman, {} allocator{}): wall {}, "
-                  "CPU {}, peak RSS {}\n",
-                  s.ranked, s.ranked == 1 ? "" : "s", rho_text(s.wall_rho), rho_text(s.cpu_rho),
-                  rho_text(s.rss_rho));
+  std::string out = fmt::format(
+      "rank correlation, program vs replay (Spearman, {} allocator{}): wall {}, "
+      "CPU {}, peak RSS {}\n",
+      s.ranked, s.ranked == 1 ? "" : "s", rho_text(s.wall_rho), rho_text(s.cpu_rho),
+      rho_text(s.rss_rho));
   if (s.ranked >= 2)
     out += fmt::format(
         "the program's ratios span wall {}, CPU {}, peak RSS {} (ranks within a few hundredths "
         "are the runs' noise)\n",
         span_text(s.wall_span), span_text(s.cpu_span), span_text(s.rss_span));
-  out += "output: " + (s.output_note.empty() ? std::string("identical under every allocator")
-                                             : s.output_note) + "\n";
+  out += "output: " +
+         (s.output_note.empty() ? std::string("identical under every allocator") : s.output_note) +
+         "\n";
   out += fmt::format("verdict: {}\n", s.verdict_text);
   return out;
 }
@@ -334,9 +334,9 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
       auto e = a.rss_error();
       if (!e) continue;
       if (std::abs(*e) > limits.max_rss_ratio_error)
-        misses.push_back(fmt::format("{} peak RSS ratio off by {} (program {:.2f}x, replay {:.2f}x)",
-                                     a.allocator, signed2(*e), or_nan(a.program_rss_ratio),
-                                     or_nan(a.replay_rss_ratio)));
+        misses.push_back(fmt::format(
+            "{} peak RSS ratio off by {} (program {:.2f}x, replay {:.2f}x)", a.allocator,
+            signed2(*e), or_nan(a.program_rss_ratio), or_nan(a.replay_rss_ratio)));
       if (std::abs(*e) >= std::abs(worst)) worst = *e, worst_name = a.allocator;
     }
     if (misses.empty())
@@ -409,8 +409,7 @@ std::string fidelity_text(const Validation& v, const FidelitySummary& s) {
   return out + footer_lines(s);
 }
 
-std::string fidelity_markdown(const Validation& v, const FidelitySummary& s,
-                              const Environment& e) {
+std::string fidelity_markdown(const Validation& v, const FidelitySummary& s, const Environment& e) {
   std::string out = fmt::format("### validate: `{}`\n\n", command_line(v.command));
   out += fmt::format("{} ({} cores), {}, {}, mtreplay {} ({})\n\n", e.cpu, e.cores, e.kernel,
                      e.libc, e.mtreplay_version, e.mtreplay_revision);
@@ -467,7 +466,8 @@ svg .grid{stroke:#eee}svg .axis{stroke:#888}
         error_cell(a.wall_error()),
         html_escape(cell(a.program_cpu, Unit::kNanoseconds, a.program_cpu_ratio)),
         html_escape(cell(a.replay_cpu, Unit::kNanoseconds, a.replay_cpu_ratio)),
-        error_cell(a.cpu_error()), html_escape(cell(a.program_rss, Unit::kBytes, a.program_rss_ratio)),
+        error_cell(a.cpu_error()),
+        html_escape(cell(a.program_rss, Unit::kBytes, a.program_rss_ratio)),
         html_escape(cell(a.replay_rss_delta, Unit::kBytes, a.replay_rss_ratio)),
         error_cell(a.rss_error()));
   }
@@ -558,34 +558,33 @@ nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s) {
                             {"stdout_hash", r.stdout_hash}});
   json allocators = json::array();
   for (const auto& a : s.allocators)
-    allocators.push_back(
-        {{"name", a.allocator},
-         {"ok", a.ok()},
-         {"program_runs_ok", a.program_ok},
-         {"program_runs_failed", a.program_failed},
-         {"replay_runs_ok", a.replay_ok},
-         {"replay_runs_failed", a.replay_failed},
-         {"failure", a.failure},
-         {"program",
-          {{"wall_ns", opt_json(a.program_wall)},
-           {"cpu_ns", opt_json(a.program_cpu)},
-           {"peak_rss_bytes", opt_json(a.program_rss)}}},
-         {"replay",
-          {{"wall_ns", opt_json(a.replay_wall)},
-           {"cpu_ns", opt_json(a.replay_cpu)},
-           {"peak_rss_bytes", opt_json(a.replay_rss)},
-           {"peak_rss_delta_bytes", opt_json(a.replay_rss_delta)}}},
-         {"ratio",
-          {{"program_wall", opt_json(a.program_wall_ratio)},
-           {"replay_wall", opt_json(a.replay_wall_ratio)},
-           {"wall_error", opt_json(a.wall_error())},
-           {"program_cpu", opt_json(a.program_cpu_ratio)},
-           {"replay_cpu", opt_json(a.replay_cpu_ratio)},
-           {"cpu_error", opt_json(a.cpu_error())},
-           {"program_peak_rss", opt_json(a.program_rss_ratio)},
-           {"replay_peak_rss", opt_json(a.replay_rss_ratio)},
-           {"peak_rss_error", opt_json(a.rss_error())},
-           {"replay_heap", opt_json(a.replay_heap_ratio)}}}});
+    allocators.push_back({{"name", a.allocator},
+                          {"ok", a.ok()},
+                          {"program_runs_ok", a.program_ok},
+                          {"program_runs_failed", a.program_failed},
+                          {"replay_runs_ok", a.replay_ok},
+                          {"replay_runs_failed", a.replay_failed},
+                          {"failure", a.failure},
+                          {"program",
+                           {{"wall_ns", opt_json(a.program_wall)},
+                            {"cpu_ns", opt_json(a.program_cpu)},
+                            {"peak_rss_bytes", opt_json(a.program_rss)}}},
+                          {"replay",
+                           {{"wall_ns", opt_json(a.replay_wall)},
+                            {"cpu_ns", opt_json(a.replay_cpu)},
+                            {"peak_rss_bytes", opt_json(a.replay_rss)},
+                            {"peak_rss_delta_bytes", opt_json(a.replay_rss_delta)}}},
+                          {"ratio",
+                           {{"program_wall", opt_json(a.program_wall_ratio)},
+                            {"replay_wall", opt_json(a.replay_wall_ratio)},
+                            {"wall_error", opt_json(a.wall_error())},
+                            {"program_cpu", opt_json(a.program_cpu_ratio)},
+                            {"replay_cpu", opt_json(a.replay_cpu_ratio)},
+                            {"cpu_error", opt_json(a.cpu_error())},
+                            {"program_peak_rss", opt_json(a.program_rss_ratio)},
+                            {"replay_peak_rss", opt_json(a.replay_rss_ratio)},
+                            {"peak_rss_error", opt_json(a.rss_error())},
+                            {"replay_heap", opt_json(a.replay_heap_ratio)}}}});
   doc["validation"] = {
       {"command", v.command},
       {"baseline", s.baseline},

@@ -65,8 +65,8 @@ ProgramRun launch_program(const Launch& launch, const std::string& allocator, in
       std::ifstream in(result);
       j = nlohmann::json::parse(in);
     } catch (const nlohmann::json::exception& e) {
-      throw std::runtime_error(fmt::format("{}: unreadable launcher result: {}", result.string(),
-                                           e.what()));
+      throw std::runtime_error(
+          fmt::format("{}: unreadable launcher result: {}", result.string(), e.what()));
     }
     if (j.contains("start_error")) {
       run.status = RunStatus::kFailed;
@@ -85,8 +85,8 @@ ProgramRun launch_program(const Launch& launch, const std::string& allocator, in
         program.signal = run.signal;
         run.status = run.signal ? RunStatus::kCrashed : RunStatus::kFailed;
         const std::string said = last_line(err);
-        run.error = said.empty() ? program.describe()
-                                 : fmt::format("{} ({})", program.describe(), said);
+        run.error =
+            said.empty() ? program.describe() : fmt::format("{} ({})", program.describe(), said);
       }
     }
   }

@@ -63,8 +63,8 @@ void expect_one_line(const std::string& err) {
 TEST_F(ValidateCli, ProgramAgainstReplaysWithTwoAllocators) {
   auto json_path = dir / "v.json", html = dir / "v.html", md = dir / "v.md";
   auto r = mtreplay("validate -a glibc,arena --repeat 2 --warmup 1 --json " + json_path.string() +
-                    " --html " + html.string() + " --markdown " + md.string() + " -- " +
-                    kSubject + " --mib 24");
+                    " --html " + html.string() + " --markdown " + md.string() + " -- " + kSubject +
+                    " --mib 24");
   ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << r.err << r.out;
   EXPECT_NE(r.out.find("verdict: "), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("rank correlation"), std::string::npos);
@@ -143,9 +143,8 @@ TEST_F(ValidateCli, ProgramAgainstReplaysWithTwoAllocators) {
 TEST_F(ValidateCli, ForkedProcessesAreEachReplayed) {
   auto json_path = dir / "v.json";
   auto kept = dir / "traces";
-  auto r = mtreplay("validate -a glibc,arena --repeat 1 --warmup 0 --keep-traces " +
-                    kept.string() + " --json " + json_path.string() + " -- " + kSubject +
-                    " --mib 8 --fork");
+  auto r = mtreplay("validate -a glibc,arena --repeat 1 --warmup 0 --keep-traces " + kept.string() +
+                    " --json " + json_path.string() + " -- " + kSubject + " --mib 8 --fork");
   ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.err << r.out;
   json doc = read_json(json_path);
   const json& v = doc["validation"];
@@ -187,8 +186,7 @@ TEST_F(ValidateCli, AProgramCrashingUnderAnAllocatorIsReported) {
   auto r = mtreplay("validate -a glibc," + kCrashing + " --repeat 1 --warmup 0 -- " + kSubject +
                     " --mib 24");
   EXPECT_EQ(r.exit_code, 3) << r.err << r.out;
-  EXPECT_NE(r.out.find("FAILED: program crashed: killed by signal 11"), std::string::npos)
-      << r.out;
+  EXPECT_NE(r.out.find("FAILED: program crashed: killed by signal 11"), std::string::npos) << r.out;
 }
 
 TEST_F(ValidateCli, BadInputIsOneLineAndExitCode2) {

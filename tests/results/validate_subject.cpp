@@ -46,9 +46,12 @@ int main(int argc, char** argv) {
   size_t mib = 16;
   bool fork_child = false, print_preload = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::strcmp(argv[i], "--mib") == 0 && i + 1 < argc) mib = std::strtoul(argv[++i], nullptr, 10);
-    else if (std::strcmp(argv[i], "--fork") == 0) fork_child = true;
-    else if (std::strcmp(argv[i], "--print-preload") == 0) print_preload = true;
+    if (std::strcmp(argv[i], "--mib") == 0 && i + 1 < argc)
+      mib = std::strtoul(argv[++i], nullptr, 10);
+    else if (std::strcmp(argv[i], "--fork") == 0)
+      fork_child = true;
+    else if (std::strcmp(argv[i], "--print-preload") == 0)
+      print_preload = true;
     else {
       std::fprintf(stderr, "validate_subject: unknown argument '%s'\n", argv[i]);
       return 2;

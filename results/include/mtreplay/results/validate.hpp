@@ -58,8 +58,8 @@ struct ValidateAllocator {
 };
 
 struct ValidateRequest {
-  std::filesystem::path mtreplay;  // whose `replay` subcommand replays
-  Launch program;                  // preload and env are set per allocator
+  std::filesystem::path mtreplay;             // whose `replay` subcommand replays
+  Launch program;                             // preload and env are set per allocator
   std::vector<std::filesystem::path> traces;  // the recorded processes
   std::vector<ValidateAllocator> allocators;
   int repeat = 5, warmup = 1;
@@ -104,8 +104,8 @@ struct AllocatorFidelity {
   // (program_rss(base) + replay_rss(A) - replay_rss(base)) / program_rss(base); the
   // replayer's own memory (plan, tables) is the same under every allocator and drops
   // out. replay_heap_ratio is the replays' own: replay_rss_delta(A) / (base's).
-  std::optional<double> program_wall_ratio, replay_wall_ratio, program_cpu_ratio,
-      replay_cpu_ratio, program_rss_ratio, replay_rss_ratio, replay_heap_ratio;
+  std::optional<double> program_wall_ratio, replay_wall_ratio, program_cpu_ratio, replay_cpu_ratio,
+      program_rss_ratio, replay_rss_ratio, replay_heap_ratio;
   // replay ratio - program ratio
   std::optional<double> wall_error() const;
   std::optional<double> cpu_error() const;
@@ -114,13 +114,14 @@ struct AllocatorFidelity {
 };
 
 enum class FidelityVerdict { kFaithful, kNotFaithful, kInconclusive };
-std::string_view fidelity_verdict_name(FidelityVerdict v);  // "faithful", "not faithful", "inconclusive"
+std::string_view fidelity_verdict_name(
+    FidelityVerdict v);  // "faithful", "not faithful", "inconclusive"
 
 struct FidelitySummary {
   std::string baseline;
   FidelityThresholds thresholds;
-  std::vector<AllocatorFidelity> allocators;  // in request order
-  size_t ranked = 0;                          // allocators in the correlations
+  std::vector<AllocatorFidelity> allocators;      // in request order
+  size_t ranked = 0;                              // allocators in the correlations
   double wall_rho = 0, cpu_rho = 0, rss_rho = 0;  // NaN: undefined (< 2, or all ties)
   // Over the same allocators: the largest minus the smallest of the program's ratios to
   // the baseline. Ranks of ratios that span 0.02 are mostly the noise of the runs.
@@ -129,10 +130,10 @@ struct FidelitySummary {
   std::string verdict_text;  // one line: the verdict and why
   bool failures = false;     // a program or replay run failed or crashed
   // The program's stdout, compared by hash over its successful runs.
-  bool output_differs = false;  // stable under each allocator, different between them
-  bool output_varies = false;   // differs between runs of one allocator: not compared
-  std::string output_note;      // one line when either is set
-  std::vector<std::string> traces;      // "name (N events, T threads)", most events first
+  bool output_differs = false;         // stable under each allocator, different between them
+  bool output_varies = false;          // differs between runs of one allocator: not compared
+  std::string output_note;             // one line when either is set
+  std::vector<std::string> traces;     // "name (N events, T threads)", most events first
   std::vector<uint64_t> trace_events;  // parallel to traces
 };
 
