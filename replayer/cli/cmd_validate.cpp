@@ -35,6 +35,7 @@ constexpr const char* kUsage =
     "usage: mtreplay validate [-a A,B,...] [--baseline A] [--repeat N] [--warmup N]\n"
     "                         [--trace T]... [--keep-traces DIR] [--timeout S]\n"
     "                         [--json F] [--markdown F] [--html F] -- CMD [ARGS...]\n"
+    "       mtreplay validate --from VALIDATE.json [--json F] [--markdown F] [--html F]\n"
     "Records CMD (or takes its traces from --trace), then runs CMD and replays its traces\n"
     "under each allocator in interleaved rounds, and reports how well the replays predict\n"
     "the program. No -a: every available allocator except null.";
@@ -93,10 +94,34 @@ void clear_progress() {
 
 struct Options {
   std::vector<std::string> allocator_args, trace_args, command;
-  std::string baseline = "glibc", keep_traces, json, markdown, html;
+  std::string baseline = "glibc", keep_traces, json, markdown, html, from;
   int repeat = 5, warmup = 1;
   double timeout_s = 600;
 };
+
+// Prints the table, writes the requested files; returns the exit code.
+int report(const mr::Validation& validation, const Options& o) {
+  const mr::FidelitySummary summary = mr::summarize_fidelity(validation);
+  fmt::print("{}", mr::fidelity_text(validation, summary));
+  if (!o.json.empty()) {
+    const std::string text = mr::fidelity_json(validation, summary).dump(1) + "\n";
+    if (!write_text(o.json, text)) {
+      fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.json);
+      return mtreplay::kExitBadInput;
+    }
+  }
+  if (!o.markdown.empty() &&
+      !write_text(o.markdown,
+                  mr::fidelity_markdown(validation, summary, validation.replays.environment))) {
+    fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.markdown);
+    return mtreplay::kExitBadInput;
+  }
+  if (!o.html.empty() && !write_text(o.html, mr::fidelity_html(validation, summary))) {
+    fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.html);
+    return mtreplay::kExitBadInput;
+  }
+  return mr::fidelity_exit_code(summary);
+}
 
 }  // namespace
 
@@ -126,13 +151,26 @@ int mtreplay::cli::run_validate(Args args) {
       "seconds before a program run or a replay is killed and reported as crashed")(
       "json", po::value(&o.json), "write the replays and the validation (results/SCHEMA.md)")(
       "markdown", po::value(&o.markdown), "write the table as Markdown to this file")(
-      "html", po::value(&o.html), "write a self-contained HTML report: program against replay");
+      "html", po::value(&o.html), "write a self-contained HTML report: program against replay")(
+      "from", po::value(&o.from), "tabulate this --json file of validate instead of running");
   const auto parsed =
       parse_options("validate", Args(option_args.data(), option_args.size()), named);
   if (!parsed) return kExitBadInput;
   if (parsed->count("help")) {
     fmt::print("{}\n\n{}\n", kUsage, (std::ostringstream() << named).str());
     return kExitOk;
+  }
+  if (!o.from.empty()) {
+    if (!o.command.empty() || !o.trace_args.empty() || !o.allocator_args.empty()) {
+      fmt::print(stderr, "mtreplay validate: --from takes no command, traces or allocators\n");
+      return kExitBadInput;
+    }
+    try {
+      return report(mr::read_validation(o.from), o);
+    } catch (const mr::SchemaError& e) {
+      fmt::print(stderr, "mtreplay validate: {}\n", e.what());
+      return kExitBadInput;
+    }
   }
   if (o.command.empty()) {
     fmt::print(stderr,
@@ -258,26 +296,7 @@ int mtreplay::cli::run_validate(Args args) {
     validation.baseline = o.baseline;
     if (recording) validation.program_runs.insert(validation.program_runs.begin(), *recording);
 
-    const mr::FidelitySummary summary = mr::summarize_fidelity(validation);
-    fmt::print("{}", mr::fidelity_text(validation, summary));
-    if (!o.json.empty()) {
-      const std::string text = mr::fidelity_json(validation, summary).dump(1) + "\n";
-      if (!write_text(o.json, text)) {
-        fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.json);
-        return kExitBadInput;
-      }
-    }
-    if (!o.markdown.empty() &&
-        !write_text(o.markdown,
-                    mr::fidelity_markdown(validation, summary, validation.replays.environment))) {
-      fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.markdown);
-      return kExitBadInput;
-    }
-    if (!o.html.empty() && !write_text(o.html, mr::fidelity_html(validation, summary))) {
-      fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.html);
-      return kExitBadInput;
-    }
-    return mr::fidelity_exit_code(summary);
+    return report(validation, o);
   } catch (const mr::Interrupted&) {
     clear_progress();
     fmt::print(stderr, "mtreplay validate: interrupted\n");

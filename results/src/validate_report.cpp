@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <set>
@@ -612,6 +613,56 @@ nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s) {
       {"verdict_text", s.verdict_text},
       {"exit_code", fidelity_exit_code(s)}};
   return doc;
+}
+
+Validation read_validation(const std::filesystem::path& path) {
+  Validation v;
+  v.replays = read_result_file(path);  // checks the schema and every run
+  nlohmann::json doc;
+  try {
+    std::ifstream in(path);
+    doc = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw SchemaError(fmt::format("{}: {}", path.string(), e.what()));
+  }
+  const std::string where = path.string();
+  if (!doc.contains("validation") || !doc["validation"].is_object())
+    throw SchemaError(where + ": no validation object (not written by mtreplay validate)");
+  const nlohmann::json& j = doc["validation"];
+  try {
+    v.command = j.at("command").get<std::vector<std::string>>();
+    v.baseline = j.at("baseline").get<std::string>();
+    v.repeat = j.at("repeat").get<int>();
+    v.warmup = j.at("warmup").get<int>();
+    for (const auto& a : j.at("allocators"))
+      v.allocators.push_back(a.at("name").get<std::string>());
+    for (const auto& r : j.at("program_runs")) {
+      ProgramRun run;
+      run.allocator = r.at("allocator").get<std::string>();
+      run.repeat = r.at("repeat").get<int>();
+      run.warmup = r.at("warmup").get<bool>();
+      const std::string status = r.at("status").get<std::string>();
+      run.status = status == "ok"        ? RunStatus::kOk
+                   : status == "crashed" ? RunStatus::kCrashed
+                                         : RunStatus::kFailed;
+      run.error = r.value("error", "");
+      run.exit_code = r.value("exit_code", -1);
+      run.signal = r.value("signal", 0);
+      auto u = [&](const char* name) -> std::optional<uint64_t> {
+        if (!r.contains(name) || r[name].is_null()) return std::nullopt;
+        return r[name].get<uint64_t>();
+      };
+      run.wall_ns = u("wall_ns");
+      run.cpu_user_ns = u("cpu_user_ns");
+      run.cpu_sys_ns = u("cpu_sys_ns");
+      run.peak_rss_bytes = u("peak_rss_bytes");
+      run.stdout_hash = r.value("stdout_hash", "");
+      v.program_runs.push_back(std::move(run));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw SchemaError(fmt::format("{}: validation: {}", where, e.what()));
+  }
+  return v;
 }
 
 }  // namespace mtreplay::results

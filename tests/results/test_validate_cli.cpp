@@ -138,6 +138,14 @@ TEST_F(ValidateCli, ProgramAgainstReplaysWithTwoAllocators) {
   EXPECT_EQ(count(page, "<circle class=\"point\""), 6u);  // 3 charts x 2 allocators
   EXPECT_EQ(page.find("<script src"), std::string::npos);
   EXPECT_NE(slurp(md).find("| arena"), std::string::npos);
+
+  // --from re-tabulates the file without running anything: the same table and verdict.
+  auto again = mtreplay("validate --from " + json_path.string() + " --html " + html.string());
+  EXPECT_EQ(again.exit_code, r.exit_code) << again.err;
+  EXPECT_EQ(again.out, r.out);
+  auto not_validate = mtreplay("validate --from " + md.string());
+  EXPECT_EQ(not_validate.exit_code, 2);
+  expect_one_line(not_validate.err);
 }
 
 TEST_F(ValidateCli, ForkedProcessesAreEachReplayed) {

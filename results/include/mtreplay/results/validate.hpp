@@ -149,5 +149,8 @@ std::string fidelity_markdown(const Validation& v, const FidelitySummary& s,
 std::string fidelity_html(const Validation& v, const FidelitySummary& s);
 // The result file (the replays as `runs`) plus the "validation" object (SCHEMA.md).
 nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s);
+// Reads back what fidelity_json wrote (validate --from). Throws SchemaError naming the
+// file and the field.
+Validation read_validation(const std::filesystem::path& path);
 
 }  // namespace mtreplay::results
