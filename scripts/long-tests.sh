@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The runs too long for CI: stress and fuzz tests labeled `long`, in the normal build
+# The runs too long for CI: stress and fuzz tests labeled `long` (and the .deb in a
+# debootstrapped chroot, label `package`, which needs the Debian mirror), in the normal build
 # and under ThreadSanitizer.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,6 +16,8 @@ packages=(
   libck-dev libtbb-dev libcuckoo-dev
   # real programs the tests run, the recorder's peer, the HTML report's test
   python3 git xz-utils coreutils zstd heaptrack libc-devtools chromium hyperfine
+  # the .deb (cpack's dpkg-shlibdeps) and its clean-root test
+  dpkg-dev debootstrap man-db
   # the fidelity benchmark's programs (tests/bench/fidelity)
   sqlite3 perl
 )

@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/install_layout.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "parse_options.hpp"
 
@@ -26,7 +27,7 @@ int mtreplay::cli::run_allocators(Args args) {
     fmt::print("usage: mtreplay allocators [--json] [--available]\n\n{}", text.str());
     return kExitOk;
   }
-  auto lib_dir = replay::default_worker_path().parent_path().parent_path() / "lib";
+  auto lib_dir = layout::library_dir();
   auto backends = allocators::known_backends(lib_dir);
   if (vm.count("json")) {
     nlohmann::json list = nlohmann::json::array();

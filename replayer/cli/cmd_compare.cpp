@@ -17,6 +17,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/install_layout.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/compare_report.hpp"
@@ -206,7 +207,7 @@ int mtreplay::cli::run_compare(Args args) {
     }
   }
 
-  fs::path lib_dir = replay::default_worker_path().parent_path().parent_path() / "lib";
+  fs::path lib_dir = layout::library_dir();
   std::vector<std::string> wanted = split_list(allocator_args);
   if (wanted.empty()) {
     for (const auto& b : allocators::known_backends(lib_dir))

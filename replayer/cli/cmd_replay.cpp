@@ -15,6 +15,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/install_layout.hpp"
 #include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/replay/report_table.hpp"
 #include "mtreplay/replay/result_json.hpp"
@@ -65,7 +66,40 @@ bool parse_touch(const std::string& s, TouchPolicy& out) {
   if (s == "none") return out = TouchPolicy::kNone, true;
   if (s == "page") return out = TouchPolicy::kPage, true;
   if (s == "fill") return out = TouchPolicy::kFill, true;
+  if (s == "use") return out = TouchPolicy::kUse, true;
   return false;
+}
+
+// "none", or a duration with a unit: 250us, 1ms, 0.5s, 2000ns.
+bool parse_pace(const std::string& s, uint64_t& window_ns) {
+  if (s == "none") return window_ns = 0, true;
+  size_t used = 0;
+  double value = 0;
+  try {
+    value = std::stod(s, &used);
+  } catch (const std::exception&) {
+    return false;
+  }
+  std::string unit = s.substr(used);
+  double scale = unit == "ns" ? 1 : unit == "us" ? 1e3 : unit == "ms" ? 1e6 : unit == "s" ? 1e9 : 0;
+  if (scale == 0 || !(value > 0) || value * scale > 1e18) return false;
+  window_ns = static_cast<uint64_t>(value * scale);
+  return window_ns > 0;
+}
+
+// none, recorded, or scaled:F (F > 0 replay seconds per recorded second).
+bool parse_timing(const std::string& s, ReplayOptions& options) {
+  if (s == "none") return options.timing = TimingMode::kNone, true;
+  if (s == "recorded") return options.timing = TimingMode::kRecorded, options.timing_scale = 1, true;
+  if (s.rfind("scaled:", 0) != 0) return false;
+  size_t used = 0;
+  try {
+    options.timing_scale = std::stod(s.substr(7), &used);
+  } catch (const std::exception&) {
+    return false;
+  }
+  options.timing = TimingMode::kRecorded;
+  return used == s.size() - 7 && options.timing_scale > 0 && options.timing_scale < 1e6;
 }
 
 // The address-keyed live map needs every reused address to be reused by the thread
@@ -108,8 +142,19 @@ int mtreplay::cli::run_replay(Args args) {
       "same threads in one global recorded order; single: everything on one thread")(
       "touch", po::value<std::string>()->default_value("page"),
       "write to each new block: page (one byte per page, as a program uses its memory), "
-      "none, or fill; the time spent touching is measured per thread and taken out of "
-      "the figures")(
+      "none, or fill (the whole block); the time spent touching is measured per thread and "
+      "taken out of the figures. use: write every cache line of a new block and read them "
+      "back before it is released, with that time counted, as the program's own accesses "
+      "are")(
+      "pace", po::value<std::string>()->default_value(fmt::format("{}us", kDefaultPaceWindowNs / 1000)),
+      "parallel mode: keep every thread within this much recorded time of the others "
+      "(e.g. 250us, 1ms, 10ms), so the live set and cross-thread traffic follow the "
+      "recording; none: threads wait only on the objects they use")(
+      "timing", po::value<std::string>()->default_value("none"),
+      "parallel mode: none runs each op as soon as it may; recorded keeps the recorded "
+      "gaps (no op before its recorded time since the start: busy for short gaps, asleep "
+      "for long ones), so time-driven allocator behaviour shows; scaled:F stretches them "
+      "by F")(
       "verify",
       "write a per-object pattern into each block and check it before the block "
       "is freed; check alignment, usable size and calloc zeroing")(
@@ -155,8 +200,25 @@ int mtreplay::cli::run_replay(Args args) {
     return kExitBadInput;
   }
   if (!parse_touch(vm["touch"].as<std::string>(), options.touch)) {
-    fmt::print(stderr, "mtreplay replay: unknown --touch '{}' (none, page, fill)\n",
+    fmt::print(stderr, "mtreplay replay: unknown --touch '{}' (none, page, fill, use)\n",
                vm["touch"].as<std::string>());
+    return kExitBadInput;
+  }
+  if (!parse_pace(vm["pace"].as<std::string>(), options.pace_window_ns)) {
+    fmt::print(stderr,
+               "mtreplay replay: bad --pace '{}' (none, or a positive duration such as 500us, "
+               "1ms, 2s)\n",
+               vm["pace"].as<std::string>());
+    return kExitBadInput;
+  }
+  if (!parse_timing(vm["timing"].as<std::string>(), options)) {
+    fmt::print(stderr, "mtreplay replay: bad --timing '{}' (none, recorded, scaled:F with F > 0)\n",
+               vm["timing"].as<std::string>());
+    return kExitBadInput;
+  }
+  if (options.timing != TimingMode::kNone && options.mode != ReplayMode::kParallel) {
+    fmt::print(stderr, "mtreplay replay: --timing {} needs --mode parallel\n",
+               vm["timing"].as<std::string>());
     return kExitBadInput;
   }
   std::string policy = vm["on-anomaly"].as<std::string>();
@@ -184,7 +246,7 @@ int mtreplay::cli::run_replay(Args args) {
 
   fs::path worker =
       vm.count("worker") ? fs::path(vm["worker"].as<std::string>()) : default_worker_path();
-  fs::path lib_dir = worker.parent_path().parent_path() / "lib";
+  fs::path lib_dir = mtreplay::layout::library_dir();
   std::string allocator = vm["allocator"].as<std::string>();
   auto backend = mtreplay::allocators::find_backend(allocator, lib_dir);
   if (!backend) {

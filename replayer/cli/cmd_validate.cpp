@@ -18,6 +18,7 @@
 #include "commands.hpp"
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/install_layout.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/schema_io.hpp"
@@ -189,7 +190,7 @@ int mtreplay::cli::run_validate(Args args) {
 
   // The allocators, the baseline first when -a leaves it out.
   const fs::path self = fs::read_symlink("/proc/self/exe");
-  const fs::path lib_dir = replay::default_worker_path().parent_path().parent_path() / "lib";
+  const fs::path lib_dir = layout::library_dir();
   std::vector<std::string> wanted = split_list(o.allocator_args);
   if (wanted.empty())
     for (const auto& b : allocators::known_backends(lib_dir))
@@ -225,9 +226,10 @@ int mtreplay::cli::run_validate(Args args) {
       return kExitBadInput;
     }
   }
-  const fs::path launcher = self.parent_path() / "mtreplay-launch";
+  // Where the worker is: beside mtreplay in a build tree, libexec/mtreplay installed.
+  const fs::path launcher = replay::default_worker_path().parent_path() / "mtreplay-launch";
   if (!fs::exists(launcher)) {
-    fmt::print(stderr, "mtreplay validate: {} not found (expected beside mtreplay)\n",
+    fmt::print(stderr, "mtreplay validate: {} not found (expected beside mtreplay-worker)\n",
                launcher.string());
     return kExitInternal;
   }

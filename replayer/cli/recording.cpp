@@ -10,15 +10,15 @@
 #include <map>
 #include <stdexcept>
 
+#include "mtreplay/install_layout.hpp"
+
 namespace fs = std::filesystem;
 
 namespace mtreplay::cli {
 
 fs::path find_mhook() {
-  std::error_code ec;
-  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  if (ec) return {};
-  return self.parent_path().parent_path() / "lib" / "libmhook.so";
+  if (layout::self_exe().empty()) return {};
+  return layout::library_dir() / "libmhook.so";
 }
 
 std::vector<std::string> mhook_settings(const RecordSettings& s, const fs::path& manifest) {

@@ -10,7 +10,7 @@
 
 namespace mtreplay::cli {
 
-// libmhook.so is installed next to us: <prefix>/bin/mtreplay and <prefix>/lib/libmhook.so.
+// libmhook.so of our own tree: <prefix>/lib/libmhook.so (mtreplay/install_layout.hpp).
 // Empty when /proc/self/exe cannot be read.
 std::filesystem::path find_mhook();
 

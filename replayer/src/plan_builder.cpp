@@ -49,6 +49,7 @@ uint32_t PlanBuilder::append(uint32_t slot, const PlanOp& op) {
   auto& thread = plan_.threads[slot];
   thread.ops.push_back(op);
   thread.merged_seq.push_back(merged_seq_);
+  thread.pace_ns.push_back(time_ns_);
   return static_cast<uint32_t>(thread.ops.size() - 1);
 }
 
@@ -208,6 +209,7 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
 
 void PlanBuilder::add(const traces::Event& e) {
   uint32_t slot = slot_of(e.thread);
+  time_ns_ = e.time_ns;
   switch (e.op) {
     case Op::kThreadStart:
       plan_.threads[slot].os_tid = static_cast<uint32_t>(e.result);

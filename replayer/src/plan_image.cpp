@@ -129,6 +129,7 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
     threads[i].serial_offset = layout.reserve(sizeof(uint32_t) * t.serial.size());
     threads[i].wide_offset = layout.reserve(sizeof(ImageWide) * images[i].wide.size());
     threads[i].live_offset = layout.reserve(sizeof(int64_t) * images[i].live_after.size());
+    threads[i].pace_offset = layout.reserve(sizeof(uint64_t) * t.ops.size());
     // The op another thread's start or exit waits for publishes its progress.
     if (t.start_slot != kNoObject) images[t.start_slot].ops[t.start_op].flags |= kSignal;
     if (t.exit_slot != kNoObject) images[t.exit_slot].ops[t.exit_op].flags |= kSignal;
@@ -167,6 +168,9 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
                 threads[i].wide_offset);
       write_all(fd, images[i].live_after.data(), sizeof(int64_t) * images[i].live_after.size(),
                 threads[i].live_offset);
+      // A plan that was never scheduled has no keys: the memfd reads zeros there.
+      if (t.pace_ns.size() == t.ops.size())
+        write_all(fd, t.pace_ns.data(), sizeof(uint64_t) * t.pace_ns.size(), threads[i].pace_offset);
     }
   } catch (...) {
     close(fd);
@@ -178,7 +182,7 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
 std::string PlanView::attach(const std::byte* base, size_t size) {
   if (size < sizeof(PlanHeader)) return "plan image too small";
   auto* header = reinterpret_cast<const PlanHeader*>(base);
-  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 || header->version != 3)
+  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 || header->version != PlanHeader{}.version)
     return "not a replay plan image";
   auto fits = [&](uint64_t offset, uint64_t bytes) {
     return offset <= size && bytes <= size - offset;
@@ -201,6 +205,7 @@ std::string PlanView::attach(const std::byte* base, size_t size) {
         !fits(t.serial_offset, sizeof(uint32_t) * t.op_count) ||
         !fits(t.wide_offset, sizeof(ImageWide) * t.wide_count) ||
         !fits(t.live_offset, sizeof(int64_t) * (t.op_count + 1)) ||
+        !fits(t.pace_offset, sizeof(uint64_t) * t.op_count) ||
         !valid_bound(t.start_slot, t.start_op) || !valid_bound(t.exit_slot, t.exit_op))
       return "replay plan image is inconsistent";
   }

@@ -186,6 +186,21 @@ void place_thread_bounds(Plan& plan) {
   }
 }
 
+// Pace keys: each op's recorded time raised to the running maximum along the serial
+// order. Keys never decrease in that order, so the pending op earliest in it always has
+// the smallest key of all pending ops and its thread is inside any window: pacing on
+// these keys can delay a thread but never deadlock the replay (replayer/README.md).
+void assign_pace_keys(Plan& plan) {
+  std::vector<uint64_t> cursor(plan.threads.size(), 0);
+  for (ThreadPlan& thread : plan.threads) thread.pace_ns.resize(thread.ops.size(), 0);
+  uint64_t running = 0;
+  for (uint32_t slot : plan.serial_order) {
+    uint64_t& key = plan.threads[slot].pace_ns[cursor[slot]++];
+    running = std::max(running, key);
+    key = running;
+  }
+}
+
 }  // namespace
 
 void schedule_plan(Plan& plan) {
@@ -198,6 +213,7 @@ void schedule_plan(Plan& plan) {
   Scheduler(plan).run();
   compute_peak(plan);
   place_thread_bounds(plan);
+  assign_pace_keys(plan);
 }
 
 }  // namespace mtreplay::replay

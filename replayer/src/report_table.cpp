@@ -36,16 +36,21 @@ void print_run_table(std::FILE* out, const TraceIdentity& trace, const Plan& pla
                a.unknown_free, a.double_free, a.unknown_realloc, a.unknown_usable_size,
                a.failed_alloc_recorded, a.inversions_repaired, a.cycles_broken);
   }
-  fmt::print(out, "{:<10} {:<8} {:>3} {:<7} {:>9} {:>11} {:>9} {:>10} {:>6} {:>9} {:>13} {:>13}\n",
-             "allocator", "mode", "run", "status", "wall ms", "ops/s", "cpu ms", "peak MiB", "frag",
-             "wait ms", "malloc p50/99", "free p50/99");
+  fmt::print(out,
+             "{:<10} {:<8} {:>3} {:<7} {:>9} {:>11} {:>9} {:>10} {:>9} {:>6} {:>9} {:>9} {:>13} "
+             "{:>13}\n",
+             "allocator", "mode", "run", "status", "wall ms", "ops/s", "cpu ms", "peak MiB",
+             "live MiB", "frag", "wait ms", "pace ms", "malloc p50/99", "free p50/99");
   for (const auto& r : runs) {
     std::string run = r.warmup ? "w" : std::to_string(r.repeat);
     fmt::print(
-        out, "{:<10} {:<8} {:>3} {:<7} {:>9} {:>11.0f} {:>9} {:>10} {:>6.2f} {:>9} {:>13} {:>13}\n",
+        out,
+        "{:<10} {:<8} {:>3} {:<7} {:>9} {:>11.0f} {:>9} {:>10} {:>9} {:>6.2f} {:>9} {:>9} {:>13} "
+        "{:>13}\n",
         r.backend.name.substr(0, 10), mode_name(r.options.mode), run, r.status, ms(r.wall_ns),
         r.ops_per_sec, ms(r.cpu_user_ns + r.cpu_sys_ns), mib(r.peak_rss_delta_bytes),
-        r.fragmentation, ms(r.sync_wait_ns), latency(r, "malloc"), latency(r, "free"));
+        mib(r.peak_live_bytes), r.fragmentation, ms(r.sync_wait_ns), ms(r.pace_wait_ns),
+        latency(r, "malloc"), latency(r, "free"));
     if (!r.error.empty()) fmt::print(out, "  {}\n", r.error);
   }
   if (!runs.empty() && !runs.front().emulated.empty()) {

@@ -31,12 +31,20 @@ const char* mode_name(ReplayMode mode) {
   return "?";
 }
 
+std::string timing_name(const ReplayOptions& options) {
+  if (options.timing == TimingMode::kNone) return "none";
+  if (options.timing_scale == 1.0) return "recorded";
+  return fmt::format("scaled:{}", options.timing_scale);
+}
+
 const char* touch_name(TouchPolicy touch) {
   switch (touch) {
     case TouchPolicy::kNone:
       return "none";
     case TouchPolicy::kPage:
       return "page";
+    case TouchPolicy::kUse:
+      return "use";
     case TouchPolicy::kFill:
       return "fill";
   }
@@ -80,6 +88,8 @@ nlohmann::json run_json(const TraceIdentity& trace, const RunResult& r) {
       {"mode", mode_name(r.options.mode)},
       {"touch", touch_name(r.options.touch)},
       {"verify", r.options.verify},
+      {"pace_window_ns", r.options.mode == ReplayMode::kParallel ? r.options.pace_window_ns : 0},
+      {"timing", timing_name(r.options)},
       {"repeat", r.repeat},
       {"warmup", r.warmup},
       {"status", r.status},
@@ -103,6 +113,8 @@ nlohmann::json run_json(const TraceIdentity& trace, const RunResult& r) {
       {"fragmentation", r.fragmentation},
       {"usable_slop_bytes", r.usable_slop_bytes},
       {"sync_wait_ns", r.sync_wait_ns},
+      {"pace_wait_ns", r.pace_wait_ns},
+      {"timing_wait_ns", r.timing_wait_ns},
       {"excluded_ns", r.excluded_ns},
       {"anomalies",
        {{"unknown_free", a.unknown_free},

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "mtreplay/install_layout.hpp"
+
 extern char** environ;
 
 namespace mtreplay::replay {
@@ -100,7 +102,7 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
     if (h.emulated_mask & (1u << bit)) r.emulated.emplace_back(emulated_call_name(bit));
   }
   std::vector<uint64_t> kinds(kKinds, 0);
-  uint64_t sync_ticks = 0, max_excluded = 0;
+  uint64_t sync_ticks = 0, pace_ticks = 0, timing_ticks = 0, max_excluded = 0;
   r.ops_by_thread.assign(threads, 0);
   for (uint32_t slot = 0; slot < threads; ++slot) {
     const ThreadStats& st = results.stats(slot);
@@ -115,6 +117,8 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
       ++r.ops_by_thread[slot];
     }
     sync_ticks += st.sync_wait_ticks;
+    pace_ticks += st.pace_wait_ticks;
+    timing_ticks += st.timing_wait_ticks;
     max_excluded = std::max(max_excluded, st.excluded_ticks);
     r.failed_alloc_replay += st.failed_alloc_replay;
   }
@@ -138,7 +142,12 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
   r.cpu_user_ns = h.cpu_user_ns;
   r.cpu_sys_ns = h.cpu_sys_ns;
   r.ops_per_sec = r.wall_ns ? static_cast<double>(r.ops) * 1e9 / static_cast<double>(r.wall_ns) : 0;
-  r.sync_wait_ns = static_cast<uint64_t>(static_cast<double>(sync_ticks) * ns_per_tick);
+  auto to_ns = [&](uint64_t ticks) {
+    return static_cast<uint64_t>(static_cast<double>(ticks) * ns_per_tick);
+  };
+  r.sync_wait_ns = to_ns(sync_ticks);
+  r.pace_wait_ns = to_ns(pace_ticks);
+  r.timing_wait_ns = to_ns(timing_ticks);
   r.baseline_rss_bytes = h.baseline_rss;
   r.replayer_startup_bytes = h.baseline_rss > h.rss_at_entry ? h.baseline_rss - h.rss_at_entry : 0;
   r.peak_rss_bytes = h.hwm_reset ? h.peak_rss : std::max(h.sampled_peak_rss, h.baseline_rss);
@@ -224,9 +233,7 @@ std::string loader_reason(const std::string& text) {
 }  // namespace
 
 std::filesystem::path default_worker_path() {
-  std::error_code ec;
-  auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return self.parent_path() / "mtreplay-worker";
+  return layout::worker_path();
 }
 
 RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
@@ -243,6 +250,9 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
   header.config.on_anomaly = options.on_anomaly;
   header.config.verify = options.verify ? 1 : 0;
   header.config.live_map = options.live_map;
+  header.config.pace_window_ns = options.pace_window_ns;
+  header.config.timing = options.timing;
+  header.config.timing_scale = options.timing_scale;
   copy_string(header.config.allocator_name, sizeof header.config.allocator_name, backend.name);
   copy_string(header.config.expected_object, sizeof header.config.expected_object, backend.path);
 

@@ -63,6 +63,22 @@ uint32_t sample_period(uint64_t thread_ops) {
   return static_cast<uint32_t>(std::clamp<uint64_t>(period, kSampleEvery, 16 * kSampleEvery));
 }
 
+constexpr uint64_t kLine = 64;
+
+// The program writes a new block as it fills it...
+void write_lines(void* block, uint64_t bytes) {
+  auto* p = static_cast<volatile char*>(block);
+  for (uint64_t at = 0; at < bytes; at += kLine) p[at] = 1;
+}
+
+// ...and reads it while it uses it, last before the release.
+void read_lines(const void* block, uint64_t bytes) {
+  auto* p = static_cast<const volatile char*>(block);
+  char sink = 0;
+  for (uint64_t at = 0; at < bytes; at += kLine) sink = static_cast<char>(sink + p[at]);
+  asm volatile("" : : "r"(sink));
+}
+
 }  // namespace
 
 ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const AllocatorApi& api,
@@ -75,7 +91,20 @@ ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const Allo
       page_size_(plan.header().page_size),
       verify_(results.header().config.verify != 0),
       touch_(results.header().config.touch),
-      on_anomaly_(results.header().config.on_anomaly) {}
+      on_anomaly_(results.header().config.on_anomaly) {
+  const WorkerConfig& config = results.header().config;
+  if (config.mode == ReplayMode::kParallel) {
+    pace_.window_ns = config.pace_window_ns;
+    pace_.timed = config.timing == TimingMode::kRecorded;
+    pace_.scale = config.timing_scale > 0 ? config.timing_scale : 1.0;
+  }
+  pace_.slots = tables.pace_slots;
+  pace_.origin_ns = UINT64_MAX;
+  for (uint32_t slot = 0; slot < plan.header().thread_count; ++slot) {
+    if (plan.thread(slot).op_count) pace_.origin_ns = std::min(pace_.origin_ns, plan.pace(slot)[0]);
+  }
+  if (pace_.origin_ns == UINT64_MAX) pace_.origin_ns = 0;
+}
 
 void ReplayEngine::fail(WorkerStatus status, int exit_code, uint32_t slot, uint64_t index,
                         const char* format, ...) {
@@ -132,8 +161,8 @@ void ReplayEngine::check_before_release(uint32_t slot, uint64_t index, const Ima
        static_cast<unsigned long long>(object.bytes), block, plan_kind_name(op.kind));
 }
 
-void ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const ImageOp& op,
-                                    const Args& args, void* in, void* out) {
+uint64_t ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const ImageOp& op,
+                                        const Args& args, void* in, void* out) {
   const PlanObject& object = objects_[op.out_obj];
   const char* name = results_.header().config.allocator_name;
   if (verify_) {
@@ -178,7 +207,14 @@ void ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const ImageOp
   } else if (touch_ == TouchPolicy::kPage) {
     for (uint64_t at = 0; at < object.bytes; at += page_size_) bytes[at] = 1;
   }
+  uint64_t counted = 0;
+  if (touch_ == TouchPolicy::kUse) {
+    uint64_t begin = ticks();
+    write_lines(out, object.bytes);
+    counted = ticks() - begin;
+  }
   if (verify_) write_tag(out, object.bytes, op.out_obj);
+  return counted;
 }
 
 void ReplayEngine::handle_null(uint32_t slot, uint64_t index, const ImageOp& op) {
@@ -215,9 +251,12 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
   void* in = nullptr;
   if (op.in_obj != kNoObject) {
     if (op.flags & kWaitIn) {
+      std::atomic<uint32_t>& stage = tables_.stages[op.in_obj];
+      // About to block: threads sleeping until this one gets further look again.
+      if (runner.pacer && (stage.load(std::memory_order_relaxed) & ~kSleeperBit) < args.in_stage)
+        runner.pacer->ring(UINT64_MAX);
       uint64_t start = ticks();
-      if (wait_stage(tables_.stages[op.in_obj], args.in_stage))
-        stats.sync_wait_ticks += ticks() - start;
+      if (wait_stage(stage, args.in_stage)) stats.sync_wait_ticks += ticks() - start;
     }
     in = (op.flags & kEndsIn) ? live.take(op.in_obj) : live.get(op.in_obj);
     if (verify_ && in && op.kind != PlanKind::kSkip) {
@@ -225,6 +264,8 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
       check_before_release(slot, index, op, in);
       stats.excluded_ticks += ticks() - start;
     }
+    if (touch_ == TouchPolicy::kUse && in && (op.flags & kEndsIn) && op.kind != PlanKind::kSkip)
+      read_lines(in, objects_[op.in_obj].bytes);
   }
 
   bool sample = --runner.countdown == 0;
@@ -296,8 +337,8 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
       if (objects_[op.out_obj].bytes != 0) handle_null(slot, index, op);
     } else if (verify_ || touch_ != TouchPolicy::kNone) {
       uint64_t begin = ticks();
-      after_allocation(slot, index, op, args, in, out);
-      stats.excluded_ticks += ticks() - begin;
+      uint64_t counted = after_allocation(slot, index, op, args, in, out);
+      stats.excluded_ticks += ticks() - begin - counted;
     }
   }
   if (op.flags & kPublishIn) publish_stage(tables_.stages[op.in_obj], args.in_stage + 1);
@@ -309,9 +350,11 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
 // one live-map access for the common ops; everything else goes through execute().
 // Per-kind op counts are not kept here: the parent derives them from the plan and
 // each thread's progress.
-template <class Live, bool kChecked>
+template <class Live, bool kChecked, bool kPaced>
 void ReplayEngine::parallel_loop(Runner& runner, Live live) {
   const ImageOp* ops = plan_.ops(runner.slot);
+  Pacer pacer(plan_, results_, pace_, runner.slot);
+  if constexpr (kPaced) runner.pacer = &pacer;
   uint64_t count = plan_.thread(runner.slot).op_count;
   std::atomic<uint64_t>& progress = runner.stats->progress;
   void* (*const malloc_fn)(size_t) = api_.malloc;
@@ -320,6 +363,13 @@ void ReplayEngine::parallel_loop(Runner& runner, Live live) {
   for (uint64_t i = 0; i < count; ++i) {
     const ImageOp& op = ops[i];
     progress.store(i, std::memory_order_relaxed);
+    if constexpr (kPaced) {
+      uint64_t key = pacer.key(i);
+      if (pacer.awaited(key)) [[unlikely]]
+        pacer.ring(key);
+      if (!pacer.admits(key)) [[unlikely]]
+        pacer.hold(key, *runner.stats);
+    }
     if (!kChecked && op.fast != kFastNone && countdown > 1) {
       --countdown;
       if (op.fast == kFastMalloc) {
@@ -337,6 +387,7 @@ void ReplayEngine::parallel_loop(Runner& runner, Live live) {
     countdown = runner.countdown;
   }
   progress.store(count, std::memory_order_relaxed);
+  if constexpr (kPaced) pacer.ring(UINT64_MAX);
 }
 
 template <class Live>
@@ -386,22 +437,27 @@ void ReplayEngine::single_loop(Live live) {
   }
 }
 
+template <class Live>
+void ReplayEngine::run_parallel_with(Runner& runner, Live live) {
+  bool checked = verify_ || touch_ != TouchPolicy::kNone;
+  if (pace_.active()) {
+    checked ? parallel_loop<Live, true, true>(runner, live)
+            : parallel_loop<Live, false, true>(runner, live);
+  } else {
+    checked ? parallel_loop<Live, true, false>(runner, live)
+            : parallel_loop<Live, false, false>(runner, live);
+  }
+}
+
 void ReplayEngine::run_parallel(uint32_t slot) {
   t_current_slot = static_cast<int32_t>(slot);
   Runner runner = make_runner(slot);
-  bool checked = verify_ || touch_ != TouchPolicy::kNone;
   if (tables_.live_hash && tables_.addresses) {
-    LiveAddressHash live{tables_.live_hash, tables_.addresses};
-    checked ? parallel_loop<LiveAddressHash, true>(runner, live)
-            : parallel_loop<LiveAddressHash, false>(runner, live);
+    run_parallel_with(runner, LiveAddressHash{tables_.live_hash, tables_.addresses});
   } else if (tables_.live_hash) {
-    LiveHash live{tables_.live_hash};
-    checked ? parallel_loop<LiveHash, true>(runner, live)
-            : parallel_loop<LiveHash, false>(runner, live);
+    run_parallel_with(runner, LiveHash{tables_.live_hash});
   } else {
-    LiveArray live{tables_.live};
-    checked ? parallel_loop<LiveArray, true>(runner, live)
-            : parallel_loop<LiveArray, false>(runner, live);
+    run_parallel_with(runner, LiveArray{tables_.live});
   }
   runner.stats->finished.store(1, std::memory_order_release);
 }

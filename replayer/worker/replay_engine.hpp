@@ -8,6 +8,7 @@
 
 #include "allocator_api.hpp"
 #include "live_map.hpp"
+#include "pacer.hpp"
 #include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/replay/results_region.hpp"
 #include "sync.hpp"
@@ -31,12 +32,16 @@ struct ReplayTables {
   std::atomic<uint32_t>* signals = nullptr;  // [slot] -> ops done, published by kSignal ops
   Doorbell* doorbells = nullptr;             // [slot], serial hand-off
   uint64_t* cursors = nullptr;               // [slot], single mode
+  PaceSlot* pace_slots = nullptr;            // [slot], paced parallel mode
 };
 
 class ReplayEngine {
  public:
   ReplayEngine(const PlanView& plan, ResultsView results, const AllocatorApi& api,
                ReplayTables tables);
+
+  // Called just before the runners are released: the origin of --timing.
+  void start_clock(uint64_t monotonic_start_ns) { pace_.start_ns = monotonic_start_ns; }
 
   void run_parallel(uint32_t slot);
   void run_serial(uint32_t slot);
@@ -59,6 +64,7 @@ class ReplayEngine {
     uint64_t rng = 0x9E3779B97F4A7C15ull;
     ThreadStats* stats = nullptr;
     const ImageWide* wide = nullptr;
+    Pacer* pacer = nullptr;  // paced parallel mode
   };
   // An op's full arguments (from the side table for kWide ops).
   struct Args {
@@ -67,8 +73,10 @@ class ReplayEngine {
     uint32_t in_stage;
   };
 
-  template <class Live, bool kChecked>
+  template <class Live, bool kChecked, bool kPaced>
   void parallel_loop(Runner& runner, Live live);
+  template <class Live>
+  void run_parallel_with(Runner& runner, Live live);
   template <class Live>
   void serial_loop(Runner& runner, Live live);
   template <class Live>
@@ -80,8 +88,10 @@ class ReplayEngine {
   void await(uint32_t other_slot, uint32_t op);
   void record_sample(ThreadStats& stats, uint32_t slot, size_t kind, uint64_t dt, Runner& runner);
   void check_before_release(uint32_t slot, uint64_t index, const ImageOp& op, const void* block);
-  void after_allocation(uint32_t slot, uint64_t index, const ImageOp& op, const Args& args,
-                        void* in, void* out);
+  // Checks and touches a new block; returns the ticks of the touches that count as the
+  // program's own work (--touch use), the rest being excluded from the figures.
+  uint64_t after_allocation(uint32_t slot, uint64_t index, const ImageOp& op, const Args& args,
+                            void* in, void* out);
   [[gnu::noinline]] void handle_null(uint32_t slot, uint64_t index, const ImageOp& op);
   Runner make_runner(uint32_t slot) const;
 
@@ -94,6 +104,7 @@ class ReplayEngine {
   bool verify_;
   TouchPolicy touch_;
   AnomalyPolicy on_anomaly_;
+  PaceSettings pace_;
   std::atomic<uint64_t> turn_{0};
 };
 

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <optional>
 
 #include "allocator_api.hpp"
@@ -53,12 +54,6 @@ T* map_table(size_t count) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
                  -1, 0);
   return p == MAP_FAILED ? nullptr : static_cast<T*>(p);
-}
-
-uint64_t now_ns() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
 }
 
 uint64_t timeval_ns(const timeval& tv) {
@@ -142,7 +137,7 @@ void* sampler_main(void* raw) {
       header.timeline_count = kMaxTimelinePoints / 2;
       period_ns *= 2;
     }
-    header.timeline[header.timeline_count][0] = now_ns() - shared.start_ns;
+    header.timeline[header.timeline_count][0] = monotonic_ns() - shared.start_ns;
     header.timeline[header.timeline_count][1] = rss;
     ++header.timeline_count;
   }
@@ -262,11 +257,14 @@ int main(int argc, char** argv) {
   }
   tables.doorbells = map_table<Doorbell>(threads);
   tables.cursors = map_table<uint64_t>(threads);
+  tables.pace_slots = map_table<PaceSlot>(threads);
   auto* args = map_table<RunnerArg>(threads);
   auto* handles = map_table<pthread_t>(threads);
   if (!tables.live || !tables.stages || !tables.signals || !tables.doorbells || !tables.cursors ||
+      !tables.pace_slots ||
       !args || !handles)
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay tables");
+  for (uint32_t i = 0; i < threads; ++i) std::construct_at(&tables.pace_slots[i]);
 
   ReplayEngine engine(plan, results, api, tables);
   Shared shared;
@@ -294,13 +292,14 @@ int main(int argc, char** argv) {
   rusage usage_start{}, usage_end{};
   getrusage(RUSAGE_SELF, &usage_start);
   header.status.store(static_cast<uint32_t>(WorkerStatus::kRunning), std::memory_order_release);
-  shared.start_ns = now_ns();
+  shared.start_ns = monotonic_ns();
+  engine.start_clock(shared.start_ns);
   header.tsc_start = ticks();
   shared.gate.store(1, std::memory_order_release);
   futex_wake_all(shared.gate);
   for (uint32_t i = 0; i < runners; ++i) pthread_join(handles[i], nullptr);
   header.tsc_end = ticks();
-  header.wall_ns = now_ns() - shared.start_ns;
+  header.wall_ns = monotonic_ns() - shared.start_ns;
   getrusage(RUSAGE_SELF, &usage_end);
   shared.stop_sampler.store(1, std::memory_order_release);
   if (have_sampler) pthread_join(sampler, nullptr);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "mtreplay/install_layout.hpp"
+
 namespace mtreplay::results {
 
 namespace fs = std::filesystem;
@@ -12,9 +14,7 @@ std::vector<fs::path> sample_dir_candidates(const fs::path& exe) {
   if (const char* env = std::getenv("MTREPLAY_SAMPLES"); env && *env) out.emplace_back(env);
   std::error_code ec;
   fs::path real = fs::canonical(exe, ec);
-  fs::path bin = (ec ? exe : real).parent_path();
-  out.push_back((bin / ".." / "share" / "mtreplay" / "samples").lexically_normal());
-  out.push_back((bin / ".." / ".." / "traces" / "samples").lexically_normal());
+  for (auto& dir : layout::sample_dirs(ec ? exe : real)) out.push_back(std::move(dir));
   return out;
 }
 

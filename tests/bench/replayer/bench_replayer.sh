@@ -6,7 +6,9 @@
 #  3. the live map: the same traces under the null allocator with the array live map
 #     (the default) and with lphash::PointerMap keyed by object id (sized for the live
 #     set, or for all objects) or by recorded address;
-#  4. a recorded real program (python3) replayed under glibc vs the program's own run.
+#  4. pacing: the null-allocator harness free-running (--pace none) and paced (the
+#     default window), run by run in turns: what keeping threads in step costs per op;
+#  5. a recorded real program (python3) replayed under glibc vs the program's own run.
 # Usage: bench_replayer.sh BUILD_DIR [RUNS]. Medians of RUNS (default 5) fresh processes;
 # in part 1 the traces take turns run by run.
 set -euo pipefail
@@ -67,6 +69,27 @@ for trace in t1 t2 t2s; do
     read -r wall cpu ops threads < <(summary "$work/map.$map.$trace.json")
     python3 -c "print('%-16s %-7s %10.1f %10.1f %14.2f %14.2f' % ('$map', '$trace', $wall/1e6, $cpu/1e6, $wall*$threads/$ops, $cpu/$ops))"
   done
+done
+
+echo "== pacing: --pace none vs the default window, null allocator (medians of $runs runs; load: $(cut -d' ' -f1-3 /proc/loadavg))"
+printf '%-7s %-10s %10s %10s %14s %14s\n' trace pace wall_ms cpu_ms "ns/op/thread" "cpu ns/op"
+for round in $(seq "$runs"); do
+  for trace in t1 t2 t2s; do
+    for pace in none default; do
+      flag=(); [ $pace = none ] && flag=(--pace none)
+      "$bin/mtreplay" replay "$work/$trace.mtr" --allocator null --touch none "${flag[@]}" --quiet \
+        --json "$work/pace.$pace.$trace.$round.json"
+    done
+  done
+done
+for trace in t1 t2 t2s; do
+  declare -A per_op
+  for pace in none default; do
+    read -r wall cpu ops threads < <(summary "$work/pace.$pace.$trace".*.json)
+    per_op[$pace]=$(python3 -c "print($wall*$threads/$ops)")
+    python3 -c "print('%-7s %-10s %10.1f %10.1f %14.2f %14.2f' % ('$trace', '$pace', $wall/1e6, $cpu/1e6, $wall*$threads/$ops, $cpu/$ops))"
+  done
+  python3 -c "print('  $trace: pacing adds %+.2f ns/op/thread' % (${per_op[default]} - ${per_op[none]}))"
 done
 
 echo "== a recorded real program: python3 building 1.2M strings (PYTHONMALLOC=malloc)"

@@ -23,6 +23,10 @@ struct ThreadPlan {
   std::vector<PlanOp> ops;
   std::vector<uint64_t> merged_seq;  // position of each op in the merged recording
   std::vector<uint32_t> serial;      // position of each op in the repaired serial order
+  // Recorded time of each op (ns since the trace's start); schedule_plan raises each to
+  // the running maximum along the serial order, so that it is non-decreasing in that
+  // order: the pace key parallel replay keeps threads in step by.
+  std::vector<uint64_t> pace_ns;
 };
 
 // Trace anomalies found while building; the replay result reports them.

@@ -65,6 +65,7 @@ class PlanBuilder {
 
   Plan plan_;
   uint64_t merged_seq_ = 0;
+  uint64_t time_ns_ = 0;  // of the event being added
   std::vector<ObjectState> objects_;
   std::vector<uint32_t> producer_slot_;
   std::vector<ThreadState> thread_state_;

@@ -98,6 +98,9 @@ struct PlanThread {
   // live minus those they ended. With every thread's progress, the sampler sums the
   // live set of the replay as it runs (threads run ahead of the recorded order).
   uint64_t live_offset = 0;
+  // Byte offset of uint64[op_count]: each op's pace key (ThreadPlan::pace_ns), recorded
+  // ns non-decreasing along the serial order.
+  uint64_t pace_offset = 0;
   uint64_t op_count = 0;
   uint64_t wide_count = 0;
   uint32_t recorded_index = 0;
@@ -112,7 +115,7 @@ inline constexpr char kPlanMagic[8] = {'M', 'T', 'R', 'P', 'L', 'A', 'N', '1'};
 
 struct PlanHeader {
   char magic[8] = {};
-  uint32_t version = 3;
+  uint32_t version = 4;
   uint32_t thread_count = 0;
   uint64_t object_count = 0;
   uint64_t op_count = 0;

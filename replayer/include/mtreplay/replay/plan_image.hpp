@@ -33,6 +33,9 @@ class PlanView {
   const int64_t* live_after(uint32_t slot) const {
     return reinterpret_cast<const int64_t*>(base_ + threads_[slot].live_offset);
   }
+  const uint64_t* pace(uint32_t slot) const {
+    return reinterpret_cast<const uint64_t*>(base_ + threads_[slot].pace_offset);
+  }
   const uint32_t* serial(uint32_t slot) const {
     return reinterpret_cast<const uint32_t*>(base_ + threads_[slot].serial_offset);
   }

@@ -18,8 +18,15 @@ inline constexpr uint32_t kSampleEvery = 64;  // one op in this many, at most, i
 inline constexpr size_t kKinds = static_cast<size_t>(PlanKind::kCount);
 
 enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
-enum class TouchPolicy : uint32_t { kNone, kPage, kFill };
+// What the replay does to the blocks, as the program would: nothing; one byte per page
+// (so the pages count in RSS); the whole block written; or `use`: every cache line
+// written at allocation and read back before the release, with that time counted
+// (the program's own accesses, which an allocator's placement makes cheap or dear).
+enum class TouchPolicy : uint32_t { kNone, kPage, kFill, kUse };
 enum class AnomalyPolicy : uint32_t { kSkip, kFail };
+// --timing: none runs each op as soon as it may; recorded (scaled by a factor) keeps
+// each op no earlier than its recorded time since the start, times the factor.
+enum class TimingMode : uint32_t { kNone, kRecorded };
 // The worker's recorded-to-live map (a benchmark switch): the array indexed by object
 // id; lphash::PointerMap keyed by object id, sized for the peak live set or for all
 // objects; or keyed by recorded address (only for traces that never reuse an address
@@ -61,6 +68,11 @@ struct WorkerConfig {
   AnomalyPolicy on_anomaly = AnomalyPolicy::kSkip;
   uint32_t verify = 0;
   LiveMapKind live_map = LiveMapKind::kArray;
+  TimingMode timing = TimingMode::kNone;
+  // Parallel mode: no thread runs an op whose pace key is more than this many recorded
+  // ns ahead of another unfinished thread's next op; 0: free-running (--pace none).
+  uint64_t pace_window_ns = 0;
+  double timing_scale = 1.0;  // with kRecorded: replay ns per recorded ns
   char allocator_name[64] = {};
   char expected_object[1024] = {};  // the preloaded .so that must define malloc; empty: libc
 };
@@ -70,6 +82,8 @@ struct alignas(64) ThreadStats {
   std::atomic<uint64_t> progress{0};
   std::atomic<uint32_t> finished{0};
   uint64_t sync_wait_ticks = 0;
+  uint64_t pace_wait_ticks = 0;    // held back by the pacing window
+  uint64_t timing_wait_ticks = 0;  // waiting for an op's recorded time (--timing)
   uint64_t excluded_ticks = 0;  // touch and verify work, kept out of the figures
   uint64_t failed_alloc_replay = 0;
   uint64_t samples_seen[kKinds] = {};

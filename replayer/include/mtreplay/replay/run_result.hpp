@@ -22,12 +22,19 @@ struct BackendSpec {
   std::string version;
 };
 
+// The default --pace window, chosen by measurement (replayer/README.md, BENCHMARKS.md).
+inline constexpr uint64_t kDefaultPaceWindowNs = 100'000;
+
 struct ReplayOptions {
   ReplayMode mode = ReplayMode::kParallel;
   TouchPolicy touch = TouchPolicy::kNone;
   AnomalyPolicy on_anomaly = AnomalyPolicy::kSkip;
   bool verify = false;
   LiveMapKind live_map = LiveMapKind::kArray;  // a benchmark switch (BENCHMARKS.md)
+  // Parallel mode: the window of recorded time threads are kept within (0: none).
+  uint64_t pace_window_ns = kDefaultPaceWindowNs;
+  TimingMode timing = TimingMode::kNone;
+  double timing_scale = 1.0;  // replay ns per recorded ns, with TimingMode::kRecorded
 };
 
 struct RunResult {
@@ -57,6 +64,8 @@ struct RunResult {
   uint64_t usable_slop_bytes = 0;
   bool usable_slop_measured = false;
   uint64_t sync_wait_ns = 0;
+  uint64_t pace_wait_ns = 0;    // threads held back by the pacing window
+  uint64_t timing_wait_ns = 0;  // threads waiting for ops' recorded times (--timing)
   uint64_t excluded_ns = 0;  // touch/verify work, subtracted from wall_ns
   PlanAnomalies anomalies;
   uint64_t failed_alloc_replay = 0;

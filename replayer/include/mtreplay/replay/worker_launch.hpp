@@ -19,7 +19,7 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
                      const ReplayOptions& options, const std::filesystem::path& worker,
                      const ProgressFn& progress = {});
 
-// The worker binary installed beside the running executable.
+// The worker binary of the running executable's tree (mtreplay/install_layout.hpp).
 std::filesystem::path default_worker_path();
 
 }  // namespace mtreplay::replay

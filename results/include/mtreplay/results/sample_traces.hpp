@@ -1,8 +1,9 @@
 // Where the bundled sample traces are, for `mtreplay compare` with no trace given.
 // Looked for, in order:
 //   1. $MTREPLAY_SAMPLES (a directory)
-//   2. <dir of the executable>/../share/mtreplay/samples   (an installed tree)
-//   3. <dir of the executable>/../../traces/samples        (build/bin in a source tree)
+//   2. <prefix>/share/mtreplay/samples               (an installed tree)
+//   3. <dir of the executable>/../../traces/samples  (build/bin in a source tree)
+// (mtreplay/install_layout.hpp: <prefix> is the executable's directory less bin/.)
 #pragma once
 
 #include <filesystem>
