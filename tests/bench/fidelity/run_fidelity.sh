@@ -54,7 +54,7 @@ perl_code='my %h; for my $i (1 .. 300000) { $h{"key$i"} = "v" x ($i % 64) } my @
 names=(python3 python3-threads sqlite3 perl g++ prodcons xz-threads)
 command_for() {
   case "$1" in
-    python3) cmd=(/usr/bin/python3 -c 'x=[str(i) for i in range(10**6)]; d={i:str(i) for i in range(200000)}') ;;
+    python3) cmd=(/usr/bin/python3 -c 'x=[str(i) for i in range(300000)]; d={i:str(i) for i in range(100000)}') ;;
     python3-threads) cmd=(/usr/bin/python3 "$src/python_workload.py" threads) ;;
     sqlite3) cmd=(sqlite3 :memory: "$sql") ;;
     perl) cmd=(perl -e "$perl_code") ;;
