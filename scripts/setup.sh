@@ -15,7 +15,7 @@ packages=(
   # lphash's benchmark peers
   libck-dev libtbb-dev libcuckoo-dev
   # real programs the tests run, the recorder's peer, the HTML report's test
-  python3 git xz-utils coreutils zstd heaptrack libc-devtools chromium hyperfine
+  python3 git xz-utils coreutils zstd heaptrack libc-devtools chromium hyperfine parallel
   # the .deb (cpack's dpkg-shlibdeps) and its clean-root test
   dpkg-dev debootstrap man-db
   # the fidelity benchmark's programs (tests/bench/fidelity)

@@ -8,6 +8,7 @@
 #include <boost/algorithm/string/classification.hpp>
 #include <boost/algorithm/string/split.hpp>
 #include <boost/program_options.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -18,11 +19,13 @@
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
 #include "mtreplay/install_layout.hpp"
+#include "mtreplay/replay/plan_cache.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/compare_report.hpp"
 #include "mtreplay/results/compare_runner.hpp"
 #include "mtreplay/results/html_report.hpp"
+#include "mtreplay/results/merge.hpp"
 #include "mtreplay/results/sample_traces.hpp"
 #include "mtreplay/results/schema_io.hpp"
 #include "mtreplay/results/summary.hpp"
@@ -37,7 +40,8 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: mtreplay compare [TRACES...] [-a A,B,...] [--repeat N] [--baseline A]\n"
-    "                        [--json F] [--markdown F] [--html F] [--from RESULT.json]\n"
+    "                        [--json F] [--markdown F] [--html F] [--shard K/N]\n"
+    "                        [--no-cache] [--cache-dir DIR] [--from RESULT.json... [--force]]\n"
     "No trace: the bundled samples ($MTREPLAY_SAMPLES, <bin>/../share/mtreplay/samples or\n"
     "<bin>/../../traces/samples). No -a: every available allocator except null.";
 
@@ -122,7 +126,8 @@ std::vector<std::string> split_list(const std::vector<std::string>& values) {
 
 int mtreplay::cli::run_compare(Args args) {
   std::vector<std::string> trace_args, allocator_args;
-  std::string baseline = "glibc", from, mode, touch;
+  std::string baseline = "glibc", mode, touch, cache_dir, shard;
+  std::vector<std::string> from;
   Outputs outputs;
   int repeat = 5, warmup = 1;
   double timeout_s = 600;
@@ -144,7 +149,18 @@ int mtreplay::cli::run_compare(Args args) {
       "leave the RSS timelines out of --json (for baselines kept in a repository)")(
       "markdown", po::value(&outputs.markdown), "write the tables as Markdown to this file")(
       "html", po::value(&outputs.html), "write a self-contained HTML report with charts")(
-      "from", po::value(&from), "tabulate this result file instead of running replays");
+      "from", po::value(&from)->multitoken()->composing(),
+      "tabulate these result files (merged: shards of one matrix, runs made apart) instead "
+      "of running replays")(
+      "force", "--from: merge files even when their traces or environments differ")(
+      "shard", po::value(&shard),
+      "K/N: run only the K-th of N deterministic shares of the (trace x allocator x repeat) "
+      "runs; --from merges the N result files")(
+      "no-cache",
+      "keep the traces' plans only for this compare (each trace is still planned once, "
+      "not once per run)")(
+      "cache-dir", po::value(&cache_dir),
+      "where plans are kept (default: $XDG_CACHE_HOME/mtreplay, else ~/.cache/mtreplay)");
   po::options_description hidden;
   hidden.add_options()("trace", po::value(&trace_args)->composing());
   po::options_description all;
@@ -164,16 +180,33 @@ int mtreplay::cli::run_compare(Args args) {
   }
 
   if (!from.empty()) {
-    if (!trace_args.empty() || !allocator_args.empty()) {
-      fmt::print(stderr, "mtreplay compare: --from takes no traces or allocators\n");
+    if (!trace_args.empty() || !allocator_args.empty() || !shard.empty()) {
+      fmt::print(stderr, "mtreplay compare: --from takes no traces, allocators or --shard\n");
       return kExitBadInput;
     }
     try {
-      return report(mr::read_result_file(from), baseline, outputs);
+      std::vector<mr::NamedResult> inputs;
+      for (const auto& f : from) inputs.push_back({f, mr::read_result_file(f)});
+      if (inputs.size() == 1) return report(inputs.front().file, baseline, outputs);
+      return report(mr::merge_results(inputs, vm.count("force") > 0), baseline, outputs);
     } catch (const mr::SchemaError& e) {
       fmt::print(stderr, "mtreplay compare: {}\n", e.what());
       return kExitBadInput;
+    } catch (const mr::MergeError& e) {
+      fmt::print(stderr, "mtreplay compare: {}\n", e.what());
+      return kExitBadInput;
     }
+  }
+  int shard_index = 0, shard_count = 1;
+  if (!shard.empty()) {
+    unsigned k = 0, n = 0;
+    char extra = 0;
+    if (std::sscanf(shard.c_str(), "%u/%u%c", &k, &n, &extra) != 2 || n < 1 || k < 1 || k > n ||
+        n > 100000) {
+      fmt::print(stderr, "mtreplay compare: --shard '{}' is not K/N with 1 <= K <= N\n", shard);
+      return kExitBadInput;
+    }
+    shard_index = static_cast<int>(k - 1), shard_count = static_cast<int>(n);
   }
 
   fs::path self = fs::read_symlink("/proc/self/exe");
@@ -181,6 +214,8 @@ int mtreplay::cli::run_compare(Args args) {
   request.mtreplay = self;
   request.repeat = repeat;
   request.warmup = warmup;
+  request.shard_index = shard_index;
+  request.shard_count = shard_count;
   request.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   if (!mode.empty()) request.replay_args.insert(request.replay_args.end(), {"--mode", mode});
   if (!touch.empty()) request.replay_args.insert(request.replay_args.end(), {"--touch", touch});
@@ -231,13 +266,23 @@ int mtreplay::cli::run_compare(Args args) {
   try {
     ScratchDir scratch;
     request.work_dir = scratch.path();
+    // Every run's `mtreplay replay` maps the plan the first one stored: with --no-cache
+    // in a directory that goes with the scratch space.
+    fs::path plans = vm.count("no-cache") ? scratch.path() / "plans"
+                     : cache_dir.empty()  ? replay::default_plan_cache_dir()
+                                          : fs::absolute(cache_dir);
+    if (plans.empty()) {
+      request.replay_args.push_back("--no-cache");  // no HOME: each run plans afresh
+    } else {
+      request.replay_args.insert(request.replay_args.end(), {"--cache-dir", plans.string()});
+    }
     mr::ResultFile file;
     {
       mr::InterruptGuard guard;
       file = mr::run_compare(request, mr::terminal_progress(request));
       mr::clear_terminal_progress();
     }
-    file.trace_profiles = mr::profile_traces(request.traces);
+    file.trace_profiles = mr::profile_traces(request.traces, plans);
     return report(file, baseline, outputs);
   } catch (const mr::Interrupted&) {
     mr::clear_terminal_progress();

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <numeric>
+#include <optional>
 #include <string>
 #include <system_error>
 #include <vector>
@@ -16,6 +17,7 @@
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
 #include "mtreplay/install_layout.hpp"
+#include "mtreplay/replay/plan_cache.hpp"
 #include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/replay/report_table.hpp"
 #include "mtreplay/replay/result_json.hpp"
@@ -164,6 +166,10 @@ int mtreplay::cli::run_replay(Args args) {
       "warmup", po::value<unsigned>()->default_value(0), "extra runs first, marked warmup")(
       "json", po::value<std::string>(), "write the result (results/SCHEMA.md) to this file")(
       "quiet,q", "no table on stdout")(
+      "no-cache", "plan the trace afresh and keep no plan file (see the plan cache in README.md)")(
+      "cache-dir", po::value<std::string>(),
+      "where plans are kept, one file per trace content and plan version (default: "
+      "$XDG_CACHE_HOME/mtreplay, else ~/.cache/mtreplay)")(
       "live-map", po::value<std::string>()->default_value("array"),
       "the worker's recorded-to-live map, for comparing them (BENCHMARKS.md): array "
       "(indexed by object id), lphash (lphash::PointerMap keyed by object id, sized for the "
@@ -263,18 +269,38 @@ int mtreplay::cli::run_replay(Args args) {
   }
 
   fs::path trace = vm["trace"].as<std::string>();
-  TracePlan loaded;
+  PlanSource source;
+  source.use_cache = vm.count("no-cache") == 0;
+  if (vm.count("cache-dir")) source.cache_dir = vm["cache-dir"].as<std::string>();
+  source.with_addresses = options.live_map == LiveMapKind::kPointerMapByAddress;
+  std::unique_ptr<LoadedPlan> loaded;
   try {
-    loaded = load_trace_plan(trace);
+    loaded = load_plan(
+        trace, source,
+        [](const std::string& line) { fmt::print(stderr, "mtreplay replay: {}\n", line); },
+        [&](const Plan& plan) -> std::optional<std::string> {
+          if (source.with_addresses && reuses_addresses_across_threads(plan))
+            return fmt::format(
+                "--live-map lphash-address: trace {} reuses an address on another thread than "
+                "the one that freed it; the address-keyed map cannot order that",
+                trace.string());
+          return std::nullopt;
+        });
   } catch (const mtreplay::traces::TraceError& e) {
+    fmt::print(stderr, "mtreplay replay: {}\n", e.what());
+    return kExitBadInput;
+  } catch (const PlanRefused& e) {
     fmt::print(stderr, "mtreplay replay: {}\n", e.what());
     return kExitBadInput;
   } catch (const std::system_error& e) {
     fmt::print(stderr, "mtreplay replay: cannot read trace {}: {}\n", trace.string(),
                e.code().message());
     return kExitBadInput;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mtreplay replay: internal error: {}\n", e.what());
+    return kExitInternal;
   }
-  if (loaded.plan.op_count == 0) {
+  if (loaded->header().op_count == 0) {
     fmt::print(stderr, "mtreplay replay: trace {} holds no malloc-family operation\n",
                trace.string());
     return kExitBadInput;
@@ -284,20 +310,10 @@ int mtreplay::cli::run_replay(Args args) {
   std::vector<RunResult> runs;
   int exit_code = kExitOk;
   try {
-    bool by_address = options.live_map == LiveMapKind::kPointerMapByAddress;
-    if (by_address && reuses_addresses_across_threads(loaded.plan)) {
-      fmt::print(stderr,
-                 "mtreplay replay: --live-map lphash-address: trace {} reuses an address on "
-                 "another thread than the one that freed it; the address-keyed map cannot "
-                 "order that\n",
-                 trace.string());
-      return kExitBadInput;
-    }
-    int plan_fd = write_plan_image(loaded.plan, by_address);
     unsigned warmups = vm["warmup"].as<unsigned>(), repeats = vm["repeat"].as<unsigned>();
     for (unsigned i = 0; i < warmups + repeats; ++i) {
       ProgressBar bar(isatty(STDERR_FILENO) && !vm.count("quiet"));
-      RunResult run = run_worker(loaded.plan, plan_fd, spec, options, worker,
+      RunResult run = run_worker(loaded->view(), loaded->fd(), spec, options, worker,
                                  [&](uint64_t done, uint64_t total) { bar.update(done, total); });
       bar.clear();
       run.warmup = i < warmups;
@@ -308,16 +324,15 @@ int mtreplay::cli::run_replay(Args args) {
       runs.push_back(std::move(run));
       if (load_failed) break;  // one line, not one per run
     }
-    close(plan_fd);
   } catch (const std::exception& e) {
     fmt::print(stderr, "mtreplay replay: internal error: {}\n", e.what());
     return kExitInternal;
   }
 
-  if (!vm.count("quiet")) print_run_table(stdout, loaded.identity, loaded.plan, runs);
+  if (!vm.count("quiet")) print_run_table(stdout, loaded->identity, loaded->header(), runs);
   if (vm.count("json")) {
     try {
-      write_json_file(vm["json"].as<std::string>(), result_document(loaded.identity, runs));
+      write_json_file(vm["json"].as<std::string>(), result_document(loaded->identity, runs));
     } catch (const std::system_error& e) {
       fmt::print(stderr, "mtreplay replay: cannot write {}: {}\n", vm["json"].as<std::string>(),
                  e.code().message());
@@ -325,7 +340,7 @@ int mtreplay::cli::run_replay(Args args) {
     }
   }
   if (exit_code == kExitOk && options.on_anomaly == AnomalyPolicy::kFail) {
-    const PlanAnomalies& a = loaded.plan.anomalies;
+    const PlanAnomalies& a = loaded->header().anomalies;
     if (a.unknown_free + a.double_free + a.unknown_realloc + a.unknown_usable_size +
             a.cycles_broken >
         0) {

@@ -32,6 +32,59 @@ bool is_realloc_kind(PlanKind kind) {
 
 }  // namespace
 
+namespace {
+
+// Neighbouring blocks (16-byte granules) land in neighbouring slots, as allocators hand
+// out neighbouring addresses in a row: the table is walked like the heap was. Each
+// table-sized window of the address space starts at a scrambled offset.
+inline size_t address_hash(uint64_t address, int shift) {
+  const uint64_t granule = address >> 4;
+  const int bits = 64 - shift;
+  return static_cast<size_t>(granule + (granule >> bits) * 0x9e3779b97f4a7c15ull);
+}
+
+}  // namespace
+
+PlanBuilder::AddressState* PlanBuilder::AddressTable::find(uint64_t address) {
+  if (address == 0) return &zero_;
+  if (slots_.empty()) return nullptr;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = address_hash(address, shift_) & mask;; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (slot.address == address) return &slot.state;
+    if (slot.address == 0) return nullptr;
+  }
+}
+
+PlanBuilder::AddressState& PlanBuilder::AddressTable::operator[](uint64_t address) {
+  if (address == 0) return zero_;
+  if ((used_ + 1) * 2 > slots_.size()) grow();
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = address_hash(address, shift_) & mask;; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (slot.address == address) return slot.state;
+    if (slot.address == 0) {
+      slot.address = address;
+      ++used_;
+      return slot.state;
+    }
+  }
+}
+
+void PlanBuilder::AddressTable::grow() {
+  std::vector<Slot> old = std::move(slots_);
+  const size_t capacity = old.empty() ? 1024 : old.size() * 2;
+  slots_.assign(capacity, Slot{});
+  shift_ = 64 - __builtin_ctzll(capacity);
+  const size_t mask = capacity - 1;
+  for (const Slot& slot : old) {
+    if (slot.address == 0) continue;
+    size_t i = address_hash(slot.address, shift_) & mask;
+    while (slots_[i].address != 0) i = (i + 1) & mask;
+    slots_[i] = slot;
+  }
+}
+
 PlanBuilder::PlanBuilder(uint64_t page_size) {
   plan_.page_size = page_size ? page_size : 4096;
 }
@@ -70,11 +123,11 @@ void PlanBuilder::touch(uint32_t slot, uint32_t op_index, uint32_t obj) {
 }
 
 uint32_t PlanBuilder::take(uint64_t address) {
-  auto it = addresses_.find(address);
-  if (it == addresses_.end() || it->second.live == kNoObject) return kNoObject;
-  uint32_t obj = it->second.live;
-  it->second.live = kNoObject;
-  it->second.was_freed = true;
+  AddressState* state = addresses_.find(address);
+  if (!state || state->live == kNoObject) return kNoObject;
+  uint32_t obj = state->live;
+  state->live = kNoObject;
+  state->was_freed = true;
   return obj;
 }
 
@@ -84,8 +137,8 @@ void PlanBuilder::remember_pending(uint64_t address, uint32_t slot, uint32_t op,
 }
 
 void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
-  auto it = addresses_.find(address);
-  bool was_freed = it != addresses_.end() && it->second.was_freed;
+  const AddressState* state = addresses_.find(address);
+  bool was_freed = state && state->was_freed;
   if (is_realloc_kind(kind)) {
     ++plan_.anomalies.unknown_realloc;
   } else if (was_freed) {
@@ -238,8 +291,8 @@ void PlanBuilder::add(const traces::Event& e) {
     case Op::kUsableSize: {
       PlanOp op;
       op.kind = PlanKind::kUsableSize;
-      auto it = addresses_.find(e.ptr);
-      uint32_t obj = it == addresses_.end() ? kNoObject : it->second.live;
+      const AddressState* state = addresses_.find(e.ptr);
+      uint32_t obj = state ? state->live : kNoObject;
       uint32_t index = append(slot, op);
       if (obj != kNoObject) {
         touch(slot, index, obj);

@@ -44,6 +44,7 @@ struct ThreadImage {
   std::vector<ImageOp> ops;
   std::vector<ImageWide> wide;
   std::vector<int64_t> live_after;  // PlanThread::live_offset
+  uint64_t kind_counts[static_cast<size_t>(PlanKind::kCount)] = {};
 };
 
 std::vector<int64_t> live_bytes_after_each_op(const ThreadPlan& thread,
@@ -66,6 +67,7 @@ ThreadImage encode_ops(const ThreadPlan& thread) {
   out.ops.reserve(thread.ops.size());
   for (const PlanOp& op : thread.ops) {
     ImageOp& image = out.ops.emplace_back();
+    ++out.kind_counts[static_cast<size_t>(op.kind) % static_cast<size_t>(PlanKind::kCount)];
     image.kind = op.kind;
     image.flags = op.flags;
     image.in_obj = op.in_obj;
@@ -90,7 +92,7 @@ ThreadImage encode_ops(const ThreadPlan& thread) {
 
 }  // namespace
 
-int write_plan_image(const Plan& plan, bool with_addresses) {
+uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses) {
   PlanHeader header;
   std::memcpy(header.magic, kPlanMagic, sizeof header.magic);
   header.thread_count = static_cast<uint32_t>(plan.threads.size());
@@ -99,6 +101,7 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
   header.page_size = plan.page_size;
   header.peak_live_bytes = plan.peak_live_bytes;
   header.peak_object_count = plan.peak_objects.size();
+  header.anomalies = plan.anomalies;
 
   ImageWriter layout;
   layout.reserve(sizeof(PlanHeader));
@@ -130,6 +133,7 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
     threads[i].wide_offset = layout.reserve(sizeof(ImageWide) * images[i].wide.size());
     threads[i].live_offset = layout.reserve(sizeof(int64_t) * images[i].live_after.size());
     threads[i].pace_offset = layout.reserve(sizeof(uint64_t) * t.ops.size());
+    threads[i].kind_counts_offset = layout.reserve(sizeof images[i].kind_counts);
     // The op another thread's start or exit waits for publishes its progress.
     if (t.start_slot != kNoObject) images[t.start_slot].ops[t.start_op].flags |= kSignal;
     if (t.exit_slot != kNoObject) images[t.exit_slot].ops[t.exit_op].flags |= kSignal;
@@ -141,14 +145,9 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
   }
   header.total_bytes = align_up(layout.size());
 
-  int fd = memfd_create("mtreplay-plan", 0);
-  if (fd < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
-  if (ftruncate(fd, static_cast<off_t>(header.total_bytes)) != 0) {
-    int err = errno;
-    close(fd);
-    throw std::system_error(err, std::generic_category(), "sizing the replay plan");
-  }
-  try {
+  if (ftruncate(fd, static_cast<off_t>(header.total_bytes)) != 0)
+    throw std::system_error(errno, std::generic_category(), "sizing the replay plan");
+  {
     write_all(fd, &header, sizeof header, 0);
     write_all(fd, threads.data(), sizeof(PlanThread) * threads.size(), header.threads_offset);
     write_all(fd, plan.objects.data(), sizeof(PlanObject) * plan.objects.size(),
@@ -171,7 +170,18 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
       // A plan that was never scheduled has no keys: the memfd reads zeros there.
       if (t.pace_ns.size() == t.ops.size())
         write_all(fd, t.pace_ns.data(), sizeof(uint64_t) * t.pace_ns.size(), threads[i].pace_offset);
+      write_all(fd, images[i].kind_counts, sizeof images[i].kind_counts,
+                threads[i].kind_counts_offset);
     }
+  }
+  return header.total_bytes;
+}
+
+int write_plan_image(const Plan& plan, bool with_addresses) {
+  int fd = memfd_create("mtreplay-plan", 0);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
+  try {
+    write_plan_image_to(fd, plan, with_addresses);
   } catch (...) {
     close(fd);
     throw;
@@ -182,7 +192,8 @@ int write_plan_image(const Plan& plan, bool with_addresses) {
 std::string PlanView::attach(const std::byte* base, size_t size) {
   if (size < sizeof(PlanHeader)) return "plan image too small";
   auto* header = reinterpret_cast<const PlanHeader*>(base);
-  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 || header->version != PlanHeader{}.version)
+  if (std::memcmp(header->magic, kPlanMagic, sizeof kPlanMagic) != 0 ||
+      header->version != kPlanImageVersion)
     return "not a replay plan image";
   auto fits = [&](uint64_t offset, uint64_t bytes) {
     return offset <= size && bytes <= size - offset;
@@ -206,6 +217,7 @@ std::string PlanView::attach(const std::byte* base, size_t size) {
         !fits(t.wide_offset, sizeof(ImageWide) * t.wide_count) ||
         !fits(t.live_offset, sizeof(int64_t) * (t.op_count + 1)) ||
         !fits(t.pace_offset, sizeof(uint64_t) * t.op_count) ||
+        !fits(t.kind_counts_offset, sizeof(uint64_t) * static_cast<size_t>(PlanKind::kCount)) ||
         !valid_bound(t.start_slot, t.start_op) || !valid_bound(t.exit_slot, t.exit_op))
       return "replay plan image is inconsistent";
   }

@@ -22,7 +22,7 @@ std::string latency(const RunResult& r, const char* kind) {
 
 }  // namespace
 
-void print_run_table(std::FILE* out, const TraceIdentity& trace, const Plan& plan,
+void print_run_table(std::FILE* out, const TraceIdentity& trace, const PlanHeader& plan,
                      const std::vector<RunResult>& runs) {
   fmt::print(out, "trace {}  ({} events, {} threads, {} ops, peak live {} MiB)\n", trace.name,
              trace.events, trace.threads, plan.op_count, mib(plan.peak_live_bytes));

@@ -107,6 +107,7 @@ nlohmann::json run_json(const TraceIdentity& trace, const RunResult& r) {
       {"baseline_rss_bytes", r.baseline_rss_bytes},
       {"peak_rss_bytes", r.peak_rss_bytes},
       {"peak_rss_delta_bytes", r.peak_rss_delta_bytes},
+      {"program_peak_rss_bytes", r.program_peak_rss_bytes},
       {"peak_rss_method", r.peak_rss_method},
       {"rss_timeline", timeline},
       {"peak_live_bytes", r.peak_live_bytes},

@@ -8,7 +8,7 @@
 
 namespace mtreplay::replay {
 
-TracePlan load_trace_plan(const std::filesystem::path& trace) {
+TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash) {
   traces::MergedReader reader(trace);
   const traces::TraceHeader& header = reader.header();
   PlanBuilder builder(header.page_size);
@@ -25,7 +25,7 @@ TracePlan load_trace_plan(const std::filesystem::path& trace) {
   id.path = trace.string();
   id.name = trace.filename().string();
   if (trace.extension() == ".mtr") id.name = trace.stem().string();
-  id.content_hash = traces::content_hash(trace);
+  id.content_hash = content_hash.empty() ? traces::content_hash(trace) : std::move(content_hash);
   id.events = events;
   id.threads = static_cast<uint32_t>(out.plan.threads.size());
   id.pid = header.pid;

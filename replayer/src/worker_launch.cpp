@@ -1,9 +1,12 @@
 #include "mtreplay/replay/worker_launch.hpp"
 
 #include <fmt/core.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,7 +95,7 @@ LatencySummary summarize(std::vector<uint64_t>& ns) {
   return s;
 }
 
-void collect(const Plan& plan, ResultsView results, RunResult& r) {
+void collect(const PlanView& plan, ResultsView results, RunResult& r) {
   const ResultsHeader& h = results.header();
   uint32_t threads = h.thread_count;
   double ns_per_tick = h.tsc_end > h.tsc_start ? static_cast<double>(h.wall_ns) /
@@ -107,14 +110,21 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
   for (uint32_t slot = 0; slot < threads; ++slot) {
     const ThreadStats& st = results.stats(slot);
     // The worker does not count per kind (it would cost every op): the ops it
-    // completed are the first `progress` of the thread's plan.
-    const std::vector<PlanOp>& ops = plan.threads[slot].ops;
-    uint64_t done = std::min<uint64_t>(st.progress.load(std::memory_order_relaxed), ops.size());
-    for (uint64_t i = 0; i < done; ++i) {
-      auto k = static_cast<size_t>(ops[i].kind);
-      if (k == 0) continue;
-      ++kinds[k];
-      ++r.ops_by_thread[slot];
+    // completed are the first `progress` of the thread's plan; the image holds the
+    // counts of a whole thread.
+    const uint64_t op_count = plan.thread(slot).op_count;
+    uint64_t done = std::min<uint64_t>(st.progress.load(std::memory_order_relaxed), op_count);
+    if (done == op_count) {
+      const uint64_t* counts = plan.kind_counts(slot);
+      for (size_t k = 1; k < kKinds; ++k) kinds[k] += counts[k], r.ops_by_thread[slot] += counts[k];
+    } else {
+      const ImageOp* ops = plan.ops(slot);
+      for (uint64_t i = 0; i < done; ++i) {
+        auto k = static_cast<size_t>(ops[i].kind);
+        if (k == 0 || k >= kKinds) continue;
+        ++kinds[k];
+        ++r.ops_by_thread[slot];
+      }
     }
     sync_ticks += st.sync_wait_ticks;
     pace_ticks += st.pace_wait_ticks;
@@ -151,6 +161,9 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
   r.baseline_rss_bytes = h.baseline_rss;
   r.replayer_startup_bytes = h.baseline_rss > h.rss_at_entry ? h.baseline_rss - h.rss_at_entry : 0;
   r.peak_rss_bytes = h.hwm_reset ? h.peak_rss : std::max(h.sampled_peak_rss, h.baseline_rss);
+  r.program_peak_rss_bytes = r.peak_rss_bytes > r.replayer_startup_bytes
+                                 ? r.peak_rss_bytes - r.replayer_startup_bytes
+                                 : 0;
   r.peak_rss_method = h.hwm_reset ? "vmhwm-reset" : "sampled";
   r.peak_rss_delta_bytes =
       r.peak_rss_bytes > h.baseline_rss ? r.peak_rss_bytes - h.baseline_rss : 0;
@@ -158,7 +171,7 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
     r.rss_timeline.emplace_back(h.timeline[i][0], h.timeline[i][1]);
   // Parallel threads run ahead of the recorded order (a producer ahead of its consumer),
   // so this replay's live set can outgrow the recording's: the larger one is the peak.
-  r.peak_live_bytes = std::max(plan.peak_live_bytes, h.sampled_peak_live);
+  r.peak_live_bytes = std::max(plan.header().peak_live_bytes, h.sampled_peak_live);
   r.fragmentation = r.peak_live_bytes ? static_cast<double>(r.peak_rss_delta_bytes) /
                                             static_cast<double>(r.peak_live_bytes)
                                       : 0.0;
@@ -167,12 +180,13 @@ void collect(const Plan& plan, ResultsView results, RunResult& r) {
 }
 
 // Where the worker stopped, in serial-order terms, and a phrase for the message.
-std::string locate(const Plan& plan, int32_t slot, uint64_t op, RunResult& r) {
-  if (slot < 0 || static_cast<size_t>(slot) >= plan.threads.size())
+std::string locate(const PlanView& plan, int32_t slot, uint64_t op, RunResult& r) {
+  if (slot < 0 || static_cast<uint32_t>(slot) >= plan.header().thread_count)
     return "before the replay began";
-  const ThreadPlan& thread = plan.threads[static_cast<size_t>(slot)];
-  if (op < thread.serial.size()) r.failed_at_op = thread.serial[op];
-  const char* kind = op < thread.ops.size() ? plan_kind_name(thread.ops[op].kind) : "end";
+  const auto s = static_cast<uint32_t>(slot);
+  const PlanThread& thread = plan.thread(s);
+  if (op < thread.op_count) r.failed_at_op = plan.serial(s)[op];
+  const char* kind = op < thread.op_count ? plan_kind_name(plan.ops(s)[op].kind) : "end";
   return fmt::format("at op {} ({}, op {} of recorded thread {})", r.failed_at_op, kind, op,
                      thread.recorded_index);
 }
@@ -236,10 +250,10 @@ std::filesystem::path default_worker_path() {
   return layout::worker_path();
 }
 
-RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
+RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backend,
                      const ReplayOptions& options, const std::filesystem::path& worker,
                      const ProgressFn& progress) {
-  auto threads = static_cast<uint32_t>(plan.threads.size());
+  const uint32_t threads = plan.header().thread_count;
   SharedRegion region(ResultsLayout::total(threads));
   ResultsView results(region.base());
   ResultsHeader& header = *new (region.base()) ResultsHeader();
@@ -259,7 +273,7 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
   RunResult r;
   r.backend = backend;
   r.options = options;
-  r.anomalies = plan.anomalies;
+  r.anomalies = plan.header().anomalies;
 
   std::string worker_path = worker.string();
   std::string plan_arg = std::to_string(plan_fd), results_arg = std::to_string(region.fd());
@@ -279,21 +293,33 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
   if (rc != 0) throw std::system_error(rc, std::generic_category(), "starting " + worker_path);
 
   int wstatus = 0;
+  // A pidfd wakes the wait the moment the worker exits (a sleep would add up to its
+  // length to every run); the progress callback runs every 50 ms meanwhile.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
   auto pause = std::chrono::milliseconds(1);
   for (;;) {
     pid_t done = waitpid(pid, &wstatus, WNOHANG);
     if (done == pid) break;
-    if (done < 0 && errno != EINTR)
-      throw std::system_error(errno, std::generic_category(), "waitpid");
+    if (done < 0 && errno != EINTR) {
+      int err = errno;
+      if (pidfd >= 0) close(pidfd);
+      throw std::system_error(err, std::generic_category(), "waitpid");
+    }
     if (progress) {
       uint64_t ops = 0;
       for (uint32_t slot = 0; slot < threads; ++slot)
         ops += results.stats(slot).progress.load(std::memory_order_relaxed);
-      progress(ops, plan.op_count);
+      progress(ops, plan.header().op_count);
     }
-    std::this_thread::sleep_for(pause);
-    pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    if (pidfd >= 0) {
+      pollfd p{pidfd, POLLIN, 0};
+      poll(&p, 1, 50);
+    } else {
+      std::this_thread::sleep_for(pause);
+      pause = std::min(pause * 2, std::chrono::milliseconds(50));
+    }
   }
+  if (pidfd >= 0) close(pidfd);
 
   auto status = static_cast<WorkerStatus>(header.status.load(std::memory_order_acquire));
   std::string name = backend.name;
@@ -362,6 +388,27 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
   }
   if (r.exit_code == 3 || r.exit_code == 1) collect(plan, results, r);
   return r;
+}
+
+RunResult run_worker(const Plan& /*plan*/, int plan_fd, const BackendSpec& backend,
+                     const ReplayOptions& options, const std::filesystem::path& worker,
+                     const ProgressFn& progress) {
+  struct stat st {};
+  if (fstat(plan_fd, &st) != 0 || st.st_size <= 0)
+    throw std::system_error(errno, std::generic_category(), "reading the replay plan");
+  const auto size = static_cast<size_t>(st.st_size);
+  void* base = mmap(nullptr, size, PROT_READ, MAP_SHARED, plan_fd, 0);
+  if (base == MAP_FAILED)
+    throw std::system_error(errno, std::generic_category(), "mapping the replay plan");
+  struct Unmap {
+    void* p;
+    size_t n;
+    ~Unmap() { munmap(p, n); }
+  } unmap{base, size};
+  PlanView view;
+  std::string problem = view.attach(static_cast<const std::byte*>(base), size);
+  if (!problem.empty()) throw std::runtime_error(problem);
+  return run_worker(view, plan_fd, backend, options, worker, progress);
 }
 
 }  // namespace mtreplay::replay

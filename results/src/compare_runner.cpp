@@ -31,6 +31,41 @@ std::vector<PlannedRun> plan_runs(const CompareRequest& request) {
   return plan;
 }
 
+std::vector<PlannedRun> shard_runs(const std::vector<PlannedRun>& all, int index, int count) {
+  if (count <= 1) return all;
+  // The unit is a measured round (one repeat of a trace: every allocator once), so that
+  // a shard compares the allocators side by side on one machine; a shard also runs the
+  // warm-up rounds of each trace it measures (merging keeps one copy of those).
+  auto mine = [&](size_t round) {
+    return round % static_cast<size_t>(count) == static_cast<size_t>(index);
+  };
+  std::vector<bool> measures(all.empty() ? 0 : all.back().trace + 1, false);
+  size_t round = 0;
+  bool any = false;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].warmup) continue;
+    if (any && (all[i].trace != all[i - 1].trace || all[i].repeat != all[i - 1].repeat ||
+                all[i - 1].warmup))
+      ++round;
+    any = true;
+    if (mine(round)) measures[all[i].trace] = true;
+  }
+  std::vector<PlannedRun> out;
+  round = 0, any = false;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].warmup) {
+      if (measures[all[i].trace]) out.push_back(all[i]);
+      continue;
+    }
+    if (any && (all[i].trace != all[i - 1].trace || all[i].repeat != all[i - 1].repeat ||
+                all[i - 1].warmup))
+      ++round;
+    any = true;
+    if (mine(round)) out.push_back(all[i]);
+  }
+  return out;
+}
+
 namespace {
 
 std::string last_line(const fs::path& file) {
@@ -109,7 +144,8 @@ ResultFile run_compare(const CompareRequest& request, const CompareProgress& pro
   ResultFile file;
   file.created = utc_now_iso8601();
   std::optional<Environment> environment;
-  std::vector<PlannedRun> plan = plan_runs(request);
+  std::vector<PlannedRun> plan =
+      shard_runs(plan_runs(request), request.shard_index, request.shard_count);
   for (size_t i = 0; i < plan.size(); ++i) {
     if (progress) progress(i, plan.size(), plan[i]);
     for (auto& r : one_run(request, plan[i], i, environment)) file.runs.push_back(std::move(r));

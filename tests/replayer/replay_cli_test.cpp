@@ -187,6 +187,9 @@ TEST_F(ReplayCli, ResultFollowsTheSchema) {
   EXPECT_GT(run["latency_ns"]["malloc"]["samples"].get<uint64_t>(), 0u);
   EXPECT_LE(run["rss_timeline"].size(), 512u);
   EXPECT_GE(run["peak_rss_bytes"].get<uint64_t>(), run["baseline_rss_bytes"].get<uint64_t>());
+  EXPECT_GT(run["replayer_startup_bytes"].get<uint64_t>(), 0u);
+  EXPECT_EQ(run["program_peak_rss_bytes"].get<uint64_t>(),
+            run["peak_rss_bytes"].get<uint64_t>() - run["replayer_startup_bytes"].get<uint64_t>());
   EXPECT_EQ(run["peak_live_bytes"], 32000);
   EXPECT_GT(run["usable_slop_bytes"].get<uint64_t>(), 0u) << "glibc rounds 32 up to 40";
 }
@@ -339,6 +342,88 @@ TEST_F(ReplayCli, BadOptionsAreBadInput) {
   EXPECT_EQ(run("replay " + trace + " --touch lots").code, 2);
   EXPECT_EQ(run("replay " + trace + " --on-anomaly shrug").code, 2);
   EXPECT_EQ(run("replay").code, 2);
+}
+
+// The plan cache: a second replay maps the stored plan (the entry is not rewritten), a
+// changed trace gets a plan of its own, a truncated or bit-flipped entry is reported in
+// one line and rebuilt, and every one of those replays reports the same figures.
+TEST_F(ReplayCli, PlanCacheHitsMissesStaleAndCorruptEntries) {
+  TraceScript s;
+  for (uint64_t i = 0; i < 300; ++i) s.malloc(i % 2, 48 + i, 0x10000 + i * 0x100);
+  for (uint64_t i = 0; i < 300; ++i) s.free((i + 1) % 2, 0x10000 + i * 0x100);
+  s.free(0, 0xdead0);  // an anomaly the image must carry
+  fs::path trace = write(s, "cached"), cache = dir_ / "cache";
+  const std::string args = "--mode serial --cache-dir " + cache.string();
+  auto figures = [](const nlohmann::json& doc) {
+    const auto& r = doc["runs"][0];
+    return nlohmann::json{{"ops", r["ops"]},
+                          {"ops_by_kind", r["ops_by_kind"]},
+                          {"ops_by_thread", r["ops_by_thread"]},
+                          {"peak_live_bytes", r["peak_live_bytes"]},
+                          {"anomalies", r["anomalies"]},
+                          {"trace", r["trace"]}};
+  };
+  auto entries = [&] {
+    std::vector<fs::path> plans;
+    for (const auto& e : fs::directory_iterator(cache))
+      if (e.path().extension() == ".plan") plans.push_back(e.path());
+    return plans;
+  };
+  const nlohmann::json first = figures(replay_json(trace, args));
+  EXPECT_EQ(first["ops"], 600);
+  EXPECT_EQ(first["anomalies"]["unknown_free"], 1);
+  ASSERT_EQ(entries().size(), 1u);
+  const fs::path entry = entries()[0];
+  EXPECT_NE(entry.filename().string().find("-plain-v"), std::string::npos);
+  const auto stored = fs::last_write_time(entry);
+  const uintmax_t size = fs::file_size(entry);
+
+  Outcome hit = run("replay " + trace.string() + " --quiet " + args);
+  EXPECT_EQ(hit.code, 0) << hit.err;
+  EXPECT_EQ(hit.err, "");
+  EXPECT_EQ(fs::last_write_time(entry), stored) << "a hit must not rewrite the entry";
+  EXPECT_EQ(figures(replay_json(trace, args)), first);
+
+  // Truncated, then one bit flipped in the middle: a warning, a rebuild, the same result.
+  fs::resize_file(entry, size / 2);
+  fs::path json = dir_ / "result.json";
+  Outcome truncated =
+      run("replay " + trace.string() + " --quiet --json " + json.string() + " " + args);
+  EXPECT_EQ(truncated.code, 0);
+  EXPECT_NE(truncated.err.find("unusable"), std::string::npos) << truncated.err;
+  EXPECT_EQ(std::count(truncated.err.begin(), truncated.err.end(), '\n'), 1) << truncated.err;
+  EXPECT_EQ(figures(nlohmann::json::parse(slurp(json))), first);
+  EXPECT_EQ(fs::file_size(entry), size);
+  {
+    std::fstream f(entry, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(static_cast<std::streamoff>(size / 2));
+    char c = 0;
+    f.read(&c, 1);
+    c ^= 0x10;
+    f.seekp(static_cast<std::streamoff>(size / 2));
+    f.write(&c, 1);
+  }
+  Outcome flipped =
+      run("replay " + trace.string() + " --quiet --json " + json.string() + " " + args);
+  EXPECT_EQ(flipped.code, 0);
+  EXPECT_NE(flipped.err.find("checksum"), std::string::npos) << flipped.err;
+  EXPECT_EQ(figures(nlohmann::json::parse(slurp(json))), first);
+  EXPECT_EQ(run("replay " + trace.string() + " --quiet " + args).err, "") << "rebuilt whole";
+
+  // The same path with other contents: another entry, the new trace's figures.
+  s.malloc(0, 4096, 0x900000).free(1, 0x900000);
+  write(s, "cached");
+  const nlohmann::json changed = figures(replay_json(trace, args));
+  EXPECT_EQ(changed["ops"], 602);
+  EXPECT_NE(changed["trace"]["content_hash"], first["trace"]["content_hash"]);
+  EXPECT_EQ(entries().size(), 2u);
+
+  // --no-cache stores nothing; the address-keyed variant is an entry of its own.
+  fs::remove_all(cache);
+  EXPECT_EQ(figures(replay_json(trace, args + " --no-cache")), changed);
+  EXPECT_FALSE(fs::exists(cache));
+  replay_json(trace, args + " --live-map lphash");
+  EXPECT_EQ(entries().size(), 1u) << "the id-keyed map uses the plain image";
 }
 
 }  // namespace

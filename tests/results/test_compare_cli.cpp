@@ -1,8 +1,11 @@
 // mtreplay compare and diff on real replays of the bundled samples.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
+#include <tuple>
 
 #include "mtreplay/results/diff.hpp"
 #include "mtreplay/results/schema_io.hpp"
@@ -132,10 +135,91 @@ TEST_F(CompareCli, BadInputExitsTwo) {
       {"compare " + kSmallTraces + " -a glibc,nosuch", "unknown allocator 'nosuch'"},
       {"compare --from " + (dir / "garbage.json").string(), "garbage.json: expected an object"},
       {"compare --repeat 0", "--repeat must be >= 1"},
+      {"compare " + kSmallTraces + " --shard 3/2", "is not K/N"},
+      {"compare --from " + (dir / "garbage.json").string() + " --shard 1/2", "takes no traces"},
   };
   for (const auto& c : cases) {
     auto r = mtreplay(c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+  }
+}
+
+namespace {
+
+// (trace, allocator, repeat, warm-up) of every run: the matrix a file covers.
+std::multiset<std::tuple<std::string, std::string, int, bool>> run_set(const mr::ResultFile& f) {
+  std::multiset<std::tuple<std::string, std::string, int, bool>> out;
+  for (const auto& r : f.runs)
+    out.emplace(r.trace.content_hash, r.allocator.name, r.repeat, r.warmup);
+  return out;
+}
+
+}  // namespace
+
+// results/README.md's GNU parallel recipe: three shards as three local processes,
+// merged with --from, hold exactly the runs of the whole matrix.
+TEST_F(CompareCli, ShardsRunInParallelAndMergeToTheFullMatrix) {
+  if (std::system("command -v parallel >/dev/null 2>&1") != 0)
+    GTEST_SKIP() << "GNU parallel is not installed (scripts/setup.sh installs it)";
+  const std::string matrix = kSmallTraces + " -a glibc,arena --repeat 3 --warmup 1 --cache-dir " +
+                             (dir / "cache").string();
+  auto full = mtreplay("compare " + matrix + " --json " + (dir / "full.json").string());
+  ASSERT_EQ(full.exit_code, 0) << full.err;
+  auto shards = run_command("parallel --halt now,fail=1 " + kMtreplay + " compare " + matrix +
+                                " --shard {}/3 --json " + (dir / "shard{}.json").string() +
+                                " '>/dev/null' ::: 1 2 3",
+                            dir.path());
+  ASSERT_EQ(shards.exit_code, 0) << shards.err;
+  std::string files;
+  for (int k = 1; k <= 3; ++k) {
+    auto shard = mr::read_result_file(dir / ("shard" + std::to_string(k) + ".json"));
+    EXPECT_FALSE(shard.runs.empty()) << k;
+    EXPECT_LT(shard.runs.size(), 16u) << k;
+    files += " " + (dir / ("shard" + std::to_string(k) + ".json")).string();
+  }
+  auto merged = mtreplay("compare --from" + files + " --json " + (dir / "merged.json").string());
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_NE(merged.out.find("xz-threads ("), std::string::npos) << merged.out;
+  auto whole = mr::read_result_file(dir / "full.json");
+  auto joined = mr::read_result_file(dir / "merged.json");
+  EXPECT_EQ(whole.runs.size(), 2u * 2u * 4u);
+  EXPECT_EQ(run_set(joined), run_set(whole));
+  EXPECT_EQ(joined.trace_profiles.size(), 2u);
+
+  // A shard given twice repeats measured runs: refused, in one line.
+  auto twice = mtreplay("compare --from" + files + " " + (dir / "shard2.json").string());
+  EXPECT_EQ(twice.exit_code, 2);
+  EXPECT_NE(twice.err.find("repeats a run"), std::string::npos) << twice.err;
+  EXPECT_EQ(std::count(twice.err.begin(), twice.err.end(), '\n'), 1) << twice.err;
+}
+
+TEST_F(CompareCli, MergeRefusesOtherEnvironmentsAndTracesUnlessForced) {
+  auto a = dir / "a.json";
+  auto r = mtreplay("compare " + (kSamples / "gcc.mtr").string() +
+                    " -a glibc --repeat 1 --warmup 0 --no-cache --json " + a.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  mr::ResultFile file = mr::read_result_file(a);
+  for (auto& run : file.runs) run.repeat = 1, run.raw["repeat"] = 1;
+  mr::ResultFile other_machine = file;
+  other_machine.environment.kernel = "9.9.9-elsewhere";
+  mr::write_result_file(other_machine, dir / "b.json");
+  mr::ResultFile other_trace = file;
+  for (auto& run : other_trace.runs) {
+    run.trace.content_hash = "fnv1a64:0000000000000000";
+    run.raw["trace"]["content_hash"] = run.trace.content_hash;
+  }
+  mr::write_result_file(other_trace, dir / "c.json");
+  struct Case {
+    std::string second, message;
+  };
+  for (const Case& c : {Case{"b.json", "another environment"}, Case{"c.json", "differs between"}}) {
+    auto refused = mtreplay("compare --from " + a.string() + " " + (dir / c.second).string());
+    EXPECT_EQ(refused.exit_code, 2) << c.second;
+    EXPECT_NE(refused.err.find(c.message), std::string::npos) << refused.err;
+    EXPECT_EQ(std::count(refused.err.begin(), refused.err.end(), '\n'), 1) << refused.err;
+    auto forced =
+        mtreplay("compare --from " + a.string() + " " + (dir / c.second).string() + " --force");
+    EXPECT_EQ(forced.exit_code, 0) << forced.err;
   }
 }

@@ -29,17 +29,6 @@ struct ThreadPlan {
   std::vector<uint64_t> pace_ns;
 };
 
-// Trace anomalies found while building; the replay result reports them.
-struct PlanAnomalies {
-  uint64_t unknown_free = 0;
-  uint64_t double_free = 0;
-  uint64_t unknown_realloc = 0;
-  uint64_t unknown_usable_size = 0;
-  uint64_t failed_alloc_recorded = 0;
-  uint64_t inversions_repaired = 0;
-  uint64_t cycles_broken = 0;  // dependencies dropped because they formed a cycle
-};
-
 struct Plan {
   uint64_t page_size = 4096;
   std::vector<ThreadPlan> threads;

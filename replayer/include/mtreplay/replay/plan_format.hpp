@@ -109,13 +109,33 @@ struct PlanThread {
   // start_slot (exit_slot): kNoObject when it has no such predecessor.
   uint32_t start_slot = kNoObject, start_op = 0;
   uint32_t exit_slot = kNoObject, exit_op = 0;
+  // Byte offset of uint64[PlanKind::kCount]: this thread's ops of each kind (kSkip
+  // included), so that a parent holding only the image reports a complete run's
+  // counts without scanning its ops.
+  uint64_t kind_counts_offset = 0;
 };
+
+// Trace anomalies found while building; the replay result reports them.
+struct PlanAnomalies {
+  uint64_t unknown_free = 0;
+  uint64_t double_free = 0;
+  uint64_t unknown_realloc = 0;
+  uint64_t unknown_usable_size = 0;
+  uint64_t failed_alloc_recorded = 0;
+  uint64_t inversions_repaired = 0;
+  uint64_t cycles_broken = 0;  // dependencies dropped because they formed a cycle
+};
+static_assert(sizeof(PlanAnomalies) == 56);
+
+// Bumped whenever the image layout or what the plan builder puts into it changes: a
+// cached image of another version is never used (plan_cache.hpp).
+inline constexpr uint32_t kPlanImageVersion = 5;
 
 inline constexpr char kPlanMagic[8] = {'M', 'T', 'R', 'P', 'L', 'A', 'N', '1'};
 
 struct PlanHeader {
   char magic[8] = {};
-  uint32_t version = 4;
+  uint32_t version = kPlanImageVersion;
   uint32_t thread_count = 0;
   uint64_t object_count = 0;
   uint64_t op_count = 0;
@@ -129,6 +149,8 @@ struct PlanHeader {
   uint64_t addresses_offset = 0;  // uint64 recorded address per object, when written
   uint64_t address_count = 0;     // 0 or object_count
   uint64_t total_bytes = 0;       // size of the whole plan image
+  // Version 4: what the parent reports without the in-memory plan.
+  PlanAnomalies anomalies;
 };
 
 }  // namespace mtreplay::replay

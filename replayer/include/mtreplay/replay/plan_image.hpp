@@ -15,6 +15,9 @@ namespace mtreplay::replay {
 // its descriptor; throws std::system_error. The objects' recorded addresses are
 // included only on request (the address-keyed live map needs them).
 int write_plan_image(const Plan& plan, bool with_addresses = false);
+// The same into `fd` (a regular file or memfd, sized here) from offset 0; returns the
+// image's size (PlanHeader::total_bytes).
+uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses = false);
 
 // Read-only view over a mapped image; validates offsets against the mapped size.
 class PlanView {
@@ -38,6 +41,9 @@ class PlanView {
   }
   const uint32_t* serial(uint32_t slot) const {
     return reinterpret_cast<const uint32_t*>(base_ + threads_[slot].serial_offset);
+  }
+  const uint64_t* kind_counts(uint32_t slot) const {  // [PlanKind::kCount]
+    return reinterpret_cast<const uint64_t*>(base_ + threads_[slot].kind_counts_offset);
   }
   const PlanObject* objects() const {
     return reinterpret_cast<const PlanObject*>(base_ + header_->objects_offset);

@@ -9,7 +9,7 @@
 
 namespace mtreplay::replay {
 
-void print_run_table(std::FILE* out, const TraceIdentity& trace, const Plan& plan,
+void print_run_table(std::FILE* out, const TraceIdentity& trace, const PlanHeader& plan,
                      const std::vector<RunResult>& runs);
 
 }  // namespace mtreplay::replay

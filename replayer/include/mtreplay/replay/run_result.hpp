@@ -57,6 +57,9 @@ struct RunResult {
   std::map<std::string, LatencySummary> latency_ns;
   uint64_t replayer_startup_bytes = 0, baseline_rss_bytes = 0, peak_rss_bytes = 0,
            peak_rss_delta_bytes = 0;
+  // peak_rss_bytes less the replayer's own plan and tables: the allocator's start-up,
+  // its heap and a small process, as a program's own peak RSS counts them.
+  uint64_t program_peak_rss_bytes = 0;
   std::string peak_rss_method;  // vmhwm-reset | sampled
   std::vector<std::pair<uint64_t, uint64_t>> rss_timeline;
   uint64_t peak_live_bytes = 0;

@@ -27,6 +27,7 @@ struct TracePlan {
 };
 
 // Throws traces::TraceError for a missing, unreadable or corrupt trace.
-TracePlan load_trace_plan(const std::filesystem::path& trace);
+// `content_hash`, when known already, is not computed again.
+TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash = {});
 
 }  // namespace mtreplay::replay

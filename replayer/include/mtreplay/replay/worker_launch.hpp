@@ -8,6 +8,7 @@
 #include <functional>
 
 #include "mtreplay/replay/plan.hpp"
+#include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/replay/run_result.hpp"
 
 namespace mtreplay::replay {
@@ -15,6 +16,13 @@ namespace mtreplay::replay {
 // Called about every 50 ms while the worker runs: ops done, ops in total.
 using ProgressFn = std::function<void(uint64_t done, uint64_t total)>;
 
+// `plan` is the image mapped from `plan_fd` (the parent needs nothing else).
+RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backend,
+                     const ReplayOptions& options, const std::filesystem::path& worker,
+                     const ProgressFn& progress = {});
+
+// The same for a caller that still holds the in-memory plan whose image is `plan_fd`
+// (write_plan_image): maps the image and reports from it.
 RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
                      const ReplayOptions& options, const std::filesystem::path& worker,
                      const ProgressFn& progress = {});

@@ -25,6 +25,12 @@ struct CompareRequest {
   std::vector<std::string> replay_args;  // passed to every replay (--mode, --touch)
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::filesystem::path work_dir;  // scratch space for per-run JSON and stderr
+  // --shard K/N: run only the measured rounds (one repeat of a trace: every allocator
+  // once) whose position among plan_runs()'s rounds is K-1 modulo N (shard_index =
+  // K-1), each trace's warm-up rounds before them. The N shards' measured runs together
+  // are the whole matrix; each shard repeats the warm-ups of the traces it measures.
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 struct PlannedRun {
@@ -36,6 +42,9 @@ struct PlannedRun {
 
 // The order runs happen in (exposed so tests can check the interleaving).
 std::vector<PlannedRun> plan_runs(const CompareRequest& request);
+
+// The runs of one shard, in plan_runs() order.
+std::vector<PlannedRun> shard_runs(const std::vector<PlannedRun>& all, int index, int count);
 
 // Called before each run: runs done, runs in all, the run about to start.
 using CompareProgress = std::function<void(size_t done, size_t total, const PlannedRun& next)>;

@@ -15,7 +15,13 @@ namespace mtreplay::results {
 
 TraceProfile profile_of(const traces::TraceAnalysis& analysis, std::string content_hash,
                         std::string name);
-// Traces that cannot be read are left out (their runs say why).
-std::vector<TraceProfile> profile_traces(const std::vector<std::filesystem::path>& traces);
+// Bumped when what a profile holds changes: older cached profiles are not used.
+inline constexpr int kProfileCacheVersion = 1;
+
+// Traces that cannot be read are left out (their runs say why). With a cache
+// directory (the plan cache's), each trace's profile is kept there beside its plan,
+// as `<content hash>-profile-v1.json`, and read back instead of analysing the trace.
+std::vector<TraceProfile> profile_traces(const std::vector<std::filesystem::path>& traces,
+                                         const std::filesystem::path& cache_dir = {});
 
 }  // namespace mtreplay::results

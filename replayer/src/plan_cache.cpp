@@ -1,0 +1,275 @@
+#include "mtreplay/replay/plan_cache.hpp"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <system_error>
+
+#include "mtreplay/traces/content_hash.hpp"
+
+namespace mtreplay::replay {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* variant_name(bool with_addresses) {
+  return with_addresses ? "addresses" : "plain";
+}
+
+uint64_t load64(const std::byte* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+uint64_t rotl(uint64_t v, int r) {
+  return (v << r) | (v >> (64 - r));
+}
+
+void write_all(int fd, const void* data, size_t bytes, uint64_t offset) {
+  auto* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    ssize_t n = pwrite(fd, p, bytes, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "writing the plan cache entry");
+    }
+    p += n, bytes -= static_cast<size_t>(n), offset += static_cast<uint64_t>(n);
+  }
+}
+
+// Maps `size` bytes of fd read-only; nullptr on failure.
+const std::byte* map_read_only(int fd, size_t size) {
+  void* p = mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+  return p == MAP_FAILED ? nullptr : static_cast<const std::byte*>(p);
+}
+
+struct Unusable {
+  std::string why;
+};
+
+// The entry at `path` if it is whole and belongs to this trace and variant; nullptr
+// when there is no entry; Unusable when there is one that must not be used.
+std::unique_ptr<LoadedPlan> open_entry(const fs::path& path, const std::string& content_hash,
+                                       bool with_addresses, Unusable& bad) {
+  int fd = ::open(path.c_str(), O_RDONLY);  // inherited by the worker: no O_CLOEXEC
+  if (fd < 0) {
+    if (errno != ENOENT) bad.why = fmt::format("cannot open it: {}", std::strerror(errno));
+    return nullptr;
+  }
+  auto fail = [&](std::string why) -> std::unique_ptr<LoadedPlan> {
+    ::close(fd);
+    bad.why = std::move(why);
+    return nullptr;
+  };
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return fail(fmt::format("cannot stat it: {}", std::strerror(errno)));
+  auto size = static_cast<uint64_t>(st.st_size);
+  PlanCacheTrailer trailer;
+  if (size < sizeof(PlanHeader) + sizeof trailer) return fail("truncated");
+  if (pread(fd, &trailer, sizeof trailer, static_cast<off_t>(size - sizeof trailer)) !=
+      static_cast<ssize_t>(sizeof trailer))
+    return fail("cannot read its trailer");
+  if (std::memcmp(trailer.magic, kPlanCacheMagic, sizeof kPlanCacheMagic) != 0)
+    return fail("no trailer: truncated or not a plan cache entry");
+  if (trailer.trailer_version != 1 || trailer.image_version != kPlanImageVersion)
+    return fail(fmt::format("version {}.{}, expected 1.{}", trailer.trailer_version,
+                            trailer.image_version, kPlanImageVersion));
+  if (trailer.image_bytes != size - sizeof trailer) return fail("size does not match its trailer");
+  if (std::string(trailer.content_hash,
+                  strnlen(trailer.content_hash, sizeof trailer.content_hash)) != content_hash ||
+      std::string(trailer.variant, strnlen(trailer.variant, sizeof trailer.variant)) !=
+          variant_name(with_addresses))
+    return fail("made for another trace or variant");
+  const std::byte* base = map_read_only(fd, size);
+  if (!base) return fail(fmt::format("cannot map it: {}", std::strerror(errno)));
+  auto* header = reinterpret_cast<const PlanHeader*>(base);
+  std::string problem;
+  if (header->total_bytes != trailer.image_bytes) {
+    problem = "image size does not match its trailer";
+  } else if (plan_checksum(base, trailer.image_bytes) != trailer.checksum) {
+    problem = "checksum mismatch";
+  }
+  if (!problem.empty()) {
+    munmap(const_cast<std::byte*>(base), size);
+    return fail(problem);
+  }
+  auto loaded = std::make_unique<LoadedPlan>(fd, base, size);
+  if (!loaded->ok()) {
+    bad.why = "the image is inconsistent";
+    return nullptr;
+  }
+  TraceIdentity& id = loaded->identity;
+  id.content_hash = content_hash;
+  id.events = trailer.events;
+  id.pid = trailer.pid;
+  id.complete = trailer.complete != 0;
+  id.truncated_bytes = trailer.truncated_bytes;
+  id.threads = loaded->header().thread_count;
+  return loaded;
+}
+
+// A memfd (no cache) or a temporary file in the cache directory (to be renamed).
+struct Output {
+  int fd = -1;
+  std::string temp_path;  // empty for a memfd
+};
+
+}  // namespace
+
+uint64_t plan_checksum(const std::byte* data, size_t bytes) {
+  constexpr uint64_t kPrime = 0x9e3779b97f4a7c15ull, kPrime2 = 0xc2b2ae3d27d4eb4full;
+  // Four independent chains in registers: the loop runs at memory speed.
+  uint64_t a = kPrime, b = kPrime2, c = ~kPrime, d = ~kPrime2;
+  size_t i = 0;
+  for (; i + 32 <= bytes; i += 32) {
+    a = rotl(a ^ load64(data + i), 29) * kPrime;
+    b = rotl(b ^ load64(data + i + 8), 29) * kPrime;
+    c = rotl(c ^ load64(data + i + 16), 29) * kPrime;
+    d = rotl(d ^ load64(data + i + 24), 29) * kPrime;
+  }
+  uint64_t h = bytes * kPrime2;
+  for (uint64_t lane : {a, b, c, d}) h = rotl(h ^ (lane * kPrime2), 31) * kPrime;
+  for (; i < bytes; ++i) h = (h ^ static_cast<uint64_t>(data[i])) * kPrime;
+  h ^= h >> 33;
+  h *= kPrime2;
+  h ^= h >> 29;
+  return h;
+}
+
+fs::path default_plan_cache_dir() {
+  const char* xdg = std::getenv("XDG_CACHE_HOME");
+  if (xdg && *xdg == '/') return fs::path(xdg) / "mtreplay";
+  const char* home = std::getenv("HOME");
+  if (home && *home) return fs::path(home) / ".cache" / "mtreplay";
+  return {};
+}
+
+std::string plan_cache_file_name(const std::string& content_hash, bool with_addresses) {
+  std::string hex = content_hash;
+  if (auto colon = hex.find(':'); colon != std::string::npos) hex.erase(0, colon + 1);
+  return fmt::format("{}-{}-v{}.plan", hex, variant_name(with_addresses), kPlanImageVersion);
+}
+
+LoadedPlan::LoadedPlan(int fd, const std::byte* base, size_t size)
+    : fd_(fd), base_(base), size_(size) {
+  ok_ = view_.attach(base, size).empty();
+}
+
+LoadedPlan::~LoadedPlan() {
+  if (base_) munmap(const_cast<std::byte*>(base_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::unique_ptr<LoadedPlan> load_plan(const fs::path& trace, const PlanSource& source,
+                                      const PlanWarning& warn, const PlanCheck& check) {
+  auto say = [&](const std::string& line) {
+    if (warn) warn(line);
+  };
+  std::string content_hash = traces::content_hash(trace);
+  fs::path dir;
+  if (source.use_cache)
+    dir = source.cache_dir.empty() ? default_plan_cache_dir() : source.cache_dir;
+  fs::path entry;
+  std::string origin = "built";
+  if (!dir.empty()) {
+    entry = dir / plan_cache_file_name(content_hash, source.with_addresses);
+    Unusable bad;
+    auto loaded = open_entry(entry, content_hash, source.with_addresses, bad);
+    if (loaded) {
+      loaded->identity.path = trace.string();
+      loaded->identity.name = trace.filename().string();
+      if (trace.extension() == ".mtr") loaded->identity.name = trace.stem().string();
+      loaded->origin = "cache hit";
+      loaded->cache_file = entry;
+      return loaded;
+    }
+    if (!bad.why.empty()) {
+      say(fmt::format("plan cache entry {} is unusable ({}); rebuilding it", entry.string(),
+                      bad.why));
+      origin = "rebuilt";
+    } else {
+      origin = "cache miss";
+    }
+  }
+
+  TracePlan built = load_trace_plan(trace, content_hash);
+  if (check) {
+    if (auto refused = check(built.plan)) throw PlanRefused(*refused);
+  }
+  Output out;
+  if (!entry.empty()) {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    std::string pattern = (dir / ("." + entry.filename().string() + ".XXXXXX")).string();
+    out.fd = ec ? -1 : mkstemp(pattern.data());
+    if (out.fd >= 0) {
+      out.temp_path = pattern;
+    } else {
+      say(fmt::format("cannot write the plan cache in {} ({}); planning without it", dir.string(),
+                      ec ? ec.message() : std::strerror(errno)));
+      entry.clear();
+      origin = "built";
+    }
+  }
+  if (out.fd < 0) {
+    out.fd = memfd_create("mtreplay-plan", 0);
+    if (out.fd < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
+  }
+  uint64_t image_bytes = 0;
+  try {
+    image_bytes = write_plan_image_to(out.fd, built.plan, source.with_addresses);
+  } catch (...) {
+    ::close(out.fd);
+    if (!out.temp_path.empty()) ::unlink(out.temp_path.c_str());
+    throw;
+  }
+  built.plan = Plan{};  // the image is all the replay needs from here on
+  const std::byte* base = map_read_only(out.fd, image_bytes);
+  if (!base) {
+    int err = errno;
+    ::close(out.fd);
+    if (!out.temp_path.empty()) ::unlink(out.temp_path.c_str());
+    throw std::system_error(err, std::generic_category(), "mapping the replay plan");
+  }
+  auto loaded = std::make_unique<LoadedPlan>(out.fd, base, image_bytes);
+  loaded->identity = std::move(built.identity);
+  loaded->origin = origin;
+  if (!loaded->ok()) throw std::runtime_error("the plan image just written is inconsistent");
+  if (!out.temp_path.empty()) {
+    PlanCacheTrailer trailer;
+    std::memcpy(trailer.magic, kPlanCacheMagic, sizeof trailer.magic);
+    trailer.image_version = kPlanImageVersion;
+    trailer.image_bytes = image_bytes;
+    trailer.checksum = plan_checksum(base, image_bytes);
+    std::snprintf(trailer.content_hash, sizeof trailer.content_hash, "%s", content_hash.c_str());
+    std::snprintf(trailer.variant, sizeof trailer.variant, "%s",
+                  variant_name(source.with_addresses));
+    const TraceIdentity& id = loaded->identity;
+    trailer.events = id.events;
+    trailer.truncated_bytes = id.truncated_bytes;
+    trailer.pid = id.pid;
+    trailer.complete = id.complete ? 1 : 0;
+    try {
+      write_all(out.fd, &trailer, sizeof trailer, image_bytes);
+      if (::rename(out.temp_path.c_str(), entry.c_str()) != 0)
+        throw std::system_error(errno, std::generic_category(), "renaming it");
+      loaded->cache_file = entry;
+    } catch (const std::system_error& e) {
+      ::unlink(out.temp_path.c_str());
+      say(fmt::format("cannot store the plan in the cache {} ({}); going on without it",
+                      entry.string(), e.what()));
+      loaded->origin = "built";
+    }
+  }
+  return loaded;
+}
+
+}  // namespace mtreplay::replay
