@@ -189,7 +189,7 @@ int mtreplay::cli::run_validate(Args args) {
   }
 
   // The allocators, the baseline first when -a leaves it out.
-  const fs::path self = fs::read_symlink("/proc/self/exe");
+  const fs::path self = layout::self_exe();
   const fs::path lib_dir = layout::library_dir();
   std::vector<std::string> wanted = split_list(o.allocator_args);
   if (wanted.empty())
