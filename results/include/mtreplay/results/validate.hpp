@@ -99,6 +99,7 @@ struct AllocatorFidelity {
   std::string failure;  // first failed run's reason
   std::optional<double> program_wall, program_cpu, program_rss;
   std::optional<double> replay_wall, replay_cpu, replay_rss, replay_rss_delta;
+  std::optional<double> replay_program_rss;  // shown: program_peak_rss_bytes where reported
   // Ratios to the baseline allocator. The replayed peak-RSS ratio predicts the
   // program's: the baseline program's peak plus the difference the replays show,
   // (program_rss(base) + replay_rss(A) - replay_rss(base)) / program_rss(base); the
