@@ -20,9 +20,9 @@
 
 #include "commands.hpp"
 #include "exit_codes.hpp"
-#include "mtreplay/install_layout.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
 #include "mtreplay/traces/trace_writer.hpp"
+#include "recording.hpp"
 
 extern char** environ;
 
@@ -45,12 +45,6 @@ constexpr const char* kUsage =
     "usage: mtreplay record [-o PATTERN] [--no-follow-fork] [--no-follow-exec] [-q] -- CMD "
     "[ARGS...]";
 
-// libmhook.so of our own tree: <prefix>/lib/libmhook.so (mtreplay/install_layout.hpp).
-fs::path find_mhook() {
-  if (layout::self_exe().empty()) return {};
-  return layout::library_dir() / "libmhook.so";
-}
-
 std::vector<std::string> child_environment(const RecordOptions& o, const fs::path& mhook,
                                            const fs::path& manifest) {
   std::vector<std::string> env;
@@ -67,11 +61,9 @@ std::vector<std::string> child_environment(const RecordOptions& o, const fs::pat
     env.emplace_back(entry);
   }
   env.push_back("LD_PRELOAD=" + preload);
-  env.push_back("MHOOK_OUTPUT=" + o.pattern);
-  env.push_back("MHOOK_MANIFEST=" + manifest.string());
-  env.push_back(std::string("MHOOK_FOLLOW_FORK=") + (o.follow_fork ? "1" : "0"));
-  env.push_back(std::string("MHOOK_FOLLOW_EXEC=") + (o.follow_exec ? "1" : "0"));
-  env.push_back("MHOOK_ZSTD_LEVEL=" + std::to_string(o.zstd_level));
+  for (auto& setting :
+       mhook_settings({o.pattern, o.follow_fork, o.follow_exec, o.zstd_level}, manifest))
+    env.push_back(std::move(setting));
   return env;
 }
 
@@ -116,31 +108,6 @@ int run_command(const std::vector<std::string>& command, std::vector<std::string
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return kExitInternal;
-}
-
-struct TraceEntry {
-  fs::path path;
-  bool closed = false;      // the recorder finished it (exit, _exit)
-  uint64_t unrecorded = 0;  // calls it did not record (bootstrap, its own)
-};
-
-// Lines "<path>" (opened) and "<path>\t<unrecorded>" (closed); see recorder/README.md.
-std::vector<TraceEntry> traces_from_manifest(const fs::path& manifest) {
-  std::vector<TraceEntry> out;
-  std::map<std::string, size_t> index;
-  std::ifstream in(manifest);
-  for (std::string line; std::getline(in, line);) {
-    if (line.empty()) continue;
-    const auto tab = line.find('\t');
-    const std::string path = line.substr(0, tab);
-    auto [it, added] = index.emplace(path, out.size());
-    if (added) out.push_back({path});
-    if (tab != std::string::npos) {
-      out[it->second].closed = true;
-      out[it->second].unrecorded = std::strtoull(line.c_str() + tab + 1, nullptr, 10);
-    }
-  }
-  return out;
 }
 
 void print_summary(const std::vector<TraceEntry>& traces) {
@@ -262,17 +229,13 @@ int run_record(Args args) {
   o.pattern = fs::absolute(o.pattern).string();
 
   // Each traced process appends its trace's path to this file (MHOOK_MANIFEST).
-  const char* tmpdir = std::getenv("TMPDIR");
-  std::string manifest_template =
-      (fs::path(tmpdir && *tmpdir ? tmpdir : "/tmp") / "mtreplay-record-XXXXXX").string();
-  const int manifest_fd = mkstemp(manifest_template.data());
-  if (manifest_fd < 0) {
-    fmt::print(stderr, "mtreplay record: cannot create {}: {}\n", manifest_template,
-               std::strerror(errno));
+  fs::path manifest;
+  try {
+    manifest = create_manifest();
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mtreplay record: {}\n", e.what());
     return kExitInternal;
   }
-  close(manifest_fd);
-  const fs::path manifest = manifest_template;
 
   auto env = child_environment(o, mhook, manifest);
   const int status = run_command(o.command, env);

@@ -17,5 +17,6 @@ int run_replay(Args args);      // replayer/: replay a trace against one allocat
 int run_allocators(Args args);  // replayer/: the known backends and whether they are here
 int run_compare(Args args);     // results/: replay traces x allocators, tabulate
 int run_diff(Args args);        // results/: statistical verdict between two result files
+int run_validate(Args args);    // results/: the program itself against its replays
 
 }  // namespace mtreplay::cli

@@ -23,6 +23,8 @@ constexpr Command kCommands[] = {
     {"allocators", mtreplay::cli::run_allocators, "list the known allocators and which are here"},
     {"compare", mtreplay::cli::run_compare, "replay traces against several allocators and compare"},
     {"diff", mtreplay::cli::run_diff, "compare two result files and flag regressions"},
+    {"validate", mtreplay::cli::run_validate,
+     "run a program and the replays of its trace under each allocator: fidelity"},
 };
 
 void usage(std::FILE* out) {

@@ -132,4 +132,35 @@ MannWhitneyResult mann_whitney_u(std::span<const double> a, std::span<const doub
   return out;
 }
 
+std::vector<double> average_ranks(std::span<const double> values) {
+  const size_t n = values.size();
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return values[x] < values[y]; });
+  std::vector<double> ranks(n, 0);
+  for (size_t i = 0; i < n;) {
+    size_t j = i;
+    while (j + 1 < n && values[order[j + 1]] == values[order[i]]) ++j;
+    const double mean = (static_cast<double>(i + 1) + static_cast<double>(j + 1)) / 2;
+    for (size_t k = i; k <= j; ++k) ranks[order[k]] = mean;
+    i = j + 1;
+  }
+  return ranks;
+}
+
+double spearman(std::span<const double> a, std::span<const double> b) {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  if (a.size() != b.size() || a.size() < 2) return kNaN;
+  const std::vector<double> ra = average_ranks(a), rb = average_ranks(b);
+  const double mean = (static_cast<double>(a.size()) + 1) / 2;  // of ranks 1..n, ties or not
+  double sab = 0, saa = 0, sbb = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    sab += (ra[i] - mean) * (rb[i] - mean);
+    saa += (ra[i] - mean) * (ra[i] - mean);
+    sbb += (rb[i] - mean) * (rb[i] - mean);
+  }
+  if (saa == 0 || sbb == 0) return kNaN;
+  return sab / std::sqrt(saa * sbb);
+}
+
 }  // namespace mtreplay::results

@@ -236,4 +236,56 @@ std::string render(const LineChart& chart) {
   return out + "</svg>\n";
 }
 
+std::string render(const ScatterChart& chart) {
+  double lo = 0, hi = 0;
+  bool any = false;
+  for (const auto& p : chart.points) {
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+    lo = any ? std::min({lo, p.x, p.y}) : std::min(p.x, p.y);
+    hi = any ? std::max({hi, p.x, p.y}) : std::max(p.x, p.y);
+    any = true;
+  }
+  // One range for both axes, a little wider than the data, on round steps.
+  const double pad = std::max(hi - lo, std::abs(hi) * 0.05) * 0.08;
+  lo -= pad;
+  hi += pad;
+  double step = nice_step(std::max(hi - lo, std::max(std::abs(hi), 1e-9) * 0.1) / 5);
+  Axis axis;
+  axis.lo = std::floor(lo / step) * step;
+  axis.hi = std::ceil(hi / step) * step;
+  if (axis.hi - axis.lo < step) axis.hi = axis.lo + step;
+  for (double t = axis.lo; t <= axis.hi + step * 1e-9; t += step) axis.ticks.push_back(t);
+
+  std::string out = header(chart.id, chart.title);
+  out += y_axis(axis, chart.unit);
+  auto px = [&](double v) { return kLeft + kPlotW * axis.to_unit(v); };
+  auto py = [&](double v) { return kTop + kPlotH * (1 - axis.to_unit(v)); };
+  for (double t : axis.ticks)
+    out += fmt::format(
+        "<text class=\"tick\" x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n", px(t),
+        kTop + kPlotH + 16, html_escape(format_value(t, chart.unit)));
+  out += fmt::format(
+      "<text class=\"tick\" x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
+      kLeft + kPlotW / 2, kTop + kPlotH + 34, html_escape(chart.x_label));
+  out += fmt::format(
+      "<text class=\"tick\" x=\"14\" y=\"{0:.1f}\" text-anchor=\"middle\" "
+      "transform=\"rotate(-90 14 {0:.1f})\">{1}</text>\n",
+      kTop + kPlotH / 2, html_escape(chart.y_label));
+  out += fmt::format(
+      "<path class=\"diagonal\" d=\"M{:.1f} {:.1f}L{:.1f} {:.1f}\" stroke=\"#999\" "
+      "stroke-dasharray=\"4 3\" fill=\"none\"><title>replay = program</title></path>\n",
+      px(axis.lo), py(axis.lo), px(axis.hi), py(axis.hi));
+  for (const auto& p : chart.points) {
+    if (!std::isfinite(p.x) || !std::isfinite(p.y)) continue;
+    out += fmt::format(
+        "<circle class=\"point\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"5\" fill=\"{}\">"
+        "<title>{}: {} {}, {} {}</title></circle>"
+        "<text class=\"category\" x=\"{:.1f}\" y=\"{:.1f}\">{}</text>\n",
+        px(p.x), py(p.y), p.color, html_escape(p.label), html_escape(chart.x_label),
+        html_escape(format_value(p.x, chart.unit)), html_escape(chart.y_label),
+        html_escape(format_value(p.y, chart.unit)), px(p.x) + 8, py(p.y) - 6, html_escape(p.label));
+  }
+  return out + "</svg>\n";
+}
+
 }  // namespace mtreplay::results

@@ -28,7 +28,8 @@ DESTDIR="$tmp/stage" cmake --install "$build" --prefix /opt/mtreplay >/dev/null
 staged="$tmp/stage/opt/mtreplay"
 
 for p in "$prefix" "$staged"; do
-  for f in bin/mtreplay libexec/mtreplay/mtreplay-worker "$libdir"/libmhook.so \
+  for f in bin/mtreplay libexec/mtreplay/mtreplay-worker libexec/mtreplay/mtreplay-launch \
+    "$libdir"/libmhook.so \
     "$libdir"/libarena.so "$libdir"/libdsmalloc.so "$libdir"/libptmalloc.so \
     "$libdir"/libmtreplay_null.so include/arena/arena.h \
     include/mtreplay/dsmalloc/dsmalloc.h include/mtreplay/ptmalloc/ptmalloc.h \

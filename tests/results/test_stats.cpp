@@ -109,3 +109,35 @@ TEST(MannWhitney, NormalApproximationCorrectsForTies) {
   EXPECT_DOUBLE_EQ(r.u, 80);
   EXPECT_NEAR(r.p_value, 0.000176380592244499, 1e-12);
 }
+
+TEST(Spearman, AverageRanksShareTies) {
+  std::vector<double> v = {30, 10, 20, 20};
+  auto r = mr::average_ranks(v);
+  EXPECT_EQ(r, (std::vector<double>{4, 1, 2.5, 2.5}));
+}
+
+TEST(Spearman, MonotoneAndReversed) {
+  std::vector<double> a = {1, 2, 3, 4, 5}, b = {10, 40, 90, 160, 250}, c = {5, 4, 3, 2, 1};
+  EXPECT_DOUBLE_EQ(mr::spearman(a, b), 1.0);  // any increasing map: 1
+  EXPECT_DOUBLE_EQ(mr::spearman(a, c), -1.0);
+}
+
+TEST(Spearman, TiesUseAverageRanks) {
+  // Ranks a: 1 2 3 4 5, b: 1 2.5 2.5 4 5. Pearson of the ranks:
+  // sum (ra-3)(rb-3) = 4 + 0.5 + 0 + 1 + 4 = 9.5; sum (ra-3)^2 = 10; sum (rb-3)^2 = 9.5.
+  std::vector<double> a = {1, 2, 3, 4, 5}, b = {1, 7, 7, 8, 9};
+  EXPECT_NEAR(mr::spearman(a, b), 9.5 / std::sqrt(10 * 9.5), 1e-12);
+  // The textbook 1 - 6 sum d^2 / (n (n^2 - 1)) differs with ties: 1 - 6*0.5/120 = 0.975.
+  EXPECT_NE(mr::spearman(a, b), 0.975);
+  // A known case: x = {1,2,3,4,5,6}, y = {2,1,4,3,6,5}: d^2 sum 6, rho = 1 - 36/210.
+  std::vector<double> x = {1, 2, 3, 4, 5, 6}, y = {2, 1, 4, 3, 6, 5};
+  EXPECT_NEAR(mr::spearman(x, y), 1 - 36.0 / 210.0, 1e-12);
+}
+
+TEST(Spearman, UndefinedCasesAreNaN) {
+  std::vector<double> one = {1}, two = {1, 2}, flat = {3, 3}, three = {1, 2, 3};
+  EXPECT_TRUE(std::isnan(mr::spearman(one, one)));
+  EXPECT_TRUE(std::isnan(mr::spearman(two, flat)));
+  EXPECT_TRUE(std::isnan(mr::spearman(two, three)));
+  EXPECT_DOUBLE_EQ(mr::spearman(two, two), 1.0);
+}

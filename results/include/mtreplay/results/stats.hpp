@@ -4,6 +4,7 @@
 #pragma once
 
 #include <span>
+#include <vector>
 
 namespace mtreplay::results {
 
@@ -33,5 +34,14 @@ struct MannWhitneyResult {
 // possible p is 0.1, with 4 against 4 it is 0.029, with 5 against 5 0.0079.
 inline constexpr int kExactLimit = 40;
 MannWhitneyResult mann_whitney_u(std::span<const double> a, std::span<const double> b);
+
+// Ranks 1..n in input order; tied values share the mean of the ranks they span
+// (average ranks: {10, 20, 20, 30} -> {1, 2.5, 2.5, 4}).
+std::vector<double> average_ranks(std::span<const double> values);
+
+// Spearman's rank correlation of paired samples: Pearson's correlation of their
+// average ranks, so ties are handled exactly. NaN when the sizes differ, there are
+// fewer than 2 pairs, or one side is all ties (no ordering to agree with).
+double spearman(std::span<const double> a, std::span<const double> b);
 
 }  // namespace mtreplay::results

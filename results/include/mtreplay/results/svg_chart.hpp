@@ -42,7 +42,25 @@ struct LineChart {
   std::vector<LineSeries> series;
 };
 
+// Points (x, y) on equal axes around the data, with the diagonal y = x drawn: how
+// far a prediction (y) is from what it predicts (x). Every point is a
+// <circle class="point"> with a <title>, labelled beside it.
+struct ScatterPoint {
+  std::string label;
+  std::string color;
+  double x = 0, y = 0;
+};
+
+struct ScatterChart {
+  std::string id;
+  std::string title;
+  std::string x_label, y_label;
+  Unit unit = Unit::kRatio;
+  std::vector<ScatterPoint> points;  // NaN coordinates are left out
+};
+
 std::string render(const BarChart& chart);
+std::string render(const ScatterChart& chart);
 std::string render(const LineChart& chart);
 
 // A stable colour per index (allocators keep theirs across all charts).

@@ -1,0 +1,311 @@
+// mtreplay validate [-a A,B,...] [--repeat N] [--warmup N] [--trace T] ... -- CMD [ARGS...]
+// How well replays predict the program: records CMD (unless --trace), then runs CMD
+// itself and replays its traces under each allocator in interleaved rounds, and sets
+// the two side by side (results/README.md "mtreplay validate").
+#include <fmt/core.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <boost/algorithm/string/classification.hpp>
+#include <boost/algorithm/string/split.hpp>
+#include <boost/program_options.hpp>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "commands.hpp"
+#include "exit_codes.hpp"
+#include "mtreplay/allocators/registry.hpp"
+#include "mtreplay/install_layout.hpp"
+#include "mtreplay/replay/worker_launch.hpp"
+#include "mtreplay/results/child_process.hpp"
+#include "mtreplay/results/schema_io.hpp"
+#include "mtreplay/results/validate.hpp"
+#include "parse_options.hpp"
+#include "recording.hpp"
+
+namespace po = boost::program_options;
+namespace fs = std::filesystem;
+namespace mr = mtreplay::results;
+
+namespace {
+
+constexpr const char* kUsage =
+    "usage: mtreplay validate [-a A,B,...] [--baseline A] [--repeat N] [--warmup N]\n"
+    "                         [--trace T]... [--keep-traces DIR] [--timeout S]\n"
+    "                         [--json F] [--markdown F] [--html F] -- CMD [ARGS...]\n"
+    "       mtreplay validate --from VALIDATE.json [--json F] [--markdown F] [--html F]\n"
+    "Records CMD (or takes its traces from --trace), then runs CMD and replays its traces\n"
+    "under each allocator in interleaved rounds, and reports how well the replays predict\n"
+    "the program. No -a: every available allocator except null.";
+
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (fs::temp_directory_path() / "mtreplay-validate.XXXXXX").string();
+    if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a temporary directory");
+    path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  ScratchDir(const ScratchDir&) = delete;
+  ScratchDir& operator=(const ScratchDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+bool write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  return static_cast<bool>(out.flush());
+}
+
+std::vector<std::string> split_list(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    std::vector<std::string> parts;
+    boost::split(parts, v, boost::is_any_of(","));
+    for (auto& p : parts)
+      if (!p.empty()) out.push_back(p);
+  }
+  return out;
+}
+
+// A progress bar on stderr when it is a terminal.
+mr::ValidateProgress terminal_progress() {
+  if (!isatty(STDERR_FILENO)) return {};
+  return [](size_t done, size_t total, const std::string& what) {
+    constexpr size_t kWidth = 30;
+    const size_t filled = total ? kWidth * done / total : 0;
+    fmt::print(stderr, "\r\x1b[K[{}{}] {}/{} {}", std::string(filled, '#'),
+               std::string(kWidth - filled, '.'), done, total, what);
+    std::fflush(stderr);
+  };
+}
+
+void clear_progress() {
+  if (isatty(STDERR_FILENO)) fmt::print(stderr, "\r\x1b[K");
+}
+
+struct Options {
+  std::vector<std::string> allocator_args, trace_args, command;
+  std::string baseline = "glibc", keep_traces, json, markdown, html, from;
+  int repeat = 5, warmup = 1;
+  double timeout_s = 600;
+};
+
+// Prints the table, writes the requested files; returns the exit code.
+int report(const mr::Validation& validation, const Options& o) {
+  const mr::FidelitySummary summary = mr::summarize_fidelity(validation);
+  fmt::print("{}", mr::fidelity_text(validation, summary));
+  if (!o.json.empty()) {
+    const std::string text = mr::fidelity_json(validation, summary).dump(1) + "\n";
+    if (!write_text(o.json, text)) {
+      fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.json);
+      return mtreplay::kExitBadInput;
+    }
+  }
+  if (!o.markdown.empty() &&
+      !write_text(o.markdown,
+                  mr::fidelity_markdown(validation, summary, validation.replays.environment))) {
+    fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.markdown);
+    return mtreplay::kExitBadInput;
+  }
+  if (!o.html.empty() && !write_text(o.html, mr::fidelity_html(validation, summary))) {
+    fmt::print(stderr, "mtreplay validate: {}: cannot write\n", o.html);
+    return mtreplay::kExitBadInput;
+  }
+  return mr::fidelity_exit_code(summary);
+}
+
+}  // namespace
+
+int mtreplay::cli::run_validate(Args args) {
+  Options o;
+  // Options before "--", the command after it.
+  std::vector<char*> option_args;
+  size_t i = 0;
+  for (; i < args.size() && std::string_view(args[i]) != "--"; ++i) option_args.push_back(args[i]);
+  for (++i; i < args.size(); ++i) o.command.emplace_back(args[i]);
+
+  po::options_description named("options");
+  named.add_options()("help,h", "this help")(
+      "allocators,a", po::value(&o.allocator_args)->composing(),
+      "allocators, comma-separated names from `mtreplay allocators` or paths to .so")(
+      "baseline", po::value(&o.baseline)->default_value(o.baseline),
+      "the allocator ratios are to (added to -a when missing)")(
+      "repeat", po::value(&o.repeat)->default_value(o.repeat),
+      "measured rounds (each runs the program and its replays once per allocator)")(
+      "warmup", po::value(&o.warmup)->default_value(o.warmup),
+      "discarded rounds before the measured ones")(
+      "trace", po::value(&o.trace_args)->composing(),
+      "replay these traces (one per process of CMD) instead of recording CMD")(
+      "keep-traces", po::value(&o.keep_traces),
+      "record into this directory and keep the traces (default: a scratch directory)")(
+      "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s),
+      "seconds before a program run or a replay is killed and reported as crashed")(
+      "json", po::value(&o.json), "write the replays and the validation (results/SCHEMA.md)")(
+      "markdown", po::value(&o.markdown), "write the table as Markdown to this file")(
+      "html", po::value(&o.html), "write a self-contained HTML report: program against replay")(
+      "from", po::value(&o.from), "tabulate this --json file of validate instead of running");
+  const auto parsed =
+      parse_options("validate", Args(option_args.data(), option_args.size()), named);
+  if (!parsed) return kExitBadInput;
+  if (parsed->count("help")) {
+    fmt::print("{}\n\n{}\n", kUsage, (std::ostringstream() << named).str());
+    return kExitOk;
+  }
+  if (!o.from.empty()) {
+    if (!o.command.empty() || !o.trace_args.empty() || !o.allocator_args.empty()) {
+      fmt::print(stderr, "mtreplay validate: --from takes no command, traces or allocators\n");
+      return kExitBadInput;
+    }
+    try {
+      return report(mr::read_validation(o.from), o);
+    } catch (const mr::SchemaError& e) {
+      fmt::print(stderr, "mtreplay validate: {}\n", e.what());
+      return kExitBadInput;
+    }
+  }
+  if (o.command.empty()) {
+    fmt::print(stderr,
+               "mtreplay validate: no command given (mtreplay validate [options] -- CMD "
+               "[ARGS...])\n");
+    return kExitBadInput;
+  }
+  if (o.repeat < 1 || o.warmup < 0 || !(o.timeout_s > 0)) {
+    fmt::print(stderr, "mtreplay validate: --repeat must be >= 1, --warmup >= 0, --timeout > 0\n");
+    return kExitBadInput;
+  }
+  if (!o.trace_args.empty() && !o.keep_traces.empty()) {
+    fmt::print(stderr, "mtreplay validate: --keep-traces records; it does not go with --trace\n");
+    return kExitBadInput;
+  }
+
+  // The allocators, the baseline first when -a leaves it out.
+  const fs::path self = layout::self_exe();
+  const fs::path lib_dir = layout::library_dir();
+  std::vector<std::string> wanted = split_list(o.allocator_args);
+  if (wanted.empty())
+    for (const auto& b : allocators::known_backends(lib_dir))
+      if (b.available && b.name != "null") wanted.push_back(b.name);
+  std::vector<mr::ValidateAllocator> chosen;
+  auto add = [&](const std::string& spec, bool front) {
+    auto backend = allocators::find_backend(spec, lib_dir);
+    if (!backend) {
+      fmt::print(stderr, "mtreplay validate: unknown allocator '{}' (see mtreplay allocators)\n",
+                 spec);
+      return false;
+    }
+    if (!backend->available) {
+      fmt::print(stderr, "mtreplay validate: allocator '{}' is not available here\n", spec);
+      return false;
+    }
+    for (const auto& c : chosen)
+      if (c.name == backend->name) return true;
+    mr::ValidateAllocator a{backend->name, spec, backend->path.string()};
+    chosen.insert(front ? chosen.begin() : chosen.end(), a);
+    return true;
+  };
+  for (const auto& spec : wanted)
+    if (!add(spec, false)) return kExitBadInput;
+  if (!add(o.baseline, true)) return kExitBadInput;
+  // The baseline's name as the registry gives it (a path baseline: its file name).
+  o.baseline = allocators::find_backend(o.baseline, lib_dir)->name;
+
+  for (const auto& t : o.trace_args) {
+    std::error_code ec;
+    if (!fs::is_regular_file(t, ec)) {
+      fmt::print(stderr, "mtreplay validate: {}: no such trace file\n", t);
+      return kExitBadInput;
+    }
+  }
+  // Where the worker is: beside mtreplay in a build tree, libexec/mtreplay installed.
+  const fs::path launcher = replay::default_worker_path().parent_path() / "mtreplay-launch";
+  if (!fs::exists(launcher)) {
+    fmt::print(stderr, "mtreplay validate: {} not found (expected beside mtreplay-worker)\n",
+               launcher.string());
+    return kExitInternal;
+  }
+
+  try {
+    ScratchDir scratch;
+    mr::ValidateRequest request;
+    request.mtreplay = self;
+    request.program.launcher = launcher;
+    request.program.command = o.command;
+    request.program.timeout = std::chrono::milliseconds(static_cast<int64_t>(o.timeout_s * 1000));
+    request.program.work_dir = scratch.path();
+    request.replay_timeout = request.program.timeout;
+    request.allocators = chosen;
+    request.repeat = o.repeat;
+    request.warmup = o.warmup;
+
+    mr::InterruptGuard guard;
+    std::optional<mr::ProgramRun> recording;
+    if (o.trace_args.empty()) {
+      const fs::path mhook = find_mhook();
+      if (mhook.empty() || !fs::exists(mhook)) {
+        fmt::print(stderr,
+                   "mtreplay validate: libmhook.so not found at {} (expected beside bin/)\n",
+                   mhook.string());
+        return kExitInternal;
+      }
+      fs::path dir = o.keep_traces.empty() ? scratch.path() / "traces" : fs::path(o.keep_traces);
+      std::error_code ec;
+      fs::create_directories(dir, ec);
+      if (ec || !fs::is_directory(dir)) {
+        fmt::print(stderr, "mtreplay validate: {}: cannot create the directory\n", dir.string());
+        return kExitBadInput;
+      }
+      const fs::path manifest = create_manifest();
+      RecordSettings settings;
+      settings.pattern = (fs::absolute(dir) / "%e.%p.mtr").string();
+      mr::Launch launch = request.program;
+      launch.preload = mhook.string();
+      launch.env = mhook_settings(settings, manifest);
+      if (isatty(STDERR_FILENO)) fmt::print(stderr, "recording {}\r", o.command[0]);
+      recording = mr::launch_program(launch, "record", -1);
+      clear_progress();
+      const auto entries = traces_from_manifest(manifest);
+      fs::remove(manifest, ec);
+      if (!recording->ok()) {
+        fmt::print(stderr, "mtreplay validate: the command failed while recording: {}\n",
+                   recording->error);
+        return kExitBadInput;
+      }
+      for (const auto& e : entries)
+        if (fs::is_regular_file(e.path, ec)) request.traces.push_back(e.path);
+      if (request.traces.empty()) {
+        fmt::print(stderr,
+                   "mtreplay validate: {} wrote no trace (a statically linked program cannot be "
+                   "recorded)\n",
+                   o.command[0]);
+        return kExitBadInput;
+      }
+    } else {
+      for (const auto& t : o.trace_args) request.traces.emplace_back(t);
+    }
+
+    mr::Validation validation = mr::run_validate(request, terminal_progress());
+    clear_progress();
+    validation.baseline = o.baseline;
+    if (recording) validation.program_runs.insert(validation.program_runs.begin(), *recording);
+
+    return report(validation, o);
+  } catch (const mr::Interrupted&) {
+    clear_progress();
+    fmt::print(stderr, "mtreplay validate: interrupted\n");
+    return 128 + SIGINT;
+  } catch (const std::exception& e) {
+    clear_progress();
+    fmt::print(stderr, "mtreplay validate: internal error: {}\n", e.what());
+    return kExitInternal;
+  }
+}

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Fidelity benchmark (issue #10): `mtreplay validate` over real programs, every
+# available allocator, and one summary table. Targets, per program: Spearman rank
+# correlation program vs replay >= 0.9 for peak RSS and >= 0.85 for CPU time, and every
+# allocator's replayed peak-RSS ratio to glibc within +-0.1 of the program's own.
+#
+#   tests/bench/fidelity/run_fidelity.sh [--repeat N] [--warmup N] [-a A,B,...]
+#                                        [--only NAME,...] [--out DIR] [--summarize]
+#
+# Needs scripts/build.sh (build/bin/mtreplay, mtreplay-launch, fidelity_batch_queue,
+# libmhook.so; MTREPLAY=path/bin/mtreplay for another build) and scripts/setup.sh
+# (python3, sqlite3, perl, g++, xz). Writes DIR/NAME.{json,md,html,txt} per program and
+# DIR/summary.md (default DIR: fidelity-out); --summarize only re-writes the summary
+# from DIR. Exit code: 0 when every program met the targets, 1 when one missed, 2 on
+# bad input, 3 when a run failed.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../../.." && pwd)"
+mtreplay="${MTREPLAY:-$root/build/bin/mtreplay}"  # another build: MTREPLAY=.../bin/mtreplay
+src="$root/traces/samples/src"
+repeat=7 warmup=1 allocators="" only="" out="fidelity-out" summarize=0
+while (($#)); do
+  case "$1" in
+    --repeat) repeat="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    -a|--allocators) allocators="$2"; shift 2 ;;
+    --only) only="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    --summarize) summarize=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+[[ -x "$mtreplay" ]] || { echo "run_fidelity: $mtreplay missing; run scripts/build.sh" >&2; exit 2; }
+for tool in /usr/bin/python3 sqlite3 perl g++ xz; do
+  command -v "$tool" >/dev/null || { echo "run_fidelity: $tool missing; run scripts/setup.sh" >&2; exit 2; }
+done
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+((summarize)) && only="-"  # run nothing, summarize what DIR holds
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+# Inputs, built once, outside the measured runs.
+g++ -O2 -pthread -o "$work/prodcons" "$src/prodcons.cpp"
+head -c 3000000 /dev/zero | tr '\0' 'a' | sed 's/a\{64\}/&\n/g' > "$work/xz-input.txt"
+seq 1 400000 >> "$work/xz-input.txt"
+cp "$src/prodcons.cpp" "$work/compile-me.cpp"
+
+sql="CREATE TABLE t(k INTEGER PRIMARY KEY, v TEXT, g INTEGER);
+WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000)
+INSERT INTO t SELECT x, printf('%08d-%s', (x * 7919) % 1000003, substr('abcdefghij', 1 + x % 10)), x % 97 FROM c;
+CREATE INDEX tv ON t(v);
+SELECT g, count(*), max(v) FROM t GROUP BY g ORDER BY g LIMIT 5;
+SELECT count(DISTINCT v) FROM t;"
+perl_code='my %h; for my $i (1 .. 300000) { $h{"key$i"} = "v" x ($i % 64) } my @k = sort keys %h; my $n = 0; $n += length($h{$_}) for @k[0 .. 99999]; print scalar(@k), " $n\n";'
+
+# The programs, run from $work (PYTHONMALLOC=malloc: CPython's objects go through malloc).
+names=(python3 python3-threads sqlite3 perl g++ prodcons batch_queue xz-threads)
+command_for() {
+  case "$1" in
+    python3) cmd=(/usr/bin/python3 -c 'x=[str(i) for i in range(300000)]; d={i:str(i) for i in range(100000)}') ;;
+    python3-threads) cmd=(/usr/bin/python3 "$src/python_workload.py" threads) ;;
+    sqlite3) cmd=(sqlite3 :memory: "$sql") ;;
+    perl) cmd=(perl -e "$perl_code") ;;
+    g++) cmd=(g++ -O2 -c compile-me.cpp -o compile-me.o) ;;  # the driver, cc1plus, as
+    prodcons) cmd=(./prodcons 2 2 40000) ;;                  # threads, a bounded queue
+    batch_queue) cmd=("$(dirname "$mtreplay")/fidelity_batch_queue" 2 120 1000) ;;  # maps, cross-thread frees
+    xz-threads) cmd=(xz -T2 -6 -c xz-input.txt) ;;
+  esac
+}
+
+status=0
+cd "$work"
+export PYTHONMALLOC=malloc
+for name in "${names[@]}"; do
+  if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
+  command_for "$name"
+  args=(validate --repeat "$repeat" --warmup "$warmup" --json "$out/$name.json"
+        --markdown "$out/$name.md" --html "$out/$name.html")
+  [[ -n "$allocators" ]] && args+=(-a "$allocators")
+  echo "run_fidelity: $name ($(uptime | sed 's/.*load average/load average/'))" >&2
+  rc=0
+  "$mtreplay" "${args[@]}" -- "${cmd[@]}" >"$out/$name.txt" 2>"$out/$name.err" || rc=$?
+  echo "run_fidelity: $name exit $rc: $(grep '^verdict' "$out/$name.txt" || tail -n 1 "$out/$name.err")" >&2
+  if ((rc >= 2)); then status=3; fi
+done
+
+# The summary: one row per program.
+/usr/bin/python3 - "$out" <<'PY' || status=$((status > 1 ? status : 1))
+import json, os, sys
+out = sys.argv[1]
+rounds = set()
+rows, missed = [], False
+names = ["python3", "python3-threads", "sqlite3", "perl", "g++", "prodcons", "batch_queue",
+         "xz-threads"]
+def f(v, fmt="{:.2f}"):
+    return "-" if v is None else fmt.format(v)
+for name in names:
+    path = os.path.join(out, name + ".json")
+    if not os.path.exists(path):
+        continue
+    v = json.load(open(path))["validation"]
+    rounds.add(v["repeat"])
+    s = v["spearman"]
+    worst, worst_name = None, ""
+    for a in v["allocators"]:
+        e = a["ratio"]["peak_rss_error"]
+        if e is not None and (worst is None or abs(e) > abs(worst)):
+            worst, worst_name = e, a["name"]
+    failed = [a["name"] for a in v["allocators"] if not a["ok"]]
+    met = (s["peak_rss"] is not None and s["peak_rss"] >= 0.9 and s["cpu"] is not None
+           and s["cpu"] >= 0.85 and worst is not None and abs(worst) <= 0.1 and not failed)
+    missed |= not met
+    span = v.get("program_ratio_span", {})
+    rows.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+        name, len(v["traces"]), s["allocators"], f(s["wall"]), f(s["cpu"]), f(s["peak_rss"]),
+        "{} / {}".format(f(span.get("cpu")), f(span.get("peak_rss"))),
+        "-" if worst is None else "{:+.2f} ({})".format(worst, worst_name),
+        v["verdict"] + (" (failed: " + ", ".join(failed) + ")" if failed else "")
+        + ("; output " + v["output"]["note"] if v["output"]["note"] else ""),
+        "**met**" if met else "missed"))
+head = ("| program | processes | allocators | rho wall | rho CPU | rho peak RSS "
+        "| program's ratio span CPU / peak RSS | worst peak-RSS ratio error | verdict | target |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---|")
+text = "Fidelity, {} rounds (targets: rho peak RSS >= 0.9, rho CPU >= 0.85, |peak-RSS ratio error| <= 0.1)\n\n{}\n{}\n".format(
+    "/".join(str(r) for r in sorted(rounds)) or "no", head, "\n".join(rows))
+open(os.path.join(out, "summary.md"), "w").write(text)
+print(text)
+sys.exit(1 if missed else 0)
+PY
+exit "$status"

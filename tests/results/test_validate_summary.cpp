@@ -1,0 +1,148 @@
+// validate's analysis on crafted runs: medians, the peak-RSS prediction, errors, rank
+// correlations, the verdict, the output check and the exit code.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "mtreplay/results/validate.hpp"
+
+namespace mr = mtreplay::results;
+
+namespace {
+
+constexpr uint64_t kMiB = 1 << 20;
+
+mr::ProgramRun program(const std::string& allocator, int repeat, uint64_t cpu_ms, uint64_t rss_mib,
+                       const std::string& out = "fnv1a64:same") {
+  mr::ProgramRun r;
+  r.allocator = allocator;
+  r.repeat = repeat;
+  r.exit_code = 0;
+  r.wall_ns = cpu_ms * 1000000 + 5000000;
+  r.cpu_user_ns = cpu_ms * 1000000;
+  r.cpu_sys_ns = 0;
+  r.peak_rss_bytes = rss_mib * kMiB;
+  r.stdout_hash = out;
+  return r;
+}
+
+mr::Run replay(const std::string& allocator, int repeat, const std::string& trace, uint64_t cpu_ms,
+               uint64_t peak_mib, uint64_t base_mib = 30) {
+  mr::Run r;
+  r.allocator.name = allocator;
+  r.repeat = repeat;
+  r.trace.name = trace;
+  r.trace.content_hash = "fnv1a64:" + trace;
+  r.trace.events = 1000;
+  r.trace.threads = 1;
+  r.wall_ns = cpu_ms * 1000000;
+  r.cpu_user_ns = cpu_ms * 1000000;
+  r.cpu_sys_ns = 0;
+  r.peak_rss_bytes = peak_mib * kMiB;
+  r.baseline_rss_bytes = base_mib * kMiB;
+  r.peak_rss_delta_bytes = (peak_mib - base_mib) * kMiB;
+  return r;
+}
+
+// Three allocators, two rounds; the program's peak RSS is 100/120/90 MiB, the replays'
+// heap (above a 30 MiB replayer) 60/78/52 MiB: predicted 1.18x and 0.92x for 1.20x, 0.90x.
+mr::Validation three_allocators() {
+  mr::Validation v;
+  v.command = {"prog"};
+  v.allocators = {"glibc", "jem", "mi"};
+  v.baseline = "glibc";
+  v.repeat = 2;
+  struct Figures {
+    const char* name;
+    uint64_t cpu, rss, replay_cpu, replay_peak;
+  };
+  for (const Figures& f : {Figures{"glibc", 100, 100, 50, 90}, Figures{"jem", 80, 120, 30, 108},
+                           Figures{"mi", 90, 90, 40, 82}})
+    for (int round = 0; round < 2; ++round) {
+      v.program_runs.push_back(program(f.name, round, f.cpu + static_cast<uint64_t>(round), f.rss));
+      v.replays.runs.push_back(replay(f.name, round, "main", f.replay_cpu, f.replay_peak));
+    }
+  return v;
+}
+
+}  // namespace
+
+TEST(ValidateSummary, RatiosErrorsAndTheRssPrediction) {
+  mr::FidelitySummary s = mr::summarize_fidelity(three_allocators());
+  ASSERT_EQ(s.allocators.size(), 3u);
+  const auto& jem = s.allocators[1];
+  EXPECT_TRUE(jem.ok());
+  EXPECT_EQ(jem.program_ok, 2u);
+  EXPECT_DOUBLE_EQ(*jem.program_cpu, 80.5e6);  // median of 80 and 81 ms
+  EXPECT_DOUBLE_EQ(*jem.program_rss_ratio, 1.2);
+  // (100 + 108 - 90) / 100: the replayer's own 30 MiB drops out.
+  EXPECT_NEAR(*jem.replay_rss_ratio, 1.18, 1e-12);
+  EXPECT_NEAR(*jem.rss_error(), -0.02, 1e-12);
+  EXPECT_NEAR(*jem.replay_heap_ratio, 78.0 / 60.0, 1e-12);
+  EXPECT_NEAR(*jem.replay_cpu_ratio, 0.6, 1e-12);
+  EXPECT_NEAR(*jem.cpu_error(), 0.6 - 80.5 / 100.5, 1e-12);
+  EXPECT_EQ(s.ranked, 3u);
+  EXPECT_DOUBLE_EQ(s.rss_rho, 1.0);
+  EXPECT_DOUBLE_EQ(s.cpu_rho, 1.0);
+  EXPECT_NEAR(s.rss_span, 0.3, 1e-12);  // 1.2 - 0.9
+  EXPECT_EQ(s.verdict, mr::FidelityVerdict::kFaithful) << s.verdict_text;
+  EXPECT_EQ(mr::fidelity_exit_code(s), 0);
+}
+
+TEST(ValidateSummary, AMissedRatioOrRankIsNotFaithful) {
+  mr::Validation v = three_allocators();
+  // mi's replay now predicts 1.10x where the program showed 0.90x: off by +0.20, and
+  // the peak-RSS ranks disagree.
+  for (auto& r : v.replays.runs)
+    if (r.allocator.name == "mi") r.peak_rss_bytes = 100 * kMiB;
+  mr::FidelitySummary s = mr::summarize_fidelity(v);
+  EXPECT_EQ(s.verdict, mr::FidelityVerdict::kNotFaithful);
+  EXPECT_NE(s.verdict_text.find("mi peak RSS ratio off by +0.20"), std::string::npos)
+      << s.verdict_text;
+  EXPECT_NE(s.verdict_text.find("peak RSS rho 0.50 < 0.90"), std::string::npos) << s.verdict_text;
+  EXPECT_EQ(mr::fidelity_exit_code(s), 1);
+}
+
+TEST(ValidateSummary, ProcessesSumTimesAndTakeTheLargestPeak) {
+  mr::Validation v = three_allocators();
+  for (int round = 0; round < 2; ++round)
+    for (const char* a : {"glibc", "jem", "mi"})
+      v.replays.runs.push_back(replay(a, round, "child", 7, 40));
+  mr::FidelitySummary s = mr::summarize_fidelity(v);
+  EXPECT_EQ(s.traces.size(), 2u);
+  EXPECT_DOUBLE_EQ(*s.allocators[0].replay_cpu, 57e6);         // 50 + 7 ms
+  EXPECT_DOUBLE_EQ(*s.allocators[0].replay_rss, 90.0 * kMiB);  // max(90, 40)
+}
+
+TEST(ValidateSummary, FailuresOutputsAndTooFewAllocators) {
+  mr::Validation v = three_allocators();
+  v.program_runs[3].status = mr::RunStatus::kCrashed;  // jem, round 1
+  v.program_runs[3].error = "killed by signal 11 (Segmentation fault)";
+  mr::FidelitySummary s = mr::summarize_fidelity(v);
+  EXPECT_TRUE(s.failures);
+  EXPECT_FALSE(s.allocators[1].ok());
+  EXPECT_EQ(s.allocators[1].failure, "program crashed: killed by signal 11 (Segmentation fault)");
+  EXPECT_EQ(mr::fidelity_exit_code(s), 3);
+
+  mr::Validation out = three_allocators();
+  for (auto& r : out.program_runs)
+    if (r.allocator == "mi") r.stdout_hash = "fnv1a64:other";
+  s = mr::summarize_fidelity(out);
+  EXPECT_TRUE(s.output_differs);
+  EXPECT_EQ(s.output_note, "differs from glibc's under mi");
+  EXPECT_EQ(mr::fidelity_exit_code(s), 1);
+
+  out.program_runs[0].stdout_hash = "fnv1a64:a-timestamp";  // glibc differs from itself
+  s = mr::summarize_fidelity(out);
+  EXPECT_TRUE(s.output_varies);
+  EXPECT_FALSE(s.output_differs);
+  EXPECT_EQ(mr::fidelity_exit_code(s), 0);
+
+  mr::Validation one = three_allocators();
+  one.allocators = {"glibc"};
+  s = mr::summarize_fidelity(one);
+  EXPECT_EQ(s.verdict, mr::FidelityVerdict::kInconclusive);
+  EXPECT_TRUE(std::isnan(s.rss_rho));
+}
