@@ -30,11 +30,15 @@
 #include "mtreplay/results/schema_io.hpp"
 #include "mtreplay/results/summary.hpp"
 #include "mtreplay/results/trace_profile.hpp"
+#include "output_files.hpp"
 #include "parse_options.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
 namespace mr = mtreplay::results;
+using mtreplay::cli::ScratchDir;
+using mtreplay::cli::split_list;
+using mtreplay::cli::write_text;
 
 namespace {
 
@@ -45,36 +49,10 @@ constexpr const char* kUsage =
     "No trace: the bundled samples ($MTREPLAY_SAMPLES, <bin>/../share/mtreplay/samples or\n"
     "<bin>/../../traces/samples). No -a: every available allocator except null.";
 
-// A scratch directory for the runs' JSON, removed at the end.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "mtreplay-compare.XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a temporary directory");
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
 struct Outputs {
   std::string json, markdown, html;
   bool compact_json = false;
 };
-
-bool write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  return static_cast<bool>(out.flush());
-}
 
 // Prints the table and writes the requested files. Returns the exit code.
 int report(const mr::ResultFile& file, const std::string& baseline, const Outputs& out) {
@@ -111,17 +89,6 @@ int report(const mr::ResultFile& file, const std::string& baseline, const Output
   return mtreplay::kExitOk;
 }
 
-std::vector<std::string> split_list(const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (const auto& v : values) {
-    std::vector<std::string> parts;
-    boost::split(parts, v, boost::is_any_of(","));
-    for (auto& p : parts)
-      if (!p.empty()) out.push_back(p);
-  }
-  return out;
-}
-
 }  // namespace
 
 int mtreplay::cli::run_compare(Args args) {
@@ -151,8 +118,8 @@ int mtreplay::cli::run_compare(Args args) {
       "html", po::value(&outputs.html), "write a self-contained HTML report with charts")(
       "from", po::value(&from)->multitoken()->composing(),
       "tabulate these result files (merged: shards of one matrix, runs made apart) instead "
-      "of running replays")(
-      "force", "--from: merge files even when their traces or environments differ")(
+      "of running replays")("force",
+                            "--from: merge files even when their traces or environments differ")(
       "shard", po::value(&shard),
       "K/N: run only the K-th of N deterministic shares of the (trace x allocator x repeat) "
       "runs; --from merges the N result files")(
@@ -264,7 +231,7 @@ int mtreplay::cli::run_compare(Args args) {
   }
 
   try {
-    ScratchDir scratch;
+    ScratchDir scratch("compare");
     request.work_dir = scratch.path();
     // Every run's `mtreplay replay` maps the plan the first one stored: with --no-cache
     // in a directory that goes with the scratch space.

@@ -92,7 +92,8 @@ bool parse_pace(const std::string& s, uint64_t& window_ns) {
 // none, recorded, or scaled:F (F > 0 replay seconds per recorded second).
 bool parse_timing(const std::string& s, ReplayOptions& options) {
   if (s == "none") return options.timing = TimingMode::kNone, true;
-  if (s == "recorded") return options.timing = TimingMode::kRecorded, options.timing_scale = 1, true;
+  if (s == "recorded")
+    return options.timing = TimingMode::kRecorded, options.timing_scale = 1, true;
   if (s.rfind("scaled:", 0) != 0) return false;
   size_t used = 0;
   try {
@@ -148,7 +149,8 @@ int mtreplay::cli::run_replay(Args args) {
       "taken out of the figures. use: write every cache line of a new block and read them "
       "back before it is released, with that time counted, as the program's own accesses "
       "are")(
-      "pace", po::value<std::string>()->default_value(fmt::format("{}us", kDefaultPaceWindowNs / 1000)),
+      "pace",
+      po::value<std::string>()->default_value(fmt::format("{}us", kDefaultPaceWindowNs / 1000)),
       "parallel mode: keep every thread within this much recorded time of the others "
       "(e.g. 250us, 1ms, 10ms), so the live set and cross-thread traffic follow the "
       "recording; none: threads wait only on the objects they use")(
@@ -156,10 +158,9 @@ int mtreplay::cli::run_replay(Args args) {
       "parallel mode: none runs each op as soon as it may; recorded keeps the recorded "
       "gaps (no op before its recorded time since the start: busy for short gaps, asleep "
       "for long ones), so time-driven allocator behaviour shows; scaled:F stretches them "
-      "by F")(
-      "verify",
-      "write a per-object pattern into each block and check it before the block "
-      "is freed; check alignment, usable size and calloc zeroing")(
+      "by F")("verify",
+              "write a per-object pattern into each block and check it before the block "
+              "is freed; check alignment, usable size and calloc zeroing")(
       "on-anomaly", po::value<std::string>()->default_value("skip"),
       "skip: count anomalies (and NULLs from the allocator) and go on; fail: stop the run")(
       "repeat", po::value<unsigned>()->default_value(1), "runs, each in a fresh process")(

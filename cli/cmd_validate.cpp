@@ -23,12 +23,16 @@
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/schema_io.hpp"
 #include "mtreplay/results/validate.hpp"
+#include "output_files.hpp"
 #include "parse_options.hpp"
 #include "recording.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
 namespace mr = mtreplay::results;
+using mtreplay::cli::ScratchDir;
+using mtreplay::cli::split_list;
+using mtreplay::cli::write_text;
 
 namespace {
 
@@ -40,42 +44,6 @@ constexpr const char* kUsage =
     "Records CMD (or takes its traces from --trace), then runs CMD and replays its traces\n"
     "under each allocator in interleaved rounds, and reports how well the replays predict\n"
     "the program. No -a: every available allocator except null.";
-
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (fs::temp_directory_path() / "mtreplay-validate.XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("cannot create a temporary directory");
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-bool write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::trunc);
-  out << text;
-  return static_cast<bool>(out.flush());
-}
-
-std::vector<std::string> split_list(const std::vector<std::string>& values) {
-  std::vector<std::string> out;
-  for (const auto& v : values) {
-    std::vector<std::string> parts;
-    boost::split(parts, v, boost::is_any_of(","));
-    for (auto& p : parts)
-      if (!p.empty()) out.push_back(p);
-  }
-  return out;
-}
 
 // A progress bar on stderr when it is a terminal.
 mr::ValidateProgress terminal_progress() {
@@ -235,7 +203,7 @@ int mtreplay::cli::run_validate(Args args) {
   }
 
   try {
-    ScratchDir scratch;
+    ScratchDir scratch("validate");
     mr::ValidateRequest request;
     request.mtreplay = self;
     request.program.launcher = launcher;

@@ -3,6 +3,8 @@
 #include <fmt/core.h>
 #include <fmt/ostream.h>
 
+#include <boost/algorithm/string.hpp>
+
 #include <string>
 #include <vector>
 
@@ -51,4 +53,15 @@ mtreplay::cli::TraceCommandLine mtreplay::cli::parse_trace_command(
     line.trace = line.options["trace"].as<std::string>();
   }
   return line;
+}
+
+std::vector<std::string> mtreplay::cli::split_list(const std::vector<std::string>& values) {
+  std::vector<std::string> out;
+  for (const auto& v : values) {
+    std::vector<std::string> parts;
+    boost::split(parts, v, boost::is_any_of(","));
+    for (auto& p : parts)
+      if (!p.empty()) out.push_back(p);
+  }
+  return out;
 }

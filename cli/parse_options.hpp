@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/program_options.hpp>
 
@@ -29,5 +30,9 @@ struct TraceCommandLine {
 };
 TraceCommandLine parse_trace_command(std::string_view command, Args args,
                                      const boost::program_options::options_description& visible);
+
+// Repeatable comma-separated list options (-a glibc,arena -a mimalloc): every
+// non-empty item in order.
+std::vector<std::string> split_list(const std::vector<std::string>& values);
 
 }  // namespace mtreplay::cli

@@ -33,18 +33,6 @@ uint64_t rotl(uint64_t v, int r) {
   return (v << r) | (v >> (64 - r));
 }
 
-void write_all(int fd, const void* data, size_t bytes, uint64_t offset) {
-  auto* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    ssize_t n = pwrite(fd, p, bytes, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::system_error(errno, std::generic_category(), "writing the plan cache entry");
-    }
-    p += n, bytes -= static_cast<size_t>(n), offset += static_cast<uint64_t>(n);
-  }
-}
-
 // Maps `size` bytes of fd read-only; nullptr on failure.
 const std::byte* map_read_only(int fd, size_t size) {
   void* p = mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
@@ -258,7 +246,7 @@ std::unique_ptr<LoadedPlan> load_plan(const fs::path& trace, const PlanSource& s
     trailer.pid = id.pid;
     trailer.complete = id.complete ? 1 : 0;
     try {
-      write_all(out.fd, &trailer, sizeof trailer, image_bytes);
+      write_at(out.fd, &trailer, sizeof trailer, image_bytes, "writing the plan cache entry");
       if (::rename(out.temp_path.c_str(), entry.c_str()) != 0)
         throw std::system_error(errno, std::generic_category(), "renaming it");
       loaded->cache_file = entry;

@@ -28,18 +28,6 @@ class ImageWriter {
   uint64_t size_ = 0;
 };
 
-void write_all(int fd, const void* data, size_t bytes, uint64_t offset) {
-  auto* p = static_cast<const char*>(data);
-  while (bytes > 0) {
-    ssize_t n = pwrite(fd, p, bytes, static_cast<off_t>(offset));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::system_error(errno, std::generic_category(), "writing the replay plan");
-    }
-    p += n, bytes -= static_cast<size_t>(n), offset += static_cast<uint64_t>(n);
-  }
-}
-
 struct ThreadImage {
   std::vector<ImageOp> ops;
   std::vector<ImageWide> wide;
@@ -91,6 +79,18 @@ ThreadImage encode_ops(const ThreadPlan& thread) {
 }
 
 }  // namespace
+
+void write_at(int fd, const void* data, size_t bytes, uint64_t offset, const char* what) {
+  auto* p = static_cast<const char*>(data);
+  while (bytes > 0) {
+    ssize_t n = pwrite(fd, p, bytes, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), what);
+    }
+    p += n, bytes -= static_cast<size_t>(n), offset += static_cast<uint64_t>(n);
+  }
+}
 
 uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses) {
   PlanHeader header;
@@ -148,30 +148,30 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses) {
   if (ftruncate(fd, static_cast<off_t>(header.total_bytes)) != 0)
     throw std::system_error(errno, std::generic_category(), "sizing the replay plan");
   {
-    write_all(fd, &header, sizeof header, 0);
-    write_all(fd, threads.data(), sizeof(PlanThread) * threads.size(), header.threads_offset);
-    write_all(fd, plan.objects.data(), sizeof(PlanObject) * plan.objects.size(),
-              header.objects_offset);
-    write_all(fd, plan.serial_order.data(), sizeof(uint32_t) * plan.serial_order.size(),
-              header.serial_order_offset);
-    write_all(fd, plan.peak_objects.data(), sizeof(uint32_t) * plan.peak_objects.size(),
-              header.peak_objects_offset);
-    write_all(fd, plan.object_addresses.data(), sizeof(uint64_t) * header.address_count,
-              header.addresses_offset);
+    write_at(fd, &header, sizeof header, 0);
+    write_at(fd, threads.data(), sizeof(PlanThread) * threads.size(), header.threads_offset);
+    write_at(fd, plan.objects.data(), sizeof(PlanObject) * plan.objects.size(),
+             header.objects_offset);
+    write_at(fd, plan.serial_order.data(), sizeof(uint32_t) * plan.serial_order.size(),
+             header.serial_order_offset);
+    write_at(fd, plan.peak_objects.data(), sizeof(uint32_t) * plan.peak_objects.size(),
+             header.peak_objects_offset);
+    write_at(fd, plan.object_addresses.data(), sizeof(uint64_t) * header.address_count,
+             header.addresses_offset);
     for (size_t i = 0; i < plan.threads.size(); ++i) {
       const ThreadPlan& t = plan.threads[i];
-      write_all(fd, images[i].ops.data(), sizeof(ImageOp) * images[i].ops.size(),
-                threads[i].ops_offset);
-      write_all(fd, t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
-      write_all(fd, images[i].wide.data(), sizeof(ImageWide) * images[i].wide.size(),
-                threads[i].wide_offset);
-      write_all(fd, images[i].live_after.data(), sizeof(int64_t) * images[i].live_after.size(),
-                threads[i].live_offset);
+      write_at(fd, images[i].ops.data(), sizeof(ImageOp) * images[i].ops.size(),
+               threads[i].ops_offset);
+      write_at(fd, t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
+      write_at(fd, images[i].wide.data(), sizeof(ImageWide) * images[i].wide.size(),
+               threads[i].wide_offset);
+      write_at(fd, images[i].live_after.data(), sizeof(int64_t) * images[i].live_after.size(),
+               threads[i].live_offset);
       // A plan that was never scheduled has no keys: the memfd reads zeros there.
       if (t.pace_ns.size() == t.ops.size())
-        write_all(fd, t.pace_ns.data(), sizeof(uint64_t) * t.pace_ns.size(), threads[i].pace_offset);
-      write_all(fd, images[i].kind_counts, sizeof images[i].kind_counts,
-                threads[i].kind_counts_offset);
+        write_at(fd, t.pace_ns.data(), sizeof(uint64_t) * t.pace_ns.size(), threads[i].pace_offset);
+      write_at(fd, images[i].kind_counts, sizeof images[i].kind_counts,
+               threads[i].kind_counts_offset);
     }
   }
   return header.total_bytes;

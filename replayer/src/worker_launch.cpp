@@ -161,9 +161,8 @@ void collect(const PlanView& plan, ResultsView results, RunResult& r) {
   r.baseline_rss_bytes = h.baseline_rss;
   r.replayer_startup_bytes = h.baseline_rss > h.rss_at_entry ? h.baseline_rss - h.rss_at_entry : 0;
   r.peak_rss_bytes = h.hwm_reset ? h.peak_rss : std::max(h.sampled_peak_rss, h.baseline_rss);
-  r.program_peak_rss_bytes = r.peak_rss_bytes > r.replayer_startup_bytes
-                                 ? r.peak_rss_bytes - r.replayer_startup_bytes
-                                 : 0;
+  r.program_peak_rss_bytes =
+      r.peak_rss_bytes > r.replayer_startup_bytes ? r.peak_rss_bytes - r.replayer_startup_bytes : 0;
   r.peak_rss_method = h.hwm_reset ? "vmhwm-reset" : "sampled";
   r.peak_rss_delta_bytes =
       r.peak_rss_bytes > h.baseline_rss ? r.peak_rss_bytes - h.baseline_rss : 0;

@@ -66,9 +66,7 @@ class Pacer {
   uint64_t key(uint64_t index) const { return keys_[index]; }
   bool admits(uint64_t key) const { return key <= bound_; }
   // This thread reached `key`: does another thread sleep until it gets here?
-  bool awaited(uint64_t key) const {
-    return key >= own_.wake_key.load(std::memory_order_relaxed);
-  }
+  bool awaited(uint64_t key) const { return key >= own_.wake_key.load(std::memory_order_relaxed); }
 
   // Wakes the threads waiting for this one to reach `key` (UINT64_MAX: it finished, or
   // it is about to block, and they should look again rather than wait for it).
@@ -142,15 +140,17 @@ class Pacer {
   uint64_t clock_bound() const {
     if (!settings_.timed) return UINT64_MAX;
     uint64_t elapsed = monotonic_ns() - settings_.start_ns;
-    return settings_.origin_ns + static_cast<uint64_t>(static_cast<double>(elapsed) / settings_.scale);
+    return settings_.origin_ns +
+           static_cast<uint64_t>(static_cast<double>(elapsed) / settings_.scale);
   }
 
   // Sleeps through long recorded gaps, spins through short ones (the program was busy
   // then; a sleep would overshoot by the timer slack).
   void wait_for_recorded_time(uint64_t key, ThreadStats& stats) {
-    uint64_t due = settings_.start_ns +
-                   static_cast<uint64_t>(static_cast<double>(key - std::min(key, settings_.origin_ns)) *
-                                         settings_.scale);
+    uint64_t due =
+        settings_.start_ns +
+        static_cast<uint64_t>(static_cast<double>(key - std::min(key, settings_.origin_ns)) *
+                              settings_.scale);
     uint64_t now = monotonic_ns();
     if (now >= due) return;
     uint64_t start = ticks();

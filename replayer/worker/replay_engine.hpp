@@ -8,9 +8,9 @@
 
 #include "allocator_api.hpp"
 #include "live_map.hpp"
-#include "pacer.hpp"
 #include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/replay/results_region.hpp"
+#include "pacer.hpp"
 #include "sync.hpp"
 
 namespace mtreplay::replay {

@@ -261,8 +261,7 @@ int main(int argc, char** argv) {
   auto* args = map_table<RunnerArg>(threads);
   auto* handles = map_table<pthread_t>(threads);
   if (!tables.live || !tables.stages || !tables.signals || !tables.doorbells || !tables.cursors ||
-      !tables.pace_slots ||
-      !args || !handles)
+      !tables.pace_slots || !args || !handles)
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay tables");
   for (uint32_t i = 0; i < threads; ++i) std::construct_at(&tables.pace_slots[i]);
 

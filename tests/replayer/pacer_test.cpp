@@ -68,7 +68,7 @@ Plan varied_plan(uint32_t threads, uint64_t ops_per_thread, uint64_t seed) {
       e.time_ns = time + 5 + rng() % 3000;
       e.result = 0;
       e.size = 0;
-      if (t == 0 && threads > 1 && i % 16 == 0) e.thread = 1;  // freed by another thread
+      if (t == 0 && threads > 1 && i % 16 == 0) e.thread = 1;      // freed by another thread
       if (t == 0 && i == 48 && threads > 1) e.time_ns = time - 1;  // recorded before its malloc
       events.push_back(e);
     }

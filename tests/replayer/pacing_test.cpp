@@ -72,9 +72,12 @@ TEST_F(Pacing, HazardsAndSamplesReplayTheSameOpsWithEveryWindow) {
     traces.emplace_back(hazard.name, write(hazard.script, hazard.name));
   for (const char* sample : {"prodcons", "python3-threads", "xz-threads", "gcc"})
     traces.emplace_back(sample, kSamples / (std::string(sample) + ".mtr"));
-  const std::vector<std::string> variants = {
-      "--pace 1ns", "--pace 50us --touch use", "--pace none", "--pace 10ms --timing scaled:0.05",
-      "--mode serial --pace 1ns", "--mode single --pace 1ns"};
+  const std::vector<std::string> variants = {"--pace 1ns",
+                                             "--pace 50us --touch use",
+                                             "--pace none",
+                                             "--pace 10ms --timing scaled:0.05",
+                                             "--mode serial --pace 1ns",
+                                             "--mode single --pace 1ns"};
   for (const auto& [name, trace] : traces) {
     auto reference = replay_json(trace, "--mode serial");
     ASSERT_EQ(reference["runs"].size(), 1u) << name;
@@ -117,9 +120,9 @@ TEST_F(Pacing, BadValuesAreBadInput) {
   TraceScript s;
   s.malloc(0, 8, 0x1000);
   std::string trace = write(s, "t").string();
-  for (const char* bad : {"--pace 0ms", "--pace fast", "--pace 5", "--pace -1ms",
-                          "--timing later", "--timing scaled:0", "--timing scaled:x",
-                          "--timing recorded --mode serial"}) {
+  for (const char* bad :
+       {"--pace 0ms", "--pace fast", "--pace 5", "--pace -1ms", "--timing later",
+        "--timing scaled:0", "--timing scaled:x", "--timing recorded --mode serial"}) {
     Outcome o = run("replay " + trace + " " + bad);
     EXPECT_EQ(o.code, 2) << bad;
     EXPECT_NE(o.err.find("mtreplay replay:"), std::string::npos) << bad << ": " << o.err;

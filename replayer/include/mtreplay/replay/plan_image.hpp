@@ -19,6 +19,11 @@ int write_plan_image(const Plan& plan, bool with_addresses = false);
 // image's size (PlanHeader::total_bytes).
 uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses = false);
 
+// pwrite of the whole buffer at `offset`, through short writes and EINTR; throws
+// std::system_error(errno, `what`).
+void write_at(int fd, const void* data, size_t bytes, uint64_t offset,
+              const char* what = "writing the replay plan");
+
 // Read-only view over a mapped image; validates offsets against the mapped size.
 class PlanView {
  public:

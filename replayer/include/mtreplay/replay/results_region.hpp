@@ -84,7 +84,7 @@ struct alignas(64) ThreadStats {
   uint64_t sync_wait_ticks = 0;
   uint64_t pace_wait_ticks = 0;    // held back by the pacing window
   uint64_t timing_wait_ticks = 0;  // waiting for an op's recorded time (--timing)
-  uint64_t excluded_ticks = 0;  // touch and verify work, kept out of the figures
+  uint64_t excluded_ticks = 0;     // touch and verify work, kept out of the figures
   uint64_t failed_alloc_replay = 0;
   uint64_t samples_seen[kKinds] = {};
   uint32_t sample_count[kKinds] = {};

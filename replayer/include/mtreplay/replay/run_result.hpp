@@ -69,7 +69,7 @@ struct RunResult {
   uint64_t sync_wait_ns = 0;
   uint64_t pace_wait_ns = 0;    // threads held back by the pacing window
   uint64_t timing_wait_ns = 0;  // threads waiting for ops' recorded times (--timing)
-  uint64_t excluded_ns = 0;  // touch/verify work, subtracted from wall_ns
+  uint64_t excluded_ns = 0;     // touch/verify work, subtracted from wall_ns
   PlanAnomalies anomalies;
   uint64_t failed_alloc_replay = 0;
 };

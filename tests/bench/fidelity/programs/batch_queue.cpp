@@ -79,7 +79,8 @@ int main(int argc, char** argv) {
   int batches = argc > 2 ? std::atoi(argv[2]) : 120;
   int keys = argc > 3 ? std::atoi(argv[3]) : 1000;
   if (producers < 1 || batches < 1 || keys < 1) {
-    std::fprintf(stderr, "usage: batch_queue [producers] [batches per producer] [keys per batch]\n");
+    std::fprintf(stderr,
+                 "usage: batch_queue [producers] [batches per producer] [keys per batch]\n");
     return 2;
   }
   BoundedQueue queue(8);
