@@ -13,6 +13,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "commands.hpp"
@@ -66,6 +67,7 @@ struct Options {
   std::string baseline = "glibc", keep_traces, json, markdown, html, from;
   int repeat = 5, warmup = 1;
   double timeout_s = 600;
+  std::string touch, pace, timing;  // replay's options, to compare its models
 };
 
 // Prints the table, writes the requested files; returns the exit code.
@@ -118,6 +120,9 @@ int mtreplay::cli::run_validate(Args args) {
       "record into this directory and keep the traces (default: a scratch directory)")(
       "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s),
       "seconds before a program run or a replay is killed and reported as crashed")(
+      "touch", po::value(&o.touch), "passed to replay: none, page, fill or use")(
+      "pace", po::value(&o.pace), "passed to replay: a window such as 100us, or none")(
+      "timing", po::value(&o.timing), "passed to replay: none, recorded or scaled:F")(
       "json", po::value(&o.json), "write the replays and the validation (results/SCHEMA.md)")(
       "markdown", po::value(&o.markdown), "write the table as Markdown to this file")(
       "html", po::value(&o.html), "write a self-contained HTML report: program against replay")(
@@ -145,6 +150,12 @@ int mtreplay::cli::run_validate(Args args) {
     fmt::print(stderr,
                "mtreplay validate: no command given (mtreplay validate [options] -- CMD "
                "[ARGS...])\n");
+    return kExitBadInput;
+  }
+  if (!o.touch.empty() && o.touch != "none" && o.touch != "page" && o.touch != "fill" &&
+      o.touch != "use") {
+    fmt::print(stderr, "mtreplay validate: unknown --touch '{}' (none, page, fill, use)\n",
+               o.touch);
     return kExitBadInput;
   }
   if (o.repeat < 1 || o.warmup < 0 || !(o.timeout_s > 0)) {
@@ -214,6 +225,10 @@ int mtreplay::cli::run_validate(Args args) {
     request.allocators = chosen;
     request.repeat = o.repeat;
     request.warmup = o.warmup;
+    for (const auto& [flag, value] :
+         {std::pair{"--touch", &o.touch}, {"--pace", &o.pace}, {"--timing", &o.timing}}) {
+      if (!value->empty()) request.replay_args.insert(request.replay_args.end(), {flag, *value});
+    }
 
     mr::InterruptGuard guard;
     std::optional<mr::ProgramRun> recording;

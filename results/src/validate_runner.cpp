@@ -133,6 +133,7 @@ Validation run_validate(const ValidateRequest& request, const ValidateProgress& 
       replay.repeat = 1;
       replay.warmup = 0;
       replay.timeout = request.replay_timeout;
+      replay.replay_args = request.replay_args;
       replay.work_dir = request.program.work_dir;
       const size_t before = done;
       ResultFile got = run_compare(replay, [&](size_t i, size_t, const PlannedRun& next) {

@@ -226,6 +226,25 @@ TEST_F(ValidateCli, BadInputIsOneLineAndExitCode2) {
   auto bad_repeat = mtreplay("validate --repeat 0 -- true");
   EXPECT_EQ(bad_repeat.exit_code, 2);
   expect_one_line(bad_repeat.err);
+
+  auto bad_touch = mtreplay("validate --touch lots -- true");
+  EXPECT_EQ(bad_touch.exit_code, 2);
+  expect_one_line(bad_touch.err);
+}
+
+// Replay's models are chosen on the command line and reach every replay.
+TEST_F(ValidateCli, ReplayOptionsReachTheReplays) {
+  auto json_path = dir / "v.json";
+  auto r =
+      mtreplay("validate -a glibc,arena --repeat 1 --warmup 0 --touch use --pace 50us --json " +
+               json_path.string() + " -- " + kSubject + " --mib 4");
+  ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << r.err << r.out;
+  json doc = read_json(json_path);
+  ASSERT_FALSE(doc["runs"].empty());
+  for (const json& run : doc["runs"]) {
+    EXPECT_EQ(run["touch"], "use");
+    EXPECT_EQ(run["pace_window_ns"], 50'000);
+  }
 }
 
 // The launcher's whole point: started with posix_spawn (vfork semantics) from a large

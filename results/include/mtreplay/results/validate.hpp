@@ -64,6 +64,7 @@ struct ValidateRequest {
   std::vector<ValidateAllocator> allocators;
   int repeat = 5, warmup = 1;
   std::chrono::milliseconds replay_timeout{std::chrono::minutes(10)};
+  std::vector<std::string> replay_args;  // passed to every `mtreplay replay`
 };
 
 struct Validation {
