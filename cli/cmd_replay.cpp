@@ -141,14 +141,14 @@ int mtreplay::cli::run_replay(Args args) {
       "allocator,a", po::value<std::string>()->default_value("glibc"),
       "a name from `mtreplay allocators`, or a path to a malloc-compatible .so")(
       "mode", po::value<std::string>()->default_value("parallel"),
-      "parallel: one thread per recorded thread, only real dependencies wait; serial: the "
+      "parallel: one thread per recorded thread, paced by --pace; serial: the "
       "same threads in one global recorded order; single: everything on one thread")(
-      "touch", po::value<std::string>()->default_value("page"),
-      "write to each new block: page (one byte per page, as a program uses its memory), "
-      "none, or fill (the whole block); the time spent touching is measured per thread and "
-      "taken out of the figures. use: write every cache line of a new block and read them "
-      "back before it is released, with that time counted, as the program's own accesses "
-      "are")(
+      "touch", po::value<std::string>()->default_value("use"),
+      "how the replay uses its blocks, as the program would. use: write every cache line "
+      "of a new block and read them back before it is released, that time counted as the "
+      "program's own accesses are; page: one byte per page of a new block, so its pages "
+      "count in RSS; fill: the whole block written; none. The time of page and fill is "
+      "measured per thread and taken out of the figures")(
       "pace",
       po::value<std::string>()->default_value(fmt::format("{}us", kDefaultPaceWindowNs / 1000)),
       "parallel mode: keep every thread within this much recorded time of the others "
