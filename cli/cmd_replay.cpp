@@ -64,14 +64,6 @@ bool parse_mode(const std::string& s, ReplayMode& out) {
   return false;
 }
 
-bool parse_touch(const std::string& s, TouchPolicy& out) {
-  if (s == "none") return out = TouchPolicy::kNone, true;
-  if (s == "page") return out = TouchPolicy::kPage, true;
-  if (s == "fill") return out = TouchPolicy::kFill, true;
-  if (s == "use") return out = TouchPolicy::kUse, true;
-  return false;
-}
-
 // "none", or a duration with a unit: 250us, 1ms, 0.5s, 2000ns.
 bool parse_pace(const std::string& s, uint64_t& window_ns) {
   if (s == "none") return window_ns = 0, true;
@@ -206,7 +198,9 @@ int mtreplay::cli::run_replay(Args args) {
                vm["mode"].as<std::string>());
     return kExitBadInput;
   }
-  if (!parse_touch(vm["touch"].as<std::string>(), options.touch)) {
+  if (auto touch = parse_touch(vm["touch"].as<std::string>())) {
+    options.touch = *touch;
+  } else {
     fmt::print(stderr, "mtreplay replay: unknown --touch '{}' (none, page, fill, use)\n",
                vm["touch"].as<std::string>());
     return kExitBadInput;

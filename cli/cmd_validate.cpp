@@ -20,6 +20,7 @@
 #include "exit_codes.hpp"
 #include "mtreplay/allocators/registry.hpp"
 #include "mtreplay/install_layout.hpp"
+#include "mtreplay/replay/result_json.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/schema_io.hpp"
@@ -152,8 +153,7 @@ int mtreplay::cli::run_validate(Args args) {
                "[ARGS...])\n");
     return kExitBadInput;
   }
-  if (!o.touch.empty() && o.touch != "none" && o.touch != "page" && o.touch != "fill" &&
-      o.touch != "use") {
+  if (!o.touch.empty() && !mtreplay::replay::parse_touch(o.touch)) {
     fmt::print(stderr, "mtreplay validate: unknown --touch '{}' (none, page, fill, use)\n",
                o.touch);
     return kExitBadInput;

@@ -51,6 +51,14 @@ const char* touch_name(TouchPolicy touch) {
   return "?";
 }
 
+std::optional<TouchPolicy> parse_touch(std::string_view name) {
+  for (TouchPolicy touch :
+       {TouchPolicy::kNone, TouchPolicy::kPage, TouchPolicy::kFill, TouchPolicy::kUse}) {
+    if (name == touch_name(touch)) return touch;
+  }
+  return std::nullopt;
+}
+
 nlohmann::json environment_json() {
   const results::Environment env = results::detect_environment(MTREPLAY_VERSION);
   return {

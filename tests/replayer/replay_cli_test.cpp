@@ -1,25 +1,9 @@
 // `mtreplay replay` end to end: hand-written traces for each ordering hazard replayed
 // under every available allocator with --verify, and every kind of bad input.
-#include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <nlohmann/json.hpp>
-#include <sstream>
-#include <string>
-#include <vector>
-
 #include "replay_cli_fixture.hpp"
 
 namespace mtreplay::replay::test {
 namespace {
-
-namespace fs = std::filesystem;
-using traces::Op;
 
 TEST_F(ReplayCli, EveryHazardUnderEveryAllocatorAndModeVerifies) {
   auto allocators = available_allocators();

@@ -1,6 +1,9 @@
 // The result file of results/SCHEMA.md (version 1) for replay runs.
 #pragma once
 
+#include <optional>
+#include <string_view>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -19,5 +22,7 @@ void write_json_file(const std::filesystem::path& path, const nlohmann::json& do
 
 const char* mode_name(ReplayMode mode);
 const char* touch_name(TouchPolicy touch);
+// The inverse of touch_name (none, page, fill, use); nothing for another name.
+std::optional<TouchPolicy> parse_touch(std::string_view name);
 
 }  // namespace mtreplay::replay
