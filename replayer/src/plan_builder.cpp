@@ -1,5 +1,7 @@
 #include "mtreplay/replay/plan_builder.hpp"
 
+#include <stdexcept>
+
 namespace mtreplay::replay {
 namespace {
 
@@ -90,10 +92,17 @@ PlanBuilder::PlanBuilder(uint64_t page_size) {
 }
 
 uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
-  auto [it, inserted] = slots_.try_emplace(recorded_thread, plan_.threads.size());
+  auto [it, inserted] = slots_.try_emplace(recorded_thread, slots_.size());
   if (inserted) {
-    plan_.threads.emplace_back().recorded_index = recorded_thread;
-    thread_state_.emplace_back();
+    // A streamed plan has every thread from its first segment on, in order of first
+    // appearance like a whole plan; one more than the trace declared still gets a slot.
+    if (it->second >= plan_.threads.size()) {
+      plan_.threads.emplace_back();
+      thread_state_.emplace_back();
+      free_ids_.emplace_back();
+      fresh_.emplace_back(0, 0);
+    }
+    plan_.threads[it->second].recorded_index = recorded_thread;
   }
   return it->second;
 }
@@ -111,11 +120,15 @@ void PlanBuilder::touch(uint32_t slot, uint32_t op_index, uint32_t obj) {
   PlanOp& op = plan_.threads[slot].ops[op_index];
   op.in_obj = obj;
   op.in_stage = state.touches;
-  if (state.last_slot != slot) {
+  // A touch in an earlier segment of a streamed plan has completed before this one
+  // begins: only links inside a segment wait.
+  if (state.last_slot != slot && state.segment == segment_) {
     op.flags |= kWaitIn;
     PlanOp& previous = plan_.threads[state.last_slot].ops[state.last_op];
     previous.flags |= state.last_is_producer ? kPublishOut : kPublishIn;
+    state.published = true;
   }
+  state.segment = segment_;
   ++state.touches;
   state.last_slot = slot;
   state.last_op = op_index;
@@ -183,11 +196,18 @@ void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint6
 
 uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address, uint64_t bytes,
                               uint32_t align, PlanKind kind, uint64_t time_ns) {
-  auto obj = static_cast<uint32_t>(plan_.objects.size());
-  plan_.objects.push_back({bytes, align, kind, {}});
-  plan_.object_addresses.push_back(address);
-  objects_.push_back({slot, op_index, 1, true});
-  producer_slot_.push_back(slot);
+  uint32_t obj;
+  if (streaming_) {
+    obj = new_object_id(slot);
+    plan_.objects[obj] = {bytes, align, kind, {}};
+    objects_[obj] = {slot, op_index, 1, segment_, true, false};
+  } else {
+    obj = static_cast<uint32_t>(plan_.objects.size());
+    plan_.objects.push_back({bytes, align, kind, {}});
+    plan_.object_addresses.push_back(address);
+    objects_.push_back({slot, op_index, 1, 0, true, false});
+    producer_slot_.push_back(slot);
+  }
   plan_.threads[slot].ops[op_index].out_obj = obj;
   settle_pending(address, slot, time_ns, obj);
   return obj;
@@ -263,6 +283,10 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
 void PlanBuilder::add(const traces::Event& e) {
   uint32_t slot = slot_of(e.thread);
   time_ns_ = e.time_ns;
+  if (streaming_) {
+    ++segment_events_;
+    if (!pending_.empty() && (segment_events_ & 1023) == 0) expire_pending();
+  }
   switch (e.op) {
     case Op::kThreadStart:
       plan_.threads[slot].os_tid = static_cast<uint32_t>(e.result);
@@ -363,6 +387,103 @@ Plan PlanBuilder::finish() {
   group_objects_by_producer();
   schedule_plan(plan_);
   return std::move(plan_);
+}
+
+void PlanBuilder::stream(uint32_t thread_count) {
+  streaming_ = true;
+  plan_.threads.resize(thread_count);
+  thread_state_.resize(thread_count);
+  free_ids_.resize(thread_count);
+  fresh_.assign(thread_count, {0, 0});
+}
+
+bool PlanBuilder::segment_may_end(uint64_t min_events) const {
+  return segment_events_ >= min_events && pending_.empty();
+}
+
+uint32_t PlanBuilder::new_object_id(uint32_t slot) {
+  if (!free_ids_[slot].empty()) {
+    uint32_t id = free_ids_[slot].back();
+    free_ids_[slot].pop_back();
+    return id;
+  }
+  auto& [next, end] = fresh_[slot];
+  if (next == end) {
+    if (next_id_ > kNoObject - kIdBlock)
+      throw std::length_error("more than 4 billion objects live at once");
+    next = next_id_, end = next_id_ + kIdBlock;
+    next_id_ = end;
+    block_owner_.push_back(slot);
+    plan_.objects.resize(next_id_);
+    objects_.resize(next_id_);
+  }
+  return next++;
+}
+
+// A release waits for its allocation (an inversion) at most kInversionWindowNs of
+// recorded time; past that it is unmatched whatever comes. Settled here when streaming,
+// so that a segment can end (a whole plan settles them when the address comes back).
+void PlanBuilder::expire_pending() {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    auto& waiting = it->second;
+    std::erase_if(waiting, [&](const Pending& p) {
+      if (p.time_ns + kInversionWindowNs >= time_ns_) return false;
+      count_unmatched(it->first, p.kind);
+      return true;
+    });
+    it = waiting.empty() ? pending_.erase(it) : std::next(it);
+  }
+}
+
+Plan PlanBuilder::finish_segment(bool last) {
+  if (last) {
+    for (auto& [address, waiting] : pending_) {
+      for (const Pending& p : waiting) count_unmatched(address, p.kind);
+    }
+    pending_.clear();
+  }
+  uint64_t ops = 0;
+  for (const auto& t : plan_.threads) ops += t.ops.size();
+  plan_.op_count = ops;
+  plan_.segment = segment_ + 1;
+  plan_.last_segment = last;
+  plan_.live_base_bytes = live_bytes_;
+  live_.resize(plan_.objects.size(), false);
+  schedule_segment(plan_, live_, live_bytes_, peak_live_, pace_running_);
+
+  // An ended object's id serves again from the next segment on, when this one has
+  // completed; a stage word that was published is reset by the op that ends it.
+  std::vector<uint32_t> ended;
+  for (ThreadPlan& thread : plan_.threads) {
+    for (PlanOp& op : thread.ops) {
+      if (!(op.flags & kEndsIn) || op.in_obj == kNoObject) continue;
+      if (objects_[op.in_obj].published) op.flags |= kResetStage;
+      ended.push_back(op.in_obj);
+    }
+    if (thread.exit_seq != kNoSeq) thread.flags |= kThreadExits;
+  }
+
+  Plan out;
+  out.page_size = plan_.page_size;
+  out.threads = std::move(plan_.threads);
+  out.objects = plan_.objects;
+  out.serial_order = std::move(plan_.serial_order);
+  out.peak_live_bytes = peak_live_;
+  out.op_count = ops;
+  out.anomalies = plan_.anomalies;
+  out.segment = plan_.segment;
+  out.live_base_bytes = plan_.live_base_bytes;
+  out.last_segment = last;
+  plan_.threads.resize(out.threads.size());
+  for (size_t slot = 0; slot < out.threads.size(); ++slot) {
+    plan_.threads[slot].recorded_index = out.threads[slot].recorded_index;
+    plan_.threads[slot].os_tid = out.threads[slot].os_tid;
+  }
+  plan_.serial_order.clear();
+  for (uint32_t id : ended) free_ids_[block_owner_[id / kIdBlock]].push_back(id);
+  ++segment_;
+  segment_events_ = 0;
+  return out;
 }
 
 }  // namespace mtreplay::replay

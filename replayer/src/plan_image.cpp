@@ -1,6 +1,7 @@
 #include "mtreplay/replay/plan_image.hpp"
 
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -69,7 +70,7 @@ ThreadImage encode_ops(const ThreadPlan& thread) {
       image.arg = static_cast<uint32_t>(op.size);
     }
     constexpr uint8_t kMallocSlow = kWide | kPublishOut | kRecordedFailed;
-    constexpr uint8_t kFreeSlow = kWide | kWaitIn | kPublishIn | kRecordedFailed;
+    constexpr uint8_t kFreeSlow = kWide | kWaitIn | kPublishIn | kRecordedFailed | kResetStage;
     if (op.kind == PlanKind::kMalloc && op.out_obj != kNoObject && !(image.flags & kMallocSlow))
       image.fast = kFastMalloc;
     if (op.kind == PlanKind::kFree && op.in_obj != kNoObject && !(image.flags & kFreeSlow))
@@ -92,7 +93,7 @@ void write_at(int fd, const void* data, size_t bytes, uint64_t offset, const cha
   }
 }
 
-uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses) {
+uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool shrink) {
   PlanHeader header;
   std::memcpy(header.magic, kPlanMagic, sizeof header.magic);
   header.thread_count = static_cast<uint32_t>(plan.threads.size());
@@ -102,6 +103,9 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses) {
   header.peak_live_bytes = plan.peak_live_bytes;
   header.peak_object_count = plan.peak_objects.size();
   header.anomalies = plan.anomalies;
+  header.segment = plan.segment;
+  header.live_base_bytes = plan.live_base_bytes;
+  header.last_segment = plan.last_segment ? 1 : 0;
 
   ImageWriter layout;
   layout.reserve(sizeof(PlanHeader));
@@ -128,6 +132,7 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses) {
     threads[i].wide_count = images[i].wide.size();
     threads[i].start_slot = t.start_slot, threads[i].start_op = t.start_op;
     threads[i].exit_slot = t.exit_slot, threads[i].exit_op = t.exit_op;
+    threads[i].flags = t.flags;
     threads[i].ops_offset = layout.reserve(sizeof(ImageOp) * t.ops.size());
     threads[i].serial_offset = layout.reserve(sizeof(uint32_t) * t.serial.size());
     threads[i].wide_offset = layout.reserve(sizeof(ImageWide) * images[i].wide.size());
@@ -145,7 +150,9 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses) {
   }
   header.total_bytes = align_up(layout.size());
 
-  if (ftruncate(fd, static_cast<off_t>(header.total_bytes)) != 0)
+  struct stat st {};
+  bool larger = !shrink && fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= header.total_bytes;
+  if (!larger && ftruncate(fd, static_cast<off_t>(header.total_bytes)) != 0)
     throw std::system_error(errno, std::generic_category(), "sizing the replay plan");
   {
     write_at(fd, &header, sizeof header, 0);

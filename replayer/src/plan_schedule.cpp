@@ -110,13 +110,15 @@ class Scheduler {
   std::unordered_map<uint32_t, std::vector<uint32_t>> blocked_;
 };
 
-// Live requested bytes along the serial order: the peak and the objects live there.
-void compute_peak(Plan& plan) {
+// Live requested bytes along the serial order, from the live set `live` (by object)
+// of `live_bytes`: raises `peak` to the highest point and returns the number of ops
+// after which it was reached there (0: not in these ops).
+uint64_t walk_live(const Plan& plan, std::vector<bool>& live, uint64_t& live_bytes,
+                   uint64_t& peak, uint64_t stop = UINT64_MAX) {
   std::vector<uint64_t> cursor(plan.threads.size(), 0);
-  std::vector<bool> live(plan.objects.size(), false);
-  uint64_t live_bytes = 0, peak = 0, peak_index = 0;
-  auto step = [&](uint64_t index, auto&& on_change) {
-    uint32_t slot = plan.serial_order[index];
+  uint64_t peak_index = 0;
+  for (uint64_t i = 0; i < plan.serial_order.size() && i < stop; ++i) {
+    uint32_t slot = plan.serial_order[i];
     const PlanOp& op = plan.threads[slot].ops[cursor[slot]++];
     if (op.in_obj != kNoObject && (op.flags & kEndsIn) && live[op.in_obj]) {
       live[op.in_obj] = false;
@@ -126,18 +128,21 @@ void compute_peak(Plan& plan) {
       live[op.out_obj] = true;
       live_bytes += plan.objects[op.out_obj].bytes;
     }
-    on_change();
-  };
-  for (uint64_t i = 0; i < plan.serial_order.size(); ++i) {
-    step(i, [&] {
-      if (live_bytes > peak) peak = live_bytes, peak_index = i + 1;
-    });
+    if (live_bytes > peak) peak = live_bytes, peak_index = i + 1;
   }
+  return peak_index;
+}
+
+// The serial peak of a whole plan and the objects live there.
+void compute_peak(Plan& plan) {
+  std::vector<bool> live(plan.objects.size(), false);
+  uint64_t live_bytes = 0, peak = 0;
+  uint64_t peak_index = walk_live(plan, live, live_bytes, peak);
   plan.peak_live_bytes = peak;
-  std::fill(cursor.begin(), cursor.end(), 0);
   std::fill(live.begin(), live.end(), false);
   live_bytes = 0;
-  for (uint64_t i = 0; i < peak_index; ++i) step(i, [] {});
+  uint64_t ignored = 0;
+  walk_live(plan, live, live_bytes, ignored, peak_index);
   plan.peak_objects.clear();
   for (uint32_t obj = 0; obj < live.size(); ++obj) {
     if (live[obj]) plan.peak_objects.push_back(obj);
@@ -190,10 +195,9 @@ void place_thread_bounds(Plan& plan) {
 // order. Keys never decrease in that order, so the pending op earliest in it always has
 // the smallest key of all pending ops and its thread is inside any window: pacing on
 // these keys can delay a thread but never deadlock the replay (replayer/README.md).
-void assign_pace_keys(Plan& plan) {
+void assign_pace_keys(Plan& plan, uint64_t& running) {
   std::vector<uint64_t> cursor(plan.threads.size(), 0);
   for (ThreadPlan& thread : plan.threads) thread.pace_ns.resize(thread.ops.size(), 0);
-  uint64_t running = 0;
   for (uint32_t slot : plan.serial_order) {
     uint64_t& key = plan.threads[slot].pace_ns[cursor[slot]++];
     running = std::max(running, key);
@@ -201,9 +205,7 @@ void assign_pace_keys(Plan& plan) {
   }
 }
 
-}  // namespace
-
-void schedule_plan(Plan& plan) {
+void order_serially(Plan& plan) {
   plan.serial_order.clear();
   plan.serial_order.reserve(plan.op_count);
   for (auto& thread : plan.threads) {
@@ -211,9 +213,26 @@ void schedule_plan(Plan& plan) {
     thread.serial.reserve(thread.ops.size());
   }
   Scheduler(plan).run();
+}
+
+}  // namespace
+
+void schedule_plan(Plan& plan) {
+  order_serially(plan);
   compute_peak(plan);
   place_thread_bounds(plan);
-  assign_pace_keys(plan);
+  uint64_t running = 0;
+  assign_pace_keys(plan, running);
+}
+
+void schedule_segment(Plan& plan, std::vector<bool>& live, uint64_t& live_bytes, uint64_t& peak,
+                      uint64_t& pace_running) {
+  order_serially(plan);
+  walk_live(plan, live, live_bytes, peak);
+  plan.peak_live_bytes = peak;
+  plan.peak_objects.clear();
+  place_thread_bounds(plan);
+  assign_pace_keys(plan, pace_running);
 }
 
 }  // namespace mtreplay::replay

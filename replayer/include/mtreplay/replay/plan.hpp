@@ -27,6 +27,7 @@ struct ThreadPlan {
   // the running maximum along the serial order, so that it is non-decreasing in that
   // order: the pace key parallel replay keeps threads in step by.
   std::vector<uint64_t> pace_ns;
+  uint32_t flags = 0;  // PlanThreadFlags (a segment of a streamed plan)
 };
 
 struct Plan {
@@ -38,7 +39,12 @@ struct Plan {
   std::vector<uint32_t> peak_objects;      // objects live at the serial peak
   uint64_t peak_live_bytes = 0;
   uint64_t op_count = 0;
-  PlanAnomalies anomalies;
+  PlanAnomalies anomalies;  // of a streamed plan's segment: of the trace so far
+  // A segment of a streamed plan (PlanHeader): its index + 1, the live bytes it
+  // carries over, whether it is the last; 0, 0, false for a whole plan.
+  uint64_t segment = 0;
+  uint64_t live_base_bytes = 0;
+  bool last_segment = false;
 };
 
 }  // namespace mtreplay::replay

@@ -25,12 +25,26 @@ class PlanBuilder {
   void add(const traces::Event& event);
   Plan finish();  // call once
 
+  // Streaming (replayer/README.md, "Streaming"): the trace is planned as a sequence of
+  // segments, each a plan of its own that the worker runs after the previous one has
+  // completed. Only the live objects and the segment's ops are held. Call before the
+  // first add(), with the trace's number of recorded threads (every segment has them
+  // all, in order of first appearance, as a whole plan does).
+  void stream(uint32_t thread_count);
+  // Whether the current segment may end after the last event added: at least
+  // `min_events` in it, and no release waiting for its allocation (an inversion).
+  bool segment_may_end(uint64_t min_events) const;
+  // The current segment's plan; `last` at the end of the trace.
+  Plan finish_segment(bool last);
+
  private:
   struct ObjectState {
     uint32_t last_slot = 0;
     uint32_t last_op = 0;
     uint32_t touches = 0;
+    uint32_t segment = 0;  // of its last touch (streaming)
     bool last_is_producer = true;
+    bool published = false;  // a touch waits on its stage word (streaming resets it)
   };
   struct Pending {
     uint32_t slot;
@@ -81,6 +95,8 @@ class PlanBuilder {
   void add_allocation(uint32_t slot, const traces::Event& e, PlanKind kind);
   void add_realloc_end(uint32_t slot, const traces::Event& e, PlanKind kind);
   void group_objects_by_producer();
+  uint32_t new_object_id(uint32_t slot);
+  void expire_pending();
 
   Plan plan_;
   uint64_t merged_seq_ = 0;
@@ -91,11 +107,31 @@ class PlanBuilder {
   std::unordered_map<uint32_t, uint32_t> slots_;
   AddressTable addresses_;
   std::unordered_map<uint64_t, std::vector<Pending>> pending_;
+
+  // Streaming. Ids are handed out in blocks of kIdBlock per producing thread (so that
+  // live-table entries of different threads do not share cache lines) and an ended
+  // object's id returns to its block's thread for the next segments.
+  static constexpr uint32_t kIdBlock = 16;
+  bool streaming_ = false;
+  uint32_t segment_ = 0;
+  uint64_t segment_events_ = 0;
+  uint32_t next_id_ = 0;
+  std::vector<uint32_t> block_owner_;              // [id / kIdBlock] -> slot
+  std::vector<std::vector<uint32_t>> free_ids_;    // [slot]
+  std::vector<std::pair<uint32_t, uint32_t>> fresh_;  // [slot] -> next, end of its block
+  std::vector<bool> live_;                         // [id]: live along the serial order
+  uint64_t live_bytes_ = 0, peak_live_ = 0, pace_running_ = 0;
 };
 
 // Orders the plan's ops into one serial order that respects every dependency,
 // preferring recorded order; breaks (and counts) cycles that a wrong inversion repair
 // could create; computes the serial peak of live requested bytes and its live set.
 void schedule_plan(Plan& plan);
+
+// The same for a segment of a streamed plan: the serial order of its ops alone (the
+// previous segments have completed), the live set and the pace keys carried over from
+// them in `live`, `live_bytes`, `peak` and `pace_running`; no peak live set.
+void schedule_segment(Plan& plan, std::vector<bool>& live, uint64_t& live_bytes, uint64_t& peak,
+                      uint64_t& pace_running);
 
 }  // namespace mtreplay::replay

@@ -42,6 +42,9 @@ enum PlanFlags : uint8_t {
   // Image only (ImageOp):
   kWide = 32,    // the size, aux and in_stage are in the thread's ImageWide[arg]
   kSignal = 64,  // another thread starts or exits after this op: publish progress
+  // A streamed plan reuses the ids of ended objects: this op ends an object whose stage
+  // word was published, so it sets the word back to 0 for the id's next object.
+  kResetStage = 128,
 };
 
 struct PlanOp {
@@ -113,6 +116,14 @@ struct PlanThread {
   // included), so that a parent holding only the image reports a complete run's
   // counts without scanning its ops.
   uint64_t kind_counts_offset = 0;
+  uint32_t flags = 0;  // PlanThreadFlags
+  uint32_t reserved = 0;
+};
+
+enum PlanThreadFlags : uint32_t {
+  // A segment of a streamed plan: the recorded thread exits in this segment (after its
+  // ops and its exit gate), so its replay thread ends here, as the recorded one did.
+  kThreadExits = 1,
 };
 
 // Trace anomalies found while building; the replay result reports them.
@@ -129,7 +140,7 @@ static_assert(sizeof(PlanAnomalies) == 56);
 
 // Bumped whenever the image layout or what the plan builder puts into it changes: a
 // cached image of another version is never used (plan_cache.hpp).
-inline constexpr uint32_t kPlanImageVersion = 5;
+inline constexpr uint32_t kPlanImageVersion = 6;
 
 inline constexpr char kPlanMagic[8] = {'M', 'T', 'R', 'P', 'L', 'A', 'N', '1'};
 
@@ -151,6 +162,14 @@ struct PlanHeader {
   uint64_t total_bytes = 0;       // size of the whole plan image
   // Version 4: what the parent reports without the in-memory plan.
   PlanAnomalies anomalies;
+  // Version 6, a segment of a streamed plan (replayer/README.md, "Streaming"): its
+  // index + 1 (0: a whole plan), the requested bytes live when it begins (the live
+  // set it carries over), and whether it is the last one. Object ids are then slots
+  // reused after their object ended; object_count is the number of slots so far.
+  uint64_t segment = 0;
+  uint64_t live_base_bytes = 0;
+  uint32_t last_segment = 0;
+  uint32_t reserved = 0;
 };
 
 }  // namespace mtreplay::replay

@@ -1,0 +1,120 @@
+// A streamed plan (PlanBuilder::stream) against the whole plan of the same trace: the
+// same ops per recorded thread, the same anomalies and serial peak, every segment
+// self-contained (no wait on an op of another segment), object ids reused.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mtreplay/replay/plan_builder.hpp"
+#include "mtreplay/traces/trace_reader.hpp"
+
+namespace mtreplay::replay {
+namespace {
+
+using Counts = std::map<uint32_t, std::vector<uint64_t>>;  // recorded thread -> per kind
+
+void count(const Plan& plan, Counts& counts) {
+  for (const ThreadPlan& thread : plan.threads) {
+    auto& kinds = counts[thread.recorded_index];
+    kinds.resize(static_cast<size_t>(PlanKind::kCount), 0);
+    for (const PlanOp& op : thread.ops) ++kinds[static_cast<size_t>(op.kind)];
+  }
+}
+
+bool same(const PlanAnomalies& a, const PlanAnomalies& b) {
+  return a.unknown_free == b.unknown_free && a.double_free == b.double_free &&
+         a.unknown_realloc == b.unknown_realloc && a.unknown_usable_size == b.unknown_usable_size &&
+         a.failed_alloc_recorded == b.failed_alloc_recorded &&
+         a.inversions_repaired == b.inversions_repaired && a.cycles_broken == b.cycles_broken;
+}
+
+struct Streamed {
+  Counts counts;
+  PlanAnomalies anomalies;
+  uint64_t peak = 0, ops = 0, segments = 0, slots = 0;
+};
+
+// Each segment alone: its serial order covers its ops, and an op waits only on an
+// object touched earlier in this segment's serial order.
+void check_segment(const Plan& plan) {
+  uint64_t ops = 0;
+  for (const auto& t : plan.threads) ops += t.ops.size();
+  ASSERT_EQ(plan.serial_order.size(), ops);
+  std::vector<uint64_t> cursor(plan.threads.size(), 0);
+  std::vector<bool> touched(plan.objects.size(), false);
+  for (uint32_t slot : plan.serial_order) {
+    const PlanOp& op = plan.threads[slot].ops[cursor[slot]++];
+    if (op.flags & kWaitIn) ASSERT_TRUE(touched.at(op.in_obj)) << "a wait across segments";
+    if (op.in_obj != kNoObject) touched.at(op.in_obj) = true;
+    if (op.out_obj != kNoObject) touched.at(op.out_obj) = true;
+  }
+}
+
+Streamed stream(const std::filesystem::path& path, uint64_t segment_events) {
+  traces::MergedReader reader(path);
+  PlanBuilder builder(reader.header().page_size);
+  builder.stream(static_cast<uint32_t>(reader.threads().size()));
+  Streamed out;
+  auto take = [&](bool last) {
+    Plan segment = builder.finish_segment(last);
+    check_segment(segment);
+    count(segment, out.counts);
+    out.anomalies = segment.anomalies;
+    out.peak = segment.peak_live_bytes;
+    out.ops += segment.op_count;
+    out.slots = std::max<uint64_t>(out.slots, segment.objects.size());
+    ++out.segments;
+    EXPECT_EQ(segment.last_segment, last);
+  };
+  traces::Event event;
+  while (reader.next(event)) {
+    builder.add(event);
+    if (builder.segment_may_end(segment_events)) take(false);
+  }
+  take(true);
+  return out;
+}
+
+Plan whole(const std::filesystem::path& path) {
+  traces::MergedReader reader(path);
+  PlanBuilder builder(reader.header().page_size);
+  traces::Event event;
+  while (reader.next(event)) builder.add(event);
+  return builder.finish();
+}
+
+class StreamPlan : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(StreamPlan, SegmentsAddUpToTheWholePlan) {
+  const std::filesystem::path path = std::filesystem::path(MTREPLAY_SAMPLES_DIR) / GetParam();
+  Plan plan = whole(path);
+  Counts expected;
+  count(plan, expected);
+  for (uint64_t segment_events : {97u, 5'000u}) {
+    Streamed s = stream(path, segment_events);
+    SCOPED_TRACE(segment_events);
+    if (segment_events < 100) EXPECT_GT(s.segments, 2u);
+    EXPECT_EQ(s.counts, expected);
+    EXPECT_EQ(s.ops, plan.op_count);
+    EXPECT_TRUE(same(s.anomalies, plan.anomalies));
+    EXPECT_EQ(s.peak, plan.peak_live_bytes);
+    // Ids of ended objects serve again: the slots stay near the live set.
+    if (s.segments > 2) EXPECT_LT(s.slots, plan.objects.size());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Samples, StreamPlan,
+                         ::testing::Values("prodcons.mtr", "python3-threads.mtr", "xz-threads.mtr",
+                                           "gcc.mtr", "python3.mtr"),
+                         [](const auto& info) {
+                           std::string name = info.param.substr(0, info.param.find('.'));
+                           std::replace(name.begin(), name.end(), '-', '_');
+                           return name;
+                         });
+
+}  // namespace
+}  // namespace mtreplay::replay
