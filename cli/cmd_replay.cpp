@@ -7,6 +7,7 @@
 #include <boost/program_options.hpp>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <numeric>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
 using namespace mtreplay::replay;
+using namespace mtreplay;
 
 namespace {
 
@@ -125,6 +127,93 @@ bool reuses_addresses_across_threads(const Plan& plan) {
   return false;
 }
 
+// Runs --warmup + --repeat replays with `replay_once` and reports them (table, --json);
+// `totals` gives the plan's header once the runs are done.
+int replay_runs(const po::variables_map& vm, const ReplayOptions& options,
+                const std::function<RunResult(const ProgressFn&)>& replay_once,
+                const TraceIdentity& identity, const std::function<PlanHeader()>& totals) {
+  std::vector<RunResult> runs;
+  int exit_code = kExitOk;
+  try {
+    unsigned warmups = vm["warmup"].as<unsigned>(), repeats = vm["repeat"].as<unsigned>();
+    for (unsigned i = 0; i < warmups + repeats; ++i) {
+      ProgressBar bar(isatty(STDERR_FILENO) && !vm.count("quiet"));
+      RunResult run = replay_once([&](uint64_t done, uint64_t total) { bar.update(done, total); });
+      bar.clear();
+      run.warmup = i < warmups;
+      run.repeat = run.warmup ? i : i - warmups;
+      if (!run.error.empty()) fmt::print(stderr, "mtreplay replay: {}\n", run.error);
+      exit_code = std::max(exit_code, run.exit_code);
+      bool load_failed = run.load_failed;
+      runs.push_back(std::move(run));
+      if (load_failed) break;  // one line, not one per run
+    }
+  } catch (const mtreplay::traces::TraceError& e) {
+    fmt::print(stderr, "mtreplay replay: {}\n", e.what());
+    return kExitBadInput;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mtreplay replay: internal error: {}\n", e.what());
+    return kExitInternal;
+  }
+  const PlanHeader header = totals();
+  if (header.op_count == 0) {
+    fmt::print(stderr, "mtreplay replay: trace {} holds no malloc-family operation\n",
+               identity.path);
+    return kExitBadInput;
+  }
+
+  if (!vm.count("quiet")) print_run_table(stdout, identity, header, runs);
+  if (vm.count("json")) {
+    try {
+      write_json_file(vm["json"].as<std::string>(), result_document(identity, runs));
+    } catch (const std::system_error& e) {
+      fmt::print(stderr, "mtreplay replay: cannot write {}: {}\n", vm["json"].as<std::string>(),
+                 e.code().message());
+      return std::max<int>(exit_code, kExitBadInput);
+    }
+  }
+  if (exit_code == kExitOk && options.on_anomaly == AnomalyPolicy::kFail) {
+    const PlanAnomalies& a = header.anomalies;
+    if (a.unknown_free + a.double_free + a.unknown_realloc + a.unknown_usable_size +
+            a.cycles_broken >
+        0) {
+      fmt::print(stderr, "mtreplay replay: the trace has anomalies and --on-anomaly=fail\n");
+      exit_code = kExitFailed;
+    }
+  }
+  return exit_code;
+}
+
+// --plan stream: each run reads and plans the trace again, segment after segment,
+// while its worker replays them.
+int replay_streamed(const fs::path& trace, uint64_t segment_events,
+                    const mtreplay::allocators::Backend& backend, const ReplayOptions& options,
+                    const fs::path& worker, const po::variables_map& vm) {
+  BackendSpec spec{backend.name, backend.path.string(), backend.version};
+  TraceIdentity identity;
+  PlanHeader totals;
+  try {
+    identity = TraceSegments(trace, segment_events).identity();
+  } catch (const mtreplay::traces::TraceError& e) {
+    fmt::print(stderr, "mtreplay replay: {}\n", e.what());
+    return kExitBadInput;
+  } catch (const std::system_error& e) {
+    fmt::print(stderr, "mtreplay replay: cannot read trace {}: {}\n", trace.string(),
+               e.code().message());
+    return kExitBadInput;
+  }
+  return replay_runs(
+      vm, options,
+      [&](const ProgressFn& progress) {
+        TraceSegments segments(trace, segment_events);
+        RunResult run = run_streamed_worker([&] { return segments.next(); }, spec, options,
+                                            worker, progress);
+        totals = segments.totals();
+        return run;
+      },
+      identity, [&] { return totals; });
+}
+
 }  // namespace
 
 int mtreplay::cli::run_replay(Args args) {
@@ -159,6 +248,14 @@ int mtreplay::cli::run_replay(Args args) {
       "warmup", po::value<unsigned>()->default_value(0), "extra runs first, marked warmup")(
       "json", po::value<std::string>(), "write the result (results/SCHEMA.md) to this file")(
       "quiet,q", "no table on stdout")(
+      "plan", po::value<std::string>()->default_value("auto"),
+      "memory: plan the whole trace, then replay it (cached); stream: plan and replay it "
+      "segment after segment in memory bounded by a segment and the live objects (any "
+      "length; not cached); auto: stream when the whole plan would not fit comfortably "
+      "in the memory available")(
+      "segment-events", po::value<uint64_t>()->default_value(1'000'000),
+      "--plan stream: events per segment (a segment ends where no free waits for its "
+      "allocation)")(
       "no-cache", "plan the trace afresh and keep no plan file (see the plan cache in README.md)")(
       "cache-dir", po::value<std::string>(),
       "where plans are kept, one file per trace content and plan version (default: "
@@ -264,6 +361,30 @@ int mtreplay::cli::run_replay(Args args) {
   }
 
   fs::path trace = vm["trace"].as<std::string>();
+  const std::string plan_mode = vm["plan"].as<std::string>();
+  if (plan_mode != "auto" && plan_mode != "memory" && plan_mode != "stream") {
+    fmt::print(stderr, "mtreplay replay: unknown --plan '{}' (auto, memory, stream)\n", plan_mode);
+    return kExitBadInput;
+  }
+  if (plan_mode == "stream" && options.live_map != LiveMapKind::kArray) {
+    fmt::print(stderr, "mtreplay replay: --plan stream replays with --live-map array only\n");
+    return kExitBadInput;
+  }
+  if (vm["segment-events"].as<uint64_t>() == 0) {
+    fmt::print(stderr, "mtreplay replay: --segment-events must be at least 1\n");
+    return kExitBadInput;
+  }
+  bool stream = plan_mode == "stream";
+  if (plan_mode == "auto" && options.live_map == LiveMapKind::kArray) {
+    try {
+      stream = should_stream(mtreplay::traces::MergedReader(trace).summary().events);
+    } catch (const std::exception&) {
+      // load_plan below reports the problem.
+    }
+  }
+  if (stream)
+    return replay_streamed(trace, vm["segment-events"].as<uint64_t>(), *backend, options, worker,
+                           vm);
   PlanSource source;
   source.use_cache = vm.count("no-cache") == 0;
   if (vm.count("cache-dir")) source.cache_dir = vm["cache-dir"].as<std::string>();
@@ -302,46 +423,10 @@ int mtreplay::cli::run_replay(Args args) {
   }
 
   BackendSpec spec{backend->name, backend->path.string(), backend->version};
-  std::vector<RunResult> runs;
-  int exit_code = kExitOk;
-  try {
-    unsigned warmups = vm["warmup"].as<unsigned>(), repeats = vm["repeat"].as<unsigned>();
-    for (unsigned i = 0; i < warmups + repeats; ++i) {
-      ProgressBar bar(isatty(STDERR_FILENO) && !vm.count("quiet"));
-      RunResult run = run_worker(loaded->view(), loaded->fd(), spec, options, worker,
-                                 [&](uint64_t done, uint64_t total) { bar.update(done, total); });
-      bar.clear();
-      run.warmup = i < warmups;
-      run.repeat = run.warmup ? i : i - warmups;
-      if (!run.error.empty()) fmt::print(stderr, "mtreplay replay: {}\n", run.error);
-      exit_code = std::max(exit_code, run.exit_code);
-      bool load_failed = run.load_failed;
-      runs.push_back(std::move(run));
-      if (load_failed) break;  // one line, not one per run
-    }
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "mtreplay replay: internal error: {}\n", e.what());
-    return kExitInternal;
-  }
-
-  if (!vm.count("quiet")) print_run_table(stdout, loaded->identity, loaded->header(), runs);
-  if (vm.count("json")) {
-    try {
-      write_json_file(vm["json"].as<std::string>(), result_document(loaded->identity, runs));
-    } catch (const std::system_error& e) {
-      fmt::print(stderr, "mtreplay replay: cannot write {}: {}\n", vm["json"].as<std::string>(),
-                 e.code().message());
-      return std::max<int>(exit_code, kExitBadInput);
-    }
-  }
-  if (exit_code == kExitOk && options.on_anomaly == AnomalyPolicy::kFail) {
-    const PlanAnomalies& a = loaded->header().anomalies;
-    if (a.unknown_free + a.double_free + a.unknown_realloc + a.unknown_usable_size +
-            a.cycles_broken >
-        0) {
-      fmt::print(stderr, "mtreplay replay: the trace has anomalies and --on-anomaly=fail\n");
-      exit_code = kExitFailed;
-    }
-  }
-  return exit_code;
+  return replay_runs(
+      vm, options,
+      [&](const ProgressFn& progress) {
+        return run_worker(loaded->view(), loaded->fd(), spec, options, worker, progress);
+      },
+      loaded->identity, [&] { return loaded->header(); });
 }

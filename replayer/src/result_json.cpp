@@ -124,6 +124,8 @@ nlohmann::json run_json(const TraceIdentity& trace, const RunResult& r) {
       {"sync_wait_ns", r.sync_wait_ns},
       {"pace_wait_ns", r.pace_wait_ns},
       {"timing_wait_ns", r.timing_wait_ns},
+      {"plan_segments", r.plan_segments},
+      {"stream_stall_ns", r.stream_stall_ns},
       {"excluded_ns", r.excluded_ns},
       {"anomalies",
        {{"unknown_free", a.unknown_free},

@@ -1,12 +1,29 @@
 #include "mtreplay/replay/trace_plan.hpp"
 
 #include <fmt/core.h>
+#include <unistd.h>
 
-#include "mtreplay/replay/plan_builder.hpp"
 #include "mtreplay/traces/content_hash.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
 
 namespace mtreplay::replay {
+
+namespace {
+
+TraceIdentity identify(const std::filesystem::path& trace, const traces::MergedReader& reader,
+                       std::string content_hash) {
+  TraceIdentity id;
+  id.path = trace.string();
+  id.name = trace.filename().string();
+  if (trace.extension() == ".mtr") id.name = trace.stem().string();
+  id.content_hash = content_hash.empty() ? traces::content_hash(trace) : std::move(content_hash);
+  id.pid = reader.header().pid;
+  id.complete = reader.summary().complete;
+  id.truncated_bytes = reader.summary().truncated_bytes;
+  return id;
+}
+
+}  // namespace
 
 TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash) {
   traces::MergedReader reader(trace);
@@ -20,18 +37,51 @@ TracePlan load_trace_plan(const std::filesystem::path& trace, std::string conten
   }
   TracePlan out;
   out.plan = builder.finish();
-  const traces::ReadSummary& summary = reader.summary();
-  TraceIdentity& id = out.identity;
-  id.path = trace.string();
-  id.name = trace.filename().string();
-  if (trace.extension() == ".mtr") id.name = trace.stem().string();
-  id.content_hash = content_hash.empty() ? traces::content_hash(trace) : std::move(content_hash);
-  id.events = events;
-  id.threads = static_cast<uint32_t>(out.plan.threads.size());
-  id.pid = header.pid;
-  id.complete = summary.complete;
-  id.truncated_bytes = summary.truncated_bytes;
+  out.identity = identify(trace, reader, std::move(content_hash));
+  out.identity.events = events;
+  out.identity.threads = static_cast<uint32_t>(out.plan.threads.size());
   return out;
+}
+
+TraceSegments::TraceSegments(const std::filesystem::path& trace, uint64_t segment_events)
+    : path_(trace),
+      reader_(trace),
+      builder_(reader_.header().page_size),
+      segment_events_(segment_events ? segment_events : 1) {
+  builder_.stream(static_cast<uint32_t>(reader_.threads().size()));
+}
+
+Plan TraceSegments::next() {
+  traces::Event event;
+  bool more = false;
+  while ((more = reader_.next(event))) {
+    builder_.add(event);
+    if (builder_.segment_may_end(segment_events_)) break;
+  }
+  Plan plan = builder_.finish_segment(!more);
+  totals_.thread_count = static_cast<uint32_t>(plan.threads.size());
+  totals_.op_count += plan.op_count;
+  totals_.object_count = std::max<uint64_t>(totals_.object_count, plan.objects.size());
+  totals_.peak_live_bytes = plan.peak_live_bytes;
+  totals_.anomalies = plan.anomalies;
+  totals_.segment = plan.segment;
+  totals_.last_segment = plan.last_segment;
+  return plan;
+}
+
+TraceIdentity TraceSegments::identity(std::string content_hash) const {
+  TraceIdentity id = identify(path_, reader_, std::move(content_hash));
+  id.events = reader_.summary().events;
+  id.threads = static_cast<uint32_t>(reader_.threads().size());
+  return id;
+}
+
+bool should_stream(uint64_t events) {
+  constexpr uint64_t kPlanningBytesPerEvent = 130;
+  if (events >= (uint64_t{1} << 31)) return true;
+  long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return false;
+  return events * kPlanningBytesPerEvent > static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
 }
 
 }  // namespace mtreplay::replay

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -95,7 +96,10 @@ LatencySummary summarize(std::vector<uint64_t>& ns) {
   return s;
 }
 
-void collect(const PlanView& plan, ResultsView results, RunResult& r) {
+// `before`: per thread, the ops of each kind in the segments of a streamed plan that
+// preceded `plan` (null for a whole plan).
+void collect(const PlanView& plan, ResultsView results, RunResult& r,
+             const std::vector<std::array<uint64_t, kKinds>>* before = nullptr) {
   const ResultsHeader& h = results.header();
   uint32_t threads = h.thread_count;
   double ns_per_tick = h.tsc_end > h.tsc_start ? static_cast<double>(h.wall_ns) /
@@ -126,6 +130,10 @@ void collect(const PlanView& plan, ResultsView results, RunResult& r) {
         ++r.ops_by_thread[slot];
       }
     }
+    if (before) {
+      for (size_t k = 1; k < kKinds; ++k)
+        kinds[k] += (*before)[slot][k], r.ops_by_thread[slot] += (*before)[slot][k];
+    }
     sync_ticks += st.sync_wait_ticks;
     pace_ticks += st.pace_wait_ticks;
     timing_ticks += st.timing_wait_ticks;
@@ -148,7 +156,8 @@ void collect(const PlanView& plan, ResultsView results, RunResult& r) {
   // Touch and verify work is excluded: the busiest thread's share bounds what it
   // added to the wall time (exact for one thread).
   r.excluded_ns = static_cast<uint64_t>(static_cast<double>(max_excluded) * ns_per_tick);
-  r.wall_ns = h.wall_ns > r.excluded_ns ? h.wall_ns - r.excluded_ns : h.wall_ns;
+  const uint64_t replay_ns = h.wall_ns - std::min(h.wall_ns, h.stream_stall_ns);
+  r.wall_ns = replay_ns > r.excluded_ns ? replay_ns - r.excluded_ns : replay_ns;
   r.cpu_user_ns = h.cpu_user_ns;
   r.cpu_sys_ns = h.cpu_sys_ns;
   r.ops_per_sec = r.wall_ns ? static_cast<double>(r.ops) * 1e9 / static_cast<double>(r.wall_ns) : 0;
@@ -160,6 +169,7 @@ void collect(const PlanView& plan, ResultsView results, RunResult& r) {
   r.timing_wait_ns = to_ns(timing_ticks);
   r.baseline_rss_bytes = h.baseline_rss;
   r.replayer_startup_bytes = h.baseline_rss > h.rss_at_entry ? h.baseline_rss - h.rss_at_entry : 0;
+  r.replayer_startup_bytes += h.stream_table_bytes;
   r.peak_rss_bytes = h.hwm_reset ? h.peak_rss : std::max(h.sampled_peak_rss, h.baseline_rss);
   r.program_peak_rss_bytes =
       r.peak_rss_bytes > r.replayer_startup_bytes ? r.peak_rss_bytes - r.replayer_startup_bytes : 0;
@@ -171,6 +181,9 @@ void collect(const PlanView& plan, ResultsView results, RunResult& r) {
   // Parallel threads run ahead of the recorded order (a producer ahead of its consumer),
   // so this replay's live set can outgrow the recording's: the larger one is the peak.
   r.peak_live_bytes = std::max(plan.header().peak_live_bytes, h.sampled_peak_live);
+  r.anomalies = plan.header().anomalies;
+  r.plan_segments = plan.header().segment;
+  r.stream_stall_ns = h.stream_stall_ns;
   r.fragmentation = r.peak_live_bytes ? static_cast<double>(r.peak_rss_delta_bytes) /
                                             static_cast<double>(r.peak_live_bytes)
                                       : 0.0;
@@ -179,12 +192,14 @@ void collect(const PlanView& plan, ResultsView results, RunResult& r) {
 }
 
 // Where the worker stopped, in serial-order terms, and a phrase for the message.
-std::string locate(const PlanView& plan, int32_t slot, uint64_t op, RunResult& r) {
+// `serial_base`: the ops of the segments before `plan` (a streamed plan).
+std::string locate(const PlanView& plan, int32_t slot, uint64_t op, RunResult& r,
+                   uint64_t serial_base = 0) {
   if (slot < 0 || static_cast<uint32_t>(slot) >= plan.header().thread_count)
     return "before the replay began";
   const auto s = static_cast<uint32_t>(slot);
   const PlanThread& thread = plan.thread(s);
-  if (op < thread.op_count) r.failed_at_op = plan.serial(s)[op];
+  if (op < thread.op_count) r.failed_at_op = static_cast<int64_t>(serial_base + plan.serial(s)[op]);
   const char* kind = op < thread.op_count ? plan_kind_name(plan.ops(s)[op].kind) : "end";
   return fmt::format("at op {} ({}, op {} of recorded thread {})", r.failed_at_op, kind, op,
                      thread.recorded_index);
@@ -249,10 +264,77 @@ std::filesystem::path default_worker_path() {
   return layout::worker_path();
 }
 
-RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backend,
-                     const ReplayOptions& options, const std::filesystem::path& worker,
-                     const ProgressFn& progress) {
-  const uint32_t threads = plan.header().thread_count;
+namespace {
+
+// A streamed plan's segments, planned one at a time into one shared buffer: the next
+// is planned and written only when the worker has completed the previous one, so the
+// parent never competes with the replay for a core.
+class StreamFeeder {
+ public:
+  StreamFeeder(const SegmentSource& next) : next_(next) {
+    fd_ = memfd_create("mtreplay-plan-stream", 0);  // inherited by the worker
+    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
+    void* p = mmap(nullptr, kStreamBufferBytes, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+    if (p == MAP_FAILED) {
+      int err = errno;
+      close(fd_);
+      throw std::system_error(err, std::generic_category(), "mapping the plan buffer");
+    }
+    buffer_ = static_cast<const std::byte*>(p);
+  }
+  ~StreamFeeder() {
+    munmap(const_cast<std::byte*>(buffer_), kStreamBufferBytes);
+    close(fd_);
+  }
+  StreamFeeder(const StreamFeeder&) = delete;
+  StreamFeeder& operator=(const StreamFeeder&) = delete;
+
+  int fd() const { return fd_; }
+  const PlanView& view() const { return view_; }
+  bool finished() const { return last_; }
+  uint32_t published() const { return published_; }
+  // Per thread and kind, the ops of the segments before the current one.
+  const std::vector<std::array<uint64_t, kKinds>>& before() const { return before_; }
+  uint64_t serial_base() const { return serial_base_; }
+
+  // Plans the next segment into the buffer (the worker is done with the previous one).
+  void publish(ResultsHeader* header) {
+    if (published_ > 0) {
+      for (uint32_t slot = 0; slot < view_.header().thread_count; ++slot) {
+        for (size_t k = 0; k < kKinds; ++k) before_[slot][k] += view_.kind_counts(slot)[k];
+      }
+      serial_base_ += view_.header().op_count;
+    }
+    Plan plan = next_();
+    uint64_t bytes = write_plan_image_to(fd_, plan, false, /*shrink=*/false);
+    if (bytes > kStreamBufferBytes) throw std::runtime_error("a plan segment outgrew its buffer");
+    std::string problem = view_.attach(buffer_, bytes);
+    if (!problem.empty()) throw std::runtime_error(problem);
+    before_.resize(view_.header().thread_count);
+    last_ = plan.last_segment;
+    ++published_;
+    if (header) {
+      header->segments_published.store(published_, std::memory_order_release);
+      shared_futex_wake(header->segments_published);
+    }
+  }
+
+ private:
+  const SegmentSource& next_;
+  int fd_ = -1;
+  const std::byte* buffer_ = nullptr;
+  PlanView view_;
+  bool last_ = false;
+  uint32_t published_ = 0;
+  std::vector<std::array<uint64_t, kKinds>> before_;
+  uint64_t serial_base_ = 0;
+};
+
+RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
+                             StreamFeeder* feeder, const BackendSpec& backend,
+                             const ReplayOptions& options, const std::filesystem::path& worker,
+                             const ProgressFn& progress) {
+  const uint32_t threads = first.header().thread_count;
   SharedRegion region(ResultsLayout::total(threads));
   ResultsView results(region.base());
   ResultsHeader& header = *new (region.base()) ResultsHeader();
@@ -266,17 +348,19 @@ RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backe
   header.config.pace_window_ns = options.pace_window_ns;
   header.config.timing = options.timing;
   header.config.timing_scale = options.timing_scale;
+  header.stream = feeder ? 1 : 0;
+  if (feeder) header.segments_published.store(feeder->published(), std::memory_order_relaxed);
   copy_string(header.config.allocator_name, sizeof header.config.allocator_name, backend.name);
   copy_string(header.config.expected_object, sizeof header.config.expected_object, backend.path);
 
   RunResult r;
   r.backend = backend;
   r.options = options;
-  r.anomalies = plan.header().anomalies;
+  r.anomalies = first.header().anomalies;
 
   std::string worker_path = worker.string();
-  std::string plan_arg = std::to_string(plan_fd), results_arg = std::to_string(region.fd());
-  std::vector<char*> argv = {worker_path.data(), plan_arg.data(), results_arg.data(), nullptr};
+  std::string plan_word = plan_arg, results_arg = std::to_string(region.fd());
+  std::vector<char*> argv = {worker_path.data(), plan_word.data(), results_arg.data(), nullptr};
   std::vector<std::string> env = worker_environment(backend);
   std::vector<char*> envp;
   for (auto& e : env) envp.push_back(e.data());
@@ -304,11 +388,29 @@ RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backe
       if (pidfd >= 0) close(pidfd);
       throw std::system_error(err, std::generic_category(), "waitpid");
     }
+    if (feeder) {
+      // The worker finished the segment it had: plan the next one meanwhile it waits.
+      uint32_t done_segments = header.segments_done.load(std::memory_order_acquire);
+      if (!feeder->finished() && done_segments == feeder->published()) {
+        try {
+          feeder->publish(&header);
+        } catch (...) {  // a corrupt trace met mid-way: the worker waits for nothing
+          kill(pid, SIGKILL);
+          waitpid(pid, &wstatus, 0);
+          if (pidfd >= 0) close(pidfd);
+          throw;
+        }
+        if (progress) progress(0, 0);
+        continue;
+      }
+      shared_futex_wait(header.segments_done, done_segments, 20'000'000);
+      continue;
+    }
     if (progress) {
       uint64_t ops = 0;
       for (uint32_t slot = 0; slot < threads; ++slot)
         ops += results.stats(slot).progress.load(std::memory_order_relaxed);
-      progress(ops, plan.header().op_count);
+      progress(ops, first.header().op_count);
     }
     if (pidfd >= 0) {
       pollfd p{pidfd, POLLIN, 0};
@@ -320,6 +422,9 @@ RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backe
   }
   if (pidfd >= 0) close(pidfd);
 
+  const PlanView& plan = feeder ? feeder->view() : first;
+  const auto* before = feeder ? &feeder->before() : nullptr;
+  const uint64_t serial_base = feeder ? feeder->serial_base() : 0;
   auto status = static_cast<WorkerStatus>(header.status.load(std::memory_order_acquire));
   std::string name = backend.name;
   std::string said = worker_stderr.text();
@@ -341,13 +446,13 @@ RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backe
     r.exit_code = 3;
     std::string where = status == WorkerStatus::kStarting
                             ? std::string("while starting (loading the allocator)")
-                            : locate(plan, header.crashed_slot, header.failed_slot_op, r);
+                            : locate(plan, header.crashed_slot, header.failed_slot_op, r, serial_base);
     r.error =
         fmt::format("{} crashed with signal {} ({}) {}", name, signal, strsignal(signal), where);
     return r;
   }
   if (code == 0 && status == WorkerStatus::kDone) {
-    collect(plan, results, r);
+    collect(plan, results, r, before);
     if (r.failed_alloc_replay > 0) {
       r.exit_code = 3;
       r.error = fmt::format("{} returned NULL {} time(s) where the recording did not", name,
@@ -366,12 +471,12 @@ RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backe
     case kWorkerNullReturned:
       r.exit_code = 3;
       r.error = fmt::format("{} {}", header.message,
-                            locate(plan, header.failed_slot, header.failed_slot_op, r));
+                            locate(plan, header.failed_slot, header.failed_slot_op, r, serial_base));
       break;
     case kWorkerVerifyFailed:
       r.exit_code = 1;
       r.error = fmt::format("verify failed: {} {}", header.message,
-                            locate(plan, header.failed_slot, header.failed_slot_op, r));
+                            locate(plan, header.failed_slot, header.failed_slot_op, r, serial_base));
       break;
     case kLoaderFailed:
       r.exit_code = 3;
@@ -385,8 +490,26 @@ RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backe
                             header.message[0] ? header.message : "no message");
       break;
   }
-  if (r.exit_code == 3 || r.exit_code == 1) collect(plan, results, r);
+  if (r.exit_code == 3 || r.exit_code == 1) collect(plan, results, r, before);
   return r;
+}
+
+}  // namespace
+
+RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backend,
+                     const ReplayOptions& options, const std::filesystem::path& worker,
+                     const ProgressFn& progress) {
+  return run_worker_process(plan, std::to_string(plan_fd), nullptr, backend, options, worker,
+                            progress);
+}
+
+RunResult run_streamed_worker(const SegmentSource& next, const BackendSpec& backend,
+                              const ReplayOptions& options, const std::filesystem::path& worker,
+                              const ProgressFn& progress) {
+  StreamFeeder feeder(next);
+  feeder.publish(nullptr);
+  return run_worker_process(feeder.view(), "stream:" + std::to_string(feeder.fd()), &feeder,
+                            backend, options, worker, progress);
 }
 
 RunResult run_worker(const Plan& /*plan*/, int plan_fd, const BackendSpec& backend,

@@ -344,6 +344,7 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
   if (op.flags & kPublishIn) publish_stage(tables_.stages[op.in_obj], args.in_stage + 1);
   if (op.flags & kPublishOut) publish_stage(tables_.stages[op.out_obj], 1);
   if (op.flags & kSignal) publish_stage(tables_.signals[slot], static_cast<uint32_t>(index + 1));
+  if (op.flags & kResetStage) tables_.stages[op.in_obj].store(0, std::memory_order_relaxed);
 }
 
 // The harness cost is this loop: one 16-byte op, a sampling countdown, the call and

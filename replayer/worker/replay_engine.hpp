@@ -42,6 +42,9 @@ class ReplayEngine {
 
   // Called just before the runners are released: the origin of --timing.
   void start_clock(uint64_t monotonic_start_ns) { pace_.start_ns = monotonic_start_ns; }
+  // A segment of a streamed plan keeps the recorded time origin of the first one.
+  uint64_t pace_origin() const { return pace_.origin_ns; }
+  void set_pace_origin(uint64_t origin_ns) { pace_.origin_ns = origin_ns; }
 
   void run_parallel(uint32_t slot);
   void run_serial(uint32_t slot);

@@ -62,12 +62,19 @@ uint64_t timeval_ns(const timeval& tv) {
 
 struct Shared {
   ReplayEngine* engine;
-  const PlanView* plan;
+  std::atomic<const PlanView*> plan;  // for the sampler; null while a segment is swapped
   ReplayMode mode;
   std::atomic<uint32_t> gate{0};
   std::atomic<uint32_t> stop_sampler{0};
   int statm_fd = -1;
   uint64_t start_ns = 0;
+  // A streamed plan: segment k runs once generation is k + 1; `running` counts the
+  // runners still in it; a runner whose recorded thread exited is marked in `exited`.
+  const PlanView* view = nullptr;
+  std::atomic<uint32_t> generation{0};
+  std::atomic<uint32_t> running{0};
+  std::atomic<uint32_t> sampler_busy{0};
+  uint8_t* exited = nullptr;
 };
 
 struct RunnerArg {
@@ -79,24 +86,52 @@ void wait_gate(Shared& shared) {
   while (shared.gate.load(std::memory_order_acquire) == 0) futex_wait(shared.gate, 0);
 }
 
+// One segment (or the whole plan) of this runner's recorded thread; `exits`: then
+// wait for the op that preceded the recorded exit.
+void run_slot(Shared& shared, uint32_t slot, bool exits) {
+  ReplayEngine& engine = *shared.engine;
+  switch (shared.mode) {
+    case ReplayMode::kParallel:
+      engine.await_start(slot);
+      engine.run_parallel(slot);
+      if (exits) engine.await_exit(slot);
+      break;
+    case ReplayMode::kSerial:
+      engine.await_start(slot);
+      engine.run_serial(slot);
+      if (exits) engine.await_exit(slot);
+      break;
+    case ReplayMode::kSingle:
+      engine.run_single();
+      break;
+  }
+}
+
+// A streamed plan: the segments one after the other, until the recorded thread exits
+// or the trace ends.
+void run_segments(Shared& shared, uint32_t slot) {
+  for (uint32_t k = 0;; ++k) {
+    while (shared.generation.load(std::memory_order_acquire) <= k)
+      futex_wait(shared.generation, k);
+    const PlanView& plan = *shared.view;
+    bool exits = plan.header().last_segment != 0 ||
+                 (shared.mode != ReplayMode::kSingle && (plan.thread(slot).flags & kThreadExits));
+    run_slot(shared, slot, exits);
+    if (exits) shared.exited[slot] = 1;
+    if (shared.running.fetch_sub(1, std::memory_order_acq_rel) == 1)
+      futex_wake_all(shared.running);
+    if (exits) return;
+  }
+}
+
 void* runner_main(void* raw) {
   auto* arg = static_cast<RunnerArg*>(raw);
   Shared& shared = *arg->shared;
   wait_gate(shared);
-  switch (shared.mode) {
-    case ReplayMode::kParallel:
-      shared.engine->await_start(arg->slot);
-      shared.engine->run_parallel(arg->slot);
-      shared.engine->await_exit(arg->slot);
-      break;
-    case ReplayMode::kSerial:
-      shared.engine->await_start(arg->slot);
-      shared.engine->run_serial(arg->slot);
-      shared.engine->await_exit(arg->slot);
-      break;
-    case ReplayMode::kSingle:
-      shared.engine->run_single();
-      break;
+  if (shared.view) {
+    run_segments(shared, arg->slot);
+  } else {
+    run_slot(shared, arg->slot, true);
   }
   // Returning ends the thread: the allocator's thread cache goes now, as it did when
   // the recorded thread exited.
@@ -106,7 +141,7 @@ void* runner_main(void* raw) {
 // The requested bytes live at this moment of the replay: each thread's share after the
 // ops it has completed (progress is stored before each op runs).
 int64_t live_bytes_now(const PlanView& plan) {
-  int64_t live = 0;
+  auto live = static_cast<int64_t>(plan.header().live_base_bytes);
   for (uint32_t slot = 0; slot < plan.header().thread_count; ++slot) {
     uint64_t done = g_results->stats(slot).progress.load(std::memory_order_relaxed);
     live += plan.live_after(slot)[std::min(done, plan.thread(slot).op_count)];
@@ -126,7 +161,10 @@ void* sampler_main(void* raw) {
     nanosleep(&pause, nullptr);
     uint64_t rss = resident_bytes(shared.statm_fd);
     if (rss > header.sampled_peak_rss) header.sampled_peak_rss = rss;
-    const int64_t live = live_bytes_now(*shared.plan);
+    shared.sampler_busy.store(1, std::memory_order_seq_cst);
+    const PlanView* plan = shared.plan.load(std::memory_order_seq_cst);
+    const int64_t live = plan ? live_bytes_now(*plan) : 0;
+    shared.sampler_busy.store(0, std::memory_order_release);
     if (live > 0 && static_cast<uint64_t>(live) > header.sampled_peak_live)
       header.sampled_peak_live = static_cast<uint64_t>(live);
     if (header.timeline_count == kMaxTimelinePoints) {
@@ -199,6 +237,80 @@ void* map_fd(int fd, int prot, size_t* size) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+
+// A streamed plan: object slots it may use at once, and the address space kept for its
+// buffer (only the pages of the largest segment are ever backed).
+constexpr uint64_t kStreamSlots = uint64_t{1} << 28;
+
+
+template <class T>
+T* reserve_table(uint64_t count) {
+  void* p = mmap(nullptr, count * sizeof(T), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? nullptr : static_cast<T*>(p);
+}
+
+// The segments of a streamed plan as the parent publishes them in the shared buffer,
+// and the per-object tables, backed as far as the segments' slots reach.
+class SegmentFeed {
+ public:
+  SegmentFeed(int fd, ResultsHeader& header) : header_(header), parent_(getppid()) {
+    void* p = mmap(nullptr, kStreamBufferBytes, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p != MAP_FAILED) buffer_ = static_cast<const std::byte*>(p);
+  }
+  bool mapped() const { return buffer_ != nullptr; }
+
+  // Waits for segment `index` and attaches `view` to it; "" or what is wrong.
+  std::string take(uint32_t index, PlanView& view) {
+    for (;;) {
+      uint32_t published = header_.segments_published.load(std::memory_order_acquire);
+      if (published > index) break;
+      if (getppid() != parent_) return "the parent went away";
+      shared_futex_wait(header_.segments_published, published, 100'000'000);
+    }
+    const auto* plan = reinterpret_cast<const PlanHeader*>(buffer_);
+    uint64_t size = plan->total_bytes;
+    if (size > kStreamBufferBytes) return "a plan segment is larger than its buffer";
+    // Mapped before the segment runs, so that its faults are not timed.
+    madvise(const_cast<std::byte*>(buffer_), size, MADV_POPULATE_READ);
+    std::string problem = view.attach(buffer_, size);
+    if (!problem.empty()) return problem;
+    if (view.header().segment != index + 1) return "plan segments out of order";
+    if (view.header().object_count > kStreamSlots) return "too many objects live at once";
+    buffer_bytes_ = std::max(buffer_bytes_, size);
+    return {};
+  }
+
+  // Backs the tables' entries up to `count` (written now, not during the replay).
+  void grow(ReplayTables& tables, uint64_t count) {
+    for (; backed_ < count; backed_ += kEntriesPerPage) {
+      reinterpret_cast<volatile char*>(tables.live + backed_)[0] = 0;
+      reinterpret_cast<volatile char*>(tables.stages + backed_)[0] = 0;
+    }
+  }
+  // The worker's own pages for the stream: tables and buffer.
+  uint64_t own_bytes() const {
+    return backed_ * (sizeof(void*) + sizeof(uint32_t)) + buffer_bytes_;
+  }
+
+  void done(uint32_t index) {
+    header_.segments_done.store(index + 1, std::memory_order_release);
+    shared_futex_wake(header_.segments_done);
+  }
+
+ private:
+  static constexpr uint64_t kEntriesPerPage = 4096 / sizeof(uint32_t);
+  ResultsHeader& header_;
+  pid_t parent_;
+  const std::byte* buffer_ = nullptr;
+  uint64_t buffer_bytes_ = 0;
+  uint64_t backed_ = 0;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -206,7 +318,7 @@ int main(int argc, char** argv) {
   uint64_t rss_at_entry = resident_bytes(statm_fd);
   if (argc != 3)
     setup_failed(nullptr, WorkerStatus::kInternal, kWorkerBadSetup,
-                 "usage: mtreplay-worker PLAN_FD RESULTS_FD (run by mtreplay replay)");
+                 "usage: mtreplay-worker PLAN_FD|stream:FD RESULTS_FD (run by mtreplay replay)");
   size_t results_size = 0, plan_size = 0;
   auto* results_base =
       static_cast<std::byte*>(map_fd(std::atoi(argv[2]), PROT_READ | PROT_WRITE, &results_size));
@@ -218,16 +330,27 @@ int main(int argc, char** argv) {
   ResultsHeader& header = results.header();
   header.rss_at_entry = rss_at_entry;
 
-  auto* plan_base =
-      static_cast<const std::byte*>(map_fd(std::atoi(argv[1]), PROT_READ, &plan_size));
   PlanView plan;
-  if (!plan_base)
-    setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay plan");
-  std::string problem = plan.attach(plan_base, plan_size);
-  if (!problem.empty() || plan.header().thread_count != header.thread_count)
+  std::optional<SegmentFeed> feed;
+  const bool streamed = std::strncmp(argv[1], "stream:", 7) == 0;
+  if (streamed) {
+    feed.emplace(std::atoi(argv[1] + 7), header);
+    if (!feed->mapped())
+      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the plan buffer");
+    std::string problem = feed->take(0, plan);
+    if (!problem.empty()) setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
+  } else {
+    auto* plan_base =
+        static_cast<const std::byte*>(map_fd(std::atoi(argv[1]), PROT_READ, &plan_size));
+    if (!plan_base)
+      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay plan");
+    if (!plan.attach(plan_base, plan_size).empty())
+      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "the replay plan is unusable");
+  }
+  if (plan.header().thread_count != header.thread_count)
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "the replay plan is unusable");
 
-  problem.clear();
+  std::string problem;
   AllocatorApi api =
       resolve_allocator_api(header.config.expected_object, plan.header().page_size, &problem);
   std::snprintf(header.malloc_owner, sizeof header.malloc_owner, "%s", api.malloc_owner.c_str());
@@ -238,11 +361,20 @@ int main(int argc, char** argv) {
   uint32_t threads = plan.header().thread_count;
   uint64_t objects = plan.header().object_count;
   ReplayTables tables;
-  tables.live = map_table<void*>(objects);
-  tables.stages = map_table<std::atomic<uint32_t>>(objects);
+  if (streamed) {
+    tables.live = reserve_table<void*>(kStreamSlots);
+    tables.stages = reserve_table<std::atomic<uint32_t>>(kStreamSlots);
+    if (tables.live && tables.stages) feed->grow(tables, objects);
+  } else {
+    tables.live = map_table<void*>(objects);
+    tables.stages = map_table<std::atomic<uint32_t>>(objects);
+  }
   tables.signals = map_table<std::atomic<uint32_t>>(threads);
   std::optional<LivePointerMap> live_hash;
   if (header.config.live_map != LiveMapKind::kArray) {
+    if (streamed)
+      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
+                   "a streamed plan replays with the array live map only");
     // Sized for the live set (dead keys are dropped by migrations) or for every object.
     live_hash.emplace(header.config.live_map == LiveMapKind::kPointerMapPresized
                           ? plan.header().object_count
@@ -260,20 +392,25 @@ int main(int argc, char** argv) {
   tables.pace_slots = map_table<PaceSlot>(threads);
   auto* args = map_table<RunnerArg>(threads);
   auto* handles = map_table<pthread_t>(threads);
+  auto* exited = map_table<uint8_t>(threads);
   if (!tables.live || !tables.stages || !tables.signals || !tables.doorbells || !tables.cursors ||
-      !tables.pace_slots || !args || !handles)
+      !tables.pace_slots || !args || !handles || !exited)
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay tables");
   for (uint32_t i = 0; i < threads; ++i) std::construct_at(&tables.pace_slots[i]);
 
-  ReplayEngine engine(plan, results, api, tables);
+  std::optional<ReplayEngine> engine;
+  engine.emplace(plan, results, api, tables);
+  const uint64_t pace_origin = engine->pace_origin();
   Shared shared;
-  shared.engine = &engine;
-  shared.plan = &plan;
+  shared.engine = &*engine;
+  shared.plan.store(&plan);
   shared.mode = header.config.mode;
   shared.statm_fd = statm_fd;
+  if (streamed) shared.view = &plan, shared.exited = exited;
   install_crash_handlers();
 
   uint32_t runners = shared.mode == ReplayMode::kSingle ? (threads ? 1 : 0) : threads;
+  shared.running.store(runners);
   for (uint32_t i = 0; i < runners; ++i) {
     args[i] = {&shared, i};
     if (pthread_create(&handles[i], nullptr, runner_main, &args[i]) != 0)
@@ -284,6 +421,7 @@ int main(int argc, char** argv) {
   bool have_sampler = pthread_create(&sampler, nullptr, sampler_main, &shared) == 0;
 
   header.baseline_rss = resident_bytes(statm_fd);
+  const uint64_t own_at_baseline = feed ? feed->own_bytes() : 0;
   header.hwm_reset = reset_peak_resident() ? 1 : 0;
   header.timeline[0][0] = 0;
   header.timeline[0][1] = header.baseline_rss;
@@ -292,19 +430,62 @@ int main(int argc, char** argv) {
   getrusage(RUSAGE_SELF, &usage_start);
   header.status.store(static_cast<uint32_t>(WorkerStatus::kRunning), std::memory_order_release);
   shared.start_ns = monotonic_ns();
-  engine.start_clock(shared.start_ns);
+  engine->start_clock(shared.start_ns);
   header.tsc_start = ticks();
+  shared.generation.store(1, std::memory_order_release);
+  futex_wake_all(shared.generation);
   shared.gate.store(1, std::memory_order_release);
   futex_wake_all(shared.gate);
+  // A streamed plan: between segments every runner is parked; the next segment is
+  // swapped in and the time spent waiting for it is kept out of the figures.
+  for (uint32_t k = 0; streamed; ++k) {
+    for (uint32_t left; (left = shared.running.load(std::memory_order_acquire)) != 0;)
+      futex_wait(shared.running, left);
+    if (plan.header().last_segment) break;
+    uint64_t pause = monotonic_ns();
+    shared.plan.store(nullptr, std::memory_order_seq_cst);
+    while (shared.sampler_busy.load(std::memory_order_seq_cst) != 0) cpu_relax();
+    engine.reset();
+    feed->done(k);
+    problem = feed->take(k + 1, plan);
+    if (!problem.empty()) setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
+    header.current_segment = k + 1;
+    feed->grow(tables, plan.header().object_count);
+    uint32_t active = 0;
+    for (uint32_t slot = 0; slot < threads; ++slot) {
+      if (exited[slot] && plan.thread(slot).op_count != 0)
+        setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
+                     "a plan segment has ops of a thread that exited");
+      if (!exited[slot]) ++active;
+      tables.signals[slot].store(0, std::memory_order_relaxed);
+      tables.cursors[slot] = 0;
+      std::construct_at(&tables.pace_slots[slot]);
+      results.stats(slot).progress.store(0, std::memory_order_relaxed);
+      results.stats(slot).finished.store(0, std::memory_order_relaxed);
+    }
+    engine.emplace(plan, results, api, tables);
+    shared.engine = &*engine;
+    engine->set_pace_origin(pace_origin);
+    header.stream_stall_ns += monotonic_ns() - pause;
+    engine->start_clock(shared.start_ns + header.stream_stall_ns);
+    shared.plan.store(&plan, std::memory_order_seq_cst);
+    shared.running.store(shared.mode == ReplayMode::kSingle ? 1 : active, std::memory_order_relaxed);
+    shared.generation.store(k + 2, std::memory_order_release);
+    futex_wake_all(shared.generation);
+  }
   for (uint32_t i = 0; i < runners; ++i) pthread_join(handles[i], nullptr);
   header.tsc_end = ticks();
-  header.wall_ns = monotonic_ns() - shared.start_ns;
+  header.wall_ns = monotonic_ns() - shared.start_ns;  // stalls included: it converts ticks
   getrusage(RUSAGE_SELF, &usage_end);
   shared.stop_sampler.store(1, std::memory_order_release);
   if (have_sampler) pthread_join(sampler, nullptr);
   header.peak_rss = peak_resident_bytes();
   header.cpu_user_ns = timeval_ns(usage_end.ru_utime) - timeval_ns(usage_start.ru_utime);
   header.cpu_sys_ns = timeval_ns(usage_end.ru_stime) - timeval_ns(usage_start.ru_stime);
+  if (feed) {
+    header.stream_table_bytes = feed->own_bytes() - own_at_baseline;
+    feed->done(header.current_segment);
+  }
 
   measure_slop(plan, api, header);
   header.status.store(static_cast<uint32_t>(WorkerStatus::kDone), std::memory_order_release);

@@ -67,6 +67,10 @@ struct RunResult {
   uint64_t usable_slop_bytes = 0;
   bool usable_slop_measured = false;
   uint64_t sync_wait_ns = 0;
+  // A streamed plan (--plan stream): its segments, and the time the worker waited
+  // for them between segments (kept out of wall_ns); 0, 0 for a whole plan.
+  uint64_t plan_segments = 0;
+  uint64_t stream_stall_ns = 0;
   uint64_t pace_wait_ns = 0;    // threads held back by the pacing window
   uint64_t timing_wait_ns = 0;  // threads waiting for ops' recorded times (--timing)
   uint64_t excluded_ns = 0;     // touch/verify work, subtracted from wall_ns

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "mtreplay/replay/plan.hpp"
+#include "mtreplay/replay/plan_builder.hpp"
+#include "mtreplay/traces/trace_reader.hpp"
 
 namespace mtreplay::replay {
 
@@ -29,5 +31,31 @@ struct TracePlan {
 // Throws traces::TraceError for a missing, unreadable or corrupt trace.
 // `content_hash`, when known already, is not computed again.
 TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash = {});
+
+// A trace planned segment after segment (--plan stream, replayer/README.md): memory
+// bounded by a segment of `segment_events` events and the objects live across it.
+class TraceSegments {
+ public:
+  // Throws traces::TraceError for a missing or unreadable trace.
+  TraceSegments(const std::filesystem::path& trace, uint64_t segment_events);
+  // The next segment's plan; throws traces::TraceError for a corrupt trace.
+  Plan next();
+  // The trace's identity; the events and threads are the trace's, known from the start.
+  TraceIdentity identity(std::string content_hash = {}) const;
+  // After the last segment: what a whole plan's header would report of the trace.
+  const PlanHeader& totals() const { return totals_; }
+
+ private:
+  std::filesystem::path path_;
+  traces::MergedReader reader_;
+  PlanBuilder builder_;
+  uint64_t segment_events_;
+  PlanHeader totals_;
+};
+
+// Whether --plan auto streams a trace of `events` events: when its whole plan would
+// take more than half of the memory available now (about 130 bytes per event while
+// planning), or its ops could overflow a whole plan's 32-bit serial positions.
+bool should_stream(uint64_t events);
 
 }  // namespace mtreplay::replay

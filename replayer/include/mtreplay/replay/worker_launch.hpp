@@ -27,6 +27,17 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
                      const ReplayOptions& options, const std::filesystem::path& worker,
                      const ProgressFn& progress = {});
 
+// A streamed plan (replayer/README.md, "Streaming"): each call plans the next segment;
+// the last one has Plan::last_segment set.
+using SegmentSource = std::function<Plan()>;
+
+// Replays a streamed plan: the first segment is planned before the worker starts, each
+// next one when the worker has completed the previous. The result reports the whole
+// trace; its wall and CPU time leave out the waits between segments.
+RunResult run_streamed_worker(const SegmentSource& next, const BackendSpec& backend,
+                              const ReplayOptions& options, const std::filesystem::path& worker,
+                              const ProgressFn& progress = {});
+
 // The worker binary of the running executable's tree (mtreplay/install_layout.hpp).
 std::filesystem::path default_worker_path();
 
