@@ -93,7 +93,7 @@ int report(const mr::ResultFile& file, const std::string& baseline, const Output
 
 int mtreplay::cli::run_compare(Args args) {
   std::vector<std::string> trace_args, allocator_args;
-  std::string baseline = "glibc", mode, touch, cache_dir, shard;
+  std::string baseline = "glibc", mode, touch, plan, cache_dir, shard;
   std::vector<std::string> from;
   Outputs outputs;
   int repeat = 5, warmup = 1;
@@ -109,6 +109,7 @@ int mtreplay::cli::run_compare(Args args) {
       "baseline", po::value(&baseline)->default_value(baseline), "the allocator ratios are to")(
       "mode", po::value(&mode), "passed to replay: parallel, serial or single")(
       "touch", po::value(&touch), "passed to replay: none, page, fill or use")(
+      "plan", po::value(&plan), "passed to replay: auto, memory or stream")(
       "timeout", po::value(&timeout_s)->default_value(timeout_s),
       "seconds before a run is killed and reported as crashed")(
       "json", po::value(&outputs.json), "write every run (results/SCHEMA.md) to this file")(
@@ -186,6 +187,7 @@ int mtreplay::cli::run_compare(Args args) {
   request.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
   if (!mode.empty()) request.replay_args.insert(request.replay_args.end(), {"--mode", mode});
   if (!touch.empty()) request.replay_args.insert(request.replay_args.end(), {"--touch", touch});
+  if (!plan.empty()) request.replay_args.insert(request.replay_args.end(), {"--plan", plan});
 
   if (trace_args.empty()) {
     auto dir = mr::find_sample_dir(self);

@@ -1,0 +1,107 @@
+// --plan stream end to end: the hazards and the samples, cut into many segments, replay
+// the same ops per thread with --verify in every mode and with pacing, the serial peak
+// of the whole plan; --plan auto keeps small traces whole; bad values and a trace that
+// turns out corrupt mid-way are bad input, never a hang.
+#include <algorithm>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "replay_cli_fixture.hpp"
+
+namespace mtreplay::replay::test {
+namespace {
+
+const fs::path kSamples = MTREPLAY_SAMPLES_DIR;
+
+class Streaming : public ReplayCli {};
+
+TEST_F(Streaming, HazardsAndSamplesReplayTheWholePlansOps) {
+  struct Case {
+    std::string name;
+    fs::path trace;
+    const char* segment;
+  };
+  std::vector<Case> cases;
+  for (auto& hazard : hazards())
+    cases.push_back({hazard.name, write(hazard.script, hazard.name), "--segment-events 2"});
+  for (const char* sample : {"prodcons", "python3-threads", "xz-threads", "gcc"})
+    cases.push_back({sample, kSamples / (std::string(sample) + ".mtr"), "--segment-events 5000"});
+  const std::vector<std::string> variants = {"",
+                                             "--pace 1ns",
+                                             "--pace none",
+                                             "--timing scaled:0.05",
+                                             "--mode serial",
+                                             "--mode single"};
+  for (const auto& c : cases) {
+    auto reference = replay_json(c.trace, "--mode serial --plan memory");
+    ASSERT_EQ(reference["runs"].size(), 1u) << c.name;
+    const auto& expected = reference["runs"][0];
+    EXPECT_EQ(expected["plan_segments"], 0);
+    for (const auto& variant : variants) {
+      SCOPED_TRACE(c.name + " / " + variant);
+      auto doc = replay_json(c.trace, std::string("--verify --plan stream ") + c.segment + " " + variant);
+      ASSERT_EQ(doc["runs"].size(), 1u);
+      const auto& r = doc["runs"][0];
+      EXPECT_EQ(r["status"], "ok") << r["error"];
+      EXPECT_EQ(r["ops_by_thread"], expected["ops_by_thread"]);
+      EXPECT_EQ(r["ops_by_kind"], expected["ops_by_kind"]);
+      EXPECT_EQ(r["anomalies"], expected["anomalies"]);
+      EXPECT_GE(r["plan_segments"].get<uint64_t>(), 1u);
+      if (variant == "--mode serial")
+        EXPECT_EQ(r["peak_live_bytes"], expected["peak_live_bytes"]);
+    }
+  }
+}
+
+TEST_F(Streaming, SamplesComeInManySegments) {
+  auto doc = replay_json(kSamples / "prodcons.mtr", "--plan stream --segment-events 20000");
+  ASSERT_EQ(doc["runs"].size(), 1u);
+  EXPECT_GT(doc["runs"][0]["plan_segments"].get<uint64_t>(), 3u);
+  auto whole = replay_json(kSamples / "prodcons.mtr", "");  // --plan auto: small, whole
+  ASSERT_EQ(whole["runs"].size(), 1u);
+  EXPECT_EQ(whole["runs"][0]["plan_segments"], 0);
+}
+
+TEST_F(Streaming, BadValuesAreBadInput) {
+  std::string trace = (kSamples / "gcc.mtr").string();
+  for (const char* bad : {"--plan bogus", "--segment-events 0", "--plan stream --live-map lphash"}) {
+    Outcome o = run("replay " + trace + " " + bad);
+    EXPECT_EQ(o.code, 2) << bad;
+    EXPECT_NE(o.err.find("mtreplay replay:"), std::string::npos) << bad << ": " << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << bad << ": " << o.err;
+  }
+}
+
+// Frame payloads are only decoded as the stream reaches them: a corrupt one met after
+// several segments have run ends the replay with one line and exit 2.
+TEST_F(Streaming, ACorruptFrameMidwayIsBadInput) {
+  fs::path copy = dir_ / "corrupt.mtr";
+  fs::copy_file(kSamples / "python3-threads.mtr", copy);
+  {
+    // Walks the frames (traces/FORMAT.md) to the payload of one past the middle.
+    std::fstream f(copy, std::ios::in | std::ios::out | std::ios::binary);
+    auto u32 = [&](uint64_t at) {
+      uint32_t v = 0;
+      f.seekg(static_cast<std::streamoff>(at));
+      f.read(reinterpret_cast<char*>(&v), 4);
+      return v;
+    };
+    const uint64_t size = fs::file_size(copy);
+    uint64_t at = u32(12), payload = 0;
+    while (at + 40 <= size && at < size / 2) {
+      payload = at + 40;
+      at = payload + u32(at + 24);
+    }
+    ASSERT_GT(payload, 0u);
+    f.seekp(static_cast<std::streamoff>(payload + 12));
+    for (int i = 0; i < 16; ++i) f.put('\x5a');
+  }
+  Outcome o = run("replay " + copy.string() + " --plan stream --segment-events 5000 --quiet");
+  EXPECT_EQ(o.code, 2) << o.err;
+  EXPECT_NE(o.err.find("mtreplay replay:"), std::string::npos) << o.err;
+  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+}
+
+}  // namespace
+}  // namespace mtreplay::replay::test
