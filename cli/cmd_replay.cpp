@@ -206,7 +206,7 @@ int replay_streamed(const fs::path& trace, uint64_t segment_events,
       vm, options,
       [&](const ProgressFn& progress) {
         TraceSegments segments(trace, segment_events);
-        RunResult run = run_streamed_worker([&] { return segments.next(); }, spec, options,
+        RunResult run = run_streamed_worker([&]() -> const Plan& { return segments.next(); }, spec, options,
                                             worker, progress);
         totals = segments.totals();
         return run;

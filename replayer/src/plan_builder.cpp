@@ -281,6 +281,7 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
 }
 
 void PlanBuilder::add(const traces::Event& e) {
+  if (!segment_open_) open_segment();
   uint32_t slot = slot_of(e.thread);
   time_ns_ = e.time_ns;
   if (streaming_) {
@@ -435,7 +436,8 @@ void PlanBuilder::expire_pending() {
   }
 }
 
-Plan PlanBuilder::finish_segment(bool last) {
+const Plan& PlanBuilder::finish_segment(bool last) {
+  if (!segment_open_) open_segment();
   if (last) {
     for (auto& [address, waiting] : pending_) {
       for (const Pending& p : waiting) count_unmatched(address, p.kind);
@@ -453,7 +455,8 @@ Plan PlanBuilder::finish_segment(bool last) {
 
   // An ended object's id serves again from the next segment on, when this one has
   // completed; a stage word that was published is reset by the op that ends it.
-  std::vector<uint32_t> ended;
+  std::vector<uint32_t> ended = std::move(ended_);
+  ended.clear();
   for (ThreadPlan& thread : plan_.threads) {
     for (PlanOp& op : thread.ops) {
       if (!(op.flags & kEndsIn) || op.in_obj == kNoObject) continue;
@@ -463,27 +466,32 @@ Plan PlanBuilder::finish_segment(bool last) {
     if (thread.exit_seq != kNoSeq) thread.flags |= kThreadExits;
   }
 
-  Plan out;
-  out.page_size = plan_.page_size;
-  out.threads = std::move(plan_.threads);
-  out.objects = plan_.objects;
-  out.serial_order = std::move(plan_.serial_order);
-  out.peak_live_bytes = peak_live_;
-  out.op_count = ops;
-  out.anomalies = plan_.anomalies;
-  out.segment = plan_.segment;
-  out.live_base_bytes = plan_.live_base_bytes;
-  out.last_segment = last;
-  plan_.threads.resize(out.threads.size());
-  for (size_t slot = 0; slot < out.threads.size(); ++slot) {
-    plan_.threads[slot].recorded_index = out.threads[slot].recorded_index;
-    plan_.threads[slot].os_tid = out.threads[slot].os_tid;
+  plan_.peak_live_bytes = peak_live_;
+  ended_ = std::move(ended);
+  segment_open_ = false;
+  return plan_;
+}
+
+// The previous segment's plan was handed out: its ops go (the vectors keep their
+// capacity, so later segments do not fault their pages in again) and the ids of the
+// objects it ended serve again.
+void PlanBuilder::open_segment() {
+  for (ThreadPlan& thread : plan_.threads) {
+    thread.ops.clear();
+    thread.merged_seq.clear();
+    thread.serial.clear();
+    thread.pace_ns.clear();
+    thread.start_seq = thread.exit_seq = kNoSeq;
+    thread.start_slot = thread.exit_slot = kNoObject;
+    thread.start_op = thread.exit_op = 0;
+    thread.flags = 0;
   }
   plan_.serial_order.clear();
-  for (uint32_t id : ended) free_ids_[block_owner_[id / kIdBlock]].push_back(id);
+  for (uint32_t id : ended_) free_ids_[block_owner_[id / kIdBlock]].push_back(id);
+  ended_.clear();
   ++segment_;
   segment_events_ = 0;
-  return out;
+  segment_open_ = true;
 }
 
 }  // namespace mtreplay::replay

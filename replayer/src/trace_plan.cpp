@@ -51,14 +51,14 @@ TraceSegments::TraceSegments(const std::filesystem::path& trace, uint64_t segmen
   builder_.stream(static_cast<uint32_t>(reader_.threads().size()));
 }
 
-Plan TraceSegments::next() {
+const Plan& TraceSegments::next() {
   traces::Event event;
   bool more = false;
   while ((more = reader_.next(event))) {
     builder_.add(event);
     if (builder_.segment_may_end(segment_events_)) break;
   }
-  Plan plan = builder_.finish_segment(!more);
+  const Plan& plan = builder_.finish_segment(!more);
   totals_.thread_count = static_cast<uint32_t>(plan.threads.size());
   totals_.op_count += plan.op_count;
   totals_.object_count = std::max<uint64_t>(totals_.object_count, plan.objects.size());

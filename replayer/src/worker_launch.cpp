@@ -305,7 +305,7 @@ class StreamFeeder {
       }
       serial_base_ += view_.header().op_count;
     }
-    Plan plan = next_();
+    const Plan& plan = next_();
     uint64_t bytes = write_plan_image_to(fd_, plan, false, /*shrink=*/false);
     if (bytes > kStreamBufferBytes) throw std::runtime_error("a plan segment outgrew its buffer");
     std::string problem = view_.attach(buffer_, bytes);

@@ -60,7 +60,7 @@ Streamed stream(const std::filesystem::path& path, uint64_t segment_events) {
   builder.stream(static_cast<uint32_t>(reader.threads().size()));
   Streamed out;
   auto take = [&](bool last) {
-    Plan segment = builder.finish_segment(last);
+    const Plan& segment = builder.finish_segment(last);
     check_segment(segment);
     count(segment, out.counts);
     out.anomalies = segment.anomalies;

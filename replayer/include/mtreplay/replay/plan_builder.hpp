@@ -34,8 +34,9 @@ class PlanBuilder {
   // Whether the current segment may end after the last event added: at least
   // `min_events` in it, and no release waiting for its allocation (an inversion).
   bool segment_may_end(uint64_t min_events) const;
-  // The current segment's plan; `last` at the end of the trace.
-  Plan finish_segment(bool last);
+  // The current segment's plan, `last` at the end of the trace; valid until the next
+  // add() or finish_segment().
+  const Plan& finish_segment(bool last);
 
  private:
   struct ObjectState {
@@ -97,6 +98,7 @@ class PlanBuilder {
   void group_objects_by_producer();
   uint32_t new_object_id(uint32_t slot);
   void expire_pending();
+  void open_segment();
 
   Plan plan_;
   uint64_t merged_seq_ = 0;
@@ -113,6 +115,8 @@ class PlanBuilder {
   // object's id returns to its block's thread for the next segments.
   static constexpr uint32_t kIdBlock = 16;
   bool streaming_ = false;
+  bool segment_open_ = true;  // false once finish_segment handed out its plan
+  std::vector<uint32_t> ended_;  // ids the handed-out segment ended
   uint32_t segment_ = 0;
   uint64_t segment_events_ = 0;
   uint32_t next_id_ = 0;

@@ -39,7 +39,7 @@ class TraceSegments {
   // Throws traces::TraceError for a missing or unreadable trace.
   TraceSegments(const std::filesystem::path& trace, uint64_t segment_events);
   // The next segment's plan; throws traces::TraceError for a corrupt trace.
-  Plan next();
+  const Plan& next();
   // The trace's identity; the events and threads are the trace's, known from the start.
   TraceIdentity identity(std::string content_hash = {}) const;
   // After the last segment: what a whole plan's header would report of the trace.

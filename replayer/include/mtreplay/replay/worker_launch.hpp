@@ -29,7 +29,7 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
 
 // A streamed plan (replayer/README.md, "Streaming"): each call plans the next segment;
 // the last one has Plan::last_segment set.
-using SegmentSource = std::function<Plan()>;
+using SegmentSource = std::function<const Plan&()>;
 
 // Replays a streamed plan: the first segment is planned before the worker starts, each
 // next one when the worker has completed the previous. The result reports the whole
