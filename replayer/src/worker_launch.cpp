@@ -391,6 +391,12 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
     if (feeder) {
       // The worker finished the segment it had: plan the next one meanwhile it waits.
       uint32_t done_segments = header.segments_done.load(std::memory_order_acquire);
+      if (progress) {
+        uint64_t ops = feeder->serial_base();
+        for (uint32_t slot = 0; slot < threads; ++slot)
+          ops += results.stats(slot).progress.load(std::memory_order_relaxed);
+        progress(ops, 0);
+      }
       if (!feeder->finished() && done_segments == feeder->published()) {
         try {
           feeder->publish(&header);

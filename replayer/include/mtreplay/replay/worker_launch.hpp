@@ -33,7 +33,8 @@ using SegmentSource = std::function<const Plan&()>;
 
 // Replays a streamed plan: the first segment is planned before the worker starts, each
 // next one when the worker has completed the previous. The result reports the whole
-// trace; its wall and CPU time leave out the waits between segments.
+// trace; its wall and CPU time leave out the waits between segments. `progress` gets
+// the ops done so far and 0 for the total, which is not known before the end.
 RunResult run_streamed_worker(const SegmentSource& next, const BackendSpec& backend,
                               const ReplayOptions& options, const std::filesystem::path& worker,
                               const ProgressFn& progress = {});
