@@ -200,6 +200,7 @@ uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address
   if (streaming_) {
     obj = new_object_id(slot);
     plan_.objects[obj] = {bytes, align, kind, {}};
+    plan_.created.push_back(obj);
     objects_[obj] = {slot, op_index, 1, segment_, true, false};
   } else {
     obj = static_cast<uint32_t>(plan_.objects.size());
@@ -487,6 +488,7 @@ void PlanBuilder::open_segment() {
     thread.flags = 0;
   }
   plan_.serial_order.clear();
+  plan_.created.clear();
   for (uint32_t id : ended_) free_ids_[block_owner_[id / kIdBlock]].push_back(id);
   ended_.clear();
   ++segment_;

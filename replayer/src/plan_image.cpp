@@ -96,8 +96,16 @@ void write_at(int fd, const void* data, size_t bytes, uint64_t offset, const cha
 uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool shrink) {
   PlanHeader header;
   std::memcpy(header.magic, kPlanMagic, sizeof header.magic);
+  const bool segment = plan.segment != 0;
+  std::vector<PlanObject> created;
+  if (segment) {
+    created.reserve(plan.created.size());
+    for (uint32_t id : plan.created) created.push_back(plan.objects[id]);
+  }
+  const std::vector<PlanObject>& objects = segment ? created : plan.objects;
   header.thread_count = static_cast<uint32_t>(plan.threads.size());
-  header.object_count = plan.objects.size();
+  header.object_count = objects.size();
+  header.slot_count = segment ? plan.objects.size() : 0;
   header.op_count = plan.op_count;
   header.page_size = plan.page_size;
   header.peak_live_bytes = plan.peak_live_bytes;
@@ -110,7 +118,8 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool
   ImageWriter layout;
   layout.reserve(sizeof(PlanHeader));
   header.threads_offset = layout.reserve(sizeof(PlanThread) * plan.threads.size());
-  header.objects_offset = layout.reserve(sizeof(PlanObject) * plan.objects.size());
+  header.objects_offset = layout.reserve(sizeof(PlanObject) * objects.size());
+  if (segment) header.object_slots_offset = layout.reserve(sizeof(uint32_t) * created.size());
   header.serial_order_offset = layout.reserve(sizeof(uint32_t) * plan.serial_order.size());
   header.peak_objects_offset = layout.reserve(sizeof(uint32_t) * plan.peak_objects.size());
   if (with_addresses && plan.object_addresses.size() == plan.objects.size()) {
@@ -157,8 +166,10 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool
   {
     write_at(fd, &header, sizeof header, 0);
     write_at(fd, threads.data(), sizeof(PlanThread) * threads.size(), header.threads_offset);
-    write_at(fd, plan.objects.data(), sizeof(PlanObject) * plan.objects.size(),
-             header.objects_offset);
+    write_at(fd, objects.data(), sizeof(PlanObject) * objects.size(), header.objects_offset);
+    if (segment)
+      write_at(fd, plan.created.data(), sizeof(uint32_t) * plan.created.size(),
+               header.object_slots_offset);
     write_at(fd, plan.serial_order.data(), sizeof(uint32_t) * plan.serial_order.size(),
              header.serial_order_offset);
     write_at(fd, plan.peak_objects.data(), sizeof(uint32_t) * plan.peak_objects.size(),
@@ -208,6 +219,8 @@ std::string PlanView::attach(const std::byte* base, size_t size) {
   if (header->total_bytes > size ||
       !fits(header->threads_offset, sizeof(PlanThread) * uint64_t{header->thread_count}) ||
       !fits(header->objects_offset, sizeof(PlanObject) * header->object_count) ||
+      (header->segment != 0 &&
+       !fits(header->object_slots_offset, sizeof(uint32_t) * header->object_count)) ||
       !fits(header->serial_order_offset, sizeof(uint32_t) * header->op_count) ||
       !fits(header->peak_objects_offset, sizeof(uint32_t) * header->peak_object_count) ||
       (header->address_count != 0 && header->address_count != header->object_count) ||

@@ -87,7 +87,7 @@ ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const Allo
       results_(results),
       api_(api),
       tables_(tables),
-      objects_(plan.objects()),
+      objects_(tables.objects ? tables.objects : plan.objects()),
       page_size_(plan.header().page_size),
       verify_(results.header().config.verify != 0),
       touch_(results.header().config.touch),

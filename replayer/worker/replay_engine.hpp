@@ -33,6 +33,7 @@ struct ReplayTables {
   Doorbell* doorbells = nullptr;             // [slot], serial hand-off
   uint64_t* cursors = nullptr;               // [slot], single mode
   PaceSlot* pace_slots = nullptr;            // [slot], paced parallel mode
+  const PlanObject* objects = nullptr;       // a streamed plan's [object]; else the image's
 };
 
 class ReplayEngine {

@@ -240,6 +240,7 @@ void* map_fd(int fd, int prot, size_t* size) {
 
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
 #endif
 
 // A streamed plan: object slots it may use at once, and the address space kept for its
@@ -280,21 +281,31 @@ class SegmentFeed {
     std::string problem = view.attach(buffer_, size);
     if (!problem.empty()) return problem;
     if (view.header().segment != index + 1) return "plan segments out of order";
-    if (view.header().object_count > kStreamSlots) return "too many objects live at once";
+    if (view.header().slot_count > kStreamSlots) return "too many objects live at once";
     buffer_bytes_ = std::max(buffer_bytes_, size);
     return {};
   }
 
-  // Backs the tables' entries up to `count` (written now, not during the replay).
-  void grow(ReplayTables& tables, uint64_t count) {
-    for (; backed_ < count; backed_ += kEntriesPerPage) {
-      reinterpret_cast<volatile char*>(tables.live + backed_)[0] = 0;
-      reinterpret_cast<volatile char*>(tables.stages + backed_)[0] = 0;
+  // Backs the tables' entries up to the segment's slots (written now, not during the
+  // replay) and enters the objects it creates.
+  void prepare(ReplayTables& tables, PlanObject* objects, const PlanView& view) {
+    uint64_t count = view.header().slot_count;
+    if (count > backed_) {
+      back(tables.live, backed_, count);
+      back(tables.stages, backed_, count);
+      back(objects, backed_, count);
+      backed_ = count;
+    }
+    const PlanObject* created = view.objects();
+    const uint32_t* slots = view.object_slots();
+    for (uint64_t i = 0; i < view.header().object_count; ++i) {
+      if (slots[i] < count) objects[slots[i]] = created[i];
     }
   }
+
   // The worker's own pages for the stream: tables and buffer.
   uint64_t own_bytes() const {
-    return backed_ * (sizeof(void*) + sizeof(uint32_t)) + buffer_bytes_;
+    return backed_ * (sizeof(void*) + sizeof(uint32_t) + sizeof(PlanObject)) + buffer_bytes_;
   }
 
   void done(uint32_t index) {
@@ -303,7 +314,14 @@ class SegmentFeed {
   }
 
  private:
-  static constexpr uint64_t kEntriesPerPage = 4096 / sizeof(uint32_t);
+  template <class T>
+  static void back(T* table, uint64_t from, uint64_t to) {
+    auto* begin = reinterpret_cast<char*>(table + from);
+    auto* end = reinterpret_cast<char*>(table + to);
+    auto* page = reinterpret_cast<char*>(reinterpret_cast<uintptr_t>(begin) & ~uintptr_t{4095});
+    if (madvise(page, static_cast<size_t>(end - page), MADV_POPULATE_WRITE) == 0) return;
+    for (char* p = begin; p < end; p += 4096) *reinterpret_cast<volatile char*>(p) = *p;
+  }
   ResultsHeader& header_;
   pid_t parent_;
   const std::byte* buffer_ = nullptr;
@@ -359,12 +377,15 @@ int main(int argc, char** argv) {
   header.emulated_mask = api.emulated_mask;
 
   uint32_t threads = plan.header().thread_count;
-  uint64_t objects = plan.header().object_count;
+  uint64_t objects = plan.header().object_count;  // of a whole plan
   ReplayTables tables;
+  PlanObject* stream_objects = nullptr;
   if (streamed) {
     tables.live = reserve_table<void*>(kStreamSlots);
     tables.stages = reserve_table<std::atomic<uint32_t>>(kStreamSlots);
-    if (tables.live && tables.stages) feed->grow(tables, objects);
+    stream_objects = reserve_table<PlanObject>(kStreamSlots);
+    tables.objects = stream_objects;
+    if (tables.live && tables.stages && stream_objects) feed->prepare(tables, stream_objects, plan);
   } else {
     tables.live = map_table<void*>(objects);
     tables.stages = map_table<std::atomic<uint32_t>>(objects);
@@ -394,7 +415,7 @@ int main(int argc, char** argv) {
   auto* handles = map_table<pthread_t>(threads);
   auto* exited = map_table<uint8_t>(threads);
   if (!tables.live || !tables.stages || !tables.signals || !tables.doorbells || !tables.cursors ||
-      !tables.pace_slots || !args || !handles || !exited)
+      !tables.pace_slots || !args || !handles || !exited || (streamed && !stream_objects))
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay tables");
   for (uint32_t i = 0; i < threads; ++i) std::construct_at(&tables.pace_slots[i]);
 
@@ -450,7 +471,7 @@ int main(int argc, char** argv) {
     problem = feed->take(k + 1, plan);
     if (!problem.empty()) setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
     header.current_segment = k + 1;
-    feed->grow(tables, plan.header().object_count);
+    feed->prepare(tables, stream_objects, plan);
     uint32_t active = 0;
     for (uint32_t slot = 0; slot < threads; ++slot) {
       if (exited[slot] && plan.thread(slot).op_count != 0)

@@ -48,7 +48,9 @@ void check_segment(const Plan& plan) {
   std::vector<bool> touched(plan.objects.size(), false);
   for (uint32_t slot : plan.serial_order) {
     const PlanOp& op = plan.threads[slot].ops[cursor[slot]++];
-    if (op.flags & kWaitIn) ASSERT_TRUE(touched.at(op.in_obj)) << "a wait across segments";
+    if (op.flags & kWaitIn) {
+      ASSERT_TRUE(touched.at(op.in_obj)) << "a wait across segments";
+    }
     if (op.in_obj != kNoObject) touched.at(op.in_obj) = true;
     if (op.out_obj != kNoObject) touched.at(op.out_obj) = true;
   }
@@ -97,13 +99,17 @@ TEST_P(StreamPlan, SegmentsAddUpToTheWholePlan) {
   for (uint64_t segment_events : {97u, 5'000u}) {
     Streamed s = stream(path, segment_events);
     SCOPED_TRACE(segment_events);
-    if (segment_events < 100) EXPECT_GT(s.segments, 2u);
+    if (segment_events < 100) {
+      EXPECT_GT(s.segments, 2u);
+    }
     EXPECT_EQ(s.counts, expected);
     EXPECT_EQ(s.ops, plan.op_count);
     EXPECT_TRUE(same(s.anomalies, plan.anomalies));
     EXPECT_EQ(s.peak, plan.peak_live_bytes);
     // Ids of ended objects serve again: the slots stay near the live set.
-    if (s.segments > 2) EXPECT_LT(s.slots, plan.objects.size());
+    if (s.segments > 2) {
+      EXPECT_LT(s.slots, plan.objects.size());
+    }
   }
 }
 

@@ -45,6 +45,9 @@ struct Plan {
   uint64_t segment = 0;
   uint64_t live_base_bytes = 0;
   bool last_segment = false;
+  // A segment: the ids (slots) of the objects it creates; `objects` is then indexed by
+  // slot and holds every slot.
+  std::vector<uint32_t> created;
 };
 
 }  // namespace mtreplay::replay

@@ -164,12 +164,17 @@ struct PlanHeader {
   PlanAnomalies anomalies;
   // Version 6, a segment of a streamed plan (replayer/README.md, "Streaming"): its
   // index + 1 (0: a whole plan), the requested bytes live when it begins (the live
-  // set it carries over), and whether it is the last one. Object ids are then slots
-  // reused after their object ended; object_count is the number of slots so far.
+  // set it carries over), and whether it is the last one. Object ids are then slots,
+  // reused after their object ended: slot_count of them so far. The objects table
+  // holds only the objects the segment creates (object_count of them), the slot of
+  // each in uint32 object_slots_offset[object_count]; the worker keeps the table of
+  // every slot.
   uint64_t segment = 0;
   uint64_t live_base_bytes = 0;
   uint32_t last_segment = 0;
   uint32_t reserved = 0;
+  uint64_t slot_count = 0;
+  uint64_t object_slots_offset = 0;
 };
 
 }  // namespace mtreplay::replay

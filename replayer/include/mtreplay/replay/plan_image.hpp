@@ -55,6 +55,9 @@ class PlanView {
   const PlanObject* objects() const {
     return reinterpret_cast<const PlanObject*>(base_ + header_->objects_offset);
   }
+  const uint32_t* object_slots() const {  // a segment of a streamed plan: [object_count]
+    return reinterpret_cast<const uint32_t*>(base_ + header_->object_slots_offset);
+  }
   const uint32_t* serial_order() const {
     return reinterpret_cast<const uint32_t*>(base_ + header_->serial_order_offset);
   }
