@@ -276,8 +276,11 @@ class SegmentFeed {
     const auto* plan = reinterpret_cast<const PlanHeader*>(buffer_);
     uint64_t size = plan->total_bytes;
     if (size > kStreamBufferBytes) return "a plan segment is larger than its buffer";
-    // Mapped before the segment runs, so that its faults are not timed.
-    madvise(const_cast<std::byte*>(buffer_), size, MADV_POPULATE_READ);
+    // Mapped before the segment runs, so that its faults are not timed; the pages of
+    // earlier segments stay mapped (the parent writes into the same pages).
+    if (size > buffer_bytes_)
+      madvise(const_cast<std::byte*>(buffer_) + (buffer_bytes_ & ~uint64_t{4095}),
+              size - (buffer_bytes_ & ~uint64_t{4095}), MADV_POPULATE_READ);
     std::string problem = view.attach(buffer_, size);
     if (!problem.empty()) return problem;
     if (view.header().segment != index + 1) return "plan segments out of order";
@@ -458,12 +461,16 @@ int main(int argc, char** argv) {
   shared.gate.store(1, std::memory_order_release);
   futex_wake_all(shared.gate);
   // A streamed plan: between segments every runner is parked; the next segment is
-  // swapped in and the time spent waiting for it is kept out of the figures.
+  // swapped in and the time spent waiting for it, and the CPU spent swapping it in,
+  // are kept out of the figures.
+  uint64_t swap_user_ns = 0, swap_sys_ns = 0;
   for (uint32_t k = 0; streamed; ++k) {
     for (uint32_t left; (left = shared.running.load(std::memory_order_acquire)) != 0;)
       futex_wait(shared.running, left);
     if (plan.header().last_segment) break;
     uint64_t pause = monotonic_ns();
+    rusage before_swap{}, after_swap{};
+    getrusage(RUSAGE_SELF, &before_swap);
     shared.plan.store(nullptr, std::memory_order_seq_cst);
     while (shared.sampler_busy.load(std::memory_order_seq_cst) != 0) cpu_relax();
     engine.reset();
@@ -488,6 +495,9 @@ int main(int argc, char** argv) {
     shared.engine = &*engine;
     engine->set_pace_origin(pace_origin);
     header.stream_stall_ns += monotonic_ns() - pause;
+    getrusage(RUSAGE_SELF, &after_swap);
+    swap_user_ns += timeval_ns(after_swap.ru_utime) - timeval_ns(before_swap.ru_utime);
+    swap_sys_ns += timeval_ns(after_swap.ru_stime) - timeval_ns(before_swap.ru_stime);
     engine->start_clock(shared.start_ns + header.stream_stall_ns);
     shared.plan.store(&plan, std::memory_order_seq_cst);
     shared.running.store(shared.mode == ReplayMode::kSingle ? 1 : active, std::memory_order_relaxed);
@@ -501,8 +511,9 @@ int main(int argc, char** argv) {
   shared.stop_sampler.store(1, std::memory_order_release);
   if (have_sampler) pthread_join(sampler, nullptr);
   header.peak_rss = peak_resident_bytes();
-  header.cpu_user_ns = timeval_ns(usage_end.ru_utime) - timeval_ns(usage_start.ru_utime);
-  header.cpu_sys_ns = timeval_ns(usage_end.ru_stime) - timeval_ns(usage_start.ru_stime);
+  header.cpu_user_ns =
+      timeval_ns(usage_end.ru_utime) - timeval_ns(usage_start.ru_utime) - swap_user_ns;
+  header.cpu_sys_ns = timeval_ns(usage_end.ru_stime) - timeval_ns(usage_start.ru_stime) - swap_sys_ns;
   if (feed) {
     header.stream_table_bytes = feed->own_bytes() - own_at_baseline;
     feed->done(header.current_segment);
