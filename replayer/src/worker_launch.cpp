@@ -431,6 +431,7 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
   const PlanView& plan = feeder ? feeder->view() : first;
   const auto* before = feeder ? &feeder->before() : nullptr;
   const uint64_t serial_base = feeder ? feeder->serial_base() : 0;
+  r.plan_segments = plan.header().segment;
   auto status = static_cast<WorkerStatus>(header.status.load(std::memory_order_acquire));
   std::string name = backend.name;
   std::string said = worker_stderr.text();

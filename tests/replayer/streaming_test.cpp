@@ -63,6 +63,19 @@ TEST_F(Streaming, SamplesComeInManySegments) {
   EXPECT_EQ(whole["runs"][0]["plan_segments"], 0);
 }
 
+// A crash in a later segment is located at its op from the start of the trace.
+TEST_F(Streaming, ACrashIsLocatedAcrossSegments) {
+  TraceScript s;
+  for (uint64_t i = 0; i < 6; ++i) s.malloc(0, 16, 0x1000 + 0x100 * i);
+  s.malloc(0, 777777, 0x9000).free(0, 0x1000);
+  auto doc = replay_json(write(s, "t"),
+                         std::string("--plan stream --segment-events 2 --allocator ") + FAULTY_CRASH, 3);
+  ASSERT_EQ(doc["runs"].size(), 1u);
+  EXPECT_EQ(doc["runs"][0]["status"], "crashed");
+  EXPECT_EQ(doc["runs"][0]["failed_at_op"], 6);
+  EXPECT_GE(doc["runs"][0]["plan_segments"].get<uint64_t>(), 3u);
+}
+
 TEST_F(Streaming, BadValuesAreBadInput) {
   std::string trace = (kSamples / "gcc.mtr").string();
   for (const char* bad : {"--plan bogus", "--segment-events 0", "--plan stream --live-map lphash"}) {
