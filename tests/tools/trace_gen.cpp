@@ -88,6 +88,7 @@ struct Options {
   std::string lifetime = "exp";
   double long_fraction = 0.01, long_span = 0.9;
   double cross = 0.05;
+  double fresh = 0;  // fraction of allocations at an address never used again
   double realloc = 0.05, calloc = 0.03, memalign = 0.01, usable = 0.01;
   uint64_t min_size = 8, max_size = 4096;
   double gap_ns = 100;
@@ -103,6 +104,7 @@ struct Object {
   uint64_t slot;     // slot size of its class (what malloc_usable_size says)
   uint32_t owner;    // the thread that allocated it (the one that frees it may differ)
   bool long_lived;
+  bool fresh;  // at an address that is never reused (mapped for it, unmapped at its free)
 };
 struct LaterDeath {
   bool operator()(const Object& a, const Object& b) const { return a.death > b.death; }
@@ -164,15 +166,25 @@ class AddressSpace {
       threads_[(address - kHeapBase) / kArenaBytes].arena[slot].push_back(address);
   }
 
+  // A slot at an address never handed out before and never again (as an allocator's
+  // mmap for one block, unmapped at its free): page-aligned, from 2^46 up.
+  uint64_t fresh(uint64_t slot) {
+    const uint64_t address = fresh_top_;
+    fresh_top_ += (slot + 4095) / 4096 * 4096;
+    if (fresh_top_ > (uint64_t{1} << 47)) throw std::runtime_error("out of fresh addresses");
+    ++carved_;
+    return address;
+  }
+
   uint64_t addresses() const { return carved_; }  // distinct addresses handed out
 
  private:
   struct PerThread {
-    uint64_t top = 0;  // of its arena
+    uint64_t top = 0;                                                  // of its arena
     std::unordered_map<uint64_t, std::vector<uint64_t>> cache, arena;  // by slot size
   };
   std::vector<PerThread> threads_;
-  uint64_t carved_ = 0;
+  uint64_t carved_ = 0, fresh_top_ = uint64_t{1} << 46;
 };
 
 // What the generator wrote, in the terms of `mtreplay info --json` (tests compare).
@@ -326,7 +338,8 @@ class Generator {
     Object obj;
     obj.size = requested;
     obj.slot = AddressSpace::slot_of(requested, align);
-    obj.address = e.result = space_.take(i, obj.slot);
+    obj.fresh = rng_.chance(o_.fresh);
+    obj.address = e.result = obj.fresh ? space_.fresh(obj.slot) : space_.take(i, obj.slot);
     obj.owner = i;
     obj.long_lived = long_live_ < long_target_;
     if (obj.long_lived) {
@@ -362,7 +375,8 @@ class Generator {
       e.result = obj.address;
     } else {
       e.result = space_.take(i, slot);  // the new block first, then the old one goes
-      space_.give(i, obj.slot, obj.address);
+      if (!obj.fresh) space_.give(i, obj.slot, obj.address);
+      obj.fresh = false;
     }
     emit(e);
     ++c_.releases;
@@ -382,7 +396,7 @@ class Generator {
     Event e = event(i, Op::kFree);
     e.ptr = obj.address;
     emit(e);
-    space_.give(i, obj.slot, obj.address);
+    if (!obj.fresh) space_.give(i, obj.slot, obj.address);
     ++c_.releases;
     if (obj.owner != i) ++c_.cross_thread_releases;
     --c_.live_objects;
@@ -463,6 +477,9 @@ int main(int argc, char** argv) {
      "a long-lived object lives between span/2 and span of the trace's events")
     ("cross", po::value(&o.cross)->default_value(o.cross),
      "fraction of objects freed by another thread than the allocating one")
+    ("fresh", po::value(&o.fresh)->default_value(o.fresh),
+     "fraction of allocations at an address that is never reused (as mmap'd blocks): "
+     "the distinct addresses then grow with the trace")
     ("realloc", po::value(&o.realloc)->default_value(o.realloc),
      "fraction of steps that realloc a live object (realloc_begin + realloc)")
     ("calloc", po::value(&o.calloc)->default_value(o.calloc), "fraction of steps that calloc")
@@ -508,8 +525,8 @@ int main(int argc, char** argv) {
     return bad("--events must be at least 2 per thread (thread_start and thread_exit)");
   if (o.lifetime != "exp" && o.lifetime != "lognormal" && o.lifetime != "fifo")
     return bad("--lifetime must be exp, lognormal or fifo");
-  for (double f : {o.long_fraction, o.long_span, o.cross, o.realloc, o.calloc, o.memalign,
-                   o.usable})
+  for (double f :
+       {o.long_fraction, o.long_span, o.cross, o.fresh, o.realloc, o.calloc, o.memalign, o.usable})
     if (!(f >= 0 && f <= 1)) return bad("fractions must be in [0, 1]");
   if (o.realloc + o.usable + o.calloc + o.memalign > 1)
     return bad("--realloc + --usable-size + --calloc + --memalign must not exceed 1");
@@ -519,15 +536,21 @@ int main(int argc, char** argv) {
 
   mtreplay::traces::TraceHeader header;
   header.argv = {"trace_gen",  // every setting, so the trace says how it was made
-                 fmt::format("--threads={}", o.threads), fmt::format("--events={}", o.events),
-                 fmt::format("--live={}", o.live), fmt::format("--lifetime={}", o.lifetime),
+                 fmt::format("--threads={}", o.threads),
+                 fmt::format("--events={}", o.events),
+                 fmt::format("--live={}", o.live),
+                 fmt::format("--lifetime={}", o.lifetime),
                  fmt::format("--long={}", o.long_fraction),
-                 fmt::format("--long-span={}", o.long_span), fmt::format("--cross={}", o.cross),
-                 fmt::format("--realloc={}", o.realloc), fmt::format("--calloc={}", o.calloc),
+                 fmt::format("--long-span={}", o.long_span),
+                 fmt::format("--cross={}", o.cross),
+                 fmt::format("--fresh={}", o.fresh),
+                 fmt::format("--realloc={}", o.realloc),
+                 fmt::format("--calloc={}", o.calloc),
                  fmt::format("--memalign={}", o.memalign),
                  fmt::format("--usable-size={}", o.usable),
                  fmt::format("--min-size={}", o.min_size),
-                 fmt::format("--max-size={}", o.max_size), fmt::format("--gap-ns={}", o.gap_ns),
+                 fmt::format("--max-size={}", o.max_size),
+                 fmt::format("--gap-ns={}", o.gap_ns),
                  fmt::format("--seed={}", o.seed)};
   if (o.drain) header.argv.push_back("--drain");
   header.pid = 1000;
