@@ -459,7 +459,7 @@ class Generator {
 
 int main(int argc, char** argv) {
   Options o;
-  po::options_description options("trace_gen OUT.mtr [options]");
+  po::options_description options("options");
   // clang-format off
   options.add_options()
     ("help,h", "show this help")
@@ -553,6 +553,7 @@ int main(int argc, char** argv) {
                  fmt::format("--gap-ns={}", o.gap_ns),
                  fmt::format("--seed={}", o.seed)};
   if (o.drain) header.argv.push_back("--drain");
+  header.argv.push_back(fmt::format("--zstd-level={}", o.zstd_level));
   header.pid = 1000;
   header.ppid = 1;
   header.page_size = 4096;
