@@ -30,7 +30,13 @@ int mtreplay::cli::run_info(Args args) {
       reader.set_progress(
           [&](uint64_t done, uint64_t total) { progress.update(done, total, "events"); });
     const traces::TraceAnalysis analysis = traces::analyze(reader);
-    const std::string hash = traces::content_hash(path);
+    const std::string hash =
+        progress.enabled()
+            ? traces::content_hash(path,
+                                   [&](uint64_t done, uint64_t total) {
+                                     progress.update(done, total, "bytes", "content hash");
+                                   })
+            : traces::content_hash(path);
     progress.finish();
     if (vm.count("json")) {
       nlohmann::ordered_json j;

@@ -51,15 +51,22 @@ class ReadProgress {
 
   bool enabled() const { return enabled_; }
 
-  // done of total (0: unknown) items read; unit "events" or "bytes". Cheap when not due.
-  void update(uint64_t done, uint64_t total, std::string_view unit) {
+  // done of total (0: unknown) items read; unit "events" or "bytes"; stage names a
+  // later read of the same command ("content hash"). Cheap when not due.
+  void update(uint64_t done, uint64_t total, std::string_view unit, std::string_view stage = {}) {
     if (!enabled_) return;
     const Clock::time_point now = Clock::now();
+    if (stage != stage_) {  // a new read: its rate counts from here
+      stage_ = stage;
+      stage_start_ = now;
+    }
     if (now < next_) return;
     next_ = now + (terminal_ ? std::chrono::milliseconds(200) : std::chrono::seconds(5));
     const double seconds = std::chrono::duration<double>(now - start_).count();
-    const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0;
-    std::string line = fmt::format("mtreplay {}: ", command_);
+    const double in_stage = std::chrono::duration<double>(now - stage_start_).count();
+    const double rate = in_stage > 0 ? static_cast<double>(done) / in_stage : 0;
+    std::string line = stage.empty() ? fmt::format("mtreplay {}: ", command_)
+                                     : fmt::format("mtreplay {} ({}): ", command_, stage);
     if (total != 0) line += fmt::format("{:3}% ", done >= total ? 100 : 100 * done / total);
     line += amount(done, unit);
     if (total != 0) line += " of " + amount(total, unit);
@@ -102,7 +109,8 @@ class ReadProgress {
   bool terminal_;
   bool enabled_ = false;
   bool shown_ = false;
-  Clock::time_point start_, next_;
+  std::string stage_;
+  Clock::time_point start_, next_, stage_start_ = start_;
 };
 
 }  // namespace mtreplay::cli
