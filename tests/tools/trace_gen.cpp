@@ -30,6 +30,8 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <queue>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -208,6 +210,7 @@ class Generator {
     for (uint32_t i = 0; i < o.threads; ++i) {
       threads_[i].next_time = 1000 + 5000 * uint64_t{i};
       out_.set_os_tid(i, 1000 + i);
+      put_back(i);
     }
   }
 
@@ -217,21 +220,25 @@ class Generator {
     // Main phase: the budget keeps room for the thread_starts not yet written, every
     // thread_exit and, with --drain, one free per live object.
     for (;;) {
-      const uint32_t i = pick(false);
+      const uint32_t i = take_next();
       Thread& th = threads_[i];
       if (!th.started) {
         emit_thread(i, Op::kThreadStart);
         th.started = true;
         --unstarted;
-        continue;
+      } else {
+        const uint64_t reserved = unstarted + t + (o_.drain ? c_.live_objects : 0);
+        if (c_.events + reserved >= n) {
+          put_back(i);
+          break;
+        }
+        step(i, n - c_.events - reserved);
       }
-      const uint64_t reserved = unstarted + t + (o_.drain ? c_.live_objects : 0);
-      if (c_.events + reserved >= n) break;
-      step(i, n - c_.events - reserved);
+      put_back(i);
     }
     // End phase: threads start if they have not, free what they hold (--drain), exit.
-    for (uint32_t done = 0; done < o_.threads;) {
-      const uint32_t i = pick(true);
+    while (!next_.empty()) {
+      const uint32_t i = take_next();
       Thread& th = threads_[i];
       if (!th.started) {
         emit_thread(i, Op::kThreadStart);
@@ -240,9 +247,9 @@ class Generator {
         free_object(i, pop(th));
       } else {
         emit_thread(i, Op::kThreadExit);
-        th.exited = true;
-        ++done;
+        continue;  // gone from the schedule
       }
+      put_back(i);
     }
     if (c_.events != n)
       throw std::logic_error(fmt::format("wrote {} events instead of {}", c_.events, n));
@@ -255,18 +262,17 @@ class Generator {
   struct Thread {
     std::vector<Object> heap;  // the live objects this thread will release, by death
     uint64_t next_time = 0;
-    bool started = false, exited = false;
+    bool started = false;
   };
 
-  // The thread whose next event comes first (ties: the lowest index).
-  uint32_t pick(bool skip_exited) const {
-    uint32_t best = UINT32_MAX;
-    for (uint32_t i = 0; i < o_.threads; ++i) {
-      if (skip_exited && threads_[i].exited) continue;
-      if (best == UINT32_MAX || threads_[i].next_time < threads_[best].next_time) best = i;
-    }
-    return best;
+  // The schedule: the thread whose next event comes first (ties: the lowest index)
+  // is taken out, makes its step, and is put back with its new time.
+  uint32_t take_next() {
+    const uint32_t i = next_.top().second;
+    next_.pop();
+    return i;
   }
+  void put_back(uint32_t i) { next_.emplace(threads_[i].next_time, i); }
 
   // One event of thread i, given `budget` events left before the reserve (>= 1).
   void step(uint32_t i, uint64_t budget) {
@@ -450,6 +456,9 @@ class Generator {
   Rng rng_;
   AddressSpace space_;
   std::vector<Thread> threads_;
+  std::priority_queue<std::pair<uint64_t, uint32_t>, std::vector<std::pair<uint64_t, uint32_t>>,
+                      std::greater<>>
+      next_;
   Counts c_;
   double short_mean_ = 0, log_min_ = 0, log_max_ = 0;
   uint64_t long_target_ = 0, long_live_ = 0, cap_ = 0, last_time_ = 0;
@@ -559,10 +568,13 @@ int main(int argc, char** argv) {
   header.page_size = 4096;
   header.ticks_per_second = 1'000'000'000;
   header.exe = "trace_gen";
+  // One chunk buffer per thread: 256 KiB each up to 256 threads, then 64 MiB shared out
+  // (at least 16 KiB each), so that memory stays bounded with many threads too.
+  const size_t chunk_bytes = std::clamp<size_t>((size_t{64} << 20) / o.threads, size_t{16} << 10,
+                                                mtreplay::traces::TraceBuilder::kDefaultChunkBytes);
   const auto start = std::chrono::steady_clock::now();
   try {
-    mtreplay::traces::TraceBuilder builder(vm["out"].as<std::string>(), header,
-                                           mtreplay::traces::TraceBuilder::kDefaultChunkBytes,
+    mtreplay::traces::TraceBuilder builder(vm["out"].as<std::string>(), header, chunk_bytes,
                                            o.zstd_level);
     Generator generator(o, builder);
     const Counts& c = generator.run();
