@@ -12,6 +12,7 @@
 #include "mtreplay/traces/text_form.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
 #include "parse_options.hpp"
+#include "progress.hpp"
 
 namespace po = boost::program_options;
 
@@ -19,6 +20,7 @@ int mtreplay::cli::run_dump(Args args) {
   po::options_description visible("usage: mtreplay dump TRACE [options]\noptions");
   visible.add_options()("help,h", "show this help")(
       "format", po::value<std::string>()->default_value("text"), "text or jsonl");
+  ReadProgress::add_options(visible);
   const TraceCommandLine line = parse_trace_command("dump", args, visible);
   if (line.exit_code) return *line.exit_code;
   const po::variables_map& vm = line.options;
@@ -30,6 +32,10 @@ int mtreplay::cli::run_dump(Args args) {
   const std::string& path = line.trace;
   try {
     traces::MergedReader reader(path);
+    ReadProgress progress("dump", vm, /*prints_to_stdout=*/true);
+    if (progress.enabled())
+      reader.set_progress(
+          [&](uint64_t done, uint64_t total) { progress.update(done, total, "events"); });
     const traces::ReadSummary& summary = reader.summary();
     if (!summary.complete)
       fmt::print(stderr,
@@ -40,6 +46,7 @@ int mtreplay::cli::run_dump(Args args) {
       traces::dump_text(reader, stdout);
     else
       traces::dump_jsonl(reader, stdout);
+    progress.finish();
   } catch (const traces::TraceError& e) {
     std::fflush(stdout);
     fmt::print(stderr, "mtreplay dump: {}\n", e.what());

@@ -1,6 +1,7 @@
 // The analysis behind `mtreplay info`, on hand-written traces with known answers.
 #include <gtest/gtest.h>
 
+#include <random>
 #include <sstream>
 
 #include "mtreplay/traces/analysis.hpp"
@@ -185,6 +186,90 @@ t1 @60 free 0x2000
   EXPECT_EQ(a.live_objects_at_end, 0u);
   EXPECT_EQ(to_json(a)["anomalies"]["clock_regressions"], 1u);
   EXPECT_NE(to_text(a).find("clock regressions 1"), std::string::npos);
+}
+
+// The set of released addresses is bounded (AnalysisOptions); past the cap a second
+// pass decides double free against unknown free. On streams full of anomalies (a few
+// addresses, random frees, reallocs, NULLs and inversions) every cap gives the same
+// report as an unbounded set.
+TEST(Analysis, BoundedReleasedSetGivesTheSameReport) {
+  uint64_t anomalies_seen = 0;
+  for (uint64_t seed = 0; seed < 20; ++seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<Event> events;
+    uint64_t time = 1000;
+    std::vector<bool> in_realloc(3);
+    for (int i = 0; i < 400; ++i) {
+      Event e;
+      e.time_ns = time += 1 + rng() % 50;
+      e.thread = static_cast<uint32_t>(rng() % 3);
+      const uint64_t address = 0x1000 * (1 + rng() % (4 + seed));
+      if (in_realloc[e.thread]) {  // realloc_begin is followed by its realloc
+        e.op = Op::kRealloc;
+        e.ptr = events.back().thread == e.thread ? events.back().ptr : address;
+        e.size = rng() % 4 == 0 ? 0 : 64;
+        e.result = rng() % 5 == 0 ? 0 : address;
+        in_realloc[e.thread] = false;
+      } else {
+        switch (rng() % 6) {
+          case 0:
+          case 1:
+            e.op = Op::kMalloc;
+            e.size = 32;
+            e.result = rng() % 10 == 0 ? 0 : address;
+            break;
+          case 2:
+          case 3:
+            e.op = Op::kFree;
+            e.ptr = rng() % 20 == 0 ? 0 : address;
+            break;
+          case 4:  // a realloc without realloc_begin (format version 1)
+            e.op = Op::kRealloc;
+            e.ptr = address;
+            e.size = 48;
+            e.result = rng() % 2 == 0 ? address : 0x1000 * (1 + rng() % (4 + seed));
+            break;
+          default:
+            e.op = Op::kReallocBegin;
+            e.ptr = address;
+            in_realloc[e.thread] = true;
+        }
+      }
+      events.push_back(e);
+    }
+    const auto path = scratch("anomalies" + std::to_string(seed) + ".mtr");
+    write_trace(path, events, 512);
+    MergedReader unbounded_reader(path);
+    const auto expected = to_json(analyze(unbounded_reader, {.released_addresses_cap = ~0ull}));
+    anomalies_seen += expected["anomalies"]["double_frees"].get<uint64_t>() +
+                      expected["anomalies"]["unknown_frees"].get<uint64_t>();
+    for (uint64_t cap : {0, 1, 3}) {
+      MergedReader reader(path);
+      uint64_t reported = 0;
+      reader.set_progress([&](uint64_t done, uint64_t) { reported = std::max(reported, done); });
+      EXPECT_EQ(to_json(analyze(reader, {.released_addresses_cap = cap})), expected)
+          << "seed " << seed << ", cap " << cap;
+      EXPECT_EQ(reported, events.size());
+    }
+  }
+  EXPECT_GT(anomalies_seen, 100u);
+
+  // A realloc in place of an address released twice before it was ever allocated: the
+  // release it makes is decided before its own allocation, so all of them are unknown.
+  const auto path = scratch("in_place.mtr");
+  std::istringstream in(R"(
+t0 @1000 free 0x9000
+t0 +10 free 0x9000
+t0 +10 realloc 0x9000 48 -> 0x9000
+)");
+  import_text(in, "in_place.txt", path);
+  for (uint64_t cap : {0ull, ~0ull}) {
+    MergedReader reader(path);
+    const TraceAnalysis a = analyze(reader, {.released_addresses_cap = cap});
+    EXPECT_EQ(a.anomalies.unknown_frees, 2u) << "cap " << cap;
+    EXPECT_EQ(a.anomalies.double_frees, 0u) << "cap " << cap;
+    EXPECT_EQ(a.anomalies.inversions, 1u) << "cap " << cap;
+  }
 }
 
 }  // namespace

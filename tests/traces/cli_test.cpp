@@ -4,6 +4,7 @@
 
 #include <array>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 
@@ -50,6 +51,38 @@ TEST(Cli, MissingFilesAndBadFlagsExitTwo) {
     EXPECT_FALSE(r.err.empty()) << args;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << ": " << r.err;
   }
+}
+
+// Progress of long reads goes to stderr only: with --progress (and no delay) there is
+// a line on stderr and stdout is what it is without; --no-progress prints nothing.
+TEST(Cli, ProgressGoesToStderrOnly) {
+  const auto trace = scratch("p.mtr");
+  write_trace(trace, synthetic_stream(300000, 2, 7));
+  const std::string t = trace.string(), text = scratch("p.txt").string();
+  const std::string now = "env MTREPLAY_PROGRESS_AFTER_MS=0 " + std::string(MTREPLAY_BIN_DIR);
+  for (const char* command : {"info --json", "dump"}) {
+    const CliRun plain = mtreplay(std::string(command) + " --no-progress " + t);
+    EXPECT_EQ(plain.code, 0);
+    EXPECT_EQ(plain.err, "") << command;
+    const auto err_path = scratch("progress.txt");
+    const std::string cmd = now + "/mtreplay " + command + " --progress " + t + " 2>" +
+                            err_path.string() + " >" + scratch("out.txt").string();
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+    std::ifstream out(scratch("out.txt")), err(err_path);
+    const std::string got(std::istreambuf_iterator<char>(out), {});
+    const std::string progress(std::istreambuf_iterator<char>(err), {});
+    EXPECT_EQ(got, plain.out) << command;
+    EXPECT_NE(progress.find("events of 300000 events"), std::string::npos) << progress;
+  }
+  ASSERT_EQ(mtreplay("dump " + t + " >" + text).code, 0);
+  const auto err_path = scratch("import.txt");
+  const std::string cmd = now + "/mtreplay import --progress " + text + " -o " +
+                          scratch("q.mtr").string() + " 2>" + err_path.string();
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  std::ifstream err(err_path);
+  const std::string progress(std::istreambuf_iterator<char>(err), {});
+  EXPECT_NE(progress.find("MiB of"), std::string::npos) << progress;
+  EXPECT_NE(progress.find("wrote 300000 events"), std::string::npos) << progress;
 }
 
 TEST(Cli, HelpExitsZero) {

@@ -7,6 +7,13 @@
 // a preempted allocating thread can be stamped after the free of its result);
 // otherwise, at the end, it is a double free (the address was live before) or an
 // unknown free.
+//
+// "Was live before" is remembered in a set of the addresses that left the live set (or
+// were returned by an inverted allocation) while that set is small. An address is in
+// it exactly when an allocation returned it before, so the status of a release that is
+// still pending at the end is "some allocation returned the address before its last
+// pending release"; when the set overflowed (AnalysisOptions) that is what a second
+// pass finds out, for the pending addresses only.
 #include <algorithm>
 #include <bit>
 #include <optional>
@@ -41,7 +48,7 @@ uint64_t requested(const Event& e) {
 
 class Analyzer {
  public:
-  explicit Analyzer(TraceAnalysis& a) : a_(a) {}
+  Analyzer(TraceAnalysis& a, uint64_t released_cap) : a_(a), released_cap_(released_cap) {}
 
   void on_event(const Event& e) {
     if (a_.events == 0) a_.first_ns = e.time_ns;
@@ -107,6 +114,26 @@ class Analyzer {
     }
   }
 
+  // Whether finish() needs second_pass() first: pending releases whose history the
+  // dropped set can no longer tell.
+  bool needs_second_pass() const { return released_overflowed_ && !pending_.empty(); }
+
+  // Over the same events again: was_live of every pending address becomes "an
+  // allocation returned it before its last pending release".
+  void second_pass(MergedReader& again) {
+    uint64_t last = 0;
+    for (auto& [ptr, p] : pending_) {
+      p.was_live = false;
+      last = std::max(last, p.last_release);
+    }
+    Event e;
+    for (uint64_t index = 0; index < last && again.next(e); ++index) {
+      if (!allocates(e.op) || e.result == 0) continue;
+      auto it = pending_.find(e.result);
+      if (it != pending_.end() && index < it->second.last_release) it->second.was_live = true;
+    }
+  }
+
   void finish() {
     a_.lifetimes.never_freed = live_.size();
     a_.live_objects_at_end = live_.size();
@@ -122,6 +149,7 @@ class Analyzer {
  private:
   struct Pending {
     uint64_t count = 0;
+    uint64_t last_release = 0;  // index of the last release counted, in merged order
     bool was_live = false;
   };
   struct InFlight {
@@ -137,8 +165,17 @@ class Analyzer {
 
   void remove_live(std::unordered_map<uint64_t, Live>::iterator it) {
     live_bytes_ -= it->second.size;
-    ever_live_.insert(it->first);
+    remember_released(it->first);
     live_.erase(it);
+  }
+
+  void remember_released(uint64_t ptr) {
+    if (released_overflowed_) return;
+    ever_live_.insert(ptr);
+    if (ever_live_.size() > released_cap_) {
+      released_overflowed_ = true;
+      std::unordered_set<uint64_t>().swap(ever_live_);  // its memory goes back now
+    }
   }
 
   // ptr leaves the heap by e (a free, or a realloc that moved or freed it).
@@ -149,6 +186,7 @@ class Analyzer {
     if (it == live_.end()) {
       Pending& p = pending_[ptr];
       ++p.count;
+      p.last_release = a_.events - 1;
       p.was_live = p.was_live || ever_live_.count(ptr) > 0;
       return;
     }
@@ -179,7 +217,7 @@ class Analyzer {
       // Its free was stamped first: the object lived and died around this point.
       ++a_.anomalies.inversions;
       if (--pending->second.count == 0) pending_.erase(pending);
-      ever_live_.insert(e.result);
+      remember_released(e.result);
       return;
     }
     auto [it, fresh] = live_.try_emplace(e.result, Live{size, e.time_ns, e.thread, e.coarse_time});
@@ -234,7 +272,9 @@ class Analyzer {
   TraceAnalysis& a_;
   std::unordered_map<uint64_t, Live> live_;
   uint64_t live_bytes_ = 0;
-  std::unordered_set<uint64_t> ever_live_;
+  const uint64_t released_cap_;
+  std::unordered_set<uint64_t> ever_live_;  // addresses once live, up to released_cap_
+  bool released_overflowed_ = false;        // ever_live_ was dropped
   std::unordered_map<uint64_t, Pending> pending_;
   std::unordered_map<uint32_t, InFlight> in_flight_;
   std::unordered_map<uint32_t, size_t> thread_slot_;
@@ -264,13 +304,18 @@ std::string LifetimeHistogram::label(size_t bucket) {
   return kLabels[bucket];
 }
 
-TraceAnalysis analyze(MergedReader& reader) {
+TraceAnalysis analyze(MergedReader& reader, const AnalysisOptions& options) {
   TraceAnalysis a;
   a.header = reader.header();
   a.summary = reader.summary();
-  Analyzer analyzer(a);
+  Analyzer analyzer(a, options.released_addresses_cap);
   Event e;
   while (reader.next(e)) analyzer.on_event(e);
+  if (analyzer.needs_second_pass()) {
+    MergedReader again(reader.path());
+    again.set_progress(reader.progress());
+    analyzer.second_pass(again);
+  }
   analyzer.finish();
   // Thread ids come from the frame headers; order threads by index.
   for (ThreadSummary& t : a.threads)

@@ -43,7 +43,7 @@ struct Head {
 }  // namespace
 
 struct MergedReader::Impl {
-  explicit Impl(const std::filesystem::path& path) : file(path) {
+  explicit Impl(const std::filesystem::path& path) : path(path), file(path) {
     std::map<uint32_t, size_t> slot_of;
     const auto& frames = file.frames();
     for (uint32_t i = 0; i < frames.size(); ++i) {
@@ -113,12 +113,22 @@ struct MergedReader::Impl {
       }
       out = h.event;
       advance(h.stream);
+      if ((++read & kProgressEvery) == 0 && progress) progress(read, file.summary().events);
       return true;
+    }
+    if (progress && !reported_end) {
+      reported_end = true;
+      progress(read, file.summary().events);
     }
     return false;
   }
 
+  static constexpr uint64_t kProgressEvery = (uint64_t{1} << 16) - 1;
+  std::filesystem::path path;
   detail::TraceFile file;
+  uint64_t read = 0;  // events returned
+  Progress progress;
+  bool reported_end = false;
   std::vector<ThreadStream> streams;
   std::vector<ThreadInfo> threads, sorted_threads;
   std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heap;
@@ -135,6 +145,15 @@ const ReadSummary& MergedReader::summary() const {
 }
 const std::vector<ThreadInfo>& MergedReader::threads() const {
   return impl_->sorted_threads;
+}
+const std::filesystem::path& MergedReader::path() const {
+  return impl_->path;
+}
+void MergedReader::set_progress(Progress progress) {
+  impl_->progress = std::move(progress);
+}
+const MergedReader::Progress& MergedReader::progress() const {
+  return impl_->progress;
 }
 bool MergedReader::next(Event& out) {
   return impl_->next(out);

@@ -53,12 +53,12 @@ void TraceBuilder::fail(const char* what) {
 
 TraceBuilder::ThreadChunk& TraceBuilder::chunk_of(uint32_t thread) {
   auto [it, fresh] = threads_.try_emplace(thread);
-  if (fresh) it->second.buffer.resize(chunk_bytes_);
+  if (it->second.buffer.empty()) it->second.buffer.resize(chunk_bytes_);
   return it->second;
 }
 
 void TraceBuilder::set_os_tid(uint32_t thread, uint32_t os_tid) {
-  chunk_of(thread).os_tid = os_tid;
+  threads_[thread].os_tid = os_tid;  // the buffer comes with the thread's first event
 }
 
 void TraceBuilder::flush(uint32_t thread, ThreadChunk& chunk) {
@@ -96,6 +96,13 @@ void TraceBuilder::add(const Event& e) {
   }
   chunk.last_time = e.time_ns;
   chunk.encoder.append(e);
+  if (e.op == Op::kThreadExit) {
+    // No event of the thread follows (a later one would get a new buffer): its chunk
+    // goes out now and its buffer back, so memory follows the threads alive, not all
+    // the threads the trace ever had.
+    flush(e.thread, chunk);
+    std::vector<std::byte>().swap(chunk.buffer);
+  }
   have_previous_ = true;
   previous_thread_ = e.thread;
   previous_time_ = e.time_ns;

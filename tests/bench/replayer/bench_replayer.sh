@@ -18,9 +18,15 @@ bin=$(cd "$build/bin" && pwd)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-"$bin/replayer_bench_trace" "$work/t1.mtr" --threads 1 --ops 2000000
-"$bin/replayer_bench_trace" "$work/t2.mtr" --threads 2 --ops 2000000
-"$bin/replayer_bench_trace" "$work/t2s.mtr" --threads 2 --ops 2000000 --shared 0.001
+# Synthetic traces (tests/tools/trace_gen): each thread churns a window of 256 live
+# objects of 16..1024 bytes, malloc and free only, 4 M events per thread, an event
+# every 10 ns of recorded time in the whole trace.
+churn=(--live 256 --lifetime fifo --long 0 --realloc 0 --calloc 0 --memalign 0
+  --usable-size 0 --min-size 16 --max-size 1024)
+"$bin/trace_gen" "$work/t1.mtr" "${churn[@]}" --threads 1 --events 4000000 --gap-ns 10 --cross 0
+"$bin/trace_gen" "$work/t2.mtr" "${churn[@]}" --threads 2 --events 8000000 --gap-ns 20 --cross 0
+"$bin/trace_gen" "$work/t2s.mtr" "${churn[@]}" --threads 2 --events 8000000 --gap-ns 20 \
+  --cross 0.001
 
 summary() {  # JSON files -> median wall ns, cpu ns, ops, threads
   python3 - "$@" <<'PY'

@@ -1,6 +1,9 @@
 // What a trace holds: the analysis behind `mtreplay info`, reusable by compare's report
 // (the histograms). One streaming pass over the merged events; memory is the set of
-// live objects plus the addresses ever freed.
+// live objects, the releases of addresses that were not live (anomalies) and a bounded
+// set of the addresses released so far (AnalysisOptions). When that set overflowed and
+// a release of a not-live address is still unexplained at the end, a second pass over
+// the trace decides whether it was a double free or an unknown free.
 #pragma once
 
 #include <array>
@@ -43,9 +46,9 @@ struct ThreadSummary {
 };
 
 struct Anomalies {
-  uint64_t unknown_frees = 0;  // free/realloc of an address never allocated in the trace
-  uint64_t double_frees = 0;   // released again while not live, never allocated after
-  uint64_t inversions = 0;     // released before the allocation that returned it (merged order)
+  uint64_t unknown_frees = 0;      // free/realloc of an address never allocated in the trace
+  uint64_t double_frees = 0;       // released again while not live, never allocated after
+  uint64_t inversions = 0;         // released before the allocation that returned it (merged order)
   uint64_t clock_regressions = 0;  // stamped earlier than the same thread's previous event
 };
 
@@ -84,8 +87,16 @@ struct TraceAnalysis {
   uint64_t duration_ns() const { return last_ns - first_ns; }
 };
 
-// Reads every event (throws TraceError on corruption).
-TraceAnalysis analyze(MergedReader& reader);
+struct AnalysisOptions {
+  // Addresses remembered as once live, to tell a double free from an unknown free.
+  // Beyond this many the set is dropped and such releases are decided by a second pass
+  // (same result, one more read of the trace, only for traces that have them).
+  uint64_t released_addresses_cap = uint64_t{1} << 16;
+};
+
+// Reads every event (throws TraceError on corruption). A second pass, when needed
+// (AnalysisOptions), opens reader.path() again and reports to reader.progress().
+TraceAnalysis analyze(MergedReader& reader, const AnalysisOptions& options = {});
 
 nlohmann::ordered_json to_json(const TraceAnalysis& a);
 std::string to_text(const TraceAnalysis& a);

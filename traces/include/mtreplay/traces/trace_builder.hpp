@@ -2,7 +2,8 @@
 // the tests do: one ChunkEncoder per thread, TraceWriter underneath. Chunks are cut so
 // that MergedReader gives the events back in exactly the order they were added (see
 // FORMAT.md "Merged order": a tie in time between two threads flushes the first one).
-// Tools only: it allocates and throws.
+// Memory: one chunk buffer per thread that has not exited (thread_exit flushes its
+// chunk and frees the buffer). Tools only: it allocates and throws.
 #pragma once
 
 #include <cstddef>

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -93,6 +94,13 @@ class MergedReader {
   // Known at construction (one pass over the frame headers): what next() will yield.
   const ReadSummary& summary() const;
   const std::vector<ThreadInfo>& threads() const;  // ordered by index
+  const std::filesystem::path& path() const;       // as given (a second pass opens it again)
+
+  // Long reads: next() calls progress(events read so far, summary().events) about every
+  // 64 Ki events and once at the end; an empty function (the default) turns it off.
+  using Progress = std::function<void(uint64_t done, uint64_t total)>;
+  void set_progress(Progress progress);
+  const Progress& progress() const;
 
  private:
   struct Impl;
