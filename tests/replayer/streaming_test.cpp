@@ -48,8 +48,9 @@ TEST_F(Streaming, HazardsAndSamplesReplayTheWholePlansOps) {
       EXPECT_EQ(r["ops_by_kind"], expected["ops_by_kind"]);
       EXPECT_EQ(r["anomalies"], expected["anomalies"]);
       EXPECT_GE(r["plan_segments"].get<uint64_t>(), 1u);
-      if (variant == "--mode serial")
+      if (variant == "--mode serial") {
         EXPECT_EQ(r["peak_live_bytes"], expected["peak_live_bytes"]);
+      }
     }
   }
 }
