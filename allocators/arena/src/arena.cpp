@@ -194,10 +194,9 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
     Segment& seg = *run->segment;
     const std::size_t rest_pages = run->page_count - pages;
     rest->segment = &seg;
-    const bool from_back =
-        either_end && run->dirty_pages != 0 &&
-        count_dirty(seg, run->first_page + rest_pages, pages) >
-            count_dirty(seg, run->first_page, pages);
+    const bool from_back = either_end && run->dirty_pages != 0 &&
+                           count_dirty(seg, run->first_page + rest_pages, pages) >
+                               count_dirty(seg, run->first_page, pages);
     if (from_back) {
       rest->first_page = run->first_page;
       run->first_page = static_cast<std::uint16_t>(run->first_page + rest_pages);
@@ -240,9 +239,10 @@ void purge_run(Arena& arena, Span& run) {
     if (high > last) last = high;
     seg.dirty_bits[w] &= ~mask;
   });
-  if (first <= last)
-    decommit_pages(reinterpret_cast<void*>(seg.base + (first << kPageShift)),
-                   (last - first + 1) << kPageShift);
+  if (first <= last) {
+    const std::size_t bytes = (last - first + 1) << kPageShift;
+    decommit_pages(reinterpret_cast<void*>(seg.base + (first << kPageShift)), bytes);
+  }
   arena.dirty_pages -= run.dirty_pages;
   arena.clean_pages += run.dirty_pages;
   run.dirty_pages = 0;
@@ -269,9 +269,9 @@ std::size_t recent_peak_headroom(Arena& arena) {
   constexpr std::uint64_t kPeakWindowNs = 1'000'000'000;
   const std::uint64_t now = coarse_now_ns();
   if (now - arena.peak_window_start_ns >= kPeakWindowNs) {
-    arena.previous_peak_in_use =
-        now - arena.peak_window_start_ns >= 2 * kPeakWindowNs ? arena.pages_in_use
-                                                               : arena.peak_in_use;
+    arena.previous_peak_in_use = now - arena.peak_window_start_ns >= 2 * kPeakWindowNs
+                                     ? arena.pages_in_use
+                                     : arena.peak_in_use;
     arena.peak_in_use = arena.pages_in_use;
     arena.peak_window_start_ns = now;
   }
