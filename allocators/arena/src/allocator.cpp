@@ -42,10 +42,20 @@ struct ClassSlabs {
   Span* partial;
   Span* full;
 };
+// Blocks of slabs other threads own, freed by this thread and not yet handed back: one
+// arena lock per batch instead of one per block (with both threads of a producer/consumer
+// pair running at once, a lock per free kept the producer's arena lock so busy that the
+// producer moved to new arenas and left its freed memory behind: peak RSS 3x glibc's).
+constexpr std::size_t kRemoteBatch = 32;
+struct RemoteBatch {
+  std::uint32_t count;
+  std::uintptr_t blocks[kRemoteBatch];
+};
 struct ThreadHeap {
   std::uint64_t id;  // never reused, so a dead thread's slabs never look like ours
   bool registered;   // the exit destructor is armed
   Span* inbox;       // slabs with remote frees to collect (pushed by other threads)
+  RemoteBatch remote;
   ClassSlabs classes[kNumClasses];
 };
 constinit thread_local ThreadHeap heap __attribute__((tls_model("initial-exec"))) = {};
@@ -127,8 +137,12 @@ void drain_inbox() {
   }
 }
 
-// Thread exit: the thread's slabs go back to their arenas for others to adopt.
+void flush_remote_frees();
+
+// Thread exit: the blocks it freed for others go back, and its slabs go back to their
+// arenas for others to adopt.
 void release_thread_heap(void*) {
+  flush_remote_frees();
   drain_inbox();
   for (ClassSlabs& slabs : heap.classes) {
     for (Span* list : {slabs.partial, slabs.full}) {
@@ -173,8 +187,19 @@ __attribute__((constructor)) void initialize_at_load() {
   initialize();
 }
 
-// Locks the calling thread's arena. When that lock is taken, the thread moves to the
-// first arena it can lock without waiting; only if all are busy does it wait.
+// How much more often this thread found its arena's lock held for long than free.
+constinit thread_local std::uint32_t arena_contention __attribute__((tls_model("initial-exec"))) =
+    0;
+constexpr std::uint32_t kMoveAfterContention = 32;
+constexpr unsigned kBriefWaitSpins = 256;  // a few microseconds
+
+// Locks the calling thread's arena. A thread moves to the first other arena it can lock
+// without waiting only when it found its own arena's lock held beyond a brief wait more
+// often than free, by kMoveAfterContention; otherwise, or if all are busy, it waits.
+// Moving is for lasting contention only: a thread that moves leaves the memory it freed
+// in the old arena, where no one may allocate it again (a producer whose arena lock was
+// held now and then by a consumer's frees mapped new segments and kept the old ones'
+// pages resident: peak RSS 2-3x glibc's on producer/consumer programs).
 Arena& lock_own_arena() {
   Arena* arena = bound_arena;
   if (arena == nullptr) [[unlikely]] {
@@ -182,8 +207,16 @@ Arena& lock_own_arena() {
     arena = &arenas[threads_seen.fetch_add(1, std::memory_order_relaxed) % initial_arenas];
     bound_arena = arena;
   }
-  if (arena->lock.try_lock()) [[likely]]
+  if (arena->lock.try_lock()) [[likely]] {
+    if (arena_contention != 0) --arena_contention;
     return *arena;
+  }
+  if (arena->lock.try_lock_spinning(kBriefWaitSpins)) return *arena;
+  if (++arena_contention < kMoveAfterContention) {
+    arena->lock.lock();
+    return *arena;
+  }
+  arena_contention = 0;
   for (std::size_t i = 1; i < arena_limit; ++i) {
     Arena& other = arenas[(arena->index + i) % arena_limit];
     if (other.lock.try_lock()) {
@@ -200,15 +233,22 @@ void* no_memory() {
   return nullptr;
 }
 
-[[gnu::noinline]] void* allocate_small_slow(std::size_t size_class) {
-  if (heap.id == 0) {
+// Gives the thread its heap id and arms the thread-exit destructor (which hands the
+// thread's slabs and batch back). Both before a thread may own a slab or batch a free.
+inline void register_heap() {
+  if (heap.id == 0) [[unlikely]] {
     initialize();
     heap.id = heap_ids.fetch_add(1, std::memory_order_relaxed) + 1;
   }
-  if (!heap.registered) {
+  if (!heap.registered) [[unlikely]] {
     heap.registered = true;  // first: pthread_setspecific may allocate
     pthread_setspecific(heap_exit_key, &heap);
   }
+}
+
+[[gnu::noinline]] void* allocate_small_slow(std::size_t size_class) {
+  register_heap();
+  if (heap.remote.count != 0) flush_remote_frees();
   ClassSlabs& slabs = heap.classes[size_class];
   if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
   Span* slab = slabs.partial;
@@ -242,6 +282,7 @@ inline void* allocate_small(std::size_t size_class) {
 }
 
 void* allocate_medium(std::size_t bytes, std::size_t alignment) {
+  if (heap.remote.count != 0) flush_remote_frees();
   large_blocks().decay();  // a look at the clock only when large blocks are cached
   Arena& arena = lock_own_arena();
   const std::size_t pages = bytes == 0 ? 1 : pages_for(bytes);
@@ -333,11 +374,77 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   return true;
 }
 
+// Hands the batch back, one lock per run of blocks of the same arena. Each block is
+// checked here, under its arena's lock, as the unbatched path checks it.
+void flush_remote_frees() {
+  RemoteBatch& batch = heap.remote;
+  Arena* held = nullptr;
+  for (std::uint32_t i = 0; i < batch.count; ++i) {
+    const std::uintptr_t address = batch.blocks[i];
+    void* p = reinterpret_cast<void*>(address);
+    Segment* seg = segment_map().find(address);
+    if (seg == nullptr || (held != nullptr && seg->arena != held)) {
+      if (held != nullptr) held->lock.unlock();
+      held = nullptr;
+      if (seg == nullptr) reject("free", false, p);
+    }
+    if (held == nullptr) {
+      held = lock_segment_owner(seg, address);
+      if (held == nullptr) reject("free", false, p);
+    }
+    bool double_free;
+    const BlockRef block = find_block(*seg, address, double_free);
+    if (block.span == nullptr) {
+      held->lock.unlock();
+      batch.count = 0;
+      reject("free", double_free, p);
+    }
+    release_block(*held, block);
+  }
+  if (held != nullptr) held->lock.unlock();
+  batch.count = 0;
+}
+
+// A free of a block in a slab another thread owns joins this thread's batch, after the
+// checks that need no lock (the block's bit, read atomically, and the batch itself); any
+// doubt sends it down the locked path, which names the error. A block of a slab freed
+// and reused meanwhile (only possible if the program frees twice) is caught when the
+// batch is flushed, under the lock.
+inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
+  const std::size_t page = (address - seg.base) >> kPageShift;
+  Span* span = page_span(seg, page);
+  if (span == nullptr) return false;
+  const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_ACQUIRE);
+  // Unowned (the locked path adopts it) or ours (then release_own refused it: invalid).
+  if (owner == 0 || owner == heap.id) return false;
+  // Written before the slab's first block was handed out; the program's own hand-over of
+  // the block orders those writes before this read.
+  if (span->segment != &seg) return false;
+  const std::size_t offset = address - span->start;
+  const std::size_t index =
+      static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
+  if (offset >= std::size_t{span->page_count} << kPageShift || index * span->block_size != offset ||
+      index >= span->capacity)
+    return false;
+  const std::size_t w = index / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+  if (((load_word(span->free_bits[w]) | load_word(span->remote_bits[w])) & bit) != 0) return false;
+  RemoteBatch& batch = heap.remote;
+  for (std::uint32_t i = 0; i < batch.count; ++i)
+    if (batch.blocks[i] == address)
+      die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  register_heap();  // the exit destructor flushes the batch
+  batch.blocks[batch.count++] = address;
+  if (batch.count == kRemoteBatch) flush_remote_frees();
+  return true;
+}
+
 void release(void* p) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   if (Segment* seg = segment_map().find(address)) [[likely]] {
     if (release_own(*seg, address)) [[likely]]
       return;
+    if (defer_remote_free(*seg, address)) return;
     Arena* arena = lock_segment_owner(seg, address);
     if (arena == nullptr) reject("free", false, p);
     bool double_free;
@@ -546,6 +653,7 @@ void arena_get_stats(struct arena_stats* out) noexcept {
 }
 
 void arena_trim(void) noexcept {
+  flush_remote_frees();
   large_blocks().release_cached();
   for (Arena& a : arenas) {
     LockGuard guard(a.lock);

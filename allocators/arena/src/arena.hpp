@@ -30,6 +30,10 @@ struct alignas(64) Arena {
   std::size_t pages_in_use;
   std::size_t dirty_pages;
   std::size_t clean_pages;
+  // The most pages in use in this peak window and the one before (see maybe_purge).
+  std::size_t peak_in_use;
+  std::size_t previous_peak_in_use;
+  std::uint64_t peak_window_start_ns;
 };
 
 // Slab ownership. adopt_slab hands the calling thread a slab of the class with at

@@ -77,15 +77,6 @@ void LargeBlocks::Shard::erase(Entry* entry) {
   slots[hole] = {0, 0, false};
 }
 
-namespace {
-std::uint64_t now_ns() {
-  // The coarse clock is a vDSO read of a few ns; its 1-4 ms steps are fine for decay.
-  timespec t{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
-  return std::uint64_t(t.tv_sec) * 1'000'000'000u + std::uint64_t(t.tv_nsec);
-}
-}  // namespace
-
 bool LargeBlocks::record(std::uintptr_t address, std::size_t size) {
   Shard& shard = shards_[shard_of(address)];
   LockGuard guard(shard.lock);
@@ -227,7 +218,7 @@ void* LargeBlocks::reuse(std::size_t rounded, bool* fresh) {
       }
       if (recorded) {
         taken.bytes = rounded;
-        cache_put_locked(tail, tail_bytes, taken.freed_ns, now_ns(), evicted, evicted_count);
+        cache_put_locked(tail, tail_bytes, taken.freed_ns, coarse_now_ns(), evicted, evicted_count);
       }
     }
     if (taken.bytes >= rounded) {
@@ -331,7 +322,7 @@ LargeBlocks::Found LargeBlocks::release(std::uintptr_t address) {
   std::size_t evicted_count = 0;
   {
     LockGuard guard(cache_lock_);
-    const std::uint64_t now = now_ns();
+    const std::uint64_t now = coarse_now_ns();
     cache_put_locked(address, size, now, now, evicted, evicted_count);
   }
   for (std::size_t i = 0; i < evicted_count; ++i)
@@ -340,7 +331,7 @@ LargeBlocks::Found LargeBlocks::release(std::uintptr_t address) {
 }
 
 void LargeBlocks::decay_slow() {
-  const std::uint64_t now = now_ns();
+  const std::uint64_t now = coarse_now_ns();
   CachedBlock evicted[kCacheSlots];
   std::size_t evicted_count = 0;
   {

@@ -4,6 +4,14 @@
 
 namespace arena {
 
+bool Lock::try_lock_spinning(unsigned spins) {
+  for (unsigned i = 0; i < spins; ++i) {
+    if (state_.load(std::memory_order_relaxed) == 0 && try_lock()) return true;
+    __builtin_ia32_pause();
+  }
+  return false;
+}
+
 void Lock::lock_slow() {
   for (unsigned round = 0;; ++round) {
     if (state_.load(std::memory_order_relaxed) == 0 && try_lock()) return;

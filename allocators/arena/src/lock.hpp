@@ -22,6 +22,8 @@ class Lock {
     return state_.compare_exchange_strong(expected, 1, std::memory_order_acquire,
                                           std::memory_order_relaxed);
   }
+  // Spins up to `spins` pauses for the lock; false if it stayed taken.
+  bool try_lock_spinning(unsigned spins);
   void lock() {
     if (!try_lock()) [[unlikely]]
       lock_slow();

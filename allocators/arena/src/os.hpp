@@ -19,6 +19,10 @@ void* remap_pages(void* address, std::size_t old_bytes, std::size_t new_bytes);
 void advise_huge(void* address, std::size_t bytes);
 inline constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
+// The coarse monotonic clock, in ns: a vDSO read of a few ns, in 1-4 ms steps (enough
+// for the decay of cached memory).
+std::uint64_t coarse_now_ns();
+
 // Writes "arena: <what> <pointer>" on stderr and aborts: the heap is corrupt or the
 // program freed something it does not own, and continuing would spread the damage.
 [[noreturn]] void die_with_pointer(const char* what, const void* pointer);

@@ -4,6 +4,7 @@
 // stored next to user memory.
 #pragma once
 
+#include <bit>
 #include <cstddef>
 #include <cstdint>
 
@@ -39,13 +40,15 @@ struct alignas(64) Span {
   std::uint16_t page_count;
   SpanKind kind;
   std::uint8_t size_class;
-  bool dirty;  // free run whose pages may still be resident
   bool listed;
   // Set by a remote free that finds it clear, which then pushes the slab onto the
   // owner's inbox; cleared by the owner before it collects remote_bits. While it is
   // clear, remote_bits hold nothing the owner has not collected (bar a free racing
   // with this very check, which the collection then reports).
   std::uint8_t remote_pending;
+  // Free runs only: how many of its pages may still be resident (their bits set in the
+  // segment's dirty_bits), so that purging and its allowance count only those.
+  std::uint16_t dirty_pages;
   Span* next;  // in a free-run bucket, or a size class's list of slabs with room
   Span* prev;
   // Bit set = block free, so the first free block is one count-trailing-zeros.
@@ -70,6 +73,10 @@ struct Segment {
   Segment* next;  // the arena's segments
   Segment* prev;
   std::uint32_t free_pages;
+  // Bit set = a free page that may be resident: it was in use since the segment was
+  // mapped or last purged. Meaningful for free pages only (set when a span's pages are
+  // given back, cleared when they are purged); a fresh segment is all clear.
+  std::uint64_t dirty_bits[kPagesPerSegment / 64];
   // The span covering each page. Only the first and last page of a free run or medium
   // block are kept current; every page of a slab is. Stale entries are harmless: a
   // span is trusted only if it belongs to this segment and its range covers the page.
@@ -89,6 +96,34 @@ inline Span* span_covering(const Segment& segment, std::size_t page) {
       page >= std::size_t{span->first_page} + span->page_count)
     return nullptr;
   return span;
+}
+
+// Page ranges [first, first + count) of a segment's dirty bitmap.
+template <typename Fn>
+inline void for_bit_words(std::size_t first, std::size_t count, Fn&& fn) {
+  std::size_t page = first;
+  const std::size_t end = first + count;
+  while (page < end) {
+    const std::size_t w = page / 64;
+    const std::size_t low = page % 64;
+    const std::size_t n = (end - page) < (64 - low) ? (end - page) : (64 - low);
+    const std::uint64_t mask = (n == 64 ? ~std::uint64_t{0} : ((std::uint64_t{1} << n) - 1)) << low;
+    fn(w, mask);
+    page += n;
+  }
+}
+
+inline std::size_t count_dirty(const Segment& segment, std::size_t first, std::size_t count) {
+  std::size_t dirty = 0;
+  for_bit_words(first, count, [&](std::size_t w, std::uint64_t mask) {
+    dirty += static_cast<std::size_t>(std::popcount(segment.dirty_bits[w] & mask));
+  });
+  return dirty;
+}
+
+inline void mark_dirty(Segment& segment, std::size_t first, std::size_t count) {
+  for_bit_words(first, count,
+                [&](std::size_t w, std::uint64_t mask) { segment.dirty_bits[w] |= mask; });
 }
 
 inline std::uintptr_t span_start(const Span& span) {

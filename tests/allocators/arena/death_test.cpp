@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <string>
+#include <thread>
 
 #include "arena/arena.h"
 #include "config.hpp"
@@ -65,6 +66,39 @@ TEST_F(ArenaDeathTest, PointersItNeverReturned) {
   arena_free(small);
   arena_free(medium);
   arena_free(large);
+}
+
+// A block of a slab another thread owns is freed through a per-thread batch; a second
+// free is caught whether the first still waits in the batch or was handed back already
+// (at the thread's exit here), and a pointer that is not a block start is caught at once.
+TEST_F(ArenaDeathTest, CrossThreadDoubleAndInvalidFreesAreCaught) {
+  auto* p = static_cast<char*>(arena_malloc(48));
+  void* keep = arena_malloc(48);  // the owner's slab stays in use
+  EXPECT_DEATH(
+      {
+        std::thread t{[&] {
+          arena_free(p);
+          arena_free(launder(p));
+        }};
+        t.join();
+      },
+      "^arena: free\\(\\): double free " + hex(p) + "\n$");
+  EXPECT_DEATH(
+      {
+        std::thread first{[&] { arena_free(p); }};  // batched, handed back at exit
+        first.join();
+        std::thread second{[&] { arena_free(launder(p)); }};
+        second.join();
+      },
+      "^arena: free\\(\\): double free " + hex(p) + "\n$");
+  EXPECT_DEATH(
+      {
+        std::thread t{[&] { arena_free(launder(p + 16)); }};
+        t.join();
+      },
+      "^arena: free\\(\\): invalid pointer " + hex(p + 16) + "\n$");
+  arena_free(p);
+  arena_free(keep);
 }
 
 TEST_F(ArenaDeathTest, ReallocAndUsableSizeCheckTooAndSayWhoFound) {

@@ -343,6 +343,31 @@ TEST(ArenaMemory, FreedSegmentsAndPagesGoBackToTheKernel) {
   EXPECT_EQ(after.pages_free_dirty, 0u);
 }
 
+// Free pages are dirty (resident, counted against the purge allowance) only if they were
+// in use since the last purge: a freed medium block merged with clean neighbours adds its
+// own pages, not theirs, and the next request of that size takes those resident pages
+// again rather than fault in clean ones.
+TEST(ArenaMemory, OnlyPagesOnceInUseCountAsDirtyAndAreReusedFirst) {
+  constexpr std::size_t kBytes = 200 * 1024;
+  constexpr std::size_t kPages = kBytes / arena::kPageSize;
+  arena_trim();
+  arena_stats before{};
+  arena_get_stats(&before);
+  ASSERT_EQ(before.pages_free_dirty, 0u);
+  void* p = arena_malloc(kBytes);
+  std::memset(p, 1, kBytes);
+  arena_free(p);
+  arena_stats after{};
+  arena_get_stats(&after);
+  EXPECT_GE(after.pages_free_dirty, kPages);
+  EXPECT_LE(after.pages_free_dirty, kPages + 16);  // a slab the test itself let go, at most
+  void* q = arena_malloc(kBytes);
+  EXPECT_EQ(q, p);
+  arena_get_stats(&after);
+  EXPECT_LE(after.pages_free_dirty, 16u);
+  arena_free(q);
+}
+
 TEST(ArenaMemory, LargeBlocksAreMappedAndUnmappedOneByOne) {
   arena_stats before{};
   arena_get_stats(&before);

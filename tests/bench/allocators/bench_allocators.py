@@ -12,6 +12,7 @@ the build tree as allocator_backends.json.
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -88,6 +89,11 @@ def main():
                         help="comma-separated subset of python,producer_consumer,small_blocks "
                              "and the classic shapes (" + ",".join(CLASSIC) + "); 'classic' "
                              "names those and producer_consumer (default: all)")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",
+                        help="one more backend: a malloc .so to preload under NAME (e.g. an "
+                             "earlier build, for a before/after comparison in one run)")
+    parser.add_argument("--command", help="one more workload: a shell-split command line, "
+                                          "run as workload 'command'")
     parser.add_argument("--python", default=default_python())
     parser.add_argument("--json", help="also write every sample here")
     args = parser.parse_args()
@@ -99,12 +105,23 @@ def main():
     if args.backends:
         wanted = args.backends.split(",")
         backends = {name: path for name, path in backends.items() if name in wanted}
+    for extra in args.extra:
+        name, sep, path = extra.partition("=")
+        if not sep or not name or not os.path.exists(path):
+            print(f"bench_allocators: --extra {extra}: want NAME=SO of an existing file",
+                  file=sys.stderr)
+            sys.exit(2)
+        backends[name] = os.path.abspath(path)
     backends = {name: path for name, path in backends.items() if not path or os.path.exists(path)}
     chosen = workloads(args)
+    if args.command:
+        chosen["command"] = {"command": shlex.split(args.command), "env": []}
     if args.workloads:
         wanted = []
         for name in args.workloads.split(","):
             wanted += CLASSIC_SET if name == "classic" else [name]
+        if args.command:
+            wanted.append("command")
         unknown = [name for name in wanted if name not in chosen]
         if unknown:
             print(f"bench_allocators: unknown workload {unknown[0]}", file=sys.stderr)
