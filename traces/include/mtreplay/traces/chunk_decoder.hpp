@@ -120,7 +120,7 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
       value = 0;
     } else if (c & 1) {
       if ((in_slot = model_.find(static_cast<uint64_t>(c >> 1))) < 0) return false;
-      value = model_.table[in_slot].ptr;
+      value = PointerModel::ptr_of(model_.table[in_slot]);
     } else {
       const varint::Wide zz = (c >> 1) - 1;
       if (zz > UINT64_MAX || !apply_delta(static_cast<uint64_t>(zz), value)) return false;
@@ -168,7 +168,7 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
   if (modeled_) {
     if (in_slot >= 0 && op == Op::kFree) model_.release(static_cast<uint32_t>(in_slot));
     if (result_hit) model_.pop(bucket);
-    if (e.result != 0 && f.result == format::OpFields::Result::kPointer)
+    if (f.result == format::OpFields::Result::kPointer && PointerModel::insertable(e.result))
       model_.insert(e.result, bucket);
   }
   cursor_ = q;

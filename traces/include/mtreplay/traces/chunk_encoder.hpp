@@ -37,7 +37,12 @@ class ChunkEncoder {
     last_ptr_ = 0;
     count_ = 0;
     model_ = model;
-    if (model) model->clear();
+    if (model) {
+      model->clear();
+      // At most PointerModel::kMaxInsertions allocations (of >= 4 bytes each) per chunk.
+      constexpr size_t kMaxBytes = size_t{4} * PointerModel::kMaxInsertions;
+      if (static_cast<size_t>(end - begin) > kMaxBytes) end_ = begin + kMaxBytes;
+    }
   }
   bool has_room() const { return static_cast<size_t>(end_ - cursor_) >= kMaxEventBytes; }
   bool modeled() const { return model_ != nullptr; }
@@ -126,9 +131,10 @@ void ChunkEncoder::append_modeled(const Event& e) {
   bool in_delta = false;
   if (f.ptr && e.ptr != 0) {
     in_slot = PointerModel::slot(e.ptr);
-    const PointerModel::Entry& ent = m.table[in_slot];
-    const uint32_t distance = m.serial - ent.serial;
-    if (ent.ptr == e.ptr && distance < PointerModel::kMaxDistance)
+    const uint64_t ent = m.table[in_slot];
+    const uint32_t distance =
+        (m.serial - PointerModel::serial_of(ent)) & (PointerModel::kMaxInsertions - 1);
+    if (ent != 0 && PointerModel::ptr_of(ent) == e.ptr && distance < PointerModel::kMaxDistance)
       in_code = (uint64_t{distance} << 1) | 1;
     else
       in_delta = true;
@@ -190,7 +196,7 @@ void ChunkEncoder::append_modeled(const Event& e) {
       *p++ = std::byte{result_hit ? uint8_t{1} : uint8_t{0}};
       if (result_hit) m.pop(bucket);
     }
-    if (e.result != 0) m.insert(e.result, bucket);
+    if (PointerModel::insertable(e.result)) m.insert(e.result, bucket);
   }
   if (f.result == format::OpFields::Result::kValue) p = varint::put(p, e.result);
   if (e.error != 0) p = varint::put(p, varint::zigzag(e.error));
