@@ -293,6 +293,32 @@ TEST(PointerModel, ChunksFullOfAllocationsRoundTrip) {
   EXPECT_LT(bytes, 40000 * 4 + 40 * 5 * 6);
 }
 
+TEST(PointerModel, MutatedModeledChunksDecodeOrFailCleanly) {
+  const std::vector<Event> in = heap_like_events(9, 3000);
+  std::vector<std::byte> buffer(in.size() * ChunkEncoder::kMaxEventBytes);
+  auto model = std::make_unique<PointerModel>();
+  ChunkEncoder enc;
+  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0, model.get());
+  for (const Event& e : in) enc.append(e);
+  const std::vector<std::byte> good(enc.bytes().begin(), enc.bytes().end());
+  auto dec = std::make_unique<ChunkDecoder>();
+  std::mt19937_64 rng(5);
+  size_t corrupt = 0;
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<std::byte> bad = good;
+    for (int k = 0; k < 1 + round % 4; ++k)
+      bad[rng() % bad.size()] = static_cast<std::byte>(rng() & 0xff);
+    dec->reset(bad, 0, enc.count(), 0, format::kFramePointerModel);
+    Event e;
+    ChunkDecoder::Status st;
+    size_t n = 0;
+    while ((st = dec->next(e)) == ChunkDecoder::Status::kEvent) ++n;
+    EXPECT_LE(n, in.size());
+    corrupt += st == ChunkDecoder::Status::kCorrupt;
+  }
+  EXPECT_GT(corrupt, 1000u);  // most mutations are caught, none reads out of bounds
+}
+
 TEST(PointerModel, ModelCodesThatNameNothingAreCorrupt) {
   std::vector<std::byte> buffer(256);
   ChunkEncoder enc;
