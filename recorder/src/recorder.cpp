@@ -54,16 +54,18 @@ void wait_for_slot(ThreadRecord* rec, uint32_t slot) {
   }
 }
 
-// Every chunk is a COARSE_TIME frame: a zero time delta marks a repeated reading. Its
+// Every chunk is a COARSE_TIME frame (a zero time delta marks a repeated reading) and a
+// POINTER_MODEL one (the encoder keeps the model in the thread's record). Its
 // base is just before the first event when that event is a reading of its own (so it
 // reads back as exact), at the event when it repeats an earlier one.
 void begin_chunk(ThreadState& t, uint64_t now, bool first_exact) {
   ThreadRecord* rec = t.record;
   wait_for_slot(rec, t.slot);
   const uint64_t base = first_exact && now != 0 ? now - 1 : now;
-  t.encoder.reset(rec->chunk(t.slot), rec->chunk(t.slot) + kChunkBytes, base);
+  t.encoder.reset(rec->chunk(t.slot), rec->chunk(t.slot) + kChunkBytes, base, &rec->model);
   ChunkSlot& s = rec->slots[t.slot];
-  s.info = {rec->thread_index, rec->os_tid, 0, base, traces::format::kFrameCoarseTime};
+  s.info = {rec->thread_index, rec->os_tid, 0, base,
+            traces::format::kFrameCoarseTime | traces::format::kFramePointerModel};
   commit(t);
 }
 
@@ -213,7 +215,8 @@ void record_slow(traces::Event e) {
   if (process.closed.load(std::memory_order_acquire)) {
     process.dropped_events.fetch_add(1, std::memory_order_relaxed);
     if (t.record)
-      t.encoder.reset(t.record->chunk(t.slot), t.record->chunk(t.slot) + kChunkBytes, 0);
+      t.encoder.reset(t.record->chunk(t.slot), t.record->chunk(t.slot) + kChunkBytes, 0,
+                      &t.record->model);
     return;
   }
   if (!t.record) {

@@ -38,7 +38,7 @@ inline void record(traces::Op op, uint64_t ptr, uint64_t size, uint64_t count, u
   e.error = error;
   e.time_ns = stamp(t);
   if (__builtin_expect(e.time_ns < t.flush_deadline_ns && t.encoder.has_room(), 1)) {
-    t.encoder.append(e);
+    t.encoder.append_modeled(e);
     t.record->committed.store(
         Committed::pack(t.slot, t.encoder.count(), static_cast<uint32_t>(t.encoder.bytes().size())),
         std::memory_order_release);

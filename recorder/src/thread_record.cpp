@@ -24,8 +24,7 @@ void ThreadRecord::reset_slots() {
 namespace {
 
 ThreadRecord* map_record() {
-  constexpr size_t kHeaderBytes = 4096;
-  static_assert(sizeof(ThreadRecord) <= kHeaderBytes);
+  constexpr size_t kHeaderBytes = (sizeof(ThreadRecord) + 4095) & ~size_t{4095};
   void* m = mmap(nullptr, kHeaderBytes + kSlotsPerThread * kChunkBytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (m == MAP_FAILED) return nullptr;

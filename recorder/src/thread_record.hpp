@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "mtreplay/traces/pointer_model.hpp"
 #include "mtreplay/traces/trace_writer.hpp"
 
 namespace mtreplay::recorder {
@@ -55,6 +56,9 @@ struct ThreadRecord {
   uint64_t seen_committed = Committed::kNone;  // `committed` at the last idle check
   ChunkSlot slots[kSlotsPerThread];
   std::byte* chunk_memory = nullptr;  // kSlotsPerThread * kChunkBytes, mmapped
+  // The encoder's pointer model (format version 4), the owning thread's alone; on its
+  // own cache lines, away from what the writer reads.
+  alignas(64) traces::PointerModel model;
 
   std::byte* chunk(uint32_t slot) { return chunk_memory + size_t{slot} * kChunkBytes; }
   // Makes a record reusable: every slot back to the producer, nothing committed.

@@ -57,6 +57,9 @@ void write_chunk(const traces::ChunkInfo& info, const std::byte* data, size_t by
 
 // Scratch space for re-encoding the part of a chunk that follows a saved head.
 alignas(64) std::byte tail_scratch[kChunkBytes];
+// The re-encoder's decoder and pointer model (~45 KiB together: not on the stack).
+traces::ChunkDecoder tail_decoder;
+traces::PointerModel tail_model;
 
 uint32_t saved_in(const ThreadRecord* rec, uint32_t slot) {
   return rec->saved_slot == slot ? rec->saved_count : 0;
@@ -75,10 +78,12 @@ void write_events(ThreadRecord* rec, uint32_t slot, traces::ChunkInfo info, uint
     write_chunk(info, data, bytes);
     return;
   }
-  traces::ChunkDecoder dec;
+  traces::ChunkDecoder& dec = tail_decoder;
+  traces::PointerModel* const m =
+      (info.flags & traces::format::kFramePointerModel) ? &tail_model : nullptr;
   dec.reset({data, bytes}, info.base_time_ns, count, rec->thread_index, info.flags);
   traces::ChunkEncoder enc;
-  enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, 0);
+  enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, 0, m);
   traces::Event e;
   for (uint32_t i = 0; i < count; ++i) {
     if (dec.next(e) != traces::ChunkDecoder::Status::kEvent) {
@@ -89,13 +94,13 @@ void write_events(ThreadRecord* rec, uint32_t slot, traces::ChunkInfo info, uint
     if (enc.count() > 0 && !enc.has_room()) {
       write_chunk({info.thread_index, info.os_tid, enc.count(), enc.base_time_ns(), info.flags},
                   enc.bytes().data(), enc.bytes().size());
-      enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, 0);
+      enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch, 0, m);
     }
     // A first event that is a reading of its own gets a base just before it, so that
     // it does not read back as a repeated (coarse) stamp.
     if (enc.count() == 0)
       enc.reset(tail_scratch, tail_scratch + sizeof tail_scratch,
-                e.coarse_time || e.time_ns == 0 ? e.time_ns : e.time_ns - 1);
+                e.coarse_time || e.time_ns == 0 ? e.time_ns : e.time_ns - 1, m);
     enc.append(e);
   }
   write_chunk({info.thread_index, info.os_tid, enc.count(), enc.base_time_ns(), info.flags},
@@ -240,7 +245,7 @@ bool open(const char* path, uint32_t parent_trace_pid) {
   h.start_realtime_ns = event_clock.start_realtime_ns;
   h.start_clock_ns = event_clock.start_monotonic_ns;
   h.ticks_per_second = 1'000'000'000;
-  h.version = 3;  // frame flags: coarse stamps
+  h.version = 4;  // frame flags: coarse stamps, pointer model
   h.page_size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   h.exe = id.exe;
   h.argv = {argv_views, argc};

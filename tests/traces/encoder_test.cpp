@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <memory>
 #include <random>
 #include <vector>
 
@@ -39,25 +40,108 @@ Event canonical(Event e) {
   return e;
 }
 
-std::vector<Event> round_trip(const std::vector<Event>& in, uint64_t base) {
+// Encodes `in` into chunks (with the pointer model when `modeled`; a modeled chunk
+// holds at most 64 KiB), decodes them.
+std::vector<Event> round_trip(const std::vector<Event>& in, uint64_t base, bool modeled = false,
+                              size_t* encoded_bytes = nullptr) {
   std::vector<std::byte> buffer(in.size() * ChunkEncoder::kMaxEventBytes + 64);
   ChunkEncoder enc;
-  enc.reset(buffer.data(), buffer.data() + buffer.size(), base);
+  auto model = std::make_unique<PointerModel>();
+  auto dec = std::make_unique<ChunkDecoder>();
+  std::vector<Event> out;
+  size_t total = 0;
+  auto start = [&](uint64_t t) {
+    enc.reset(buffer.data(), buffer.data() + buffer.size(), t, modeled ? model.get() : nullptr);
+  };
+  auto flush = [&] {
+    total += enc.bytes().size();
+    dec->reset(enc.bytes(), enc.base_time_ns(), enc.count(), 7,
+               modeled ? format::kFramePointerModel : 0u);
+    Event e;
+    ChunkDecoder::Status s;
+    while ((s = dec->next(e)) == ChunkDecoder::Status::kEvent) out.push_back(e);
+    EXPECT_EQ(s, ChunkDecoder::Status::kEnd) << dec->error();
+  };
+  start(base);
   for (const Event& e : in) {
-    EXPECT_TRUE(enc.has_room());
+    if (!enc.has_room()) {
+      EXPECT_TRUE(modeled) << "a plain chunk has room for every event";
+      flush();
+      start(e.time_ns);
+    }
     const size_t before = enc.bytes().size();
     enc.append(e);
     EXPECT_LE(enc.bytes().size() - before, ChunkEncoder::kMaxEventBytes);
   }
-  EXPECT_EQ(enc.count(), in.size());
-  ChunkDecoder dec;
-  dec.reset(enc.bytes(), base, enc.count(), 7);
-  std::vector<Event> out;
-  Event e;
-  ChunkDecoder::Status s;
-  while ((s = dec.next(e)) == ChunkDecoder::Status::kEvent) out.push_back(e);
-  EXPECT_EQ(s, ChunkDecoder::Status::kEnd) << dec.error();
+  flush();
+  if (encoded_bytes) *encoded_bytes = total;
   return out;
+}
+
+// A heap as programs make one: LIFO reuse per size, FIFO lifetimes, reallocs that
+// move or not, failures, frees of NULL, of unknown addresses and twice, unaligned
+// addresses, lifetimes beyond the model's reach and table collisions.
+std::vector<Event> heap_like_events(uint64_t seed, size_t n) {
+  std::mt19937_64 rng(seed);
+  std::vector<Event> in;
+  std::vector<uint64_t> live;
+  std::vector<std::vector<uint64_t>> freed(8);
+  uint64_t next = 0x5555'0000'0000ull, time = 100;
+  auto size_of = [&](uint64_t r) { return 16 * (1 + r % 8); };
+  for (size_t i = 0; i < n; ++i) {
+    Event e;
+    e.time_ns = time += rng() % 3 == 0 ? rng() % 500 : 0;
+    e.thread = 7;
+    const uint64_t r = rng();
+    const unsigned kind = r % 16;
+    if (kind < 7 || live.empty()) {
+      e.op = kind == 0 ? Op::kCalloc : (kind == 1 ? Op::kMemalign : Op::kMalloc);
+      e.size = size_of(r >> 8);
+      if (e.op == Op::kCalloc) e.count = 1 + (r >> 20) % 3;
+      if (e.op == Op::kMemalign) e.align = 64;
+      auto& bin = freed[(r >> 8) % 8];
+      if ((r >> 32) % 50 == 0) {
+        e.result = 0;  // a failure
+        e.error = 12;
+      } else if (!bin.empty() && (r >> 40) % 4 != 0) {
+        e.result = bin.back();
+        bin.pop_back();
+      } else {
+        e.result = next += (r >> 44) % 7 == 0 ? 0x10'0000'0000ull : 16 * (1 + (r >> 48) % 64);
+        if ((r >> 56) % 97 == 0) e.result += 3;  // not 16-byte aligned
+      }
+      if (e.result) live.push_back(e.result);
+    } else if (kind < 14) {
+      e.op = Op::kFree;
+      const size_t at = (r >> 8) % 5 == 0 ? (r >> 16) % live.size() : 0;  // mostly FIFO
+      e.ptr = live[at];
+      if ((r >> 24) % 40 == 0) e.ptr = 0;
+      if ((r >> 24) % 40 == 1) e.ptr = 0x7777'0000'0000ull + 16 * ((r >> 32) % 8);  // unknown
+      if ((r >> 24) % 40 == 2 && !freed[0].empty()) e.ptr = freed[0].back();        // double free
+      if (e.ptr == live[at]) {
+        live.erase(live.begin() + static_cast<std::ptrdiff_t>(at));
+        freed[(r >> 40) % 8].push_back(e.ptr);
+      }
+    } else {
+      const size_t at = (r >> 8) % live.size();
+      e.ptr = live[at];
+      if (kind == 14) {
+        e.op = Op::kUsableSize;
+        e.result = 24;
+      } else {
+        Event begin = e;
+        begin.op = Op::kReallocBegin;
+        in.push_back(canonical(begin));
+        e.op = (r >> 16) % 2 ? Op::kRealloc : Op::kReallocArray;
+        e.size = size_of(r >> 20);
+        if (e.op == Op::kReallocArray) e.count = 2;
+        e.result = (r >> 24) % 2 ? e.ptr : (next += 64);
+        live[at] = e.result;
+      }
+    }
+    in.push_back(canonical(e));
+  }
+  return in;
 }
 
 TEST(Varint, ZigzagAndPointerCodesCoverTheWholeRange) {
@@ -106,10 +190,13 @@ TEST(ChunkEncoder, EveryOpWithEdgeValuesRoundTrips) {
       in.push_back(canonical(e));
     }
   }
-  const std::vector<Event> out = round_trip(in, 400);
-  ASSERT_EQ(out.size(), in.size());
-  for (size_t i = 0; i < in.size(); ++i)
-    EXPECT_TRUE(same_event(in[i], out[i])) << "event " << i << " op " << op_name(in[i].op);
+  for (const bool modeled : {false, true}) {
+    const std::vector<Event> out = round_trip(in, 400, modeled);
+    ASSERT_EQ(out.size(), in.size());
+    for (size_t i = 0; i < in.size(); ++i)
+      EXPECT_TRUE(same_event(in[i], out[i]))
+          << "event " << i << " op " << op_name(in[i].op) << " modeled " << modeled;
+  }
 }
 
 TEST(ChunkEncoder, RandomEventsRoundTrip) {
@@ -142,9 +229,130 @@ TEST(ChunkEncoder, RandomEventsRoundTrip) {
     e.thread = 7;
     in.push_back(canonical(e));
   }
-  const std::vector<Event> out = round_trip(in, 0);
+  for (const bool modeled : {false, true}) {
+    const std::vector<Event> out = round_trip(in, 0, modeled);
+    ASSERT_EQ(out.size(), in.size());
+    for (size_t i = 0; i < in.size(); ++i) ASSERT_TRUE(same_event(in[i], out[i])) << i;
+  }
+}
+
+TEST(PointerModel, HeapLikeEventsRoundTripAndShrink) {
+  for (uint64_t seed = 1; seed <= 4; ++seed) {
+    const std::vector<Event> in = heap_like_events(seed, 40000);
+    size_t plain_bytes = 0, modeled_bytes = 0;
+    const std::vector<Event> plain = round_trip(in, 50, false, &plain_bytes);
+    const std::vector<Event> out = round_trip(in, 50, true, &modeled_bytes);
+    ASSERT_EQ(out.size(), in.size());
+    for (size_t i = 0; i < in.size(); ++i)
+      ASSERT_TRUE(same_event(in[i], out[i])) << "seed " << seed << " event " << i;
+    EXPECT_LT(modeled_bytes, plain_bytes) << seed;
+  }
+}
+
+TEST(PointerModel, AFifoMallocFreeLoopWritesOneBytePerPointer) {
+  // The recorder benchmark's loop: a window of 64 blocks, freed in allocation order,
+  // each size's block handed back by the next allocation of that size.
+  std::vector<Event> in;
+  std::vector<uint64_t> window(64);
+  for (size_t i = 0; i < window.size(); ++i) {
+    window[i] = 0x5555'0000'0000ull + 4096 * i;
+    in.push_back({.size = 100 + 16 * i, .result = window[i], .op = Op::kMalloc});
+  }
+  for (size_t i = 0; i < 10000; ++i) {
+    const size_t slot = i % window.size();
+    in.push_back({.ptr = window[slot], .op = Op::kFree});
+    in.push_back({.size = 100 + 16 * slot, .result = window[slot], .op = Op::kMalloc});
+  }
+  for (Event& e : in) e.thread = 7;
+  size_t bytes = 0;
+  const std::vector<Event> out = round_trip(in, 0, true, &bytes);
   ASSERT_EQ(out.size(), in.size());
   for (size_t i = 0; i < in.size(); ++i) ASSERT_TRUE(same_event(in[i], out[i])) << i;
+  // Steady state: free = op, time, distance 63 (1 byte each); malloc = op, time, size
+  // (2 bytes), result hit (1 byte).
+  EXPECT_LE(bytes, 64 * 8 + 20000 * 3 + 10000 * 2);
+}
+
+TEST(PointerModel, ChunksFullOfAllocationsRoundTrip) {
+  // 4-byte mallocs (no time step, size 1, result 16 bytes on) fill a modeled chunk with
+  // as many insertions as the encoder's serials hold; frees reach back near and far.
+  std::vector<Event> in;
+  std::vector<uint64_t> made;
+  for (uint64_t i = 0; i < 40000; ++i) {
+    made.push_back(0x5555'0000'0000ull + 16 * i);
+    in.push_back({.size = 1, .result = made.back(), .thread = 7, .op = Op::kMalloc});
+    if (i % 1000 == 999) {
+      for (const uint64_t back : {1ull, 100ull, 4095ull, 4096ull, 9000ull})
+        in.push_back({.ptr = made[i - back], .thread = 7, .op = Op::kFree});
+    }
+  }
+  size_t bytes = 0;
+  const std::vector<Event> out = round_trip(in, 0, true, &bytes);
+  ASSERT_EQ(out.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) ASSERT_TRUE(same_event(in[i], out[i])) << i;
+  EXPECT_LT(bytes, 40000 * 4 + 40 * 5 * 6);
+}
+
+TEST(PointerModel, MutatedModeledChunksDecodeOrFailCleanly) {
+  const std::vector<Event> in = heap_like_events(9, 3000);
+  std::vector<std::byte> buffer(in.size() * ChunkEncoder::kMaxEventBytes);
+  auto model = std::make_unique<PointerModel>();
+  ChunkEncoder enc;
+  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0, model.get());
+  for (const Event& e : in) enc.append(e);
+  const std::vector<std::byte> good(enc.bytes().begin(), enc.bytes().end());
+  auto dec = std::make_unique<ChunkDecoder>();
+  std::mt19937_64 rng(5);
+  size_t corrupt = 0;
+  for (int round = 0; round < 2000; ++round) {
+    std::vector<std::byte> bad = good;
+    for (int k = 0; k < 1 + round % 4; ++k)
+      bad[rng() % bad.size()] = static_cast<std::byte>(rng() & 0xff);
+    dec->reset(bad, 0, enc.count(), 0, format::kFramePointerModel);
+    Event e;
+    ChunkDecoder::Status st;
+    size_t n = 0;
+    while ((st = dec->next(e)) == ChunkDecoder::Status::kEvent) ++n;
+    EXPECT_LE(n, in.size());
+    corrupt += st == ChunkDecoder::Status::kCorrupt;
+  }
+  EXPECT_GT(corrupt, 1000u);  // most mutations are caught, none reads out of bounds
+}
+
+TEST(PointerModel, ModelCodesThatNameNothingAreCorrupt) {
+  std::vector<std::byte> buffer(256);
+  ChunkEncoder enc;
+  auto model = std::make_unique<PointerModel>();
+  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0, model.get());
+  enc.append({.time_ns = 5, .size = 40, .result = 0x1000, .op = Op::kMalloc});
+  enc.append({.time_ns = 6, .ptr = 0x1000, .op = Op::kFree});
+  enc.append({.time_ns = 7, .size = 40, .result = 0x1000, .op = Op::kMalloc});
+  // malloc: op, time, size, a 2-byte delta; then the free and the result are model hits.
+  ASSERT_EQ(enc.bytes().size(), 5u + 3u + 4u);
+  std::vector<std::byte> bytes(enc.bytes().begin(), enc.bytes().end());
+  auto dec = std::make_unique<ChunkDecoder>();
+  Event e;
+  // A free of the allocation 5 back, when there was only one.
+  std::vector<std::byte> bad = bytes;
+  bad[5 + 2] = std::byte{(5 << 1) | 1};
+  dec->reset(bad, 0, 3, 0, format::kFramePointerModel);
+  EXPECT_EQ(dec->next(e), ChunkDecoder::Status::kEvent);
+  EXPECT_EQ(dec->next(e), ChunkDecoder::Status::kCorrupt);
+  // The second malloc's result hit, with the free turned into one of NULL: empty stack.
+  bad = bytes;
+  bad[5 + 2] = std::byte{0};
+  dec->reset(bad, 0, 3, 0, format::kFramePointerModel);
+  EXPECT_EQ(dec->next(e), ChunkDecoder::Status::kEvent);
+  EXPECT_EQ(dec->next(e), ChunkDecoder::Status::kEvent);
+  EXPECT_EQ(dec->next(e), ChunkDecoder::Status::kCorrupt);
+  // Untouched, they decode.
+  dec->reset(bytes, 0, 3, 0, format::kFramePointerModel);
+  ASSERT_EQ(dec->next(e), ChunkDecoder::Status::kEvent);
+  ASSERT_EQ(dec->next(e), ChunkDecoder::Status::kEvent);
+  EXPECT_EQ(e.ptr, 0x1000u);
+  ASSERT_EQ(dec->next(e), ChunkDecoder::Status::kEvent);
+  EXPECT_EQ(e.result, 0x1000u);
+  EXPECT_EQ(dec->next(e), ChunkDecoder::Status::kEnd);
 }
 
 TEST(ChunkEncoder, TypicalEventsAreSmall) {

@@ -152,7 +152,7 @@ TEST(WriterReader, VersionOneTracesStayReadable) {
   EXPECT_EQ(r.summary().unrecorded_calls, 0u);
   EXPECT_EQ(r.summary().events, 4u);
   HeaderFields bad;
-  bad.version = 4;
+  bad.version = format::kMaxVersion + 1;
   TraceWriter w3;
   EXPECT_FALSE(w3.open(::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC), bad));
 }
@@ -215,6 +215,55 @@ TEST(WriterReader, CoarseFramesNeedVersionThree) {
     ADD_FAILURE() << "read unknown frame flags";
   } catch (const TraceError& e) {
     EXPECT_NE(std::string(e.what()).find("unknown frame flags"), std::string::npos) << e.what();
+  }
+}
+
+// Version 4: frames may be written against the pointer model (FORMAT.md "Pointer
+// model"); a version 3 writer refuses that flag, and the reader decodes by the flag.
+TEST(WriterReader, PointerModelFramesNeedVersionFour) {
+  std::array<std::byte, 512> buf;
+  PointerModel model;
+  ChunkEncoder enc;
+  enc.reset(buf.data(), buf.data() + buf.size(), 99, &model);
+  std::vector<Event> in;
+  for (uint64_t i = 0; i < 12; ++i) {
+    Event e;
+    e.time_ns = 100 + i;
+    e.thread = 0;
+    if (i % 2 == 0) {
+      e.op = Op::kMalloc;
+      e.size = 48;
+      e.result = 0x7000'0000 + 16 * (i % 4);
+    } else {
+      e.op = Op::kFree;
+      e.ptr = in.back().result;
+    }
+    in.push_back(e);
+    enc.append(e);
+  }
+  const ChunkInfo modeled{0, 1, enc.count(), enc.base_time_ns(),
+                          format::kFramePointerModel | format::kFrameCoarseTime};
+  HeaderFields h;
+  h.version = 3;
+  const auto v3 = scratch("v3model.mtr");
+  TraceWriter w3;
+  ASSERT_TRUE(w3.open(::open(v3.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), h));
+  EXPECT_FALSE(w3.write_chunk(modeled, enc.bytes()));
+  EXPECT_EQ(errno, EINVAL);
+
+  h.version = 4;
+  const auto v4 = scratch("v4.mtr");
+  TraceWriter w4;
+  ASSERT_TRUE(w4.open(::open(v4.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), h));
+  EXPECT_FALSE(w4.write_chunk({0, 1, enc.count(), enc.base_time_ns(), 4}, enc.bytes()));
+  ASSERT_TRUE(w4.write_chunk(modeled, enc.bytes()));
+  ASSERT_TRUE(w4.close());
+  const auto ev = read_merged(v4);
+  ASSERT_EQ(ev.size(), in.size());
+  for (size_t i = 0; i < ev.size(); ++i) {
+    EXPECT_EQ(ev[i].ptr, in[i].ptr) << i;
+    EXPECT_EQ(ev[i].result, in[i].result) << i;
+    EXPECT_EQ(ev[i].time_ns, in[i].time_ns) << i;
   }
 }
 

@@ -20,9 +20,12 @@ TraceBuilder::TraceBuilder(const std::filesystem::path& path, const TraceHeader&
   if (fd < 0) fail("cannot create");
   std::vector<std::string_view> argv(header.argv.begin(), header.argv.end());
   HeaderFields fields;
-  // A version 1 or 3 text (a dump of such a trace) is imported as that version, so that
-  // dump | import | dump is exact; anything else gets the current version.
-  fields.version = header.version == 1 || header.version == 3 ? header.version : format::kVersion;
+  // A version 1, 3 or 4 text (a dump of such a trace) is imported as that version, so
+  // that dump | import | dump is exact; anything else gets the current version. (Its
+  // frames are plain: version 4's pointer model is the recorder's choice, not required.)
+  fields.version = header.version == 1 || header.version == 3 || header.version == 4
+                       ? header.version
+                       : format::kVersion;
   version_ = fields.version;
   fields.pid = header.pid;
   fields.ppid = header.ppid;

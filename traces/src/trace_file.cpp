@@ -158,7 +158,7 @@ void TraceFile::scan_frames() {
     f.compressed_size = load<uint32_t>(r + 24);
     f.raw_size = load<uint32_t>(r + 28);
     f.info.flags = load<uint32_t>(r + 32);
-    if ((f.info.flags & ~(header_.version >= 3 ? format::kFrameFlagsV3 : 0u)) != 0)
+    if ((f.info.flags & ~format::frame_flags_of(header_.version)) != 0)
       corrupt(offset, "unknown frame flags");
     if (f.raw_size > format::kMaxRawChunkBytes) corrupt(offset, "frame too large");
     // Every event takes at least two bytes (kind and time delta).

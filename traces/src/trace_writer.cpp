@@ -157,7 +157,7 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
     errno = fd_ < 0 ? EBADF : ended_ ? EINVAL : EIO;
     return false;
   }
-  if ((info.flags & ~(version_ >= 3 ? format::kFrameFlagsV3 : 0u)) != 0) {
+  if ((info.flags & ~format::frame_flags_of(version_)) != 0) {
     errno = EINVAL;  // a flag this version does not define
     return false;
   }

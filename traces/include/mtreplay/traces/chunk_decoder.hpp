@@ -9,6 +9,7 @@
 
 #include "mtreplay/traces/event.hpp"
 #include "mtreplay/traces/format.hpp"
+#include "mtreplay/traces/pointer_model.hpp"
 #include "mtreplay/traces/varint.hpp"
 
 namespace mtreplay::traces {
@@ -18,10 +19,13 @@ class ChunkDecoder {
   enum class Status { kEvent, kEnd, kCorrupt };
 
   // frame_flags: the frame header's flags (format::kFrameCoarseTime marks events with a
-  // zero time delta as coarse_time).
+  // zero time delta as coarse_time; format::kFramePointerModel, pointers written against
+  // the pointer model).
   void reset(std::span<const std::byte> raw, uint64_t base_time_ns, uint32_t event_count,
              uint32_t thread_index, uint32_t frame_flags = 0) {
     coarse_ = (frame_flags & format::kFrameCoarseTime) != 0;
+    modeled_ = (frame_flags & format::kFramePointerModel) != 0;
+    if (modeled_) model_.clear();
     begin_ = cursor_ = raw.data();
     end_ = raw.data() + raw.size();
     last_time_ns_ = base_time_ns;
@@ -53,7 +57,9 @@ class ChunkDecoder {
   uint32_t remaining_ = 0;
   uint32_t thread_ = 0;
   bool coarse_ = false;
+  bool modeled_ = false;
   const char* error_ = "";
+  PointerModelReader model_;  // cleared only for modeled frames
 };
 
 inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
@@ -80,15 +86,8 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
   e.coarse_time = coarse_ && dt == 0;
 
   uint64_t last_ptr = last_ptr_;
-  auto get_ptr = [&](uint64_t& value) {
-    bool null = false;
-    uint64_t zz = 0;
-    q = varint::get_pointer_code(q, end_, null, zz);
-    if (q == nullptr) return false;
-    if (null) {
-      value = 0;
-      return true;
-    }
+  // A delta from the previous pointer, from its zigzag code.
+  auto apply_delta = [&](uint64_t zz, uint64_t& value) {
     const int64_t delta = varint::unzigzag(zz);
     if (by16) {
       // Stored divided by 16: deltas beyond +-2^59 cannot have been written that way.
@@ -100,11 +99,61 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
     last_ptr = value;
     return true;
   };
-  if (f.ptr && !get_ptr(e.ptr)) return fail(p, "bad pointer");
+  auto get_ptr = [&](uint64_t& value) {
+    bool null = false;
+    uint64_t zz = 0;
+    q = varint::get_pointer_code(q, end_, null, zz);
+    if (q == nullptr) return false;
+    if (null) {
+      value = 0;
+      return true;
+    }
+    return apply_delta(zz, value);
+  };
+  // Version 4's modeled codes (FORMAT.md "Pointer model"); the model is updated only
+  // once the whole event has decoded.
+  int64_t in_slot = -1;
+  auto get_modeled_in = [&](uint64_t& value) {
+    varint::Wide c = 0;
+    if ((q = varint::get_wide(q, end_, c)) == nullptr) return false;
+    if (c == 0) {
+      value = 0;
+    } else if (c & 1) {
+      if ((in_slot = model_.find(static_cast<uint64_t>(c >> 1))) < 0) return false;
+      value = PointerModel::ptr_of(model_.table[in_slot]);
+    } else {
+      const varint::Wide zz = (c >> 1) - 1;
+      if (zz > UINT64_MAX || !apply_delta(static_cast<uint64_t>(zz), value)) return false;
+    }
+    return true;
+  };
+  bool result_hit = false;
+  uint32_t bucket = 0;
+  auto get_modeled_result = [&](uint64_t& value) {
+    varint::Wide c = 0;
+    if ((q = varint::get_wide(q, end_, c)) == nullptr) return false;
+    if (c == 0) {
+      value = 0;
+      return true;
+    }
+    uint64_t bytes = e.size;
+    if (f.count && __builtin_mul_overflow(e.size, e.count, &bytes)) bytes = UINT64_MAX;
+    bucket = PointerModel::bucket(bytes);
+    if (c == 1) {
+      value = model_.top(bucket);
+      result_hit = true;
+      return value != 0;
+    }
+    const varint::Wide zz = c - 2;
+    if (zz > UINT64_MAX || !apply_delta(static_cast<uint64_t>(zz), value)) return false;
+    return value != 0;  // NULL has its own code
+  };
+  if (f.ptr && !(modeled_ ? get_modeled_in(e.ptr) : get_ptr(e.ptr))) return fail(p, "bad pointer");
   if (f.count && (q = varint::get(q, end_, e.count)) == nullptr) return fail(p, "bad count");
   if (f.align && (q = varint::get(q, end_, e.align)) == nullptr) return fail(p, "bad alignment");
   if (f.size && (q = varint::get(q, end_, e.size)) == nullptr) return fail(p, "bad size");
-  if (f.result == format::OpFields::Result::kPointer && !get_ptr(e.result))
+  if (f.result == format::OpFields::Result::kPointer &&
+      !(modeled_ ? get_modeled_result(e.result) : get_ptr(e.result)))
     return fail(p, "bad result pointer");
   if (f.result == format::OpFields::Result::kValue &&
       (q = varint::get(q, end_, e.result)) == nullptr)
@@ -115,6 +164,12 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
     const int64_t err = varint::unzigzag(zz);
     if (err == 0 || err < INT32_MIN || err > INT32_MAX) return fail(p, "bad error value");
     e.error = static_cast<int32_t>(err);
+  }
+  if (modeled_) {
+    if (in_slot >= 0 && op == Op::kFree) model_.release(static_cast<uint32_t>(in_slot));
+    if (result_hit) model_.pop(bucket);
+    if (f.result == format::OpFields::Result::kPointer && PointerModel::insertable(e.result))
+      model_.insert(e.result, bucket);
   }
   cursor_ = q;
   last_time_ns_ = e.time_ns;

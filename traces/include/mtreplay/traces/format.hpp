@@ -13,9 +13,9 @@
 namespace mtreplay::traces::format {
 
 inline constexpr char kFileMagic[8] = {'M', 'T', 'R', 'T', 'R', 'A', 'C', 'E'};
-inline constexpr uint32_t kVersion = 2;              // what writers write by default
-inline constexpr uint32_t kMinVersion = 1;           // readers read kMinVersion..kMaxVersion
-inline constexpr uint32_t kMaxVersion = 3;           // version 3: frame flags (coarse stamps)
+inline constexpr uint32_t kVersion = 2;     // what writers write by default
+inline constexpr uint32_t kMinVersion = 1;  // readers read kMinVersion..kMaxVersion
+inline constexpr uint32_t kMaxVersion = 4;  // 3: frame flags (coarse stamps); 4: pointer model
 inline constexpr uint32_t kFrameMagic = 0x4652544d;  // "MTRF" in file byte order
 inline constexpr uint32_t kEndMagic = 0x4552544d;    // "MTRE" in file byte order
 inline constexpr size_t kRecordBytes = 40;           // frame header and end record
@@ -29,6 +29,14 @@ inline constexpr size_t kMaxExeBytes = 4096;
 // reading the clock (FORMAT.md "Coarse stamps").
 inline constexpr uint32_t kFrameCoarseTime = 1;
 inline constexpr uint32_t kFrameFlagsV3 = kFrameCoarseTime;
+// Version 4. kFramePointerModel: the frame's pointers are written against the pointer
+// model (pointer_model.hpp, FORMAT.md "Pointer model"), not as plain deltas.
+inline constexpr uint32_t kFramePointerModel = 2;
+inline constexpr uint32_t kFrameFlagsV4 = kFrameCoarseTime | kFramePointerModel;
+// The frame flags a file of `version` may use.
+constexpr uint32_t frame_flags_of(uint32_t version) {
+  return version >= 4 ? kFrameFlagsV4 : version == 3 ? kFrameFlagsV3 : 0u;
+}
 
 // Event encoding: the op byte's low 5 bits are the Op, the high bits are flags.
 inline constexpr uint8_t kOpMask = 0x1f;

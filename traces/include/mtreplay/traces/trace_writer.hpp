@@ -31,7 +31,7 @@ struct TraceEnd {
 
 struct HeaderFields {
   // format::kVersion; 1 writes a version 1 file (text round trips); 3 allows frame
-  // flags (the recorder's coarse stamps).
+  // flags (the recorder's coarse stamps); 4 also the pointer model's frames.
   uint32_t version = 2;
   uint32_t pid = 0;
   uint32_t ppid = 0;
@@ -49,7 +49,7 @@ struct ChunkInfo {
   uint32_t os_tid = 0;
   uint32_t event_count = 0;
   uint64_t base_time_ns = 0;  // ChunkEncoder::base_time_ns()
-  uint32_t flags = 0;         // format::kFrameCoarseTime; version 3 only
+  uint32_t flags = 0;         // format::kFrameCoarseTime (version 3+), kFramePointerModel (4)
 };
 
 class TraceWriter {

@@ -71,4 +71,32 @@ inline const std::byte* get_pointer_code(const std::byte* p, const std::byte* en
   return p + 10;
 }
 
+// Codes of up to 70 bits (format version 4's pointer codes reach 2^65): the same
+// LEB128 bytes, at most kMaxBytes of them. The encoder's common case stays in put().
+using Wide = unsigned __int128;
+
+inline std::byte* put_wide(std::byte* p, Wide v) {
+  while (v >= 0x80) {
+    *p++ = static_cast<std::byte>(static_cast<uint8_t>(v) | 0x80);
+    v >>= 7;
+  }
+  *p++ = static_cast<std::byte>(static_cast<uint8_t>(v));
+  return p;
+}
+
+// Reads a code of at most kMaxBytes bytes; nullptr when it runs past end or is longer.
+inline const std::byte* get_wide(const std::byte* p, const std::byte* end, Wide& out) {
+  Wide v = 0;
+  for (unsigned shift = 0; shift < 7 * kMaxBytes; shift += 7) {
+    if (p == end) return nullptr;
+    const auto b = static_cast<uint8_t>(*p++);
+    v |= static_cast<Wide>(b & 0x7f) << shift;
+    if ((b & 0x80) == 0) {
+      out = v;
+      return p;
+    }
+  }
+  return nullptr;
+}
+
 }  // namespace mtreplay::traces::varint
