@@ -108,7 +108,7 @@ int mtreplay::cli::run_compare(Args args) {
       "discarded runs per trace and allocator before the measured ones")(
       "baseline", po::value(&baseline)->default_value(baseline), "the allocator ratios are to")(
       "mode", po::value(&mode), "passed to replay: parallel, serial or single")(
-      "touch", po::value(&touch), "passed to replay: none, page, fill or use")(
+      "touch", po::value(&touch), "passed to replay: a touch model (see mtreplay replay --help)")(
       "plan", po::value(&plan), "passed to replay: auto, memory or stream")(
       "timeout", po::value(&timeout_s)->default_value(timeout_s),
       "seconds before a run is killed and reported as crashed")(

@@ -229,7 +229,11 @@ int mtreplay::cli::run_replay(Args args) {
       "touch", po::value<std::string>()->default_value("use"),
       "how the replay uses its blocks, as the program would. use: write every cache line "
       "of a new block and read them back before it is released, that time counted as the "
-      "program's own accesses are; page: one byte per page of a new block, so its pages "
+      "program's own accesses are; head8k, head16k, head64k: as use, but of a block of 8, "
+      "16 or 64 KiB or more only the first page (for programs that fill little of their "
+      "large buffers: its other pages are never faulted in); ends64k: as head64k, and the "
+      "last page too; grown16k: as head16k, but a block made by realloc used whole; page: "
+      "one byte per page of a new block, so its pages "
       "count in RSS; fill: the whole block written; none. The time of page and fill is "
       "measured per thread and taken out of the figures")(
       "pace",
@@ -300,8 +304,8 @@ int mtreplay::cli::run_replay(Args args) {
   if (auto touch = parse_touch(vm["touch"].as<std::string>())) {
     options.touch = *touch;
   } else {
-    fmt::print(stderr, "mtreplay replay: unknown --touch '{}' (none, page, fill, use)\n",
-               vm["touch"].as<std::string>());
+    fmt::print(stderr, "mtreplay replay: unknown --touch '{}' ({})\n",
+               vm["touch"].as<std::string>(), touch_names());
     return kExitBadInput;
   }
   if (!parse_pace(vm["pace"].as<std::string>(), options.pace_window_ns)) {

@@ -121,7 +121,7 @@ int mtreplay::cli::run_validate(Args args) {
       "record into this directory and keep the traces (default: a scratch directory)")(
       "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s),
       "seconds before a program run or a replay is killed and reported as crashed")(
-      "touch", po::value(&o.touch), "passed to replay: none, page, fill or use")(
+      "touch", po::value(&o.touch), "passed to replay: a touch model (see mtreplay replay --help)")(
       "pace", po::value(&o.pace), "passed to replay: a window such as 100us, or none")(
       "timing", po::value(&o.timing), "passed to replay: none, recorded or scaled:F")(
       "json", po::value(&o.json), "write the replays and the validation (results/SCHEMA.md)")(
@@ -154,8 +154,8 @@ int mtreplay::cli::run_validate(Args args) {
     return kExitBadInput;
   }
   if (!o.touch.empty() && !mtreplay::replay::parse_touch(o.touch)) {
-    fmt::print(stderr, "mtreplay validate: unknown --touch '{}' (none, page, fill, use)\n",
-               o.touch);
+    fmt::print(stderr, "mtreplay validate: unknown --touch '{}' ({})\n", o.touch,
+               mtreplay::replay::touch_names());
     return kExitBadInput;
   }
   if (o.repeat < 1 || o.warmup < 0 || !(o.timeout_s > 0)) {

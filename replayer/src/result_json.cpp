@@ -47,16 +47,42 @@ const char* touch_name(TouchPolicy touch) {
       return "use";
     case TouchPolicy::kFill:
       return "fill";
+    case TouchPolicy::kHead8k:
+      return "head8k";
+    case TouchPolicy::kHead16k:
+      return "head16k";
+    case TouchPolicy::kHead64k:
+      return "head64k";
+    case TouchPolicy::kEnds64k:
+      return "ends64k";
+    case TouchPolicy::kGrown16k:
+      return "grown16k";
   }
   return "?";
 }
 
+namespace {
+constexpr TouchPolicy kTouchPolicies[] = {
+    TouchPolicy::kNone,    TouchPolicy::kPage,    TouchPolicy::kFill,
+    TouchPolicy::kUse,     TouchPolicy::kHead8k,  TouchPolicy::kHead16k,
+    TouchPolicy::kHead64k, TouchPolicy::kEnds64k, TouchPolicy::kGrown16k};
+}  // namespace
+
 std::optional<TouchPolicy> parse_touch(std::string_view name) {
-  for (TouchPolicy touch :
-       {TouchPolicy::kNone, TouchPolicy::kPage, TouchPolicy::kFill, TouchPolicy::kUse}) {
+  for (TouchPolicy touch : kTouchPolicies) {
     if (name == touch_name(touch)) return touch;
   }
   return std::nullopt;
+}
+
+const std::string& touch_names() {
+  static const std::string names = [] {
+    std::string out;
+    for (TouchPolicy touch : kTouchPolicies)
+      out += (out.empty() ? "" : ", ") + std::string(touch_name(touch));
+    return out;
+  }();
+  return names;
 }
 
 nlohmann::json environment_json() {

@@ -79,6 +79,50 @@ void read_lines(const void* block, uint64_t bytes) {
   asm volatile("" : : "r"(sink));
 }
 
+// The parts of a block the program uses, by the touch model: `head` bytes from its
+// start and `tail` bytes up to its end (tail 0: none); nothing for the models that do
+// not count the program's accesses (none, page, fill).
+struct UsedExtent {
+  uint64_t head = 0, tail = 0;
+};
+
+UsedExtent used_extent(TouchPolicy touch, const PlanObject& object, uint64_t page) {
+  const uint64_t bytes = object.bytes;
+  uint64_t large = 0;  // blocks this large: only their first (and last) page
+  switch (touch) {
+    case TouchPolicy::kUse:
+      return {bytes, 0};
+    case TouchPolicy::kGrown16k:
+      if (is_realloc(object.kind)) return {bytes, 0};
+      large = 16 * 1024;
+      break;
+    case TouchPolicy::kHead8k:
+      large = 8 * 1024;
+      break;
+    case TouchPolicy::kHead16k:
+      large = 16 * 1024;
+      break;
+    case TouchPolicy::kHead64k:
+    case TouchPolicy::kEnds64k:
+      large = 64 * 1024;
+      break;
+    default:
+      return {};
+  }
+  if (bytes < large || bytes < 2 * page) return {bytes, 0};
+  return {page, touch == TouchPolicy::kEnds64k ? page : 0};
+}
+
+void write_used(void* block, uint64_t bytes, UsedExtent used) {
+  write_lines(block, used.head);
+  if (used.tail) write_lines(static_cast<char*>(block) + bytes - used.tail, used.tail);
+}
+
+void read_used(const void* block, uint64_t bytes, UsedExtent used) {
+  read_lines(block, used.head);
+  if (used.tail) read_lines(static_cast<const char*>(block) + bytes - used.tail, used.tail);
+}
+
 }  // namespace
 
 ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const AllocatorApi& api,
@@ -208,9 +252,9 @@ uint64_t ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const Ima
     for (uint64_t at = 0; at < object.bytes; at += page_size_) bytes[at] = 1;
   }
   uint64_t counted = 0;
-  if (touch_ == TouchPolicy::kUse) {
+  if (UsedExtent used = used_extent(touch_, object, page_size_); used.head) {
     uint64_t begin = ticks();
-    write_lines(out, object.bytes);
+    write_used(out, object.bytes, used);
     counted = ticks() - begin;
   }
   if (verify_) write_tag(out, object.bytes, op.out_obj);
@@ -264,8 +308,11 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
       check_before_release(slot, index, op, in);
       stats.excluded_ticks += ticks() - start;
     }
-    if (touch_ == TouchPolicy::kUse && in && (op.flags & kEndsIn) && op.kind != PlanKind::kSkip)
-      read_lines(in, objects_[op.in_obj].bytes);
+    if (in && (op.flags & kEndsIn) && op.kind != PlanKind::kSkip) {
+      const PlanObject& object = objects_[op.in_obj];
+      if (UsedExtent used = used_extent(touch_, object, page_size_); used.head)
+        read_used(in, object.bytes, used);
+    }
   }
 
   bool sample = --runner.countdown == 0;

@@ -318,6 +318,45 @@ TEST_F(ReplayCli, VerifyCatchesMisalignedBlocks) {
   EXPECT_NE(o.err.find("not aligned"), std::string::npos) << o.err;
 }
 
+// The head/ends/grown touch models use only the first (and last) page of a large
+// block, so its other pages are never faulted in: 16 blocks of 4 MiB, live together,
+// cost the replay under `use` at least 48 MiB more peak RSS than under any of them. A
+// block below the threshold is used whole (the same RSS either way), and so is, under
+// grown16k, a block made by realloc. Every model replays the blocks under --verify.
+TEST_F(ReplayCli, HeadTouchModelsLeaveTheRestOfALargeBlockUnfaulted) {
+  auto peak = [&](const fs::path& trace, const std::string& touch) {
+    auto doc = replay_json(trace, "--mode serial --allocator glibc --touch " + touch);
+    EXPECT_EQ(doc["runs"][0]["touch"], touch);
+    return doc["runs"][0]["program_peak_rss_bytes"].get<double>();
+  };
+  constexpr uint64_t kMiB = 1 << 20;
+  TraceScript large, grown, small;
+  for (uint64_t i = 0; i < 16; ++i) {
+    const uint64_t at = 0x10000000 + i * 8 * kMiB;
+    large.malloc(0, 4 * kMiB, at);
+    grown.malloc(0, 64, at).realloc(0, at, 4 * kMiB, at);
+  }
+  for (uint64_t i = 0; i < 16; ++i) large.free(0, 0x10000000 + i * 8 * kMiB);
+  for (uint64_t i = 0; i < 16; ++i) grown.free(0, 0x10000000 + i * 8 * kMiB);
+  for (uint64_t i = 0; i < 16 * 1024; ++i) small.malloc(0, 4000, 0x10000000 + i * 4096);
+  for (uint64_t i = 0; i < 16 * 1024; ++i) small.free(0, 0x10000000 + i * 4096);
+  const fs::path large_trace = write(large, "large"), grown_trace = write(grown, "grown"),
+                 small_trace = write(small, "small");
+  const double use_large = peak(large_trace, "use"), use_small = peak(small_trace, "use");
+  for (const char* model : {"head8k", "head16k", "head64k", "ends64k", "grown16k"}) {
+    SCOPED_TRACE(model);
+    EXPECT_GT(use_large - peak(large_trace, model), 48.0 * kMiB);
+    EXPECT_NEAR(peak(small_trace, model), use_small, 8.0 * kMiB);
+    for (const auto& trace : {large_trace, grown_trace}) {
+      auto doc = replay_json(trace, std::string("--verify --touch ") + model);
+      EXPECT_EQ(doc["runs"][0]["status"], "ok") << doc["runs"][0]["error"];
+    }
+  }
+  const double use_grown = peak(grown_trace, "use");
+  EXPECT_NEAR(peak(grown_trace, "grown16k"), use_grown, 8.0 * kMiB);
+  EXPECT_GT(use_grown - peak(grown_trace, "head16k"), 48.0 * kMiB);
+}
+
 TEST_F(ReplayCli, BadOptionsAreBadInput) {
   TraceScript s;
   s.malloc(0, 8, 0x1000);

@@ -6,18 +6,22 @@
 #
 #   tests/bench/fidelity/run_fidelity.sh [--repeat N] [--warmup N] [-a A,B,...]
 #                                        [--only NAME,...] [--out DIR] [--summarize]
+#                                        [--touch MODEL] [--traces DIR]
 #
 # Needs scripts/build.sh (build/bin/mtreplay, mtreplay-launch, fidelity_batch_queue,
 # libmhook.so; MTREPLAY=path/bin/mtreplay for another build) and scripts/setup.sh
 # (python3, sqlite3, perl, g++, xz). Writes DIR/NAME.{json,md,html,txt} per program and
 # DIR/summary.md (default DIR: fidelity-out); --summarize only re-writes the summary
-# from DIR. Exit code: 0 when every program met the targets, 1 when one missed, 2 on
+# from DIR. --touch is passed to replay (a touch model; default: replay's). --traces DIR
+# records each program once into DIR/NAME and replays those traces on later runs with
+# the same DIR (so several models are judged on one recording). Exit code: 0 when
+# every program met the targets, 1 when one missed, 2 on
 # bad input, 3 when a run failed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 mtreplay="${MTREPLAY:-$root/build/bin/mtreplay}"  # another build: MTREPLAY=.../bin/mtreplay
 src="$root/traces/samples/src"
-repeat=7 warmup=1 allocators="" only="" out="fidelity-out" summarize=0
+repeat=7 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" traces=""
 while (($#)); do
   case "$1" in
     --repeat) repeat="$2"; shift 2 ;;
@@ -26,7 +30,9 @@ while (($#)); do
     --only) only="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
     --summarize) summarize=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --touch) touch="$2"; shift 2 ;;
+    --traces) traces="$2"; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -36,6 +42,7 @@ for tool in /usr/bin/python3 sqlite3 perl g++ xz; do
 done
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
+if [[ -n "$traces" ]]; then mkdir -p "$traces"; traces="$(cd "$traces" && pwd)"; fi
 ((summarize)) && only="-"  # run nothing, summarize what DIR holds
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -78,6 +85,15 @@ for name in "${names[@]}"; do
   args=(validate --repeat "$repeat" --warmup "$warmup" --json "$out/$name.json"
         --markdown "$out/$name.md" --html "$out/$name.html")
   [[ -n "$allocators" ]] && args+=(-a "$allocators")
+  [[ -n "$touch" ]] && args+=(--touch "$touch")
+  if [[ -n "$traces" ]]; then
+    recorded=("$traces/$name"/*.mtr)
+    if [[ -e "${recorded[0]}" ]]; then
+      for t in "${recorded[@]}"; do args+=(--trace "$t"); done
+    else
+      args+=(--keep-traces "$traces/$name")
+    fi
+  fi
   echo "run_fidelity: $name ($(uptime | sed 's/.*load average/load average/'))" >&2
   rc=0
   "$mtreplay" "${args[@]}" -- "${cmd[@]}" >"$out/$name.txt" 2>"$out/$name.err" || rc=$?

@@ -22,7 +22,9 @@ void write_json_file(const std::filesystem::path& path, const nlohmann::json& do
 
 const char* mode_name(ReplayMode mode);
 const char* touch_name(TouchPolicy touch);
-// The inverse of touch_name (none, page, fill, use); nothing for another name.
+// The inverse of touch_name; nothing for another name.
 std::optional<TouchPolicy> parse_touch(std::string_view name);
+// Every touch model's name, comma-separated, for help and errors.
+const std::string& touch_names();
 
 }  // namespace mtreplay::replay

@@ -21,8 +21,23 @@ enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
 // What the replay does to the blocks, as the program would: nothing; one byte per page
 // (so the pages count in RSS); the whole block written; or `use`: every cache line
 // written at allocation and read back before the release, with that time counted
-// (the program's own accesses, which an allocator's placement makes cheap or dear).
-enum class TouchPolicy : uint32_t { kNone, kPage, kFill, kUse };
+// (the program's own accesses, which an allocator's placement makes cheap or dear);
+// `headN`/`endsN`: as `use`, but of a block of N KiB or more only the first page
+// (`head`), or the first and the last page (`ends`), since programs often fill little
+// of a large buffer, and pages never written are never faulted in. `grown16k`: as
+// `head16k` for blocks made by malloc, calloc or memalign, but a block made by realloc
+// is used whole (a buffer is grown because it filled up).
+enum class TouchPolicy : uint32_t {
+  kNone,
+  kPage,
+  kFill,
+  kUse,
+  kHead8k,
+  kHead16k,
+  kHead64k,
+  kEnds64k,
+  kGrown16k
+};
 enum class AnomalyPolicy : uint32_t { kSkip, kFail };
 // --timing: none runs each op as soon as it may; recorded (scaled by a factor) keeps
 // each op no earlier than its recorded time since the start, times the factor.
