@@ -26,6 +26,7 @@
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
 #include "parse_options.hpp"
+#include "progress.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
@@ -35,29 +36,6 @@ using namespace mtreplay;
 namespace {
 
 constexpr const char* kUsage = "usage: mtreplay replay TRACE [--allocator NAME|PATH] [options]";
-
-class ProgressBar {
- public:
-  explicit ProgressBar(bool enabled)
-      : enabled_(enabled), start_(std::chrono::steady_clock::now()) {}
-  void update(uint64_t done, uint64_t total) {
-    if (!enabled_ || total == 0) return;
-    if (std::chrono::steady_clock::now() - start_ < std::chrono::milliseconds(500)) return;
-    int width = 40, filled = static_cast<int>(width * done / total);
-    fmt::print(stderr, "\r[{:=<{}}{:<{}}] {:3}% {}/{} ops", "", filled, "", width - filled,
-               100 * done / total, done, total);
-    shown_ = true;
-  }
-  void clear() {
-    if (shown_) fmt::print(stderr, "\r{:<80}\r", "");
-    shown_ = false;
-  }
-
- private:
-  bool enabled_;
-  bool shown_ = false;
-  std::chrono::steady_clock::time_point start_;
-};
 
 bool parse_mode(const std::string& s, ReplayMode& out) {
   if (s == "parallel") return out = ReplayMode::kParallel, true;
@@ -137,9 +115,10 @@ int replay_runs(const po::variables_map& vm, const ReplayOptions& options,
   try {
     unsigned warmups = vm["warmup"].as<unsigned>(), repeats = vm["repeat"].as<unsigned>();
     for (unsigned i = 0; i < warmups + repeats; ++i) {
-      ProgressBar bar(isatty(STDERR_FILENO) && !vm.count("quiet"));
-      RunResult run = replay_once([&](uint64_t done, uint64_t total) { bar.update(done, total); });
-      bar.clear();
+      mtreplay::cli::ReadProgress bar("replay", isatty(STDERR_FILENO) && !vm.count("quiet"));
+      RunResult run =
+          replay_once([&](uint64_t done, uint64_t total) { bar.update(done, total, "ops"); });
+      bar.finish();
       run.warmup = i < warmups;
       run.repeat = run.warmup ? i : i - warmups;
       if (!run.error.empty()) fmt::print(stderr, "mtreplay replay: {}\n", run.error);

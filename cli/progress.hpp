@@ -1,4 +1,4 @@
-// Progress of a long read on stderr, for info, dump and import: on by default when
+// Progress of a long read on stderr, for info, dump, import and replay: on by default when
 // stderr is a terminal (and, for a command that prints what it reads, stdout is not
 // that terminal too), forced by --progress, off with --no-progress. Nothing is shown
 // for the first half second (MTREPLAY_PROGRESS_AFTER_MS), so short reads stay quiet. On a terminal
@@ -45,6 +45,13 @@ class ReadProgress {
     else
       enabled_ = terminal_ && !(prints_to_stdout && isatty(STDOUT_FILENO));
   }
+  // A command without the options (replay: on a terminal unless --quiet).
+  ReadProgress(std::string command, bool enabled)
+      : command_(std::move(command)),
+        terminal_(isatty(STDERR_FILENO) != 0),
+        enabled_(enabled),
+        start_(Clock::now()),
+        next_(start_ + first_delay()) {}
   ~ReadProgress() { finish(); }
   ReadProgress(const ReadProgress&) = delete;
   ReadProgress& operator=(const ReadProgress&) = delete;
