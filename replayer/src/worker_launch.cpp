@@ -406,7 +406,6 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
           if (pidfd >= 0) close(pidfd);
           throw;
         }
-        if (progress) progress(0, 0);
         continue;
       }
       shared_futex_wait(header.segments_done, done_segments, 20'000'000);
