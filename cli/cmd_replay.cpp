@@ -105,6 +105,26 @@ bool reuses_addresses_across_threads(const Plan& plan) {
   return false;
 }
 
+// Runs `read` (reading or planning the trace): its errors become one line, and exit 2
+// for the trace, 4 for mtreplay itself; kExitOk when it read.
+int reading(const fs::path& trace, const std::function<void()>& read) {
+  try {
+    read();
+    return kExitOk;
+  } catch (const mtreplay::traces::TraceError& e) {
+    fmt::print(stderr, "mtreplay replay: {}\n", e.what());
+  } catch (const PlanRefused& e) {
+    fmt::print(stderr, "mtreplay replay: {}\n", e.what());
+  } catch (const std::system_error& e) {
+    fmt::print(stderr, "mtreplay replay: cannot read trace {}: {}\n", trace.string(),
+               e.code().message());
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "mtreplay replay: internal error: {}\n", e.what());
+    return kExitInternal;
+  }
+  return kExitBadInput;
+}
+
 // Runs --warmup + --repeat replays with `replay_once` and reports them (table, --json);
 // `totals` gives the plan's header once the runs are done.
 int replay_runs(const po::variables_map& vm, const ReplayOptions& options,
@@ -171,16 +191,9 @@ int replay_streamed(const fs::path& trace, uint64_t segment_events,
   BackendSpec spec{backend.name, backend.path.string(), backend.version};
   TraceIdentity identity;
   PlanHeader totals;
-  try {
-    identity = TraceSegments(trace, segment_events).identity();
-  } catch (const mtreplay::traces::TraceError& e) {
-    fmt::print(stderr, "mtreplay replay: {}\n", e.what());
-    return kExitBadInput;
-  } catch (const std::system_error& e) {
-    fmt::print(stderr, "mtreplay replay: cannot read trace {}: {}\n", trace.string(),
-               e.code().message());
-    return kExitBadInput;
-  }
+  if (int code =
+          reading(trace, [&] { identity = TraceSegments(trace, segment_events).identity(); }))
+    return code;
   return replay_runs(
       vm, options,
       [&](const ProgressFn& progress) {
@@ -375,32 +388,20 @@ int mtreplay::cli::run_replay(Args args) {
   if (vm.count("cache-dir")) source.cache_dir = vm["cache-dir"].as<std::string>();
   source.with_addresses = options.live_map == LiveMapKind::kPointerMapByAddress;
   std::unique_ptr<LoadedPlan> loaded;
-  try {
-    loaded = load_plan(
-        trace, source,
-        [](const std::string& line) { fmt::print(stderr, "mtreplay replay: {}\n", line); },
-        [&](const Plan& plan) -> std::optional<std::string> {
-          if (source.with_addresses && reuses_addresses_across_threads(plan))
-            return fmt::format(
-                "--live-map lphash-address: trace {} reuses an address on another thread than "
-                "the one that freed it; the address-keyed map cannot order that",
-                trace.string());
-          return std::nullopt;
-        });
-  } catch (const mtreplay::traces::TraceError& e) {
-    fmt::print(stderr, "mtreplay replay: {}\n", e.what());
-    return kExitBadInput;
-  } catch (const PlanRefused& e) {
-    fmt::print(stderr, "mtreplay replay: {}\n", e.what());
-    return kExitBadInput;
-  } catch (const std::system_error& e) {
-    fmt::print(stderr, "mtreplay replay: cannot read trace {}: {}\n", trace.string(),
-               e.code().message());
-    return kExitBadInput;
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "mtreplay replay: internal error: {}\n", e.what());
-    return kExitInternal;
-  }
+  if (int code = reading(trace, [&] {
+        loaded = load_plan(
+            trace, source,
+            [](const std::string& line) { fmt::print(stderr, "mtreplay replay: {}\n", line); },
+            [&](const Plan& plan) -> std::optional<std::string> {
+              if (source.with_addresses && reuses_addresses_across_threads(plan))
+                return fmt::format(
+                    "--live-map lphash-address: trace {} reuses an address on another thread "
+                    "than the one that freed it; the address-keyed map cannot order that",
+                    trace.string());
+              return std::nullopt;
+            });
+      }))
+    return code;
   if (loaded->header().op_count == 0) {
     fmt::print(stderr, "mtreplay replay: trace {} holds no malloc-family operation\n",
                trace.string());

@@ -378,11 +378,16 @@ void PlanBuilder::group_objects_by_producer() {
   }
 }
 
-Plan PlanBuilder::finish() {
+// Releases still waiting for their allocation at the end of the trace: unmatched.
+void PlanBuilder::settle_remaining() {
   for (auto& [address, waiting] : pending_) {
     for (const Pending& p : waiting) count_unmatched(address, p.kind);
   }
   pending_.clear();
+}
+
+Plan PlanBuilder::finish() {
+  settle_remaining();
   uint64_t ops = 0;
   for (const auto& t : plan_.threads) ops += t.ops.size();
   plan_.op_count = ops;
@@ -439,12 +444,7 @@ void PlanBuilder::expire_pending() {
 
 const Plan& PlanBuilder::finish_segment(bool last) {
   if (!segment_open_) open_segment();
-  if (last) {
-    for (auto& [address, waiting] : pending_) {
-      for (const Pending& p : waiting) count_unmatched(address, p.kind);
-    }
-    pending_.clear();
-  }
+  if (last) settle_remaining();
   uint64_t ops = 0;
   for (const auto& t : plan_.threads) ops += t.ops.size();
   plan_.op_count = ops;

@@ -160,7 +160,8 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool
   header.total_bytes = align_up(layout.size());
 
   struct stat st {};
-  bool larger = !shrink && fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= header.total_bytes;
+  bool larger =
+      !shrink && fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= header.total_bytes;
   if (!larger && ftruncate(fd, static_cast<off_t>(header.total_bytes)) != 0)
     throw std::system_error(errno, std::generic_category(), "sizing the replay plan");
   {

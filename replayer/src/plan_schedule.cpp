@@ -113,8 +113,8 @@ class Scheduler {
 // Live requested bytes along the serial order, from the live set `live` (by object)
 // of `live_bytes`: raises `peak` to the highest point and returns the number of ops
 // after which it was reached there (0: not in these ops).
-uint64_t walk_live(const Plan& plan, std::vector<bool>& live, uint64_t& live_bytes,
-                   uint64_t& peak, uint64_t stop = UINT64_MAX) {
+uint64_t walk_live(const Plan& plan, std::vector<bool>& live, uint64_t& live_bytes, uint64_t& peak,
+                   uint64_t stop = UINT64_MAX) {
   std::vector<uint64_t> cursor(plan.threads.size(), 0);
   uint64_t peak_index = 0;
   for (uint64_t i = 0; i < plan.serial_order.size() && i < stop; ++i) {

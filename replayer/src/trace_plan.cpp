@@ -81,7 +81,8 @@ bool should_stream(uint64_t events) {
   if (events >= (uint64_t{1} << 31)) return true;
   long pages = sysconf(_SC_AVPHYS_PAGES), page = sysconf(_SC_PAGESIZE);
   if (pages <= 0 || page <= 0) return false;
-  return events * kPlanningBytesPerEvent > static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
+  return events * kPlanningBytesPerEvent >
+         static_cast<uint64_t>(pages) * static_cast<uint64_t>(page) / 2;
 }
 
 }  // namespace mtreplay::replay

@@ -450,9 +450,10 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
     int signal = WTERMSIG(wstatus);
     r.status = "crashed";
     r.exit_code = 3;
-    std::string where = status == WorkerStatus::kStarting
-                            ? std::string("while starting (loading the allocator)")
-                            : locate(plan, header.crashed_slot, header.failed_slot_op, r, serial_base);
+    std::string where =
+        status == WorkerStatus::kStarting
+            ? std::string("while starting (loading the allocator)")
+            : locate(plan, header.crashed_slot, header.failed_slot_op, r, serial_base);
     r.error =
         fmt::format("{} crashed with signal {} ({}) {}", name, signal, strsignal(signal), where);
     return r;
@@ -476,13 +477,15 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
       break;
     case kWorkerNullReturned:
       r.exit_code = 3;
-      r.error = fmt::format("{} {}", header.message,
-                            locate(plan, header.failed_slot, header.failed_slot_op, r, serial_base));
+      r.error =
+          fmt::format("{} {}", header.message,
+                      locate(plan, header.failed_slot, header.failed_slot_op, r, serial_base));
       break;
     case kWorkerVerifyFailed:
       r.exit_code = 1;
-      r.error = fmt::format("verify failed: {} {}", header.message,
-                            locate(plan, header.failed_slot, header.failed_slot_op, r, serial_base));
+      r.error =
+          fmt::format("verify failed: {} {}", header.message,
+                      locate(plan, header.failed_slot, header.failed_slot_op, r, serial_base));
       break;
     case kLoaderFailed:
       r.exit_code = 3;

@@ -111,15 +111,13 @@ void run_slot(Shared& shared, uint32_t slot, bool exits) {
 // or the trace ends.
 void run_segments(Shared& shared, uint32_t slot) {
   for (uint32_t k = 0;; ++k) {
-    while (shared.generation.load(std::memory_order_acquire) <= k)
-      futex_wait(shared.generation, k);
+    while (shared.generation.load(std::memory_order_acquire) <= k) futex_wait(shared.generation, k);
     const PlanView& plan = *shared.view;
     bool exits = plan.header().last_segment != 0 ||
                  (shared.mode != ReplayMode::kSingle && (plan.thread(slot).flags & kThreadExits));
     run_slot(shared, slot, exits);
     if (exits) shared.exited[slot] = 1;
-    if (shared.running.fetch_sub(1, std::memory_order_acq_rel) == 1)
-      futex_wake_all(shared.running);
+    if (shared.running.fetch_sub(1, std::memory_order_acq_rel) == 1) futex_wake_all(shared.running);
     if (exits) return;
   }
 }
@@ -237,7 +235,6 @@ void* map_fd(int fd, int prot, size_t* size) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
-
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22
 #define MADV_POPULATE_WRITE 23
@@ -246,7 +243,6 @@ void* map_fd(int fd, int prot, size_t* size) {
 // A streamed plan: object slots it may use at once, and the address space kept for its
 // buffer (only the pages of the largest segment are ever backed).
 constexpr uint64_t kStreamSlots = uint64_t{1} << 28;
-
 
 template <class T>
 T* reserve_table(uint64_t count) {
@@ -359,14 +355,16 @@ int main(int argc, char** argv) {
     if (!feed->mapped())
       setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the plan buffer");
     std::string problem = feed->take(0, plan);
-    if (!problem.empty()) setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
+    if (!problem.empty())
+      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
   } else {
     auto* plan_base =
         static_cast<const std::byte*>(map_fd(std::atoi(argv[1]), PROT_READ, &plan_size));
     if (!plan_base)
       setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay plan");
     if (!plan.attach(plan_base, plan_size).empty())
-      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "the replay plan is unusable");
+      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
+                   "the replay plan is unusable");
   }
   if (plan.header().thread_count != header.thread_count)
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "the replay plan is unusable");
@@ -476,7 +474,8 @@ int main(int argc, char** argv) {
     engine.reset();
     feed->done(k);
     problem = feed->take(k + 1, plan);
-    if (!problem.empty()) setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
+    if (!problem.empty())
+      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
     header.current_segment = k + 1;
     feed->prepare(tables, stream_objects, plan);
     uint32_t active = 0;
@@ -500,7 +499,8 @@ int main(int argc, char** argv) {
     swap_sys_ns += timeval_ns(after_swap.ru_stime) - timeval_ns(before_swap.ru_stime);
     engine->start_clock(shared.start_ns + header.stream_stall_ns);
     shared.plan.store(&plan, std::memory_order_seq_cst);
-    shared.running.store(shared.mode == ReplayMode::kSingle ? 1 : active, std::memory_order_relaxed);
+    shared.running.store(shared.mode == ReplayMode::kSingle ? 1 : active,
+                         std::memory_order_relaxed);
     shared.generation.store(k + 2, std::memory_order_release);
     futex_wake_all(shared.generation);
   }
@@ -513,7 +513,8 @@ int main(int argc, char** argv) {
   header.peak_rss = peak_resident_bytes();
   header.cpu_user_ns =
       timeval_ns(usage_end.ru_utime) - timeval_ns(usage_start.ru_utime) - swap_user_ns;
-  header.cpu_sys_ns = timeval_ns(usage_end.ru_stime) - timeval_ns(usage_start.ru_stime) - swap_sys_ns;
+  header.cpu_sys_ns =
+      timeval_ns(usage_end.ru_stime) - timeval_ns(usage_start.ru_stime) - swap_sys_ns;
   if (feed) {
     header.stream_table_bytes = feed->own_bytes() - own_at_baseline;
     feed->done(header.current_segment);

@@ -27,12 +27,8 @@ TEST_F(Streaming, HazardsAndSamplesReplayTheWholePlansOps) {
     cases.push_back({hazard.name, write(hazard.script, hazard.name), "--segment-events 2"});
   for (const char* sample : {"prodcons", "python3-threads", "xz-threads", "gcc"})
     cases.push_back({sample, kSamples / (std::string(sample) + ".mtr"), "--segment-events 5000"});
-  const std::vector<std::string> variants = {"",
-                                             "--pace 1ns",
-                                             "--pace none",
-                                             "--timing scaled:0.05",
-                                             "--mode serial",
-                                             "--mode single"};
+  const std::vector<std::string> variants = {
+      "", "--pace 1ns", "--pace none", "--timing scaled:0.05", "--mode serial", "--mode single"};
   for (const auto& c : cases) {
     auto reference = replay_json(c.trace, "--mode serial --plan memory");
     ASSERT_EQ(reference["runs"].size(), 1u) << c.name;
@@ -40,7 +36,8 @@ TEST_F(Streaming, HazardsAndSamplesReplayTheWholePlansOps) {
     EXPECT_EQ(expected["plan_segments"], 0);
     for (const auto& variant : variants) {
       SCOPED_TRACE(c.name + " / " + variant);
-      auto doc = replay_json(c.trace, std::string("--verify --plan stream ") + c.segment + " " + variant);
+      auto doc =
+          replay_json(c.trace, std::string("--verify --plan stream ") + c.segment + " " + variant);
       ASSERT_EQ(doc["runs"].size(), 1u);
       const auto& r = doc["runs"][0];
       EXPECT_EQ(r["status"], "ok") << r["error"];
@@ -69,8 +66,9 @@ TEST_F(Streaming, ACrashIsLocatedAcrossSegments) {
   TraceScript s;
   for (uint64_t i = 0; i < 6; ++i) s.malloc(0, 16, 0x1000 + 0x100 * i);
   s.malloc(0, 777777, 0x9000).free(0, 0x1000);
-  auto doc = replay_json(write(s, "t"),
-                         std::string("--plan stream --segment-events 2 --allocator ") + FAULTY_CRASH, 3);
+  auto doc =
+      replay_json(write(s, "t"),
+                  std::string("--plan stream --segment-events 2 --allocator ") + FAULTY_CRASH, 3);
   ASSERT_EQ(doc["runs"].size(), 1u);
   EXPECT_EQ(doc["runs"][0]["status"], "crashed");
   EXPECT_EQ(doc["runs"][0]["failed_at_op"], 6);
@@ -79,7 +77,8 @@ TEST_F(Streaming, ACrashIsLocatedAcrossSegments) {
 
 TEST_F(Streaming, BadValuesAreBadInput) {
   std::string trace = (kSamples / "gcc.mtr").string();
-  for (const char* bad : {"--plan bogus", "--segment-events 0", "--plan stream --live-map lphash"}) {
+  for (const char* bad :
+       {"--plan bogus", "--segment-events 0", "--plan stream --live-map lphash"}) {
     Outcome o = run("replay " + trace + " " + bad);
     EXPECT_EQ(o.code, 2) << bad;
     EXPECT_NE(o.err.find("mtreplay replay:"), std::string::npos) << bad << ": " << o.err;

@@ -98,6 +98,7 @@ class PlanBuilder {
   void group_objects_by_producer();
   uint32_t new_object_id(uint32_t slot);
   void expire_pending();
+  void settle_remaining();
   void open_segment();
 
   Plan plan_;
@@ -115,15 +116,15 @@ class PlanBuilder {
   // object's id returns to its block's thread for the next segments.
   static constexpr uint32_t kIdBlock = 16;
   bool streaming_ = false;
-  bool segment_open_ = true;  // false once finish_segment handed out its plan
+  bool segment_open_ = true;     // false once finish_segment handed out its plan
   std::vector<uint32_t> ended_;  // ids the handed-out segment ended
   uint32_t segment_ = 0;
   uint64_t segment_events_ = 0;
   uint32_t next_id_ = 0;
-  std::vector<uint32_t> block_owner_;              // [id / kIdBlock] -> slot
-  std::vector<std::vector<uint32_t>> free_ids_;    // [slot]
+  std::vector<uint32_t> block_owner_;                 // [id / kIdBlock] -> slot
+  std::vector<std::vector<uint32_t>> free_ids_;       // [slot]
   std::vector<std::pair<uint32_t, uint32_t>> fresh_;  // [slot] -> next, end of its block
-  std::vector<bool> live_;                         // [id]: live along the serial order
+  std::vector<bool> live_;                            // [id]: live along the serial order
   uint64_t live_bytes_ = 0, peak_live_ = 0, pace_running_ = 0;
 };
 

@@ -133,9 +133,9 @@ struct ResultsHeader {
   // are futex words shared between the processes.
   std::atomic<uint32_t> segments_published{0};
   std::atomic<uint32_t> segments_done{0};
-  uint32_t stream = 0;           // 1: the plan comes as segments
-  uint32_t current_segment = 0;  // being replayed (for a crash report)
-  uint64_t stream_stall_ns = 0;  // between segments, waiting for the parent: not in wall_ns
+  uint32_t stream = 0;              // 1: the plan comes as segments
+  uint32_t current_segment = 0;     // being replayed (for a crash report)
+  uint64_t stream_stall_ns = 0;     // between segments, waiting for the parent: not in wall_ns
   uint64_t stream_table_bytes = 0;  // the worker's own tables and buffer pages, grown since
                                     // the baseline (taken out of program_peak_rss_bytes)
 };

@@ -63,6 +63,30 @@ class ChunkEncoder {
  private:
   // A pointer as a varint: 0 = NULL, else zigzag(delta from the previous pointer) + 1,
   // the delta divided by 16 when the op byte says so.
+  // Whether the pointers written as deltas (the input `ptr` if `ptr_delta`, then the
+  // `result` if `result_delta`) each move from the one before in 16-byte steps.
+  bool in_16_byte_steps(bool ptr_delta, uint64_t ptr, bool result_delta, uint64_t result) const {
+    bool by16 = true;
+    uint64_t prev = last_ptr_;
+    if (ptr_delta) {
+      by16 = ((ptr - prev) & 15) == 0;
+      prev = ptr;
+    }
+    return result_delta ? by16 && ((result - prev) & 15) == 0 : by16;
+  }
+  // The op byte with its flags, then the time delta; returns where the fields go.
+  std::byte* put_head(const Event& e, bool by16) {
+    uint8_t op = static_cast<uint8_t>(e.op);
+    if (by16) op |= format::kFlagPtr16;
+    const bool back = e.time_ns < last_time_ns_;
+    if (back) op |= format::kFlagTimeBack;
+    if (e.error != 0) op |= format::kFlagError;
+    std::byte* p = cursor_;
+    *p++ = static_cast<std::byte>(op);
+    p = varint::put(p, back ? last_time_ns_ - e.time_ns : e.time_ns - last_time_ns_);
+    last_time_ns_ = e.time_ns;
+    return p;
+  }
   std::byte* put_pointer(std::byte* p, uint64_t ptr, bool by16) {
     if (ptr == 0) return varint::put(p, 0);
     int64_t delta = static_cast<int64_t>(ptr - last_ptr_);
@@ -86,24 +110,10 @@ void ChunkEncoder::append_plain(const Event& e) {
   const format::OpFields f = format::fields_of(e.op);
   const bool result_is_ptr = f.result == format::OpFields::Result::kPointer;
   // Divide pointer deltas by 16 when every pointer of this event keeps 16-byte steps.
-  bool by16 = true;
-  uint64_t prev = last_ptr_;
-  if (f.ptr && e.ptr != 0) {
-    by16 = ((e.ptr - prev) & 15) == 0;
-    prev = e.ptr;
-  }
-  if (result_is_ptr && e.result != 0) by16 = by16 && ((e.result - prev) & 15) == 0;
+  const bool by16 =
+      in_16_byte_steps(f.ptr && e.ptr != 0, e.ptr, result_is_ptr && e.result != 0, e.result);
 
-  uint8_t op = static_cast<uint8_t>(e.op);
-  if (by16) op |= format::kFlagPtr16;
-  const bool back = e.time_ns < last_time_ns_;
-  if (back) op |= format::kFlagTimeBack;
-  if (e.error != 0) op |= format::kFlagError;
-
-  std::byte* p = cursor_;
-  *p++ = static_cast<std::byte>(op);
-  p = varint::put(p, back ? last_time_ns_ - e.time_ns : e.time_ns - last_time_ns_);
-  last_time_ns_ = e.time_ns;
+  std::byte* p = put_head(e, by16);
   if (f.ptr) p = put_pointer(p, e.ptr, by16);
   if (f.count) p = varint::put(p, e.count);
   if (f.align) p = varint::put(p, e.align);
@@ -150,24 +160,9 @@ void ChunkEncoder::append_modeled(const Event& e) {
     result_delta = !result_hit;
   }
 
-  bool by16 = true;
-  uint64_t prev = last_ptr_;
-  if (in_delta) {
-    by16 = ((e.ptr - prev) & 15) == 0;
-    prev = e.ptr;
-  }
-  if (result_delta) by16 = by16 && ((e.result - prev) & 15) == 0;
+  const bool by16 = in_16_byte_steps(in_delta, e.ptr, result_delta, e.result);
 
-  uint8_t op = static_cast<uint8_t>(e.op);
-  if (by16) op |= format::kFlagPtr16;
-  const bool back = e.time_ns < last_time_ns_;
-  if (back) op |= format::kFlagTimeBack;
-  if (e.error != 0) op |= format::kFlagError;
-
-  std::byte* p = cursor_;
-  *p++ = static_cast<std::byte>(op);
-  p = varint::put(p, back ? last_time_ns_ - e.time_ns : e.time_ns - last_time_ns_);
-  last_time_ns_ = e.time_ns;
+  std::byte* p = put_head(e, by16);
   // A delta's code; the rare ones beyond 62 bits take the wide writer.
   auto put_delta = [&](uint64_t ptr, uint64_t shift, uint64_t add) {
     int64_t delta = static_cast<int64_t>(ptr - last_ptr_);
