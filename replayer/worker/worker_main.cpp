@@ -20,6 +20,7 @@
 #include "allocator_api.hpp"
 #include "proc_memory.hpp"
 #include "replay_engine.hpp"
+#include "segment_gate.hpp"
 
 namespace {
 
@@ -68,11 +69,10 @@ struct Shared {
   std::atomic<uint32_t> stop_sampler{0};
   int statm_fd = -1;
   uint64_t start_ns = 0;
-  // A streamed plan: segment k runs once generation is k + 1; `running` counts the
-  // runners still in it; a runner whose recorded thread exited is marked in `exited`.
+  // A streamed plan: its segments pass through `segments`; a runner whose recorded
+  // thread exited is marked in `exited`.
   const PlanView* view = nullptr;
-  std::atomic<uint32_t> generation{0};
-  std::atomic<uint32_t> running{0};
+  SegmentGate segments;
   std::atomic<uint32_t> sampler_busy{0};
   uint8_t* exited = nullptr;
 };
@@ -111,13 +111,13 @@ void run_slot(Shared& shared, uint32_t slot, bool exits) {
 // or the trace ends.
 void run_segments(Shared& shared, uint32_t slot) {
   for (uint32_t k = 0;; ++k) {
-    while (shared.generation.load(std::memory_order_acquire) <= k) futex_wait(shared.generation, k);
+    shared.segments.await(k);
     const PlanView& plan = *shared.view;
     bool exits = plan.header().last_segment != 0 ||
                  (shared.mode != ReplayMode::kSingle && (plan.thread(slot).flags & kThreadExits));
     run_slot(shared, slot, exits);
     if (exits) shared.exited[slot] = 1;
-    if (shared.running.fetch_sub(1, std::memory_order_acq_rel) == 1) futex_wake_all(shared.running);
+    shared.segments.arrive();
     if (exits) return;
   }
 }
@@ -432,7 +432,6 @@ int main(int argc, char** argv) {
   install_crash_handlers();
 
   uint32_t runners = shared.mode == ReplayMode::kSingle ? (threads ? 1 : 0) : threads;
-  shared.running.store(runners);
   for (uint32_t i = 0; i < runners; ++i) {
     args[i] = {&shared, i};
     if (pthread_create(&handles[i], nullptr, runner_main, &args[i]) != 0)
@@ -454,8 +453,7 @@ int main(int argc, char** argv) {
   shared.start_ns = monotonic_ns();
   engine->start_clock(shared.start_ns);
   header.tsc_start = ticks();
-  shared.generation.store(1, std::memory_order_release);
-  futex_wake_all(shared.generation);
+  shared.segments.release(0, runners);
   shared.gate.store(1, std::memory_order_release);
   futex_wake_all(shared.gate);
   // A streamed plan: between segments every runner is parked; the next segment is
@@ -463,8 +461,7 @@ int main(int argc, char** argv) {
   // are kept out of the figures.
   uint64_t swap_user_ns = 0, swap_sys_ns = 0;
   for (uint32_t k = 0; streamed; ++k) {
-    for (uint32_t left; (left = shared.running.load(std::memory_order_acquire)) != 0;)
-      futex_wait(shared.running, left);
+    shared.segments.wait_all();
     if (plan.header().last_segment) break;
     uint64_t pause = monotonic_ns();
     rusage before_swap{}, after_swap{};
@@ -499,10 +496,7 @@ int main(int argc, char** argv) {
     swap_sys_ns += timeval_ns(after_swap.ru_stime) - timeval_ns(before_swap.ru_stime);
     engine->start_clock(shared.start_ns + header.stream_stall_ns);
     shared.plan.store(&plan, std::memory_order_seq_cst);
-    shared.running.store(shared.mode == ReplayMode::kSingle ? 1 : active,
-                         std::memory_order_relaxed);
-    shared.generation.store(k + 2, std::memory_order_release);
-    futex_wake_all(shared.generation);
+    shared.segments.release(k + 1, shared.mode == ReplayMode::kSingle ? 1 : active);
   }
   for (uint32_t i = 0; i < runners; ++i) pthread_join(handles[i], nullptr);
   header.tsc_end = ticks();

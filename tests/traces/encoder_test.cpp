@@ -282,8 +282,9 @@ TEST(PointerModel, ChunksFullOfAllocationsRoundTrip) {
     made.push_back(0x5555'0000'0000ull + 16 * i);
     in.push_back({.size = 1, .result = made.back(), .thread = 7, .op = Op::kMalloc});
     if (i % 1000 == 999) {
-      for (const uint64_t back : {1ull, 100ull, 4095ull, 4096ull, 9000ull})
-        in.push_back({.ptr = made[i - back], .thread = 7, .op = Op::kFree});
+      for (const uint64_t back : {1ull, 100ull, 4095ull, 4096ull, 9000ull}) {
+        if (back <= i) in.push_back({.ptr = made[i - back], .thread = 7, .op = Op::kFree});
+      }
     }
   }
   size_t bytes = 0;
