@@ -5,8 +5,8 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
-#include <queue>
 
 #include "mtreplay/traces/chunk_decoder.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
@@ -23,16 +23,17 @@ struct ThreadStream {
   std::vector<std::byte> raw;
   ChunkDecoder decoder;
   uint32_t decoded = 0;  // events taken from the current frame
+  Event head;            // the decoded event its merge entry stands for
 };
 
 // Merge key: time, then file order (frame offset, event index in the frame). A frame
-// not yet decompressed has index -1 and its base time.
+// not yet decompressed has index -1 and its base time. The event itself stays in its
+// stream, so that the heap moves 32 bytes an entry.
 struct Head {
   uint64_t time_ns;
   uint64_t frame_offset;
   int64_t index;
   size_t stream;
-  Event event;
   bool operator>(const Head& o) const {
     if (time_ns != o.time_ns) return time_ns > o.time_ns;
     if (frame_offset != o.frame_offset) return frame_offset > o.frame_offset;
@@ -70,19 +71,44 @@ struct MergedReader::Impl {
     st.current = nullptr;
     if (st.next_frame == st.frames.size()) return;
     const detail::FrameEntry& f = file.frames()[st.frames[st.next_frame++]];
-    heap.push({f.info.base_time_ns, f.offset, -1, s, {}});
+    push({f.info.base_time_ns, f.offset, -1, s});
     st.pending = &f;
   }
 
-  // Decodes the stream's next event into the heap, or moves it to its next frame.
+  // The heap (a min-heap on Head): the stream just taken from the top usually has the
+  // next entry too, so its entry replaces the top and sinks, one pass instead of two.
+  void push(const Head& h) {
+    heap.push_back(h);
+    std::push_heap(heap.begin(), heap.end(), std::greater<>());
+  }
+  void pop() {
+    std::pop_heap(heap.begin(), heap.end(), std::greater<>());
+    heap.pop_back();
+  }
+  void replace_top(const Head& h) {
+    const size_t n = heap.size();
+    size_t at = 0;
+    for (;;) {
+      size_t child = 2 * at + 1;
+      if (child >= n) break;
+      if (child + 1 < n && heap[child] > heap[child + 1]) ++child;
+      if (!(h > heap[child])) break;
+      heap[at] = heap[child];
+      at = child;
+    }
+    heap[at] = h;
+  }
+
+  // Decodes the stream's next event into the heap, or moves it to its next frame. The
+  // stream's entry is at the top of the heap (being taken): it is replaced or removed.
   void advance(size_t s) {
     ThreadStream& st = streams[s];
-    Event e;
-    switch (st.decoder.next(e)) {
+    switch (st.decoder.next(st.head)) {
       case ChunkDecoder::Status::kEvent:
-        heap.push({e.time_ns, st.current->offset, st.decoded++, s, e});
+        replace_top({st.head.time_ns, st.current->offset, st.decoded++, s});
         return;
       case ChunkDecoder::Status::kEnd:
+        pop();
         schedule_next_frame(s);
         return;
       case ChunkDecoder::Status::kCorrupt:
@@ -105,13 +131,12 @@ struct MergedReader::Impl {
 
   bool next(Event& out) {
     while (!heap.empty()) {
-      Head h = heap.top();
-      heap.pop();
+      const Head h = heap.front();
       if (h.index < 0) {
         open_frame(h.stream);
         continue;
       }
-      out = h.event;
+      out = streams[h.stream].head;
       advance(h.stream);
       if ((++read & kProgressEvery) == 0 && progress) progress(read, file.summary().events);
       return true;
@@ -131,7 +156,7 @@ struct MergedReader::Impl {
   bool reported_end = false;
   std::vector<ThreadStream> streams;
   std::vector<ThreadInfo> threads, sorted_threads;
-  std::priority_queue<Head, std::vector<Head>, std::greater<Head>> heap;
+  std::vector<Head> heap;
 };
 
 MergedReader::MergedReader(const std::filesystem::path& path)
