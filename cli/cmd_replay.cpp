@@ -185,7 +185,7 @@ int replay_runs(const po::variables_map& vm, const ReplayOptions& options,
 
 // --plan stream: each run reads and plans the trace again, segment after segment,
 // while its worker replays them.
-int replay_streamed(const fs::path& trace, uint64_t segment_events,
+int replay_streamed(const fs::path& trace, uint64_t segment_events, const std::string& ahead,
                     const mtreplay::allocators::Backend& backend, const ReplayOptions& options,
                     const fs::path& worker, const po::variables_map& vm) {
   BackendSpec spec{backend.name, backend.path.string(), backend.version};
@@ -194,13 +194,15 @@ int replay_streamed(const fs::path& trace, uint64_t segment_events,
   if (int code =
           reading(trace, [&] { identity = TraceSegments(trace, segment_events).identity(); }))
     return code;
+  const uint32_t runners = options.mode == ReplayMode::kParallel ? identity.threads : 1;
+  const bool plan_ahead = ahead == "yes" || (ahead == "auto" && plan_ahead_by_default(runners));
   return replay_runs(
       vm, options,
       [&](const ProgressFn& progress) {
         TraceSegments segments(trace, segment_events);
         // The events bound the ops from above: the bar ends a little short of 100 %.
         RunResult run = run_streamed_worker(
-            [&]() -> const Plan& { return segments.next(); }, spec, options, worker,
+            [&]() -> const Plan& { return segments.next(); }, plan_ahead, spec, options, worker,
             [&](uint64_t done, uint64_t) { progress(done, identity.events); });
         totals = segments.totals();
         return run;
@@ -254,6 +256,11 @@ int mtreplay::cli::run_replay(Args args) {
       "segment-events", po::value<uint64_t>()->default_value(1'000'000),
       "--plan stream: events per segment (a segment ends where no free waits for its "
       "allocation)")(
+      "plan-ahead", po::value<std::string>()->default_value("auto"),
+      "--plan stream: yes plans the next segment while the worker replays the current one "
+      "(the replay then shares the cores with the planning); no plans it only once the "
+      "worker is done, the replay waiting meanwhile (left out of its figures); auto: yes "
+      "when the machine has a core beyond the replay's threads")(
       "no-cache", "plan the trace afresh and keep no plan file (see the plan cache in README.md)")(
       "cache-dir", po::value<std::string>(),
       "where plans are kept, one file per trace content and plan version (default: "
@@ -368,6 +375,11 @@ int mtreplay::cli::run_replay(Args args) {
     fmt::print(stderr, "mtreplay replay: --plan stream replays with --live-map array only\n");
     return kExitBadInput;
   }
+  const std::string ahead = vm["plan-ahead"].as<std::string>();
+  if (ahead != "auto" && ahead != "yes" && ahead != "no") {
+    fmt::print(stderr, "mtreplay replay: unknown --plan-ahead '{}' (auto, yes, no)\n", ahead);
+    return kExitBadInput;
+  }
   if (vm["segment-events"].as<uint64_t>() == 0) {
     fmt::print(stderr, "mtreplay replay: --segment-events must be at least 1\n");
     return kExitBadInput;
@@ -381,8 +393,8 @@ int mtreplay::cli::run_replay(Args args) {
     }
   }
   if (stream)
-    return replay_streamed(trace, vm["segment-events"].as<uint64_t>(), *backend, options, worker,
-                           vm);
+    return replay_streamed(trace, vm["segment-events"].as<uint64_t>(), ahead, *backend, options,
+                           worker, vm);
   PlanSource source;
   source.use_cache = vm.count("no-cache") == 0;
   if (vm.count("cache-dir")) source.cache_dir = vm["cache-dir"].as<std::string>();

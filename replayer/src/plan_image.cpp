@@ -93,7 +93,8 @@ void write_at(int fd, const void* data, size_t bytes, uint64_t offset, const cha
   }
 }
 
-uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool shrink) {
+uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool shrink,
+                             uint64_t at) {
   PlanHeader header;
   std::memcpy(header.magic, kPlanMagic, sizeof header.magic);
   const bool segment = plan.segment != 0;
@@ -160,38 +161,35 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool
   header.total_bytes = align_up(layout.size());
 
   struct stat st {};
-  bool larger =
-      !shrink && fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) >= header.total_bytes;
-  if (!larger && ftruncate(fd, static_cast<off_t>(header.total_bytes)) != 0)
+  bool larger = !shrink && fstat(fd, &st) == 0 &&
+                static_cast<uint64_t>(st.st_size) >= at + header.total_bytes;
+  if (!larger && ftruncate(fd, static_cast<off_t>(at + header.total_bytes)) != 0)
     throw std::system_error(errno, std::generic_category(), "sizing the replay plan");
-  {
-    write_at(fd, &header, sizeof header, 0);
-    write_at(fd, threads.data(), sizeof(PlanThread) * threads.size(), header.threads_offset);
-    write_at(fd, objects.data(), sizeof(PlanObject) * objects.size(), header.objects_offset);
-    if (segment)
-      write_at(fd, plan.created.data(), sizeof(uint32_t) * plan.created.size(),
-               header.object_slots_offset);
-    write_at(fd, plan.serial_order.data(), sizeof(uint32_t) * plan.serial_order.size(),
-             header.serial_order_offset);
-    write_at(fd, plan.peak_objects.data(), sizeof(uint32_t) * plan.peak_objects.size(),
-             header.peak_objects_offset);
-    write_at(fd, plan.object_addresses.data(), sizeof(uint64_t) * header.address_count,
-             header.addresses_offset);
-    for (size_t i = 0; i < plan.threads.size(); ++i) {
-      const ThreadPlan& t = plan.threads[i];
-      write_at(fd, images[i].ops.data(), sizeof(ImageOp) * images[i].ops.size(),
-               threads[i].ops_offset);
-      write_at(fd, t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
-      write_at(fd, images[i].wide.data(), sizeof(ImageWide) * images[i].wide.size(),
-               threads[i].wide_offset);
-      write_at(fd, images[i].live_after.data(), sizeof(int64_t) * images[i].live_after.size(),
-               threads[i].live_offset);
-      // A plan that was never scheduled has no keys: the memfd reads zeros there.
-      if (t.pace_ns.size() == t.ops.size())
-        write_at(fd, t.pace_ns.data(), sizeof(uint64_t) * t.pace_ns.size(), threads[i].pace_offset);
-      write_at(fd, images[i].kind_counts, sizeof images[i].kind_counts,
-               threads[i].kind_counts_offset);
-    }
+  auto put = [&](const void* data, size_t bytes, uint64_t offset) {
+    write_at(fd, data, bytes, at + offset);
+  };
+  put(&header, sizeof header, 0);
+  put(threads.data(), sizeof(PlanThread) * threads.size(), header.threads_offset);
+  put(objects.data(), sizeof(PlanObject) * objects.size(), header.objects_offset);
+  if (segment)
+    put(plan.created.data(), sizeof(uint32_t) * plan.created.size(), header.object_slots_offset);
+  put(plan.serial_order.data(), sizeof(uint32_t) * plan.serial_order.size(),
+      header.serial_order_offset);
+  put(plan.peak_objects.data(), sizeof(uint32_t) * plan.peak_objects.size(),
+      header.peak_objects_offset);
+  put(plan.object_addresses.data(), sizeof(uint64_t) * header.address_count,
+      header.addresses_offset);
+  for (size_t i = 0; i < plan.threads.size(); ++i) {
+    const ThreadPlan& t = plan.threads[i];
+    put(images[i].ops.data(), sizeof(ImageOp) * images[i].ops.size(), threads[i].ops_offset);
+    put(t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
+    put(images[i].wide.data(), sizeof(ImageWide) * images[i].wide.size(), threads[i].wide_offset);
+    put(images[i].live_after.data(), sizeof(int64_t) * images[i].live_after.size(),
+        threads[i].live_offset);
+    // A plan that was never scheduled has no keys: the memfd reads zeros there.
+    if (t.pace_ns.size() == t.ops.size())
+      put(t.pace_ns.data(), sizeof(uint64_t) * t.pace_ns.size(), threads[i].pace_offset);
+    put(images[i].kind_counts, sizeof images[i].kind_counts, threads[i].kind_counts_offset);
   }
   return header.total_bytes;
 }

@@ -2,6 +2,7 @@
 
 #include <fmt/core.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
@@ -266,12 +267,13 @@ std::filesystem::path default_worker_path() {
 
 namespace {
 
-// A streamed plan's segments, planned one at a time into one shared buffer: the next
-// is planned and written only when the worker has completed the previous one, so the
-// parent never competes with the replay for a core.
+// A streamed plan's segments, planned into the two halves of one shared buffer in
+// turn. With `ahead`, segment k + 1 is planned while the worker replays k (the parent
+// then competes with the replay for a core: worth it when the machine has one to
+// spare); without, only once the worker has finished k.
 class StreamFeeder {
  public:
-  StreamFeeder(const SegmentSource& next) : next_(next) {
+  StreamFeeder(const SegmentSource& next, bool ahead) : next_(next), ahead_(ahead) {
     fd_ = memfd_create("mtreplay-plan-stream", 0);  // inherited by the worker
     if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
     void* p = mmap(nullptr, kStreamBufferBytes, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd_, 0);
@@ -290,27 +292,42 @@ class StreamFeeder {
   StreamFeeder& operator=(const StreamFeeder&) = delete;
 
   int fd() const { return fd_; }
-  const PlanView& view() const { return view_; }
   bool finished() const { return last_; }
   uint32_t published() const { return published_; }
-  // Per thread and kind, the ops of the segments before the current one.
-  const std::vector<std::array<uint64_t, kKinds>>& before() const { return before_; }
-  uint64_t serial_base() const { return serial_base_; }
+  // Whether the next segment may be planned now, the worker having done `done`.
+  bool may_publish(uint32_t done) const { return !last_ && published_ < done + (ahead_ ? 2 : 1); }
 
-  // Plans the next segment into the buffer (the worker is done with the previous one).
+  // A published segment: its image, and per thread and kind the ops (and in all, the
+  // ops) of the segments before it.
+  struct Segment {
+    PlanView view;
+    std::vector<std::array<uint64_t, kKinds>> before;
+    uint64_t serial_base = 0;
+  };
+  // Segment `index`, published and not yet overwritten (the worker's current one).
+  const Segment& segment(uint32_t index) const { return ring_[index % 2]; }
+
+  // Plans the next segment into its half of the buffer (the worker is done with the
+  // segment that was there).
   void publish(ResultsHeader* header) {
-    if (published_ > 0) {
-      for (uint32_t slot = 0; slot < view_.header().thread_count; ++slot) {
-        for (size_t k = 0; k < kKinds; ++k) before_[slot][k] += view_.kind_counts(slot)[k];
+    const uint32_t index = published_;
+    Segment& out = ring_[index % 2];
+    if (index > 0) {
+      const Segment& previous = ring_[(index - 1) % 2];
+      out.before = previous.before;
+      for (uint32_t slot = 0; slot < previous.view.header().thread_count; ++slot) {
+        for (size_t k = 0; k < kKinds; ++k)
+          out.before[slot][k] += previous.view.kind_counts(slot)[k];
       }
-      serial_base_ += view_.header().op_count;
+      out.serial_base = previous.serial_base + previous.view.header().op_count;
     }
     const Plan& plan = next_();
-    uint64_t bytes = write_plan_image_to(fd_, plan, false, /*shrink=*/false);
-    if (bytes > kStreamBufferBytes) throw std::runtime_error("a plan segment outgrew its buffer");
-    std::string problem = view_.attach(buffer_, bytes);
+    const uint64_t at = stream_half_offset(index);
+    uint64_t bytes = write_plan_image_to(fd_, plan, false, /*shrink=*/false, at);
+    if (bytes > kStreamHalfBytes) throw std::runtime_error("a plan segment outgrew its buffer");
+    std::string problem = out.view.attach(buffer_ + at, bytes);
     if (!problem.empty()) throw std::runtime_error(problem);
-    before_.resize(view_.header().thread_count);
+    out.before.resize(out.view.header().thread_count);
     last_ = plan.last_segment;
     ++published_;
     if (header) {
@@ -321,13 +338,12 @@ class StreamFeeder {
 
  private:
   const SegmentSource& next_;
+  const bool ahead_;
   int fd_ = -1;
   const std::byte* buffer_ = nullptr;
-  PlanView view_;
+  Segment ring_[2];
   bool last_ = false;
   uint32_t published_ = 0;
-  std::vector<std::array<uint64_t, kKinds>> before_;
-  uint64_t serial_base_ = 0;
 };
 
 RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
@@ -389,15 +405,16 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
       throw std::system_error(err, std::generic_category(), "waitpid");
     }
     if (feeder) {
-      // The worker finished the segment it had: plan the next one meanwhile it waits.
       uint32_t done_segments = header.segments_done.load(std::memory_order_acquire);
       if (progress) {
-        uint64_t ops = feeder->serial_base();
+        uint32_t current = std::min(header.current_segment.load(std::memory_order_relaxed),
+                                    feeder->published() - 1);
+        uint64_t ops = feeder->segment(current).serial_base;
         for (uint32_t slot = 0; slot < threads; ++slot)
           ops += results.stats(slot).progress.load(std::memory_order_relaxed);
         progress(ops, 0);
       }
-      if (!feeder->finished() && done_segments == feeder->published()) {
+      if (feeder->may_publish(done_segments)) {
         try {
           feeder->publish(&header);
         } catch (...) {  // a corrupt trace met mid-way: the worker waits for nothing
@@ -427,9 +444,12 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
   }
   if (pidfd >= 0) close(pidfd);
 
-  const PlanView& plan = feeder ? feeder->view() : first;
-  const auto* before = feeder ? &feeder->before() : nullptr;
-  const uint64_t serial_base = feeder ? feeder->serial_base() : 0;
+  // A streamed plan: the segment the worker was on when it stopped.
+  const StreamFeeder::Segment* segment =
+      feeder ? &feeder->segment(header.current_segment.load(std::memory_order_relaxed)) : nullptr;
+  const PlanView& plan = segment ? segment->view : first;
+  const auto* before = segment ? &segment->before : nullptr;
+  const uint64_t serial_base = segment ? segment->serial_base : 0;
   r.plan_segments = plan.header().segment;
   auto status = static_cast<WorkerStatus>(header.status.load(std::memory_order_acquire));
   std::string name = backend.name;
@@ -512,13 +532,22 @@ RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backe
                             progress);
 }
 
-RunResult run_streamed_worker(const SegmentSource& next, const BackendSpec& backend,
-                              const ReplayOptions& options, const std::filesystem::path& worker,
-                              const ProgressFn& progress) {
-  StreamFeeder feeder(next);
+RunResult run_streamed_worker(const SegmentSource& next, bool plan_ahead,
+                              const BackendSpec& backend, const ReplayOptions& options,
+                              const std::filesystem::path& worker, const ProgressFn& progress) {
+  StreamFeeder feeder(next, plan_ahead);
   feeder.publish(nullptr);
-  return run_worker_process(feeder.view(), "stream:" + std::to_string(feeder.fd()), &feeder,
-                            backend, options, worker, progress);
+  return run_worker_process(feeder.segment(0).view, "stream:" + std::to_string(feeder.fd()),
+                            &feeder, backend, options, worker, progress);
+}
+
+bool plan_ahead_by_default(uint32_t runners) {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  const auto usable = sched_getaffinity(0, sizeof cpus, &cpus) == 0
+                          ? static_cast<uint32_t>(CPU_COUNT(&cpus))
+                          : std::max(1u, std::thread::hardware_concurrency());
+  return usable > runners;
 }
 
 RunResult run_worker(const Plan& /*plan*/, int plan_fd, const BackendSpec& backend,

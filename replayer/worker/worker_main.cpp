@@ -269,19 +269,20 @@ class SegmentFeed {
       if (getppid() != parent_) return "the parent went away";
       shared_futex_wait(header_.segments_published, published, 100'000'000);
     }
-    const auto* plan = reinterpret_cast<const PlanHeader*>(buffer_);
-    uint64_t size = plan->total_bytes;
-    if (size > kStreamBufferBytes) return "a plan segment is larger than its buffer";
+    const std::byte* half = buffer_ + stream_half_offset(index);
+    uint64_t& mapped = half_bytes_[index % 2];
+    uint64_t size = reinterpret_cast<const PlanHeader*>(half)->total_bytes;
+    if (size > kStreamHalfBytes) return "a plan segment is larger than its buffer";
     // Mapped before the segment runs, so that its faults are not timed; the pages of
     // earlier segments stay mapped (the parent writes into the same pages).
-    if (size > buffer_bytes_)
-      madvise(const_cast<std::byte*>(buffer_) + (buffer_bytes_ & ~uint64_t{4095}),
-              size - (buffer_bytes_ & ~uint64_t{4095}), MADV_POPULATE_READ);
-    std::string problem = view.attach(buffer_, size);
+    if (size > mapped)
+      madvise(const_cast<std::byte*>(half) + (mapped & ~uint64_t{4095}),
+              size - (mapped & ~uint64_t{4095}), MADV_POPULATE_READ);
+    std::string problem = view.attach(half, size);
     if (!problem.empty()) return problem;
     if (view.header().segment != index + 1) return "plan segments out of order";
     if (view.header().slot_count > kStreamSlots) return "too many objects live at once";
-    buffer_bytes_ = std::max(buffer_bytes_, size);
+    mapped = std::max(mapped, size);
     return {};
   }
 
@@ -304,7 +305,8 @@ class SegmentFeed {
 
   // The worker's own pages for the stream: tables and buffer.
   uint64_t own_bytes() const {
-    return backed_ * (sizeof(void*) + sizeof(uint32_t) + sizeof(PlanObject)) + buffer_bytes_;
+    return backed_ * (sizeof(void*) + sizeof(uint32_t) + sizeof(PlanObject)) + half_bytes_[0] +
+           half_bytes_[1];
   }
 
   void done(uint32_t index) {
@@ -324,7 +326,7 @@ class SegmentFeed {
   ResultsHeader& header_;
   pid_t parent_;
   const std::byte* buffer_ = nullptr;
-  uint64_t buffer_bytes_ = 0;
+  uint64_t half_bytes_[2] = {};  // of each half of the buffer, the bytes mapped in
   uint64_t backed_ = 0;
 };
 
@@ -473,7 +475,7 @@ int main(int argc, char** argv) {
     problem = feed->take(k + 1, plan);
     if (!problem.empty())
       setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
-    header.current_segment = k + 1;
+    header.current_segment.store(k + 1, std::memory_order_relaxed);
     feed->prepare(tables, stream_objects, plan);
     uint32_t active = 0;
     for (uint32_t slot = 0; slot < threads; ++slot) {
@@ -511,7 +513,7 @@ int main(int argc, char** argv) {
       timeval_ns(usage_end.ru_stime) - timeval_ns(usage_start.ru_stime) - swap_sys_ns;
   if (feed) {
     header.stream_table_bytes = feed->own_bytes() - own_at_baseline;
-    feed->done(header.current_segment);
+    feed->done(header.current_segment.load(std::memory_order_relaxed));
   }
 
   measure_slop(plan, api, header);

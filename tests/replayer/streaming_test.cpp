@@ -27,8 +27,15 @@ TEST_F(Streaming, HazardsAndSamplesReplayTheWholePlansOps) {
     cases.push_back({hazard.name, write(hazard.script, hazard.name), "--segment-events 2"});
   for (const char* sample : {"prodcons", "python3-threads", "xz-threads", "gcc"})
     cases.push_back({sample, kSamples / (std::string(sample) + ".mtr"), "--segment-events 5000"});
-  const std::vector<std::string> variants = {
-      "", "--pace 1ns", "--pace none", "--timing scaled:0.05", "--mode serial", "--mode single"};
+  // Planning ahead and planning only between segments take turns, so both meet every mode.
+  const std::vector<std::string> variants = {"--plan-ahead yes",
+                                             "--plan-ahead no",
+                                             "--pace 1ns --plan-ahead no",
+                                             "--pace none --plan-ahead yes",
+                                             "--timing scaled:0.05 --plan-ahead yes",
+                                             "--mode serial --plan-ahead no",
+                                             "--mode serial --plan-ahead yes",
+                                             "--mode single --plan-ahead yes"};
   for (const auto& c : cases) {
     auto reference = replay_json(c.trace, "--mode serial --plan memory");
     ASSERT_EQ(reference["runs"].size(), 1u) << c.name;
@@ -45,7 +52,7 @@ TEST_F(Streaming, HazardsAndSamplesReplayTheWholePlansOps) {
       EXPECT_EQ(r["ops_by_kind"], expected["ops_by_kind"]);
       EXPECT_EQ(r["anomalies"], expected["anomalies"]);
       EXPECT_GE(r["plan_segments"].get<uint64_t>(), 1u);
-      if (variant == "--mode serial") {
+      if (variant.starts_with("--mode serial")) {
         EXPECT_EQ(r["peak_live_bytes"], expected["peak_live_bytes"]);
       }
     }
@@ -61,24 +68,31 @@ TEST_F(Streaming, SamplesComeInManySegments) {
   EXPECT_EQ(whole["runs"][0]["plan_segments"], 0);
 }
 
-// A crash in a later segment is located at its op from the start of the trace.
+// A crash in a later segment is located at its op from the start of the trace, whether
+// or not the next segment was already planned.
 TEST_F(Streaming, ACrashIsLocatedAcrossSegments) {
   TraceScript s;
   for (uint64_t i = 0; i < 6; ++i) s.malloc(0, 16, 0x1000 + 0x100 * i);
   s.malloc(0, 777777, 0x9000).free(0, 0x1000);
-  auto doc =
-      replay_json(write(s, "t"),
-                  std::string("--plan stream --segment-events 2 --allocator ") + FAULTY_CRASH, 3);
-  ASSERT_EQ(doc["runs"].size(), 1u);
-  EXPECT_EQ(doc["runs"][0]["status"], "crashed");
-  EXPECT_EQ(doc["runs"][0]["failed_at_op"], 6);
-  EXPECT_GE(doc["runs"][0]["plan_segments"].get<uint64_t>(), 3u);
+  for (uint64_t i = 0; i < 6; ++i) s.malloc(0, 32, 0x20000 + 0x100 * i);
+  const fs::path trace = write(s, "t");
+  for (const char* ahead : {"yes", "no"}) {
+    SCOPED_TRACE(ahead);
+    auto doc = replay_json(trace,
+                           std::string("--plan stream --segment-events 2 --plan-ahead ") + ahead +
+                               " --allocator " + FAULTY_CRASH,
+                           3);
+    ASSERT_EQ(doc["runs"].size(), 1u);
+    EXPECT_EQ(doc["runs"][0]["status"], "crashed");
+    EXPECT_EQ(doc["runs"][0]["failed_at_op"], 6);
+    EXPECT_EQ(doc["runs"][0]["plan_segments"], 4u);
+  }
 }
 
 TEST_F(Streaming, BadValuesAreBadInput) {
   std::string trace = (kSamples / "gcc.mtr").string();
-  for (const char* bad :
-       {"--plan bogus", "--segment-events 0", "--plan stream --live-map lphash"}) {
+  for (const char* bad : {"--plan bogus", "--segment-events 0", "--plan stream --live-map lphash",
+                          "--plan stream --plan-ahead maybe"}) {
     Outcome o = run("replay " + trace + " " + bad);
     EXPECT_EQ(o.code, 2) << bad;
     EXPECT_NE(o.err.find("mtreplay replay:"), std::string::npos) << bad << ": " << o.err;
@@ -110,10 +124,13 @@ TEST_F(Streaming, ACorruptFrameMidwayIsBadInput) {
     f.seekp(static_cast<std::streamoff>(payload + 12));
     for (int i = 0; i < 16; ++i) f.put('\x5a');
   }
-  Outcome o = run("replay " + copy.string() + " --plan stream --segment-events 5000 --quiet");
-  EXPECT_EQ(o.code, 2) << o.err;
-  EXPECT_NE(o.err.find("mtreplay replay:"), std::string::npos) << o.err;
-  EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  for (const char* ahead : {"yes", "no"}) {
+    Outcome o = run("replay " + copy.string() +
+                    " --plan stream --segment-events 5000 --quiet --plan-ahead " + ahead);
+    EXPECT_EQ(o.code, 2) << ahead << ": " << o.err;
+    EXPECT_NE(o.err.find("mtreplay replay:"), std::string::npos) << o.err;
+    EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  }
 }
 
 }  // namespace

@@ -6,8 +6,13 @@ polls the resident memory of the parent (mtreplay) and of its worker separately 
 the segments, the peak live bytes and each process's peak RSS. The worker's RSS holds
 the allocator's live set; `worker - live` is the replayer's own share there.
 
+A plan is `memory`, `stream` (--plan-ahead auto), or `stream:yes` / `stream:no` to
+choose whether the next segment is planned while the worker replays one. With
+--rounds N the plans take turns N times and each row is printed as it comes.
+
 Usage: stream_scale.py BUILD_DIR TRACE [TRACE...] [--plans stream,memory]
-                       [--allocator A] [--segment-events N]"""
+                       [--allocator A] [--segment-events N] [--rounds N]
+                       [--extra "--touch none ..."]"""
 import argparse
 import json
 import os
@@ -36,11 +41,15 @@ def children(pid):
         return []
 
 
-def run(binary, trace, plan, allocator, segment_events):
+def run(binary, trace, plan, allocator, segment_events, extra):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "r.json")
-        cmd = [binary, "replay", trace, "--quiet", "--no-cache", "--plan", plan,
+        mode, _, ahead = plan.partition(":")
+        cmd = [binary, "replay", trace, "--quiet", "--no-cache", "--plan", mode,
                "--allocator", allocator, "--json", out, "--segment-events", str(segment_events)]
+        if ahead:
+            cmd += ["--plan-ahead", ahead]
+        cmd += extra.split()
         start = time.monotonic()
         proc = subprocess.Popen(cmd)
         parent_peak = worker_peak = 0
@@ -57,6 +66,8 @@ def run(binary, trace, plan, allocator, segment_events):
     return {
         "plan": plan, "elapsed_s": round(elapsed, 2), "ops": r["ops"],
         "replay_wall_s": round(r["wall_ns"] / 1e9, 2),
+        "replay_cpu_s": round((r["cpu_user_ns"] + r["cpu_sys_ns"]) / 1e9, 2),
+        "elapsed_per_wall": round(elapsed / (r["wall_ns"] / 1e9), 2) if r["wall_ns"] else None,
         "stall_s": round(r["stream_stall_ns"] / 1e9, 2), "segments": r["plan_segments"],
         "peak_live_mib": r["peak_live_bytes"] >> 20,
         "parent_peak_mib": parent_peak >> 10, "worker_peak_mib": worker_peak >> 10,
@@ -70,12 +81,15 @@ def main():
     ap.add_argument("--plans", default="stream,memory")
     ap.add_argument("--allocator", default="glibc")
     ap.add_argument("--segment-events", type=int, default=1_000_000)
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--extra", default="", help="more `mtreplay replay` options")
     args = ap.parse_args()
     binary = os.path.join(args.build, "bin", "mtreplay")
     for trace in args.traces:
-        for plan in args.plans.split(","):
-            row = run(binary, trace, plan, args.allocator, args.segment_events)
-            print(json.dumps({"trace": os.path.basename(trace), **row}), flush=True)
+        for _ in range(args.rounds):
+            for plan in args.plans.split(","):
+                row = run(binary, trace, plan, args.allocator, args.segment_events, args.extra)
+                print(json.dumps({"trace": os.path.basename(trace), **row}), flush=True)
 
 
 if __name__ == "__main__":

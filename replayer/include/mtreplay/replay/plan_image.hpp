@@ -15,11 +15,11 @@ namespace mtreplay::replay {
 // its descriptor; throws std::system_error. The objects' recorded addresses are
 // included only on request (the address-keyed live map needs them).
 int write_plan_image(const Plan& plan, bool with_addresses = false);
-// The same into `fd` (a regular file or memfd, sized here) from offset 0; returns the
-// image's size (PlanHeader::total_bytes). Without `shrink`, a larger file keeps its
+// The same into `fd` (a regular file or memfd, sized here) from offset `at`; returns
+// the image's size (PlanHeader::total_bytes). Without `shrink`, a larger file keeps its
 // size (a streamed plan's buffer, which the worker keeps mapped).
 uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses = false,
-                             bool shrink = true);
+                             bool shrink = true, uint64_t at = 0);
 
 // pwrite of the whole buffer at `offset`, through short writes and EINTR; throws
 // std::system_error(errno, `what`).

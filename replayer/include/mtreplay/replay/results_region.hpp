@@ -128,21 +128,27 @@ struct ResultsHeader {
   char malloc_owner[512] = {};  // the object that defines malloc in the worker
 
   // A streamed plan (replayer/README.md, "Streaming"): the parent writes segment k into
-  // the plan buffer and sets segments_published to k + 1; the worker replays it and
-  // sets segments_done to k + 1, after which the buffer is the parent's again. Both
-  // are futex words shared between the processes.
+  // half k % 2 of the plan buffer and sets segments_published to k + 1; the worker
+  // replays it and sets segments_done to k + 1, after which that half is the parent's
+  // again. So the parent may plan segment k + 1 while the worker replays k. Both are
+  // futex words shared between the processes.
   std::atomic<uint32_t> segments_published{0};
   std::atomic<uint32_t> segments_done{0};
-  uint32_t stream = 0;              // 1: the plan comes as segments
-  uint32_t current_segment = 0;     // being replayed (for a crash report)
+  uint32_t stream = 0;                       // 1: the plan comes as segments
+  std::atomic<uint32_t> current_segment{0};  // being replayed (progress, crash report)
   uint64_t stream_stall_ns = 0;     // between segments, waiting for the parent: not in wall_ns
   uint64_t stream_table_bytes = 0;  // the worker's own tables and buffer pages, grown since
                                     // the baseline (taken out of program_peak_rss_bytes)
 };
 
-// The address space the parent and the worker keep for a streamed plan's buffer: only
-// the pages of its largest segment are ever backed.
+// The address space the parent and the worker keep for a streamed plan's buffer, in
+// two halves that segments take turns in: only the pages of the largest segments are
+// ever backed.
 inline constexpr uint64_t kStreamBufferBytes = uint64_t{1} << 36;
+inline constexpr uint64_t kStreamHalfBytes = kStreamBufferBytes / 2;
+inline constexpr uint64_t stream_half_offset(uint32_t segment_index) {
+  return (segment_index % 2) * kStreamHalfBytes;
+}
 
 // Futex on a word in the shared results region (not private: two processes use it).
 void shared_futex_wait(std::atomic<uint32_t>& word, uint32_t expected, uint64_t timeout_ns);

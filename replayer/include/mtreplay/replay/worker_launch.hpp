@@ -32,12 +32,17 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
 using SegmentSource = std::function<const Plan&()>;
 
 // Replays a streamed plan: the first segment is planned before the worker starts, each
-// next one when the worker has completed the previous. The result reports the whole
-// trace; its wall and CPU time leave out the waits between segments. `progress` gets
-// the ops done so far and 0 for the total, which is not known before the end.
-RunResult run_streamed_worker(const SegmentSource& next, const BackendSpec& backend,
-                              const ReplayOptions& options, const std::filesystem::path& worker,
-                              const ProgressFn& progress = {});
+// next one while the worker replays the previous (`plan_ahead`) or once it has
+// completed it. The result reports the whole trace; its wall and CPU time leave out
+// the waits between segments. `progress` gets the ops done so far and 0 for the total,
+// which is not known before the end.
+RunResult run_streamed_worker(const SegmentSource& next, bool plan_ahead,
+                              const BackendSpec& backend, const ReplayOptions& options,
+                              const std::filesystem::path& worker, const ProgressFn& progress = {});
+
+// Whether --plan-ahead auto plans while the worker replays: when the machine has a
+// core beyond the `runners` replay threads (planning would otherwise take their time).
+bool plan_ahead_by_default(uint32_t runners);
 
 // The worker binary of the running executable's tree (mtreplay/install_layout.hpp).
 std::filesystem::path default_worker_path();
