@@ -3,7 +3,10 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "mtreplay/traces/content_hash.hpp"
+#include "mtreplay/traces/read_ahead.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
 
 namespace mtreplay::replay {
@@ -25,13 +28,16 @@ TraceIdentity identify(const std::filesystem::path& trace, const traces::MergedR
 
 }  // namespace
 
-TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash) {
+TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash,
+                          bool read_ahead) {
   traces::MergedReader reader(trace);
   const traces::TraceHeader& header = reader.header();
   PlanBuilder builder(header.page_size);
   traces::Event event;
   uint64_t events = 0;
-  while (reader.next(event)) {
+  std::optional<traces::ReadAhead> ahead;
+  if (read_ahead) ahead.emplace(reader);
+  while (ahead ? ahead->next(event) : reader.next(event)) {
     builder.add(event);
     ++events;
   }
@@ -43,18 +49,22 @@ TracePlan load_trace_plan(const std::filesystem::path& trace, std::string conten
   return out;
 }
 
-TraceSegments::TraceSegments(const std::filesystem::path& trace, uint64_t segment_events)
+TraceSegments::TraceSegments(const std::filesystem::path& trace, uint64_t segment_events,
+                             bool read_ahead)
     : path_(trace),
       reader_(trace),
+      ahead_(read_ahead ? std::make_unique<traces::ReadAhead>(reader_) : nullptr),
       builder_(reader_.header().page_size),
       segment_events_(segment_events ? segment_events : 1) {
   builder_.stream(static_cast<uint32_t>(reader_.threads().size()));
 }
 
+TraceSegments::~TraceSegments() = default;
+
 const Plan& TraceSegments::next() {
   traces::Event event;
   bool more = false;
-  while ((more = reader_.next(event))) {
+  while ((more = ahead_ ? ahead_->next(event) : reader_.next(event))) {
     builder_.add(event);
     if (builder_.segment_may_end(segment_events_)) break;
   }

@@ -4,11 +4,16 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "mtreplay/replay/plan.hpp"
 #include "mtreplay/replay/plan_builder.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
+
+namespace mtreplay::traces {
+class ReadAhead;
+}
 
 namespace mtreplay::replay {
 
@@ -29,15 +34,19 @@ struct TracePlan {
 };
 
 // Throws traces::TraceError for a missing, unreadable or corrupt trace.
-// `content_hash`, when known already, is not computed again.
-TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash = {});
+// `content_hash`, when known already, is not computed again. `read_ahead`: the trace is
+// decoded on a second thread (traces/read_ahead.hpp) while the plan is built.
+TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash = {},
+                          bool read_ahead = true);
 
 // A trace planned segment after segment (--plan stream, replayer/README.md): memory
 // bounded by a segment of `segment_events` events and the objects live across it.
 class TraceSegments {
  public:
   // Throws traces::TraceError for a missing or unreadable trace.
-  TraceSegments(const std::filesystem::path& trace, uint64_t segment_events);
+  TraceSegments(const std::filesystem::path& trace, uint64_t segment_events,
+                bool read_ahead = true);
+  ~TraceSegments();
   // The next segment's plan; throws traces::TraceError for a corrupt trace.
   const Plan& next();
   // The trace's identity; the events and threads are the trace's, known from the start.
@@ -48,6 +57,7 @@ class TraceSegments {
  private:
   std::filesystem::path path_;
   traces::MergedReader reader_;
+  std::unique_ptr<traces::ReadAhead> ahead_;  // reads reader_ on a thread of its own
   PlanBuilder builder_;
   uint64_t segment_events_;
   PlanHeader totals_;

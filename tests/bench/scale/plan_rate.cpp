@@ -1,0 +1,128 @@
+// Reading and planning throughput of a streamed replay's parent, without the replay:
+// the events/s a trace is decoded and merged at (with and without the read-ahead
+// thread), and planned into segment images at (the same). BENCHMARKS.md, "Scale".
+//
+// usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT]
+// Prints one JSON line per variant: medians over the rounds, which interleave variants.
+#include <fmt/core.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "mtreplay/replay/plan_image.hpp"
+#include "mtreplay/replay/results_region.hpp"
+#include "mtreplay/replay/trace_plan.hpp"
+#include "mtreplay/traces/read_ahead.hpp"
+#include "mtreplay/traces/trace_reader.hpp"
+
+namespace {
+
+using namespace mtreplay;
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+uint64_t read_all(const std::string& trace, bool ahead) {
+  traces::MergedReader reader(trace);
+  traces::Event event;
+  uint64_t events = 0, sink = 0;
+  if (ahead) {
+    traces::ReadAhead read(reader);
+    while (read.next(event)) ++events, sink += event.size;
+  } else {
+    while (reader.next(event)) ++events, sink += event.size;
+  }
+  if (sink == 1) std::puts("");  // keeps the loop
+  return events;
+}
+
+// As the parent of `mtreplay replay --plan stream` does: every segment planned and its
+// image written into a memfd, the halves taking turns.
+uint64_t plan_all(const std::string& trace, uint64_t segment_events, bool ahead) {
+  replay::TraceSegments segments(trace, segment_events, ahead);
+  int fd = memfd_create("plan-rate", 0);
+  for (uint32_t index = 0;; ++index) {
+    const replay::Plan& plan = segments.next();
+    replay::write_plan_image_to(fd, plan, false, false, replay::stream_half_offset(index));
+    if (plan.last_segment) break;
+  }
+  close(fd);
+  return segments.identity("not hashed").events;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    fmt::print(stderr,
+               "usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT]\n");
+    return 2;
+  }
+  std::string trace = argv[1];
+  unsigned rounds = 3;
+  uint64_t segment_events = 1'000'000;
+  std::string only;
+  for (int i = 2; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--rounds") == 0)
+      rounds = static_cast<unsigned>(std::atoi(argv[i + 1]));
+    if (std::strcmp(argv[i], "--segment-events") == 0)
+      segment_events = std::strtoull(argv[i + 1], nullptr, 10);
+    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+  }
+  std::vector<std::pair<std::string, std::function<uint64_t()>>> variants = {
+      {"read", [&] { return read_all(trace, false); }},
+      {"read-ahead", [&] { return read_all(trace, true); }},
+      {"plan", [&] { return plan_all(trace, segment_events, false); }},
+      {"plan-read-ahead", [&] { return plan_all(trace, segment_events, true); }},
+  };
+  std::erase_if(variants, [&](const auto& v) { return !only.empty() && v.first != only; });
+  if (variants.empty()) {
+    fmt::print(stderr, "plan_rate: no variant '{}' (read, read-ahead, plan, plan-read-ahead)\n",
+               only);
+    return 2;
+  }
+  std::map<std::string, std::vector<double>> wall, cpu;
+  uint64_t events = 0;
+  try {
+    for (unsigned r = 0; r < rounds; ++r) {
+      for (size_t k = 0; k < variants.size(); ++k) {
+        const auto& [name, run] = variants[(k + r) % variants.size()];
+        double c0 = cpu_seconds();
+        auto t0 = std::chrono::steady_clock::now();
+        events = run();
+        wall[name].push_back(
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+        cpu[name].push_back(cpu_seconds() - c0);
+      }
+    }
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "plan_rate: {}\n", e.what());
+    return 2;
+  }
+  for (const auto& [name, run] : variants) {
+    double w = median(wall[name]), c = median(cpu[name]);
+    fmt::print(
+        "{{\"variant\": \"{}\", \"events\": {}, \"rounds\": {}, \"wall_s\": {:.3f}, \"cpu_s\": "
+        "{:.3f}, \"events_per_s\": {:.0f}}}\n",
+        name, events, rounds, w, c, w > 0 ? static_cast<double>(events) / w : 0);
+  }
+  return 0;
+}
