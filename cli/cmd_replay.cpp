@@ -260,7 +260,7 @@ int mtreplay::cli::run_replay(Args args) {
       "--plan stream: yes plans the next segment while the worker replays the current one "
       "(the replay then shares the cores with the planning); no plans it only once the "
       "worker is done, the replay waiting meanwhile (left out of its figures); auto: yes "
-      "when the machine has a core beyond the replay's threads")(
+      "when the machine has two cores beyond the replay's threads")(
       "no-cache", "plan the trace afresh and keep no plan file (see the plan cache in README.md)")(
       "cache-dir", po::value<std::string>(),
       "where plans are kept, one file per trace content and plan version (default: "

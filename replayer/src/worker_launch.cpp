@@ -547,7 +547,7 @@ bool plan_ahead_by_default(uint32_t runners) {
   const auto usable = sched_getaffinity(0, sizeof cpus, &cpus) == 0
                           ? static_cast<uint32_t>(CPU_COUNT(&cpus))
                           : std::max(1u, std::thread::hardware_concurrency());
-  return usable > runners;
+  return usable >= runners + 2;  // the parent plans on two threads (traces::ReadAhead)
 }
 
 RunResult run_worker(const Plan& /*plan*/, int plan_fd, const BackendSpec& backend,

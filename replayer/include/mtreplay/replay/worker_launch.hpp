@@ -40,8 +40,9 @@ RunResult run_streamed_worker(const SegmentSource& next, bool plan_ahead,
                               const BackendSpec& backend, const ReplayOptions& options,
                               const std::filesystem::path& worker, const ProgressFn& progress = {});
 
-// Whether --plan-ahead auto plans while the worker replays: when the machine has a
-// core beyond the `runners` replay threads (planning would otherwise take their time).
+// Whether --plan-ahead auto plans while the worker replays: when the machine has two
+// cores beyond the `runners` replay threads, one for the planning and one for reading
+// the trace (planning would otherwise take the replay's time).
 bool plan_ahead_by_default(uint32_t runners);
 
 // The worker binary of the running executable's tree (mtreplay/install_layout.hpp).
