@@ -292,6 +292,7 @@ class StreamFeeder {
   StreamFeeder& operator=(const StreamFeeder&) = delete;
 
   int fd() const { return fd_; }
+  uint32_t halves() const { return ahead_ ? 2 : 1; }
   bool finished() const { return last_; }
   uint32_t published() const { return published_; }
   // Whether the next segment may be planned now, the worker having done `done`.
@@ -322,7 +323,7 @@ class StreamFeeder {
       out.serial_base = previous.serial_base + previous.view.header().op_count;
     }
     const Plan& plan = next_();
-    const uint64_t at = stream_half_offset(index);
+    const uint64_t at = stream_segment_offset(index, halves());
     uint64_t bytes = write_plan_image_to(fd_, plan, false, /*shrink=*/false, at);
     if (bytes > kStreamHalfBytes) throw std::runtime_error("a plan segment outgrew its buffer");
     std::string problem = out.view.attach(buffer_ + at, bytes);
@@ -365,6 +366,7 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
   header.config.timing = options.timing;
   header.config.timing_scale = options.timing_scale;
   header.stream = feeder ? 1 : 0;
+  if (feeder) header.stream_halves = feeder->halves();
   if (feeder) header.segments_published.store(feeder->published(), std::memory_order_relaxed);
   copy_string(header.config.allocator_name, sizeof header.config.allocator_name, backend.name);
   copy_string(header.config.expected_object, sizeof header.config.expected_object, backend.path);

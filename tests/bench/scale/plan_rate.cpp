@@ -56,7 +56,7 @@ uint64_t plan_all(const std::string& trace, uint64_t segment_events, bool ahead)
   int fd = memfd_create("plan-rate", 0);
   for (uint32_t index = 0;; ++index) {
     const replay::Plan& plan = segments.next();
-    replay::write_plan_image_to(fd, plan, false, false, replay::stream_half_offset(index));
+    replay::write_plan_image_to(fd, plan, false, false, replay::stream_segment_offset(index, 2));
     if (plan.last_segment) break;
   }
   close(fd);

@@ -128,13 +128,13 @@ struct ResultsHeader {
   char malloc_owner[512] = {};  // the object that defines malloc in the worker
 
   // A streamed plan (replayer/README.md, "Streaming"): the parent writes segment k into
-  // half k % 2 of the plan buffer and sets segments_published to k + 1; the worker
-  // replays it and sets segments_done to k + 1, after which that half is the parent's
-  // again. So the parent may plan segment k + 1 while the worker replays k. Both are
-  // futex words shared between the processes.
+  // the plan buffer (half k % 2 of it when it plans ahead) and sets segments_published
+  // to k + 1; the worker replays it and sets segments_done to k + 1, after which that
+  // space is the parent's again. Both are futex words shared between the processes.
   std::atomic<uint32_t> segments_published{0};
   std::atomic<uint32_t> segments_done{0};
   uint32_t stream = 0;                       // 1: the plan comes as segments
+  uint32_t stream_halves = 1;                // 2: segments take turns in the buffer's halves
   std::atomic<uint32_t> current_segment{0};  // being replayed (progress, crash report)
   uint64_t stream_stall_ns = 0;     // between segments, waiting for the parent: not in wall_ns
   uint64_t stream_table_bytes = 0;  // the worker's own tables and buffer pages, grown since
@@ -146,8 +146,10 @@ struct ResultsHeader {
 // ever backed.
 inline constexpr uint64_t kStreamBufferBytes = uint64_t{1} << 36;
 inline constexpr uint64_t kStreamHalfBytes = kStreamBufferBytes / 2;
-inline constexpr uint64_t stream_half_offset(uint32_t segment_index) {
-  return (segment_index % 2) * kStreamHalfBytes;
+// Where segment `index` lies in the buffer: in one place, or taking turns in two
+// halves (the parent planning the next segment while the worker replays one).
+inline constexpr uint64_t stream_segment_offset(uint32_t index, uint32_t halves) {
+  return halves == 2 ? (index % 2) * kStreamHalfBytes : 0;
 }
 
 // Futex on a word in the shared results region (not private: two processes use it).
