@@ -137,14 +137,22 @@ void* runner_main(void* raw) {
 }
 
 // The requested bytes live at this moment of the replay: each thread's share after the
-// ops it has completed (progress is stored before each op runs).
+// ops it has completed (progress is stored before each op runs). The threads' progress
+// is read one after the other, so a sampler interrupted midway (a loaded machine) would
+// add a consumer's share from before its frees to a producer's from after its next
+// allocations: a read that took longer than a moment is taken again (-1: none held).
 int64_t live_bytes_now(const PlanView& plan) {
-  auto live = static_cast<int64_t>(plan.header().live_base_bytes);
-  for (uint32_t slot = 0; slot < plan.header().thread_count; ++slot) {
-    uint64_t done = g_results->stats(slot).progress.load(std::memory_order_relaxed);
-    live += plan.live_after(slot)[std::min(done, plan.thread(slot).op_count)];
+  constexpr uint64_t kMoment = 20'000;  // ns: hundreds of times the loop's own length
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    const uint64_t begin = monotonic_ns();
+    auto live = static_cast<int64_t>(plan.header().live_base_bytes);
+    for (uint32_t slot = 0; slot < plan.header().thread_count; ++slot) {
+      uint64_t done = g_results->stats(slot).progress.load(std::memory_order_relaxed);
+      live += plan.live_after(slot)[std::min(done, plan.thread(slot).op_count)];
+    }
+    if (monotonic_ns() - begin <= kMoment) return live;
   }
-  return live;
+  return -1;
 }
 
 // RSS over time: at most kMaxTimelinePoints; when full, every other point is dropped
