@@ -11,6 +11,7 @@
 #include <cstring>
 #include <system_error>
 
+#include "mtreplay/replay/plan_cache_eviction.hpp"
 #include "mtreplay/traces/content_hash.hpp"
 
 namespace mtreplay::replay {
@@ -177,6 +178,7 @@ std::unique_ptr<LoadedPlan> load_plan(const fs::path& trace, const PlanSource& s
       if (trace.extension() == ".mtr") loaded->identity.name = trace.stem().string();
       loaded->origin = "cache hit";
       loaded->cache_file = entry;
+      mark_plan_used(loaded->fd());
       return loaded;
     }
     if (!bad.why.empty()) {
@@ -250,6 +252,17 @@ std::unique_ptr<LoadedPlan> load_plan(const fs::path& trace, const PlanSource& s
       if (::rename(out.temp_path.c_str(), entry.c_str()) != 0)
         throw std::system_error(errno, std::generic_category(), "renaming it");
       loaded->cache_file = entry;
+      std::string problem;
+      const uint64_t limit = plan_cache_limit(problem);
+      if (!problem.empty()) say(problem);
+      Eviction evicted = evict_plan_cache(dir, limit, entry);
+      if (!evicted.removed.empty())
+        say(
+            fmt::format("plan cache {}: removed {} least recently used file(s), {:.1f} MiB, to "
+                        "stay within {:.1f} MiB ({})",
+                        dir.string(), evicted.removed.size(),
+                        static_cast<double>(evicted.removed_bytes) / (1 << 20),
+                        static_cast<double>(limit) / (1 << 20), kPlanCacheLimitVariable));
     } catch (const std::system_error& e) {
       ::unlink(out.temp_path.c_str());
       say(fmt::format("cannot store the plan in the cache {} ({}); going on without it",

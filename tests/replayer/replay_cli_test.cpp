@@ -1,5 +1,7 @@
 // `mtreplay replay` end to end: hand-written traces for each ordering hazard replayed
 // under every available allocator with --verify, and every kind of bad input.
+#include <set>
+
 #include "replay_cli_fixture.hpp"
 
 namespace mtreplay::replay::test {
@@ -447,6 +449,59 @@ TEST_F(ReplayCli, PlanCacheHitsMissesStaleAndCorruptEntries) {
   EXPECT_FALSE(fs::exists(cache));
   replay_json(trace, args + " --live-map lphash");
   EXPECT_EQ(entries().size(), 1u) << "the id-keyed map uses the plain image";
+}
+
+// The cache keeps the plans used last within MTREPLAY_PLAN_CACHE_LIMIT, saying what it
+// removed in one line; a value it cannot read is said once and the default used.
+TEST_F(ReplayCli, PlanCacheKeepsTheRecentlyUsedWithinItsLimit) {
+  auto trace_of = [&](uint64_t n, const std::string& name) {
+    TraceScript s;
+    for (uint64_t i = 0; i < 200 + n; ++i) s.malloc(0, 32 + i, 0x10000 + i * 0x100);
+    for (uint64_t i = 0; i < 200 + n; ++i) s.free(0, 0x10000 + i * 0x100);
+    return write(s, name);
+  };
+  const fs::path a = trace_of(0, "a"), b = trace_of(1, "b"), c = trace_of(2, "c");
+  const fs::path cache = dir_ / "cache";
+  const std::string args = " --quiet --cache-dir " + cache.string();
+  auto plans = [&] {
+    std::set<std::string> names;
+    for (const auto& e : fs::directory_iterator(cache))
+      if (e.path().extension() == ".plan") names.insert(e.path().filename().string());
+    return names;
+  };
+  ASSERT_EQ(run("replay " + a.string() + args).code, 0);
+  const uintmax_t one = fs::file_size(*fs::directory_iterator(cache));
+  struct Limit {
+    explicit Limit(const std::string& value) {
+      setenv("MTREPLAY_PLAN_CACHE_LIMIT", value.c_str(), 1);
+    }
+    ~Limit() { unsetenv("MTREPLAY_PLAN_CACHE_LIMIT"); }
+  } limit(std::to_string(one * 2 + one / 2));  // room for two plans
+  ASSERT_EQ(run("replay " + b.string() + args).err, "");
+  const auto a_and_b = plans();
+  ASSERT_EQ(a_and_b.size(), 2u);
+  // a is used again, so b is the least recently used when c comes.
+  Outcome hit = run("replay " + a.string() + args);
+  ASSERT_EQ(hit.err, "");
+  Outcome third = run("replay " + c.string() + args);
+  EXPECT_EQ(third.code, 0);
+  EXPECT_NE(third.err.find("removed 1 least recently used file(s)"), std::string::npos)
+      << third.err;
+  EXPECT_EQ(std::count(third.err.begin(), third.err.end(), '\n'), 1) << third.err;
+  const auto now = plans();
+  EXPECT_EQ(now.size(), 2u);
+  std::set<std::string> gone;
+  for (const auto& name : a_and_b)
+    if (!now.count(name)) gone.insert(name);
+  ASSERT_EQ(gone.size(), 1u);
+  EXPECT_EQ(run("replay " + a.string() + args).err, "") << "a stayed: a hit, no rebuild";
+
+  Limit bad("lots");
+  Outcome said = run("replay " + b.string() + args);
+  EXPECT_EQ(said.code, 0);
+  EXPECT_NE(said.err.find("MTREPLAY_PLAN_CACHE_LIMIT='lots' is not a size"), std::string::npos)
+      << said.err;
+  EXPECT_EQ(std::count(said.err.begin(), said.err.end(), '\n'), 1) << said.err;
 }
 
 }  // namespace
