@@ -41,6 +41,10 @@ constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec
 struct ClassSlabs {
   Span* partial;
   Span* full;
+  // The head of `partial` came from a free into another thread's slab (release), not
+  // from a refill: a thread that only frees in this class (a consumer) gives it back
+  // once it is empty instead of keeping it to allocate from.
+  bool head_from_free;
 };
 // Blocks of slabs other threads own, freed by this thread and not yet handed back: one
 // arena lock per batch instead of one per block (with both threads of a producer/consumer
@@ -112,8 +116,10 @@ void give_back_slab(Span* span) {
 // An owned slab whose blocks are all free goes back to its arena, unless it is the one
 // being allocated from or it sits in the inbox (then the inbox run decides later).
 void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
-  if (span == slabs.partial || __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0)
+  if ((span == slabs.partial && !slabs.head_from_free) ||
+      __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0)
     return;
+  if (span == slabs.partial) slabs.head_from_free = false;
   span_list_remove(slabs.partial, span);
   give_back_slab(span);
 }
@@ -246,6 +252,24 @@ inline void register_heap() {
   }
 }
 
+// Hands this class's full slabs of `arena` (locked) over: they become unowned, so the
+// thread that frees into one of them next adopts it there and then (release), and frees
+// the rest of its blocks without a lock, and one a thread empties goes back to the arena
+// without waiting for this thread. A slab with remote frees pending stays: it is in the
+// inbox, which only this thread may walk (it is collected at the next refill). Under
+// the arena lock no remote free into this arena's slabs can start meanwhile.
+void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
+  for (Span* span = slabs.full; span != nullptr;) {
+    Span* next = span->next;
+    if (span->segment->arena == &arena &&
+        __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) == 0) {
+      span_list_remove(slabs.full, span);
+      disown_slab(arena, span);
+    }
+    span = next;
+  }
+}
+
 [[gnu::noinline]] void* allocate_small_slow(std::size_t size_class) {
   register_heap();
   if (heap.remote.count != 0) flush_remote_frees();
@@ -255,10 +279,12 @@ inline void register_heap() {
   if (slab == nullptr) {
     large_blocks().decay();
     Arena& arena = lock_own_arena();
+    hand_over_full_slabs(arena, slabs);
     slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
     arena.lock.unlock();
     if (slab == nullptr) return no_memory();
     span_list_push(slabs.partial, slab);
+    slabs.head_from_free = false;
   }
   void* p = take_block(*slab);
   if (slab->free_count == 0) {
@@ -367,6 +393,7 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   ClassSlabs& slabs = heap.classes[span->size_class];
   if (span->free_count++ == 0) {
     span_list_remove(slabs.full, span);
+    if (slabs.partial == nullptr) slabs.head_from_free = true;
     span_list_insert_second(slabs.partial, span);
   } else if (span->free_count == span->capacity) [[unlikely]] {
     maybe_give_back_empty(slabs, span);
@@ -403,6 +430,10 @@ void flush_remote_frees() {
   }
   if (held != nullptr) held->lock.unlock();
   batch.count = 0;
+  // A thread that mostly frees (a consumer) adopts slabs as it frees into them, and other
+  // threads' frees into those reach its inbox: collected here, not only at its refills,
+  // which such a thread may never make.
+  if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
 }
 
 // A free of a block in a slab another thread owns joins this thread's batch, after the
@@ -461,10 +492,12 @@ void release(void* p) {
       adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
       arena->lock.unlock();
       ClassSlabs& slabs = heap.classes[span->size_class];
-      if (span->free_count == 0)
+      if (span->free_count == 0) {
         span_list_push(slabs.full, span);
-      else
+      } else {
+        if (slabs.partial == nullptr) slabs.head_from_free = true;
         span_list_insert_second(slabs.partial, span);
+      }
       if (!release_own(*seg, address)) die("adopted slab refused a block it holds");
       return;
     }
