@@ -171,7 +171,6 @@ void initialize_slow() {
       const std::size_t cpus = online_cpus();
       initial_arenas = cpus < kMaxArenas ? cpus : kMaxArenas;
       arena_limit = 4 * cpus < kMaxArenas ? 4 * cpus : kMaxArenas;
-      for (std::size_t i = 0; i < kMaxArenas; ++i) arenas[i].index = static_cast<std::uint32_t>(i);
       pthread_key_create(&heap_exit_key, release_thread_heap);
       core_ready.store(true, std::memory_order_release);
     }
@@ -224,7 +223,7 @@ Arena& lock_own_arena() {
   }
   arena_contention = 0;
   for (std::size_t i = 1; i < arena_limit; ++i) {
-    Arena& other = arenas[(arena->index + i) % arena_limit];
+    Arena& other = arenas[(static_cast<std::size_t>(arena - arenas) + i) % arena_limit];
     if (other.lock.try_lock()) {
       bound_arena = &other;
       return other;
