@@ -445,8 +445,15 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
   Span* span = page_span(seg, page);
   if (span == nullptr) return false;
   const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_ACQUIRE);
-  // Unowned (the locked path adopts it) or ours (then release_own refused it: invalid).
-  if (owner == 0 || owner == heap.id) return false;
+  // Ours: release_own refused it, so it is invalid (the locked path says why).
+  if (owner == heap.id) return false;
+  // Unowned: the locked path adopts it if this thread allocates in the class; a thread
+  // that does not (a consumer) batches it, so that the slab, listed in its arena again,
+  // goes to the next thread that refills there (the producer) instead of staying with a
+  // thread that never allocates from its free blocks.
+  if (owner == 0 &&
+      (span->kind != SpanKind::kSlab || heap.classes[span->size_class].partial != nullptr))
+    return false;
   // Written before the slab's first block was handed out; the program's own hand-over of
   // the block orders those writes before this read.
   if (span->segment != &seg) return false;
@@ -485,7 +492,8 @@ void release(void* p) {
     }
     Span* span = block.span;
     if (span->kind == SpanKind::kSlab && heap.registered &&
-        __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0) {
+        __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0 &&
+        heap.classes[span->size_class].partial != nullptr) {
       // Adopted: a thread that inherits another's blocks (a server's connection moving
       // between threads) frees them without a lock from now on.
       adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
