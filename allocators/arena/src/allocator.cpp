@@ -367,7 +367,7 @@ Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
 // A block of a slab this thread owns goes back with plain loads and stores; false
 // when the block is not in such a slab.
 inline bool release_own(Segment& seg, std::uintptr_t address) {
-  const std::size_t page = (address - seg.base) >> kPageShift;
+  const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
   Span* span = page_span(seg, page);
   // Only this thread writes its id into a span, so a match means the span is ours
   // and none of its fields can change under us.
@@ -441,7 +441,7 @@ void flush_remote_frees() {
 // and reused meanwhile (only possible if the program frees twice) is caught when the
 // batch is flushed, under the lock.
 inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
-  const std::size_t page = (address - seg.base) >> kPageShift;
+  const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
   Span* span = page_span(seg, page);
   if (span == nullptr) return false;
   const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_ACQUIRE);
