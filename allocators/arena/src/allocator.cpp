@@ -271,6 +271,10 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
 
 [[gnu::noinline]] void* allocate_small_slow(std::size_t size_class) {
   register_heap();
+  // Other threads are freeing into this thread's slabs (it is an active producer): its
+  // full slabs come back through the inbox, and handing them over would only cost the
+  // producer a locked refill per slab (producer_consumer: 13% more CPU).
+  const bool freed_into = __atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr;
   if (heap.remote.count != 0) flush_remote_frees();
   ClassSlabs& slabs = heap.classes[size_class];
   if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
@@ -278,7 +282,7 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
   if (slab == nullptr) {
     large_blocks().decay();
     Arena& arena = lock_own_arena();
-    hand_over_full_slabs(arena, slabs);
+    if (!freed_into) hand_over_full_slabs(arena, slabs);
     slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
     arena.lock.unlock();
     if (slab == nullptr) return no_memory();
