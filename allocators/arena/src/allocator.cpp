@@ -251,14 +251,18 @@ inline void register_heap() {
   }
 }
 
-// Hands this class's full slabs of `arena` (locked) over: they become unowned, so the
-// thread that frees into one of them next adopts it there and then (release), and frees
-// the rest of its blocks without a lock, and one a thread empties goes back to the arena
-// without waiting for this thread. A slab with remote frees pending stays: it is in the
-// inbox, which only this thread may walk (it is collected at the next refill). Under
-// the arena lock no remote free into this arena's slabs can start meanwhile.
+// Hands this class's full slabs of `arena` (locked) over: they become unowned. A thread
+// that frees into one next and allocates in the class adopts it there and then (release)
+// and frees the rest of its blocks without a lock; any other thread batches the free, and
+// the flush lists the slab in its arena for the next refill. Either way the blocks and an
+// emptied slab come back without this thread's help. A slab with remote frees pending
+// stays: it is in the inbox, which only this thread may walk (collected at the next
+// refill). Under the arena lock no remote free into this arena's slabs can start
+// meanwhile. At most the newest 32 are looked at (the list's head): slabs of an arena
+// the thread left stay at its tail and are not walked at every refill.
 void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
-  for (Span* span = slabs.full; span != nullptr;) {
+  int looked = 0;
+  for (Span* span = slabs.full; span != nullptr && looked < 32; ++looked) {
     Span* next = span->next;
     if (span->segment->arena == &arena &&
         __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) == 0) {
