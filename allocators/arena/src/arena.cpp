@@ -42,17 +42,19 @@ void recycle_segment_descriptor(Segment* s) {
 }
 
 Span* new_span(Arena& arena) {
-  if (arena.spare_spans == nullptr) {
-    constexpr std::size_t kBatch = 256;
-    auto* batch = static_cast<Span*>(meta_pool().allocate(kBatch * sizeof(Span)));
-    if (batch == nullptr) return nullptr;
-    for (std::size_t i = 0; i < kBatch; ++i) {
-      batch[i].next = arena.spare_spans;
-      arena.spare_spans = &batch[i];
-    }
-  }
   Span* span = arena.spare_spans;
-  arena.spare_spans = span->next;
+  if (span != nullptr) {
+    arena.spare_spans = span->next;
+  } else {
+    if (arena.fresh_spans == arena.fresh_spans_end) {
+      constexpr std::size_t kBatch = 256;
+      auto* batch = static_cast<Span*>(meta_pool().allocate(kBatch * sizeof(Span)));
+      if (batch == nullptr) return nullptr;
+      arena.fresh_spans = batch;
+      arena.fresh_spans_end = batch + kBatch;
+    }
+    span = arena.fresh_spans++;  // zero: the pool's pages come straight from mmap
+  }
   span->next = span->prev = nullptr;
   span->listed = false;
   return span;

@@ -16,7 +16,6 @@ namespace arena {
 
 struct alignas(64) Arena {
   Lock lock;
-  std::uint32_t index;
   Span* partial[kNumClasses];     // slabs with at least one free block
   Span* empty_slab[kNumClasses];  // one empty slab kept per class against churn
   // Free runs: bucket n < 64 holds runs of exactly n pages, bucket 0 the longer ones.
@@ -25,6 +24,10 @@ struct alignas(64) Arena {
   std::uint64_t nonempty_runs;  // bit n set when runs[n] is not empty
   Segment* segments;
   Span* spare_spans;  // recycled descriptors
+  // Descriptors of the pool's last batch not handed out yet, touched only once used (an
+  // arena that describes a few spans keeps a few pages of them resident, not 64 KiB).
+  Span* fresh_spans;
+  Span* fresh_spans_end;
   std::size_t segment_count;
   std::size_t whole_free_segments;
   std::size_t pages_in_use;

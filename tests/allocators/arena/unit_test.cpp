@@ -4,9 +4,12 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <mutex>
 #include <random>
+#include <thread>
 #include <vector>
 
 #include "arena/arena.h"
@@ -341,6 +344,46 @@ TEST(ArenaMemory, FreedSegmentsAndPagesGoBackToTheKernel) {
   arena_trim();
   arena_get_stats(&after);
   EXPECT_EQ(after.pages_free_dirty, 0u);
+}
+
+// A thread hands the slabs it filled over when it next takes a slab from its arena, so
+// that another thread that frees their blocks (a consumer) returns them to the arena
+// while their first owner sits idle: nothing waits for the owner's next allocation.
+TEST(ArenaMemory, SlabsAnIdleThreadFilledGoBackWhenAnotherThreadFreesTheirBlocks) {
+  arena_trim();
+  arena_stats before{};
+  arena_get_stats(&before);
+  std::vector<void*> blocks;
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool filled = false;
+  bool done = false;
+  std::thread owner([&] {
+    for (int i = 0; i < 20000; ++i) blocks.push_back(arena_malloc(48));  // ~235 one-page slabs
+    std::unique_lock lock(mutex);
+    filled = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return done; });  // idle but alive: its heap stays
+  });
+  {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return filled; });
+  }
+  arena_stats during{};
+  arena_get_stats(&during);
+  EXPECT_GE(during.pages_in_use, before.pages_in_use + 200);
+  for (void* p : blocks) arena_free(p);
+  arena_stats after{};
+  arena_get_stats(&after);
+  // Left in use: the owner's current slab (its blocks wait in its inbox), the empty slab
+  // the arena keeps for the class, and a few slabs of this thread's.
+  EXPECT_LE(after.pages_in_use, before.pages_in_use + 8);
+  {
+    std::lock_guard lock(mutex);
+    done = true;
+  }
+  changed.notify_all();
+  owner.join();
 }
 
 // Free pages are dirty (resident, counted against the purge allowance) only if they were
