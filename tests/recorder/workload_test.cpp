@@ -299,7 +299,7 @@ TEST(RecorderWorkload, CoarseStampsOnlyWhileAlone) {
   const auto files = traces_in(dir.path());
   ASSERT_EQ(files.size(), 1u);
   const ReadTrace t = read_trace(files[0]);
-  EXPECT_EQ(t.header.version, 4u);
+  EXPECT_EQ(t.header.version, 5u);
   ASSERT_EQ(t.threads.size(), 2u);
   const auto& main_events = t.threads.at(0);
   const auto& worker_events = t.threads.at(1);
