@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "mtreplay/traces/chunk_encoder.hpp"
@@ -84,6 +85,13 @@ int main(int argc, char** argv) {
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1);
   ZSTD_CCtx_setParameter(cctx, ZSTD_c_contentSizeFlag, 1);
+  // Parameters to try beside the level: MTR_ZSTD_MINMATCH, _HASHLOG, _WINDOWLOG.
+  const std::pair<const char*, ZSTD_cParameter> knobs[] = {
+      {"MTR_ZSTD_MINMATCH", ZSTD_c_minMatch},
+      {"MTR_ZSTD_HASHLOG", ZSTD_c_hashLog},
+      {"MTR_ZSTD_WINDOWLOG", ZSTD_c_windowLog}};
+  for (const auto& [name, param] : knobs)
+    if (const char* v = std::getenv(name)) ZSTD_CCtx_setParameter(cctx, param, std::atoi(v));
   std::vector<std::byte> out(ZSTD_compressBound(1 << 20));
   auto run = [&](bool cols, uint64_t& bytes) {
     double best = 1e9;
