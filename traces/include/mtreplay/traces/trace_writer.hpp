@@ -80,7 +80,7 @@ class TraceWriter {
   enum class ColumnPolicy : uint8_t { kAlways, kAdaptive };
   void set_column_policy(ColumnPolicy policy) { column_policy_ = policy; }
   static constexpr uint32_t kMeasuredEvents = 1024;
-  static constexpr uint32_t kRetryEvery = 16;
+  static constexpr uint32_t kRetryEvery = 32;
   // Writes the end-of-trace record unless end_trace() did, and closes the fd (see
   // FORMAT.md); idempotent.
   bool close(const TraceEnd& end = {});
