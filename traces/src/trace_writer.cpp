@@ -231,8 +231,12 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
     return false;
   }
   if (cost != nullptr) {
+    // A moving average (3/4 the old, 1/4 the new), so that one chunk slowed down by
+    // something else (a cold cache after a preemption) does not flip the choice.
     const uint64_t ns = thread_cpu_ns() - cpu_start;
-    const uint64_t per = ns * 1024 / info.event_count;
+    uint64_t per = ns * 1024 / info.event_count;
+    const uint32_t old = cost->per_kilo_event[use_columns];
+    if (old != 0) per = (3 * uint64_t{old} + per) / 4;
     cost->per_kilo_event[use_columns] =
         per == 0 ? 1 : per > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(per);
     ++cost->measured;

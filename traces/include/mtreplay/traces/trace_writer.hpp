@@ -72,9 +72,9 @@ class TraceWriter {
 
   // What kFrameColumns asks for. kAlways: the column layout. kAdaptive (the
   // recorder's): per thread, whichever layout cost this writer less CPU time per event
-  // (rearranging and compressing) on that thread's recent chunks of at least
-  // kMeasuredEvents events; both are measured on its first chunks, and the other one is
-  // tried again every kRetryEvery-th chunk. Columns pay on chunks that zstd finds many
+  // (rearranging and compressing; a moving average over that thread's chunks of at
+  // least kMeasuredEvents events in that layout); both are measured on its first
+  // chunks, and the other one is tried again every kRetryEvery-th chunk. Columns pay on chunks that zstd finds many
   // short matches in (random sizes between repeated codes), rows where runs of
   // repeated bytes already compress fast.
   enum class ColumnPolicy : uint8_t { kAlways, kAdaptive };
@@ -116,7 +116,7 @@ class TraceWriter {
   size_t columns_capacity_ = 0;
   ColumnPolicy column_policy_ = ColumnPolicy::kAlways;
   // kAdaptive's measurements, by thread index modulo kCostSlots: CPU ns per 1024
-  // events of the last measured chunk in rows [0] and in columns [1] (0: none yet).
+  // events in rows [0] and in columns [1], moving averages (0: none yet).
   struct LayoutCost {
     uint32_t per_kilo_event[2] = {0, 0};
     uint32_t measured = 0;
