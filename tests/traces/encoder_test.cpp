@@ -471,8 +471,10 @@ TEST(Columns, MutatedColumnsFailCleanly) {
   size_t refused = 0;
   for (int i = 0; i < 3000; ++i) {
     std::vector<std::byte> bad = cols;
-    if (i % 3 == 0) bad.resize(rng() % bad.size());
-    else bad[rng() % bad.size()] ^= static_cast<std::byte>(1u << (rng() % 8));
+    if (i % 3 == 0)
+      bad.resize(rng() % bad.size());
+    else
+      bad[rng() % bad.size()] ^= static_cast<std::byte>(1u << (rng() % 8));
     const char* why = "";
     const std::vector<std::byte> rows = from_columns(bad, enc.count(), &why);
     if (rows.empty()) {

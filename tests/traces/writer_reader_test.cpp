@@ -316,8 +316,8 @@ TEST(WriterReader, ColumnFramesNeedVersionFiveAndReadAsRows) {
   ASSERT_TRUE(open_file(w5, v5, 5));
   EXPECT_FALSE(w5.write_chunk({0, 1, enc.count(), enc.base_time_ns(), 8}, enc.bytes()));
   // Rows that are not the declared count of events do not go into columns.
-  EXPECT_FALSE(w5.write_chunk({0, 1, enc.count() + 1, enc.base_time_ns(), cols.flags},
-                              enc.bytes()));
+  EXPECT_FALSE(
+      w5.write_chunk({0, 1, enc.count() + 1, enc.base_time_ns(), cols.flags}, enc.bytes()));
   EXPECT_EQ(errno, EINVAL);
   ASSERT_TRUE(w5.write_chunk(cols, enc.bytes()));
   // Adaptive: rows first, then columns, then the cheaper one (the other one now and then).

@@ -191,8 +191,8 @@ void TraceFile::read_payload(const FrameEntry& frame, std::vector<std::byte>& ra
   const bool cols = (frame.info.flags & format::kFrameColumns) != 0;
   std::vector<std::byte>& into = cols ? columns_ : raw;
   into.resize(frame.raw_size);
-  const size_t n = ZSTD_decompressDCtx(dctx_, into.data(), into.size(), compressed_.data(),
-                                       compressed_.size());
+  const size_t n =
+      ZSTD_decompressDCtx(dctx_, into.data(), into.size(), compressed_.data(), compressed_.size());
   if (ZSTD_isError(n)) corrupt(at, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
   if (n != frame.raw_size) corrupt(at, "payload size differs from the frame header");
   if (!cols) return;

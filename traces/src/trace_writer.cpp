@@ -210,8 +210,8 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
       columns_buffer_ = buffer;
       columns_capacity_ = round_to_pages(need);
     }
-    const size_t n =
-        columns::to_columns(encoded, info.event_count, columns_buffer_, columns_buffer_ + out_bytes);
+    const size_t n = columns::to_columns(encoded, info.event_count, columns_buffer_,
+                                         columns_buffer_ + out_bytes);
     if (n == 0 || n > format::kMaxRawChunkBytes) {
       errno = EINVAL;
       return false;
@@ -237,8 +237,9 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
     uint64_t per = ns * 1024 / info.event_count;
     const uint32_t old = cost->per_kilo_event[use_columns];
     if (old != 0) per = (3 * uint64_t{old} + per) / 4;
-    cost->per_kilo_event[use_columns] =
-        per == 0 ? 1 : per > UINT32_MAX ? UINT32_MAX : static_cast<uint32_t>(per);
+    cost->per_kilo_event[use_columns] = per == 0           ? 1
+                                        : per > UINT32_MAX ? UINT32_MAX
+                                                           : static_cast<uint32_t>(per);
     ++cost->measured;
   }
   std::byte* h = out_buffer_;

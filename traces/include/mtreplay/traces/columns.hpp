@@ -8,9 +8,9 @@
 // Header-only and allocation-free: to_columns runs on the recorder's writer thread.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
-#include <array>
 #include <cstring>
 #include <span>
 
@@ -146,11 +146,21 @@ inline size_t to_columns(std::span<const std::byte> rows, uint32_t count, std::b
           for (unsigned f = 0; f < k; ++f) {
             layout >>= 3;
             switch (layout & 7) {
-              case kTimes: take(times); break;
-              case kPtrs: take(ptrs); break;
-              case kArgs: take(args); break;
-              case kResults: take(results); break;
-              default: take(errors); break;
+              case kTimes:
+                take(times);
+                break;
+              case kPtrs:
+                take(ptrs);
+                break;
+              case kArgs:
+                take(args);
+                break;
+              case kResults:
+                take(results);
+                break;
+              default:
+                take(errors);
+                break;
             }
           }
       }
@@ -165,11 +175,21 @@ inline size_t to_columns(std::span<const std::byte> rows, uint32_t count, std::b
       if (n == 0) return 0;
       std::byte** to = nullptr;
       switch (layout & 7) {
-        case kTimes: to = &times; break;
-        case kPtrs: to = &ptrs; break;
-        case kArgs: to = &args; break;
-        case kResults: to = &results; break;
-        default: to = &errors; break;
+        case kTimes:
+          to = &times;
+          break;
+        case kPtrs:
+          to = &ptrs;
+          break;
+        case kArgs:
+          to = &args;
+          break;
+        case kResults:
+          to = &results;
+          break;
+        default:
+          to = &errors;
+          break;
       }
       detail::copy_field(*to, p, n, end);
       *to += n;
@@ -192,8 +212,8 @@ inline size_t to_columns(std::span<const std::byte> rows, uint32_t count, std::b
 // The inverse: puts the columns of a frame's payload back into row order in out (room
 // for cols.size() + kSlack bytes) and sets rows to their size. False, with *why set,
 // if the columns are not `count` events that use up every column exactly.
-inline bool to_rows(std::span<const std::byte> cols, uint32_t count, std::byte* out,
-                    size_t& rows, const char** why) {
+inline bool to_rows(std::span<const std::byte> cols, uint32_t count, std::byte* out, size_t& rows,
+                    const char** why) {
   const std::byte* p = cols.data();
   const std::byte* const end = p + cols.size();
   size_t length[kCount] = {};

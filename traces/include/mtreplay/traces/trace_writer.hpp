@@ -50,8 +50,8 @@ struct ChunkInfo {
   uint32_t os_tid = 0;
   uint32_t event_count = 0;
   uint64_t base_time_ns = 0;  // ChunkEncoder::base_time_ns()
-  uint32_t flags = 0;  // format::kFrameCoarseTime (version 3+), kFramePointerModel (4+),
-                       // kFrameColumns (5: write_chunk rearranges the events itself)
+  uint32_t flags = 0;         // format::kFrameCoarseTime (version 3+), kFramePointerModel (4+),
+                              // kFrameColumns (5: write_chunk rearranges the events itself)
 };
 
 class TraceWriter {
@@ -74,9 +74,9 @@ class TraceWriter {
   // recorder's): per thread, whichever layout cost this writer less CPU time per event
   // (rearranging and compressing; a moving average over that thread's chunks of at
   // least kMeasuredEvents events in that layout); both are measured on its first
-  // chunks, and the other one is tried again every kRetryEvery-th chunk. Columns pay on chunks that zstd finds many
-  // short matches in (random sizes between repeated codes), rows where runs of
-  // repeated bytes already compress fast.
+  // chunks, and the other one is tried again every kRetryEvery-th chunk. Columns pay
+  // on chunks that zstd finds many short matches in (random sizes between repeated
+  // codes), rows where runs of repeated bytes already compress fast.
   enum class ColumnPolicy : uint8_t { kAlways, kAdaptive };
   void set_column_policy(ColumnPolicy policy) { column_policy_ = policy; }
   static constexpr uint32_t kMeasuredEvents = 1024;
