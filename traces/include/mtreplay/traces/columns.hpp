@@ -112,17 +112,13 @@ inline size_t to_columns(std::span<const std::byte> rows, uint32_t count, std::b
     const unsigned k = layout & 7;
     // Fast path: every field of the event ends within the 8 bytes after its op byte
     // (most fields are one byte), found from one load; each is copied 8 bytes at a
-    // time (the columns have kSlack to spare).
-    uint64_t stops = 0, x = 0;
+    // time (the columns have kSlack to spare). The k-th field end exists if clearing
+    // the lowest k-1 of the stop bits leaves one (no popcount: without -mpopcnt it is
+    // a library call).
     if (end - p >= 17) {
+      uint64_t x;
       std::memcpy(&x, p + 1, 8);
-      stops = ~x & 0x8080808080808080ull;
-    }
-    // At least k field ends among the 8 bytes (no popcount: without -mpopcnt it is a
-    // library call).
-    uint64_t enough = stops;
-    for (unsigned f = 1; f < k; ++f) enough &= enough - 1;
-    if (enough != 0) {
+      uint64_t stops = ~x & 0x8080808080808080ull;
       unsigned start = 0;
       auto take = [&](std::byte*& to) {
         const unsigned stop = static_cast<unsigned>(__builtin_ctzll(stops)) / 8 + 1;
@@ -132,17 +128,29 @@ inline size_t to_columns(std::span<const std::byte> rows, uint32_t count, std::b
         to += stop - start;
         start = stop;
       };
+      bool done = false;
       switch (op & kKind) {
         case static_cast<uint8_t>(Op::kFree):
-          take(times);
-          take(ptrs);
+          if ((stops & (stops - 1)) != 0) {
+            take(times);
+            take(ptrs);
+            done = true;
+          }
           break;
-        case static_cast<uint8_t>(Op::kMalloc):
-          take(times);
-          take(args);
-          take(results);
+        case static_cast<uint8_t>(Op::kMalloc): {
+          const uint64_t two = stops & (stops - 1);
+          if ((two & (two - 1)) != 0) {
+            take(times);
+            take(args);
+            take(results);
+            done = true;
+          }
           break;
-        default:
+        }
+        default: {
+          uint64_t enough = stops;
+          for (unsigned f = 1; f < k; ++f) enough &= enough - 1;
+          if (enough == 0) break;
           for (unsigned f = 0; f < k; ++f) {
             layout >>= 3;
             switch (layout & 7) {
@@ -163,9 +171,13 @@ inline size_t to_columns(std::span<const std::byte> rows, uint32_t count, std::b
                 break;
             }
           }
+          done = true;
+        }
       }
-      p += 1 + start;
-      continue;
+      if (done) {
+        p += 1 + start;
+        continue;
+      }
     }
     // The chunk's last bytes, or a field longer than what is left of the 8.
     ++p;
