@@ -54,8 +54,9 @@ void wait_for_slot(ThreadRecord* rec, uint32_t slot) {
   }
 }
 
-// Every chunk is a COARSE_TIME frame (a zero time delta marks a repeated reading) and a
-// POINTER_MODEL one (the encoder keeps the model in the thread's record). Its
+// Every chunk is a COARSE_TIME frame (a zero time delta marks a repeated reading), a
+// POINTER_MODEL one (the encoder keeps the model in the thread's record) and a COLUMNS
+// one (the writer thread puts the encoded events in columns before compressing). Its
 // base is just before the first event when that event is a reading of its own (so it
 // reads back as exact), at the event when it repeats an earlier one.
 void begin_chunk(ThreadState& t, uint64_t now, bool first_exact) {
@@ -65,7 +66,8 @@ void begin_chunk(ThreadState& t, uint64_t now, bool first_exact) {
   t.encoder.reset(rec->chunk(t.slot), rec->chunk(t.slot) + kChunkBytes, base, &rec->model);
   ChunkSlot& s = rec->slots[t.slot];
   s.info = {rec->thread_index, rec->os_tid, 0, base,
-            traces::format::kFrameCoarseTime | traces::format::kFramePointerModel};
+            traces::format::kFrameCoarseTime | traces::format::kFramePointerModel |
+                traces::format::kFrameColumns};
   commit(t);
 }
 

@@ -245,7 +245,7 @@ bool open(const char* path, uint32_t parent_trace_pid) {
   h.start_realtime_ns = event_clock.start_realtime_ns;
   h.start_clock_ns = event_clock.start_monotonic_ns;
   h.ticks_per_second = 1'000'000'000;
-  h.version = 4;  // frame flags: coarse stamps, pointer model
+  h.version = 5;  // frame flags: coarse stamps, pointer model, column layout
   h.page_size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   h.exe = id.exe;
   h.argv = {argv_views, argc};
@@ -259,6 +259,9 @@ bool open(const char* path, uint32_t parent_trace_pid) {
     errno = err;
     return false;
   }
+  // Chunks go out in columns where that costs the writer less (issue #13: the loops'
+  // random sizes), in rows where repeated codes already compress fast (python).
+  writer->set_column_policy(traces::TraceWriter::ColumnPolicy::kAdaptive);
   trace_fd = fd;
   return true;
 }

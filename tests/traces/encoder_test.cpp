@@ -8,6 +8,7 @@
 
 #include "mtreplay/traces/chunk_decoder.hpp"
 #include "mtreplay/traces/chunk_encoder.hpp"
+#include "mtreplay/traces/columns.hpp"
 #include "mtreplay/traces/varint.hpp"
 #include "test_support.hpp"
 
@@ -40,8 +41,31 @@ Event canonical(Event e) {
   return e;
 }
 
+// A chunk's bytes in column layout (FORMAT.md "Column layout"), and back.
+std::vector<std::byte> to_columns(std::span<const std::byte> rows, uint32_t count) {
+  std::vector<std::byte> out(rows.size() + columns::kMaxHeaderBytes);
+  std::vector<std::byte> scratch(columns::scratch_bytes(rows.size()));
+  const size_t n = columns::to_columns(rows, count, out.data(), scratch.data());
+  EXPECT_NE(n, 0u);
+  out.resize(n);
+  return out;
+}
+std::vector<std::byte> from_columns(std::span<const std::byte> cols, uint32_t count,
+                                    const char** why = nullptr) {
+  std::vector<std::byte> rows(cols.size() + columns::kSlack);
+  size_t n = 0;
+  const char* reason = "";
+  if (!columns::to_rows(cols, count, rows.data(), n, &reason)) {
+    if (why) *why = reason;
+    return {};
+  }
+  rows.resize(n);
+  return rows;
+}
+
 // Encodes `in` into chunks (with the pointer model when `modeled`; a modeled chunk
-// holds at most 64 KiB), decodes them.
+// holds at most 64 KiB), checks that each chunk goes into columns and back, decodes
+// them.
 std::vector<Event> round_trip(const std::vector<Event>& in, uint64_t base, bool modeled = false,
                               size_t* encoded_bytes = nullptr) {
   std::vector<std::byte> buffer(in.size() * ChunkEncoder::kMaxEventBytes + 64);
@@ -55,6 +79,10 @@ std::vector<Event> round_trip(const std::vector<Event>& in, uint64_t base, bool 
   };
   auto flush = [&] {
     total += enc.bytes().size();
+    // Every chunk also goes into columns (format version 5) and back, byte for byte.
+    const std::vector<std::byte> cols = to_columns(enc.bytes(), enc.count());
+    EXPECT_EQ(from_columns(cols, enc.count()),
+              std::vector<std::byte>(enc.bytes().begin(), enc.bytes().end()));
     dec->reset(enc.bytes(), enc.base_time_ns(), enc.count(), 7,
                modeled ? format::kFramePointerModel : 0u);
     Event e;
@@ -394,6 +422,82 @@ TEST(ChunkDecoder, ReportsCorruptionInsteadOfReadingPastTheEnd) {
   EXPECT_EQ(dec.next(e), ChunkDecoder::Status::kCorrupt);
   dec.reset(bytes, 0, 0, 0);  // fewer events declared than present
   EXPECT_EQ(dec.next(e), ChunkDecoder::Status::kCorrupt);
+}
+
+// Columns put every field of a kind together: the loop's op bytes, time deltas, free
+// distances and stack hits each become runs, its random sizes a column of their own.
+TEST(Columns, GroupFieldsByKind) {
+  std::vector<std::byte> buffer(256);
+  auto model = std::make_unique<PointerModel>();
+  ChunkEncoder enc;
+  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0, model.get());
+  // A block at 0x10 (its first result is the delta 1 x 16: code 4, one byte).
+  enc.append({.size = 300, .result = 0x10, .op = Op::kMalloc});
+  enc.append({.ptr = 0x10, .op = Op::kFree});
+  enc.append({.size = 310, .result = 0x10, .op = Op::kMalloc});
+  enc.append({.ptr = 0x10, .error = 5, .op = Op::kFree});
+  const std::vector<std::byte> cols = to_columns(enc.bytes(), enc.count());
+  auto u8 = [](std::byte b) { return static_cast<unsigned>(b); };
+  // Header: lengths of times 4, ptrs 2, args 4 (two 2-byte sizes), results 2, errors 1.
+  const std::vector<unsigned> head = {4, 2, 4, 2, 1};
+  for (size_t i = 0; i < head.size(); ++i) EXPECT_EQ(u8(cols[i]), head[i]) << i;
+  const std::byte* ops = cols.data() + head.size();
+  const uint8_t m = static_cast<uint8_t>(Op::kMalloc), f = static_cast<uint8_t>(Op::kFree);
+  EXPECT_EQ(u8(ops[0]) & format::kOpMask, m);
+  EXPECT_EQ(u8(ops[1]) & format::kOpMask, f);
+  EXPECT_EQ(u8(ops[3]) & format::kFlagError, format::kFlagError);
+  const std::byte* ptrs = ops + 4 + 4;
+  EXPECT_EQ(u8(ptrs[0]), 1u);  // free: distance 0 in the live table (2d+1)
+  EXPECT_EQ(u8(ptrs[1]), 1u);
+  const std::byte* results = ptrs + 2 + 4;
+  EXPECT_EQ(u8(results[0]), 4u);
+  EXPECT_EQ(u8(results[1]), 1u);  // the second malloc: the top of the freed stack
+  EXPECT_EQ(cols.size(), head.size() + 4 + 4 + 2 + 4 + 2 + 1);
+  EXPECT_EQ(from_columns(cols, enc.count()),
+            std::vector<std::byte>(enc.bytes().begin(), enc.bytes().end()));
+}
+
+// Bad columns are refused (no reading past them), or give rows of the right count
+// that the decoder then judges; rows that are not events do not go into columns.
+TEST(Columns, MutatedColumnsFailCleanly) {
+  const std::vector<Event> in = heap_like_events(11, 2000);
+  std::vector<std::byte> buffer(in.size() * ChunkEncoder::kMaxEventBytes);
+  auto model = std::make_unique<PointerModel>();
+  ChunkEncoder enc;
+  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0, model.get());
+  for (const Event& e : in) enc.append(e);
+  const std::vector<std::byte> cols = to_columns(enc.bytes(), enc.count());
+  std::mt19937_64 rng(5);
+  size_t refused = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::vector<std::byte> bad = cols;
+    if (i % 3 == 0)
+      bad.resize(rng() % bad.size());
+    else
+      bad[rng() % bad.size()] ^= static_cast<std::byte>(1u << (rng() % 8));
+    const char* why = "";
+    const std::vector<std::byte> rows = from_columns(bad, enc.count(), &why);
+    if (rows.empty()) {
+      ++refused;
+      EXPECT_NE(std::string(why), "");
+      continue;
+    }
+    // Whatever came back is judged by the decoder as any chunk: events or corruption.
+    ChunkDecoder dec;
+    dec.reset(rows, 0, enc.count(), 0, format::kFramePointerModel);
+    Event e;
+    ChunkDecoder::Status s;
+    while ((s = dec.next(e)) == ChunkDecoder::Status::kEvent) {
+    }
+  }
+  EXPECT_GT(refused, 1000u);
+  std::vector<std::byte> out(enc.bytes().size() + columns::kMaxHeaderBytes);
+  std::vector<std::byte> scratch(columns::scratch_bytes(enc.bytes().size()));
+  EXPECT_EQ(columns::to_columns(enc.bytes(), enc.count() + 1, out.data(), scratch.data()), 0u);
+  EXPECT_EQ(columns::to_columns(enc.bytes(), enc.count() - 1, out.data(), scratch.data()), 0u);
+  std::vector<std::byte> rows(enc.bytes().begin(), enc.bytes().end());
+  rows[0] = std::byte{0x1f};  // op 31 does not exist
+  EXPECT_EQ(columns::to_columns(rows, enc.count(), out.data(), scratch.data()), 0u);
 }
 
 }  // namespace

@@ -9,9 +9,11 @@
 #include <fstream>
 #include <iterator>
 
+#include "mtreplay/traces/analysis.hpp"
 #include "mtreplay/traces/chunk_encoder.hpp"
 #include "mtreplay/traces/content_hash.hpp"
 #include "mtreplay/traces/format.hpp"
+#include "mtreplay/traces/text_form.hpp"
 #include "test_support.hpp"
 
 namespace mtreplay::traces {
@@ -265,6 +267,121 @@ TEST(WriterReader, PointerModelFramesNeedVersionFour) {
     EXPECT_EQ(ev[i].result, in[i].result) << i;
     EXPECT_EQ(ev[i].time_ns, in[i].time_ns) << i;
   }
+}
+
+// Version 5: a chunk may be written in column layout (FORMAT.md "Column layout"); a
+// version 4 writer refuses the flag, and a version 5 frame reads back exactly as the
+// same chunk in rows does in a version 4 file (which still reads).
+TEST(WriterReader, ColumnFramesNeedVersionFiveAndReadAsRows) {
+  std::vector<std::byte> buf(1 << 16);
+  PointerModel model;
+  ChunkEncoder enc;
+  enc.reset(buf.data(), buf.data() + buf.size(), 99, &model);
+  std::vector<Event> in;
+  uint64_t live[64] = {};
+  uint32_t x = 7;
+  for (uint64_t i = 0; i < 4000; ++i) {  // the recorder benchmark's loop, 16-byte steps
+    Event e;
+    e.time_ns = 100 + i / 3;
+    const size_t slot = i / 2 % 64;
+    if (i % 2 == 0 && live[slot] != 0) {
+      e.op = Op::kFree;
+      e.ptr = live[slot];
+    } else {
+      x = x * 1103515245u + 12345u;
+      e.op = Op::kMalloc;
+      e.size = 16 + (x >> 22);
+      e.result = live[slot] = 0x7000'0000 + 16 * (x >> 20);
+    }
+    if (i % 500 == 7) e.error = 12;
+    in.push_back(e);
+    enc.append(e);
+  }
+  constexpr uint32_t kModeled = format::kFramePointerModel | format::kFrameCoarseTime;
+  const ChunkInfo rows{0, 1, enc.count(), enc.base_time_ns(), kModeled};
+  const ChunkInfo cols{0, 1, enc.count(), enc.base_time_ns(), kModeled | format::kFrameColumns};
+  auto open_file = [](TraceWriter& w, const std::filesystem::path& p, uint32_t version) {
+    HeaderFields h;
+    h.version = version;
+    return w.open(::open(p.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), h);
+  };
+  const auto v4 = scratch("v4rows.mtr");
+  TraceWriter w4;
+  ASSERT_TRUE(open_file(w4, v4, 4));
+  EXPECT_FALSE(w4.write_chunk(cols, enc.bytes()));
+  EXPECT_EQ(errno, EINVAL);
+  ASSERT_TRUE(w4.write_chunk(rows, enc.bytes()));
+  ASSERT_TRUE(w4.close());
+
+  const auto v5 = scratch("v5cols.mtr");
+  TraceWriter w5;
+  ASSERT_TRUE(open_file(w5, v5, 5));
+  EXPECT_FALSE(w5.write_chunk({0, 1, enc.count(), enc.base_time_ns(), 8}, enc.bytes()));
+  // Rows that are not the declared count of events do not go into columns.
+  EXPECT_FALSE(
+      w5.write_chunk({0, 1, enc.count() + 1, enc.base_time_ns(), cols.flags}, enc.bytes()));
+  EXPECT_EQ(errno, EINVAL);
+  ASSERT_TRUE(w5.write_chunk(cols, enc.bytes()));
+  // Adaptive: rows first, then columns, then the cheaper one (the other one now and then).
+  w5.set_column_policy(TraceWriter::ColumnPolicy::kAdaptive);
+  for (int i = 0; i < 40; ++i) ASSERT_TRUE(w5.write_chunk(cols, enc.bytes()));
+  ASSERT_TRUE(w5.close());
+
+  // The same chunk alone in a version 5 file, in columns: dump (but its version line)
+  // and the analysis read exactly as the version 4 file's.
+  const auto v5one = scratch("v5one.mtr");
+  TraceWriter w5one;
+  ASSERT_TRUE(open_file(w5one, v5one, 5));
+  ASSERT_TRUE(w5one.write_chunk(cols, enc.bytes()));
+  ASSERT_TRUE(w5one.close());
+  auto dump_of = [](const std::filesystem::path& p) {
+    MergedReader reader(p);
+    char* text = nullptr;
+    size_t size = 0;
+    std::FILE* out = open_memstream(&text, &size);
+    dump_text(reader, out);
+    std::fclose(out);
+    std::string dumped(text, size);
+    std::free(text);
+    return dumped;
+  };
+  auto analysis_of = [](const std::filesystem::path& p) {
+    MergedReader reader(p);
+    auto json = to_json(analyze(reader));
+    json["trace"].erase("version");  // the one difference
+    return json.dump();
+  };
+  std::string dump4 = dump_of(v4), dump5 = dump_of(v5one);
+  ASSERT_NE(dump4.find("version 4\n"), std::string::npos);
+  ASSERT_NE(dump5.find("version 5\n"), std::string::npos);
+  dump5.replace(dump5.find("version 5\n"), 10, "version 4\n");
+  EXPECT_EQ(dump4, dump5);
+  EXPECT_GT(dump4.size(), 4000u * 10);
+  EXPECT_EQ(analysis_of(v4), analysis_of(v5one));
+
+  const auto want = read_merged(v4);
+  ASSERT_EQ(want.size(), in.size());
+  for (size_t i = 0; i < in.size(); ++i) ASSERT_TRUE(same_event(want[i], in[i])) << i;
+  ChunkReader r(v5);
+  EXPECT_EQ(r.header().version, 5u);
+  Chunk c;
+  size_t frames = 0, in_columns = 0;
+  while (r.next(c)) {
+    EXPECT_EQ(c.info.flags & ~format::kFrameColumns, kModeled);
+    in_columns += (c.info.flags & format::kFrameColumns) != 0;
+    if (frames == 0 || frames == 2) {
+      EXPECT_NE(c.info.flags & format::kFrameColumns, 0u) << frames;
+    }
+    if (frames == 1) {
+      EXPECT_EQ(c.info.flags & format::kFrameColumns, 0u);
+    }
+    ++frames;
+    ASSERT_EQ(c.events.size(), in.size());
+    for (size_t i = 0; i < in.size(); ++i) ASSERT_TRUE(same_event(c.events[i], in[i])) << i;
+  }
+  EXPECT_EQ(frames, 41u);
+  EXPECT_GE(in_columns, 3u);
+  EXPECT_LT(in_columns, frames);
 }
 
 TEST(WriterReader, UnwritableDirectoryIsATraceError) {

@@ -20,10 +20,11 @@ TraceBuilder::TraceBuilder(const std::filesystem::path& path, const TraceHeader&
   if (fd < 0) fail("cannot create");
   std::vector<std::string_view> argv(header.argv.begin(), header.argv.end());
   HeaderFields fields;
-  // A version 1, 3 or 4 text (a dump of such a trace) is imported as that version, so
-  // that dump | import | dump is exact; anything else gets the current version. (Its
-  // frames are plain: version 4's pointer model is the recorder's choice, not required.)
-  fields.version = header.version == 1 || header.version == 3 || header.version == 4
+  // A version 1, 3, 4 or 5 text (a dump of such a trace) is imported as that version,
+  // so that dump | import | dump is exact; anything else gets the current version. (Its
+  // frames are plain rows: version 4's pointer model and version 5's columns are the
+  // recorder's choice, not required.)
+  fields.version = header.version >= format::kMinVersion && header.version <= format::kMaxVersion
                        ? header.version
                        : format::kVersion;
   version_ = fields.version;

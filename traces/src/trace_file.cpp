@@ -11,6 +11,7 @@
 
 #include <fmt/core.h>
 
+#include "mtreplay/traces/columns.hpp"
 #include "mtreplay/traces/format.hpp"
 
 namespace mtreplay::traces::detail {
@@ -186,11 +187,21 @@ void TraceFile::read_payload(const FrameEntry& frame, std::vector<std::byte>& ra
       zh.frameType != ZSTD_frame || zh.frameContentSize != frame.raw_size)
     corrupt(at, "payload size differs from the frame header");
   if (!zh.checksumFlag) corrupt(at, "payload has no checksum");
-  raw.resize(frame.raw_size);
+  // A column-layout frame decompresses into columns_ and is put back in row order.
+  const bool cols = (frame.info.flags & format::kFrameColumns) != 0;
+  std::vector<std::byte>& into = cols ? columns_ : raw;
+  into.resize(frame.raw_size);
   const size_t n =
-      ZSTD_decompressDCtx(dctx_, raw.data(), raw.size(), compressed_.data(), compressed_.size());
+      ZSTD_decompressDCtx(dctx_, into.data(), into.size(), compressed_.data(), compressed_.size());
   if (ZSTD_isError(n)) corrupt(at, fmt::format("zstd: {}", ZSTD_getErrorName(n)));
   if (n != frame.raw_size) corrupt(at, "payload size differs from the frame header");
+  if (!cols) return;
+  raw.resize(frame.raw_size + columns::kSlack);
+  const char* why = "";
+  size_t rows = 0;
+  if (!columns::to_rows(columns_, frame.info.event_count, raw.data(), rows, &why))
+    corrupt(at, fmt::format("columns: {}", why));
+  raw.resize(rows);
 }
 
 }  // namespace mtreplay::traces::detail

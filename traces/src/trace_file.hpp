@@ -33,8 +33,9 @@ class TraceFile {
   const std::vector<FrameEntry>& frames() const { return frames_; }
   const ReadSummary& summary() const { return summary_; }
 
-  // Reads and decompresses one frame's payload into raw (resized to raw_size);
-  // throws TraceError on a checksum or zstd failure.
+  // Reads and decompresses one frame's payload into raw, row-encoded events (a column
+  // layout frame is put back in rows); throws TraceError on a checksum, zstd or column
+  // failure.
   void read_payload(const FrameEntry& frame, std::vector<std::byte>& raw);
 
   [[noreturn]] void corrupt(uint64_t offset, std::string_view why) const;
@@ -52,6 +53,7 @@ class TraceFile {
   std::vector<FrameEntry> frames_;
   ReadSummary summary_;
   std::vector<std::byte> compressed_;
+  std::vector<std::byte> columns_;  // a column-layout payload before it is put in rows
   ZSTD_DCtx* dctx_ = nullptr;
 };
 

@@ -4,12 +4,14 @@
 #include "mtreplay/traces/trace_writer.hpp"
 
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
 #include <cerrno>
 #include <cstring>
 
+#include "mtreplay/traces/columns.hpp"
 #include "mtreplay/traces/format.hpp"
 
 namespace mtreplay::traces {
@@ -18,6 +20,12 @@ namespace {
 std::byte* map_bytes(size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? nullptr : static_cast<std::byte*>(p);
+}
+
+uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
 }
 
 size_t round_to_pages(size_t bytes) {
@@ -121,6 +129,7 @@ bool TraceWriter::open(int fd, const HeaderFields& header, int compression_level
   version_ = header.version;
   failed_ = ended_ = false;
   bytes_written_ = frames_ = events_ = 0;
+  for (LayoutCost& c : costs_) c = {};
 
   auto fail = [this](int error) {
     ::close(fd_);
@@ -169,6 +178,50 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
     errno = ENOMEM;
     return false;
   }
+  uint32_t flags = info.flags;
+  bool use_columns = (flags & format::kFrameColumns) != 0;
+  LayoutCost* cost = nullptr;
+  uint64_t cpu_start = 0;
+  if (use_columns && column_policy_ == ColumnPolicy::kAdaptive) {
+    LayoutCost& c = costs_[info.thread_index % kCostSlots];
+    if (c.per_kilo_event[0] == 0 || c.per_kilo_event[1] == 0) {
+      use_columns = c.per_kilo_event[0] != 0;  // rows first, then columns
+    } else {
+      const bool cheaper = c.per_kilo_event[1] < c.per_kilo_event[0];
+      use_columns = c.measured % kRetryEvery == kRetryEvery - 1 ? !cheaper : cheaper;
+    }
+    if (info.event_count >= kMeasuredEvents) {
+      cost = &c;
+      cpu_start = thread_cpu_ns();
+    }
+    if (!use_columns) flags &= ~format::kFrameColumns;
+  }
+  if (use_columns) {
+    // The columns, then the scratch they are gathered in.
+    const size_t out_bytes = round_to_pages(encoded.size() + columns::kMaxHeaderBytes);
+    const size_t need = out_bytes + columns::scratch_bytes(encoded.size());
+    if (need > columns_capacity_) {
+      std::byte* buffer = map_bytes(round_to_pages(need));
+      if (buffer == nullptr) {
+        errno = ENOMEM;
+        return false;
+      }
+      if (columns_buffer_ != nullptr) munmap(columns_buffer_, columns_capacity_);
+      columns_buffer_ = buffer;
+      columns_capacity_ = round_to_pages(need);
+    }
+    const size_t n = columns::to_columns(encoded, info.event_count, columns_buffer_,
+                                         columns_buffer_ + out_bytes);
+    if (n == 0 || n > format::kMaxRawChunkBytes) {
+      errno = EINVAL;
+      return false;
+    }
+    encoded = {columns_buffer_, n};
+    if (!ensure_out_capacity(format::kRecordBytes + ZSTD_compressBound(encoded.size()))) {
+      errno = ENOMEM;
+      return false;
+    }
+  }
   std::byte* payload = out_buffer_ + format::kRecordBytes;
   const size_t compressed =
       ZSTD_compress2(static_cast<ZSTD_CCtx*>(zstd_ctx_), payload,
@@ -176,6 +229,18 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
   if (ZSTD_isError(compressed)) {
     errno = EIO;
     return false;
+  }
+  if (cost != nullptr) {
+    // A moving average (3/4 the old, 1/4 the new), so that one chunk slowed down by
+    // something else (a cold cache after a preemption) does not flip the choice.
+    const uint64_t ns = thread_cpu_ns() - cpu_start;
+    uint64_t per = ns * 1024 / info.event_count;
+    const uint32_t old = cost->per_kilo_event[use_columns];
+    if (old != 0) per = (3 * uint64_t{old} + per) / 4;
+    cost->per_kilo_event[use_columns] = per == 0           ? 1
+                                        : per > UINT32_MAX ? UINT32_MAX
+                                                           : static_cast<uint32_t>(per);
+    ++cost->measured;
   }
   std::byte* h = out_buffer_;
   format::store<uint32_t>(h + 0, format::kFrameMagic);
@@ -185,7 +250,7 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
   format::store<uint64_t>(h + 16, info.base_time_ns);
   format::store<uint32_t>(h + 24, static_cast<uint32_t>(compressed));
   format::store<uint32_t>(h + 28, static_cast<uint32_t>(encoded.size()));
-  format::store<uint32_t>(h + 32, info.flags);
+  format::store<uint32_t>(h + 32, flags);
   format::store<uint32_t>(h + 36, format::record_check(h));
   if (!write_all(out_buffer_, format::kRecordBytes + compressed)) return false;
   ++frames_;
@@ -258,9 +323,10 @@ std::string_view end_reason_name(EndReason r) {
 void TraceWriter::release() {
   if (workspace_ != nullptr) munmap(workspace_, workspace_bytes_);
   if (out_buffer_ != nullptr) munmap(out_buffer_, out_capacity_);
+  if (columns_buffer_ != nullptr) munmap(columns_buffer_, columns_capacity_);
   zstd_ctx_ = nullptr;
-  workspace_ = out_buffer_ = nullptr;
-  workspace_bytes_ = out_capacity_ = 0;
+  workspace_ = out_buffer_ = columns_buffer_ = nullptr;
+  workspace_bytes_ = out_capacity_ = columns_capacity_ = 0;
 }
 
 }  // namespace mtreplay::traces

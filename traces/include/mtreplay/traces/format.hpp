@@ -15,7 +15,8 @@ namespace mtreplay::traces::format {
 inline constexpr char kFileMagic[8] = {'M', 'T', 'R', 'T', 'R', 'A', 'C', 'E'};
 inline constexpr uint32_t kVersion = 2;     // what writers write by default
 inline constexpr uint32_t kMinVersion = 1;  // readers read kMinVersion..kMaxVersion
-inline constexpr uint32_t kMaxVersion = 4;  // 3: frame flags (coarse stamps); 4: pointer model
+inline constexpr uint32_t kMaxVersion = 5;  // 3: frame flags (coarse stamps); 4: pointer model;
+                                            // 5: column layout
 inline constexpr uint32_t kFrameMagic = 0x4652544d;  // "MTRF" in file byte order
 inline constexpr uint32_t kEndMagic = 0x4552544d;    // "MTRE" in file byte order
 inline constexpr size_t kRecordBytes = 40;           // frame header and end record
@@ -33,9 +34,16 @@ inline constexpr uint32_t kFrameFlagsV3 = kFrameCoarseTime;
 // model (pointer_model.hpp, FORMAT.md "Pointer model"), not as plain deltas.
 inline constexpr uint32_t kFramePointerModel = 2;
 inline constexpr uint32_t kFrameFlagsV4 = kFrameCoarseTime | kFramePointerModel;
+// Version 5. kFrameColumns: the payload holds the events field by field (columns.hpp,
+// FORMAT.md "Column layout"); readers put them back in row order before decoding.
+inline constexpr uint32_t kFrameColumns = 4;
+inline constexpr uint32_t kFrameFlagsV5 = kFrameFlagsV4 | kFrameColumns;
 // The frame flags a file of `version` may use.
 constexpr uint32_t frame_flags_of(uint32_t version) {
-  return version >= 4 ? kFrameFlagsV4 : version == 3 ? kFrameFlagsV3 : 0u;
+  return version >= 5   ? kFrameFlagsV5
+         : version == 4 ? kFrameFlagsV4
+         : version == 3 ? kFrameFlagsV3
+                        : 0u;
 }
 
 // Event encoding: the op byte's low 5 bits are the Op, the high bits are flags.

@@ -31,7 +31,8 @@ struct TraceEnd {
 
 struct HeaderFields {
   // format::kVersion; 1 writes a version 1 file (text round trips); 3 allows frame
-  // flags (the recorder's coarse stamps); 4 also the pointer model's frames.
+  // flags (the recorder's coarse stamps); 4 also the pointer model's frames; 5 also the
+  // column layout.
   uint32_t version = 2;
   uint32_t pid = 0;
   uint32_t ppid = 0;
@@ -49,7 +50,8 @@ struct ChunkInfo {
   uint32_t os_tid = 0;
   uint32_t event_count = 0;
   uint64_t base_time_ns = 0;  // ChunkEncoder::base_time_ns()
-  uint32_t flags = 0;         // format::kFrameCoarseTime (version 3+), kFramePointerModel (4)
+  uint32_t flags = 0;         // format::kFrameCoarseTime (version 3+), kFramePointerModel (4+),
+                              // kFrameColumns (5: write_chunk rearranges the events itself)
 };
 
 class TraceWriter {
@@ -61,8 +63,24 @@ class TraceWriter {
 
   // Takes ownership of fd and writes the header. False (with errno set) on failure.
   bool open(int fd, const HeaderFields& header, int compression_level = 3);
-  // Compresses one chunk as one zstd frame and appends it. False on write failure.
+  // Compresses one chunk as one zstd frame and appends it. False on write failure. With
+  // format::kFrameColumns in info.flags, `encoded` is still row-encoded events (as
+  // ChunkEncoder writes them): the writer puts them in columns before compressing, as
+  // the column policy says (false with EINVAL if they are not info.event_count
+  // well-formed events); the frame header has the flag only if it did.
   bool write_chunk(const ChunkInfo& info, std::span<const std::byte> encoded);
+
+  // What kFrameColumns asks for. kAlways: the column layout. kAdaptive (the
+  // recorder's): per thread, whichever layout cost this writer less CPU time per event
+  // (rearranging and compressing; a moving average over that thread's chunks of at
+  // least kMeasuredEvents events in that layout); both are measured on its first
+  // chunks, and the other one is tried again every kRetryEvery-th chunk. Columns pay
+  // on chunks that zstd finds many short matches in (random sizes between repeated
+  // codes), rows where runs of repeated bytes already compress fast.
+  enum class ColumnPolicy : uint8_t { kAlways, kAdaptive };
+  void set_column_policy(ColumnPolicy policy) { column_policy_ = policy; }
+  static constexpr uint32_t kMeasuredEvents = 1024;
+  static constexpr uint32_t kRetryEvery = 32;
   // Writes the end-of-trace record unless end_trace() did, and closes the fd (see
   // FORMAT.md); idempotent.
   bool close(const TraceEnd& end = {});
@@ -94,6 +112,17 @@ class TraceWriter {
   size_t workspace_bytes_ = 0;
   std::byte* out_buffer_ = nullptr;  // mmapped
   size_t out_capacity_ = 0;
+  std::byte* columns_buffer_ = nullptr;  // mmapped: a chunk in column layout, then scratch
+  size_t columns_capacity_ = 0;
+  ColumnPolicy column_policy_ = ColumnPolicy::kAlways;
+  // kAdaptive's measurements, by thread index modulo kCostSlots: CPU ns per 1024
+  // events in rows [0] and in columns [1], moving averages (0: none yet).
+  struct LayoutCost {
+    uint32_t per_kilo_event[2] = {0, 0};
+    uint32_t measured = 0;
+  };
+  static constexpr uint32_t kCostSlots = 64;
+  LayoutCost costs_[kCostSlots];
   uint64_t bytes_written_ = 0;
 };
 
