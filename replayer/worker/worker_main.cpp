@@ -136,6 +136,15 @@ void* runner_main(void* raw) {
   return nullptr;
 }
 
+// The runner that replays on the worker's main thread: the recorded first thread's
+// slot (single mode: the one runner); kNoObject when none.
+uint32_t main_thread_slot(const PlanView& plan, uint32_t runners) {
+  if (runners == 1) return 0;
+  for (uint32_t slot = 0; slot < runners; ++slot)
+    if (plan.thread(slot).recorded_index == 0) return slot;
+  return kNoObject;
+}
+
 // The requested bytes live at this moment of the replay: each thread's share after the
 // ops it has completed (progress is stored before each op runs).
 int64_t live_bytes_now(const PlanView& plan) {
@@ -432,8 +441,15 @@ int main(int argc, char** argv) {
   install_crash_handlers();
 
   uint32_t runners = shared.mode == ReplayMode::kSingle ? (threads ? 1 : 0) : threads;
+  // The program's first thread is its main thread, and an allocator may serve that one
+  // differently (glibc: the brk heap of the main arena, where every other thread gets an
+  // mmapped heap grown and shrunk by mprotect). Replayed on a thread of its own, it ran
+  // the other path. So the recorded first thread is replayed on this main thread (not
+  // with a streamed plan, whose segments this thread swaps in between).
+  const uint32_t on_main = streamed ? kNoObject : main_thread_slot(plan, runners);
   for (uint32_t i = 0; i < runners; ++i) {
     args[i] = {&shared, i};
+    if (i == on_main) continue;
     if (pthread_create(&handles[i], nullptr, runner_main, &args[i]) != 0)
       setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
                    "cannot create the replay threads");
@@ -498,7 +514,9 @@ int main(int argc, char** argv) {
     shared.plan.store(&plan, std::memory_order_seq_cst);
     shared.segments.release(k + 1, shared.mode == ReplayMode::kSingle ? 1 : active);
   }
-  for (uint32_t i = 0; i < runners; ++i) pthread_join(handles[i], nullptr);
+  if (on_main != kNoObject) runner_main(&args[on_main]);
+  for (uint32_t i = 0; i < runners; ++i)
+    if (i != on_main) pthread_join(handles[i], nullptr);
   header.tsc_end = ticks();
   header.wall_ns = monotonic_ns() - shared.start_ns;  // stalls included: it converts ticks
   getrusage(RUSAGE_SELF, &usage_end);
