@@ -11,11 +11,18 @@
 // The loop's checks are two compares: `key <= bound_`, where the bound is the smallest
 // position of the other threads plus the window (capped by what the replay clock
 // allows), recomputed only when an op falls outside it; and `key >= wake_key`, which
-// tells a thread that another one sleeps until this thread gets that far. A waiter
-// names the key it needs in the laggard's PaceSlot and sleeps on its bell; the laggard
-// rings it when it passes that key or finishes. The wake-up is not fenced against the
-// waiter's check (that would cost every op a full fence), so the sleep has a short
-// timeout: a missed ring costs at most that, never a hang.
+// tells a thread that another one sleeps until this thread gets that far.
+//
+// A thread outside the window waits until the laggard is half a window past the point
+// that admits its op, so that a wait buys a stretch of ops. It spins while the laggard
+// moves: a futex wake-up takes longer than a window of replay time (tens of us), and a
+// sleeper woken that late finds the other thread a window ahead, which then sleeps in
+// turn, and the two threads took turns instead of running side by side. Only when the
+// laggard stands still (descheduled, or blocked itself) does the waiter yield, then
+// sleep: it names the key it needs in the laggard's PaceSlot and sleeps on its bell;
+// the laggard rings it when it passes that key or finishes. The wake-up is not fenced
+// against the waiter's check (that would cost every op a full fence), so the sleep has
+// a short timeout: a missed ring costs at most that, never a hang.
 #pragma once
 
 #include <time.h>
@@ -32,6 +39,12 @@ namespace mtreplay::replay {
 inline uint64_t monotonic_ns() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
+}
+
+inline uint64_t thread_cpu_ns() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
   return uint64_t(ts.tv_sec) * 1'000'000'000u + uint64_t(ts.tv_nsec);
 }
 
@@ -84,26 +97,48 @@ class Pacer {
     uint32_t laggard = 0;
     bound_ = pace_bound(laggard);
     if (!admits(key)) {
-      uint64_t start = ticks();
-      for (uint32_t round = 0; !admits(key); ++round) {
-        if (round < kSpinRounds) {
-          for (int i = 0; i < 16; ++i) cpu_relax();
-        } else {
-          ring(UINT64_MAX);  // this thread blocks: its own sleepers look again
-          // Woken only when the laggard is half a window past the point that admits
-          // this op, so that a sleep buys a stretch of ops, not one.
-          sleep_until_passed(laggard, key - settings_.window_ns / 2);
-        }
-        bound_ = pace_bound(laggard);
-      }
+      uint64_t start = ticks(), cpu = thread_cpu_ns();
+      wait_for(laggard, key);
       stats.pace_wait_ticks += ticks() - start;
+      // Spinning is the pacer's work, not the allocator's: a program's thread that waits
+      // for another blocks and spends nothing.
+      stats.pace_cpu_ns += thread_cpu_ns() - cpu;
     }
     if (settings_.timed) bound_ = std::min(bound_, clock_bound());
   }
 
  private:
-  static constexpr uint32_t kSpinRounds = 16;
+  static constexpr int kPausesPerPoll = 32;          // ~1 us between looks at the laggard
+  static constexpr uint64_t kYieldAfterNs = 10'000;  // the laggard stood still this long
+  static constexpr uint64_t kSleepAfterNs = 25'000;
+  static constexpr uint64_t kSpinAtMostNs = 250'000;  // a wait longer than this sleeps
   static constexpr long kSleepTimeoutNs = 200'000;
+
+  // Until the laggard (any thread holding this one back) is half a window past the
+  // point that admits this op: spins while it moves, yields, then sleeps once it stands
+  // still (top of file).
+  void wait_for(uint32_t& laggard, uint64_t key) {
+    const uint64_t half = settings_.window_ns / 2;
+    const uint64_t start = monotonic_ns();
+    uint64_t seen = UINT64_MAX, seen_at = start;
+    for (;;) {
+      const uint64_t now = monotonic_ns();
+      const uint64_t next = results_.stats(laggard).progress.load(std::memory_order_relaxed);
+      if (next != seen) seen = next, seen_at = now;
+      const uint64_t still = now - seen_at;
+      if (still >= kSleepAfterNs || now - start >= kSpinAtMostNs) {
+        ring(UINT64_MAX);  // this thread blocks: its own sleepers look again
+        sleep_until_passed(laggard, key - std::min(key, half));
+        seen = UINT64_MAX;
+      } else if (still >= kYieldAfterNs) {
+        sched_yield();
+      } else {
+        for (int i = 0; i < kPausesPerPoll; ++i) cpu_relax();
+      }
+      bound_ = pace_bound(laggard);
+      if (admits(key) && bound_ - key >= half) return;
+    }
+  }
 
   // The recorded position up to which this thread may run: the other threads' smallest
   // next key plus the window (a finished thread holds nobody back); `laggard` is the

@@ -136,6 +136,15 @@ void* runner_main(void* raw) {
   return nullptr;
 }
 
+// The runner that replays on the worker's main thread: the recorded first thread's
+// slot (single mode: the one runner); kNoObject when none.
+uint32_t main_thread_slot(const PlanView& plan, uint32_t runners) {
+  if (runners == 1) return 0;
+  for (uint32_t slot = 0; slot < runners; ++slot)
+    if (plan.thread(slot).recorded_index == 0) return slot;
+  return kNoObject;
+}
+
 // The requested bytes live at this moment of the replay: each thread's share after the
 // ops it has completed (progress is stored before each op runs). The threads' progress
 // is read one after the other, so a sampler interrupted midway (a loaded machine) would
@@ -443,8 +452,15 @@ int main(int argc, char** argv) {
   install_crash_handlers();
 
   uint32_t runners = shared.mode == ReplayMode::kSingle ? (threads ? 1 : 0) : threads;
+  // The program's first thread is its main thread, and an allocator may serve that one
+  // differently (glibc: the brk heap of the main arena, where every other thread gets an
+  // mmapped heap grown and shrunk by mprotect). Replayed on a thread of its own, it ran
+  // the other path. So the recorded first thread is replayed on this main thread (not
+  // with a streamed plan, whose segments this thread swaps in between).
+  const uint32_t on_main = streamed ? kNoObject : main_thread_slot(plan, runners);
   for (uint32_t i = 0; i < runners; ++i) {
     args[i] = {&shared, i};
+    if (i == on_main) continue;
     if (pthread_create(&handles[i], nullptr, runner_main, &args[i]) != 0)
       setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
                    "cannot create the replay threads");
@@ -509,7 +525,9 @@ int main(int argc, char** argv) {
     shared.plan.store(&plan, std::memory_order_seq_cst);
     shared.segments.release(k + 1, shared.mode == ReplayMode::kSingle ? 1 : active);
   }
-  for (uint32_t i = 0; i < runners; ++i) pthread_join(handles[i], nullptr);
+  if (on_main != kNoObject) runner_main(&args[on_main]);
+  for (uint32_t i = 0; i < runners; ++i)
+    if (i != on_main) pthread_join(handles[i], nullptr);
   header.tsc_end = ticks();
   header.wall_ns = monotonic_ns() - shared.start_ns;  // stalls included: it converts ticks
   getrusage(RUSAGE_SELF, &usage_end);
@@ -520,6 +538,12 @@ int main(int argc, char** argv) {
       timeval_ns(usage_end.ru_utime) - timeval_ns(usage_start.ru_utime) - swap_user_ns;
   header.cpu_sys_ns =
       timeval_ns(usage_end.ru_stime) - timeval_ns(usage_start.ru_stime) - swap_sys_ns;
+  // The pacer's waits are kept out too (pacer.hpp): from user time, the rest from system.
+  uint64_t pace_cpu = 0;
+  for (uint32_t slot = 0; slot < threads; ++slot) pace_cpu += results.stats(slot).pace_cpu_ns;
+  const uint64_t from_user = std::min(pace_cpu, header.cpu_user_ns);
+  header.cpu_user_ns -= from_user;
+  header.cpu_sys_ns -= std::min(pace_cpu - from_user, header.cpu_sys_ns);
   if (feed) {
     header.stream_table_bytes = feed->own_bytes() - own_at_baseline;
     feed->done(header.current_segment.load(std::memory_order_relaxed));

@@ -64,6 +64,10 @@ void fill_program(AllocatorFidelity& a, const Validation& v) {
   a.program_wall = median_of(wall);
   a.program_cpu = median_of(cpu);
   a.program_rss = median_of(rss);
+  if (a.program_cpu) {
+    for (double& x : cpu) x = std::fabs(x - *a.program_cpu);
+    a.program_cpu_spread = median_of(cpu);
+  }
 }
 
 // A round's replay times are the sums over its traces (as wait4 sums the CPU time of a
@@ -224,6 +228,11 @@ std::string footer_lines(const FidelitySummary& s) {
         "the program's ratios span wall {}, CPU {}, peak RSS {} (ranks within a few hundredths "
         "are the runs' noise)\n",
         span_text(s.wall_span), span_text(s.cpu_span), span_text(s.rss_span));
+  if (s.cpu_pairs)
+    out += fmt::format(
+        "CPU order: the program tells {} of {} allocator pairs apart beyond its runs' spread; "
+        "the replay orders {} of them alike\n",
+        s.cpu_pairs_resolved, s.cpu_pairs, s.cpu_pairs_agreeing);
   out += "output: " +
          (s.output_note.empty() ? std::string("identical under every allocator") : s.output_note) +
          "\n";
@@ -306,7 +315,7 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
   }
 
   // Rank correlations over the allocators with every median on both sides.
-  std::vector<double> pw, rw, pc, rc, pr, rr;
+  std::vector<double> pw, rw, pc, rc, pr, rr, spread;
   for (const auto& a : s.allocators) {
     if (!a.program_wall || !a.replay_wall || !a.program_cpu || !a.replay_cpu || !a.program_rss ||
         !a.replay_rss)
@@ -314,6 +323,15 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
     pw.push_back(*a.program_wall), rw.push_back(*a.replay_wall);
     pc.push_back(*a.program_cpu), rc.push_back(*a.replay_cpu);
     pr.push_back(*a.program_rss), rr.push_back(*a.replay_rss);
+    spread.push_back(a.program_cpu_spread.value_or(0));
+  }
+  for (size_t i = 0; i < pc.size(); ++i) {
+    for (size_t j = i + 1; j < pc.size(); ++j) {
+      ++s.cpu_pairs;
+      if (std::fabs(pc[i] - pc[j]) <= spread[i] + spread[j]) continue;
+      ++s.cpu_pairs_resolved;
+      if ((pc[i] - pc[j]) * (rc[i] - rc[j]) > 0) ++s.cpu_pairs_agreeing;
+    }
   }
   s.ranked = pw.size();
   auto span = [](const std::vector<double>& program, std::optional<double> base_value) {
@@ -615,6 +633,10 @@ nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s) {
        {{"wall", rho_json(s.wall_span)},
         {"cpu", rho_json(s.cpu_span)},
         {"peak_rss", rho_json(s.rss_span)}}},
+      {"cpu_pairs",
+       {{"pairs", s.cpu_pairs},
+        {"resolved", s.cpu_pairs_resolved},
+        {"agreeing", s.cpu_pairs_agreeing}}},
       {"thresholds",
        {{"min_peak_rss_rho", s.thresholds.min_rss_rho},
         {"min_cpu_rho", s.thresholds.min_cpu_rho},

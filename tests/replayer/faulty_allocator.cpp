@@ -7,6 +7,7 @@
 #if defined(FAULT_ORDER)
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -27,7 +28,8 @@ constexpr size_t kTrigger = 777777;
 // request of kMarker + N appends "mN" to the file $MTREPLAY_ORDER_LOG when it returns
 // (after sleeping 50 ms when N >= 50, to give an unordered replay every chance to
 // overtake it); a thread that made such a request appends "xN" when it exits (N: its
-// first marker), as an allocator's thread cache teardown would run.
+// first marker), as an allocator's thread cache teardown would run; a marker requested
+// on the process's main thread also appends "pN".
 constexpr size_t kMarker = 910000;
 pthread_key_t g_exit_key;
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
@@ -60,6 +62,7 @@ void mark(size_t size) {
   if (!pthread_getspecific(g_exit_key))
     pthread_setspecific(g_exit_key, reinterpret_cast<void*>(static_cast<uintptr_t>(n)));
   log_line('m', n);
+  if (static_cast<pid_t>(syscall(SYS_gettid)) == getpid()) log_line('p', n);
 }
 #endif
 

@@ -146,3 +146,29 @@ TEST(ValidateSummary, FailuresOutputsAndTooFewAllocators) {
   EXPECT_EQ(s.verdict, mr::FidelityVerdict::kInconclusive);
   EXPECT_TRUE(std::isnan(s.rss_rho));
 }
+
+// Beside Spearman: the pairs the program tells apart beyond its runs' spread, and how
+// many of those the replay orders alike; a pair within the noise does not count.
+TEST(ValidateSummary, CpuPairsCountOnlyWhatTheProgramTellsApart) {
+  mr::FidelitySummary s = mr::summarize_fidelity(three_allocators());
+  EXPECT_DOUBLE_EQ(*s.allocators[0].program_cpu_spread, 0.5e6);  // 100 and 101 ms
+  EXPECT_EQ(s.cpu_pairs, 3u);
+  EXPECT_EQ(s.cpu_pairs_resolved, 3u);
+  EXPECT_EQ(s.cpu_pairs_agreeing, 3u);
+
+  // mi's program now 100 and 104 ms (median 102, spread 2): within glibc's 100.5 +- 2.5,
+  // so that pair is a tie; its replay (40 ms) still orders it below glibc (50 ms).
+  mr::Validation v = three_allocators();
+  for (auto& r : v.program_runs)
+    if (r.allocator == "mi") r.cpu_user_ns = (r.repeat == 0 ? 100 : 104) * 1000000ull;
+  s = mr::summarize_fidelity(v);
+  EXPECT_EQ(s.cpu_pairs_resolved, 2u);
+  EXPECT_EQ(s.cpu_pairs_agreeing, 2u);
+  EXPECT_LT(s.cpu_rho, 1.0);  // Spearman counts that tie as a disagreement
+  // The replay now puts jem above mi: one resolved pair ordered the other way.
+  for (auto& r : v.replays.runs)
+    if (r.allocator.name == "jem") r.cpu_user_ns = 45 * 1000000ull;
+  s = mr::summarize_fidelity(v);
+  EXPECT_EQ(s.cpu_pairs_resolved, 2u);
+  EXPECT_EQ(s.cpu_pairs_agreeing, 1u);
+}

@@ -101,6 +101,9 @@ struct AllocatorFidelity {
   std::optional<double> program_wall, program_cpu, program_rss;
   std::optional<double> replay_wall, replay_cpu, replay_rss, replay_rss_delta;
   std::optional<double> replay_program_rss;  // shown: program_peak_rss_bytes where reported
+  // The program's CPU time over the measured rounds: median absolute deviation (its
+  // spread, for the pair order below).
+  std::optional<double> program_cpu_spread;
   // Ratios to the baseline allocator. The replayed peak-RSS ratio predicts the
   // program's: the baseline program's peak plus the difference the replays show,
   // (program_rss(base) + replay_rss(A) - replay_rss(base)) / program_rss(base); the
@@ -128,6 +131,10 @@ struct FidelitySummary {
   // Over the same allocators: the largest minus the smallest of the program's ratios to
   // the baseline. Ranks of ratios that span 0.02 are mostly the noise of the runs.
   double wall_span = 0, cpu_span = 0, rss_span = 0;
+  // A tie-aware view of the CPU ranks, beside Spearman: of the pairs of ranked
+  // allocators, those whose program CPU medians differ by more than their two spreads
+  // added (the program tells them apart), and of those, the ones the replay orders alike.
+  size_t cpu_pairs = 0, cpu_pairs_resolved = 0, cpu_pairs_agreeing = 0;
   FidelityVerdict verdict = FidelityVerdict::kInconclusive;
   std::string verdict_text;  // one line: the verdict and why
   bool failures = false;     // a program or replay run failed or crashed
