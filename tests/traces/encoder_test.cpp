@@ -172,6 +172,20 @@ std::vector<Event> heap_like_events(uint64_t seed, size_t n) {
   return in;
 }
 
+// `in` encoded as one chunk against the pointer model.
+struct ModeledChunk {
+  std::vector<std::byte> bytes;
+  uint32_t count = 0;
+};
+ModeledChunk encode_modeled(const std::vector<Event>& in) {
+  std::vector<std::byte> buffer(in.size() * ChunkEncoder::kMaxEventBytes);
+  auto model = std::make_unique<PointerModel>();
+  ChunkEncoder enc;
+  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0, model.get());
+  for (const Event& e : in) enc.append(e);
+  return {{enc.bytes().begin(), enc.bytes().end()}, enc.count()};
+}
+
 TEST(Varint, ZigzagAndPointerCodesCoverTheWholeRange) {
   for (int64_t v : {int64_t{0}, int64_t{-1}, int64_t{1}, INT64_MIN, INT64_MAX})
     EXPECT_EQ(varint::unzigzag(varint::zigzag(v)), v);
@@ -324,12 +338,8 @@ TEST(PointerModel, ChunksFullOfAllocationsRoundTrip) {
 
 TEST(PointerModel, MutatedModeledChunksDecodeOrFailCleanly) {
   const std::vector<Event> in = heap_like_events(9, 3000);
-  std::vector<std::byte> buffer(in.size() * ChunkEncoder::kMaxEventBytes);
-  auto model = std::make_unique<PointerModel>();
-  ChunkEncoder enc;
-  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0, model.get());
-  for (const Event& e : in) enc.append(e);
-  const std::vector<std::byte> good(enc.bytes().begin(), enc.bytes().end());
+  const ModeledChunk chunk = encode_modeled(in);
+  const std::vector<std::byte>& good = chunk.bytes;
   auto dec = std::make_unique<ChunkDecoder>();
   std::mt19937_64 rng(5);
   size_t corrupt = 0;
@@ -337,7 +347,7 @@ TEST(PointerModel, MutatedModeledChunksDecodeOrFailCleanly) {
     std::vector<std::byte> bad = good;
     for (int k = 0; k < 1 + round % 4; ++k)
       bad[rng() % bad.size()] = static_cast<std::byte>(rng() & 0xff);
-    dec->reset(bad, 0, enc.count(), 0, format::kFramePointerModel);
+    dec->reset(bad, 0, chunk.count, 0, format::kFramePointerModel);
     Event e;
     ChunkDecoder::Status st;
     size_t n = 0;
@@ -461,12 +471,8 @@ TEST(Columns, GroupFieldsByKind) {
 // that the decoder then judges; rows that are not events do not go into columns.
 TEST(Columns, MutatedColumnsFailCleanly) {
   const std::vector<Event> in = heap_like_events(11, 2000);
-  std::vector<std::byte> buffer(in.size() * ChunkEncoder::kMaxEventBytes);
-  auto model = std::make_unique<PointerModel>();
-  ChunkEncoder enc;
-  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0, model.get());
-  for (const Event& e : in) enc.append(e);
-  const std::vector<std::byte> cols = to_columns(enc.bytes(), enc.count());
+  const ModeledChunk chunk = encode_modeled(in);
+  const std::vector<std::byte> cols = to_columns(chunk.bytes, chunk.count);
   std::mt19937_64 rng(5);
   size_t refused = 0;
   for (int i = 0; i < 3000; ++i) {
@@ -476,7 +482,7 @@ TEST(Columns, MutatedColumnsFailCleanly) {
     else
       bad[rng() % bad.size()] ^= static_cast<std::byte>(1u << (rng() % 8));
     const char* why = "";
-    const std::vector<std::byte> rows = from_columns(bad, enc.count(), &why);
+    const std::vector<std::byte> rows = from_columns(bad, chunk.count, &why);
     if (rows.empty()) {
       ++refused;
       EXPECT_NE(std::string(why), "");
@@ -484,20 +490,20 @@ TEST(Columns, MutatedColumnsFailCleanly) {
     }
     // Whatever came back is judged by the decoder as any chunk: events or corruption.
     ChunkDecoder dec;
-    dec.reset(rows, 0, enc.count(), 0, format::kFramePointerModel);
+    dec.reset(rows, 0, chunk.count, 0, format::kFramePointerModel);
     Event e;
     ChunkDecoder::Status s;
     while ((s = dec.next(e)) == ChunkDecoder::Status::kEvent) {
     }
   }
   EXPECT_GT(refused, 1000u);
-  std::vector<std::byte> out(enc.bytes().size() + columns::kMaxHeaderBytes);
-  std::vector<std::byte> scratch(columns::scratch_bytes(enc.bytes().size()));
-  EXPECT_EQ(columns::to_columns(enc.bytes(), enc.count() + 1, out.data(), scratch.data()), 0u);
-  EXPECT_EQ(columns::to_columns(enc.bytes(), enc.count() - 1, out.data(), scratch.data()), 0u);
-  std::vector<std::byte> rows(enc.bytes().begin(), enc.bytes().end());
+  std::vector<std::byte> out(chunk.bytes.size() + columns::kMaxHeaderBytes);
+  std::vector<std::byte> scratch(columns::scratch_bytes(chunk.bytes.size()));
+  EXPECT_EQ(columns::to_columns(chunk.bytes, chunk.count + 1, out.data(), scratch.data()), 0u);
+  EXPECT_EQ(columns::to_columns(chunk.bytes, chunk.count - 1, out.data(), scratch.data()), 0u);
+  std::vector<std::byte> rows(chunk.bytes.begin(), chunk.bytes.end());
   rows[0] = std::byte{0x1f};  // op 31 does not exist
-  EXPECT_EQ(columns::to_columns(rows, enc.count(), out.data(), scratch.data()), 0u);
+  EXPECT_EQ(columns::to_columns(rows, chunk.count, out.data(), scratch.data()), 0u);
 }
 
 }  // namespace
