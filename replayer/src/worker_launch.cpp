@@ -267,10 +267,10 @@ std::filesystem::path default_worker_path() {
 
 namespace {
 
-// A streamed plan's segments, planned into the two halves of one shared buffer in
-// turn. With `ahead`, segment k + 1 is planned while the worker replays k (the parent
-// then competes with the replay for a core: worth it when the machine has one to
-// spare); without, only once the worker has finished k.
+// A streamed plan's segments in one shared buffer. With `ahead`, they take turns in its
+// two halves and segment k + 1 is planned while the worker replays k (the parent then
+// competes with the replay for the cores: worth it only where cores are spare);
+// without, each is planned into the same place once the worker has finished the last.
 class StreamFeeder {
  public:
   StreamFeeder(const SegmentSource& next, bool ahead) : next_(next), ahead_(ahead) {
