@@ -296,7 +296,7 @@ class StreamFeeder {
   bool finished() const { return last_; }
   uint32_t published() const { return published_; }
   // Whether the next segment may be planned now, the worker having done `done`.
-  bool may_publish(uint32_t done) const { return !last_ && published_ < done + (ahead_ ? 2 : 1); }
+  bool may_publish(uint32_t done) const { return !last_ && published_ < done + halves(); }
 
   // A published segment: its image, and per thread and kind the ops (and in all, the
   // ops) of the segments before it.

@@ -286,9 +286,8 @@ class SegmentFeed {
       if (getppid() != parent_) return "the parent went away";
       shared_futex_wait(header_.segments_published, published, 100'000'000);
     }
-    const uint32_t halves = header_.stream_halves;
-    const std::byte* half = buffer_ + stream_segment_offset(index, halves);
-    uint64_t& mapped = half_bytes_[halves == 2 ? index % 2 : 0];
+    const std::byte* half = buffer_ + stream_segment_offset(index, header_.stream_halves);
+    uint64_t& mapped = half_bytes_[stream_half(index, header_.stream_halves)];
     uint64_t size = reinterpret_cast<const PlanHeader*>(half)->total_bytes;
     if (size > kStreamHalfBytes) return "a plan segment is larger than its buffer";
     // Mapped before the segment runs, so that its faults are not timed; the pages of

@@ -147,10 +147,13 @@ struct ResultsHeader {
 // ever backed.
 inline constexpr uint64_t kStreamBufferBytes = uint64_t{1} << 36;
 inline constexpr uint64_t kStreamHalfBytes = kStreamBufferBytes / 2;
-// Where segment `index` lies in the buffer: in one place, or taking turns in two
-// halves (the parent planning the next segment while the worker replays one).
+// The half of the buffer segment `index` lies in: always the first, or the two taking
+// turns (`halves` 2: the parent planning the next segment while the worker replays one).
+inline constexpr uint32_t stream_half(uint32_t index, uint32_t halves) {
+  return halves == 2 ? index % 2 : 0;
+}
 inline constexpr uint64_t stream_segment_offset(uint32_t index, uint32_t halves) {
-  return halves == 2 ? (index % 2) * kStreamHalfBytes : 0;
+  return stream_half(index, halves) * kStreamHalfBytes;
 }
 
 // Futex on a word in the shared results region (not private: two processes use it).
