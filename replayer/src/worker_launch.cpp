@@ -175,8 +175,10 @@ void collect(const PlanView& plan, ResultsView results, RunResult& r,
   r.program_peak_rss_bytes =
       r.peak_rss_bytes > r.replayer_startup_bytes ? r.peak_rss_bytes - r.replayer_startup_bytes : 0;
   r.peak_rss_method = h.hwm_reset ? "vmhwm-reset" : "sampled";
+  // A streamed plan's tables and buffer pages grow after the baseline: not the heap's.
+  const uint64_t replayer_growth = h.baseline_rss + h.stream_table_bytes;
   r.peak_rss_delta_bytes =
-      r.peak_rss_bytes > h.baseline_rss ? r.peak_rss_bytes - h.baseline_rss : 0;
+      r.peak_rss_bytes > replayer_growth ? r.peak_rss_bytes - replayer_growth : 0;
   for (uint32_t i = 0; i < std::min(h.timeline_count, kMaxTimelinePoints); ++i)
     r.rss_timeline.emplace_back(h.timeline[i][0], h.timeline[i][1]);
   // Parallel threads run ahead of the recorded order (a producer ahead of its consumer),

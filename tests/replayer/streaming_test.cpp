@@ -3,6 +3,7 @@
 // of the whole plan; --plan auto keeps small traces whole; bad values and a trace that
 // turns out corrupt mid-way are bad input, never a hang.
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -130,6 +131,28 @@ TEST_F(Streaming, ACorruptFrameMidwayIsBadInput) {
     EXPECT_EQ(o.code, 2) << ahead << ": " << o.err;
     EXPECT_NE(o.err.find("mtreplay replay:"), std::string::npos) << o.err;
     EXPECT_EQ(std::count(o.err.begin(), o.err.end(), '\n'), 1) << o.err;
+  }
+}
+
+// The worker's own pages for a streamed plan (its tables, both halves of the buffer)
+// grow after the baseline; they are the replayer's, never counted as the heap's.
+TEST_F(Streaming, TheBuffersPagesAreNotTheHeaps) {
+  fs::path trace = dir_ / "one-thread.mtr";
+  ASSERT_EQ(std::system((std::string(TRACE_GEN) + " " + trace.string() +
+                         " --threads 1 --events 400000 --live 64 --long 0 2>/dev/null")
+                            .c_str()),
+            0);
+  auto delta = [&](const std::string& plan) {
+    auto doc = replay_json(trace, plan);
+    EXPECT_EQ(doc["runs"][0]["status"], "ok") << plan;
+    return doc["runs"][0]["peak_rss_delta_bytes"].get<int64_t>();
+  };
+  const int64_t whole = delta("--plan memory");
+  for (const char* ahead : {"yes", "no"}) {
+    const int64_t streamed =
+        delta(std::string("--plan stream --segment-events 100000 --plan-ahead ") + ahead);
+    EXPECT_LT(std::abs(streamed - whole), 1 << 20)
+        << ahead << ": " << streamed << " against " << whole;
   }
 }
 
