@@ -18,10 +18,26 @@ struct Head {
   bool operator>(const Head& other) const { return merged_seq > other.merged_seq; }
 };
 
+// The live set along the serial order (requested bytes, by object), carried from one
+// segment of a streamed plan to the next.
+struct LiveWalk {
+  std::vector<bool>& live;
+  uint64_t& live_bytes;
+  uint64_t& peak;
+  uint64_t peak_index = 0;  // ops in this plan after which `peak` was reached; 0: not here
+};
+
+// Orders the ops and, as each is placed, walks the live set and raises its pace key to
+// the running maximum: one pass over the ops, not three.
 class Scheduler {
  public:
-  explicit Scheduler(Plan& plan)
-      : plan_(plan), stage_(plan.objects.size(), 0), next_(plan.threads.size(), 0) {}
+  Scheduler(Plan& plan, LiveWalk& walk, uint64_t& pace_running)
+      : plan_(plan),
+        walk_(walk),
+        pace_running_(pace_running),
+        stage_(plan.objects.size(), 0),
+        waited_(plan.objects.size(), false),
+        next_(plan.threads.size(), 0) {}
 
   void run() {
     for (uint32_t slot = 0; slot < plan_.threads.size(); ++slot) offer(slot);
@@ -53,11 +69,15 @@ class Scheduler {
       ready_.push({thread.merged_seq[next_[slot]], slot});
     } else {
       blocked_[op.in_obj].push_back(slot);
+      waited_[op.in_obj] = true;
     }
   }
 
+  // Most objects nobody waits for: `waited_` spares them the look-up in `blocked_`.
   void advance_stage(uint32_t obj, uint32_t value) {
     stage_[obj] = std::max(stage_[obj], value);
+    if (!waited_[obj]) return;
+    waited_[obj] = false;
     auto it = blocked_.find(obj);
     if (it == blocked_.end()) return;
     std::vector<uint32_t> waiting = std::move(it->second);
@@ -67,12 +87,27 @@ class Scheduler {
 
   void execute(uint32_t slot) {
     ThreadPlan& thread = plan_.threads[slot];
-    const PlanOp& op = thread.ops[next_[slot]];
+    const uint64_t index = next_[slot]++;
+    const PlanOp& op = thread.ops[index];
     thread.serial.push_back(static_cast<uint32_t>(plan_.serial_order.size()));
     plan_.serial_order.push_back(slot);
-    ++next_[slot];
-    if (op.in_obj != kNoObject) advance_stage(op.in_obj, op.in_stage + 1);
-    if (op.out_obj != kNoObject) advance_stage(op.out_obj, 1);
+    uint64_t& key = thread.pace_ns[index];
+    pace_running_ = std::max(pace_running_, key);
+    key = pace_running_;
+    if (op.in_obj != kNoObject) {
+      if ((op.flags & kEndsIn) && walk_.live[op.in_obj]) {
+        walk_.live[op.in_obj] = false;
+        walk_.live_bytes -= plan_.objects[op.in_obj].bytes;
+      }
+      advance_stage(op.in_obj, op.in_stage + 1);
+    }
+    if (op.out_obj != kNoObject) {
+      walk_.live[op.out_obj] = true;
+      walk_.live_bytes += plan_.objects[op.out_obj].bytes;
+      advance_stage(op.out_obj, 1);
+    }
+    if (walk_.live_bytes > walk_.peak)
+      walk_.peak = walk_.live_bytes, walk_.peak_index = plan_.serial_order.size();
   }
 
   // Every unfinished thread waits: drop the wait of the earliest recorded head. An
@@ -90,7 +125,7 @@ class Scheduler {
     PlanOp& op = plan_.threads[victim].ops[next_[victim]];
     auto& parked = blocked_[op.in_obj];
     parked.erase(std::find(parked.begin(), parked.end(), victim));
-    if (parked.empty()) blocked_.erase(op.in_obj);
+    if (parked.empty()) blocked_.erase(op.in_obj), waited_[op.in_obj] = false;
     op.flags &= static_cast<uint8_t>(~kWaitIn);
     if (op.flags & kEndsIn) {
       op.flags &= static_cast<uint8_t>(~kEndsIn);
@@ -104,45 +139,26 @@ class Scheduler {
   }
 
   Plan& plan_;
+  LiveWalk& walk_;
+  uint64_t& pace_running_;
   std::vector<uint32_t> stage_;
+  std::vector<bool> waited_;  // some thread is parked in `blocked_` on the object
   std::vector<uint64_t> next_;
   std::priority_queue<Head, std::vector<Head>, std::greater<>> ready_;
   std::unordered_map<uint32_t, std::vector<uint32_t>> blocked_;
 };
 
-// Live requested bytes along the serial order, from the live set `live` (by object)
-// of `live_bytes`: raises `peak` to the highest point and returns the number of ops
-// after which it was reached there (0: not in these ops).
-uint64_t walk_live(const Plan& plan, std::vector<bool>& live, uint64_t& live_bytes, uint64_t& peak,
-                   uint64_t stop = UINT64_MAX) {
+// The objects live at the serial peak of a whole plan: the live set after the first
+// `peak_index` ops of the serial order.
+void collect_peak_objects(Plan& plan, uint64_t peak_index) {
+  std::vector<bool> live(plan.objects.size(), false);
   std::vector<uint64_t> cursor(plan.threads.size(), 0);
-  uint64_t peak_index = 0;
-  for (uint64_t i = 0; i < plan.serial_order.size() && i < stop; ++i) {
+  for (uint64_t i = 0; i < peak_index; ++i) {
     uint32_t slot = plan.serial_order[i];
     const PlanOp& op = plan.threads[slot].ops[cursor[slot]++];
-    if (op.in_obj != kNoObject && (op.flags & kEndsIn) && live[op.in_obj]) {
-      live[op.in_obj] = false;
-      live_bytes -= plan.objects[op.in_obj].bytes;
-    }
-    if (op.out_obj != kNoObject) {
-      live[op.out_obj] = true;
-      live_bytes += plan.objects[op.out_obj].bytes;
-    }
-    if (live_bytes > peak) peak = live_bytes, peak_index = i + 1;
+    if (op.in_obj != kNoObject && (op.flags & kEndsIn)) live[op.in_obj] = false;
+    if (op.out_obj != kNoObject) live[op.out_obj] = true;
   }
-  return peak_index;
-}
-
-// The serial peak of a whole plan and the objects live there.
-void compute_peak(Plan& plan) {
-  std::vector<bool> live(plan.objects.size(), false);
-  uint64_t live_bytes = 0, peak = 0;
-  uint64_t peak_index = walk_live(plan, live, live_bytes, peak);
-  plan.peak_live_bytes = peak;
-  std::fill(live.begin(), live.end(), false);
-  live_bytes = 0;
-  uint64_t ignored = 0;
-  walk_live(plan, live, live_bytes, ignored, peak_index);
   plan.peak_objects.clear();
   for (uint32_t obj = 0; obj < live.size(); ++obj) {
     if (live[obj]) plan.peak_objects.push_back(obj);
@@ -195,44 +211,36 @@ void place_thread_bounds(Plan& plan) {
 // order. Keys never decrease in that order, so the pending op earliest in it always has
 // the smallest key of all pending ops and its thread is inside any window: pacing on
 // these keys can delay a thread but never deadlock the replay (replayer/README.md).
-void assign_pace_keys(Plan& plan, uint64_t& running) {
-  std::vector<uint64_t> cursor(plan.threads.size(), 0);
-  for (ThreadPlan& thread : plan.threads) thread.pace_ns.resize(thread.ops.size(), 0);
-  for (uint32_t slot : plan.serial_order) {
-    uint64_t& key = plan.threads[slot].pace_ns[cursor[slot]++];
-    running = std::max(running, key);
-    key = running;
-  }
-}
-
-void order_serially(Plan& plan) {
+void order_serially(Plan& plan, LiveWalk& walk, uint64_t& pace_running) {
   plan.serial_order.clear();
   plan.serial_order.reserve(plan.op_count);
   for (auto& thread : plan.threads) {
     thread.serial.clear();
     thread.serial.reserve(thread.ops.size());
+    thread.pace_ns.resize(thread.ops.size(), 0);
   }
-  Scheduler(plan).run();
+  Scheduler(plan, walk, pace_running).run();
 }
 
 }  // namespace
 
 void schedule_plan(Plan& plan) {
-  order_serially(plan);
-  compute_peak(plan);
+  std::vector<bool> live(plan.objects.size(), false);
+  uint64_t live_bytes = 0, peak = 0, pace_running = 0;
+  LiveWalk walk{live, live_bytes, peak};
+  order_serially(plan, walk, pace_running);
+  plan.peak_live_bytes = peak;
+  collect_peak_objects(plan, walk.peak_index);
   place_thread_bounds(plan);
-  uint64_t running = 0;
-  assign_pace_keys(plan, running);
 }
 
 void schedule_segment(Plan& plan, std::vector<bool>& live, uint64_t& live_bytes, uint64_t& peak,
                       uint64_t& pace_running) {
-  order_serially(plan);
-  walk_live(plan, live, live_bytes, peak);
+  LiveWalk walk{live, live_bytes, peak};
+  order_serially(plan, walk, pace_running);
   plan.peak_live_bytes = peak;
   plan.peak_objects.clear();
   place_thread_bounds(plan);
-  assign_pace_keys(plan, pace_running);
 }
 
 }  // namespace mtreplay::replay
