@@ -20,6 +20,7 @@
 #include "mtreplay/allocators/registry.hpp"
 #include "mtreplay/install_layout.hpp"
 #include "mtreplay/replay/plan_cache.hpp"
+#include "mtreplay/replay/trace_plan.hpp"
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/compare_report.hpp"
@@ -30,6 +31,7 @@
 #include "mtreplay/results/schema_io.hpp"
 #include "mtreplay/results/summary.hpp"
 #include "mtreplay/results/trace_profile.hpp"
+#include "mtreplay/traces/trace_reader.hpp"
 #include "output_files.hpp"
 #include "parse_options.hpp"
 
@@ -87,6 +89,36 @@ int report(const mr::ResultFile& file, const std::string& baseline, const Output
   for (const auto& r : file.runs)
     if (!r.ok()) return mtreplay::kExitBackend;
   return mtreplay::kExitOk;
+}
+
+// Obtains (builds once, or finds in the cache and checks) the plan of every trace this
+// compare replays whole, and hands each run of the trace what it may then trust: the
+// trace's content hash and the entry's checksum need not be computed again in every run
+// (replay/plan_cache.hpp). A trace that cannot be planned is left to its runs to report.
+void trust_plans(mr::CompareRequest& request, const fs::path& plans, bool plan_auto) {
+  std::vector<bool> runs_here(request.traces.size(), false);
+  for (const auto& run :
+       mr::shard_runs(mr::plan_runs(request), request.shard_index, request.shard_count))
+    runs_here[run.trace] = true;
+  request.trace_args.resize(request.traces.size());
+  for (size_t i = 0; i < request.traces.size(); ++i) {
+    if (!runs_here[i]) continue;
+    const fs::path& trace = request.traces[i];
+    try {
+      if (plan_auto &&
+          mtreplay::replay::should_stream(mtreplay::traces::MergedReader(trace).summary().events))
+        continue;
+      mtreplay::replay::PlanSource source;
+      source.cache_dir = plans;
+      auto loaded = mtreplay::replay::load_plan(trace, source, [](const std::string& line) {
+        fmt::print(stderr, "mtreplay compare: {}\n", line);
+      });
+      if (auto trusted = mtreplay::replay::trust(trace, *loaded))
+        request.trace_args[i] = {"--trusted-plan", mtreplay::replay::trusted_plan_token(*trusted)};
+    } catch (const std::exception&) {
+      // Its runs meet the same problem and say what it is.
+    }
+  }
 }
 
 }  // namespace
@@ -245,6 +277,7 @@ int mtreplay::cli::run_compare(Args args) {
     } else {
       request.replay_args.insert(request.replay_args.end(), {"--cache-dir", plans.string()});
     }
+    if (!plans.empty() && plan != "stream") trust_plans(request, plans, plan == "auto");
     mr::ResultFile file;
     {
       mr::InterruptGuard guard;

@@ -242,6 +242,10 @@ int mtreplay::cli::run_replay(Args args) {
       "by F")("verify",
               "write a per-object pattern into each block and check it before the block "
               "is freed; check alignment, usable size and calloc zeroing")(
+      "no-slop",
+      "skip the untimed measurement after the run that allocates the peak's live set again "
+      "to sum its usable-size slop (usable_slop_bytes); compare measures it in one run per "
+      "trace and allocator")(
       "on-anomaly", po::value<std::string>()->default_value("skip"),
       "skip: count anomalies (and NULLs from the allocator) and go on; fail: stop the run")(
       "repeat", po::value<unsigned>()->default_value(1), "runs, each in a fresh process")(
@@ -272,6 +276,8 @@ int mtreplay::cli::run_replay(Args args) {
       "recorded address; only for traces that never reuse an address on another thread)");
   po::options_description hidden;
   hidden.add_options()("trace", po::value<std::string>())(
+      "trusted-plan", po::value<std::string>(),
+      "from compare: the trace's hash and the cache entry it checked (plan_cache.hpp)")(
       "worker", po::value<std::string>(), "the mtreplay-worker binary (default: beside mtreplay)");
   po::options_description all;
   all.add(visible).add(hidden);
@@ -295,6 +301,7 @@ int mtreplay::cli::run_replay(Args args) {
 
   ReplayOptions options;
   options.verify = vm.count("verify") > 0;
+  options.measure_slop = vm.count("no-slop") == 0;
   if (!parse_mode(vm["mode"].as<std::string>(), options.mode)) {
     fmt::print(stderr, "mtreplay replay: unknown --mode '{}' (parallel, serial, single)\n",
                vm["mode"].as<std::string>());
@@ -385,7 +392,8 @@ int mtreplay::cli::run_replay(Args args) {
     return kExitBadInput;
   }
   bool stream = plan_mode == "stream";
-  if (plan_mode == "auto" && options.live_map == LiveMapKind::kArray) {
+  // A trusted plan (from compare) is a whole plan compare chose already.
+  if (plan_mode == "auto" && options.live_map == LiveMapKind::kArray && !vm.count("trusted-plan")) {
     try {
       stream = should_stream(mtreplay::traces::MergedReader(trace).summary().events);
     } catch (const std::exception&) {
@@ -398,6 +406,14 @@ int mtreplay::cli::run_replay(Args args) {
   PlanSource source;
   source.use_cache = vm.count("no-cache") == 0;
   if (vm.count("cache-dir")) source.cache_dir = vm["cache-dir"].as<std::string>();
+  if (vm.count("trusted-plan")) {
+    source.trusted = parse_trusted_plan(vm["trusted-plan"].as<std::string>());
+    if (!source.trusted) {
+      fmt::print(stderr, "mtreplay replay: --trusted-plan '{}' is not a plan token\n",
+                 vm["trusted-plan"].as<std::string>());
+      return kExitBadInput;
+    }
+  }
   source.with_addresses = options.live_map == LiveMapKind::kPointerMapByAddress;
   std::unique_ptr<LoadedPlan> loaded;
   if (int code = reading(trace, [&] {

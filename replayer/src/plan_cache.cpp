@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <system_error>
@@ -34,9 +36,17 @@ uint64_t rotl(uint64_t v, int r) {
   return (v << r) | (v >> (64 - r));
 }
 
-// Maps `size` bytes of fd read-only; nullptr on failure.
-const std::byte* map_read_only(int fd, size_t size) {
-  void* p = mmap(nullptr, size, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
+FileStamp stamp_of(const struct stat& st) {
+  return {static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino),
+          static_cast<uint64_t>(st.st_size),
+          static_cast<uint64_t>(st.st_mtim.tv_sec) * 1'000'000'000u +
+              static_cast<uint64_t>(st.st_mtim.tv_nsec)};
+}
+
+// Maps `size` bytes of fd read-only, its pages read in at once when `populate` (they
+// are all about to be read); nullptr on failure.
+const std::byte* map_read_only(int fd, size_t size, bool populate = true) {
+  void* p = mmap(nullptr, size, PROT_READ, MAP_SHARED | (populate ? MAP_POPULATE : 0), fd, 0);
   return p == MAP_FAILED ? nullptr : static_cast<const std::byte*>(p);
 }
 
@@ -46,8 +56,11 @@ struct Unusable {
 
 // The entry at `path` if it is whole and belongs to this trace and variant; nullptr
 // when there is no entry; Unusable when there is one that must not be used.
+// `trusted`: the entry as a process that checked it saw it; unchanged, it is not
+// checksummed again.
 std::unique_ptr<LoadedPlan> open_entry(const fs::path& path, const std::string& content_hash,
-                                       bool with_addresses, Unusable& bad) {
+                                       bool with_addresses, const FileStamp* trusted,
+                                       Unusable& bad) {
   int fd = ::open(path.c_str(), O_RDONLY);  // inherited by the worker: no O_CLOEXEC
   if (fd < 0) {
     if (errno != ENOENT) bad.why = fmt::format("cannot open it: {}", std::strerror(errno));
@@ -77,13 +90,14 @@ std::unique_ptr<LoadedPlan> open_entry(const fs::path& path, const std::string& 
       std::string(trailer.variant, strnlen(trailer.variant, sizeof trailer.variant)) !=
           variant_name(with_addresses))
     return fail("made for another trace or variant");
-  const std::byte* base = map_read_only(fd, size);
+  const bool checked = trusted && *trusted == stamp_of(st);
+  const std::byte* base = map_read_only(fd, size, !checked);
   if (!base) return fail(fmt::format("cannot map it: {}", std::strerror(errno)));
   auto* header = reinterpret_cast<const PlanHeader*>(base);
   std::string problem;
   if (header->total_bytes != trailer.image_bytes) {
     problem = "image size does not match its trailer";
-  } else if (plan_checksum(base, trailer.image_bytes) != trailer.checksum) {
+  } else if (!checked && plan_checksum(base, trailer.image_bytes) != trailer.checksum) {
     problem = "checksum mismatch";
   }
   if (!problem.empty()) {
@@ -141,6 +155,48 @@ fs::path default_plan_cache_dir() {
   return {};
 }
 
+std::optional<FileStamp> file_stamp(const fs::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+  return stamp_of(st);
+}
+
+std::string trusted_plan_token(const TrustedPlan& t) {
+  auto stamp = [](const FileStamp& s) {
+    return fmt::format("{}:{}:{}:{}", s.device, s.inode, s.size, s.mtime_ns);
+  };
+  return fmt::format("{},{},{}", t.content_hash, stamp(t.trace), stamp(t.entry));
+}
+
+std::optional<TrustedPlan> parse_trusted_plan(const std::string& token) {
+  TrustedPlan t;
+  char hash[33] = {};
+  char extra = 0;
+  auto& a = t.trace;
+  auto& b = t.entry;
+  if (std::sscanf(token.c_str(),
+                  "%32[^,],%" SCNu64 ":%" SCNu64 ":%" SCNu64 ":%" SCNu64 ",%" SCNu64 ":%" SCNu64
+                  ":%" SCNu64 ":%" SCNu64 "%c",
+                  hash, &a.device, &a.inode, &a.size, &a.mtime_ns, &b.device, &b.inode, &b.size,
+                  &b.mtime_ns, &extra) != 9 ||
+      std::strncmp(hash, "fnv1a64:", 8) != 0)
+    return std::nullopt;
+  t.content_hash = hash;
+  return t;
+}
+
+std::optional<TrustedPlan> trust(const fs::path& trace, const LoadedPlan& loaded) {
+  if (loaded.cache_file.empty()) return std::nullopt;
+  struct stat st {};
+  auto stamp = file_stamp(trace);
+  if (!stamp || fstat(loaded.fd(), &st) != 0) return std::nullopt;
+  // The entry is trusted as the descriptor holds it, and only while the name still
+  // leads to that file.
+  auto named = file_stamp(loaded.cache_file);
+  if (!named || *named != stamp_of(st)) return std::nullopt;
+  return TrustedPlan{loaded.identity.content_hash, *stamp, *named};
+}
+
 std::string plan_cache_file_name(const std::string& content_hash, bool with_addresses) {
   std::string hex = content_hash;
   if (auto colon = hex.find(':'); colon != std::string::npos) hex.erase(0, colon + 1);
@@ -162,7 +218,9 @@ std::unique_ptr<LoadedPlan> load_plan(const fs::path& trace, const PlanSource& s
   auto say = [&](const std::string& line) {
     if (warn) warn(line);
   };
-  std::string content_hash = traces::content_hash(trace);
+  const bool trusted_trace = source.trusted && file_stamp(trace) == source.trusted->trace;
+  std::string content_hash =
+      trusted_trace ? source.trusted->content_hash : traces::content_hash(trace);
   fs::path dir;
   if (source.use_cache)
     dir = source.cache_dir.empty() ? default_plan_cache_dir() : source.cache_dir;
@@ -171,7 +229,8 @@ std::unique_ptr<LoadedPlan> load_plan(const fs::path& trace, const PlanSource& s
   if (!dir.empty()) {
     entry = dir / plan_cache_file_name(content_hash, source.with_addresses);
     Unusable bad;
-    auto loaded = open_entry(entry, content_hash, source.with_addresses, bad);
+    auto loaded = open_entry(entry, content_hash, source.with_addresses,
+                             trusted_trace ? &source.trusted->entry : nullptr, bad);
     if (loaded) {
       loaded->identity.path = trace.string();
       loaded->identity.name = trace.filename().string();

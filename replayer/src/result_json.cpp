@@ -147,6 +147,7 @@ nlohmann::json run_json(const TraceIdentity& trace, const RunResult& r) {
       {"peak_live_bytes", r.peak_live_bytes},
       {"fragmentation", r.fragmentation},
       {"usable_slop_bytes", r.usable_slop_bytes},
+      {"usable_slop_measured", r.usable_slop_measured},
       {"sync_wait_ns", r.sync_wait_ns},
       {"pace_wait_ns", r.pace_wait_ns},
       {"timing_wait_ns", r.timing_wait_ns},

@@ -363,6 +363,7 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
   header.config.touch = options.touch;
   header.config.on_anomaly = options.on_anomaly;
   header.config.verify = options.verify ? 1 : 0;
+  header.config.measure_slop = options.measure_slop ? 1 : 0;
   header.config.live_map = options.live_map;
   header.config.pace_window_ns = options.pace_window_ns;
   header.config.timing = options.timing;

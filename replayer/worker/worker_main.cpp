@@ -200,7 +200,8 @@ void* sampler_main(void* raw) {
 // Untimed, after the replay: allocate the serial peak's live set again with the same
 // calls and sum what the allocator rounds them up to.
 void measure_slop(const PlanView& plan, const AllocatorApi& api, ResultsHeader& header) {
-  if (!api.usable_size || plan.header().peak_object_count == 0) return;
+  if (!header.config.measure_slop || !api.usable_size || plan.header().peak_object_count == 0)
+    return;
   uint64_t count = plan.header().peak_object_count;
   void** blocks = map_table<void*>(count);
   if (!blocks) return;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <set>
 
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/schema_io.hpp"
@@ -102,7 +103,7 @@ Run synthesized_failure(const fs::path& trace, const std::string& allocator,
 }
 
 std::vector<Run> one_run(const CompareRequest& request, const PlannedRun& planned, size_t index,
-                         std::optional<Environment>& environment) {
+                         bool measure_slop, std::optional<Environment>& environment) {
   const fs::path& trace = request.traces[planned.trace];
   fs::path json = request.work_dir / fmt::format("run{}.json", index);
   fs::path err = request.work_dir / fmt::format("run{}.err", index);
@@ -112,6 +113,11 @@ std::vector<Run> one_run(const CompareRequest& request, const PlannedRun& planne
       request.mtreplay.string(), "replay", "--quiet",    trace.string(), "--allocator",
       planned.allocator,         "--json", json.string()};
   argv.insert(argv.end(), request.replay_args.begin(), request.replay_args.end());
+  if (planned.trace < request.trace_args.size()) {
+    const auto& extra = request.trace_args[planned.trace];
+    argv.insert(argv.end(), extra.begin(), extra.end());
+  }
+  if (!measure_slop) argv.push_back("--no-slop");
   ChildOutcome outcome = run_child(argv, err, request.timeout);
 
   std::vector<Run> runs;
@@ -146,9 +152,16 @@ ResultFile run_compare(const CompareRequest& request, const CompareProgress& pro
   std::optional<Environment> environment;
   std::vector<PlannedRun> plan =
       shard_runs(plan_runs(request), request.shard_index, request.shard_count);
+  // The slop of the peak's live set is the same in every run of a trace and allocator
+  // (its sizes and the allocator's size classes): measured once, in the first measured
+  // run, it saves the others an untimed allocation of the whole peak.
+  std::set<std::pair<size_t, std::string>> slop_measured;
   for (size_t i = 0; i < plan.size(); ++i) {
     if (progress) progress(i, plan.size(), plan[i]);
-    for (auto& r : one_run(request, plan[i], i, environment)) file.runs.push_back(std::move(r));
+    const bool measure_slop =
+        !plan[i].warmup && slop_measured.emplace(plan[i].trace, plan[i].allocator).second;
+    for (auto& r : one_run(request, plan[i], i, measure_slop, environment))
+      file.runs.push_back(std::move(r));
   }
   file.environment = environment ? *environment : detect_environment(MTREPLAY_VERSION);
   return file;

@@ -1,5 +1,7 @@
 // `mtreplay replay` end to end: hand-written traces for each ordering hazard replayed
 // under every available allocator with --verify, and every kind of bad input.
+#include <sys/stat.h>
+
 #include <set>
 
 #include "replay_cli_fixture.hpp"
@@ -453,6 +455,62 @@ TEST_F(ReplayCli, PlanCacheHitsMissesStaleAndCorruptEntries) {
   EXPECT_FALSE(fs::exists(cache));
   replay_json(trace, args + " --live-map lphash");
   EXPECT_EQ(entries().size(), 1u) << "the id-keyed map uses the plain image";
+}
+
+// compare hands its runs a token (plan_cache.hpp: the trace's hash, and the trace and
+// entry as stat saw them): a replay trusts it only while both files are unchanged, so a
+// damaged entry is still caught and a changed trace still gets its own plan.
+TEST_F(ReplayCli, TrustedPlanTokensHoldOnlyForUnchangedFiles) {
+  TraceScript s;
+  for (uint64_t i = 0; i < 200; ++i) s.malloc(i % 2, 64 + i, 0x20000 + i * 0x100);
+  for (uint64_t i = 0; i < 200; ++i) s.free((i + 1) % 2, 0x20000 + i * 0x100);
+  fs::path trace = write(s, "trusted"), cache = dir_ / "cache";
+  const std::string args = "--mode serial --cache-dir " + cache.string();
+  const nlohmann::json first = replay_json(trace, args)["runs"][0];
+  fs::path entry;
+  for (const auto& e : fs::directory_iterator(cache))
+    if (e.path().extension() == ".plan") entry = e.path();
+  ASSERT_FALSE(entry.empty());
+  auto stamp = [](const fs::path& p) {
+    struct stat st {};
+    EXPECT_EQ(::stat(p.c_str(), &st), 0);
+    return std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino) + ":" +
+           std::to_string(st.st_size) + ":" +
+           std::to_string(uint64_t(st.st_mtim.tv_sec) * 1000000000u + uint64_t(st.st_mtim.tv_nsec));
+  };
+  const std::string token =
+      first["trace"]["content_hash"].get<std::string>() + "," + stamp(trace) + "," + stamp(entry);
+  const std::string trusted = args + " --trusted-plan " + token;
+
+  Outcome hit = run("replay " + trace.string() + " --quiet " + trusted);
+  EXPECT_EQ(hit.code, 0) << hit.err;
+  EXPECT_EQ(hit.err, "");
+  EXPECT_EQ(replay_json(trace, trusted)["runs"][0]["ops"], first["ops"]);
+
+  // The entry damaged after the token was made: checked, reported, rebuilt.
+  {
+    std::fstream f(entry, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(entry) / 2));
+    f.write("\x5a\x5a\x5a\x5a", 4);
+  }
+  fs::path json = dir_ / "result.json";
+  Outcome damaged =
+      run("replay " + trace.string() + " --quiet --json " + json.string() + " " + trusted);
+  EXPECT_EQ(damaged.code, 0) << damaged.err;
+  EXPECT_NE(damaged.err.find("checksum"), std::string::npos) << damaged.err;
+  EXPECT_EQ(nlohmann::json::parse(slurp(json))["runs"][0]["ops_by_kind"], first["ops_by_kind"]);
+
+  // The trace changed after the token was made: hashed again, its own plan.
+  s.malloc(0, 4096, 0x900000).free(1, 0x900000);
+  write(s, "trusted");
+  const auto changed = replay_json(trace, trusted)["runs"][0];
+  EXPECT_EQ(changed["ops"], first["ops"].get<uint64_t>() + 2);
+  EXPECT_NE(changed["trace"]["content_hash"], first["trace"]["content_hash"]);
+
+  Outcome bad = run("replay " + trace.string() + " --quiet --trusted-plan nonsense");
+  EXPECT_EQ(bad.code, 2);
+  EXPECT_NE(bad.err.find("--trusted-plan"), std::string::npos) << bad.err;
+  EXPECT_EQ(std::count(bad.err.begin(), bad.err.end(), '\n'), 1) << bad.err;
 }
 
 // The cache keeps the plans used last within MTREPLAY_PLAN_CACHE_LIMIT, saying what it

@@ -61,6 +61,8 @@ TEST_F(CompareCli, ComparesSamplesWithInterleavedFreshRuns) {
     EXPECT_TRUE(run.ok()) << run.error;
     EXPECT_EQ(run.trace.name, i < 6 ? "gcc" : "xz-threads");
     EXPECT_GT(run.wall_ns.value_or(0), 0u);
+    // The slop is measured once per trace and allocator: in its first measured run.
+    EXPECT_EQ(run.raw.value("usable_slop_measured", false), !warm[i % 6] && i % 6 < 4) << i;
   }
   ASSERT_EQ(f.trace_profiles.size(), 2u);
   EXPECT_FALSE(f.trace_profiles[0].size_histogram.empty());

@@ -49,10 +49,30 @@ static_assert(sizeof(PlanCacheTrailer) == 104);
 // folded), for catching a damaged cache entry; not cryptographic.
 uint64_t plan_checksum(const std::byte* data, size_t bytes);
 
+// A file as stat(2) sees it: a rename, a write or a truncation changes it.
+struct FileStamp {
+  uint64_t device = 0, inode = 0, size = 0, mtime_ns = 0;
+  bool operator==(const FileStamp&) const = default;
+};
+std::optional<FileStamp> file_stamp(const std::filesystem::path& path);
+
+// What a process that has just obtained and checked a trace's cache entry hands to its
+// later replays of that trace (compare's runs): the trace's content hash and the entry,
+// each with its file's stamp. A replay that finds both files unchanged takes the hash
+// instead of reading the whole trace, and the entry's checksum as already checked; any
+// difference and it hashes and checks everything itself.
+struct TrustedPlan {
+  std::string content_hash;
+  FileStamp trace, entry;
+};
+std::string trusted_plan_token(const TrustedPlan& trusted);
+std::optional<TrustedPlan> parse_trusted_plan(const std::string& token);
+
 struct PlanSource {
   bool use_cache = true;
   std::filesystem::path cache_dir;  // empty: default_plan_cache_dir()
   bool with_addresses = false;      // the image variant for --live-map lphash-address
+  std::optional<TrustedPlan> trusted;
 };
 
 // $XDG_CACHE_HOME/mtreplay, else $HOME/.cache/mtreplay (empty when neither is set).
@@ -101,6 +121,10 @@ struct PlanRefused : std::runtime_error {
 // the plan, std::system_error when mtreplay itself fails.
 std::unique_ptr<LoadedPlan> load_plan(const std::filesystem::path& trace, const PlanSource& source,
                                       const PlanWarning& warn = {}, const PlanCheck& check = {});
+
+// What later replays of `trace` may trust about `loaded`, a cache entry just obtained
+// by load_plan; nothing when it is not in the cache or a file changed meanwhile.
+std::optional<TrustedPlan> trust(const std::filesystem::path& trace, const LoadedPlan& loaded);
 
 // The entry's file name for a content hash ("fnv1a64:<hex>") and variant.
 std::string plan_cache_file_name(const std::string& content_hash, bool with_addresses);

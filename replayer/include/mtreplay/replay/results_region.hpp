@@ -82,6 +82,7 @@ struct WorkerConfig {
   TouchPolicy touch = TouchPolicy::kNone;
   AnomalyPolicy on_anomaly = AnomalyPolicy::kSkip;
   uint32_t verify = 0;
+  uint32_t measure_slop = 1;
   LiveMapKind live_map = LiveMapKind::kArray;
   TimingMode timing = TimingMode::kNone;
   // Parallel mode: no thread runs an op whose pace key is more than this many recorded

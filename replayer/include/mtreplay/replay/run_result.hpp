@@ -35,6 +35,8 @@ struct ReplayOptions {
   uint64_t pace_window_ns = kDefaultPaceWindowNs;
   TimingMode timing = TimingMode::kNone;
   double timing_scale = 1.0;  // replay ns per recorded ns, with TimingMode::kRecorded
+  // After timing, allocate the peak's live set again to sum its usable-size slop.
+  bool measure_slop = true;
 };
 
 struct RunResult {

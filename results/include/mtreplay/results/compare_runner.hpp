@@ -23,6 +23,8 @@ struct CompareRequest {
   int repeat = 5;
   int warmup = 1;
   std::vector<std::string> replay_args;  // passed to every replay (--mode, --touch)
+  // Passed to the replays of one trace (indexed like traces; may be shorter).
+  std::vector<std::vector<std::string>> trace_args;
   std::chrono::milliseconds timeout{std::chrono::minutes(10)};
   std::filesystem::path work_dir;  // scratch space for per-run JSON and stderr
   // --shard K/N: run only the measured rounds (one repeat of a trace: every allocator
