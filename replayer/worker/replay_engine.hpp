@@ -107,6 +107,7 @@ class ReplayEngine {
   size_t page_size_;
   bool verify_;
   TouchPolicy touch_;
+  bool time_after_allocation_;
   AnomalyPolicy on_anomaly_;
   PaceSettings pace_;
   std::atomic<uint64_t> turn_{0};
