@@ -455,9 +455,9 @@ int main(int argc, char** argv) {
   // The program's first thread is its main thread, and an allocator may serve that one
   // differently (glibc: the brk heap of the main arena, where every other thread gets an
   // mmapped heap grown and shrunk by mprotect). Replayed on a thread of its own, it ran
-  // the other path. So the recorded first thread is replayed on this main thread (not
-  // with a streamed plan, whose segments this thread swaps in between).
-  const uint32_t on_main = streamed ? kNoObject : main_thread_slot(plan, runners);
+  // the other path. So the recorded first thread is replayed on this main thread; a
+  // streamed plan's segments are then swapped in by a thread of their own.
+  const uint32_t on_main = main_thread_slot(plan, runners);
   for (uint32_t i = 0; i < runners; ++i) {
     args[i] = {&shared, i};
     if (i == on_main) continue;
@@ -467,6 +467,62 @@ int main(int argc, char** argv) {
   }
   pthread_t sampler;
   bool have_sampler = pthread_create(&sampler, nullptr, sampler_main, &shared) == 0;
+
+  // A streamed plan: between segments every runner is parked; the next segment is
+  // swapped in and the time spent waiting for it, and the CPU spent swapping it in,
+  // are kept out of the figures. It never calls the allocator (whose state a thread of
+  // its own could change: glibc would give it an arena).
+  uint64_t swap_user_ns = 0, swap_sys_ns = 0;
+  auto swap_segments = [&] {
+    wait_gate(shared);
+    for (uint32_t k = 0;; ++k) {
+      shared.segments.wait_all();
+      if (plan.header().last_segment) break;
+      uint64_t pause = monotonic_ns();
+      rusage before_swap{}, after_swap{};
+      getrusage(RUSAGE_SELF, &before_swap);
+      shared.plan.store(nullptr, std::memory_order_seq_cst);
+      while (shared.sampler_busy.load(std::memory_order_seq_cst) != 0) cpu_relax();
+      engine.reset();
+      feed->done(k);
+      problem = feed->take(k + 1, plan);
+      if (!problem.empty())
+        setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
+      header.current_segment.store(k + 1, std::memory_order_relaxed);
+      feed->prepare(tables, stream_objects, plan);
+      uint32_t active = 0;
+      for (uint32_t slot = 0; slot < threads; ++slot) {
+        if (exited[slot] && plan.thread(slot).op_count != 0)
+          setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
+                       "a plan segment has ops of a thread that exited");
+        if (!exited[slot]) ++active;
+        tables.signals[slot].store(0, std::memory_order_relaxed);
+        tables.cursors[slot] = 0;
+        std::construct_at(&tables.pace_slots[slot]);
+        results.stats(slot).progress.store(0, std::memory_order_relaxed);
+        results.stats(slot).finished.store(0, std::memory_order_relaxed);
+      }
+      engine.emplace(plan, results, api, tables);
+      shared.engine = &*engine;
+      engine->set_pace_origin(pace_origin);
+      header.stream_stall_ns += monotonic_ns() - pause;
+      getrusage(RUSAGE_SELF, &after_swap);
+      swap_user_ns += timeval_ns(after_swap.ru_utime) - timeval_ns(before_swap.ru_utime);
+      swap_sys_ns += timeval_ns(after_swap.ru_stime) - timeval_ns(before_swap.ru_stime);
+      engine->start_clock(shared.start_ns + header.stream_stall_ns);
+      shared.plan.store(&plan, std::memory_order_seq_cst);
+      shared.segments.release(k + 1, shared.mode == ReplayMode::kSingle ? 1 : active);
+    }
+  };
+  auto run_swapper = [](void* swap) -> void* {
+    (*static_cast<decltype(swap_segments)*>(swap))();
+    return nullptr;
+  };
+  pthread_t swapper;
+  const bool swapper_thread = streamed && on_main != kNoObject;
+  if (swapper_thread && pthread_create(&swapper, nullptr, run_swapper, &swap_segments) != 0)
+    setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
+                 "cannot create the replay threads");
 
   header.baseline_rss = resident_bytes(statm_fd);
   const uint64_t own_at_baseline = feed ? feed->own_bytes() : 0;
@@ -483,49 +539,9 @@ int main(int argc, char** argv) {
   shared.segments.release(0, runners);
   shared.gate.store(1, std::memory_order_release);
   futex_wake_all(shared.gate);
-  // A streamed plan: between segments every runner is parked; the next segment is
-  // swapped in and the time spent waiting for it, and the CPU spent swapping it in,
-  // are kept out of the figures.
-  uint64_t swap_user_ns = 0, swap_sys_ns = 0;
-  for (uint32_t k = 0; streamed; ++k) {
-    shared.segments.wait_all();
-    if (plan.header().last_segment) break;
-    uint64_t pause = monotonic_ns();
-    rusage before_swap{}, after_swap{};
-    getrusage(RUSAGE_SELF, &before_swap);
-    shared.plan.store(nullptr, std::memory_order_seq_cst);
-    while (shared.sampler_busy.load(std::memory_order_seq_cst) != 0) cpu_relax();
-    engine.reset();
-    feed->done(k);
-    problem = feed->take(k + 1, plan);
-    if (!problem.empty())
-      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, problem.c_str());
-    header.current_segment.store(k + 1, std::memory_order_relaxed);
-    feed->prepare(tables, stream_objects, plan);
-    uint32_t active = 0;
-    for (uint32_t slot = 0; slot < threads; ++slot) {
-      if (exited[slot] && plan.thread(slot).op_count != 0)
-        setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
-                     "a plan segment has ops of a thread that exited");
-      if (!exited[slot]) ++active;
-      tables.signals[slot].store(0, std::memory_order_relaxed);
-      tables.cursors[slot] = 0;
-      std::construct_at(&tables.pace_slots[slot]);
-      results.stats(slot).progress.store(0, std::memory_order_relaxed);
-      results.stats(slot).finished.store(0, std::memory_order_relaxed);
-    }
-    engine.emplace(plan, results, api, tables);
-    shared.engine = &*engine;
-    engine->set_pace_origin(pace_origin);
-    header.stream_stall_ns += monotonic_ns() - pause;
-    getrusage(RUSAGE_SELF, &after_swap);
-    swap_user_ns += timeval_ns(after_swap.ru_utime) - timeval_ns(before_swap.ru_utime);
-    swap_sys_ns += timeval_ns(after_swap.ru_stime) - timeval_ns(before_swap.ru_stime);
-    engine->start_clock(shared.start_ns + header.stream_stall_ns);
-    shared.plan.store(&plan, std::memory_order_seq_cst);
-    shared.segments.release(k + 1, shared.mode == ReplayMode::kSingle ? 1 : active);
-  }
+  if (streamed && !swapper_thread) swap_segments();
   if (on_main != kNoObject) runner_main(&args[on_main]);
+  if (swapper_thread) pthread_join(swapper, nullptr);
   for (uint32_t i = 0; i < runners; ++i)
     if (i != on_main) pthread_join(handles[i], nullptr);
   header.tsc_end = ticks();

@@ -244,7 +244,8 @@ TEST_F(ReplayCli, LibraryWithAnUndefinedSymbolIsReportedWithTheLoaderReason) {
 // request returned and when each thread's exit ran its destructor. m51 and m60 sleep,
 // so a replay that started thread 1 at once would log m2 first, and one that ended it
 // after its last op would log x2 before m3. Thread 0, the program's main thread, is
-// replayed on the worker's main thread, which (as in the program) does not exit.
+// replayed on the worker's main thread, which (as in the program) does not exit; so it is
+// with a streamed plan, whose segments another thread swaps in.
 TEST_F(ReplayCli, ThreadsStartAndExitWhereTheRecordingDid) {
   constexpr uint64_t kMarker = 910000;
   TraceScript s;
@@ -259,8 +260,9 @@ TEST_F(ReplayCli, ThreadsStartAndExitWhereTheRecordingDid) {
       .free(0, 0x3000)
       .free(0, 0x4000);
   fs::path trace = write(s, "t");
-  for (std::string mode : {"parallel", "serial"}) {
-    fs::path log = dir_ / ("order." + mode);
+  for (std::string mode : {"parallel", "serial", "parallel --plan stream --segment-events 2",
+                           "serial --plan stream --segment-events 3"}) {
+    fs::path log = dir_ / ("order." + std::to_string(mode.size()));
     setenv("MTREPLAY_ORDER_LOG", log.c_str(), 1);
     Outcome o = run("replay " + trace.string() + " --quiet --mode " + mode + " --allocator " +
                     FAULTY_ORDER);
