@@ -1,5 +1,6 @@
 #include "mtreplay/replay/plan_builder.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace mtreplay::replay {
@@ -73,18 +74,31 @@ PlanBuilder::AddressState& PlanBuilder::AddressTable::operator[](uint64_t addres
   }
 }
 
-void PlanBuilder::AddressTable::grow() {
+void PlanBuilder::AddressTable::rebuild(size_t capacity, bool live_only) {
   std::vector<Slot> old = std::move(slots_);
-  const size_t capacity = old.empty() ? 1024 : old.size() * 2;
   slots_.assign(capacity, Slot{});
   shift_ = 64 - __builtin_ctzll(capacity);
+  used_ = 0;
   const size_t mask = capacity - 1;
   for (const Slot& slot : old) {
-    if (slot.address == 0) continue;
+    if (slot.address == 0 || (live_only && slot.state.live == kNoObject)) continue;
     size_t i = address_hash(slot.address, shift_) & mask;
     while (slots_[i].address != 0) i = (i + 1) & mask;
     slots_[i] = slot;
+    ++used_;
   }
+}
+
+void PlanBuilder::AddressTable::grow() {
+  rebuild(slots_.empty() ? 1024 : slots_.size() * 2, false);
+}
+
+void PlanBuilder::AddressTable::forget_released() {
+  size_t live = 0;
+  for (const Slot& slot : slots_) live += slot.address != 0 && slot.state.live != kNoObject;
+  size_t capacity = 1024;
+  while (capacity < 4 * live) capacity *= 2;
+  rebuild(capacity, true);
 }
 
 PlanBuilder::PlanBuilder(uint64_t page_size) {
@@ -399,8 +413,9 @@ Plan PlanBuilder::finish() {
   return std::move(plan_);
 }
 
-void PlanBuilder::stream(uint32_t thread_count) {
+void PlanBuilder::stream(uint32_t thread_count, size_t remembered_addresses) {
   streaming_ = true;
+  remembered_addresses_ = address_limit_ = remembered_addresses;
   plan_.threads.resize(thread_count);
   thread_state_.resize(thread_count);
   free_ids_.resize(thread_count);
@@ -472,6 +487,10 @@ const Plan& PlanBuilder::finish_segment(bool last) {
 
   plan_.peak_live_bytes = peak_live_;
   ended_ = std::move(ended);
+  if (addresses_.size() > address_limit_) {
+    addresses_.forget_released();
+    address_limit_ = std::max(remembered_addresses_, 2 * addresses_.size());
+  }
   segment_open_ = false;
   return plan_;
 }

@@ -113,6 +113,38 @@ TEST_P(StreamPlan, SegmentsAddUpToTheWholePlan) {
   }
 }
 
+// A program that keeps using fresh addresses: the streamed builder's address table stays
+// bounded by what it must remember (here 256) and the live set, not by the trace. A
+// double free soon after the free is still one; long after, once its address has been
+// forgotten, it counts as an unknown free.
+TEST(StreamPlanAddresses, ReleasedAddressesAreForgottenPastTheLimit) {
+  PlanBuilder builder;
+  builder.stream(1, 256);
+  uint64_t time = 0;
+  auto add = [&](traces::Op op, uint64_t ptr, uint64_t result) {
+    traces::Event e;
+    e.op = op, e.ptr = ptr, e.result = result, e.size = 32;
+    e.time_ns = time += 10'000;  // 10 us apart: a free's inversion window ends
+    builder.add(e);
+  };
+  size_t most = 0;
+  for (uint64_t i = 0; i < 20'000; ++i) {
+    const uint64_t address = 0x100000 + i * 0x40;
+    add(traces::Op::kMalloc, 0, address);
+    add(traces::Op::kFree, address, 0);
+    if (i == 10) add(traces::Op::kFree, address, 0);       // remembered: a double free
+    if (i == 19'000) add(traces::Op::kFree, 0x100000, 0);  // forgotten: unknown
+    if (builder.segment_may_end(500)) {
+      builder.finish_segment(false);
+      most = std::max(most, builder.address_count());
+    }
+  }
+  const Plan& last = builder.finish_segment(true);
+  EXPECT_LE(most, 256u);
+  EXPECT_EQ(last.anomalies.double_free, 1u);
+  EXPECT_EQ(last.anomalies.unknown_free, 1u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Samples, StreamPlan,
                          ::testing::Values("prodcons.mtr", "python3-threads.mtr", "xz-threads.mtr",
                                            "gcc.mtr", "python3.mtr"),

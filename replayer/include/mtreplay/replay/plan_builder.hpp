@@ -30,7 +30,13 @@ class PlanBuilder {
   // completed. Only the live objects and the segment's ops are held. Call before the
   // first add(), with the trace's number of recorded threads (every segment has them
   // all, in order of first appearance, as a whole plan does).
-  void stream(uint32_t thread_count);
+  // A streamed plan forgets the addresses nothing lives at once it remembers more than
+  // `remembered_addresses` and twice the live ones (a program that keeps using fresh
+  // addresses would otherwise grow the table with the trace): a later free of such an
+  // address counts as an unknown free rather than a double free.
+  static constexpr size_t kRememberedAddresses = size_t{1} << 19;
+  void stream(uint32_t thread_count, size_t remembered_addresses = kRememberedAddresses);
+  size_t address_count() const { return addresses_.size(); }
   // Whether the current segment may end after the last event added: at least
   // `min_events` in it, and no release waiting for its allocation (an inversion).
   bool segment_may_end(uint64_t min_events) const;
@@ -64,9 +70,13 @@ class PlanBuilder {
    public:
     AddressState* find(uint64_t address);
     AddressState& operator[](uint64_t address);
+    size_t size() const { return used_; }
+    // Keeps only the addresses an object lives at.
+    void forget_released();
 
    private:
     void grow();
+    void rebuild(size_t capacity, bool live_only);
     struct Slot {
       uint64_t address = 0;
       AddressState state;
@@ -118,6 +128,8 @@ class PlanBuilder {
   // object's id returns to its block's thread for the next segments.
   static constexpr uint32_t kIdBlock = 16;
   bool streaming_ = false;
+  size_t address_limit_ = 0;  // forget released addresses past this many
+  size_t remembered_addresses_ = kRememberedAddresses;
   bool segment_open_ = true;     // false once finish_segment handed out its plan
   std::vector<uint32_t> ended_;  // ids the handed-out segment ended
   uint32_t segment_ = 0;
