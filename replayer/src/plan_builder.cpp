@@ -1,6 +1,7 @@
 #include "mtreplay/replay/plan_builder.hpp"
 
 #include <algorithm>
+#include <functional>
 #include <stdexcept>
 
 namespace mtreplay::replay {
@@ -511,7 +512,20 @@ void PlanBuilder::open_segment() {
   }
   plan_.serial_order.clear();
   plan_.created.clear();
+  // Each thread's free ids are kept in descending order and handed out from the back,
+  // lowest first: a segment's new objects then sweep the tables (the builder's and the
+  // worker's) upwards as a whole plan's do. Reused in the order they ended, they would
+  // scatter over every slot after a few segments, and the streamed replay paid a cache
+  // miss per op in its tables that the whole plan does not (single mode: +25 % CPU).
+  std::vector<size_t> sorted(free_ids_.size());
+  for (size_t slot = 0; slot < free_ids_.size(); ++slot) sorted[slot] = free_ids_[slot].size();
   for (uint32_t id : ended_) free_ids_[block_owner_[id / kIdBlock]].push_back(id);
+  for (size_t slot = 0; slot < free_ids_.size(); ++slot) {
+    auto& ids = free_ids_[slot];
+    const auto middle = ids.begin() + static_cast<std::ptrdiff_t>(sorted[slot]);
+    std::sort(middle, ids.end(), std::greater<>());
+    std::inplace_merge(ids.begin(), middle, ids.end(), std::greater<>());
+  }
   ended_.clear();
   ++segment_;
   segment_events_ = 0;

@@ -1,6 +1,7 @@
 // A streamed plan (PlanBuilder::stream) against the whole plan of the same trace: the
 // same ops per recorded thread, the same anomalies and serial peak, every segment
-// self-contained (no wait on an op of another segment), object ids reused.
+// self-contained (no wait on an op of another segment), object ids reused in
+// ascending order.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -39,8 +40,20 @@ struct Streamed {
 };
 
 // Each segment alone: its serial order covers its ops, and an op waits only on an
-// object touched earlier in this segment's serial order.
+// object touched earlier in this segment's serial order. A thread's new objects take
+// ascending ids, so that they sweep the worker's tables as a whole plan's do.
 void check_segment(const Plan& plan) {
+  for (const auto& t : plan.threads) {
+    uint32_t previous = 0;
+    bool any = false;
+    for (const PlanOp& op : t.ops) {
+      if (op.out_obj == kNoObject) continue;
+      if (any) {
+        ASSERT_GT(op.out_obj, previous) << "ids out of order in segment " << plan.segment;
+      }
+      previous = op.out_obj, any = true;
+    }
+  }
   uint64_t ops = 0;
   for (const auto& t : plan.threads) ops += t.ops.size();
   ASSERT_EQ(plan.serial_order.size(), ops);
