@@ -378,8 +378,10 @@ int mtreplay::cli::run_replay(Args args) {
     fmt::print(stderr, "mtreplay replay: unknown --plan '{}' (auto, memory, stream)\n", plan_mode);
     return kExitBadInput;
   }
-  if (plan_mode == "stream" && options.live_map != LiveMapKind::kArray) {
-    fmt::print(stderr, "mtreplay replay: --plan stream replays with --live-map array only\n");
+  if (plan_mode == "stream" && options.live_map == LiveMapKind::kPointerMapByAddress) {
+    fmt::print(stderr,
+               "mtreplay replay: --plan stream has no recorded addresses for --live-map "
+               "lphash-address\n");
     return kExitBadInput;
   }
   const std::string ahead = vm["plan-ahead"].as<std::string>();
@@ -393,7 +395,8 @@ int mtreplay::cli::run_replay(Args args) {
   }
   bool stream = plan_mode == "stream";
   // A trusted plan (from compare) is a whole plan compare chose already.
-  if (plan_mode == "auto" && options.live_map == LiveMapKind::kArray && !vm.count("trusted-plan")) {
+  if (plan_mode == "auto" && options.live_map != LiveMapKind::kPointerMapByAddress &&
+      !vm.count("trusted-plan")) {
     try {
       stream = should_stream(mtreplay::traces::MergedReader(trace).summary().events);
     } catch (const std::exception&) {

@@ -309,7 +309,8 @@ class SegmentFeed {
   void prepare(ReplayTables& tables, PlanObject* objects, const PlanView& view) {
     uint64_t count = view.header().slot_count;
     if (count > backed_) {
-      back(tables.live, backed_, count);
+      live_table_ = tables.live != nullptr;
+      if (tables.live) back(tables.live, backed_, count);
       back(tables.stages, backed_, count);
       back(objects, backed_, count);
       backed_ = count;
@@ -323,8 +324,8 @@ class SegmentFeed {
 
   // The worker's own pages for the stream: tables and buffer.
   uint64_t own_bytes() const {
-    return backed_ * (sizeof(void*) + sizeof(uint32_t) + sizeof(PlanObject)) + half_bytes_[0] +
-           half_bytes_[1];
+    return backed_ * ((live_table_ ? sizeof(void*) : 0) + sizeof(uint32_t) + sizeof(PlanObject)) +
+           half_bytes_[0] + half_bytes_[1];
   }
 
   void done(uint32_t index) {
@@ -346,6 +347,7 @@ class SegmentFeed {
   const std::byte* buffer_ = nullptr;
   uint64_t half_bytes_[2] = {};  // of each half of the buffer, the bytes mapped in
   uint64_t backed_ = 0;
+  bool live_table_ = true;  // the live pointers are in the array, not in lphash
 };
 
 }  // namespace
@@ -401,24 +403,17 @@ int main(int argc, char** argv) {
   uint64_t objects = plan.header().object_count;  // of a whole plan
   ReplayTables tables;
   PlanObject* stream_objects = nullptr;
-  if (streamed) {
-    tables.live = reserve_table<void*>(kStreamSlots);
-    tables.stages = reserve_table<std::atomic<uint32_t>>(kStreamSlots);
-    stream_objects = reserve_table<PlanObject>(kStreamSlots);
-    tables.objects = stream_objects;
-    if (tables.live && tables.stages && stream_objects) feed->prepare(tables, stream_objects, plan);
-  } else {
-    tables.live = map_table<void*>(objects);
-    tables.stages = map_table<std::atomic<uint32_t>>(objects);
-  }
-  tables.signals = map_table<std::atomic<uint32_t>>(threads);
   std::optional<LivePointerMap> live_hash;
   if (header.config.live_map != LiveMapKind::kArray) {
-    if (streamed)
+    if (streamed && header.config.live_map == LiveMapKind::kPointerMapByAddress)
       setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
-                   "a streamed plan replays with the array live map only");
-    // Sized for the live set (dead keys are dropped by migrations) or for every object.
-    live_hash.emplace(header.config.live_map == LiveMapKind::kPointerMapPresized
+                   "a streamed plan has no recorded addresses to key the live map by");
+    // Sized for the live set (dead keys are dropped by migrations) or for every object;
+    // a streamed plan's for the first segment's object slots, and it grows past them.
+    // Keyed by object id: a streamed plan's ids are slots that serve again once their
+    // object ended, so the objects that stay live across segments are found in it.
+    live_hash.emplace(streamed ? plan.header().slot_count
+                      : header.config.live_map == LiveMapKind::kPointerMapPresized
                           ? plan.header().object_count
                           : plan.header().peak_object_count);
     tables.live_hash = &*live_hash;
@@ -429,14 +424,27 @@ int main(int argc, char** argv) {
                      "the replay plan has no object addresses");
     }
   }
+  if (streamed) {
+    tables.live = live_hash ? nullptr : reserve_table<void*>(kStreamSlots);
+    tables.stages = reserve_table<std::atomic<uint32_t>>(kStreamSlots);
+    stream_objects = reserve_table<PlanObject>(kStreamSlots);
+    tables.objects = stream_objects;
+    if ((tables.live || live_hash) && tables.stages && stream_objects)
+      feed->prepare(tables, stream_objects, plan);
+  } else {
+    tables.live = map_table<void*>(objects);
+    tables.stages = map_table<std::atomic<uint32_t>>(objects);
+  }
+  tables.signals = map_table<std::atomic<uint32_t>>(threads);
   tables.doorbells = map_table<Doorbell>(threads);
   tables.cursors = map_table<uint64_t>(threads);
   tables.pace_slots = map_table<PaceSlot>(threads);
   auto* args = map_table<RunnerArg>(threads);
   auto* handles = map_table<pthread_t>(threads);
   auto* exited = map_table<uint8_t>(threads);
-  if (!tables.live || !tables.stages || !tables.signals || !tables.doorbells || !tables.cursors ||
-      !tables.pace_slots || !args || !handles || !exited || (streamed && !stream_objects))
+  if ((!tables.live && !live_hash) || !tables.stages || !tables.signals || !tables.doorbells ||
+      !tables.cursors || !tables.pace_slots || !args || !handles || !exited ||
+      (streamed && !stream_objects))
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay tables");
   for (uint32_t i = 0; i < threads; ++i) std::construct_at(&tables.pace_slots[i]);
 

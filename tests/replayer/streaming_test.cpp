@@ -36,7 +36,8 @@ TEST_F(Streaming, HazardsAndSamplesReplayTheWholePlansOps) {
                                              "--timing scaled:0.05 --plan-ahead yes",
                                              "--mode serial --plan-ahead no",
                                              "--mode serial --plan-ahead yes",
-                                             "--mode single --plan-ahead yes"};
+                                             "--mode single --plan-ahead yes",
+                                             "--live-map lphash --plan-ahead no"};
   for (const auto& c : cases) {
     auto reference = replay_json(c.trace, "--mode serial --plan memory");
     ASSERT_EQ(reference["runs"].size(), 1u) << c.name;
@@ -92,8 +93,9 @@ TEST_F(Streaming, ACrashIsLocatedAcrossSegments) {
 
 TEST_F(Streaming, BadValuesAreBadInput) {
   std::string trace = (kSamples / "gcc.mtr").string();
-  for (const char* bad : {"--plan bogus", "--segment-events 0", "--plan stream --live-map lphash",
-                          "--plan stream --plan-ahead maybe"}) {
+  for (const char* bad :
+       {"--plan bogus", "--segment-events 0", "--plan stream --live-map lphash-address",
+        "--plan stream --plan-ahead maybe"}) {
     Outcome o = run("replay " + trace + " " + bad);
     EXPECT_EQ(o.code, 2) << bad;
     EXPECT_NE(o.err.find("mtreplay replay:"), std::string::npos) << bad << ": " << o.err;
