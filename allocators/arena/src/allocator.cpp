@@ -391,9 +391,9 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   const std::uint64_t bits = load_word(span->free_bits[w]);
-  // remote_bits can hold this block only while remote_pending is set (span.hpp).
-  if ((bits & bit) != 0 || (__atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0 &&
-                            (load_word(span->remote_bits[w]) & bit) != 0))
+  // Freed already: free, or pending (in a thread's batch or in remote_bits), which is
+  // in the same cache line.
+  if (((bits | __atomic_load_n(&span->pending_bits[w], __ATOMIC_RELAXED)) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   store_word(span->free_bits[w], bits | bit);
   if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
@@ -427,13 +427,13 @@ void flush_remote_frees() {
       if (held == nullptr) reject("free", false, p);
     }
     bool double_free;
-    const BlockRef block = find_block(*seg, address, double_free);
+    const BlockRef block = find_block(*seg, address, double_free, /*batched=*/true);
     if (block.span == nullptr) {
       held->lock.unlock();
       batch.count = 0;
       reject("free", double_free, p);
     }
-    release_block(*held, block);
+    release_block(*held, block, /*batched=*/true);
   }
   if (held != nullptr) held->lock.unlock();
   batch.count = 0;
@@ -444,10 +444,12 @@ void flush_remote_frees() {
 }
 
 // A free of a block in a slab another thread owns joins this thread's batch, after the
-// checks that need no lock (the block's bit, read atomically, and the batch itself); any
-// doubt sends it down the locked path, which names the error. A block of a slab freed
-// and reused meanwhile (only possible if the program frees twice) is caught when the
-// batch is flushed, under the lock.
+// checks that need no lock (the block's free bit, read atomically); any doubt sends it
+// down the locked path, which names the error. The block is marked pending at once (an
+// atomic OR): a second free of it, by any thread and on any path, finds the mark and
+// aborts, whether the first still waits in a batch or was handed back and not yet
+// collected. A block of a slab freed and reused meanwhile (only possible if the program
+// frees twice) is caught when the batch is flushed, under the lock.
 inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
   const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
   Span* span = page_span(seg, page);
@@ -473,12 +475,11 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
     return false;
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
-  if (((load_word(span->free_bits[w]) | load_word(span->remote_bits[w])) & bit) != 0) return false;
-  RemoteBatch& batch = heap.remote;
-  for (std::uint32_t i = 0; i < batch.count; ++i)
-    if (batch.blocks[i] == address)
-      die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  if ((load_word(span->free_bits[w]) & bit) != 0) return false;
+  if ((__atomic_fetch_or(&span->pending_bits[w], bit, __ATOMIC_RELAXED) & bit) != 0)
+    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   register_heap();  // the exit destructor flushes the batch
+  RemoteBatch& batch = heap.remote;
   batch.blocks[batch.count++] = address;
   if (batch.count == kRemoteBatch) flush_remote_frees();
   return true;

@@ -69,13 +69,16 @@ void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages);
 
 // The span of a block this segment handed out, or nullptr when `address` is not the
 // start of a live block here; `double_free` tells a freed block from a foreign one.
+// `batched`: the block comes from a flushed batch, so its pending bit is its own.
 struct BlockRef {
   Span* span;
   std::size_t index;  // block within a slab
 };
-BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free);
+BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free,
+                    bool batched = false);
 
-void release_block(Arena& arena, BlockRef block);
+// Frees a block find_block found (`batched` as there).
+void release_block(Arena& arena, BlockRef block, bool batched = false);
 std::size_t block_usable_size(const BlockRef& block);
 // Grows or shrinks a medium block without moving it; false when the next pages are taken.
 bool medium_resize_in_place(Arena& arena, Span& span, std::size_t pages);

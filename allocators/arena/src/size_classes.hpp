@@ -66,6 +66,11 @@ constexpr std::array<ClassInfo, kNumClasses> make_class_table() {
 inline constexpr std::array<ClassInfo, kNumClasses> kClasses = make_class_table();
 
 static_assert(class_block_size(kNumClasses - 1) == kMaxSmall);
+static_assert([] {
+  for (const ClassInfo& info : kClasses)
+    if (info.slab_pages == 0 || info.blocks > kMaxBlocksPerSlab) return false;
+  return true;
+}());
 static_assert(size_class_of(kMaxSmall) == kNumClasses - 1);
 
 // Exact for offsets below 2^32 / block_size, which every slab satisfies (checked in tests).

@@ -18,8 +18,8 @@ struct Segment;
 enum class SpanKind : std::uint8_t { kFree, kSlab, kMedium };
 
 // Laid out for the fast paths: a free of a block in one's own slab reads the first
-// cache line (owner, geometry, counters, remote_pending) and the line of free_bits, and
-// the line of remote_bits only while other threads' frees wait to be collected.
+// cache line (owner, geometry, counters) and the second (free_bits and pending_bits);
+// only the owner's collection of other threads' frees reads the third (remote_bits).
 // Descriptors come 64-byte aligned from the metadata pool.
 struct alignas(64) Span {
   // Slabs only. A slab is either owned by one thread (which allocates from it and frees
@@ -53,11 +53,20 @@ struct alignas(64) Span {
   Span* prev;
   // Bit set = block free, so the first free block is one count-trailing-zeros.
   std::uint64_t free_bits[kBitmapWords];
-  std::uint64_t remote_bits[kBitmapWords];
-  Span** inbox;  // the owner's
+  // Bit set = the program freed the block but the slab does not show it free yet: the
+  // free waits in a thread's batch, or in remote_bits for the owner to collect. Set
+  // atomically by the free that batches the block (or locks its arena at once), cleared
+  // atomically where the block becomes free (the flush into an unowned slab, the owner's
+  // collection), always after its free bit is set. Every free checks it, so a second
+  // free of such a block aborts at once instead of freeing it a second time.
+  std::uint64_t pending_bits[kBitmapWords];
+  std::uint64_t remote_bits[kBitmapWords];  // a subset of pending_bits
+  Span** inbox;                             // the owner's
   Span* remote_next;
 };
-static_assert(offsetof(Span, free_bits) == 64, "the free bitmap fills the second line");
+static_assert(offsetof(Span, free_bits) == 64, "the free bitmap starts the second line");
+static_assert(offsetof(Span, remote_bits) == 128, "the pending bitmap ends the second line");
+static_assert(sizeof(Span) == 192, "three cache lines");
 
 // Relaxed atomic access to words that one thread writes while others may read them.
 inline std::uint64_t load_word(const std::uint64_t& word) {
