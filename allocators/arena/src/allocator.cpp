@@ -8,6 +8,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -37,10 +38,15 @@ constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec
 
 // The slabs this thread owns: small blocks come from them and return to them without
 // a lock or an atomic instruction. Per class, slabs with a free block (the head is the
-// one allocated from) and full ones; blocks other threads free arrive via the inbox.
+// one allocated from) and all of them; blocks other threads free arrive via the inbox.
+// A full slab is on no list but `owned`, which changes only when a slab is taken or
+// given back: a slab that fills, or gains its first free block, touches the descriptors
+// of its neighbours in `partial` only (with a list of full slabs too, a free into a full
+// slab touched four other descriptors, most of them cold: server_exchange spent a
+// tenth of its free path there).
 struct ClassSlabs {
   Span* partial;
-  Span* full;
+  Span* owned;
   // The head of `partial` came from a free into another thread's slab (release), not
   // from a refill: a thread that only frees in this class (a consumer) gives it back
   // once it is empty instead of keeping it to allocate from.
@@ -106,6 +112,22 @@ void child_after_fork() {
   }
 }
 
+void owned_push(ClassSlabs& slabs, Span* span) {
+  span->owned_prev = nullptr;
+  span->owned_next = slabs.owned;
+  if (slabs.owned != nullptr) slabs.owned->owned_prev = span;
+  slabs.owned = span;
+}
+
+void owned_remove(ClassSlabs& slabs, Span* span) {
+  if (span->owned_prev != nullptr)
+    span->owned_prev->owned_next = span->owned_next;
+  else
+    slabs.owned = span->owned_next;
+  if (span->owned_next != nullptr) span->owned_next->owned_prev = span->owned_prev;
+  span->owned_next = span->owned_prev = nullptr;
+}
+
 void give_back_slab(Span* span) {
   Arena& owner = *span->segment->arena;
   owner.lock.lock();
@@ -121,6 +143,7 @@ void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
     return;
   if (span == slabs.partial) slabs.head_from_free = false;
   span_list_remove(slabs.partial, span);
+  owned_remove(slabs, span);
   give_back_slab(span);
 }
 
@@ -133,10 +156,7 @@ void drain_inbox() {
     ClassSlabs& slabs = heap.classes[span->size_class];
     const bool was_full = span->free_count == 0;
     if (collect_remote_frees(*span) != 0) {
-      if (was_full) {
-        span_list_remove(slabs.full, span);
-        span_list_insert_second(slabs.partial, span);
-      }
+      if (was_full) span_list_insert_second(slabs.partial, span);
       if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
     }
     span = next;
@@ -151,13 +171,11 @@ void release_thread_heap(void*) {
   flush_remote_frees();
   drain_inbox();
   for (ClassSlabs& slabs : heap.classes) {
-    for (Span* list : {slabs.partial, slabs.full}) {
-      while (list != nullptr) {
-        Span* next = list->next;
-        list->next = list->prev = nullptr;
-        give_back_slab(list);
-        list = next;
-      }
+    for (Span* span = slabs.owned; span != nullptr;) {
+      Span* next = span->owned_next;
+      span->next = span->prev = span->owned_next = span->owned_prev = nullptr;
+      give_back_slab(span);
+      span = next;
     }
     slabs = {};
   }
@@ -258,15 +276,15 @@ inline void register_heap() {
 // emptied slab come back without this thread's help. A slab with remote frees pending
 // stays: it is in the inbox, which only this thread may walk (collected at the next
 // refill). Under the arena lock no remote free into this arena's slabs can start
-// meanwhile. At most the newest 32 are looked at (the list's head): slabs of an arena
-// the thread left stay at its tail and are not walked at every refill.
+// meanwhile. At most the newest 32 owned slabs are looked at (the list's head): slabs
+// of an arena the thread left stay at its tail and are not walked at every refill.
 void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
   int looked = 0;
-  for (Span* span = slabs.full; span != nullptr && looked < 32; ++looked) {
-    Span* next = span->next;
-    if (span->segment->arena == &arena &&
+  for (Span* span = slabs.owned; span != nullptr && looked < 32; ++looked) {
+    Span* next = span->owned_next;
+    if (span->free_count == 0 && span->segment->arena == &arena &&
         __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) == 0) {
-      span_list_remove(slabs.full, span);
+      owned_remove(slabs, span);
       disown_slab(arena, span);
     }
     span = next;
@@ -291,13 +309,11 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
     arena.lock.unlock();
     if (slab == nullptr) return no_memory();
     span_list_push(slabs.partial, slab);
+    owned_push(slabs, slab);
     slabs.head_from_free = false;
   }
   void* p = take_block(*slab);
-  if (slab->free_count == 0) {
-    span_list_remove(slabs.partial, slab);
-    span_list_push(slabs.full, slab);
-  }
+  if (slab->free_count == 0) span_list_remove(slabs.partial, slab);
   return p;
 }
 
@@ -307,10 +323,7 @@ inline void* allocate_small(std::size_t size_class) {
   if (slab == nullptr) [[unlikely]]
     return allocate_small_slow(size_class);
   void* p = take_block(*slab);
-  if (slab->free_count == 0) {
-    span_list_remove(slabs.partial, slab);
-    span_list_push(slabs.full, slab);
-  }
+  if (slab->free_count == 0) span_list_remove(slabs.partial, slab);
   return p;
 }
 
@@ -377,6 +390,9 @@ Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
 inline bool release_own(Segment& seg, std::uintptr_t address) {
   const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
   Span* span = page_span(seg, page);
+  // The bitmaps' line, fetched beside the first line instead of after it (the block's
+  // word is known only from the first line's geometry). A prefetch never faults.
+  __builtin_prefetch(reinterpret_cast<const char*>(span) + offsetof(Span, free_bits));
   // Only this thread writes its id into a span, so a match means the span is ours
   // and none of its fields can change under us.
   if (span == nullptr || heap.id == 0 ||
@@ -399,7 +415,6 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
   ClassSlabs& slabs = heap.classes[span->size_class];
   if (span->free_count++ == 0) {
-    span_list_remove(slabs.full, span);
     if (slabs.partial == nullptr) slabs.head_from_free = true;
     span_list_insert_second(slabs.partial, span);
   } else if (span->free_count == span->capacity) [[unlikely]] {
@@ -454,6 +469,7 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
   const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
   Span* span = page_span(seg, page);
   if (span == nullptr) return false;
+  __builtin_prefetch(reinterpret_cast<const char*>(span) + offsetof(Span, free_bits), 1);
   const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_ACQUIRE);
   // Ours: release_own refused it, so it is invalid (the locked path says why).
   if (owner == heap.id) return false;
@@ -508,9 +524,8 @@ void release(void* p) {
       adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
       arena->lock.unlock();
       ClassSlabs& slabs = heap.classes[span->size_class];
-      if (span->free_count == 0) {
-        span_list_push(slabs.full, span);
-      } else {
+      owned_push(slabs, span);
+      if (span->free_count != 0) {
         if (slabs.partial == nullptr) slabs.head_from_free = true;
         span_list_insert_second(slabs.partial, span);
       }

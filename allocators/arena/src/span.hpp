@@ -63,6 +63,11 @@ struct alignas(64) Span {
   std::uint64_t remote_bits[kBitmapWords];  // a subset of pending_bits
   Span** inbox;                             // the owner's
   Span* remote_next;
+  // Owned slabs: the owner's list of its slabs of this class, full or not (walked only
+  // at a refill's hand-over and at thread exit; a slab that fills or gains a free block
+  // changes no list but the owner's partial one).
+  Span* owned_next;
+  Span* owned_prev;
 };
 static_assert(offsetof(Span, free_bits) == 64, "the free bitmap starts the second line");
 static_assert(offsetof(Span, remote_bits) == 128, "the pending bitmap ends the second line");
