@@ -137,7 +137,7 @@ void give_back_slab(Span* span) {
 
 // An owned slab whose blocks are all free goes back to its arena, unless it is the one
 // being allocated from or it sits in the inbox (then the inbox run decides later).
-void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
+[[gnu::noinline]] void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
   if ((span == slabs.partial && !slabs.head_from_free) ||
       __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0)
     return;
@@ -390,28 +390,27 @@ Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
 inline bool release_own(Segment& seg, std::uintptr_t address) {
   const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
   Span* span = page_span(seg, page);
-  // The bitmaps' line, fetched beside the first line instead of after it (the block's
-  // word is known only from the first line's geometry). A prefetch never faults.
-  __builtin_prefetch(reinterpret_cast<const char*>(span) + offsetof(Span, free_bits));
   // Only this thread writes its id into a span, so a match means the span is ours
-  // and none of its fields can change under us.
-  if (span == nullptr || heap.id == 0 ||
-      __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id || span->segment != &seg)
+  // and none of its fields can change under us. The page's entry may be stale (a span
+  // that now describes other pages, even of another segment): the block must lie in
+  // the span, which is checked from the first line alone: an index below the capacity
+  // whose block starts exactly at `address` (which no address outside the slab has,
+  // whatever the product's overflow made of its index).
+  if (span == nullptr || heap.id == 0 || __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id)
     return false;
   const std::size_t offset = address - span->start;
   const std::size_t index =
       static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
-  if (offset >= std::size_t{span->page_count} << kPageShift || index * span->block_size != offset ||
-      index >= span->capacity)
+  if (index >= span->capacity || index * span->block_size != offset)
     return false;  // the locked path names the error
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
-  const std::uint64_t bits = load_word(span->free_bits[w]);
+  const std::uint64_t bits = load_word(span->bits[w].free);
   // Freed already: free, or pending (in a thread's batch or in remote_bits), which is
   // in the same cache line.
-  if (((bits | __atomic_load_n(&span->pending_bits[w], __ATOMIC_RELAXED)) & bit) != 0)
+  if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
-  store_word(span->free_bits[w], bits | bit);
+  store_word(span->bits[w].free, bits | bit);
   if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
   ClassSlabs& slabs = heap.classes[span->size_class];
   if (span->free_count++ == 0) {
@@ -469,7 +468,6 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
   const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
   Span* span = page_span(seg, page);
   if (span == nullptr) return false;
-  __builtin_prefetch(reinterpret_cast<const char*>(span) + offsetof(Span, free_bits), 1);
   const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_ACQUIRE);
   // Ours: release_own refused it, so it is invalid (the locked path says why).
   if (owner == heap.id) return false;
@@ -491,8 +489,8 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
     return false;
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
-  if ((load_word(span->free_bits[w]) & bit) != 0) return false;
-  if ((__atomic_fetch_or(&span->pending_bits[w], bit, __ATOMIC_RELAXED) & bit) != 0)
+  if ((load_word(span->bits[w].free) & bit) != 0) return false;
+  if ((__atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_RELAXED) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   register_heap();  // the exit destructor flushes the batch
   RemoteBatch& batch = heap.remote;
@@ -501,11 +499,11 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
   return true;
 }
 
-void release(void* p) {
+// Every free but that of a block in one of the thread's own slabs; `seg` is the
+// segment holding `p`, or nullptr.
+[[gnu::noinline]] void release_slow(void* p, Segment* seg) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  if (Segment* seg = segment_map().find(address)) [[likely]] {
-    if (release_own(*seg, address)) [[likely]]
-      return;
+  if (seg != nullptr) [[likely]] {
     if (defer_remote_free(*seg, address)) return;
     Arena* arena = lock_segment_owner(seg, address);
     if (arena == nullptr) reject("free", false, p);
@@ -540,6 +538,15 @@ void release(void* p) {
                                        ? LargeBlocks::Found::kUnknown
                                        : large_blocks().release(address);
   if (found != LargeBlocks::Found::kLive) reject("free", found == LargeBlocks::Found::kFreed, p);
+}
+
+// Apart from release_slow, so that the common free saves no registers and sets up no frame.
+inline void release(void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  Segment* seg = segment_map().find(address);
+  if (seg != nullptr && release_own(*seg, address)) [[likely]]
+    return;
+  release_slow(p, seg);
 }
 
 std::size_t usable_size(void* p, const char* function) {

@@ -49,15 +49,15 @@ void disown_slab(Arena& arena, Span* span);
 void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** inbox);
 // In a forked child: slabs owned by threads that did not survive become unowned.
 void disown_orphans(Arena& arena, std::uint64_t survivor);
-// Owner only: moves blocks other threads freed into free_bits; returns how many.
+// Owner only: moves blocks other threads freed into the free bits; returns how many.
 std::size_t collect_remote_frees(Span& span);
 
 // Owner only: the first free block of an owned slab that has one.
 inline void* take_block(Span& span) {
   std::size_t w = span.first_word;
   std::uint64_t bits;
-  while ((bits = load_word(span.free_bits[w])) == 0) ++w;
-  store_word(span.free_bits[w], bits & (bits - 1));
+  while ((bits = load_word(span.bits[w].free)) == 0) ++w;
+  store_word(span.bits[w].free, bits & (bits - 1));
   span.first_word = static_cast<std::uint16_t>(w);
   --span.free_count;
   const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
