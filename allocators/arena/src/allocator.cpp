@@ -47,6 +47,11 @@ constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec
 struct ClassSlabs {
   Span* partial;
   Span* owned;
+  Span* owned_tail;
+  // How many slabs the thread's own frees took off "full" since they were last looked
+  // for (relist_slabs_with_room): counted without a branch, so that a refill does not
+  // walk its slabs in vain.
+  std::uint32_t unlisted;
   // The head of `partial` came from a free into another thread's slab (release), not
   // from a refill: a thread that only frees in this class (a consumer) gives it back
   // once it is empty instead of keeping it to allocate from.
@@ -112,10 +117,27 @@ void child_after_fork() {
   }
 }
 
+void partial_push(ClassSlabs& slabs, Span* span) {
+  span_list_push(slabs.partial, span);
+  span->in_partial = true;
+}
+void partial_insert_second(ClassSlabs& slabs, Span* span) {
+  span_list_insert_second(slabs.partial, span);
+  span->in_partial = true;
+}
+void partial_remove(ClassSlabs& slabs, Span* span) {
+  span_list_remove(slabs.partial, span);
+  span->in_partial = false;
+}
+
 void owned_push(ClassSlabs& slabs, Span* span) {
+  span->in_partial = false;
   span->owned_prev = nullptr;
   span->owned_next = slabs.owned;
-  if (slabs.owned != nullptr) slabs.owned->owned_prev = span;
+  if (slabs.owned != nullptr)
+    slabs.owned->owned_prev = span;
+  else
+    slabs.owned_tail = span;
   slabs.owned = span;
 }
 
@@ -124,8 +146,53 @@ void owned_remove(ClassSlabs& slabs, Span* span) {
     span->owned_prev->owned_next = span->owned_next;
   else
     slabs.owned = span->owned_next;
-  if (span->owned_next != nullptr) span->owned_next->owned_prev = span->owned_prev;
+  if (span->owned_next != nullptr)
+    span->owned_next->owned_prev = span->owned_prev;
+  else
+    slabs.owned_tail = span->owned_prev;
   span->owned_next = span->owned_prev = nullptr;
+}
+
+// The owner's frees leave a slab that was full off the list of slabs with room (deciding
+// whether it was full is a branch no predictor gets right on a program whose slabs are
+// all nearly full: server_exchange mispredicted half of them, and the list insertion
+// touched two other descriptors). The class's next refill finds such slabs here, before
+// it asks the arena for one: it walks `owned` from its head until it has found as many
+// as were counted, at most 64, and then turns the list so that the slabs it walked go
+// to its tail (one splice), and the next walk starts with the others. Returns how many
+// free blocks the slabs it put on the list hold.
+std::size_t relist_slabs_with_room(ClassSlabs& slabs) {
+  if (slabs.unlisted == 0) return 0;
+  std::uint32_t found = 0;
+  std::size_t blocks = 0;
+  int looked = 0;
+  Span* last = nullptr;
+  for (Span* span = slabs.owned; span != nullptr && looked < 64 && found < slabs.unlisted;
+       span = span->owned_next, ++looked) {
+    if (span->free_count != 0 && !span->in_partial) {
+      partial_push(slabs, span);
+      ++found;
+      blocks += span->free_count;
+    }
+    last = span;
+  }
+  Span* rest = last != nullptr ? last->owned_next : nullptr;
+  if (rest == nullptr) {
+    // Every slab looked at: none is left to find (one given back since it was counted
+    // is not).
+    slabs.unlisted = 0;
+  } else {
+    slabs.unlisted -= found;
+    Span* head = slabs.owned;
+    rest->owned_prev = nullptr;
+    last->owned_next = nullptr;
+    slabs.owned_tail->owned_next = head;
+    head->owned_prev = slabs.owned_tail;
+    slabs.owned = rest;
+    slabs.owned_tail = last;
+  }
+  if (blocks != 0) slabs.head_from_free = false;
+  return blocks;
 }
 
 void give_back_slab(Span* span) {
@@ -142,7 +209,7 @@ void give_back_slab(Span* span) {
       __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0)
     return;
   if (span == slabs.partial) slabs.head_from_free = false;
-  span_list_remove(slabs.partial, span);
+  if (span->in_partial) partial_remove(slabs, span);
   owned_remove(slabs, span);
   give_back_slab(span);
 }
@@ -154,9 +221,8 @@ void drain_inbox() {
     Span* next = span->remote_next;
     __atomic_store_n(&span->remote_pending, 0, __ATOMIC_SEQ_CST);
     ClassSlabs& slabs = heap.classes[span->size_class];
-    const bool was_full = span->free_count == 0;
     if (collect_remote_frees(*span) != 0) {
-      if (was_full) span_list_insert_second(slabs.partial, span);
+      if (!span->in_partial) partial_insert_second(slabs, span);
       if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
     }
     span = next;
@@ -301,19 +367,30 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
   ClassSlabs& slabs = heap.classes[size_class];
   if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
   Span* slab = slabs.partial;
+  // A quarter of a slab's blocks found on the owner's slabs serve; fewer (a program that
+  // frees a block into each slab it has just filled: python's ints) and the class takes
+  // a slab from the arena as well, first in the list, or every other malloc would come
+  // here for the one block a relisted slab has.
+  if (slab == nullptr &&
+      relist_slabs_with_room(slabs) * 4 >= std::size_t{kClasses[size_class].blocks})
+    slab = slabs.partial;
   if (slab == nullptr) {
     large_blocks().decay();
     Arena& arena = lock_own_arena();
     if (!freed_into) hand_over_full_slabs(arena, slabs);
     slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
     arena.lock.unlock();
-    if (slab == nullptr) return no_memory();
-    span_list_push(slabs.partial, slab);
-    owned_push(slabs, slab);
-    slabs.head_from_free = false;
+    if (slab != nullptr) {
+      owned_push(slabs, slab);
+      partial_push(slabs, slab);
+      slabs.head_from_free = false;
+    } else {
+      slab = slabs.partial;  // out of memory: the few blocks relisted still serve
+      if (slab == nullptr) return no_memory();
+    }
   }
   void* p = take_block(*slab);
-  if (slab->free_count == 0) span_list_remove(slabs.partial, slab);
+  if (slab->free_count == 0) partial_remove(slabs, slab);
   return p;
 }
 
@@ -323,7 +400,7 @@ inline void* allocate_small(std::size_t size_class) {
   if (slab == nullptr) [[unlikely]]
     return allocate_small_slow(size_class);
   void* p = take_block(*slab);
-  if (slab->free_count == 0) span_list_remove(slabs.partial, slab);
+  if (slab->free_count == 0) partial_remove(slabs, slab);
   return p;
 }
 
@@ -412,13 +489,12 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   store_word(span->bits[w].free, bits | bit);
   if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
+  // A slab that was full stays off the list of slabs with room: the next refill of the
+  // class finds it (allocate_small_slow).
   ClassSlabs& slabs = heap.classes[span->size_class];
-  if (span->free_count++ == 0) {
-    if (slabs.partial == nullptr) slabs.head_from_free = true;
-    span_list_insert_second(slabs.partial, span);
-  } else if (span->free_count == span->capacity) [[unlikely]] {
+  slabs.unlisted += span->free_count == 0;
+  if (++span->free_count == span->capacity) [[unlikely]]
     maybe_give_back_empty(slabs, span);
-  }
   return true;
 }
 
@@ -525,7 +601,7 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
       owned_push(slabs, span);
       if (span->free_count != 0) {
         if (slabs.partial == nullptr) slabs.head_from_free = true;
-        span_list_insert_second(slabs.partial, span);
+        partial_insert_second(slabs, span);
       }
       if (!release_own(*seg, address)) die("adopted slab refused a block it holds");
       return;

@@ -70,6 +70,7 @@ struct alignas(64) Span {
   std::uint16_t page_count;
   SpanKind kind;
   bool listed;
+  bool in_partial;                          // owned slabs: on the owner's list of slabs with room
   std::uint64_t remote_bits[kBitmapWords];  // a subset of the pending bits
   Span** inbox;                             // the owner's
   Span* remote_next;
