@@ -40,9 +40,10 @@ constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec
 // a lock or an atomic instruction. Per class, slabs with a free block (the head is the
 // one allocated from) and all of them; blocks other threads free arrive via the inbox.
 // A full slab is on no list but `owned`, which changes only when a slab is taken or
-// given back: a slab that fills, or gains its first free block, touches the descriptors
-// of its neighbours in `partial` only (with a list of full slabs too, a free into a full
-// slab touched four other descriptors, most of them cold: server_exchange spent a
+// given back (and is turned by relist_slabs_with_room): a slab that fills leaves
+// `partial`, and one that gets its first block back from its owner's free stays off it
+// until the class's next refill relists it (with a list of full slabs, a free into a
+// full slab touched four other descriptors, most of them cold: server_exchange spent a
 // tenth of its free path there).
 struct ClassSlabs {
   Span* partial;

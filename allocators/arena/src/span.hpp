@@ -75,8 +75,7 @@ struct alignas(64) Span {
   Span** inbox;                             // the owner's
   Span* remote_next;
   // Owned slabs: the owner's list of its slabs of this class, full or not (walked only
-  // at a refill's hand-over and at thread exit; a slab that fills or gains a free block
-  // changes no list but the owner's partial one).
+  // at a refill and at thread exit).
   Span* owned_next;
   Span* owned_prev;
 };
