@@ -8,6 +8,7 @@
 #include <atomic>
 #include <bit>
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 
@@ -37,10 +38,21 @@ constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec
 
 // The slabs this thread owns: small blocks come from them and return to them without
 // a lock or an atomic instruction. Per class, slabs with a free block (the head is the
-// one allocated from) and full ones; blocks other threads free arrive via the inbox.
+// one allocated from) and all of them; blocks other threads free arrive via the inbox.
+// A full slab is on no list but `owned`, which changes only when a slab is taken or
+// given back (and is turned by relist_slabs_with_room): a slab that fills leaves
+// `partial`, and one that gets its first block back from its owner's free stays off it
+// until the class's next refill relists it (with a list of full slabs, a free into a
+// full slab touched four other descriptors, most of them cold: server_exchange spent a
+// tenth of its free path there).
 struct ClassSlabs {
   Span* partial;
-  Span* full;
+  Span* owned;
+  Span* owned_tail;
+  // How many slabs the thread's own frees took off "full" since they were last looked
+  // for (relist_slabs_with_room): counted without a branch, so that a refill does not
+  // walk its slabs in vain.
+  std::uint32_t unlisted;
   // The head of `partial` came from a free into another thread's slab (release), not
   // from a refill: a thread that only frees in this class (a consumer) gives it back
   // once it is empty instead of keeping it to allocate from.
@@ -106,6 +118,84 @@ void child_after_fork() {
   }
 }
 
+void partial_push(ClassSlabs& slabs, Span* span) {
+  span_list_push(slabs.partial, span);
+  span->in_partial = true;
+}
+void partial_insert_second(ClassSlabs& slabs, Span* span) {
+  span_list_insert_second(slabs.partial, span);
+  span->in_partial = true;
+}
+void partial_remove(ClassSlabs& slabs, Span* span) {
+  span_list_remove(slabs.partial, span);
+  span->in_partial = false;
+}
+
+void owned_push(ClassSlabs& slabs, Span* span) {
+  span->in_partial = false;
+  span->owned_prev = nullptr;
+  span->owned_next = slabs.owned;
+  if (slabs.owned != nullptr)
+    slabs.owned->owned_prev = span;
+  else
+    slabs.owned_tail = span;
+  slabs.owned = span;
+}
+
+void owned_remove(ClassSlabs& slabs, Span* span) {
+  if (span->owned_prev != nullptr)
+    span->owned_prev->owned_next = span->owned_next;
+  else
+    slabs.owned = span->owned_next;
+  if (span->owned_next != nullptr)
+    span->owned_next->owned_prev = span->owned_prev;
+  else
+    slabs.owned_tail = span->owned_prev;
+  span->owned_next = span->owned_prev = nullptr;
+}
+
+// The owner's frees leave a slab that was full off the list of slabs with room (deciding
+// whether it was full is a branch no predictor gets right on a program whose slabs are
+// all nearly full: server_exchange mispredicted half of them, and the list insertion
+// touched two other descriptors). The class's next refill finds such slabs here, before
+// it asks the arena for one: it walks `owned` from its head until it has found as many
+// as were counted, at most 64, and then turns the list so that the slabs it walked go
+// to its tail (one splice), and the next walk starts with the others. Returns how many
+// free blocks the slabs it put on the list hold.
+std::size_t relist_slabs_with_room(ClassSlabs& slabs) {
+  if (slabs.unlisted == 0) return 0;
+  std::uint32_t found = 0;
+  std::size_t blocks = 0;
+  int looked = 0;
+  Span* last = nullptr;
+  for (Span* span = slabs.owned; span != nullptr && looked < 64 && found < slabs.unlisted;
+       span = span->owned_next, ++looked) {
+    if (span->free_count != 0 && !span->in_partial) {
+      partial_push(slabs, span);
+      ++found;
+      blocks += span->free_count;
+    }
+    last = span;
+  }
+  Span* rest = last != nullptr ? last->owned_next : nullptr;
+  if (rest == nullptr) {
+    // Every slab looked at: none is left to find (one given back since it was counted
+    // is not).
+    slabs.unlisted = 0;
+  } else {
+    slabs.unlisted -= found;
+    Span* head = slabs.owned;
+    rest->owned_prev = nullptr;
+    last->owned_next = nullptr;
+    slabs.owned_tail->owned_next = head;
+    head->owned_prev = slabs.owned_tail;
+    slabs.owned = rest;
+    slabs.owned_tail = last;
+  }
+  if (blocks != 0) slabs.head_from_free = false;
+  return blocks;
+}
+
 void give_back_slab(Span* span) {
   Arena& owner = *span->segment->arena;
   owner.lock.lock();
@@ -115,12 +205,13 @@ void give_back_slab(Span* span) {
 
 // An owned slab whose blocks are all free goes back to its arena, unless it is the one
 // being allocated from or it sits in the inbox (then the inbox run decides later).
-void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
+[[gnu::noinline]] void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
   if ((span == slabs.partial && !slabs.head_from_free) ||
       __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0)
     return;
   if (span == slabs.partial) slabs.head_from_free = false;
-  span_list_remove(slabs.partial, span);
+  if (span->in_partial) partial_remove(slabs, span);
+  owned_remove(slabs, span);
   give_back_slab(span);
 }
 
@@ -131,12 +222,8 @@ void drain_inbox() {
     Span* next = span->remote_next;
     __atomic_store_n(&span->remote_pending, 0, __ATOMIC_SEQ_CST);
     ClassSlabs& slabs = heap.classes[span->size_class];
-    const bool was_full = span->free_count == 0;
     if (collect_remote_frees(*span) != 0) {
-      if (was_full) {
-        span_list_remove(slabs.full, span);
-        span_list_insert_second(slabs.partial, span);
-      }
+      if (!span->in_partial) partial_insert_second(slabs, span);
       if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
     }
     span = next;
@@ -151,13 +238,11 @@ void release_thread_heap(void*) {
   flush_remote_frees();
   drain_inbox();
   for (ClassSlabs& slabs : heap.classes) {
-    for (Span* list : {slabs.partial, slabs.full}) {
-      while (list != nullptr) {
-        Span* next = list->next;
-        list->next = list->prev = nullptr;
-        give_back_slab(list);
-        list = next;
-      }
+    for (Span* span = slabs.owned; span != nullptr;) {
+      Span* next = span->owned_next;
+      span->next = span->prev = span->owned_next = span->owned_prev = nullptr;
+      give_back_slab(span);
+      span = next;
     }
     slabs = {};
   }
@@ -258,15 +343,15 @@ inline void register_heap() {
 // emptied slab come back without this thread's help. A slab with remote frees pending
 // stays: it is in the inbox, which only this thread may walk (collected at the next
 // refill). Under the arena lock no remote free into this arena's slabs can start
-// meanwhile. At most the newest 32 are looked at (the list's head): slabs of an arena
-// the thread left stay at its tail and are not walked at every refill.
+// meanwhile. At most the newest 32 owned slabs are looked at (the list's head): slabs
+// of an arena the thread left stay at its tail and are not walked at every refill.
 void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
   int looked = 0;
-  for (Span* span = slabs.full; span != nullptr && looked < 32; ++looked) {
-    Span* next = span->next;
-    if (span->segment->arena == &arena &&
+  for (Span* span = slabs.owned; span != nullptr && looked < 32; ++looked) {
+    Span* next = span->owned_next;
+    if (span->free_count == 0 && span->segment->arena == &arena &&
         __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) == 0) {
-      span_list_remove(slabs.full, span);
+      owned_remove(slabs, span);
       disown_slab(arena, span);
     }
     span = next;
@@ -283,21 +368,30 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
   ClassSlabs& slabs = heap.classes[size_class];
   if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
   Span* slab = slabs.partial;
+  // A quarter of a slab's blocks found on the owner's slabs serve; fewer (a program that
+  // frees a block into each slab it has just filled: python's ints) and the class takes
+  // a slab from the arena as well, first in the list, or every other malloc would come
+  // here for the one block a relisted slab has.
+  if (slab == nullptr &&
+      relist_slabs_with_room(slabs) * 4 >= std::size_t{kClasses[size_class].blocks})
+    slab = slabs.partial;
   if (slab == nullptr) {
     large_blocks().decay();
     Arena& arena = lock_own_arena();
     if (!freed_into) hand_over_full_slabs(arena, slabs);
     slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
     arena.lock.unlock();
-    if (slab == nullptr) return no_memory();
-    span_list_push(slabs.partial, slab);
-    slabs.head_from_free = false;
+    if (slab != nullptr) {
+      owned_push(slabs, slab);
+      partial_push(slabs, slab);
+      slabs.head_from_free = false;
+    } else {
+      slab = slabs.partial;  // out of memory: the few blocks relisted still serve
+      if (slab == nullptr) return no_memory();
+    }
   }
   void* p = take_block(*slab);
-  if (slab->free_count == 0) {
-    span_list_remove(slabs.partial, slab);
-    span_list_push(slabs.full, slab);
-  }
+  if (slab->free_count == 0) partial_remove(slabs, slab);
   return p;
 }
 
@@ -307,10 +401,7 @@ inline void* allocate_small(std::size_t size_class) {
   if (slab == nullptr) [[unlikely]]
     return allocate_small_slow(size_class);
   void* p = take_block(*slab);
-  if (slab->free_count == 0) {
-    span_list_remove(slabs.partial, slab);
-    span_list_push(slabs.full, slab);
-  }
+  if (slab->free_count == 0) partial_remove(slabs, slab);
   return p;
 }
 
@@ -378,33 +469,33 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
   Span* span = page_span(seg, page);
   // Only this thread writes its id into a span, so a match means the span is ours
-  // and none of its fields can change under us.
-  if (span == nullptr || heap.id == 0 ||
-      __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id || span->segment != &seg)
+  // and none of its fields can change under us. The page's entry may be stale (a span
+  // that now describes other pages, even of another segment): the block must lie in
+  // the span, which is checked from the first line alone: an index below the capacity
+  // whose block starts exactly at `address` (which no address outside the slab has,
+  // whatever the product's overflow made of its index).
+  if (span == nullptr || heap.id == 0 || __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id)
     return false;
   const std::size_t offset = address - span->start;
   const std::size_t index =
       static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
-  if (offset >= std::size_t{span->page_count} << kPageShift || index * span->block_size != offset ||
-      index >= span->capacity)
+  if (index >= span->capacity || index * span->block_size != offset)
     return false;  // the locked path names the error
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
-  const std::uint64_t bits = load_word(span->free_bits[w]);
-  // remote_bits can hold this block only while remote_pending is set (span.hpp).
-  if ((bits & bit) != 0 || (__atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0 &&
-                            (load_word(span->remote_bits[w]) & bit) != 0))
+  const std::uint64_t bits = load_word(span->bits[w].free);
+  // Freed already: free, or pending (in a thread's batch or in remote_bits), which is
+  // in the same cache line.
+  if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
-  store_word(span->free_bits[w], bits | bit);
+  store_word(span->bits[w].free, bits | bit);
   if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
+  // A slab that was full stays off the list of slabs with room: the next refill of the
+  // class finds it (allocate_small_slow).
   ClassSlabs& slabs = heap.classes[span->size_class];
-  if (span->free_count++ == 0) {
-    span_list_remove(slabs.full, span);
-    if (slabs.partial == nullptr) slabs.head_from_free = true;
-    span_list_insert_second(slabs.partial, span);
-  } else if (span->free_count == span->capacity) [[unlikely]] {
+  slabs.unlisted += span->free_count == 0;
+  if (++span->free_count == span->capacity) [[unlikely]]
     maybe_give_back_empty(slabs, span);
-  }
   return true;
 }
 
@@ -427,13 +518,13 @@ void flush_remote_frees() {
       if (held == nullptr) reject("free", false, p);
     }
     bool double_free;
-    const BlockRef block = find_block(*seg, address, double_free);
+    const BlockRef block = find_block(*seg, address, double_free, /*batched=*/true);
     if (block.span == nullptr) {
       held->lock.unlock();
       batch.count = 0;
       reject("free", double_free, p);
     }
-    release_block(*held, block);
+    release_block(*held, block, /*batched=*/true);
   }
   if (held != nullptr) held->lock.unlock();
   batch.count = 0;
@@ -444,10 +535,12 @@ void flush_remote_frees() {
 }
 
 // A free of a block in a slab another thread owns joins this thread's batch, after the
-// checks that need no lock (the block's bit, read atomically, and the batch itself); any
-// doubt sends it down the locked path, which names the error. A block of a slab freed
-// and reused meanwhile (only possible if the program frees twice) is caught when the
-// batch is flushed, under the lock.
+// checks that need no lock (the block's free bit, read atomically); any doubt sends it
+// down the locked path, which names the error. The block is marked pending at once (an
+// atomic OR): a second free of it, by any thread and on any path, finds the mark and
+// aborts, whether the first still waits in a batch or was handed back and not yet
+// collected. A block of a slab freed and reused meanwhile (only possible if the program
+// frees twice) is caught when the batch is flushed, under the lock.
 inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
   const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
   Span* span = page_span(seg, page);
@@ -473,22 +566,21 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
     return false;
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
-  if (((load_word(span->free_bits[w]) | load_word(span->remote_bits[w])) & bit) != 0) return false;
-  RemoteBatch& batch = heap.remote;
-  for (std::uint32_t i = 0; i < batch.count; ++i)
-    if (batch.blocks[i] == address)
-      die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  if ((load_word(span->bits[w].free) & bit) != 0) return false;
+  if ((__atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_RELAXED) & bit) != 0)
+    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   register_heap();  // the exit destructor flushes the batch
+  RemoteBatch& batch = heap.remote;
   batch.blocks[batch.count++] = address;
   if (batch.count == kRemoteBatch) flush_remote_frees();
   return true;
 }
 
-void release(void* p) {
+// Every free but that of a block in one of the thread's own slabs; `seg` is the
+// segment holding `p`, or nullptr.
+[[gnu::noinline]] void release_slow(void* p, Segment* seg) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  if (Segment* seg = segment_map().find(address)) [[likely]] {
-    if (release_own(*seg, address)) [[likely]]
-      return;
+  if (seg != nullptr) [[likely]] {
     if (defer_remote_free(*seg, address)) return;
     Arena* arena = lock_segment_owner(seg, address);
     if (arena == nullptr) reject("free", false, p);
@@ -507,11 +599,10 @@ void release(void* p) {
       adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
       arena->lock.unlock();
       ClassSlabs& slabs = heap.classes[span->size_class];
-      if (span->free_count == 0) {
-        span_list_push(slabs.full, span);
-      } else {
+      owned_push(slabs, span);
+      if (span->free_count != 0) {
         if (slabs.partial == nullptr) slabs.head_from_free = true;
-        span_list_insert_second(slabs.partial, span);
+        partial_insert_second(slabs, span);
       }
       if (!release_own(*seg, address)) die("adopted slab refused a block it holds");
       return;
@@ -524,6 +615,15 @@ void release(void* p) {
                                        ? LargeBlocks::Found::kUnknown
                                        : large_blocks().release(address);
   if (found != LargeBlocks::Found::kLive) reject("free", found == LargeBlocks::Found::kFreed, p);
+}
+
+// Apart from release_slow, so that the common free saves no registers and sets up no frame.
+inline void release(void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  Segment* seg = segment_map().find(address);
+  if (seg != nullptr && release_own(*seg, address)) [[likely]]
+    return;
+  release_slow(p, seg);
 }
 
 std::size_t usable_size(void* p, const char* function) {

@@ -362,7 +362,8 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
       bits = ~std::uint64_t{0};
     else if (info.blocks > low)
       bits = (std::uint64_t{1} << (info.blocks - low)) - 1;
-    store_word(span->free_bits[w], bits);
+    store_word(span->bits[w].free, bits);
+    store_word(span->bits[w].pending, 0);
     store_word(span->remote_bits[w], 0);
   }
   mark_slab_pages(span);
@@ -394,14 +395,17 @@ std::size_t collect_remote_frees(Span& span) {
   for (std::size_t w = 0; w < words; ++w) {
     if (load_word(span.remote_bits[w]) == 0) continue;
     const std::uint64_t remote = __atomic_exchange_n(&span.remote_bits[w], 0, __ATOMIC_ACQUIRE);
-    const std::uint64_t local = load_word(span.free_bits[w]);
+    const std::uint64_t local = load_word(span.bits[w].free);
     if ((local & remote) != 0) {
       const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(local & remote));
       die_with_pointer(
           "free(): double free",
           reinterpret_cast<void*>(span_start(span) + index * kClasses[span.size_class].block_size));
     }
-    store_word(span.free_bits[w], local | remote);
+    store_word(span.bits[w].free, local | remote);
+    // Free now: no longer pending (after the free bit, so that no free in between finds
+    // the block neither free nor pending).
+    __atomic_fetch_and(&span.bits[w].pending, ~remote, __ATOMIC_RELAXED);
     collected += static_cast<std::size_t>(std::popcount(remote));
     if (w < span.first_word) span.first_word = static_cast<std::uint16_t>(w);
   }
@@ -454,7 +458,7 @@ void disown_orphans(Arena& arena, std::uint64_t survivor) {
       // The owner died in the middle of who knows what: recount from the bitmap.
       std::size_t free_blocks = 0;
       for (std::size_t w = 0; w < kBitmapWords; ++w)
-        free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->free_bits[w])));
+        free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->bits[w].free)));
       span->free_count = static_cast<std::uint16_t>(free_blocks);
       span->first_word = 0;
       disown_slab(arena, span);
@@ -496,14 +500,17 @@ void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages) 
   return reinterpret_cast<void*>(span_start(*span));
 }
 
-BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free) {
+BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free,
+                    bool batched) {
   double_free = false;
   const std::size_t page = (address - segment.base) >> kPageShift;
   Span* span = span_covering(segment, page);
   if (span == nullptr) return {};
   const std::uintptr_t start = span_start(*span);
   if (span->kind == SpanKind::kMedium) {
-    if (address != start) return {};
+    // A batched block was a slab's: its slab went away, so the block was freed meanwhile.
+    double_free = batched && address == start;
+    if (address != start || batched) return {};
     return {span, 0};
   }
   if (span->kind != SpanKind::kSlab) return {};
@@ -512,14 +519,19 @@ BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double
   const std::size_t index = block_index(offset, info);
   if (index * info.block_size != offset || index >= span->capacity) return {};
   const std::size_t w = index / 64;
-  if (((load_word(span->free_bits[w]) | load_word(span->remote_bits[w])) >> (index % 64)) & 1) {
+  // A batched block is pending (its own free marked it), and must be neither free nor
+  // handed back already; any other block must be neither free nor pending.
+  const std::uint64_t freed = load_word(span->bits[w].free) |
+                              (batched ? load_word(span->remote_bits[w])
+                                       : __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED));
+  if ((freed >> (index % 64)) & 1) {
     double_free = true;
     return {};
   }
   return {span, index};
 }
 
-void release_block(Arena& arena, BlockRef block) {
+void release_block(Arena& arena, BlockRef block, bool batched) {
   Span* span = block.span;
   if (span->kind == SpanKind::kMedium) {
     give_pages(arena, span);
@@ -528,8 +540,10 @@ void release_block(Arena& arena, BlockRef block) {
   const std::size_t w = block.index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (block.index % 64);
   if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) != 0) {
-    // Another thread owns the slab and changes free_bits without a lock: leave the
+    // Another thread owns the slab and changes its free bits without a lock: leave the
     // block in remote_bits and tell the owner, once, that there is something to collect.
+    // The block stays pending until the owner collects it.
+    if (!batched) __atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_RELAXED);
     __atomic_fetch_or(&span->remote_bits[w], bit, __ATOMIC_RELEASE);
     if (__atomic_exchange_n(&span->remote_pending, 1, __ATOMIC_ACQ_REL) == 0) {
       Span* head = __atomic_load_n(span->inbox, __ATOMIC_RELAXED);
@@ -540,7 +554,8 @@ void release_block(Arena& arena, BlockRef block) {
     }
     return;
   }
-  store_word(span->free_bits[w], load_word(span->free_bits[w]) | bit);
+  store_word(span->bits[w].free, load_word(span->bits[w].free) | bit);
+  if (batched) __atomic_fetch_and(&span->bits[w].pending, ~bit, __ATOMIC_RELAXED);
   if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
   ++span->free_count;
   list_unowned_slab(arena, span);

@@ -49,15 +49,15 @@ void disown_slab(Arena& arena, Span* span);
 void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** inbox);
 // In a forked child: slabs owned by threads that did not survive become unowned.
 void disown_orphans(Arena& arena, std::uint64_t survivor);
-// Owner only: moves blocks other threads freed into free_bits; returns how many.
+// Owner only: moves blocks other threads freed into the free bits; returns how many.
 std::size_t collect_remote_frees(Span& span);
 
 // Owner only: the first free block of an owned slab that has one.
 inline void* take_block(Span& span) {
   std::size_t w = span.first_word;
   std::uint64_t bits;
-  while ((bits = load_word(span.free_bits[w])) == 0) ++w;
-  store_word(span.free_bits[w], bits & (bits - 1));
+  while ((bits = load_word(span.bits[w].free)) == 0) ++w;
+  store_word(span.bits[w].free, bits & (bits - 1));
   span.first_word = static_cast<std::uint16_t>(w);
   --span.free_count;
   const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
@@ -69,13 +69,16 @@ void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages);
 
 // The span of a block this segment handed out, or nullptr when `address` is not the
 // start of a live block here; `double_free` tells a freed block from a foreign one.
+// `batched`: the block comes from a flushed batch, so its pending bit is its own.
 struct BlockRef {
   Span* span;
   std::size_t index;  // block within a slab
 };
-BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free);
+BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free,
+                    bool batched = false);
 
-void release_block(Arena& arena, BlockRef block);
+// Frees a block find_block found (`batched` as there).
+void release_block(Arena& arena, BlockRef block, bool batched = false);
 std::size_t block_usable_size(const BlockRef& block);
 // Grows or shrinks a medium block without moving it; false when the next pages are taken.
 bool medium_resize_in_place(Arena& arena, Span& span, std::size_t pages);

@@ -23,8 +23,10 @@ inline constexpr std::size_t kMaxMediumPages = kMaxMedium / kPageSize;
 
 inline constexpr std::size_t kMinAlign = 16;
 
-// A slab holds at most this many blocks: its bitmap has a fixed size.
-inline constexpr std::size_t kBitmapWords = 8;
+// A slab holds at most this many blocks: its bitmaps have a fixed size. 256 is what the
+// smallest class needs (a one-page slab of 16-byte blocks), and a slab's free bitmap and
+// pending bitmap then share one cache line.
+inline constexpr std::size_t kBitmapWords = 4;
 inline constexpr std::size_t kMaxBlocksPerSlab = kBitmapWords * 64;
 
 inline constexpr std::size_t kMaxArenas = 64;

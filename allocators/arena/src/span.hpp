@@ -17,47 +17,72 @@ struct Segment;
 
 enum class SpanKind : std::uint8_t { kFree, kSlab, kMedium };
 
-// Laid out for the fast paths: a free of a block in one's own slab reads the first
-// cache line (owner, geometry, counters, remote_pending) and the line of free_bits, and
-// the line of remote_bits only while other threads' frees wait to be collected.
-// Descriptors come 64-byte aligned from the metadata pool.
+// A block's bits: free, and pending (the program freed it, but the slab does not show
+// it free yet: the free waits in a thread's batch, or in remote_bits for the owner to
+// collect). pending is set atomically by the free that batches the block (or locks its
+// arena at once), cleared atomically where the block becomes free (the flush into an
+// unowned slab, the owner's collection), always after its free bit is set. Every free
+// checks it, so a second free of such a block aborts at once instead of freeing it a
+// second time.
+struct BlockBits {
+  std::uint64_t free;  // bit set = block free, so the first free block is one tzcnt
+  std::uint64_t pending;
+};
+
+// Laid out for the fast paths: a free or malloc of a block in one's own slab reads and
+// writes the first cache line only, which holds the geometry, the counters, the links of
+// the owner's list of slabs with room and the bits of the first 64 blocks (every block
+// of a slab of 64 or fewer, i.e. every class from 64 bytes up); the second line only for
+// the other blocks of the three smallest classes. (With the bits on a line of their own
+// a free read two lines of the descriptor, and with the links on the second line a free
+// into a full slab wrote two more.) The third line is for the owner's collection of
+// other threads' frees. Descriptors come 64-byte aligned from the metadata pool.
 struct alignas(64) Span {
   // Slabs only. A slab is either owned by one thread (which allocates from it and frees
   // its own blocks with plain loads and stores, no lock) or unowned (in its arena's
   // lists, changed under the arena lock). Other threads free into an owned slab by
   // setting remote_bits atomically, under the arena lock; the owner collects them.
   std::uint64_t owner;  // thread heap id, 0 = unowned; written under the arena lock
-  Segment* segment;
-  // Copies of span_start() and the class's block size and reciprocal, so that the
-  // fast paths touch one descriptor only.
+  // Slabs: a copy of span_start(), so that the fast paths need not look at the segment.
   std::uintptr_t start;
+  Span* next;  // in a free-run bucket, or a size class's list of slabs with room
+  Span* prev;
+  // Copies of the class's block size and reciprocal.
   std::uint32_t block_size;
   std::uint32_t reciprocal;
   std::uint16_t capacity;
-  std::uint16_t free_count;  // bits set in free_bits
-  std::uint16_t first_word;  // no free bit below this word
-  std::uint16_t first_page;
-  std::uint16_t page_count;
-  SpanKind kind;
+  std::uint16_t free_count;  // bits set in the free words
+  union {
+    std::uint16_t first_word;  // slabs: no free bit below this word
+    // Free runs: how many of its pages may still be resident (their bits set in the
+    // segment's dirty_bits), so that purging and its allowance count only those.
+    std::uint16_t dirty_pages;
+  };
   std::uint8_t size_class;
-  bool listed;
   // Set by a remote free that finds it clear, which then pushes the slab onto the
   // owner's inbox; cleared by the owner before it collects remote_bits. While it is
   // clear, remote_bits hold nothing the owner has not collected (bar a free racing
   // with this very check, which the collection then reports).
   std::uint8_t remote_pending;
-  // Free runs only: how many of its pages may still be resident (their bits set in the
-  // segment's dirty_bits), so that purging and its allowance count only those.
-  std::uint16_t dirty_pages;
-  Span* next;  // in a free-run bucket, or a size class's list of slabs with room
-  Span* prev;
-  // Bit set = block free, so the first free block is one count-trailing-zeros.
-  std::uint64_t free_bits[kBitmapWords];
-  std::uint64_t remote_bits[kBitmapWords];
-  Span** inbox;  // the owner's
+  BlockBits bits[kBitmapWords];  // word 0 in the first line, the others in the second
+  Segment* segment;
+  std::uint16_t first_page;
+  std::uint16_t page_count;
+  SpanKind kind;
+  bool listed;
+  bool in_partial;                          // owned slabs: on the owner's list of slabs with room
+  std::uint64_t remote_bits[kBitmapWords];  // a subset of the pending bits
+  Span** inbox;                             // the owner's
   Span* remote_next;
+  // Owned slabs: the owner's list of its slabs of this class, full or not (walked only
+  // at a refill and at thread exit).
+  Span* owned_next;
+  Span* owned_prev;
 };
-static_assert(offsetof(Span, free_bits) == 64, "the free bitmap fills the second line");
+static_assert(offsetof(Span, bits) == 48 && offsetof(Span, bits[1]) == 64,
+              "the first block word shares the first line with the geometry");
+static_assert(offsetof(Span, remote_bits) == 128, "remote_bits start the third line");
+static_assert(sizeof(Span) == 192, "three cache lines");
 
 // Relaxed atomic access to words that one thread writes while others may read them.
 inline std::uint64_t load_word(const std::uint64_t& word) {

@@ -2,10 +2,13 @@
 // one line naming the pointer. The out-of-line bitmaps make the check exact.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "arena/arena.h"
 #include "config.hpp"
@@ -99,6 +102,70 @@ TEST_F(ArenaDeathTest, CrossThreadDoubleAndInvalidFreesAreCaught) {
       "^arena: free\\(\\): invalid pointer " + hex(p + 16) + "\n$");
   arena_free(p);
   arena_free(keep);
+}
+
+// A thread frees a block of another thread's slab and keeps it in its batch (it waits,
+// so the batch is not flushed); then the block is freed again. The second free must
+// abort, naming the block, before the block can be handed out twice: without it the
+// second free made the block free at once, the owner handed it out again, and the
+// batch's flush then freed a live block. `second_free` runs on the main thread or on a
+// thread of its own; afterwards the main thread allocates until it gets the block back,
+// then lets the batch be flushed.
+template <typename SecondFree>
+void free_twice_while_the_first_is_batched(void* p, std::size_t size, SecondFree second_free) {
+  std::atomic<int> stage{0};
+  std::thread first{[&] {
+    arena_free(arena_malloc(4000));  // a thread heap, allocating in another class only
+    arena_free(p);                   // batched: the slab is not this thread's
+    stage.store(1);
+    while (stage.load() != 2) std::this_thread::yield();
+  }};  // its exit flushes the batch
+  while (stage.load() != 1) std::this_thread::yield();
+  second_free();
+  std::vector<void*> taken;
+  bool reused = false;
+  for (int i = 0; i < 100000 && !reused; ++i) {
+    taken.push_back(arena_malloc(size));
+    reused = taken.back() == p;
+  }
+  stage.store(2);
+  first.join();
+  std::fprintf(stderr, "not caught; block %s again\n", reused ? "handed out" : "not handed out");
+  std::_Exit(0);
+}
+
+TEST_F(ArenaDeathTest, DoubleFreeWhileTheFirstWaitsInABatchIsCaught) {
+  const std::string message = "^arena: free\\(\\): double free ";
+  // The second free by the slab's owner.
+  void* p = arena_malloc(48);
+  void* keep = arena_malloc(48);
+  EXPECT_DEATH(free_twice_while_the_first_is_batched(p, 48, [&] { arena_free(launder(p)); }),
+               message + hex(p) + "\n$");
+  // By a third thread, which batches it too.
+  EXPECT_DEATH(
+      free_twice_while_the_first_is_batched(p, 48,
+                                            [&] {
+                                              std::thread third{[&] { arena_free(launder(p)); }};
+                                              third.join();
+                                            }),
+      message + hex(p) + "\n$");
+  arena_free(p);
+  arena_free(keep);
+  // In a slab no one owns (its owner exited), freed again by a thread that allocates in
+  // the class (it would adopt the slab).
+  void* mine = arena_malloc(80);  // the main thread allocates in this class
+  void* q = nullptr;
+  void* q_keep = nullptr;
+  std::thread owner{[&] {
+    q = arena_malloc(80);
+    q_keep = arena_malloc(80);
+  }};
+  owner.join();  // its slabs are unowned now
+  EXPECT_DEATH(free_twice_while_the_first_is_batched(q, 80, [&] { arena_free(launder(q)); }),
+               message + hex(q) + "\n$");
+  arena_free(q);
+  arena_free(q_keep);
+  arena_free(mine);
 }
 
 TEST_F(ArenaDeathTest, ReallocAndUsableSizeCheckTooAndSayWhoFound) {

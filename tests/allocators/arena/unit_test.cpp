@@ -386,6 +386,26 @@ TEST(ArenaMemory, SlabsAnIdleThreadFilledGoBackWhenAnotherThreadFreesTheirBlocks
   owner.join();
 }
 
+// A thread's frees into its own full slabs leave them off its list of slabs with room
+// (no list work on the free path); its next refill must find them before it takes new
+// pages: one freed block in each of 300 slabs, then 300 mallocs, and no slab more.
+TEST(ArenaMemory, BlocksFreedIntoFullSlabsAreReusedBeforeNewSlabs) {
+  std::thread worker([] {  // a fresh thread heap, so only this test's slabs are its own
+    constexpr std::size_t kSize = 1000;  // the 1024-byte class: 8 blocks per 2-page slab
+    std::vector<void*> blocks;
+    for (int i = 0; i < 300 * 8; ++i) blocks.push_back(arena_malloc(kSize));
+    arena_stats filled{};
+    arena_get_stats(&filled);
+    for (std::size_t i = 0; i < blocks.size(); i += 8) arena_free(blocks[i]);
+    for (std::size_t i = 0; i < blocks.size(); i += 8) blocks[i] = arena_malloc(kSize);
+    arena_stats after{};
+    arena_get_stats(&after);
+    EXPECT_LE(after.pages_in_use, filled.pages_in_use + 2);  // at most one new slab
+    for (void* p : blocks) arena_free(p);
+  });
+  worker.join();
+}
+
 // Free pages are dirty (resident, counted against the purge allowance) only if they were
 // in use since the last purge: a freed medium block merged with clean neighbours adds its
 // own pages, not theirs, and the next request of that size takes those resident pages
