@@ -17,6 +17,12 @@ namespace {
 // a fixed allowance plus a share of what the arena has in use.
 constexpr std::size_t kPurgeAllowancePages = 1024;
 constexpr std::size_t kPurgeShareDivisor = 8;
+// Dirty pages beyond a much smaller allowance (plus the same share) go back once they
+// have stayed unused for kDecayNs: the swings of the live set that the big allowance
+// is for reuse them sooner. Looked for at most every kDecayScanNs (maybe_purge).
+constexpr std::size_t kDecayAllowancePages = 128;
+constexpr std::uint64_t kDecayNs = 50'000'000;
+constexpr std::uint64_t kDecayScanNs = kDecayNs / 4;
 
 // Segment descriptors are recycled process-wide and never unmapped.
 constinit Lock recycler_lock;
@@ -208,6 +214,7 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
     }
     rest->page_count = static_cast<std::uint16_t>(rest_pages);
     rest->dirty_pages = static_cast<std::uint16_t>(count_dirty(seg, rest->first_page, rest_pages));
+    rest->dirty_since_ns = run->dirty_since_ns;
     run->page_count = static_cast<std::uint16_t>(pages);
     insert_run(arena, rest);
   }
@@ -267,9 +274,8 @@ void purge_down_to(Arena& arena, std::size_t target) {
 // the peak RSS, since they are reused before any new page would be touched. The peak is
 // that of this window (1 s) or the one before, so it decays within 2 s of the live set
 // shrinking for good.
-std::size_t recent_peak_headroom(Arena& arena) {
+std::size_t recent_peak_headroom(Arena& arena, std::uint64_t now) {
   constexpr std::uint64_t kPeakWindowNs = 1'000'000'000;
-  const std::uint64_t now = coarse_now_ns();
   if (now - arena.peak_window_start_ns >= kPeakWindowNs) {
     arena.previous_peak_in_use = now - arena.peak_window_start_ns >= 2 * kPeakWindowNs
                                      ? arena.pages_in_use
@@ -283,6 +289,24 @@ std::size_t recent_peak_headroom(Arena& arena) {
   return peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
 }
 
+// Dirty runs given back at least kDecayNs ago (their oldest page) go back to the
+// kernel, longest first, until the dirty pages are down to `target`. A live set that
+// holds steady leaves holes its requests do not fit; with the allowance alone they
+// stayed resident up to it (thread_malloc: 2 MiB of dirty pages beside 6 MiB in use).
+void purge_aged(Arena& arena, std::uint64_t now, std::size_t target) {
+  for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
+    const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;
+    for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
+      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) purge_run(arena, *run);
+    }
+  }
+}
+
+// Dirty pages that stay whatever their age.
+std::size_t decay_allowance(const Arena& arena) {
+  return kDecayAllowancePages + arena.pages_in_use / kPurgeShareDivisor;
+}
+
 // Dirty pages beyond an allowance (a fixed part plus a share of the pages in use) and
 // the headroom below the recent peak, itself at most half an allowance, go back down to
 // half the allowance plus that headroom. With the allowance alone, a live set that swings by
@@ -291,11 +315,19 @@ std::size_t recent_peak_headroom(Arena& arena) {
 // takes 10 k; 6-10 k now. Unbounded, the headroom raised mixed_lifetime's peak RSS by a
 // third (each arena keeps its own, and the dirty pages it keeps are not always where the
 // next request fits: 38.7 MiB, glibc 29.5); bounded by one allowance 31.0 MiB, by half
-// of one 28.0 MiB, with the same replay wall time.
-void maybe_purge(Arena& arena) {
-  const std::size_t allowance = kPurgeAllowancePages + arena.pages_in_use / kPurgeShareDivisor;
+// of one 28.0 MiB, with the same replay wall time. Before all that, past the small decay
+// allowance, the runs left unused for kDecayNs go (purge_aged).
+void maybe_purge(Arena& arena, std::uint64_t now) {
+  const std::size_t share = arena.pages_in_use / kPurgeShareDivisor;
+  const std::size_t kept = decay_allowance(arena);
+  if (arena.dirty_pages <= kept) return;
+  if (now - arena.last_decay_scan_ns >= kDecayScanNs) {
+    arena.last_decay_scan_ns = now;
+    purge_aged(arena, now, kept);
+  }
+  const std::size_t allowance = kPurgeAllowancePages + share;
   if (arena.dirty_pages <= allowance) return;
-  const std::size_t peak_headroom = recent_peak_headroom(arena);
+  const std::size_t peak_headroom = recent_peak_headroom(arena, now);
   const std::size_t headroom = peak_headroom < allowance / 2 ? peak_headroom : allowance / 2;
   if (arena.dirty_pages > allowance + headroom) purge_down_to(arena, allowance / 2 + headroom);
 }
@@ -304,13 +336,23 @@ void maybe_purge(Arena& arena) {
 void give_pages(Arena& arena, Span* span) {
   Segment& seg = *span->segment;
   arena.pages_in_use -= span->page_count;
+  // The clock is read only when the dirty pages may need purging: below the decay
+  // allowance, a run's stamp is the last time read (older than the truth, so such a
+  // run can only be purged sooner, and only once the allowance is passed).
+  const std::uint64_t now = arena.dirty_pages + span->page_count > decay_allowance(arena)
+                                ? coarse_now_ns()
+                                : arena.last_clock_ns;
+  arena.last_clock_ns = now;
   mark_dirty(seg, span->first_page, span->page_count);
   span->dirty_pages = span->page_count;
+  span->dirty_since_ns = now;
   if (span->first_page > 0) {
     Span* before = span_covering(seg, span->first_page - 1u);
     if (before != nullptr && before->kind == SpanKind::kFree) {
       remove_run(arena, before);
       span->first_page = before->first_page;
+      if (before->dirty_pages != 0 && before->dirty_since_ns < span->dirty_since_ns)
+        span->dirty_since_ns = before->dirty_since_ns;
       span->page_count = static_cast<std::uint16_t>(span->page_count + before->page_count);
       span->dirty_pages = static_cast<std::uint16_t>(span->dirty_pages + before->dirty_pages);
       drop_span(arena, before);
@@ -321,6 +363,8 @@ void give_pages(Arena& arena, Span* span) {
     Span* after = span_covering(seg, after_page);
     if (after != nullptr && after->kind == SpanKind::kFree) {
       remove_run(arena, after);
+      if (after->dirty_pages != 0 && after->dirty_since_ns < span->dirty_since_ns)
+        span->dirty_since_ns = after->dirty_since_ns;
       span->page_count = static_cast<std::uint16_t>(span->page_count + after->page_count);
       span->dirty_pages = static_cast<std::uint16_t>(span->dirty_pages + after->dirty_pages);
       drop_span(arena, after);
@@ -335,7 +379,7 @@ void give_pages(Arena& arena, Span* span) {
     ++arena.whole_free_segments;
   }
   insert_run(arena, span);
-  maybe_purge(arena);
+  maybe_purge(arena, now);
 }
 
 void mark_slab_pages(Span* span) {

@@ -37,6 +37,8 @@ struct alignas(64) Arena {
   std::size_t peak_in_use;
   std::size_t previous_peak_in_use;
   std::uint64_t peak_window_start_ns;
+  std::uint64_t last_decay_scan_ns;  // the last look for dirty runs left unused (maybe_purge)
+  std::uint64_t last_clock_ns;       // the coarse clock when give_pages last read it
 };
 
 // Slab ownership. adopt_slab hands the calling thread a slab of the class with at

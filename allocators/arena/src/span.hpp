@@ -43,8 +43,12 @@ struct alignas(64) Span {
   // lists, changed under the arena lock). Other threads free into an owned slab by
   // setting remote_bits atomically, under the arena lock; the owner collects them.
   std::uint64_t owner;  // thread heap id, 0 = unowned; written under the arena lock
-  // Slabs: a copy of span_start(), so that the fast paths need not look at the segment.
-  std::uintptr_t start;
+  union {
+    // Slabs: a copy of span_start(), so that the fast paths need not look at the segment.
+    std::uintptr_t start;
+    // Free runs with dirty pages: when the oldest of them was given back (coarse clock).
+    std::uint64_t dirty_since_ns;
+  };
   Span* next;  // in a free-run bucket, or a size class's list of slabs with room
   Span* prev;
   // Copies of the class's block size and reciprocal.

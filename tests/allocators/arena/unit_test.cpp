@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -429,6 +430,32 @@ TEST(ArenaMemory, OnlyPagesOnceInUseCountAsDirtyAndAreReusedFirst) {
   arena_get_stats(&after);
   EXPECT_LE(after.pages_free_dirty, 16u);
   arena_free(q);
+}
+
+// Dirty free pages within the purge allowance stay for reuse, but those left unused
+// for the decay time (50 ms) go back at the next give-back past the small allowance
+// (128 pages plus 1/8 of the pages in use): what a steady live set's holes kept
+// resident before (thread_malloc, BENCHMARKS.md).
+TEST(ArenaMemory, DirtyPagesLeftUnusedDecay) {
+  constexpr std::size_t kBytes = 1024 * 1024;  // 256 pages each, medium blocks
+  arena_trim();
+  void* keep = arena_malloc(kBytes);
+  void* a = arena_malloc(kBytes);
+  void* b = arena_malloc(kBytes);
+  for (void* p : {keep, a, b}) std::memset(p, 1, kBytes);
+  arena_free(a);
+  arena_free(b);
+  arena_stats fresh{};
+  arena_get_stats(&fresh);
+  EXPECT_GE(fresh.pages_free_dirty, 512u);  // young: within the 1024-page allowance
+  std::this_thread::sleep_for(std::chrono::milliseconds(120));
+  void* c = arena_malloc(64 * 1024);
+  std::memset(c, 1, 64 * 1024);
+  arena_free(c);  // a give-back: looks for aged runs
+  arena_stats aged{};
+  arena_get_stats(&aged);
+  EXPECT_LE(aged.pages_free_dirty, 128 + aged.pages_in_use / 8 + 16 + 16);
+  arena_free(keep);
 }
 
 TEST(ArenaMemory, LargeBlocksAreMappedAndUnmappedOneByOne) {
