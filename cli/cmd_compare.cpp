@@ -110,10 +110,12 @@ void trust_plans(mr::CompareRequest& request, const fs::path& plans, bool plan_a
         continue;
       mtreplay::replay::PlanSource source;
       source.cache_dir = plans;
+      const auto before = mtreplay::replay::file_stamp(trace);
+      if (!before) continue;
       auto loaded = mtreplay::replay::load_plan(trace, source, [](const std::string& line) {
         fmt::print(stderr, "mtreplay compare: {}\n", line);
       });
-      if (auto trusted = mtreplay::replay::trust(trace, *loaded))
+      if (auto trusted = mtreplay::replay::trust(trace, *before, *loaded))
         request.trace_args[i] = {"--trusted-plan", mtreplay::replay::trusted_plan_token(*trusted)};
     } catch (const std::exception&) {
       // Its runs meet the same problem and say what it is.

@@ -185,11 +185,12 @@ std::optional<TrustedPlan> parse_trusted_plan(const std::string& token) {
   return t;
 }
 
-std::optional<TrustedPlan> trust(const fs::path& trace, const LoadedPlan& loaded) {
+std::optional<TrustedPlan> trust(const fs::path& trace, const FileStamp& before,
+                                 const LoadedPlan& loaded) {
   if (loaded.cache_file.empty()) return std::nullopt;
   struct stat st {};
   auto stamp = file_stamp(trace);
-  if (!stamp || fstat(loaded.fd(), &st) != 0) return std::nullopt;
+  if (!stamp || *stamp != before || fstat(loaded.fd(), &st) != 0) return std::nullopt;
   // The entry is trusted as the descriptor holds it, and only while the name still
   // leads to that file.
   auto named = file_stamp(loaded.cache_file);

@@ -123,8 +123,10 @@ std::unique_ptr<LoadedPlan> load_plan(const std::filesystem::path& trace, const 
                                       const PlanWarning& warn = {}, const PlanCheck& check = {});
 
 // What later replays of `trace` may trust about `loaded`, a cache entry just obtained
-// by load_plan; nothing when it is not in the cache or a file changed meanwhile.
-std::optional<TrustedPlan> trust(const std::filesystem::path& trace, const LoadedPlan& loaded);
+// by load_plan from the trace as `before` (file_stamp, taken before load_plan read it)
+// says it was; nothing when it is not in the cache or a file changed meanwhile.
+std::optional<TrustedPlan> trust(const std::filesystem::path& trace, const FileStamp& before,
+                                 const LoadedPlan& loaded);
 
 // The entry's file name for a content hash ("fnv1a64:<hex>") and variant.
 std::string plan_cache_file_name(const std::string& content_hash, bool with_addresses);
