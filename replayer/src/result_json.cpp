@@ -63,6 +63,8 @@ const char* touch_name(TouchPolicy touch) {
       return "wset";
     case TouchPolicy::kRevisitWorkingSet:
       return "revisit-wset";
+    case TouchPolicy::kRevisitDeep:
+      return "revisit-deep";
   }
   return "?";
 }
@@ -72,7 +74,8 @@ constexpr TouchPolicy kTouchPolicies[] = {
     TouchPolicy::kNone,    TouchPolicy::kPage,    TouchPolicy::kFill,
     TouchPolicy::kUse,     TouchPolicy::kHead8k,  TouchPolicy::kHead16k,
     TouchPolicy::kHead64k, TouchPolicy::kEnds64k, TouchPolicy::kGrown16k,
-    TouchPolicy::kRevisit, TouchPolicy::kWorkingSet, TouchPolicy::kRevisitWorkingSet};
+    TouchPolicy::kRevisit, TouchPolicy::kWorkingSet, TouchPolicy::kRevisitWorkingSet,
+    TouchPolicy::kRevisitDeep};
 }  // namespace
 
 std::optional<TouchPolicy> parse_touch(std::string_view name) {

@@ -3,7 +3,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
@@ -95,6 +94,7 @@ UsedExtent used_extent(TouchPolicy touch, const PlanObject& object, uint64_t pag
     case TouchPolicy::kRevisit:
     case TouchPolicy::kWorkingSet:
     case TouchPolicy::kRevisitWorkingSet:
+    case TouchPolicy::kRevisitDeep:
       return {bytes, 0};
     case TouchPolicy::kGrown16k:
       if (is_realloc(object.kind)) return {bytes, 0};
@@ -140,9 +140,13 @@ void read_used(const void* block, uint64_t bytes, UsedExtent used) {
 // their first byte (the same value: a refcount or a field updated). So a block is
 // revisited in proportion to its recorded lifetime, up to the table's reach, and a
 // thread that computed long between two mallocs in the program revisits more between
-// them in the replay. The time is counted, as `use`'s is.
+// them in the replay. The time is counted, as `use`'s is. `revisit-deep` reaches
+// further and deeper: 256 entries, each period the next 32 of them (round robin, so
+// each every 8 periods), the first 4 KiB of each: up to 1 MiB behind a thread's table,
+// so that the allocator's placement shows in the L2 and the TLB, not only in L1.
 constexpr uint64_t kRevisitPeriodNs = 16'000;
-constexpr uint32_t kRevisitBytes = 256;
+constexpr uint32_t kRevisitBits = 6, kRevisitSlice = 64, kRevisitBytes = 256;
+constexpr uint32_t kDeepBits = 8, kDeepSlice = 32, kDeepBytes = 4096;
 // The working set (wset): once per period, the thread also reads and rewrites the next
 // kSweepBytes of a buffer of its own, round and round: the program's other data, which
 // pushes the allocator's metadata and the blocks out of the caches between ops as the
@@ -152,10 +156,11 @@ constexpr uint32_t kRevisitBytes = 256;
 constexpr uint64_t kSweepBytes = 4096;
 constexpr uint64_t kWsetMin = 256 * 1024, kWsetMax = 8 * 1024 * 1024;
 
-uint32_t revisit_index(uint32_t obj) {
-  static_assert((RevisitState::kEntries & (RevisitState::kEntries - 1)) == 0);
-  constexpr int kBits = std::countr_zero(RevisitState::kEntries);
-  return (obj * 0x9E3779B1u) >> (32 - kBits);
+static_assert(RevisitState::kEntries == 1u << kDeepBits && kRevisitBits <= kDeepBits);
+static_assert(kRevisitSlice == 1u << kRevisitBits && (1u << kDeepBits) % kDeepSlice == 0);
+
+uint32_t revisit_index(uint32_t obj, uint32_t bits) {
+  return (obj * 0x9E3779B1u) >> (32 - bits);
 }
 
 void revisit_block(char* block, uint32_t bytes) {
@@ -176,7 +181,7 @@ uint64_t working_set_bytes(TouchPolicy touch, uint64_t peak_live_bytes, uint32_t
 
 bool uses_revisit_state(TouchPolicy touch) {
   return touch == TouchPolicy::kRevisit || touch == TouchPolicy::kWorkingSet ||
-         touch == TouchPolicy::kRevisitWorkingSet;
+         touch == TouchPolicy::kRevisitWorkingSet || touch == TouchPolicy::kRevisitDeep;
 }
 
 ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const AllocatorApi& api,
@@ -191,7 +196,12 @@ ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const Allo
       touch_(results.header().config.touch),
       on_anomaly_(results.header().config.on_anomaly) {
   if (tables.revisits) {
-    revisits_ = touch_ == TouchPolicy::kRevisit || touch_ == TouchPolicy::kRevisitWorkingSet;
+    revisits_ = touch_ == TouchPolicy::kRevisit || touch_ == TouchPolicy::kRevisitWorkingSet ||
+                touch_ == TouchPolicy::kRevisitDeep;
+    if (touch_ == TouchPolicy::kRevisitDeep)
+      revisit_bits_ = kDeepBits, revisit_slice_ = kDeepSlice, revisit_bytes_ = kDeepBytes;
+    else
+      revisit_bits_ = kRevisitBits, revisit_slice_ = kRevisitSlice, revisit_bytes_ = kRevisitBytes;
     wset_ = touch_ == TouchPolicy::kWorkingSet || touch_ == TouchPolicy::kRevisitWorkingSet;
   }
   const WorkerConfig& config = results.header().config;
@@ -323,14 +333,15 @@ uint64_t ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const Ima
 void ReplayEngine::remember(uint32_t slot, const ImageOp& op, void* block) {
   const uint64_t bytes = objects_[op.out_obj].bytes;
   if (bytes == 0) return;
-  RevisitState::Entry& entry = tables_.revisits[slot].entries[revisit_index(op.out_obj)];
+  RevisitState::Entry& entry =
+      tables_.revisits[slot].entries[revisit_index(op.out_obj, revisit_bits_)];
   entry.block = static_cast<char*>(block);
   entry.obj = op.out_obj;
-  entry.bytes = static_cast<uint32_t>(std::min<uint64_t>(bytes, kRevisitBytes));
+  entry.bytes = static_cast<uint32_t>(std::min<uint64_t>(bytes, revisit_bytes_));
 }
 
 void ReplayEngine::forget(uint32_t slot, uint32_t obj) {
-  RevisitState::Entry& entry = tables_.revisits[slot].entries[revisit_index(obj)];
+  RevisitState::Entry& entry = tables_.revisits[slot].entries[revisit_index(obj, revisit_bits_)];
   if (entry.obj == obj) entry.bytes = 0;
 }
 
@@ -338,8 +349,11 @@ void ReplayEngine::revisit(uint32_t slot, uint64_t key) {
   RevisitState& state = tables_.revisits[slot];
   state.next_tick_ns = key + kRevisitPeriodNs;
   if (revisits_) {
-    for (const RevisitState::Entry& entry : state.entries)
-      if (entry.bytes) revisit_block(entry.block, entry.bytes);
+    const uint32_t first = state.cursor;
+    for (uint32_t i = first; i < first + revisit_slice_; ++i)
+      if (const RevisitState::Entry& entry = state.entries[i]; entry.bytes)
+        revisit_block(entry.block, entry.bytes);
+    state.cursor = (first + revisit_slice_) & ((1u << revisit_bits_) - 1);
   }
   if (wset_ && state.wset) {
     auto* p = reinterpret_cast<volatile char*>(state.wset + state.wset_at);

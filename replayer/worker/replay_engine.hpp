@@ -28,7 +28,7 @@ enum WorkerExit : int {
 // revisit-wset): one per recorded thread in a worker-mapped table, so that it outlives
 // the engine of one segment of a streamed plan. Zero-filled is empty.
 struct alignas(64) RevisitState {
-  static constexpr uint32_t kEntries = 64;  // a power of two
+  static constexpr uint32_t kEntries = 256;  // a power of two: revisit uses 64 of them
   struct Entry {
     char* block;
     uint32_t obj;
@@ -36,6 +36,7 @@ struct alignas(64) RevisitState {
   };
   Entry entries[kEntries];
   uint64_t next_tick_ns;  // recorded ns of the thread's next revisit
+  uint32_t cursor;        // revisit-deep: the first entry of the next slice
   char* wset;             // the working-set buffer (wset models), mapped by the worker
   uint64_t wset_bytes;
   uint64_t wset_at;  // where the next sweep starts
@@ -130,7 +131,10 @@ class ReplayEngine {
   size_t page_size_;
   bool verify_;
   TouchPolicy touch_;
-  bool revisits_ = false;  // touch_ is revisit or revisit-wset
+  bool revisits_ = false;  // touch_ is revisit, revisit-wset or revisit-deep
+  uint32_t revisit_bits_ = 6;       // the table's entries in use: 1 << bits
+  uint32_t revisit_slice_ = 64;     // entries revisited per period
+  uint32_t revisit_bytes_ = 256;    // of each block, from its start
   bool wset_ = false;      // touch_ is wset or revisit-wset
   AnomalyPolicy on_anomaly_;
   PaceSettings pace_;

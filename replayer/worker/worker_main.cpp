@@ -511,6 +511,13 @@ int main(int argc, char** argv) {
     shared.plan.store(nullptr, std::memory_order_seq_cst);
     while (shared.sampler_busy.load(std::memory_order_seq_cst) != 0) cpu_relax();
     engine.reset();
+    // A plan segment flags only the hand-overs inside it: a block this segment made may
+    // be released by another thread in a later one. So no thread revisits a block made
+    // in an earlier segment (a segment is long: the table's reach is far shorter).
+    if (tables.revisits) {
+      for (uint32_t slot = 0; slot < threads; ++slot)
+        std::memset(tables.revisits[slot].entries, 0, sizeof tables.revisits[slot].entries);
+    }
     feed->done(k);
     problem = feed->take(k + 1, plan);
     if (!problem.empty())

@@ -1,5 +1,5 @@
 // The touch models that come back to blocks while they live (--touch revisit, wset,
-// revisit-wset): the hazards and the samples replay every op, with --verify, in every
+// revisit-wset, revisit-deep): the hazards and the samples replay every op, with --verify, in every
 // mode and from a streamed plan (a revisited block is never one another thread may
 // have released); the working-set buffer is the replayer's own, not the program's peak;
 // a model that does not exist is bad input in one line.
@@ -13,7 +13,7 @@ namespace mtreplay::replay::test {
 namespace {
 
 const fs::path kSamples = MTREPLAY_SAMPLES_DIR;
-constexpr const char* kModels[] = {"revisit", "wset", "revisit-wset"};
+constexpr const char* kModels[] = {"revisit", "wset", "revisit-wset", "revisit-deep"};
 
 class TouchModels : public ReplayCli {};
 
@@ -45,15 +45,15 @@ TEST_F(TouchModels, SamplesReplayEveryOpWholeAndStreamed) {
     ASSERT_EQ(reference["runs"].size(), 1u) << sample;
     const auto& expected = reference["runs"][0];
     // Each model in a mode that turns from sample to sample, so that every model meets
-    // every mode; then revisit-wset (both states) streamed, in several segments each
-    // (xz-threads has 559 events), planned ahead and not.
+    // every mode; then revisit-wset (both states) and revisit-deep streamed, in several
+    // segments each (xz-threads has 559 events), planned ahead and not.
     const std::string segment =
         std::string(" --segment-events ") + (sample == std::string("xz-threads") ? "100" : "8000");
     std::vector<std::string> runs;
-    for (int m = 0; m < 3; ++m)
+    for (int m = 0; m < 4; ++m)
       runs.push_back(std::string(kModels[m]) + " --mode " + modes[(m + turn) % 3]);
     runs.push_back("revisit-wset --plan stream --plan-ahead yes" + segment);
-    runs.push_back("revisit-wset --plan stream --plan-ahead no --mode serial" + segment);
+    runs.push_back("revisit-deep --plan stream --plan-ahead no --mode serial" + segment);
     ++turn;
     for (const auto& options : runs) {
       SCOPED_TRACE(std::string(sample) + " / " + options);

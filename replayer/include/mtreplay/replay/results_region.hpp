@@ -32,7 +32,8 @@ enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
 // thread's recently made live blocks is re-read (its first line rewritten) once per
 // period of recorded time. `wset`: as `use`, and once per period the thread sweeps on
 // through a working-set buffer of its own (cache pressure between ops); `revisit-wset`:
-// both. replay_engine.cpp says how.
+// both; `revisit-deep`: as revisit, with a table of 256 blocks, 32 of them revisited a
+// period (round robin), up to 4 KiB of each. replay_engine.cpp says how.
 enum class TouchPolicy : uint32_t {
   kNone,
   kPage,
@@ -46,6 +47,7 @@ enum class TouchPolicy : uint32_t {
   kRevisit,
   kWorkingSet,
   kRevisitWorkingSet,
+  kRevisitDeep,
 };
 enum class AnomalyPolicy : uint32_t { kSkip, kFail };
 // --timing: none runs each op as soon as it may; recorded (scaled by a factor) keeps
