@@ -230,7 +230,8 @@ int mtreplay::cli::run_replay(Args args) {
       "revisit: as use, and once per 16 us of recorded time each thread re-reads its "
       "recently made live blocks (a block is revisited in proportion to its lifetime); "
       "wset: as use, and once per 16 us a sweep through a working-set buffer of the "
-      "thread's own (cache pressure between ops); revisit-wset: both; page: "
+      "thread's own (cache pressure between ops); revisit-wset: both; revisit-deep: as "
+      "revisit, 256 blocks, 32 a period, up to 4 KiB of each; page: "
       "one byte per page of a new block, so its pages "
       "count in RSS; fill: the whole block written; none. The time of page and fill is "
       "measured per thread and taken out of the figures")(
