@@ -71,10 +71,10 @@ const char* touch_name(TouchPolicy touch) {
 
 namespace {
 constexpr TouchPolicy kTouchPolicies[] = {
-    TouchPolicy::kNone,    TouchPolicy::kPage,    TouchPolicy::kFill,
-    TouchPolicy::kUse,     TouchPolicy::kHead8k,  TouchPolicy::kHead16k,
-    TouchPolicy::kHead64k, TouchPolicy::kEnds64k, TouchPolicy::kGrown16k,
-    TouchPolicy::kRevisit, TouchPolicy::kWorkingSet, TouchPolicy::kRevisitWorkingSet,
+    TouchPolicy::kNone,       TouchPolicy::kPage,       TouchPolicy::kFill,
+    TouchPolicy::kUse,        TouchPolicy::kHead8k,     TouchPolicy::kHead16k,
+    TouchPolicy::kHead64k,    TouchPolicy::kEnds64k,    TouchPolicy::kGrown16k,
+    TouchPolicy::kRevisit,    TouchPolicy::kWorkingSet, TouchPolicy::kRevisitWorkingSet,
     TouchPolicy::kRevisitDeep};
 }  // namespace
 

@@ -131,11 +131,11 @@ class ReplayEngine {
   size_t page_size_;
   bool verify_;
   TouchPolicy touch_;
-  bool revisits_ = false;  // touch_ is revisit, revisit-wset or revisit-deep
-  uint32_t revisit_bits_ = 6;       // the table's entries in use: 1 << bits
-  uint32_t revisit_slice_ = 64;     // entries revisited per period
-  uint32_t revisit_bytes_ = 256;    // of each block, from its start
-  bool wset_ = false;      // touch_ is wset or revisit-wset
+  bool revisits_ = false;         // touch_ is revisit, revisit-wset or revisit-deep
+  uint32_t revisit_bits_ = 6;     // the table's entries in use: 1 << bits
+  uint32_t revisit_slice_ = 64;   // entries revisited per period
+  uint32_t revisit_bytes_ = 256;  // of each block, from its start
+  bool wset_ = false;             // touch_ is wset or revisit-wset
   AnomalyPolicy on_anomaly_;
   PaceSettings pace_;
   std::atomic<uint64_t> turn_{0};

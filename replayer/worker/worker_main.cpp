@@ -443,8 +443,8 @@ int main(int argc, char** argv) {
     // in the baseline, not in the replay's peak. A streamed plan sizes the buffers from
     // its first segment's peak.
     tables.revisits = map_table<RevisitState>(threads);
-    const uint64_t wset = working_set_bytes(header.config.touch, plan.header().peak_live_bytes,
-                                            threads);
+    const uint64_t wset =
+        working_set_bytes(header.config.touch, plan.header().peak_live_bytes, threads);
     for (uint32_t i = 0; tables.revisits && wset && i < threads; ++i) {
       tables.revisits[i].wset = map_table<char>(wset);
       tables.revisits[i].wset_bytes = wset;

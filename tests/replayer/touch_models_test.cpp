@@ -24,8 +24,8 @@ TEST_F(TouchModels, HazardsReplayEveryOpInEveryMode) {
     for (const char* model : kModels) {
       for (const char* mode : {"parallel", "serial", "single"}) {
         SCOPED_TRACE(hazard.name + " / " + model + " / " + mode);
-        auto doc = replay_json(trace, std::string("--verify --allocator glibc --touch ") + model +
-                                          " --mode " + mode);
+        auto doc = replay_json(
+            trace, std::string("--verify --allocator glibc --touch ") + model + " --mode " + mode);
         ASSERT_EQ(doc["runs"].size(), 1u);
         const auto& run = doc["runs"][0];
         EXPECT_EQ(run["status"], "ok") << run["error"];

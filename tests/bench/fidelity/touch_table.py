@@ -10,7 +10,8 @@ allocators (replay's CPU ratio to the baseline less the program's), the worst pe
 ratio error. With several OUTs, each figure is the median of the runs (pairs summed).
 The last rows give each model's mean over the programs and the runs, and over the six
 programs whose CPU ratios span enough to rank (g++ and xz-threads span 0.04-0.11: their
-CPU rank is mostly noise).
+CPU rank is mostly noise). Then, against the first model, run by run on the six: how
+often each model's CPU rho (and mean |CPU ratio error|) is better, equal, worse.
 """
 import json
 import os
@@ -88,6 +89,28 @@ def main():
                 agree, resolved, 100.0 * agree / resolved if resolved else 0,
                 statistics.mean(r["cpu_err"] for r in runs)))
         print(f"| **mean, {title}** | " + " | ".join(cells) + " |")
+    head_to_head(models, outs)
+
+
+def head_to_head(models, outs):
+    base = models[0]
+    print()
+    print(f"Against {base}, run by run on the six (better / equal / worse):")
+    print()
+    for m in models[1:]:
+        rho, err = [0, 0, 0], [0, 0, 0]
+        for program in SPANNED:
+            for o in outs:
+                a, b = (os.path.join(o, x, program + ".json") for x in (base, m))
+                if not (os.path.exists(a) and os.path.exists(b)):
+                    continue
+                fa, fb = figures(a), figures(b)
+                d = round(fb["cpu"] - fa["cpu"], 2)
+                rho[0 if d > 0 else 1 if d == 0 else 2] += 1
+                d = round(fa["cpu_err"] - fb["cpu_err"], 3)
+                err[0 if d > 0 else 1 if d == 0 else 2] += 1
+        print(f"- {m}: CPU rho {rho[0]} / {rho[1]} / {rho[2]}; "
+              f"mean |CPU ratio error| {err[0]} / {err[1]} / {err[2]}")
 
 
 if __name__ == "__main__":
