@@ -226,7 +226,12 @@ int mtreplay::cli::run_replay(Args args) {
       "program's own accesses are; head8k, head16k, head64k: as use, but of a block of 8, "
       "16 or 64 KiB or more only the first page (for programs that fill little of their "
       "large buffers: its other pages are never faulted in); ends64k: as head64k, and the "
-      "last page too; grown16k: as head16k, but a block made by realloc used whole; page: "
+      "last page too; grown16k: as head16k, but a block made by realloc used whole; "
+      "revisit: as use, and once per 16 us of recorded time each thread re-reads its "
+      "recently made live blocks (a block is revisited in proportion to its lifetime); "
+      "wset: as use, and once per 16 us a sweep through a working-set buffer of the "
+      "thread's own (cache pressure between ops); revisit-wset: both; revisit-deep: as "
+      "revisit, 256 blocks, 32 a period, up to 4 KiB of each; page: "
       "one byte per page of a new block, so its pages "
       "count in RSS; fill: the whole block written; none. The time of page and fill is "
       "measured per thread and taken out of the figures")(

@@ -57,15 +57,25 @@ const char* touch_name(TouchPolicy touch) {
       return "ends64k";
     case TouchPolicy::kGrown16k:
       return "grown16k";
+    case TouchPolicy::kRevisit:
+      return "revisit";
+    case TouchPolicy::kWorkingSet:
+      return "wset";
+    case TouchPolicy::kRevisitWorkingSet:
+      return "revisit-wset";
+    case TouchPolicy::kRevisitDeep:
+      return "revisit-deep";
   }
   return "?";
 }
 
 namespace {
 constexpr TouchPolicy kTouchPolicies[] = {
-    TouchPolicy::kNone,    TouchPolicy::kPage,    TouchPolicy::kFill,
-    TouchPolicy::kUse,     TouchPolicy::kHead8k,  TouchPolicy::kHead16k,
-    TouchPolicy::kHead64k, TouchPolicy::kEnds64k, TouchPolicy::kGrown16k};
+    TouchPolicy::kNone,       TouchPolicy::kPage,       TouchPolicy::kFill,
+    TouchPolicy::kUse,        TouchPolicy::kHead8k,     TouchPolicy::kHead16k,
+    TouchPolicy::kHead64k,    TouchPolicy::kEnds64k,    TouchPolicy::kGrown16k,
+    TouchPolicy::kRevisit,    TouchPolicy::kWorkingSet, TouchPolicy::kRevisitWorkingSet,
+    TouchPolicy::kRevisitDeep};
 }  // namespace
 
 std::optional<TouchPolicy> parse_touch(std::string_view name) {

@@ -91,6 +91,10 @@ UsedExtent used_extent(TouchPolicy touch, const PlanObject& object, uint64_t pag
   uint64_t large = 0;  // blocks this large: only their first (and last) page
   switch (touch) {
     case TouchPolicy::kUse:
+    case TouchPolicy::kRevisit:
+    case TouchPolicy::kWorkingSet:
+    case TouchPolicy::kRevisitWorkingSet:
+    case TouchPolicy::kRevisitDeep:
       return {bytes, 0};
     case TouchPolicy::kGrown16k:
       if (is_realloc(object.kind)) return {bytes, 0};
@@ -123,7 +127,62 @@ void read_used(const void* block, uint64_t bytes, UsedExtent used) {
   if (used.tail) read_lines(static_cast<const char*>(block) + bytes - used.tail, used.tail);
 }
 
+// The revisit models (--touch revisit, wset, revisit-wset). A program comes back to
+// its live blocks while they live: a block that lives long is used again and again, and
+// how an allocator placed the blocks live together (packed into few lines and pages, or
+// spread) makes that cheap or dear, where the replay's allocation and release alone
+// never see it. Which block the program revisits when is not in a recording of malloc
+// calls; the model: each thread keeps a table of kEntries of its own recently made live
+// blocks (direct-mapped by object id, so a newer block evicts an older one at random:
+// a block stays in it for about kEntries of the thread's allocations, or until it is
+// released or handed to another thread), and once per kRevisitPeriodNs of *recorded*
+// time (the op's pace key) it re-reads the first kRevisitBytes of each and rewrites
+// their first byte (the same value: a refcount or a field updated). So a block is
+// revisited in proportion to its recorded lifetime, up to the table's reach, and a
+// thread that computed long between two mallocs in the program revisits more between
+// them in the replay. The time is counted, as `use`'s is. `revisit-deep` reaches
+// further and deeper: 256 entries, each period the next 32 of them (round robin, so
+// each every 8 periods), the first 4 KiB of each: up to 1 MiB behind a thread's table,
+// so that the allocator's placement shows in the L2 and the TLB, not only in L1.
+constexpr uint64_t kRevisitPeriodNs = 16'000;
+constexpr uint32_t kRevisitBits = 6, kRevisitSlice = 64, kRevisitBytes = 256;
+constexpr uint32_t kDeepBits = 8, kDeepSlice = 32, kDeepBytes = 4096;
+// The working set (wset): once per period, the thread also reads and rewrites the next
+// kSweepBytes of a buffer of its own, round and round: the program's other data, which
+// pushes the allocator's metadata and the blocks out of the caches between ops as the
+// program's own work does. Sized from the recording (the peak live bytes per thread,
+// between kWsetMin and kWsetMax), mapped and faulted in before the replay's baseline,
+// so it is not in the replay's peak RSS.
+constexpr uint64_t kSweepBytes = 4096;
+constexpr uint64_t kWsetMin = 256 * 1024, kWsetMax = 8 * 1024 * 1024;
+
+static_assert(RevisitState::kEntries == 1u << kDeepBits && kRevisitBits <= kDeepBits);
+static_assert(kRevisitSlice == 1u << kRevisitBits && (1u << kDeepBits) % kDeepSlice == 0);
+
+uint32_t revisit_index(uint32_t obj, uint32_t bits) {
+  return (obj * 0x9E3779B1u) >> (32 - bits);
+}
+
+void revisit_block(char* block, uint32_t bytes) {
+  auto* p = reinterpret_cast<volatile char*>(block);
+  char sink = p[0];
+  p[0] = sink;
+  for (uint32_t at = kLine; at < bytes; at += kLine) sink = static_cast<char>(sink + p[at]);
+  asm volatile("" : : "r"(sink));
+}
+
 }  // namespace
+
+uint64_t working_set_bytes(TouchPolicy touch, uint64_t peak_live_bytes, uint32_t threads) {
+  if (touch != TouchPolicy::kWorkingSet && touch != TouchPolicy::kRevisitWorkingSet) return 0;
+  uint64_t per_thread = peak_live_bytes / (threads ? threads : 1);
+  return std::clamp(per_thread, kWsetMin, kWsetMax) & ~(kSweepBytes - 1);
+}
+
+bool uses_revisit_state(TouchPolicy touch) {
+  return touch == TouchPolicy::kRevisit || touch == TouchPolicy::kWorkingSet ||
+         touch == TouchPolicy::kRevisitWorkingSet || touch == TouchPolicy::kRevisitDeep;
+}
 
 ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const AllocatorApi& api,
                            ReplayTables tables)
@@ -141,6 +200,15 @@ ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const Allo
       time_after_allocation_(verify_ || touch_ == TouchPolicy::kPage ||
                              touch_ == TouchPolicy::kFill),
       on_anomaly_(results.header().config.on_anomaly) {
+  if (tables.revisits) {
+    revisits_ = touch_ == TouchPolicy::kRevisit || touch_ == TouchPolicy::kRevisitWorkingSet ||
+                touch_ == TouchPolicy::kRevisitDeep;
+    if (touch_ == TouchPolicy::kRevisitDeep)
+      revisit_bits_ = kDeepBits, revisit_slice_ = kDeepSlice, revisit_bytes_ = kDeepBytes;
+    else
+      revisit_bits_ = kRevisitBits, revisit_slice_ = kRevisitSlice, revisit_bytes_ = kRevisitBytes;
+    wset_ = touch_ == TouchPolicy::kWorkingSet || touch_ == TouchPolicy::kRevisitWorkingSet;
+  }
   const WorkerConfig& config = results.header().config;
   if (config.mode == ReplayMode::kParallel) {
     // One recorded thread has nobody to keep in step with: its loop skips the checks.
@@ -271,6 +339,39 @@ uint64_t ReplayEngine::after_allocation(uint32_t slot, uint64_t index, const Ima
   return counted;
 }
 
+void ReplayEngine::remember(uint32_t slot, const ImageOp& op, void* block) {
+  const uint64_t bytes = objects_[op.out_obj].bytes;
+  if (bytes == 0) return;
+  RevisitState::Entry& entry =
+      tables_.revisits[slot].entries[revisit_index(op.out_obj, revisit_bits_)];
+  entry.block = static_cast<char*>(block);
+  entry.obj = op.out_obj;
+  entry.bytes = static_cast<uint32_t>(std::min<uint64_t>(bytes, revisit_bytes_));
+}
+
+void ReplayEngine::forget(uint32_t slot, uint32_t obj) {
+  RevisitState::Entry& entry = tables_.revisits[slot].entries[revisit_index(obj, revisit_bits_)];
+  if (entry.obj == obj) entry.bytes = 0;
+}
+
+void ReplayEngine::revisit(uint32_t slot, uint64_t key) {
+  RevisitState& state = tables_.revisits[slot];
+  state.next_tick_ns = key + kRevisitPeriodNs;
+  if (revisits_) {
+    const uint32_t first = state.cursor;
+    for (uint32_t i = first; i < first + revisit_slice_; ++i)
+      if (const RevisitState::Entry& entry = state.entries[i]; entry.bytes)
+        revisit_block(entry.block, entry.bytes);
+    state.cursor = (first + revisit_slice_) & ((1u << revisit_bits_) - 1);
+  }
+  if (wset_ && state.wset) {
+    auto* p = reinterpret_cast<volatile char*>(state.wset + state.wset_at);
+    for (uint64_t at = 0; at < kSweepBytes; at += kLine) p[at] = static_cast<char>(p[at] + 1);
+    state.wset_at += kSweepBytes;
+    if (state.wset_at >= state.wset_bytes) state.wset_at = 0;
+  }
+}
+
 void ReplayEngine::handle_null(uint32_t slot, uint64_t index, const ImageOp& op) {
   ThreadStats& stats = results_.stats(slot);
   ++stats.failed_alloc_replay;
@@ -323,6 +424,10 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
       if (UsedExtent used = used_extent(touch_, object, page_size_); used.head)
         read_used(in, object.bytes, used);
     }
+    // A block leaves this thread's revisits when it ends, may move (realloc), or its
+    // next touch is on another thread (which may then release it).
+    if (revisits_ && ((op.flags & (kEndsIn | kPublishIn)) || is_realloc(op.kind)))
+      forget(slot, op.in_obj);
   }
 
   bool sample = --runner.countdown == 0;
@@ -392,18 +497,25 @@ void ReplayEngine::execute(Runner& runner, uint64_t index, const ImageOp& op, Li
     if (!out) {
       // A zero-byte request may legitimately get NULL (realloc(p, 0) in glibc).
       if (objects_[op.out_obj].bytes != 0) handle_null(slot, index, op);
-    } else if (!time_after_allocation_ && touch_ != TouchPolicy::kNone) {
-      after_allocation(slot, index, op, args, in, out);
-    } else if (time_after_allocation_) {
-      uint64_t begin = ticks();
-      uint64_t counted = after_allocation(slot, index, op, args, in, out);
-      stats.excluded_ticks += ticks() - begin - counted;
+    } else if (verify_ || touch_ != TouchPolicy::kNone) {
+      if (time_after_allocation_) {
+        uint64_t begin = ticks();
+        uint64_t counted = after_allocation(slot, index, op, args, in, out);
+        stats.excluded_ticks += ticks() - begin - counted;
+      } else {
+        after_allocation(slot, index, op, args, in, out);
+      }
+      if (revisits_ && !(op.flags & kPublishOut)) remember(slot, op, out);
     }
   }
   if (op.flags & kPublishIn) publish_stage(tables_.stages[op.in_obj], args.in_stage + 1);
   if (op.flags & kPublishOut) publish_stage(tables_.stages[op.out_obj], 1);
   if (op.flags & kSignal) publish_stage(tables_.signals[slot], static_cast<uint32_t>(index + 1));
   if (op.flags & kResetStage) tables_.stages[op.in_obj].store(0, std::memory_order_relaxed);
+  if (revisits_ || wset_) {
+    uint64_t key = plan_.pace(slot)[index];
+    if (key >= tables_.revisits[slot].next_tick_ns) revisit(slot, key);
+  }
 }
 
 // The harness cost is this loop: one 16-byte op, a sampling countdown, the call and

@@ -24,6 +24,24 @@ enum WorkerExit : int {
   kWorkerVerifyFailed = 13,
 };
 
+// The revisit and working-set touch models' per-thread state (--touch revisit, wset,
+// revisit-wset): one per recorded thread in a worker-mapped table, so that it outlives
+// the engine of one segment of a streamed plan. Zero-filled is empty.
+struct alignas(64) RevisitState {
+  static constexpr uint32_t kEntries = 256;  // a power of two: revisit uses 64 of them
+  struct Entry {
+    char* block;
+    uint32_t obj;
+    uint32_t bytes;  // revisited from the block's start; 0: the entry is empty
+  };
+  Entry entries[kEntries];
+  uint64_t next_tick_ns;  // recorded ns of the thread's next revisit
+  uint32_t cursor;        // revisit-deep: the first entry of the next slice
+  char* wset;             // the working-set buffer (wset models), mapped by the worker
+  uint64_t wset_bytes;
+  uint64_t wset_at;  // where the next sweep starts
+};
+
 struct ReplayTables {
   void** live = nullptr;                     // [object] -> live block (the array live map)
   LivePointerMap* live_hash = nullptr;       // the lphash live map, when chosen instead
@@ -34,6 +52,7 @@ struct ReplayTables {
   uint64_t* cursors = nullptr;               // [slot], single mode
   PaceSlot* pace_slots = nullptr;            // [slot], paced parallel mode
   const PlanObject* objects = nullptr;       // a streamed plan's [object]; else the image's
+  RevisitState* revisits = nullptr;          // [slot], the revisit and wset touch models
 };
 
 class ReplayEngine {
@@ -96,6 +115,11 @@ class ReplayEngine {
   // program's own work (--touch use), the rest being excluded from the figures.
   uint64_t after_allocation(uint32_t slot, uint64_t index, const ImageOp& op, const Args& args,
                             void* in, void* out);
+  // The revisit/wset models: a new live block of this thread, one that leaves it (or
+  // may move), and the revisit due at recorded time `key`.
+  void remember(uint32_t slot, const ImageOp& op, void* block);
+  void forget(uint32_t slot, uint32_t obj);
+  [[gnu::noinline]] void revisit(uint32_t slot, uint64_t key);
   [[gnu::noinline]] void handle_null(uint32_t slot, uint64_t index, const ImageOp& op);
   Runner make_runner(uint32_t slot) const;
 
@@ -108,10 +132,20 @@ class ReplayEngine {
   bool verify_;
   TouchPolicy touch_;
   bool time_after_allocation_;
+  bool revisits_ = false;         // touch_ is revisit, revisit-wset or revisit-deep
+  uint32_t revisit_bits_ = 6;     // the table's entries in use: 1 << bits
+  uint32_t revisit_slice_ = 64;   // entries revisited per period
+  uint32_t revisit_bytes_ = 256;  // of each block, from its start
+  bool wset_ = false;             // touch_ is wset or revisit-wset
   AnomalyPolicy on_anomaly_;
   PaceSettings pace_;
   std::atomic<uint64_t> turn_{0};
 };
+
+// The revisit and wset touch models: whether the worker maps a RevisitState per thread,
+// and the bytes of each thread's working-set buffer (0: none).
+bool uses_revisit_state(TouchPolicy touch);
+uint64_t working_set_bytes(TouchPolicy touch, uint64_t peak_live_bytes, uint32_t threads);
 
 // The slot the calling thread is replaying, for the crash handler.
 extern thread_local int32_t t_current_slot;

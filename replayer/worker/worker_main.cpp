@@ -447,6 +447,22 @@ int main(int argc, char** argv) {
       (streamed && !stream_objects))
     setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup, "cannot map the replay tables");
   for (uint32_t i = 0; i < threads; ++i) std::construct_at(&tables.pace_slots[i]);
+  if (uses_revisit_state(header.config.touch)) {
+    // Mapped zero-filled (empty) and, with their working-set buffers, faulted in now:
+    // in the baseline, not in the replay's peak. A streamed plan sizes the buffers from
+    // its first segment's peak.
+    tables.revisits = map_table<RevisitState>(threads);
+    const uint64_t wset =
+        working_set_bytes(header.config.touch, plan.header().peak_live_bytes, threads);
+    for (uint32_t i = 0; tables.revisits && wset && i < threads; ++i) {
+      tables.revisits[i].wset = map_table<char>(wset);
+      tables.revisits[i].wset_bytes = wset;
+      if (!tables.revisits[i].wset) tables.revisits = nullptr;
+    }
+    if (!tables.revisits)
+      setup_failed(&header, WorkerStatus::kInternal, kWorkerBadSetup,
+                   "cannot map the revisit tables");
+  }
 
   std::optional<ReplayEngine> engine;
   engine.emplace(plan, results, api, tables);
@@ -492,6 +508,13 @@ int main(int argc, char** argv) {
       shared.plan.store(nullptr, std::memory_order_seq_cst);
       while (shared.sampler_busy.load(std::memory_order_seq_cst) != 0) cpu_relax();
       engine.reset();
+      // A plan segment flags only the hand-overs inside it: a block this segment made may
+      // be released by another thread in a later one. So no thread revisits a block made
+      // in an earlier segment (a segment is long: the table's reach is far shorter).
+      if (tables.revisits) {
+        for (uint32_t slot = 0; slot < threads; ++slot)
+          std::memset(tables.revisits[slot].entries, 0, sizeof tables.revisits[slot].entries);
+      }
       feed->done(k);
       problem = feed->take(k + 1, plan);
       if (!problem.empty())

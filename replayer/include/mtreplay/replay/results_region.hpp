@@ -26,7 +26,14 @@ enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
 // (`head`), or the first and the last page (`ends`), since programs often fill little
 // of a large buffer, and pages never written are never faulted in. `grown16k`: as
 // `head16k` for blocks made by malloc, calloc or memalign, but a block made by realloc
-// is used whole (a buffer is grown because it filled up).
+// is used whole (a buffer is grown because it filled up). `revisit`: as `use`, and
+// while a block lives its thread comes back to it, so that a long-lived block is
+// revisited in proportion to its recorded lifetime: a small per-thread table of the
+// thread's recently made live blocks is re-read (its first line rewritten) once per
+// period of recorded time. `wset`: as `use`, and once per period the thread sweeps on
+// through a working-set buffer of its own (cache pressure between ops); `revisit-wset`:
+// both; `revisit-deep`: as revisit, with a table of 256 blocks, 32 of them revisited a
+// period (round robin), up to 4 KiB of each. replay_engine.cpp says how.
 enum class TouchPolicy : uint32_t {
   kNone,
   kPage,
@@ -36,7 +43,11 @@ enum class TouchPolicy : uint32_t {
   kHead16k,
   kHead64k,
   kEnds64k,
-  kGrown16k
+  kGrown16k,
+  kRevisit,
+  kWorkingSet,
+  kRevisitWorkingSet,
+  kRevisitDeep,
 };
 enum class AnomalyPolicy : uint32_t { kSkip, kFail };
 // --timing: none runs each op as soon as it may; recorded (scaled by a factor) keeps
