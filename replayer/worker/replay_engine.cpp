@@ -159,6 +159,15 @@ constexpr uint64_t kWsetMin = 256 * 1024, kWsetMax = 8 * 1024 * 1024;
 static_assert(RevisitState::kEntries == 1u << kDeepBits && kRevisitBits <= kDeepBits);
 static_assert(kRevisitSlice == 1u << kRevisitBits && (1u << kDeepBits) % kDeepSlice == 0);
 
+bool revisits_blocks(TouchPolicy touch) {
+  return touch == TouchPolicy::kRevisit || touch == TouchPolicy::kRevisitWorkingSet ||
+         touch == TouchPolicy::kRevisitDeep;
+}
+
+bool sweeps_working_set(TouchPolicy touch) {
+  return touch == TouchPolicy::kWorkingSet || touch == TouchPolicy::kRevisitWorkingSet;
+}
+
 uint32_t revisit_index(uint32_t obj, uint32_t bits) {
   return (obj * 0x9E3779B1u) >> (32 - bits);
 }
@@ -174,14 +183,13 @@ void revisit_block(char* block, uint32_t bytes) {
 }  // namespace
 
 uint64_t working_set_bytes(TouchPolicy touch, uint64_t peak_live_bytes, uint32_t threads) {
-  if (touch != TouchPolicy::kWorkingSet && touch != TouchPolicy::kRevisitWorkingSet) return 0;
+  if (!sweeps_working_set(touch)) return 0;
   uint64_t per_thread = peak_live_bytes / (threads ? threads : 1);
   return std::clamp(per_thread, kWsetMin, kWsetMax) & ~(kSweepBytes - 1);
 }
 
 bool uses_revisit_state(TouchPolicy touch) {
-  return touch == TouchPolicy::kRevisit || touch == TouchPolicy::kWorkingSet ||
-         touch == TouchPolicy::kRevisitWorkingSet || touch == TouchPolicy::kRevisitDeep;
+  return revisits_blocks(touch) || sweeps_working_set(touch);
 }
 
 ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const AllocatorApi& api,
@@ -201,13 +209,12 @@ ReplayEngine::ReplayEngine(const PlanView& plan, ResultsView results, const Allo
                              touch_ == TouchPolicy::kFill),
       on_anomaly_(results.header().config.on_anomaly) {
   if (tables.revisits) {
-    revisits_ = touch_ == TouchPolicy::kRevisit || touch_ == TouchPolicy::kRevisitWorkingSet ||
-                touch_ == TouchPolicy::kRevisitDeep;
+    revisits_ = revisits_blocks(touch_);
     if (touch_ == TouchPolicy::kRevisitDeep)
       revisit_bits_ = kDeepBits, revisit_slice_ = kDeepSlice, revisit_bytes_ = kDeepBytes;
     else
       revisit_bits_ = kRevisitBits, revisit_slice_ = kRevisitSlice, revisit_bytes_ = kRevisitBytes;
-    wset_ = touch_ == TouchPolicy::kWorkingSet || touch_ == TouchPolicy::kRevisitWorkingSet;
+    wset_ = sweeps_working_set(touch_);
   }
   const WorkerConfig& config = results.header().config;
   if (config.mode == ReplayMode::kParallel) {
