@@ -107,8 +107,6 @@ PlanBuilder::PlanBuilder(uint64_t page_size) {
 }
 
 uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
-  // Merged events come in runs of one thread's.
-  if (have_last_ && recorded_thread == last_recorded_) return last_slot_;
   auto [it, inserted] = slots_.try_emplace(recorded_thread, slots_.size());
   if (inserted) {
     // A streamed plan has every thread from its first segment on, in order of first
@@ -121,8 +119,7 @@ uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
     }
     plan_.threads[it->second].recorded_index = recorded_thread;
   }
-  last_recorded_ = recorded_thread, have_last_ = true;
-  return last_slot_ = it->second;
+  return it->second;
 }
 
 uint32_t PlanBuilder::append(uint32_t slot, const PlanOp& op) {

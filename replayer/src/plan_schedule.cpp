@@ -36,7 +36,6 @@ class Scheduler {
         walk_(walk),
         pace_running_(pace_running),
         stage_(plan.objects.size(), 0),
-        waited_(plan.objects.size(), false),
         next_(plan.threads.size(), 0) {}
 
   void run() {
@@ -69,15 +68,11 @@ class Scheduler {
       ready_.push({thread.merged_seq[next_[slot]], slot});
     } else {
       blocked_[op.in_obj].push_back(slot);
-      waited_[op.in_obj] = true;
     }
   }
 
-  // Most objects nobody waits for: `waited_` spares them the look-up in `blocked_`.
   void advance_stage(uint32_t obj, uint32_t value) {
     stage_[obj] = std::max(stage_[obj], value);
-    if (!waited_[obj]) return;
-    waited_[obj] = false;
     auto it = blocked_.find(obj);
     if (it == blocked_.end()) return;
     std::vector<uint32_t> waiting = std::move(it->second);
@@ -125,7 +120,7 @@ class Scheduler {
     PlanOp& op = plan_.threads[victim].ops[next_[victim]];
     auto& parked = blocked_[op.in_obj];
     parked.erase(std::find(parked.begin(), parked.end(), victim));
-    if (parked.empty()) blocked_.erase(op.in_obj), waited_[op.in_obj] = false;
+    if (parked.empty()) blocked_.erase(op.in_obj);
     op.flags &= static_cast<uint8_t>(~kWaitIn);
     if (op.flags & kEndsIn) {
       op.flags &= static_cast<uint8_t>(~kEndsIn);
@@ -142,7 +137,6 @@ class Scheduler {
   LiveWalk& walk_;
   uint64_t& pace_running_;
   std::vector<uint32_t> stage_;
-  std::vector<bool> waited_;  // some thread is parked in `blocked_` on the object
   std::vector<uint64_t> next_;
   std::priority_queue<Head, std::vector<Head>, std::greater<>> ready_;
   std::unordered_map<uint32_t, std::vector<uint32_t>> blocked_;

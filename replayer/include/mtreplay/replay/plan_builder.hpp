@@ -118,8 +118,6 @@ class PlanBuilder {
   std::vector<uint32_t> producer_slot_;
   std::vector<ThreadState> thread_state_;
   std::unordered_map<uint32_t, uint32_t> slots_;
-  uint32_t last_recorded_ = 0, last_slot_ = 0;  // slots_'s last answer
-  bool have_last_ = false;
   AddressTable addresses_;
   std::unordered_map<uint64_t, std::vector<Pending>> pending_;
 
