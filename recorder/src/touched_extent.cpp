@@ -111,6 +111,23 @@ void on_allocate(void* ptr, size_t bytes) {
   tracked_count.fetch_add(1, std::memory_order_relaxed);
 }
 
+bool take_any(uintptr_t& p, uint64_t& used_bytes) {
+  for (;;) {
+    if (tracked_count.load(std::memory_order_relaxed) == 0) return false;
+    p = 0;
+    {
+      Lock lock;
+      for (const Entry& e : table)
+        if (e.ptr != 0) {
+          p = e.ptr;
+          break;
+        }
+    }
+    if (p == 0) return false;
+    if (take_slow(reinterpret_cast<void*>(p), used_bytes)) return true;
+  }
+}
+
 bool take_slow(void* ptr, uint64_t& used_bytes) {
   const auto p = reinterpret_cast<uintptr_t>(ptr);
   size_t bytes = 0;

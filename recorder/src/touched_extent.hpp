@@ -58,6 +58,9 @@ inline bool take(void* p, uint64_t& used_bytes) {
   return take_slow(p, used_bytes);
 }
 
+// Takes any measured block still live, for the end of the process: false when none is.
+bool take_any(uintptr_t& p, uint64_t& used_bytes);
+
 // The child of a fork has one thread: a lock another thread held is free there.
 void reset_lock_in_child();
 

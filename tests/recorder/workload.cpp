@@ -295,6 +295,9 @@ int run_touched() {
   std::memset(full, 'f', touched_bytes(kTouchedFull));
   std::memset(aligned, 'a', touched_bytes(kTouchedAligned));
   std::memset(grown, 'g', 100);
+  static char* leaked = static_cast<char*>(malloc(touched_bytes(kTouchedLeaked)));
+  if (!leaked) return fail("large allocation");
+  std::memset(leaked, 'l', 100);
   const size_t half = touched_bytes(kTouchedCalloc) / 2;
   for (size_t at = 0; at < touched_bytes(kTouchedCalloc); at += 4096)
     if (zeros[at] != 0) return fail("calloc'd block not zero");

@@ -57,6 +57,7 @@ enum Marker : size_t {
   kTouchedCalloc = 44,   // calloc: zero on every page, then its second half written
   kTouchedRealloc = 45,  // malloc, 100 bytes written, realloc'd twice its size
   kTouchedAligned = 46,  // posix_memalign, written whole
+  kTouchedLeaked = 47,   // malloc, 100 bytes written, never freed: measured at the exit
 };
 
 // A large block of the touched scenario: a multiple of 4 KiB (the pages the recorder

@@ -293,7 +293,8 @@ TEST(RecorderWorkload, ExecKeepsEventsBeforeAndTracesTheNewImage) {
 // workload's blocks are new mappings, so both modes are exact); with MHOOK_TOUCHED=exact
 // the program's data survives the pages dropped under it (the workload checks what it
 // wrote and calloc's zeros itself). A realloc'd block is measured before it moves and
-// its successor, whose contents realloc kept, is not. MHOOK_TOUCHED=0 records none.
+// its successor, whose contents realloc kept, is not; a block never freed is measured at
+// the exit. MHOOK_TOUCHED=0 records none.
 TEST(RecorderWorkload, LargeBlocksRecordTheBytesTheProgramTouched) {
   SKIP_IF_SANITIZED();
   for (const char* mode : {"1", "exact"}) {
@@ -324,8 +325,16 @@ TEST(RecorderWorkload, LargeBlocksRecordTheBytesTheProgramTouched) {
     const int64_t before_realloc = used(kTouchedRealloc, Op::kMalloc);
     EXPECT_GE(before_realloc, 0);
     EXPECT_LT(before_realloc, 12 * 1024);
+    // The block never freed is measured as the process exits.
+    const Event* leaked = find_size(ev, Op::kMalloc, touched_bytes(kTouchedLeaked));
+    ASSERT_NE(leaked, nullptr);
+    const auto at_exit = std::find_if(ev.begin(), ev.end(), [&](const Event& e) {
+      return e.op == Op::kTouched && e.ptr == leaked->result;
+    });
+    ASSERT_NE(at_exit, ev.end());
+    EXPECT_LT(at_exit->result, 12u * 1024);
     const size_t touched = count_if_size(ev, Op::kTouched, 0);
-    EXPECT_EQ(touched, 5u) << "the realloc'd block's successor is not measured";
+    EXPECT_EQ(touched, 6u) << "the realloc'd block's successor is not measured";
   }
 
   TempDir off("touched-off");
