@@ -13,13 +13,15 @@ namespace arena {
 
 namespace {
 
-// Dirty free pages an arena may keep before it returns them all to the kernel:
-// a fixed allowance plus a share of what the arena has in use.
-constexpr std::size_t kPurgeAllowancePages = 1024;
+// Dirty free pages an arena may keep before it returns them to the kernel: a small
+// fixed allowance plus a share of the arena's own recent peak in use (maybe_purge).
+constexpr std::size_t kPurgeAllowancePages = 128;
+constexpr std::size_t kPeakShareDivisor = 5;
+// The decay allowance's share of the pages in use.
 constexpr std::size_t kPurgeShareDivisor = 8;
-// Dirty pages beyond a much smaller allowance (plus the same share) go back once they
-// have stayed unused for kDecayNs: the swings of the live set that the big allowance
-// is for reuse them sooner. Looked for at most every kDecayScanNs (maybe_purge).
+// Dirty pages beyond a smaller allowance (128 pages plus an eighth of the pages in use)
+// go back once they have stayed unused for kDecayNs: the swings of the live set that the
+// allowance above is for reuse them sooner. Looked for at most every kDecayScanNs (maybe_purge).
 constexpr std::size_t kDecayAllowancePages = 128;
 constexpr std::uint64_t kDecayNs = 50'000'000;
 constexpr std::uint64_t kDecayScanNs = kDecayNs / 4;
@@ -270,11 +272,11 @@ void purge_down_to(Arena& arena, std::size_t target) {
   }
 }
 
-// Free pages below the arena's recent peak in use: keeping that many dirty cannot raise
-// the peak RSS, since they are reused before any new page would be touched. The peak is
-// that of this window (1 s) or the one before, so it decays within 2 s of the live set
-// shrinking for good.
-std::size_t recent_peak_headroom(Arena& arena, std::uint64_t now) {
+// The arena's recent peak of pages in use: that of this window (1 s) or the one before,
+// so it decays within 2 s of the live set shrinking for good. Free pages below it (the
+// headroom) cannot raise the peak RSS when kept dirty, since they are reused before any
+// new page would be touched.
+std::size_t recent_peak(Arena& arena, std::uint64_t now) {
   constexpr std::uint64_t kPeakWindowNs = 1'000'000'000;
   if (now - arena.peak_window_start_ns >= kPeakWindowNs) {
     arena.previous_peak_in_use = now - arena.peak_window_start_ns >= 2 * kPeakWindowNs
@@ -283,10 +285,8 @@ std::size_t recent_peak_headroom(Arena& arena, std::uint64_t now) {
     arena.peak_in_use = arena.pages_in_use;
     arena.peak_window_start_ns = now;
   }
-  const std::size_t peak = arena.peak_in_use > arena.previous_peak_in_use
-                               ? arena.peak_in_use
-                               : arena.previous_peak_in_use;
-  return peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
+  return arena.peak_in_use > arena.previous_peak_in_use ? arena.peak_in_use
+                                                        : arena.previous_peak_in_use;
 }
 
 // Dirty runs given back at least kDecayNs ago (their oldest page) go back to the
@@ -307,27 +307,32 @@ std::size_t decay_allowance(const Arena& arena) {
   return kDecayAllowancePages + arena.pages_in_use / kPurgeShareDivisor;
 }
 
-// Dirty pages beyond an allowance (a fixed part plus a share of the pages in use) and
-// the headroom below the recent peak, itself at most half an allowance, go back down to
-// half the allowance plus that headroom. With the allowance alone, a live set that swings by
-// more than it (a producer/consumer queue filling and draining) purged and refaulted its
-// pages on every swing: 30 k page faults on the prodcons sample's replay where glibc
-// takes 10 k; 6-10 k now. Unbounded, the headroom raised mixed_lifetime's peak RSS by a
-// third (each arena keeps its own, and the dirty pages it keeps are not always where the
-// next request fits: 38.7 MiB, glibc 29.5); bounded by one allowance 31.0 MiB, by half
-// of one 28.0 MiB, with the same replay wall time. Before all that, past the small decay
-// allowance, the runs left unused for kDecayNs go (purge_aged).
+// Dirty pages beyond an allowance (128 pages plus a fifth of the arena's recent peak in
+// use) and the headroom below that peak, itself at most half an allowance, go back down
+// to half the allowance plus that headroom. The allowance follows the arena's own size:
+// a fixed 1024 pages (plus an eighth of the pages in use) kept 4 MiB resident beside
+// thread_malloc's 6 MiB and producer_consumer's 1-2 MiB in use, peak RSS 1.20x and
+// 1.16x glibc's; a fixed 128 pages cut those but purged and refaulted mixed_lifetime's
+// swings (28 MiB live: CPU 1.22x glibc's). A fifth of the peak keeps mixed_lifetime's
+// (about 1400 pages) and gives the small heaps 200-450 (BENCHMARKS.md, #14, Session 7).
+// With the allowance alone, a live set that swings by more than it (a producer/consumer
+// queue filling and draining) purged and refaulted its pages on every swing: 30 k page
+// faults on the prodcons sample's replay where glibc takes 10 k. Unbounded, the headroom
+// raised mixed_lifetime's peak RSS by a third (each arena keeps its own, and the dirty
+// pages it keeps are not always where the next request fits: 38.7 MiB, glibc 29.5).
+// Before all that, past the small decay allowance, the runs left unused for kDecayNs go
+// (purge_aged).
 void maybe_purge(Arena& arena, std::uint64_t now) {
-  const std::size_t share = arena.pages_in_use / kPurgeShareDivisor;
   const std::size_t kept = decay_allowance(arena);
   if (arena.dirty_pages <= kept) return;
   if (now - arena.last_decay_scan_ns >= kDecayScanNs) {
     arena.last_decay_scan_ns = now;
     purge_aged(arena, now, kept);
   }
-  const std::size_t allowance = kPurgeAllowancePages + share;
+  const std::size_t peak = recent_peak(arena, now);
+  const std::size_t allowance = kPurgeAllowancePages + peak / kPeakShareDivisor;
   if (arena.dirty_pages <= allowance) return;
-  const std::size_t peak_headroom = recent_peak_headroom(arena, now);
+  const std::size_t peak_headroom = peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
   const std::size_t headroom = peak_headroom < allowance / 2 ? peak_headroom : allowance / 2;
   if (arena.dirty_pages > allowance + headroom) purge_down_to(arena, allowance / 2 + headroom);
 }
