@@ -204,9 +204,13 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
     Segment& seg = *run->segment;
     const std::size_t rest_pages = run->page_count - pages;
     rest->segment = &seg;
-    const bool from_back = either_end && run->dirty_pages != 0 &&
-                           count_dirty(seg, run->first_page + rest_pages, pages) >
-                               count_dirty(seg, run->first_page, pages);
+    // The rest's dirty pages: the run's less those taken (counting the rest itself
+    // walked the bitmap of up to a whole segment at every slab refill).
+    const std::size_t front_dirty = run->dirty_pages != 0 ? count_dirty(seg, run->first_page, pages) : 0;
+    const std::size_t back_dirty = either_end && run->dirty_pages != 0
+                                       ? count_dirty(seg, run->first_page + rest_pages, pages)
+                                       : 0;
+    const bool from_back = back_dirty > front_dirty;
     if (from_back) {
       rest->first_page = run->first_page;
       run->first_page = static_cast<std::uint16_t>(run->first_page + rest_pages);
@@ -215,7 +219,8 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
       rest->first_page = static_cast<std::uint16_t>(run->first_page + pages);
     }
     rest->page_count = static_cast<std::uint16_t>(rest_pages);
-    rest->dirty_pages = static_cast<std::uint16_t>(count_dirty(seg, rest->first_page, rest_pages));
+    rest->dirty_pages =
+        static_cast<std::uint16_t>(run->dirty_pages - (from_back ? back_dirty : front_dirty));
     rest->dirty_since_ns = run->dirty_since_ns;
     run->page_count = static_cast<std::uint16_t>(pages);
     insert_run(arena, rest);
