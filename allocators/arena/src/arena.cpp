@@ -206,7 +206,8 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
     rest->segment = &seg;
     // The rest's dirty pages: the run's less those taken (counting the rest itself
     // walked the bitmap of up to a whole segment at every slab refill).
-    const std::size_t front_dirty = run->dirty_pages != 0 ? count_dirty(seg, run->first_page, pages) : 0;
+    const std::size_t front_dirty =
+        run->dirty_pages != 0 ? count_dirty(seg, run->first_page, pages) : 0;
     const std::size_t back_dirty = either_end && run->dirty_pages != 0
                                        ? count_dirty(seg, run->first_page + rest_pages, pages)
                                        : 0;
