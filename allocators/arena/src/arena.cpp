@@ -314,16 +314,18 @@ std::size_t decay_allowance(const Arena& arena) {
 }
 
 // Dirty pages beyond an allowance (128 pages plus a fifth of the arena's recent peak in
-// use) and the headroom below that peak, itself at most half an allowance, go back down
-// to half the allowance plus that headroom. The allowance follows the arena's own size:
+// use) and the headroom below that peak, itself at most one allowance, go back down to
+// half the allowance plus that headroom. The allowance follows the arena's own size:
 // a fixed 1024 pages (plus an eighth of the pages in use) kept 4 MiB resident beside
 // thread_malloc's 6 MiB and producer_consumer's 1-2 MiB in use, peak RSS 1.20x and
 // 1.16x glibc's; a fixed 128 pages cut those but purged and refaulted mixed_lifetime's
 // swings (28 MiB live: CPU 1.22x glibc's). A fifth of the peak keeps mixed_lifetime's
-// (about 1400 pages) and gives the small heaps 200-450 (BENCHMARKS.md, #14, Session 7).
-// With the allowance alone, a live set that swings by more than it (a producer/consumer
-// queue filling and draining) purged and refaulted its pages on every swing: 30 k page
-// faults on the prodcons sample's replay where glibc takes 10 k. Unbounded, the headroom
+// (about 1500 pages) and gives the small heaps 200-450; the headroom, up to a whole
+// allowance (half of one cost mixed_lifetime 8% more CPU), is what a live set that
+// swings keeps, and a steady one has none (BENCHMARKS.md, #14, Session 7). With the
+// allowance alone, a live set that swings by more than it (a producer/consumer queue
+// filling and draining) purged and refaulted its pages on every swing: 30 k page faults
+// on the prodcons sample's replay where glibc takes 10 k. Unbounded, the headroom
 // raised mixed_lifetime's peak RSS by a third (each arena keeps its own, and the dirty
 // pages it keeps are not always where the next request fits: 38.7 MiB, glibc 29.5).
 // Before all that, past the small decay allowance, the runs left unused for kDecayNs go
@@ -339,7 +341,7 @@ void maybe_purge(Arena& arena, std::uint64_t now) {
   const std::size_t allowance = kPurgeAllowancePages + peak / kPeakShareDivisor;
   if (arena.dirty_pages <= allowance) return;
   const std::size_t peak_headroom = peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
-  const std::size_t headroom = peak_headroom < allowance / 2 ? peak_headroom : allowance / 2;
+  const std::size_t headroom = peak_headroom < allowance ? peak_headroom : allowance;
   if (arena.dirty_pages > allowance + headroom) purge_down_to(arena, allowance / 2 + headroom);
 }
 
