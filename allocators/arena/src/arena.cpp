@@ -14,9 +14,11 @@ namespace arena {
 namespace {
 
 // Dirty free pages an arena may keep before it returns them to the kernel: a small
-// fixed allowance plus a share of the arena's own recent peak in use (maybe_purge).
+// fixed allowance plus a share of the arena's own recent peak in use, or the pages
+// faulted in again after its recent purges if more (maybe_purge).
 constexpr std::size_t kPurgeAllowancePages = 128;
 constexpr std::size_t kPeakShareDivisor = 5;
+constexpr std::size_t kPurgeBoostPages = 1024;  // the most the refaults count for
 // The decay allowance's share of the pages in use.
 constexpr std::size_t kPurgeShareDivisor = 8;
 // Dirty pages beyond a smaller allowance (128 pages plus an eighth of the pages in use)
@@ -194,6 +196,7 @@ Span* find_run(Arena& arena, std::size_t pages) {
 Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) {
   remove_run(arena, run);
   if (run->page_count == kPagesPerSegment) --arena.whole_free_segments;
+  std::size_t taken_dirty = run->dirty_pages;
   if (run->page_count > pages) {
     Span* rest = new_span(arena);
     if (rest == nullptr) {
@@ -220,13 +223,21 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
       rest->first_page = static_cast<std::uint16_t>(run->first_page + pages);
     }
     rest->page_count = static_cast<std::uint16_t>(rest_pages);
-    rest->dirty_pages =
-        static_cast<std::uint16_t>(run->dirty_pages - (from_back ? back_dirty : front_dirty));
+    taken_dirty = from_back ? back_dirty : front_dirty;
+    rest->dirty_pages = static_cast<std::uint16_t>(run->dirty_pages - taken_dirty);
     rest->dirty_since_ns = run->dirty_since_ns;
     run->page_count = static_cast<std::uint16_t>(pages);
     insert_run(arena, rest);
   }
   set_page_span(*run->segment, run->first_page + run->page_count - 1, run);
+  // Clean pages taken soon after a purge: the purge was wasted (they are faulted in
+  // again), so the allowance grows by as many.
+  if (arena.purged_recently != 0 && pages > taken_dirty) {
+    const std::size_t clean = pages - taken_dirty;
+    const std::size_t refault = clean < arena.purged_recently ? clean : arena.purged_recently;
+    arena.purged_recently -= refault;
+    arena.purge_boost += refault;
+  }
   arena.pages_in_use += run->page_count;
   if (arena.pages_in_use > arena.peak_in_use) arena.peak_in_use = arena.pages_in_use;
   return run;
@@ -273,7 +284,10 @@ void purge_down_to(Arena& arena, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;  // bucket 0: the longest
     for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0) purge_run(arena, *run);
+      if (run->dirty_pages != 0) {
+        arena.purged_recently += run->dirty_pages;
+        purge_run(arena, *run);
+      }
     }
   }
 }
@@ -290,6 +304,8 @@ std::size_t recent_peak(Arena& arena, std::uint64_t now) {
                                      : arena.peak_in_use;
     arena.peak_in_use = arena.pages_in_use;
     arena.peak_window_start_ns = now;
+    arena.purge_boost /= 2;
+    arena.purged_recently = 0;
   }
   return arena.peak_in_use > arena.previous_peak_in_use ? arena.peak_in_use
                                                         : arena.previous_peak_in_use;
@@ -303,7 +319,10 @@ void purge_aged(Arena& arena, std::uint64_t now, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;
     for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) purge_run(arena, *run);
+      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) {
+        arena.purged_recently += run->dirty_pages;
+        purge_run(arena, *run);
+      }
     }
   }
 }
@@ -313,23 +332,25 @@ std::size_t decay_allowance(const Arena& arena) {
   return kDecayAllowancePages + arena.pages_in_use / kPurgeShareDivisor;
 }
 
-// Dirty pages beyond an allowance (128 pages plus a fifth of the arena's recent peak in
-// use) and the headroom below that peak, itself at most one allowance, go back down to
-// half the allowance plus that headroom. The allowance follows the arena's own size:
-// a fixed 1024 pages (plus an eighth of the pages in use) kept 4 MiB resident beside
-// thread_malloc's 6 MiB and producer_consumer's 1-2 MiB in use, peak RSS 1.20x and
-// 1.16x glibc's; a fixed 128 pages cut those but purged and refaulted mixed_lifetime's
-// swings (28 MiB live: CPU 1.22x glibc's). A fifth of the peak keeps mixed_lifetime's
-// (about 1500 pages) and gives the small heaps 200-450; the headroom, up to a whole
-// allowance (half of one cost mixed_lifetime 8% more CPU), is what a live set that
-// swings keeps, and a steady one has none (BENCHMARKS.md, #14, Session 7). With the
-// allowance alone, a live set that swings by more than it (a producer/consumer queue
-// filling and draining) purged and refaulted its pages on every swing: 30 k page faults
-// on the prodcons sample's replay where glibc takes 10 k. Unbounded, the headroom
-// raised mixed_lifetime's peak RSS by a third (each arena keeps its own, and the dirty
-// pages it keeps are not always where the next request fits: 38.7 MiB, glibc 29.5).
-// Before all that, past the small decay allowance, the runs left unused for kDecayNs go
-// (purge_aged).
+// Dirty pages beyond an allowance and the headroom below the arena's recent peak (at
+// most 3/4 of an allowance) go back down to half the allowance plus that headroom. The
+// allowance is 128 pages plus a fifth of the recent peak in use, or plus the pages
+// faulted in again after this arena's recent purges (up to 1024) if more: it follows the
+// arena's own size and, where purges prove wasted, its churn. A fixed 1024 pages (plus
+// an eighth of the pages in use) kept 4 MiB resident beside thread_malloc's 6 MiB and
+// producer_consumer's 1-2 MiB in use, peak RSS 1.20x and 1.16x glibc's; a fixed 128
+// pages cut those but purged and refaulted mixed_lifetime's swings (28 MiB live: CPU
+// 1.22x glibc's); a fifth of the peak keeps mixed_lifetime's (about 1500 pages) and
+// gives the small heaps 200-450, but the prodcons sample's replay (small arenas whose
+// live set swings by more) then took 31 k page faults instead of 11 k: with the
+// refaults counted, 8-9 k (BENCHMARKS.md, #14 and #12, Session 7). The headroom is what
+// a swinging live set keeps and a steady one has none; at half an allowance
+// mixed_lifetime paid 8% more CPU. With the allowance alone, a live set that swings by
+// more than it (a producer/consumer queue filling and draining) purged and refaulted
+// its pages on every swing. Unbounded, the headroom raised mixed_lifetime's peak RSS by
+// a third (each arena keeps its own, and the dirty pages it keeps are not always where
+// the next request fits: 38.7 MiB, glibc 29.5). Before all that, past the small decay
+// allowance, the runs left unused for kDecayNs go (purge_aged).
 void maybe_purge(Arena& arena, std::uint64_t now) {
   const std::size_t kept = decay_allowance(arena);
   if (arena.dirty_pages <= kept) return;
@@ -338,10 +359,14 @@ void maybe_purge(Arena& arena, std::uint64_t now) {
     purge_aged(arena, now, kept);
   }
   const std::size_t peak = recent_peak(arena, now);
-  const std::size_t allowance = kPurgeAllowancePages + peak / kPeakShareDivisor;
+  const std::size_t share = peak / kPeakShareDivisor;
+  const std::size_t boost =
+      arena.purge_boost < kPurgeBoostPages ? arena.purge_boost : kPurgeBoostPages;
+  const std::size_t allowance = kPurgeAllowancePages + (share > boost ? share : boost);
   if (arena.dirty_pages <= allowance) return;
   const std::size_t peak_headroom = peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
-  const std::size_t headroom = peak_headroom < allowance ? peak_headroom : allowance;
+  const std::size_t cap = allowance * 3 / 4;
+  const std::size_t headroom = peak_headroom < cap ? peak_headroom : cap;
   if (arena.dirty_pages > allowance + headroom) purge_down_to(arena, allowance / 2 + headroom);
 }
 
