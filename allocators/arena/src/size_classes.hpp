@@ -48,11 +48,9 @@ constexpr std::size_t class_block_size(std::size_t cls) {
 }
 
 // Pages per slab: the fewest pages that waste at most 1/8 of the slab and hold at
-// least 8 blocks, or span 4 pages and hold 2, within the bitmap's capacity. The classes
-// from 2.5 KiB up thus get 4-8 pages instead of 5-9: one slab of every class is 97
-// pages instead of 129, which a thread with a few live blocks in each class keeps
-// (thread_malloc's peak RSS, BENCHMARKS.md, #14, Session 7). Never a slab of one block:
-// each malloc of the class would then be a refill.
+// least 8 blocks (or span 8 pages), within the bitmap's capacity. (4 pages and 2 blocks
+// for the classes from 2.5 KiB up cut thread_malloc's peak RSS from 1.18x glibc's to
+// 1.12x but cost python 7-9% more CPU, above glibc's: BENCHMARKS.md, #14, Session 7.)
 constexpr std::size_t class_slab_pages(std::size_t cls) {
   const std::size_t block = class_block_size(cls);
   for (std::size_t pages = 1;; ++pages) {
@@ -61,7 +59,7 @@ constexpr std::size_t class_slab_pages(std::size_t cls) {
     if (blocks == 0) continue;
     if (blocks > kMaxBlocksPerSlab) return pages - 1;
     const bool little_waste = (bytes - blocks * block) * 8 <= bytes;
-    if (little_waste && (blocks >= 8 || (pages >= 4 && blocks >= 2))) return pages;
+    if (little_waste && (blocks >= 8 || pages >= 8)) return pages;
   }
 }
 
