@@ -298,13 +298,14 @@ void purge_down_to(Arena& arena, std::size_t target) {
 // new page would be touched.
 std::size_t recent_peak(Arena& arena, std::uint64_t now) {
   constexpr std::uint64_t kPeakWindowNs = 1'000'000'000;
-  if (now - arena.peak_window_start_ns >= kPeakWindowNs) {
-    arena.previous_peak_in_use = now - arena.peak_window_start_ns >= 2 * kPeakWindowNs
-                                     ? arena.pages_in_use
-                                     : arena.peak_in_use;
+  const std::uint64_t elapsed = now - arena.peak_window_start_ns;
+  if (elapsed >= kPeakWindowNs) {
+    const bool quiet = elapsed >= 2 * kPeakWindowNs;  // no look in a whole window
+    arena.previous_peak_in_use = quiet ? arena.pages_in_use : arena.peak_in_use;
     arena.peak_in_use = arena.pages_in_use;
     arena.peak_window_start_ns = now;
-    arena.purge_boost /= 2;
+    // Refaults count for this window and half for the next; after a quiet one, not at all.
+    arena.purge_boost = quiet ? 0 : arena.purge_boost / 2;
     arena.purged_recently = 0;
   }
   return arena.peak_in_use > arena.previous_peak_in_use ? arena.peak_in_use
