@@ -13,13 +13,17 @@ namespace arena {
 
 namespace {
 
-// Dirty free pages an arena may keep before it returns them all to the kernel:
-// a fixed allowance plus a share of what the arena has in use.
-constexpr std::size_t kPurgeAllowancePages = 1024;
+// Dirty free pages an arena may keep before it returns them to the kernel: a small
+// fixed allowance plus a share of the arena's own recent peak in use, or the pages
+// faulted in again after its recent purges if more (maybe_purge).
+constexpr std::size_t kPurgeAllowancePages = 128;
+constexpr std::size_t kPeakShareDivisor = 5;
+constexpr std::size_t kPurgeBoostPages = 1024;  // the most the refaults count for
+// The decay allowance's share of the pages in use.
 constexpr std::size_t kPurgeShareDivisor = 8;
-// Dirty pages beyond a much smaller allowance (plus the same share) go back once they
-// have stayed unused for kDecayNs: the swings of the live set that the big allowance
-// is for reuse them sooner. Looked for at most every kDecayScanNs (maybe_purge).
+// Dirty pages beyond a smaller allowance (128 pages plus an eighth of the pages in use)
+// go back once they have stayed unused for kDecayNs: the swings of the live set that the
+// allowance above is for reuse them sooner. Looked for at most every kDecayScanNs (maybe_purge).
 constexpr std::size_t kDecayAllowancePages = 128;
 constexpr std::uint64_t kDecayNs = 50'000'000;
 constexpr std::uint64_t kDecayScanNs = kDecayNs / 4;
@@ -192,6 +196,7 @@ Span* find_run(Arena& arena, std::size_t pages) {
 Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) {
   remove_run(arena, run);
   if (run->page_count == kPagesPerSegment) --arena.whole_free_segments;
+  std::size_t taken_dirty = run->dirty_pages;
   if (run->page_count > pages) {
     Span* rest = new_span(arena);
     if (rest == nullptr) {
@@ -202,9 +207,14 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
     Segment& seg = *run->segment;
     const std::size_t rest_pages = run->page_count - pages;
     rest->segment = &seg;
-    const bool from_back = either_end && run->dirty_pages != 0 &&
-                           count_dirty(seg, run->first_page + rest_pages, pages) >
-                               count_dirty(seg, run->first_page, pages);
+    // The rest's dirty pages: the run's less those taken (counting the rest itself
+    // walked the bitmap of up to a whole segment at every slab refill).
+    const std::size_t front_dirty =
+        run->dirty_pages != 0 ? count_dirty(seg, run->first_page, pages) : 0;
+    const std::size_t back_dirty = either_end && run->dirty_pages != 0
+                                       ? count_dirty(seg, run->first_page + rest_pages, pages)
+                                       : 0;
+    const bool from_back = back_dirty > front_dirty;
     if (from_back) {
       rest->first_page = run->first_page;
       run->first_page = static_cast<std::uint16_t>(run->first_page + rest_pages);
@@ -213,12 +223,21 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
       rest->first_page = static_cast<std::uint16_t>(run->first_page + pages);
     }
     rest->page_count = static_cast<std::uint16_t>(rest_pages);
-    rest->dirty_pages = static_cast<std::uint16_t>(count_dirty(seg, rest->first_page, rest_pages));
+    taken_dirty = from_back ? back_dirty : front_dirty;
+    rest->dirty_pages = static_cast<std::uint16_t>(run->dirty_pages - taken_dirty);
     rest->dirty_since_ns = run->dirty_since_ns;
     run->page_count = static_cast<std::uint16_t>(pages);
     insert_run(arena, rest);
   }
   set_page_span(*run->segment, run->first_page + run->page_count - 1, run);
+  // Clean pages taken soon after a purge: the purge was wasted (they are faulted in
+  // again), so the allowance grows by as many.
+  if (arena.purged_recently != 0 && pages > taken_dirty) {
+    const std::size_t clean = pages - taken_dirty;
+    const std::size_t refault = clean < arena.purged_recently ? clean : arena.purged_recently;
+    arena.purged_recently -= refault;
+    arena.purge_boost += refault;
+  }
   arena.pages_in_use += run->page_count;
   if (arena.pages_in_use > arena.peak_in_use) arena.peak_in_use = arena.pages_in_use;
   return run;
@@ -265,28 +284,32 @@ void purge_down_to(Arena& arena, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;  // bucket 0: the longest
     for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0) purge_run(arena, *run);
+      if (run->dirty_pages != 0) {
+        arena.purged_recently += run->dirty_pages;
+        purge_run(arena, *run);
+      }
     }
   }
 }
 
-// Free pages below the arena's recent peak in use: keeping that many dirty cannot raise
-// the peak RSS, since they are reused before any new page would be touched. The peak is
-// that of this window (1 s) or the one before, so it decays within 2 s of the live set
-// shrinking for good.
-std::size_t recent_peak_headroom(Arena& arena, std::uint64_t now) {
+// The arena's recent peak of pages in use: that of this window (1 s) or the one before,
+// so it decays within 2 s of the live set shrinking for good. Free pages below it (the
+// headroom) cannot raise the peak RSS when kept dirty, since they are reused before any
+// new page would be touched.
+std::size_t recent_peak(Arena& arena, std::uint64_t now) {
   constexpr std::uint64_t kPeakWindowNs = 1'000'000'000;
-  if (now - arena.peak_window_start_ns >= kPeakWindowNs) {
-    arena.previous_peak_in_use = now - arena.peak_window_start_ns >= 2 * kPeakWindowNs
-                                     ? arena.pages_in_use
-                                     : arena.peak_in_use;
+  const std::uint64_t elapsed = now - arena.peak_window_start_ns;
+  if (elapsed >= kPeakWindowNs) {
+    const bool quiet = elapsed >= 2 * kPeakWindowNs;  // no look in a whole window
+    arena.previous_peak_in_use = quiet ? arena.pages_in_use : arena.peak_in_use;
     arena.peak_in_use = arena.pages_in_use;
     arena.peak_window_start_ns = now;
+    // Refaults count for this window and half for the next; after a quiet one, not at all.
+    arena.purge_boost = quiet ? 0 : arena.purge_boost / 2;
+    arena.purged_recently = 0;
   }
-  const std::size_t peak = arena.peak_in_use > arena.previous_peak_in_use
-                               ? arena.peak_in_use
-                               : arena.previous_peak_in_use;
-  return peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
+  return arena.peak_in_use > arena.previous_peak_in_use ? arena.peak_in_use
+                                                        : arena.previous_peak_in_use;
 }
 
 // Dirty runs given back at least kDecayNs ago (their oldest page) go back to the
@@ -297,7 +320,10 @@ void purge_aged(Arena& arena, std::uint64_t now, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;
     for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) purge_run(arena, *run);
+      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) {
+        arena.purged_recently += run->dirty_pages;
+        purge_run(arena, *run);
+      }
     }
   }
 }
@@ -307,28 +333,41 @@ std::size_t decay_allowance(const Arena& arena) {
   return kDecayAllowancePages + arena.pages_in_use / kPurgeShareDivisor;
 }
 
-// Dirty pages beyond an allowance (a fixed part plus a share of the pages in use) and
-// the headroom below the recent peak, itself at most half an allowance, go back down to
-// half the allowance plus that headroom. With the allowance alone, a live set that swings by
-// more than it (a producer/consumer queue filling and draining) purged and refaulted its
-// pages on every swing: 30 k page faults on the prodcons sample's replay where glibc
-// takes 10 k; 6-10 k now. Unbounded, the headroom raised mixed_lifetime's peak RSS by a
-// third (each arena keeps its own, and the dirty pages it keeps are not always where the
-// next request fits: 38.7 MiB, glibc 29.5); bounded by one allowance 31.0 MiB, by half
-// of one 28.0 MiB, with the same replay wall time. Before all that, past the small decay
+// Dirty pages beyond an allowance and the headroom below the arena's recent peak (at
+// most 3/4 of an allowance) go back down to half the allowance plus that headroom. The
+// allowance is 128 pages plus a fifth of the recent peak in use, or plus the pages
+// faulted in again after this arena's recent purges (up to 1024) if more: it follows the
+// arena's own size and, where purges prove wasted, its churn. A fixed 1024 pages (plus
+// an eighth of the pages in use) kept 4 MiB resident beside thread_malloc's 6 MiB and
+// producer_consumer's 1-2 MiB in use, peak RSS 1.20x and 1.16x glibc's; a fixed 128
+// pages cut those but purged and refaulted mixed_lifetime's swings (28 MiB live: CPU
+// 1.22x glibc's); a fifth of the peak keeps mixed_lifetime's (about 1500 pages) and
+// gives the small heaps 200-450, but the prodcons sample's replay (small arenas whose
+// live set swings by more) then took 31 k page faults instead of 11 k: with the
+// refaults counted, 8-9 k (BENCHMARKS.md, #14 and #12, Session 7). The headroom is what
+// a swinging live set keeps and a steady one has none; at half an allowance
+// mixed_lifetime paid 8% more CPU. With the allowance alone, a live set that swings by
+// more than it (a producer/consumer queue filling and draining) purged and refaulted
+// its pages on every swing. Unbounded, the headroom raised mixed_lifetime's peak RSS by
+// a third (each arena keeps its own, and the dirty pages it keeps are not always where
+// the next request fits: 38.7 MiB, glibc 29.5). Before all that, past the small decay
 // allowance, the runs left unused for kDecayNs go (purge_aged).
 void maybe_purge(Arena& arena, std::uint64_t now) {
-  const std::size_t share = arena.pages_in_use / kPurgeShareDivisor;
   const std::size_t kept = decay_allowance(arena);
   if (arena.dirty_pages <= kept) return;
   if (now - arena.last_decay_scan_ns >= kDecayScanNs) {
     arena.last_decay_scan_ns = now;
     purge_aged(arena, now, kept);
   }
-  const std::size_t allowance = kPurgeAllowancePages + share;
+  const std::size_t peak = recent_peak(arena, now);
+  const std::size_t share = peak / kPeakShareDivisor;
+  const std::size_t boost =
+      arena.purge_boost < kPurgeBoostPages ? arena.purge_boost : kPurgeBoostPages;
+  const std::size_t allowance = kPurgeAllowancePages + (share > boost ? share : boost);
   if (arena.dirty_pages <= allowance) return;
-  const std::size_t peak_headroom = recent_peak_headroom(arena, now);
-  const std::size_t headroom = peak_headroom < allowance / 2 ? peak_headroom : allowance / 2;
+  const std::size_t peak_headroom = peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
+  const std::size_t cap = allowance * 3 / 4;
+  const std::size_t headroom = peak_headroom < cap ? peak_headroom : cap;
   if (arena.dirty_pages > allowance + headroom) purge_down_to(arena, allowance / 2 + headroom);
 }
 

@@ -48,7 +48,9 @@ constexpr std::size_t class_block_size(std::size_t cls) {
 }
 
 // Pages per slab: the fewest pages that waste at most 1/8 of the slab and hold at
-// least 8 blocks (or span 8 pages), within the bitmap's capacity.
+// least 8 blocks (or span 8 pages), within the bitmap's capacity. (4 pages and 2 blocks
+// for the classes from 2.5 KiB up cut thread_malloc's peak RSS from 1.18x glibc's to
+// 1.12x but cost python 7-9% more CPU, above glibc's: BENCHMARKS.md, #14, Session 7.)
 constexpr std::size_t class_slab_pages(std::size_t cls) {
   const std::size_t block = class_block_size(cls);
   for (std::size_t pages = 1;; ++pages) {
