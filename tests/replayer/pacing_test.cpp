@@ -48,6 +48,16 @@ TEST_F(Pacing, BoundedQueueProgramKeepsItsRecordedLiveSetUnderSeveralAllocators)
   ASSERT_FALSE(trace.empty());
   const uint64_t recorded = recorded_peak(trace);
   ASSERT_GT(recorded, 0u);
+  // The program writes 64 bytes of each message: the recording says so of its large
+  // ones (touched extents), and the replay leaves their other pages unfaulted.
+  const auto touched =
+      nlohmann::json::parse(run("info --json " + trace.string()).out)["touched_extents"];
+  EXPECT_GT(touched["blocks"].get<uint64_t>(), 500u);
+  EXPECT_LT(touched["used_bytes"].get<double>(), 0.2 * touched["requested_bytes"].get<double>());
+  auto rss = [&](const std::string& touch) {
+    return replay_json(trace, "--touch " + touch)["runs"][0]["peak_rss_delta_bytes"].get<double>();
+  };
+  EXPECT_GT(rss("whole") - rss("use"), 4.0 * (1 << 20));
   auto allocators = among(available_allocators(), {"glibc", "arena", "jemalloc", "mimalloc"});
   ASSERT_GE(allocators.size(), 2u);
   for (const auto& allocator : allocators) {
