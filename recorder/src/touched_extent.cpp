@@ -26,7 +26,8 @@ struct Entry {
 };
 Entry table[kTableSize];
 std::atomic<bool> locked{false};
-Mode mode = Mode::kOff;
+// Set at start-up and in a fork child; read by every thread's large allocations.
+std::atomic<Mode> mode{Mode::kOff};
 uintptr_t page = 4096;
 
 // kAuto, per power-of-two size class: the share of their pages (in 1/1024) that
@@ -46,8 +47,9 @@ SizeClass& class_of(size_t bytes) {
 }
 
 bool drop_pages(size_t bytes) {
-  if (mode == Mode::kExact) return true;
-  if (mode != Mode::kAuto) return false;
+  const Mode m = mode.load(std::memory_order_relaxed);
+  if (m == Mode::kExact) return true;
+  if (m != Mode::kAuto) return false;
   SizeClass& c = class_of(bytes);
   return c.used_share.load(std::memory_order_relaxed) < 512 ||
          c.blocks.fetch_add(1, std::memory_order_relaxed) % kExploreEvery == 0;
@@ -114,11 +116,11 @@ uint64_t resident_pages(Pages pages) {
 void enable(Mode m) {
   const long size = sysconf(_SC_PAGESIZE);
   if (size > 0) page = static_cast<uintptr_t>(size);
-  mode = m;
+  mode.store(m, std::memory_order_relaxed);
 }
 
 void on_allocate(void* ptr, size_t bytes) {
-  if (mode == Mode::kOff || !ptr || tls.in_hook) return;
+  if (mode.load(std::memory_order_relaxed) == Mode::kOff || !ptr || tls.in_hook) return;
   const auto p = reinterpret_cast<uintptr_t>(ptr);
   const Pages pages = inner_pages(p, bytes);
   if (pages.end <= pages.first) return;
