@@ -56,10 +56,12 @@ constexpr long kIdleWaitNs = 20'000'000;
 // - no core was left for the writer: at least two threads handed over a chunk (a
 //   chunk holds ~15 000 events: busy threads), and they are at least as many as the
 //   CPUs this process may run on;
-// - compressing took a fair share of the program's CPUs: the events handed over,
+// - compressing took a fair share of the process's CPU time: the events handed over,
 //   times what a normally written event costs the writer (a moving average of the CPU
 //   time TraceWriter measured on the whole chunks it wrote normally, for its column
-//   policy), come to kStoreSharePercent of the window times those CPUs or more.
+//   policy), come to kStoreSharePercent or more of the CPU time the whole process got
+//   in the window (CLOCK_PROCESS_CPUTIME_ID: a share of what it got, not of the
+//   window, so that other processes on the machine do not change the answer).
 // A single busy thread is never stored (the 1.5 bytes per event target is for it):
 // the writer then has a core of its own, or a share of one.
 constexpr uint64_t kLoadWindowNs = 10'000'000;
@@ -67,11 +69,18 @@ constexpr uint64_t kStoreSharePercent = 10;
 struct StorePolicy {
   uint32_t cpus_available = 1;  // sched_getaffinity, when the writer starts
   uint64_t window_start_ns = 0;
+  uint64_t window_start_cpu_ns = 0;  // the process's CPU time then
   uint64_t window_events = 0;        // handed over in this window
   uint64_t normal_ps_per_event = 0;  // 0: not measured yet
   bool store = false;                // this window's decision
   traces::TraceWriter::Effort effort = traces::TraceWriter::Effort::kNormal;  // this chunk's
 } store_policy;
+
+uint64_t process_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 // At every drain pass: ends the load window once it is long enough.
 void update_store_policy(uint64_t now) {
@@ -85,13 +94,16 @@ void update_store_policy(uint64_t now) {
     if (r->window_chunks != 0) ++busy;
     r->window_chunks = 0;
   }
-  // The share in percent: events * ps per event / 1000 / (elapsed ns * cpus) * 100.
-  const unsigned __int128 load_ps =
+  const uint64_t cpu = process_cpu_ns();
+  // The share in percent: events * ps per event / 1000 / process CPU ns * 100.
+  const unsigned __int128 compress_ps =
       static_cast<unsigned __int128>(p.window_events) * p.normal_ps_per_event;
-  const bool overloaded = load_ps * 100 >= static_cast<unsigned __int128>(elapsed) * 1000 *
-                                               kStoreSharePercent * p.cpus_available;
+  const bool overloaded =
+      compress_ps * 100 >=
+      static_cast<unsigned __int128>(cpu - p.window_start_cpu_ns) * 1000 * kStoreSharePercent;
   p.store = overloaded && busy >= 2 && busy >= p.cpus_available;
   p.window_start_ns = now;
+  p.window_start_cpu_ns = cpu;
   p.window_events = 0;
 }
 
@@ -410,6 +422,7 @@ void start_writer_thread() {
   store_policy = {};
   store_policy.cpus_available = count_available_cpus();
   store_policy.window_start_ns = now_ns();
+  store_policy.window_start_cpu_ns = process_cpu_ns();
   // The writer must never take a signal meant for the program.
   sigset_t all, old;
   sigfillset(&all);
