@@ -1,5 +1,5 @@
-// mtreplay record [-o PATTERN] [--no-follow-fork] [--no-follow-exec] -- CMD [ARGS...]
-// Runs CMD with libmhook.so preloaded, exits with CMD's status, and prints a short
+// mtreplay record [-o PATTERN] [--no-follow-fork] [--no-follow-exec] [--touched MODE] -- CMD
+// [ARGS...] Runs CMD with libmhook.so preloaded, exits with CMD's status, and prints a short
 // summary of the traces written (on stderr, so CMD's own output is untouched).
 #include <fmt/core.h>
 #include <signal.h>
@@ -36,13 +36,15 @@ struct RecordOptions {
   std::string pattern = "mhook.%p.mtr";
   bool follow_fork = true;
   bool follow_exec = true;
+  std::string touched = "resident";
   bool quiet = false;
   int zstd_level = 1;
   std::vector<std::string> command;
 };
 
 constexpr const char* kUsage =
-    "usage: mtreplay record [-o PATTERN] [--no-follow-fork] [--no-follow-exec] [-q] -- CMD "
+    "usage: mtreplay record [-o PATTERN] [--no-follow-fork] [--no-follow-exec] [--touched MODE] "
+    "[--zstd-level N] [-q] -- CMD "
     "[ARGS...]";
 
 std::vector<std::string> child_environment(const RecordOptions& o, const fs::path& mhook,
@@ -62,7 +64,7 @@ std::vector<std::string> child_environment(const RecordOptions& o, const fs::pat
   }
   env.push_back("LD_PRELOAD=" + preload);
   for (auto& setting :
-       mhook_settings({o.pattern, o.follow_fork, o.follow_exec, o.zstd_level}, manifest))
+       mhook_settings({o.pattern, o.follow_fork, o.follow_exec, o.zstd_level, o.touched}, manifest))
     env.push_back(std::move(setting));
   return env;
 }
@@ -171,7 +173,8 @@ bool parse(Args args, RecordOptions& o, bool& help) {
     }
     if (!a.starts_with("-")) break;
     opts.emplace_back(a);
-    if ((a == "-o" || a == "--output" || a == "--zstd-level") && i + 1 < args.size())
+    if ((a == "-o" || a == "--output" || a == "--zstd-level" || a == "--touched") &&
+        i + 1 < args.size())
       opts.emplace_back(args[++i]);
   }
   for (; i < args.size(); ++i) o.command.emplace_back(args[i]);
@@ -182,8 +185,13 @@ bool parse(Args args, RecordOptions& o, bool& help) {
       "trace file pattern: %p pid, %e executable name, %% a percent sign (default mhook.%p.mtr)")(
       "no-follow-fork", "do not trace forked children")("no-follow-exec",
                                                         "programs the command execs run untraced")(
-      "zstd-level", po::value(&o.zstd_level),
-      "compression level of the trace frames (1-19, default 1)")("quiet,q", "no summary");
+      "touched", po::value(&o.touched),
+      "how much of each block of 16 KiB or more the program used, for its replay: resident "
+      "(default): its pages resident when it is released; exact: also drop them when it is "
+      "made (exact, but the program faults in again every page it uses); off: not measured, "
+      "replayed whole")("zstd-level", po::value(&o.zstd_level),
+                        "compression level of the trace frames (1-19, default 1)")("quiet,q",
+                                                                                   "no summary");
   po::variables_map vm;
   po::store(po::command_line_parser(opts).options(desc).run(), vm);
   po::notify(vm);
@@ -197,6 +205,8 @@ bool parse(Args args, RecordOptions& o, bool& help) {
   }
   o.follow_fork = vm.count("no-follow-fork") == 0;
   o.follow_exec = vm.count("no-follow-exec") == 0;
+  if (o.touched != "off" && o.touched != "resident" && o.touched != "exact")
+    throw po::error("--touched must be off, resident or exact");
   o.quiet = vm.count("quiet") > 0;
   if (o.zstd_level < 1 || o.zstd_level > 19) throw po::error("--zstd-level must be 1..19");
   if (o.pattern.empty()) throw po::error("--output must not be empty");

@@ -223,7 +223,9 @@ int mtreplay::cli::run_replay(Args args) {
       "touch", po::value<std::string>()->default_value("use"),
       "how the replay uses its blocks, as the program would. use: write every cache line "
       "of a new block and read them back before it is released, that time counted as the "
-      "program's own accesses are; head8k, head16k, head64k: as use, but of a block of 8, "
+      "program's own accesses are, leaving out the pages of a large block its recording saw "
+      "the program never touch; whole: as use, every block whole; head8k, head16k, head64k: as "
+      "use, but of a block of 8, "
       "16 or 64 KiB or more only the first page (for programs that fill little of their "
       "large buffers: its other pages are never faulted in); ends64k: as head64k, and the "
       "last page too; grown16k: as head16k, but a block made by realloc used whole; "

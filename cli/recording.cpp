@@ -22,10 +22,14 @@ fs::path find_mhook() {
 }
 
 std::vector<std::string> mhook_settings(const RecordSettings& s, const fs::path& manifest) {
-  return {"MHOOK_OUTPUT=" + s.pattern, "MHOOK_MANIFEST=" + manifest.string(),
+  return {"MHOOK_OUTPUT=" + s.pattern,
+          "MHOOK_MANIFEST=" + manifest.string(),
           std::string("MHOOK_FOLLOW_FORK=") + (s.follow_fork ? "1" : "0"),
           std::string("MHOOK_FOLLOW_EXEC=") + (s.follow_exec ? "1" : "0"),
-          "MHOOK_ZSTD_LEVEL=" + std::to_string(s.zstd_level)};
+          "MHOOK_ZSTD_LEVEL=" + std::to_string(s.zstd_level),
+          std::string("MHOOK_TOUCHED=") + (s.touched == "off"     ? "0"
+                                           : s.touched == "exact" ? "exact"
+                                                                  : "1")};
 }
 
 fs::path create_manifest() {

@@ -13,6 +13,7 @@
 #include "bootstrap_arena.hpp"
 #include "real_functions.hpp"
 #include "recorder.hpp"
+#include "touched_extent.hpp"
 
 // flatten: the encoder's append (and its per-op field table) is inlined into each
 // hook, where the op is a constant, so each hook gets its own specialised encoder.
@@ -41,7 +42,16 @@ void* early_allocate(size_t size, size_t alignment) {
 }
 
 void record_allocation(Op op, uint64_t size, uint64_t count, uint64_t align, void* result) {
+  const uint64_t bytes = count ? count * size : size;  // calloc's product is known to fit
+  if (__builtin_expect(bytes >= touched::kMinBytes, 0)) touched::on_allocate(result, bytes);
   record(op, 0, size, count, align, addr(result), result ? 0 : errno);
+}
+
+// A large block's kTouched goes just before the event that releases it.
+void record_touched(void* ptr) {
+  uint64_t used = 0;
+  if (__builtin_expect(touched::take(ptr, used), 0))
+    record(Op::kTouched, addr(ptr), 0, 0, 0, used, 0);
 }
 
 // realloc/reallocarray of a bootstrap pointer: move it to the real heap.
@@ -56,6 +66,7 @@ void* move_out_of_bootstrap(void* old, size_t new_size) {
 
 void record_realloc_begin(void* ptr, uint64_t size, uint64_t count) {
   if (!ptr) return;
+  record_touched(ptr);
   record(Op::kReallocBegin, addr(ptr), size, count, 0, 0, 0);
 }
 
@@ -91,6 +102,7 @@ MHOOK_EXPORT void free(void* ptr) noexcept {
     return;
   }
   if (!ready()) return;  // cannot happen for a real pointer: it came from real.malloc
+  record_touched(ptr);
   record(Op::kFree, addr(ptr), 0, 0, 0, 0, 0);
   real.free(ptr);
 }
@@ -153,6 +165,7 @@ MHOOK_EXPORT int posix_memalign(void** out, size_t alignment, size_t size) noexc
     return 0;
   }
   const int rc = real.posix_memalign(out, alignment, size);
+  if (__builtin_expect(size >= touched::kMinBytes, 0) && rc == 0) touched::on_allocate(*out, size);
   record(Op::kPosixMemalign, 0, size, 0, alignment, rc == 0 ? addr(*out) : 0, rc);
   return rc;
 }

@@ -15,6 +15,7 @@
 #include "exec_environment.hpp"
 #include "real_functions.hpp"
 #include "recorder.hpp"
+#include "touched_extent.hpp"
 
 #define MHOOK_EXPORT extern "C" __attribute__((visibility("default")))
 
@@ -25,6 +26,14 @@ namespace {
 void prepare() {
   resolve_real_functions();
   ensure_initialized();
+}
+
+// Large blocks the program never released are measured as the process ends: a
+// program that exits with its buffers allocated still says how much of them it used.
+void record_touched_at_exit() {
+  uintptr_t p = 0;
+  uint64_t used = 0;
+  while (touched::take_any(p, used)) record(mtreplay::traces::Op::kTouched, p, 0, 0, 0, used, 0);
 }
 
 // The environment for a new program image started from this process. In a vfork
@@ -183,12 +192,14 @@ MHOOK_EXPORT int posix_spawnp(pid_t* pid, const char* file,
 
 MHOOK_EXPORT void _exit(int status) {
   prepare();
+  record_touched_at_exit();
   final_flush();
   exit_now(status);
 }
 
 MHOOK_EXPORT void _Exit(int status) {
   prepare();
+  record_touched_at_exit();
   final_flush();
   exit_now(status);
 }
@@ -205,6 +216,7 @@ __attribute__((constructor)) void mhook_loaded() {
 // Runs from exit() after the program's atexit handlers and static destructors.
 __attribute__((destructor)) void mhook_unloaded() {
   if (!is_trace_owner()) return;
+  record_touched_at_exit();
   final_flush();
   join_writer_thread();
 }

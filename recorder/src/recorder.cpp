@@ -6,6 +6,7 @@
 
 #include "process_state.hpp"
 #include "real_functions.hpp"
+#include "touched_extent.hpp"
 #include "trace_output.hpp"
 #include "trace_sink.hpp"
 
@@ -67,7 +68,7 @@ void begin_chunk(ThreadState& t, uint64_t now, bool first_exact) {
   ChunkSlot& s = rec->slots[t.slot];
   s.info = {rec->thread_index, rec->os_tid, 0, base,
             traces::format::kFrameCoarseTime | traces::format::kFramePointerModel |
-                traces::format::kFrameColumns};
+                traces::format::kFrameColumns | traces::format::kFrameTouched};
   commit(t);
 }
 
@@ -198,6 +199,8 @@ void ensure_initialized() {
   }
   process.exit_key_created = pthread_key_create(&process.exit_key, on_thread_exit) == 0;
   process.enabled = open_trace_for_this_process(parent_trace_pid, root);
+  touched::enable(process.enabled ? static_cast<touched::Mode>(process.config.touched_mode)
+                                  : touched::Mode::kOff);
   process.init_state.store(2, std::memory_order_release);
 }
 
@@ -300,6 +303,7 @@ void after_fork_in_child() {
   ThreadState& t = tls;
   const uint32_t parent_pid = process.pid;
   sink::abandon_in_child();
+  touched::reset_lock_in_child();
   registry.reset_in_child(t.record);
   process.pid = static_cast<uint32_t>(getpid());
   process.generation = 0;
@@ -310,9 +314,12 @@ void after_fork_in_child() {
   if (!process.enabled || process.closed.load(std::memory_order_relaxed) ||
       !process.config.follow_fork) {
     process.enabled = false;
+    touched::enable(touched::Mode::kOff);
     return;
   }
   process.enabled = open_trace_for_this_process(parent_pid, /*root=*/false);
+  touched::enable(process.enabled ? static_cast<touched::Mode>(process.config.touched_mode)
+                                  : touched::Mode::kOff);
   if (!process.enabled) return;
   if (t.record) {
     // This thread continues as the child's only thread: index 0, its own tid.

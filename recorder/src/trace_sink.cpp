@@ -328,7 +328,7 @@ bool open(const char* path, uint32_t parent_trace_pid) {
   h.start_realtime_ns = event_clock.start_realtime_ns;
   h.start_clock_ns = event_clock.start_monotonic_ns;
   h.ticks_per_second = 1'000'000'000;
-  h.version = 5;  // frame flags: coarse stamps, pointer model, column layout
+  h.version = 6;  // frame flags: coarse stamps, pointer model, column layout, touched
   h.page_size = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   h.exe = id.exe;
   h.argv = {argv_views, argc};

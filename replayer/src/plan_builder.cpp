@@ -343,6 +343,13 @@ void PlanBuilder::add(const traces::Event& e) {
       }
       break;
     }
+    case Op::kTouched: {
+      // Not a call: how much of a live block the program used. In a streamed plan a
+      // block made in a segment already handed over keeps its whole-block touch.
+      const AddressState* state = addresses_.find(e.ptr);
+      if (state && state->live != kNoObject) set_used_bytes(plan_.objects[state->live], e.result);
+      break;
+    }
     case Op::kReallocBegin: {
       ThreadState& ts = thread_state_[slot];
       ts.in_realloc = true;

@@ -65,17 +65,19 @@ const char* touch_name(TouchPolicy touch) {
       return "revisit-wset";
     case TouchPolicy::kRevisitDeep:
       return "revisit-deep";
+    case TouchPolicy::kWhole:
+      return "whole";
   }
   return "?";
 }
 
 namespace {
 constexpr TouchPolicy kTouchPolicies[] = {
-    TouchPolicy::kNone,       TouchPolicy::kPage,       TouchPolicy::kFill,
-    TouchPolicy::kUse,        TouchPolicy::kHead8k,     TouchPolicy::kHead16k,
-    TouchPolicy::kHead64k,    TouchPolicy::kEnds64k,    TouchPolicy::kGrown16k,
-    TouchPolicy::kRevisit,    TouchPolicy::kWorkingSet, TouchPolicy::kRevisitWorkingSet,
-    TouchPolicy::kRevisitDeep};
+    TouchPolicy::kNone,        TouchPolicy::kPage,       TouchPolicy::kFill,
+    TouchPolicy::kUse,         TouchPolicy::kHead8k,     TouchPolicy::kHead16k,
+    TouchPolicy::kHead64k,     TouchPolicy::kEnds64k,    TouchPolicy::kGrown16k,
+    TouchPolicy::kRevisit,     TouchPolicy::kWorkingSet, TouchPolicy::kRevisitWorkingSet,
+    TouchPolicy::kRevisitDeep, TouchPolicy::kWhole};
 }  // namespace
 
 std::optional<TouchPolicy> parse_touch(std::string_view name) {

@@ -81,7 +81,8 @@ void read_lines(const void* block, uint64_t bytes) {
 
 // The parts of a block the program uses, by the touch model: `head` bytes from its
 // start and `tail` bytes up to its end (tail 0: none); nothing for the models that do
-// not count the program's accesses (none, page, fill).
+// not count the program's accesses (none, page, fill). Where the recording measured
+// it, the program's own: the pages it never touched are left out.
 struct UsedExtent {
   uint64_t head = 0, tail = 0;
 };
@@ -95,6 +96,8 @@ UsedExtent used_extent(TouchPolicy touch, const PlanObject& object, uint64_t pag
     case TouchPolicy::kWorkingSet:
     case TouchPolicy::kRevisitWorkingSet:
     case TouchPolicy::kRevisitDeep:
+      return {bytes - untouched_bytes(object), 0};
+    case TouchPolicy::kWhole:
       return {bytes, 0};
     case TouchPolicy::kGrown16k:
       if (is_realloc(object.kind)) return {bytes, 0};

@@ -8,6 +8,7 @@
 //   from main workload tls-exit       threads whose TLS and key destructors allocate after ours ran
 //   workload alone          main alone, with a second thread, alone again (coarse stamps)
 //   workload race           two threads' malloc/free loops pinned to one CPU
+//   workload touched        large blocks used in part or whole (touched extents)
 // Built with -fno-builtin so the compiler keeps every call.
 #include <malloc.h>
 #include <pthread.h>
@@ -325,6 +326,41 @@ int run_race_pinned() {
   return 0;
 }
 
+// Large blocks used in part, whole, or read as calloc'd zeros; what they hold after
+// the recorder dropped their pages is the program's.
+int run_touched() {
+  auto* sparse = static_cast<char*>(malloc(touched_bytes(kTouchedSparse)));
+  auto* full = static_cast<char*>(malloc(touched_bytes(kTouchedFull)));
+  auto* zeros = static_cast<char*>(calloc(1, touched_bytes(kTouchedCalloc)));
+  auto* grown = static_cast<char*>(malloc(touched_bytes(kTouchedRealloc)));
+  void* aligned = nullptr;
+  if (!sparse || !full || !zeros || !grown ||
+      posix_memalign(&aligned, 4096, touched_bytes(kTouchedAligned)) != 0)
+    return fail("large allocation");
+  std::memset(sparse, 's', 100);
+  std::memset(full, 'f', touched_bytes(kTouchedFull));
+  std::memset(aligned, 'a', touched_bytes(kTouchedAligned));
+  std::memset(grown, 'g', 100);
+  static char* leaked = static_cast<char*>(malloc(touched_bytes(kTouchedLeaked)));
+  if (!leaked) return fail("large allocation");
+  std::memset(leaked, 'l', 100);
+  const size_t half = touched_bytes(kTouchedCalloc) / 2;
+  for (size_t at = 0; at < touched_bytes(kTouchedCalloc); at += 4096)
+    if (zeros[at] != 0) return fail("calloc'd block not zero");
+  std::memset(zeros + half, 'z', touched_bytes(kTouchedCalloc) - half);
+  for (size_t at = 0; at < touched_bytes(kTouchedFull); at += 999)
+    if (full[at] != 'f') return fail("malloc'd block lost what the program wrote");
+  grown = static_cast<char*>(realloc(grown, 2 * touched_bytes(kTouchedRealloc)));
+  if (!grown || grown[99] != 'g') return fail("realloc lost the block's contents");
+  free(sparse);
+  free(full);
+  free(zeros);
+  free(grown);
+  free(aligned);
+  std::puts("touched done");
+  return 0;
+}
+
 int run_threads(int count) {
   constexpr int kBatch = 8;
   for (int done = 0; done < count;) {
@@ -360,6 +396,7 @@ int main(int argc, char** argv) {
   if (mode == "alone") return run_alone();
   if (mode == "race") return run_race(argv[0]);
   if (mode == "race-pinned") return run_race_pinned();
+  if (mode == "touched") return run_touched();
   if (mode == "threads" && argc > 2) return run_threads(std::atoi(argv[2]));
   std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");
   return 2;

@@ -51,7 +51,20 @@ enum Marker : size_t {
   kHandedOver = 39,      // allocated by main, freed by the thread
   kAloneAfter = 40,      // main alone again, after the thread was joined
   kWorkerAlone = 41,     // the second thread while main waits in pthread_join
+  // Large blocks the program uses in part (touched extents); sizes from kTouchedBytes.
+  kTouchedSparse = 42,   // malloc, 100 bytes written
+  kTouchedFull = 43,     // malloc, written whole
+  kTouchedCalloc = 44,   // calloc: zero on every page, then its second half written
+  kTouchedRealloc = 45,  // malloc, 100 bytes written, realloc'd twice its size
+  kTouchedAligned = 46,  // posix_memalign, written whole
+  kTouchedLeaked = 47,   // malloc, 100 bytes written, never freed: measured at the exit
 };
+
+// A large block of the touched scenario: a multiple of 4 KiB (the pages the recorder
+// drops and counts) plus m bytes, so that each marker has its own size.
+inline size_t touched_bytes(Marker m) {
+  return (size_t{1} << 20) + m;
+}
 
 inline size_t marker_size(int worker, Marker m) {
   return 100'000 + static_cast<size_t>(worker) * 100 + m;

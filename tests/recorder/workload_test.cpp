@@ -288,6 +288,62 @@ TEST(RecorderWorkload, ExecKeepsEventsBeforeAndTracesTheNewImage) {
   EXPECT_EQ(second.header.argv.size(), 2u);
 }
 
+// Large blocks: the releasing call is preceded by a kTouched event saying how much of
+// the block the program used, measured as its resident pages (fresh pages here: the
+// workload's blocks are new mappings, so both modes are exact); with MHOOK_TOUCHED=exact
+// the program's data survives the pages dropped under it (the workload checks what it
+// wrote and calloc's zeros itself). A realloc'd block is measured before it moves and
+// its successor, whose contents realloc kept, is not; a block never freed is measured at
+// the exit. MHOOK_TOUCHED=0 records none.
+TEST(RecorderWorkload, LargeBlocksRecordTheBytesTheProgramTouched) {
+  SKIP_IF_SANITIZED();
+  for (const char* mode : {"1", "exact"}) {
+    SCOPED_TRACE(mode);
+    TempDir dir(std::string("touched-") + mode);
+    const RunResult r = run_workload(dir, "touched", {std::string("MHOOK_TOUCHED=") + mode});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+    const auto& ev = t.threads.at(0);
+    // The used bytes recorded just before the event releasing the block of `marker`.
+    auto used = [&](Marker marker, Op op) -> int64_t {
+      const Event* made = find_size(ev, op, touched_bytes(marker));
+      if (!made) return -1;
+      for (size_t i = 1; i < ev.size(); ++i)
+        if ((ev[i].op == Op::kFree || ev[i].op == Op::kReallocBegin) && ev[i].ptr == made->result)
+          return ev[i - 1].op == Op::kTouched && ev[i - 1].ptr == made->result
+                     ? static_cast<int64_t>(ev[i - 1].result)
+                     : -2;
+      return -3;
+    };
+    const auto size = [](Marker m) { return static_cast<int64_t>(touched_bytes(m)); };
+    EXPECT_LT(used(kTouchedSparse, Op::kMalloc), 12 * 1024);
+    EXPECT_GE(used(kTouchedSparse, Op::kMalloc), 0);
+    EXPECT_EQ(used(kTouchedFull, Op::kMalloc), size(kTouchedFull));
+    EXPECT_EQ(used(kTouchedAligned, Op::kPosixMemalign), size(kTouchedAligned));
+    EXPECT_GE(used(kTouchedCalloc, Op::kCalloc), size(kTouchedCalloc) / 2);
+    EXPECT_LE(used(kTouchedCalloc, Op::kCalloc), size(kTouchedCalloc));
+    const int64_t before_realloc = used(kTouchedRealloc, Op::kMalloc);
+    EXPECT_GE(before_realloc, 0);
+    EXPECT_LT(before_realloc, 12 * 1024);
+    // The block never freed is measured as the process exits.
+    const Event* leaked = find_size(ev, Op::kMalloc, touched_bytes(kTouchedLeaked));
+    ASSERT_NE(leaked, nullptr);
+    const auto at_exit = std::find_if(ev.begin(), ev.end(), [&](const Event& e) {
+      return e.op == Op::kTouched && e.ptr == leaked->result;
+    });
+    ASSERT_NE(at_exit, ev.end());
+    EXPECT_LT(at_exit->result, 12u * 1024);
+    const size_t touched = count_if_size(ev, Op::kTouched, 0);
+    EXPECT_EQ(touched, 6u) << "the realloc'd block's successor is not measured";
+  }
+
+  TempDir off("touched-off");
+  const RunResult r_off = run_workload(off, "touched", {"MHOOK_TOUCHED=0"});
+  ASSERT_EQ(r_off.exit_code, 0) << r_off.err;
+  EXPECT_EQ(count_if_size(read_trace(traces_in(off.path()).at(0)).threads.at(0), Op::kTouched, 0),
+            0u);
+}
+
 // Coarse stamps while main records alone, before and after a second thread; the merged
 // order keeps every event of main from before the create ahead of the new thread, no
 // reuse of an address is inverted, and a thread's own times never go back.
@@ -299,7 +355,7 @@ TEST(RecorderWorkload, CoarseStampsOnlyWhileAlone) {
   const auto files = traces_in(dir.path());
   ASSERT_EQ(files.size(), 1u);
   const ReadTrace t = read_trace(files[0]);
-  EXPECT_EQ(t.header.version, 5u);
+  EXPECT_EQ(t.header.version, 6u);
   ASSERT_EQ(t.threads.size(), 2u);
   const auto& main_events = t.threads.at(0);
   const auto& worker_events = t.threads.at(1);
@@ -502,12 +558,13 @@ void check_many_threads(int count) {
     ++workers;
     EXPECT_EQ(count_if_size(ev, Op::kMalloc, marker_size(0, kShortLivedThread)), 1000u) << index;
     // Each marker block is freed right after its malloc (the thread's other frees
-    // belong to std::thread and glibc).
+    // belong to std::thread and glibc); a large block's kTouched comes between.
     size_t paired = 0;
-    for (size_t i = 1; i < ev.size(); ++i)
-      paired += ev[i].op == Op::kFree && ev[i - 1].op == Op::kMalloc &&
-                ev[i - 1].size == marker_size(0, kShortLivedThread) &&
-                ev[i].ptr == ev[i - 1].result;
+    for (size_t i = 2; i < ev.size(); ++i)
+      paired += ev[i].op == Op::kFree && ev[i - 1].op == Op::kTouched &&
+                ev[i - 1].ptr == ev[i].ptr && ev[i - 2].op == Op::kMalloc &&
+                ev[i - 2].size == marker_size(0, kShortLivedThread) &&
+                ev[i].ptr == ev[i - 2].result;
     EXPECT_EQ(paired, 1000u) << index;
   }
   EXPECT_EQ(workers, static_cast<size_t>(count));
@@ -515,12 +572,12 @@ void check_many_threads(int count) {
   // rows or columns since version 5), threads recycling records and their models
   // included; only the writer's own one-event frames (a thread's exit it notices) are
   // plain.
-  EXPECT_EQ(t.header.version, 5u);
+  EXPECT_EQ(t.header.version, 6u);
   traces::ChunkReader reader(traces_in(dir.path()).at(0));
   traces::Chunk chunk;
   size_t modeled = 0;
   while (reader.next(chunk)) {
-    if ((chunk.info.flags & ~traces::format::kFrameColumns) ==
+    if ((chunk.info.flags & ~(traces::format::kFrameColumns | traces::format::kFrameTouched)) ==
         (traces::format::kFrameCoarseTime | traces::format::kFramePointerModel))
       ++modeled;
     else

@@ -34,6 +34,10 @@ class TraceScript {
     add(t, traces::Op::kReallocBegin, ptr, 0, 0);
     return add(t, traces::Op::kRealloc, ptr, size, result);
   }
+  // The recording measured that the program used `used` bytes of the block at ptr.
+  TraceScript& touched(uint32_t t, uint64_t ptr, uint64_t used) {
+    return add(t, traces::Op::kTouched, ptr, 0, used);
+  }
   // Puts an event at an explicit time (for inversions); later events continue from it.
   TraceScript& at(uint64_t time_ns) {
     clock_ = time_ns - 100;
@@ -44,6 +48,8 @@ class TraceScript {
   void write(const std::filesystem::path& path) const {
     traces::TraceHeader header;
     header.version = 1;
+    for (const auto& e : events_)
+      if (e.op == traces::Op::kTouched) header.version = 6;
     header.pid = 4242;
     header.page_size = 4096;
     header.exe = "/usr/bin/test-program";

@@ -69,6 +69,28 @@ t0 +20us free 0x3000
   EXPECT_FALSE(to_json(analyze_text(kKnown)).contains("coarse_stamps"));
 }
 
+// touched events of live blocks are summed against those blocks' sizes (a used size
+// above the block's counts as the block); one of a pointer not live is not counted.
+TEST(Analysis, TouchedExtentsAreSummed) {
+  const TraceAnalysis a = analyze_text(R"(version 6
+t0 @100 malloc 65536 -> 0x10000
+t0 +10 malloc 20000 -> 0x30000
+t0 +10 touched 0x10000 -> 8192
+t0 +10 free 0x10000
+t0 +10 touched 0x30000 -> 99999
+t0 +10 realloc_begin 0x30000
+t0 +10 realloc 0x30000 40000 -> 0x40000
+t0 +10 touched 0x50000 -> 4096
+)");
+  EXPECT_EQ(a.touched.blocks, 2u);
+  EXPECT_EQ(a.touched.requested_bytes, 65536u + 20000u);
+  EXPECT_EQ(a.touched.used_bytes, 8192u + 20000u);
+  EXPECT_EQ(a.events_by_op[static_cast<uint8_t>(Op::kTouched)], 3u);
+  EXPECT_EQ(to_json(a)["touched_extents"]["used_bytes"], 28192u);
+  EXPECT_NE(to_text(a).find("touched    2 large blocks measured"), std::string::npos) << to_text(a);
+  EXPECT_FALSE(to_json(analyze_text("t0 @100 malloc 8 -> 0x10\n")).contains("touched_extents"));
+}
+
 TEST(Analysis, KnownAnswers) {
   const TraceAnalysis a = analyze_text(kKnown);
   EXPECT_TRUE(a.summary.complete);

@@ -125,8 +125,10 @@ TEST(Cli, InfoJsonAndTruncationAndCorruption) {
   const CliRun r = mtreplay("info --json " + path.string());
   ASSERT_EQ(r.code, 0) << r.err;
   const auto j = nlohmann::json::parse(r.out);
-  EXPECT_EQ(j["events"], 24);
+  EXPECT_EQ(j["events"], 25);
   EXPECT_EQ(j["threads"].size(), 2u);
+  EXPECT_EQ(j["touched_extents"]["blocks"], 1);
+  EXPECT_EQ(j["touched_extents"]["used_bytes"], 1024);
   EXPECT_EQ(j["processes"]["fork_children"][0], 4250);
   EXPECT_EQ(j["processes"]["execs"], 1);
   EXPECT_EQ(j["cross_thread_releases"], 1);

@@ -84,7 +84,7 @@ std::vector<Event> round_trip(const std::vector<Event>& in, uint64_t base, bool 
     EXPECT_EQ(from_columns(cols, enc.count()),
               std::vector<std::byte>(enc.bytes().begin(), enc.bytes().end()));
     dec->reset(enc.bytes(), enc.base_time_ns(), enc.count(), 7,
-               modeled ? format::kFramePointerModel : 0u);
+               format::kFrameTouched | (modeled ? format::kFramePointerModel : 0u));
     Event e;
     ChunkDecoder::Status s;
     while ((s = dec->next(e)) == ChunkDecoder::Status::kEvent) out.push_back(e);
@@ -392,6 +392,28 @@ TEST(PointerModel, ModelCodesThatNameNothingAreCorrupt) {
   ASSERT_EQ(dec->next(e), ChunkDecoder::Status::kEvent);
   EXPECT_EQ(e.result, 0x1000u);
   EXPECT_EQ(dec->next(e), ChunkDecoder::Status::kEnd);
+}
+
+// Op 17, touched, exists only in frames flagged TOUCHED (format version 6): elsewhere
+// it is an unknown event kind, as it was before.
+TEST(ChunkEncoder, TouchedEventsNeedATouchedFrame) {
+  std::vector<std::byte> buffer(64);
+  ChunkEncoder enc;
+  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0);
+  enc.append({.time_ns = 5, .ptr = 0x10000, .result = 12288, .op = Op::kTouched});
+  auto dec = std::make_unique<ChunkDecoder>();
+  Event e;
+  dec->reset(enc.bytes(), 0, 1, 0, format::kFrameCoarseTime | format::kFramePointerModel);
+  EXPECT_EQ(dec->next(e), ChunkDecoder::Status::kCorrupt);
+  EXPECT_STREQ(dec->error(), "unknown event kind");
+  dec->reset(enc.bytes(), 0, 1, 0, format::kFrameTouched);
+  ASSERT_EQ(dec->next(e), ChunkDecoder::Status::kEvent);
+  EXPECT_EQ(e.op, Op::kTouched);
+  EXPECT_EQ(e.ptr, 0x10000u);
+  EXPECT_EQ(e.result, 12288u);
+  EXPECT_EQ(dec->next(e), ChunkDecoder::Status::kEnd);
+  EXPECT_EQ(format::frame_flags_of(5) & format::kFrameTouched, 0u);
+  EXPECT_NE(format::frame_flags_of(6) & format::kFrameTouched, 0u);
 }
 
 TEST(ChunkEncoder, TypicalEventsAreSmall) {

@@ -76,9 +76,13 @@ inline std::vector<Event> synthetic_stream(size_t count, uint32_t threads, uint6
   return out;
 }
 
+// version 6 for streams that hold kTouched events.
 inline void write_trace(const std::filesystem::path& path, const std::vector<Event>& events,
-                        size_t chunk_bytes = TraceBuilder::kDefaultChunkBytes) {
-  TraceBuilder builder(path, sample_header(), chunk_bytes);
+                        size_t chunk_bytes = TraceBuilder::kDefaultChunkBytes,
+                        uint32_t version = 1) {
+  TraceHeader header = sample_header();
+  header.version = version;
+  TraceBuilder builder(path, header, chunk_bytes);
   for (const Event& e : events) builder.add(e);
   builder.finish();
 }

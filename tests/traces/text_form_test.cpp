@@ -158,7 +158,7 @@ std::vector<Event> every_kind_stream(size_t n, uint64_t seed) {
 TEST(TextForm, DumpImportDumpIsExact) {
   const auto first = scratch("first.mtr");
   const auto events = every_kind_stream(20000, 5);
-  write_trace(first, events, 700);
+  write_trace(first, events, 700, 6);
   const std::string text = dump_to_string(first);
   const auto second = scratch("second.mtr");
   EXPECT_EQ(import_string(text, second), events.size());
@@ -224,7 +224,7 @@ TEST(TextForm, HeaderStringsWithAnyBytesRoundTrip) {
 TEST(TextForm, JsonLinesHaveOneObjectPerEvent) {
   const auto path = scratch("j.mtr");
   const auto events = every_kind_stream(500, 6);
-  write_trace(path, events);
+  write_trace(path, events, TraceBuilder::kDefaultChunkBytes, 6);
   const std::string jsonl = dump_to_string(path, true);
   std::istringstream in(jsonl);
   std::string line;
@@ -254,6 +254,7 @@ TEST(TextForm, ErrorsNameTheLine) {
       {"t0 malloc 1 -> 0x1\nthread t0 tid 5\n", 2},  // thread declared too late
       {"tx malloc 1 -> 0x1\n", 1},
       {"t4294967296 malloc 1 -> 0x1\n", 1},
+      {"t0 malloc 20000 -> 0x1000\nt0 touched 0x1000 -> 4096\n", 2},  // needs version 6
   };
   for (const auto& [text, line] : cases) {
     try {

@@ -96,6 +96,13 @@ class Analyzer {
       case Op::kReallocArray:
         on_realloc(e);
         break;
+      case Op::kTouched:
+        if (auto it = live_.find(e.ptr); it != live_.end()) {
+          ++a_.touched.blocks;
+          a_.touched.requested_bytes += it->second.size;
+          a_.touched.used_bytes += std::min(e.result, it->second.size);
+        }
+        break;
       case Op::kThreadExit:
         t.exited = true;
         break;

@@ -111,6 +111,10 @@ nlohmann::ordered_json to_json(const TraceAnalysis& a) {
         {"run_span_max_ns", a.coarse.span_max_ns},
         {"lifetimes", a.coarse.lifetimes}};
   }
+  if (a.events_by_op[static_cast<uint8_t>(Op::kTouched)] != 0)  // version 6 recordings
+    j["touched_extents"] = {{"blocks", a.touched.blocks},
+                            {"requested_bytes", a.touched.requested_bytes},
+                            {"used_bytes", a.touched.used_bytes}};
   return j;
 }
 
@@ -173,6 +177,12 @@ std::string to_text(const TraceAnalysis& a) {
                    a.coarse.events, a.events, a.coarse.lifetimes,
                    human_ns(a.coarse.runs ? a.coarse.span_sum_ns / a.coarse.runs : 0),
                    human_ns(a.coarse.span_max_ns));
+  if (a.touched.blocks != 0)
+    fmt::format_to(
+        out, "touched    {} large blocks measured: the program used {} of their {} ({:.0f}%)\n",
+        a.touched.blocks, human_bytes(a.touched.used_bytes), human_bytes(a.touched.requested_bytes),
+        100.0 * static_cast<double>(a.touched.used_bytes) /
+            static_cast<double>(a.touched.requested_bytes));
   fmt::format_to(out, "cross-thread releases  {}\n", a.cross_thread_releases);
   fmt::format_to(
       out, "anomalies  unknown frees {}, double frees {}, inversions {}, clock regressions {}\n",

@@ -24,6 +24,7 @@ constexpr std::array<std::string_view, kOpCount> kNames = {
     "fork",
     "exec",
     "realloc_begin",
+    "touched",
 };
 
 }  // namespace

@@ -214,6 +214,7 @@ uint64_t import_text(std::istream& text, const std::string& name, const std::fil
     if (i == tok.size()) p.fail("missing operation");
     if (!op_from_name(tok[i], e.op)) p.fail(fmt::format("unknown operation '{}'", tok[i]));
     const std::string_view op = tok[i++];
+    if (e.op == Op::kTouched && header.version < 6) p.fail("'touched' needs 'version 6'");
     const format::OpFields f = format::fields_of(e.op);
     auto arg = [&](std::string_view what) {
       if (i == tok.size() || tok[i] == "->" || tok[i].starts_with("err="))

@@ -20,7 +20,7 @@ TraceBuilder::TraceBuilder(const std::filesystem::path& path, const TraceHeader&
   if (fd < 0) fail("cannot create");
   std::vector<std::string_view> argv(header.argv.begin(), header.argv.end());
   HeaderFields fields;
-  // A version 1, 3, 4 or 5 text (a dump of such a trace) is imported as that version,
+  // A version 1, 3, 4, 5 or 6 text (a dump of such a trace) is imported as that version,
   // so that dump | import | dump is exact; anything else gets the current version. (Its
   // frames are plain rows: version 4's pointer model and version 5's columns are the
   // recorder's choice, not required.)
@@ -67,8 +67,10 @@ void TraceBuilder::set_os_tid(uint32_t thread, uint32_t os_tid) {
 
 void TraceBuilder::flush(uint32_t thread, ThreadChunk& chunk) {
   if (chunk.encoder.count() == 0) return;
+  const uint32_t flags =
+      (chunk.coarse ? format::kFrameCoarseTime : 0u) | (version_ >= 6 ? format::kFrameTouched : 0u);
   const ChunkInfo info{thread, chunk.os_tid, chunk.encoder.count(), chunk.encoder.base_time_ns(),
-                       chunk.coarse ? format::kFrameCoarseTime : 0u};
+                       flags};
   if (!writer_.write_chunk(info, chunk.encoder.bytes())) fail("cannot write");
   chunk.encoder.reset(nullptr, nullptr, 0);
 }
@@ -84,6 +86,10 @@ void TraceBuilder::add(const Event& e) {
   if (e.coarse_time && version_ < 3) {
     errno = EINVAL;
     fail("coarse time stamps need format version 3:");
+  }
+  if (e.op == Op::kTouched && version_ < 6) {
+    errno = EINVAL;
+    fail("touched extents need format version 6:");
   }
   if (chunk.encoder.count() > 0) {
     // In a coarse frame a zero time delta means a coarse stamp and any other an exact

@@ -9,6 +9,7 @@
 // another thread waits until the object's stage word reaches `in_stage`.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace mtreplay::replay {
@@ -89,9 +90,25 @@ struct PlanObject {
   uint64_t bytes = 0;  // requested bytes (count*size for calloc)
   uint32_t align = 0;  // requested alignment, 0 for malloc-like
   PlanKind kind = PlanKind::kMalloc;
-  uint8_t reserved[3] = {};
+  // Pages of kUntouchedPage bytes at the block's end that the program never touched,
+  // as its recording measured them (traces kTouched), little-endian, saturating; 0:
+  // not measured, or used whole.
+  uint8_t untouched_pages[3] = {};
 };
 static_assert(sizeof(PlanObject) == 16);
+
+inline constexpr uint64_t kUntouchedPage = 4096;
+inline uint64_t untouched_bytes(const PlanObject& o) {
+  const uint64_t pages = o.untouched_pages[0] | uint64_t{o.untouched_pages[1]} << 8 |
+                         uint64_t{o.untouched_pages[2]} << 16;
+  return pages * kUntouchedPage;
+}
+// From the bytes the recording says the program used of the block.
+inline void set_used_bytes(PlanObject& o, uint64_t used) {
+  const uint64_t pages = std::min<uint64_t>(used < o.bytes ? (o.bytes - used) / kUntouchedPage : 0,
+                                            (uint64_t{1} << 24) - 1);
+  for (int i = 0; i < 3; ++i) o.untouched_pages[i] = static_cast<uint8_t>(pages >> (8 * i));
+}
 
 struct PlanThread {
   uint64_t ops_offset = 0;     // byte offset of ImageOp[op_count]
@@ -140,7 +157,7 @@ static_assert(sizeof(PlanAnomalies) == 56);
 
 // Bumped whenever the image layout or what the plan builder puts into it changes: a
 // cached image of another version is never used (plan_cache.hpp).
-inline constexpr uint32_t kPlanImageVersion = 6;
+inline constexpr uint32_t kPlanImageVersion = 7;  // 7: PlanObject::untouched_pages
 
 inline constexpr char kPlanMagic[8] = {'M', 'T', 'R', 'P', 'L', 'A', 'N', '1'};
 

@@ -33,7 +33,10 @@ enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
 // period of recorded time. `wset`: as `use`, and once per period the thread sweeps on
 // through a working-set buffer of its own (cache pressure between ops); `revisit-wset`:
 // both; `revisit-deep`: as revisit, with a table of 256 blocks, 32 of them revisited a
-// period (round robin), up to 4 KiB of each. replay_engine.cpp says how.
+// period (round robin), up to 4 KiB of each. replay_engine.cpp says how. Every model
+// that writes what the program uses (use, revisit, wset, revisit-wset, revisit-deep)
+// leaves alone the pages the recording saw the program never touch (traces kTouched,
+// PlanObject::untouched_pages); `whole`: as `use`, every block whole, measured or not.
 enum class TouchPolicy : uint32_t {
   kNone,
   kPage,
@@ -48,6 +51,7 @@ enum class TouchPolicy : uint32_t {
   kWorkingSet,
   kRevisitWorkingSet,
   kRevisitDeep,
+  kWhole,
 };
 enum class AnomalyPolicy : uint32_t { kSkip, kFail };
 // --timing: none runs each op as soon as it may; recorded (scaled by a factor) keeps

@@ -63,6 +63,14 @@ struct CoarseStamps {
   uint64_t lifetimes = 0;  // lifetimes (resolved ones too) with a coarse end
 };
 
+// Touched extents (FORMAT.md "Touched extents"): the large blocks whose use the
+// recording measured, and how much of them the program used.
+struct TouchedExtents {
+  uint64_t blocks = 0;           // touched events of a live block
+  uint64_t requested_bytes = 0;  // those blocks' sizes
+  uint64_t used_bytes = 0;       // what the events say was used of them
+};
+
 struct TraceAnalysis {
   TraceHeader header;
   ReadSummary summary;
@@ -83,6 +91,7 @@ struct TraceAnalysis {
   uint64_t cross_thread_releases = 0;  // freed (or realloc'd) by another thread than its allocator
   Anomalies anomalies;
   CoarseStamps coarse;
+  TouchedExtents touched;
 
   uint64_t duration_ns() const { return last_ns - first_ns; }
 };

@@ -25,6 +25,7 @@ class ChunkDecoder {
              uint32_t thread_index, uint32_t frame_flags = 0) {
     coarse_ = (frame_flags & format::kFrameCoarseTime) != 0;
     modeled_ = (frame_flags & format::kFramePointerModel) != 0;
+    touched_ = (frame_flags & format::kFrameTouched) != 0;
     if (modeled_) model_.clear();
     begin_ = cursor_ = raw.data();
     end_ = raw.data() + raw.size();
@@ -58,6 +59,7 @@ class ChunkDecoder {
   uint32_t thread_ = 0;
   bool coarse_ = false;
   bool modeled_ = false;
+  bool touched_ = false;
   const char* error_ = "";
   PointerModelReader model_;  // cleared only for modeled frames
 };
@@ -70,7 +72,8 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
   if (p == end_) return fail(p, "chunk ends before its event count");
   const auto op_byte = static_cast<uint8_t>(*p);
   const uint8_t op_value = op_byte & format::kOpMask;
-  if (!format::valid_op(op_value)) return fail(p, "unknown event kind");
+  if (!format::valid_op(op_value) || (op_value == static_cast<uint8_t>(Op::kTouched) && !touched_))
+    return fail(p, "unknown event kind");
   const auto op = static_cast<Op>(op_value);
   const format::OpFields f = format::fields_of(op);
   const bool by16 = (op_byte & format::kFlagPtr16) != 0;

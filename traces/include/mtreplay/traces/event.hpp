@@ -27,9 +27,12 @@ enum class Op : uint8_t {
   kReallocBegin = 16,  // realloc/reallocarray entered with ptr: from here on ptr may be
                        // released. Recorded before the real call; the same thread's next
                        // event is the kRealloc/kReallocArray that says what came back.
+  kTouched = 17,       // ptr -> result = bytes of the block the program used, measured just
+                       // before its release (version 6, frames flagged TOUCHED; FORMAT.md
+                       // "Touched extents"). Not a call: the replay touches that much.
 };
 
-inline constexpr uint8_t kOpCount = 17;  // one past the highest Op value
+inline constexpr uint8_t kOpCount = 18;  // one past the highest Op value
 
 struct Event {
   uint64_t time_ns = 0;  // nanoseconds since the trace's start (header clock)

@@ -15,8 +15,8 @@ namespace mtreplay::traces::format {
 inline constexpr char kFileMagic[8] = {'M', 'T', 'R', 'T', 'R', 'A', 'C', 'E'};
 inline constexpr uint32_t kVersion = 2;     // what writers write by default
 inline constexpr uint32_t kMinVersion = 1;  // readers read kMinVersion..kMaxVersion
-inline constexpr uint32_t kMaxVersion = 5;  // 3: frame flags (coarse stamps); 4: pointer model;
-                                            // 5: column layout
+inline constexpr uint32_t kMaxVersion = 6;  // 3: frame flags (coarse stamps); 4: pointer model;
+                                            // 5: column layout; 6: touched extents
 inline constexpr uint32_t kFrameMagic = 0x4652544d;  // "MTRF" in file byte order
 inline constexpr uint32_t kEndMagic = 0x4552544d;    // "MTRE" in file byte order
 inline constexpr size_t kRecordBytes = 40;           // frame header and end record
@@ -38,9 +38,14 @@ inline constexpr uint32_t kFrameFlagsV4 = kFrameCoarseTime | kFramePointerModel;
 // FORMAT.md "Column layout"); readers put them back in row order before decoding.
 inline constexpr uint32_t kFrameColumns = 4;
 inline constexpr uint32_t kFrameFlagsV5 = kFrameFlagsV4 | kFrameColumns;
+// Version 6. kFrameTouched: the frame may hold kTouched events (FORMAT.md "Touched
+// extents"); in any other frame op 17 is an unknown event kind.
+inline constexpr uint32_t kFrameTouched = 8;
+inline constexpr uint32_t kFrameFlagsV6 = kFrameFlagsV5 | kFrameTouched;
 // The frame flags a file of `version` may use.
 constexpr uint32_t frame_flags_of(uint32_t version) {
-  return version >= 5   ? kFrameFlagsV5
+  return version >= 6   ? kFrameFlagsV6
+         : version == 5 ? kFrameFlagsV5
          : version == 4 ? kFrameFlagsV4
          : version == 3 ? kFrameFlagsV3
                         : 0u;
@@ -79,6 +84,7 @@ constexpr OpFields fields_of(Op op) {
     case Op::kAlignedAlloc:
       return {false, false, true, true, R::kPointer};
     case Op::kUsableSize:
+    case Op::kTouched:
       return {true, false, false, false, R::kValue};
     case Op::kThreadStart:
     case Op::kFork:

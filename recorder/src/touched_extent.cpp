@@ -1,0 +1,156 @@
+#include "touched_extent.hpp"
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "thread_state.hpp"
+
+namespace mtreplay::recorder::touched {
+
+std::atomic<uint32_t> tracked_count{0};
+std::atomic<uint8_t> filter[1u << kFilterBits];
+
+namespace {
+
+// The measured blocks, open addressing with linear probing. Small and fixed: the
+// recorder must not allocate, and a program with more large blocks live at once than
+// kMaxTracked simply has the rest replayed whole.
+constexpr unsigned kTableBits = 12;
+constexpr unsigned kTableSize = 1u << kTableBits;
+constexpr unsigned kMaxTracked = kTableSize * 3 / 4;
+
+struct Entry {
+  uintptr_t ptr = 0;  // 0: empty
+  size_t bytes = 0;
+};
+Entry table[kTableSize];
+std::atomic<bool> locked{false};
+Mode mode = Mode::kOff;
+uintptr_t page = 4096;
+
+unsigned home(uintptr_t p) {
+  return static_cast<unsigned>(((p >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kTableBits));
+}
+
+class Lock {
+ public:
+  Lock() {
+    while (locked.exchange(true, std::memory_order_acquire))
+      while (locked.load(std::memory_order_relaxed)) __builtin_ia32_pause();
+  }
+  ~Lock() { locked.store(false, std::memory_order_release); }
+  Lock(const Lock&) = delete;
+  Lock& operator=(const Lock&) = delete;
+};
+
+// The pages wholly inside [p, p + bytes).
+struct Pages {
+  uintptr_t first = 0, end = 0;
+};
+Pages inner_pages(uintptr_t p, size_t bytes) {
+  return {(p + page - 1) & ~(page - 1), (p + bytes) & ~(page - 1)};
+}
+
+// Removes slot i, moving later entries of its probe run back so lookups still find them.
+void erase(unsigned i) {
+  for (unsigned j = (i + 1) & (kTableSize - 1); table[j].ptr != 0; j = (j + 1) & (kTableSize - 1)) {
+    const unsigned h = home(table[j].ptr);
+    // j's entry may fill the hole at i when its home does not lie in (i, j].
+    const bool between = i <= j ? (h > i && h <= j) : (h > i || h <= j);
+    if (!between) {
+      table[i] = table[j];
+      i = j;
+    }
+  }
+  table[i] = {};
+}
+
+uint64_t resident_pages(Pages pages) {
+  unsigned char vec[256];
+  uint64_t resident = 0;
+  for (uintptr_t at = pages.first; at < pages.end;) {
+    const uintptr_t n = (pages.end - at) / page < sizeof vec ? (pages.end - at) / page : sizeof vec;
+    if (mincore(reinterpret_cast<void*>(at), n * page, vec) != 0) return UINT64_MAX;
+    for (uintptr_t k = 0; k < n; ++k) resident += vec[k] & 1;
+    at += n * page;
+  }
+  return resident;
+}
+
+}  // namespace
+
+void enable(Mode m) {
+  const long size = sysconf(_SC_PAGESIZE);
+  if (size > 0) page = static_cast<uintptr_t>(size);
+  mode = m;
+}
+
+void on_allocate(void* ptr, size_t bytes) {
+  if (mode == Mode::kOff || !ptr || tls.in_hook) return;
+  const auto p = reinterpret_cast<uintptr_t>(ptr);
+  const Pages pages = inner_pages(p, bytes);
+  if (pages.end <= pages.first) return;
+  std::atomic<uint8_t>& count = filter[filter_slot(p)];
+  if (tracked_count.load(std::memory_order_relaxed) >= kMaxTracked) return;
+  // Outside the lock: nobody else can release the block before the program has it.
+  if (mode == Mode::kExact &&
+      madvise(reinterpret_cast<void*>(pages.first), pages.end - pages.first, MADV_DONTNEED) != 0)
+    return;
+  Lock lock;
+  if (tracked_count.load(std::memory_order_relaxed) >= kMaxTracked ||
+      count.load(std::memory_order_relaxed) == UINT8_MAX)
+    return;
+  unsigned i = home(p);
+  while (table[i].ptr != 0 && table[i].ptr != p) i = (i + 1) & (kTableSize - 1);
+  if (table[i].ptr == p) {
+    table[i].bytes = bytes;  // released unseen (by the recorder itself): measure anew
+    return;
+  }
+  table[i] = {p, bytes};
+  count.fetch_add(1, std::memory_order_relaxed);
+  tracked_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+bool take_any(uintptr_t& p, uint64_t& used_bytes) {
+  for (;;) {
+    if (tracked_count.load(std::memory_order_relaxed) == 0) return false;
+    p = 0;
+    {
+      Lock lock;
+      for (const Entry& e : table)
+        if (e.ptr != 0) {
+          p = e.ptr;
+          break;
+        }
+    }
+    if (p == 0) return false;
+    if (take_slow(reinterpret_cast<void*>(p), used_bytes)) return true;
+  }
+}
+
+bool take_slow(void* ptr, uint64_t& used_bytes) {
+  const auto p = reinterpret_cast<uintptr_t>(ptr);
+  size_t bytes = 0;
+  {
+    Lock lock;
+    unsigned i = home(p);
+    while (table[i].ptr != 0 && table[i].ptr != p) i = (i + 1) & (kTableSize - 1);
+    if (table[i].ptr != p) return false;
+    bytes = table[i].bytes;
+    erase(i);
+    filter[filter_slot(p)].fetch_sub(1, std::memory_order_relaxed);
+    tracked_count.fetch_sub(1, std::memory_order_relaxed);
+  }
+  // The block is still the caller's: its pages cannot change hands while we look.
+  const Pages pages = inner_pages(p, bytes);
+  const uint64_t resident = resident_pages(pages);
+  if (resident == UINT64_MAX) return false;
+  used_bytes = bytes - ((pages.end - pages.first) / page - resident) * page;
+  return true;
+}
+
+void reset_lock_in_child() {
+  locked.store(false, std::memory_order_relaxed);
+}
+
+}  // namespace mtreplay::recorder::touched
