@@ -36,7 +36,7 @@ struct RecordOptions {
   std::string pattern = "mhook.%p.mtr";
   bool follow_fork = true;
   bool follow_exec = true;
-  std::string touched = "resident";
+  std::string touched = "auto";
   bool quiet = false;
   int zstd_level = 1;
   std::vector<std::string> command;
@@ -186,12 +186,13 @@ bool parse(Args args, RecordOptions& o, bool& help) {
       "no-follow-fork", "do not trace forked children")("no-follow-exec",
                                                         "programs the command execs run untraced")(
       "touched", po::value(&o.touched),
-      "how much of each block of 16 KiB or more the program used, for its replay: resident "
-      "(default): its pages resident when it is released; exact: also drop them when it is "
-      "made (exact, but the program faults in again every page it uses); off: not measured, "
-      "replayed whole")("zstd-level", po::value(&o.zstd_level),
-                        "compression level of the trace frames (1-19, default 1)")("quiet,q",
-                                                                                   "no summary");
+      "how much of each block of 16 KiB or more the program used, for its replay: resident: "
+      "its pages resident when it is released; exact: also drop them when it is made "
+      "(exact, but the program faults in again every page it uses); auto (default): exact "
+      "for the sizes seen to use under half their pages, resident for the others; off: "
+      "not measured, replayed whole")("zstd-level", po::value(&o.zstd_level),
+                                      "compression level of the trace frames (1-19, default 1)")(
+      "quiet,q", "no summary");
   po::variables_map vm;
   po::store(po::command_line_parser(opts).options(desc).run(), vm);
   po::notify(vm);
@@ -205,8 +206,8 @@ bool parse(Args args, RecordOptions& o, bool& help) {
   }
   o.follow_fork = vm.count("no-follow-fork") == 0;
   o.follow_exec = vm.count("no-follow-exec") == 0;
-  if (o.touched != "off" && o.touched != "resident" && o.touched != "exact")
-    throw po::error("--touched must be off, resident or exact");
+  if (o.touched != "auto" && o.touched != "resident" && o.touched != "exact" && o.touched != "off")
+    throw po::error("--touched must be auto, resident, exact or off");
   o.quiet = vm.count("quiet") > 0;
   if (o.zstd_level < 1 || o.zstd_level > 19) throw po::error("--zstd-level must be 1..19");
   if (o.pattern.empty()) throw po::error("--output must not be empty");

@@ -27,9 +27,9 @@ std::vector<std::string> mhook_settings(const RecordSettings& s, const fs::path&
           std::string("MHOOK_FOLLOW_FORK=") + (s.follow_fork ? "1" : "0"),
           std::string("MHOOK_FOLLOW_EXEC=") + (s.follow_exec ? "1" : "0"),
           "MHOOK_ZSTD_LEVEL=" + std::to_string(s.zstd_level),
-          std::string("MHOOK_TOUCHED=") + (s.touched == "off"     ? "0"
-                                           : s.touched == "exact" ? "exact"
-                                                                  : "1")};
+          "MHOOK_TOUCHED=" + (s.touched == "off"    ? std::string("0")
+                              : s.touched == "auto" ? std::string("1")
+                                                    : s.touched)};
 }
 
 fs::path create_manifest() {

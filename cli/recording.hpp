@@ -19,7 +19,7 @@ struct RecordSettings {
   bool follow_fork = true;
   bool follow_exec = true;
   int zstd_level = 3;
-  std::string touched = "resident";  // off | resident | exact (MHOOK_TOUCHED)
+  std::string touched = "auto";  // auto | resident | exact | off (MHOOK_TOUCHED)
 };
 
 // "MHOOK_OUTPUT=...", "MHOOK_MANIFEST=...", ...: what a traced run needs besides

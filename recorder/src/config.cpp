@@ -34,7 +34,10 @@ void read_config(Config& c) {
   c.follow_fork = parse_flag("MHOOK_FOLLOW_FORK", true);
   c.follow_exec = parse_flag("MHOOK_FOLLOW_EXEC", true);
   if (const char* v = getenv("MHOOK_TOUCHED"); v && *v)
-    c.touched_mode = std::strcmp(v, "exact") == 0 ? 2 : parse_flag("MHOOK_TOUCHED", true) ? 1 : 0;
+    c.touched_mode = std::strcmp(v, "resident") == 0     ? 1
+                     : std::strcmp(v, "exact") == 0      ? 2
+                     : parse_flag("MHOOK_TOUCHED", true) ? 3
+                                                         : 0;
   if (const char* v = getenv("MHOOK_ZSTD_LEVEL"); v && *v) {
     const int level = atoi(v);
     if (level >= 1 && level <= 19) c.compression_level = level;

@@ -14,10 +14,10 @@ struct Config {
   // MHOOK_ZSTD_LEVEL (1..19). 1: coarse stamps (runs of zero time deltas) make level 3
   // twice as slow per event as level 1 for ~15% fewer bytes (BENCHMARKS.md).
   int compression_level = 1;
-  // MHOOK_TOUCHED (touched_extent.hpp): 0 no kTouched events (large blocks replay
-  // whole); 1 (default) pages resident at the release; 2 (exact): dropped at allocation
-  // too. The values of touched::Mode.
-  int touched_mode = 1;
+  // MHOOK_TOUCHED (touched_extent.hpp), the values of touched::Mode: 0 no kTouched
+  // events (large blocks replay whole); 1 resident pages at the release; 2 exact:
+  // dropped at the allocation too; 3 (default) auto: dropped where that pays.
+  int touched_mode = 3;
   // MHOOK_EXEC_OF=<pid>:<generation>, set by our exec/spawn wrappers for the new image.
   uint32_t exec_of_pid = 0;
   uint32_t exec_of_generation = 0;

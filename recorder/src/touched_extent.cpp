@@ -22,11 +22,43 @@ constexpr unsigned kMaxTracked = kTableSize * 3 / 4;
 struct Entry {
   uintptr_t ptr = 0;  // 0: empty
   size_t bytes = 0;
+  bool dropped = false;  // its pages were dropped at the allocation: the count is exact
 };
 Entry table[kTableSize];
 std::atomic<bool> locked{false};
 Mode mode = Mode::kOff;
 uintptr_t page = 4096;
+
+// kAuto, per power-of-two size class: the share of their pages (in 1/1024) that
+// blocks measured exactly turned out to use, a moving average, and a count of the
+// class's blocks. Pages are dropped while the class uses under half of them (cheap: the
+// program faults few back in, and resident pages would overstate it most) and for
+// every kExploreEvery-th block (a class that filled its blocks may stop doing so).
+constexpr unsigned kExploreEvery = 64;
+struct SizeClass {
+  std::atomic<uint32_t> used_share{0};
+  std::atomic<uint32_t> blocks{0};
+};
+SizeClass classes[64];
+
+SizeClass& class_of(size_t bytes) {
+  return classes[63 - __builtin_clzll(bytes)];
+}
+
+bool drop_pages(size_t bytes) {
+  if (mode == Mode::kExact) return true;
+  if (mode != Mode::kAuto) return false;
+  SizeClass& c = class_of(bytes);
+  return c.used_share.load(std::memory_order_relaxed) < 512 ||
+         c.blocks.fetch_add(1, std::memory_order_relaxed) % kExploreEvery == 0;
+}
+
+void learn(size_t bytes, uint64_t pages, uint64_t resident) {
+  if (pages == 0) return;
+  std::atomic<uint32_t>& share = class_of(bytes).used_share;
+  const uint32_t now = static_cast<uint32_t>(resident * 1024 / pages);
+  share.store((share.load(std::memory_order_relaxed) * 3 + now) / 4, std::memory_order_relaxed);
+}
 
 unsigned home(uintptr_t p) {
   return static_cast<unsigned>(((p >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kTableBits));
@@ -93,7 +125,8 @@ void on_allocate(void* ptr, size_t bytes) {
   std::atomic<uint8_t>& count = filter[filter_slot(p)];
   if (tracked_count.load(std::memory_order_relaxed) >= kMaxTracked) return;
   // Outside the lock: nobody else can release the block before the program has it.
-  if (mode == Mode::kExact &&
+  const bool dropped = drop_pages(bytes);
+  if (dropped &&
       madvise(reinterpret_cast<void*>(pages.first), pages.end - pages.first, MADV_DONTNEED) != 0)
     return;
   Lock lock;
@@ -103,10 +136,10 @@ void on_allocate(void* ptr, size_t bytes) {
   unsigned i = home(p);
   while (table[i].ptr != 0 && table[i].ptr != p) i = (i + 1) & (kTableSize - 1);
   if (table[i].ptr == p) {
-    table[i].bytes = bytes;  // released unseen (by the recorder itself): measure anew
+    table[i] = {p, bytes, dropped};  // released unseen (by the recorder itself): anew
     return;
   }
-  table[i] = {p, bytes};
+  table[i] = {p, bytes, dropped};
   count.fetch_add(1, std::memory_order_relaxed);
   tracked_count.fetch_add(1, std::memory_order_relaxed);
 }
@@ -131,12 +164,14 @@ bool take_any(uintptr_t& p, uint64_t& used_bytes) {
 bool take_slow(void* ptr, uint64_t& used_bytes) {
   const auto p = reinterpret_cast<uintptr_t>(ptr);
   size_t bytes = 0;
+  bool dropped = false;
   {
     Lock lock;
     unsigned i = home(p);
     while (table[i].ptr != 0 && table[i].ptr != p) i = (i + 1) & (kTableSize - 1);
     if (table[i].ptr != p) return false;
     bytes = table[i].bytes;
+    dropped = table[i].dropped;
     erase(i);
     filter[filter_slot(p)].fetch_sub(1, std::memory_order_relaxed);
     tracked_count.fetch_sub(1, std::memory_order_relaxed);
@@ -145,7 +180,9 @@ bool take_slow(void* ptr, uint64_t& used_bytes) {
   const Pages pages = inner_pages(p, bytes);
   const uint64_t resident = resident_pages(pages);
   if (resident == UINT64_MAX) return false;
-  used_bytes = bytes - ((pages.end - pages.first) / page - resident) * page;
+  const uint64_t count = (pages.end - pages.first) / page;
+  if (dropped) learn(bytes, count, resident);
+  used_bytes = bytes - (count - resident) * page;
   return true;
 }
 

@@ -15,7 +15,10 @@
 // resident page at the release is one this block's user touched: exact, but every page
 // the program then touches faults in again (their contents are indeterminate for
 // malloc and read back as zeros for calloc, so the program cannot tell otherwise).
-// BENCHMARKS.md "Touched extents" has both modes' cost and accuracy.
+// kAuto (the default) drops them only for the size classes whose blocks were seen to
+// use under half of their pages, where few fault in again and the resident count
+// would overstate most, and for one block in 64 of the others, to keep watching.
+// BENCHMARKS.md "Touched extents" has the modes' cost and accuracy.
 //
 // Cost: one compare on every allocation; on every release a load of a global count
 // and, while large blocks are live, of one byte of a 4 KiB filter; a mincore() per
@@ -41,7 +44,8 @@ inline unsigned filter_slot(uintptr_t p) {
   return static_cast<unsigned>(((p >> 4) * 0x9E3779B97F4A7C15ull) >> (64 - kFilterBits));
 }
 
-enum class Mode { kOff, kResident, kExact };  // MHOOK_TOUCHED=0, 1 (default), exact
+// MHOOK_TOUCHED=0, resident, exact, 1 (default)
+enum class Mode { kOff, kResident, kExact, kAuto };
 
 // Once the recorder knows whether it records.
 void enable(Mode mode);

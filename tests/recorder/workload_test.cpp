@@ -297,7 +297,7 @@ TEST(RecorderWorkload, ExecKeepsEventsBeforeAndTracesTheNewImage) {
 // the exit. MHOOK_TOUCHED=0 records none.
 TEST(RecorderWorkload, LargeBlocksRecordTheBytesTheProgramTouched) {
   SKIP_IF_SANITIZED();
-  for (const char* mode : {"1", "exact"}) {
+  for (const char* mode : {"1", "resident", "exact"}) {
     SCOPED_TRACE(mode);
     TempDir dir(std::string("touched-") + mode);
     const RunResult r = run_workload(dir, "touched", {std::string("MHOOK_TOUCHED=") + mode});
