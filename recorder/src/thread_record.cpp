@@ -18,6 +18,7 @@ void ThreadRecord::reset_slots() {
   writer_slot = 0;
   saved_slot = saved_count = 0;
   seen_committed = Committed::kNone;
+  window_chunks = 0;
   committed.store(Committed::kNone, std::memory_order_relaxed);
 }
 

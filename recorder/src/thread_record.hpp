@@ -54,6 +54,7 @@ struct ThreadRecord {
   uint32_t saved_slot = 0;
   uint32_t saved_count = 0;
   uint64_t seen_committed = Committed::kNone;  // `committed` at the last idle check
+  uint32_t window_chunks = 0;  // chunks written in the writer's load window (trace_sink.cpp)
   ChunkSlot slots[kSlotsPerThread];
   std::byte* chunk_memory = nullptr;  // kSlotsPerThread * kChunkBytes, mmapped
   // The encoder's pointer model (format version 4), the owning thread's alone; on its

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -47,9 +48,76 @@ constexpr uint64_t kReapIntervalNs = 20'000'000;
 constexpr uint64_t kIdleCheckIntervalNs = kChunkMaxAgeNs / 2;
 constexpr long kIdleWaitNs = 20'000'000;
 
+// When compressing would take the program's own CPU time, the writer stores chunks
+// instead (TraceWriter::Effort::kStore: zstd's fastest level, rows; ~0.7 ns per event
+// on a malloc/free loop against ~12 for columns at level 1, ~4 bytes per event
+// against ~1.3). Decided once per load window (kLoadWindowNs of the event clock, at
+// the first drain pass after it ends) for the next one, when both held in it:
+// - no core was left for the writer: at least two threads handed over a chunk (a
+//   chunk holds ~15 000 events: busy threads), and they are at least as many as the
+//   CPUs this process may run on;
+// - compressing took a fair share of the process's CPU time: the events handed over,
+//   times what a normally written event costs the writer (a moving average of the CPU
+//   time TraceWriter measured on the whole chunks it wrote normally, for its column
+//   policy), come to kStoreSharePercent or more of the CPU time the whole process got
+//   in the window (CLOCK_PROCESS_CPUTIME_ID: a share of what it got, not of the
+//   window, so that other processes on the machine do not change the answer).
+// A single busy thread is never stored (the 1.5 bytes per event target is for it):
+// the writer then has a core of its own, or a share of one.
+constexpr uint64_t kLoadWindowNs = 10'000'000;
+constexpr uint64_t kStoreSharePercent = 10;
+struct StorePolicy {
+  uint32_t cpus_available = 1;  // sched_getaffinity, when the writer starts
+  uint64_t window_start_ns = 0;
+  uint64_t window_start_cpu_ns = 0;  // the process's CPU time then
+  uint64_t window_events = 0;        // handed over in this window
+  uint64_t normal_ps_per_event = 0;  // 0: not measured yet
+  bool store = false;                // this window's decision
+  traces::TraceWriter::Effort effort = traces::TraceWriter::Effort::kNormal;  // this chunk's
+} store_policy;
+
+uint64_t process_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// At every drain pass: ends the load window once it is long enough.
+void update_store_policy(uint64_t now) {
+  StorePolicy& p = store_policy;
+  const uint64_t elapsed = now - p.window_start_ns;
+  if (elapsed < kLoadWindowNs) return;
+  uint32_t busy = 0;
+  for (ThreadRecord* r = registry.head(); r; r = r->next) {
+    // A free record may be taken by a new thread at any time (which zeroes its count).
+    if (r->state.load(std::memory_order_acquire) == RecordState::kFree) continue;
+    if (r->window_chunks != 0) ++busy;
+    r->window_chunks = 0;
+  }
+  const uint64_t cpu = process_cpu_ns();
+  // The share in percent: events * ps per event / 1000 / process CPU ns * 100.
+  const unsigned __int128 compress_ps =
+      static_cast<unsigned __int128>(p.window_events) * p.normal_ps_per_event;
+  const bool overloaded =
+      compress_ps * 100 >=
+      static_cast<unsigned __int128>(cpu - p.window_start_cpu_ns) * 1000 * kStoreSharePercent;
+  p.store = overloaded && busy >= 2 && busy >= p.cpus_available;
+  p.window_start_ns = now;
+  p.window_start_cpu_ns = cpu;
+  p.window_events = 0;
+}
+
+uint32_t count_available_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 1;
+  const int n = CPU_COUNT(&set);
+  return n > 0 ? static_cast<uint32_t>(n) : 1;
+}
+
 void write_chunk(const traces::ChunkInfo& info, const std::byte* data, size_t bytes) {
   if (write_failed || !writer) return;
-  if (!writer->write_chunk(info, {data, bytes})) {
+  if (!writer->write_chunk(info, {data, bytes}, store_policy.effort)) {
     write_failed = true;
     report("could not write the trace", process.trace_path, errno);
   }
@@ -108,11 +176,26 @@ void write_events(ThreadRecord* rec, uint32_t slot, traces::ChunkInfo info, uint
 }
 
 void drain_record(ThreadRecord* rec) {
+  StorePolicy& p = store_policy;
   for (;;) {
     const uint32_t s = rec->writer_slot;
     ChunkSlot& slot = rec->slots[s];
     if (slot.state.load(std::memory_order_acquire) != SlotState::kReady) return;
-    write_events(rec, s, slot.info, slot.info.event_count, slot.bytes, saved_in(rec, s));
+    const uint32_t count = slot.info.event_count;
+    const uint32_t from = saved_in(rec, s);
+    p.effort = p.store ? traces::TraceWriter::Effort::kStore : traces::TraceWriter::Effort::kNormal;
+    write_events(rec, s, slot.info, count, slot.bytes, from);
+    // The writer measured a normally written whole chunk (TraceWriter's column policy):
+    // a moving average (3/4 the old, 1/4 the new) of its CPU time per event.
+    const uint64_t ns = writer && from == 0 ? writer->last_chunk_cpu_ns() : 0;
+    if (ns != 0 && p.effort == traces::TraceWriter::Effort::kNormal) {
+      uint64_t ps = ns * 1000 / count;
+      if (p.normal_ps_per_event != 0) ps = (3 * p.normal_ps_per_event + ps) / 4;
+      p.normal_ps_per_event = ps;
+    }
+    p.effort = traces::TraceWriter::Effort::kNormal;
+    p.window_events += count;
+    ++rec->window_chunks;
     if (rec->saved_slot == s) rec->saved_count = 0;
     slot.state.store(SlotState::kFilling, std::memory_order_release);
     rec->writer_slot = (s + 1) % kSlotsPerThread;
@@ -277,6 +360,7 @@ void unlock() {
 }
 
 void drain_all() {
+  update_store_policy(now_ns());
   for (ThreadRecord* r = registry.head(); r; r = r->next) {
     if (r->state.load(std::memory_order_acquire) != RecordState::kFree) drain_record(r);
   }
@@ -335,6 +419,10 @@ void wake() {
 
 void start_writer_thread() {
   if (writer_running || !writer) return;
+  store_policy = {};
+  store_policy.cpus_available = count_available_cpus();
+  store_policy.window_start_ns = now_ns();
+  store_policy.window_start_cpu_ns = process_cpu_ns();
   // The writer must never take a signal meant for the program.
   sigset_t all, old;
   sigfillset(&all);

@@ -7,10 +7,12 @@
 //   allocate (the image after exec) workload exit-now       a thread that stays idle, then _exit(3)
 //   from main workload tls-exit       threads whose TLS and key destructors allocate after ours ran
 //   workload alone          main alone, with a second thread, alone again (coarse stamps)
+//   workload race           two threads' malloc/free loops pinned to one CPU
 //   workload touched        large blocks used in part or whole (touched extents)
 // Built with -fno-builtin so the compiler keeps every call.
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -280,6 +282,50 @@ int run_alone() {
   return 0;
 }
 
+// Two threads recording as fast as they can while the writer has no core of its own:
+// it stores chunks rather than compressing them (recorder/src/trace_sink.cpp). Pins
+// itself to one CPU, then executes itself again, so that the writer of the traced
+// image (started before main) sees one CPU.
+int run_race(const char* self) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return fail("sched_getaffinity");
+  int cpu = 0;
+  while (cpu < CPU_SETSIZE && !CPU_ISSET(cpu, &set)) ++cpu;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  if (sched_setaffinity(0, sizeof one, &one) != 0) return fail("sched_setaffinity");
+  execl(self, self, "race-pinned", static_cast<char*>(nullptr));
+  return fail("execl");
+}
+
+int run_race_pinned() {
+  constexpr size_t kBoxes = 64;
+  static std::atomic<void*> box[kBoxes];
+  auto loop = [](int k) {
+    void* live[64] = {};
+    for (int i = 0; i < kRacePairs; ++i) {
+      free(live[i % 64]);
+      live[i % 64] = malloc(race_loop_size(k));
+      if (i % kRaceHandEvery != 0) continue;
+      std::atomic<void*>& b = box[static_cast<size_t>(i / kRaceHandEvery) % kBoxes];
+      if (k == 0) {
+        // Not taken yet: freed here instead.
+        free(b.exchange(malloc(kRaceHandedSize)));
+      } else {
+        free(b.exchange(nullptr));
+      }
+    }
+    for (void* p : live) free(p);
+  };
+  std::thread first(loop, 0), second(loop, 1);
+  first.join();
+  second.join();
+  for (auto& b : box) free(b.exchange(nullptr));
+  std::puts("race done");
+  return 0;
+}
+
 // Large blocks used in part, whole, or read as calloc'd zeros; what they hold after
 // the recorder dropped their pages is the program's.
 int run_touched() {
@@ -348,6 +394,8 @@ int main(int argc, char** argv) {
   if (mode == "idle-killed") return run_idle_killed();
   if (mode == "idle-resume") return run_idle_resume();
   if (mode == "alone") return run_alone();
+  if (mode == "race") return run_race(argv[0]);
+  if (mode == "race-pinned") return run_race_pinned();
   if (mode == "touched") return run_touched();
   if (mode == "threads" && argc > 2) return run_threads(std::atoi(argv[2]));
   std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");

@@ -69,6 +69,15 @@ inline size_t touched_bytes(Marker m) {
 inline size_t marker_size(int worker, Marker m) {
   return 100'000 + static_cast<size_t>(worker) * 100 + m;
 }
+// The `race` scenario's sizes: small, for a fast loop, and used by nothing else the
+// workload does (thread k's loop; blocks the first thread hands to the second).
+inline size_t race_loop_size(int k) {
+  return 1001 + static_cast<size_t>(k);
+}
+inline constexpr size_t kRaceHandedSize = 1003;
+inline constexpr int kRacePairs = 1'000'000;
+inline constexpr int kRaceHandEvery = 20;
+
 inline constexpr size_t kHugeMallocBase =
     SIZE_MAX - 4096;                              // malloc(kHugeMallocBase - worker) fails
 inline constexpr size_t kAlignedAllocUnit = 256;  // aligned_alloc sizes are multiples

@@ -384,6 +384,77 @@ TEST(WriterReader, ColumnFramesNeedVersionFiveAndReadAsRows) {
   EXPECT_LT(in_columns, frames);
 }
 
+// Effort::kStore (the recorder's writer when it has no core of its own): the chunk goes
+// out in rows at zstd's fastest level, an ordinary frame that reads back exactly, and
+// bigger than the compressed one.
+TEST(WriterReader, StoredFramesReadAsTheCompressedOnes) {
+  std::vector<std::byte> buf(64 * 1024);
+  PointerModel model;
+  ChunkEncoder enc;
+  enc.reset(buf.data(), buf.data() + buf.size(), 100, &model);
+  std::vector<Event> in;
+  uint64_t live[64] = {};
+  uint32_t x = 11;
+  for (uint64_t i = 0; enc.has_room() && i < 6000; ++i) {  // the benchmark's loop
+    Event e;
+    e.time_ns = 100 + i;
+    const size_t slot = i / 2 % 64;
+    if (i % 2 == 0 && live[slot] != 0) {
+      e.op = Op::kFree;
+      e.ptr = live[slot];
+    } else {
+      x = x * 1103515245u + 12345u;
+      e.op = Op::kMalloc;
+      e.size = 16 + (x >> 22);
+      e.result = live[slot] = 0x5000'0000 + 16 * (x >> 20);
+    }
+    in.push_back(e);
+    enc.append(e);
+  }
+  constexpr uint32_t kFlags =
+      format::kFramePointerModel | format::kFrameCoarseTime | format::kFrameColumns;
+  const ChunkInfo info{0, 1, enc.count(), enc.base_time_ns(), kFlags};
+  const auto path = scratch("stored.mtr");
+  TraceWriter w;
+  HeaderFields h;
+  h.version = 5;
+  ASSERT_TRUE(w.open(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), h, 1));
+  w.set_column_policy(TraceWriter::ColumnPolicy::kAdaptive);
+  ASSERT_TRUE(w.write_chunk(info, enc.bytes()));  // measured: over kMeasuredEvents events
+  EXPECT_GT(w.last_chunk_cpu_ns(), 0u);
+  ASSERT_TRUE(w.write_chunk(info, enc.bytes(), TraceWriter::Effort::kStore));
+  EXPECT_EQ(w.last_chunk_cpu_ns(), 0u);  // not measured
+  ASSERT_TRUE(w.write_chunk(info, enc.bytes(), TraceWriter::Effort::kStore));
+  ASSERT_TRUE(w.write_chunk(info, enc.bytes()));
+  EXPECT_EQ(w.stored_frames(), 2u);
+  EXPECT_EQ(w.frames_written(), 4u);
+  ASSERT_TRUE(w.close());
+
+  ChunkReader r(path);
+  EXPECT_TRUE(r.summary().complete);
+  Chunk c;
+  std::vector<uint64_t> sizes;
+  std::vector<uint32_t> flags;
+  uint64_t last_offset = 0;
+  while (r.next(c)) {
+    if (!sizes.empty()) sizes.back() = c.file_offset - last_offset;
+    last_offset = c.file_offset;
+    sizes.push_back(0);
+    flags.push_back(c.info.flags);
+    ASSERT_EQ(c.events.size(), in.size());
+    for (size_t i = 0; i < in.size(); ++i) ASSERT_TRUE(same_event(c.events[i], in[i])) << i;
+  }
+  ASSERT_EQ(flags.size(), 4u);
+  EXPECT_EQ(flags[1], kFlags & ~format::kFrameColumns);  // stored in rows
+  EXPECT_EQ(flags[2], kFlags & ~format::kFrameColumns);
+  // Stored: about the raw bytes (zstd's frame and the frame header on top); the
+  // compressed frame before it is well under that.
+  const uint64_t raw = enc.bytes().size();
+  EXPECT_GE(sizes[1], raw);
+  EXPECT_LE(sizes[1], raw + raw / 64 + 128);
+  EXPECT_LT(sizes[0] * 4, sizes[1] * 3);
+}
+
 TEST(WriterReader, UnwritableDirectoryIsATraceError) {
   EXPECT_THROW(TraceBuilder("/proc/definitely/not/here.mtr", sample_header()), TraceError);
 }

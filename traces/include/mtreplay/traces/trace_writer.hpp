@@ -68,7 +68,15 @@ class TraceWriter {
   // ChunkEncoder writes them): the writer puts them in columns before compressing, as
   // the column policy says (false with EINVAL if they are not info.event_count
   // well-formed events); the frame header has the flag only if it did.
-  bool write_chunk(const ChunkInfo& info, std::span<const std::byte> encoded);
+  //
+  // Effort::kStore: for a writer that cannot keep up (the recorder's, when the threads
+  // it serves leave it no core): the chunk goes out in rows (kFrameColumns dropped),
+  // compressed at zstd's fastest level, which stores it nearly as it is (~0.7 ns per
+  // event instead of ~10 for rearranging and level 1 on a malloc/free loop; ~4 bytes
+  // per event instead of ~1.3). The frame is an ordinary one: readers cannot tell.
+  enum class Effort : uint8_t { kNormal, kStore };
+  bool write_chunk(const ChunkInfo& info, std::span<const std::byte> encoded,
+                   Effort effort = Effort::kNormal);
 
   // What kFrameColumns asks for. kAlways: the column layout. kAdaptive (the
   // recorder's): per thread, whichever layout cost this writer less CPU time per event
@@ -92,12 +100,18 @@ class TraceWriter {
 
   uint64_t bytes_written() const { return bytes_written_; }
   uint64_t frames_written() const { return frames_; }
+  uint64_t stored_frames() const { return stored_frames_; }  // written with Effort::kStore
+  // The CPU time the last write_chunk spent rearranging and compressing, if it measured
+  // it (ColumnPolicy::kAdaptive, kFrameColumns asked for, kMeasuredEvents or more
+  // events); else 0.
+  uint64_t last_chunk_cpu_ns() const { return last_chunk_cpu_ns_; }
   uint64_t events_written() const { return events_; }
   bool is_open() const { return fd_ >= 0; }
 
  private:
   bool write_all(const std::byte* data, size_t size);
   bool ensure_out_capacity(size_t bytes);
+  bool make_store_context();
   void release();
 
   int fd_ = -1;
@@ -110,6 +124,13 @@ class TraceWriter {
   void* zstd_ctx_ = nullptr;  // ZSTD_CCtx in an mmapped static workspace
   std::byte* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
+  // Effort::kStore's context (zstd's fastest level), made at its first use: switching
+  // one context between levels would reset its tables at every switch.
+  void* store_ctx_ = nullptr;
+  std::byte* store_workspace_ = nullptr;
+  size_t store_workspace_bytes_ = 0;
+  uint64_t stored_frames_ = 0;
+  uint64_t last_chunk_cpu_ns_ = 0;
   std::byte* out_buffer_ = nullptr;  // mmapped
   size_t out_capacity_ = 0;
   std::byte* columns_buffer_ = nullptr;  // mmapped: a chunk in column layout, then scratch
