@@ -153,6 +153,11 @@ bool TraceWriter::open(int fd, const HeaderFields& header, int compression_level
   // ring stalls it (10 M calls, 5 interleaved runs: median wall 0.61 s vs 0.52 s).
   zstd_ctx_ = cctx;
   stored_frames_ = 0;
+  // At level 1, the recorder's default, columns go at -2: on a malloc/free loop that
+  // saves the writer 1.3 ns per event for 1.11 -> 1.35 bytes (BENCHMARKS.md, issue
+  // #13); rows (python's repeated events) gain nothing from it.
+  level_ = ctx_level_ = compression_level;
+  columns_level_ = compression_level == 1 ? -2 : compression_level;
 
   size_t exe_bytes = 0, argc = 0;
   const size_t size = header_size(header, exe_bytes, argc);
@@ -233,6 +238,15 @@ bool TraceWriter::write_chunk(const ChunkInfo& info, std::span<const std::byte> 
       errno = ENOMEM;
       return false;
     }
+  }
+  if (effort != Effort::kStore) {
+    const int level = use_columns ? columns_level_ : level_;
+    if (level != ctx_level_ &&
+        ZSTD_isError(ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level))) {
+      errno = EIO;
+      return false;
+    }
+    ctx_level_ = level;
   }
   std::byte* payload = out_buffer_ + format::kRecordBytes;
   const size_t compressed = ZSTD_compress2(cctx, payload, out_capacity_ - format::kRecordBytes,

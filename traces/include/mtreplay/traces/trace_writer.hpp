@@ -122,6 +122,8 @@ class TraceWriter {
   uint64_t frames_ = 0;
   uint64_t events_ = 0;
   void* zstd_ctx_ = nullptr;  // ZSTD_CCtx in an mmapped static workspace
+  // The level rows are compressed at, the level columns are, and the one zstd_ctx_ has.
+  int level_ = 3, columns_level_ = 3, ctx_level_ = 3;
   std::byte* workspace_ = nullptr;
   size_t workspace_bytes_ = 0;
   // Effort::kStore's context (zstd's fastest level), made at its first use: switching
