@@ -205,27 +205,47 @@ void give_back_slab(Span* span) {
 
 // An owned slab whose blocks are all free goes back to its arena, unless it is the one
 // being allocated from or it sits in the inbox (then the inbox run decides later).
+// Whether it sits in the inbox is decided under the arena lock: a remote free sets the
+// block's remote bit, then remote_pending, then pushes the slab, all under that lock, so
+// the owner may collect the bit (and find the slab empty) before the slab is pushed.
+// Looked at without the lock, remote_pending could still be clear then, and the slab
+// went back while the push that followed left it in the owner's inbox, unowned: adopted
+// again and pushed once more, its remote_next rewritten, one inbox ran into another's
+// slabs, and a thread collected, listed and gave back slabs it did not own (SIGSEGV in
+// producer_consumer under load: BENCHMARKS.md, #14, Session 7).
 [[gnu::noinline]] void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
-  if ((span == slabs.partial && !slabs.head_from_free) ||
-      __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0)
+  if (span == slabs.partial && !slabs.head_from_free) return;
+  if (__atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0) return;
+  Arena& owner = *span->segment->arena;
+  owner.lock.lock();
+  if (__atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0) {
+    // Pushed meanwhile: the slab stays, and the drain that collects it gives it back.
+    owner.lock.unlock();
     return;
+  }
   if (span == slabs.partial) slabs.head_from_free = false;
   if (span->in_partial) partial_remove(slabs, span);
   owned_remove(slabs, span);
-  give_back_slab(span);
+  disown_slab(owner, span);
+  owner.lock.unlock();
 }
 
-// Collects the blocks other threads freed into this thread's slabs.
+// Collects the blocks other threads freed into this thread's slabs. Every slab in the
+// inbox is this thread's (it gives none back while it is there: maybe_give_back_empty),
+// which is checked: a slab of another thread here would have its bits collected and its
+// lists changed by two threads at once. A slab found empty goes back even when this run
+// collected nothing: an earlier run may have collected its last blocks before the remote
+// free that put it here had pushed it.
 void drain_inbox() {
   Span* span = __atomic_exchange_n(&heap.inbox, nullptr, __ATOMIC_ACQUIRE);
   while (span != nullptr) {
     Span* next = span->remote_next;
+    if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id)
+      die("inbox holds a slab this thread does not own");
     __atomic_store_n(&span->remote_pending, 0, __ATOMIC_SEQ_CST);
     ClassSlabs& slabs = heap.classes[span->size_class];
-    if (collect_remote_frees(*span) != 0) {
-      if (!span->in_partial) partial_insert_second(slabs, span);
-      if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
-    }
+    if (collect_remote_frees(*span) != 0 && !span->in_partial) partial_insert_second(slabs, span);
+    if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
     span = next;
   }
 }
@@ -246,6 +266,10 @@ void release_thread_heap(void*) {
     }
     slabs = {};
   }
+  // Slabs pushed after the drain above went back all the same (their remote bits
+  // collected then) and may be adopted and pushed again by now: a later destructor that
+  // allocates must not walk them as its own.
+  __atomic_store_n(&heap.inbox, nullptr, __ATOMIC_RELAXED);
   heap.registered = false;  // a later destructor that allocates re-arms it
 }
 
