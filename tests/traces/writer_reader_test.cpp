@@ -269,18 +269,13 @@ TEST(WriterReader, PointerModelFramesNeedVersionFour) {
   }
 }
 
-// Version 5: a chunk may be written in column layout (FORMAT.md "Column layout"); a
-// version 4 writer refuses the flag, and a version 5 frame reads back exactly as the
-// same chunk in rows does in a version 4 file (which still reads).
-TEST(WriterReader, ColumnFramesNeedVersionFiveAndReadAsRows) {
-  std::vector<std::byte> buf(1 << 16);
-  PointerModel model;
-  ChunkEncoder enc;
-  enc.reset(buf.data(), buf.data() + buf.size(), 99, &model);
+// The recorder benchmark's malloc/free loop (64 live blocks, random sizes, 16-byte
+// steps, a failure now and then), `n` events or until the chunk is full, appended.
+std::vector<Event> append_benchmark_loop(ChunkEncoder& enc, uint64_t n) {
   std::vector<Event> in;
   uint64_t live[64] = {};
   uint32_t x = 7;
-  for (uint64_t i = 0; i < 4000; ++i) {  // the recorder benchmark's loop, 16-byte steps
+  for (uint64_t i = 0; i < n && enc.has_room(); ++i) {
     Event e;
     e.time_ns = 100 + i / 3;
     const size_t slot = i / 2 % 64;
@@ -297,6 +292,19 @@ TEST(WriterReader, ColumnFramesNeedVersionFiveAndReadAsRows) {
     in.push_back(e);
     enc.append(e);
   }
+  return in;
+}
+
+// Version 5: a chunk may be written in column layout (FORMAT.md "Column layout"); a
+// version 4 writer refuses the flag, and a version 5 frame reads back exactly as the
+// same chunk in rows does in a version 4 file (which still reads).
+TEST(WriterReader, ColumnFramesNeedVersionFiveAndReadAsRows) {
+  std::vector<std::byte> buf(1 << 16);
+  PointerModel model;
+  ChunkEncoder enc;
+  enc.reset(buf.data(), buf.data() + buf.size(), 99, &model);
+  const std::vector<Event> in = append_benchmark_loop(enc, 4000);
+  ASSERT_EQ(in.size(), 4000u);
   constexpr uint32_t kModeled = format::kFramePointerModel | format::kFrameCoarseTime;
   const ChunkInfo rows{0, 1, enc.count(), enc.base_time_ns(), kModeled};
   const ChunkInfo cols{0, 1, enc.count(), enc.base_time_ns(), kModeled | format::kFrameColumns};
@@ -392,25 +400,7 @@ TEST(WriterReader, StoredFramesReadAsTheCompressedOnes) {
   PointerModel model;
   ChunkEncoder enc;
   enc.reset(buf.data(), buf.data() + buf.size(), 100, &model);
-  std::vector<Event> in;
-  uint64_t live[64] = {};
-  uint32_t x = 11;
-  for (uint64_t i = 0; enc.has_room() && i < 6000; ++i) {  // the benchmark's loop
-    Event e;
-    e.time_ns = 100 + i;
-    const size_t slot = i / 2 % 64;
-    if (i % 2 == 0 && live[slot] != 0) {
-      e.op = Op::kFree;
-      e.ptr = live[slot];
-    } else {
-      x = x * 1103515245u + 12345u;
-      e.op = Op::kMalloc;
-      e.size = 16 + (x >> 22);
-      e.result = live[slot] = 0x5000'0000 + 16 * (x >> 20);
-    }
-    in.push_back(e);
-    enc.append(e);
-  }
+  const std::vector<Event> in = append_benchmark_loop(enc, 6000);
   constexpr uint32_t kFlags =
       format::kFramePointerModel | format::kFrameCoarseTime | format::kFrameColumns;
   const ChunkInfo info{0, 1, enc.count(), enc.base_time_ns(), kFlags};
