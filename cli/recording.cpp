@@ -27,9 +27,7 @@ std::vector<std::string> mhook_settings(const RecordSettings& s, const fs::path&
           std::string("MHOOK_FOLLOW_FORK=") + (s.follow_fork ? "1" : "0"),
           std::string("MHOOK_FOLLOW_EXEC=") + (s.follow_exec ? "1" : "0"),
           "MHOOK_ZSTD_LEVEL=" + std::to_string(s.zstd_level),
-          "MHOOK_TOUCHED=" + (s.touched == "off"    ? std::string("0")
-                              : s.touched == "auto" ? std::string("1")
-                                                    : s.touched)};
+          "MHOOK_TOUCHED=" + s.touched};
 }
 
 fs::path create_manifest() {

@@ -33,9 +33,12 @@ void read_config(Config& c) {
     copy_bounded(c.manifest, sizeof c.manifest, v);
   c.follow_fork = parse_flag("MHOOK_FOLLOW_FORK", true);
   c.follow_exec = parse_flag("MHOOK_FOLLOW_EXEC", true);
+  // `mtreplay record --touched` passes its word; 0 and 1 are the flag's usual spellings.
   if (const char* v = getenv("MHOOK_TOUCHED"); v && *v)
-    c.touched_mode = std::strcmp(v, "resident") == 0     ? 1
+    c.touched_mode = std::strcmp(v, "off") == 0          ? 0
+                     : std::strcmp(v, "resident") == 0   ? 1
                      : std::strcmp(v, "exact") == 0      ? 2
+                     : std::strcmp(v, "auto") == 0       ? 3
                      : parse_flag("MHOOK_TOUCHED", true) ? 3
                                                          : 0;
   if (const char* v = getenv("MHOOK_ZSTD_LEVEL"); v && *v) {
