@@ -33,12 +33,8 @@ namespace fs = std::filesystem;
 namespace po = boost::program_options;
 
 struct RecordOptions {
-  std::string pattern = "mhook.%p.mtr";
-  bool follow_fork = true;
-  bool follow_exec = true;
-  std::string touched = "auto";
+  RecordSettings settings;
   bool quiet = false;
-  int zstd_level = 1;
   std::vector<std::string> command;
 };
 
@@ -63,9 +59,7 @@ std::vector<std::string> child_environment(const RecordOptions& o, const fs::pat
     env.emplace_back(entry);
   }
   env.push_back("LD_PRELOAD=" + preload);
-  for (auto& setting :
-       mhook_settings({o.pattern, o.follow_fork, o.follow_exec, o.zstd_level, o.touched}, manifest))
-    env.push_back(std::move(setting));
+  for (auto& setting : mhook_settings(o.settings, manifest)) env.push_back(std::move(setting));
   return env;
 }
 
@@ -181,16 +175,16 @@ bool parse(Args args, RecordOptions& o, bool& help) {
 
   po::options_description desc("mtreplay record options");
   desc.add_options()("help,h", "show this help")(
-      "output,o", po::value(&o.pattern),
+      "output,o", po::value(&o.settings.pattern),
       "trace file pattern: %p pid, %e executable name, %% a percent sign (default mhook.%p.mtr)")(
       "no-follow-fork", "do not trace forked children")("no-follow-exec",
                                                         "programs the command execs run untraced")(
-      "touched", po::value(&o.touched),
+      "touched", po::value(&o.settings.touched),
       "how much of each block of 16 KiB or more the program used, for its replay: resident: "
       "its pages resident when it is released; exact: also drop them when it is made "
       "(exact, but the program faults in again every page it uses); auto (default): exact "
       "for the sizes seen to use under half their pages, resident for the others; off: "
-      "not measured, replayed whole")("zstd-level", po::value(&o.zstd_level),
+      "not measured, replayed whole")("zstd-level", po::value(&o.settings.zstd_level),
                                       "compression level of the trace frames (1-19, default 1)")(
       "quiet,q", "no summary");
   po::variables_map vm;
@@ -204,13 +198,15 @@ bool parse(Args args, RecordOptions& o, bool& help) {
     fmt::print("{}", text.str());
     return true;
   }
-  o.follow_fork = vm.count("no-follow-fork") == 0;
-  o.follow_exec = vm.count("no-follow-exec") == 0;
-  if (o.touched != "auto" && o.touched != "resident" && o.touched != "exact" && o.touched != "off")
+  o.settings.follow_fork = vm.count("no-follow-fork") == 0;
+  o.settings.follow_exec = vm.count("no-follow-exec") == 0;
+  if (o.settings.touched != "auto" && o.settings.touched != "resident" &&
+      o.settings.touched != "exact" && o.settings.touched != "off")
     throw po::error("--touched must be auto, resident, exact or off");
   o.quiet = vm.count("quiet") > 0;
-  if (o.zstd_level < 1 || o.zstd_level > 19) throw po::error("--zstd-level must be 1..19");
-  if (o.pattern.empty()) throw po::error("--output must not be empty");
+  if (o.settings.zstd_level < 1 || o.settings.zstd_level > 19)
+    throw po::error("--zstd-level must be 1..19");
+  if (o.settings.pattern.empty()) throw po::error("--output must not be empty");
   return true;
 }
 
@@ -237,7 +233,7 @@ int run_record(Args args) {
     return kExitInternal;
   }
   // Absolute, so that children that chdir still write where the user asked.
-  o.pattern = fs::absolute(o.pattern).string();
+  o.settings.pattern = fs::absolute(o.settings.pattern).string();
 
   // Each traced process appends its trace's path to this file (MHOOK_MANIFEST).
   fs::path manifest;

@@ -18,7 +18,7 @@ struct RecordSettings {
   std::string pattern = "mhook.%p.mtr";  // MHOOK_OUTPUT; made absolute by the caller
   bool follow_fork = true;
   bool follow_exec = true;
-  int zstd_level = 3;
+  int zstd_level = 1;            // the writer's cost while the program runs matters more than bytes
   std::string touched = "auto";  // auto | resident | exact | off (MHOOK_TOUCHED)
 };
 

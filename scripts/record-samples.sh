@@ -4,10 +4,14 @@
 # scripts/build.sh (needs build/bin/mtreplay, build/lib/libmhook.so, g++, gcc, xz and
 # /usr/bin/python3). traces/samples/README.md says what each one is.
 #
-#   scripts/record-samples.sh [OUTPUT_DIR]     (default: traces/samples)
+#   scripts/record-samples.sh [OUTPUT_DIR [NAME...]]   (default: traces/samples, all five)
+# With NAMEs (python3, gcc, python3-threads, xz-threads, prodcons) only those are
+# re-recorded, so the others keep their content hashes.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-out="${1:-$root/traces/samples}"
+out="$(realpath -m "${1:-$root/traces/samples}")"
+shift $(($# > 0 ? 1 : 0))
+only=("$@")
 mtreplay="$root/build/bin/mtreplay"
 src="$root/traces/samples/src"
 [[ -x "$mtreplay" ]] || { echo "record-samples: $mtreplay missing; run scripts/build.sh first" >&2; exit 2; }
@@ -19,6 +23,7 @@ trap 'rm -rf "$work"' EXIT
 # wrote (gcc's driver execs cc1 and as: cc1 is the one with the malloc traffic).
 record() {
   local name="$1"; shift
+  if ((${#only[@]})) && [[ " ${only[*]} " != *" $name "* ]]; then return 0; fi
   local dir="$work/$name"
   mkdir -p "$dir"
   "$mtreplay" record -q -o "$dir/$name.%p.mtr" --zstd-level 19 -- "$@" >/dev/null
