@@ -34,10 +34,12 @@
 #include "mtreplay/traces/trace_reader.hpp"
 #include "output_files.hpp"
 #include "parse_options.hpp"
+#include "replay_flags.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
 namespace mr = mtreplay::results;
+using mtreplay::cli::ReplayFlags;
 using mtreplay::cli::ScratchDir;
 using mtreplay::cli::split_list;
 using mtreplay::cli::write_text;
@@ -127,7 +129,8 @@ void trust_plans(mr::CompareRequest& request, const fs::path& plans, bool plan_a
 
 int mtreplay::cli::run_compare(Args args) {
   std::vector<std::string> trace_args, allocator_args;
-  std::string baseline = "glibc", mode, touch, plan, cache_dir, shard;
+  std::string baseline = "glibc", cache_dir, shard;
+  ReplayFlags replay_flags;
   std::vector<std::string> from;
   Outputs outputs;
   int repeat = 5, warmup = 1;
@@ -141,9 +144,6 @@ int mtreplay::cli::run_compare(Args args) {
       "warmup", po::value(&warmup)->default_value(warmup),
       "discarded runs per trace and allocator before the measured ones")(
       "baseline", po::value(&baseline)->default_value(baseline), "the allocator ratios are to")(
-      "mode", po::value(&mode), "passed to replay: parallel, serial or single")(
-      "touch", po::value(&touch), "passed to replay: a touch model (see mtreplay replay --help)")(
-      "plan", po::value(&plan), "passed to replay: auto, memory or stream")(
       "timeout", po::value(&timeout_s)->default_value(timeout_s),
       "seconds before a run is killed and reported as crashed")(
       "json", po::value(&outputs.json), "write every run (results/SCHEMA.md) to this file")(
@@ -163,6 +163,7 @@ int mtreplay::cli::run_compare(Args args) {
       "not once per run)")(
       "cache-dir", po::value(&cache_dir),
       "where plans are kept (default: $XDG_CACHE_HOME/mtreplay, else ~/.cache/mtreplay)");
+  replay_flags.add_to(named);
   po::options_description hidden;
   hidden.add_options()("trace", po::value(&trace_args)->composing());
   po::options_description all;
@@ -178,6 +179,11 @@ int mtreplay::cli::run_compare(Args args) {
   }
   if (repeat < 1 || warmup < 0 || !(timeout_s > 0)) {
     fmt::print(stderr, "mtreplay compare: --repeat must be >= 1, --warmup >= 0, --timeout > 0\n");
+    return kExitBadInput;
+  }
+
+  if (auto problem = replay_flags.problem()) {
+    fmt::print(stderr, "mtreplay compare: {}\n", *problem);
     return kExitBadInput;
   }
 
@@ -219,9 +225,7 @@ int mtreplay::cli::run_compare(Args args) {
   request.shard_index = shard_index;
   request.shard_count = shard_count;
   request.timeout = std::chrono::milliseconds(static_cast<int64_t>(timeout_s * 1000));
-  if (!mode.empty()) request.replay_args.insert(request.replay_args.end(), {"--mode", mode});
-  if (!touch.empty()) request.replay_args.insert(request.replay_args.end(), {"--touch", touch});
-  if (!plan.empty()) request.replay_args.insert(request.replay_args.end(), {"--plan", plan});
+  request.replay_args = replay_flags.args();
 
   if (trace_args.empty()) {
     auto dir = mr::find_sample_dir(self);
@@ -279,7 +283,8 @@ int mtreplay::cli::run_compare(Args args) {
     } else {
       request.replay_args.insert(request.replay_args.end(), {"--cache-dir", plans.string()});
     }
-    if (!plans.empty() && plan != "stream") trust_plans(request, plans, plan == "auto");
+    if (!plans.empty() && replay_flags.plan != "stream")
+      trust_plans(request, plans, replay_flags.plan.empty() || replay_flags.plan == "auto");
     mr::ResultFile file;
     {
       mr::InterruptGuard guard;

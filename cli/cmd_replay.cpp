@@ -27,55 +27,19 @@
 #include "mtreplay/traces/trace_reader.hpp"
 #include "parse_options.hpp"
 #include "progress.hpp"
+#include "replay_flags.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
 using namespace mtreplay::replay;
 using namespace mtreplay;
+using mtreplay::cli::parse_mode;
+using mtreplay::cli::parse_pace;
+using mtreplay::cli::parse_timing;
 
 namespace {
 
 constexpr const char* kUsage = "usage: mtreplay replay TRACE [--allocator NAME|PATH] [options]";
-
-bool parse_mode(const std::string& s, ReplayMode& out) {
-  if (s == "parallel") return out = ReplayMode::kParallel, true;
-  if (s == "serial") return out = ReplayMode::kSerial, true;
-  if (s == "single") return out = ReplayMode::kSingle, true;
-  return false;
-}
-
-// "none", or a duration with a unit: 250us, 1ms, 0.5s, 2000ns.
-bool parse_pace(const std::string& s, uint64_t& window_ns) {
-  if (s == "none") return window_ns = 0, true;
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(s, &used);
-  } catch (const std::exception&) {
-    return false;
-  }
-  std::string unit = s.substr(used);
-  double scale = unit == "ns" ? 1 : unit == "us" ? 1e3 : unit == "ms" ? 1e6 : unit == "s" ? 1e9 : 0;
-  if (scale == 0 || !(value > 0) || value * scale > 1e18) return false;
-  window_ns = static_cast<uint64_t>(value * scale);
-  return window_ns > 0;
-}
-
-// none, recorded, or scaled:F (F > 0 replay seconds per recorded second).
-bool parse_timing(const std::string& s, ReplayOptions& options) {
-  if (s == "none") return options.timing = TimingMode::kNone, true;
-  if (s == "recorded")
-    return options.timing = TimingMode::kRecorded, options.timing_scale = 1, true;
-  if (s.rfind("scaled:", 0) != 0) return false;
-  size_t used = 0;
-  try {
-    options.timing_scale = std::stod(s.substr(7), &used);
-  } catch (const std::exception&) {
-    return false;
-  }
-  options.timing = TimingMode::kRecorded;
-  return used == s.size() - 7 && options.timing_scale > 0 && options.timing_scale < 1e6;
-}
 
 // The address-keyed live map needs every reused address to be reused by the thread
 // that freed it: then program order, not the plan, puts the free first.

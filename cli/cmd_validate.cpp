@@ -28,10 +28,12 @@
 #include "output_files.hpp"
 #include "parse_options.hpp"
 #include "recording.hpp"
+#include "replay_flags.hpp"
 
 namespace po = boost::program_options;
 namespace fs = std::filesystem;
 namespace mr = mtreplay::results;
+using mtreplay::cli::ReplayFlags;
 using mtreplay::cli::ScratchDir;
 using mtreplay::cli::split_list;
 using mtreplay::cli::write_text;
@@ -68,7 +70,7 @@ struct Options {
   std::string baseline = "glibc", keep_traces, json, markdown, html, from;
   int repeat = 5, warmup = 1;
   double timeout_s = 600;
-  std::string touch, pace, timing;  // replay's options, to compare its models
+  ReplayFlags replay;  // passed to every replay, to compare its models
 };
 
 // Prints the table, writes the requested files; returns the exit code.
@@ -121,13 +123,11 @@ int mtreplay::cli::run_validate(Args args) {
       "record into this directory and keep the traces (default: a scratch directory)")(
       "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s),
       "seconds before a program run or a replay is killed and reported as crashed")(
-      "touch", po::value(&o.touch), "passed to replay: a touch model (see mtreplay replay --help)")(
-      "pace", po::value(&o.pace), "passed to replay: a window such as 100us, or none")(
-      "timing", po::value(&o.timing), "passed to replay: none, recorded or scaled:F")(
       "json", po::value(&o.json), "write the replays and the validation (results/SCHEMA.md)")(
       "markdown", po::value(&o.markdown), "write the table as Markdown to this file")(
       "html", po::value(&o.html), "write a self-contained HTML report: program against replay")(
       "from", po::value(&o.from), "tabulate this --json file of validate instead of running");
+  o.replay.add_to(named);
   const auto parsed =
       parse_options("validate", Args(option_args.data(), option_args.size()), named);
   if (!parsed) return kExitBadInput;
@@ -153,9 +153,8 @@ int mtreplay::cli::run_validate(Args args) {
                "[ARGS...])\n");
     return kExitBadInput;
   }
-  if (!o.touch.empty() && !mtreplay::replay::parse_touch(o.touch)) {
-    fmt::print(stderr, "mtreplay validate: unknown --touch '{}' ({})\n", o.touch,
-               mtreplay::replay::touch_names());
+  if (auto problem = o.replay.problem()) {
+    fmt::print(stderr, "mtreplay validate: {}\n", *problem);
     return kExitBadInput;
   }
   if (o.repeat < 1 || o.warmup < 0 || !(o.timeout_s > 0)) {
@@ -225,10 +224,7 @@ int mtreplay::cli::run_validate(Args args) {
     request.allocators = chosen;
     request.repeat = o.repeat;
     request.warmup = o.warmup;
-    for (const auto& [flag, value] :
-         {std::pair{"--touch", &o.touch}, {"--pace", &o.pace}, {"--timing", &o.timing}}) {
-      if (!value->empty()) request.replay_args.insert(request.replay_args.end(), {flag, *value});
-    }
+    request.replay_args = o.replay.args();
 
     mr::InterruptGuard guard;
     std::optional<mr::ProgramRun> recording;

@@ -16,7 +16,8 @@ struct Command {
 
 constexpr Command kCommands[] = {
     {"record", mtreplay::cli::run_record, "run a program under libmhook.so and write its trace"},
-    {"info", mtreplay::cli::run_info, "summarise a trace: kinds, threads, sizes, lifetimes, anomalies"},
+    {"info", mtreplay::cli::run_info,
+     "summarise a trace: kinds, threads, sizes, lifetimes, anomalies"},
     {"dump", mtreplay::cli::run_dump, "print a trace as text or JSON lines"},
     {"import", mtreplay::cli::run_import, "build a trace from its text form"},
     {"replay", mtreplay::cli::run_replay, "replay a trace against one allocator"},
@@ -28,7 +29,8 @@ constexpr Command kCommands[] = {
 };
 
 void usage(std::FILE* out) {
-  fmt::print(out, "usage: mtreplay <command> [options]   (mtreplay <command> --help)\n\ncommands:\n");
+  fmt::print(out,
+             "usage: mtreplay <command> [options]   (mtreplay <command> --help)\n\ncommands:\n");
   for (const auto& c : kCommands) fmt::print(out, "  {:<11} {}\n", c.name, c.summary);
 }
 

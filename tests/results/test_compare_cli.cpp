@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 
@@ -139,11 +140,30 @@ TEST_F(CompareCli, BadInputExitsTwo) {
       {"compare --repeat 0", "--repeat must be >= 1"},
       {"compare " + kSmallTraces + " --shard 3/2", "is not K/N"},
       {"compare --from " + (dir / "garbage.json").string() + " --shard 1/2", "takes no traces"},
+      {"compare " + kSmallTraces + " --pace 10x", "bad --pace '10x'"},
+      {"compare " + kSmallTraces + " --mode serial --timing recorded", "needs --mode parallel"},
+      {"compare " + kSmallTraces + " --touch nosuch", "unknown --touch 'nosuch'"},
+      {"compare " + kSmallTraces + " --plan nosuch", "unknown --plan 'nosuch'"},
   };
   for (const auto& c : cases) {
     auto r = mtreplay(c.args);
     EXPECT_EQ(r.exit_code, 2) << c.args << "\n" << r.err;
     EXPECT_NE(r.err.find(c.message), std::string::npos) << r.err;
+  }
+}
+
+// --pace and --timing reach every replay a compare runs, as --mode, --touch and --plan do.
+TEST_F(CompareCli, ReplayOptionsReachEveryRun) {
+  auto json = dir / "out.json";
+  auto r = mtreplay("compare " + (kSamples / "xz-threads.mtr").string() +
+                    " -a glibc --repeat 2 --warmup 0 --pace 20us --timing scaled:0.5 --json " +
+                    json.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const auto doc = nlohmann::json::parse(slurp(json));
+  ASSERT_EQ(doc["runs"].size(), 2u);
+  for (const auto& run : doc["runs"]) {
+    EXPECT_EQ(run["pace_window_ns"], 20000);
+    EXPECT_EQ(run["timing"], "scaled:0.5");
   }
 }
 
