@@ -2,6 +2,8 @@
 
 #include <sys/mman.h>
 #include <unistd.h>
+#include <cstring>
+#include <optional>
 
 #include "thread_state.hpp"
 
@@ -99,16 +101,46 @@ void erase(unsigned i) {
   table[i] = {};
 }
 
-uint64_t resident_pages(Pages pages) {
+struct Residency {
+  uint64_t count = 0;
+  uintptr_t last = 0;  // the last resident page, when count > 0
+};
+std::optional<Residency> resident_pages(Pages pages) {
   unsigned char vec[256];
-  uint64_t resident = 0;
+  Residency r;
   for (uintptr_t at = pages.first; at < pages.end;) {
     const uintptr_t n = (pages.end - at) / page < sizeof vec ? (pages.end - at) / page : sizeof vec;
-    if (mincore(reinterpret_cast<void*>(at), n * page, vec) != 0) return UINT64_MAX;
-    for (uintptr_t k = 0; k < n; ++k) resident += vec[k] & 1;
+    if (mincore(reinterpret_cast<void*>(at), n * page, vec) != 0) return std::nullopt;
+    for (uintptr_t k = 0; k < n; ++k)
+      if (vec[k] & 1) ++r.count, r.last = at + k * page;
     at += n * page;
   }
-  return resident;
+  return r;
+}
+
+// Bytes of [from, to) up to and including its last non-zero byte; 0 when all are zero.
+size_t written_prefix(uintptr_t from, uintptr_t to) {
+  const auto* begin = reinterpret_cast<const unsigned char*>(from);
+  for (const auto* at = reinterpret_cast<const unsigned char*>(to); at > begin; --at)
+    if (at[-1] != 0) return static_cast<size_t>(at - begin);
+  return 0;
+}
+
+// For a block whose pages were dropped and ends zeroed at its allocation: the bytes it
+// used, to the byte where the contents tell. A resident page counts whole, but the
+// last one counts up to its last non-zero byte, as do the partial pages at the ends
+// (a page the program wrote only zeros to counts whole; zeros it wrote at the ends or
+// at the end of its last page are missed).
+uint64_t exact_used(uintptr_t p, size_t bytes, Pages pages, Residency r) {
+  const uintptr_t end = p + bytes;
+  const size_t tail = written_prefix(pages.end, end);
+  if (tail > 0) return written_prefix(p, pages.first) + r.count * page + tail;
+  uint64_t used = written_prefix(p, pages.first);
+  if (r.count > 0) {
+    const size_t last = written_prefix(r.last, r.last + page);
+    used += (r.count - 1) * page + (last > 0 ? last : page);
+  }
+  return used;
 }
 
 }  // namespace
@@ -128,9 +160,15 @@ void on_allocate(void* ptr, size_t bytes) {
   if (tracked_count.load(std::memory_order_relaxed) >= kMaxTracked) return;
   // Outside the lock: nobody else can release the block before the program has it.
   const bool dropped = drop_pages(bytes);
-  if (dropped &&
-      madvise(reinterpret_cast<void*>(pages.first), pages.end - pages.first, MADV_DONTNEED) != 0)
-    return;
+  if (dropped) {
+    if (madvise(reinterpret_cast<void*>(pages.first), pages.end - pages.first, MADV_DONTNEED) != 0)
+      return;
+    // The partial pages at the ends share their page with the allocator's memory, so
+    // only their contents can tell whether the program wrote them: zeroed here (a
+    // malloc'd block's contents are indeterminate, calloc's are zeros already).
+    std::memset(ptr, 0, pages.first - p);
+    std::memset(reinterpret_cast<void*>(pages.end), 0, p + bytes - pages.end);
+  }
   Lock lock;
   if (tracked_count.load(std::memory_order_relaxed) >= kMaxTracked ||
       count.load(std::memory_order_relaxed) == UINT8_MAX)
@@ -180,11 +218,15 @@ bool take_slow(void* ptr, uint64_t& used_bytes) {
   }
   // The block is still the caller's: its pages cannot change hands while we look.
   const Pages pages = inner_pages(p, bytes);
-  const uint64_t resident = resident_pages(pages);
-  if (resident == UINT64_MAX) return false;
+  const std::optional<Residency> resident = resident_pages(pages);
+  if (!resident) return false;
   const uint64_t count = (pages.end - pages.first) / page;
-  if (dropped) learn(bytes, count, resident);
-  used_bytes = bytes - (count - resident) * page;
+  if (!dropped) {
+    used_bytes = bytes - (count - resident->count) * page;
+    return true;
+  }
+  learn(bytes, count, resident->count);
+  used_bytes = exact_used(p, bytes, pages, *resident);
   return true;
 }
 

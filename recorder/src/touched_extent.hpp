@@ -14,7 +14,12 @@
 // kExact also drops those pages (MADV_DONTNEED) right after the allocation, so that a
 // resident page at the release is one this block's user touched: exact, but every page
 // the program then touches faults in again (their contents are indeterminate for
-// malloc and read back as zeros for calloc, so the program cannot tell otherwise).
+// malloc and read back as zeros for calloc, so the program cannot tell otherwise). It
+// zeroes the partial pages at the block's ends too, and at the release the contents
+// say the rest: the ends and the last resident page count up to their last non-zero
+// byte. A program that writes 64 bytes of a 256 KiB block is recorded as using 64, not
+// the 4-8 KiB of the pages they fall in, which a replay would otherwise write from
+// wherever another allocator starts the block, into a second page.
 // kAuto (the default) drops them only for the size classes whose blocks were seen to
 // use under half of their pages, where few fault in again and the resident count
 // would overstate most, and for one block in 64 of the others, to keep watching.

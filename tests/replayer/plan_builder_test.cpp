@@ -192,6 +192,25 @@ TEST(PlanBuilder, SerialPeakOfLiveRequestedBytes) {
   EXPECT_EQ(plan.peak_objects.size(), 2u);
 }
 
+// A touched event says how much of its block the program used; the replay then touches
+// that much, rounded up to kUntouchedUnit, not to a page: 64 bytes of a 256 KiB block
+// must not reach into a second page of an allocator that starts the block mid-page.
+TEST(PlanBuilder, TouchedExtentsAreKeptFinerThanAPage) {
+  Script s;
+  s.malloc(0, 256 << 10, 0x100000).malloc(0, 256 << 10, 0x200000).malloc(0, 64 << 10, 0x300000);
+  s.malloc(0, 4ull << 40, 0x10000000000);  // 4 TiB: the untouched bytes saturate
+  s.add(0, Op::kTouched, 0x100000, 0, 64).add(0, Op::kTouched, 0x200000, 0, 5000);
+  s.add(0, Op::kTouched, 0x10000000000, 0, 100);
+  Plan plan = s.free(0, 0x100000).free(0, 0x200000).free(0, 0x300000).build();
+  ASSERT_EQ(plan.objects.size(), 4u);
+  auto used = [&](uint32_t i) { return plan.objects[i].bytes - untouched_bytes(plan.objects[i]); };
+  EXPECT_EQ(used(0), kUntouchedUnit);
+  EXPECT_GE(used(1), 5000u);
+  EXPECT_LT(used(1), 5000u + kUntouchedUnit);
+  EXPECT_EQ(used(2), 64u << 10) << "not measured: used whole";
+  EXPECT_EQ(untouched_bytes(plan.objects[3]), ((uint64_t{1} << 24) - 1) * kUntouchedUnit);
+}
+
 TEST(PlanBuilder, WrongRepairCycleIsBrokenNotDeadlocked) {
   Script s;
   s.free(1, 0x1000);  // pending: taken for an inversion of thread 0's malloc below

@@ -90,24 +90,26 @@ struct PlanObject {
   uint64_t bytes = 0;  // requested bytes (count*size for calloc)
   uint32_t align = 0;  // requested alignment, 0 for malloc-like
   PlanKind kind = PlanKind::kMalloc;
-  // Pages of kUntouchedPage bytes at the block's end that the program never touched,
-  // as its recording measured them (traces kTouched), little-endian, saturating; 0:
-  // not measured, or used whole.
-  uint8_t untouched_pages[3] = {};
+  // Units of kUntouchedUnit bytes at the block's end that the program never touched,
+  // as its recording measured them (traces kTouched), little-endian, saturating at
+  // 4 GiB; 0: not measured, or used whole. Finer than a page: a block the program
+  // wrote 64 bytes of must not reach into a second page where another allocator
+  // starts it mid-page (jemalloc offsets large blocks by up to a page).
+  uint8_t untouched[3] = {};
 };
 static_assert(sizeof(PlanObject) == 16);
 
-inline constexpr uint64_t kUntouchedPage = 4096;
+inline constexpr uint64_t kUntouchedUnit = 256;
 inline uint64_t untouched_bytes(const PlanObject& o) {
-  const uint64_t pages = o.untouched_pages[0] | uint64_t{o.untouched_pages[1]} << 8 |
-                         uint64_t{o.untouched_pages[2]} << 16;
-  return pages * kUntouchedPage;
+  const uint64_t units =
+      o.untouched[0] | uint64_t{o.untouched[1]} << 8 | uint64_t{o.untouched[2]} << 16;
+  return units * kUntouchedUnit;
 }
 // From the bytes the recording says the program used of the block.
 inline void set_used_bytes(PlanObject& o, uint64_t used) {
-  const uint64_t pages = std::min<uint64_t>(used < o.bytes ? (o.bytes - used) / kUntouchedPage : 0,
+  const uint64_t units = std::min<uint64_t>(used < o.bytes ? (o.bytes - used) / kUntouchedUnit : 0,
                                             (uint64_t{1} << 24) - 1);
-  for (int i = 0; i < 3; ++i) o.untouched_pages[i] = static_cast<uint8_t>(pages >> (8 * i));
+  for (int i = 0; i < 3; ++i) o.untouched[i] = static_cast<uint8_t>(units >> (8 * i));
 }
 
 struct PlanThread {
@@ -157,7 +159,7 @@ static_assert(sizeof(PlanAnomalies) == 56);
 
 // Bumped whenever the image layout or what the plan builder puts into it changes: a
 // cached image of another version is never used (plan_cache.hpp).
-inline constexpr uint32_t kPlanImageVersion = 7;  // 7: PlanObject::untouched_pages
+inline constexpr uint32_t kPlanImageVersion = 8;  // 8: PlanObject::untouched in 256 B units
 
 inline constexpr char kPlanMagic[8] = {'M', 'T', 'R', 'P', 'L', 'A', 'N', '1'};
 

@@ -36,7 +36,7 @@ enum class ReplayMode : uint32_t { kParallel, kSerial, kSingle };
 // period (round robin), up to 4 KiB of each. replay_engine.cpp says how. Every model
 // that writes what the program uses (use, revisit, wset, revisit-wset, revisit-deep)
 // leaves alone the pages the recording saw the program never touch (traces kTouched,
-// PlanObject::untouched_pages); `whole`: as `use`, every block whole, measured or not.
+// PlanObject::untouched); `whole`: as `use`, every block whole, measured or not.
 enum class TouchPolicy : uint32_t {
   kNone,
   kPage,
