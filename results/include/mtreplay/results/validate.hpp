@@ -104,6 +104,11 @@ struct AllocatorFidelity {
   // The program's CPU time over the measured rounds: median absolute deviation (its
   // spread, for the pair order below).
   std::optional<double> program_cpu_spread;
+  // The program's peak RSS over the measured rounds: lowest and highest run. A threaded
+  // program's own peak can differ from run to run by more than the ratio threshold (how
+  // its threads happened to interleave); a replay of one recording cannot be held to
+  // more than that.
+  std::optional<double> program_rss_min, program_rss_max;
   // Ratios to the baseline allocator. The replayed peak-RSS ratio predicts the
   // program's: the baseline program's peak plus the difference the replays show,
   // (program_rss(base) + replay_rss(A) - replay_rss(base)) / program_rss(base); the
@@ -111,6 +116,8 @@ struct AllocatorFidelity {
   // out. replay_heap_ratio is the replays' own: replay_rss_delta(A) / (base's).
   std::optional<double> program_wall_ratio, replay_wall_ratio, program_cpu_ratio, replay_cpu_ratio,
       program_rss_ratio, replay_rss_ratio, replay_heap_ratio;
+  // program_rss_min and _max over the baseline program's median peak RSS.
+  std::optional<double> program_rss_ratio_min, program_rss_ratio_max;
   // replay ratio - program ratio
   std::optional<double> wall_error() const;
   std::optional<double> cpu_error() const;
