@@ -119,10 +119,18 @@ std::optional<Residency> resident_pages(Pages pages) {
 }
 
 // Bytes of [from, to) up to and including its last non-zero byte; 0 when all are zero.
+// Word by word where aligned: the common case is a page of zeros behind a few bytes.
 size_t written_prefix(uintptr_t from, uintptr_t to) {
-  const auto* begin = reinterpret_cast<const unsigned char*>(from);
-  for (const auto* at = reinterpret_cast<const unsigned char*>(to); at > begin; --at)
-    if (at[-1] != 0) return static_cast<size_t>(at - begin);
+  uintptr_t at = to;
+  for (; at > from && at % sizeof(uint64_t) != 0; --at)
+    if (*reinterpret_cast<const unsigned char*>(at - 1) != 0) return at - from;
+  for (; at - from >= sizeof(uint64_t); at -= sizeof(uint64_t)) {
+    uint64_t word;
+    std::memcpy(&word, reinterpret_cast<const void*>(at - sizeof word), sizeof word);
+    if (word != 0) break;
+  }
+  for (; at > from; --at)
+    if (*reinterpret_cast<const unsigned char*>(at - 1) != 0) return at - from;
   return 0;
 }
 
