@@ -41,7 +41,8 @@ using mtreplay::cli::write_text;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: mtreplay validate [-a A,B,...] [--baseline A] [--repeat N] [--warmup N]\n"
+    "usage: mtreplay validate [-a A,B,...] [--baseline A] [--repeat N] [--warmup N] [--recordings "
+    "N]\n"
     "                         [--trace T]... [--keep-traces DIR] [--timeout S]\n"
     "                         [--json F] [--markdown F] [--html F] -- CMD [ARGS...]\n"
     "       mtreplay validate --from VALIDATE.json [--json F] [--markdown F] [--html F]\n"
@@ -68,7 +69,7 @@ void clear_progress() {
 struct Options {
   std::vector<std::string> allocator_args, trace_args, command;
   std::string baseline = "glibc", keep_traces, json, markdown, html, from;
-  int repeat = 5, warmup = 1;
+  int repeat = 5, warmup = 1, recordings = 1;
   double timeout_s = 600;
   ReplayFlags replay;  // passed to every replay, to compare its models
 };
@@ -117,6 +118,9 @@ int mtreplay::cli::run_validate(Args args) {
       "measured rounds (each runs the program and its replays once per allocator)")(
       "warmup", po::value(&o.warmup)->default_value(o.warmup),
       "discarded rounds before the measured ones")(
+      "recordings", po::value(&o.recordings)->default_value(o.recordings),
+      "record CMD this many times and replay every recording in every round (a threaded "
+      "program's interleaving, and so its replay, differs from one recording to the next)")(
       "trace", po::value(&o.trace_args)->composing(),
       "replay these traces (one per process of CMD) instead of recording CMD")(
       "keep-traces", po::value(&o.keep_traces),
@@ -159,6 +163,14 @@ int mtreplay::cli::run_validate(Args args) {
   }
   if (o.repeat < 1 || o.warmup < 0 || !(o.timeout_s > 0)) {
     fmt::print(stderr, "mtreplay validate: --repeat must be >= 1, --warmup >= 0, --timeout > 0\n");
+    return kExitBadInput;
+  }
+  if (o.recordings < 1 || o.recordings > 100) {
+    fmt::print(stderr, "mtreplay validate: --recordings must be 1..100\n");
+    return kExitBadInput;
+  }
+  if (!o.trace_args.empty() && o.recordings != 1) {
+    fmt::print(stderr, "mtreplay validate: --recordings records; it does not go with --trace\n");
     return kExitBadInput;
   }
   if (!o.trace_args.empty() && !o.keep_traces.empty()) {
@@ -227,7 +239,7 @@ int mtreplay::cli::run_validate(Args args) {
     request.replay_args = o.replay.args();
 
     mr::InterruptGuard guard;
-    std::optional<mr::ProgramRun> recording;
+    std::vector<mr::ProgramRun> recording_runs;
     if (o.trace_args.empty()) {
       const fs::path mhook = find_mhook();
       if (mhook.empty() || !fs::exists(mhook)) {
@@ -243,30 +255,36 @@ int mtreplay::cli::run_validate(Args args) {
         fmt::print(stderr, "mtreplay validate: {}: cannot create the directory\n", dir.string());
         return kExitBadInput;
       }
-      const fs::path manifest = create_manifest();
-      RecordSettings settings;
-      settings.pattern = (fs::absolute(dir) / "%e.%p.mtr").string();
-      mr::Launch launch = request.program;
-      launch.preload = mhook.string();
-      launch.env = mhook_settings(settings, manifest);
-      if (isatty(STDERR_FILENO)) fmt::print(stderr, "recording {}\r", o.command[0]);
-      recording = mr::launch_program(launch, "record", -1);
-      clear_progress();
-      const auto entries = traces_from_manifest(manifest);
-      fs::remove(manifest, ec);
-      if (!recording->ok()) {
-        fmt::print(stderr, "mtreplay validate: the command failed while recording: {}\n",
-                   recording->error);
-        return kExitBadInput;
-      }
-      for (const auto& e : entries)
-        if (fs::is_regular_file(e.path, ec)) request.traces.push_back(e.path);
-      if (request.traces.empty()) {
-        fmt::print(stderr,
-                   "mtreplay validate: {} wrote no trace (a statically linked program cannot be "
-                   "recorded)\n",
-                   o.command[0]);
-        return kExitBadInput;
+      for (int k = 0; k < o.recordings; ++k) {
+        const fs::path manifest = create_manifest();
+        RecordSettings settings;
+        settings.pattern = (fs::absolute(dir) / "%e.%p.mtr").string();
+        mr::Launch launch = request.program;
+        launch.preload = mhook.string();
+        launch.env = mhook_settings(settings, manifest);
+        if (isatty(STDERR_FILENO))
+          fmt::print(stderr, "recording {} ({}/{})\r", o.command[0], k + 1, o.recordings);
+        mr::ProgramRun run = mr::launch_program(launch, "record", -1 - k);
+        clear_progress();
+        const auto entries = traces_from_manifest(manifest);
+        fs::remove(manifest, ec);
+        if (!run.ok()) {
+          fmt::print(stderr, "mtreplay validate: the command failed while recording: {}\n",
+                     run.error);
+          return kExitBadInput;
+        }
+        const size_t before = request.traces.size();
+        for (const auto& e : entries)
+          if (fs::is_regular_file(e.path, ec)) request.traces.push_back(e.path);
+        if (request.traces.size() == before) {
+          fmt::print(stderr,
+                     "mtreplay validate: {} wrote no trace (a statically linked program cannot "
+                     "be recorded)\n",
+                     o.command[0]);
+          return kExitBadInput;
+        }
+        request.recording_of.resize(request.traces.size(), k);
+        recording_runs.push_back(std::move(run));
       }
     } else {
       for (const auto& t : o.trace_args) request.traces.emplace_back(t);
@@ -275,7 +293,8 @@ int mtreplay::cli::run_validate(Args args) {
     mr::Validation validation = mr::run_validate(request, terminal_progress());
     clear_progress();
     validation.baseline = o.baseline;
-    if (recording) validation.program_runs.insert(validation.program_runs.begin(), *recording);
+    validation.program_runs.insert(validation.program_runs.begin(), recording_runs.begin(),
+                                   recording_runs.end());
 
     return report(validation, o);
   } catch (const mr::Interrupted&) {

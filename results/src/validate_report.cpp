@@ -74,27 +74,34 @@ void fill_program(AllocatorFidelity& a, const Validation& v) {
   }
 }
 
-// A round's replay times are the sums over its traces (as wait4 sums the CPU time of a
-// process tree), its peak RSS the largest trace's (as ru_maxrss is the largest
-// process's); a round counts when every trace's replay in it succeeded.
-void fill_replay(AllocatorFidelity& a, const Validation& v, size_t traces) {
+int recording_of(const Validation& v, const Run& r) {
+  auto it = v.recording_of.find(r.trace.content_hash);
+  return it == v.recording_of.end() ? 0 : it->second;
+}
+
+// A round's replay times (of one recording, with several) are the sums over its traces
+// (as wait4 sums the CPU time of a process tree), its peak RSS the largest trace's (as
+// ru_maxrss is the largest process's); a round counts when every trace's replay in it
+// succeeded. The medians are over rounds x recordings.
+void fill_replay(AllocatorFidelity& a, const Validation& v,
+                 const std::map<int, size_t>& traces_per_recording) {
   struct Round {
     size_t ok = 0;
     bool failed = false;
     double wall = 0, cpu = 0, rss = 0, delta = 0, shown = 0;
   };
-  std::map<int, Round> rounds;
+  std::map<std::pair<int, int>, Round> rounds;  // (repeat, recording)
   for (const auto& r : v.replays.runs) {
     if (r.allocator.name != a.allocator) continue;
     if (!r.ok()) {
       ++a.replay_failed;
       if (a.failure.empty()) a.failure = failure_of(r.status, r.error, "replay");
-      if (!r.warmup) rounds[r.repeat].failed = true;
+      if (!r.warmup) rounds[{r.repeat, recording_of(v, r)}].failed = true;
       continue;
     }
     if (r.warmup) continue;
     ++a.replay_ok;
-    Round& round = rounds[r.repeat];
+    Round& round = rounds[{r.repeat, recording_of(v, r)}];
     ++round.ok;
     round.wall += static_cast<double>(r.wall_ns.value_or(0));
     round.cpu += static_cast<double>(r.cpu_ns().value_or(0));
@@ -112,8 +119,10 @@ void fill_replay(AllocatorFidelity& a, const Validation& v, size_t traces) {
     round.delta = std::max(round.delta, static_cast<double>(r.peak_rss_delta_bytes.value_or(0)));
   }
   std::vector<double> wall, cpu, rss, delta, shown;
-  for (const auto& [repeat, round] : rounds) {
-    if (round.failed || round.ok != traces) continue;
+  for (const auto& [key, round] : rounds) {
+    const auto expected = traces_per_recording.find(key.second);
+    if (round.failed || expected == traces_per_recording.end() || round.ok != expected->second)
+      continue;
     wall.push_back(round.wall);
     cpu.push_back(round.cpu);
     rss.push_back(round.rss);
@@ -203,7 +212,11 @@ TextTable fidelity_table(const FidelitySummary& s) {
 
 std::string header_lines(const Validation& v, const FidelitySummary& s) {
   std::string out =
-      fmt::format("{} process{} replayed:", s.traces.size(), s.traces.size() == 1 ? "" : "es");
+      s.recordings > 1
+          ? fmt::format("{} recordings, {} processes in all, each replayed every round:",
+                        s.recordings, s.traces.size())
+          : fmt::format("{} process{} replayed:", s.traces.size(),
+                        s.traces.size() == 1 ? "" : "es");
   constexpr size_t kShown = 4;  // the largest; a shell script can start dozens
   for (size_t i = 0; i < std::min(kShown, s.traces.size()); ++i) out += " " + s.traces[i] + ";";
   if (s.traces.size() > kShown) {
@@ -279,9 +292,13 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
 
   std::set<std::string> seen;
   std::vector<const Run*> unique;
+  std::map<int, size_t> traces_per_recording;
   for (const auto& r : v.replays.runs)
-    if (seen.insert(r.trace.content_hash).second) unique.push_back(&r);
-  const size_t traces = unique.size();
+    if (seen.insert(r.trace.content_hash).second) {
+      unique.push_back(&r);
+      ++traces_per_recording[recording_of(v, r)];
+    }
+  s.recordings = traces_per_recording.size();
   std::stable_sort(unique.begin(), unique.end(),
                    [](const Run* a, const Run* b) { return a->trace.events > b->trace.events; });
   for (const Run* r : unique) {
@@ -294,7 +311,7 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
     AllocatorFidelity a;
     a.allocator = name;
     fill_program(a, v);
-    fill_replay(a, v, traces);
+    fill_replay(a, v, traces_per_recording);
     s.failures = s.failures || a.program_failed > 0 || a.replay_failed > 0;
     s.allocators.push_back(std::move(a));
   }
@@ -353,7 +370,7 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
   s.rss_rho = spearman(pr, rr);
 
   // The verdict.
-  std::vector<std::string> misses, met;
+  std::vector<std::string> misses, met, notes;  // notes: named either way, not judged
   if (!base || !base->program_rss || !base->replay_rss) {
     s.verdict = FidelityVerdict::kInconclusive;
     s.verdict_text = fmt::format(
@@ -373,7 +390,7 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
                                *a.replay_rss_ratio >= *a.program_rss_ratio_min &&
                                *a.replay_rss_ratio <= *a.program_rss_ratio_max;
       if (std::abs(*e) > limits.max_rss_ratio_error && within_runs)
-        met.push_back(fmt::format(
+        notes.push_back(fmt::format(
             "{} peak RSS ratio {} off the program's median but within its own runs "
             "({:.2f}-{:.2f}x)",
             a.allocator, signed2(*e), *a.program_rss_ratio_min, *a.program_rss_ratio_max));
@@ -409,6 +426,7 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
     };
     s.verdict = misses.empty() ? FidelityVerdict::kFaithful : FidelityVerdict::kNotFaithful;
     s.verdict_text = misses.empty() ? "faithful: " + join(met) : "not faithful: " + join(misses);
+    if (!notes.empty()) s.verdict_text += "; " + join(notes);
   }
 
   // The program's output, over its successful runs (the recording's included).
@@ -584,6 +602,7 @@ nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s) {
     traces.push_back({{"name", r.trace.name},
                       {"path", r.trace.path},
                       {"content_hash", r.trace.content_hash},
+                      {"recording", recording_of(v, r)},
                       {"pid", r.trace.pid},
                       {"events", r.trace.events},
                       {"threads", r.trace.threads}});
@@ -638,6 +657,7 @@ nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s) {
       {"command", v.command},
       {"baseline", s.baseline},
       {"repeat", v.repeat},
+      {"recordings", s.recordings},
       {"warmup", v.warmup},
       {"traces", traces},
       {"program_runs", program_runs},
@@ -688,6 +708,10 @@ Validation read_validation(const std::filesystem::path& path) {
     v.warmup = j.at("warmup").get<int>();
     for (const auto& a : j.at("allocators"))
       v.allocators.push_back(a.at("name").get<std::string>());
+    if (j.contains("traces"))
+      for (const auto& t : j.at("traces"))
+        if (t.value("recording", 0) != 0)
+          v.recording_of[t.at("content_hash").get<std::string>()] = t.at("recording").get<int>();
     for (const auto& r : j.at("program_runs")) {
       ProgramRun run;
       run.allocator = r.at("allocator").get<std::string>();

@@ -103,6 +103,9 @@ Validation run_validate(const ValidateRequest& request, const ValidateProgress& 
   v.repeat = request.repeat;
   v.warmup = request.warmup;
   v.replays.created = utc_now_iso8601();
+  for (size_t i = 0; i < request.recording_of.size() && i < request.traces.size(); ++i)
+    if (request.recording_of[i] != 0)
+      v.recording_of[traces::content_hash(request.traces[i])] = request.recording_of[i];
 
   const size_t n = request.allocators.size();
   const int rounds = request.warmup + request.repeat;

@@ -230,6 +230,42 @@ TEST_F(ValidateCli, BadInputIsOneLineAndExitCode2) {
   auto bad_touch = mtreplay("validate --touch lots -- true");
   EXPECT_EQ(bad_touch.exit_code, 2);
   expect_one_line(bad_touch.err);
+
+  auto bad_recordings = mtreplay("validate --recordings 0 -- true");
+  EXPECT_EQ(bad_recordings.exit_code, 2);
+  expect_one_line(bad_recordings.err);
+  auto recordings_and_trace =
+      mtreplay("validate --recordings 2 --trace " + (dir / "t.mtr").string() + " -- true");
+  EXPECT_EQ(recordings_and_trace.exit_code, 2);
+  expect_one_line(recordings_and_trace.err);
+  EXPECT_NE(recordings_and_trace.err.find("does not go with --trace"), std::string::npos);
+}
+
+// --recordings: the program is recorded that many times and every recording is replayed
+// in every round; the JSON says which trace is of which recording, and --from reads the
+// same figures back.
+TEST_F(ValidateCli, SeveralRecordingsAreEachReplayedEveryRound) {
+  auto json_path = dir / "v.json";
+  auto r = mtreplay("validate -a glibc,arena --repeat 2 --warmup 0 --recordings 2 --json " +
+                    json_path.string() + " -- " + kSubject + " --mib 4");
+  ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << r.err << r.out;
+  EXPECT_NE(r.out.find("2 recordings, 2 processes in all"), std::string::npos) << r.out;
+  json doc = read_json(json_path);
+  const json& v = doc["validation"];
+  EXPECT_EQ(v["recordings"], 2);
+  ASSERT_EQ(v["traces"].size(), 2u);
+  EXPECT_NE(v["traces"][0]["recording"], v["traces"][1]["recording"]);
+  EXPECT_EQ(doc["runs"].size(), 2u * 2u * 2u);  // rounds x allocators x recordings
+  size_t recording_runs = 0;
+  for (const json& run : v["program_runs"]) recording_runs += run["allocator"] == "record";
+  EXPECT_EQ(recording_runs, 2u);
+  for (const json& a : v["allocators"]) {
+    EXPECT_EQ(a["replay_runs_ok"], 4u) << a.dump();
+    EXPECT_TRUE(a["replay"]["peak_rss_bytes"].is_number()) << a.dump();
+  }
+  auto again = mtreplay("validate --from " + json_path.string());
+  EXPECT_EQ(again.exit_code, r.exit_code) << again.err;
+  EXPECT_NE(again.out.find("2 recordings"), std::string::npos) << again.out;
 }
 
 // Replay's models are chosen on the command line and reach every replay.

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -61,6 +62,10 @@ struct ValidateRequest {
   std::filesystem::path mtreplay;             // whose `replay` subcommand replays
   Launch program;                             // preload and env are set per allocator
   std::vector<std::filesystem::path> traces;  // the recorded processes
+  // Which recording each trace is of (parallel to traces; empty: all of one). Every
+  // round replays every recording: one recording is one of the interleavings a threaded
+  // program can take, and its replay's figures move with it.
+  std::vector<int> recording_of;
   std::vector<ValidateAllocator> allocators;
   int repeat = 5, warmup = 1;
   std::chrono::milliseconds replay_timeout{std::chrono::minutes(10)};
@@ -72,8 +77,10 @@ struct Validation {
   std::vector<std::string> allocators;  // names, in the order asked for
   std::string baseline;
   int repeat = 0, warmup = 0;
-  std::vector<ProgramRun> program_runs;  // the recording run (if any) first
+  std::vector<ProgramRun> program_runs;  // the recording runs (if any) first
   ResultFile replays;                    // every replay, repeat/warmup set per round
+  // Trace content hash -> the recording it is of; a trace not listed is of recording 0.
+  std::map<std::string, int> recording_of;
 };
 
 // Called before each step: steps done, steps in all, what is about to run.
@@ -149,6 +156,7 @@ struct FidelitySummary {
   bool output_differs = false;         // stable under each allocator, different between them
   bool output_varies = false;          // differs between runs of one allocator: not compared
   std::string output_note;             // one line when either is set
+  size_t recordings = 1;               // of the program, each replayed every round
   std::vector<std::string> traces;     // "name (N events, T threads)", most events first
   std::vector<uint64_t> trace_events;  // parallel to traces
 };
