@@ -422,8 +422,10 @@ void give_pages(Arena& arena, Span* span) {
 }
 
 void mark_slab_pages(Span* span) {
-  for (std::size_t i = 0; i < span->page_count; ++i)
+  for (std::size_t i = 0; i < span->page_count; ++i) {
     set_page_span(*span->segment, span->first_page + i, span);
+    slab_map_set(span_start(*span) + (i << kPageShift), span);
+  }
 }
 
 Span* new_slab(Arena& arena, std::size_t size_class) {

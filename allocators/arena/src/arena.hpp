@@ -62,12 +62,15 @@ std::size_t collect_remote_frees(Span& span);
 // Owner only: the first free block of an owned slab that has one.
 inline void* take_block(Span& span) {
   std::size_t w = span.first_word;
-  std::uint64_t bits;
-  while ((bits = load_word(span.bits[w].free)) == 0) ++w;
+  std::uint64_t bits = load_word(span.bits[w].free);
+  if (bits == 0) [[unlikely]] {  // only the three smallest classes have a second word
+    do bits = load_word(span.bits[++w].free);
+    while (bits == 0);
+    span.first_word = static_cast<std::uint16_t>(w);
+  }
   store_word(span.bits[w].free, bits & (bits - 1));
-  span.first_word = static_cast<std::uint16_t>(w);
   --span.free_count;
-  const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+  const std::size_t index = w * 64 + static_cast<std::uint32_t>(std::countr_zero(bits));
   return reinterpret_cast<void*>(span.start + index * span.block_size);
 }
 
