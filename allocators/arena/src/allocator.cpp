@@ -72,8 +72,8 @@ struct RemoteBatch {
 constexpr std::uint64_t kNoHeap = ~std::uint64_t{0};
 struct ThreadHeap {
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
-  bool registered;   // the exit destructor is armed
-  Span* inbox;       // slabs with remote frees to collect (pushed by other threads)
+  bool registered;             // the exit destructor is armed
+  Span* inbox;                 // slabs with remote frees to collect (pushed by other threads)
   RemoteBatch remote;
   ClassSlabs classes[kNumClasses];
 };
