@@ -71,11 +71,12 @@ struct RemoteBatch {
 // from 1), so the owner's free needs no test of its own for an unregistered thread.
 constexpr std::uint64_t kNoHeap = ~std::uint64_t{0};
 struct ThreadHeap {
+  // First: a malloc finds its class's slabs at the TLS block's offset plus class * 32.
+  ClassSlabs classes[kNumClasses];
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
   Span* inbox;                 // slabs with remote frees to collect (pushed by other threads)
   RemoteBatch remote;
-  ClassSlabs classes[kNumClasses];
 };
 constinit thread_local ThreadHeap heap __attribute__((tls_model("initial-exec"))) = {};
 constinit std::atomic<std::uint64_t> heap_ids{0};
