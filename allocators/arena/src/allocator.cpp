@@ -584,9 +584,8 @@ void flush_remote_frees() {
 // aborts, whether the first still waits in a batch or was handed back and not yet
 // collected. A block of a slab freed and reused meanwhile (only possible if the program
 // frees twice) is caught when the batch is flushed, under the lock.
-inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
-  const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
-  Span* span = page_span(seg, page);
+// `span` is the page's entry in `seg` for `address`.
+inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) {
   if (span == nullptr) return false;
   const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_ACQUIRE);
   // Ours: release_own refused it, so it is invalid (the locked path says why).
@@ -627,9 +626,10 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
   Segment* seg = segment_map().find(address);
   if (seg != nullptr) [[likely]] {
     const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);
+    Span* entry = page_span(*seg, page);
     // The guess was another slab's (one 2 GiB away took the entry over), or stale.
-    if (release_own(page_span(*seg, page), address)) return;
-    if (defer_remote_free(*seg, address)) return;
+    if (release_own(entry, address)) return;
+    if (defer_remote_free(*seg, entry, address)) return;
     Arena* arena = lock_segment_owner(seg, address);
     if (arena == nullptr) reject("free", false, p);
     bool double_free;
