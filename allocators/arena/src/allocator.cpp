@@ -519,7 +519,6 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   store_word(span->bits[w].free, bits | bit);
-  if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
   // A slab that was full stays off the list of slabs with room: the next refill of the
   // class finds it (allocate_small_slow).
   ClassSlabs& slabs = heap.classes[span->size_class];
