@@ -67,12 +67,16 @@ struct RemoteBatch {
   std::uint32_t count;
   std::uintptr_t blocks[kRemoteBatch];
 };
+// A thread's heap id before it registers: no span's owner (0 is unowned, ids count up
+// from 1), so the owner's free needs no test of its own for an unregistered thread.
+constexpr std::uint64_t kNoHeap = ~std::uint64_t{0};
 struct ThreadHeap {
-  std::uint64_t id;  // never reused, so a dead thread's slabs never look like ours
-  bool registered;   // the exit destructor is armed
-  Span* inbox;       // slabs with remote frees to collect (pushed by other threads)
-  RemoteBatch remote;
+  // First: a malloc finds its class's slabs at the TLS block's offset plus class * 32.
   ClassSlabs classes[kNumClasses];
+  std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
+  bool registered;             // the exit destructor is armed
+  Span* inbox;                 // slabs with remote frees to collect (pushed by other threads)
+  RemoteBatch remote;
 };
 constinit thread_local ThreadHeap heap __attribute__((tls_model("initial-exec"))) = {};
 constinit std::atomic<std::uint64_t> heap_ids{0};
@@ -350,7 +354,7 @@ void* no_memory() {
 // Gives the thread its heap id and arms the thread-exit destructor (which hands the
 // thread's slabs and batch back). Both before a thread may own a slab or batch a free.
 inline void register_heap() {
-  if (heap.id == 0) [[unlikely]] {
+  if (heap.id == kNoHeap) [[unlikely]] {
     initialize();
     heap.id = heap_ids.fetch_add(1, std::memory_order_relaxed) + 1;
   }
@@ -487,24 +491,26 @@ Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
   die_with_pointer("malloc_usable_size(): invalid pointer", p);
 }
 
-// A block of a slab this thread owns goes back with plain loads and stores; false
-// when the block is not in such a slab.
-inline bool release_own(Segment& seg, std::uintptr_t address) {
-  const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
-  Span* span = page_span(seg, page);
-  // Only this thread writes its id into a span, so a match means the span is ours
-  // and none of its fields can change under us. The page's entry may be stale (a span
-  // that now describes other pages, even of another segment): the block must lie in
-  // the span, which is checked from the first line alone: an index below the capacity
-  // whose block starts exactly at `address` (which no address outside the slab has,
-  // whatever the product's overflow made of its index).
-  if (span == nullptr || heap.id == 0 || __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id)
-    return false;
+// The index of the block of `span` that starts at `address`, if `span` is a slab this
+// thread owns; false otherwise. Only this thread writes its id into a span, so a match
+// means the span is ours and none of its fields can change under us. The span may be a
+// guess (slab_map_find) or a stale page entry (a span that now describes other pages,
+// even of another segment): the block must lie in the span, which is checked from the
+// first line alone: an index below the capacity whose block starts exactly at
+// `address` (which no address outside the slab has, whatever the product's overflow
+// made of its index). heap.id is never 0 (unowned): kNoHeap until the thread registers.
+inline bool own_block(const Span* span, std::uintptr_t address, std::size_t& index) {
+  if (span == nullptr || __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id) return false;
   const std::size_t offset = address - span->start;
-  const std::size_t index =
-      static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
-  if (index >= span->capacity || index * span->block_size != offset)
-    return false;  // the locked path names the error
+  index = static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
+  return index < span->capacity && index * span->block_size == offset;
+}
+
+// A block of a slab this thread owns goes back with plain loads and stores; false
+// when the block is not in such a slab (`span` is the guess for `address`).
+inline bool release_own(Span* span, std::uintptr_t address) {
+  std::size_t index;
+  if (!own_block(span, address, index)) return false;  // the locked path names the error
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   const std::uint64_t bits = load_word(span->bits[w].free);
@@ -513,7 +519,6 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   store_word(span->bits[w].free, bits | bit);
-  if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
   // A slab that was full stays off the list of slabs with room: the next refill of the
   // class finds it (allocate_small_slow).
   ClassSlabs& slabs = heap.classes[span->size_class];
@@ -521,6 +526,19 @@ inline bool release_own(Segment& seg, std::uintptr_t address) {
   if (++span->free_count == span->capacity) [[unlikely]]
     maybe_give_back_empty(slabs, span);
   return true;
+}
+
+// The usable size of a live block of a slab this thread owns, without a lock; 0 when
+// `address` is not one (freed, pending, or not ours: the locked path decides).
+inline std::size_t own_block_usable(std::uintptr_t address) {
+  const Span* span = slab_map_find(address);
+  std::size_t index;
+  if (!own_block(span, address, index)) return 0;
+  const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+  const BlockBits& bits = span->bits[index / 64];
+  if (((load_word(bits.free) | __atomic_load_n(&bits.pending, __ATOMIC_RELAXED)) & bit) != 0)
+    return 0;
+  return span->block_size;
 }
 
 // Hands the batch back, one lock per run of blocks of the same arena. Each block is
@@ -565,9 +583,8 @@ void flush_remote_frees() {
 // aborts, whether the first still waits in a batch or was handed back and not yet
 // collected. A block of a slab freed and reused meanwhile (only possible if the program
 // frees twice) is caught when the batch is flushed, under the lock.
-inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
-  const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);  // no load of seg.base
-  Span* span = page_span(seg, page);
+// `span` is the page's entry in `seg` for `address`.
+inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) {
   if (span == nullptr) return false;
   const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_ACQUIRE);
   // Ours: release_own refused it, so it is invalid (the locked path says why).
@@ -600,12 +617,18 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
   return true;
 }
 
-// Every free but that of a block in one of the thread's own slabs; `seg` is the
-// segment holding `p`, or nullptr.
-[[gnu::noinline]] void release_slow(void* p, Segment* seg) {
+// Every free but that of a block in one of the thread's own slabs that slab_map_find
+// guessed right (free(NULL) too).
+[[gnu::noinline]] void release_slow(void* p) {
+  if (p == nullptr) return;
   const auto address = reinterpret_cast<std::uintptr_t>(p);
+  Segment* seg = segment_map().find(address);
   if (seg != nullptr) [[likely]] {
-    if (defer_remote_free(*seg, address)) return;
+    const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);
+    Span* entry = page_span(*seg, page);
+    // The guess was another slab's (one 2 GiB away took the entry over), or stale.
+    if (release_own(entry, address)) return;
+    if (defer_remote_free(*seg, entry, address)) return;
     Arena* arena = lock_segment_owner(seg, address);
     if (arena == nullptr) reject("free", false, p);
     bool double_free;
@@ -628,7 +651,7 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
         if (slabs.partial == nullptr) slabs.head_from_free = true;
         partial_insert_second(slabs, span);
       }
-      if (!release_own(*seg, address)) die("adopted slab refused a block it holds");
+      if (!release_own(span, address)) die("adopted slab refused a block it holds");
       return;
     }
     release_block(*arena, block);
@@ -641,17 +664,18 @@ inline bool defer_remote_free(Segment& seg, std::uintptr_t address) {
   if (found != LargeBlocks::Found::kLive) reject("free", found == LargeBlocks::Found::kFreed, p);
 }
 
-// Apart from release_slow, so that the common free saves no registers and sets up no frame.
+// Apart from release_slow, so that the common free saves no registers and sets up no
+// frame. One load finds the slab (slab_map_find), none the segment.
 inline void release(void* p) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  Segment* seg = segment_map().find(address);
-  if (seg != nullptr && release_own(*seg, address)) [[likely]]
+  if (release_own(slab_map_find(address), address)) [[likely]]
     return;
-  release_slow(p, seg);
+  release_slow(p);
 }
 
 std::size_t usable_size(void* p, const char* function) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
+  if (const std::size_t usable = own_block_usable(address)) return usable;
   if (Segment* seg = segment_map().find(address)) {
     Arena* arena = lock_segment_owner(seg, address);
     if (arena == nullptr) reject(function, false, p);
@@ -703,8 +727,12 @@ void* reallocate(void* p, std::size_t size) {
   }
   if (size > kMaxRequest) return no_memory();
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  std::size_t old_usable;
-  if (Segment* seg = segment_map().find(address)) {
+  std::size_t old_usable = own_block_usable(address);
+  if (old_usable != 0) {
+    // A block of one of this thread's slabs, checked without a lock: kept by the same
+    // rule as resize_in_segment's.
+    if (size <= old_usable && (size > old_usable / 2 || old_usable <= 32)) return p;
+  } else if (Segment* seg = segment_map().find(address)) {
     if (resize_in_segment(seg, p, size, old_usable)) return p;
   } else {
     old_usable = usable_size(p, "realloc");
@@ -737,7 +765,7 @@ void* arena_malloc(size_t size) noexcept {
 }
 
 void arena_free(void* ptr) noexcept {
-  if (ptr != nullptr) release(ptr);
+  release(ptr);  // NULL is never a block's start: release_slow returns at once
 }
 
 void* arena_calloc(size_t count, size_t size) noexcept {

@@ -422,8 +422,10 @@ void give_pages(Arena& arena, Span* span) {
 }
 
 void mark_slab_pages(Span* span) {
-  for (std::size_t i = 0; i < span->page_count; ++i)
+  for (std::size_t i = 0; i < span->page_count; ++i) {
     set_page_span(*span->segment, span->first_page + i, span);
+    slab_map_set(span_start(*span) + (i << kPageShift), span);
+  }
 }
 
 Span* new_slab(Arena& arena, std::size_t size_class) {
@@ -437,7 +439,6 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   span->reciprocal = info.reciprocal;
   span->capacity = info.blocks;
   span->free_count = info.blocks;
-  span->first_word = 0;
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
     const std::size_t low = w * 64;
     std::uint64_t bits = 0;
@@ -500,7 +501,6 @@ std::size_t collect_remote_frees(Span& span) {
     // the block neither free nor pending).
     __atomic_fetch_and(&span.bits[w].pending, ~remote, __ATOMIC_RELAXED);
     collected += static_cast<std::size_t>(std::popcount(remote));
-    if (w < span.first_word) span.first_word = static_cast<std::uint16_t>(w);
   }
   span.free_count = static_cast<std::uint16_t>(span.free_count + collected);
   return collected;
@@ -553,7 +553,6 @@ void disown_orphans(Arena& arena, std::uint64_t survivor) {
       for (std::size_t w = 0; w < kBitmapWords; ++w)
         free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->bits[w].free)));
       span->free_count = static_cast<std::uint16_t>(free_blocks);
-      span->first_word = 0;
       disown_slab(arena, span);
     }
   }
@@ -652,7 +651,6 @@ void release_block(Arena& arena, BlockRef block, bool batched) {
   }
   store_word(span->bits[w].free, load_word(span->bits[w].free) | bit);
   if (batched) __atomic_fetch_and(&span->bits[w].pending, ~bit, __ATOMIC_RELAXED);
-  if (w < span->first_word) span->first_word = static_cast<std::uint16_t>(w);
   ++span->free_count;
   list_unowned_slab(arena, span);
 }

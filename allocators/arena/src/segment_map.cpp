@@ -33,6 +33,8 @@ namespace {
 constinit SegmentMap the_map;
 }
 
+constinit Span* slab_page_map[kSlabMapSlots] = {};
+
 SegmentMap& segment_map() {
   return the_map;
 }

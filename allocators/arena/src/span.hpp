@@ -56,12 +56,9 @@ struct alignas(64) Span {
   std::uint32_t reciprocal;
   std::uint16_t capacity;
   std::uint16_t free_count;  // bits set in the free words
-  union {
-    std::uint16_t first_word;  // slabs: no free bit below this word
-    // Free runs: how many of its pages may still be resident (their bits set in the
-    // segment's dirty_bits), so that purging and its allowance count only those.
-    std::uint16_t dirty_pages;
-  };
+  // Free runs: how many of its pages may still be resident (their bits set in the
+  // segment's dirty_bits), so that purging and its allowance count only those.
+  std::uint16_t dirty_pages;
   std::uint8_t size_class;
   // Set by a remote free that finds it clear, which then pushes the slab onto the
   // owner's inbox; cleared by the owner before it collects remote_bits. While it is

@@ -12,6 +12,7 @@
 
 #include "arena/arena.h"
 #include "config.hpp"
+#include "segment_map.hpp"
 
 namespace {
 
@@ -69,6 +70,38 @@ TEST_F(ArenaDeathTest, PointersItNeverReturned) {
   arena_free(small);
   arena_free(medium);
   arena_free(large);
+}
+
+// The free fast path's page -> slab table is a guess (direct-mapped, never cleared): an
+// entry that names another of this thread's slabs (a slab 2 GiB away took it over, or
+// a stale one) or none must send the free down the exact lookup, which frees the block,
+// and still catch the second free and a pointer inside the block.
+TEST_F(ArenaDeathTest, TheFastLookupsGuessIsCheckedNotTrusted) {
+  auto* other = static_cast<char*>(arena_malloc(1000));  // another class: another slab
+  const arena::Span* other_span = arena::slab_map_find(reinterpret_cast<std::uintptr_t>(other));
+  ASSERT_NE(other_span, nullptr);
+  for (arena::Span* guess :
+       {const_cast<arena::Span*>(other_span), static_cast<arena::Span*>(nullptr)}) {
+    auto* p = static_cast<char*>(arena_malloc(64));
+    void* keep = arena_malloc(64);
+    arena::Span** entry =
+        &arena::slab_page_map[(reinterpret_cast<std::uintptr_t>(p) >> arena::kPageShift) &
+                              (arena::kSlabMapSlots - 1)];
+    arena::Span* const saved = *entry;
+    ASSERT_NE(saved, nullptr);
+    ASSERT_NE(saved, other_span);
+    *entry = guess;
+    EXPECT_EQ(arena_malloc_usable_size(p), 64u);
+    EXPECT_EQ(arena_realloc(p, 60), p);  // kept in place, found by the exact lookup
+    EXPECT_DEATH(arena_free(launder(p + 16)),
+                 "^arena: free\\(\\): invalid pointer " + hex(p + 16) + "\n$");
+    arena_free(p);
+    EXPECT_DEATH(arena_free(launder(p)), "^arena: free\\(\\): double free " + hex(p) + "\n$");
+    *entry = saved;  // the fast path sees the block the exact lookup freed as free
+    EXPECT_DEATH(arena_free(launder(p)), "^arena: free\\(\\): double free " + hex(p) + "\n$");
+    arena_free(keep);
+  }
+  arena_free(other);
 }
 
 // A block of a slab another thread owns is freed through a per-thread batch; a second
