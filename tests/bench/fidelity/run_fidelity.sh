@@ -6,7 +6,7 @@
 #
 #   tests/bench/fidelity/run_fidelity.sh [--repeat N] [--warmup N] [-a A,B,...]
 #                                        [--only NAME,...] [--out DIR] [--summarize]
-#                                        [--touch MODEL] [--traces DIR]
+#                                        [--touch MODEL] [--traces DIR] [--recordings N]
 #
 # Needs scripts/build.sh (build/bin/mtreplay, mtreplay-launch, fidelity_batch_queue,
 # libmhook.so; MTREPLAY=path/bin/mtreplay for another build) and scripts/setup.sh
@@ -14,14 +14,15 @@
 # DIR/summary.md (default DIR: fidelity-out); --summarize only re-writes the summary
 # from DIR. --touch is passed to replay (a touch model; default: replay's). --traces DIR
 # records each program once into DIR/NAME and replays those traces on later runs with
-# the same DIR (so several models are judged on one recording). Exit code: 0 when
+# the same DIR (so several models are judged on one recording). --recordings N is
+# passed to validate (N recordings, each replayed every round). Exit code: 0 when
 # every program met the targets, 1 when one missed, 2 on
 # bad input, 3 when a run failed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 mtreplay="${MTREPLAY:-$root/build/bin/mtreplay}"  # another build: MTREPLAY=.../bin/mtreplay
 src="$root/traces/samples/src"
-repeat=7 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" traces=""
+repeat=7 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" traces="" recordings=""
 while (($#)); do
   case "$1" in
     --repeat) repeat="$2"; shift 2 ;;
@@ -32,6 +33,7 @@ while (($#)); do
     --summarize) summarize=1; shift ;;
     --touch) touch="$2"; shift 2 ;;
     --traces) traces="$2"; shift 2 ;;
+    --recordings) recordings="$2"; shift 2 ;;
     -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -86,6 +88,7 @@ for name in "${names[@]}"; do
         --markdown "$out/$name.md" --html "$out/$name.html")
   [[ -n "$allocators" ]] && args+=(-a "$allocators")
   [[ -n "$touch" ]] && args+=(--touch "$touch")
+  [[ -n "$recordings" ]] && args+=(--recordings "$recordings")
   if [[ -n "$traces" ]]; then
     recorded=("$traces/$name"/*.mtr)
     if [[ -e "${recorded[0]}" ]]; then
