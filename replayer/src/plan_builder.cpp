@@ -107,19 +107,29 @@ PlanBuilder::PlanBuilder(uint64_t page_size) {
 }
 
 uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
-  auto [it, inserted] = slots_.try_emplace(recorded_thread, slots_.size());
-  if (inserted) {
-    // A streamed plan has every thread from its first segment on, in order of first
-    // appearance like a whole plan; one more than the trace declared still gets a slot.
-    if (it->second >= plan_.threads.size()) {
-      plan_.threads.emplace_back();
-      thread_state_.emplace_back();
-      free_ids_.emplace_back();
-      fresh_.emplace_back(0, 0);
-    }
-    plan_.threads[it->second].recorded_index = recorded_thread;
+  if (recorded_thread < slot_by_thread_.size() && slot_by_thread_[recorded_thread] != kNoObject)
+    return slot_by_thread_[recorded_thread];
+  uint32_t slot;
+  if (recorded_thread < kDirectThreads) {
+    if (recorded_thread >= slot_by_thread_.size())
+      slot_by_thread_.resize(std::max<size_t>(recorded_thread + 1, 2 * slot_by_thread_.size()),
+                             kNoObject);
+    slot = slot_by_thread_[recorded_thread] = slot_count_++;
+  } else {
+    auto [it, inserted] = slots_.try_emplace(recorded_thread, slot_count_);
+    if (!inserted) return it->second;
+    slot = slot_count_++;
   }
-  return it->second;
+  // A streamed plan has every thread from its first segment on, in order of first
+  // appearance like a whole plan; one more than the trace declared still gets a slot.
+  if (slot >= plan_.threads.size()) {
+    plan_.threads.emplace_back();
+    thread_state_.emplace_back();
+    owned_blocks_.emplace_back();
+    first_free_.push_back(0);
+  }
+  plan_.threads[slot].recorded_index = recorded_thread;
+  return slot;
 }
 
 uint32_t PlanBuilder::append(uint32_t slot, const PlanOp& op) {
@@ -127,6 +137,7 @@ uint32_t PlanBuilder::append(uint32_t slot, const PlanOp& op) {
   thread.ops.push_back(op);
   thread.merged_seq.push_back(merged_seq_);
   thread.pace_ns.push_back(time_ns_);
+  plan_.serial_order.push_back(slot);
   return static_cast<uint32_t>(thread.ops.size() - 1);
 }
 
@@ -180,7 +191,7 @@ void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
 // thread, within the window: the consumer belongs to this object.
 void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint64_t time,
                                  uint32_t obj) {
-  auto it = pending_.find(address);
+  auto it = pending_.empty() ? pending_.end() : pending_.find(address);
   if (it == pending_.end()) {
     addresses_[address].live = obj;
     return;
@@ -198,6 +209,7 @@ void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint6
       op.flags |= kEndsIn;
       touch(p.slot, p.op, obj);
       ++plan_.anomalies.inversions_repaired;
+      plan_.serial_is_merged = false;  // this op waits for a later one
       ended = true;
     } else {
       count_unmatched(address, p.kind);
@@ -423,8 +435,8 @@ void PlanBuilder::stream(uint32_t thread_count, size_t remembered_addresses) {
   remembered_addresses_ = address_limit_ = remembered_addresses;
   plan_.threads.resize(thread_count);
   thread_state_.resize(thread_count);
-  free_ids_.resize(thread_count);
-  fresh_.assign(thread_count, {0, 0});
+  owned_blocks_.resize(thread_count);
+  first_free_.assign(thread_count, 0);
 }
 
 bool PlanBuilder::segment_may_end(uint64_t min_events) const {
@@ -432,22 +444,25 @@ bool PlanBuilder::segment_may_end(uint64_t min_events) const {
 }
 
 uint32_t PlanBuilder::new_object_id(uint32_t slot) {
-  if (!free_ids_[slot].empty()) {
-    uint32_t id = free_ids_[slot].back();
-    free_ids_[slot].pop_back();
-    return id;
-  }
-  auto& [next, end] = fresh_[slot];
-  if (next == end) {
+  const std::vector<uint32_t>& blocks = owned_blocks_[slot];
+  uint32_t& rank = first_free_[slot];
+  while (rank < blocks.size() && block_free_[blocks[rank]] == 0) ++rank;
+  if (rank == blocks.size()) {
     if (next_id_ > kNoObject - kIdBlock)
       throw std::length_error("more than 4 billion objects live at once");
-    next = next_id_, end = next_id_ + kIdBlock;
-    next_id_ = end;
+    const uint32_t block = next_id_ / kIdBlock;
+    next_id_ += kIdBlock;
     block_owner_.push_back(slot);
+    block_free_.push_back(0xffff);
+    block_rank_.push_back(static_cast<uint32_t>(blocks.size()));
+    owned_blocks_[slot].push_back(block);
     plan_.objects.resize(next_id_);
     objects_.resize(next_id_);
   }
-  return next++;
+  const uint32_t block = blocks[rank];
+  const int bit = __builtin_ctz(block_free_[block]);
+  block_free_[block] = static_cast<uint16_t>(block_free_[block] & ~(1u << bit));
+  return block * kIdBlock + static_cast<uint32_t>(bit);
 }
 
 // A release waits for its allocation (an inversion) at most kInversionWindowNs of
@@ -515,20 +530,18 @@ void PlanBuilder::open_segment() {
     thread.flags = 0;
   }
   plan_.serial_order.clear();
+  plan_.serial_is_merged = true;
   plan_.created.clear();
-  // Each thread's free ids are kept in descending order and handed out from the back,
-  // lowest first: a segment's new objects then sweep the tables (the builder's and the
-  // worker's) upwards as a whole plan's do. Reused in the order they ended, they would
-  // scatter over every slot after a few segments, and the streamed replay paid a cache
-  // miss per op in its tables that the whole plan does not (single mode: +25 % CPU).
-  std::vector<size_t> sorted(free_ids_.size());
-  for (size_t slot = 0; slot < free_ids_.size(); ++slot) sorted[slot] = free_ids_[slot].size();
-  for (uint32_t id : ended_) free_ids_[block_owner_[id / kIdBlock]].push_back(id);
-  for (size_t slot = 0; slot < free_ids_.size(); ++slot) {
-    auto& ids = free_ids_[slot];
-    const auto middle = ids.begin() + static_cast<std::ptrdiff_t>(sorted[slot]);
-    std::sort(middle, ids.end(), std::greater<>());
-    std::inplace_merge(ids.begin(), middle, ids.end(), std::greater<>());
+  // Each thread's free ids are handed out lowest first: a segment's new objects then
+  // sweep the tables (the builder's and the worker's) upwards as a whole plan's do.
+  // Reused in the order they ended, they would scatter over every slot after a few
+  // segments, and the streamed replay paid a cache miss per op in its tables that the
+  // whole plan does not (single mode: +25 % CPU).
+  for (uint32_t id : ended_) {
+    const uint32_t block = id / kIdBlock;
+    block_free_[block] = static_cast<uint16_t>(block_free_[block] | 1u << (id % kIdBlock));
+    uint32_t& rank = first_free_[block_owner_[block]];
+    rank = std::min(rank, block_rank_[block]);
   }
   ended_.clear();
   ++segment_;

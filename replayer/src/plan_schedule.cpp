@@ -35,10 +35,23 @@ class Scheduler {
       : plan_(plan),
         walk_(walk),
         pace_running_(pace_running),
-        stage_(plan.objects.size(), 0),
         next_(plan.threads.size(), 0) {}
 
+  // No op waits for one recorded after it: the merged order, already in serial_order,
+  // is the order the heap below would find (each op's dependencies precede it there).
+  void run_in_merged_order() {
+    const uint32_t* order = plan_.serial_order.data();
+    for (uint64_t i = 0; i < plan_.op_count; ++i) {
+      const uint32_t slot = order[i];
+      ThreadPlan& thread = plan_.threads[slot];
+      const uint64_t index = next_[slot]++;
+      thread.serial.push_back(static_cast<uint32_t>(i));
+      walk(thread, index, i + 1);
+    }
+  }
+
   void run() {
+    stage_.assign(plan_.objects.size(), 0);
     for (uint32_t slot = 0; slot < plan_.threads.size(); ++slot) offer(slot);
     uint64_t done = 0;
     while (done < plan_.op_count) {
@@ -73,11 +86,30 @@ class Scheduler {
 
   void advance_stage(uint32_t obj, uint32_t value) {
     stage_[obj] = std::max(stage_[obj], value);
+    if (blocked_.empty()) return;
     auto it = blocked_.find(obj);
     if (it == blocked_.end()) return;
     std::vector<uint32_t> waiting = std::move(it->second);
     blocked_.erase(it);
     for (uint32_t slot : waiting) offer(slot);
+  }
+
+  // The pace key and the live set after op `index` of `thread`, the `placed`-th op of
+  // the serial order.
+  void walk(ThreadPlan& thread, uint64_t index, uint64_t placed) {
+    const PlanOp& op = thread.ops[index];
+    uint64_t& key = thread.pace_ns[index];
+    pace_running_ = std::max(pace_running_, key);
+    key = pace_running_;
+    if (op.in_obj != kNoObject && (op.flags & kEndsIn) && walk_.live[op.in_obj]) {
+      walk_.live[op.in_obj] = false;
+      walk_.live_bytes -= plan_.objects[op.in_obj].bytes;
+    }
+    if (op.out_obj != kNoObject) {
+      walk_.live[op.out_obj] = true;
+      walk_.live_bytes += plan_.objects[op.out_obj].bytes;
+    }
+    if (walk_.live_bytes > walk_.peak) walk_.peak = walk_.live_bytes, walk_.peak_index = placed;
   }
 
   void execute(uint32_t slot) {
@@ -86,23 +118,9 @@ class Scheduler {
     const PlanOp& op = thread.ops[index];
     thread.serial.push_back(static_cast<uint32_t>(plan_.serial_order.size()));
     plan_.serial_order.push_back(slot);
-    uint64_t& key = thread.pace_ns[index];
-    pace_running_ = std::max(pace_running_, key);
-    key = pace_running_;
-    if (op.in_obj != kNoObject) {
-      if ((op.flags & kEndsIn) && walk_.live[op.in_obj]) {
-        walk_.live[op.in_obj] = false;
-        walk_.live_bytes -= plan_.objects[op.in_obj].bytes;
-      }
-      advance_stage(op.in_obj, op.in_stage + 1);
-    }
-    if (op.out_obj != kNoObject) {
-      walk_.live[op.out_obj] = true;
-      walk_.live_bytes += plan_.objects[op.out_obj].bytes;
-      advance_stage(op.out_obj, 1);
-    }
-    if (walk_.live_bytes > walk_.peak)
-      walk_.peak = walk_.live_bytes, walk_.peak_index = plan_.serial_order.size();
+    walk(thread, index, plan_.serial_order.size());
+    if (op.in_obj != kNoObject) advance_stage(op.in_obj, op.in_stage + 1);
+    if (op.out_obj != kNoObject) advance_stage(op.out_obj, 1);
   }
 
   // Every unfinished thread waits: drop the wait of the earliest recorded head. An
@@ -206,14 +224,22 @@ void place_thread_bounds(Plan& plan) {
 // the smallest key of all pending ops and its thread is inside any window: pacing on
 // these keys can delay a thread but never deadlock the replay (replayer/README.md).
 void order_serially(Plan& plan, LiveWalk& walk, uint64_t& pace_running) {
-  plan.serial_order.clear();
-  plan.serial_order.reserve(plan.op_count);
+  const bool merged = plan.serial_is_merged && plan.serial_order.size() == plan.op_count;
+  if (!merged) {
+    plan.serial_order.clear();
+    plan.serial_order.reserve(plan.op_count);
+  }
   for (auto& thread : plan.threads) {
     thread.serial.clear();
     thread.serial.reserve(thread.ops.size());
     thread.pace_ns.resize(thread.ops.size(), 0);
   }
-  Scheduler(plan, walk, pace_running).run();
+  Scheduler scheduler(plan, walk, pace_running);
+  if (merged) {
+    scheduler.run_in_merged_order();
+  } else {
+    scheduler.run();
+  }
 }
 
 }  // namespace

@@ -117,7 +117,12 @@ class PlanBuilder {
   std::vector<ObjectState> objects_;
   std::vector<uint32_t> producer_slot_;
   std::vector<ThreadState> thread_state_;
+  // Recorded thread index -> slot: a table for the dense indices traces have, a map
+  // for any beyond it.
+  static constexpr uint32_t kDirectThreads = uint32_t{1} << 16;
+  std::vector<uint32_t> slot_by_thread_;
   std::unordered_map<uint32_t, uint32_t> slots_;
+  uint32_t slot_count_ = 0;
   AddressTable addresses_;
   std::unordered_map<uint64_t, std::vector<Pending>> pending_;
 
@@ -133,9 +138,15 @@ class PlanBuilder {
   uint32_t segment_ = 0;
   uint64_t segment_events_ = 0;
   uint32_t next_id_ = 0;
-  std::vector<uint32_t> block_owner_;                 // [id / kIdBlock] -> slot
-  std::vector<std::vector<uint32_t>> free_ids_;       // [slot]
-  std::vector<std::pair<uint32_t, uint32_t>> fresh_;  // [slot] -> next, end of its block
+  // A thread's free ids are the set bits of its blocks' masks (ids of its newest block
+  // not handed out yet included); the lowest goes first. first_free_[slot] is the rank,
+  // in owned_blocks_[slot], below which no block has a free id.
+  static_assert(kIdBlock == 16);
+  std::vector<uint32_t> block_owner_;               // [id / kIdBlock] -> slot
+  std::vector<uint16_t> block_free_;                // [id / kIdBlock] -> mask of free ids
+  std::vector<uint32_t> block_rank_;                // [id / kIdBlock] -> its rank in its slot's
+  std::vector<std::vector<uint32_t>> owned_blocks_;  // [slot] -> its blocks, ascending
+  std::vector<uint32_t> first_free_;                // [slot]
   std::vector<bool> live_;                            // [id]: live along the serial order
   uint64_t live_bytes_ = 0, peak_live_ = 0, pace_running_ = 0;
 };
