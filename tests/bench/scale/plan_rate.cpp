@@ -54,17 +54,37 @@ uint64_t read_all(const std::string& trace, bool ahead) {
   return events;
 }
 
+// A memfd mapped writable as the streamed parent maps its plan buffer.
+struct Buffer {
+  Buffer() {
+    fd = memfd_create("plan-rate", 0);
+    void* p = mmap(nullptr, replay::kStreamBufferBytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (fd < 0 || p == MAP_FAILED) throw std::runtime_error("mapping a plan buffer");
+    base = static_cast<std::byte*>(p);
+  }
+  ~Buffer() {
+    munmap(base, replay::kStreamBufferBytes);
+    close(fd);
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  int fd = -1;
+  std::byte* base = nullptr;
+};
+
 // As the parent of `mtreplay replay --plan stream` does: every segment planned and its
-// image written into a memfd, the halves taking turns.
+// image written into a mapped memfd, the halves taking turns.
 uint64_t plan_all(const std::string& trace, uint64_t segment_events, bool ahead) {
   replay::TraceSegments segments(trace, segment_events, ahead);
-  int fd = memfd_create("plan-rate", 0);
+  Buffer buffer;
   for (uint32_t index = 0;; ++index) {
     const replay::Plan& plan = segments.next();
-    replay::write_plan_image_to(fd, plan, false, false, replay::stream_segment_offset(index, 2));
+    replay::write_plan_image_to(buffer.fd, plan, false, false,
+                                replay::stream_segment_offset(index, 2), buffer.base,
+                                replay::kStreamHalfBytes);
     if (plan.last_segment) break;
   }
-  close(fd);
   return segments.identity("not hashed").events;
 }
 
@@ -93,17 +113,17 @@ uint64_t hash_image(uint64_t h, int fd, uint64_t at, uint64_t bytes) {
 
 int digest(const std::string& trace, uint64_t segment_events) {
   replay::TraceSegments segments(trace, segment_events, true);
-  int fd = memfd_create("plan-digest", 0);
+  Buffer buffer;
   uint64_t h = 0xcbf29ce484222325ull, count = 0;
   for (uint32_t index = 0;; ++index) {
     const replay::Plan& plan = segments.next();
     const uint64_t at = replay::stream_segment_offset(index, 2);
-    const uint64_t bytes = replay::write_plan_image_to(fd, plan, false, false, at);
-    h = hash_image(h, fd, at, bytes);
+    const uint64_t bytes = replay::write_plan_image_to(buffer.fd, plan, false, false, at,
+                                                       buffer.base, replay::kStreamHalfBytes);
+    h = hash_image(h, buffer.fd, at, bytes);
     ++count;
     if (plan.last_segment) break;
   }
-  close(fd);
   replay::TracePlan whole = replay::load_trace_plan(trace, "not hashed");
   int whole_fd = replay::write_plan_image(whole.plan, true);
   struct stat st {};
