@@ -137,7 +137,12 @@ uint32_t PlanBuilder::append(uint32_t slot, const PlanOp& op) {
   thread.ops.push_back(op);
   thread.merged_seq.push_back(merged_seq_);
   thread.pace_ns.push_back(time_ns_);
+  if (thread.live_after.empty()) thread.live_after.push_back(0);
+  thread.live_after.push_back(thread.live_after.back());
+  thread.serial.push_back(static_cast<uint32_t>(plan_.serial_order.size()));
   plan_.serial_order.push_back(slot);
+  if (time_ns_ < last_time_) times_sorted_ = false;
+  last_time_ = time_ns_;
   return static_cast<uint32_t>(thread.ops.size() - 1);
 }
 
@@ -209,7 +214,7 @@ void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint6
       op.flags |= kEndsIn;
       touch(p.slot, p.op, obj);
       ++plan_.anomalies.inversions_repaired;
-      plan_.serial_is_merged = false;  // this op waits for a later one
+      in_merged_order_ = false;  // this op waits for a later one
       ended = true;
     } else {
       count_unmatched(address, p.kind);
@@ -237,6 +242,7 @@ uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address
     producer_slot_.push_back(slot);
   }
   plan_.threads[slot].ops[op_index].out_obj = obj;
+  walk_produce(slot, obj, bytes);
   settle_pending(address, slot, time_ns, obj);
   return obj;
 }
@@ -289,6 +295,7 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
       return;
     }
     placed.flags |= kEndsIn;
+    walk_end(slot, index, in_obj);
     if (failed) {  // realloc(p, 0) that freed p
       placed.flags |= kRecordedFailed;
       return;
@@ -335,6 +342,7 @@ void PlanBuilder::add(const traces::Event& e) {
       if (obj != kNoObject) {
         plan_.threads[slot].ops[index].flags |= kEndsIn;
         touch(slot, index, obj);
+        walk_end(slot, index, obj);
       } else if (e.ptr != 0) {
         plan_.threads[slot].ops[index].kind = PlanKind::kSkip;
         remember_pending(e.ptr, slot, index, e.time_ns, PlanKind::kFree);
@@ -382,7 +390,75 @@ void PlanBuilder::add(const traces::Event& e) {
       break;
     }
   }
+  if (live_bytes_ > peak_live_ && in_merged_order_)
+    peak_live_ = live_bytes_, peak_index_ = plan_.serial_order.size();
   ++merged_seq_;
+}
+
+void PlanBuilder::save_walk() {
+  in_merged_order_ = true;
+  ending_.clear();
+  times_sorted_ = true;
+  last_time_ = pace_running_;
+  peak_index_ = 0;
+  live_saved_ = live_;
+  live_bytes_saved_ = live_bytes_, peak_live_saved_ = peak_live_;
+  pace_running_saved_ = pace_running_;
+}
+
+// The op `op_index` of `slot`, just added, ends `obj` (its last touch: nothing touches
+// it after, so whether its stage word was published is known now).
+void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index, uint32_t obj) {
+  if (!in_merged_order_) return;
+  const uint64_t bytes = plan_.objects[obj].bytes;
+  ThreadPlan& thread = plan_.threads[slot];
+  thread.live_after.back() -= static_cast<int64_t>(bytes);
+  if (live_[obj]) {
+    live_[obj] = false;
+    live_bytes_ -= bytes;
+  }
+  if (streaming_) {
+    if (objects_[obj].published) thread.ops[op_index].flags |= kResetStage;
+    ending_.push_back(obj);
+  }
+}
+
+void PlanBuilder::walk_produce(uint32_t slot, uint32_t obj, uint64_t bytes) {
+  if (!in_merged_order_) return;
+  plan_.threads[slot].live_after.back() += static_cast<int64_t>(bytes);
+  if (obj >= live_.size()) live_.resize(std::max<size_t>(obj + 1, plan_.objects.size()), false);
+  live_[obj] = true;
+  live_bytes_ += bytes;
+}
+
+void PlanBuilder::schedule(bool whole) {
+  if (in_merged_order_) {
+    // Keys are the recorded times raised to the running maximum along the serial
+    // order: already so when the times never went back.
+    if (times_sorted_) {
+      pace_running_ = std::max(pace_running_, last_time_);
+    } else {
+      std::vector<uint64_t> cursor(plan_.threads.size(), 0);
+      for (uint32_t slot : plan_.serial_order) {
+        uint64_t& key = plan_.threads[slot].pace_ns[cursor[slot]++];
+        pace_running_ = std::max(pace_running_, key);
+        key = pace_running_;
+      }
+    }
+    finish_merged_schedule(plan_, whole, peak_index_);
+    plan_.peak_live_bytes = peak_live_;
+    return;
+  }
+  for (ThreadPlan& thread : plan_.threads) thread.live_after.clear();
+  live_.swap(live_saved_);
+  live_.resize(plan_.objects.size(), false);
+  live_bytes_ = live_bytes_saved_, peak_live_ = peak_live_saved_;
+  pace_running_ = pace_running_saved_;
+  if (whole) {
+    schedule_plan(plan_);
+  } else {
+    schedule_segment(plan_, live_, live_bytes_, peak_live_, pace_running_);
+  }
 }
 
 // Object ids in creation order interleave the threads, so neighbouring live-table
@@ -426,7 +502,7 @@ Plan PlanBuilder::finish() {
   for (const auto& t : plan_.threads) ops += t.ops.size();
   plan_.op_count = ops;
   group_objects_by_producer();
-  schedule_plan(plan_);
+  schedule(true);
   return std::move(plan_);
 }
 
@@ -488,19 +564,22 @@ const Plan& PlanBuilder::finish_segment(bool last) {
   plan_.op_count = ops;
   plan_.segment = segment_ + 1;
   plan_.last_segment = last;
-  plan_.live_base_bytes = live_bytes_;
-  live_.resize(plan_.objects.size(), false);
-  schedule_segment(plan_, live_, live_bytes_, peak_live_, pace_running_);
+  plan_.live_base_bytes = live_bytes_saved_;
+  schedule(false);
 
   // An ended object's id serves again from the next segment on, when this one has
-  // completed; a stage word that was published is reset by the op that ends it.
+  // completed; a stage word that was published is reset by the op that ends it. In
+  // merged order both were noted as the ops were added.
   std::vector<uint32_t> ended = std::move(ended_);
   ended.clear();
+  if (in_merged_order_) ended.swap(ending_);
   for (ThreadPlan& thread : plan_.threads) {
-    for (PlanOp& op : thread.ops) {
-      if (!(op.flags & kEndsIn) || op.in_obj == kNoObject) continue;
-      if (objects_[op.in_obj].published) op.flags |= kResetStage;
-      ended.push_back(op.in_obj);
+    if (!in_merged_order_) {
+      for (PlanOp& op : thread.ops) {
+        if (!(op.flags & kEndsIn) || op.in_obj == kNoObject) continue;
+        if (objects_[op.in_obj].published) op.flags |= kResetStage;
+        ended.push_back(op.in_obj);
+      }
     }
     if (thread.exit_seq != kNoSeq) thread.flags |= kThreadExits;
   }
@@ -524,13 +603,13 @@ void PlanBuilder::open_segment() {
     thread.merged_seq.clear();
     thread.serial.clear();
     thread.pace_ns.clear();
+    thread.live_after.clear();
     thread.start_seq = thread.exit_seq = kNoSeq;
     thread.start_slot = thread.exit_slot = kNoObject;
     thread.start_op = thread.exit_op = 0;
     thread.flags = 0;
   }
   plan_.serial_order.clear();
-  plan_.serial_is_merged = true;
   plan_.created.clear();
   // Each thread's free ids are handed out lowest first: a segment's new objects then
   // sweep the tables (the builder's and the worker's) upwards as a whole plan's do.
@@ -547,6 +626,7 @@ void PlanBuilder::open_segment() {
   ++segment_;
   segment_events_ = 0;
   segment_open_ = true;
+  save_walk();
 }
 
 }  // namespace mtreplay::replay

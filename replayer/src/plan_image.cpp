@@ -107,10 +107,17 @@ void encode_thread(const ThreadPlan& thread, const std::vector<PlanObject>& obje
                    const std::vector<uint32_t>& signals, const Sink& sink, const PlanThread& at) {
   Out<ImageOp> ops(sink, at.ops_offset);
   Out<ImageWide> wide(sink, at.wide_offset);
-  Out<int64_t> live(sink, at.live_offset);
+  // The builder's walk, when it made one; else computed here.
+  const bool walked = thread.live_after.size() == thread.ops.size() + 1;
+  Out<int64_t> live(sink, walked ? 0 : at.live_offset);
   uint64_t kind_counts[kKinds] = {};
   int64_t live_bytes = 0;
-  live.push(0);
+  if (walked) {
+    sink.put(thread.live_after.data(), sizeof(int64_t) * thread.live_after.size(),
+             at.live_offset);
+  } else {
+    live.push(0);
+  }
   size_t signal = 0;
   const size_t n = thread.ops.size();
   for (size_t index = 0; index < n; ++index) {
@@ -140,6 +147,7 @@ void encode_thread(const ThreadPlan& thread, const std::vector<PlanObject>& obje
       while (signal < signals.size() && signals[signal] == index) ++signal;
     }
     ops.push(image);
+    if (walked) continue;
     if (op.out_obj != kNoObject) live_bytes += static_cast<int64_t>(objects[op.out_obj].bytes);
     if (op.in_obj != kNoObject && (op.flags & kEndsIn))
       live_bytes -= static_cast<int64_t>(objects[op.in_obj].bytes);

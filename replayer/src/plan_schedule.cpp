@@ -37,19 +37,6 @@ class Scheduler {
         pace_running_(pace_running),
         next_(plan.threads.size(), 0) {}
 
-  // No op waits for one recorded after it: the merged order, already in serial_order,
-  // is the order the heap below would find (each op's dependencies precede it there).
-  void run_in_merged_order() {
-    const uint32_t* order = plan_.serial_order.data();
-    for (uint64_t i = 0; i < plan_.op_count; ++i) {
-      const uint32_t slot = order[i];
-      ThreadPlan& thread = plan_.threads[slot];
-      const uint64_t index = next_[slot]++;
-      thread.serial.push_back(static_cast<uint32_t>(i));
-      walk(thread, index, i + 1);
-    }
-  }
-
   void run() {
     stage_.assign(plan_.objects.size(), 0);
     for (uint32_t slot = 0; slot < plan_.threads.size(); ++slot) offer(slot);
@@ -141,7 +128,7 @@ class Scheduler {
     if (parked.empty()) blocked_.erase(op.in_obj);
     op.flags &= static_cast<uint8_t>(~kWaitIn);
     if (op.flags & kEndsIn) {
-      op.flags &= static_cast<uint8_t>(~kEndsIn);
+      op.flags &= static_cast<uint8_t>(~(kEndsIn | kResetStage));
       if (op.kind == PlanKind::kFree) op.kind = PlanKind::kSkip;
       op.in_obj = kNoObject;  // a realloc degrades to realloc(NULL, n)
     } else {
@@ -224,22 +211,14 @@ void place_thread_bounds(Plan& plan) {
 // the smallest key of all pending ops and its thread is inside any window: pacing on
 // these keys can delay a thread but never deadlock the replay (replayer/README.md).
 void order_serially(Plan& plan, LiveWalk& walk, uint64_t& pace_running) {
-  const bool merged = plan.serial_is_merged && plan.serial_order.size() == plan.op_count;
-  if (!merged) {
-    plan.serial_order.clear();
-    plan.serial_order.reserve(plan.op_count);
-  }
+  plan.serial_order.clear();
+  plan.serial_order.reserve(plan.op_count);
   for (auto& thread : plan.threads) {
     thread.serial.clear();
     thread.serial.reserve(thread.ops.size());
     thread.pace_ns.resize(thread.ops.size(), 0);
   }
-  Scheduler scheduler(plan, walk, pace_running);
-  if (merged) {
-    scheduler.run_in_merged_order();
-  } else {
-    scheduler.run();
-  }
+  Scheduler(plan, walk, pace_running).run();
 }
 
 }  // namespace
@@ -251,6 +230,15 @@ void schedule_plan(Plan& plan) {
   order_serially(plan, walk, pace_running);
   plan.peak_live_bytes = peak;
   collect_peak_objects(plan, walk.peak_index);
+  place_thread_bounds(plan);
+}
+
+void finish_merged_schedule(Plan& plan, bool whole, uint64_t peak_index) {
+  if (whole) {
+    collect_peak_objects(plan, peak_index);
+  } else {
+    plan.peak_objects.clear();
+  }
   place_thread_bounds(plan);
 }
 

@@ -27,6 +27,10 @@ struct ThreadPlan {
   // the running maximum along the serial order, so that it is non-decreasing in that
   // order: the pace key parallel replay keeps threads in step by.
   std::vector<uint64_t> pace_ns;
+  // When it has op_count + 1 entries: the requested bytes live after each of this
+  // thread's ops (PlanThread::live_offset), walked by the builder as it added them;
+  // else the image writer computes them.
+  std::vector<int64_t> live_after;
   uint32_t flags = 0;  // PlanThreadFlags (a segment of a streamed plan)
 };
 
@@ -36,10 +40,6 @@ struct Plan {
   std::vector<PlanObject> objects;
   std::vector<uint64_t> object_addresses;  // recorded address of each object
   std::vector<uint32_t> serial_order;      // thread slot of each op, in serial order
-  // The builder appends each op's slot to serial_order in merged (recorded) order. No
-  // op then waits for one recorded after it unless an inversion was repaired, and while
-  // none was, that order is the serial order: schedule_plan keeps it as it is.
-  bool serial_is_merged = true;
   std::vector<uint32_t> peak_objects;      // objects live at the serial peak
   uint64_t peak_live_bytes = 0;
   uint64_t op_count = 0;

@@ -110,6 +110,12 @@ class PlanBuilder {
   void expire_pending();
   void settle_remaining();
   void open_segment();
+  // The serial walk of the current op, done as it is added (see in_merged_order_).
+  void save_walk();
+  void walk_end(uint32_t slot, uint32_t op_index, uint32_t obj);
+  void walk_produce(uint32_t slot, uint32_t obj, uint64_t bytes);
+  // At the end of a segment or whole plan: its serial order, pace keys, live set.
+  void schedule(bool whole);
 
   Plan plan_;
   uint64_t merged_seq_ = 0;
@@ -149,7 +155,27 @@ class PlanBuilder {
   std::vector<uint32_t> first_free_;                // [slot]
   std::vector<bool> live_;                            // [id]: live along the serial order
   uint64_t live_bytes_ = 0, peak_live_ = 0, pace_running_ = 0;
+
+  // Each op's slot goes into plan_.serial_order and its position there into its
+  // thread's serial array as it is added, in merged (recorded) order. No op then waits
+  // for one recorded after it unless an inversion was repaired, and while none was,
+  // that order is the serial order: the builder walks the live set (and the serial
+  // peak) op by op as it adds them, and the scheduler's heap is not needed. The first
+  // repaired inversion stops that: the walk's state goes back to the segment's start
+  // (saved here) and schedule_plan/schedule_segment order the segment as before.
+  bool in_merged_order_ = true;
+  bool times_sorted_ = true;  // recorded times non-decreasing so far: they are the keys
+  uint64_t last_time_ = 0;
+  uint64_t peak_index_ = 0;  // serial positions up to the peak, in this segment
+  std::vector<uint32_t> ending_;  // ids this segment's ops end, as they are added
+  std::vector<bool> live_saved_;
+  uint64_t live_bytes_saved_ = 0, peak_live_saved_ = 0, pace_running_saved_ = 0;
 };
+
+// The end of a schedule whose serial order is the merged one, already walked: thread
+// start and exit gates and, for a whole plan, the objects live at the serial peak
+// (after `peak_index` ops of the serial order).
+void finish_merged_schedule(Plan& plan, bool whole, uint64_t peak_index);
 
 // Orders the plan's ops into one serial order that respects every dependency,
 // preferring recorded order; breaks (and counts) cycles that a wrong inversion repair
