@@ -123,7 +123,7 @@ uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
   // A streamed plan has every thread from its first segment on, in order of first
   // appearance like a whole plan; one more than the trace declared still gets a slot.
   if (slot >= plan_.threads.size()) {
-    plan_.threads.emplace_back();
+    plan_.threads.emplace_back().wide_ops = 0;
     thread_state_.emplace_back();
     owned_blocks_.emplace_back();
     first_free_.push_back(0);
@@ -135,6 +135,7 @@ uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
 uint32_t PlanBuilder::append(uint32_t slot, const PlanOp& op) {
   auto& thread = plan_.threads[slot];
   thread.ops.push_back(op);
+  thread.wide_ops += image_op_is_wide(op.flags, op.aux, op.size);
   thread.merged_seq.push_back(merged_seq_);
   thread.pace_ns.push_back(time_ns_);
   if (thread.live_after.empty()) thread.live_after.push_back(0);
@@ -154,8 +155,13 @@ void PlanBuilder::touch(uint32_t slot, uint32_t op_index, uint32_t obj) {
   // A touch in an earlier segment of a streamed plan has completed before this one
   // begins: only links inside a segment wait.
   if (state.last_slot != slot && state.segment == segment_) {
+    // Each op that becomes wide here is counted once (ThreadPlan::wide_ops).
+    plan_.threads[slot].wide_ops += !image_op_is_wide(op.flags, op.aux, op.size);
     op.flags |= kWaitIn;
-    PlanOp& previous = plan_.threads[state.last_slot].ops[state.last_op];
+    ThreadPlan& last = plan_.threads[state.last_slot];
+    PlanOp& previous = last.ops[state.last_op];
+    if (!state.last_is_producer)
+      last.wide_ops += !image_op_is_wide(previous.flags, previous.aux, previous.size);
     previous.flags |= state.last_is_producer ? kPublishOut : kPublishIn;
     state.published = true;
   }
@@ -449,7 +455,10 @@ void PlanBuilder::schedule(bool whole) {
     plan_.peak_live_bytes = peak_live_;
     return;
   }
-  for (ThreadPlan& thread : plan_.threads) thread.live_after.clear();
+  for (ThreadPlan& thread : plan_.threads) {
+    thread.live_after.clear();
+    thread.wide_ops = ThreadPlan::kNoCount;  // cycles broken may make ops narrow again
+  }
   live_.swap(live_saved_);
   live_.resize(plan_.objects.size(), false);
   live_bytes_ = live_bytes_saved_, peak_live_ = peak_live_saved_;
@@ -510,6 +519,7 @@ void PlanBuilder::stream(uint32_t thread_count, size_t remembered_addresses) {
   streaming_ = true;
   remembered_addresses_ = address_limit_ = remembered_addresses;
   plan_.threads.resize(thread_count);
+  for (ThreadPlan& thread : plan_.threads) thread.wide_ops = 0;
   thread_state_.resize(thread_count);
   owned_blocks_.resize(thread_count);
   first_free_.assign(thread_count, 0);
@@ -604,6 +614,7 @@ void PlanBuilder::open_segment() {
     thread.serial.clear();
     thread.pace_ns.clear();
     thread.live_after.clear();
+    thread.wide_ops = 0;
     thread.start_seq = thread.exit_seq = kNoSeq;
     thread.start_slot = thread.exit_slot = kNoObject;
     thread.start_op = thread.exit_op = 0;

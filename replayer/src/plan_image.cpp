@@ -36,7 +36,7 @@ constexpr size_t kKinds = static_cast<size_t>(PlanKind::kCount);
 
 // An op that keeps its full fields in the thread's side table (ImageWide).
 bool is_wide(const PlanOp& op) {
-  return (op.flags & (kWaitIn | kPublishIn)) || op.aux != 0 || op.size > UINT32_MAX;
+  return image_op_is_wide(op.flags, op.aux, op.size);
 }
 
 // Where the image goes: straight into a writable mapping of the file when the caller
@@ -154,7 +154,8 @@ void encode_thread(const ThreadPlan& thread, const std::vector<PlanObject>& obje
     live.push(live_bytes);
   }
   ops.flush();
-  wide.flush();
+  if (wide.flush() != at.wide_count)
+    throw std::logic_error("the plan's count of wide ops is wrong");
   live.flush();
   sink.put(kind_counts, sizeof kind_counts, at.kind_counts_offset);
 }
@@ -206,8 +207,11 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool
   std::vector<std::vector<uint32_t>> signals(plan.threads.size());
   for (size_t i = 0; i < plan.threads.size(); ++i) {
     const ThreadPlan& t = plan.threads[i];
-    uint64_t wide = 0;
-    for (const PlanOp& op : t.ops) wide += is_wide(op);
+    uint64_t wide = t.wide_ops;
+    if (wide == ThreadPlan::kNoCount) {
+      wide = 0;
+      for (const PlanOp& op : t.ops) wide += is_wide(op);
+    }
     threads[i].recorded_index = t.recorded_index;
     threads[i].os_tid = t.os_tid;
     threads[i].op_count = t.ops.size();

@@ -31,6 +31,10 @@ struct ThreadPlan {
   // thread's ops (PlanThread::live_offset), walked by the builder as it added them;
   // else the image writer computes them.
   std::vector<int64_t> live_after;
+  // The ops that keep their fields in the image's side table (ImageWide), when the
+  // builder counted them; kNoCount: the image writer counts them.
+  static constexpr uint64_t kNoCount = ~uint64_t{0};
+  uint64_t wide_ops = kNoCount;
   uint32_t flags = 0;  // PlanThreadFlags (a segment of a streamed plan)
 };
 
