@@ -132,10 +132,17 @@ uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
   return slot;
 }
 
-uint32_t PlanBuilder::append(uint32_t slot, const PlanOp& op) {
+uint32_t PlanBuilder::append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size,
+                             uint64_t aux) {
   auto& thread = plan_.threads[slot];
-  thread.ops.push_back(op);
-  thread.wide_ops += image_op_is_wide(op.flags, op.aux, op.size);
+  // Made in place from values in registers: a PlanOp put together on the stack and
+  // copied in stalled on the partial stores it was made of.
+  PlanOp& op = thread.ops.emplace_back();
+  op.kind = kind;
+  op.flags = flags;
+  op.size = size;
+  op.aux = aux;
+  thread.wide_ops += image_op_is_wide(flags, aux, size);
   thread.merged_seq.push_back(merged_seq_);
   thread.pace_ns.push_back(time_ns_);
   if (thread.live_after.empty()) thread.live_after.push_back(0);
@@ -254,13 +261,9 @@ uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address
 }
 
 void PlanBuilder::add_allocation(uint32_t slot, const traces::Event& e, PlanKind kind) {
-  PlanOp op;
-  op.kind = kind;
-  op.size = e.size;
-  op.aux = kind == PlanKind::kCalloc ? e.count : e.align;
-  bool failed = e.result == 0 || (kind == PlanKind::kPosixMemalign && e.error != 0);
-  if (failed) op.flags |= kRecordedFailed;
-  uint32_t index = append(slot, op);
+  const bool failed = e.result == 0 || (kind == PlanKind::kPosixMemalign && e.error != 0);
+  const uint32_t index = append(slot, kind, failed ? kRecordedFailed : 0, e.size,
+                                kind == PlanKind::kCalloc ? e.count : e.align);
   if (failed) {
     ++plan_.anomalies.failed_alloc_recorded;
     return;
@@ -282,13 +285,9 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
   }
   ts = ThreadState{};
 
-  PlanOp op;
-  op.kind = kind;
-  op.size = e.size;
-  op.aux = kind == PlanKind::kReallocArray ? e.count : 0;
   uint64_t bytes = kind == PlanKind::kReallocArray ? e.size * e.count : e.size;
   bool failed = e.result == 0;
-  uint32_t index = append(slot, op);
+  uint32_t index = append(slot, kind, 0, e.size, kind == PlanKind::kReallocArray ? e.count : 0);
   PlanOp& placed = plan_.threads[slot].ops[index];
 
   if (in_obj != kNoObject) {
@@ -341,10 +340,8 @@ void PlanBuilder::add(const traces::Event& e) {
     case Op::kExec:
       break;
     case Op::kFree: {
-      PlanOp op;
-      op.kind = PlanKind::kFree;
       uint32_t obj = e.ptr ? take(e.ptr) : kNoObject;
-      uint32_t index = append(slot, op);
+      uint32_t index = append(slot, PlanKind::kFree, 0, 0, 0);
       if (obj != kNoObject) {
         plan_.threads[slot].ops[index].flags |= kEndsIn;
         touch(slot, index, obj);
@@ -356,11 +353,9 @@ void PlanBuilder::add(const traces::Event& e) {
       break;
     }
     case Op::kUsableSize: {
-      PlanOp op;
-      op.kind = PlanKind::kUsableSize;
       const AddressState* state = addresses_.find(e.ptr);
       uint32_t obj = state ? state->live : kNoObject;
-      uint32_t index = append(slot, op);
+      uint32_t index = append(slot, PlanKind::kUsableSize, 0, 0, 0);
       if (obj != kNoObject) {
         touch(slot, index, obj);
       } else {

@@ -64,8 +64,10 @@ TraceSegments::~TraceSegments() = default;
 const Plan& TraceSegments::next() {
   traces::Event event;
   bool more = false;
-  while ((more = ahead_ ? ahead_->next(event) : reader_.next(event))) {
-    builder_.add(event);
+  for (;;) {
+    const traces::Event* e = ahead_ ? ahead_->next_in_place() : reader_.next(event) ? &event : nullptr;
+    if (!(more = e != nullptr)) break;
+    builder_.add(*e);
     if (builder_.segment_may_end(segment_events_)) break;
   }
   const Plan& plan = builder_.finish_segment(!more);

@@ -94,7 +94,7 @@ class PlanBuilder {
   };
 
   uint32_t slot_of(uint32_t recorded_thread);
-  uint32_t append(uint32_t slot, const PlanOp& op);
+  uint32_t append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size, uint64_t aux);
   uint32_t produce(uint32_t slot, uint32_t op_index, uint64_t address, uint64_t bytes,
                    uint32_t align, PlanKind kind, uint64_t time_ns);
   void touch(uint32_t slot, uint32_t op_index, uint32_t obj);
