@@ -113,8 +113,7 @@ void encode_thread(const ThreadPlan& thread, const std::vector<PlanObject>& obje
   uint64_t kind_counts[kKinds] = {};
   int64_t live_bytes = 0;
   if (walked) {
-    sink.put(thread.live_after.data(), sizeof(int64_t) * thread.live_after.size(),
-             at.live_offset);
+    sink.put(thread.live_after.data(), sizeof(int64_t) * thread.live_after.size(), at.live_offset);
   } else {
     live.push(0);
   }
@@ -250,8 +249,7 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool
     sink.put(plan.created.data(), sizeof(uint32_t) * plan.created.size(),
              header.object_slots_offset);
   } else {
-    sink.put(plan.objects.data(), sizeof(PlanObject) * plan.objects.size(),
-             header.objects_offset);
+    sink.put(plan.objects.data(), sizeof(PlanObject) * plan.objects.size(), header.objects_offset);
   }
   sink.put(plan.serial_order.data(), sizeof(uint32_t) * plan.serial_order.size(),
            header.serial_order_offset);

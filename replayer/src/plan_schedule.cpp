@@ -32,10 +32,7 @@ struct LiveWalk {
 class Scheduler {
  public:
   Scheduler(Plan& plan, LiveWalk& walk, uint64_t& pace_running)
-      : plan_(plan),
-        walk_(walk),
-        pace_running_(pace_running),
-        next_(plan.threads.size(), 0) {}
+      : plan_(plan), walk_(walk), pace_running_(pace_running), next_(plan.threads.size(), 0) {}
 
   void run() {
     stage_.assign(plan_.objects.size(), 0);

@@ -65,7 +65,12 @@ const Plan& TraceSegments::next() {
   traces::Event event;
   bool more = false;
   for (;;) {
-    const traces::Event* e = ahead_ ? ahead_->next_in_place() : reader_.next(event) ? &event : nullptr;
+    const traces::Event* e = &event;
+    if (ahead_) {
+      e = ahead_->next_in_place();  // read where its batch holds it
+    } else if (!reader_.next(event)) {
+      e = nullptr;
+    }
     if (!(more = e != nullptr)) break;
     builder_.add(*e);
     if (builder_.segment_may_end(segment_events_)) break;

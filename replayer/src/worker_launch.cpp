@@ -331,7 +331,8 @@ class StreamFeeder {
     const uint64_t at = stream_segment_offset(index, halves());
     uint64_t bytes;
     try {
-      bytes = write_plan_image_to(fd_, plan, false, /*shrink=*/false, at, buffer_, kStreamHalfBytes);
+      bytes =
+          write_plan_image_to(fd_, plan, false, /*shrink=*/false, at, buffer_, kStreamHalfBytes);
     } catch (const std::length_error&) {
       throw std::runtime_error("a plan segment outgrew its buffer");
     }

@@ -105,8 +105,8 @@ uint64_t hash_bytes(uint64_t h, const std::byte* p, size_t n) {
 uint64_t hash_image(uint64_t h, int fd, uint64_t at, uint64_t bytes) {
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
   const uint64_t start = at & ~(page - 1);
-  void* p = mmap(nullptr, bytes + (at - start), PROT_READ, MAP_SHARED, fd,
-                 static_cast<off_t>(start));
+  void* p =
+      mmap(nullptr, bytes + (at - start), PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
   if (p == MAP_FAILED) throw std::runtime_error("mapping an image to hash it");
   h = hash_bytes(h, static_cast<const std::byte*>(p) + (at - start), bytes);
   munmap(p, bytes + (at - start));
@@ -130,11 +130,13 @@ int digest(const std::string& trace, uint64_t segment_events) {
   int whole_fd = replay::write_plan_image(whole.plan, true);
   struct stat st {};
   fstat(whole_fd, &st);
-  const uint64_t w = hash_image(0xcbf29ce484222325ull, whole_fd, 0, static_cast<uint64_t>(st.st_size));
+  const uint64_t w =
+      hash_image(0xcbf29ce484222325ull, whole_fd, 0, static_cast<uint64_t>(st.st_size));
   close(whole_fd);
-  fmt::print("{{\"trace\": \"{}\", \"segments\": {}, \"stream_digest\": \"{:016x}\", "
-             "\"whole_digest\": \"{:016x}\"}}\n",
-             trace, count, h, w);
+  fmt::print(
+      "{{\"trace\": \"{}\", \"segments\": {}, \"stream_digest\": \"{:016x}\", "
+      "\"whole_digest\": \"{:016x}\"}}\n",
+      trace, count, h, w);
   return 0;
 }
 
@@ -147,8 +149,9 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr,
-               "usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT] [--digest]\n");
+    fmt::print(
+        stderr,
+        "usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT] [--digest]\n");
     return 2;
   }
   std::string trace = argv[1];

@@ -148,11 +148,11 @@ class PlanBuilder {
   // not handed out yet included); the lowest goes first. first_free_[slot] is the rank,
   // in owned_blocks_[slot], below which no block has a free id.
   static_assert(kIdBlock == 16);
-  std::vector<uint32_t> block_owner_;               // [id / kIdBlock] -> slot
-  std::vector<uint16_t> block_free_;                // [id / kIdBlock] -> mask of free ids
-  std::vector<uint32_t> block_rank_;                // [id / kIdBlock] -> its rank in its slot's
-  std::vector<std::vector<uint32_t>> owned_blocks_;  // [slot] -> its blocks, ascending
-  std::vector<uint32_t> first_free_;                // [slot]
+  std::vector<uint32_t> block_owner_;                 // [id / kIdBlock] -> slot
+  std::vector<uint16_t> block_free_;                  // [id / kIdBlock] -> mask of free ids
+  std::vector<uint32_t> block_rank_;                  // [id / kIdBlock] -> its rank in its slot's
+  std::vector<std::vector<uint32_t>> owned_blocks_;   // [slot] -> its blocks, ascending
+  std::vector<uint32_t> first_free_;                  // [slot]
   std::vector<bool> live_;                            // [id]: live along the serial order
   uint64_t live_bytes_ = 0, peak_live_ = 0, pace_running_ = 0;
 
@@ -166,7 +166,7 @@ class PlanBuilder {
   bool in_merged_order_ = true;
   bool times_sorted_ = true;  // recorded times non-decreasing so far: they are the keys
   uint64_t last_time_ = 0;
-  uint64_t peak_index_ = 0;  // serial positions up to the peak, in this segment
+  uint64_t peak_index_ = 0;       // serial positions up to the peak, in this segment
   std::vector<uint32_t> ending_;  // ids this segment's ops end, as they are added
   std::vector<bool> live_saved_;
   uint64_t live_bytes_saved_ = 0, peak_live_saved_ = 0, pace_running_saved_ = 0;
