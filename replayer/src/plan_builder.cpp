@@ -128,8 +128,26 @@ uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
     owned_blocks_.emplace_back();
     first_free_.push_back(0);
   }
-  plan_.threads[slot].recorded_index = recorded_thread;
+  ThreadPlan& thread = plan_.threads[slot];
+  thread.recorded_index = recorded_thread;
+  if (recorded_thread < expected_events_.size()) {
+    const uint64_t events = expected_events_[recorded_thread];
+    thread.ops.reserve(events);
+    thread.merged_seq.reserve(events);
+    thread.pace_ns.reserve(events);
+    thread.serial.reserve(events);
+    thread.live_after.reserve(events + 1);
+  }
   return slot;
+}
+
+void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
+  if (recorded_thread >= kDirectThreads) return;
+  if (recorded_thread >= expected_events_.size()) expected_events_.resize(recorded_thread + 1, 0);
+  expected_events_[recorded_thread] = events;
+  uint64_t total = 0;
+  for (uint64_t n : expected_events_) total += n;
+  plan_.serial_order.reserve(total);
 }
 
 uint32_t PlanBuilder::append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size,

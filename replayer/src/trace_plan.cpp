@@ -33,6 +33,8 @@ TracePlan load_trace_plan(const std::filesystem::path& trace, std::string conten
   traces::MergedReader reader(trace);
   const traces::TraceHeader& header = reader.header();
   PlanBuilder builder(header.page_size);
+  for (const traces::ThreadInfo& thread : reader.threads())
+    builder.expect_events(thread.index, thread.events);
   traces::Event event;
   uint64_t events = 0;
   std::optional<traces::ReadAhead> ahead;

@@ -22,6 +22,10 @@ class PlanBuilder {
   static constexpr uint64_t kInversionWindowNs = 50'000'000;
 
   explicit PlanBuilder(uint64_t page_size = 4096);
+  // A whole plan: the events the trace holds of a recorded thread (its index), known
+  // from its header, so that the thread's arrays are sized once (not grown by
+  // doubling, which left up to half of them unused at the peak).
+  void expect_events(uint32_t recorded_thread, uint64_t events);
   void add(const traces::Event& event);
   Plan finish();  // call once
 
@@ -127,6 +131,7 @@ class PlanBuilder {
   // for any beyond it.
   static constexpr uint32_t kDirectThreads = uint32_t{1} << 16;
   std::vector<uint32_t> slot_by_thread_;
+  std::vector<uint64_t> expected_events_;  // [recorded thread], from expect_events
   std::unordered_map<uint32_t, uint32_t> slots_;
   uint32_t slot_count_ = 0;
   AddressTable addresses_;
