@@ -107,26 +107,68 @@ PlanBuilder::PlanBuilder(uint64_t page_size) {
 }
 
 uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
-  auto [it, inserted] = slots_.try_emplace(recorded_thread, slots_.size());
-  if (inserted) {
-    // A streamed plan has every thread from its first segment on, in order of first
-    // appearance like a whole plan; one more than the trace declared still gets a slot.
-    if (it->second >= plan_.threads.size()) {
-      plan_.threads.emplace_back();
-      thread_state_.emplace_back();
-      free_ids_.emplace_back();
-      fresh_.emplace_back(0, 0);
-    }
-    plan_.threads[it->second].recorded_index = recorded_thread;
+  if (recorded_thread < slot_by_thread_.size() && slot_by_thread_[recorded_thread] != kNoObject)
+    return slot_by_thread_[recorded_thread];
+  uint32_t slot;
+  if (recorded_thread < kDirectThreads) {
+    if (recorded_thread >= slot_by_thread_.size())
+      slot_by_thread_.resize(std::max<size_t>(recorded_thread + 1, 2 * slot_by_thread_.size()),
+                             kNoObject);
+    slot = slot_by_thread_[recorded_thread] = slot_count_++;
+  } else {
+    auto [it, inserted] = slots_.try_emplace(recorded_thread, slot_count_);
+    if (!inserted) return it->second;
+    slot = slot_count_++;
   }
-  return it->second;
+  // A streamed plan has every thread from its first segment on, in order of first
+  // appearance like a whole plan; one more than the trace declared still gets a slot.
+  if (slot >= plan_.threads.size()) {
+    plan_.threads.emplace_back().wide_ops = 0;
+    thread_state_.emplace_back();
+    owned_blocks_.emplace_back();
+    first_free_.push_back(0);
+  }
+  ThreadPlan& thread = plan_.threads[slot];
+  thread.recorded_index = recorded_thread;
+  if (recorded_thread < expected_events_.size()) {
+    const uint64_t events = expected_events_[recorded_thread];
+    thread.ops.reserve(events);
+    thread.merged_seq.reserve(events);
+    thread.pace_ns.reserve(events);
+    thread.serial.reserve(events);
+    thread.live_after.reserve(events + 1);
+  }
+  return slot;
 }
 
-uint32_t PlanBuilder::append(uint32_t slot, const PlanOp& op) {
+void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
+  if (recorded_thread >= kDirectThreads) return;
+  if (recorded_thread >= expected_events_.size()) expected_events_.resize(recorded_thread + 1, 0);
+  expected_events_[recorded_thread] = events;
+  uint64_t total = 0;
+  for (uint64_t n : expected_events_) total += n;
+  plan_.serial_order.reserve(total);
+}
+
+uint32_t PlanBuilder::append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size,
+                             uint64_t aux) {
   auto& thread = plan_.threads[slot];
-  thread.ops.push_back(op);
+  // Made in place from values in registers: a PlanOp put together on the stack and
+  // copied in stalled on the partial stores it was made of.
+  PlanOp& op = thread.ops.emplace_back();
+  op.kind = kind;
+  op.flags = flags;
+  op.size = size;
+  op.aux = aux;
+  thread.wide_ops += image_op_is_wide(flags, aux, size);
   thread.merged_seq.push_back(merged_seq_);
   thread.pace_ns.push_back(time_ns_);
+  if (thread.live_after.empty()) thread.live_after.push_back(0);
+  thread.live_after.push_back(thread.live_after.back());
+  thread.serial.push_back(static_cast<uint32_t>(plan_.serial_order.size()));
+  plan_.serial_order.push_back(slot);
+  if (time_ns_ < last_time_) times_sorted_ = false;
+  last_time_ = time_ns_;
   return static_cast<uint32_t>(thread.ops.size() - 1);
 }
 
@@ -138,8 +180,13 @@ void PlanBuilder::touch(uint32_t slot, uint32_t op_index, uint32_t obj) {
   // A touch in an earlier segment of a streamed plan has completed before this one
   // begins: only links inside a segment wait.
   if (state.last_slot != slot && state.segment == segment_) {
+    // Each op that becomes wide here is counted once (ThreadPlan::wide_ops).
+    plan_.threads[slot].wide_ops += !image_op_is_wide(op.flags, op.aux, op.size);
     op.flags |= kWaitIn;
-    PlanOp& previous = plan_.threads[state.last_slot].ops[state.last_op];
+    ThreadPlan& last = plan_.threads[state.last_slot];
+    PlanOp& previous = last.ops[state.last_op];
+    if (!state.last_is_producer)
+      last.wide_ops += !image_op_is_wide(previous.flags, previous.aux, previous.size);
     previous.flags |= state.last_is_producer ? kPublishOut : kPublishIn;
     state.published = true;
   }
@@ -180,7 +227,7 @@ void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
 // thread, within the window: the consumer belongs to this object.
 void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint64_t time,
                                  uint32_t obj) {
-  auto it = pending_.find(address);
+  auto it = pending_.empty() ? pending_.end() : pending_.find(address);
   if (it == pending_.end()) {
     addresses_[address].live = obj;
     return;
@@ -198,6 +245,7 @@ void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint6
       op.flags |= kEndsIn;
       touch(p.slot, p.op, obj);
       ++plan_.anomalies.inversions_repaired;
+      in_merged_order_ = false;  // this op waits for a later one
       ended = true;
     } else {
       count_unmatched(address, p.kind);
@@ -225,18 +273,15 @@ uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address
     producer_slot_.push_back(slot);
   }
   plan_.threads[slot].ops[op_index].out_obj = obj;
+  walk_produce(slot, obj, bytes);
   settle_pending(address, slot, time_ns, obj);
   return obj;
 }
 
 void PlanBuilder::add_allocation(uint32_t slot, const traces::Event& e, PlanKind kind) {
-  PlanOp op;
-  op.kind = kind;
-  op.size = e.size;
-  op.aux = kind == PlanKind::kCalloc ? e.count : e.align;
-  bool failed = e.result == 0 || (kind == PlanKind::kPosixMemalign && e.error != 0);
-  if (failed) op.flags |= kRecordedFailed;
-  uint32_t index = append(slot, op);
+  const bool failed = e.result == 0 || (kind == PlanKind::kPosixMemalign && e.error != 0);
+  const uint32_t index = append(slot, kind, failed ? kRecordedFailed : 0, e.size,
+                                kind == PlanKind::kCalloc ? e.count : e.align);
   if (failed) {
     ++plan_.anomalies.failed_alloc_recorded;
     return;
@@ -258,13 +303,9 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
   }
   ts = ThreadState{};
 
-  PlanOp op;
-  op.kind = kind;
-  op.size = e.size;
-  op.aux = kind == PlanKind::kReallocArray ? e.count : 0;
   uint64_t bytes = kind == PlanKind::kReallocArray ? e.size * e.count : e.size;
   bool failed = e.result == 0;
-  uint32_t index = append(slot, op);
+  uint32_t index = append(slot, kind, 0, e.size, kind == PlanKind::kReallocArray ? e.count : 0);
   PlanOp& placed = plan_.threads[slot].ops[index];
 
   if (in_obj != kNoObject) {
@@ -277,6 +318,7 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
       return;
     }
     placed.flags |= kEndsIn;
+    walk_end(slot, index, in_obj);
     if (failed) {  // realloc(p, 0) that freed p
       placed.flags |= kRecordedFailed;
       return;
@@ -316,13 +358,12 @@ void PlanBuilder::add(const traces::Event& e) {
     case Op::kExec:
       break;
     case Op::kFree: {
-      PlanOp op;
-      op.kind = PlanKind::kFree;
       uint32_t obj = e.ptr ? take(e.ptr) : kNoObject;
-      uint32_t index = append(slot, op);
+      uint32_t index = append(slot, PlanKind::kFree, 0, 0, 0);
       if (obj != kNoObject) {
         plan_.threads[slot].ops[index].flags |= kEndsIn;
         touch(slot, index, obj);
+        walk_end(slot, index, obj);
       } else if (e.ptr != 0) {
         plan_.threads[slot].ops[index].kind = PlanKind::kSkip;
         remember_pending(e.ptr, slot, index, e.time_ns, PlanKind::kFree);
@@ -330,11 +371,9 @@ void PlanBuilder::add(const traces::Event& e) {
       break;
     }
     case Op::kUsableSize: {
-      PlanOp op;
-      op.kind = PlanKind::kUsableSize;
       const AddressState* state = addresses_.find(e.ptr);
       uint32_t obj = state ? state->live : kNoObject;
-      uint32_t index = append(slot, op);
+      uint32_t index = append(slot, PlanKind::kUsableSize, 0, 0, 0);
       if (obj != kNoObject) {
         touch(slot, index, obj);
       } else {
@@ -370,7 +409,78 @@ void PlanBuilder::add(const traces::Event& e) {
       break;
     }
   }
+  if (live_bytes_ > peak_live_ && in_merged_order_)
+    peak_live_ = live_bytes_, peak_index_ = plan_.serial_order.size();
   ++merged_seq_;
+}
+
+void PlanBuilder::save_walk() {
+  in_merged_order_ = true;
+  ending_.clear();
+  times_sorted_ = true;
+  last_time_ = pace_running_;
+  peak_index_ = 0;
+  live_saved_ = live_;
+  live_bytes_saved_ = live_bytes_, peak_live_saved_ = peak_live_;
+  pace_running_saved_ = pace_running_;
+}
+
+// The op `op_index` of `slot`, just added, ends `obj` (its last touch: nothing touches
+// it after, so whether its stage word was published is known now).
+void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index, uint32_t obj) {
+  if (!in_merged_order_) return;
+  const uint64_t bytes = plan_.objects[obj].bytes;
+  ThreadPlan& thread = plan_.threads[slot];
+  thread.live_after.back() -= static_cast<int64_t>(bytes);
+  if (live_[obj]) {
+    live_[obj] = false;
+    live_bytes_ -= bytes;
+  }
+  if (streaming_) {
+    if (objects_[obj].published) thread.ops[op_index].flags |= kResetStage;
+    ending_.push_back(obj);
+  }
+}
+
+void PlanBuilder::walk_produce(uint32_t slot, uint32_t obj, uint64_t bytes) {
+  if (!in_merged_order_) return;
+  plan_.threads[slot].live_after.back() += static_cast<int64_t>(bytes);
+  if (obj >= live_.size()) live_.resize(std::max<size_t>(obj + 1, plan_.objects.size()), false);
+  live_[obj] = true;
+  live_bytes_ += bytes;
+}
+
+void PlanBuilder::schedule(bool whole) {
+  if (in_merged_order_) {
+    // Keys are the recorded times raised to the running maximum along the serial
+    // order: already so when the times never went back.
+    if (times_sorted_) {
+      pace_running_ = std::max(pace_running_, last_time_);
+    } else {
+      std::vector<uint64_t> cursor(plan_.threads.size(), 0);
+      for (uint32_t slot : plan_.serial_order) {
+        uint64_t& key = plan_.threads[slot].pace_ns[cursor[slot]++];
+        pace_running_ = std::max(pace_running_, key);
+        key = pace_running_;
+      }
+    }
+    finish_merged_schedule(plan_, whole, peak_index_);
+    plan_.peak_live_bytes = peak_live_;
+    return;
+  }
+  for (ThreadPlan& thread : plan_.threads) {
+    thread.live_after.clear();
+    thread.wide_ops = ThreadPlan::kNoCount;  // cycles broken may make ops narrow again
+  }
+  live_.swap(live_saved_);
+  live_.resize(plan_.objects.size(), false);
+  live_bytes_ = live_bytes_saved_, peak_live_ = peak_live_saved_;
+  pace_running_ = pace_running_saved_;
+  if (whole) {
+    schedule_plan(plan_);
+  } else {
+    schedule_segment(plan_, live_, live_bytes_, peak_live_, pace_running_);
+  }
 }
 
 // Object ids in creation order interleave the threads, so neighbouring live-table
@@ -414,7 +524,7 @@ Plan PlanBuilder::finish() {
   for (const auto& t : plan_.threads) ops += t.ops.size();
   plan_.op_count = ops;
   group_objects_by_producer();
-  schedule_plan(plan_);
+  schedule(true);
   return std::move(plan_);
 }
 
@@ -422,9 +532,10 @@ void PlanBuilder::stream(uint32_t thread_count, size_t remembered_addresses) {
   streaming_ = true;
   remembered_addresses_ = address_limit_ = remembered_addresses;
   plan_.threads.resize(thread_count);
+  for (ThreadPlan& thread : plan_.threads) thread.wide_ops = 0;
   thread_state_.resize(thread_count);
-  free_ids_.resize(thread_count);
-  fresh_.assign(thread_count, {0, 0});
+  owned_blocks_.resize(thread_count);
+  first_free_.assign(thread_count, 0);
 }
 
 bool PlanBuilder::segment_may_end(uint64_t min_events) const {
@@ -432,22 +543,25 @@ bool PlanBuilder::segment_may_end(uint64_t min_events) const {
 }
 
 uint32_t PlanBuilder::new_object_id(uint32_t slot) {
-  if (!free_ids_[slot].empty()) {
-    uint32_t id = free_ids_[slot].back();
-    free_ids_[slot].pop_back();
-    return id;
-  }
-  auto& [next, end] = fresh_[slot];
-  if (next == end) {
+  const std::vector<uint32_t>& blocks = owned_blocks_[slot];
+  uint32_t& rank = first_free_[slot];
+  while (rank < blocks.size() && block_free_[blocks[rank]] == 0) ++rank;
+  if (rank == blocks.size()) {
     if (next_id_ > kNoObject - kIdBlock)
       throw std::length_error("more than 4 billion objects live at once");
-    next = next_id_, end = next_id_ + kIdBlock;
-    next_id_ = end;
+    const uint32_t block = next_id_ / kIdBlock;
+    next_id_ += kIdBlock;
     block_owner_.push_back(slot);
+    block_free_.push_back(0xffff);
+    block_rank_.push_back(static_cast<uint32_t>(blocks.size()));
+    owned_blocks_[slot].push_back(block);
     plan_.objects.resize(next_id_);
     objects_.resize(next_id_);
   }
-  return next++;
+  const uint32_t block = blocks[rank];
+  const int bit = __builtin_ctz(block_free_[block]);
+  block_free_[block] = static_cast<uint16_t>(block_free_[block] & ~(1u << bit));
+  return block * kIdBlock + static_cast<uint32_t>(bit);
 }
 
 // A release waits for its allocation (an inversion) at most kInversionWindowNs of
@@ -473,19 +587,22 @@ const Plan& PlanBuilder::finish_segment(bool last) {
   plan_.op_count = ops;
   plan_.segment = segment_ + 1;
   plan_.last_segment = last;
-  plan_.live_base_bytes = live_bytes_;
-  live_.resize(plan_.objects.size(), false);
-  schedule_segment(plan_, live_, live_bytes_, peak_live_, pace_running_);
+  plan_.live_base_bytes = live_bytes_saved_;
+  schedule(false);
 
   // An ended object's id serves again from the next segment on, when this one has
-  // completed; a stage word that was published is reset by the op that ends it.
+  // completed; a stage word that was published is reset by the op that ends it. In
+  // merged order both were noted as the ops were added.
   std::vector<uint32_t> ended = std::move(ended_);
   ended.clear();
+  if (in_merged_order_) ended.swap(ending_);
   for (ThreadPlan& thread : plan_.threads) {
-    for (PlanOp& op : thread.ops) {
-      if (!(op.flags & kEndsIn) || op.in_obj == kNoObject) continue;
-      if (objects_[op.in_obj].published) op.flags |= kResetStage;
-      ended.push_back(op.in_obj);
+    if (!in_merged_order_) {
+      for (PlanOp& op : thread.ops) {
+        if (!(op.flags & kEndsIn) || op.in_obj == kNoObject) continue;
+        if (objects_[op.in_obj].published) op.flags |= kResetStage;
+        ended.push_back(op.in_obj);
+      }
     }
     if (thread.exit_seq != kNoSeq) thread.flags |= kThreadExits;
   }
@@ -509,6 +626,8 @@ void PlanBuilder::open_segment() {
     thread.merged_seq.clear();
     thread.serial.clear();
     thread.pace_ns.clear();
+    thread.live_after.clear();
+    thread.wide_ops = 0;
     thread.start_seq = thread.exit_seq = kNoSeq;
     thread.start_slot = thread.exit_slot = kNoObject;
     thread.start_op = thread.exit_op = 0;
@@ -516,24 +635,22 @@ void PlanBuilder::open_segment() {
   }
   plan_.serial_order.clear();
   plan_.created.clear();
-  // Each thread's free ids are kept in descending order and handed out from the back,
-  // lowest first: a segment's new objects then sweep the tables (the builder's and the
-  // worker's) upwards as a whole plan's do. Reused in the order they ended, they would
-  // scatter over every slot after a few segments, and the streamed replay paid a cache
-  // miss per op in its tables that the whole plan does not (single mode: +25 % CPU).
-  std::vector<size_t> sorted(free_ids_.size());
-  for (size_t slot = 0; slot < free_ids_.size(); ++slot) sorted[slot] = free_ids_[slot].size();
-  for (uint32_t id : ended_) free_ids_[block_owner_[id / kIdBlock]].push_back(id);
-  for (size_t slot = 0; slot < free_ids_.size(); ++slot) {
-    auto& ids = free_ids_[slot];
-    const auto middle = ids.begin() + static_cast<std::ptrdiff_t>(sorted[slot]);
-    std::sort(middle, ids.end(), std::greater<>());
-    std::inplace_merge(ids.begin(), middle, ids.end(), std::greater<>());
+  // Each thread's free ids are handed out lowest first: a segment's new objects then
+  // sweep the tables (the builder's and the worker's) upwards as a whole plan's do.
+  // Reused in the order they ended, they would scatter over every slot after a few
+  // segments, and the streamed replay paid a cache miss per op in its tables that the
+  // whole plan does not (single mode: +25 % CPU).
+  for (uint32_t id : ended_) {
+    const uint32_t block = id / kIdBlock;
+    block_free_[block] = static_cast<uint16_t>(block_free_[block] | 1u << (id % kIdBlock));
+    uint32_t& rank = first_free_[block_owner_[block]];
+    rank = std::min(rank, block_rank_[block]);
   }
   ended_.clear();
   ++segment_;
   segment_events_ = 0;
   segment_open_ = true;
+  save_walk();
 }
 
 }  // namespace mtreplay::replay

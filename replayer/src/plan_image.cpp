@@ -4,8 +4,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <stdexcept>
+#include <string>
 #include <system_error>
 #include <vector>
 
@@ -29,43 +32,105 @@ class ImageWriter {
   uint64_t size_ = 0;
 };
 
-struct ThreadImage {
-  std::vector<ImageOp> ops;
-  std::vector<ImageWide> wide;
-  std::vector<int64_t> live_after;  // PlanThread::live_offset
-  uint64_t kind_counts[static_cast<size_t>(PlanKind::kCount)] = {};
-};
+constexpr size_t kKinds = static_cast<size_t>(PlanKind::kCount);
 
-std::vector<int64_t> live_bytes_after_each_op(const ThreadPlan& thread,
-                                              const std::vector<PlanObject>& objects) {
-  std::vector<int64_t> live{0};
-  live.reserve(thread.ops.size() + 1);
-  for (const PlanOp& op : thread.ops) {
-    int64_t delta = 0;
-    if (op.out_obj != kNoObject) delta += static_cast<int64_t>(objects[op.out_obj].bytes);
-    if (op.in_obj != kNoObject && (op.flags & kEndsIn))
-      delta -= static_cast<int64_t>(objects[op.in_obj].bytes);
-    live.push_back(live.back() + delta);
-  }
-  return live;
+// An op that keeps its full fields in the thread's side table (ImageWide).
+bool is_wide(const PlanOp& op) {
+  return image_op_is_wide(op.flags, op.aux, op.size);
 }
 
-// Halves each op; the few that need more keep it in the side table.
-ThreadImage encode_ops(const ThreadPlan& thread) {
-  ThreadImage out;
-  out.ops.reserve(thread.ops.size());
-  for (const PlanOp& op : thread.ops) {
-    ImageOp& image = out.ops.emplace_back();
-    ++out.kind_counts[static_cast<size_t>(op.kind) % static_cast<size_t>(PlanKind::kCount)];
+// Where the image goes: straight into a writable mapping of the file when the caller
+// has one (a streamed plan's buffer), else through pwrite.
+class Sink {
+ public:
+  Sink(int fd, std::byte* mapping, uint64_t at) : fd_(fd), mapping_(mapping), at_(at) {}
+  std::byte* direct(uint64_t offset) const { return mapping_ ? mapping_ + at_ + offset : nullptr; }
+  void put(const void* data, size_t bytes, uint64_t offset) const {
+    if (bytes == 0) return;
+    if (mapping_) {
+      std::memcpy(mapping_ + at_ + offset, data, bytes);
+    } else {
+      write_at(fd_, data, bytes, at_ + offset);
+    }
+  }
+
+ private:
+  int fd_;
+  std::byte* mapping_;
+  uint64_t at_;
+};
+
+// An array of the image written element by element: in place in a mapping, else
+// gathered into chunks for pwrite. No vector of a whole section is staged.
+template <class T>
+class Out {
+ public:
+  static constexpr size_t kChunk = 4096;
+  Out(const Sink& sink, uint64_t offset)
+      : sink_(sink), offset_(offset), direct_(reinterpret_cast<T*>(sink.direct(offset))) {
+    if (!direct_) chunk_.resize(kChunk);
+  }
+  ~Out() = default;
+  Out(const Out&) = delete;
+  Out& operator=(const Out&) = delete;
+  T& next() {
+    if (direct_) return direct_[written_++];
+    if (pending_ == kChunk) flush();
+    return chunk_[pending_++];
+  }
+  void push(const T& value) { next() = value; }
+  // Writes what is gathered; the index of the next element.
+  uint64_t flush() {
+    if (pending_) {
+      sink_.put(chunk_.data(), pending_ * sizeof(T), offset_ + written_ * sizeof(T));
+      written_ += pending_;
+      pending_ = 0;
+    }
+    return written_;
+  }
+  uint64_t count() const { return written_ + pending_; }
+
+ private:
+  const Sink& sink_;
+  uint64_t offset_;
+  T* direct_;
+  std::vector<T> chunk_;
+  size_t pending_ = 0;
+  uint64_t written_ = 0;
+};
+
+// Halves each op (the few that need more keep it in the side table), and writes the
+// live bytes after each op and the kinds' counts in the same pass. `signals`: the
+// thread's ops (ascending) that another thread's start or exit waits for; they publish
+// their progress.
+void encode_thread(const ThreadPlan& thread, const std::vector<PlanObject>& objects,
+                   const std::vector<uint32_t>& signals, const Sink& sink, const PlanThread& at) {
+  Out<ImageOp> ops(sink, at.ops_offset);
+  Out<ImageWide> wide(sink, at.wide_offset);
+  // The builder's walk, when it made one; else computed here.
+  const bool walked = thread.live_after.size() == thread.ops.size() + 1;
+  Out<int64_t> live(sink, walked ? 0 : at.live_offset);
+  uint64_t kind_counts[kKinds] = {};
+  int64_t live_bytes = 0;
+  if (walked) {
+    sink.put(thread.live_after.data(), sizeof(int64_t) * thread.live_after.size(), at.live_offset);
+  } else {
+    live.push(0);
+  }
+  size_t signal = 0;
+  const size_t n = thread.ops.size();
+  for (size_t index = 0; index < n; ++index) {
+    const PlanOp& op = thread.ops[index];
+    ++kind_counts[static_cast<size_t>(op.kind) % kKinds];
+    ImageOp image;
     image.kind = op.kind;
     image.flags = op.flags;
     image.in_obj = op.in_obj;
     image.out_obj = op.out_obj;
-    bool cross = op.flags & (kWaitIn | kPublishIn);
-    if (cross || op.aux != 0 || op.size > UINT32_MAX) {
+    if (is_wide(op)) {
       image.flags |= kWide;
-      image.arg = static_cast<uint32_t>(out.wide.size());
-      out.wide.push_back({op.size, op.aux, op.in_stage, 0});
+      image.arg = static_cast<uint32_t>(wide.count());
+      wide.push({op.size, op.aux, op.in_stage, 0});
     } else {
       image.arg = static_cast<uint32_t>(op.size);
     }
@@ -75,8 +140,23 @@ ThreadImage encode_ops(const ThreadPlan& thread) {
       image.fast = kFastMalloc;
     if (op.kind == PlanKind::kFree && op.in_obj != kNoObject && !(image.flags & kFreeSlow))
       image.fast = kFastFree;
+    if (signal < signals.size() && signals[signal] == index) {
+      image.flags |= kSignal;
+      image.fast = kFastNone;
+      while (signal < signals.size() && signals[signal] == index) ++signal;
+    }
+    ops.push(image);
+    if (walked) continue;
+    if (op.out_obj != kNoObject) live_bytes += static_cast<int64_t>(objects[op.out_obj].bytes);
+    if (op.in_obj != kNoObject && (op.flags & kEndsIn))
+      live_bytes -= static_cast<int64_t>(objects[op.in_obj].bytes);
+    live.push(live_bytes);
   }
-  return out;
+  ops.flush();
+  if (wide.flush() != at.wide_count)
+    throw std::logic_error("the plan's count of wide ops is wrong");
+  live.flush();
+  sink.put(kind_counts, sizeof kind_counts, at.kind_counts_offset);
 }
 
 }  // namespace
@@ -94,18 +174,13 @@ void write_at(int fd, const void* data, size_t bytes, uint64_t offset, const cha
 }
 
 uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool shrink,
-                             uint64_t at) {
+                             uint64_t at, std::byte* mapping, uint64_t max_bytes) {
   PlanHeader header;
   std::memcpy(header.magic, kPlanMagic, sizeof header.magic);
   const bool segment = plan.segment != 0;
-  std::vector<PlanObject> created;
-  if (segment) {
-    created.reserve(plan.created.size());
-    for (uint32_t id : plan.created) created.push_back(plan.objects[id]);
-  }
-  const std::vector<PlanObject>& objects = segment ? created : plan.objects;
+  const uint64_t object_count = segment ? plan.created.size() : plan.objects.size();
   header.thread_count = static_cast<uint32_t>(plan.threads.size());
-  header.object_count = objects.size();
+  header.object_count = object_count;
   header.slot_count = segment ? plan.objects.size() : 0;
   header.op_count = plan.op_count;
   header.page_size = plan.page_size;
@@ -119,8 +194,8 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool
   ImageWriter layout;
   layout.reserve(sizeof(PlanHeader));
   header.threads_offset = layout.reserve(sizeof(PlanThread) * plan.threads.size());
-  header.objects_offset = layout.reserve(sizeof(PlanObject) * objects.size());
-  if (segment) header.object_slots_offset = layout.reserve(sizeof(uint32_t) * created.size());
+  header.objects_offset = layout.reserve(sizeof(PlanObject) * object_count);
+  if (segment) header.object_slots_offset = layout.reserve(sizeof(uint32_t) * object_count);
   header.serial_order_offset = layout.reserve(sizeof(uint32_t) * plan.serial_order.size());
   header.peak_objects_offset = layout.reserve(sizeof(uint32_t) * plan.peak_objects.size());
   if (with_addresses && plan.object_addresses.size() == plan.objects.size()) {
@@ -128,68 +203,67 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool
     header.addresses_offset = layout.reserve(sizeof(uint64_t) * header.address_count);
   }
   std::vector<PlanThread> threads(plan.threads.size());
-  std::vector<ThreadImage> images;
-  images.reserve(plan.threads.size());
-  for (const ThreadPlan& t : plan.threads) {
-    images.push_back(encode_ops(t));
-    images.back().live_after = live_bytes_after_each_op(t, plan.objects);
-  }
+  std::vector<std::vector<uint32_t>> signals(plan.threads.size());
   for (size_t i = 0; i < plan.threads.size(); ++i) {
     const ThreadPlan& t = plan.threads[i];
+    uint64_t wide = t.wide_ops;
+    if (wide == ThreadPlan::kNoCount) {
+      wide = 0;
+      for (const PlanOp& op : t.ops) wide += is_wide(op);
+    }
     threads[i].recorded_index = t.recorded_index;
     threads[i].os_tid = t.os_tid;
     threads[i].op_count = t.ops.size();
-    threads[i].wide_count = images[i].wide.size();
+    threads[i].wide_count = wide;
     threads[i].start_slot = t.start_slot, threads[i].start_op = t.start_op;
     threads[i].exit_slot = t.exit_slot, threads[i].exit_op = t.exit_op;
     threads[i].flags = t.flags;
     threads[i].ops_offset = layout.reserve(sizeof(ImageOp) * t.ops.size());
     threads[i].serial_offset = layout.reserve(sizeof(uint32_t) * t.serial.size());
-    threads[i].wide_offset = layout.reserve(sizeof(ImageWide) * images[i].wide.size());
-    threads[i].live_offset = layout.reserve(sizeof(int64_t) * images[i].live_after.size());
+    threads[i].wide_offset = layout.reserve(sizeof(ImageWide) * wide);
+    threads[i].live_offset = layout.reserve(sizeof(int64_t) * (t.ops.size() + 1));
     threads[i].pace_offset = layout.reserve(sizeof(uint64_t) * t.ops.size());
-    threads[i].kind_counts_offset = layout.reserve(sizeof images[i].kind_counts);
+    threads[i].kind_counts_offset = layout.reserve(sizeof(uint64_t) * kKinds);
     // The op another thread's start or exit waits for publishes its progress.
-    if (t.start_slot != kNoObject) images[t.start_slot].ops[t.start_op].flags |= kSignal;
-    if (t.exit_slot != kNoObject) images[t.exit_slot].ops[t.exit_op].flags |= kSignal;
+    if (t.start_slot != kNoObject) signals[t.start_slot].push_back(t.start_op);
+    if (t.exit_slot != kNoObject) signals[t.exit_slot].push_back(t.exit_op);
   }
-  for (ThreadImage& image : images) {
-    for (ImageOp& op : image.ops) {
-      if (op.flags & kSignal) op.fast = kFastNone;
-    }
-  }
+  for (auto& list : signals) std::sort(list.begin(), list.end());
   header.total_bytes = align_up(layout.size());
+  if (header.total_bytes > max_bytes)
+    throw std::length_error("a plan image of " + std::to_string(header.total_bytes) +
+                            " bytes does not fit its buffer of " + std::to_string(max_bytes));
 
   struct stat st {};
   bool larger = !shrink && fstat(fd, &st) == 0 &&
                 static_cast<uint64_t>(st.st_size) >= at + header.total_bytes;
   if (!larger && ftruncate(fd, static_cast<off_t>(at + header.total_bytes)) != 0)
     throw std::system_error(errno, std::generic_category(), "sizing the replay plan");
-  auto put = [&](const void* data, size_t bytes, uint64_t offset) {
-    write_at(fd, data, bytes, at + offset);
-  };
-  put(&header, sizeof header, 0);
-  put(threads.data(), sizeof(PlanThread) * threads.size(), header.threads_offset);
-  put(objects.data(), sizeof(PlanObject) * objects.size(), header.objects_offset);
-  if (segment)
-    put(plan.created.data(), sizeof(uint32_t) * plan.created.size(), header.object_slots_offset);
-  put(plan.serial_order.data(), sizeof(uint32_t) * plan.serial_order.size(),
-      header.serial_order_offset);
-  put(plan.peak_objects.data(), sizeof(uint32_t) * plan.peak_objects.size(),
-      header.peak_objects_offset);
-  put(plan.object_addresses.data(), sizeof(uint64_t) * header.address_count,
-      header.addresses_offset);
+  const Sink sink(fd, mapping, at);
+  sink.put(&header, sizeof header, 0);
+  sink.put(threads.data(), sizeof(PlanThread) * threads.size(), header.threads_offset);
+  if (segment) {
+    Out<PlanObject> objects(sink, header.objects_offset);
+    for (uint32_t id : plan.created) objects.push(plan.objects[id]);
+    objects.flush();
+    sink.put(plan.created.data(), sizeof(uint32_t) * plan.created.size(),
+             header.object_slots_offset);
+  } else {
+    sink.put(plan.objects.data(), sizeof(PlanObject) * plan.objects.size(), header.objects_offset);
+  }
+  sink.put(plan.serial_order.data(), sizeof(uint32_t) * plan.serial_order.size(),
+           header.serial_order_offset);
+  sink.put(plan.peak_objects.data(), sizeof(uint32_t) * plan.peak_objects.size(),
+           header.peak_objects_offset);
+  sink.put(plan.object_addresses.data(), sizeof(uint64_t) * header.address_count,
+           header.addresses_offset);
   for (size_t i = 0; i < plan.threads.size(); ++i) {
     const ThreadPlan& t = plan.threads[i];
-    put(images[i].ops.data(), sizeof(ImageOp) * images[i].ops.size(), threads[i].ops_offset);
-    put(t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
-    put(images[i].wide.data(), sizeof(ImageWide) * images[i].wide.size(), threads[i].wide_offset);
-    put(images[i].live_after.data(), sizeof(int64_t) * images[i].live_after.size(),
-        threads[i].live_offset);
+    encode_thread(t, plan.objects, signals[i], sink, threads[i]);
+    sink.put(t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
     // A plan that was never scheduled has no keys: the memfd reads zeros there.
     if (t.pace_ns.size() == t.ops.size())
-      put(t.pace_ns.data(), sizeof(uint64_t) * t.pace_ns.size(), threads[i].pace_offset);
-    put(images[i].kind_counts, sizeof images[i].kind_counts, threads[i].kind_counts_offset);
+      sink.put(t.pace_ns.data(), sizeof(uint64_t) * t.pace_ns.size(), threads[i].pace_offset);
   }
   return header.total_bytes;
 }

@@ -32,13 +32,10 @@ struct LiveWalk {
 class Scheduler {
  public:
   Scheduler(Plan& plan, LiveWalk& walk, uint64_t& pace_running)
-      : plan_(plan),
-        walk_(walk),
-        pace_running_(pace_running),
-        stage_(plan.objects.size(), 0),
-        next_(plan.threads.size(), 0) {}
+      : plan_(plan), walk_(walk), pace_running_(pace_running), next_(plan.threads.size(), 0) {}
 
   void run() {
+    stage_.assign(plan_.objects.size(), 0);
     for (uint32_t slot = 0; slot < plan_.threads.size(); ++slot) offer(slot);
     uint64_t done = 0;
     while (done < plan_.op_count) {
@@ -73,11 +70,30 @@ class Scheduler {
 
   void advance_stage(uint32_t obj, uint32_t value) {
     stage_[obj] = std::max(stage_[obj], value);
+    if (blocked_.empty()) return;
     auto it = blocked_.find(obj);
     if (it == blocked_.end()) return;
     std::vector<uint32_t> waiting = std::move(it->second);
     blocked_.erase(it);
     for (uint32_t slot : waiting) offer(slot);
+  }
+
+  // The pace key and the live set after op `index` of `thread`, the `placed`-th op of
+  // the serial order.
+  void walk(ThreadPlan& thread, uint64_t index, uint64_t placed) {
+    const PlanOp& op = thread.ops[index];
+    uint64_t& key = thread.pace_ns[index];
+    pace_running_ = std::max(pace_running_, key);
+    key = pace_running_;
+    if (op.in_obj != kNoObject && (op.flags & kEndsIn) && walk_.live[op.in_obj]) {
+      walk_.live[op.in_obj] = false;
+      walk_.live_bytes -= plan_.objects[op.in_obj].bytes;
+    }
+    if (op.out_obj != kNoObject) {
+      walk_.live[op.out_obj] = true;
+      walk_.live_bytes += plan_.objects[op.out_obj].bytes;
+    }
+    if (walk_.live_bytes > walk_.peak) walk_.peak = walk_.live_bytes, walk_.peak_index = placed;
   }
 
   void execute(uint32_t slot) {
@@ -86,23 +102,9 @@ class Scheduler {
     const PlanOp& op = thread.ops[index];
     thread.serial.push_back(static_cast<uint32_t>(plan_.serial_order.size()));
     plan_.serial_order.push_back(slot);
-    uint64_t& key = thread.pace_ns[index];
-    pace_running_ = std::max(pace_running_, key);
-    key = pace_running_;
-    if (op.in_obj != kNoObject) {
-      if ((op.flags & kEndsIn) && walk_.live[op.in_obj]) {
-        walk_.live[op.in_obj] = false;
-        walk_.live_bytes -= plan_.objects[op.in_obj].bytes;
-      }
-      advance_stage(op.in_obj, op.in_stage + 1);
-    }
-    if (op.out_obj != kNoObject) {
-      walk_.live[op.out_obj] = true;
-      walk_.live_bytes += plan_.objects[op.out_obj].bytes;
-      advance_stage(op.out_obj, 1);
-    }
-    if (walk_.live_bytes > walk_.peak)
-      walk_.peak = walk_.live_bytes, walk_.peak_index = plan_.serial_order.size();
+    walk(thread, index, plan_.serial_order.size());
+    if (op.in_obj != kNoObject) advance_stage(op.in_obj, op.in_stage + 1);
+    if (op.out_obj != kNoObject) advance_stage(op.out_obj, 1);
   }
 
   // Every unfinished thread waits: drop the wait of the earliest recorded head. An
@@ -123,7 +125,7 @@ class Scheduler {
     if (parked.empty()) blocked_.erase(op.in_obj);
     op.flags &= static_cast<uint8_t>(~kWaitIn);
     if (op.flags & kEndsIn) {
-      op.flags &= static_cast<uint8_t>(~kEndsIn);
+      op.flags &= static_cast<uint8_t>(~(kEndsIn | kResetStage));
       if (op.kind == PlanKind::kFree) op.kind = PlanKind::kSkip;
       op.in_obj = kNoObject;  // a realloc degrades to realloc(NULL, n)
     } else {
@@ -225,6 +227,15 @@ void schedule_plan(Plan& plan) {
   order_serially(plan, walk, pace_running);
   plan.peak_live_bytes = peak;
   collect_peak_objects(plan, walk.peak_index);
+  place_thread_bounds(plan);
+}
+
+void finish_merged_schedule(Plan& plan, bool whole, uint64_t peak_index) {
+  if (whole) {
+    collect_peak_objects(plan, peak_index);
+  } else {
+    plan.peak_objects.clear();
+  }
   place_thread_bounds(plan);
 }
 

@@ -33,6 +33,8 @@ TracePlan load_trace_plan(const std::filesystem::path& trace, std::string conten
   traces::MergedReader reader(trace);
   const traces::TraceHeader& header = reader.header();
   PlanBuilder builder(header.page_size);
+  for (const traces::ThreadInfo& thread : reader.threads())
+    builder.expect_events(thread.index, thread.events);
   traces::Event event;
   uint64_t events = 0;
   std::optional<traces::ReadAhead> ahead;
@@ -64,8 +66,15 @@ TraceSegments::~TraceSegments() = default;
 const Plan& TraceSegments::next() {
   traces::Event event;
   bool more = false;
-  while ((more = ahead_ ? ahead_->next(event) : reader_.next(event))) {
-    builder_.add(event);
+  for (;;) {
+    const traces::Event* e = &event;
+    if (ahead_) {
+      e = ahead_->next_in_place();  // read where its batch holds it
+    } else if (!reader_.next(event)) {
+      e = nullptr;
+    }
+    if (!(more = e != nullptr)) break;
+    builder_.add(*e);
     if (builder_.segment_may_end(segment_events_)) break;
   }
   const Plan& plan = builder_.finish_segment(!more);

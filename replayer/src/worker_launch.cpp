@@ -19,6 +19,7 @@
 #include <cstring>
 #include <new>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -278,16 +279,18 @@ class StreamFeeder {
   StreamFeeder(const SegmentSource& next, bool ahead) : next_(next), ahead_(ahead) {
     fd_ = memfd_create("mtreplay-plan-stream", 0);  // inherited by the worker
     if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
-    void* p = mmap(nullptr, kStreamBufferBytes, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+    // Writable: each segment's image is encoded straight into its half.
+    void* p = mmap(nullptr, kStreamBufferBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                   fd_, 0);
     if (p == MAP_FAILED) {
       int err = errno;
       close(fd_);
       throw std::system_error(err, std::generic_category(), "mapping the plan buffer");
     }
-    buffer_ = static_cast<const std::byte*>(p);
+    buffer_ = static_cast<std::byte*>(p);
   }
   ~StreamFeeder() {
-    munmap(const_cast<std::byte*>(buffer_), kStreamBufferBytes);
+    munmap(buffer_, kStreamBufferBytes);
     close(fd_);
   }
   StreamFeeder(const StreamFeeder&) = delete;
@@ -326,8 +329,13 @@ class StreamFeeder {
     }
     const Plan& plan = next_();
     const uint64_t at = stream_segment_offset(index, halves());
-    uint64_t bytes = write_plan_image_to(fd_, plan, false, /*shrink=*/false, at);
-    if (bytes > kStreamHalfBytes) throw std::runtime_error("a plan segment outgrew its buffer");
+    uint64_t bytes;
+    try {
+      bytes =
+          write_plan_image_to(fd_, plan, false, /*shrink=*/false, at, buffer_, kStreamHalfBytes);
+    } catch (const std::length_error&) {
+      throw std::runtime_error("a plan segment outgrew its buffer");
+    }
     std::string problem = out.view.attach(buffer_ + at, bytes);
     if (!problem.empty()) throw std::runtime_error(problem);
     out.before.resize(out.view.header().thread_count);
@@ -343,7 +351,7 @@ class StreamFeeder {
   const SegmentSource& next_;
   const bool ahead_;
   int fd_ = -1;
-  const std::byte* buffer_ = nullptr;
+  std::byte* buffer_ = nullptr;
   Segment ring_[2];
   bool last_ = false;
   uint32_t published_ = 0;

@@ -278,6 +278,45 @@ TEST(PlanBuilder, ThreadStartedBeforeAnyOtherOpStartsAtOnce) {
   EXPECT_EQ(plan.threads[1].start_slot, kNoObject);
 }
 
+// Threads' clocks disagree (one stamps 25 ns behind the others), so recorded times go
+// back and forth in merged order: the builder, which walks the plan as it adds the ops,
+// raises the pace keys to their running maximum as the heap scheduler does, and finds
+// the same serial order and peak.
+TEST(PlanBuilder, WalkAsAddedRaisesKeysWhenTimesGoBack) {
+  Script s;
+  for (uint64_t i = 0; i < 60; ++i) {
+    const uint64_t p = 0x1000 + (i % 5) * 0x100;
+    s.malloc(static_cast<uint32_t>(i % 3), 16 + i, p);
+    if (i % 3 == 2) s.events.back().time_ns -= 25;
+    s.free(static_cast<uint32_t>((i + 1) % 3), p);
+  }
+  const Plan walked = s.build();
+  std::vector<std::vector<uint64_t>> recorded(walked.threads.size());
+  for (const Event& e : s.events) recorded.at(e.thread).push_back(e.time_ns);
+  Plan heap = walked;
+  for (size_t slot = 0; slot < heap.threads.size(); ++slot) {
+    heap.threads[slot].live_after.clear();
+    heap.threads[slot].pace_ns = recorded[slot];  // the heap starts from the times
+  }
+  schedule_plan(heap);
+  EXPECT_EQ(heap.serial_order, walked.serial_order);
+  EXPECT_EQ(heap.peak_live_bytes, walked.peak_live_bytes);
+  size_t raised = 0;  // keys above their op's recorded time
+  for (size_t slot = 0; slot < walked.threads.size(); ++slot) {
+    EXPECT_EQ(heap.threads[slot].pace_ns, walked.threads[slot].pace_ns);
+    for (size_t i = 0; i < recorded[slot].size(); ++i)
+      raised += walked.threads[slot].pace_ns[i] != recorded[slot][i];
+  }
+  EXPECT_GT(raised, 0u) << "the times did go back";
+  uint64_t previous = 0;
+  std::vector<size_t> at(walked.threads.size(), 0);
+  for (uint32_t slot : walked.serial_order) {
+    const uint64_t key = walked.threads[slot].pace_ns[at[slot]++];
+    EXPECT_GE(key, previous) << "keys never decrease along the serial order";
+    previous = key;
+  }
+}
+
 TEST(PlanImage, CarriesEachThreadsLiveBytesAfterEveryOp) {
   // Thread 0 allocates 100 and 200 bytes, thread 1 frees the first and reallocs the
   // second to 50: the sampler sums these per-thread running totals by progress.

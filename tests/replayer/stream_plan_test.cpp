@@ -3,6 +3,7 @@
 // self-contained (no wait on an op of another segment), object ids reused in
 // ascending order.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "mtreplay/replay/plan_builder.hpp"
+#include "mtreplay/replay/plan_image.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
 
 namespace mtreplay::replay {
@@ -124,6 +126,41 @@ TEST_P(StreamPlan, SegmentsAddUpToTheWholePlan) {
       EXPECT_LT(s.slots, plan.objects.size());
     }
   }
+}
+
+// Whole plan's images bytes: the image writer's own walk of each thread's live bytes and
+// count of wide ops, when the plan does not carry them.
+std::vector<std::byte> image_bytes(const Plan& plan) {
+  const int fd = write_plan_image(plan);
+  std::vector<std::byte> bytes(static_cast<size_t>(lseek(fd, 0, SEEK_END)));
+  EXPECT_EQ(pread(fd, bytes.data(), bytes.size(), 0), static_cast<ssize_t>(bytes.size()));
+  close(fd);
+  return bytes;
+}
+
+// A recording with no inversion is ordered and walked by the builder as it adds the ops
+// (PlanBuilder::in_merged_order_): the heap scheduler, the image writer's walk of the
+// live bytes and its count of wide ops must find the very same plan from its ops.
+TEST_P(StreamPlan, TheWalkAsAddedIsTheHeapSchedulesWalk) {
+  const Plan walked = whole(std::filesystem::path(MTREPLAY_SAMPLES_DIR) / GetParam());
+  ASSERT_EQ(walked.anomalies.inversions_repaired, 0u);
+  Plan heap = walked;
+  for (ThreadPlan& thread : heap.threads) {
+    thread.live_after.clear();
+    thread.wide_ops = ThreadPlan::kNoCount;
+  }
+  schedule_plan(heap);
+  EXPECT_EQ(heap.serial_order, walked.serial_order);
+  EXPECT_EQ(heap.peak_live_bytes, walked.peak_live_bytes);
+  EXPECT_EQ(heap.peak_objects, walked.peak_objects);
+  for (size_t slot = 0; slot < walked.threads.size(); ++slot) {
+    EXPECT_EQ(heap.threads[slot].serial, walked.threads[slot].serial);
+    EXPECT_EQ(heap.threads[slot].pace_ns, walked.threads[slot].pace_ns);
+    EXPECT_EQ(heap.threads[slot].start_slot, walked.threads[slot].start_slot);
+    EXPECT_EQ(heap.threads[slot].exit_op, walked.threads[slot].exit_op);
+    EXPECT_EQ(walked.threads[slot].live_after.size(), walked.threads[slot].ops.size() + 1);
+  }
+  EXPECT_TRUE(image_bytes(heap) == image_bytes(walked)) << "the images differ";
 }
 
 // A program that keeps using fresh addresses: the streamed builder's address table stays

@@ -3,10 +3,14 @@
 // thread), and planned into segment images at (the same). BENCHMARKS.md, "Scale".
 //
 // usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT]
+//        plan_rate TRACE --digest [--segment-events N]
 // Prints one JSON line per variant: medians over the rounds, which interleave variants.
+// --digest prints a hash of the bytes of every segment image of the streamed plan and
+// of the whole plan's image instead: a change to the planner must leave them as they were.
 #include <fmt/core.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -15,6 +19,7 @@
 #include <cstring>
 #include <functional>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -49,18 +54,90 @@ uint64_t read_all(const std::string& trace, bool ahead) {
   return events;
 }
 
+// A memfd mapped writable as the streamed parent maps its plan buffer.
+struct Buffer {
+  Buffer() {
+    fd = memfd_create("plan-rate", 0);
+    if (fd < 0) throw std::runtime_error("creating a plan buffer");
+    // Where 64 GiB of address space cannot be had (under valgrind), images go through
+    // pwrite.
+    void* p = mmap(nullptr, replay::kStreamBufferBytes, PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p != MAP_FAILED) base = static_cast<std::byte*>(p);
+  }
+  ~Buffer() {
+    if (base) munmap(base, replay::kStreamBufferBytes);
+    close(fd);
+  }
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  int fd = -1;
+  std::byte* base = nullptr;
+};
+
 // As the parent of `mtreplay replay --plan stream` does: every segment planned and its
-// image written into a memfd, the halves taking turns.
+// image written into a mapped memfd, the halves taking turns.
 uint64_t plan_all(const std::string& trace, uint64_t segment_events, bool ahead) {
   replay::TraceSegments segments(trace, segment_events, ahead);
-  int fd = memfd_create("plan-rate", 0);
+  Buffer buffer;
   for (uint32_t index = 0;; ++index) {
     const replay::Plan& plan = segments.next();
-    replay::write_plan_image_to(fd, plan, false, false, replay::stream_segment_offset(index, 2));
+    replay::write_plan_image_to(buffer.fd, plan, false, false,
+                                replay::stream_segment_offset(index, 2), buffer.base,
+                                replay::kStreamHalfBytes);
     if (plan.last_segment) break;
   }
-  close(fd);
   return segments.identity("not hashed").events;
+}
+
+// FNV-1a over 8-byte words (and the tail bytes), chained over the images.
+uint64_t hash_bytes(uint64_t h, const std::byte* p, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+  }
+  for (; i < n; ++i) h = (h ^ static_cast<uint8_t>(p[i])) * 0x100000001b3ull;
+  return h;
+}
+
+uint64_t hash_image(uint64_t h, int fd, uint64_t at, uint64_t bytes) {
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t start = at & ~(page - 1);
+  void* p =
+      mmap(nullptr, bytes + (at - start), PROT_READ, MAP_SHARED, fd, static_cast<off_t>(start));
+  if (p == MAP_FAILED) throw std::runtime_error("mapping an image to hash it");
+  h = hash_bytes(h, static_cast<const std::byte*>(p) + (at - start), bytes);
+  munmap(p, bytes + (at - start));
+  return h;
+}
+
+int digest(const std::string& trace, uint64_t segment_events) {
+  replay::TraceSegments segments(trace, segment_events, true);
+  Buffer buffer;
+  uint64_t h = 0xcbf29ce484222325ull, count = 0;
+  for (uint32_t index = 0;; ++index) {
+    const replay::Plan& plan = segments.next();
+    const uint64_t at = replay::stream_segment_offset(index, 2);
+    const uint64_t bytes = replay::write_plan_image_to(buffer.fd, plan, false, false, at,
+                                                       buffer.base, replay::kStreamHalfBytes);
+    h = hash_image(h, buffer.fd, at, bytes);
+    ++count;
+    if (plan.last_segment) break;
+  }
+  replay::TracePlan whole = replay::load_trace_plan(trace, "not hashed");
+  int whole_fd = replay::write_plan_image(whole.plan, true);
+  struct stat st {};
+  fstat(whole_fd, &st);
+  const uint64_t w =
+      hash_image(0xcbf29ce484222325ull, whole_fd, 0, static_cast<uint64_t>(st.st_size));
+  close(whole_fd);
+  fmt::print(
+      "{{\"trace\": \"{}\", \"segments\": {}, \"stream_digest\": \"{:016x}\", "
+      "\"whole_digest\": \"{:016x}\"}}\n",
+      trace, count, h, w);
+  return 0;
 }
 
 double median(std::vector<double> v) {
@@ -72,20 +149,35 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    fmt::print(stderr,
-               "usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT]\n");
+    fmt::print(
+        stderr,
+        "usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT] [--digest]\n");
     return 2;
   }
   std::string trace = argv[1];
   unsigned rounds = 3;
   uint64_t segment_events = 1'000'000;
   std::string only;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--rounds") == 0)
-      rounds = static_cast<unsigned>(std::atoi(argv[i + 1]));
-    if (std::strcmp(argv[i], "--segment-events") == 0)
-      segment_events = std::strtoull(argv[i + 1], nullptr, 10);
-    if (std::strcmp(argv[i], "--only") == 0) only = argv[i + 1];
+  bool want_digest = false;
+  for (int i = 2; i < argc; ++i) {
+    const bool has_value = i + 1 < argc;
+    if (std::strcmp(argv[i], "--digest") == 0) {
+      want_digest = true;
+    } else if (std::strcmp(argv[i], "--rounds") == 0 && has_value) {
+      rounds = static_cast<unsigned>(std::atoi(argv[++i]));
+    } else if (std::strcmp(argv[i], "--segment-events") == 0 && has_value) {
+      segment_events = std::strtoull(argv[++i], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--only") == 0 && has_value) {
+      only = argv[++i];
+    }
+  }
+  if (want_digest) {
+    try {
+      return digest(trace, segment_events);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "plan_rate: {}\n", e.what());
+      return 2;
+    }
   }
   std::vector<std::pair<std::string, std::function<uint64_t()>>> variants = {
       {"read", [&] { return read_all(trace, false); }},

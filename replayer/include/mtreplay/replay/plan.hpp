@@ -27,6 +27,14 @@ struct ThreadPlan {
   // the running maximum along the serial order, so that it is non-decreasing in that
   // order: the pace key parallel replay keeps threads in step by.
   std::vector<uint64_t> pace_ns;
+  // When it has op_count + 1 entries: the requested bytes live after each of this
+  // thread's ops (PlanThread::live_offset), walked by the builder as it added them;
+  // else the image writer computes them.
+  std::vector<int64_t> live_after;
+  // The ops that keep their fields in the image's side table (ImageWide), when the
+  // builder counted them; kNoCount: the image writer counts them.
+  static constexpr uint64_t kNoCount = ~uint64_t{0};
+  uint64_t wide_ops = kNoCount;
   uint32_t flags = 0;  // PlanThreadFlags (a segment of a streamed plan)
 };
 

@@ -22,6 +22,10 @@ class PlanBuilder {
   static constexpr uint64_t kInversionWindowNs = 50'000'000;
 
   explicit PlanBuilder(uint64_t page_size = 4096);
+  // A whole plan: the events the trace holds of a recorded thread (its index), known
+  // from its header, so that the thread's arrays are sized once (not grown by
+  // doubling, which left up to half of them unused at the peak).
+  void expect_events(uint32_t recorded_thread, uint64_t events);
   void add(const traces::Event& event);
   Plan finish();  // call once
 
@@ -94,7 +98,7 @@ class PlanBuilder {
   };
 
   uint32_t slot_of(uint32_t recorded_thread);
-  uint32_t append(uint32_t slot, const PlanOp& op);
+  uint32_t append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size, uint64_t aux);
   uint32_t produce(uint32_t slot, uint32_t op_index, uint64_t address, uint64_t bytes,
                    uint32_t align, PlanKind kind, uint64_t time_ns);
   void touch(uint32_t slot, uint32_t op_index, uint32_t obj);
@@ -110,6 +114,12 @@ class PlanBuilder {
   void expire_pending();
   void settle_remaining();
   void open_segment();
+  // The serial walk of the current op, done as it is added (see in_merged_order_).
+  void save_walk();
+  void walk_end(uint32_t slot, uint32_t op_index, uint32_t obj);
+  void walk_produce(uint32_t slot, uint32_t obj, uint64_t bytes);
+  // At the end of a segment or whole plan: its serial order, pace keys, live set.
+  void schedule(bool whole);
 
   Plan plan_;
   uint64_t merged_seq_ = 0;
@@ -117,7 +127,13 @@ class PlanBuilder {
   std::vector<ObjectState> objects_;
   std::vector<uint32_t> producer_slot_;
   std::vector<ThreadState> thread_state_;
+  // Recorded thread index -> slot: a table for the dense indices traces have, a map
+  // for any beyond it.
+  static constexpr uint32_t kDirectThreads = uint32_t{1} << 16;
+  std::vector<uint32_t> slot_by_thread_;
+  std::vector<uint64_t> expected_events_;  // [recorded thread], from expect_events
   std::unordered_map<uint32_t, uint32_t> slots_;
+  uint32_t slot_count_ = 0;
   AddressTable addresses_;
   std::unordered_map<uint64_t, std::vector<Pending>> pending_;
 
@@ -133,12 +149,38 @@ class PlanBuilder {
   uint32_t segment_ = 0;
   uint64_t segment_events_ = 0;
   uint32_t next_id_ = 0;
+  // A thread's free ids are the set bits of its blocks' masks (ids of its newest block
+  // not handed out yet included); the lowest goes first. first_free_[slot] is the rank,
+  // in owned_blocks_[slot], below which no block has a free id.
+  static_assert(kIdBlock == 16);
   std::vector<uint32_t> block_owner_;                 // [id / kIdBlock] -> slot
-  std::vector<std::vector<uint32_t>> free_ids_;       // [slot]
-  std::vector<std::pair<uint32_t, uint32_t>> fresh_;  // [slot] -> next, end of its block
+  std::vector<uint16_t> block_free_;                  // [id / kIdBlock] -> mask of free ids
+  std::vector<uint32_t> block_rank_;                  // [id / kIdBlock] -> its rank in its slot's
+  std::vector<std::vector<uint32_t>> owned_blocks_;   // [slot] -> its blocks, ascending
+  std::vector<uint32_t> first_free_;                  // [slot]
   std::vector<bool> live_;                            // [id]: live along the serial order
   uint64_t live_bytes_ = 0, peak_live_ = 0, pace_running_ = 0;
+
+  // Each op's slot goes into plan_.serial_order and its position there into its
+  // thread's serial array as it is added, in merged (recorded) order. No op then waits
+  // for one recorded after it unless an inversion was repaired, and while none was,
+  // that order is the serial order: the builder walks the live set (and the serial
+  // peak) op by op as it adds them, and the scheduler's heap is not needed. The first
+  // repaired inversion stops that: the walk's state goes back to the segment's start
+  // (saved here) and schedule_plan/schedule_segment order the segment as before.
+  bool in_merged_order_ = true;
+  bool times_sorted_ = true;  // recorded times non-decreasing so far: they are the keys
+  uint64_t last_time_ = 0;
+  uint64_t peak_index_ = 0;       // serial positions up to the peak, in this segment
+  std::vector<uint32_t> ending_;  // ids this segment's ops end, as they are added
+  std::vector<bool> live_saved_;
+  uint64_t live_bytes_saved_ = 0, peak_live_saved_ = 0, pace_running_saved_ = 0;
 };
+
+// The end of a schedule whose serial order is the merged one, already walked: thread
+// start and exit gates and, for a whole plan, the objects live at the serial peak
+// (after `peak_index` ops of the serial order).
+void finish_merged_schedule(Plan& plan, bool whole, uint64_t peak_index);
 
 // Orders the plan's ops into one serial order that respects every dependency,
 // preferring recorded order; breaks (and counts) cycles that a wrong inversion repair

@@ -78,6 +78,12 @@ static_assert(sizeof(ImageOp) == 16);
 // stays on this thread, a free of an object last touched on this thread.
 enum ImageFast : uint8_t { kFastNone = 0, kFastMalloc = 1, kFastFree = 2 };
 
+// Whether an op keeps its full fields in the side table: a cross-thread wait or
+// publication of in_obj (in_stage), an aux, or a size beyond 32 bits.
+inline bool image_op_is_wide(uint8_t flags, uint64_t aux, uint64_t size) {
+  return (flags & (kWaitIn | kPublishIn)) || aux != 0 || size > UINT32_MAX;
+}
+
 struct ImageWide {
   uint64_t size = 0;
   uint64_t aux = 0;

@@ -17,9 +17,13 @@ namespace mtreplay::replay {
 int write_plan_image(const Plan& plan, bool with_addresses = false);
 // The same into `fd` (a regular file or memfd, sized here) from offset `at`; returns
 // the image's size (PlanHeader::total_bytes). Without `shrink`, a larger file keeps its
-// size (a streamed plan's buffer, which the worker keeps mapped).
+// size (a streamed plan's buffer, which the worker keeps mapped). `mapping`: a writable
+// shared mapping of the file from its offset 0, as far as the image reaches: the image
+// is then encoded straight into it (sized first), not copied through pwrite. An image
+// larger than `max_bytes` is not written: std::length_error.
 uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses = false,
-                             bool shrink = true, uint64_t at = 0);
+                             bool shrink = true, uint64_t at = 0, std::byte* mapping = nullptr,
+                             uint64_t max_bytes = UINT64_MAX);
 
 // pwrite of the whole buffer at `offset`, through short writes and EINTR; throws
 // std::system_error(errno, `what`).

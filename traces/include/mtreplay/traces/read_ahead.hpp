@@ -33,6 +33,13 @@ class ReadAhead {
     }
     return refill(out);
   }
+  // The same without copying the event: where it lies in its batch, valid until the
+  // next call; null at the end.
+  const Event* next_in_place() {
+    if (at_ < end_) return at_++;
+    Event first;
+    return refill(first) ? at_ - 1 : nullptr;
+  }
 
  private:
   static constexpr uint32_t kBatches = 8;
