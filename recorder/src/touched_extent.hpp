@@ -34,9 +34,11 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "mtreplay/traces/event.hpp"
+
 namespace mtreplay::recorder::touched {
 
-inline constexpr size_t kMinBytes = 16 * 1024;
+inline constexpr size_t kMinBytes = traces::kTouchedMinBytes;
 
 // Live blocks being measured; 0 keeps the release path to one load.
 extern std::atomic<uint32_t> tracked_count;

@@ -1,6 +1,7 @@
 #include "mtreplay/replay/plan_builder.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <functional>
 #include <stdexcept>
 
@@ -287,7 +288,9 @@ void PlanBuilder::add_allocation(uint32_t slot, const traces::Event& e, PlanKind
     return;
   }
   uint64_t bytes = kind == PlanKind::kCalloc ? e.size * e.count : e.size;
-  produce(slot, index, e.result, bytes, static_cast<uint32_t>(e.align), kind, e.time_ns);
+  const uint32_t obj =
+      produce(slot, index, e.result, bytes, static_cast<uint32_t>(e.align), kind, e.time_ns);
+  if (streaming_ && bytes >= traces::kTouchedMinBytes) unmeasured_.emplace_back(obj, e.result);
 }
 
 void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKind kind) {
@@ -384,9 +387,19 @@ void PlanBuilder::add(const traces::Event& e) {
     }
     case Op::kTouched: {
       // Not a call: how much of a live block the program used. In a streamed plan a
-      // block made in a segment already handed over keeps its whole-block touch.
+      // block made in a segment already handed over keeps its predicted extent
+      // (predict_unmeasured_extents) for the touch at its allocation; this one counts
+      // for its read-back and for the predictions of its size class.
       const AddressState* state = addresses_.find(e.ptr);
-      if (state && state->live != kNoObject) set_used_bytes(plan_.objects[state->live], e.result);
+      if (!state || state->live == kNoObject) break;
+      PlanObject& object = plan_.objects[state->live];
+      set_used_bytes(object, e.result);
+      if (object.bytes > 0) {
+        ExtentClass& c = extent_classes_[63 - __builtin_clzll(object.bytes)];
+        c.used += std::min(1.0, static_cast<double>(e.result) / static_cast<double>(object.bytes));
+        ++c.blocks;
+      }
+      objects_[state->live].measured = true;
       break;
     }
     case Op::kReallocBegin: {
@@ -579,9 +592,24 @@ void PlanBuilder::expire_pending() {
   }
 }
 
+void PlanBuilder::predict_unmeasured_extents() {
+  for (const auto& [obj, address] : unmeasured_) {
+    const AddressState* state = addresses_.find(address);
+    if (!state || state->live != obj || objects_[obj].measured) continue;  // ended, or known
+    PlanObject& object = plan_.objects[obj];
+    const ExtentClass& c = extent_classes_[63 - __builtin_clzll(object.bytes)];
+    if (c.blocks == 0) continue;
+    const double share = c.used / static_cast<double>(c.blocks);
+    set_used_bytes(object,
+                   static_cast<uint64_t>(std::ceil(share * static_cast<double>(object.bytes))));
+  }
+  unmeasured_.clear();
+}
+
 const Plan& PlanBuilder::finish_segment(bool last) {
   if (!segment_open_) open_segment();
   if (last) settle_remaining();
+  predict_unmeasured_extents();
   uint64_t ops = 0;
   for (const auto& t : plan_.threads) ops += t.ops.size();
   plan_.op_count = ops;

@@ -397,6 +397,38 @@ TEST_F(ReplayCli, RecordedTouchedExtentsLeaveUntouchedPagesUnfaulted) {
   }
 }
 
+// Streamed in small segments, a large block's touched event comes segments after its
+// allocation was handed out: the block then gets what its size class's measured blocks
+// used (here 1 page of 4 MiB), not a whole-block touch, so the streamed replay faults in
+// about what the whole plan's does.
+TEST_F(ReplayCli, StreamedBlocksMeasuredSegmentsLaterUseTheirClassesExtent) {
+  constexpr uint64_t kMiB = 1 << 20;
+  TraceScript s;
+  for (uint64_t i = 0; i < 4; ++i) {  // measured early: the class uses 1 page of 4 MiB
+    const uint64_t at = 0x10000000 + i * 8 * kMiB;
+    s.malloc(0, 4 * kMiB, at).touched(0, at, 4096).free(0, at);
+  }
+  for (uint64_t i = 0; i < 16; ++i) s.malloc(0, 4 * kMiB, 0x40000000 + i * 8 * kMiB);
+  for (uint64_t i = 0; i < 300; ++i) s.malloc(0, 64, 0x1000 + i * 64).free(0, 0x1000 + i * 64);
+  for (uint64_t i = 0; i < 16; ++i) {
+    const uint64_t at = 0x40000000 + i * 8 * kMiB;
+    s.touched(0, at, 4096).free(0, at);
+  }
+  const fs::path trace = write(s, "late");
+  auto peak = [&](const std::string& plan, const std::string& touch) {
+    auto doc = replay_json(trace, "--mode serial --allocator glibc --plan " + plan +
+                                      " --segment-events 50 --verify --touch " + touch);
+    EXPECT_EQ(doc["runs"][0]["status"], "ok") << doc["runs"][0]["error"];
+    if (plan == "stream") {
+      EXPECT_GT(doc["runs"][0]["plan_segments"].get<int>(), 5);
+    }
+    return doc["runs"][0]["program_peak_rss_bytes"].get<double>();
+  };
+  const double streamed = peak("stream", "use");
+  EXPECT_GT(peak("stream", "whole") - streamed, 48.0 * kMiB);
+  EXPECT_NEAR(streamed, peak("memory", "use"), 8.0 * kMiB);
+}
+
 TEST_F(ReplayCli, BadOptionsAreBadInput) {
   TraceScript s;
   s.malloc(0, 8, 0x1000);

@@ -56,6 +56,7 @@ class PlanBuilder {
     uint32_t segment = 0;  // of its last touch (streaming)
     bool last_is_producer = true;
     bool published = false;  // a touch waits on its stage word (streaming resets it)
+    bool measured = false;   // a kTouched event gave its extent
   };
   struct Pending {
     uint32_t slot;
@@ -144,7 +145,19 @@ class PlanBuilder {
   bool streaming_ = false;
   size_t address_limit_ = 0;  // forget released addresses past this many
   size_t remembered_addresses_ = kRememberedAddresses;
-  bool segment_open_ = true;     // false once finish_segment handed out its plan
+  bool segment_open_ = true;  // false once finish_segment handed out its plan
+  // A large block's kTouched event comes just before its release, often segments after
+  // the one that made it, when its allocation (and the touch the replay does there) has
+  // been handed out. So the blocks of 16 KiB or more this segment made that are still
+  // live and unmeasured at its end get the share of their pages that the blocks of
+  // their power-of-two size class measured so far used (none measured yet: whole).
+  struct ExtentClass {
+    double used = 0;  // sum of used / bytes
+    uint64_t blocks = 0;
+  };
+  std::vector<std::pair<uint32_t, uint64_t>> unmeasured_;  // (object, address)
+  ExtentClass extent_classes_[64] = {};
+  void predict_unmeasured_extents();
   std::vector<uint32_t> ended_;  // ids the handed-out segment ended
   uint32_t segment_ = 0;
   uint64_t segment_events_ = 0;
@@ -153,12 +166,12 @@ class PlanBuilder {
   // not handed out yet included); the lowest goes first. first_free_[slot] is the rank,
   // in owned_blocks_[slot], below which no block has a free id.
   static_assert(kIdBlock == 16);
-  std::vector<uint32_t> block_owner_;                 // [id / kIdBlock] -> slot
-  std::vector<uint16_t> block_free_;                  // [id / kIdBlock] -> mask of free ids
-  std::vector<uint32_t> block_rank_;                  // [id / kIdBlock] -> its rank in its slot's
-  std::vector<std::vector<uint32_t>> owned_blocks_;   // [slot] -> its blocks, ascending
-  std::vector<uint32_t> first_free_;                  // [slot]
-  std::vector<bool> live_;                            // [id]: live along the serial order
+  std::vector<uint32_t> block_owner_;                // [id / kIdBlock] -> slot
+  std::vector<uint16_t> block_free_;                 // [id / kIdBlock] -> mask of free ids
+  std::vector<uint32_t> block_rank_;                 // [id / kIdBlock] -> its rank in its slot's
+  std::vector<std::vector<uint32_t>> owned_blocks_;  // [slot] -> its blocks, ascending
+  std::vector<uint32_t> first_free_;                 // [slot]
+  std::vector<bool> live_;                           // [id]: live along the serial order
   uint64_t live_bytes_ = 0, peak_live_ = 0, pace_running_ = 0;
 
   // Each op's slot goes into plan_.serial_order and its position there into its

@@ -34,6 +34,9 @@ enum class Op : uint8_t {
 
 inline constexpr uint8_t kOpCount = 18;  // one past the highest Op value
 
+// The smallest block the recorder measures (kTouched): smaller blocks share their pages.
+inline constexpr uint64_t kTouchedMinBytes = 16 * 1024;
+
 struct Event {
   uint64_t time_ns = 0;  // nanoseconds since the trace's start (header clock)
   uint64_t ptr = 0;      // input pointer: free, realloc, reallocarray, usable_size
