@@ -48,6 +48,7 @@ namespace {
 
 constexpr const char* kUsage =
     "usage: mtreplay compare [TRACES...] [-a A,B,...] [--repeat N] [--baseline A]\n"
+    "                        [--mode M] [--touch T] [--pace W] [--timing T] [--plan P]\n"
     "                        [--json F] [--markdown F] [--html F] [--shard K/N]\n"
     "                        [--no-cache] [--cache-dir DIR] [--from RESULT.json... [--force]]\n"
     "No trace: the bundled samples ($MTREPLAY_SAMPLES, <bin>/../share/mtreplay/samples or\n"

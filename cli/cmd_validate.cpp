@@ -41,9 +41,9 @@ using mtreplay::cli::write_text;
 namespace {
 
 constexpr const char* kUsage =
-    "usage: mtreplay validate [-a A,B,...] [--baseline A] [--repeat N] [--warmup N] [--recordings "
-    "N]\n"
-    "                         [--trace T]... [--keep-traces DIR] [--timeout S]\n"
+    "usage: mtreplay validate [-a A,B,...] [--baseline A] [--repeat N] [--warmup N]\n"
+    "                         [--recordings N | --trace T...] [--keep-traces DIR] [--timeout S]\n"
+    "                         [--mode M] [--touch T] [--pace W] [--timing T] [--plan P]\n"
     "                         [--json F] [--markdown F] [--html F] -- CMD [ARGS...]\n"
     "       mtreplay validate --from VALIDATE.json [--json F] [--markdown F] [--html F]\n"
     "Records CMD (or takes its traces from --trace), then runs CMD and replays its traces\n"
