@@ -184,7 +184,12 @@ void collect(const PlanView& plan, ResultsView results, RunResult& r,
     r.rss_timeline.emplace_back(h.timeline[i][0], h.timeline[i][1]);
   // Parallel threads run ahead of the recorded order (a producer ahead of its consumer),
   // so this replay's live set can outgrow the recording's: the larger one is the peak.
-  r.peak_live_bytes = std::max(plan.header().peak_live_bytes, h.sampled_peak_live);
+  // Serial and single replays keep the serial order, whose peak the plan knows exactly;
+  // the sampler, reading the threads one after the other while ops go on, can add a
+  // block freed after its thread was read to one made before the next was.
+  r.peak_live_bytes = r.options.mode == ReplayMode::kParallel
+                          ? std::max(plan.header().peak_live_bytes, h.sampled_peak_live)
+                          : plan.header().peak_live_bytes;
   r.anomalies = plan.header().anomalies;
   r.plan_segments = plan.header().segment;
   r.stream_stall_ns = h.stream_stall_ns;
