@@ -116,9 +116,10 @@ void child_after_fork() {
   segment_recycler_lock().reset();
   large_blocks().reset_locks();
   init_lock.reset();
+  heap.inbox = nullptr;
   for (Arena& a : arenas) {
     a.lock.reset();
-    disown_orphans(a, heap.id);
+    disown_orphans(a, heap.id, &heap.inbox);
   }
 }
 

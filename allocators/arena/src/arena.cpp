@@ -540,14 +540,21 @@ void disown_slab(Arena& arena, Span* span) {
   list_unowned_slab(arena, span);
 }
 
-void disown_orphans(Arena& arena, std::uint64_t survivor) {
+void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox) {
   for (Segment* seg = arena.segments; seg != nullptr; seg = seg->next) {
     for (std::size_t page = 0; page < kPagesPerSegment;) {
       Span* span = span_covering(*seg, page);
       if (span == nullptr) break;  // cannot happen: every first page is current
       page += span->page_count;
       const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_RELAXED);
-      if (span->kind != SpanKind::kSlab || owner == 0 || owner == survivor) continue;
+      if (span->kind != SpanKind::kSlab || owner == 0) continue;
+      if (owner == survivor) {
+        if (__atomic_load_n(&span->remote_pending, __ATOMIC_RELAXED) != 0) {
+          span->remote_next = *survivor_inbox;
+          *survivor_inbox = span;
+        }
+        continue;
+      }
       // The owner died in the middle of who knows what: recount from the bitmap.
       std::size_t free_blocks = 0;
       for (std::size_t w = 0; w < kBitmapWords; ++w)

@@ -54,8 +54,11 @@ void disown_slab(Arena& arena, Span* span);
 // takes it over, so its next frees and allocations there need no lock. `span` is an
 // unowned slab of this arena with at least one block in use.
 void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** inbox);
-// In a forked child: slabs owned by threads that did not survive become unowned.
-void disown_orphans(Arena& arena, std::uint64_t survivor);
+// In a forked child: slabs owned by threads that did not survive become unowned, and the
+// survivor's slabs with remote frees pending go on `survivor_inbox` (emptied by the
+// caller first): the inbox is rebuilt from the slabs themselves, not trusted as the
+// fork found it.
+void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox);
 // Owner only: moves blocks other threads freed into the free bits; returns how many.
 std::size_t collect_remote_frees(Span& span);
 
