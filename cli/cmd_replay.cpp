@@ -273,35 +273,18 @@ int mtreplay::cli::run_replay(Args args) {
   ReplayOptions options;
   options.verify = vm.count("verify") > 0;
   options.measure_slop = vm.count("no-slop") == 0;
-  if (!parse_mode(vm["mode"].as<std::string>(), options.mode)) {
-    fmt::print(stderr, "mtreplay replay: unknown --mode '{}' (parallel, serial, single)\n",
-               vm["mode"].as<std::string>());
+  // The flags compare and validate pass on, checked as they check them.
+  const mtreplay::cli::ReplayFlags flags{
+      vm["mode"].as<std::string>(), vm["touch"].as<std::string>(), vm["pace"].as<std::string>(),
+      vm["timing"].as<std::string>(), vm["plan"].as<std::string>()};
+  if (auto problem = flags.problem()) {
+    fmt::print(stderr, "mtreplay replay: {}\n", *problem);
     return kExitBadInput;
   }
-  if (auto touch = parse_touch(vm["touch"].as<std::string>())) {
-    options.touch = *touch;
-  } else {
-    fmt::print(stderr, "mtreplay replay: unknown --touch '{}' ({})\n",
-               vm["touch"].as<std::string>(), touch_names());
-    return kExitBadInput;
-  }
-  if (!parse_pace(vm["pace"].as<std::string>(), options.pace_window_ns)) {
-    fmt::print(stderr,
-               "mtreplay replay: bad --pace '{}' (none, or a positive duration such as 500us, "
-               "1ms, 2s)\n",
-               vm["pace"].as<std::string>());
-    return kExitBadInput;
-  }
-  if (!parse_timing(vm["timing"].as<std::string>(), options)) {
-    fmt::print(stderr, "mtreplay replay: bad --timing '{}' (none, recorded, scaled:F with F > 0)\n",
-               vm["timing"].as<std::string>());
-    return kExitBadInput;
-  }
-  if (options.timing != TimingMode::kNone && options.mode != ReplayMode::kParallel) {
-    fmt::print(stderr, "mtreplay replay: --timing {} needs --mode parallel\n",
-               vm["timing"].as<std::string>());
-    return kExitBadInput;
-  }
+  parse_mode(flags.mode, options.mode);
+  options.touch = *parse_touch(flags.touch);
+  parse_pace(flags.pace, options.pace_window_ns);
+  parse_timing(flags.timing, options);
   std::string policy = vm["on-anomaly"].as<std::string>();
   if (policy != "skip" && policy != "fail") {
     fmt::print(stderr, "mtreplay replay: unknown --on-anomaly '{}' (skip, fail)\n", policy);
@@ -344,11 +327,7 @@ int mtreplay::cli::run_replay(Args args) {
   }
 
   fs::path trace = vm["trace"].as<std::string>();
-  const std::string plan_mode = vm["plan"].as<std::string>();
-  if (plan_mode != "auto" && plan_mode != "memory" && plan_mode != "stream") {
-    fmt::print(stderr, "mtreplay replay: unknown --plan '{}' (auto, memory, stream)\n", plan_mode);
-    return kExitBadInput;
-  }
+  const std::string& plan_mode = flags.plan;
   if (plan_mode == "stream" && options.live_map == LiveMapKind::kPointerMapByAddress) {
     fmt::print(stderr,
                "mtreplay replay: --plan stream has no recorded addresses for --live-map "

@@ -395,7 +395,7 @@ void PlanBuilder::add(const traces::Event& e) {
       PlanObject& object = plan_.objects[state->live];
       set_used_bytes(object, e.result);
       if (object.bytes > 0) {
-        ExtentClass& c = extent_classes_[63 - __builtin_clzll(object.bytes)];
+        ExtentClass& c = extent_class(object.bytes);
         c.used += std::min(1.0, static_cast<double>(e.result) / static_cast<double>(object.bytes));
         ++c.blocks;
       }
@@ -597,7 +597,7 @@ void PlanBuilder::predict_unmeasured_extents() {
     const AddressState* state = addresses_.find(address);
     if (!state || state->live != obj || objects_[obj].measured) continue;  // ended, or known
     PlanObject& object = plan_.objects[obj];
-    const ExtentClass& c = extent_classes_[63 - __builtin_clzll(object.bytes)];
+    const ExtentClass& c = extent_class(object.bytes);
     if (c.blocks == 0) continue;
     const double share = c.used / static_cast<double>(c.blocks);
     set_used_bytes(object,

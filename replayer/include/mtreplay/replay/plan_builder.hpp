@@ -157,6 +157,7 @@ class PlanBuilder {
   };
   std::vector<std::pair<uint32_t, uint64_t>> unmeasured_;  // (object, address)
   ExtentClass extent_classes_[64] = {};
+  ExtentClass& extent_class(uint64_t bytes) { return extent_classes_[63 - __builtin_clzll(bytes)]; }
   void predict_unmeasured_extents();
   std::vector<uint32_t> ended_;  // ids the handed-out segment ended
   uint32_t segment_ = 0;
