@@ -47,7 +47,7 @@ std::string failure_of(RunStatus status, const std::string& error, const std::st
 }
 
 void fill_program(AllocatorFidelity& a, const Validation& v) {
-  std::vector<double> wall, cpu, rss;
+  std::vector<double> wall, cpu, rss, cpu_half[2], rss_half[2];
   for (const auto& r : v.program_runs) {
     if (r.allocator != a.allocator) continue;
     if (!r.ok()) {
@@ -57,13 +57,24 @@ void fill_program(AllocatorFidelity& a, const Validation& v) {
     }
     if (r.warmup) continue;
     ++a.program_ok;
+    const int half = r.repeat % 2;
     if (r.wall_ns) wall.push_back(static_cast<double>(*r.wall_ns));
-    if (r.cpu_ns()) cpu.push_back(static_cast<double>(*r.cpu_ns()));
-    if (r.peak_rss_bytes) rss.push_back(static_cast<double>(*r.peak_rss_bytes));
+    if (r.cpu_ns()) {
+      cpu.push_back(static_cast<double>(*r.cpu_ns()));
+      cpu_half[half].push_back(cpu.back());
+    }
+    if (r.peak_rss_bytes) {
+      rss.push_back(static_cast<double>(*r.peak_rss_bytes));
+      rss_half[half].push_back(rss.back());
+    }
   }
   a.program_wall = median_of(wall);
   a.program_cpu = median_of(cpu);
   a.program_rss = median_of(rss);
+  for (int half : {0, 1}) {
+    a.program_cpu_half[half] = median_of(cpu_half[half]);
+    a.program_rss_half[half] = median_of(rss_half[half]);
+  }
   if (!rss.empty()) {
     const auto [lo, hi] = std::minmax_element(rss.begin(), rss.end());
     a.program_rss_min = *lo, a.program_rss_max = *hi;
@@ -118,7 +129,7 @@ void fill_replay(AllocatorFidelity& a, const Validation& v,
     round.shown = std::max(round.shown, shown);
     round.delta = std::max(round.delta, static_cast<double>(r.peak_rss_delta_bytes.value_or(0)));
   }
-  std::vector<double> wall, cpu, rss, delta, shown;
+  std::vector<double> wall, cpu, rss, delta, shown, cpu_half[2], rss_half[2];
   for (const auto& [key, round] : rounds) {
     const auto expected = traces_per_recording.find(key.second);
     if (round.failed || expected == traces_per_recording.end() || round.ok != expected->second)
@@ -128,10 +139,16 @@ void fill_replay(AllocatorFidelity& a, const Validation& v,
     rss.push_back(round.rss);
     shown.push_back(round.shown);
     delta.push_back(round.delta);
+    cpu_half[key.first % 2].push_back(round.cpu);
+    rss_half[key.first % 2].push_back(round.rss);
   }
   a.replay_wall = median_of(wall);
   a.replay_cpu = median_of(cpu);
   a.replay_rss = median_of(rss);
+  for (int half : {0, 1}) {
+    a.replay_cpu_half[half] = median_of(cpu_half[half]);
+    a.replay_rss_half[half] = median_of(rss_half[half]);
+  }
   a.replay_program_rss = median_of(shown);
   a.replay_rss_delta = median_of(delta);
 }
@@ -142,6 +159,21 @@ std::string signed2(double v) {
 
 std::string span_text(double span) {
   return std::isnan(span) ? std::string("-") : fmt::format("{:.2f}", span);
+}
+
+// Spearman between the medians of the even and the odd measured rounds, over the
+// allocators with both; NaN below 4 rounds (a half of one run says nothing of spread).
+double self_agreement(const std::vector<AllocatorFidelity>& allocators,
+                      std::optional<double> (AllocatorFidelity::*halves)[2], int repeat) {
+  if (repeat < 4) return kNaN;
+  std::vector<double> even, odd;
+  for (const auto& a : allocators) {
+    const auto& h = a.*halves;
+    if (!h[0] || !h[1]) continue;
+    even.push_back(*h[0]);
+    odd.push_back(*h[1]);
+  }
+  return even.size() >= 3 ? spearman(even, odd) : kNaN;
 }
 
 std::string rho_text(double rho) {
@@ -245,6 +277,13 @@ std::string footer_lines(const FidelitySummary& s) {
         "the program's ratios span wall {}, CPU {}, peak RSS {} (ranks within a few hundredths "
         "are the runs' noise)\n",
         span_text(s.wall_span), span_text(s.cpu_span), span_text(s.rss_span));
+  if (!std::isnan(s.program_self.cpu) || !std::isnan(s.program_self.rss))
+    out += fmt::format(
+        "self-agreement (Spearman, even rounds vs odd): program CPU {}, peak RSS {}; replay "
+        "CPU {}, peak RSS {} (a program that does not rank its allocators alike from one half "
+        "of its runs to the other cannot be predicted better)\n",
+        rho_text(s.program_self.cpu), rho_text(s.program_self.rss), rho_text(s.replay_self.cpu),
+        rho_text(s.replay_self.rss));
   if (s.cpu_pairs)
     out += fmt::format(
         "CPU order: the program tells {} of {} allocator pairs apart beyond its runs' spread; "
@@ -368,9 +407,14 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
   s.wall_rho = spearman(pw, rw);
   s.cpu_rho = spearman(pc, rc);
   s.rss_rho = spearman(pr, rr);
+  s.program_self = {self_agreement(s.allocators, &AllocatorFidelity::program_cpu_half, v.repeat),
+                    self_agreement(s.allocators, &AllocatorFidelity::program_rss_half, v.repeat)};
+  s.replay_self = {self_agreement(s.allocators, &AllocatorFidelity::replay_cpu_half, v.repeat),
+                   self_agreement(s.allocators, &AllocatorFidelity::replay_rss_half, v.repeat)};
 
   // The verdict.
   std::vector<std::string> misses, met, notes;  // notes: named either way, not judged
+  std::vector<std::string> unjudged;            // below the threshold, as the program itself
   if (!base || !base->program_rss || !base->replay_rss) {
     s.verdict = FidelityVerdict::kInconclusive;
     s.verdict_text = fmt::format(
@@ -406,16 +450,21 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
       met.push_back(fmt::format("peak RSS ratios within +-{:.2f} (worst {} {})",
                                 limits.max_rss_ratio_error, worst_name, signed2(worst)));
     if (s.ranked >= 3) {
-      auto judge = [&](double rho, double min, const char* what) {
+      auto judge = [&](double rho, double min, double program_self, const char* what) {
         if (std::isnan(rho))
           met.push_back(fmt::format("{} rho undefined (ties)", what));
-        else if (rho < min)
-          misses.push_back(fmt::format("{} rho {:.2f} < {:.2f}", what, rho, min));
-        else
+        else if (rho >= min)
           met.push_back(fmt::format("{} rho {:.2f} >= {:.2f}", what, rho, min));
+        else if (program_self < min)  // false for NaN: too few rounds to tell
+          unjudged.push_back(fmt::format(
+              "{} rho {:.2f} < {:.2f} not judged: the program's own halves of rounds rank "
+              "alike at {:.2f}",
+              what, rho, min, program_self));
+        else
+          misses.push_back(fmt::format("{} rho {:.2f} < {:.2f}", what, rho, min));
       };
-      judge(s.rss_rho, limits.min_rss_rho, "peak RSS");
-      judge(s.cpu_rho, limits.min_cpu_rho, "CPU");
+      judge(s.rss_rho, limits.min_rss_rho, s.program_self.rss, "peak RSS");
+      judge(s.cpu_rho, limits.min_cpu_rho, s.program_self.cpu, "CPU");
     } else {
       met.push_back(fmt::format("{} allocators: too few to judge ranks", s.ranked));
     }
@@ -424,8 +473,18 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
       for (const auto& p : parts) out += (out.empty() ? "" : "; ") + p;
       return out;
     };
-    s.verdict = misses.empty() ? FidelityVerdict::kFaithful : FidelityVerdict::kNotFaithful;
-    s.verdict_text = misses.empty() ? "faithful: " + join(met) : "not faithful: " + join(misses);
+    if (!misses.empty()) {
+      s.verdict = FidelityVerdict::kNotFaithful;
+      s.verdict_text = "not faithful: " + join(misses);
+      notes.insert(notes.begin(), unjudged.begin(), unjudged.end());
+    } else if (!unjudged.empty()) {
+      s.verdict = FidelityVerdict::kInconclusive;
+      s.verdict_text = "inconclusive: " + join(unjudged);
+      notes.insert(notes.begin(), met.begin(), met.end());
+    } else {
+      s.verdict = FidelityVerdict::kFaithful;
+      s.verdict_text = "faithful: " + join(met);
+    }
     if (!notes.empty()) s.verdict_text += "; " + join(notes);
   }
 
@@ -671,6 +730,11 @@ nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s) {
        {{"wall", rho_json(s.wall_span)},
         {"cpu", rho_json(s.cpu_span)},
         {"peak_rss", rho_json(s.rss_span)}}},
+      {"self_agreement",
+       {{"program",
+         {{"cpu", rho_json(s.program_self.cpu)}, {"peak_rss", rho_json(s.program_self.rss)}}},
+        {"replay",
+         {{"cpu", rho_json(s.replay_self.cpu)}, {"peak_rss", rho_json(s.replay_self.rss)}}}}},
       {"cpu_pairs",
        {{"pairs", s.cpu_pairs},
         {"resolved", s.cpu_pairs_resolved},

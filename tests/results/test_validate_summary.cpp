@@ -207,3 +207,48 @@ TEST(ValidateSummary, CpuPairsCountOnlyWhatTheProgramTellsApart) {
   EXPECT_EQ(s.cpu_pairs_resolved, 2u);
   EXPECT_EQ(s.cpu_pairs_agreeing, 1u);
 }
+
+// Four allocators, four rounds. The program's CPU order is glibc > jem > mi > tc; the
+// replay orders the last two the other way (rho 0.80 < 0.85).
+mr::Validation four_rounds(bool program_reproducible) {
+  mr::Validation v;
+  v.command = {"prog"};
+  v.allocators = {"glibc", "jem", "mi", "tc"};
+  v.baseline = "glibc";
+  v.repeat = 4;
+  const uint64_t cpu[] = {100, 90, 80, 70}, replay_cpu[] = {50, 40, 20, 30};
+  for (size_t a = 0; a < 4; ++a)
+    for (int round = 0; round < 4; ++round) {
+      uint64_t c = cpu[a];
+      // Not reproducible: odd rounds turn the program's order upside down, by less than
+      // the even rounds set it, so that the medians over all rounds keep it.
+      if (!program_reproducible && round % 2) c = 150 - c / 2;
+      v.program_runs.push_back(program(v.allocators[a], round, c, 100));
+      v.replays.runs.push_back(replay(v.allocators[a], round, "main", replay_cpu[a], 130));
+    }
+  return v;
+}
+
+TEST(ValidateSummary, ARankTheProgramDoesNotReproduceIsNotJudged) {
+  mr::FidelitySummary s = mr::summarize_fidelity(four_rounds(true));
+  EXPECT_DOUBLE_EQ(s.program_self.cpu, 1.0);
+  EXPECT_DOUBLE_EQ(s.replay_self.cpu, 1.0);
+  EXPECT_NEAR(s.cpu_rho, 0.8, 1e-12);
+  EXPECT_EQ(s.verdict, mr::FidelityVerdict::kNotFaithful) << s.verdict_text;
+  EXPECT_NE(s.verdict_text.find("CPU rho 0.80 < 0.85"), std::string::npos) << s.verdict_text;
+
+  s = mr::summarize_fidelity(four_rounds(false));
+  EXPECT_DOUBLE_EQ(s.program_self.cpu, -1.0);  // the halves rank the other way round
+  EXPECT_EQ(s.verdict, mr::FidelityVerdict::kInconclusive) << s.verdict_text;
+  EXPECT_NE(s.verdict_text.find("not judged: the program's own halves of rounds rank alike at "
+                                "-1.00"),
+            std::string::npos)
+      << s.verdict_text;
+  EXPECT_EQ(mr::fidelity_exit_code(s), 0);
+  const auto json = mr::fidelity_json(four_rounds(false), s);
+  EXPECT_DOUBLE_EQ(json["validation"]["self_agreement"]["program"]["cpu"].get<double>(), -1.0);
+
+  // Two rounds: no halves to compare, so every rank is judged.
+  mr::FidelitySummary two = mr::summarize_fidelity(three_allocators());
+  EXPECT_TRUE(std::isnan(two.program_self.cpu));
+}

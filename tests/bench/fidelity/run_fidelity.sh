@@ -132,18 +132,21 @@ for name in names:
     missed |= not met
     span = v.get("program_ratio_span", {})
     pairs = v.get("cpu_pairs")
-    rows.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+    own = v.get("self_agreement", {}).get("program", {})
+    rows.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
         name, len(v["traces"]), s["allocators"], f(s["wall"]), f(s["cpu"]),
+        "{} / {}".format(f(own.get("cpu")), f(own.get("peak_rss"))),
         "{}/{}".format(pairs["agreeing"], pairs["resolved"]) if pairs else "-", f(s["peak_rss"]),
         "{} / {}".format(f(span.get("cpu")), f(span.get("peak_rss"))),
         "-" if worst is None else "{:+.2f} ({})".format(worst, worst_name),
         v["verdict"] + (" (failed: " + ", ".join(failed) + ")" if failed else "")
         + ("; output " + v["output"]["note"] if v["output"]["note"] else ""),
         "**met**" if met else "missed"))
-head = ("| program | processes | allocators | rho wall | rho CPU | CPU pairs agreeing/resolved "
+head = ("| program | processes | allocators | rho wall | rho CPU "
+        "| program's own halves rho CPU / peak RSS | CPU pairs agreeing/resolved "
         "| rho peak RSS | program's ratio span CPU / peak RSS | worst peak-RSS ratio error "
         "| verdict | target |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
 text = "Fidelity, {} rounds (targets: rho peak RSS >= 0.9, rho CPU >= 0.85, |peak-RSS ratio error| <= 0.1)\n\n{}\n{}\n".format(
     "/".join(str(r) for r in sorted(rounds)) or "no", head, "\n".join(rows))
 open(os.path.join(out, "summary.md"), "w").write(text)

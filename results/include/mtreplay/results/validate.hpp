@@ -116,6 +116,10 @@ struct AllocatorFidelity {
   // its threads happened to interleave); a replay of one recording cannot be held to
   // more than that.
   std::optional<double> program_rss_min, program_rss_max;
+  // The same medians over each half of the measured rounds (even and odd), for how
+  // well the runs agree with themselves (FidelitySummary::self).
+  std::optional<double> program_cpu_half[2], program_rss_half[2];
+  std::optional<double> replay_cpu_half[2], replay_rss_half[2];
   // Ratios to the baseline allocator. The replayed peak-RSS ratio predicts the
   // program's: the baseline program's peak plus the difference the replays show,
   // (program_rss(base) + replay_rss(A) - replay_rss(base)) / program_rss(base); the
@@ -149,6 +153,15 @@ struct FidelitySummary {
   // allocators, those whose program CPU medians differ by more than their two spreads
   // added (the program tells them apart), and of those, the ones the replay orders alike.
   size_t cpu_pairs = 0, cpu_pairs_resolved = 0, cpu_pairs_agreeing = 0;
+  // How well the runs agree with themselves: over the same allocators, Spearman between
+  // the medians of the even and of the odd measured rounds (NaN below 4 rounds). A
+  // program whose own halves rank its allocators alike at 0.3 cannot be predicted to
+  // 0.85 by any replay: a rank below the threshold is then not judged, and the verdict
+  // is at best inconclusive.
+  struct SelfAgreement {
+    double cpu = 0, rss = 0;
+  };
+  SelfAgreement program_self, replay_self;
   FidelityVerdict verdict = FidelityVerdict::kInconclusive;
   std::string verdict_text;  // one line: the verdict and why
   bool failures = false;     // a program or replay run failed or crashed
