@@ -32,6 +32,15 @@ std::optional<double> ratio(std::optional<double> a, std::optional<double> b) {
   return *a / *b;
 }
 
+// The program's figure under the allocator the replays predict: the baseline program's
+// plus the difference between the two replays, over the baseline program's.
+std::optional<double> predicted_ratio(std::optional<double> program_base,
+                                      std::optional<double> replay,
+                                      std::optional<double> replay_base) {
+  if (!program_base || !replay || !replay_base || !(*program_base > 0)) return std::nullopt;
+  return (*program_base + *replay - *replay_base) / *program_base;
+}
+
 std::optional<double> difference(std::optional<double> a, std::optional<double> b) {
   if (!a || !b) return std::nullopt;
   return *a - *b;
@@ -259,9 +268,10 @@ std::string header_lines(const Validation& v, const FidelitySummary& s) {
   if (!s.traces.empty()) out.pop_back();
   out += "\n";
   out += fmt::format(
-      "{} round{} after {} warm-up; ratios to {}; err = replay ratio - program ratio; replay "
-      "peak RSS is the replay's less the replayer's plan and tables, its ratio the "
-      "program's peak it predicts\n",
+      "{} round{} after {} warm-up; ratios to {}; err = replay ratio - program ratio; a "
+      "replay ratio is the program's it predicts (the baseline program's figure plus the "
+      "replays' difference); replay peak RSS is the replay's less the replayer's plan and "
+      "tables\n",
       v.repeat, v.repeat == 1 ? "" : "s", v.warmup, s.baseline);
   return out;
 }
@@ -364,15 +374,16 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
     const AllocatorFidelity b = *base;
     for (auto& a : s.allocators) {
       a.program_wall_ratio = ratio(a.program_wall, b.program_wall);
-      a.replay_wall_ratio = ratio(a.replay_wall, b.replay_wall);
+      a.replay_wall_ratio = predicted_ratio(b.program_wall, a.replay_wall, b.replay_wall);
+      a.replay_wall_alone_ratio = ratio(a.replay_wall, b.replay_wall);
       a.program_cpu_ratio = ratio(a.program_cpu, b.program_cpu);
-      a.replay_cpu_ratio = ratio(a.replay_cpu, b.replay_cpu);
+      a.replay_cpu_ratio = predicted_ratio(b.program_cpu, a.replay_cpu, b.replay_cpu);
+      a.replay_cpu_alone_ratio = ratio(a.replay_cpu, b.replay_cpu);
       a.program_rss_ratio = ratio(a.program_rss, b.program_rss);
       a.program_rss_ratio_min = ratio(a.program_rss_min, b.program_rss);
       a.program_rss_ratio_max = ratio(a.program_rss_max, b.program_rss);
       a.replay_heap_ratio = ratio(a.replay_rss_delta, b.replay_rss_delta);
-      if (a.replay_rss && b.replay_rss && b.program_rss && *b.program_rss > 0)
-        a.replay_rss_ratio = (*b.program_rss + *a.replay_rss - *b.replay_rss) / *b.program_rss;
+      a.replay_rss_ratio = predicted_ratio(b.program_rss, a.replay_rss, b.replay_rss);
     }
   }
 
@@ -682,36 +693,41 @@ nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s) {
                             {"stdout_hash", r.stdout_hash}});
   json allocators = json::array();
   for (const auto& a : s.allocators)
-    allocators.push_back({{"name", a.allocator},
-                          {"ok", a.ok()},
-                          {"program_runs_ok", a.program_ok},
-                          {"program_runs_failed", a.program_failed},
-                          {"replay_runs_ok", a.replay_ok},
-                          {"replay_runs_failed", a.replay_failed},
-                          {"failure", a.failure},
-                          {"program",
-                           {{"wall_ns", opt_json(a.program_wall)},
-                            {"cpu_ns", opt_json(a.program_cpu)},
-                            {"peak_rss_bytes", opt_json(a.program_rss)}}},
-                          {"replay",
-                           {{"wall_ns", opt_json(a.replay_wall)},
-                            {"cpu_ns", opt_json(a.replay_cpu)},
-                            {"peak_rss_bytes", opt_json(a.replay_rss)},
-                            {"program_peak_rss_bytes", opt_json(a.replay_program_rss)},
-                            {"peak_rss_delta_bytes", opt_json(a.replay_rss_delta)}}},
-                          {"ratio",
-                           {{"program_wall", opt_json(a.program_wall_ratio)},
-                            {"replay_wall", opt_json(a.replay_wall_ratio)},
-                            {"wall_error", opt_json(a.wall_error())},
-                            {"program_cpu", opt_json(a.program_cpu_ratio)},
-                            {"replay_cpu", opt_json(a.replay_cpu_ratio)},
-                            {"cpu_error", opt_json(a.cpu_error())},
-                            {"program_peak_rss", opt_json(a.program_rss_ratio)},
-                            {"program_peak_rss_min", opt_json(a.program_rss_ratio_min)},
-                            {"program_peak_rss_max", opt_json(a.program_rss_ratio_max)},
-                            {"replay_peak_rss", opt_json(a.replay_rss_ratio)},
-                            {"peak_rss_error", opt_json(a.rss_error())},
-                            {"replay_heap", opt_json(a.replay_heap_ratio)}}}});
+    allocators.push_back(
+        {{"name", a.allocator},
+         {"ok", a.ok()},
+         {"program_runs_ok", a.program_ok},
+         {"program_runs_failed", a.program_failed},
+         {"replay_runs_ok", a.replay_ok},
+         {"replay_runs_failed", a.replay_failed},
+         {"failure", a.failure},
+         {"program",
+          {{"wall_ns", opt_json(a.program_wall)},
+           {"cpu_ns", opt_json(a.program_cpu)},
+           {"peak_rss_bytes", opt_json(a.program_rss)}}},
+         {"replay",
+          {{"wall_ns", opt_json(a.replay_wall)},
+           {"cpu_ns", opt_json(a.replay_cpu)},
+           {"peak_rss_bytes", opt_json(a.replay_rss)},
+           {"program_peak_rss_bytes", opt_json(a.replay_program_rss)},
+           {"peak_rss_delta_bytes", opt_json(a.replay_rss_delta)}}},
+         {"ratio",
+          {{"program_wall", opt_json(a.program_wall_ratio)},
+           {"replay_wall", opt_json(a.replay_wall_alone_ratio)},
+           {"wall_error", opt_json(difference(a.replay_wall_alone_ratio, a.program_wall_ratio))},
+           {"predicted_wall", opt_json(a.replay_wall_ratio)},
+           {"predicted_wall_error", opt_json(a.wall_error())},
+           {"program_cpu", opt_json(a.program_cpu_ratio)},
+           {"replay_cpu", opt_json(a.replay_cpu_alone_ratio)},
+           {"cpu_error", opt_json(difference(a.replay_cpu_alone_ratio, a.program_cpu_ratio))},
+           {"predicted_cpu", opt_json(a.replay_cpu_ratio)},
+           {"predicted_cpu_error", opt_json(a.cpu_error())},
+           {"program_peak_rss", opt_json(a.program_rss_ratio)},
+           {"program_peak_rss_min", opt_json(a.program_rss_ratio_min)},
+           {"program_peak_rss_max", opt_json(a.program_rss_ratio_max)},
+           {"replay_peak_rss", opt_json(a.replay_rss_ratio)},
+           {"peak_rss_error", opt_json(a.rss_error())},
+           {"replay_heap", opt_json(a.replay_heap_ratio)}}}});
   doc["validation"] = {
       {"command", v.command},
       {"baseline", s.baseline},

@@ -81,8 +81,15 @@ TEST(ValidateSummary, RatiosErrorsAndTheRssPrediction) {
   EXPECT_NEAR(*jem.replay_rss_ratio, 1.18, 1e-12);
   EXPECT_NEAR(*jem.rss_error(), -0.02, 1e-12);
   EXPECT_NEAR(*jem.replay_heap_ratio, 78.0 / 60.0, 1e-12);
-  EXPECT_NEAR(*jem.replay_cpu_ratio, 0.6, 1e-12);
-  EXPECT_NEAR(*jem.cpu_error(), 0.6 - 80.5 / 100.5, 1e-12);
+  // The replays alone: 30 / 50 ms. The prediction adds the program's own 50.5 ms of
+  // work beside its allocator (100.5 - 50) to both: (100.5 + 30 - 50) / 100.5.
+  EXPECT_NEAR(*jem.replay_cpu_alone_ratio, 0.6, 1e-12);
+  EXPECT_NEAR(*jem.replay_cpu_ratio, 80.5 / 100.5, 1e-12);
+  EXPECT_NEAR(*jem.cpu_error(), 0.0, 1e-12);
+  const auto ratio =
+      mr::fidelity_json(three_allocators(), s)["validation"]["allocators"][1]["ratio"];
+  EXPECT_NEAR(ratio["replay_cpu"].get<double>(), 0.6, 1e-12);  // the schema's, unchanged
+  EXPECT_NEAR(ratio["predicted_cpu"].get<double>(), 80.5 / 100.5, 1e-12);
   EXPECT_EQ(s.ranked, 3u);
   EXPECT_DOUBLE_EQ(s.rss_rho, 1.0);
   EXPECT_DOUBLE_EQ(s.cpu_rho, 1.0);

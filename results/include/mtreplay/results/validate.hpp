@@ -120,13 +120,18 @@ struct AllocatorFidelity {
   // well the runs agree with themselves (FidelitySummary::self).
   std::optional<double> program_cpu_half[2], program_rss_half[2];
   std::optional<double> replay_cpu_half[2], replay_rss_half[2];
-  // Ratios to the baseline allocator. The replayed peak-RSS ratio predicts the
-  // program's: the baseline program's peak plus the difference the replays show,
-  // (program_rss(base) + replay_rss(A) - replay_rss(base)) / program_rss(base); the
-  // replayer's own memory (plan, tables) is the same under every allocator and drops
-  // out. replay_heap_ratio is the replays' own: replay_rss_delta(A) / (base's).
+  // Ratios to the baseline allocator. A replayed ratio predicts the program's: the
+  // baseline program's figure plus the difference the replays show, e.g.
+  // (program_rss(base) + replay_rss(A) - replay_rss(base)) / program_rss(base). What the
+  // program does besides its allocator calls (its own compute, the replayer's plan and
+  // tables for memory) is the same under every allocator and drops out; a replay alone
+  // would set its allocator differences against the allocator's time only (sqlite3:
+  // the replays' CPU spans 0.9-1.5x glibc's, the program's 1.0-1.1x). The replays' own
+  // ratios: replay_wall_alone_ratio, replay_cpu_alone_ratio, and replay_heap_ratio =
+  // replay_rss_delta(A) / (base's).
   std::optional<double> program_wall_ratio, replay_wall_ratio, program_cpu_ratio, replay_cpu_ratio,
       program_rss_ratio, replay_rss_ratio, replay_heap_ratio;
+  std::optional<double> replay_wall_alone_ratio, replay_cpu_alone_ratio;
   // program_rss_min and _max over the baseline program's median peak RSS.
   std::optional<double> program_rss_ratio_min, program_rss_ratio_max;
   // replay ratio - program ratio
