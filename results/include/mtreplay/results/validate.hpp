@@ -126,7 +126,7 @@ struct AllocatorFidelity {
   // program does besides its allocator calls (its own compute, the replayer's plan and
   // tables for memory) is the same under every allocator and drops out; a replay alone
   // would set its allocator differences against the allocator's time only (sqlite3:
-  // the replays' CPU spans 0.9-1.5x glibc's, the program's 1.0-1.1x). The replays' own
+  // the replays' CPU spans 0.91-1.92x glibc's, the program's 0.96-1.14x). The replays' own
   // ratios: replay_wall_alone_ratio, replay_cpu_alone_ratio, and replay_heap_ratio =
   // replay_rss_delta(A) / (base's).
   std::optional<double> program_wall_ratio, replay_wall_ratio, program_cpu_ratio, replay_cpu_ratio,
