@@ -117,7 +117,7 @@ struct AllocatorFidelity {
   // more than that.
   std::optional<double> program_rss_min, program_rss_max;
   // The same medians over each half of the measured rounds (even and odd), for how
-  // well the runs agree with themselves (FidelitySummary::self).
+  // well the runs agree with themselves (FidelitySummary::program_self, replay_self).
   std::optional<double> program_cpu_half[2], program_rss_half[2];
   std::optional<double> replay_cpu_half[2], replay_rss_half[2];
   // Ratios to the baseline allocator. A replayed ratio predicts the program's: the
