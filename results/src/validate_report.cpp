@@ -490,7 +490,10 @@ FidelitySummary summarize_fidelity(const Validation& v, const FidelityThresholds
       notes.insert(notes.begin(), unjudged.begin(), unjudged.end());
     } else if (!unjudged.empty()) {
       s.verdict = FidelityVerdict::kInconclusive;
-      s.verdict_text = "inconclusive: " + join(unjudged);
+      s.verdict_text =
+          "inconclusive (more rounds, --repeat, or a quieter machine may settle "
+          "it): " +
+          join(unjudged);
       notes.insert(notes.begin(), met.begin(), met.end());
     } else {
       s.verdict = FidelityVerdict::kFaithful;
