@@ -63,13 +63,16 @@ struct ClassSlabs {
 // and for unowned slabs one arena lock per run of slabs of an arena (with both threads of
 // a producer/consumer pair running at once, a lock per free kept the producer's arena
 // lock so busy that the producer moved to new arenas and left its freed memory behind:
-// peak RSS 3x glibc's). Each block with its slab and index, found by the free's checks.
+// peak RSS 3x glibc's). Each block as its slab and bitmap word (the descriptor's address
+// plus the word: descriptors are 64-byte aligned) and its bit in that word, found by the
+// free's checks. (Gathered per slab as they come, a lookup among the batch's slabs cost
+// more than the flush saved: a consumer frees the blocks of many classes in turn, and 32
+// frees of the prodcons sample touch about 16 slabs.)
 constexpr std::size_t kRemoteBatch = 32;
 struct RemoteBatch {
   std::uint32_t count;
-  std::uint16_t index[kRemoteBatch];
-  Span* spans[kRemoteBatch];
-  std::uintptr_t blocks[kRemoteBatch];
+  std::uintptr_t word[kRemoteBatch];
+  std::uint64_t bit[kRemoteBatch];
 };
 // A thread's heap id before it registers: no span's owner (0 is unowned, ids count up
 // from 1), so the owner's free needs no test of its own for an unregistered thread.
@@ -592,12 +595,11 @@ void tell_owner(Span& span, Arena*& held) {
   }
 }
 
-[[noreturn, gnu::noinline]] void batch_double_free(const RemoteBatch& batch, std::uint32_t first,
-                                                   std::uint32_t end, std::uint64_t twice) {
-  for (std::uint32_t i = first; i < end; ++i)
-    if ((twice >> (batch.index[i] % 64)) & 1)
-      die_with_pointer("free(): double free", reinterpret_cast<void*>(batch.blocks[i]));
-  die("free(): double free");
+[[noreturn, gnu::noinline]] void batch_double_free(const Span& span, std::size_t w,
+                                                   std::uint64_t twice) {
+  const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(twice));
+  die_with_pointer("free(): double free",
+                   reinterpret_cast<void*>(span.start + index * span.block_size));
 }
 
 // Hands the batch back: per run of blocks of one slab and bitmap word, one atomic OR
@@ -613,7 +615,7 @@ void flush_remote_frees() {
   batch.count = 0;
   Arena* held = nullptr;
   for (std::uint32_t i = 0; i < count;) {
-    Span* span = batch.spans[i];
+    Span* span = reinterpret_cast<Span*>(batch.word[i] & ~std::uintptr_t{63});
     std::uint8_t state = load_remote_state(*span);
     if (state == kUnowned) {
       Arena& arena = arena_at(span->arena_index);
@@ -625,13 +627,14 @@ void flush_remote_frees() {
       state = load_remote_state(*span);  // under the lock, kUnowned stays so
     }
     do {
-      const std::uint32_t first = i;
-      const std::size_t w = batch.index[i] / 64u;
+      const std::uintptr_t key = batch.word[i];
+      const std::size_t w = key & 63;
       std::uint64_t mask = 0;
+      std::uint16_t blocks = 0;  // counted, not popcount: no popcnt instruction in the baseline ISA
       do {
-        mask |= std::uint64_t{1} << (batch.index[i] % 64u);
-        ++i;
-      } while (i < count && batch.spans[i] == span && batch.index[i] / 64u == w);
+        mask |= batch.bit[i++];
+        ++blocks;
+      } while (i < count && batch.word[i] == key);
       std::uint64_t twice;
       if (state == kUnowned) {
         const std::uint64_t free = load_word(span->bits[w].free);
@@ -639,7 +642,7 @@ void flush_remote_frees() {
         store_word(span->bits[w].free, free | mask);
         // Free now, so no longer pending (after the free bit: see BlockBits).
         __atomic_fetch_and(&span->bits[w].pending, ~mask, __ATOMIC_RELAXED);
-        span->free_count = static_cast<std::uint16_t>(span->free_count + std::popcount(mask));
+        span->free_count = static_cast<std::uint16_t>(span->free_count + blocks);
       } else {
         const std::uint64_t before =
             __atomic_fetch_or(&span->remote_bits[w], mask, __ATOMIC_SEQ_CST);
@@ -647,9 +650,9 @@ void flush_remote_frees() {
       }
       if (twice != 0) [[unlikely]] {
         if (held != nullptr) held->lock.unlock();
-        batch_double_free(batch, first, i, twice);
+        batch_double_free(*span, w, twice);
       }
-    } while (i < count && batch.spans[i] == span);
+    } while (i < count && (batch.word[i] & ~std::uintptr_t{63}) == reinterpret_cast<std::uintptr_t>(span));
     if (state == kUnowned) {
       list_unowned_slab(*held, span);
     } else {
@@ -701,12 +704,54 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   register_heap();  // the exit destructor flushes the batch
   RemoteBatch& batch = heap.remote;
   const std::uint32_t n = batch.count;
-  batch.index[n] = static_cast<std::uint16_t>(index);
-  batch.spans[n] = span;
-  batch.blocks[n] = address;
+  batch.word[n] = reinterpret_cast<std::uintptr_t>(span) | w;
+  batch.bit[n] = bit;
   batch.count = n + 1;
   if (n + 1 == kRemoteBatch) flush_remote_frees();
   return true;
+}
+
+// A free that needs the arena lock: a medium block, a block of an unowned slab (adopted
+// by a thread that allocates in its class), or a pointer the lock-free paths refused
+// (the checks here name the error). Apart from release_slow, whose remote frees then
+// save and restore few registers.
+[[gnu::noinline]] void release_locked(Segment* seg, void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  Arena* arena = lock_segment_owner(seg, address);
+  if (arena == nullptr) reject("free", false, p);
+  bool double_free;
+  const BlockRef block = find_block(*seg, address, double_free);
+  if (block.span == nullptr) {
+    arena->lock.unlock();
+    reject("free", double_free, p);
+  }
+  Span* span = block.span;
+  if (span->kind == SpanKind::kSlab && heap.registered &&
+      __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0 &&
+      heap.classes[span->size_class].partial != nullptr) {
+    // Adopted: a thread that inherits another's blocks (a server's connection moving
+    // between threads) frees them without a lock from now on.
+    adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
+    arena->lock.unlock();
+    ClassSlabs& slabs = heap.classes[span->size_class];
+    owned_push(slabs, span);
+    if (span->free_count != 0) {
+      if (slabs.partial == nullptr) slabs.head_from_free = true;
+      partial_insert_second(slabs, span);
+    }
+    if (!release_own(span, address)) die("adopted slab refused a block it holds");
+    return;
+  }
+  release_block(*arena, block);
+  arena->lock.unlock();
+}
+
+[[gnu::noinline]] void release_large(void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  const LargeBlocks::Found found = (address & (kPageSize - 1)) != 0
+                                       ? LargeBlocks::Found::kUnknown
+                                       : large_blocks().release(address);
+  if (found != LargeBlocks::Found::kLive) reject("free", found == LargeBlocks::Found::kFreed, p);
 }
 
 // Every free but that of a block in one of the thread's own slabs that slab_map_find
@@ -715,45 +760,14 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   if (p == nullptr) return;
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   Segment* seg = segment_map().find(address);
-  if (seg != nullptr) [[likely]] {
-    const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);
-    Span* entry = page_span(*seg, page);
-    // The guess was another slab's (one 2 GiB away took the entry over), or stale.
-    if (release_own(entry, address)) return;
-    if (defer_remote_free(*seg, entry, address)) return;
-    Arena* arena = lock_segment_owner(seg, address);
-    if (arena == nullptr) reject("free", false, p);
-    bool double_free;
-    const BlockRef block = find_block(*seg, address, double_free);
-    if (block.span == nullptr) {
-      arena->lock.unlock();
-      reject("free", double_free, p);
-    }
-    Span* span = block.span;
-    if (span->kind == SpanKind::kSlab && heap.registered &&
-        __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0 &&
-        heap.classes[span->size_class].partial != nullptr) {
-      // Adopted: a thread that inherits another's blocks (a server's connection moving
-      // between threads) frees them without a lock from now on.
-      adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
-      arena->lock.unlock();
-      ClassSlabs& slabs = heap.classes[span->size_class];
-      owned_push(slabs, span);
-      if (span->free_count != 0) {
-        if (slabs.partial == nullptr) slabs.head_from_free = true;
-        partial_insert_second(slabs, span);
-      }
-      if (!release_own(span, address)) die("adopted slab refused a block it holds");
-      return;
-    }
-    release_block(*arena, block);
-    arena->lock.unlock();
-    return;
-  }
-  const LargeBlocks::Found found = (address & (kPageSize - 1)) != 0
-                                       ? LargeBlocks::Found::kUnknown
-                                       : large_blocks().release(address);
-  if (found != LargeBlocks::Found::kLive) reject("free", found == LargeBlocks::Found::kFreed, p);
+  if (seg == nullptr) [[unlikely]]
+    return release_large(p);
+  const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);
+  Span* entry = page_span(*seg, page);
+  // The guess was another slab's (one 2 GiB away took the entry over), or stale.
+  if (release_own(entry, address)) return;
+  if (defer_remote_free(*seg, entry, address)) return;
+  release_locked(seg, p);
 }
 
 // Apart from release_slow, so that the common free saves no registers and sets up no
