@@ -644,9 +644,12 @@ void flush_remote_frees() {
         __atomic_fetch_and(&span->bits[w].pending, ~mask, __ATOMIC_RELAXED);
         span->free_count = static_cast<std::uint16_t>(span->free_count + blocks);
       } else {
+        // The free bits read before the OR: after it, the owner may have collected the
+        // blocks already.
+        const std::uint64_t free = load_word(span->bits[w].free);
         const std::uint64_t before =
             __atomic_fetch_or(&span->remote_bits[w], mask, __ATOMIC_SEQ_CST);
-        twice = (before | load_word(span->bits[w].free)) & mask;
+        twice = (before | free) & mask;
       }
       if (twice != 0) [[unlikely]] {
         if (held != nullptr) held->lock.unlock();
