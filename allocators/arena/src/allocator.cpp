@@ -655,7 +655,8 @@ void flush_remote_frees() {
         if (held != nullptr) held->lock.unlock();
         batch_double_free(*span, w, twice);
       }
-    } while (i < count && (batch.word[i] & ~std::uintptr_t{63}) == reinterpret_cast<std::uintptr_t>(span));
+    } while (i < count &&
+             (batch.word[i] & ~std::uintptr_t{63}) == reinterpret_cast<std::uintptr_t>(span));
     if (state == kUnowned) {
       list_unowned_slab(*held, span);
     } else {

@@ -453,10 +453,6 @@ void list_unowned_slab(Arena& arena, Span* span) {
   }
 }
 
-namespace {
-
-}  // namespace
-
 std::size_t collect_remote_frees(Span& span) {
   std::size_t collected = 0;
   const std::size_t words = (span.capacity + 63u) / 64u;
@@ -533,8 +529,8 @@ void push_to_inbox(Span& span) {
   Span* head = __atomic_load_n(inbox, __ATOMIC_RELAXED);
   do {
     span.remote_next = head;
-  } while (!__atomic_compare_exchange_n(inbox, &head, &span, true, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED));
+  } while (
+      !__atomic_compare_exchange_n(inbox, &head, &span, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox) {
@@ -622,8 +618,8 @@ BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double
   if (index * info.block_size != offset || index >= span->capacity) return {};
   const std::size_t w = index / 64;
   // Neither free nor pending (freed by a free that waits in a batch or in remote_bits).
-  const std::uint64_t freed = load_word(span->bits[w].free) |
-                              __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED);
+  const std::uint64_t freed =
+      load_word(span->bits[w].free) | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED);
   if ((freed >> (index % 64)) & 1) {
     double_free = true;
     return {};

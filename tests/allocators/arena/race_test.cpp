@@ -159,7 +159,8 @@ TEST(ArenaRace, OwnersExitWhileOtherThreadsFreeIntoTheirSlabs) {
       const auto maker = static_cast<std::uint32_t>(10 + pair);
       threads.emplace_back([&, pair, maker] {
         std::mt19937_64 random{static_cast<std::uint64_t>(round * kPairs + pair)};
-        for (std::uint64_t i = 0; i < kBlocks; ++i) rings[pair].push(make(message_size(random), maker, i));
+        for (std::uint64_t i = 0; i < kBlocks; ++i)
+          rings[pair].push(make(message_size(random), maker, i));
       });
       threads.emplace_back([&, pair, maker] {
         Churn churn{static_cast<std::uint32_t>(20 + pair), static_cast<std::uint64_t>(pair)};
