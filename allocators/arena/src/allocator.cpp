@@ -58,14 +58,21 @@ struct ClassSlabs {
   // once it is empty instead of keeping it to allocate from.
   bool head_from_free;
 };
-// Blocks of slabs other threads own, freed by this thread and not yet handed back: one
-// arena lock per batch instead of one per block (with both threads of a producer/consumer
-// pair running at once, a lock per free kept the producer's arena lock so busy that the
-// producer moved to new arenas and left its freed memory behind: peak RSS 3x glibc's).
+// Blocks of slabs other threads own, freed by this thread (and marked pending) and not
+// yet handed back: one atomic OR per run of blocks of a slab instead of one per block,
+// and for unowned slabs one arena lock per run of slabs of an arena (with both threads of
+// a producer/consumer pair running at once, a lock per free kept the producer's arena
+// lock so busy that the producer moved to new arenas and left its freed memory behind:
+// peak RSS 3x glibc's). Each block as its slab and bitmap word (the descriptor's address
+// plus the word: descriptors are 64-byte aligned) and its bit in that word, found by the
+// free's checks. (Gathered per slab as they come, a lookup among the batch's slabs cost
+// more than the flush saved: a consumer frees the blocks of many classes in turn, and 32
+// frees of the prodcons sample touch about 16 slabs.)
 constexpr std::size_t kRemoteBatch = 32;
 struct RemoteBatch {
   std::uint32_t count;
-  std::uintptr_t blocks[kRemoteBatch];
+  std::uintptr_t word[kRemoteBatch];
+  std::uint64_t bit[kRemoteBatch];
 };
 // A thread's heap id before it registers: no span's owner (0 is unowned, ids count up
 // from 1), so the owner's free needs no test of its own for an unregistered thread.
@@ -201,30 +208,20 @@ std::size_t relist_slabs_with_room(ClassSlabs& slabs) {
   return blocks;
 }
 
-void give_back_slab(Span* span) {
-  Arena& owner = *span->segment->arena;
-  owner.lock.lock();
-  disown_slab(owner, span);
-  owner.lock.unlock();
-}
-
 // An owned slab whose blocks are all free goes back to its arena, unless it is the one
-// being allocated from or it sits in the inbox (then the inbox run decides later).
-// Whether it sits in the inbox is decided under the arena lock: a remote free sets the
-// block's remote bit, then remote_pending, then pushes the slab, all under that lock, so
-// the owner may collect the bit (and find the slab empty) before the slab is pushed.
-// Looked at without the lock, remote_pending could still be clear then, and the slab
-// went back while the push that followed left it in the owner's inbox, unowned: adopted
-// again and pushed once more, its remote_next rewritten, one inbox ran into another's
-// slabs, and a thread collected, listed and gave back slabs it did not own (SIGSEGV in
-// producer_consumer under load: BENCHMARKS.md, #14, Session 7).
+// being allocated from or it is kQueued: in the inbox, or about to be pushed there by a
+// remote free that set its bit (the owner may collect the bit, and find the slab empty,
+// before the push). The state changes kOwned -> kUnowned in one compare-and-swap, which
+// fails for a kQueued slab: it stays, and the drain that collects it gives it back.
+// (Given back while a push was on its way, a slab stayed in the owner's inbox unowned,
+// was adopted and pushed again, and one inbox ran into another's slabs: SIGSEGV in
+// producer_consumer under load, BENCHMARKS.md, #14, Session 7.)
 [[gnu::noinline]] void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
   if (span == slabs.partial && !slabs.head_from_free) return;
-  if (__atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0) return;
-  Arena& owner = *span->segment->arena;
+  if (load_remote_state(*span) != kOwned) return;
+  Arena& owner = arena_at(span->arena_index);
   owner.lock.lock();
-  if (__atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) != 0) {
-    // Pushed meanwhile: the slab stays, and the drain that collects it gives it back.
+  if (!give_up_ownership(*span)) {
     owner.lock.unlock();
     return;
   }
@@ -247,7 +244,9 @@ void drain_inbox() {
     Span* next = span->remote_next;
     if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id)
       die("inbox holds a slab this thread does not own");
-    __atomic_store_n(&span->remote_pending, 0, __ATOMIC_SEQ_CST);
+    // Before collecting: a remote free that sets bits after the collection read them
+    // finds kOwned and pushes the slab again.
+    store_remote_state(*span, kOwned);
     ClassSlabs& slabs = heap.classes[span->size_class];
     if (collect_remote_frees(*span) != 0 && !span->in_partial) partial_insert_second(slabs, span);
     if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
@@ -258,25 +257,48 @@ void drain_inbox() {
 void flush_remote_frees();
 
 // Thread exit: the blocks it freed for others go back, and its slabs go back to their
-// arenas for others to adopt.
+// arenas for others to adopt. A kQueued slab cannot be given up: it is in the inbox or
+// about to be (a remote free between its state change and its push, which takes a few
+// instructions and no lock); the thread drains its inbox and tries again until every slab
+// is given up. Then no free can push onto this thread's inbox any more.
 void release_thread_heap(void*) {
   flush_remote_frees();
-  drain_inbox();
-  for (ClassSlabs& slabs : heap.classes) {
-    for (Span* span = slabs.owned; span != nullptr;) {
-      Span* next = span->owned_next;
-      span->next = span->prev = span->owned_next = span->owned_prev = nullptr;
-      give_back_slab(span);
-      span = next;
+  for (bool kept = true; kept;) {
+    drain_inbox();
+    kept = false;
+    for (ClassSlabs& slabs : heap.classes) {
+      for (Span* span = slabs.owned; span != nullptr;) {
+        Span* next = span->owned_next;
+        Arena& owner = arena_at(span->arena_index);
+        owner.lock.lock();
+        if (give_up_ownership(*span)) {
+          if (span->in_partial) partial_remove(slabs, span);
+          owned_remove(slabs, span);
+          disown_slab(owner, span);
+        } else {
+          kept = true;
+        }
+        owner.lock.unlock();
+        span = next;
+      }
     }
-    slabs = {};
+    if (kept) sched_yield();
   }
-  // Slabs pushed after the drain above went back all the same (their remote bits
-  // collected then) and may be adopted and pushed again by now: a later destructor that
-  // allocates must not walk them as its own.
+  for (ClassSlabs& slabs : heap.classes) slabs = {};
   __atomic_store_n(&heap.inbox, nullptr, __ATOMIC_RELAXED);
   heap.registered = false;  // a later destructor that allocates re-arms it
 }
+
+}  // namespace
+
+std::uint8_t arena_index(const Arena& arena) {
+  return static_cast<std::uint8_t>(&arena - arenas);
+}
+Arena& arena_at(std::uint8_t index) {
+  return arenas[index];
+}
+
+namespace {
 
 void initialize_slow() {
   {
@@ -369,17 +391,16 @@ inline void register_heap() {
 // that frees into one next and allocates in the class adopts it there and then (release)
 // and frees the rest of its blocks without a lock; any other thread batches the free, and
 // the flush lists the slab in its arena for the next refill. Either way the blocks and an
-// emptied slab come back without this thread's help. A slab with remote frees pending
-// stays: it is in the inbox, which only this thread may walk (collected at the next
-// refill). Under the arena lock no remote free into this arena's slabs can start
-// meanwhile. At most the newest 32 owned slabs are looked at (the list's head): slabs
-// of an arena the thread left stay at its tail and are not walked at every refill.
+// emptied slab come back without this thread's help. A kQueued slab stays: it is in the
+// inbox, which only this thread may walk (collected at the next refill). At most the
+// newest 32 owned slabs are looked at (the list's head): slabs of an arena the thread
+// left stay at its tail and are not walked at every refill.
 void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
+  const std::uint8_t index = arena_index(arena);
   int looked = 0;
   for (Span* span = slabs.owned; span != nullptr && looked < 32; ++looked) {
     Span* next = span->owned_next;
-    if (span->free_count == 0 && span->segment->arena == &arena &&
-        __atomic_load_n(&span->remote_pending, __ATOMIC_ACQUIRE) == 0) {
+    if (span->free_count == 0 && span->arena_index == index && give_up_ownership(*span)) {
       owned_remove(slabs, span);
       disown_slab(arena, span);
     }
@@ -542,35 +563,108 @@ inline std::size_t own_block_usable(std::uintptr_t address) {
   return span->block_size;
 }
 
-// Hands the batch back, one lock per run of blocks of the same arena. Each block is
-// checked here, under its arena's lock, as the unbatched path checks it.
+// After a remote free set its blocks' bits in `span`'s remote_bits: makes sure they
+// reach the free bits (RemoteState). An owned slab is pushed onto its owner's inbox by
+// the free that finds it kOwned; an unowned one is collected under its arena's lock,
+// which `held` keeps across the slabs of one arena (the caller unlocks it). The slab is
+// pinned while the bits wait: a slab goes back to the page heap only with every block
+// free. Once another thread has collected them, it may have gone back and describe
+// other pages of the same arena (a descriptor never changes arenas): collecting or
+// pushing it then is harmless, as a push happens only for a slab kOwned at that moment.
+void tell_owner(Span& span, Arena*& held) {
+  for (;;) {
+    const std::uint8_t state = load_remote_state(span);
+    if (state == kQueued) return;
+    if (state == kOwned) {
+      if (change_remote_state(span, kOwned, kQueued)) {
+        push_to_inbox(span);
+        return;
+      }
+      continue;
+    }
+    Arena& arena = arena_at(span.arena_index);
+    if (held != &arena) {
+      if (held != nullptr) held->lock.unlock();
+      arena.lock.lock();
+      held = &arena;
+    }
+    // Adopted since (kOwned or kQueued): told as above. Unowned: collected now.
+    if (load_remote_state(span) != kUnowned) continue;
+    collect_unowned_slab(arena, span);
+    return;
+  }
+}
+
+[[noreturn, gnu::noinline]] void batch_double_free(const Span& span, std::size_t w,
+                                                   std::uint64_t twice) {
+  const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(twice));
+  die_with_pointer("free(): double free",
+                   reinterpret_cast<void*>(span.start + index * span.block_size));
+}
+
+// Hands the batch back: per run of blocks of one slab and bitmap word, one atomic OR
+// into the slab's remote_bits and then, per slab, its owner told without a lock
+// (tell_owner); or, for a slab no thread owns, the blocks set free under its arena's
+// lock, which is kept across the slabs of one arena (a consumer frees mostly into the
+// full slabs its producer handed over: prodcons, 54 k of 82 k runs). The blocks were
+// checked and marked pending by their frees; one found free or in remote_bits already
+// was freed again meanwhile (two frees at the same instant, by different threads).
 void flush_remote_frees() {
   RemoteBatch& batch = heap.remote;
+  const std::uint32_t count = batch.count;
+  batch.count = 0;
   Arena* held = nullptr;
-  for (std::uint32_t i = 0; i < batch.count; ++i) {
-    const std::uintptr_t address = batch.blocks[i];
-    void* p = reinterpret_cast<void*>(address);
-    Segment* seg = segment_map().find(address);
-    if (seg == nullptr || (held != nullptr && seg->arena != held)) {
-      if (held != nullptr) held->lock.unlock();
-      held = nullptr;
-      if (seg == nullptr) reject("free", false, p);
+  for (std::uint32_t i = 0; i < count;) {
+    Span* span = reinterpret_cast<Span*>(batch.word[i] & ~std::uintptr_t{63});
+    std::uint8_t state = load_remote_state(*span);
+    if (state == kUnowned) {
+      Arena& arena = arena_at(span->arena_index);
+      if (held != &arena) {
+        if (held != nullptr) held->lock.unlock();
+        arena.lock.lock();
+        held = &arena;
+      }
+      state = load_remote_state(*span);  // under the lock, kUnowned stays so
     }
-    if (held == nullptr) {
-      held = lock_segment_owner(seg, address);
-      if (held == nullptr) reject("free", false, p);
+    do {
+      const std::uintptr_t key = batch.word[i];
+      const std::size_t w = key & 63;
+      std::uint64_t mask = 0;
+      std::uint16_t blocks = 0;  // counted, not popcount: no popcnt instruction in the baseline ISA
+      do {
+        mask |= batch.bit[i++];
+        ++blocks;
+      } while (i < count && batch.word[i] == key);
+      std::uint64_t twice;
+      if (state == kUnowned) {
+        const std::uint64_t free = load_word(span->bits[w].free);
+        twice = free & mask;
+        store_word(span->bits[w].free, free | mask);
+        // Free now, so no longer pending (after the free bit: see BlockBits).
+        __atomic_fetch_and(&span->bits[w].pending, ~mask, __ATOMIC_RELAXED);
+        span->free_count = static_cast<std::uint16_t>(span->free_count + blocks);
+      } else {
+        // The free bits read before the OR: after it, the owner may have collected the
+        // blocks already.
+        const std::uint64_t free = load_word(span->bits[w].free);
+        const std::uint64_t before =
+            __atomic_fetch_or(&span->remote_bits[w], mask, __ATOMIC_SEQ_CST);
+        twice = (before | free) & mask;
+      }
+      if (twice != 0) [[unlikely]] {
+        if (held != nullptr) held->lock.unlock();
+        batch_double_free(*span, w, twice);
+      }
+    } while (i < count &&
+             (batch.word[i] & ~std::uintptr_t{63}) == reinterpret_cast<std::uintptr_t>(span));
+    if (state == kUnowned) {
+      list_unowned_slab(*held, span);
+    } else {
+      widen_race_window();  // the owner may collect the bits and give the slab up here
+      tell_owner(*span, held);
     }
-    bool double_free;
-    const BlockRef block = find_block(*seg, address, double_free, /*batched=*/true);
-    if (block.span == nullptr) {
-      held->lock.unlock();
-      batch.count = 0;
-      reject("free", double_free, p);
-    }
-    release_block(*held, block, /*batched=*/true);
   }
   if (held != nullptr) held->lock.unlock();
-  batch.count = 0;
   // A thread that mostly frees (a consumer) adopts slabs as it frees into them, and other
   // threads' frees into those reach its inbox: collected here, not only at its refills,
   // which such a thread may never make.
@@ -613,9 +707,55 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   register_heap();  // the exit destructor flushes the batch
   RemoteBatch& batch = heap.remote;
-  batch.blocks[batch.count++] = address;
-  if (batch.count == kRemoteBatch) flush_remote_frees();
+  const std::uint32_t n = batch.count;
+  batch.word[n] = reinterpret_cast<std::uintptr_t>(span) | w;
+  batch.bit[n] = bit;
+  batch.count = n + 1;
+  if (n + 1 == kRemoteBatch) flush_remote_frees();
   return true;
+}
+
+// A free that needs the arena lock: a medium block, a block of an unowned slab (adopted
+// by a thread that allocates in its class), or a pointer the lock-free paths refused
+// (the checks here name the error). Apart from release_slow, whose remote frees then
+// save and restore few registers.
+[[gnu::noinline]] void release_locked(Segment* seg, void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  Arena* arena = lock_segment_owner(seg, address);
+  if (arena == nullptr) reject("free", false, p);
+  bool double_free;
+  const BlockRef block = find_block(*seg, address, double_free);
+  if (block.span == nullptr) {
+    arena->lock.unlock();
+    reject("free", double_free, p);
+  }
+  Span* span = block.span;
+  if (span->kind == SpanKind::kSlab && heap.registered &&
+      __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0 &&
+      heap.classes[span->size_class].partial != nullptr) {
+    // Adopted: a thread that inherits another's blocks (a server's connection moving
+    // between threads) frees them without a lock from now on.
+    adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
+    arena->lock.unlock();
+    ClassSlabs& slabs = heap.classes[span->size_class];
+    owned_push(slabs, span);
+    if (span->free_count != 0) {
+      if (slabs.partial == nullptr) slabs.head_from_free = true;
+      partial_insert_second(slabs, span);
+    }
+    if (!release_own(span, address)) die("adopted slab refused a block it holds");
+    return;
+  }
+  release_block(*arena, block);
+  arena->lock.unlock();
+}
+
+[[gnu::noinline]] void release_large(void* p) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  const LargeBlocks::Found found = (address & (kPageSize - 1)) != 0
+                                       ? LargeBlocks::Found::kUnknown
+                                       : large_blocks().release(address);
+  if (found != LargeBlocks::Found::kLive) reject("free", found == LargeBlocks::Found::kFreed, p);
 }
 
 // Every free but that of a block in one of the thread's own slabs that slab_map_find
@@ -624,45 +764,14 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   if (p == nullptr) return;
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   Segment* seg = segment_map().find(address);
-  if (seg != nullptr) [[likely]] {
-    const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);
-    Span* entry = page_span(*seg, page);
-    // The guess was another slab's (one 2 GiB away took the entry over), or stale.
-    if (release_own(entry, address)) return;
-    if (defer_remote_free(*seg, entry, address)) return;
-    Arena* arena = lock_segment_owner(seg, address);
-    if (arena == nullptr) reject("free", false, p);
-    bool double_free;
-    const BlockRef block = find_block(*seg, address, double_free);
-    if (block.span == nullptr) {
-      arena->lock.unlock();
-      reject("free", double_free, p);
-    }
-    Span* span = block.span;
-    if (span->kind == SpanKind::kSlab && heap.registered &&
-        __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0 &&
-        heap.classes[span->size_class].partial != nullptr) {
-      // Adopted: a thread that inherits another's blocks (a server's connection moving
-      // between threads) frees them without a lock from now on.
-      adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
-      arena->lock.unlock();
-      ClassSlabs& slabs = heap.classes[span->size_class];
-      owned_push(slabs, span);
-      if (span->free_count != 0) {
-        if (slabs.partial == nullptr) slabs.head_from_free = true;
-        partial_insert_second(slabs, span);
-      }
-      if (!release_own(span, address)) die("adopted slab refused a block it holds");
-      return;
-    }
-    release_block(*arena, block);
-    arena->lock.unlock();
-    return;
-  }
-  const LargeBlocks::Found found = (address & (kPageSize - 1)) != 0
-                                       ? LargeBlocks::Found::kUnknown
-                                       : large_blocks().release(address);
-  if (found != LargeBlocks::Found::kLive) reject("free", found == LargeBlocks::Found::kFreed, p);
+  if (seg == nullptr) [[unlikely]]
+    return release_large(p);
+  const std::size_t page = (address >> kPageShift) & (kPagesPerSegment - 1);
+  Span* entry = page_span(*seg, page);
+  // The guess was another slab's (one 2 GiB away took the entry over), or stale.
+  if (release_own(entry, address)) return;
+  if (defer_remote_free(*seg, entry, address)) return;
+  release_locked(seg, p);
 }
 
 // Apart from release_slow, so that the common free saves no registers and sets up no

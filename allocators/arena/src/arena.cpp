@@ -14,11 +14,9 @@ namespace arena {
 namespace {
 
 // Dirty free pages an arena may keep before it returns them to the kernel: a small
-// fixed allowance plus a share of the arena's own recent peak in use, or the pages
-// faulted in again after its recent purges if more (maybe_purge).
-constexpr std::size_t kPurgeAllowancePages = 128;
-constexpr std::size_t kPeakShareDivisor = 5;
-constexpr std::size_t kPurgeBoostPages = 1024;  // the most the refaults count for
+// fixed allowance plus an eighth of the arena's own recent peak in use (maybe_purge).
+constexpr std::size_t kPurgeAllowancePages = 32;
+constexpr std::size_t kPeakShareDivisor = 8;
 // The decay allowance's share of the pages in use.
 constexpr std::size_t kPurgeShareDivisor = 8;
 // Dirty pages beyond a smaller allowance (128 pages plus an eighth of the pages in use)
@@ -64,6 +62,7 @@ Span* new_span(Arena& arena) {
       arena.fresh_spans_end = batch + kBatch;
     }
     span = arena.fresh_spans++;  // zero: the pool's pages come straight from mmap
+    span->arena_index = arena_index(arena);
   }
   span->next = span->prev = nullptr;
   span->listed = false;
@@ -230,14 +229,6 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
     insert_run(arena, rest);
   }
   set_page_span(*run->segment, run->first_page + run->page_count - 1, run);
-  // Clean pages taken soon after a purge: the purge was wasted (they are faulted in
-  // again), so the allowance grows by as many.
-  if (arena.purged_recently != 0 && pages > taken_dirty) {
-    const std::size_t clean = pages - taken_dirty;
-    const std::size_t refault = clean < arena.purged_recently ? clean : arena.purged_recently;
-    arena.purged_recently -= refault;
-    arena.purge_boost += refault;
-  }
   arena.pages_in_use += run->page_count;
   if (arena.pages_in_use > arena.peak_in_use) arena.peak_in_use = arena.pages_in_use;
   return run;
@@ -284,10 +275,7 @@ void purge_down_to(Arena& arena, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;  // bucket 0: the longest
     for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0) {
-        arena.purged_recently += run->dirty_pages;
-        purge_run(arena, *run);
-      }
+      if (run->dirty_pages != 0) purge_run(arena, *run);
     }
   }
 }
@@ -304,9 +292,6 @@ std::size_t recent_peak(Arena& arena, std::uint64_t now) {
     arena.previous_peak_in_use = quiet ? arena.pages_in_use : arena.peak_in_use;
     arena.peak_in_use = arena.pages_in_use;
     arena.peak_window_start_ns = now;
-    // Refaults count for this window and half for the next; after a quiet one, not at all.
-    arena.purge_boost = quiet ? 0 : arena.purge_boost / 2;
-    arena.purged_recently = 0;
   }
   return arena.peak_in_use > arena.previous_peak_in_use ? arena.peak_in_use
                                                         : arena.previous_peak_in_use;
@@ -320,10 +305,7 @@ void purge_aged(Arena& arena, std::uint64_t now, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;
     for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) {
-        arena.purged_recently += run->dirty_pages;
-        purge_run(arena, *run);
-      }
+      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) purge_run(arena, *run);
     }
   }
 }
@@ -335,17 +317,17 @@ std::size_t decay_allowance(const Arena& arena) {
 
 // Dirty pages beyond an allowance and the headroom below the arena's recent peak (at
 // most 3/4 of an allowance) go back down to half the allowance plus that headroom. The
-// allowance is 128 pages plus a fifth of the recent peak in use, or plus the pages
-// faulted in again after this arena's recent purges (up to 1024) if more: it follows the
-// arena's own size and, where purges prove wasted, its churn. A fixed 1024 pages (plus
-// an eighth of the pages in use) kept 4 MiB resident beside thread_malloc's 6 MiB and
-// producer_consumer's 1-2 MiB in use, peak RSS 1.20x and 1.16x glibc's; a fixed 128
-// pages cut those but purged and refaulted mixed_lifetime's swings (28 MiB live: CPU
-// 1.22x glibc's); a fifth of the peak keeps mixed_lifetime's (about 1500 pages) and
-// gives the small heaps 200-450, but the prodcons sample's replay (small arenas whose
-// live set swings by more) then took 31 k page faults instead of 11 k: with the
-// refaults counted, 8-9 k (BENCHMARKS.md, #14 and #12, Session 7). The headroom is what
-// a swinging live set keeps and a steady one has none; at half an allowance
+// allowance is 32 pages plus an eighth of the recent peak in use: it follows the arena's
+// own size. A fixed 1024 pages (plus an eighth of the pages in use) kept 4 MiB resident
+// beside thread_malloc's 6 MiB and producer_consumer's 1-2 MiB in use, peak RSS 1.20x
+// and 1.16x glibc's; a fixed 128 pages purged and refaulted mixed_lifetime's swings
+// (28 MiB live: CPU 1.22x glibc's). Sessions 7-8 used 128 pages plus a fifth of the
+// peak, raised by the pages faulted in again after recent purges (up to 1024): those
+// refaults are a churning heap's normal state (thread_malloc's and producer_consumer's
+// too), so the allowance sat near its top and their peak RSS at 1.19x and 1.16x glibc's;
+// with this allowance 1.05x and 1.02x, for about a fifth more page faults on the
+// prodcons sample's replay (BENCHMARKS.md, #14, Session 9). The headroom is what a
+// swinging live set keeps and a steady one has none; at half an allowance
 // mixed_lifetime paid 8% more CPU. With the allowance alone, a live set that swings by
 // more than it (a producer/consumer queue filling and draining) purged and refaulted
 // its pages on every swing. Unbounded, the headroom raised mixed_lifetime's peak RSS by
@@ -360,10 +342,7 @@ void maybe_purge(Arena& arena, std::uint64_t now) {
     purge_aged(arena, now, kept);
   }
   const std::size_t peak = recent_peak(arena, now);
-  const std::size_t share = peak / kPeakShareDivisor;
-  const std::size_t boost =
-      arena.purge_boost < kPurgeBoostPages ? arena.purge_boost : kPurgeBoostPages;
-  const std::size_t allowance = kPurgeAllowancePages + (share > boost ? share : boost);
+  const std::size_t allowance = kPurgeAllowancePages + peak / kPeakShareDivisor;
   if (arena.dirty_pages <= allowance) return;
   const std::size_t peak_headroom = peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
   const std::size_t cap = allowance * 3 / 4;
@@ -439,6 +418,7 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   span->reciprocal = info.reciprocal;
   span->capacity = info.blocks;
   span->free_count = info.blocks;
+  store_remote_state(*span, kUnowned);
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
     const std::size_t low = w * 64;
     std::uint64_t bits = 0;
@@ -453,6 +433,8 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   mark_slab_pages(span);
   return span;
 }
+
+}  // namespace
 
 // An unowned slab that just gained free blocks: listed, and given back when empty
 // unless it is the one empty slab the class keeps.
@@ -471,24 +453,14 @@ void list_unowned_slab(Arena& arena, Span* span) {
   }
 }
 
-#ifdef ARENA_WIDEN_RACE_WINDOWS
-// Only in arena_core_widened, for the race tests: where a thread holds the arena lock
-// between two steps that other threads read without it, it waits there a few
-// microseconds, so that a thread running meanwhile on another CPU meets in seconds an
-// interleaving that preemption under load brings about once in hundreds of runs.
-void widen_race_window() {
-  for (int i = 0; i < 1024; ++i) __builtin_ia32_pause();
-}
-#endif
-
-}  // namespace
-
 std::size_t collect_remote_frees(Span& span) {
   std::size_t collected = 0;
   const std::size_t words = (span.capacity + 63u) / 64u;
   for (std::size_t w = 0; w < words; ++w) {
-    if (load_word(span.remote_bits[w]) == 0) continue;
-    const std::uint64_t remote = __atomic_exchange_n(&span.remote_bits[w], 0, __ATOMIC_ACQUIRE);
+    // Sequentially consistent, as the remote_state store before it (drain_inbox): a
+    // freer that set bits here and then read the old state relies on this reading them.
+    if (__atomic_load_n(&span.remote_bits[w], __ATOMIC_SEQ_CST) == 0) continue;
+    const std::uint64_t remote = __atomic_exchange_n(&span.remote_bits[w], 0, __ATOMIC_SEQ_CST);
     const std::uint64_t local = load_word(span.bits[w].free);
     if ((local & remote) != 0) {
       const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(local & remote));
@@ -516,9 +488,11 @@ Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span
     if (span == nullptr) return nullptr;
   }
   span->inbox = inbox;
-  __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&span->owner, owner, __ATOMIC_RELAXED);
   collect_remote_frees(*span);
+  // From now on a remote free pushes the slab onto `inbox` (one that set its bit since
+  // the collection and found the state kUnowned waits for the arena lock, then sees this).
+  store_remote_state(*span, kOwned);
   return span;
 }
 
@@ -527,17 +501,36 @@ void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** in
   if (span->listed) unlink(arena.partial[cls], span);
   if (arena.empty_slab[cls] == span) arena.empty_slab[cls] = nullptr;
   span->inbox = inbox;
-  __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&span->owner, owner, __ATOMIC_RELAXED);
   collect_remote_frees(*span);
+  store_remote_state(*span, kOwned);
 }
 
 void disown_slab(Arena& arena, Span* span) {
   __atomic_store_n(&span->owner, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&span->remote_pending, 0, __ATOMIC_RELAXED);
   span->inbox = nullptr;
   collect_remote_frees(*span);
   list_unowned_slab(arena, span);
+}
+
+void collect_unowned_slab(Arena& arena, Span& span) {
+  // The slab may have been adopted (then its new owner was told: the caller retries) or
+  // given back since the bits were set (then they were collected: a slab goes back only
+  // with every block free).
+  if (span.kind != SpanKind::kSlab || load_remote_state(span) != kUnowned) return;
+  if (collect_remote_frees(span) != 0) list_unowned_slab(arena, &span);
+}
+
+void push_to_inbox(Span& span) {
+  // Read after the state change that made this thread the one to push: the slab's owner
+  // cannot change until the owner's drain sets kOwned again, after it took the slab.
+  Span** inbox = span.inbox;
+  widen_race_window();  // the owner's drain, give-back and exit meet a push in flight here
+  Span* head = __atomic_load_n(inbox, __ATOMIC_RELAXED);
+  do {
+    span.remote_next = head;
+  } while (
+      !__atomic_compare_exchange_n(inbox, &head, &span, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox) {
@@ -547,9 +540,17 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
       if (span == nullptr) break;  // cannot happen: every first page is current
       page += span->page_count;
       const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_RELAXED);
-      if (span->kind != SpanKind::kSlab || owner == 0) continue;
+      if (span->kind != SpanKind::kSlab) continue;
+      if (owner == 0) {
+        // A remote free that set its bits and did not get to collect them (its thread
+        // is not in the child): collected here, or the blocks would wait for an adopter.
+        if (collect_remote_frees(*span) != 0) list_unowned_slab(arena, span);
+        continue;
+      }
       if (owner == survivor) {
-        if (__atomic_load_n(&span->remote_pending, __ATOMIC_RELAXED) != 0) {
+        // Queued: in the inbox as the fork found it, or about to be pushed by a thread the
+        // child does not have.
+        if (load_remote_state(*span) == kQueued) {
           span->remote_next = *survivor_inbox;
           *survivor_inbox = span;
         }
@@ -560,6 +561,7 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
       for (std::size_t w = 0; w < kBitmapWords; ++w)
         free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->bits[w].free)));
       span->free_count = static_cast<std::uint16_t>(free_blocks);
+      store_remote_state(*span, kUnowned);  // its inbox is gone with its thread
       disown_slab(arena, span);
     }
   }
@@ -599,17 +601,14 @@ void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages) 
   return reinterpret_cast<void*>(span_start(*span));
 }
 
-BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free,
-                    bool batched) {
+BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free) {
   double_free = false;
   const std::size_t page = (address - segment.base) >> kPageShift;
   Span* span = span_covering(segment, page);
   if (span == nullptr) return {};
   const std::uintptr_t start = span_start(*span);
   if (span->kind == SpanKind::kMedium) {
-    // A batched block was a slab's: its slab went away, so the block was freed meanwhile.
-    double_free = batched && address == start;
-    if (address != start || batched) return {};
+    if (address != start) return {};
     return {span, 0};
   }
   if (span->kind != SpanKind::kSlab) return {};
@@ -618,11 +617,9 @@ BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double
   const std::size_t index = block_index(offset, info);
   if (index * info.block_size != offset || index >= span->capacity) return {};
   const std::size_t w = index / 64;
-  // A batched block is pending (its own free marked it), and must be neither free nor
-  // handed back already; any other block must be neither free nor pending.
-  const std::uint64_t freed = load_word(span->bits[w].free) |
-                              (batched ? load_word(span->remote_bits[w])
-                                       : __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED));
+  // Neither free nor pending (freed by a free that waits in a batch or in remote_bits).
+  const std::uint64_t freed =
+      load_word(span->bits[w].free) | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED);
   if ((freed >> (index % 64)) & 1) {
     double_free = true;
     return {};
@@ -630,7 +627,7 @@ BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double
   return {span, index};
 }
 
-void release_block(Arena& arena, BlockRef block, bool batched) {
+void release_block(Arena& arena, BlockRef block) {
   Span* span = block.span;
   if (span->kind == SpanKind::kMedium) {
     give_pages(arena, span);
@@ -641,23 +638,15 @@ void release_block(Arena& arena, BlockRef block, bool batched) {
   if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) != 0) {
     // Another thread owns the slab and changes its free bits without a lock: leave the
     // block in remote_bits and tell the owner, once, that there is something to collect.
-    // The block stays pending until the owner collects it.
-    if (!batched) __atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_RELAXED);
-    __atomic_fetch_or(&span->remote_bits[w], bit, __ATOMIC_RELEASE);
-#ifdef ARENA_WIDEN_RACE_WINDOWS
-    widen_race_window();  // the owner may collect the bit and find the slab empty here
-#endif
-    if (__atomic_exchange_n(&span->remote_pending, 1, __ATOMIC_ACQ_REL) == 0) {
-      Span* head = __atomic_load_n(span->inbox, __ATOMIC_RELAXED);
-      do {
-        span->remote_next = head;
-      } while (!__atomic_compare_exchange_n(span->inbox, &head, span, true, __ATOMIC_RELEASE,
-                                            __ATOMIC_RELAXED));
-    }
+    // The block stays pending until the owner collects it. (Under the arena lock an owned
+    // slab is kOwned or kQueued: it becomes kUnowned under the lock, with its owner 0.)
+    __atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_RELAXED);
+    __atomic_fetch_or(&span->remote_bits[w], bit, __ATOMIC_SEQ_CST);
+    if (load_remote_state(*span) == kOwned && change_remote_state(*span, kOwned, kQueued))
+      push_to_inbox(*span);
     return;
   }
   store_word(span->bits[w].free, load_word(span->bits[w].free) | bit);
-  if (batched) __atomic_fetch_and(&span->bits[w].pending, ~bit, __ATOMIC_RELAXED);
   ++span->free_count;
   list_unowned_slab(arena, span);
 }

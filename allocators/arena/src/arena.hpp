@@ -14,6 +14,16 @@
 
 namespace arena {
 
+// Only in arena_core_widened, for the race tests: between two steps of a lock-free
+// protocol that other threads may interleave with, a thread waits a few microseconds,
+// so that a thread running meanwhile on another CPU meets in seconds an interleaving
+// that preemption under load brings about once in hundreds of runs.
+inline void widen_race_window() {
+#ifdef ARENA_WIDEN_RACE_WINDOWS
+  for (int i = 0; i < 1024; ++i) __builtin_ia32_pause();
+#endif
+}
+
 struct alignas(64) Arena {
   Lock lock;
   Span* partial[kNumClasses];     // slabs with at least one free block
@@ -36,20 +46,26 @@ struct alignas(64) Arena {
   // The most pages in use in this peak window and the one before (see maybe_purge).
   std::size_t peak_in_use;
   std::size_t previous_peak_in_use;
-  // Purges that proved wasted raise the purge allowance (maybe_purge): pages purged by
-  // the allowance or the decay in this peak window and not faulted in again yet, and
-  // the pages faulted in again after such a purge (halved at each new window).
-  std::size_t purged_recently;
-  std::size_t purge_boost;
   std::uint64_t peak_window_start_ns;
   std::uint64_t last_decay_scan_ns;  // the last look for dirty runs left unused (maybe_purge)
   std::uint64_t last_clock_ns;       // the coarse clock when give_pages last read it
 };
 
+// The arena's index in the process's arenas (allocator.cpp).
+std::uint8_t arena_index(const Arena& arena);
+Arena& arena_at(std::uint8_t index);
+
 // Slab ownership. adopt_slab hands the calling thread a slab of the class with at
 // least one free block (nullptr when memory runs out); disown_slab gives it back.
 Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox);
+// disown_slab gives it back (after give_up_ownership).
 void disown_slab(Arena& arena, Span* span);
+// The first step of giving an owned slab up, under its arena lock: false when the slab
+// is kQueued (in its owner's inbox or about to be pushed there; the owner keeps it until
+// its drain has collected it).
+inline bool give_up_ownership(Span& span) {
+  return change_remote_state(span, kOwned, kUnowned);
+}
 // A thread that frees into an unowned slab (one its last owner gave back at exit, say)
 // takes it over, so its next frees and allocations there need no lock. `span` is an
 // unowned slab of this arena with at least one block in use.
@@ -61,6 +77,17 @@ void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** in
 void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox);
 // Owner only: moves blocks other threads freed into the free bits; returns how many.
 std::size_t collect_remote_frees(Span& span);
+// A remote free into an unowned slab (its bits set in remote_bits): the same, under the
+// arena lock, and the slab listed for the next refill (or given back if empty). Does
+// nothing when the slab is no longer unowned.
+void collect_unowned_slab(Arena& arena, Span& span);
+// Under the arena lock: an unowned slab that just gained free blocks is listed for the
+// next refill of its class, or given back when empty (unless it is the one empty slab
+// the class keeps).
+void list_unowned_slab(Arena& arena, Span* span);
+// Pushes `span` onto its owner's inbox, lock-free; the caller changed its state from
+// kOwned to kQueued.
+void push_to_inbox(Span& span);
 
 // Owner only: the first free block of an owned slab that has one.
 inline void* take_block(Span& span) {
@@ -84,16 +111,14 @@ void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages);
 
 // The span of a block this segment handed out, or nullptr when `address` is not the
 // start of a live block here; `double_free` tells a freed block from a foreign one.
-// `batched`: the block comes from a flushed batch, so its pending bit is its own.
 struct BlockRef {
   Span* span;
   std::size_t index;  // block within a slab
 };
-BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free,
-                    bool batched = false);
+BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free);
 
-// Frees a block find_block found (`batched` as there).
-void release_block(Arena& arena, BlockRef block, bool batched = false);
+// Frees a block find_block found.
+void release_block(Arena& arena, BlockRef block);
 std::size_t block_usable_size(const BlockRef& block);
 // Grows or shrinks a medium block without moving it; false when the next pages are taken.
 bool medium_resize_in_place(Arena& arena, Span& span, std::size_t pages);

@@ -17,6 +17,22 @@ struct Segment;
 
 enum class SpanKind : std::uint8_t { kFree, kSlab, kMedium };
 
+// How a free by another thread reaches a slab's blocks (Span::remote_state). The freer
+// sets the blocks' bits in remote_bits (an atomic OR, no lock), then:
+// - kUnowned: no thread owns the slab; its free bits change under its arena's lock
+//   only, so the freer takes that lock and moves remote_bits into them itself.
+// - kOwned: a thread owns it and is not told yet: the freer that changes the state to
+//   kQueued (one compare-and-swap) pushes the slab onto the owner's lock-free inbox.
+// - kQueued: the slab is in its owner's inbox (or being pushed): nothing to do, the owner
+//   collects remote_bits when it drains the inbox (it sets kOwned, then collects).
+// kOwned <-> kUnowned changes only under the arena lock (adoption, give-back,
+// hand-over, thread exit), kOwned <-> kQueued without it. An owner cannot give a kQueued
+// slab away: the compare-and-swap kOwned -> kUnowned fails, and the slab stays until the
+// drain that collects it. So a slab in an inbox always belongs to the inbox's thread,
+// and a push never lands in the inbox of a thread that gave the slab up. A zeroed
+// descriptor is kUnowned.
+enum RemoteState : std::uint8_t { kUnowned = 0, kOwned = 1, kQueued = 2 };
+
 // A block's bits: free, and pending (the program freed it, but the slab does not show
 // it free yet: the free waits in a thread's batch, or in remote_bits for the owner to
 // collect). pending is set atomically by the free that batches the block (or locks its
@@ -40,8 +56,9 @@ struct BlockBits {
 struct alignas(64) Span {
   // Slabs only. A slab is either owned by one thread (which allocates from it and frees
   // its own blocks with plain loads and stores, no lock) or unowned (in its arena's
-  // lists, changed under the arena lock). Other threads free into an owned slab by
-  // setting remote_bits atomically, under the arena lock; the owner collects them.
+  // lists, changed under the arena lock). Other threads free into a slab by setting
+  // remote_bits atomically, without a lock (RemoteState says who moves them into the
+  // free bits).
   std::uint64_t owner;  // thread heap id, 0 = unowned; written under the arena lock
   union {
     // Slabs: a copy of span_start(), so that the fast paths need not look at the segment.
@@ -60,18 +77,20 @@ struct alignas(64) Span {
   // segment's dirty_bits), so that purging and its allowance count only those.
   std::uint16_t dirty_pages;
   std::uint8_t size_class;
-  // Set by a remote free that finds it clear, which then pushes the slab onto the
-  // owner's inbox; cleared by the owner before it collects remote_bits. While it is
-  // clear, remote_bits hold nothing the owner has not collected (bar a free racing
-  // with this very check, which the collection then reports).
-  std::uint8_t remote_pending;
+  // Slabs: RemoteState, how other threads' frees reach the blocks they set in
+  // remote_bits (see there). Changed with atomic instructions only.
+  std::uint8_t remote_state;
   BlockBits bits[kBitmapWords];  // word 0 in the first line, the others in the second
   Segment* segment;
   std::uint16_t first_page;
   std::uint16_t page_count;
   SpanKind kind;
   bool listed;
-  bool in_partial;                          // owned slabs: on the owner's list of slabs with room
+  bool in_partial;  // owned slabs: on the owner's list of slabs with room
+  // The arena whose pool made this descriptor (index into the arenas): a descriptor
+  // goes back to that arena's spares and describes its pages only, whatever it
+  // describes now, so a remote free may lock the arena without reading `segment`.
+  std::uint8_t arena_index;
   std::uint64_t remote_bits[kBitmapWords];  // a subset of the pending bits
   Span** inbox;                             // the owner's
   Span* remote_next;
@@ -84,6 +103,20 @@ static_assert(offsetof(Span, bits) == 48 && offsetof(Span, bits[1]) == 64,
               "the first block word shares the first line with the geometry");
 static_assert(offsetof(Span, remote_bits) == 128, "remote_bits start the third line");
 static_assert(sizeof(Span) == 192, "three cache lines");
+
+// Span::remote_state, sequentially consistent: a freer sets remote_bits and then reads
+// the state, the owner's drain sets the state and then collects remote_bits, and one of
+// the two must see the other's write.
+inline std::uint8_t load_remote_state(const Span& span) {
+  return __atomic_load_n(&span.remote_state, __ATOMIC_SEQ_CST);
+}
+inline void store_remote_state(Span& span, std::uint8_t state) {
+  __atomic_store_n(&span.remote_state, state, __ATOMIC_SEQ_CST);
+}
+inline bool change_remote_state(Span& span, std::uint8_t from, std::uint8_t to) {
+  return __atomic_compare_exchange_n(&span.remote_state, &from, to, false, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST);
+}
 
 // Relaxed atomic access to words that one thread writes while others may read them.
 inline std::uint64_t load_word(const std::uint64_t& word) {
