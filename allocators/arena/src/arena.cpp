@@ -14,9 +14,11 @@ namespace arena {
 namespace {
 
 // Dirty free pages an arena may keep before it returns them to the kernel: a small
-// fixed allowance plus an eighth of the arena's own recent peak in use (maybe_purge).
-constexpr std::size_t kPurgeAllowancePages = 32;
-constexpr std::size_t kPeakShareDivisor = 8;
+// fixed allowance plus a share of the arena's own recent peak in use, or the pages
+// faulted in again after its recent purges if more (maybe_purge).
+constexpr std::size_t kPurgeAllowancePages = 128;
+constexpr std::size_t kPeakShareDivisor = 5;
+constexpr std::size_t kPurgeBoostPages = 1024;  // the most the refaults count for
 // The decay allowance's share of the pages in use.
 constexpr std::size_t kPurgeShareDivisor = 8;
 // Dirty pages beyond a smaller allowance (128 pages plus an eighth of the pages in use)
@@ -229,6 +231,14 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
     insert_run(arena, rest);
   }
   set_page_span(*run->segment, run->first_page + run->page_count - 1, run);
+  // Clean pages taken soon after a purge: the purge was wasted (they are faulted in
+  // again), so the allowance grows by as many.
+  if (arena.purged_recently != 0 && pages > taken_dirty) {
+    const std::size_t clean = pages - taken_dirty;
+    const std::size_t refault = clean < arena.purged_recently ? clean : arena.purged_recently;
+    arena.purged_recently -= refault;
+    arena.purge_boost += refault;
+  }
   arena.pages_in_use += run->page_count;
   if (arena.pages_in_use > arena.peak_in_use) arena.peak_in_use = arena.pages_in_use;
   return run;
@@ -275,7 +285,10 @@ void purge_down_to(Arena& arena, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;  // bucket 0: the longest
     for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0) purge_run(arena, *run);
+      if (run->dirty_pages != 0) {
+        arena.purged_recently += run->dirty_pages;
+        purge_run(arena, *run);
+      }
     }
   }
 }
@@ -292,6 +305,9 @@ std::size_t recent_peak(Arena& arena, std::uint64_t now) {
     arena.previous_peak_in_use = quiet ? arena.pages_in_use : arena.peak_in_use;
     arena.peak_in_use = arena.pages_in_use;
     arena.peak_window_start_ns = now;
+    // Refaults count for this window and half for the next; after a quiet one, not at all.
+    arena.purge_boost = quiet ? 0 : arena.purge_boost / 2;
+    arena.purged_recently = 0;
   }
   return arena.peak_in_use > arena.previous_peak_in_use ? arena.peak_in_use
                                                         : arena.previous_peak_in_use;
@@ -305,7 +321,10 @@ void purge_aged(Arena& arena, std::uint64_t now, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;
     for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) purge_run(arena, *run);
+      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) {
+        arena.purged_recently += run->dirty_pages;
+        purge_run(arena, *run);
+      }
     }
   }
 }
@@ -317,17 +336,17 @@ std::size_t decay_allowance(const Arena& arena) {
 
 // Dirty pages beyond an allowance and the headroom below the arena's recent peak (at
 // most 3/4 of an allowance) go back down to half the allowance plus that headroom. The
-// allowance is 32 pages plus an eighth of the recent peak in use: it follows the arena's
-// own size. A fixed 1024 pages (plus an eighth of the pages in use) kept 4 MiB resident
-// beside thread_malloc's 6 MiB and producer_consumer's 1-2 MiB in use, peak RSS 1.20x
-// and 1.16x glibc's; a fixed 128 pages purged and refaulted mixed_lifetime's swings
-// (28 MiB live: CPU 1.22x glibc's). Sessions 7-8 used 128 pages plus a fifth of the
-// peak, raised by the pages faulted in again after recent purges (up to 1024): those
-// refaults are a churning heap's normal state (thread_malloc's and producer_consumer's
-// too), so the allowance sat near its top and their peak RSS at 1.19x and 1.16x glibc's;
-// with this allowance 1.05x and 1.02x, for about a fifth more page faults on the
-// prodcons sample's replay (BENCHMARKS.md, #14, Session 9). The headroom is what a
-// swinging live set keeps and a steady one has none; at half an allowance
+// allowance is 128 pages plus a fifth of the recent peak in use, or plus the pages
+// faulted in again after this arena's recent purges (up to 1024) if more: it follows the
+// arena's own size and, where purges prove wasted, its churn. A fixed 1024 pages (plus
+// an eighth of the pages in use) kept 4 MiB resident beside thread_malloc's 6 MiB and
+// producer_consumer's 1-2 MiB in use, peak RSS 1.20x and 1.16x glibc's; a fixed 128
+// pages cut those but purged and refaulted mixed_lifetime's swings (28 MiB live: CPU
+// 1.22x glibc's); a fifth of the peak keeps mixed_lifetime's (about 1500 pages) and
+// gives the small heaps 200-450, but the prodcons sample's replay (small arenas whose
+// live set swings by more) then took 31 k page faults instead of 11 k: with the
+// refaults counted, 8-9 k (BENCHMARKS.md, #14 and #12, Session 7). The headroom is what
+// a swinging live set keeps and a steady one has none; at half an allowance
 // mixed_lifetime paid 8% more CPU. With the allowance alone, a live set that swings by
 // more than it (a producer/consumer queue filling and draining) purged and refaulted
 // its pages on every swing. Unbounded, the headroom raised mixed_lifetime's peak RSS by
@@ -342,7 +361,10 @@ void maybe_purge(Arena& arena, std::uint64_t now) {
     purge_aged(arena, now, kept);
   }
   const std::size_t peak = recent_peak(arena, now);
-  const std::size_t allowance = kPurgeAllowancePages + peak / kPeakShareDivisor;
+  const std::size_t share = peak / kPeakShareDivisor;
+  const std::size_t boost =
+      arena.purge_boost < kPurgeBoostPages ? arena.purge_boost : kPurgeBoostPages;
+  const std::size_t allowance = kPurgeAllowancePages + (share > boost ? share : boost);
   if (arena.dirty_pages <= allowance) return;
   const std::size_t peak_headroom = peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
   const std::size_t cap = allowance * 3 / 4;

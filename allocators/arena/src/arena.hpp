@@ -46,6 +46,11 @@ struct alignas(64) Arena {
   // The most pages in use in this peak window and the one before (see maybe_purge).
   std::size_t peak_in_use;
   std::size_t previous_peak_in_use;
+  // Purges that proved wasted raise the purge allowance (maybe_purge): pages purged by
+  // the allowance or the decay in this peak window and not faulted in again yet, and
+  // the pages faulted in again after such a purge (halved at each new window).
+  std::size_t purged_recently;
+  std::size_t purge_boost;
   std::uint64_t peak_window_start_ns;
   std::uint64_t last_decay_scan_ns;  // the last look for dirty runs left unused (maybe_purge)
   std::uint64_t last_clock_ns;       // the coarse clock when give_pages last read it
