@@ -50,6 +50,10 @@ inline size_t address_hash(uint64_t address, int shift) {
 
 }  // namespace
 
+size_t PlanBuilder::AddressTable::home(uint64_t address) const {
+  return address_hash(address, shift_) & (slots_.size() - 1);
+}
+
 PlanBuilder::AddressState* PlanBuilder::AddressTable::find(uint64_t address) {
   if (address == 0) return &zero_;
   if (slots_.empty()) return nullptr;
@@ -107,9 +111,7 @@ PlanBuilder::PlanBuilder(uint64_t page_size) {
   plan_.page_size = page_size ? page_size : 4096;
 }
 
-uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
-  if (recorded_thread < slot_by_thread_.size() && slot_by_thread_[recorded_thread] != kNoObject)
-    return slot_by_thread_[recorded_thread];
+uint32_t PlanBuilder::new_slot(uint32_t recorded_thread) {
   uint32_t slot;
   if (recorded_thread < kDirectThreads) {
     if (recorded_thread >= slot_by_thread_.size())
@@ -265,12 +267,12 @@ uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address
     obj = new_object_id(slot);
     plan_.objects[obj] = {bytes, align, kind, {}};
     plan_.created.push_back(obj);
-    objects_[obj] = {slot, op_index, 1, segment_, true, false};
+    objects_[obj] = {bytes, slot, op_index, 1, segment_, true, false};
   } else {
     obj = static_cast<uint32_t>(plan_.objects.size());
     plan_.objects.push_back({bytes, align, kind, {}});
     plan_.object_addresses.push_back(address);
-    objects_.push_back({slot, op_index, 1, 0, true, false});
+    objects_.push_back({bytes, slot, op_index, 1, 0, true, false});
     producer_slot_.push_back(slot);
   }
   plan_.threads[slot].ops[op_index].out_obj = obj;
@@ -442,7 +444,8 @@ void PlanBuilder::save_walk() {
 // it after, so whether its stage word was published is known now).
 void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index, uint32_t obj) {
   if (!in_merged_order_) return;
-  const uint64_t bytes = plan_.objects[obj].bytes;
+  const ObjectState& state = objects_[obj];
+  const uint64_t bytes = state.bytes;
   ThreadPlan& thread = plan_.threads[slot];
   thread.live_after.back() -= static_cast<int64_t>(bytes);
   if (live_[obj]) {
@@ -450,7 +453,7 @@ void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index, uint32_t obj) {
     live_bytes_ -= bytes;
   }
   if (streaming_) {
-    if (objects_[obj].published) thread.ops[op_index].flags |= kResetStage;
+    if (state.published) thread.ops[op_index].flags |= kResetStage;
     ending_.push_back(obj);
   }
 }
@@ -549,10 +552,6 @@ void PlanBuilder::stream(uint32_t thread_count, size_t remembered_addresses) {
   thread_state_.resize(thread_count);
   owned_blocks_.resize(thread_count);
   first_free_.assign(thread_count, 0);
-}
-
-bool PlanBuilder::segment_may_end(uint64_t min_events) const {
-  return segment_events_ >= min_events && pending_.empty();
 }
 
 uint32_t PlanBuilder::new_object_id(uint32_t slot) {

@@ -63,6 +63,11 @@ TraceSegments::TraceSegments(const std::filesystem::path& trace, uint64_t segmen
 
 TraceSegments::~TraceSegments() = default;
 
+namespace {
+// How many events ahead the builder prefetches an address's slot, and its object.
+constexpr uint32_t kPrefetchAddress = 12, kPrefetchObject = 5;
+}  // namespace
+
 const Plan& TraceSegments::next() {
   traces::Event event;
   bool more = false;
@@ -70,6 +75,11 @@ const Plan& TraceSegments::next() {
     const traces::Event* e = &event;
     if (ahead_) {
       e = ahead_->next_in_place();  // read where its batch holds it
+      // Two dependent misses of a release, taken ahead (PlanBuilder::prefetch_address).
+      if (const traces::Event* soon = ahead_->peek(kPrefetchObject))
+        builder_.prefetch_object(*soon);
+      if (const traces::Event* later = ahead_->peek(kPrefetchAddress))
+        builder_.prefetch_address(*later);
     } else if (!reader_.next(event)) {
       e = nullptr;
     }
