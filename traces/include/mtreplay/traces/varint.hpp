@@ -29,20 +29,6 @@ inline std::byte* put(std::byte* p, uint64_t v) {
 // Reads one varint from [p, end). Returns nullptr when it runs past end or is not a
 // canonical encoding of a uint64_t (more than 10 bytes, or bits beyond 64).
 inline const std::byte* get(const std::byte* p, const std::byte* end, uint64_t& out) {
-  // Most codes in a trace are one or two bytes (time deltas, sizes, pointer deltas):
-  // decoded without the loop's checks. The loop gives the same value.
-  if (end - p >= 2) {
-    const auto b0 = static_cast<uint8_t>(p[0]);
-    if (b0 < 0x80) {
-      out = b0;
-      return p + 1;
-    }
-    const auto b1 = static_cast<uint8_t>(p[1]);
-    if (b1 < 0x80) {
-      out = (b0 & 0x7fu) | uint64_t{b1} << 7;
-      return p + 2;
-    }
-  }
   uint64_t v = 0;
   for (unsigned shift = 0; shift < 64; shift += 7) {
     if (p == end) return nullptr;
