@@ -37,28 +37,11 @@ bool is_realloc_kind(PlanKind kind) {
 
 }  // namespace
 
-namespace {
-
-// Neighbouring blocks (16-byte granules) land in neighbouring slots, as allocators hand
-// out neighbouring addresses in a row: the table is walked like the heap was. Each
-// table-sized window of the address space starts at a scrambled offset.
-inline size_t address_hash(uint64_t address, int shift) {
-  const uint64_t granule = address >> 4;
-  const int bits = 64 - shift;
-  return static_cast<size_t>(granule + (granule >> bits) * 0x9e3779b97f4a7c15ull);
-}
-
-}  // namespace
-
-size_t PlanBuilder::AddressTable::home(uint64_t address) const {
-  return address_hash(address, shift_) & (slots_.size() - 1);
-}
-
 PlanBuilder::AddressState* PlanBuilder::AddressTable::find(uint64_t address) {
   if (address == 0) return &zero_;
   if (slots_.empty()) return nullptr;
   const size_t mask = slots_.size() - 1;
-  for (size_t i = address_hash(address, shift_) & mask;; i = (i + 1) & mask) {
+  for (size_t i = home(address);; i = (i + 1) & mask) {
     Slot& slot = slots_[i];
     if (slot.address == address) return &slot.state;
     if (slot.address == 0) return nullptr;
@@ -69,7 +52,7 @@ PlanBuilder::AddressState& PlanBuilder::AddressTable::operator[](uint64_t addres
   if (address == 0) return zero_;
   if ((used_ + 1) * 2 > slots_.size()) grow();
   const size_t mask = slots_.size() - 1;
-  for (size_t i = address_hash(address, shift_) & mask;; i = (i + 1) & mask) {
+  for (size_t i = home(address);; i = (i + 1) & mask) {
     Slot& slot = slots_[i];
     if (slot.address == address) return slot.state;
     if (slot.address == 0) {
@@ -88,7 +71,7 @@ void PlanBuilder::AddressTable::rebuild(size_t capacity, bool live_only) {
   const size_t mask = capacity - 1;
   for (const Slot& slot : old) {
     if (slot.address == 0 || (live_only && slot.state.live == kNoObject)) continue;
-    size_t i = address_hash(slot.address, shift_) & mask;
+    size_t i = home(slot.address);
     while (slots_[i].address != 0) i = (i + 1) & mask;
     slots_[i] = slot;
     ++used_;

@@ -109,7 +109,15 @@ class PlanBuilder {
     void forget_released();
 
    private:
-    size_t home(uint64_t address) const;
+    // Neighbouring blocks (16-byte granules) land in neighbouring slots, as allocators
+    // hand out neighbouring addresses in a row: the table is walked like the heap was.
+    // Each table-sized window of the address space starts at a scrambled offset.
+    size_t home(uint64_t address) const {
+      const uint64_t granule = address >> 4;
+      const int bits = 64 - shift_;
+      return static_cast<size_t>(granule + (granule >> bits) * 0x9e3779b97f4a7c15ull) &
+             (slots_.size() - 1);
+    }
     void grow();
     void rebuild(size_t capacity, bool live_only);
     struct Slot {
