@@ -82,7 +82,7 @@ const Plan& TraceSegments::next() {
       if (const traces::Event* later = ahead_->peek(kPrefetchAddress))
         builder_.prefetch_address(*later);
       // The reading thread wrote the event on its core: its line is fetched from there.
-      if (const traces::Event* last = ahead_->peek(kPrefetchEvent)) __builtin_prefetch(last);
+      if (const traces::Event* last = ahead_->peek(kPrefetchEvent)) prefetch_line(last);
     } else if (!reader_.next(event)) {
       e = nullptr;
     }
