@@ -150,10 +150,13 @@ class PlanBuilder {
 
   // The address an event looks up (a release's) or enters (an allocation's result).
   static uint64_t key_address(const traces::Event& e) {
-    return traces::allocates(e.op) && e.op != traces::Op::kRealloc &&
-                   e.op != traces::Op::kReallocArray
-               ? e.result
-               : e.ptr;
+    using traces::Op;
+    constexpr uint32_t kFresh =
+        1u << static_cast<int>(Op::kMalloc) | 1u << static_cast<int>(Op::kCalloc) |
+        1u << static_cast<int>(Op::kMemalign) | 1u << static_cast<int>(Op::kPosixMemalign) |
+        1u << static_cast<int>(Op::kAlignedAlloc) | 1u << static_cast<int>(Op::kValloc) |
+        1u << static_cast<int>(Op::kPvalloc);
+    return (kFresh >> (static_cast<uint32_t>(e.op) & 31)) & 1 ? e.result : e.ptr;
   }
   uint32_t slot_of(uint32_t recorded_thread) {
     if (recorded_thread < slot_by_thread_.size()) {
