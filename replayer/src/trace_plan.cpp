@@ -64,9 +64,8 @@ TraceSegments::TraceSegments(const std::filesystem::path& trace, uint64_t segmen
 TraceSegments::~TraceSegments() = default;
 
 namespace {
-// How many events ahead the builder prefetches an event, its address's slot, and the
-// object live there.
-constexpr uint32_t kPrefetchEvent = 24, kPrefetchAddress = 12, kPrefetchObject = 5;
+// How many events ahead the builder prefetches an event.
+constexpr uint32_t kPrefetchEvent = 24;
 }  // namespace
 
 const Plan& TraceSegments::next() {
@@ -76,14 +75,10 @@ const Plan& TraceSegments::next() {
     const traces::Event* e = &event;
     if (ahead_) {
       e = ahead_->next_in_place();  // read where its batch holds it
-      // Two dependent misses of a release, taken ahead (PlanBuilder::prefetch_address);
-      // the events' lines were written on the reading thread's core. Near the end of a
-      // batch (24 of its 4096 events) nothing is prefetched.
-      if (const traces::Event* ahead = ahead_->peek_run(kPrefetchEvent + 1)) {
-        builder_.prefetch_object(ahead[kPrefetchObject]);
-        builder_.prefetch_address(ahead[kPrefetchAddress]);
+      // The reading thread wrote the events on its core: their lines are fetched from
+      // there, a few events ahead (BENCHMARKS.md "Scale", Session 9).
+      if (const traces::Event* ahead = ahead_->peek_run(kPrefetchEvent + 1))
         prefetch_line(ahead + kPrefetchEvent);
-      }
     } else if (!reader_.next(event)) {
       e = nullptr;
     }

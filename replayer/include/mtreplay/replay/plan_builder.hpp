@@ -16,9 +16,9 @@
 namespace mtreplay::replay {
 
 // A hint to bring the line at `p` into the cache. GCC 12 dropped __builtin_prefetch
-// calls whose address it computed inline (the builder's, once the address table's hash
-// was inline: no prefetch was left in the binary), so on x86-64 the instruction is
-// written out.
+// calls whose address it computed inline (a prefetch of the address table's slot, once
+// its hash was inline: no prefetch was left in the binary), so on x86-64 the
+// instruction is written out.
 inline void prefetch_line(const void* p) {
 #if defined(__x86_64__)
   asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
@@ -62,17 +62,6 @@ class PlanBuilder {
   // add() or finish_segment().
   const Plan& finish_segment(bool last);
 
-  // Hints for an event to be added soon, which change nothing but the caches: the
-  // address table's slot of the address it names (some events ahead), and the state of
-  // the live object found there (fewer events ahead, once that slot is in cache). A
-  // release otherwise waits on two dependent misses: its address, then its object.
-  void prefetch_address(const traces::Event& e) const { addresses_.prefetch(key_address(e)); }
-  void prefetch_object(const traces::Event& e) const {
-    if (e.ptr == 0) return;
-    const uint32_t obj = addresses_.peek(e.ptr);
-    if (obj < objects_.size()) prefetch_line(&objects_[obj]);
-  }
-
  private:
   // 32 bytes, two to a cache line: a release finds here all it reads of its object
   // (walk_end took the bytes from the plan's objects, a second miss per release).
@@ -102,19 +91,6 @@ class PlanBuilder {
   class AddressTable {
    public:
     AddressState* find(uint64_t address);
-    // Hints (see prefetch_address): the slot an address hashes to; the object live at
-    // an address, if its first slots hold it (kNoObject otherwise).
-    void prefetch(uint64_t address) const {
-      if (!slots_.empty()) prefetch_line(&slots_[home(address)]);
-    }
-    uint32_t peek(uint64_t address) const {
-      if (slots_.empty()) return kNoObject;
-      const size_t mask = slots_.size() - 1;
-      const size_t i = home(address);
-      if (slots_[i].address == address) return slots_[i].state.live;
-      const size_t j = (i + 1) & mask;
-      return slots_[j].address == address ? slots_[j].state.live : kNoObject;
-    }
     AddressState& operator[](uint64_t address);
     size_t size() const { return used_; }
     // Keeps only the addresses an object lives at.
@@ -148,16 +124,6 @@ class PlanBuilder {
     bool realloc_pending = false;  // its pointer was unknown: maybe an inversion
   };
 
-  // The address an event looks up (a release's) or enters (an allocation's result).
-  static uint64_t key_address(const traces::Event& e) {
-    using traces::Op;
-    constexpr uint32_t kFresh =
-        1u << static_cast<int>(Op::kMalloc) | 1u << static_cast<int>(Op::kCalloc) |
-        1u << static_cast<int>(Op::kMemalign) | 1u << static_cast<int>(Op::kPosixMemalign) |
-        1u << static_cast<int>(Op::kAlignedAlloc) | 1u << static_cast<int>(Op::kValloc) |
-        1u << static_cast<int>(Op::kPvalloc);
-    return (kFresh >> (static_cast<uint32_t>(e.op) & 31)) & 1 ? e.result : e.ptr;
-  }
   uint32_t slot_of(uint32_t recorded_thread) {
     if (recorded_thread < slot_by_thread_.size()) {
       const uint32_t slot = slot_by_thread_[recorded_thread];
