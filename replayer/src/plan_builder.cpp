@@ -136,8 +136,9 @@ void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
   plan_.serial_order.reserve(total);
 }
 
-uint32_t PlanBuilder::append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size,
-                             uint64_t aux) {
+[[gnu::always_inline]] inline uint32_t PlanBuilder::append(uint32_t slot, PlanKind kind,
+                                                           uint8_t flags, uint64_t size,
+                                                           uint64_t aux) {
   auto& thread = plan_.threads[slot];
   // Made in place from values in registers: a PlanOp put together on the stack and
   // copied in stalled on the partial stores it was made of.
@@ -158,7 +159,8 @@ uint32_t PlanBuilder::append(uint32_t slot, PlanKind kind, uint8_t flags, uint64
   return static_cast<uint32_t>(thread.ops.size() - 1);
 }
 
-void PlanBuilder::touch(uint32_t slot, uint32_t op_index, uint32_t obj) {
+[[gnu::always_inline]] inline void PlanBuilder::touch(uint32_t slot, uint32_t op_index,
+                                                      uint32_t obj) {
   ObjectState& state = objects_[obj];
   PlanOp& op = plan_.threads[slot].ops[op_index];
   op.in_obj = obj;
@@ -183,7 +185,7 @@ void PlanBuilder::touch(uint32_t slot, uint32_t op_index, uint32_t obj) {
   state.last_is_producer = false;
 }
 
-uint32_t PlanBuilder::take(uint64_t address) {
+[[gnu::always_inline]] inline uint32_t PlanBuilder::take(uint64_t address) {
   AddressState* state = addresses_.find(address);
   if (!state || state->live == kNoObject) return kNoObject;
   uint32_t obj = state->live;
@@ -425,7 +427,8 @@ void PlanBuilder::save_walk() {
 
 // The op `op_index` of `slot`, just added, ends `obj` (its last touch: nothing touches
 // it after, so whether its stage word was published is known now).
-void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index, uint32_t obj) {
+[[gnu::always_inline]] inline void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index,
+                                                         uint32_t obj) {
   if (!in_merged_order_) return;
   const ObjectState& state = objects_[obj];
   const uint64_t bytes = state.bytes;
@@ -441,7 +444,8 @@ void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index, uint32_t obj) {
   }
 }
 
-void PlanBuilder::walk_produce(uint32_t slot, uint32_t obj, uint64_t bytes) {
+[[gnu::always_inline]] inline void PlanBuilder::walk_produce(uint32_t slot, uint32_t obj,
+                                                             uint64_t bytes) {
   if (!in_merged_order_) return;
   plan_.threads[slot].live_after.back() += static_cast<int64_t>(bytes);
   if (obj >= live_.size()) live_.resize(std::max<size_t>(obj + 1, plan_.objects.size()), false);
