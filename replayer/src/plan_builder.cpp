@@ -213,8 +213,9 @@ void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
 
 // A consumer of `address` was recorded before this allocation of it on another
 // thread, within the window: the consumer belongs to this object.
-void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint64_t time,
-                                 uint32_t obj) {
+[[gnu::always_inline]] inline void PlanBuilder::settle_pending(uint64_t address,
+                                                               uint32_t producer_slot,
+                                                               uint64_t time, uint32_t obj) {
   auto it = pending_.empty() ? pending_.end() : pending_.find(address);
   if (it == pending_.end()) {
     addresses_[address].live = obj;
@@ -245,8 +246,10 @@ void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint6
   if (ended) state.was_freed = true;
 }
 
-uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address, uint64_t bytes,
-                              uint32_t align, PlanKind kind, uint64_t time_ns) {
+[[gnu::always_inline]] inline uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index,
+                                                            uint64_t address, uint64_t bytes,
+                                                            uint32_t align, PlanKind kind,
+                                                            uint64_t time_ns) {
   uint32_t obj;
   if (streaming_) {
     obj = new_object_id(slot);
@@ -266,7 +269,9 @@ uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address
   return obj;
 }
 
-void PlanBuilder::add_allocation(uint32_t slot, const traces::Event& e, PlanKind kind) {
+[[gnu::always_inline]] inline void PlanBuilder::add_allocation(uint32_t slot,
+                                                               const traces::Event& e,
+                                                               PlanKind kind) {
   const bool failed = e.result == 0 || (kind == PlanKind::kPosixMemalign && e.error != 0);
   const uint32_t index = append(slot, kind, failed ? kRecordedFailed : 0, e.size,
                                 kind == PlanKind::kCalloc ? e.count : e.align);
@@ -541,7 +546,7 @@ void PlanBuilder::stream(uint32_t thread_count, size_t remembered_addresses) {
   first_free_.assign(thread_count, 0);
 }
 
-uint32_t PlanBuilder::new_object_id(uint32_t slot) {
+[[gnu::always_inline]] inline uint32_t PlanBuilder::new_object_id(uint32_t slot) {
   const std::vector<uint32_t>& blocks = owned_blocks_[slot];
   uint32_t& rank = first_free_[slot];
   while (rank < blocks.size() && block_free_[blocks[rank]] == 0) ++rank;
