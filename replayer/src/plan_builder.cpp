@@ -37,24 +37,11 @@ bool is_realloc_kind(PlanKind kind) {
 
 }  // namespace
 
-namespace {
-
-// Neighbouring blocks (16-byte granules) land in neighbouring slots, as allocators hand
-// out neighbouring addresses in a row: the table is walked like the heap was. Each
-// table-sized window of the address space starts at a scrambled offset.
-inline size_t address_hash(uint64_t address, int shift) {
-  const uint64_t granule = address >> 4;
-  const int bits = 64 - shift;
-  return static_cast<size_t>(granule + (granule >> bits) * 0x9e3779b97f4a7c15ull);
-}
-
-}  // namespace
-
 PlanBuilder::AddressState* PlanBuilder::AddressTable::find(uint64_t address) {
   if (address == 0) return &zero_;
   if (slots_.empty()) return nullptr;
   const size_t mask = slots_.size() - 1;
-  for (size_t i = address_hash(address, shift_) & mask;; i = (i + 1) & mask) {
+  for (size_t i = home(address);; i = (i + 1) & mask) {
     Slot& slot = slots_[i];
     if (slot.address == address) return &slot.state;
     if (slot.address == 0) return nullptr;
@@ -65,7 +52,7 @@ PlanBuilder::AddressState& PlanBuilder::AddressTable::operator[](uint64_t addres
   if (address == 0) return zero_;
   if ((used_ + 1) * 2 > slots_.size()) grow();
   const size_t mask = slots_.size() - 1;
-  for (size_t i = address_hash(address, shift_) & mask;; i = (i + 1) & mask) {
+  for (size_t i = home(address);; i = (i + 1) & mask) {
     Slot& slot = slots_[i];
     if (slot.address == address) return slot.state;
     if (slot.address == 0) {
@@ -84,7 +71,7 @@ void PlanBuilder::AddressTable::rebuild(size_t capacity, bool live_only) {
   const size_t mask = capacity - 1;
   for (const Slot& slot : old) {
     if (slot.address == 0 || (live_only && slot.state.live == kNoObject)) continue;
-    size_t i = address_hash(slot.address, shift_) & mask;
+    size_t i = home(slot.address);
     while (slots_[i].address != 0) i = (i + 1) & mask;
     slots_[i] = slot;
     ++used_;
@@ -107,9 +94,7 @@ PlanBuilder::PlanBuilder(uint64_t page_size) {
   plan_.page_size = page_size ? page_size : 4096;
 }
 
-uint32_t PlanBuilder::slot_of(uint32_t recorded_thread) {
-  if (recorded_thread < slot_by_thread_.size() && slot_by_thread_[recorded_thread] != kNoObject)
-    return slot_by_thread_[recorded_thread];
+uint32_t PlanBuilder::new_slot(uint32_t recorded_thread) {
   uint32_t slot;
   if (recorded_thread < kDirectThreads) {
     if (recorded_thread >= slot_by_thread_.size())
@@ -151,8 +136,9 @@ void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
   plan_.serial_order.reserve(total);
 }
 
-uint32_t PlanBuilder::append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size,
-                             uint64_t aux) {
+[[gnu::always_inline]] inline uint32_t PlanBuilder::append(uint32_t slot, PlanKind kind,
+                                                           uint8_t flags, uint64_t size,
+                                                           uint64_t aux) {
   auto& thread = plan_.threads[slot];
   // Made in place from values in registers: a PlanOp put together on the stack and
   // copied in stalled on the partial stores it was made of.
@@ -173,7 +159,8 @@ uint32_t PlanBuilder::append(uint32_t slot, PlanKind kind, uint8_t flags, uint64
   return static_cast<uint32_t>(thread.ops.size() - 1);
 }
 
-void PlanBuilder::touch(uint32_t slot, uint32_t op_index, uint32_t obj) {
+[[gnu::always_inline]] inline void PlanBuilder::touch(uint32_t slot, uint32_t op_index,
+                                                      uint32_t obj) {
   ObjectState& state = objects_[obj];
   PlanOp& op = plan_.threads[slot].ops[op_index];
   op.in_obj = obj;
@@ -198,7 +185,7 @@ void PlanBuilder::touch(uint32_t slot, uint32_t op_index, uint32_t obj) {
   state.last_is_producer = false;
 }
 
-uint32_t PlanBuilder::take(uint64_t address) {
+[[gnu::always_inline]] inline uint32_t PlanBuilder::take(uint64_t address) {
   AddressState* state = addresses_.find(address);
   if (!state || state->live == kNoObject) return kNoObject;
   uint32_t obj = state->live;
@@ -226,8 +213,9 @@ void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
 
 // A consumer of `address` was recorded before this allocation of it on another
 // thread, within the window: the consumer belongs to this object.
-void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint64_t time,
-                                 uint32_t obj) {
+[[gnu::always_inline]] inline void PlanBuilder::settle_pending(uint64_t address,
+                                                               uint32_t producer_slot,
+                                                               uint64_t time, uint32_t obj) {
   auto it = pending_.empty() ? pending_.end() : pending_.find(address);
   if (it == pending_.end()) {
     addresses_[address].live = obj;
@@ -258,19 +246,21 @@ void PlanBuilder::settle_pending(uint64_t address, uint32_t producer_slot, uint6
   if (ended) state.was_freed = true;
 }
 
-uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address, uint64_t bytes,
-                              uint32_t align, PlanKind kind, uint64_t time_ns) {
+[[gnu::always_inline]] inline uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index,
+                                                            uint64_t address, uint64_t bytes,
+                                                            uint32_t align, PlanKind kind,
+                                                            uint64_t time_ns) {
   uint32_t obj;
   if (streaming_) {
     obj = new_object_id(slot);
     plan_.objects[obj] = {bytes, align, kind, {}};
     plan_.created.push_back(obj);
-    objects_[obj] = {slot, op_index, 1, segment_, true, false};
+    objects_[obj] = {bytes, slot, op_index, 1, segment_, true, false};
   } else {
     obj = static_cast<uint32_t>(plan_.objects.size());
     plan_.objects.push_back({bytes, align, kind, {}});
     plan_.object_addresses.push_back(address);
-    objects_.push_back({slot, op_index, 1, 0, true, false});
+    objects_.push_back({bytes, slot, op_index, 1, 0, true, false});
     producer_slot_.push_back(slot);
   }
   plan_.threads[slot].ops[op_index].out_obj = obj;
@@ -279,7 +269,9 @@ uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index, uint64_t address
   return obj;
 }
 
-void PlanBuilder::add_allocation(uint32_t slot, const traces::Event& e, PlanKind kind) {
+[[gnu::always_inline]] inline void PlanBuilder::add_allocation(uint32_t slot,
+                                                               const traces::Event& e,
+                                                               PlanKind kind) {
   const bool failed = e.result == 0 || (kind == PlanKind::kPosixMemalign && e.error != 0);
   const uint32_t index = append(slot, kind, failed ? kRecordedFailed : 0, e.size,
                                 kind == PlanKind::kCalloc ? e.count : e.align);
@@ -440,9 +432,11 @@ void PlanBuilder::save_walk() {
 
 // The op `op_index` of `slot`, just added, ends `obj` (its last touch: nothing touches
 // it after, so whether its stage word was published is known now).
-void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index, uint32_t obj) {
+[[gnu::always_inline]] inline void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index,
+                                                         uint32_t obj) {
   if (!in_merged_order_) return;
-  const uint64_t bytes = plan_.objects[obj].bytes;
+  const ObjectState& state = objects_[obj];
+  const uint64_t bytes = state.bytes;
   ThreadPlan& thread = plan_.threads[slot];
   thread.live_after.back() -= static_cast<int64_t>(bytes);
   if (live_[obj]) {
@@ -450,12 +444,13 @@ void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index, uint32_t obj) {
     live_bytes_ -= bytes;
   }
   if (streaming_) {
-    if (objects_[obj].published) thread.ops[op_index].flags |= kResetStage;
+    if (state.published) thread.ops[op_index].flags |= kResetStage;
     ending_.push_back(obj);
   }
 }
 
-void PlanBuilder::walk_produce(uint32_t slot, uint32_t obj, uint64_t bytes) {
+[[gnu::always_inline]] inline void PlanBuilder::walk_produce(uint32_t slot, uint32_t obj,
+                                                             uint64_t bytes) {
   if (!in_merged_order_) return;
   plan_.threads[slot].live_after.back() += static_cast<int64_t>(bytes);
   if (obj >= live_.size()) live_.resize(std::max<size_t>(obj + 1, plan_.objects.size()), false);
@@ -551,11 +546,7 @@ void PlanBuilder::stream(uint32_t thread_count, size_t remembered_addresses) {
   first_free_.assign(thread_count, 0);
 }
 
-bool PlanBuilder::segment_may_end(uint64_t min_events) const {
-  return segment_events_ >= min_events && pending_.empty();
-}
-
-uint32_t PlanBuilder::new_object_id(uint32_t slot) {
+[[gnu::always_inline]] inline uint32_t PlanBuilder::new_object_id(uint32_t slot) {
   const std::vector<uint32_t>& blocks = owned_blocks_[slot];
   uint32_t& rank = first_free_[slot];
   while (rank < blocks.size() && block_free_[blocks[rank]] == 0) ++rank;

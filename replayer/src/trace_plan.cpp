@@ -26,6 +26,10 @@ TraceIdentity identify(const std::filesystem::path& trace, const traces::MergedR
   return id;
 }
 
+// How many events ahead the builder prefetches an event (BENCHMARKS.md "Scale",
+// Session 9).
+constexpr uint32_t kPrefetchEvent = 24;
+
 }  // namespace
 
 TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash,
@@ -39,8 +43,17 @@ TracePlan load_trace_plan(const std::filesystem::path& trace, std::string conten
   uint64_t events = 0;
   std::optional<traces::ReadAhead> ahead;
   if (read_ahead) ahead.emplace(reader);
-  while (ahead ? ahead->next(event) : reader.next(event)) {
-    builder.add(event);
+  for (;;) {
+    const traces::Event* e = &event;
+    if (ahead) {
+      e = ahead->next_in_place();  // read where its batch holds it, as TraceSegments::next
+      if (const traces::Event* rest = ahead->peek_run(kPrefetchEvent + 1))
+        prefetch_line(rest + kPrefetchEvent);
+    } else if (!reader.next(event)) {
+      e = nullptr;
+    }
+    if (!e) break;
+    builder.add(*e);
     ++events;
   }
   TracePlan out;
@@ -70,6 +83,10 @@ const Plan& TraceSegments::next() {
     const traces::Event* e = &event;
     if (ahead_) {
       e = ahead_->next_in_place();  // read where its batch holds it
+      // The reading thread wrote the events on its core: their lines are fetched from
+      // there, a few events ahead (BENCHMARKS.md "Scale", Session 9).
+      if (const traces::Event* ahead = ahead_->peek_run(kPrefetchEvent + 1))
+        prefetch_line(ahead + kPrefetchEvent);
     } else if (!reader_.next(event)) {
       e = nullptr;
     }

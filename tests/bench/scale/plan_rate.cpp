@@ -59,16 +59,24 @@ struct Buffer {
   Buffer() {
     fd = memfd_create("plan-rate", 0);
     if (fd < 0) throw std::runtime_error("creating a plan buffer");
-    // Where 64 GiB of address space cannot be had (under valgrind), images go through
-    // pwrite.
-    void* p = mmap(nullptr, replay::kStreamBufferBytes, PROT_READ | PROT_WRITE,
-                   MAP_SHARED | MAP_NORESERVE, fd, 0);
+    // Where 64 GiB of address space cannot be had (under valgrind), 1 GiB holds every
+    // segment at its start, so that images are still encoded in place as the parent does.
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) {
+      bytes = half = uint64_t{1} << 30;
+      p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    }
     if (p != MAP_FAILED) base = static_cast<std::byte*>(p);
   }
   ~Buffer() {
-    if (base) munmap(base, replay::kStreamBufferBytes);
+    if (base) munmap(base, bytes);
     close(fd);
   }
+  uint64_t offset(uint32_t index) const {
+    return half == replay::kStreamHalfBytes ? replay::stream_segment_offset(index, 2) : 0;
+  }
+  uint64_t bytes = replay::kStreamBufferBytes;
+  uint64_t half = replay::kStreamHalfBytes;
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   int fd = -1;
@@ -82,9 +90,8 @@ uint64_t plan_all(const std::string& trace, uint64_t segment_events, bool ahead)
   Buffer buffer;
   for (uint32_t index = 0;; ++index) {
     const replay::Plan& plan = segments.next();
-    replay::write_plan_image_to(buffer.fd, plan, false, false,
-                                replay::stream_segment_offset(index, 2), buffer.base,
-                                replay::kStreamHalfBytes);
+    replay::write_plan_image_to(buffer.fd, plan, false, false, buffer.offset(index), buffer.base,
+                                buffer.half);
     if (plan.last_segment) break;
   }
   return segments.identity("not hashed").events;
@@ -119,9 +126,9 @@ int digest(const std::string& trace, uint64_t segment_events) {
   uint64_t h = 0xcbf29ce484222325ull, count = 0;
   for (uint32_t index = 0;; ++index) {
     const replay::Plan& plan = segments.next();
-    const uint64_t at = replay::stream_segment_offset(index, 2);
-    const uint64_t bytes = replay::write_plan_image_to(buffer.fd, plan, false, false, at,
-                                                       buffer.base, replay::kStreamHalfBytes);
+    const uint64_t at = buffer.offset(index);
+    const uint64_t bytes =
+        replay::write_plan_image_to(buffer.fd, plan, false, false, at, buffer.base, buffer.half);
     h = hash_image(h, buffer.fd, at, bytes);
     ++count;
     if (plan.last_segment) break;

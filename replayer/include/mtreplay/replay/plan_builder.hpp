@@ -15,6 +15,18 @@
 
 namespace mtreplay::replay {
 
+// A hint to bring the line at `p` into the cache. GCC 12 dropped __builtin_prefetch
+// calls whose address it computed inline (a prefetch of the address table's slot, once
+// its hash was inline: no prefetch was left in the binary), so on x86-64 the
+// instruction is written out.
+inline void prefetch_line(const void* p) {
+#if defined(__x86_64__)
+  asm volatile("prefetcht0 %0" : : "m"(*static_cast<const char*>(p)));
+#else
+  __builtin_prefetch(p);
+#endif
+}
+
 class PlanBuilder {
  public:
   // A free recorded up to this long before another thread's allocation of the same
@@ -43,13 +55,18 @@ class PlanBuilder {
   size_t address_count() const { return addresses_.size(); }
   // Whether the current segment may end after the last event added: at least
   // `min_events` in it, and no release waiting for its allocation (an inversion).
-  bool segment_may_end(uint64_t min_events) const;
+  bool segment_may_end(uint64_t min_events) const {
+    return segment_events_ >= min_events && pending_.empty();
+  }
   // The current segment's plan, `last` at the end of the trace; valid until the next
   // add() or finish_segment().
   const Plan& finish_segment(bool last);
 
  private:
+  // 32 bytes, two to a cache line: a release finds here all it reads of its object
+  // (walk_end took the bytes from the plan's objects, a second miss per release).
   struct ObjectState {
+    uint64_t bytes = 0;  // requested (PlanObject::bytes)
     uint32_t last_slot = 0;
     uint32_t last_op = 0;
     uint32_t touches = 0;
@@ -80,6 +97,15 @@ class PlanBuilder {
     void forget_released();
 
    private:
+    // Neighbouring blocks (16-byte granules) land in neighbouring slots, as allocators
+    // hand out neighbouring addresses in a row: the table is walked like the heap was.
+    // Each table-sized window of the address space starts at a scrambled offset.
+    size_t home(uint64_t address) const {
+      const uint64_t granule = address >> 4;
+      const int bits = 64 - shift_;
+      return static_cast<size_t>(granule + (granule >> bits) * 0x9e3779b97f4a7c15ull) &
+             (slots_.size() - 1);
+    }
     void grow();
     void rebuild(size_t capacity, bool live_only);
     struct Slot {
@@ -98,7 +124,14 @@ class PlanBuilder {
     bool realloc_pending = false;  // its pointer was unknown: maybe an inversion
   };
 
-  uint32_t slot_of(uint32_t recorded_thread);
+  uint32_t slot_of(uint32_t recorded_thread) {
+    if (recorded_thread < slot_by_thread_.size()) {
+      const uint32_t slot = slot_by_thread_[recorded_thread];
+      if (slot != kNoObject) return slot;
+    }
+    return new_slot(recorded_thread);
+  }
+  uint32_t new_slot(uint32_t recorded_thread);  // a thread not seen yet, or beyond the table
   uint32_t append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size, uint64_t aux);
   uint32_t produce(uint32_t slot, uint32_t op_index, uint64_t address, uint64_t bytes,
                    uint32_t align, PlanKind kind, uint64_t time_ns);

@@ -63,7 +63,7 @@ struct OpFields {
   enum class Result : uint8_t { kNone, kPointer, kValue } result = Result::kNone;
 };
 
-constexpr OpFields fields_of(Op op) {
+constexpr OpFields fields_of_switch(Op op) {
   using R = OpFields::Result;
   switch (op) {
     case Op::kMalloc:
@@ -94,6 +94,19 @@ constexpr OpFields fields_of(Op op) {
       return {};
   }
   return {};
+}
+
+// The same from a table: the decoder asks once an event, and the switch was a call.
+inline constexpr auto kOpFields = [] {
+  struct Table {
+    OpFields of[32];
+  } t{};
+  for (uint8_t op = 0; op < 32; ++op) t.of[op] = fields_of_switch(static_cast<Op>(op));
+  return t;
+}();
+constexpr OpFields fields_of(Op op) {
+  const auto value = static_cast<uint8_t>(op);
+  return value < 32 ? kOpFields.of[value] : OpFields{};
 }
 
 constexpr bool valid_op(uint8_t v) {

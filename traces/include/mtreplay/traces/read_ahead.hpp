@@ -40,6 +40,10 @@ class ReadAhead {
     Event first;
     return refill(first) ? at_ - 1 : nullptr;
   }
+  // The events after the one next_in_place() returned last (element 0: the next one),
+  // when the batch being read holds at least `count` of them (null otherwise): for a
+  // consumer that prefetches what it will need. Changes nothing.
+  const Event* peek_run(uint32_t count) const { return count <= end_ - at_ ? at_ : nullptr; }
 
  private:
   static constexpr uint32_t kBatches = 8;
