@@ -101,6 +101,18 @@ class Out {
   uint64_t written_ = 0;
 };
 
+// The replay loop's shortcut for an op (ImageFast), from its image flags: a plain
+// malloc or free that waits for, publishes and checks nothing.
+uint8_t image_fast(const PlanOp& op, uint8_t flags) {
+  constexpr uint8_t kMallocSlow = kWide | kPublishOut | kRecordedFailed;
+  constexpr uint8_t kFreeSlow = kWide | kWaitIn | kPublishIn | kRecordedFailed | kResetStage;
+  if (op.kind == PlanKind::kMalloc && op.out_obj != kNoObject && !(flags & kMallocSlow))
+    return kFastMalloc;
+  if (op.kind == PlanKind::kFree && op.in_obj != kNoObject && !(flags & kFreeSlow))
+    return kFastFree;
+  return kFastNone;
+}
+
 // encode_thread's loop for its common case, a walked thread written into a mapping:
 // plain pointers, and each ImageOp stored as two 8-byte words made in registers (its
 // byte-wide fields, stored one by one through the Out helpers, made the compiler reload
@@ -125,7 +137,6 @@ void encode_thread_direct(const ThreadPlan& thread, const std::vector<uint32_t>&
     const PlanOp& op = ops[index];
     ++kind_counts[static_cast<size_t>(op.kind) % kKinds];
     uint8_t flags = op.flags;
-    uint8_t fast = kFastNone;
     uint32_t arg;
     if (is_wide(op)) {
       flags |= kWide;
@@ -135,12 +146,7 @@ void encode_thread_direct(const ThreadPlan& thread, const std::vector<uint32_t>&
     } else {
       arg = static_cast<uint32_t>(op.size);
     }
-    constexpr uint8_t kMallocSlow = kWide | kPublishOut | kRecordedFailed;
-    constexpr uint8_t kFreeSlow = kWide | kWaitIn | kPublishIn | kRecordedFailed | kResetStage;
-    if (op.kind == PlanKind::kMalloc && op.out_obj != kNoObject && !(flags & kMallocSlow))
-      fast = kFastMalloc;
-    if (op.kind == PlanKind::kFree && op.in_obj != kNoObject && !(flags & kFreeSlow))
-      fast = kFastFree;
+    uint8_t fast = image_fast(op, flags);
     if (index == next_signal) {
       flags |= kSignal;
       fast = kFastNone;
@@ -194,12 +200,7 @@ void encode_thread(const ThreadPlan& thread, const std::vector<PlanObject>& obje
     } else {
       image.arg = static_cast<uint32_t>(op.size);
     }
-    constexpr uint8_t kMallocSlow = kWide | kPublishOut | kRecordedFailed;
-    constexpr uint8_t kFreeSlow = kWide | kWaitIn | kPublishIn | kRecordedFailed | kResetStage;
-    if (op.kind == PlanKind::kMalloc && op.out_obj != kNoObject && !(image.flags & kMallocSlow))
-      image.fast = kFastMalloc;
-    if (op.kind == PlanKind::kFree && op.in_obj != kNoObject && !(image.flags & kFreeSlow))
-      image.fast = kFastFree;
+    image.fast = image_fast(op, image.flags);
     if (signal < signals.size() && signals[signal] == index) {
       image.flags |= kSignal;
       image.fast = kFastNone;

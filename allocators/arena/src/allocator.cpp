@@ -513,6 +513,22 @@ Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
   die_with_pointer("malloc_usable_size(): invalid pointer", p);
 }
 
+// The block at p with its segment's owning arena locked (returned in `arena`), for the
+// frees, resizes and size queries that need the lock; a pointer that is no block, or a
+// block already free, is rejected with its message (the lock dropped first).
+BlockRef find_locked(Segment* seg, void* p, const char* function, Arena*& arena) {
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  arena = lock_segment_owner(seg, address);
+  if (arena == nullptr) reject(function, false, p);
+  bool double_free;
+  const BlockRef block = find_block(*seg, address, double_free);
+  if (block.span == nullptr) {
+    arena->lock.unlock();
+    reject(function, double_free, p);
+  }
+  return block;
+}
+
 // The index of the block of `span` that starts at `address`, if `span` is a slab this
 // thread owns; false otherwise. Only this thread writes its id into a span, so a match
 // means the span is ours and none of its fields can change under us. The span may be a
@@ -720,15 +736,8 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
 // (the checks here name the error). Apart from release_slow, whose remote frees then
 // save and restore few registers.
 [[gnu::noinline]] void release_locked(Segment* seg, void* p) {
-  const auto address = reinterpret_cast<std::uintptr_t>(p);
-  Arena* arena = lock_segment_owner(seg, address);
-  if (arena == nullptr) reject("free", false, p);
-  bool double_free;
-  const BlockRef block = find_block(*seg, address, double_free);
-  if (block.span == nullptr) {
-    arena->lock.unlock();
-    reject("free", double_free, p);
-  }
+  Arena* arena;
+  const BlockRef block = find_locked(seg, p, "free", arena);
   Span* span = block.span;
   if (span->kind == SpanKind::kSlab && heap.registered &&
       __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0 &&
@@ -743,7 +752,8 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
       if (slabs.partial == nullptr) slabs.head_from_free = true;
       partial_insert_second(slabs, span);
     }
-    if (!release_own(span, address)) die("adopted slab refused a block it holds");
+    if (!release_own(span, reinterpret_cast<std::uintptr_t>(p)))
+      die("adopted slab refused a block it holds");
     return;
   }
   release_block(*arena, block);
@@ -787,14 +797,8 @@ std::size_t usable_size(void* p, const char* function) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   if (const std::size_t usable = own_block_usable(address)) return usable;
   if (Segment* seg = segment_map().find(address)) {
-    Arena* arena = lock_segment_owner(seg, address);
-    if (arena == nullptr) reject(function, false, p);
-    bool double_free;
-    const BlockRef block = find_block(*seg, address, double_free);
-    if (block.span == nullptr) {
-      arena->lock.unlock();
-      reject(function, double_free, p);
-    }
+    Arena* arena;
+    const BlockRef block = find_locked(seg, p, function, arena);
     const std::size_t usable = block_usable_size(block);
     arena->lock.unlock();
     return usable;
@@ -808,15 +812,8 @@ std::size_t usable_size(void* p, const char* function) {
 
 // Resizes a block inside its segment without moving it, when its kind allows.
 bool resize_in_segment(Segment* seg, void* p, std::size_t size, std::size_t& old_usable) {
-  const auto address = reinterpret_cast<std::uintptr_t>(p);
-  Arena* arena = lock_segment_owner(seg, address);
-  if (arena == nullptr) reject("realloc", false, p);
-  bool double_free;
-  const BlockRef block = find_block(*seg, address, double_free);
-  if (block.span == nullptr) {
-    arena->lock.unlock();
-    reject("realloc", double_free, p);
-  }
+  Arena* arena;
+  const BlockRef block = find_locked(seg, p, "realloc", arena);
   old_usable = block_usable_size(block);
   bool kept = false;
   if (block.span->kind == SpanKind::kSlab) {

@@ -99,14 +99,14 @@ constexpr OpFields fields_of_switch(Op op) {
 // The same from a table: the decoder asks once an event, and the switch was a call.
 inline constexpr auto kOpFields = [] {
   struct Table {
-    OpFields of[32];
+    OpFields of[kOpCount];
   } t{};
-  for (uint8_t op = 0; op < 32; ++op) t.of[op] = fields_of_switch(static_cast<Op>(op));
+  for (uint8_t op = 0; op < kOpCount; ++op) t.of[op] = fields_of_switch(static_cast<Op>(op));
   return t;
 }();
 constexpr OpFields fields_of(Op op) {
   const auto value = static_cast<uint8_t>(op);
-  return value < 32 ? kOpFields.of[value] : OpFields{};
+  return value < kOpCount ? kOpFields.of[value] : OpFields{};
 }
 
 constexpr bool valid_op(uint8_t v) {
