@@ -556,19 +556,20 @@ void push_to_inbox(Span& span) {
 }
 
 void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox) {
+  // Walked first, changed after: disowning an empty slab may give its pages back, which
+  // merges free runs and may unmap a whole segment under the walk (it then skipped
+  // slabs, which stayed owned by dead threads: a later remote free pushed one onto the
+  // inbox of a new thread whose TLS took a dead one's place; BENCHMARKS.md, #12,
+  // Session 10). The slabs to change are chained through remote_next, which only an
+  // inbox of a thread the child does not have used.
+  Span* orphans = nullptr;
   for (Segment* seg = arena.segments; seg != nullptr; seg = seg->next) {
     for (std::size_t page = 0; page < kPagesPerSegment;) {
       Span* span = span_covering(*seg, page);
       if (span == nullptr) break;  // cannot happen: every first page is current
       page += span->page_count;
-      const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_RELAXED);
       if (span->kind != SpanKind::kSlab) continue;
-      if (owner == 0) {
-        // A remote free that set its bits and did not get to collect them (its thread
-        // is not in the child): collected here, or the blocks would wait for an adopter.
-        if (collect_remote_frees(*span) != 0) list_unowned_slab(arena, span);
-        continue;
-      }
+      const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_RELAXED);
       if (owner == survivor) {
         // Queued: in the inbox as the fork found it, or about to be pushed by a thread the
         // child does not have.
@@ -578,14 +579,27 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
         }
         continue;
       }
-      // The owner died in the middle of who knows what: recount from the bitmap.
-      std::size_t free_blocks = 0;
-      for (std::size_t w = 0; w < kBitmapWords; ++w)
-        free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->bits[w].free)));
-      span->free_count = static_cast<std::uint16_t>(free_blocks);
-      store_remote_state(*span, kUnowned);  // its inbox is gone with its thread
-      disown_slab(arena, span);
+      span->remote_next = orphans;
+      orphans = span;
     }
+  }
+  while (orphans != nullptr) {
+    Span* span = orphans;
+    orphans = span->remote_next;
+    span->remote_next = nullptr;
+    if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0) {
+      // A remote free that set its bits and did not get to collect them (its thread
+      // is not in the child): collected here, or the blocks would wait for an adopter.
+      if (collect_remote_frees(*span) != 0) list_unowned_slab(arena, span);
+      continue;
+    }
+    // The owner died in the middle of who knows what: recount from the bitmap.
+    std::size_t free_blocks = 0;
+    for (std::size_t w = 0; w < kBitmapWords; ++w)
+      free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->bits[w].free)));
+    span->free_count = static_cast<std::uint16_t>(free_blocks);
+    store_remote_state(*span, kUnowned);  // its inbox is gone with its thread
+    disown_slab(arena, span);
   }
 }
 
