@@ -9,6 +9,8 @@
 //   workload alone          main alone, with a second thread, alone again (coarse stamps)
 //   workload race           two threads' malloc/free loops pinned to one CPU
 //   workload touched        large blocks used in part or whole (touched extents)
+//   workload cxx            the C++ operators new and delete, in their plain, array,
+//   aligned and nothrow forms
 // Built with -fno-builtin so the compiler keeps every call.
 #include <malloc.h>
 #include <pthread.h>
@@ -25,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <new>
 #include <string_view>
 #include <thread>
 #include <vector>
@@ -361,6 +364,28 @@ int run_touched() {
   return 0;
 }
 
+int run_cxx() {
+  const std::align_val_t align{kCxxAlignment};
+  auto aligned = [](void* p) { return reinterpret_cast<uintptr_t>(p) % kCxxAlignment == 0; };
+  for (int i = 0; i < kIterations; ++i) {
+    void* single = ::operator new(marker_size(0, kCxxNew));
+    void* array = ::operator new[](marker_size(0, kCxxNewArray));
+    void* over = ::operator new(marker_size(0, kCxxNewAligned), align);
+    void* nothrow = ::operator new(marker_size(0, kCxxNewNothrow), std::nothrow);
+    void* both = ::operator new[](marker_size(0, kCxxNewArrayAligned), align, std::nothrow);
+    if (!nothrow || !both || !aligned(over) || !aligned(both)) return fail("operator new");
+    touch(single, 64);
+    touch(both, 64);
+    ::operator delete(single, marker_size(0, kCxxNew));
+    ::operator delete[](array);
+    ::operator delete(over, align);
+    ::operator delete(nothrow, std::nothrow);
+    ::operator delete[](both, marker_size(0, kCxxNewArrayAligned), align);
+  }
+  std::puts("cxx done");
+  return 0;
+}
+
 int run_threads(int count) {
   constexpr int kBatch = 8;
   for (int done = 0; done < count;) {
@@ -397,6 +422,7 @@ int main(int argc, char** argv) {
   if (mode == "race") return run_race(argv[0]);
   if (mode == "race-pinned") return run_race_pinned();
   if (mode == "touched") return run_touched();
+  if (mode == "cxx") return run_cxx();
   if (mode == "threads" && argc > 2) return run_threads(std::atoi(argv[2]));
   std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");
   return 2;

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <set>
 
+#include "mtreplay/allocators/registry.hpp"
 #include "mtreplay/traces/analysis.hpp"
 #include "mtreplay/traces/format.hpp"
 #include "recorder_test_support.hpp"
@@ -483,6 +484,57 @@ TEST(RecorderWorkload, AllocationsInLateTlsDestructorsAreKept) {
   EXPECT_EQ(tls_marker, 3u);
   EXPECT_EQ(key_marker, 3u);
   expect_thread_bracketed(t);
+}
+
+// jemalloc, tcmalloc, mimalloc and scudo define the C++ operators themselves: preloaded
+// after libmhook.so (or linked into the program), they took every new and delete past
+// the recorder. Each operator is now recorded as the call it is made of, once, whatever
+// allocator sits behind.
+TEST(RecorderWorkload, CxxOperatorsRecordedWhateverAllocatorIsBehind) {
+  SKIP_IF_SANITIZED();
+  const std::map<Marker, Op> kinds{{kCxxNew, Op::kMalloc},
+                                   {kCxxNewArray, Op::kMalloc},
+                                   {kCxxNewAligned, Op::kMemalign},
+                                   {kCxxNewNothrow, Op::kMalloc},
+                                   {kCxxNewArrayAligned, Op::kMemalign}};
+  int behind = 0;
+  for (const auto& backend : allocators::known_backends(MTREPLAY_LIB_DIR)) {
+    if (!backend.available || backend.package.empty()) continue;  // glibc and Debian's peers
+    SCOPED_TRACE(backend.name);
+    ++behind;
+    TempDir dir("cxx");
+    std::string preload = mhook_library().string();
+    if (!backend.path.empty()) preload += " " + backend.path.string();
+    const RunResult r = run({{workload_program().string(), "cxx"},
+                             {"LD_PRELOAD=" + preload,
+                              "MHOOK_OUTPUT=" + (dir.path() / "w.%p.mtr").string()},
+                             dir.path(),
+                             ""});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+    const std::vector<Event>& main_events = t.threads.at(0);
+    for (const auto& [marker, op] : kinds) {
+      std::set<uint64_t> freed;
+      size_t made = 0;
+      for (size_t i = 0; i < main_events.size(); ++i) {
+        const Event& e = main_events[i];
+        if (e.op != op || e.size != marker_size(0, marker)) continue;
+        ++made;
+        if (op == Op::kMemalign) {
+          EXPECT_EQ(e.align, kCxxAlignment);
+        }
+        for (size_t j = i + 1; j < main_events.size(); ++j) {
+          if (main_events[j].op == Op::kFree && main_events[j].ptr == e.result) {
+            freed.insert(j);
+            break;
+          }
+        }
+      }
+      EXPECT_EQ(made, static_cast<size_t>(kIterations)) << "marker " << marker;
+      EXPECT_EQ(freed.size(), static_cast<size_t>(kIterations)) << "marker " << marker;
+    }
+  }
+  EXPECT_GE(behind, 1);
 }
 
 TEST(RecorderWorkload, MainThreadExitingFirstStillEndsTheProcess) {
