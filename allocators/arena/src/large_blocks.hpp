@@ -84,6 +84,9 @@ class LargeBlocks {
   // Drops a block from the table and unmaps it (it is in no cache slot any more).
   void forget_and_unmap(std::uintptr_t address, std::size_t bytes);
   void decay_slow();
+  // Takes `bytes` from the cached block starting at `start` out of the cache (the rest
+  // stays cached); false when no cached block starts there or it is too short.
+  bool take_cached_neighbour(std::uintptr_t start, std::size_t bytes);
   void drop_entry(std::uintptr_t address);
   void mark_live(Shard& shard, std::uintptr_t address, std::size_t size);
   void cache_put_locked(std::uintptr_t address, std::size_t size, std::uint64_t freed_ns,

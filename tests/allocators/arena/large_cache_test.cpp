@@ -126,6 +126,32 @@ TEST_F(ArenaLargeCache, DecaysWhenUnusedAndTrimEmptiesIt) {
   EXPECT_EQ(stats().large_cached_bytes, 0u);
 }
 
+// A block cut from a longer cached one and grown back by realloc takes the tail the cut
+// left in the cache, in place: no move, and no resident tail left beside it.
+TEST_F(ArenaLargeCache, AGrowingBlockTakesTheCachedTailAfterIt) {
+  auto* big = static_cast<unsigned char*>(arena_malloc(4 * kMiB));
+  std::memset(big, 0x44, 4 * kMiB);
+  arena_free(big);
+  auto* p = static_cast<unsigned char*>(arena_malloc(kMiB + 8));
+  ASSERT_EQ(p, big);
+  EXPECT_EQ(stats().large_cached_blocks, 1u);  // the tail
+  for (std::size_t i = 0; i < kMiB; i += 4096) p[i] = static_cast<unsigned char>(i >> 12);
+  auto* q = static_cast<unsigned char*>(arena_realloc(p, 2 * kMiB + 8));
+  ASSERT_EQ(q, p);  // grown in place
+  for (std::size_t i = 0; i < kMiB; i += 4096) ASSERT_EQ(q[i], static_cast<unsigned char>(i >> 12));
+  EXPECT_GE(arena_malloc_usable_size(q), 2 * kMiB + 8);
+  EXPECT_EQ(stats().large_cached_blocks, 1u);  // what the growth did not need
+  EXPECT_EQ(stats().large_cached_bytes, 4 * kMiB - (2 * kMiB + 4096));
+  std::memset(q, 0x55, 2 * kMiB + 8);
+  // The rest is still a cached block of its own: taken by the next request that fits.
+  auto* r = static_cast<unsigned char*>(arena_malloc(2 * kMiB - 4096));
+  EXPECT_EQ(r, q + 2 * kMiB + 4096);
+  EXPECT_EQ(stats().large_cached_blocks, 0u);
+  arena_free(r);
+  arena_free(q);
+  EXPECT_EQ(stats().large_blocks, 0u);
+}
+
 TEST_F(ArenaLargeCache, ReallocOfALargeBlockKeepsItsContent) {
   arena_free(arena_malloc(5 * kMiB));  // something cached, which realloc must not take
   auto* p = static_cast<unsigned char*>(arena_malloc(2 * kMiB));

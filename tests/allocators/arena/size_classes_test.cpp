@@ -18,6 +18,17 @@ TEST(SizeClasses, EverySizeGetsTheSmallestClassThatFits) {
   }
 }
 
+TEST(SizeClasses, APageAndAHeaderWastesLittle) {
+  // sqlite3's page cache: 4104 and 4368 bytes, 5120-byte blocks before the extra classes.
+  EXPECT_EQ(class_block_size(size_class_of(4097)), 4352u);
+  EXPECT_EQ(class_block_size(size_class_of(4104)), 4352u);
+  EXPECT_EQ(class_block_size(size_class_of(4368)), 4608u);
+  EXPECT_EQ(class_block_size(size_class_of(4609)), 5120u);
+  EXPECT_EQ(class_block_size(size_class_of(4096)), 4096u);
+  for (std::size_t size = 4097; size <= 4608; ++size)  // within 1/16 of the request
+    EXPECT_LE(class_block_size(size_class_of(size)) * 16, size * 17) << size;
+}
+
 TEST(SizeClasses, BlocksAreSixteenByteMultiplesAndWasteIsBounded) {
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     const ClassInfo& info = kClasses[c];
