@@ -119,7 +119,6 @@ uint32_t PlanBuilder::new_slot(uint32_t recorded_thread) {
   if (recorded_thread < expected_events_.size()) {
     const uint64_t events = expected_events_[recorded_thread];
     thread.ops.reserve(events);
-    thread.merged_seq.reserve(events);
     thread.pace_ns.reserve(events);
     thread.serial.reserve(events);
     thread.live_after.reserve(events + 1);
@@ -148,7 +147,6 @@ void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
   op.size = size;
   op.aux = aux;
   thread.wide_ops += image_op_is_wide(flags, aux, size);
-  thread.merged_seq.push_back(merged_seq_);
   thread.pace_ns.push_back(time_ns_);
   if (thread.live_after.empty()) thread.live_after.push_back(0);
   thread.live_after.push_back(thread.live_after.back());
@@ -344,10 +342,10 @@ void PlanBuilder::add(const traces::Event& e) {
   switch (e.op) {
     case Op::kThreadStart:
       plan_.threads[slot].os_tid = static_cast<uint32_t>(e.result);
-      plan_.threads[slot].start_seq = merged_seq_;
+      plan_.threads[slot].start_rank = plan_.serial_order.size();
       break;
     case Op::kThreadExit:
-      plan_.threads[slot].exit_seq = merged_seq_;
+      plan_.threads[slot].exit_rank = plan_.serial_order.size();
       break;
     case Op::kFork:
     case Op::kExec:
@@ -416,7 +414,6 @@ void PlanBuilder::add(const traces::Event& e) {
   }
   if (live_bytes_ > peak_live_ && in_merged_order_)
     peak_live_ = live_bytes_, peak_index_ = plan_.serial_order.size();
-  ++merged_seq_;
 }
 
 void PlanBuilder::save_walk() {
@@ -623,7 +620,7 @@ const Plan& PlanBuilder::finish_segment(bool last) {
         ended.push_back(op.in_obj);
       }
     }
-    if (thread.exit_seq != kNoSeq) thread.flags |= kThreadExits;
+    if (thread.exit_rank != kNoSeq) thread.flags |= kThreadExits;
   }
 
   plan_.peak_live_bytes = peak_live_;
@@ -642,12 +639,12 @@ const Plan& PlanBuilder::finish_segment(bool last) {
 void PlanBuilder::open_segment() {
   for (ThreadPlan& thread : plan_.threads) {
     thread.ops.clear();
-    thread.merged_seq.clear();
     thread.serial.clear();
+    thread.merged_rank.clear();
     thread.pace_ns.clear();
     thread.live_after.clear();
     thread.wide_ops = 0;
-    thread.start_seq = thread.exit_seq = kNoSeq;
+    thread.start_rank = thread.exit_rank = kNoSeq;
     thread.start_slot = thread.exit_slot = kNoObject;
     thread.start_op = thread.exit_op = 0;
     thread.flags = 0;

@@ -156,7 +156,6 @@ class PlanBuilder {
   void schedule(bool whole);
 
   Plan plan_;
-  uint64_t merged_seq_ = 0;
   uint64_t time_ns_ = 0;  // of the event being added
   std::vector<ObjectState> objects_;
   std::vector<uint32_t> producer_slot_;
