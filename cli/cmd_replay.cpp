@@ -159,12 +159,7 @@ int replay_streamed(const fs::path& trace, uint64_t segment_events, const std::s
           reading(trace, [&] { identity = TraceSegments(trace, segment_events).identity(); }))
     return code;
   const uint32_t runners = options.mode == ReplayMode::kParallel ? identity.threads : 1;
-  PlanAhead plan_ahead = PlanAhead::kNo;
-  if (ahead == "yes" || (ahead == "auto" && plan_ahead_by_default(runners))) {
-    plan_ahead = PlanAhead::kYes;
-  } else if (ahead == "idle" && may_plan_at_low_priority()) {
-    plan_ahead = PlanAhead::kIdle;
-  }
+  const bool plan_ahead = ahead == "yes" || (ahead == "auto" && plan_ahead_by_default(runners));
   return replay_runs(
       vm, options,
       [&](const ProgressFn& progress) {
@@ -239,11 +234,8 @@ int mtreplay::cli::run_replay(Args args) {
       "plan-ahead", po::value<std::string>()->default_value("auto"),
       "--plan stream: yes plans the next segment while the worker replays the current one "
       "(the replay then shares the cores with the planning); no plans it only once the "
-      "worker is done, the replay waiting meanwhile (left out of its figures); idle plans "
-      "it while the worker replays at the lowest priority (nice 19), so that it takes only "
-      "the time the replay leaves the cores idle, and at its own priority once the worker "
-      "waits (as no where the process may not raise its priority again); auto: yes when "
-      "the machine has two cores beyond the replay's threads")(
+      "worker is done, the replay waiting meanwhile (left out of its figures); auto: yes "
+      "when the machine has two cores beyond the replay's threads")(
       "no-cache", "plan the trace afresh and keep no plan file (see the plan cache in README.md)")(
       "cache-dir", po::value<std::string>(),
       "where plans are kept, one file per trace content and plan version (default: "
@@ -343,8 +335,8 @@ int mtreplay::cli::run_replay(Args args) {
     return kExitBadInput;
   }
   const std::string ahead = vm["plan-ahead"].as<std::string>();
-  if (ahead != "auto" && ahead != "yes" && ahead != "no" && ahead != "idle") {
-    fmt::print(stderr, "mtreplay replay: unknown --plan-ahead '{}' (auto, yes, no, idle)\n", ahead);
+  if (ahead != "auto" && ahead != "yes" && ahead != "no") {
+    fmt::print(stderr, "mtreplay replay: unknown --plan-ahead '{}' (auto, yes, no)\n", ahead);
     return kExitBadInput;
   }
   if (vm["segment-events"].as<uint64_t>() == 0) {

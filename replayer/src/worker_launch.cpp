@@ -6,7 +6,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -16,14 +15,9 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <filesystem>
-#include <mutex>
 #include <new>
-#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -285,79 +279,9 @@ namespace {
 // two halves and segment k + 1 is planned while the worker replays k (the parent then
 // competes with the replay for the cores: worth it only where cores are spare);
 // without, each is planned into the same place once the worker has finished the last.
-// PlanAhead::kIdle: the planning thread (the parent's main thread, which plans in
-// StreamFeeder::publish) drops to nice 19 while it plans a segment the worker does not
-// wait for yet, and a watcher thread puts it back at its own nice value the moment the
-// worker has completed every segment before it (then the worker waits, and the
-// planning is on its path). The reading thread (traces::ReadAhead) keeps its priority:
-// it runs at most a few batches ahead of the builder, so it slows down with it.
-class PlanningPriority {
- public:
-  explicit PlanningPriority(std::atomic<uint32_t>& segments_done)
-      : done_(segments_done),
-        tid_(static_cast<pid_t>(syscall(SYS_gettid))),
-        own_(getpriority(PRIO_PROCESS, static_cast<id_t>(tid_))),
-        watcher_([this] { watch(); }) {}
-  ~PlanningPriority() {
-    {
-      std::lock_guard lock(mutex_);
-      stop_ = true;
-    }
-    shared_futex_wake(done_);  // wakes the watcher (the worker may wait on it too: harmless)
-    watcher_.join();
-    std::lock_guard lock(mutex_);
-    set(false);
-  }
-  PlanningPriority(const PlanningPriority&) = delete;
-  PlanningPriority& operator=(const PlanningPriority&) = delete;
-
-  // Segment `index` is about to be planned (kNoIndex: planning is over for now). Low
-  // priority while the worker has not completed the segments before it.
-  static constexpr uint32_t kNoIndex = ~uint32_t{0};
-  void planning(uint32_t index) {
-    std::lock_guard lock(mutex_);
-    index_ = index;
-    set(index != kNoIndex && done_.load(std::memory_order_acquire) < index);
-  }
-
- private:
-  // Every thread of the parent but the watcher: the planner and its reading thread.
-  void set(bool low) {  // under mutex_
-    if (low == low_) return;
-    low_ = low;
-    std::error_code ec;
-    for (const auto& task : std::filesystem::directory_iterator("/proc/self/task", ec)) {
-      const auto tid = static_cast<id_t>(std::strtol(task.path().filename().c_str(), nullptr, 10));
-      if (tid != 0 && tid != watcher_tid_) setpriority(PRIO_PROCESS, tid, low ? 19 : own_);
-    }
-  }
-  void watch() {
-    std::unique_lock lock(mutex_);
-    watcher_tid_ = static_cast<id_t>(syscall(SYS_gettid));
-    while (!stop_) {
-      const uint32_t done = done_.load(std::memory_order_acquire);
-      if (low_ && done >= index_) set(false);
-      lock.unlock();
-      shared_futex_wait(done_, done, 20'000'000);
-      lock.lock();
-    }
-  }
-
-  std::atomic<uint32_t>& done_;
-  const pid_t tid_;
-  const int own_;
-  std::mutex mutex_;
-  uint32_t index_ = kNoIndex;
-  bool low_ = false;
-  bool stop_ = false;
-  id_t watcher_tid_ = 0;
-  std::thread watcher_;
-};
-
 class StreamFeeder {
  public:
-  StreamFeeder(const SegmentSource& next, bool ahead, bool low_priority)
-      : next_(next), ahead_(ahead), low_priority_(low_priority) {
+  StreamFeeder(const SegmentSource& next, bool ahead) : next_(next), ahead_(ahead) {
     fd_ = memfd_create("mtreplay-plan-stream", 0);  // inherited by the worker
     if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "memfd_create");
     // Writable: each segment's image is encoded straight into its half.
@@ -379,7 +303,6 @@ class StreamFeeder {
 
   int fd() const { return fd_; }
   uint32_t halves() const { return ahead_ ? 2 : 1; }
-  bool low_priority_ahead() const { return ahead_ && low_priority_; }
   bool finished() const { return last_; }
   uint32_t published() const { return published_; }
   // Whether the next segment may be planned now, the worker having done `done`.
@@ -432,7 +355,6 @@ class StreamFeeder {
  private:
   const SegmentSource& next_;
   const bool ahead_;
-  const bool low_priority_;
   int fd_ = -1;
   std::byte* buffer_ = nullptr;
   Segment ring_[2];
@@ -487,9 +409,6 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::system_error(rc, std::generic_category(), "starting " + worker_path);
 
-  std::optional<PlanningPriority> priority;
-  if (feeder && feeder->low_priority_ahead()) priority.emplace(header.segments_done);
-
   int wstatus = 0;
   // A pidfd wakes the wait the moment the worker exits (a sleep would add up to its
   // length to every run); the progress callback runs every 50 ms meanwhile.
@@ -515,11 +434,8 @@ RunResult run_worker_process(const PlanView& first, const std::string& plan_arg,
       }
       if (feeder->may_publish(done_segments)) {
         try {
-          if (priority) priority->planning(feeder->published());
           feeder->publish(&header);
-          if (priority) priority->planning(PlanningPriority::kNoIndex);
         } catch (...) {  // a corrupt trace met mid-way: the worker waits for nothing
-          if (priority) priority->planning(PlanningPriority::kNoIndex);
           kill(pid, SIGKILL);
           waitpid(pid, &wstatus, 0);
           if (pidfd >= 0) close(pidfd);
@@ -634,10 +550,10 @@ RunResult run_worker(const PlanView& plan, int plan_fd, const BackendSpec& backe
                             progress);
 }
 
-RunResult run_streamed_worker(const SegmentSource& next, PlanAhead ahead,
+RunResult run_streamed_worker(const SegmentSource& next, bool plan_ahead,
                               const BackendSpec& backend, const ReplayOptions& options,
                               const std::filesystem::path& worker, const ProgressFn& progress) {
-  StreamFeeder feeder(next, ahead != PlanAhead::kNo, ahead == PlanAhead::kIdle);
+  StreamFeeder feeder(next, plan_ahead);
   feeder.publish(nullptr);
   return run_worker_process(feeder.segment(0).view, "stream:" + std::to_string(feeder.fd()),
                             &feeder, backend, options, worker, progress);
@@ -650,22 +566,6 @@ bool plan_ahead_by_default(uint32_t runners) {
                           ? static_cast<uint32_t>(CPU_COUNT(&cpus))
                           : std::max(1u, std::thread::hardware_concurrency());
   return usable >= runners + 2;  // the parent plans on two threads (traces::ReadAhead)
-}
-
-bool may_plan_at_low_priority() {
-  static const bool may = [] {
-    bool restored = false;
-    std::thread probe([&] {
-      const auto tid = static_cast<id_t>(syscall(SYS_gettid));
-      errno = 0;
-      const int own = getpriority(PRIO_PROCESS, tid);
-      if (errno != 0 || setpriority(PRIO_PROCESS, tid, 19) != 0) return;
-      restored = setpriority(PRIO_PROCESS, tid, own) == 0;
-    });
-    probe.join();
-    return restored;
-  }();
-  return may;
 }
 
 RunResult run_worker(const Plan& /*plan*/, int plan_fd, const BackendSpec& backend,

@@ -54,8 +54,8 @@ TEST(StreamCounts, OpsAcrossSegmentsAddUpIn64Bits) {
   ReplayOptions options;
   options.touch = TouchPolicy::kNone;
   const BackendSpec null{"null", std::string(MTREPLAY_LIB_DIR) + "/libmtreplay_null.so", ""};
-  RunResult r = run_streamed_worker(next, segments > 3 ? PlanAhead::kYes : PlanAhead::kNo, null,
-                                    options, std::string(MTREPLAY_BIN_DIR) + "/mtreplay-worker");
+  RunResult r = run_streamed_worker(next, /*plan_ahead=*/segments > 3, null, options,
+                                    std::string(MTREPLAY_BIN_DIR) + "/mtreplay-worker");
   ASSERT_EQ(r.status, "ok") << r.error;
   EXPECT_EQ(published, segments);
   EXPECT_EQ(r.plan_segments, segments);

@@ -31,18 +31,12 @@ RunResult run_worker(const Plan& plan, int plan_fd, const BackendSpec& backend,
 // the last one has Plan::last_segment set.
 using SegmentSource = std::function<const Plan&()>;
 
-// When a streamed plan's next segment is planned (--plan-ahead, replayer/README.md):
-// once the worker has completed the previous one (kNo); while the worker replays it
-// (kYes); or while it replays, at the lowest priority (nice 19) so that the planning
-// takes only the cores the replay leaves idle, and back at the parent's own priority
-// the moment the worker waits for it (kIdle).
-enum class PlanAhead : uint8_t { kNo, kYes, kIdle };
-
 // Replays a streamed plan: the first segment is planned before the worker starts, each
-// next one as `ahead` says. The result reports the whole trace; its wall and CPU time
-// leave out the waits between segments. `progress` gets the ops done so far and 0 for
-// the total, which is not known before the end.
-RunResult run_streamed_worker(const SegmentSource& next, PlanAhead ahead,
+// next one while the worker replays the previous (`plan_ahead`) or once it has
+// completed it. The result reports the whole trace; its wall and CPU time leave out
+// the waits between segments. `progress` gets the ops done so far and 0 for the total,
+// which is not known before the end.
+RunResult run_streamed_worker(const SegmentSource& next, bool plan_ahead,
                               const BackendSpec& backend, const ReplayOptions& options,
                               const std::filesystem::path& worker, const ProgressFn& progress = {});
 
@@ -50,11 +44,6 @@ RunResult run_streamed_worker(const SegmentSource& next, PlanAhead ahead,
 // cores beyond the `runners` replay threads, one for the planning and one for reading
 // the trace (planning would otherwise take the replay's time).
 bool plan_ahead_by_default(uint32_t runners);
-
-// Whether this process may raise a thread's priority back after lowering it to nice 19
-// (root, CAP_SYS_NICE, or an RLIMIT_NICE that allows its nice value): what
-// PlanAhead::kIdle needs. Probed once, on a thread of its own.
-bool may_plan_at_low_priority();
 
 // The worker binary of the running executable's tree (mtreplay/install_layout.hpp).
 std::filesystem::path default_worker_path();
