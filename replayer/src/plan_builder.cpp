@@ -205,13 +205,6 @@ void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
   return static_cast<uint32_t>(objects_.size() - 1);
 }
 
-// A realloc begun on another pointer than the one it ends with (or begun twice): the
-// object its beginning took is reached no more (as before states were reused, it stays
-// live in the walk), so its state serves again.
-void PlanBuilder::drop_realloc(const ThreadState& ts) {
-  if (ts.in_realloc && ts.realloc_obj != kNoObject) free_states_.push_back(ts.realloc_state);
-}
-
 [[gnu::always_inline]] inline void PlanBuilder::end_state(uint32_t slot, uint32_t op_index,
                                                           uint32_t state_index) {
   if (streaming_ && objects_[state_index].published)
@@ -324,12 +317,9 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
     in_obj = ts.realloc_obj;
     in_state = ts.realloc_state;
     unknown = ts.realloc_pending;
-  } else {
-    drop_realloc(ts);
-    if (e.ptr != 0) {
-      in_obj = take(e.ptr, in_state);
-      unknown = in_obj == kNoObject;
-    }
+  } else if (e.ptr != 0) {
+    in_obj = take(e.ptr, in_state);
+    unknown = in_obj == kNoObject;
   }
   ts = ThreadState{};
 
@@ -436,7 +426,6 @@ void PlanBuilder::add(const traces::Event& e) {
     }
     case Op::kReallocBegin: {
       ThreadState& ts = thread_state_[slot];
-      drop_realloc(ts);
       ts.in_realloc = true;
       ts.realloc_ptr = e.ptr;
       ts.realloc_obj = e.ptr ? take(e.ptr, ts.realloc_state) : kNoObject;

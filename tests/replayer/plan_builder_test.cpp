@@ -109,9 +109,9 @@ TEST(PlanBuilder, AddressFreedInsideAReallocCanBeReusedByAnotherThread) {
   EXPECT_EQ(plan.anomalies.unknown_free + plan.anomalies.double_free, 0u);
 }
 
-// The builder's per-object states serve again once their object ended, or once a
-// realloc's beginning took it and the realloc ended on another pointer: a new object in
-// a reused state starts its chain afresh, and the objects still live keep theirs.
+// The builder's per-object states serve again once their object ended: a new object
+// in a reused state starts its chain afresh, and the objects still live keep theirs,
+// also past a realloc whose end names another pointer than its beginning.
 TEST(PlanBuilder, ObjectStatesServeAgainWithoutMixingChains) {
   Script s;
   s.malloc(0, 32, 0x1000).malloc(0, 48, 0x2000);  // A, B on thread 0

@@ -150,7 +150,6 @@ class PlanBuilder {
   // Op `op_index` of `slot` ended the object whose state is `state`: a stage word that
   // was published is reset by it (streaming), and the state serves again.
   void end_state(uint32_t slot, uint32_t op_index, uint32_t state);
-  void drop_realloc(const ThreadState& ts);
   void remember_pending(uint64_t address, uint32_t slot, uint32_t op, uint64_t time, PlanKind kind);
   void settle_pending(uint64_t address, uint32_t producer_slot, uint64_t time, uint32_t obj,
                       uint32_t state);
