@@ -46,14 +46,14 @@ constexpr const char* kUsage = "usage: mtreplay replay TRACE [--allocator NAME|P
 bool reuses_addresses_across_threads(const Plan& plan) {
   size_t n = plan.objects.size();
   std::vector<uint32_t> producer(n, kNoObject), ender(n, kNoObject);
-  std::vector<uint64_t> born(n, 0);
+  std::vector<uint32_t> born(n, 0);  // the producing op's rank in merged order
   for (uint32_t slot = 0; slot < plan.threads.size(); ++slot) {
     const ThreadPlan& thread = plan.threads[slot];
+    const std::vector<uint32_t>& rank = thread.merged_ranks();
     for (size_t i = 0; i < thread.ops.size(); ++i) {
       const PlanOp& op = thread.ops[i];
       if (op.in_obj != kNoObject && (op.flags & kEndsIn)) ender[op.in_obj] = slot;
-      if (op.out_obj != kNoObject)
-        producer[op.out_obj] = slot, born[op.out_obj] = thread.merged_seq[i];
+      if (op.out_obj != kNoObject) producer[op.out_obj] = slot, born[op.out_obj] = rank[i];
     }
   }
   std::vector<uint32_t> order(n);

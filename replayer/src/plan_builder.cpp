@@ -119,7 +119,6 @@ uint32_t PlanBuilder::new_slot(uint32_t recorded_thread) {
   if (recorded_thread < expected_events_.size()) {
     const uint64_t events = expected_events_[recorded_thread];
     thread.ops.reserve(events);
-    thread.merged_seq.reserve(events);
     thread.pace_ns.reserve(events);
     thread.serial.reserve(events);
     thread.live_after.reserve(events + 1);
@@ -148,7 +147,6 @@ void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
   op.size = size;
   op.aux = aux;
   thread.wide_ops += image_op_is_wide(flags, aux, size);
-  thread.merged_seq.push_back(merged_seq_);
   thread.pace_ns.push_back(time_ns_);
   if (thread.live_after.empty()) thread.live_after.push_back(0);
   thread.live_after.push_back(thread.live_after.back());
@@ -160,8 +158,8 @@ void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
 }
 
 [[gnu::always_inline]] inline void PlanBuilder::touch(uint32_t slot, uint32_t op_index,
-                                                      uint32_t obj) {
-  ObjectState& state = objects_[obj];
+                                                      uint32_t obj, uint32_t state_index) {
+  ObjectState& state = objects_[state_index];
   PlanOp& op = plan_.threads[slot].ops[op_index];
   op.in_obj = obj;
   op.in_stage = state.touches;
@@ -185,13 +183,33 @@ void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
   state.last_is_producer = false;
 }
 
-[[gnu::always_inline]] inline uint32_t PlanBuilder::take(uint64_t address) {
+[[gnu::always_inline]] inline uint32_t PlanBuilder::take(uint64_t address, uint32_t& state_index) {
   AddressState* state = addresses_.find(address);
   if (!state || state->live == kNoObject) return kNoObject;
   uint32_t obj = state->live;
+  state_index = state->state;
   state->live = kNoObject;
   state->was_freed = true;
   return obj;
+}
+
+[[gnu::always_inline]] inline uint32_t PlanBuilder::new_state() {
+  if (!free_states_.empty()) {
+    const uint32_t index = free_states_.back();
+    free_states_.pop_back();
+    return index;
+  }
+  if (objects_.size() >= (size_t{1} << 31))
+    throw std::length_error("more than 2 billion objects live at once");
+  objects_.emplace_back();
+  return static_cast<uint32_t>(objects_.size() - 1);
+}
+
+[[gnu::always_inline]] inline void PlanBuilder::end_state(uint32_t slot, uint32_t op_index,
+                                                          uint32_t state_index) {
+  if (streaming_ && objects_[state_index].published)
+    plan_.threads[slot].ops[op_index].flags |= kResetStage;
+  free_states_.push_back(state_index);
 }
 
 void PlanBuilder::remember_pending(uint64_t address, uint32_t slot, uint32_t op, uint64_t time,
@@ -215,10 +233,13 @@ void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
 // thread, within the window: the consumer belongs to this object.
 [[gnu::always_inline]] inline void PlanBuilder::settle_pending(uint64_t address,
                                                                uint32_t producer_slot,
-                                                               uint64_t time, uint32_t obj) {
+                                                               uint64_t time, uint32_t obj,
+                                                               uint32_t state_index) {
   auto it = pending_.empty() ? pending_.end() : pending_.find(address);
   if (it == pending_.end()) {
-    addresses_[address].live = obj;
+    AddressState& state = addresses_[address];
+    state.live = obj;
+    state.state = state_index;
     return;
   }
   bool ended = false;
@@ -232,7 +253,8 @@ void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
       PlanOp& op = plan_.threads[p.slot].ops[p.op];
       op.kind = p.kind;
       op.flags |= kEndsIn;
-      touch(p.slot, p.op, obj);
+      touch(p.slot, p.op, obj, state_index);
+      end_state(p.slot, p.op, state_index);
       ++plan_.anomalies.inversions_repaired;
       in_merged_order_ = false;  // this op waits for a later one
       ended = true;
@@ -243,6 +265,7 @@ void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
   pending_.erase(it);
   AddressState& state = addresses_[address];
   state.live = ended ? kNoObject : obj;
+  state.state = state_index;
   if (ended) state.was_freed = true;
 }
 
@@ -251,21 +274,22 @@ void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
                                                             uint32_t align, PlanKind kind,
                                                             uint64_t time_ns) {
   uint32_t obj;
+  const uint32_t state = new_state();
   if (streaming_) {
     obj = new_object_id(slot);
     plan_.objects[obj] = {bytes, align, kind, {}};
     plan_.created.push_back(obj);
-    objects_[obj] = {bytes, slot, op_index, 1, segment_, true, false};
+    objects_[state] = {bytes, slot, op_index, 1, segment_, true, false};
   } else {
     obj = static_cast<uint32_t>(plan_.objects.size());
     plan_.objects.push_back({bytes, align, kind, {}});
     plan_.object_addresses.push_back(address);
-    objects_.push_back({bytes, slot, op_index, 1, 0, true, false});
+    objects_[state] = {bytes, slot, op_index, 1, 0, true, false};
     producer_slot_.push_back(slot);
   }
   plan_.threads[slot].ops[op_index].out_obj = obj;
   walk_produce(slot, obj, bytes);
-  settle_pending(address, slot, time_ns, obj);
+  settle_pending(address, slot, time_ns, obj, state);
   return obj;
 }
 
@@ -287,13 +311,14 @@ void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
 
 void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKind kind) {
   ThreadState& ts = thread_state_[slot];
-  uint32_t in_obj = kNoObject;
+  uint32_t in_obj = kNoObject, in_state = 0;
   bool unknown = false;
   if (ts.in_realloc && ts.realloc_ptr == e.ptr) {
     in_obj = ts.realloc_obj;
+    in_state = ts.realloc_state;
     unknown = ts.realloc_pending;
   } else if (e.ptr != 0) {
-    in_obj = take(e.ptr);
+    in_obj = take(e.ptr, in_state);
     unknown = in_obj == kNoObject;
   }
   ts = ThreadState{};
@@ -304,16 +329,19 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
   PlanOp& placed = plan_.threads[slot].ops[index];
 
   if (in_obj != kNoObject) {
-    touch(slot, index, in_obj);
+    touch(slot, index, in_obj, in_state);
     if (failed && bytes != 0) {
       // A failed realloc leaves the block where it was: the object lives on.
       placed.flags |= kRecordedFailed;
       ++plan_.anomalies.failed_alloc_recorded;
-      addresses_[e.ptr].live = in_obj;
+      AddressState& state = addresses_[e.ptr];
+      state.live = in_obj;
+      state.state = in_state;
       return;
     }
     placed.flags |= kEndsIn;
-    walk_end(slot, index, in_obj);
+    walk_end(slot, in_obj, in_state);
+    end_state(slot, index, in_state);
     if (failed) {  // realloc(p, 0) that freed p
       placed.flags |= kRecordedFailed;
       return;
@@ -344,21 +372,23 @@ void PlanBuilder::add(const traces::Event& e) {
   switch (e.op) {
     case Op::kThreadStart:
       plan_.threads[slot].os_tid = static_cast<uint32_t>(e.result);
-      plan_.threads[slot].start_seq = merged_seq_;
+      plan_.threads[slot].start_rank = plan_.serial_order.size();
       break;
     case Op::kThreadExit:
-      plan_.threads[slot].exit_seq = merged_seq_;
+      plan_.threads[slot].exit_rank = plan_.serial_order.size();
       break;
     case Op::kFork:
     case Op::kExec:
       break;
     case Op::kFree: {
-      uint32_t obj = e.ptr ? take(e.ptr) : kNoObject;
+      uint32_t state = 0;
+      uint32_t obj = e.ptr ? take(e.ptr, state) : kNoObject;
       uint32_t index = append(slot, PlanKind::kFree, 0, 0, 0);
       if (obj != kNoObject) {
         plan_.threads[slot].ops[index].flags |= kEndsIn;
-        touch(slot, index, obj);
-        walk_end(slot, index, obj);
+        touch(slot, index, obj, state);
+        walk_end(slot, obj, state);
+        end_state(slot, index, state);
       } else if (e.ptr != 0) {
         plan_.threads[slot].ops[index].kind = PlanKind::kSkip;
         remember_pending(e.ptr, slot, index, e.time_ns, PlanKind::kFree);
@@ -370,7 +400,7 @@ void PlanBuilder::add(const traces::Event& e) {
       uint32_t obj = state ? state->live : kNoObject;
       uint32_t index = append(slot, PlanKind::kUsableSize, 0, 0, 0);
       if (obj != kNoObject) {
-        touch(slot, index, obj);
+        touch(slot, index, obj, state->state);
       } else {
         plan_.threads[slot].ops[index].kind = PlanKind::kSkip;
         ++plan_.anomalies.unknown_usable_size;
@@ -391,14 +421,14 @@ void PlanBuilder::add(const traces::Event& e) {
         c.used += std::min(1.0, static_cast<double>(e.result) / static_cast<double>(object.bytes));
         ++c.blocks;
       }
-      objects_[state->live].measured = true;
+      objects_[state->state].measured = true;
       break;
     }
     case Op::kReallocBegin: {
       ThreadState& ts = thread_state_[slot];
       ts.in_realloc = true;
       ts.realloc_ptr = e.ptr;
-      ts.realloc_obj = e.ptr ? take(e.ptr) : kNoObject;
+      ts.realloc_obj = e.ptr ? take(e.ptr, ts.realloc_state) : kNoObject;
       ts.realloc_pending = e.ptr != 0 && ts.realloc_obj == kNoObject;
       break;
     }
@@ -416,7 +446,6 @@ void PlanBuilder::add(const traces::Event& e) {
   }
   if (live_bytes_ > peak_live_ && in_merged_order_)
     peak_live_ = live_bytes_, peak_index_ = plan_.serial_order.size();
-  ++merged_seq_;
 }
 
 void PlanBuilder::save_walk() {
@@ -432,21 +461,17 @@ void PlanBuilder::save_walk() {
 
 // The op `op_index` of `slot`, just added, ends `obj` (its last touch: nothing touches
 // it after, so whether its stage word was published is known now).
-[[gnu::always_inline]] inline void PlanBuilder::walk_end(uint32_t slot, uint32_t op_index,
-                                                         uint32_t obj) {
+[[gnu::always_inline]] inline void PlanBuilder::walk_end(uint32_t slot, uint32_t obj,
+                                                         uint32_t state_index) {
   if (!in_merged_order_) return;
-  const ObjectState& state = objects_[obj];
-  const uint64_t bytes = state.bytes;
+  const uint64_t bytes = objects_[state_index].bytes;
   ThreadPlan& thread = plan_.threads[slot];
   thread.live_after.back() -= static_cast<int64_t>(bytes);
   if (live_[obj]) {
     live_[obj] = false;
     live_bytes_ -= bytes;
   }
-  if (streaming_) {
-    if (state.published) thread.ops[op_index].flags |= kResetStage;
-    ending_.push_back(obj);
-  }
+  if (streaming_) ending_.push_back(obj);
 }
 
 [[gnu::always_inline]] inline void PlanBuilder::walk_produce(uint32_t slot, uint32_t obj,
@@ -560,7 +585,6 @@ void PlanBuilder::stream(uint32_t thread_count, size_t remembered_addresses) {
     block_rank_.push_back(static_cast<uint32_t>(blocks.size()));
     owned_blocks_[slot].push_back(block);
     plan_.objects.resize(next_id_);
-    objects_.resize(next_id_);
   }
   const uint32_t block = blocks[rank];
   const int bit = __builtin_ctz(block_free_[block]);
@@ -586,7 +610,8 @@ void PlanBuilder::expire_pending() {
 void PlanBuilder::predict_unmeasured_extents() {
   for (const auto& [obj, address] : unmeasured_) {
     const AddressState* state = addresses_.find(address);
-    if (!state || state->live != obj || objects_[obj].measured) continue;  // ended, or known
+    if (!state || state->live != obj || objects_[state->state].measured)
+      continue;  // ended, or known
     PlanObject& object = plan_.objects[obj];
     const ExtentClass& c = extent_class(object.bytes);
     if (c.blocks == 0) continue;
@@ -617,13 +642,13 @@ const Plan& PlanBuilder::finish_segment(bool last) {
   if (in_merged_order_) ended.swap(ending_);
   for (ThreadPlan& thread : plan_.threads) {
     if (!in_merged_order_) {
-      for (PlanOp& op : thread.ops) {
+      // Their ops' kResetStage were set as they ended them (end_state).
+      for (const PlanOp& op : thread.ops) {
         if (!(op.flags & kEndsIn) || op.in_obj == kNoObject) continue;
-        if (objects_[op.in_obj].published) op.flags |= kResetStage;
         ended.push_back(op.in_obj);
       }
     }
-    if (thread.exit_seq != kNoSeq) thread.flags |= kThreadExits;
+    if (thread.exit_rank != kNoSeq) thread.flags |= kThreadExits;
   }
 
   plan_.peak_live_bytes = peak_live_;
@@ -642,12 +667,12 @@ const Plan& PlanBuilder::finish_segment(bool last) {
 void PlanBuilder::open_segment() {
   for (ThreadPlan& thread : plan_.threads) {
     thread.ops.clear();
-    thread.merged_seq.clear();
     thread.serial.clear();
+    thread.merged_rank.clear();
     thread.pace_ns.clear();
     thread.live_after.clear();
     thread.wide_ops = 0;
-    thread.start_seq = thread.exit_seq = kNoSeq;
+    thread.start_rank = thread.exit_rank = kNoSeq;
     thread.start_slot = thread.exit_slot = kNoObject;
     thread.start_op = thread.exit_op = 0;
     thread.flags = 0;

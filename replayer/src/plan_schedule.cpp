@@ -13,9 +13,9 @@ namespace mtreplay::replay {
 namespace {
 
 struct Head {
-  uint64_t merged_seq;
+  uint32_t merged_rank;
   uint32_t slot;
-  bool operator>(const Head& other) const { return merged_seq > other.merged_seq; }
+  bool operator>(const Head& other) const { return merged_rank > other.merged_rank; }
 };
 
 // The live set along the serial order (requested bytes, by object), carried from one
@@ -62,7 +62,7 @@ class Scheduler {
     if (next_[slot] >= thread.ops.size()) return;
     const PlanOp& op = head_op(slot);
     if (runnable(op)) {
-      ready_.push({thread.merged_seq[next_[slot]], slot});
+      ready_.push({thread.merged_rank[next_[slot]], slot});
     } else {
       blocked_[op.in_obj].push_back(slot);
     }
@@ -115,8 +115,8 @@ class Scheduler {
     uint64_t best = UINT64_MAX;
     for (auto& [obj, slots] : blocked_) {
       for (uint32_t slot : slots) {
-        uint64_t seq = plan_.threads[slot].merged_seq[next_[slot]];
-        if (seq < best) best = seq, victim = slot;
+        const uint64_t rank = plan_.threads[slot].merged_rank[next_[slot]];
+        if (rank < best) best = rank, victim = slot;
       }
     }
     PlanOp& op = plan_.threads[victim].ops[next_[victim]];
@@ -161,20 +161,21 @@ void collect_peak_objects(Plan& plan, uint64_t peak_index) {
   }
 }
 
-// The op of another thread that was the last one recorded before merged position
-// `seq`, or {kNoObject, 0}.
-std::pair<uint32_t, uint32_t> last_op_before(const Plan& plan, uint32_t self, uint64_t seq) {
+// The op of another thread that was the last one recorded among the first `rank` ops
+// of the merged order, or {kNoObject, 0}.
+std::pair<uint32_t, uint32_t> last_op_before(const Plan& plan, uint32_t self, uint64_t rank) {
   std::pair<uint32_t, uint32_t> best{kNoObject, 0};
-  uint64_t best_seq = 0;
+  uint64_t best_rank = 0;
   for (uint32_t slot = 0; slot < plan.threads.size(); ++slot) {
-    const std::vector<uint64_t>& merged = plan.threads[slot].merged_seq;
+    const std::vector<uint32_t>& merged = plan.threads[slot].merged_ranks();
     if (slot == self) continue;
-    auto it = std::lower_bound(merged.begin(), merged.end(), seq);
+    auto it = std::lower_bound(merged.begin(), merged.end(), rank,
+                               [](uint32_t at, uint64_t r) { return at < r; });
     if (it == merged.begin()) continue;
     uint64_t at = *(it - 1);
-    if (best.first == kNoObject || at > best_seq) {
+    if (best.first == kNoObject || at > best_rank) {
       best = {slot, static_cast<uint32_t>(it - 1 - merged.begin())};
-      best_seq = at;
+      best_rank = at;
     }
   }
   return best;
@@ -189,15 +190,15 @@ void place_thread_bounds(Plan& plan) {
   for (uint32_t slot = 0; slot < plan.threads.size(); ++slot) {
     ThreadPlan& thread = plan.threads[slot];
     thread.start_slot = thread.exit_slot = kNoObject;
-    if (thread.start_seq != kNoSeq) {
-      auto [after, op] = last_op_before(plan, slot, thread.start_seq);
+    if (thread.start_rank != kNoSeq) {
+      auto [after, op] = last_op_before(plan, slot, thread.start_rank);
       if (after != kNoObject &&
           (thread.serial.empty() || plan.threads[after].serial[op] < thread.serial.front())) {
         thread.start_slot = after, thread.start_op = op;
       }
     }
-    if (thread.exit_seq != kNoSeq) {
-      auto [after, op] = last_op_before(plan, slot, thread.exit_seq);
+    if (thread.exit_rank != kNoSeq) {
+      auto [after, op] = last_op_before(plan, slot, thread.exit_rank);
       thread.exit_slot = after, thread.exit_op = op;
     }
   }
@@ -211,6 +212,8 @@ void order_serially(Plan& plan, LiveWalk& walk, uint64_t& pace_running) {
   plan.serial_order.clear();
   plan.serial_order.reserve(plan.op_count);
   for (auto& thread : plan.threads) {
+    // The ops came in merged order: `serial` holds their ranks in it, the heap's keys.
+    if (thread.merged_rank.empty()) thread.merged_rank.swap(thread.serial);
     thread.serial.clear();
     thread.serial.reserve(thread.ops.size());
     thread.pace_ns.resize(thread.ops.size(), 0);

@@ -109,6 +109,37 @@ TEST(PlanBuilder, AddressFreedInsideAReallocCanBeReusedByAnotherThread) {
   EXPECT_EQ(plan.anomalies.unknown_free + plan.anomalies.double_free, 0u);
 }
 
+// The builder's per-object states serve again once their object ended: a new object
+// in a reused state starts its chain afresh, and the objects still live keep theirs,
+// also past a realloc whose end names another pointer than its beginning.
+TEST(PlanBuilder, ObjectStatesServeAgainWithoutMixingChains) {
+  Script s;
+  s.malloc(0, 32, 0x1000).malloc(0, 48, 0x2000);  // A, B on thread 0
+  s.add(1, Op::kReallocBegin, 0x1000, 0, 0);      // takes A ...
+  s.add(1, Op::kRealloc, 0x3000, 64, 0x4000);     // ... and ends on an unknown pointer
+  s.malloc(1, 16, 0x5000).free(1, 0x5000);        // D lives and ends on thread 1
+  s.malloc(1, 24, 0x6000);                        // E (1, 6) on thread 1, in a reused state
+  s.free(0, 0x6000).free(1, 0x2000);              // E and B freed by the other thread
+  s.malloc(0, 8, 0x7000).free(0, 0x7000);         // F: same thread
+  Plan plan = s.build();
+  const PlanOp& e_made = op(plan, 1, 3);
+  const PlanOp& e_freed = op(plan, 0, 2);
+  EXPECT_EQ(e_freed.in_obj, e_made.out_obj);
+  EXPECT_TRUE(e_freed.flags & kWaitIn);
+  EXPECT_EQ(e_freed.in_stage, 1u);
+  EXPECT_TRUE(e_made.flags & kPublishOut);
+  const PlanOp& b_freed = op(plan, 1, 4);
+  EXPECT_EQ(b_freed.in_obj, op(plan, 0, 1).out_obj);
+  EXPECT_TRUE(b_freed.flags & kWaitIn);
+  EXPECT_EQ(b_freed.in_stage, 1u);
+  EXPECT_TRUE(op(plan, 0, 1).flags & kPublishOut);
+  EXPECT_EQ(op(plan, 0, 4).in_obj, op(plan, 0, 3).out_obj);
+  EXPECT_EQ(op(plan, 0, 4).flags & kWaitIn, 0);
+  EXPECT_EQ(op(plan, 0, 3).flags & kPublishOut, 0);
+  EXPECT_EQ(op(plan, 1, 2).flags & (kWaitIn | kPublishIn), 0);  // D's free
+  EXPECT_EQ(plan.anomalies.unknown_realloc + plan.anomalies.double_free, 1u);
+}
+
 TEST(PlanBuilder, InversionIsRepairedAndCounted) {
   // Thread 0 was preempted between malloc returning 0x1000 and recording it; thread 1
   // got the pointer and freed it, so the free is recorded first.

@@ -14,15 +14,25 @@ inline constexpr uint64_t kNoSeq = ~uint64_t{0};
 struct ThreadPlan {
   uint32_t recorded_index = 0;
   uint32_t os_tid = 0;
-  uint64_t start_seq = kNoSeq;  // merged position of the recorded thread start, if any
-  uint64_t exit_seq = kNoSeq;   // and of its exit
+  // The ops of every thread recorded before this thread's recorded start (its rank in
+  // merged order among the plan's ops), if it has one; and before its exit.
+  uint64_t start_rank = kNoSeq;
+  uint64_t exit_rank = kNoSeq;
   // From schedule_plan: the op of another thread after which this one starts (exits);
   // kNoObject: at once (when its work is done).
   uint32_t start_slot = kNoObject, start_op = 0;
   uint32_t exit_slot = kNoObject, exit_op = 0;
   std::vector<PlanOp> ops;
-  std::vector<uint64_t> merged_seq;  // position of each op in the merged recording
-  std::vector<uint32_t> serial;      // position of each op in the repaired serial order
+  // Position of each op in the repaired serial order. The builder adds ops in merged
+  // (recorded) order, so before schedule_plan/schedule_segment reorder them it holds
+  // each op's rank in merged order: the scheduler's heap keys, which it then keeps in
+  // `merged_rank`. Left empty when the serial order is the merged one (no inversion
+  // repaired): `serial` is then both. merged_ranks() gives whichever holds them.
+  std::vector<uint32_t> serial;
+  std::vector<uint32_t> merged_rank;
+  const std::vector<uint32_t>& merged_ranks() const {
+    return merged_rank.empty() ? serial : merged_rank;
+  }
   // Recorded time of each op (ns since the trace's start); schedule_plan raises each to
   // the running maximum along the serial order, so that it is non-decreasing in that
   // order: the pace key parallel replay keeps threads in step by.
