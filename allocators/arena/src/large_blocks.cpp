@@ -181,6 +181,27 @@ void LargeBlocks::cache_put_locked(std::uintptr_t address, std::size_t size, std
   cached_count_.fetch_add(1, std::memory_order_relaxed);
 }
 
+LargeBlocks::CachedBlock LargeBlocks::take_slot_locked(CachedBlock& slot) {
+  const CachedBlock taken = slot;
+  slot = {};
+  cache_bytes_ -= taken.bytes;
+  cached_count_.fetch_sub(1, std::memory_order_relaxed);
+  return taken;
+}
+
+bool LargeBlocks::cache_tail_locked(const CachedBlock& block, std::size_t head_bytes,
+                                    CachedBlock* evicted, std::size_t& evicted_count) {
+  const std::uintptr_t tail = block.address + head_bytes;
+  const std::size_t tail_bytes = block.bytes - head_bytes;
+  {
+    Shard& shard = shards_[shard_of(tail)];
+    LockGuard shard_guard(shard.lock);
+    if (!shard.insert(tail, tail_bytes, true)) return false;
+  }
+  cache_put_locked(tail, tail_bytes, block.freed_ns, coarse_now_ns(), evicted, evicted_count);
+  return true;
+}
+
 // A cached block of at least `rounded` bytes, nullptr when the cache is empty. Best
 // fit: the smallest block that is long enough, split when much too long (the tail stays
 // cached); else the longest, grown by mremap (its resident pages are kept, only the
@@ -200,27 +221,12 @@ void* LargeBlocks::reuse(std::size_t rounded, bool* fresh) {
       if (c.bytes >= rounded && (best == kCacheSlots || c.bytes < cache_[best].bytes)) best = i;
       if (longest == kCacheSlots || c.bytes > cache_[longest].bytes) longest = i;
     }
-    const std::size_t pick = best != kCacheSlots ? best : longest;
-    taken = cache_[pick];
-    cache_[pick] = {};
-    cache_bytes_ -= taken.bytes;
-    cached_count_.fetch_sub(1, std::memory_order_relaxed);
+    taken = take_slot_locked(cache_[best != kCacheSlots ? best : longest]);
     const std::size_t slack = ((rounded / 16) + kPageSize - 1) & ~(kPageSize - 1);
-    if (taken.bytes > rounded + slack) {
-      // Split: the tail gets a table entry of its own and goes back to the cache.
-      const std::uintptr_t tail = taken.address + rounded;
-      const std::size_t tail_bytes = taken.bytes - rounded;
-      bool recorded;
-      {
-        Shard& shard = shards_[shard_of(tail)];
-        LockGuard shard_guard(shard.lock);
-        recorded = shard.insert(tail, tail_bytes, true);
-      }
-      if (recorded) {
-        taken.bytes = rounded;
-        cache_put_locked(tail, tail_bytes, taken.freed_ns, coarse_now_ns(), evicted, evicted_count);
-      }
-    }
+    // Split: the tail goes back to the cache (or, without a table entry, stays with the block).
+    if (taken.bytes > rounded + slack &&
+        cache_tail_locked(taken, rounded, evicted, evicted_count))
+      taken.bytes = rounded;
     if (taken.bytes >= rounded) {
       Shard& shard = shards_[shard_of(taken.address)];
       LockGuard shard_guard(shard.lock);
@@ -387,26 +393,11 @@ bool LargeBlocks::take_cached_neighbour(std::uintptr_t start, std::size_t bytes)
     for (CachedBlock& c : cache_)
       if (c.address == start && c.bytes >= bytes) found = &c;
     if (found == nullptr) return false;
-    const CachedBlock taken = *found;
-    *found = {};
-    cache_bytes_ -= taken.bytes;
-    cached_count_.fetch_sub(1, std::memory_order_relaxed);
+    const CachedBlock taken = take_slot_locked(*found);
     drop_entry(taken.address);
-    if (taken.bytes > bytes) {
-      // The rest stays cached under an entry of its own.
-      const std::uintptr_t rest = taken.address + bytes;
-      const std::size_t rest_bytes = taken.bytes - bytes;
-      bool recorded;
-      {
-        Shard& shard = shards_[shard_of(rest)];
-        LockGuard shard_guard(shard.lock);
-        recorded = shard.insert(rest, rest_bytes, true);
-      }
-      if (recorded)
-        cache_put_locked(rest, rest_bytes, taken.freed_ns, coarse_now_ns(), evicted, evicted_count);
-      else
-        evicted[evicted_count++] = {rest, rest_bytes, taken.freed_ns};
-    }
+    // The rest stays cached, or without a table entry is unmapped.
+    if (taken.bytes > bytes && !cache_tail_locked(taken, bytes, evicted, evicted_count))
+      evicted[evicted_count++] = {taken.address + bytes, taken.bytes - bytes, taken.freed_ns};
   }
   for (std::size_t i = 0; i < evicted_count; ++i)
     forget_and_unmap(evicted[i].address, evicted[i].bytes);

@@ -91,6 +91,12 @@ class LargeBlocks {
   void mark_live(Shard& shard, std::uintptr_t address, std::size_t size);
   void cache_put_locked(std::uintptr_t address, std::size_t size, std::uint64_t freed_ns,
                         std::uint64_t now, CachedBlock* evicted, std::size_t& evicted_count);
+  // Under cache_lock_: empties `slot` and returns the block it held.
+  CachedBlock take_slot_locked(CachedBlock& slot);
+  // Under cache_lock_: caches `block`'s bytes past `head_bytes` as a block of their own;
+  // false when the table has no room for its entry (nothing changed).
+  bool cache_tail_locked(const CachedBlock& block, std::size_t head_bytes, CachedBlock* evicted,
+                         std::size_t& evicted_count);
 
   Shard shards_[kShards];
   // Lock order: cache_lock_, then a shard lock (the table is updated under both).
