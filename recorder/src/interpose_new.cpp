@@ -2,10 +2,11 @@
 // which we see; but jemalloc, tcmalloc, mimalloc and scudo define operator new and delete
 // themselves, so a program linked with one of them (or run with one preloaded after us)
 // allocated every C++ object unseen: batch_queue with jemalloc behind us recorded 14
-// events of its 3 985 146. Each operator is recorded as the malloc-family call it is made of, through
-// the hooks above (so the bootstrap arena and every check apply): new and new[] as
-// malloc, their aligned forms as memalign, every delete as free. The replay then calls
-// the allocator's malloc where the program called its operator new, the same memory.
+// events of its 3 985 146. Each operator is recorded as the malloc-family call it is made
+// of, through our own malloc, memalign and free (interpose_malloc.cpp: the bootstrap
+// arena and every check apply): new and new[] as malloc, their aligned forms as memalign,
+// every delete as free. The replay then calls the allocator's malloc where the program
+// called its operator new, for the same memory.
 //
 // Only when malloc fails does the next operator new run (the program's new_handler and
 // std::bad_alloc are its business): behind libstdc++ its retries go through malloc and
@@ -22,37 +23,19 @@
 
 namespace {
 
-template <typename F>
-F next_operator(const char* name) {
-  return reinterpret_cast<F>(dlsym(RTLD_NEXT, name));
-}
-
 // new(0) must return a unique pointer, which malloc(0) need not.
 size_t at_least_one(size_t size) {
   return size == 0 ? 1 : size;
 }
 
-using New = void* (*)(size_t);
-using NewAligned = void* (*)(size_t, size_t);
-using NewNothrow = void* (*)(size_t, const void*);
-using NewAlignedNothrow = void* (*)(size_t, size_t, const void*);
-
-[[gnu::noinline]] void* next_new(const char* name, size_t size) {
-  const New f = next_operator<New>(name);
-  return f ? f(size) : nullptr;
-}
-[[gnu::noinline]] void* next_new_aligned(const char* name, size_t size, size_t align) {
-  const NewAligned f = next_operator<NewAligned>(name);
-  return f ? f(size, align) : nullptr;
-}
-[[gnu::noinline]] void* next_new_nothrow(const char* name, size_t size, const void* tag) {
-  const NewNothrow f = next_operator<NewNothrow>(name);
-  return f ? f(size, tag) : nullptr;
-}
-[[gnu::noinline]] void* next_new_aligned_nothrow(const char* name, size_t size, size_t align,
-                                                 const void* tag) {
-  const NewAlignedNothrow f = next_operator<NewAlignedNothrow>(name);
-  return f ? f(size, align, tag) : nullptr;
+// The next definition of operator `name` (libstdc++'s, or another allocator's), called
+// with the operator's own arguments; found only on this path, which is taken when malloc
+// failed. Every operator new takes (size_t, [size_t alignment], [const nothrow_t&]).
+template <typename... Args>
+[[gnu::noinline]] void* next_new(const char* name, Args... args) {
+  using Next = void* (*)(Args...);
+  const auto next = reinterpret_cast<Next>(dlsym(RTLD_NEXT, name));
+  return next ? next(args...) : nullptr;
 }
 
 void* plain(size_t size) {
@@ -76,31 +59,31 @@ MHOOK_EXPORT void* _Znam(size_t size) {
 // (size_t, const std::nothrow_t&)
 MHOOK_EXPORT void* _ZnwmRKSt9nothrow_t(size_t size, const void* tag) noexcept {
   if (void* p = plain(size)) return p;
-  return next_new_nothrow("_ZnwmRKSt9nothrow_t", size, tag);
+  return next_new("_ZnwmRKSt9nothrow_t", size, tag);
 }
 MHOOK_EXPORT void* _ZnamRKSt9nothrow_t(size_t size, const void* tag) noexcept {
   if (void* p = plain(size)) return p;
-  return next_new_nothrow("_ZnamRKSt9nothrow_t", size, tag);
+  return next_new("_ZnamRKSt9nothrow_t", size, tag);
 }
 // (size_t, std::align_val_t)
 MHOOK_EXPORT void* _ZnwmSt11align_val_t(size_t size, size_t align) {
   if (void* p = aligned(size, align)) return p;
-  return next_new_aligned("_ZnwmSt11align_val_t", size, align);
+  return next_new("_ZnwmSt11align_val_t", size, align);
 }
 MHOOK_EXPORT void* _ZnamSt11align_val_t(size_t size, size_t align) {
   if (void* p = aligned(size, align)) return p;
-  return next_new_aligned("_ZnamSt11align_val_t", size, align);
+  return next_new("_ZnamSt11align_val_t", size, align);
 }
 // (size_t, std::align_val_t, const std::nothrow_t&)
 MHOOK_EXPORT void* _ZnwmSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
-                                                       const void* tag) noexcept {
+                                                      const void* tag) noexcept {
   if (void* p = aligned(size, align)) return p;
-  return next_new_aligned_nothrow("_ZnwmSt11align_val_tRKSt9nothrow_t", size, align, tag);
+  return next_new("_ZnwmSt11align_val_tRKSt9nothrow_t", size, align, tag);
 }
 MHOOK_EXPORT void* _ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align,
-                                                       const void* tag) noexcept {
+                                                      const void* tag) noexcept {
   if (void* p = aligned(size, align)) return p;
-  return next_new_aligned_nothrow("_ZnamSt11align_val_tRKSt9nothrow_t", size, align, tag);
+  return next_new("_ZnamSt11align_val_tRKSt9nothrow_t", size, align, tag);
 }
 
 // Every operator delete: free. The size and alignment arguments only save an allocator a

@@ -224,8 +224,7 @@ void* LargeBlocks::reuse(std::size_t rounded, bool* fresh) {
     taken = take_slot_locked(cache_[best != kCacheSlots ? best : longest]);
     const std::size_t slack = ((rounded / 16) + kPageSize - 1) & ~(kPageSize - 1);
     // Split: the tail goes back to the cache (or, without a table entry, stays with the block).
-    if (taken.bytes > rounded + slack &&
-        cache_tail_locked(taken, rounded, evicted, evicted_count))
+    if (taken.bytes > rounded + slack && cache_tail_locked(taken, rounded, evicted, evicted_count))
       taken.bytes = rounded;
     if (taken.bytes >= rounded) {
       Shard& shard = shards_[shard_of(taken.address)];

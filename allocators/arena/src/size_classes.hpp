@@ -64,7 +64,8 @@ constexpr std::size_t geometric_block_size(std::size_t cls) {
 
 constexpr std::size_t class_block_size(std::size_t cls) {
   if (cls < kFirstExtraClass) return geometric_block_size(cls);
-  if (cls < kFirstExtraClass + kExtraClasses) return 4096 + (cls - kFirstExtraClass + 1) * (512 / kExtraClasses);
+  if (cls < kFirstExtraClass + kExtraClasses)
+    return 4096 + (cls - kFirstExtraClass + 1) * (512 / kExtraClasses);
   return geometric_block_size(cls - kExtraClasses);
 }
 
