@@ -11,6 +11,7 @@
 //   workload touched        large blocks used in part or whole (touched extents)
 //   workload cxx            the C++ operators new and delete, in their plain, array,
 //   aligned and nothrow forms
+//   workload cxx-oom        operator new and its nothrow form for SIZE_MAX - 8 KiB
 // Built with -fno-builtin so the compiler keeps every call.
 #include <malloc.h>
 #include <pthread.h>
@@ -386,6 +387,22 @@ int run_cxx() {
   return 0;
 }
 
+// Out of memory: the recorder's operator new hands over to the next one, libstdc++'s
+// (mimalloc's own aborts instead of throwing, with or without the recorder).
+int run_cxx_oom() {
+  volatile size_t huge = kCxxHugeNew;  // opaque: the compiler would warn of the size
+  try {
+    void* never = ::operator new(huge);
+    ::operator delete(never);
+    return fail("operator new of SIZE_MAX - 8 KiB returned");
+  } catch (const std::bad_alloc&) {
+  }
+  if (::operator new(huge, std::nothrow) != nullptr)
+    return fail("nothrow operator new of SIZE_MAX - 8 KiB returned");
+  std::puts("cxx-oom done");
+  return 0;
+}
+
 int run_threads(int count) {
   constexpr int kBatch = 8;
   for (int done = 0; done < count;) {
@@ -423,6 +440,7 @@ int main(int argc, char** argv) {
   if (mode == "race-pinned") return run_race_pinned();
   if (mode == "touched") return run_touched();
   if (mode == "cxx") return run_cxx();
+  if (mode == "cxx-oom") return run_cxx_oom();
   if (mode == "threads" && argc > 2) return run_threads(std::atoi(argv[2]));
   std::fprintf(stderr, "usage: workload kinds|fork|exec|exit-now|tls-exit\n");
   return 2;

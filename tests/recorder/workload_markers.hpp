@@ -59,13 +59,16 @@ enum Marker : size_t {
   kTouchedAligned = 46,  // posix_memalign, written whole
   kTouchedLeaked = 47,   // malloc, 100 bytes written, never freed: measured at the exit
   // The C++ operators (`cxx`), kIterations times each, from main.
-  kCxxNew = 48,           // operator new, sized operator delete
-  kCxxNewArray = 49,      // operator new[], operator delete[]
-  kCxxNewAligned = 50,    // operator new(size, align_val_t{kCxxAlignment}), aligned delete
-  kCxxNewNothrow = 51,    // operator new(size, nothrow), nothrow delete
+  kCxxNew = 48,              // operator new, sized operator delete
+  kCxxNewArray = 49,         // operator new[], operator delete[]
+  kCxxNewAligned = 50,       // operator new(size, align_val_t{kCxxAlignment}), aligned delete
+  kCxxNewNothrow = 51,       // operator new(size, nothrow), nothrow delete
   kCxxNewArrayAligned = 52,  // operator new[](size, align_val_t, nothrow), sized aligned delete[]
 };
 inline constexpr size_t kCxxAlignment = 256;
+// The `cxx-oom` scenario's operator new that cannot be served: std::bad_alloc, and
+// nullptr from the nothrow form.
+inline constexpr size_t kCxxHugeNew = SIZE_MAX - 8192;
 
 // A large block of the touched scenario: a multiple of 4 KiB (the pages the recorder
 // drops and counts) plus m bytes, so that each marker has its own size.

@@ -505,11 +505,11 @@ TEST(RecorderWorkload, CxxOperatorsRecordedWhateverAllocatorIsBehind) {
     TempDir dir("cxx");
     std::string preload = mhook_library().string();
     if (!backend.path.empty()) preload += " " + backend.path.string();
-    const RunResult r = run({{workload_program().string(), "cxx"},
-                             {"LD_PRELOAD=" + preload,
-                              "MHOOK_OUTPUT=" + (dir.path() / "w.%p.mtr").string()},
-                             dir.path(),
-                             ""});
+    const RunResult r =
+        run({{workload_program().string(), "cxx"},
+             {"LD_PRELOAD=" + preload, "MHOOK_OUTPUT=" + (dir.path() / "w.%p.mtr").string()},
+             dir.path(),
+             ""});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
     const std::vector<Event>& main_events = t.threads.at(0);
@@ -535,6 +535,24 @@ TEST(RecorderWorkload, CxxOperatorsRecordedWhateverAllocatorIsBehind) {
     }
   }
   EXPECT_GE(behind, 1);
+}
+
+// An operator new that cannot be served: the failed malloc is recorded, and the next
+// operator (libstdc++'s) throws std::bad_alloc through the recorder, or returns nullptr.
+TEST(RecorderWorkload, CxxOperatorNewOutOfMemoryThrowsThroughTheRecorder) {
+  SKIP_IF_SANITIZED();
+  TempDir dir("cxxoom");
+  const RunResult r = run_workload(dir, "cxx-oom");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const ReadTrace t = read_trace(traces_in(dir.path()).at(0));
+  const std::vector<Event>& main_events = t.threads.at(0);
+  // Ours for each request, and libstdc++'s retries through our malloc (how many is its
+  // business: its nothrow form calls the throwing one, which is ours again).
+  EXPECT_GE(std::count_if(main_events.begin(), main_events.end(),
+                          [](const Event& e) {
+                            return e.op == Op::kMalloc && e.size == kCxxHugeNew && e.result == 0;
+                          }),
+            2);
 }
 
 TEST(RecorderWorkload, MainThreadExitingFirstStillEndsTheProcess) {
