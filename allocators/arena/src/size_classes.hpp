@@ -1,7 +1,7 @@
 // Size classes of the slabs: 16-byte steps up to 128, then four classes per doubling
 // (at most 25% internal waste, usually far less) up to kMaxSmall, with two more between
-// 4 KiB and 5 KiB. The class of a size
-// is computed with a few shifts; the per-class tables are built at compile time.
+// 4 KiB and 5 KiB. The class of a size is computed with a few shifts; the per-class
+// tables are built at compile time.
 #pragma once
 
 #include <array>
