@@ -6,11 +6,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/algorithm/string/classification.hpp>
 #include <boost/algorithm/string/split.hpp>
 #include <boost/program_options.hpp>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -74,6 +76,35 @@ struct Options {
   ReplayFlags replay;  // passed to every replay, to compare its models
 };
 
+// --trace names either files, the processes of one recording, or directories, one
+// recording each (its .mtr files, the processes, in name order): what --keep-traces
+// wrote with --recordings. Returns a one-line problem, or nothing.
+std::optional<std::string> add_traces(const std::vector<std::string>& args,
+                                      mr::ValidateRequest& request) {
+  std::error_code ec;
+  size_t directories = 0;
+  for (const auto& a : args) directories += fs::is_directory(a, ec);
+  if (directories != 0 && directories != args.size())
+    return "--trace takes files (one recording's processes) or directories (one recording "
+           "each), not both";
+  if (directories == 0) {
+    for (const auto& a : args) request.traces.emplace_back(a);
+    return std::nullopt;
+  }
+  for (size_t k = 0; k < args.size(); ++k) {
+    std::vector<fs::path> processes;
+    for (const auto& entry : fs::directory_iterator(args[k], ec))
+      if (entry.path().extension() == ".mtr" && entry.is_regular_file(ec))
+        processes.push_back(entry.path());
+    if (ec) return fmt::format("{}: cannot read the directory", args[k]);
+    if (processes.empty()) return fmt::format("{}: no .mtr trace in the directory", args[k]);
+    std::sort(processes.begin(), processes.end());
+    request.traces.insert(request.traces.end(), processes.begin(), processes.end());
+    request.recording_of.resize(request.traces.size(), static_cast<int>(k));
+  }
+  return std::nullopt;
+}
+
 // Prints the table, writes the requested files; returns the exit code.
 int report(const mr::Validation& validation, const Options& o) {
   const mr::FidelitySummary summary = mr::summarize_fidelity(validation);
@@ -122,9 +153,11 @@ int mtreplay::cli::run_validate(Args args) {
       "record CMD this many times and replay every recording in every round (a threaded "
       "program's interleaving, and so its replay, differs from one recording to the next)")(
       "trace", po::value(&o.trace_args)->composing(),
-      "replay these traces (one per process of CMD) instead of recording CMD")(
+      "replay these traces instead of recording CMD: files (one per process of CMD) or "
+      "directories (one recording each, as --keep-traces writes them with --recordings)")(
       "keep-traces", po::value(&o.keep_traces),
-      "record into this directory and keep the traces (default: a scratch directory)")(
+      "record into this directory and keep the traces (default: a scratch directory); "
+      "with --recordings N > 1, recording K into its subdirectory recording-K")(
       "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s),
       "seconds before a program run or a replay is killed and reported as crashed")(
       "json", po::value(&o.json), "write the replays and the validation (results/SCHEMA.md)")(
@@ -211,8 +244,8 @@ int mtreplay::cli::run_validate(Args args) {
 
   for (const auto& t : o.trace_args) {
     std::error_code ec;
-    if (!fs::is_regular_file(t, ec)) {
-      fmt::print(stderr, "mtreplay validate: {}: no such trace file\n", t);
+    if (!fs::is_regular_file(t, ec) && !fs::is_directory(t, ec)) {
+      fmt::print(stderr, "mtreplay validate: {}: no such trace file or directory\n", t);
       return kExitBadInput;
     }
   }
@@ -248,14 +281,16 @@ int mtreplay::cli::run_validate(Args args) {
                    mhook.string());
         return kExitInternal;
       }
-      fs::path dir = o.keep_traces.empty() ? scratch.path() / "traces" : fs::path(o.keep_traces);
-      std::error_code ec;
-      fs::create_directories(dir, ec);
-      if (ec || !fs::is_directory(dir)) {
-        fmt::print(stderr, "mtreplay validate: {}: cannot create the directory\n", dir.string());
-        return kExitBadInput;
-      }
+      const fs::path top =
+          o.keep_traces.empty() ? scratch.path() / "traces" : fs::path(o.keep_traces);
       for (int k = 0; k < o.recordings; ++k) {
+        const fs::path dir = o.recordings > 1 ? top / fmt::format("recording-{}", k + 1) : top;
+        std::error_code ec;
+        fs::create_directories(dir, ec);
+        if (ec || !fs::is_directory(dir)) {
+          fmt::print(stderr, "mtreplay validate: {}: cannot create the directory\n", dir.string());
+          return kExitBadInput;
+        }
         const fs::path manifest = create_manifest();
         RecordSettings settings;
         settings.pattern = (fs::absolute(dir) / "%e.%p.mtr").string();
@@ -286,8 +321,9 @@ int mtreplay::cli::run_validate(Args args) {
         request.recording_of.resize(request.traces.size(), k);
         recording_runs.push_back(std::move(run));
       }
-    } else {
-      for (const auto& t : o.trace_args) request.traces.emplace_back(t);
+    } else if (auto problem = add_traces(o.trace_args, request)) {
+      fmt::print(stderr, "mtreplay validate: {}\n", *problem);
+      return kExitBadInput;
     }
 
     mr::Validation validation = mr::run_validate(request, terminal_progress());

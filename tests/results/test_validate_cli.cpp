@@ -243,11 +243,13 @@ TEST_F(ValidateCli, BadInputIsOneLineAndExitCode2) {
 
 // --recordings: the program is recorded that many times and every recording is replayed
 // in every round; the JSON says which trace is of which recording, and --from reads the
-// same figures back.
+// same figures back. Kept, each recording's traces have a directory, which --trace takes.
 TEST_F(ValidateCli, SeveralRecordingsAreEachReplayedEveryRound) {
   auto json_path = dir / "v.json";
-  auto r = mtreplay("validate -a glibc,arena --repeat 2 --warmup 0 --recordings 2 --json " +
-                    json_path.string() + " -- " + kSubject + " --mib 4");
+  auto kept = dir / "kept";
+  auto r =
+      mtreplay("validate -a glibc,arena --repeat 2 --warmup 0 --recordings 2 --keep-traces " +
+               kept.string() + " --json " + json_path.string() + " -- " + kSubject + " --mib 4");
   ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 1) << r.exit_code << r.err << r.out;
   EXPECT_NE(r.out.find("2 recordings, 2 processes in all"), std::string::npos) << r.out;
   json doc = read_json(json_path);
@@ -266,6 +268,30 @@ TEST_F(ValidateCli, SeveralRecordingsAreEachReplayedEveryRound) {
   auto again = mtreplay("validate --from " + json_path.string());
   EXPECT_EQ(again.exit_code, r.exit_code) << again.err;
   EXPECT_NE(again.out.find("2 recordings"), std::string::npos) << again.out;
+
+  // Each kept recording has a directory, which --trace replays as a recording again.
+  auto replayed =
+      mtreplay("validate -a glibc --repeat 1 --warmup 0 --trace " +
+               (kept / "recording-1").string() + " --trace " + (kept / "recording-2").string() +
+               " --json " + json_path.string() + " -- " + kSubject + " --mib 4");
+  ASSERT_TRUE(replayed.exit_code == 0 || replayed.exit_code == 1) << replayed.err;
+  EXPECT_NE(replayed.out.find("2 recordings, 2 processes in all"), std::string::npos)
+      << replayed.out;
+  const json second = read_json(json_path)["validation"];
+  EXPECT_EQ(second["recordings"], 2);
+  ASSERT_EQ(second["traces"].size(), 2u);
+  EXPECT_NE(second["traces"][0]["recording"], second["traces"][1]["recording"]);
+
+  auto mixed = mtreplay("validate --trace " + (kept / "recording-1").string() + " --trace " +
+                        fs::directory_iterator(kept / "recording-2")->path().string() + " -- true");
+  EXPECT_EQ(mixed.exit_code, 2);
+  expect_one_line(mixed.err);
+  EXPECT_NE(mixed.err.find("not both"), std::string::npos) << mixed.err;
+  fs::create_directories(dir / "empty");
+  auto empty = mtreplay("validate --trace " + (dir / "empty").string() + " -- true");
+  EXPECT_EQ(empty.exit_code, 2);
+  expect_one_line(empty.err);
+  EXPECT_NE(empty.err.find("no .mtr trace"), std::string::npos) << empty.err;
 }
 
 // Replay's models are chosen on the command line and reach every replay.

@@ -6,23 +6,25 @@
 #
 #   tests/bench/fidelity/run_fidelity.sh [--repeat N] [--warmup N] [-a A,B,...]
 #                                        [--only NAME,...] [--out DIR] [--summarize]
-#                                        [--touch MODEL] [--traces DIR] [--recordings N]
+#                                        [--touch MODEL] [--timing T] [--traces DIR]
+#                                        [--recordings N]
 #
 # Needs scripts/build.sh (build/bin/mtreplay, mtreplay-launch, fidelity_batch_queue,
 # libmhook.so; MTREPLAY=path/bin/mtreplay for another build) and scripts/setup.sh
 # (python3, sqlite3, perl, g++, xz). Writes DIR/NAME.{json,md,html,txt} per program and
 # DIR/summary.md (default DIR: fidelity-out); --summarize only re-writes the summary
-# from DIR. --touch is passed to replay (a touch model; default: replay's). --traces DIR
-# records each program once into DIR/NAME and replays those traces on later runs with
-# the same DIR (so several models are judged on one recording). --recordings N is
-# passed to validate (N recordings, each replayed every round). Exit code: 0 when
-# every program met the targets, 1 when one missed, 2 on
-# bad input, 3 when a run failed.
+# from DIR. --touch and --timing are passed to replay (a touch model; none, recorded or
+# scaled:F; default: replay's). --traces DIR records each program once into DIR/NAME
+# and replays those traces on later runs with the same DIR (so several models are
+# judged on one recording). --recordings N is passed to validate (N recordings, each
+# replayed every round; with --traces, kept in DIR/NAME/recording-K and replayed as N
+# recordings again on later runs). Exit code: 0 when every program met the targets, 1
+# when one missed, 2 on bad input, 3 when a run failed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 mtreplay="${MTREPLAY:-$root/build/bin/mtreplay}"  # another build: MTREPLAY=.../bin/mtreplay
 src="$root/traces/samples/src"
-repeat=7 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" traces="" recordings=""
+repeat=7 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" timing="" traces="" recordings=""
 while (($#)); do
   case "$1" in
     --repeat) repeat="$2"; shift 2 ;;
@@ -32,9 +34,10 @@ while (($#)); do
     --out) out="$2"; shift 2 ;;
     --summarize) summarize=1; shift ;;
     --touch) touch="$2"; shift 2 ;;
+    --timing) timing="$2"; shift 2 ;;
     --traces) traces="$2"; shift 2 ;;
     --recordings) recordings="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -88,14 +91,19 @@ for name in "${names[@]}"; do
         --markdown "$out/$name.md" --html "$out/$name.html")
   [[ -n "$allocators" ]] && args+=(-a "$allocators")
   [[ -n "$touch" ]] && args+=(--touch "$touch")
-  [[ -n "$recordings" ]] && args+=(--recordings "$recordings")
+  [[ -n "$timing" ]] && args+=(--timing "$timing")
+  # Recorded before: one recording's traces, or one directory per recording.
+  recorded=()
   if [[ -n "$traces" ]]; then
-    recorded=("$traces/$name"/*.mtr)
-    if [[ -e "${recorded[0]}" ]]; then
-      for t in "${recorded[@]}"; do args+=(--trace "$t"); done
-    else
-      args+=(--keep-traces "$traces/$name")
-    fi
+    recorded=("$traces/$name"/recording-*)
+    [[ -e "${recorded[0]}" ]] || recorded=("$traces/$name"/*.mtr)
+    [[ -e "${recorded[0]}" ]] || recorded=()
+  fi
+  if ((${#recorded[@]})); then
+    for t in "${recorded[@]}"; do args+=(--trace "$t"); done
+  else
+    [[ -n "$recordings" ]] && args+=(--recordings "$recordings")
+    [[ -n "$traces" ]] && args+=(--keep-traces "$traces/$name")
   fi
   echo "run_fidelity: $name ($(uptime | sed 's/.*load average/load average/'))" >&2
   rc=0
