@@ -102,7 +102,7 @@ class Pacer {
       stats.pace_wait_ticks += ticks() - start;
       // Spinning is the pacer's work, not the allocator's: a program's thread that waits
       // for another blocks and spends nothing.
-      stats.pace_cpu_ns += thread_cpu_ns() - cpu;
+      stats.wait_cpu_ns += thread_cpu_ns() - cpu;
     }
     if (settings_.timed) bound_ = std::min(bound_, clock_bound());
   }
@@ -188,7 +188,7 @@ class Pacer {
                               settings_.scale);
     uint64_t now = monotonic_ns();
     if (now >= due) return;
-    uint64_t start = ticks();
+    uint64_t start = ticks(), cpu = thread_cpu_ns();
     constexpr uint64_t kSpinBelowNs = 200'000;
     if (due - now > kSpinBelowNs) {
       uint64_t wake = due - kSpinBelowNs / 2;
@@ -199,6 +199,9 @@ class Pacer {
     }
     while (monotonic_ns() < due) cpu_relax();
     stats.timing_wait_ticks += ticks() - start;
+    // The spin stands for the program's own work between its calls, the same under every
+    // allocator: counted, it would fill every allocator's CPU time up to the recording's.
+    stats.wait_cpu_ns += thread_cpu_ns() - cpu;
   }
 
   const PlanView& plan_;

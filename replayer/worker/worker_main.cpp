@@ -585,12 +585,13 @@ int main(int argc, char** argv) {
       timeval_ns(usage_end.ru_utime) - timeval_ns(usage_start.ru_utime) - swap_user_ns;
   header.cpu_sys_ns =
       timeval_ns(usage_end.ru_stime) - timeval_ns(usage_start.ru_stime) - swap_sys_ns;
-  // The pacer's waits are kept out too (pacer.hpp): from user time, the rest from system.
-  uint64_t pace_cpu = 0;
-  for (uint32_t slot = 0; slot < threads; ++slot) pace_cpu += results.stats(slot).pace_cpu_ns;
-  const uint64_t from_user = std::min(pace_cpu, header.cpu_user_ns);
+  // The pacer's waits, for a peer or for the recorded time, are kept out too (pacer.hpp):
+  // from user time, the rest from system.
+  uint64_t wait_cpu = 0;
+  for (uint32_t slot = 0; slot < threads; ++slot) wait_cpu += results.stats(slot).wait_cpu_ns;
+  const uint64_t from_user = std::min(wait_cpu, header.cpu_user_ns);
   header.cpu_user_ns -= from_user;
-  header.cpu_sys_ns -= std::min(pace_cpu - from_user, header.cpu_sys_ns);
+  header.cpu_sys_ns -= std::min(wait_cpu - from_user, header.cpu_sys_ns);
   if (feed) {
     header.stream_table_bytes = feed->own_bytes() - own_at_baseline;
     feed->done(header.current_segment.load(std::memory_order_relaxed));

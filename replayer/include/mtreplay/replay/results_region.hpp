@@ -114,8 +114,8 @@ struct alignas(64) ThreadStats {
   std::atomic<uint32_t> finished{0};
   uint64_t sync_wait_ticks = 0;
   uint64_t pace_wait_ticks = 0;    // held back by the pacing window
-  uint64_t pace_cpu_ns = 0;        // CPU time those waits took, kept out of the CPU figures
   uint64_t timing_wait_ticks = 0;  // waiting for an op's recorded time (--timing)
+  uint64_t wait_cpu_ns = 0;        // CPU time both waits took, kept out of the CPU figures
   uint64_t excluded_ticks = 0;     // touch and verify work, kept out of the figures
   uint64_t failed_alloc_replay = 0;
   uint64_t samples_seen[kKinds] = {};
