@@ -246,24 +246,50 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
                                        ? count_dirty(seg, run->first_page + rest_pages, pages)
                                        : 0;
     bool from_back = back_dirty > front_dirty;
+    std::size_t middle = 0;  // a started page inside the run, when neither end is one
     if (either_end) {
       const bool front_start = page_started(seg, run->first_page);
       const bool back_start = page_started(seg, std::size_t{run->first_page} + rest_pages);
       if (front_start != back_start) from_back = back_start;
+      if (!front_start && !back_start && run->dirty_pages != 0)
+        middle = first_started(seg, std::size_t{run->first_page} + 1,
+                               std::size_t{run->first_page} + rest_pages);
     }
-    if (from_back) {
+    Span* back = middle != 0 ? new_span(arena) : nullptr;
+    if (back != nullptr) {
+      // Three pieces: the rest before, the request on the started page, the rest after.
+      const std::size_t head = middle - run->first_page;
+      const std::size_t head_dirty = count_dirty(seg, run->first_page, head);
+      taken_dirty = count_dirty(seg, middle, pages);
+      rest->first_page = run->first_page;
+      rest->page_count = static_cast<std::uint16_t>(head);
+      rest->dirty_pages = static_cast<std::uint16_t>(head_dirty);
+      rest->dirty_since_ns = run->dirty_since_ns;
+      back->segment = &seg;
+      back->first_page = static_cast<std::uint16_t>(middle + pages);
+      back->page_count = static_cast<std::uint16_t>(rest_pages - head);
+      back->dirty_pages = static_cast<std::uint16_t>(run->dirty_pages - head_dirty - taken_dirty);
+      back->dirty_since_ns = run->dirty_since_ns;
+      run->first_page = static_cast<std::uint16_t>(middle);
+      run->page_count = static_cast<std::uint16_t>(pages);
+      set_page_span(seg, run->first_page, run);
+      insert_run(arena, rest);
+      insert_run(arena, back);
+    } else if (from_back) {
       rest->first_page = run->first_page;
       run->first_page = static_cast<std::uint16_t>(run->first_page + rest_pages);
       set_page_span(seg, run->first_page, run);
     } else {
       rest->first_page = static_cast<std::uint16_t>(run->first_page + pages);
     }
-    rest->page_count = static_cast<std::uint16_t>(rest_pages);
-    taken_dirty = from_back ? back_dirty : front_dirty;
-    rest->dirty_pages = static_cast<std::uint16_t>(run->dirty_pages - taken_dirty);
-    rest->dirty_since_ns = run->dirty_since_ns;
-    run->page_count = static_cast<std::uint16_t>(pages);
-    insert_run(arena, rest);
+    if (back == nullptr) {
+      rest->page_count = static_cast<std::uint16_t>(rest_pages);
+      taken_dirty = from_back ? back_dirty : front_dirty;
+      rest->dirty_pages = static_cast<std::uint16_t>(run->dirty_pages - taken_dirty);
+      rest->dirty_since_ns = run->dirty_since_ns;
+      run->page_count = static_cast<std::uint16_t>(pages);
+      insert_run(arena, rest);
+    }
   }
   set_page_span(*run->segment, run->first_page + run->page_count - 1, run);
   // Clean pages taken soon after a purge: the purge was wasted (they are faulted in

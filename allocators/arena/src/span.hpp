@@ -190,6 +190,16 @@ inline bool page_started(const Segment& segment, std::size_t page) {
   return (segment.start_bits[page / 64] >> (page % 64)) & 1;
 }
 
+// The first started page in [first, end), or 0 if none (callers look past page 0).
+inline std::size_t first_started(const Segment& segment, std::size_t first, std::size_t end) {
+  std::size_t found = 0;
+  for_bit_words(first, end - first, [&](std::size_t w, std::uint64_t mask) {
+    const std::uint64_t bits = segment.start_bits[w] & mask;
+    if (found == 0 && bits != 0) found = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+  });
+  return found;
+}
+
 inline void mark_started(Segment& segment, std::size_t first, std::size_t count) {
   for_bit_words(first, count,
                 [&](std::size_t w, std::uint64_t mask) { segment.start_bits[w] |= mask; });

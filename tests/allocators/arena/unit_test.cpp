@@ -472,6 +472,9 @@ class ArenaPlacementCarve : public ArenaPlacement {
 class ArenaPlacementRun : public ArenaPlacement {
   std::size_t arena_slot() const override { return arena::kMaxArenas - 2; }
 };
+class ArenaPlacementMiddle : public ArenaPlacement {
+  std::size_t arena_slot() const override { return arena::kMaxArenas - 3; }
+};
 
 // A free run of 55 pages: a 5-page block's (started at page 0, dirty), 10 pages purged
 // since, a 40-page block's (started at page 15, dirty). A 20-page request from its back
@@ -516,6 +519,31 @@ TEST_F(ArenaPlacementRun, ARunWhereABlockStartedIsTakenBeforeOneWhereNoneDid) {
   give(g);
   give(bound1);
   give(bound2);
+}
+
+// A free run of 35 pages whose ends no block started on: a shrunk block's tail (pages
+// 5-19), then a freed 20-page block's pages (20-39). A 10-page request is cut from the
+// middle, on the freed block's first page, not from either end.
+TEST_F(ArenaPlacementMiddle, ABlockIsCutFromARunsMiddleWhereAnotherStarted) {
+  constexpr std::size_t kPage = arena::kPageSize;
+  const std::uintptr_t p = take(20);
+  const std::uintptr_t q = take(20);
+  const std::uintptr_t bound = take(5);
+  ASSERT_EQ(q, p + 20 * kPage);
+  ASSERT_EQ(bound, q + 20 * kPage);
+  ASSERT_TRUE(arena::medium_resize_in_place(*arena_, *span_of(p), 5));
+  give(q);
+  const std::uintptr_t c = take(10);
+  EXPECT_EQ(c, q);                    // from the front, it was p + 5 pages
+  const std::uintptr_t d = take(15);  // the pages before it are still one free run
+  EXPECT_EQ(d, p + 5 * kPage);
+  const std::uintptr_t e = take(10);  // and so are those after it
+  EXPECT_EQ(e, q + 10 * kPage);
+  give(c);
+  give(d);
+  give(e);
+  give(p);
+  give(bound);
 }
 
 // Dirty free pages within the purge allowance stay for reuse, but those left unused
