@@ -221,9 +221,10 @@ Span* find_run(Arena& arena, std::size_t pages) {
 
 // Takes `pages` pages from a free run, returning the rest to the heap. From the front,
 // or with `either_end` from the end where the request starts on a page where a block
-// started before (find_run), else from whichever end holds more dirty pages: reusing
-// pages that are resident already costs no page faults and no new RSS, while the clean
-// end stays clean.
+// started before (find_run); if neither end does, from the first such page inside the
+// run (the rest then in two pieces, before and after); else from whichever end holds
+// more dirty pages: reusing pages that are resident already costs no page faults and no
+// new RSS, while the clean end stays clean.
 Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) {
   remove_run(arena, run);
   if (run->page_count == kPagesPerSegment) --arena.whole_free_segments;
