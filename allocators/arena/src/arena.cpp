@@ -176,24 +176,55 @@ void release_segment(Arena& arena, Span* whole_run) {
   recycle_segment_descriptor(seg);
 }
 
+// Whether a request of `pages` carved from `run` can start on a started page (see
+// Segment::start_bits), at either end of the run.
+bool fits_on_a_start(const Span& run, std::size_t pages) {
+  const Segment& seg = *run.segment;
+  return page_started(seg, run.first_page) ||
+         page_started(seg, std::size_t{run.first_page} + run.page_count - pages);
+}
+
+// The smallest fitting bucket's run, and among the long runs the best fit of the first
+// few; in both, a run where the request can start on a page where a block started
+// before comes first (of the first 8 of the bucket; of the 32 long runs looked at).
+// A block's first page is written by nearly every program and often nothing more of a
+// big one: a medium block placed where another one started reuses that resident page,
+// one placed anywhere else in the freed pages faults a new one in (the prodcons
+// sample's 4-256 KiB messages, of which it writes 64 bytes: BENCHMARKS.md, #14,
+// Session 11).
 Span* find_run(Arena& arena, std::size_t pages) {
   if (pages < Arena::kBuckets) {
     const std::uint64_t fits = arena.nonempty_runs & ~((std::uint64_t{1} << pages) - 1);
-    if (fits != 0) return arena.runs[std::countr_zero(fits)];
+    if (fits != 0) {
+      Span* head = arena.runs[std::countr_zero(fits)];
+      int looked = 0;
+      for (Span* run = head; run != nullptr && looked < 8; run = run->next, ++looked)
+        if (fits_on_a_start(*run, pages)) return run;
+      return head;
+    }
   }
   // Long runs: the best fit among the first few, to keep long runs long.
   Span* best = nullptr;
+  bool best_started = false;
   int looked = 0;
   for (Span* run = arena.runs[0]; run != nullptr && looked < 32; run = run->next, ++looked) {
-    if (run->page_count >= pages && (best == nullptr || run->page_count < best->page_count))
+    if (run->page_count < pages) continue;
+    const bool started = fits_on_a_start(*run, pages);
+    if (best == nullptr || (started && !best_started) ||
+        (started == best_started && run->page_count < best->page_count)) {
       best = run;
+      best_started = started;
+    }
   }
   return best;
 }
 
 // Takes `pages` pages from a free run, returning the rest to the heap. From the front,
-// or with `either_end` from whichever end holds more dirty pages: reusing pages that are
-// resident already costs no page faults and no new RSS, while the clean end stays clean.
+// or with `either_end` from the end where the request starts on a page where a block
+// started before (find_run); if neither end does, from the first such page inside the
+// run (the rest then in two pieces, before and after); else from whichever end holds
+// more dirty pages: reusing pages that are resident already costs no page faults and no
+// new RSS, while the clean end stays clean.
 Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) {
   remove_run(arena, run);
   if (run->page_count == kPagesPerSegment) --arena.whole_free_segments;
@@ -215,20 +246,51 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
     const std::size_t back_dirty = either_end && run->dirty_pages != 0
                                        ? count_dirty(seg, run->first_page + rest_pages, pages)
                                        : 0;
-    const bool from_back = back_dirty > front_dirty;
-    if (from_back) {
+    bool from_back = back_dirty > front_dirty;
+    std::size_t middle = 0;  // a started page inside the run, when neither end is one
+    if (either_end) {
+      const bool front_start = page_started(seg, run->first_page);
+      const bool back_start = page_started(seg, std::size_t{run->first_page} + rest_pages);
+      if (front_start != back_start) from_back = back_start;
+      if (!front_start && !back_start && run->dirty_pages != 0)
+        middle = first_started(seg, std::size_t{run->first_page} + 1,
+                               std::size_t{run->first_page} + rest_pages);
+    }
+    Span* back = middle != 0 ? new_span(arena) : nullptr;
+    if (back != nullptr) {
+      // Three pieces: the rest before, the request on the started page, the rest after.
+      const std::size_t head = middle - run->first_page;
+      const std::size_t head_dirty = count_dirty(seg, run->first_page, head);
+      taken_dirty = count_dirty(seg, middle, pages);
+      rest->first_page = run->first_page;
+      rest->page_count = static_cast<std::uint16_t>(head);
+      rest->dirty_pages = static_cast<std::uint16_t>(head_dirty);
+      rest->dirty_since_ns = run->dirty_since_ns;
+      back->segment = &seg;
+      back->first_page = static_cast<std::uint16_t>(middle + pages);
+      back->page_count = static_cast<std::uint16_t>(rest_pages - head);
+      back->dirty_pages = static_cast<std::uint16_t>(run->dirty_pages - head_dirty - taken_dirty);
+      back->dirty_since_ns = run->dirty_since_ns;
+      run->first_page = static_cast<std::uint16_t>(middle);
+      run->page_count = static_cast<std::uint16_t>(pages);
+      set_page_span(seg, run->first_page, run);
+      insert_run(arena, rest);
+      insert_run(arena, back);
+    } else if (from_back) {
       rest->first_page = run->first_page;
       run->first_page = static_cast<std::uint16_t>(run->first_page + rest_pages);
       set_page_span(seg, run->first_page, run);
     } else {
       rest->first_page = static_cast<std::uint16_t>(run->first_page + pages);
     }
-    rest->page_count = static_cast<std::uint16_t>(rest_pages);
-    taken_dirty = from_back ? back_dirty : front_dirty;
-    rest->dirty_pages = static_cast<std::uint16_t>(run->dirty_pages - taken_dirty);
-    rest->dirty_since_ns = run->dirty_since_ns;
-    run->page_count = static_cast<std::uint16_t>(pages);
-    insert_run(arena, rest);
+    if (back == nullptr) {
+      rest->page_count = static_cast<std::uint16_t>(rest_pages);
+      taken_dirty = from_back ? back_dirty : front_dirty;
+      rest->dirty_pages = static_cast<std::uint16_t>(run->dirty_pages - taken_dirty);
+      rest->dirty_since_ns = run->dirty_since_ns;
+      run->page_count = static_cast<std::uint16_t>(pages);
+      insert_run(arena, rest);
+    }
   }
   set_page_span(*run->segment, run->first_page + run->page_count - 1, run);
   // Clean pages taken soon after a purge: the purge was wasted (they are faulted in
@@ -267,6 +329,7 @@ void purge_run(Arena& arena, Span& run) {
     if (low < first) first = low;
     if (high > last) last = high;
     seg.dirty_bits[w] &= ~mask;
+    seg.start_bits[w] &= ~mask;  // the whole run: a started free page is a dirty one
   });
   if (first <= last) {
     const std::size_t bytes = (last - first + 1) << kPageShift;
@@ -453,6 +516,7 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
     store_word(span->remote_bits[w], 0);
   }
   mark_slab_pages(span);
+  mark_started(*span->segment, span->first_page, span->page_count);
   return span;
 }
 
@@ -634,6 +698,7 @@ void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages) 
     if (tail != 0) medium_resize_in_place(arena, *span, pages);
   }
   set_page_span(*span->segment, span->first_page, span);
+  mark_started(*span->segment, span->first_page, 1);
   return reinterpret_cast<void*>(span_start(*span));
 }
 

@@ -136,6 +136,12 @@ struct Segment {
   // mapped or last purged. Meaningful for free pages only (set when a span's pages are
   // given back, cleared when they are purged); a fresh segment is all clear.
   std::uint64_t dirty_bits[kPagesPerSegment / 64];
+  // Bit set = a page where a block started since the segment was mapped or the page last
+  // purged: every page of a slab, the first page of a medium block. A program writes
+  // the start of nearly every block it mallocs and often nothing more of a big one, so
+  // these pages are resident where a dirty page may never have been touched (cleared
+  // with the dirty bits by a purge; a placement hint only, see carve).
+  std::uint64_t start_bits[kPagesPerSegment / 64];
   // The span covering each page. Only the first and last page of a free run or medium
   // block are kept current; every page of a slab is. Stale entries are harmless: a
   // span is trusted only if it belongs to this segment and its range covers the page.
@@ -178,6 +184,25 @@ inline std::size_t count_dirty(const Segment& segment, std::size_t first, std::s
     dirty += static_cast<std::size_t>(std::popcount(segment.dirty_bits[w] & mask));
   });
   return dirty;
+}
+
+inline bool page_started(const Segment& segment, std::size_t page) {
+  return (segment.start_bits[page / 64] >> (page % 64)) & 1;
+}
+
+// The first started page in [first, end), or 0 if none (callers look past page 0).
+inline std::size_t first_started(const Segment& segment, std::size_t first, std::size_t end) {
+  std::size_t found = 0;
+  for_bit_words(first, end - first, [&](std::size_t w, std::uint64_t mask) {
+    const std::uint64_t bits = segment.start_bits[w] & mask;
+    if (found == 0 && bits != 0) found = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
+  });
+  return found;
+}
+
+inline void mark_started(Segment& segment, std::size_t first, std::size_t count) {
+  for_bit_words(first, count,
+                [&](std::size_t w, std::uint64_t mask) { segment.start_bits[w] |= mask; });
 }
 
 inline void mark_dirty(Segment& segment, std::size_t first, std::size_t count) {

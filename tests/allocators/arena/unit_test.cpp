@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "arena.hpp"
 #include "arena/arena.h"
 #include "config.hpp"
 
@@ -431,6 +432,118 @@ TEST(ArenaMemory, OnlyPagesOnceInUseCountAsDirtyAndAreReusedFirst) {
   arena_get_stats(&after);
   EXPECT_LE(after.pages_free_dirty, 16u);
   arena_free(q);
+}
+
+// Placement on pages where blocks started before (Segment::start_bits), driven through
+// the page heap of an arena no thread uses, so that the layout is known: a fresh
+// segment is carved from its front. `take` and `give` are a medium block's malloc and
+// free there.
+class ArenaPlacement : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    arena_free(arena_malloc(1));  // the allocator initialised
+    arena_ = &arena::arena_at(static_cast<std::uint8_t>(arena_slot()));
+    arena_->lock.lock();
+    if (arena_->segments != nullptr) {
+      arena_->lock.unlock();
+      GTEST_SKIP() << "arena " << arena_slot() << " is in use by a thread";
+    }
+  }
+  void TearDown() override {
+    if (arena_ != nullptr && !IsSkipped()) arena_->lock.unlock();
+  }
+  virtual std::size_t arena_slot() const = 0;
+  std::uintptr_t take(std::size_t pages) {
+    return reinterpret_cast<std::uintptr_t>(arena::medium_allocate(*arena_, pages, 1));
+  }
+  arena::Span* span_of(std::uintptr_t address) {
+    bool double_free = false;
+    arena::BlockRef block = arena::find_block(*arena_->segments, address, double_free);
+    EXPECT_NE(block.span, nullptr);
+    return block.span;
+  }
+  void give(std::uintptr_t address) { arena::release_block(*arena_, {span_of(address), 0}); }
+  arena::Arena* arena_ = nullptr;
+};
+
+class ArenaPlacementCarve : public ArenaPlacement {
+  std::size_t arena_slot() const override { return arena::kMaxArenas - 1; }
+};
+class ArenaPlacementRun : public ArenaPlacement {
+  std::size_t arena_slot() const override { return arena::kMaxArenas - 2; }
+};
+class ArenaPlacementMiddle : public ArenaPlacement {
+  std::size_t arena_slot() const override { return arena::kMaxArenas - 3; }
+};
+
+// A free run of 55 pages: a 5-page block's (started at page 0, dirty), 10 pages purged
+// since, a 40-page block's (started at page 15, dirty). A 20-page request from its back
+// would take 20 dirty pages against 10 at its front, but start on page 35, which no
+// block ever wrote; it starts on page 0 instead, the first block's resident page.
+TEST_F(ArenaPlacementCarve, ABlockStartsWhereAnotherStartedNotInsideAFreedBlock) {
+  constexpr std::size_t kPage = arena::kPageSize;
+  const std::uintptr_t a = take(5);
+  const std::uintptr_t e = take(10);
+  const std::uintptr_t b = take(40);
+  const std::uintptr_t bound = take(5);
+  ASSERT_EQ(e, a + 5 * kPage);
+  ASSERT_EQ(b, e + 10 * kPage);
+  ASSERT_EQ(bound, b + 40 * kPage);
+  give(e);
+  arena::purge_free_pages(*arena_);
+  give(a);
+  give(b);
+  const std::uintptr_t c = take(20);
+  EXPECT_EQ(c, a);  // from the back, it was b + 20 pages
+  give(c);
+  give(bound);
+}
+
+// Two free runs of 10 pages: a freed block's (started at its first page) and, listed
+// after it and so found first, the tail a shrinking block gave back (dirty, but no
+// block ever started in it). A 10-page request takes the freed block's pages.
+TEST_F(ArenaPlacementRun, ARunWhereABlockStartedIsTakenBeforeOneWhereNoneDid) {
+  constexpr std::size_t kPage = arena::kPageSize;
+  const std::uintptr_t x = take(10);
+  const std::uintptr_t bound1 = take(5);
+  const std::uintptr_t g = take(20);
+  const std::uintptr_t bound2 = take(5);
+  ASSERT_EQ(bound1, x + 10 * kPage);
+  ASSERT_EQ(g, bound1 + 5 * kPage);
+  ASSERT_EQ(bound2, g + 20 * kPage);
+  give(x);
+  ASSERT_TRUE(arena::medium_resize_in_place(*arena_, *span_of(g), 10));  // tail: g + 10 pages
+  const std::uintptr_t y = take(10);
+  EXPECT_EQ(y, x);  // the bucket's head, before: g + 10 pages
+  give(y);
+  give(g);
+  give(bound1);
+  give(bound2);
+}
+
+// A free run of 35 pages whose ends no block started on: a shrunk block's tail (pages
+// 5-19), then a freed 20-page block's pages (20-39). A 10-page request is cut from the
+// middle, on the freed block's first page, not from either end.
+TEST_F(ArenaPlacementMiddle, ABlockIsCutFromARunsMiddleWhereAnotherStarted) {
+  constexpr std::size_t kPage = arena::kPageSize;
+  const std::uintptr_t p = take(20);
+  const std::uintptr_t q = take(20);
+  const std::uintptr_t bound = take(5);
+  ASSERT_EQ(q, p + 20 * kPage);
+  ASSERT_EQ(bound, q + 20 * kPage);
+  ASSERT_TRUE(arena::medium_resize_in_place(*arena_, *span_of(p), 5));
+  give(q);
+  const std::uintptr_t c = take(10);
+  EXPECT_EQ(c, q);                    // from the front, it was p + 5 pages
+  const std::uintptr_t d = take(15);  // the pages before it are still one free run
+  EXPECT_EQ(d, p + 5 * kPage);
+  const std::uintptr_t e = take(10);  // and so are those after it
+  EXPECT_EQ(e, q + 10 * kPage);
+  give(c);
+  give(d);
+  give(e);
+  give(p);
+  give(bound);
 }
 
 // Dirty free pages within the purge allowance stay for reuse, but those left unused
