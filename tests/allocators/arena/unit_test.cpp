@@ -3,6 +3,7 @@
 // of memory, returning memory, and surviving a heap overflow.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -456,6 +457,18 @@ class ArenaPlacement : public ::testing::Test {
   std::uintptr_t take(std::size_t pages) {
     return reinterpret_cast<std::uintptr_t>(arena::medium_allocate(*arena_, pages, 1));
   }
+  // Blocks of these page counts, each right after the one before (the arena is fresh).
+  template <std::size_t N>
+  std::array<std::uintptr_t, N> take_in_a_row(const std::size_t (&pages)[N]) {
+    std::array<std::uintptr_t, N> blocks{};
+    for (std::size_t i = 0; i < N; ++i) {
+      blocks[i] = take(pages[i]);
+      if (i > 0) {
+        EXPECT_EQ(blocks[i], blocks[i - 1] + pages[i - 1] * arena::kPageSize) << i;
+      }
+    }
+    return blocks;
+  }
   arena::Span* span_of(std::uintptr_t address) {
     bool double_free = false;
     arena::BlockRef block = arena::find_block(*arena_->segments, address, double_free);
@@ -481,14 +494,8 @@ class ArenaPlacementMiddle : public ArenaPlacement {
 // would take 20 dirty pages against 10 at its front, but start on page 35, which no
 // block ever wrote; it starts on page 0 instead, the first block's resident page.
 TEST_F(ArenaPlacementCarve, ABlockStartsWhereAnotherStartedNotInsideAFreedBlock) {
-  constexpr std::size_t kPage = arena::kPageSize;
-  const std::uintptr_t a = take(5);
-  const std::uintptr_t e = take(10);
-  const std::uintptr_t b = take(40);
-  const std::uintptr_t bound = take(5);
-  ASSERT_EQ(e, a + 5 * kPage);
-  ASSERT_EQ(b, e + 10 * kPage);
-  ASSERT_EQ(bound, b + 40 * kPage);
+  const auto [a, e, b, bound] = take_in_a_row({5, 10, 40, 5});
+  ASSERT_FALSE(HasFailure());
   give(e);
   arena::purge_free_pages(*arena_);
   give(a);
@@ -503,14 +510,8 @@ TEST_F(ArenaPlacementCarve, ABlockStartsWhereAnotherStartedNotInsideAFreedBlock)
 // after it and so found first, the tail a shrinking block gave back (dirty, but no
 // block ever started in it). A 10-page request takes the freed block's pages.
 TEST_F(ArenaPlacementRun, ARunWhereABlockStartedIsTakenBeforeOneWhereNoneDid) {
-  constexpr std::size_t kPage = arena::kPageSize;
-  const std::uintptr_t x = take(10);
-  const std::uintptr_t bound1 = take(5);
-  const std::uintptr_t g = take(20);
-  const std::uintptr_t bound2 = take(5);
-  ASSERT_EQ(bound1, x + 10 * kPage);
-  ASSERT_EQ(g, bound1 + 5 * kPage);
-  ASSERT_EQ(bound2, g + 20 * kPage);
+  const auto [x, bound1, g, bound2] = take_in_a_row({10, 5, 20, 5});
+  ASSERT_FALSE(HasFailure());
   give(x);
   ASSERT_TRUE(arena::medium_resize_in_place(*arena_, *span_of(g), 10));  // tail: g + 10 pages
   const std::uintptr_t y = take(10);
@@ -526,11 +527,8 @@ TEST_F(ArenaPlacementRun, ARunWhereABlockStartedIsTakenBeforeOneWhereNoneDid) {
 // middle, on the freed block's first page, not from either end.
 TEST_F(ArenaPlacementMiddle, ABlockIsCutFromARunsMiddleWhereAnotherStarted) {
   constexpr std::size_t kPage = arena::kPageSize;
-  const std::uintptr_t p = take(20);
-  const std::uintptr_t q = take(20);
-  const std::uintptr_t bound = take(5);
-  ASSERT_EQ(q, p + 20 * kPage);
-  ASSERT_EQ(bound, q + 20 * kPage);
+  const auto [p, q, bound] = take_in_a_row({20, 20, 5});
+  ASSERT_FALSE(HasFailure());
   ASSERT_TRUE(arena::medium_resize_in_place(*arena_, *span_of(p), 5));
   give(q);
   const std::uintptr_t c = take(10);
