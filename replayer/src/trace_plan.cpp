@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
 
 #include "mtreplay/traces/content_hash.hpp"
@@ -71,7 +72,14 @@ TraceSegments::TraceSegments(const std::filesystem::path& trace, uint64_t segmen
       ahead_(read_ahead ? std::make_unique<traces::ReadAhead>(reader_) : nullptr),
       builder_(reader_.header().page_size),
       segment_events_(segment_events ? segment_events : 1) {
-  builder_.stream(static_cast<uint32_t>(reader_.threads().size()));
+  const auto& threads = reader_.threads();
+  builder_.stream(static_cast<uint32_t>(threads.size()));
+  // Each thread's arrays sized for its share of a segment from the start (up to twice
+  // an even share, never more than it has): the first segment does not grow them by
+  // doubling (copies, and pages faulted in twice). Only the pages used are resident.
+  const uint64_t share = 2 * segment_events_ / std::max<size_t>(threads.size(), 1) + 1024;
+  for (const traces::ThreadInfo& thread : threads)
+    builder_.expect_events(thread.index, std::min({thread.events, segment_events_, share}));
 }
 
 TraceSegments::~TraceSegments() = default;
