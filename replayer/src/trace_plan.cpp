@@ -87,20 +87,22 @@ TraceSegments::~TraceSegments() = default;
 const Plan& TraceSegments::next() {
   traces::Event event;
   bool more = false;
-  for (;;) {
-    const traces::Event* e = &event;
-    if (ahead_) {
-      e = ahead_->next_in_place();  // read where its batch holds it
-      // The reading thread wrote the events on its core: their lines are fetched from
-      // there, a few events ahead (BENCHMARKS.md "Scale", Session 9).
-      if (const traces::Event* ahead = ahead_->peek_run(kPrefetchEvent + 1))
-        prefetch_line(ahead + kPrefetchEvent);
-    } else if (!reader_.next(event)) {
-      e = nullptr;
+  if (ahead_) {
+    // The events are planned where the read-ahead batch holds them, a run at a time.
+    // The reading thread wrote them on its core: their lines are fetched from there,
+    // a few events ahead (BENCHMARKS.md "Scale", Session 9).
+    for (;;) {
+      const std::span<const traces::Event> run = ahead_->run();
+      if (!(more = !run.empty())) break;
+      ahead_->consume(
+          builder_.add_until_end(run.data(), run.size(), segment_events_, kPrefetchEvent));
+      if (builder_.segment_may_end(segment_events_)) break;
     }
-    if (!(more = e != nullptr)) break;
-    builder_.add(*e);
-    if (builder_.segment_may_end(segment_events_)) break;
+  } else {
+    while ((more = reader_.next(event))) {
+      builder_.add(event);
+      if (builder_.segment_may_end(segment_events_)) break;
+    }
   }
   const Plan& plan = builder_.finish_segment(!more);
   totals_.thread_count = static_cast<uint32_t>(plan.threads.size());
