@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <span>
 
 #include "mtreplay/traces/content_hash.hpp"
 #include "mtreplay/traces/read_ahead.hpp"
@@ -44,18 +45,18 @@ TracePlan load_trace_plan(const std::filesystem::path& trace, std::string conten
   uint64_t events = 0;
   std::optional<traces::ReadAhead> ahead;
   if (read_ahead) ahead.emplace(reader);
-  for (;;) {
-    const traces::Event* e = &event;
-    if (ahead) {
-      e = ahead->next_in_place();  // read where its batch holds it, as TraceSegments::next
-      if (const traces::Event* rest = ahead->peek_run(kPrefetchEvent + 1))
-        prefetch_line(rest + kPrefetchEvent);
-    } else if (!reader.next(event)) {
-      e = nullptr;
+  if (ahead) {
+    // Where the read-ahead batch holds the events, a run at a time, as TraceSegments::next.
+    for (std::span<const traces::Event> run; !(run = ahead->run()).empty();) {
+      builder.add_until_end(run.data(), run.size(), UINT64_MAX, kPrefetchEvent);
+      ahead->consume(run.size());
+      events += run.size();
     }
-    if (!e) break;
-    builder.add(*e);
-    ++events;
+  } else {
+    while (reader.next(event)) {
+      builder.add(event);
+      ++events;
+    }
   }
   TracePlan out;
   out.plan = builder.finish();
