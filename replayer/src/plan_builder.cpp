@@ -361,7 +361,7 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKin
   produce(slot, index, e.result, bytes, 0, kind, e.time_ns);
 }
 
-void PlanBuilder::add(const traces::Event& e) {
+[[gnu::always_inline]] inline void PlanBuilder::add_one(const traces::Event& e) {
   if (!segment_open_) open_segment();
   uint32_t slot = slot_of(e.thread);
   time_ns_ = e.time_ns;
@@ -446,6 +446,20 @@ void PlanBuilder::add(const traces::Event& e) {
   }
   if (live_bytes_ > peak_live_ && in_merged_order_)
     peak_live_ = live_bytes_, peak_index_ = plan_.serial_order.size();
+}
+
+void PlanBuilder::add(const traces::Event& e) {
+  add_one(e);
+}
+
+size_t PlanBuilder::add_until_end(const traces::Event* events, size_t count, uint64_t min_events,
+                                  uint32_t prefetch_ahead) {
+  for (size_t i = 0; i < count; ++i) {
+    if (i + prefetch_ahead < count) prefetch_line(events + i + prefetch_ahead);
+    add_one(events[i]);
+    if (segment_may_end(min_events)) return i + 1;
+  }
+  return count;
 }
 
 void PlanBuilder::save_walk() {

@@ -3,7 +3,9 @@
 #include <fmt/core.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <optional>
+#include <span>
 
 #include "mtreplay/traces/content_hash.hpp"
 #include "mtreplay/traces/read_ahead.hpp"
@@ -43,18 +45,18 @@ TracePlan load_trace_plan(const std::filesystem::path& trace, std::string conten
   uint64_t events = 0;
   std::optional<traces::ReadAhead> ahead;
   if (read_ahead) ahead.emplace(reader);
-  for (;;) {
-    const traces::Event* e = &event;
-    if (ahead) {
-      e = ahead->next_in_place();  // read where its batch holds it, as TraceSegments::next
-      if (const traces::Event* rest = ahead->peek_run(kPrefetchEvent + 1))
-        prefetch_line(rest + kPrefetchEvent);
-    } else if (!reader.next(event)) {
-      e = nullptr;
+  if (ahead) {
+    // Where the read-ahead batch holds the events, a run at a time, as TraceSegments::next.
+    for (std::span<const traces::Event> run; !(run = ahead->run()).empty();) {
+      builder.add_until_end(run.data(), run.size(), UINT64_MAX, kPrefetchEvent);
+      ahead->consume(run.size());
+      events += run.size();
     }
-    if (!e) break;
-    builder.add(*e);
-    ++events;
+  } else {
+    while (reader.next(event)) {
+      builder.add(event);
+      ++events;
+    }
   }
   TracePlan out;
   out.plan = builder.finish();
@@ -71,7 +73,14 @@ TraceSegments::TraceSegments(const std::filesystem::path& trace, uint64_t segmen
       ahead_(read_ahead ? std::make_unique<traces::ReadAhead>(reader_) : nullptr),
       builder_(reader_.header().page_size),
       segment_events_(segment_events ? segment_events : 1) {
-  builder_.stream(static_cast<uint32_t>(reader_.threads().size()));
+  const auto& threads = reader_.threads();
+  builder_.stream(static_cast<uint32_t>(threads.size()));
+  // Each thread's arrays sized for its share of a segment from the start (up to twice
+  // an even share, never more than it has): the first segment does not grow them by
+  // doubling (copies, and pages faulted in twice). Only the pages used are resident.
+  const uint64_t share = 2 * segment_events_ / std::max<size_t>(threads.size(), 1) + 1024;
+  for (const traces::ThreadInfo& thread : threads)
+    builder_.expect_events(thread.index, std::min({thread.events, segment_events_, share}));
 }
 
 TraceSegments::~TraceSegments() = default;
@@ -79,20 +88,22 @@ TraceSegments::~TraceSegments() = default;
 const Plan& TraceSegments::next() {
   traces::Event event;
   bool more = false;
-  for (;;) {
-    const traces::Event* e = &event;
-    if (ahead_) {
-      e = ahead_->next_in_place();  // read where its batch holds it
-      // The reading thread wrote the events on its core: their lines are fetched from
-      // there, a few events ahead (BENCHMARKS.md "Scale", Session 9).
-      if (const traces::Event* ahead = ahead_->peek_run(kPrefetchEvent + 1))
-        prefetch_line(ahead + kPrefetchEvent);
-    } else if (!reader_.next(event)) {
-      e = nullptr;
+  if (ahead_) {
+    // The events are planned where the read-ahead batch holds them, a run at a time.
+    // The reading thread wrote them on its core: their lines are fetched from there,
+    // a few events ahead (BENCHMARKS.md "Scale", Session 9).
+    for (;;) {
+      const std::span<const traces::Event> run = ahead_->run();
+      if (!(more = !run.empty())) break;
+      ahead_->consume(
+          builder_.add_until_end(run.data(), run.size(), segment_events_, kPrefetchEvent));
+      if (builder_.segment_may_end(segment_events_)) break;
     }
-    if (!(more = e != nullptr)) break;
-    builder_.add(*e);
-    if (builder_.segment_may_end(segment_events_)) break;
+  } else {
+    while ((more = reader_.next(event))) {
+      builder_.add(event);
+      if (builder_.segment_may_end(segment_events_)) break;
+    }
   }
   const Plan& plan = builder_.finish_segment(!more);
   totals_.thread_count = static_cast<uint32_t>(plan.threads.size());

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
@@ -210,6 +211,56 @@ TEST(Varint, RejectsOverlongAndTruncatedInput) {
                                  std::byte{0xff}, std::byte{0x02}};
   EXPECT_EQ(varint::get(too_big, too_big + 10, v), nullptr);
   EXPECT_EQ(varint::get(too_big, too_big + 3, v), nullptr);
+}
+
+// The decoder reads fields 8 bytes at a time far from a chunk's end (varint::get8 and
+// its pointer and wide forms): the same values and lengths as the byte loop, for every
+// length, for non-minimal encodings, and for what the loop rejects.
+TEST(Varint, EightByteReadsAgreeWithTheByteLoop) {
+  std::mt19937_64 rng(11);
+  std::vector<std::vector<uint8_t>> inputs;
+  for (int bits = 0; bits <= 64; ++bits) {
+    for (int i = 0; i < 20; ++i) {
+      const uint64_t v = bits == 0 ? 0 : (rng() >> (64 - bits)) | uint64_t{1} << (bits - 1);
+      std::byte buf[16];
+      const std::byte* end = varint::put(buf, v);
+      inputs.emplace_back(reinterpret_cast<const uint8_t*>(buf),
+                          reinterpret_cast<const uint8_t*>(end));
+    }
+  }
+  inputs.push_back({0x80, 0x00});                                                  // 0 in two bytes
+  inputs.push_back({0xff, 0x80, 0x80, 0x80, 0x00});                                // 127 in five
+  inputs.push_back({0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x02});  // 2^64
+  inputs.push_back({0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01});
+  inputs.push_back({0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01});
+  for (int i = 0; i < 2000; ++i) {  // random bytes, stop bits anywhere or nowhere
+    std::vector<uint8_t> bytes(1 + rng() % 12);
+    for (auto& b : bytes) b = static_cast<uint8_t>(rng() | (rng() % 3 ? 0x80 : 0));
+    inputs.push_back(bytes);
+  }
+  for (const auto& in : inputs) {
+    std::byte buf[32] = {};
+    for (auto& b : buf) b = std::byte{0xaa};  // what follows the field
+    std::memcpy(buf, in.data(), in.size());
+    const std::byte* end = buf + sizeof buf;
+    uint64_t a = 1, b = 2;
+    ASSERT_EQ(varint::get8(buf, end, a), varint::get(buf, end, b));
+    if (varint::get(buf, end, b) != nullptr) {
+      EXPECT_EQ(a, b);
+    }
+    bool null_a = false, null_b = true;
+    ASSERT_EQ(varint::get_pointer_code8(buf, end, null_a, a),
+              varint::get_pointer_code(buf, end, null_b, b));
+    if (varint::get_pointer_code(buf, end, null_b, b) != nullptr) {
+      EXPECT_EQ(null_a, null_b);
+      EXPECT_EQ(a, b);
+    }
+    varint::Wide wa = 1, wb = 2;
+    ASSERT_EQ(varint::get_wide8(buf, end, wa), varint::get_wide(buf, end, wb));
+    if (varint::get_wide(buf, end, wb) != nullptr) {
+      EXPECT_TRUE(wa == wb);
+    }
+  }
 }
 
 TEST(ChunkEncoder, EveryOpWithEdgeValuesRoundTrips) {

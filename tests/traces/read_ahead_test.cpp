@@ -8,6 +8,7 @@
 #include <iterator>
 #include <optional>
 #include <random>
+#include <span>
 
 #include "mtreplay/traces/read_ahead.hpp"
 #include "test_support.hpp"
@@ -67,6 +68,26 @@ TEST(ReadAhead, GivesTheMergedReadersEventsInItsOrder) {
     EXPECT_EQ(direct.events.size(), count);
     expect_same(direct, read(path, true));
   }
+}
+
+// run() and consume(), as the streamed planner takes its events (a run at a time, a
+// part of it when a segment ends inside), give the same events as next().
+TEST(ReadAhead, RunsTakenInPartsGiveTheSameEvents) {
+  const auto path = scratch("runs.mtr");
+  write_trace(path, synthetic_stream(50'000, 3, 5), 4096);
+  const Outcome direct = read(path, false);
+  MergedReader reader(path);
+  ReadAhead ahead(reader);
+  Outcome parts;
+  std::mt19937_64 rng(7);
+  for (;;) {
+    const std::span<const Event> run = ahead.run();
+    if (run.empty()) break;
+    const size_t take = 1 + rng() % std::min<size_t>(run.size(), 3000);
+    parts.events.insert(parts.events.end(), run.begin(), run.begin() + take);
+    ahead.consume(take);
+  }
+  expect_same(direct, parts);
 }
 
 TEST(ReadAhead, ACorruptTraceThrowsTheSameErrorAfterTheSameEvents) {

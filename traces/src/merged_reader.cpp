@@ -5,8 +5,10 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <exception>
 #include <functional>
 #include <map>
+#include <utility>
 
 #include "mtreplay/traces/chunk_decoder.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
@@ -26,19 +28,20 @@ struct ThreadStream {
   Event head;            // the decoded event its merge entry stands for
 };
 
-// Merge key: time, then file order (frame offset, event index in the frame). A frame
-// not yet decompressed has index -1 and its base time. The event itself stays in its
-// stream, so that the heap moves 32 bytes an entry.
+// Merge key: time, then file order (frame offset, event index in the frame). The heap
+// holds one entry per stream, and a stream's frames are its own, so two entries never
+// share a frame: time and frame offset alone order them (one 128-bit comparison). A
+// frame not yet decompressed enters with its base time, `pending`. The event itself
+// stays in its stream.
 struct Head {
   uint64_t time_ns;
   uint64_t frame_offset;
-  int64_t index;
-  size_t stream;
-  bool operator>(const Head& o) const {
-    if (time_ns != o.time_ns) return time_ns > o.time_ns;
-    if (frame_offset != o.frame_offset) return frame_offset > o.frame_offset;
-    return index > o.index;
+  uint32_t stream;
+  bool pending;
+  unsigned __int128 key() const {
+    return static_cast<unsigned __int128>(time_ns) << 64 | frame_offset;
   }
+  bool operator>(const Head& o) const { return key() > o.key(); }
 };
 
 }  // namespace
@@ -71,7 +74,7 @@ struct MergedReader::Impl {
     st.current = nullptr;
     if (st.next_frame == st.frames.size()) return;
     const detail::FrameEntry& f = file.frames()[st.frames[st.next_frame++]];
-    push({f.info.base_time_ns, f.offset, -1, s});
+    push({f.info.base_time_ns, f.offset, static_cast<uint32_t>(s), true});
     st.pending = &f;
   }
 
@@ -85,7 +88,7 @@ struct MergedReader::Impl {
     std::pop_heap(heap.begin(), heap.end(), std::greater<>());
     heap.pop_back();
   }
-  void replace_top(const Head& h) {
+  [[gnu::always_inline]] void replace_top(const Head& h) {
     const size_t n = heap.size();
     size_t at = 0;
     for (;;) {
@@ -101,11 +104,12 @@ struct MergedReader::Impl {
 
   // Decodes the stream's next event into the heap, or moves it to its next frame. The
   // stream's entry is at the top of the heap (being taken): it is replaced or removed.
-  void advance(size_t s) {
+  [[gnu::always_inline]] void advance(size_t s) {
     ThreadStream& st = streams[s];
     switch (st.decoder.next(st.head)) {
       case ChunkDecoder::Status::kEvent:
-        replace_top({st.head.time_ns, st.current->offset, st.decoded++, s});
+        ++st.decoded;
+        replace_top({st.head.time_ns, st.current->offset, static_cast<uint32_t>(s), false});
         return;
       case ChunkDecoder::Status::kEnd:
         pop();
@@ -130,9 +134,10 @@ struct MergedReader::Impl {
   }
 
   bool next(Event& out) {
+    if (deferred) std::rethrow_exception(std::exchange(deferred, nullptr));
     while (!heap.empty()) {
       const Head h = heap.front();
-      if (h.index < 0) {
+      if (h.pending) {
         open_frame(h.stream);
         continue;
       }
@@ -141,19 +146,57 @@ struct MergedReader::Impl {
       if ((++read & kProgressEvery) == 0 && progress) progress(read, file.summary().events);
       return true;
     }
+    report_end();
+    return false;
+  }
+
+  // next() up to n times in one call. An event counts once the event after it in its
+  // stream has decoded, as in next(); an error after some events is thrown by the
+  // next call, so that the caller sees the same events before it as with next().
+  size_t next_batch(Event* out, size_t n) {
+    if (deferred) std::rethrow_exception(std::exchange(deferred, nullptr));
+    size_t k = 0;
+    try {
+      while (k < n && !heap.empty()) {
+        const Head& h = heap.front();
+        const uint32_t s = h.stream;
+        if (h.pending) {
+          open_frame(s);
+          continue;
+        }
+        out[k] = streams[s].head;
+        advance(s);
+        ++k;
+      }
+    } catch (...) {
+      if (k == 0) throw;
+      deferred = std::current_exception();
+    }
+    const uint64_t before = read;
+    read += k;
+    if (progress) {
+      if ((before >> kProgressShift) != (read >> kProgressShift))
+        progress(read, file.summary().events);
+      if (k == 0) report_end();
+    }
+    return k;
+  }
+
+  void report_end() {
     if (progress && !reported_end) {
       reported_end = true;
       progress(read, file.summary().events);
     }
-    return false;
   }
 
-  static constexpr uint64_t kProgressEvery = (uint64_t{1} << 16) - 1;
+  static constexpr unsigned kProgressShift = 16;
+  static constexpr uint64_t kProgressEvery = (uint64_t{1} << kProgressShift) - 1;
   std::filesystem::path path;
   detail::TraceFile file;
   uint64_t read = 0;  // events returned
   Progress progress;
   bool reported_end = false;
+  std::exception_ptr deferred;  // next_batch's error after the events it returned
   std::vector<ThreadStream> streams;
   std::vector<ThreadInfo> threads, sorted_threads;
   std::vector<Head> heap;
@@ -182,6 +225,9 @@ const MergedReader::Progress& MergedReader::progress() const {
 }
 bool MergedReader::next(Event& out) {
   return impl_->next(out);
+}
+size_t MergedReader::next_batch(Event* out, size_t n) {
+  return impl_->next_batch(out, n);
 }
 
 }  // namespace mtreplay::traces

@@ -30,11 +30,12 @@ void ReadAhead::produce(MergedReader& reader) {
     std::exception_ptr error;
     try {
       while (count < kBatchEvents) {
-        if (!reader.next(batch[count])) {
+        const size_t got = reader.next_batch(batch.data() + count, kBatchEvents - count);
+        if (got == 0) {
           last = true;
           break;
         }
-        ++count;
+        count += static_cast<uint32_t>(got);
       }
     } catch (...) {
       error = std::current_exception();

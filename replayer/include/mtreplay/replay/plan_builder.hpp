@@ -39,6 +39,11 @@ class PlanBuilder {
   // doubling, which left up to half of them unused at the peak).
   void expect_events(uint32_t recorded_thread, uint64_t events);
   void add(const traces::Event& event);
+  // add() of each of `count` events in turn until the segment may end after one
+  // (segment_may_end(min_events)); returns how many were added. One call for a run of
+  // events (a read-ahead batch), the event `prefetch_ahead` places on fetched ahead.
+  size_t add_until_end(const traces::Event* events, size_t count, uint64_t min_events,
+                       uint32_t prefetch_ahead);
   Plan finish();  // call once
 
   // Streaming (replayer/README.md, "Streaming"): the trace is planned as a sequence of
@@ -139,6 +144,7 @@ class PlanBuilder {
     return new_slot(recorded_thread);
   }
   uint32_t new_slot(uint32_t recorded_thread);  // a thread not seen yet, or beyond the table
+  void add_one(const traces::Event& event);
   uint32_t append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size, uint64_t aux);
   uint32_t produce(uint32_t slot, uint32_t op_index, uint64_t address, uint64_t bytes,
                    uint32_t align, PlanKind kind, uint64_t time_ns);

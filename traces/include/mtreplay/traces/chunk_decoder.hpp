@@ -36,14 +36,27 @@ class ChunkDecoder {
   }
 
   // kEvent: out holds the next event. kEnd: all event_count events were read and the
-  // bytes are used up exactly. kCorrupt: see error_offset() and error().
-  Status next(Event& out);
+  // bytes are used up exactly. kCorrupt: see error_offset() and error(); out is then
+  // left in an unspecified state.
+  [[gnu::always_inline]] Status next(Event& out) {
+    // Far from the end every field can be read 8 bytes at a time (varint::get8).
+    if (end_ - cursor_ >= kFastBytes) [[likely]]
+      return decode<true>(out);
+    return decode_near_end(out);
+  }
 
   size_t error_offset() const { return static_cast<size_t>(cursor_ - begin_); }
   const char* error() const { return error_; }
   uint32_t remaining() const { return remaining_; }
 
  private:
+  // An event reads at most 1 + 5 * 10 bytes before its last field, then 8 at once.
+  static constexpr ptrdiff_t kFastBytes = 64;
+
+  template <bool kFast>
+  [[gnu::always_inline]] Status decode(Event& out);
+  [[gnu::noinline]] Status decode_near_end(Event& out) { return decode<false>(out); }
+
   Status fail(const std::byte* at, const char* why) {
     cursor_ = at;
     error_ = why;
@@ -64,7 +77,8 @@ class ChunkDecoder {
   PointerModelReader model_;  // cleared only for modeled frames
 };
 
-inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
+template <bool kFast>
+inline ChunkDecoder::Status ChunkDecoder::decode(Event& out) {
   const std::byte* p = cursor_;
   if (remaining_ == 0) {
     return p == end_ ? Status::kEnd : fail(p, "bytes after the chunk's last event");
@@ -79,18 +93,23 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
   const bool by16 = (op_byte & format::kFlagPtr16) != 0;
   const std::byte* q = p + 1;
 
-  Event e;
-  e.op = op;
-  e.thread = thread_;
+  // The fields are put together in locals and stored once at the end (out may be
+  // anything: its stores would make the compiler reload the decoder's members).
+  uint64_t time_ns = 0, ptr = 0, count = 0, align = 0, size = 0, result = 0;
+  int32_t error = 0;
+  const std::byte* const end = end_;
+  auto get = [end](const std::byte* at, uint64_t& v) __attribute__((always_inline)) {
+    return kFast ? varint::get8(at, end, v) : varint::get(at, end, v);
+  };
   uint64_t dt = 0;
-  if ((q = varint::get(q, end_, dt)) == nullptr) return fail(p, "bad time delta");
-  e.time_ns = (op_byte & format::kFlagTimeBack) ? last_time_ns_ - dt : last_time_ns_ + dt;
+  if ((q = get(q, dt)) == nullptr) return fail(p, "bad time delta");
+  time_ns = (op_byte & format::kFlagTimeBack) ? last_time_ns_ - dt : last_time_ns_ + dt;
   if ((op_byte & format::kFlagTimeBack) && dt == 0) return fail(p, "non-canonical time delta");
-  e.coarse_time = coarse_ && dt == 0;
+  const bool coarse_time = coarse_ && dt == 0;
 
   uint64_t last_ptr = last_ptr_;
   // A delta from the previous pointer, from its zigzag code.
-  auto apply_delta = [&](uint64_t zz, uint64_t& value) {
+  auto apply_delta = [&](uint64_t zz, uint64_t & value) __attribute__((always_inline)) {
     const int64_t delta = varint::unzigzag(zz);
     if (by16) {
       // Stored divided by 16: deltas beyond +-2^59 cannot have been written that way.
@@ -102,10 +121,11 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
     last_ptr = value;
     return true;
   };
-  auto get_ptr = [&](uint64_t& value) {
+  auto get_ptr = [&](uint64_t & value) __attribute__((always_inline)) {
     bool null = false;
     uint64_t zz = 0;
-    q = varint::get_pointer_code(q, end_, null, zz);
+    q = kFast ? varint::get_pointer_code8(q, end, null, zz)
+              : varint::get_pointer_code(q, end, null, zz);
     if (q == nullptr) return false;
     if (null) {
       value = 0;
@@ -116,9 +136,10 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
   // Version 4's modeled codes (FORMAT.md "Pointer model"); the model is updated only
   // once the whole event has decoded.
   int64_t in_slot = -1;
-  auto get_modeled_in = [&](uint64_t& value) {
+  auto get_modeled_in = [&](uint64_t & value) __attribute__((always_inline)) {
     varint::Wide c = 0;
-    if ((q = varint::get_wide(q, end_, c)) == nullptr) return false;
+    if ((q = kFast ? varint::get_wide8(q, end, c) : varint::get_wide(q, end, c)) == nullptr)
+      return false;
     if (c == 0) {
       value = 0;
     } else if (c & 1) {
@@ -132,15 +153,16 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
   };
   bool result_hit = false;
   uint32_t bucket = 0;
-  auto get_modeled_result = [&](uint64_t& value) {
+  auto get_modeled_result = [&](uint64_t & value) __attribute__((always_inline)) {
     varint::Wide c = 0;
-    if ((q = varint::get_wide(q, end_, c)) == nullptr) return false;
+    if ((q = kFast ? varint::get_wide8(q, end, c) : varint::get_wide(q, end, c)) == nullptr)
+      return false;
     if (c == 0) {
       value = 0;
       return true;
     }
-    uint64_t bytes = e.size;
-    if (f.count && __builtin_mul_overflow(e.size, e.count, &bytes)) bytes = UINT64_MAX;
+    uint64_t bytes = size;
+    if (f.count && __builtin_mul_overflow(size, count, &bytes)) bytes = UINT64_MAX;
     bucket = PointerModel::bucket(bytes);
     if (c == 1) {
       value = model_.top(bucket);
@@ -151,34 +173,43 @@ inline ChunkDecoder::Status ChunkDecoder::next(Event& out) {
     if (zz > UINT64_MAX || !apply_delta(static_cast<uint64_t>(zz), value)) return false;
     return value != 0;  // NULL has its own code
   };
-  if (f.ptr && !(modeled_ ? get_modeled_in(e.ptr) : get_ptr(e.ptr))) return fail(p, "bad pointer");
-  if (f.count && (q = varint::get(q, end_, e.count)) == nullptr) return fail(p, "bad count");
-  if (f.align && (q = varint::get(q, end_, e.align)) == nullptr) return fail(p, "bad alignment");
-  if (f.size && (q = varint::get(q, end_, e.size)) == nullptr) return fail(p, "bad size");
+  if (f.ptr && !(modeled_ ? get_modeled_in(ptr) : get_ptr(ptr))) return fail(p, "bad pointer");
+  if (f.count && (q = get(q, count)) == nullptr) return fail(p, "bad count");
+  if (f.align && (q = get(q, align)) == nullptr) return fail(p, "bad alignment");
+  if (f.size && (q = get(q, size)) == nullptr) return fail(p, "bad size");
   if (f.result == format::OpFields::Result::kPointer &&
-      !(modeled_ ? get_modeled_result(e.result) : get_ptr(e.result)))
+      !(modeled_ ? get_modeled_result(result) : get_ptr(result)))
     return fail(p, "bad result pointer");
-  if (f.result == format::OpFields::Result::kValue &&
-      (q = varint::get(q, end_, e.result)) == nullptr)
+  if (f.result == format::OpFields::Result::kValue && (q = get(q, result)) == nullptr)
     return fail(p, "bad result");
   if (op_byte & format::kFlagError) {
     uint64_t zz = 0;
-    if ((q = varint::get(q, end_, zz)) == nullptr) return fail(p, "bad error value");
+    if ((q = get(q, zz)) == nullptr) return fail(p, "bad error value");
     const int64_t err = varint::unzigzag(zz);
     if (err == 0 || err < INT32_MIN || err > INT32_MAX) return fail(p, "bad error value");
-    e.error = static_cast<int32_t>(err);
+    error = static_cast<int32_t>(err);
   }
   if (modeled_) {
     if (in_slot >= 0 && op == Op::kFree) model_.release(static_cast<uint32_t>(in_slot));
     if (result_hit) model_.pop(bucket);
-    if (f.result == format::OpFields::Result::kPointer && PointerModel::insertable(e.result))
-      model_.insert(e.result, bucket);
+    if (f.result == format::OpFields::Result::kPointer && PointerModel::insertable(result))
+      model_.insert(result, bucket);
   }
+  const uint32_t thread = thread_;
   cursor_ = q;
-  last_time_ns_ = e.time_ns;
+  last_time_ns_ = time_ns;
   last_ptr_ = last_ptr;
   --remaining_;
-  out = e;
+  out.time_ns = time_ns;
+  out.ptr = ptr;
+  out.size = size;
+  out.count = count;
+  out.align = align;
+  out.result = result;
+  out.error = error;
+  out.thread = thread;
+  out.op = op;
+  out.coarse_time = coarse_time;
   return Status::kEvent;
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <exception>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -44,6 +45,19 @@ class ReadAhead {
   // when the batch being read holds at least `count` of them (null otherwise): for a
   // consumer that prefetches what it will need. Changes nothing.
   const Event* peek_run(uint32_t count) const { return count <= end_ - at_ ? at_ : nullptr; }
+  // The events of the batch being read that are not consumed yet, at least one (the
+  // next batch is waited for when none is left); empty at the end. They stay valid
+  // until consume() takes the last of them or next() / run() is called again.
+  std::span<const Event> run() {
+    if (at_ == end_) {
+      Event first;
+      if (!refill(first)) return {};
+      --at_;  // refill took the first event: give it back
+    }
+    return {at_, static_cast<size_t>(end_ - at_)};
+  }
+  // Takes `count` of the events run() gave.
+  void consume(size_t count) { at_ += count; }
 
  private:
   static constexpr uint32_t kBatches = 8;

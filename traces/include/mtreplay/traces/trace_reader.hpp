@@ -91,6 +91,9 @@ class MergedReader {
   ~MergedReader();
   const TraceHeader& header() const;
   bool next(Event& out);  // throws TraceError
+  // Up to n events into out, as n calls of next() would give them (0: the end), in
+  // one call; an error after some events is thrown by the call after them.
+  size_t next_batch(Event* out, size_t n);
   // Known at construction (one pass over the frame headers): what next() will yield.
   const ReadSummary& summary() const;
   const std::vector<ThreadInfo>& threads() const;  // ordered by index

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 
 namespace mtreplay::traces::varint {
 
@@ -43,6 +44,38 @@ inline const std::byte* get(const std::byte* p, const std::byte* end, uint64_t& 
   return nullptr;
 }
 
+// get() where at least 8 bytes can be read at p (end - p >= 8): a varint of up to 8
+// bytes is found and put together from one 8-byte load, without a loop (the decoder's
+// common case: most fields take one or two bytes); a longer one goes through get().
+// Same results as get().
+[[gnu::noinline]] inline const std::byte* get_long(const std::byte* p, const std::byte* end,
+                                                   uint64_t& out) {
+  return get(p, end, out);
+}
+[[gnu::always_inline]] inline const std::byte* get8(const std::byte* p, const std::byte* end,
+                                                    uint64_t& out) {
+  uint64_t x;
+  std::memcpy(&x, p, 8);  // little-endian: byte i in bits 8i..8i+7
+  if ((x & 0x80) == 0) {
+    out = x & 0x7f;
+    return p + 1;
+  }
+  if ((x & 0x8000) == 0) {
+    out = (x & 0x7f) | ((x >> 1) & 0x3f80);
+    return p + 2;
+  }
+  const uint64_t stops = ~x & 0x8080808080808080ull;
+  if (stops == 0) return get_long(p, end, out);
+  const unsigned bits = static_cast<unsigned>(__builtin_ctzll(stops)) + 1;  // 24..64
+  uint64_t v = x & (~uint64_t{0} >> (64 - bits)) & 0x7f7f7f7f7f7f7f7full;
+  // The 7-bit groups side by side: pairs, then fours, then all eight.
+  v = (v & 0x007f007f007f007full) | ((v & 0x7f007f007f007f00ull) >> 1);
+  v = (v & 0x00003fff00003fffull) | ((v & 0x3fff00003fff0000ull) >> 2);
+  v = (v & 0x000000000fffffffull) | ((v & 0x0fffffff00000000ull) >> 4);
+  out = v;
+  return p + bits / 8;
+}
+
 // A pointer code is zigzag(delta) + 1 (0 stands for NULL), a 65-bit number: the one
 // value that does not fit in 64 bits, 2^64, is written as nine 0x80 bytes then 0x02.
 inline std::byte* put_pointer_code(std::byte* p, uint64_t zigzag_delta) {
@@ -71,6 +104,17 @@ inline const std::byte* get_pointer_code(const std::byte* p, const std::byte* en
   return p + 10;
 }
 
+// get_pointer_code() where at least 8 bytes can be read at p, as get8().
+[[gnu::always_inline]] inline const std::byte* get_pointer_code8(const std::byte* p,
+                                                                 const std::byte* end, bool& null,
+                                                                 uint64_t& zigzag_delta) {
+  const std::byte* q = get8(p, end, zigzag_delta);
+  if (q == nullptr) return get_pointer_code(p, end, null, zigzag_delta);
+  null = zigzag_delta == 0;
+  zigzag_delta -= 1;
+  return q;
+}
+
 // Codes of up to 70 bits (format version 4's pointer codes reach 2^65): the same
 // LEB128 bytes, at most kMaxBytes of them. The encoder's common case stays in put().
 using Wide = unsigned __int128;
@@ -97,6 +141,17 @@ inline const std::byte* get_wide(const std::byte* p, const std::byte* end, Wide&
     }
   }
   return nullptr;
+}
+
+// get_wide() where at least 8 bytes can be read at p: codes of up to 8 bytes as get8().
+inline const std::byte* get_wide8(const std::byte* p, const std::byte* end, Wide& out) {
+  uint64_t x;
+  std::memcpy(&x, p, 8);
+  if ((~x & 0x8080808080808080ull) == 0) return get_wide(p, end, out);
+  uint64_t v = 0;
+  p = get8(p, end, v);
+  out = v;
+  return p;
 }
 
 }  // namespace mtreplay::traces::varint
