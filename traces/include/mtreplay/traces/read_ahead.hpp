@@ -34,19 +34,9 @@ class ReadAhead {
     }
     return refill(out);
   }
-  // The same without copying the event: where it lies in its batch, valid until the
-  // next call; null at the end.
-  const Event* next_in_place() {
-    if (at_ < end_) return at_++;
-    Event first;
-    return refill(first) ? at_ - 1 : nullptr;
-  }
-  // The events after the one next_in_place() returned last (element 0: the next one),
-  // when the batch being read holds at least `count` of them (null otherwise): for a
-  // consumer that prefetches what it will need. Changes nothing.
-  const Event* peek_run(uint32_t count) const { return count <= end_ - at_ ? at_ : nullptr; }
-  // The events of the batch being read that are not consumed yet, at least one (the
-  // next batch is waited for when none is left); empty at the end. They stay valid
+  // The same without copying: the events of the batch being read that are not consumed
+  // yet, where the batch holds them, at least one (the next batch is waited for when
+  // none is left); empty at the end. They stay valid
   // until consume() takes the last of them or next() / run() is called again.
   std::span<const Event> run() {
     if (at_ == end_) {
