@@ -18,13 +18,17 @@
 # and replays those traces on later runs with the same DIR (so several models are
 # judged on one recording). --recordings N is passed to validate (N recordings, each
 # replayed every round; with --traces, kept in DIR/NAME/recording-K and replayed as N
-# recordings again on later runs). Exit code: 0 when every program met the targets, 1
-# when one missed, 2 on bad input, 3 when a run failed.
+# recordings again on later runs). 21 rounds by default: at 7, the programs' own CPU
+# ranks do not repeat from one half of the rounds to the other (BENCHMARKS.md, fidelity,
+# session 12). A program whose own halves rank its allocators' CPU alike at less than
+# 0.85 cannot be ranked by any replay: its CPU target reads "out of reach", not missed.
+# Exit code: 0 when every program met the targets or had them out of reach, 1 when one
+# missed, 2 on bad input, 3 when a run failed.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 mtreplay="${MTREPLAY:-$root/build/bin/mtreplay}"  # another build: MTREPLAY=.../bin/mtreplay
 src="$root/traces/samples/src"
-repeat=7 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" timing="" traces="" recordings=""
+repeat=21 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" timing="" traces="" recordings=""
 while (($#)); do
   case "$1" in
     --repeat) repeat="$2"; shift 2 ;;
@@ -37,7 +41,7 @@ while (($#)); do
     --timing) timing="$2"; shift 2 ;;
     --traces) traces="$2"; shift 2 ;;
     --recordings) recordings="$2"; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -135,12 +139,23 @@ for name in names:
         if e is not None and (worst is None or abs(e) > abs(worst)):
             worst, worst_name = e, a["name"]
     failed = [a["name"] for a in v["allocators"] if not a["ok"]]
-    met = (s["peak_rss"] is not None and s["peak_rss"] >= 0.9 and s["cpu"] is not None
-           and s["cpu"] >= 0.85 and worst is not None and abs(worst) <= 0.1 and not failed)
-    missed |= not met
     span = v.get("program_ratio_span", {})
     pairs = v.get("cpu_pairs")
     own = v.get("self_agreement", {}).get("program", {})
+    rss_met = (s["peak_rss"] is not None and s["peak_rss"] >= 0.9 and worst is not None
+               and abs(worst) <= 0.1 and not failed)
+    cpu_met = s["cpu"] is not None and s["cpu"] >= 0.85
+    # A CPU rank the program itself cannot repeat (its even and odd rounds rank the
+    # allocators apart) is no target a replay can meet: out of reach, not missed.
+    cpu_unranked = own.get("cpu") is not None and own["cpu"] < 0.85
+    if rss_met and cpu_met:
+        target = "**met**"
+    elif rss_met and cpu_unranked:
+        target = "peak RSS met; CPU out of reach (the program's halves rank alike at {})".format(
+            f(own["cpu"]))
+    else:
+        target = "missed"
+        missed = True
     rows.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
         name, len(v["traces"]), s["allocators"], f(s["wall"]), f(s["cpu"]),
         "{} / {}".format(f(own.get("cpu")), f(own.get("peak_rss"))),
@@ -149,7 +164,7 @@ for name in names:
         "-" if worst is None else "{:+.2f} ({})".format(worst, worst_name),
         v["verdict"] + (" (failed: " + ", ".join(failed) + ")" if failed else "")
         + ("; output " + v["output"]["note"] if v["output"]["note"] else ""),
-        "**met**" if met else "missed"))
+        target))
 head = ("| program | processes | allocators | rho wall | rho CPU "
         "| program's own halves rho CPU / peak RSS | CPU pairs agreeing/resolved "
         "| rho peak RSS | program's ratio span CPU / peak RSS | worst peak-RSS ratio error "
