@@ -270,6 +270,7 @@ int mtreplay::cli::run_validate(Args args) {
     request.repeat = o.repeat;
     request.warmup = o.warmup;
     request.replay_args = o.replay.args();
+    request.worker = replay::default_worker_path();
 
     mr::InterruptGuard guard;
     std::vector<mr::ProgramRun> recording_runs;

@@ -94,6 +94,13 @@ void fill_program(AllocatorFidelity& a, const Validation& v) {
   }
 }
 
+double library_gap(const Validation& v, const std::string& allocator, const Run& r) {
+  auto a = v.library_gaps.find(allocator);
+  if (a == v.library_gaps.end()) return 0;
+  auto t = a->second.find(r.trace.content_hash);
+  return t == a->second.end() ? 0 : static_cast<double>(t->second.bytes);
+}
+
 int recording_of(const Validation& v, const Run& r) {
   auto it = v.recording_of.find(r.trace.content_hash);
   return it == v.recording_of.end() ? 0 : it->second;
@@ -130,12 +137,14 @@ void fill_replay(AllocatorFidelity& a, const Validation& v,
     // under every allocator and cancels exactly, the allocator's start-up stays in.
     // Shown: the replay's estimate of the program's own peak where the replayer reports
     // it (its peak less the replayer's plan and tables).
-    round.rss = std::max(round.rss, static_cast<double>(r.peak_rss_bytes.value_or(0)));
+    // Plus what the allocator's libraries add to the program and not to the worker.
+    const double gap = library_gap(v, a.allocator, r);
+    round.rss = std::max(round.rss, static_cast<double>(r.peak_rss_bytes.value_or(0)) + gap);
     double shown = static_cast<double>(r.peak_rss_bytes.value_or(0));
     if (auto it = r.raw.find("program_peak_rss_bytes");
         it != r.raw.end() && it->is_number_unsigned())
       shown = static_cast<double>(it->get<uint64_t>());
-    round.shown = std::max(round.shown, shown);
+    round.shown = std::max(round.shown, shown + gap);
     round.delta = std::max(round.delta, static_cast<double>(r.peak_rss_delta_bytes.value_or(0)));
   }
   std::vector<double> wall, cpu, rss, delta, shown, cpu_half[2], rss_half[2];
@@ -273,6 +282,24 @@ std::string header_lines(const Validation& v, const FidelitySummary& s) {
       "replays' difference); replay peak RSS is the replay's less the replayer's plan and "
       "tables\n",
       v.repeat, v.repeat == 1 ? "" : "s", v.warmup, s.baseline);
+  std::string gaps;
+  for (const auto& [allocator, by_trace] : v.library_gaps) {
+    const LibraryGap* largest = nullptr;
+    for (const auto& [hash, gap] : by_trace)
+      if (!largest || std::abs(gap.bytes) > std::abs(largest->bytes)) largest = &gap;
+    if (!largest || largest->bytes == 0) continue;
+    std::string names;
+    for (const auto& n : largest->sonames) names += (names.empty() ? "" : " ") + n;
+    gaps += fmt::format("{}{} {}{} ({})", gaps.empty() ? "" : ", ", allocator,
+                        largest->bytes < 0 ? "-" : "+",
+                        format_value(static_cast<double>(std::abs(largest->bytes)), Unit::kBytes),
+                        names.empty() ? "the worker lacks them" : names);
+  }
+  if (!gaps.empty())
+    out +=
+        "added to the replays' peak RSS, what the libraries an allocator brings add to the "
+        "program and not to the replay: " +
+        gaps + "\n";
   return out;
 }
 
@@ -672,13 +699,18 @@ nlohmann::json fidelity_json(const Validation& v, const FidelitySummary& s) {
   std::set<std::string> seen;
   for (const auto& r : v.replays.runs) {
     if (!seen.insert(r.trace.content_hash).second) continue;
+    json gaps = json::object();
+    for (const auto& [allocator, by_trace] : v.library_gaps)
+      if (auto it = by_trace.find(r.trace.content_hash); it != by_trace.end())
+        gaps[allocator] = {{"bytes", it->second.bytes}, {"sonames", it->second.sonames}};
     traces.push_back({{"name", r.trace.name},
                       {"path", r.trace.path},
                       {"content_hash", r.trace.content_hash},
                       {"recording", recording_of(v, r)},
                       {"pid", r.trace.pid},
                       {"events", r.trace.events},
-                      {"threads", r.trace.threads}});
+                      {"threads", r.trace.threads},
+                      {"library_gaps", gaps}});
   }
   json program_runs = json::array();
   for (const auto& r : v.program_runs)
@@ -792,9 +824,14 @@ Validation read_validation(const std::filesystem::path& path) {
     for (const auto& a : j.at("allocators"))
       v.allocators.push_back(a.at("name").get<std::string>());
     if (j.contains("traces"))
-      for (const auto& t : j.at("traces"))
-        if (t.value("recording", 0) != 0)
-          v.recording_of[t.at("content_hash").get<std::string>()] = t.at("recording").get<int>();
+      for (const auto& t : j.at("traces")) {
+        const auto hash = t.at("content_hash").get<std::string>();
+        if (t.value("recording", 0) != 0) v.recording_of[hash] = t.at("recording").get<int>();
+        if (t.contains("library_gaps"))
+          for (const auto& [allocator, gap] : t.at("library_gaps").items())
+            v.library_gaps[allocator][hash] = {gap.at("bytes").get<int64_t>(),
+                                               gap.at("sonames").get<std::vector<std::string>>()};
+      }
     for (const auto& r : j.at("program_runs")) {
       ProgramRun run;
       run.allocator = r.at("allocator").get<std::string>();

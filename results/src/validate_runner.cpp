@@ -7,9 +7,11 @@
 
 #include "mtreplay/results/child_process.hpp"
 #include "mtreplay/results/compare_runner.hpp"
+#include "mtreplay/results/library_footprint.hpp"
 #include "mtreplay/results/schema_io.hpp"
 #include "mtreplay/results/validate.hpp"
 #include "mtreplay/traces/content_hash.hpp"
+#include "mtreplay/traces/trace_reader.hpp"
 
 namespace mtreplay::results {
 
@@ -34,6 +36,50 @@ std::optional<uint64_t> unsigned_field(const nlohmann::json& j, const char* name
   auto it = j.find(name);
   if (it == j.end() || !it->is_number_unsigned()) return std::nullopt;
   return it->get<uint64_t>();
+}
+
+// Per allocator that preloads a library and per trace: what the libraries it needs and
+// the traced executable lacks add to a small C program's peak RSS, less what the ones
+// the worker lacks add. Unknown (ldd cannot read the executable, or the worker): none.
+std::map<std::string, std::map<std::string, LibraryGap>> measure_library_gaps(
+    const ValidateRequest& request) {
+  std::map<std::string, std::map<std::string, LibraryGap>> gaps;
+  if (request.worker.empty()) return gaps;
+  const fs::path& launcher = request.program.launcher;
+  const fs::path& dir = request.program.work_dir;
+  const std::optional<LibrarySet> worker = shared_libraries(launcher, request.worker, dir);
+  if (!worker) return gaps;
+  std::map<std::string, std::optional<LibrarySet>> executables;  // exe -> its libraries
+  std::map<LibrarySet, uint64_t> footprints;
+  auto footprint = [&](const LibrarySet& libraries) {
+    auto [it, added] = footprints.try_emplace(libraries, 0);
+    if (added) it->second = preload_footprint(launcher, libraries, dir);
+    return static_cast<int64_t>(it->second);
+  };
+  for (const auto& a : request.allocators) {
+    if (a.preload.empty()) continue;
+    const std::optional<LibrarySet> needs = shared_libraries(launcher, a.preload, dir);
+    if (!needs) continue;
+    const int64_t in_replay = footprint(missing_from(*needs, *worker));
+    for (const auto& trace : request.traces) {
+      std::string exe;
+      try {
+        exe = traces::ChunkReader(trace).header().exe;
+      } catch (const std::exception&) {
+        continue;  // the replay reports an unreadable trace
+      }
+      auto [it, added] = executables.try_emplace(exe);
+      if (added && !exe.empty()) it->second = shared_libraries(launcher, exe, dir);
+      if (!it->second) continue;
+      const LibrarySet lacking = missing_from(*needs, *it->second);
+      LibraryGap gap;
+      gap.bytes = footprint(lacking) - in_replay;
+      for (const auto& [soname, path] : lacking) gap.sonames.push_back(soname);
+      if (gap.bytes != 0 || !gap.sonames.empty())
+        gaps[a.name][traces::content_hash(trace)] = std::move(gap);
+    }
+  }
+  return gaps;
 }
 
 }  // namespace
@@ -106,6 +152,8 @@ Validation run_validate(const ValidateRequest& request, const ValidateProgress& 
   for (size_t i = 0; i < request.recording_of.size() && i < request.traces.size(); ++i)
     if (request.recording_of[i] != 0)
       v.recording_of[traces::content_hash(request.traces[i])] = request.recording_of[i];
+
+  v.library_gaps = measure_library_gaps(request);
 
   const size_t n = request.allocators.size();
   const int rounds = request.warmup + request.repeat;

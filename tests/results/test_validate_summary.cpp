@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -258,4 +260,26 @@ TEST(ValidateSummary, ARankTheProgramDoesNotReproduceIsNotJudged) {
   // Two rounds: no halves to compare, so every rank is judged.
   mr::FidelitySummary two = mr::summarize_fidelity(three_allocators());
   EXPECT_TRUE(std::isnan(two.program_self.cpu));
+}
+
+// jemalloc's libstdc++ is resident in a C program under jemalloc only, and in the C++
+// replay worker under every allocator: validate adds what it measured to jem's replays.
+TEST(ValidateSummary, TheLibrariesAnAllocatorBringsAreAddedToItsReplaysPeaks) {
+  mr::Validation v = three_allocators();
+  v.library_gaps["jem"]["fnv1a64:main"] = {2 * static_cast<int64_t>(kMiB), {"libstdc++.so.6"}};
+  mr::FidelitySummary s = mr::summarize_fidelity(v);
+  // (100 + 108 + 2 - 90) / 100, where 1.18x without the gap.
+  EXPECT_NEAR(*s.allocators[1].replay_rss_ratio, 1.20, 1e-12);
+  EXPECT_NEAR(*s.allocators[2].replay_rss_ratio, 0.92, 1e-12);  // mi: none
+  EXPECT_NE(mr::fidelity_text(v, s).find("jem +2.0 MiB (libstdc++.so.6)"), std::string::npos)
+      << mr::fidelity_text(v, s);
+  // Kept in the JSON and read back by validate --from.
+  const std::filesystem::path file =
+      std::filesystem::temp_directory_path() / "mtreplay_library_gaps.json";
+  std::ofstream(file) << mr::fidelity_json(v, s).dump();
+  const mr::Validation back = mr::read_validation(file);
+  std::filesystem::remove(file);
+  ASSERT_EQ(back.library_gaps.count("jem"), 1u);
+  EXPECT_EQ(back.library_gaps.at("jem").at("fnv1a64:main").bytes, 2 * static_cast<int64_t>(kMiB));
+  EXPECT_NEAR(*mr::summarize_fidelity(back).allocators[1].replay_rss_ratio, 1.20, 1e-12);
 }

@@ -70,6 +70,17 @@ struct ValidateRequest {
   int repeat = 5, warmup = 1;
   std::chrono::milliseconds replay_timeout{std::chrono::minutes(10)};
   std::vector<std::string> replay_args;  // passed to every `mtreplay replay`
+  // mtreplay-worker, whose libraries a replay has under every allocator; empty: no
+  // correction for the libraries an allocator brings (library_footprint.hpp).
+  std::filesystem::path worker;
+};
+
+// What the libraries an allocator brings add to one recorded process's peak RSS that
+// its replay cannot show (library_footprint.hpp): measured once, added to the replay's
+// peak. Negative when the replay loads more of them than the program.
+struct LibraryGap {
+  int64_t bytes = 0;
+  std::vector<std::string> sonames;  // the program lacks them (what the worker lacks: not listed)
 };
 
 struct Validation {
@@ -81,6 +92,8 @@ struct Validation {
   ResultFile replays;                    // every replay, repeat/warmup set per round
   // Trace content hash -> the recording it is of; a trace not listed is of recording 0.
   std::map<std::string, int> recording_of;
+  // Allocator name -> trace content hash -> its gap; an allocator or trace not listed: 0.
+  std::map<std::string, std::map<std::string, LibraryGap>> library_gaps;
 };
 
 // Called before each step: steps done, steps in all, what is about to run.
