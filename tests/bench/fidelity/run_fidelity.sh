@@ -2,7 +2,8 @@
 # Fidelity benchmark (issue #10): `mtreplay validate` over real programs, every
 # available allocator, and one summary table. Targets, per program: Spearman rank
 # correlation program vs replay >= 0.9 for peak RSS and >= 0.85 for CPU time, and every
-# allocator's replayed peak-RSS ratio to glibc within +-0.1 of the program's own.
+# allocator's replayed peak-RSS ratio to glibc within +-0.1 of the program's own median
+# or inside the range of its own runs (validate's verdict judges it so).
 #
 #   tests/bench/fidelity/run_fidelity.sh [--repeat N] [--warmup N] [-a A,B,...]
 #                                        [--only NAME,...] [--out DIR] [--summarize]
@@ -41,7 +42,7 @@ while (($#)); do
     --timing) timing="$2"; shift 2 ;;
     --traces) traces="$2"; shift 2 ;;
     --recordings) recordings="$2"; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -133,17 +134,25 @@ for name in names:
     v = json.load(open(path))["validation"]
     rounds.add(v["repeat"])
     s = v["spearman"]
-    worst, worst_name = None, ""
+    # The worst peak-RSS error, and whether any is out of bounds: off by more than 0.1
+    # and outside the program's own runs (as validate's verdict judges it: a threaded
+    # program's own ratio moves between runs by more than that).
+    worst, worst_name, rss_out = None, "", False
     for a in v["allocators"]:
-        e = a["ratio"]["peak_rss_error"]
-        if e is not None and (worst is None or abs(e) > abs(worst)):
+        r = a["ratio"]
+        e = r["peak_rss_error"]
+        if e is None:
+            continue
+        if worst is None or abs(e) > abs(worst):
             worst, worst_name = e, a["name"]
+        lo, hi, got = r.get("program_peak_rss_min"), r.get("program_peak_rss_max"), r["replay_peak_rss"]
+        rss_out |= abs(e) > 0.1 and not (lo is not None and hi is not None and lo <= got <= hi)
     failed = [a["name"] for a in v["allocators"] if not a["ok"]]
     span = v.get("program_ratio_span", {})
     pairs = v.get("cpu_pairs")
     own = v.get("self_agreement", {}).get("program", {})
     rss_met = (s["peak_rss"] is not None and s["peak_rss"] >= 0.9 and worst is not None
-               and abs(worst) <= 0.1 and not failed)
+               and not rss_out and not failed)
     cpu_met = s["cpu"] is not None and s["cpu"] >= 0.85
     # A CPU rank the program itself cannot repeat (its even and odd rounds rank the
     # allocators apart) is no target a replay can meet: out of reach, not missed.
@@ -170,7 +179,7 @@ head = ("| program | processes | allocators | rho wall | rho CPU "
         "| rho peak RSS | program's ratio span CPU / peak RSS | worst peak-RSS ratio error "
         "| verdict | target |\n"
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|")
-text = "Fidelity, {} rounds (targets: rho peak RSS >= 0.9, rho CPU >= 0.85, |peak-RSS ratio error| <= 0.1)\n\n{}\n{}\n".format(
+text = "Fidelity, {} rounds (targets: rho peak RSS >= 0.9, rho CPU >= 0.85, |peak-RSS ratio error| <= 0.1 or inside the program's own runs)\n\n{}\n{}\n".format(
     "/".join(str(r) for r in sorted(rounds)) or "no", head, "\n".join(rows))
 open(os.path.join(out, "summary.md"), "w").write(text)
 print(text)
