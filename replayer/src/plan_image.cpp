@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstddef>
 #include <cstring>
+#include <future>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -220,6 +221,31 @@ void encode_thread(const ThreadPlan& thread, const std::vector<PlanObject>& obje
   sink.put(kind_counts, sizeof kind_counts, at.kind_counts_offset);
 }
 
+// The recorded threads a second encoding thread takes: about half of the ops, the
+// largest threads dealt first to the share with fewer; empty when one thread holds so
+// many that a split would not pay.
+std::vector<size_t> second_share(const Plan& plan) {
+  std::vector<size_t> order(plan.threads.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return plan.threads[a].ops.size() > plan.threads[b].ops.size();
+  });
+  uint64_t mine = 0, theirs = 0;
+  std::vector<size_t> share;
+  for (size_t i : order) {
+    const uint64_t ops = plan.threads[i].ops.size();
+    if (theirs < mine) {
+      share.push_back(i);
+      theirs += ops;
+    } else {
+      mine += ops;
+    }
+  }
+  // Under an eighth of the work on the second thread does not cover its start.
+  if (theirs * 8 < mine + theirs) share.clear();
+  return share;
+}
+
 }  // namespace
 
 void write_at(int fd, const void* data, size_t bytes, uint64_t offset, const char* what) {
@@ -235,7 +261,8 @@ void write_at(int fd, const void* data, size_t bytes, uint64_t offset, const cha
 }
 
 uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool shrink,
-                             uint64_t at, std::byte* mapping, uint64_t max_bytes) {
+                             uint64_t at, std::byte* mapping, uint64_t max_bytes,
+                             uint64_t parallel_min_ops) {
   PlanHeader header;
   std::memcpy(header.magic, kPlanMagic, sizeof header.magic);
   const bool segment = plan.segment != 0;
@@ -318,14 +345,32 @@ uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses, bool
            header.peak_objects_offset);
   sink.put(plan.object_addresses.data(), sizeof(uint64_t) * header.address_count,
            header.addresses_offset);
-  for (size_t i = 0; i < plan.threads.size(); ++i) {
+  // Each recorded thread's arrays go to a place of their own: two threads may write
+  // different recorded threads' at once.
+  auto encode = [&](size_t i) {
     const ThreadPlan& t = plan.threads[i];
     encode_thread(t, plan.objects, signals[i], sink, threads[i]);
     sink.put(t.serial.data(), sizeof(uint32_t) * t.serial.size(), threads[i].serial_offset);
     // A plan that was never scheduled has no keys: the memfd reads zeros there.
     if (t.pace_ns.size() == t.ops.size())
       sink.put(t.pace_ns.data(), sizeof(uint64_t) * t.pace_ns.size(), threads[i].pace_offset);
+  };
+  const std::vector<size_t> helper_share =
+      mapping && plan.op_count >= parallel_min_ops ? second_share(plan) : std::vector<size_t>{};
+  if (helper_share.empty()) {
+    for (size_t i = 0; i < plan.threads.size(); ++i) encode(i);
+    return header.total_bytes;
   }
+  std::vector<bool> by_helper(plan.threads.size(), false);
+  for (size_t i : helper_share) by_helper[i] = true;
+  // The helper's exception comes out of get(); if the caller's own share throws first,
+  // the future's destructor still waits for the helper, which reads `plan` and `sink`.
+  std::future<void> helper = std::async(std::launch::async, [&] {
+    for (size_t i : helper_share) encode(i);
+  });
+  for (size_t i = 0; i < plan.threads.size(); ++i)
+    if (!by_helper[i]) encode(i);
+  helper.get();
   return header.total_bytes;
 }
 

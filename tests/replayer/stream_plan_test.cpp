@@ -3,9 +3,11 @@
 // self-contained (no wait on an op of another segment), object ids reused in
 // ascending order.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -161,6 +163,68 @@ TEST_P(StreamPlan, TheWalkAsAddedIsTheHeapSchedulesWalk) {
     EXPECT_EQ(walked.threads[slot].live_after.size(), walked.threads[slot].ops.size() + 1);
   }
   EXPECT_TRUE(image_bytes(heap) == image_bytes(walked)) << "the images differ";
+}
+
+// A plan's image as a streamed parent writes it, encoded straight into a mapping of a
+// memfd, by one thread or (from `parallel_min_ops` ops on) by two.
+class MappedImage {
+ public:
+  static constexpr uint64_t kBytes = uint64_t{1} << 28;
+  MappedImage() : fd_(memfd_create("image-test", 0)) {
+    EXPECT_GE(fd_, 0);
+    EXPECT_EQ(ftruncate(fd_, static_cast<off_t>(kBytes)), 0);
+    void* p = mmap(nullptr, kBytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+    EXPECT_NE(p, MAP_FAILED);
+    base_ = static_cast<std::byte*>(p);
+  }
+  ~MappedImage() {
+    munmap(base_, kBytes);
+    close(fd_);
+  }
+  MappedImage(const MappedImage&) = delete;
+  MappedImage& operator=(const MappedImage&) = delete;
+  std::vector<std::byte> write(const Plan& plan, uint64_t parallel_min_ops) {
+    // Zeros, as in a fresh memfd: the padding between sections is not written.
+    std::memset(base_, 0, bytes_);
+    bytes_ = write_plan_image_to(fd_, plan, false, false, 0, base_, kBytes, parallel_min_ops);
+    return {base_, base_ + bytes_};
+  }
+
+ private:
+  int fd_;
+  std::byte* base_ = nullptr;
+  uint64_t bytes_ = 0;
+};
+
+// The image's two encoders (write_plan_image_to, parallel_min_ops) write the bytes one
+// writes: whole plans and segments of every sample, again and again (a stress test for
+// ThreadSanitizer), and the same as through pwrite.
+TEST_P(StreamPlan, ImagesEncodedByTwoThreadsAreTheSame) {
+  const std::filesystem::path path = std::filesystem::path(MTREPLAY_SAMPLES_DIR) / GetParam();
+  MappedImage image;
+  const Plan plan = whole(path);
+  const std::vector<std::byte> one = image.write(plan, UINT64_MAX);
+  EXPECT_TRUE(one == image_bytes(plan)) << "the mapping and pwrite differ";
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(image.write(plan, 0) == one) << "two encoders differ, round " << round;
+  }
+  traces::MergedReader reader(path);
+  PlanBuilder builder(reader.header().page_size);
+  builder.stream(static_cast<uint32_t>(reader.threads().size()));
+  uint64_t segments = 0;
+  auto compare = [&](bool last) {
+    const Plan& segment = builder.finish_segment(last);
+    const std::vector<std::byte> serial = image.write(segment, UINT64_MAX);
+    ASSERT_TRUE(image.write(segment, 0) == serial) << "segment " << segment.segment;
+    ++segments;
+  };
+  traces::Event event;
+  while (reader.next(event)) {
+    builder.add(event);
+    if (builder.segment_may_end(5'000)) compare(false);
+  }
+  compare(true);
+  EXPECT_GE(segments, 1u);
 }
 
 // A program that keeps using fresh addresses: the streamed builder's address table stays

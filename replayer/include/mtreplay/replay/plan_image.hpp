@@ -21,9 +21,15 @@ int write_plan_image(const Plan& plan, bool with_addresses = false);
 // shared mapping of the file from its offset 0, as far as the image reaches: the image
 // is then encoded straight into it (sized first), not copied through pwrite. An image
 // larger than `max_bytes` is not written: std::length_error.
+// Into a mapping, an image of at least `parallel_min_ops` ops in two or more recorded
+// threads is encoded by two threads, the caller and one more, each taking a share of
+// the recorded threads (the same bytes): a streamed replay's parent encodes each
+// segment while its reading thread has nothing to do (BENCHMARKS.md "Scale", Session 12).
+constexpr uint64_t kParallelEncodeMinOps = uint64_t{1} << 16;
 uint64_t write_plan_image_to(int fd, const Plan& plan, bool with_addresses = false,
                              bool shrink = true, uint64_t at = 0, std::byte* mapping = nullptr,
-                             uint64_t max_bytes = UINT64_MAX);
+                             uint64_t max_bytes = UINT64_MAX,
+                             uint64_t parallel_min_ops = kParallelEncodeMinOps);
 
 // pwrite of the whole buffer at `offset`, through short writes and EINTR; throws
 // std::system_error(errno, `what`).
