@@ -24,9 +24,15 @@ constexpr std::size_t kPurgeShareDivisor = 8;
 // Dirty pages beyond a smaller allowance (128 pages plus an eighth of the pages in use)
 // go back once they have stayed unused for kDecayNs: the swings of the live set that the
 // allowance above is for reuse them sooner. Looked for at most every kDecayScanNs (maybe_purge).
+// With 50 ms, thread_malloc's holes (its whole run lasts 150-300 ms) stayed resident to
+// its end: peak RSS 1.20x glibc's; with 5 ms, about 1.10x with the slab changes of
+// Session 12 (a few thousand more page faults; BENCHMARKS.md, #14, Session 12).
 constexpr std::size_t kDecayAllowancePages = 128;
-constexpr std::uint64_t kDecayNs = 50'000'000;
+constexpr std::uint64_t kDecayNs = 5'000'000;
 constexpr std::uint64_t kDecayScanNs = kDecayNs / 4;
+// Emptied slabs of classes with slabs of at most this many pages are kept, one per class
+// (list_unowned_slab).
+constexpr std::size_t kKeptEmptySlabPages = 1;
 
 // Segment descriptors are recycled process-wide and never unmapped.
 constinit Lock recycler_lock;
@@ -523,14 +529,20 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
 }  // namespace
 
 // An unowned slab that just gained free blocks: listed, and given back when empty
-// unless it is the one empty slab the class keeps.
+// unless it is the one empty slab the class keeps. Only classes whose slabs span at most
+// kKeptEmptySlabPages keep one: the thread that refills a class keeps its own current
+// slab, empty or not, so a class a program uses rarely (producer_consumer's 4-16 KiB
+// blocks, one or two live at a time) held two empty slabs of 4-16 pages, and
+// thread_malloc's two arenas 100-150 pages of empty slabs; their pages now go back to
+// the page heap, where the next slab or medium block of any size reuses them or the
+// decay returns them (BENCHMARKS.md, #14, Session 12).
 void list_unowned_slab(Arena& arena, Span* span) {
   const std::size_t cls = span->size_class;
   if (span->free_count == 0) return;
   if (!span->listed) push_front(arena.partial[cls], span);
   if (span->free_count == span->capacity) {
     Span*& cached = arena.empty_slab[cls];
-    if (cached == nullptr) {
+    if (cached == nullptr && kClasses[cls].slab_pages <= kKeptEmptySlabPages) {
       cached = span;
     } else if (cached != span) {
       unlink(arena.partial[cls], span);
