@@ -425,19 +425,24 @@ std::size_t decay_allowance(const Arena& arena) {
 void maybe_purge(Arena& arena, std::uint64_t now) {
   const std::size_t kept = decay_allowance(arena);
   if (arena.dirty_pages <= kept) return;
-  if (now - arena.last_decay_scan_ns >= kDecayScanNs) {
-    arena.last_decay_scan_ns = now;
-    purge_aged(arena, now, kept);
-  }
   const std::size_t peak = recent_peak(arena, now);
   const std::size_t share = peak / kPeakShareDivisor;
   const std::size_t boost =
       arena.purge_boost < kPurgeBoostPages ? arena.purge_boost : kPurgeBoostPages;
   const std::size_t allowance = kPurgeAllowancePages + (share > boost ? share : boost);
-  if (arena.dirty_pages <= allowance) return;
   const std::size_t peak_headroom = peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
   const std::size_t cap = allowance * 3 / 4;
   const std::size_t headroom = peak_headroom < cap ? peak_headroom : cap;
+  // The decay keeps as many more pages as were faulted in again after recent purges: a
+  // live set that swings every few milliseconds (producer_consumer's queue,
+  // mixed_lifetime) refaulted what a 5 ms decay took, 2-3x main's page faults and up to
+  // 1.2 s of system time a run; a steady one's holes (thread_malloc) stay purged
+  // (BENCHMARKS.md, #14, Session 12).
+  if (now - arena.last_decay_scan_ns >= kDecayScanNs) {
+    arena.last_decay_scan_ns = now;
+    purge_aged(arena, now, kept + boost);
+  }
+  if (arena.dirty_pages <= allowance) return;
   if (arena.dirty_pages > allowance + headroom) purge_down_to(arena, allowance / 2 + headroom);
 }
 

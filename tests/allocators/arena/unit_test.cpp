@@ -606,6 +606,37 @@ TEST(ArenaMemory, DirtyPagesLeftUnusedDecay) {
   for (void* p : keep) arena_free(p);
 }
 
+// Pages the decay returned and the program then faulted in again raise what the decay
+// keeps (by the refault count, as for the allowance): the same swing a second time is
+// kept, so a live set that swings every few milliseconds does not refault each swing.
+TEST(ArenaMemory, DecayedPagesFaultedInAgainAreKeptTheNextTime) {
+  constexpr std::size_t kMiB = 1024 * 1024;
+  arena_trim();
+  void* keep[3] = {arena_malloc(kMiB), arena_malloc(kMiB), arena_malloc(kMiB / 2)};
+  for (void* p : keep) std::memset(p, 1, arena_malloc_usable_size(p));
+  auto swing = [&] {  // 384 pages used, freed, left unused past the decay time
+    void* a = arena_malloc(kMiB);
+    void* b = arena_malloc(kMiB / 2);
+    std::memset(a, 1, kMiB);
+    std::memset(b, 1, kMiB / 2);
+    arena_free(a);
+    arena_free(b);
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    void* c = arena_malloc(64 * 1024);
+    std::memset(c, 1, 64 * 1024);
+    arena_free(c);  // a give-back: looks for aged runs
+    arena_stats stats{};
+    arena_get_stats(&stats);
+    return stats.pages_free_dirty;
+  };
+  const std::size_t first = swing();
+  EXPECT_LE(first, 128 + (640 + 16) / 8 + 16 + 16);  // decayed
+  const std::size_t second = swing();                // its pages were faulted in again: kept
+  EXPECT_GE(second, 384u);
+  for (void* p : keep) arena_free(p);
+  arena_trim();
+}
+
 // The purge allowance follows the arena's own recent peak in use (128 pages plus a
 // fifth of it, plus a headroom of at most 3/4 of that below the peak): an arena that
 // never held much keeps few dirty pages, where a fixed 1024-page allowance kept them all.
