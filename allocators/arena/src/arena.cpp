@@ -534,20 +534,23 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
 }  // namespace
 
 // An unowned slab that just gained free blocks: listed, and given back when empty
-// unless it is the one empty slab the class keeps. Only classes whose slabs span at most
-// kKeptEmptySlabPages keep one: the thread that refills a class keeps its own current
-// slab, empty or not, so a class a program uses rarely (producer_consumer's 4-16 KiB
-// blocks, one or two live at a time) held two empty slabs of 4-16 pages, and
-// thread_malloc's two arenas 100-150 pages of empty slabs; their pages now go back to
-// the page heap, where the next slab or medium block of any size reuses them or the
-// decay returns them (BENCHMARKS.md, #14, Session 12).
-void list_unowned_slab(Arena& arena, Span* span) {
+// unless it is the one empty slab the class keeps. A slab its owner gave up empty is kept
+// only if its slabs span at most kKeptEmptySlabPages: that thread keeps its own current
+// slab of the class anyway, so a class a program uses rarely (producer_consumer's 4-16
+// KiB blocks, one or two live at a time) held two empty slabs of 4-16 pages, and
+// thread_malloc's two arenas 100-150 pages of empty slabs. One that other threads'
+// frees emptied is kept whatever its size: a consumer empties the slabs a producer
+// handed over, and the producer's next refill takes them whole (not keeping those
+// raised the prodcons program's peak RSS from 0.98-1.0x glibc's to 1.04-1.13x;
+// BENCHMARKS.md, #14, Session 12).
+void list_unowned_slab(Arena& arena, Span* span, bool given_up_by_owner) {
   const std::size_t cls = span->size_class;
   if (span->free_count == 0) return;
   if (!span->listed) push_front(arena.partial[cls], span);
   if (span->free_count == span->capacity) {
     Span*& cached = arena.empty_slab[cls];
-    if (cached == nullptr && kClasses[cls].slab_pages <= kKeptEmptySlabPages) {
+    const bool small = kClasses[cls].slab_pages <= kKeptEmptySlabPages;
+    if (cached == nullptr && (small || !given_up_by_owner)) {
       cached = span;
     } else if (cached != span) {
       unlink(arena.partial[cls], span);
@@ -613,7 +616,7 @@ void disown_slab(Arena& arena, Span* span) {
   __atomic_store_n(&span->owner, 0, __ATOMIC_RELAXED);
   span->inbox = nullptr;
   collect_remote_frees(*span);
-  list_unowned_slab(arena, span);
+  list_unowned_slab(arena, span, true);
 }
 
 void collect_unowned_slab(Arena& arena, Span& span) {

@@ -489,10 +489,12 @@ class ArenaPlacementMiddle : public ArenaPlacement {
   std::size_t arena_slot() const override { return arena::kMaxArenas - 3; }
 };
 
-// An arena keeps one emptied slab per class against churn, but only of the classes whose
-// slabs are one page: an emptied 2-page slab of 1 KiB blocks or 8-page slab of 16 KiB
-// blocks goes back to the page heap, a 1-page slab of 512-byte blocks stays. (Driven
-// through an arena no thread uses.)
+// An arena keeps one emptied slab per class against churn. Given up empty by its owner
+// (which keeps a current slab of the class anyway), only of the classes whose slabs are
+// one page: an emptied 2-page slab of 1 KiB blocks or 8-page slab of 16 KiB blocks goes
+// back to the page heap, a 1-page slab of 512-byte blocks stays. Emptied by another
+// thread's free (a consumer's, for the producer's next refill), whatever its size.
+// (Driven through an arena no thread uses.)
 class ArenaKeptEmptySlabs : public ArenaPlacement {
   std::size_t arena_slot() const override { return arena::kMaxArenas - 4; }
 };
@@ -516,6 +518,20 @@ TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
     }
   }
   EXPECT_EQ(arena::kClasses[arena::size_class_of(512)].slab_pages, 1u);
+}
+TEST_F(ArenaKeptEmptySlabs, SlabsOtherThreadsEmptyAreKeptWhateverTheirSize) {
+  arena::Span* inbox = nullptr;
+  const std::size_t cls = arena::size_class_of(16384);
+  arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox);
+  ASSERT_NE(slab, nullptr);
+  void* block = arena::take_block(*slab);
+  ASSERT_TRUE(arena::give_up_ownership(*slab));
+  arena::disown_slab(*arena_, slab);  // one block still in use: listed, not empty
+  const std::size_t in_use = arena_->pages_in_use;
+  arena::release_block(*arena_, {slab, 0});  // freed by a thread that does not own it
+  EXPECT_EQ(block, reinterpret_cast<void*>(slab->start));
+  EXPECT_EQ(arena_->empty_slab[cls], slab);
+  EXPECT_EQ(arena_->pages_in_use, in_use);
 }
 
 // A free run of 55 pages: a 5-page block's (started at page 0, dirty), 10 pages purged
