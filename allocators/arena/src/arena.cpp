@@ -24,9 +24,15 @@ constexpr std::size_t kPurgeShareDivisor = 8;
 // Dirty pages beyond a smaller allowance (128 pages plus an eighth of the pages in use)
 // go back once they have stayed unused for kDecayNs: the swings of the live set that the
 // allowance above is for reuse them sooner. Looked for at most every kDecayScanNs (maybe_purge).
+// With 50 ms, thread_malloc's holes (its whole run lasts 150-300 ms) stayed resident to
+// its end: peak RSS 1.20x glibc's; with 5 ms, about 1.10x with the slab changes of
+// Session 12 (a few thousand more page faults; BENCHMARKS.md, #14, Session 12).
 constexpr std::size_t kDecayAllowancePages = 128;
-constexpr std::uint64_t kDecayNs = 50'000'000;
+constexpr std::uint64_t kDecayNs = 5'000'000;
 constexpr std::uint64_t kDecayScanNs = kDecayNs / 4;
+// Emptied slabs of classes with slabs of at most this many pages are kept, one per class
+// (list_unowned_slab).
+constexpr std::size_t kKeptEmptySlabPages = 1;
 
 // Segment descriptors are recycled process-wide and never unmapped.
 constinit Lock recycler_lock;
@@ -419,19 +425,24 @@ std::size_t decay_allowance(const Arena& arena) {
 void maybe_purge(Arena& arena, std::uint64_t now) {
   const std::size_t kept = decay_allowance(arena);
   if (arena.dirty_pages <= kept) return;
-  if (now - arena.last_decay_scan_ns >= kDecayScanNs) {
-    arena.last_decay_scan_ns = now;
-    purge_aged(arena, now, kept);
-  }
   const std::size_t peak = recent_peak(arena, now);
   const std::size_t share = peak / kPeakShareDivisor;
   const std::size_t boost =
       arena.purge_boost < kPurgeBoostPages ? arena.purge_boost : kPurgeBoostPages;
   const std::size_t allowance = kPurgeAllowancePages + (share > boost ? share : boost);
-  if (arena.dirty_pages <= allowance) return;
   const std::size_t peak_headroom = peak > arena.pages_in_use ? peak - arena.pages_in_use : 0;
   const std::size_t cap = allowance * 3 / 4;
   const std::size_t headroom = peak_headroom < cap ? peak_headroom : cap;
+  // The decay keeps as many more pages as were faulted in again after recent purges: a
+  // live set that swings every few milliseconds (producer_consumer's queue,
+  // mixed_lifetime) refaulted what a 5 ms decay took, 2-3x main's page faults and up to
+  // 1.2 s of system time a run; a steady one's holes (thread_malloc) stay purged
+  // (BENCHMARKS.md, #14, Session 12).
+  if (now - arena.last_decay_scan_ns >= kDecayScanNs) {
+    arena.last_decay_scan_ns = now;
+    purge_aged(arena, now, kept + boost);
+  }
+  if (arena.dirty_pages <= allowance) return;
   if (arena.dirty_pages > allowance + headroom) purge_down_to(arena, allowance / 2 + headroom);
 }
 
@@ -523,14 +534,23 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
 }  // namespace
 
 // An unowned slab that just gained free blocks: listed, and given back when empty
-// unless it is the one empty slab the class keeps.
-void list_unowned_slab(Arena& arena, Span* span) {
+// unless it is the one empty slab the class keeps. A slab its owner gave up empty is kept
+// only if its slabs span at most kKeptEmptySlabPages: that thread keeps its own current
+// slab of the class anyway, so a class a program uses rarely (producer_consumer's 4-16
+// KiB blocks, one or two live at a time) held two empty slabs of 4-16 pages, and
+// thread_malloc's two arenas 100-150 pages of empty slabs. One that other threads'
+// frees emptied is kept whatever its size: a consumer empties the slabs a producer
+// handed over, and the producer's next refill takes them whole (not keeping those
+// raised the prodcons program's peak RSS from 0.98-1.0x glibc's to 1.04-1.13x;
+// BENCHMARKS.md, #14, Session 12).
+void list_unowned_slab(Arena& arena, Span* span, bool given_up_by_owner) {
   const std::size_t cls = span->size_class;
   if (span->free_count == 0) return;
   if (!span->listed) push_front(arena.partial[cls], span);
   if (span->free_count == span->capacity) {
     Span*& cached = arena.empty_slab[cls];
-    if (cached == nullptr) {
+    const bool small = kClasses[cls].slab_pages <= kKeptEmptySlabPages;
+    if (cached == nullptr && (small || !given_up_by_owner)) {
       cached = span;
     } else if (cached != span) {
       unlink(arena.partial[cls], span);
@@ -596,7 +616,7 @@ void disown_slab(Arena& arena, Span* span) {
   __atomic_store_n(&span->owner, 0, __ATOMIC_RELAXED);
   span->inbox = nullptr;
   collect_remote_frees(*span);
-  list_unowned_slab(arena, span);
+  list_unowned_slab(arena, span, true);
 }
 
 void collect_unowned_slab(Arena& arena, Span& span) {

@@ -88,8 +88,8 @@ std::size_t collect_remote_frees(Span& span);
 void collect_unowned_slab(Arena& arena, Span& span);
 // Under the arena lock: an unowned slab that just gained free blocks is listed for the
 // next refill of its class, or given back when empty (unless it is the one empty slab
-// the class keeps).
-void list_unowned_slab(Arena& arena, Span* span);
+// the class keeps; of a slab its owner gave up empty, only one of a one-page class).
+void list_unowned_slab(Arena& arena, Span* span, bool given_up_by_owner = false);
 // Pushes `span` onto its owner's inbox, lock-free; the caller changed its state from
 // kOwned to kQueued.
 void push_to_inbox(Span& span);
