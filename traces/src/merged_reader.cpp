@@ -1,7 +1,8 @@
 // k-way merge of the threads' event streams. Each thread's frames are known from the
 // header index, so a thread's next frame enters the merge as a placeholder keyed by
 // its base time and is decompressed only when the merge reaches it: memory is one
-// chunk per thread whose chunk spans the merge point (FORMAT.md "Merged order").
+// chunk per thread whose chunk spans the merge point, plus one spare (FORMAT.md
+// "Merged order").
 #include <fmt/core.h>
 
 #include <algorithm>
