@@ -329,6 +329,62 @@ TEST(ChunkEncoder, RandomEventsRoundTrip) {
   }
 }
 
+// Plain mallocs and frees (no error value) take the decoder's own path while 64 bytes
+// or more are left, the other events and the chunk's last bytes the general one: a
+// chunk of mostly such events, with the flags they can carry (negative time deltas,
+// pointers by 16 or not) and an error value now and then, decodes the same either way.
+TEST(ChunkDecoder, MallocAndFreeDecodeAsTheOtherEvents) {
+  std::mt19937_64 rng(7);
+  std::vector<Event> in;
+  uint64_t time = 1000;
+  std::vector<uint64_t> live;
+  for (int i = 0; i < 20000; ++i) {
+    Event e;
+    time += (rng() % 8 == 0) ? -(rng() % 500) : rng() % 2000;
+    e.time_ns = time;
+    e.thread = 7;
+    const unsigned pick = rng() % 16;
+    if (pick < 7 || live.empty()) {
+      e.op = pick == 0 ? Op::kCalloc : Op::kMalloc;
+      e.size = rng() % 4 == 0 ? rng() : rng() % 5000;
+      e.count = e.op == Op::kCalloc ? 1 + rng() % 4 : 0;
+      e.result = rng() % 64 == 0  ? 0
+                 : rng() % 3 == 0 ? rng()
+                                  : 0x7f00'0000'0000ull + (rng() % 65536) * 16;
+      if (rng() % 32 == 0) e.error = 12;
+      if (e.result) live.push_back(e.result);
+    } else {
+      e.op = Op::kFree;
+      const size_t at = rng() % live.size();
+      e.ptr = rng() % 64 == 0 ? 0 : live[at];
+      live[at] = live.back();
+      live.pop_back();
+      if (rng() % 64 == 0) e.error = -1;
+    }
+    in.push_back(canonical(e));
+  }
+  for (const bool modeled : {false, true}) {
+    const std::vector<Event> out = round_trip(in, 0, modeled);
+    ASSERT_EQ(out.size(), in.size());
+    for (size_t i = 0; i < in.size(); ++i) ASSERT_TRUE(same_event(in[i], out[i])) << i;
+  }
+}
+
+// Far from the chunk's end too, a malloc past the declared count is corrupt.
+TEST(ChunkDecoder, AMallocPastTheEventCountIsCorruptFarFromTheEnd) {
+  std::vector<std::byte> buffer(100 * ChunkEncoder::kMaxEventBytes);
+  ChunkEncoder enc;
+  enc.reset(buffer.data(), buffer.data() + buffer.size(), 0);
+  for (uint64_t i = 0; i < 100; ++i)
+    enc.append({.time_ns = i, .size = 32, .result = 0x10000 + 64 * i, .op = Op::kMalloc});
+  ChunkDecoder dec;
+  dec.reset(enc.bytes(), 0, 10, 0);
+  Event e;
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(dec.next(e), ChunkDecoder::Status::kEvent);
+  EXPECT_EQ(dec.next(e), ChunkDecoder::Status::kCorrupt);
+  EXPECT_STREQ(dec.error(), "bytes after the chunk's last event");
+}
+
 TEST(PointerModel, HeapLikeEventsRoundTripAndShrink) {
   for (uint64_t seed = 1; seed <= 4; ++seed) {
     const std::vector<Event> in = heap_like_events(seed, 40000);

@@ -1,7 +1,8 @@
 // k-way merge of the threads' event streams. Each thread's frames are known from the
 // header index, so a thread's next frame enters the merge as a placeholder keyed by
 // its base time and is decompressed only when the merge reaches it: memory is one
-// chunk per thread whose chunk spans the merge point (FORMAT.md "Merged order").
+// chunk per thread whose chunk spans the merge point, plus one spare (FORMAT.md
+// "Merged order").
 #include <fmt/core.h>
 
 #include <algorithm>
@@ -70,7 +71,10 @@ struct MergedReader::Impl {
 
   void schedule_next_frame(size_t s) {
     ThreadStream& st = streams[s];
-    std::vector<std::byte>().swap(st.raw);  // a finished chunk's memory goes back now
+    // A finished chunk's memory goes back now; the largest is kept for the next frame
+    // opened, which then decompresses into pages already mapped and sized.
+    if (st.raw.capacity() > spare.capacity()) spare.swap(st.raw);
+    std::vector<std::byte>().swap(st.raw);
     st.current = nullptr;
     if (st.next_frame == st.frames.size()) return;
     const detail::FrameEntry& f = file.frames()[st.frames[st.next_frame++]];
@@ -125,6 +129,7 @@ struct MergedReader::Impl {
   void open_frame(size_t s) {
     ThreadStream& st = streams[s];
     const detail::FrameEntry& f = *st.pending;
+    st.raw.swap(spare);  // st.raw is empty here: its last frame's memory was let go
     file.read_payload(f, st.raw);
     st.current = &f;
     st.decoded = 0;
@@ -200,6 +205,7 @@ struct MergedReader::Impl {
   std::vector<ThreadStream> streams;
   std::vector<ThreadInfo> threads, sorted_threads;
   std::vector<Head> heap;
+  std::vector<std::byte> spare;  // a finished frame's bytes, for the next frame opened
 };
 
 MergedReader::MergedReader(const std::filesystem::path& path)

@@ -40,8 +40,18 @@ class ChunkDecoder {
   // left in an unspecified state.
   [[gnu::always_inline]] Status next(Event& out) {
     // Far from the end every field can be read 8 bytes at a time (varint::get8).
-    if (end_ - cursor_ >= kFastBytes) [[likely]]
-      return decode<true>(out);
+    if (end_ - cursor_ >= kFastBytes) [[likely]] {
+      // Most events are a plain malloc or free (no error value): their fields are known
+      // here, so they decode without the per-field tests of the other kinds.
+      switch (static_cast<uint8_t>(*cursor_) & (format::kOpMask | format::kFlagError)) {
+        case static_cast<uint8_t>(Op::kMalloc):
+          return decode<true, Op::kMalloc>(out);
+        case static_cast<uint8_t>(Op::kFree):
+          return decode<true, Op::kFree>(out);
+        default:
+          return decode<true>(out);
+      }
+    }
     return decode_near_end(out);
   }
 
@@ -53,7 +63,9 @@ class ChunkDecoder {
   // An event reads at most 1 + 5 * 10 bytes before its last field, then 8 at once.
   static constexpr ptrdiff_t kFastBytes = 64;
 
-  template <bool kFast>
+  // kOp: the event's kind when the caller has seen it is that one, without an error
+  // value (its op byte's kFlagError clear); Op{} when it is to be read from the byte.
+  template <bool kFast, Op kOp = Op{}>
   [[gnu::always_inline]] Status decode(Event& out);
   [[gnu::noinline]] Status decode_near_end(Event& out) { return decode<false>(out); }
 
@@ -77,19 +89,21 @@ class ChunkDecoder {
   PointerModelReader model_;  // cleared only for modeled frames
 };
 
-template <bool kFast>
+template <bool kFast, Op kOp>
 inline ChunkDecoder::Status ChunkDecoder::decode(Event& out) {
+  constexpr bool kKnown = kOp != Op{};
   const std::byte* p = cursor_;
   if (remaining_ == 0) {
     return p == end_ ? Status::kEnd : fail(p, "bytes after the chunk's last event");
   }
   if (p == end_) return fail(p, "chunk ends before its event count");
   const auto op_byte = static_cast<uint8_t>(*p);
-  const uint8_t op_value = op_byte & format::kOpMask;
-  if (!format::valid_op(op_value) || (op_value == static_cast<uint8_t>(Op::kTouched) && !touched_))
+  const uint8_t op_value = kKnown ? static_cast<uint8_t>(kOp) : op_byte & format::kOpMask;
+  if (!kKnown && (!format::valid_op(op_value) ||
+                  (op_value == static_cast<uint8_t>(Op::kTouched) && !touched_)))
     return fail(p, "unknown event kind");
   const auto op = static_cast<Op>(op_value);
-  const format::OpFields f = format::fields_of(op);
+  const format::OpFields f = kKnown ? format::fields_of_switch(kOp) : format::fields_of(op);
   const bool by16 = (op_byte & format::kFlagPtr16) != 0;
   const std::byte* q = p + 1;
 
@@ -182,7 +196,7 @@ inline ChunkDecoder::Status ChunkDecoder::decode(Event& out) {
     return fail(p, "bad result pointer");
   if (f.result == format::OpFields::Result::kValue && (q = get(q, result)) == nullptr)
     return fail(p, "bad result");
-  if (op_byte & format::kFlagError) {
+  if (!kKnown && (op_byte & format::kFlagError)) {
     uint64_t zz = 0;
     if ((q = get(q, zz)) == nullptr) return fail(p, "bad error value");
     const int64_t err = varint::unzigzag(zz);
