@@ -25,8 +25,8 @@ constexpr std::size_t kPurgeShareDivisor = 8;
 // go back once they have stayed unused for kDecayNs: the swings of the live set that the
 // allowance above is for reuse them sooner. Looked for at most every kDecayScanNs (maybe_purge).
 // With 50 ms, thread_malloc's holes (its whole run lasts 150-300 ms) stayed resident to
-// its end: peak RSS 1.20x glibc's; with 5 ms, about 1.10x with the slab changes of
-// Session 12 (a few thousand more page faults; BENCHMARKS.md, #14, Session 12).
+// its end: peak RSS 1.20x glibc's; with 5 ms and the kept empty slabs of Session 12, about
+// 1.14x (a few thousand more page faults; BENCHMARKS.md, #14, Session 12).
 constexpr std::size_t kDecayAllowancePages = 128;
 constexpr std::uint64_t kDecayNs = 5'000'000;
 constexpr std::uint64_t kDecayScanNs = kDecayNs / 4;

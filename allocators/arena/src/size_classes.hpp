@@ -69,18 +69,12 @@ constexpr std::size_t class_block_size(std::size_t cls) {
   return geometric_block_size(cls - kExtraClasses);
 }
 
-// From this block size up, a slab needs only 4 pages and 2 blocks (below).
-inline constexpr std::size_t kFewBlocksFrom = 2560;
-
 // Pages per slab: the fewest pages that waste at most 1/8 of the slab and hold at
-// least 8 blocks (or span 8 pages), within the bitmap's capacity; from 2.5 KiB up, 4
-// pages and 2 blocks suffice. Every thread keeps a partly used slab of each class it
-// uses, so a class a program asks for rarely held 8-16 pages for a block or two, and
-// one it keeps a few dozen of held a third of its slab pages free (thread_malloc: 1.1-1.5
-// MiB of free blocks in slabs, most in the classes from 2.5 KiB up; BENCHMARKS.md, #14,
-// Session 12). Session 7's python CPU cost of the same rule (7-9%, measured under load)
-// was not there when counted: python3's run 1,166.85 M instructions before, 1,166.79 M
-// after.
+// least 8 blocks (or span 8 pages), within the bitmap's capacity. (4 pages and 2 blocks
+// for the classes from 2.5 KiB up cut thread_malloc's peak RSS by 0.04-0.09 of glibc's,
+// not to 1.1x, but cost it 15 % more time and raised sqlite3's peak RSS from 1.10x
+// glibc's to 1.16x, its page-sized blocks in part-filled slabs: BENCHMARKS.md, #14,
+// Sessions 7 and 12.)
 constexpr std::size_t class_slab_pages(std::size_t cls) {
   const std::size_t block = class_block_size(cls);
   for (std::size_t pages = 1;; ++pages) {
@@ -89,9 +83,7 @@ constexpr std::size_t class_slab_pages(std::size_t cls) {
     if (blocks == 0) continue;
     if (blocks > kMaxBlocksPerSlab) return pages - 1;
     const bool little_waste = (bytes - blocks * block) * 8 <= bytes;
-    const bool few_enough =
-        blocks >= 8 || pages >= 8 || (block >= kFewBlocksFrom && pages >= 4 && blocks >= 2);
-    if (little_waste && few_enough) return pages;
+    if (little_waste && (blocks >= 8 || pages >= 8)) return pages;
   }
 }
 

@@ -44,24 +44,6 @@ TEST(SizeClasses, BlocksAreSixteenByteMultiplesAndWasteIsBounded) {
   }
 }
 
-// From 2.5 KiB up a slab is the fewest pages from 4 that hold 2 blocks within the
-// waste bound: a rarely used class does not hold 8-16 pages for a block or two.
-TEST(SizeClasses, SlabsOfLargeClassesAreTheFewestPagesFromFourThatHoldTwoBlocks) {
-  for (std::size_t c = 0; c < kNumClasses; ++c) {
-    const ClassInfo& info = kClasses[c];
-    if (info.block_size < kFewBlocksFrom) continue;
-    EXPECT_GE(info.blocks, 2u) << c;
-    for (std::size_t pages = 4; pages < info.slab_pages; ++pages) {
-      const std::size_t bytes = pages * kPageSize;
-      const std::size_t blocks = bytes / info.block_size;
-      EXPECT_TRUE(blocks < 2 || (bytes - blocks * info.block_size) * 8 > bytes)
-          << "class " << c << " fits in " << pages << " pages";
-    }
-  }
-  EXPECT_EQ(kClasses[size_class_of(4096)].slab_pages, 4u);
-  EXPECT_EQ(kClasses[size_class_of(16384)].slab_pages, 8u);
-}
-
 TEST(SizeClasses, BlockIndexIsExactOverEverySlab) {
   for (const ClassInfo& info : kClasses) {
     const std::size_t slab = std::size_t{info.slab_pages} * kPageSize;
