@@ -1,7 +1,5 @@
 #include "mtreplay/results/library_footprint.hpp"
 
-#include <fmt/core.h>
-
 #include <algorithm>
 #include <fstream>
 #include <sstream>

@@ -49,7 +49,24 @@ std::map<std::string, std::map<std::string, LibraryGap>> measure_library_gaps(
   const fs::path& dir = request.program.work_dir;
   const std::optional<LibrarySet> worker = shared_libraries(launcher, request.worker, dir);
   if (!worker) return gaps;
-  std::map<std::string, std::optional<LibrarySet>> executables;  // exe -> its libraries
+  // Each trace read once (its content hash reads the whole file): its hash and its
+  // executable's libraries, each executable asked of ldd once.
+  struct Process {
+    std::string hash;
+    const LibrarySet* libraries;
+  };
+  std::map<std::string, std::optional<LibrarySet>> executables;
+  std::vector<Process> processes;
+  for (const auto& trace : request.traces) {
+    try {
+      const std::string exe = traces::ChunkReader(trace).header().exe;
+      auto [it, added] = executables.try_emplace(exe);
+      if (added && !exe.empty()) it->second = shared_libraries(launcher, exe, dir);
+      if (it->second) processes.push_back({traces::content_hash(trace), &*it->second});
+    } catch (const std::exception&) {
+      // the replay reports an unreadable trace
+    }
+  }
   std::map<LibrarySet, uint64_t> footprints;
   auto footprint = [&](const LibrarySet& libraries) {
     auto [it, added] = footprints.try_emplace(libraries, 0);
@@ -61,22 +78,12 @@ std::map<std::string, std::map<std::string, LibraryGap>> measure_library_gaps(
     const std::optional<LibrarySet> needs = shared_libraries(launcher, a.preload, dir);
     if (!needs) continue;
     const int64_t in_replay = footprint(missing_from(*needs, *worker));
-    for (const auto& trace : request.traces) {
-      std::string exe;
-      try {
-        exe = traces::ChunkReader(trace).header().exe;
-      } catch (const std::exception&) {
-        continue;  // the replay reports an unreadable trace
-      }
-      auto [it, added] = executables.try_emplace(exe);
-      if (added && !exe.empty()) it->second = shared_libraries(launcher, exe, dir);
-      if (!it->second) continue;
-      const LibrarySet lacking = missing_from(*needs, *it->second);
+    for (const Process& process : processes) {
+      const LibrarySet lacking = missing_from(*needs, *process.libraries);
       LibraryGap gap;
       gap.bytes = footprint(lacking) - in_replay;
       for (const auto& [soname, path] : lacking) gap.sonames.push_back(soname);
-      if (gap.bytes != 0 || !gap.sonames.empty())
-        gaps[a.name][traces::content_hash(trace)] = std::move(gap);
+      if (gap.bytes != 0 || !gap.sonames.empty()) gaps[a.name][process.hash] = std::move(gap);
     }
   }
   return gaps;

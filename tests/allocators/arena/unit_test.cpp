@@ -589,11 +589,33 @@ TEST_F(ArenaPlacementMiddle, ABlockIsCutFromARunsMiddleWhereAnotherStarted) {
   give(bound);
 }
 
+// 384 pages (1 MiB and 512 KiB, medium blocks) written to the last byte, then freed.
+void use_and_free_a_swing() {
+  constexpr std::size_t kMiB = 1024 * 1024;
+  void* a = arena_malloc(kMiB);
+  void* b = arena_malloc(kMiB / 2);
+  std::memset(a, 1, kMiB);
+  std::memset(b, 1, kMiB / 2);
+  arena_free(a);
+  arena_free(b);
+}
+
+// The arena's figures once the decay time (5 ms; 30 ms here, with the coarse clock's
+// few milliseconds) has passed and a give-back has looked for aged runs.
+arena_stats stats_after_the_decay_time() {
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  void* c = arena_malloc(64 * 1024);
+  std::memset(c, 1, 64 * 1024);
+  arena_free(c);  // a give-back: looks for aged runs
+  arena_stats stats{};
+  arena_get_stats(&stats);
+  return stats;
+}
+
 // Dirty free pages within the purge allowance stay for reuse, but those left unused
-// for the decay time (5 ms; 30 ms here, with the coarse clock's few milliseconds) go
-// back at the next give-back past the small allowance (128 pages plus 1/8 of the pages
-// in use): what a steady live set's holes kept resident before (thread_malloc,
-// BENCHMARKS.md, #14, Session 12: with 50 ms they stayed for the whole benchmark).
+// for the decay time go back at the next give-back past the small allowance (128 pages
+// plus 1/8 of the pages in use): what a steady live set's holes kept resident before
+// (thread_malloc, BENCHMARKS.md, #14, Session 12: with 50 ms they stayed for the whole benchmark).
 TEST(ArenaMemory, DirtyPagesLeftUnusedDecay) {
   constexpr std::size_t kMiB = 1024 * 1024;  // 256 pages, a medium block
   arena_trim();
@@ -602,22 +624,12 @@ TEST(ArenaMemory, DirtyPagesLeftUnusedDecay) {
   // freed pages. Each free passes the decay allowance (128 + in use / 8), so the
   // freed run carries the time it was freed.
   void* keep[3] = {arena_malloc(kMiB), arena_malloc(kMiB), arena_malloc(kMiB / 2)};
-  void* a = arena_malloc(kMiB);
-  void* b = arena_malloc(kMiB / 2);
   for (void* p : keep) std::memset(p, 1, arena_malloc_usable_size(p));
-  std::memset(a, 1, kMiB);
-  std::memset(b, 1, kMiB / 2);
-  arena_free(a);
-  arena_free(b);
+  use_and_free_a_swing();
   arena_stats fresh{};
   arena_get_stats(&fresh);
   EXPECT_GE(fresh.pages_free_dirty, 384u);  // young: within the allowance
-  std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  void* c = arena_malloc(64 * 1024);
-  std::memset(c, 1, 64 * 1024);
-  arena_free(c);  // a give-back: looks for aged runs
-  arena_stats aged{};
-  arena_get_stats(&aged);
+  const arena_stats aged = stats_after_the_decay_time();
   EXPECT_LE(aged.pages_free_dirty, 128 + aged.pages_in_use / 8 + 16 + 16);
   for (void* p : keep) arena_free(p);
 }
@@ -630,20 +642,9 @@ TEST(ArenaMemory, DecayedPagesFaultedInAgainAreKeptTheNextTime) {
   arena_trim();
   void* keep[3] = {arena_malloc(kMiB), arena_malloc(kMiB), arena_malloc(kMiB / 2)};
   for (void* p : keep) std::memset(p, 1, arena_malloc_usable_size(p));
-  auto swing = [&] {  // 384 pages used, freed, left unused past the decay time
-    void* a = arena_malloc(kMiB);
-    void* b = arena_malloc(kMiB / 2);
-    std::memset(a, 1, kMiB);
-    std::memset(b, 1, kMiB / 2);
-    arena_free(a);
-    arena_free(b);
-    std::this_thread::sleep_for(std::chrono::milliseconds(30));
-    void* c = arena_malloc(64 * 1024);
-    std::memset(c, 1, 64 * 1024);
-    arena_free(c);  // a give-back: looks for aged runs
-    arena_stats stats{};
-    arena_get_stats(&stats);
-    return stats.pages_free_dirty;
+  auto swing = [] {  // 384 pages used, freed, left unused past the decay time
+    use_and_free_a_swing();
+    return stats_after_the_decay_time().pages_free_dirty;
   };
   const std::size_t first = swing();
   EXPECT_LE(first, 128 + (640 + 16) / 8 + 16 + 16);  // decayed
