@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "mtreplay/results/schema_io.hpp"
 #include "mtreplay/results/validate.hpp"
 
 namespace mr = mtreplay::results;
@@ -278,6 +279,16 @@ TEST(ValidateSummary, TheLibrariesAnAllocatorBringsAreAddedToItsReplaysPeaks) {
       std::filesystem::temp_directory_path() / "mtreplay_library_gaps.json";
   std::ofstream(file) << mr::fidelity_json(v, s).dump();
   const mr::Validation back = mr::read_validation(file);
+  // A gap that is not a number is a schema error naming the file, not a crash.
+  nlohmann::json broken = mr::fidelity_json(v, s);
+  broken["validation"]["traces"][0]["library_gaps"]["jem"]["bytes"] = "lots";
+  std::ofstream(file) << broken.dump();
+  try {
+    mr::read_validation(file);
+    ADD_FAILURE() << "a broken library gap was read";
+  } catch (const mr::SchemaError& e) {
+    EXPECT_NE(std::string(e.what()).find(file.string()), std::string::npos) << e.what();
+  }
   std::filesystem::remove(file);
   ASSERT_EQ(back.library_gaps.count("jem"), 1u);
   EXPECT_EQ(back.library_gaps.at("jem").at("fnv1a64:main").bytes, 2 * static_cast<int64_t>(kMiB));
