@@ -96,17 +96,12 @@ void LargeBlocks::forget_and_unmap(std::uintptr_t address, std::size_t size) {
 // the mapping tried once more.
 void* LargeBlocks::map_fresh(std::size_t rounded, std::size_t alignment) {
   for (int attempt = 0; attempt < 2; ++attempt) {
-    // Huge pages once the program has freed a large block: a program that replaces
-    // large buffers faults them in 2 MiB at a time; one that maps a big table once
-    // and touches it sparsely is not charged 2 MiB per touched page (nor pays the two
-    // extra munmaps of an aligned mapping).
-    const bool huge = rounded >= kHugePage && large_freed_.load(std::memory_order_relaxed);
-    const std::size_t align = huge && alignment < kHugePage ? kHugePage : alignment;
-    void* p = align <= kPageSize ? map_pages(rounded) : map_aligned(rounded, align);
-    if (p != nullptr) {
-      if (huge) advise_huge(p, rounded);
-      return p;
-    }
+    // No huge-page advice (nor 2 MiB alignment): where transparent huge pages are always
+    // on, the 2 MiB faults it asked for made blocks written through slower than 4 KiB
+    // faults and their time swing (0.88x glibc's against 1.02-1.21x), and a block
+    // touched at a byte was charged 2 MiB (BENCHMARKS.md, #14, Session 13).
+    void* p = alignment <= kPageSize ? map_pages(rounded) : map_aligned(rounded, alignment);
+    if (p != nullptr) return p;
     if (!release_cached()) break;
   }
   return nullptr;
@@ -316,8 +311,6 @@ LargeBlocks::Found LargeBlocks::release(std::uintptr_t address) {
       shard.bytes -= size;
     }
   }
-  if (!large_freed_.load(std::memory_order_relaxed))
-    large_freed_.store(true, std::memory_order_relaxed);
   if (size > kCacheBytes) {
     unmap_pages(reinterpret_cast<void*>(address), size);
     return Found::kLive;

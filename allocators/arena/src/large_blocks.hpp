@@ -104,7 +104,6 @@ class LargeBlocks {
   CachedBlock cache_[kCacheSlots] = {};
   std::size_t cache_bytes_ = 0;
   std::atomic<std::size_t> cached_count_{0};
-  std::atomic<bool> large_freed_{false};  // a large block was ever freed: huge pages pay
 };
 
 LargeBlocks& large_blocks();

@@ -51,12 +51,6 @@ void* remap_pages(void* address, std::size_t old_bytes, std::size_t new_bytes) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
-void advise_huge(void* address, std::size_t bytes) {
-  const int saved = errno;
-  madvise(address, bytes, MADV_HUGEPAGE);
-  errno = saved;
-}
-
 namespace {
 void write_all(const char* text, std::size_t length) {
   while (length > 0) {

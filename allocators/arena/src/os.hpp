@@ -15,9 +15,6 @@ void unmap_pages(void* address, std::size_t bytes);
 void decommit_pages(void* address, std::size_t bytes);
 // Resizes a mapping, moving it if needed; nullptr when the kernel refuses.
 void* remap_pages(void* address, std::size_t old_bytes, std::size_t new_bytes);
-// Asks for transparent huge pages where the kernel gives them only on request.
-void advise_huge(void* address, std::size_t bytes);
-inline constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
 // The coarse monotonic clock, in ns: a vDSO read of a few ns, in 1-4 ms steps (enough
 // for the decay of cached memory).
