@@ -37,6 +37,59 @@ bool is_realloc_kind(PlanKind kind) {
 
 }  // namespace
 
+PlanBuilder::AddressState* PlanBuilder::AddressTable::find(uint64_t address) {
+  if (address == 0) return &zero_;
+  if (slots_.empty()) return nullptr;
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = home(address);; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (slot.address == address) return &slot.state;
+    if (slot.address == 0) return nullptr;
+  }
+}
+
+PlanBuilder::AddressState& PlanBuilder::AddressTable::operator[](uint64_t address) {
+  if (address == 0) return zero_;
+  if ((used_ + 1) * 2 > slots_.size()) grow();
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = home(address);; i = (i + 1) & mask) {
+    Slot& slot = slots_[i];
+    if (slot.address == address) return slot.state;
+    if (slot.address == 0) {
+      slot.address = address;
+      ++used_;
+      return slot.state;
+    }
+  }
+}
+
+void PlanBuilder::AddressTable::rebuild(size_t capacity, bool live_only) {
+  std::vector<Slot> old = std::move(slots_);
+  slots_.assign(capacity, Slot{});
+  shift_ = 64 - __builtin_ctzll(capacity);
+  used_ = 0;
+  const size_t mask = capacity - 1;
+  for (const Slot& slot : old) {
+    if (slot.address == 0 || (live_only && slot.state.live == kNoObject)) continue;
+    size_t i = home(slot.address);
+    while (slots_[i].address != 0) i = (i + 1) & mask;
+    slots_[i] = slot;
+    ++used_;
+  }
+}
+
+void PlanBuilder::AddressTable::grow() {
+  rebuild(slots_.empty() ? 1024 : slots_.size() * 2, false);
+}
+
+void PlanBuilder::AddressTable::forget_released() {
+  size_t live = 0;
+  for (const Slot& slot : slots_) live += slot.address != 0 && slot.state.live != kNoObject;
+  size_t capacity = 1024;
+  while (capacity < 4 * live) capacity *= 2;
+  rebuild(capacity, true);
+}
+
 PlanBuilder::PlanBuilder(uint64_t page_size) {
   plan_.page_size = page_size ? page_size : 4096;
 }
@@ -130,24 +183,14 @@ void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
   state.last_is_producer = false;
 }
 
-[[gnu::always_inline]] inline uint32_t PlanBuilder::take(uint32_t cell, uint32_t& state_index) {
-  if (cell == traces::kNoCell) return kNoObject;
-  AddressState& state = cell_state(cell);
-  if (state.live == kNoObject) return kNoObject;
-  uint32_t obj = state.live;
-  state_index = state.state;
-  state.live = kNoObject;
-  state.was_freed = true;
+[[gnu::always_inline]] inline uint32_t PlanBuilder::take(uint64_t address, uint32_t& state_index) {
+  AddressState* state = addresses_.find(address);
+  if (!state || state->live == kNoObject) return kNoObject;
+  uint32_t obj = state->live;
+  state_index = state->state;
+  state->live = kNoObject;
+  state->was_freed = true;
   return obj;
-}
-
-[[gnu::always_inline]] inline uint32_t PlanBuilder::open_cell(uint32_t out) {
-  if (out == traces::kNoCell || !(out & traces::kFreshCell)) return out;
-  const uint32_t cell = out & ~traces::kFreshCell;
-  if (cell >= cell_states_.size())
-    cell_states_.resize(std::max<size_t>(cell + 1, 2 * cell_states_.size()));
-  cell_states_[cell] = AddressState{};
-  return cell;
 }
 
 [[gnu::always_inline]] inline uint32_t PlanBuilder::new_state() {
@@ -169,16 +212,17 @@ void PlanBuilder::expect_events(uint32_t recorded_thread, uint64_t events) {
   free_states_.push_back(state_index);
 }
 
-void PlanBuilder::remember_pending(uint64_t address, uint32_t cell, uint32_t slot, uint32_t op,
-                                   uint64_t time, PlanKind kind) {
-  const bool was_freed = cell != traces::kNoCell && cell_state(cell).was_freed;
-  pending_[address].push_back({slot, op, time, kind, was_freed});
+void PlanBuilder::remember_pending(uint64_t address, uint32_t slot, uint32_t op, uint64_t time,
+                                   PlanKind kind) {
+  pending_[address].push_back({slot, op, time, kind});
 }
 
-void PlanBuilder::count_unmatched(const Pending& release) {
-  if (is_realloc_kind(release.kind)) {
+void PlanBuilder::count_unmatched(uint64_t address, PlanKind kind) {
+  const AddressState* state = addresses_.find(address);
+  bool was_freed = state && state->was_freed;
+  if (is_realloc_kind(kind)) {
     ++plan_.anomalies.unknown_realloc;
-  } else if (release.was_freed) {
+  } else if (was_freed) {
     ++plan_.anomalies.double_free;
   } else {
     ++plan_.anomalies.unknown_free;
@@ -187,13 +231,13 @@ void PlanBuilder::count_unmatched(const Pending& release) {
 
 // A consumer of `address` was recorded before this allocation of it on another
 // thread, within the window: the consumer belongs to this object.
-[[gnu::always_inline]] inline void PlanBuilder::settle_pending(uint64_t address, uint32_t cell,
+[[gnu::always_inline]] inline void PlanBuilder::settle_pending(uint64_t address,
                                                                uint32_t producer_slot,
                                                                uint64_t time, uint32_t obj,
                                                                uint32_t state_index) {
   auto it = pending_.empty() ? pending_.end() : pending_.find(address);
   if (it == pending_.end()) {
-    AddressState& state = cell_state(cell);
+    AddressState& state = addresses_[address];
     state.live = obj;
     state.state = state_index;
     return;
@@ -215,20 +259,20 @@ void PlanBuilder::count_unmatched(const Pending& release) {
       in_merged_order_ = false;  // this op waits for a later one
       ended = true;
     } else {
-      count_unmatched(p);
+      count_unmatched(address, p.kind);
     }
   }
   pending_.erase(it);
-  AddressState& state = cell_state(cell);
+  AddressState& state = addresses_[address];
   state.live = ended ? kNoObject : obj;
   state.state = state_index;
   if (ended) state.was_freed = true;
 }
 
 [[gnu::always_inline]] inline uint32_t PlanBuilder::produce(uint32_t slot, uint32_t op_index,
-                                                            uint64_t address, uint32_t cell,
-                                                            uint64_t bytes, uint32_t align,
-                                                            PlanKind kind, uint64_t time_ns) {
+                                                            uint64_t address, uint64_t bytes,
+                                                            uint32_t align, PlanKind kind,
+                                                            uint64_t time_ns) {
   uint32_t obj;
   const uint32_t state = new_state();
   if (streaming_) {
@@ -245,13 +289,13 @@ void PlanBuilder::count_unmatched(const Pending& release) {
   }
   plan_.threads[slot].ops[op_index].out_obj = obj;
   walk_produce(slot, obj, bytes);
-  settle_pending(address, cell, slot, time_ns, obj, state);
+  settle_pending(address, slot, time_ns, obj, state);
   return obj;
 }
 
 [[gnu::always_inline]] inline void PlanBuilder::add_allocation(uint32_t slot,
                                                                const traces::Event& e,
-                                                               uint32_t cell, PlanKind kind) {
+                                                               PlanKind kind) {
   const bool failed = e.result == 0 || (kind == PlanKind::kPosixMemalign && e.error != 0);
   const uint32_t index = append(slot, kind, failed ? kRecordedFailed : 0, e.size,
                                 kind == PlanKind::kCalloc ? e.count : e.align);
@@ -261,12 +305,11 @@ void PlanBuilder::count_unmatched(const Pending& release) {
   }
   uint64_t bytes = kind == PlanKind::kCalloc ? e.size * e.count : e.size;
   const uint32_t obj =
-      produce(slot, index, e.result, cell, bytes, static_cast<uint32_t>(e.align), kind, e.time_ns);
-  if (streaming_ && bytes >= traces::kTouchedMinBytes) unmeasured_.emplace_back(obj, cell);
+      produce(slot, index, e.result, bytes, static_cast<uint32_t>(e.align), kind, e.time_ns);
+  if (streaming_ && bytes >= traces::kTouchedMinBytes) unmeasured_.emplace_back(obj, e.result);
 }
 
-void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, traces::EventCells cells,
-                                  PlanKind kind) {
+void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, PlanKind kind) {
   ThreadState& ts = thread_state_[slot];
   uint32_t in_obj = kNoObject, in_state = 0;
   bool unknown = false;
@@ -275,7 +318,7 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, traces:
     in_state = ts.realloc_state;
     unknown = ts.realloc_pending;
   } else if (e.ptr != 0) {
-    in_obj = take(cells.in, in_state);
+    in_obj = take(e.ptr, in_state);
     unknown = in_obj == kNoObject;
   }
   ts = ThreadState{};
@@ -291,8 +334,7 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, traces:
       // A failed realloc leaves the block where it was: the object lives on.
       placed.flags |= kRecordedFailed;
       ++plan_.anomalies.failed_alloc_recorded;
-      // The same block: the reading side found its address, not released.
-      AddressState& state = cell_state(cells.in);
+      AddressState& state = addresses_[e.ptr];
       state.live = in_obj;
       state.state = in_state;
       return;
@@ -310,19 +352,17 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, traces:
       placed.flags |= kRecordedFailed;
       return;
     }
-    remember_pending(e.ptr, cells.in, slot, index, e.time_ns, kind);
+    remember_pending(e.ptr, slot, index, e.time_ns, kind);
   } else if (failed) {
     placed.flags |= kRecordedFailed;
     ++plan_.anomalies.failed_alloc_recorded;
     return;
   }
-  produce(slot, index, e.result, cells.out, bytes, 0, kind, e.time_ns);
+  produce(slot, index, e.result, bytes, 0, kind, e.time_ns);
 }
 
-[[gnu::always_inline]] inline void PlanBuilder::add_one(const traces::Event& e,
-                                                        traces::EventCells cells) {
+[[gnu::always_inline]] inline void PlanBuilder::add_one(const traces::Event& e) {
   if (!segment_open_) open_segment();
-  cells.out = open_cell(cells.out);
   uint32_t slot = slot_of(e.thread);
   time_ns_ = e.time_ns;
   if (streaming_) {
@@ -342,7 +382,7 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, traces:
       break;
     case Op::kFree: {
       uint32_t state = 0;
-      uint32_t obj = take(cells.in, state);
+      uint32_t obj = e.ptr ? take(e.ptr, state) : kNoObject;
       uint32_t index = append(slot, PlanKind::kFree, 0, 0, 0);
       if (obj != kNoObject) {
         plan_.threads[slot].ops[index].flags |= kEndsIn;
@@ -351,12 +391,12 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, traces:
         end_state(slot, index, state);
       } else if (e.ptr != 0) {
         plan_.threads[slot].ops[index].kind = PlanKind::kSkip;
-        remember_pending(e.ptr, cells.in, slot, index, e.time_ns, PlanKind::kFree);
+        remember_pending(e.ptr, slot, index, e.time_ns, PlanKind::kFree);
       }
       break;
     }
     case Op::kUsableSize: {
-      const AddressState* state = cells.in != traces::kNoCell ? &cell_state(cells.in) : nullptr;
+      const AddressState* state = addresses_.find(e.ptr);
       uint32_t obj = state ? state->live : kNoObject;
       uint32_t index = append(slot, PlanKind::kUsableSize, 0, 0, 0);
       if (obj != kNoObject) {
@@ -372,7 +412,7 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, traces:
       // block made in a segment already handed over keeps its predicted extent
       // (predict_unmeasured_extents) for the touch at its allocation; this one counts
       // for its read-back and for the predictions of its size class.
-      const AddressState* state = cells.in != traces::kNoCell ? &cell_state(cells.in) : nullptr;
+      const AddressState* state = addresses_.find(e.ptr);
       if (!state || state->live == kNoObject) break;
       PlanObject& object = plan_.objects[state->live];
       set_used_bytes(object, e.result);
@@ -388,19 +428,19 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, traces:
       ThreadState& ts = thread_state_[slot];
       ts.in_realloc = true;
       ts.realloc_ptr = e.ptr;
-      ts.realloc_obj = take(cells.in, ts.realloc_state);
+      ts.realloc_obj = e.ptr ? take(e.ptr, ts.realloc_state) : kNoObject;
       ts.realloc_pending = e.ptr != 0 && ts.realloc_obj == kNoObject;
       break;
     }
     case Op::kRealloc:
-      add_realloc_end(slot, e, cells, PlanKind::kRealloc);
+      add_realloc_end(slot, e, PlanKind::kRealloc);
       break;
     case Op::kReallocArray:
-      add_realloc_end(slot, e, cells, PlanKind::kReallocArray);
+      add_realloc_end(slot, e, PlanKind::kReallocArray);
       break;
     default: {
       PlanKind kind = allocation_kind(e.op);
-      if (kind != PlanKind::kSkip) add_allocation(slot, e, cells.out, kind);
+      if (kind != PlanKind::kSkip) add_allocation(slot, e, kind);
       break;
     }
   }
@@ -409,19 +449,18 @@ void PlanBuilder::add_realloc_end(uint32_t slot, const traces::Event& e, traces:
 }
 
 void PlanBuilder::add(const traces::Event& e) {
-  add_one(e, own_cells_.cells_of(e));
+  add_one(e);
 }
 
 // Flattened: GCC left the per-op vector appends (PlanOp's emplace_back, the uint32_t
-// push_backs) and the address lookups out of line, a call each per event; with them
-// inlined the builder's thread takes 7 % fewer instructions (BENCHMARKS.md "Scale",
+// push_backs) and the address table's lookups out of line, a call each per event; with
+// them inlined the builder's thread takes 7 % fewer instructions (BENCHMARKS.md "Scale",
 // Session 12).
-[[gnu::flatten]] size_t PlanBuilder::add_until_end(const traces::Event* events,
-                                                   const traces::EventCells* cells, size_t count,
+[[gnu::flatten]] size_t PlanBuilder::add_until_end(const traces::Event* events, size_t count,
                                                    uint64_t min_events, uint32_t prefetch_ahead) {
   for (size_t i = 0; i < count; ++i) {
     if (i + prefetch_ahead < count) prefetch_line(events + i + prefetch_ahead);
-    add_one(events[i], cells ? cells[i] : own_cells_.cells_of(events[i]));
+    add_one(events[i]);
     if (segment_may_end(min_events)) return i + 1;
   }
   return count;
@@ -525,7 +564,7 @@ void PlanBuilder::group_objects_by_producer() {
 // Releases still waiting for their allocation at the end of the trace: unmatched.
 void PlanBuilder::settle_remaining() {
   for (auto& [address, waiting] : pending_) {
-    for (const Pending& p : waiting) count_unmatched(p);
+    for (const Pending& p : waiting) count_unmatched(address, p.kind);
   }
   pending_.clear();
 }
@@ -542,7 +581,7 @@ Plan PlanBuilder::finish() {
 
 void PlanBuilder::stream(uint32_t thread_count, size_t remembered_addresses) {
   streaming_ = true;
-  own_cells_ = traces::AddressCells(remembered_addresses);
+  remembered_addresses_ = address_limit_ = remembered_addresses;
   plan_.threads.resize(thread_count);
   for (ThreadPlan& thread : plan_.threads) thread.wide_ops = 0;
   thread_state_.resize(thread_count);
@@ -579,7 +618,7 @@ void PlanBuilder::expire_pending() {
     auto& waiting = it->second;
     std::erase_if(waiting, [&](const Pending& p) {
       if (p.time_ns + kInversionWindowNs >= time_ns_) return false;
-      count_unmatched(p);
+      count_unmatched(it->first, p.kind);
       return true;
     });
     it = waiting.empty() ? pending_.erase(it) : std::next(it);
@@ -587,9 +626,10 @@ void PlanBuilder::expire_pending() {
 }
 
 void PlanBuilder::predict_unmeasured_extents() {
-  for (const auto& [obj, cell] : unmeasured_) {
-    const AddressState& state = cell_state(cell);
-    if (state.live != obj || objects_[state.state].measured) continue;  // ended, or known
+  for (const auto& [obj, address] : unmeasured_) {
+    const AddressState* state = addresses_.find(address);
+    if (!state || state->live != obj || objects_[state->state].measured)
+      continue;  // ended, or known
     PlanObject& object = plan_.objects[obj];
     const ExtentClass& c = extent_class(object.bytes);
     if (c.blocks == 0) continue;
@@ -631,7 +671,10 @@ const Plan& PlanBuilder::finish_segment(bool last) {
 
   plan_.peak_live_bytes = peak_live_;
   ended_ = std::move(ended);
-  own_cells_.forget_released_if_many();
+  if (addresses_.size() > address_limit_) {
+    addresses_.forget_released();
+    address_limit_ = std::max(remembered_addresses_, 2 * addresses_.size());
+  }
   segment_open_ = false;
   return plan_;
 }

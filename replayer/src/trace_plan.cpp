@@ -43,13 +43,12 @@ TracePlan load_trace_plan(const std::filesystem::path& trace, std::string conten
     builder.expect_events(thread.index, thread.events);
   traces::Event event;
   uint64_t events = 0;
-  traces::AddressCells cells;  // a whole plan remembers every address
   std::optional<traces::ReadAhead> ahead;
-  if (read_ahead) ahead.emplace(reader, &cells);
+  if (read_ahead) ahead.emplace(reader);
   if (ahead) {
     // Where the read-ahead batch holds the events, a run at a time, as TraceSegments::next.
     for (std::span<const traces::Event> run; !(run = ahead->run()).empty();) {
-      builder.add_until_end(run.data(), ahead->run_cells(), run.size(), UINT64_MAX, kPrefetchEvent);
+      builder.add_until_end(run.data(), run.size(), UINT64_MAX, kPrefetchEvent);
       ahead->consume(run.size());
       events += run.size();
     }
@@ -71,7 +70,7 @@ TraceSegments::TraceSegments(const std::filesystem::path& trace, uint64_t segmen
                              bool read_ahead)
     : path_(trace),
       reader_(trace),
-      ahead_(read_ahead ? std::make_unique<traces::ReadAhead>(reader_, &cells_) : nullptr),
+      ahead_(read_ahead ? std::make_unique<traces::ReadAhead>(reader_) : nullptr),
       builder_(reader_.header().page_size),
       segment_events_(segment_events ? segment_events : 1) {
   const auto& threads = reader_.threads();
@@ -96,8 +95,8 @@ const Plan& TraceSegments::next() {
     for (;;) {
       const std::span<const traces::Event> run = ahead_->run();
       if (!(more = !run.empty())) break;
-      ahead_->consume(builder_.add_until_end(run.data(), ahead_->run_cells(), run.size(),
-                                             segment_events_, kPrefetchEvent));
+      ahead_->consume(
+          builder_.add_until_end(run.data(), run.size(), segment_events_, kPrefetchEvent));
       if (builder_.segment_may_end(segment_events_)) break;
     }
   } else {

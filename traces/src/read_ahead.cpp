@@ -2,10 +2,8 @@
 
 namespace mtreplay::traces {
 
-ReadAhead::ReadAhead(MergedReader& reader, AddressCells* cells) : cells_(cells) {
+ReadAhead::ReadAhead(MergedReader& reader) {
   for (auto& batch : batches_) batch.resize(kBatchEvents);
-  if (cells_)
-    for (auto& batch : cell_batches_) batch.resize(kBatchEvents);
   thread_ = std::thread([this, &reader] { produce(reader); });
 }
 
@@ -37,13 +35,8 @@ void ReadAhead::produce(MergedReader& reader) {
           last = true;
           break;
         }
-        if (cells_) {
-          cells_->cells_of(batch.data() + count, got,
-                           cell_batches_[index % kBatches].data() + count);
-        }
         count += static_cast<uint32_t>(got);
       }
-      if (cells_) cells_->forget_released_if_many();
     } catch (...) {
       error = std::current_exception();
       last = true;
@@ -77,7 +70,6 @@ bool ReadAhead::refill(Event& out) {
       ++taken_;
     }
     if (count == 0) continue;  // the last batch, empty
-    at_batch_ = batch;
     at_ = batches_[batch].data();
     end_ = at_ + count;
     out = *at_++;

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "mtreplay/replay/plan.hpp"
-#include "mtreplay/traces/address_cells.hpp"
 #include "mtreplay/traces/event.hpp"
 
 namespace mtreplay::replay {
@@ -43,11 +42,8 @@ class PlanBuilder {
   // add() of each of `count` events in turn until the segment may end after one
   // (segment_may_end(min_events)); returns how many were added. One call for a run of
   // events (a read-ahead batch), the event `prefetch_ahead` places on fetched ahead.
-  // `cells`, if not null, are the events' address cells, given out by the caller's
-  // traces::AddressCells (on the reading thread), which must have seen every event
-  // this builder is given, in order; null: the builder's own give them out.
-  size_t add_until_end(const traces::Event* events, const traces::EventCells* cells, size_t count,
-                       uint64_t min_events, uint32_t prefetch_ahead);
+  size_t add_until_end(const traces::Event* events, size_t count, uint64_t min_events,
+                       uint32_t prefetch_ahead);
   Plan finish();  // call once
 
   // Streaming (replayer/README.md, "Streaming"): the trace is planned as a sequence of
@@ -55,16 +51,13 @@ class PlanBuilder {
   // completed. Only the live objects and the segment's ops are held. Call before the
   // first add(), with the trace's number of recorded threads (every segment has them
   // all, in order of first appearance, as a whole plan does).
-  // A streamed plan forgets the addresses whose block was released once it remembers
-  // more than `remembered_addresses` and twice the others (traces::AddressCells; a
-  // program that keeps using fresh addresses would otherwise grow the table with the
-  // trace): a later free of such an address counts as an unknown free rather than a
-  // double free. A caller that gives the cells out (add_until_end) forgets with its own
-  // AddressCells, made with the same limit.
+  // A streamed plan forgets the addresses nothing lives at once it remembers more than
+  // `remembered_addresses` and twice the live ones (a program that keeps using fresh
+  // addresses would otherwise grow the table with the trace): a later free of such an
+  // address counts as an unknown free rather than a double free.
   static constexpr size_t kRememberedAddresses = size_t{1} << 19;
   void stream(uint32_t thread_count, size_t remembered_addresses = kRememberedAddresses);
-  // The addresses the builder's own AddressCells holds (add(), or a null `cells`).
-  size_t address_count() const { return own_cells_.size(); }
+  size_t address_count() const { return addresses_.size(); }
   // Whether the current segment may end after the last event added: at least
   // `min_events` in it, and no release waiting for its allocation (an inversion).
   bool segment_may_end(uint64_t min_events) const {
@@ -97,15 +90,43 @@ class PlanBuilder {
     uint32_t op;
     uint64_t time_ns;
     PlanKind kind;
-    // Whether its address had been freed before: nothing changes that while the release
-    // waits (an allocation of the address settles it), so it decides then whether an
-    // unmatched release is a double free.
-    bool was_freed;
   };
   struct AddressState {
     uint32_t live = kNoObject;
     uint32_t state : 31 = 0;  // of the live object: its ObjectState's index
     uint32_t was_freed : 1 = 0;
+  };
+  // Recorded address -> its state: open addressing with linear probing (one probe
+  // sequence in one array; std::unordered_map's node per address cost 11 % of
+  // planning). Address 0 is never a key: nothing lives there.
+  class AddressTable {
+   public:
+    AddressState* find(uint64_t address);
+    AddressState& operator[](uint64_t address);
+    size_t size() const { return used_; }
+    // Keeps only the addresses an object lives at.
+    void forget_released();
+
+   private:
+    // Neighbouring blocks (16-byte granules) land in neighbouring slots, as allocators
+    // hand out neighbouring addresses in a row: the table is walked like the heap was.
+    // Each table-sized window of the address space starts at a scrambled offset.
+    size_t home(uint64_t address) const {
+      const uint64_t granule = address >> 4;
+      const int bits = 64 - shift_;
+      return static_cast<size_t>(granule + (granule >> bits) * 0x9e3779b97f4a7c15ull) &
+             (slots_.size() - 1);
+    }
+    void grow();
+    void rebuild(size_t capacity, bool live_only);
+    struct Slot {
+      uint64_t address = 0;
+      AddressState state;
+    };
+    std::vector<Slot> slots_;
+    size_t used_ = 0;
+    int shift_ = 64;
+    AddressState zero_;
   };
   struct ThreadState {
     bool in_realloc = false;  // between kReallocBegin and its kRealloc
@@ -123,30 +144,24 @@ class PlanBuilder {
     return new_slot(recorded_thread);
   }
   uint32_t new_slot(uint32_t recorded_thread);  // a thread not seen yet, or beyond the table
-  void add_one(const traces::Event& event, traces::EventCells cells);
-  // The state of an address at `cell`; a fresh cell's is reset (its address is new, or
-  // the cell held an address forgotten since).
-  AddressState& cell_state(uint32_t cell) { return cell_states_[cell]; }
-  uint32_t open_cell(uint32_t out);
+  void add_one(const traces::Event& event);
   uint32_t append(uint32_t slot, PlanKind kind, uint8_t flags, uint64_t size, uint64_t aux);
-  uint32_t produce(uint32_t slot, uint32_t op_index, uint64_t address, uint32_t cell,
-                   uint64_t bytes, uint32_t align, PlanKind kind, uint64_t time_ns);
+  uint32_t produce(uint32_t slot, uint32_t op_index, uint64_t address, uint64_t bytes,
+                   uint32_t align, PlanKind kind, uint64_t time_ns);
   void touch(uint32_t slot, uint32_t op_index, uint32_t obj, uint32_t state);
-  // Releases the live object at the address of `cell` for a consumer, and its state's
-  // index in `state`; kNoObject when unknown.
-  uint32_t take(uint32_t cell, uint32_t& state);
+  // Releases the live object at `address` for a consumer, and its state's index in
+  // `state`; kNoObject when unknown.
+  uint32_t take(uint64_t address, uint32_t& state);
   uint32_t new_state();
   // Op `op_index` of `slot` ended the object whose state is `state`: a stage word that
   // was published is reset by it (streaming), and the state serves again.
   void end_state(uint32_t slot, uint32_t op_index, uint32_t state);
-  void remember_pending(uint64_t address, uint32_t cell, uint32_t slot, uint32_t op, uint64_t time,
-                        PlanKind kind);
-  void settle_pending(uint64_t address, uint32_t cell, uint32_t producer_slot, uint64_t time,
-                      uint32_t obj, uint32_t state);
-  void count_unmatched(const Pending& release);
-  void add_allocation(uint32_t slot, const traces::Event& e, uint32_t cell, PlanKind kind);
-  void add_realloc_end(uint32_t slot, const traces::Event& e, traces::EventCells cells,
-                       PlanKind kind);
+  void remember_pending(uint64_t address, uint32_t slot, uint32_t op, uint64_t time, PlanKind kind);
+  void settle_pending(uint64_t address, uint32_t producer_slot, uint64_t time, uint32_t obj,
+                      uint32_t state);
+  void count_unmatched(uint64_t address, PlanKind kind);
+  void add_allocation(uint32_t slot, const traces::Event& e, PlanKind kind);
+  void add_realloc_end(uint32_t slot, const traces::Event& e, PlanKind kind);
   void group_objects_by_producer();
   uint32_t new_object_id(uint32_t slot);
   void expire_pending();
@@ -172,8 +187,7 @@ class PlanBuilder {
   std::vector<uint64_t> expected_events_;  // [recorded thread], from expect_events
   std::unordered_map<uint32_t, uint32_t> slots_;
   uint32_t slot_count_ = 0;
-  std::vector<AddressState> cell_states_;  // [address cell]
-  traces::AddressCells own_cells_;         // for add() and a null `cells`
+  AddressTable addresses_;
   std::unordered_map<uint64_t, std::vector<Pending>> pending_;
 
   // Streaming. Ids are handed out in blocks of kIdBlock per producing thread (so that
@@ -181,6 +195,8 @@ class PlanBuilder {
   // object's id returns to its block's thread for the next segments.
   static constexpr uint32_t kIdBlock = 16;
   bool streaming_ = false;
+  size_t address_limit_ = 0;  // forget released addresses past this many
+  size_t remembered_addresses_ = kRememberedAddresses;
   bool segment_open_ = true;  // false once finish_segment handed out its plan
   // A large block's kTouched event comes just before its release, often segments after
   // the one that made it, when its allocation (and the touch the replay does there) has
@@ -191,7 +207,7 @@ class PlanBuilder {
     double used = 0;  // sum of used / bytes
     uint64_t blocks = 0;
   };
-  std::vector<std::pair<uint32_t, uint32_t>> unmeasured_;  // (object, address cell)
+  std::vector<std::pair<uint32_t, uint64_t>> unmeasured_;  // (object, address)
   ExtentClass extent_classes_[64] = {};
   ExtentClass& extent_class(uint64_t bytes) { return extent_classes_[63 - __builtin_clzll(bytes)]; }
   void predict_unmeasured_extents();

@@ -57,9 +57,6 @@ class TraceSegments {
  private:
   std::filesystem::path path_;
   traces::MergedReader reader_;
-  // The events' address cells, given out on the reading thread (as the builder's own
-  // would be without it: the same limit).
-  traces::AddressCells cells_{PlanBuilder::kRememberedAddresses};
   std::unique_ptr<traces::ReadAhead> ahead_;  // reads reader_ on a thread of its own
   PlanBuilder builder_;
   uint64_t segment_events_;

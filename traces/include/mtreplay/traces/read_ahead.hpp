@@ -1,9 +1,7 @@
 // A MergedReader's events, decoded and merged on a thread of its own a few batches
 // ahead of the one consuming them. Decoding and merging are about a third of the time
 // it takes to plan a trace (BENCHMARKS.md, "Scale"); on a second core they overlap the
-// plan builder's work instead of adding to it. Given an AddressCells, the reading
-// thread also gives each event the cells of its addresses (the builder's lookups), for
-// the same reason.
+// plan builder's work instead of adding to it.
 #pragma once
 
 #include <condition_variable>
@@ -14,7 +12,6 @@
 #include <thread>
 #include <vector>
 
-#include "mtreplay/traces/address_cells.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
 
 namespace mtreplay::traces {
@@ -23,7 +20,7 @@ class ReadAhead {
  public:
   // Starts reading `reader`, which only the read-ahead thread uses from now on (its
   // header, summary and threads, known at construction, stay readable).
-  explicit ReadAhead(MergedReader& reader, AddressCells* cells = nullptr);
+  explicit ReadAhead(MergedReader& reader);
   ~ReadAhead();  // stops the thread; the events not consumed are dropped
   ReadAhead(const ReadAhead&) = delete;
   ReadAhead& operator=(const ReadAhead&) = delete;
@@ -49,10 +46,6 @@ class ReadAhead {
     }
     return {at_, static_cast<size_t>(end_ - at_)};
   }
-  // With an AddressCells: the cells of the events run() gives, one for one.
-  const EventCells* run_cells() const {
-    return cells_ ? cell_batches_[at_batch_].data() + (at_ - batches_[at_batch_].data()) : nullptr;
-  }
   // Takes `count` of the events run() gave.
   void consume(size_t count) { at_ += count; }
 
@@ -64,9 +57,6 @@ class ReadAhead {
   void produce(MergedReader& reader);
 
   std::vector<Event> batches_[kBatches];
-  AddressCells* cells_ = nullptr;  // used by the reading thread only
-  std::vector<EventCells> cell_batches_[kBatches];
-  uint32_t at_batch_ = 0;
   uint32_t filled_[kBatches] = {};
   const Event* at_ = nullptr;
   const Event* end_ = nullptr;
