@@ -2,11 +2,12 @@
 // the events/s a trace is decoded and merged at (with and without the read-ahead
 // thread), and planned into segment images at (the same). BENCHMARKS.md, "Scale".
 //
-// usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT]
+// usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT] [--every K]
 //        plan_rate TRACE --digest [--segment-events N]
 // Prints one JSON line per variant: medians over the rounds, which interleave variants.
 // Variant `zstd` only decompresses the trace's frames, one after the other, with no
 // decoding: the physical limit of reading (the "beside zstd's decompression").
+// --every K also prints, for plan-read-ahead, the rate of each run of K segments.
 // --digest prints a hash of the bytes of every segment image of the streamed plan and
 // of the whole plan's image instead: a change to the planner must leave them as they were.
 #include <fcntl.h>
@@ -129,14 +130,33 @@ struct Buffer {
 };
 
 // As the parent of `mtreplay replay --plan stream` does: every segment planned and its
-// image written into a mapped memfd, the halves taking turns.
-uint64_t plan_all(const std::string& trace, uint64_t segment_events, bool ahead) {
+// image written into a mapped memfd, the halves taking turns. With `every` > 0, the
+// planning rate of each run of that many segments is printed as it ends: whether
+// planning gets dearer as the trace goes on.
+uint64_t plan_all(const std::string& trace, uint64_t segment_events, bool ahead,
+                  uint32_t every = 0) {
   replay::TraceSegments segments(trace, segment_events, ahead);
   Buffer buffer;
+  auto since = std::chrono::steady_clock::now();
+  double cpu_since = cpu_seconds();
+  uint64_t ops_since = 0;
   for (uint32_t index = 0;; ++index) {
     const replay::Plan& plan = segments.next();
     replay::write_plan_image_to(buffer.fd, plan, false, false, buffer.offset(index), buffer.base,
                                 buffer.half);
+    ops_since += plan.op_count;
+    if (every > 0 && ((index + 1) % every == 0 || plan.last_segment)) {
+      const auto now = std::chrono::steady_clock::now();
+      const double wall = std::chrono::duration<double>(now - since).count();
+      const double cpu = cpu_seconds();
+      fmt::print(
+          "{{\"segments_to\": {}, \"ops\": {}, \"wall_s\": {:.3f}, \"cpu_s\": {:.3f}, "
+          "\"ns_per_op\": {:.1f}}}\n",
+          index + 1, ops_since, wall, cpu - cpu_since,
+          ops_since ? wall * 1e9 / static_cast<double>(ops_since) : 0.0);
+      std::fflush(stdout);
+      since = now, cpu_since = cpu, ops_since = 0;
+    }
     if (plan.last_segment) break;
   }
   return segments.identity("not hashed").events;
@@ -203,7 +223,8 @@ int main(int argc, char** argv) {
   if (argc < 2) {
     fmt::print(
         stderr,
-        "usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT] [--digest]\n");
+        "usage: plan_rate TRACE [--rounds N] [--segment-events N] [--only VARIANT] [--every K] "
+        "[--digest]\n");
     return 2;
   }
   std::string trace = argv[1];
@@ -211,6 +232,7 @@ int main(int argc, char** argv) {
   uint64_t segment_events = 1'000'000;
   std::string only;
   bool want_digest = false;
+  uint32_t every = 0;
   for (int i = 2; i < argc; ++i) {
     const bool has_value = i + 1 < argc;
     if (std::strcmp(argv[i], "--digest") == 0) {
@@ -219,6 +241,8 @@ int main(int argc, char** argv) {
       rounds = static_cast<unsigned>(std::atoi(argv[++i]));
     } else if (std::strcmp(argv[i], "--segment-events") == 0 && has_value) {
       segment_events = std::strtoull(argv[++i], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--every") == 0 && has_value) {
+      every = static_cast<uint32_t>(std::atoi(argv[++i]));
     } else if (std::strcmp(argv[i], "--only") == 0 && has_value) {
       only = argv[++i];
     }
@@ -236,7 +260,7 @@ int main(int argc, char** argv) {
       {"read", [&] { return read_all(trace, false); }},
       {"read-ahead", [&] { return read_all(trace, true); }},
       {"plan", [&] { return plan_all(trace, segment_events, false); }},
-      {"plan-read-ahead", [&] { return plan_all(trace, segment_events, true); }},
+      {"plan-read-ahead", [&] { return plan_all(trace, segment_events, true, every); }},
   };
   std::erase_if(variants, [&](const auto& v) { return !only.empty() && v.first != only; });
   if (variants.empty()) {
