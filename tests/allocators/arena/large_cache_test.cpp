@@ -82,8 +82,8 @@ TEST_F(ArenaLargeCache, AFreedBlockIsReusedWithItsPagesAndCallocZeroesIt) {
 
 // Fresh large mappings carry no MADV_HUGEPAGE, not even once blocks were freed: where
 // huge pages are always on, blocks written through took 0.88x glibc's time without it
-// and 1.02-1.21x with it, and blocks touched at one byte each 3.4 MiB of peak RSS
-// against 27.7 (BENCHMARKS.md, #14, Session 13).
+// and 1.02-1.21x with it, and blocks touched at one byte each peaked at 3.4 MiB of RSS
+// without it against 27.7 with it (BENCHMARKS.md, #14, Session 13).
 TEST_F(ArenaLargeCache, FreshMappingsAreNotAdvisedHugePages) {
   arena_free(launder(arena_malloc(8 * kMiB)));
   arena_trim();  // the next block is a fresh mapping, not the cached one
