@@ -238,7 +238,7 @@ int mtreplay::cli::run_replay(Args args) {
       "segment after segment in memory bounded by a segment and the live objects (any "
       "length; not cached); auto: stream when the whole plan would not fit comfortably "
       "in the memory available")(
-      "segment-events", po::value<uint64_t>()->default_value(1'000'000),
+      "segment-events", po::value<uint64_t>()->default_value(kDefaultSegmentEvents),
       "--plan stream: events per segment (a segment ends where no free waits for its "
       "allocation)")(
       "plan-ahead", po::value<std::string>()->default_value("auto"),

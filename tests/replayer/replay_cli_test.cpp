@@ -631,4 +631,19 @@ TEST_F(ReplayCli, PlanCacheKeepsTheRecentlyUsedWithinItsLimit) {
 }
 
 }  // namespace
+// Without --segment-events a streamed plan is cut every 65536 events (the documented
+// default, kDefaultSegmentEvents: a segment's plan then stays in the planning core's L2).
+TEST_F(ReplayCli, StreamedPlansHaveDefaultSizedSegments) {
+  TraceScript s;
+  constexpr uint64_t kPairs = 70'000, kDefaultSegmentEvents = 65'536;
+  for (uint64_t i = 0; i < kPairs; ++i)
+    s.malloc(i % 2, 64, 0x1000 + i * 64).free(i % 2, 0x1000 + i * 64);
+  const fs::path trace = write(s, "default-segments");
+  auto doc = replay_json(trace, "--allocator glibc --plan stream --verify");
+  ASSERT_EQ(doc["runs"][0]["status"], "ok") << doc["runs"][0]["error"];
+  const uint64_t events = 2 * kPairs;
+  EXPECT_EQ(doc["runs"][0]["plan_segments"].get<uint64_t>(),
+            (events + kDefaultSegmentEvents - 1) / kDefaultSegmentEvents);
+}
+
 }  // namespace mtreplay::replay::test

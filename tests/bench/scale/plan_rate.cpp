@@ -229,7 +229,7 @@ int main(int argc, char** argv) {
   }
   std::string trace = argv[1];
   unsigned rounds = 3;
-  uint64_t segment_events = 1'000'000;
+  uint64_t segment_events = replay::kDefaultSegmentEvents;
   std::string only;
   bool want_digest = false;
   uint32_t every = 0;

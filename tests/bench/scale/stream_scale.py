@@ -80,7 +80,8 @@ def main():
     ap.add_argument("traces", nargs="+")
     ap.add_argument("--plans", default="stream,memory")
     ap.add_argument("--allocator", default="glibc")
-    ap.add_argument("--segment-events", type=int, default=1_000_000)
+    ap.add_argument("--segment-events", type=int, default=65536,
+                    help="as mtreplay replay's default")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--extra", default="", help="more `mtreplay replay` options")
     args = ap.parse_args()

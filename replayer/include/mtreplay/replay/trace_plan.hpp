@@ -39,6 +39,14 @@ struct TracePlan {
 TracePlan load_trace_plan(const std::filesystem::path& trace, std::string content_hash = {},
                           bool read_ahead = true);
 
+// --segment-events' default. Planning a segment writes about 56 bytes an op into the
+// builder's arrays and then its image: at this length both stay in the planning core's
+// L2 cache (4 MiB here) with the address table, where segments of 10^6 events went
+// through L3 and the streamed 10^9-event replay waited twice as long for its planning.
+// Shorter segments make the replay's threads meet more often: at 32768 the replay of
+// 10^8 events itself took 13 % longer (BENCHMARKS.md "Scale", Session 14).
+inline constexpr uint64_t kDefaultSegmentEvents = 65536;
+
 // A trace planned segment after segment (--plan stream, replayer/README.md): memory
 // bounded by a segment of `segment_events` events and the objects live across it.
 class TraceSegments {
