@@ -37,8 +37,9 @@ bool is_realloc_kind(PlanKind kind) {
 
 }  // namespace
 
-// Inlined into the builder's loop: one of each per event, and as calls they cost a
-// tenth of the builder's instructions (the table's base and mask reloaded each time).
+// Inlined into the builder's loop, which makes one of these lookups an event: as calls
+// (flatten left them so), their entries and the reloads of the table's base and mask
+// were 2.6 % of the builder thread's instructions.
 [[gnu::always_inline]] inline PlanBuilder::AddressState* PlanBuilder::AddressTable::find(
     uint64_t address) {
   if (address == 0) return &zero_;

@@ -630,7 +630,6 @@ TEST_F(ReplayCli, PlanCacheKeepsTheRecentlyUsedWithinItsLimit) {
   EXPECT_EQ(std::count(said.err.begin(), said.err.end(), '\n'), 1) << said.err;
 }
 
-}  // namespace
 // Without --segment-events a streamed plan is cut every 65536 events (the documented
 // default, kDefaultSegmentEvents: a segment's plan then stays in the planning core's L2).
 TEST_F(ReplayCli, StreamedPlansHaveDefaultSizedSegments) {
@@ -646,4 +645,5 @@ TEST_F(ReplayCli, StreamedPlansHaveDefaultSizedSegments) {
             (events + kDefaultSegmentEvents - 1) / kDefaultSegmentEvents);
 }
 
+}  // namespace
 }  // namespace mtreplay::replay::test
