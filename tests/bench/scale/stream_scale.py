@@ -46,7 +46,9 @@ def run(binary, trace, plan, allocator, segment_events, extra):
         out = os.path.join(tmp, "r.json")
         mode, _, ahead = plan.partition(":")
         cmd = [binary, "replay", trace, "--quiet", "--no-cache", "--plan", mode,
-               "--allocator", allocator, "--json", out, "--segment-events", str(segment_events)]
+               "--allocator", allocator, "--json", out]
+        if segment_events:
+            cmd += ["--segment-events", str(segment_events)]
         if ahead:
             cmd += ["--plan-ahead", ahead]
         cmd += extra.split()
@@ -80,8 +82,8 @@ def main():
     ap.add_argument("traces", nargs="+")
     ap.add_argument("--plans", default="stream,memory")
     ap.add_argument("--allocator", default="glibc")
-    ap.add_argument("--segment-events", type=int, default=65536,
-                    help="as mtreplay replay's default")
+    ap.add_argument("--segment-events", type=int, default=None,
+                    help="default: mtreplay replay's own")
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--extra", default="", help="more `mtreplay replay` options")
     args = ap.parse_args()
