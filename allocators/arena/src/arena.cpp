@@ -514,6 +514,7 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   span->reciprocal = info.reciprocal;
   span->capacity = info.blocks;
   span->free_count = info.blocks;
+  span->full_at_refill = 0;
   store_remote_state(*span, kUnowned);
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
     const std::size_t low = w * 64;
@@ -594,6 +595,7 @@ Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span
     if (span == nullptr) return nullptr;
   }
   span->inbox = inbox;
+  span->full_at_refill = 0;
   __atomic_store_n(&span->owner, owner, __ATOMIC_RELAXED);
   collect_remote_frees(*span);
   // From now on a remote free pushes the slab onto `inbox` (one that set its bit since
@@ -607,6 +609,7 @@ void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** in
   if (span->listed) unlink(arena.partial[cls], span);
   if (arena.empty_slab[cls] == span) arena.empty_slab[cls] = nullptr;
   span->inbox = inbox;
+  span->full_at_refill = 0;
   __atomic_store_n(&span->owner, owner, __ATOMIC_RELAXED);
   collect_remote_frees(*span);
   store_remote_state(*span, kOwned);

@@ -73,9 +73,14 @@ struct alignas(64) Span {
   std::uint32_t reciprocal;
   std::uint16_t capacity;
   std::uint16_t free_count;  // bits set in the free words
-  // Free runs: how many of its pages may still be resident (their bits set in the
-  // segment's dirty_bits), so that purging and its allowance count only those.
-  std::uint16_t dirty_pages;
+  union {
+    // Free runs: how many of its pages may still be resident (their bits set in the
+    // segment's dirty_bits), so that purging and its allowance count only those.
+    std::uint16_t dirty_pages;
+    // Owned slabs: 1 when the last refill of its class found it full (see
+    // hand_over_full_slabs).
+    std::uint16_t full_at_refill;
+  };
   std::uint8_t size_class;
   // Slabs: RemoteState, how other threads' frees reach the blocks they set in
   // remote_bits (see there). Changed with atomic instructions only.

@@ -17,6 +17,7 @@
 #include "arena.hpp"
 #include "arena/arena.h"
 #include "config.hpp"
+#include "segment_map.hpp"
 
 namespace {
 
@@ -410,6 +411,44 @@ TEST(ArenaMemory, BlocksFreedIntoFullSlabsAreReusedBeforeNewSlabs) {
   worker.join();
 }
 
+// A refill hands a full slab of the thread's over (unowned, for other threads' frees to
+// bring back) only at the second refill in a row that finds it full: a thread that frees
+// into its own slabs keeps them, and its frees take no lock.
+TEST(ArenaMemory, FullSlabsAreHandedOverAtTheSecondRefillInARowThatFindsThemFull) {
+  std::thread worker([] {              // a fresh thread heap
+    constexpr std::size_t kSize = 48;  // one-page slabs
+    auto slab = [](void* p) { return arena::slab_map_find(reinterpret_cast<std::uintptr_t>(p)); };
+    auto owned = [](const arena::Span* span) {
+      return __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != 0;
+    };
+    std::vector<void*> blocks;
+    // Mallocs until one comes from a slab other than `current`; returns that slab.
+    auto fill = [&](const arena::Span* current) {
+      for (;;) {
+        blocks.push_back(arena_malloc(kSize));
+        if (slab(blocks.back()) != current) return slab(blocks.back());
+      }
+    };
+    blocks.push_back(arena_malloc(kSize));
+    arena::Span* a = slab(blocks.back());
+    arena::Span* b = fill(a);  // refill 1 finds `a` full
+    EXPECT_TRUE(owned(a));
+    arena_free(blocks[1]);  // into `a`: the thread uses it
+    blocks[1] = nullptr;
+    arena::Span* c = fill(b);  // refill 2 finds `b` full, `a` not
+    ASSERT_NE(c, a);
+    EXPECT_EQ(fill(c), a);     // `c` filled: `a`'s free block next
+    arena::Span* d = fill(a);  // refill 3 finds `a`, `b`, `c` full
+    ASSERT_NE(d, b);
+    ASSERT_NE(d, c);
+    EXPECT_FALSE(owned(b));  // full at refills 2 and 3
+    EXPECT_TRUE(owned(a));   // freed into after refill 1
+    EXPECT_TRUE(owned(c));   // full at refill 3 only
+    for (void* p : blocks) arena_free(p);
+  });
+  worker.join();
+}
+
 // Free pages are dirty (resident, counted against the purge allowance) only if they were
 // in use since the last purge: a freed medium block merged with clean neighbours adds its
 // own pages, not theirs, and the next request of that size takes those resident pages
@@ -498,6 +537,42 @@ class ArenaPlacementMiddle : public ArenaPlacement {
 class ArenaKeptEmptySlabs : public ArenaPlacement {
   std::size_t arena_slot() const override { return arena::kMaxArenas - 4; }
 };
+// A slab's next block comes from the bitmap word the class's last one came from (the
+// thread's hint), or else from the next word with a free block round the bitmap: blocks
+// freed behind that word are found again, and every free block is handed out once.
+class ArenaTakeBlock : public ArenaPlacement {
+  std::size_t arena_slot() const override { return arena::kMaxArenas - 5; }
+};
+TEST_F(ArenaTakeBlock, FromTheWordOfTheLastBlockThenRoundTheBitmap) {
+  arena::Span* inbox = nullptr;
+  const std::size_t cls = arena::size_class_of(16);  // 256 blocks: four words
+  arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox);
+  ASSERT_NE(slab, nullptr);
+  ASSERT_EQ(slab->capacity, arena::kMaxBlocksPerSlab);
+  std::uint8_t hint = 0;
+  auto index_of = [&](void* p) { return (reinterpret_cast<std::uintptr_t>(p) - slab->start) / 16; };
+  auto give_back = [&](std::size_t index) {  // what the owner's free does to the bits
+    slab->bits[index / 64].free |= std::uint64_t{1} << (index % 64);
+    ++slab->free_count;
+  };
+  for (std::size_t i = 0; i < arena::kMaxBlocksPerSlab; ++i) {
+    EXPECT_EQ(index_of(arena::take_block(*slab, hint)), i);
+  }
+  EXPECT_EQ(slab->free_count, 0u);
+  for (std::size_t i : {200, 140, 3, 70}) give_back(i);
+  EXPECT_EQ(index_of(arena::take_block(*slab, hint)), 200u);  // the word of the last: the fourth
+  EXPECT_EQ(index_of(arena::take_block(*slab, hint)), 3u);    // round to the first
+  give_back(250);
+  EXPECT_EQ(index_of(arena::take_block(*slab, hint)),
+            70u);  // on from there, not back to the fourth
+  EXPECT_EQ(index_of(arena::take_block(*slab, hint)), 140u);
+  EXPECT_EQ(index_of(arena::take_block(*slab, hint)), 250u);
+  EXPECT_EQ(slab->free_count, 0u);
+  ASSERT_TRUE(arena::give_up_ownership(*slab));
+  for (std::size_t i = 0; i < arena::kMaxBlocksPerSlab; ++i) give_back(i);
+  arena::disown_slab(*arena_, slab);
+}
+
 TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
   arena::Span* inbox = nullptr;
   for (const std::size_t size : {std::size_t{512}, std::size_t{1024}, std::size_t{16384}}) {
@@ -524,7 +599,8 @@ TEST_F(ArenaKeptEmptySlabs, SlabsOtherThreadsEmptyAreKeptWhateverTheirSize) {
   const std::size_t cls = arena::size_class_of(16384);
   arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox);
   ASSERT_NE(slab, nullptr);
-  void* block = arena::take_block(*slab);
+  std::uint8_t hint = 0;
+  void* block = arena::take_block(*slab, hint);
   ASSERT_TRUE(arena::give_up_ownership(*slab));
   arena::disown_slab(*arena_, slab);  // one block still in use: listed, not empty
   const std::size_t in_use = arena_->pages_in_use;
