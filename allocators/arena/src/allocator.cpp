@@ -15,6 +15,7 @@
 #include "arena.hpp"
 #include "arena/arena.h"
 #include "large_blocks.hpp"
+#include "medium_cache.hpp"
 #include "meta_pool.hpp"
 #include "os.hpp"
 #include "segment_map.hpp"
@@ -86,6 +87,7 @@ struct ThreadHeap {
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
   Span* inbox;                 // slabs with remote frees to collect (pushed by other threads)
+  MediumCache medium;
   RemoteBatch remote;
 };
 constinit thread_local ThreadHeap heap __attribute__((tls_model("initial-exec"))) = {};
@@ -260,6 +262,17 @@ void drain_inbox() {
 
 void flush_remote_frees();
 
+// Gives a block the thread's cache kept (claimed) back to its arena.
+void release_claimed_medium(Span* span) {
+  Arena& arena = *span->segment->arena;  // fixed while one of its blocks is in use
+  LockGuard guard(arena.lock);
+  release_block(arena, {span, 0});
+}
+
+void release_cached_medium() {
+  heap.medium.drain(release_claimed_medium);
+}
+
 // Thread exit: the blocks it freed for others go back, and its slabs go back to their
 // arenas for others to adopt. A kQueued slab cannot be given up: it is in the inbox or
 // about to be (a remote free between its state change and its push, which takes a few
@@ -267,6 +280,7 @@ void flush_remote_frees();
 // is given up. Then no free can push onto this thread's inbox any more.
 void release_thread_heap(void*) {
   flush_remote_frees();
+  release_cached_medium();
   for (bool kept = true; kept;) {
     drain_inbox();
     kept = false;
@@ -472,11 +486,17 @@ inline void* allocate_small(std::size_t size_class) {
 }
 
 void* allocate_medium(std::size_t bytes, std::size_t alignment) {
+  const std::size_t pages = bytes == 0 ? 1 : pages_for(bytes);
+  std::uint64_t cacheable_by = 0;  // the blocks of a thread's cache are page-aligned
+  if (pages <= MediumCache::kMaxPages && alignment == kPageSize) {
+    if (Span* span = heap.medium.take(pages)) return reinterpret_cast<void*>(span_start(*span));
+    register_heap();  // its exit gives the cache back
+    cacheable_by = heap.id;
+  }
   if (heap.remote.count != 0) flush_remote_frees();
   large_blocks().decay();  // a look at the clock only when large blocks are cached
   Arena& arena = lock_own_arena();
-  const std::size_t pages = bytes == 0 ? 1 : pages_for(bytes);
-  void* p = medium_allocate(arena, pages, alignment >> kPageShift);
+  void* p = medium_allocate(arena, pages, alignment >> kPageShift, cacheable_by);
   arena.lock.unlock();
   return p != nullptr ? p : no_memory();
 }
@@ -747,6 +767,22 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   return true;
 }
 
+// A medium block this thread allocated (medium.allocated_by) goes to its cache, claimed
+// there; the oldest block in the cache goes back to its arena when there is no room.
+// `span` is the page's entry in `seg` for `address`. Its fields were written before the
+// block was handed out (the program's hand-over of a block orders those writes before
+// this free), unless `address` is no live medium block of this thread's: then one of
+// the checks fails and the locked path names the error.
+inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
+  if (span == nullptr || span->kind != SpanKind::kMedium || span->medium.allocated_by != heap.id ||
+      span->segment != &seg || span_start(*span) != address || !heap.registered)
+    return false;  // not registered: its exit has given the cache back already
+  if (!claim_medium_free(*span))
+    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  if (Span* evicted = heap.medium.keep(span)) release_claimed_medium(evicted);
+  return true;
+}
+
 // A free that needs the arena lock: a medium block, a block of an unowned slab (adopted
 // by a thread that allocates in its class), or a pointer the lock-free paths refused
 // (the checks here name the error). Apart from release_slow, whose remote frees then
@@ -772,6 +808,10 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
       die("adopted slab refused a block it holds");
     return;
   }
+  if (span->kind == SpanKind::kMedium && !claim_medium_free(*span)) {
+    arena->lock.unlock();  // freed meanwhile into a thread's cache
+    reject("free", true, p);
+  }
   release_block(*arena, block);
   arena->lock.unlock();
 }
@@ -796,6 +836,7 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   Span* entry = page_span(*seg, page);
   // The guess was another slab's (one 2 GiB away took the entry over), or stale.
   if (release_own(entry, address)) return;
+  if (cache_medium(*seg, entry, address)) return;
   if (defer_remote_free(*seg, entry, address)) return;
   release_locked(seg, p);
 }
@@ -977,6 +1018,7 @@ void arena_get_stats(struct arena_stats* out) noexcept {
 
 void arena_trim(void) noexcept {
   flush_remote_frees();
+  release_cached_medium();
   large_blocks().release_cached();
   for (Arena& a : arenas) {
     LockGuard guard(a.lock);

@@ -650,11 +650,22 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
   // Session 10). The slabs to change are chained through remote_next, which only an
   // inbox of a thread the child does not have used.
   Span* orphans = nullptr;
+  Span* orphaned_medium = nullptr;
   for (Segment* seg = arena.segments; seg != nullptr; seg = seg->next) {
     for (std::size_t page = 0; page < kPagesPerSegment;) {
       Span* span = span_covering(*seg, page);
       if (span == nullptr) break;  // cannot happen: every first page is current
       page += span->page_count;
+      if (span->kind == SpanKind::kMedium) {
+        // Freed into the cache of a thread the child does not have (or claimed on the way
+        // there): given back below. The survivor's own cache stays its own.
+        if (__atomic_load_n(&span->medium.freed, __ATOMIC_RELAXED) != 0 &&
+            span->medium.allocated_by != survivor) {
+          span->remote_next = orphaned_medium;
+          orphaned_medium = span;
+        }
+        continue;
+      }
       if (span->kind != SpanKind::kSlab) continue;
       const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_RELAXED);
       if (owner == survivor) {
@@ -669,6 +680,12 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
       span->remote_next = orphans;
       orphans = span;
     }
+  }
+  while (orphaned_medium != nullptr) {
+    Span* span = orphaned_medium;
+    orphaned_medium = span->remote_next;
+    span->remote_next = nullptr;
+    give_pages(arena, span);
   }
   while (orphans != nullptr) {
     Span* span = orphans;
@@ -690,11 +707,14 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
   }
 }
 
-void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages) {
+void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages,
+                      std::uint64_t allocated_by) {
   const std::size_t extra = align_pages > 1 ? align_pages - 1 : 0;
   Span* span = take_pages(arena, pages + extra);
   if (span == nullptr) return nullptr;
   span->kind = SpanKind::kMedium;
+  __atomic_store_n(&span->medium.freed, 0, __ATOMIC_RELAXED);
+  span->medium.allocated_by = allocated_by;
   if (extra != 0) {
     // Over-allocated for alignment: give the pages before and after back.
     const std::uintptr_t start = span_start(*span);
@@ -733,6 +753,9 @@ BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double
   const std::uintptr_t start = span_start(*span);
   if (span->kind == SpanKind::kMedium) {
     if (address != start) return {};
+    // In the cache of the thread that freed it.
+    double_free = __atomic_load_n(&span->medium.freed, __ATOMIC_ACQUIRE) != 0;
+    if (double_free) return {};
     return {span, 0};
   }
   if (span->kind != SpanKind::kSlab) return {};

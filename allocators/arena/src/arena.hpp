@@ -75,10 +75,10 @@ inline bool give_up_ownership(Span& span) {
 // takes it over, so its next frees and allocations there need no lock. `span` is an
 // unowned slab of this arena with at least one block in use.
 void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** inbox);
-// In a forked child: slabs owned by threads that did not survive become unowned, and the
-// survivor's slabs with remote frees pending go on `survivor_inbox` (emptied by the
-// caller first): the inbox is rebuilt from the slabs themselves, not trusted as the
-// fork found it.
+// In a forked child: slabs owned by threads that did not survive become unowned, the
+// medium blocks in their caches go back to the page heap, and the survivor's slabs with remote
+// frees pending go on `survivor_inbox` (emptied by the caller first): the inbox is rebuilt from the
+// slabs themselves, not trusted as the fork found it.
 void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox);
 // Owner only: moves blocks other threads freed into the free bits; returns how many.
 std::size_t collect_remote_frees(Span& span);
@@ -123,8 +123,10 @@ inline void* take_block(Span& span, std::uint8_t& hint) {
   return reinterpret_cast<void*>(span.start + index * span.block_size);
 }
 
-// nullptr when memory runs out.
-void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages);
+// nullptr when memory runs out. `allocated_by`: the heap id of a thread that may keep the
+// block in its cache once it frees it (0: none).
+void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages,
+                      std::uint64_t allocated_by = 0);
 
 // The span of a block this segment handed out, or nullptr when `address` is not the
 // start of a live block here; `double_free` tells a freed block from a foreign one.
@@ -134,7 +136,7 @@ struct BlockRef {
 };
 BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free);
 
-// Frees a block find_block found.
+// Frees a block find_block found (a medium block claimed by claim_medium_free first).
 void release_block(Arena& arena, BlockRef block);
 std::size_t block_usable_size(const BlockRef& block);
 // Grows or shrinks a medium block without moving it; false when the next pages are taken.

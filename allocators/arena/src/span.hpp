@@ -96,8 +96,17 @@ struct alignas(64) Span {
   // goes back to that arena's spares and describes its pages only, whatever it
   // describes now, so a remote free may lock the arena without reading `segment`.
   std::uint8_t arena_index;
-  std::uint64_t remote_bits[kBitmapWords];  // a subset of the pending bits
-  Span** inbox;                             // the owner's
+  union {
+    std::uint64_t remote_bits[kBitmapWords];  // slabs: a subset of the pending bits
+    struct {
+      // Set (claim_medium_free) by the free that takes the block, cleared when it is
+      // handed out again from a thread's cache: a second free finds it set.
+      std::uint64_t freed;
+      // The heap id of the thread that allocated it (0: none, or not to be cached).
+      std::uint64_t allocated_by;
+    } medium;  // medium blocks
+  };
+  Span** inbox;  // the owner's
   Span* remote_next;
   // Owned slabs: the owner's list of its slabs of this class, full or not (walked only
   // at a refill and at thread exit).
@@ -121,6 +130,14 @@ inline void store_remote_state(Span& span, std::uint8_t state) {
 inline bool change_remote_state(Span& span, std::uint8_t from, std::uint8_t to) {
   return __atomic_compare_exchange_n(&span.remote_state, &from, to, false, __ATOMIC_SEQ_CST,
                                      __ATOMIC_SEQ_CST);
+}
+
+// A medium block's free takes it (false: it was freed already). Against two frees at
+// once, one of them without a lock (a thread's cache of medium blocks).
+inline bool claim_medium_free(Span& span) {
+  std::uint64_t expected = 0;
+  return __atomic_compare_exchange_n(&span.medium.freed, &expected, 1, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_RELAXED);
 }
 
 // Relaxed atomic access to words that one thread writes while others may read them.

@@ -53,6 +53,28 @@ TEST_F(ArenaDeathTest, DoubleFreeOfEveryKindIsCaught) {
   }
 }
 
+// A medium block its own thread frees waits in that thread's cache for the next malloc
+// of its size, still in use as far as its arena knows: a second free by either thread,
+// a realloc and a size query of it are caught all the same.
+TEST_F(ArenaDeathTest, MediumBlocksInAThreadsCacheAreCaughtWhenFreedAgain) {
+  constexpr std::size_t kSize = 20000;  // 5 pages: cached
+  auto* p = static_cast<char*>(arena_malloc(kSize));
+  arena_free(p);
+  EXPECT_DEATH(arena_free(launder(p)), "^arena: free\\(\\): double free " + hex(p) + "\n$");
+  EXPECT_DEATH(
+      {
+        std::thread t{[&] { arena_free(launder(p)); }};
+        t.join();
+      },
+      "^arena: free\\(\\): double free " + hex(p) + "\n$");
+  EXPECT_DEATH(arena_realloc(launder(p), 100),
+               "^arena: realloc\\(\\): double free " + hex(p) + "\n$");
+  EXPECT_DEATH(arena_malloc_usable_size(launder(p)),
+               "^arena: malloc_usable_size\\(\\): double free " + hex(p) + "\n$");
+  EXPECT_EQ(arena_malloc(kSize), p);  // handed out again, live: freed once more without a fuss
+  arena_free(p);
+}
+
 TEST_F(ArenaDeathTest, PointersItNeverReturned) {
   auto* small = static_cast<char*>(arena_malloc(64));
   auto* medium = static_cast<char*>(arena_malloc(50000));

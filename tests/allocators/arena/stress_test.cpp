@@ -46,8 +46,15 @@ std::size_t random_size(std::mt19937_64& rng) {
   return arena::kMaxMedium + rng() % (4 * arena::kMaxMedium);
 }
 
-Block make_block(std::mt19937_64& rng) {
-  const std::size_t size = random_size(rng);
+// Medium blocks of the sizes a thread's cache keeps (arena::MediumCache).
+std::size_t cacheable_medium_size(std::mt19937_64& rng) {
+  return arena::kMaxSmall + 1 + rng() % (64 * 1024 - arena::kMaxSmall);
+}
+
+using SizeFn = std::size_t (*)(std::mt19937_64&);
+
+Block make_block(std::mt19937_64& rng, SizeFn size_of = random_size) {
+  const std::size_t size = size_of(rng);
   const auto tag = static_cast<unsigned char>(rng());
   unsigned char* p;
   switch (rng() % 8) {
@@ -131,9 +138,8 @@ TEST(ArenaStress, ProducersAndConsumersFreeEachOthersBlocks) {
   for (auto& th : threads) th.join();
 }
 
-TEST(ArenaStress, ThreadsChurnReallocChainsAndSwapBlocks) {
+void churn_realloc_and_swap(SizeFn size_of, int rounds) {
   constexpr int kThreads = 4;
-  const int rounds = 30000 / kBaseDivisor * scale();
   constexpr std::size_t kSlots = 256;
   // Shared slots: any thread may free a block another thread made.
   std::vector<std::atomic<Block*>> shared(kSlots);
@@ -145,7 +151,7 @@ TEST(ArenaStress, ThreadsChurnReallocChainsAndSwapBlocks) {
       for (int i = 0; i < rounds; ++i) {
         const unsigned op = rng() % 10;
         if (op < 4 || own.empty()) {
-          own.push_back(make_block(rng));
+          own.push_back(make_block(rng, size_of));
         } else if (op < 6) {
           const std::size_t k = rng() % own.size();
           check_and_free(own[k]);
@@ -155,7 +161,7 @@ TEST(ArenaStress, ThreadsChurnReallocChainsAndSwapBlocks) {
           // Realloc chain step: grow or shrink, content kept up to the smaller size.
           Block& b = own[rng() % own.size()];
           EXPECT_TRUE(intact(b));
-          const std::size_t size = random_size(rng);
+          const std::size_t size = size_of(rng);
           auto* p = static_cast<unsigned char*>(arena_realloc(b.p, size == 0 ? 1 : size));
           ASSERT_NE(p, nullptr);
           const std::size_t kept = std::min(b.size, size == 0 ? std::size_t{1} : size);
@@ -188,6 +194,16 @@ TEST(ArenaStress, ThreadsChurnReallocChainsAndSwapBlocks) {
       delete b;
     }
   }
+}
+
+TEST(ArenaStress, ThreadsChurnReallocChainsAndSwapBlocks) {
+  churn_realloc_and_swap(random_size, 30000 / kBaseDivisor * scale());
+}
+
+// Blocks of 16-64 KiB: most frees go through the freeing thread's cache of medium
+// blocks, the swapped ones to the locked path of the thread that did not allocate them.
+TEST(ArenaStress, ThreadsChurnAndSwapMediumBlocksTheirCachesKeep) {
+  churn_realloc_and_swap(cacheable_medium_size, 20000 / kBaseDivisor * scale());
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "arena.hpp"
 #include "arena/arena.h"
 #include "config.hpp"
+#include "medium_cache.hpp"
 #include "segment_map.hpp"
 
 namespace {
@@ -339,10 +340,13 @@ TEST(ArenaMemory, FreedSegmentsAndPagesGoBackToTheKernel) {
   for (void* p : blocks) arena_free(p);
   arena_stats after{};
   arena_get_stats(&after);
-  EXPECT_LE(after.pages_in_use, before.pages_in_use + 64);
+  // The last medium blocks freed stay in the thread's cache.
+  constexpr std::size_t kCached = arena::MediumCache::kSlots;
+  EXPECT_LE(after.pages_in_use, before.pages_in_use + 64 + kCached * arena::MediumCache::kMaxPages);
   // Still mapped at most: the one empty segment kept for growth, the segment of the
-  // empty slab the arena keeps for the class, and that of the thread's current slab.
-  EXPECT_LE(after.segments, before.segments + 3);
+  // empty slab the arena keeps for the class, that of the thread's current slab, and
+  // those of the cached blocks.
+  EXPECT_LE(after.segments, before.segments + 3 + kCached);
   // Dirty free pages are bounded by the purge policy, and trim returns them all.
   // (an allowance of 128 pages plus a fifth of the peak, and a headroom as large).
   EXPECT_LE(after.pages_free_dirty, before.pages_free_dirty + 2 * (128 + during.pages_in_use / 5));
@@ -447,6 +451,40 @@ TEST(ArenaMemory, FullSlabsAreHandedOverAtTheSecondRefillInARowThatFindsThemFull
     for (void* p : blocks) arena_free(p);
   });
   worker.join();
+}
+
+// A thread's freed medium blocks of up to MediumCache::kMaxPages pages serve its next
+// mallocs of the same size, without the page heap (same address, no page taken); blocks
+// another thread allocated, and bigger ones, go back to the arena at once; the thread's
+// exit gives its cache back.
+TEST(ArenaMemory, AThreadsFreedMediumBlocksServeItsNextMallocsOfTheSameSize) {
+  constexpr std::size_t kSize = 6 * arena::kPageSize;
+  constexpr std::size_t kBig = (arena::MediumCache::kMaxPages + 1) * arena::kPageSize;
+  void* from_main = arena_malloc(kSize);
+  arena_stats before{};
+  std::thread worker([&] {
+    arena_get_stats(&before);
+    void* blocks[arena::MediumCache::kSlots + 1];
+    for (void*& p : blocks) p = arena_malloc(kSize);
+    void* big = arena_malloc(kBig);
+    for (void* p : blocks) arena_free(p);  // the first goes back when the last comes in
+    arena_free(big);
+    arena_free(from_main);
+    arena_stats cached{};
+    arena_get_stats(&cached);
+    EXPECT_EQ(cached.pages_in_use, before.pages_in_use - 6 + arena::MediumCache::kSlots * 6);
+    for (std::size_t i = arena::MediumCache::kSlots; i >= 1; --i)
+      EXPECT_EQ(arena_malloc(kSize), blocks[i]) << i;  // the newest last
+    arena_stats reused{};
+    arena_get_stats(&reused);
+    EXPECT_EQ(reused.pages_in_use, cached.pages_in_use);
+    for (std::size_t i = 1; i <= arena::MediumCache::kSlots; ++i) arena_free(blocks[i]);
+  });
+  worker.join();
+  arena_stats after{};
+  arena_get_stats(&after);
+  EXPECT_EQ(after.pages_in_use,
+            before.pages_in_use - 6);  // `from_main` freed, the cache given back
 }
 
 // Free pages are dirty (resident, counted against the purge allowance) only if they were
@@ -677,11 +715,13 @@ void use_and_free_a_swing() {
 }
 
 // The arena's figures once the decay time (5 ms; 30 ms here, with the coarse clock's
-// few milliseconds) has passed and a give-back has looked for aged runs.
+// few milliseconds) has passed and a give-back has looked for aged runs (a block too
+// big for the thread's cache of medium blocks goes back to the arena at once).
 arena_stats stats_after_the_decay_time() {
   std::this_thread::sleep_for(std::chrono::milliseconds(30));
-  void* c = arena_malloc(64 * 1024);
-  std::memset(c, 1, 64 * 1024);
+  constexpr std::size_t kBytes = (arena::MediumCache::kMaxPages + 1) * arena::kPageSize;
+  void* c = arena_malloc(kBytes);
+  std::memset(c, 1, kBytes);
   arena_free(c);  // a give-back: looks for aged runs
   arena_stats stats{};
   arena_get_stats(&stats);
