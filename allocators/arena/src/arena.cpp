@@ -515,6 +515,7 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   span->capacity = info.blocks;
   span->free_count = info.blocks;
   span->full_at_refill = 0;
+  span->in_partial = false;
   store_remote_state(*span, kUnowned);
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
     const std::size_t low = w * 64;
