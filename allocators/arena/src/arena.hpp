@@ -76,9 +76,9 @@ inline bool give_up_ownership(Span& span) {
 // unowned slab of this arena with at least one block in use.
 void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** inbox);
 // In a forked child: slabs owned by threads that did not survive become unowned, the
-// medium blocks in their caches go back to the page heap, and the survivor's slabs with remote
-// frees pending go on `survivor_inbox` (emptied by the caller first): the inbox is rebuilt from the
-// slabs themselves, not trusted as the fork found it.
+// medium blocks in their caches go back to the page heap, and the survivor's slabs with
+// remote frees pending go on `survivor_inbox` (emptied by the caller first): the inbox
+// is rebuilt from the slabs themselves, not trusted as the fork found it.
 void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox);
 // Owner only: moves blocks other threads freed into the free bits; returns how many.
 std::size_t collect_remote_frees(Span& span);

@@ -83,7 +83,7 @@ struct alignas(64) Span {
       std::uint8_t full_at_refill;
       // Owned slabs: on the owner's list of slabs with room. In the first line with the
       // counts, so that a refill's walk over its slabs (relist_slabs_with_room) reads two
-      // lines of each, not three (server_exchange: a tenth of its time in that walk).
+      // lines of each, not three (server_exchange walks 2.4 M slabs in 107 k refills).
       bool in_partial;
     };
   };
