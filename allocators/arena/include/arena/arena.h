@@ -41,8 +41,9 @@ struct arena_stats {
 };
 ARENA_API void arena_get_stats(struct arena_stats* out) ARENA_NOEXCEPT;
 
-// Returns every free page held by any arena, and every cached large block, to the
-// kernel now (like malloc_trim(0)).
+// Returns every free page held by any arena, every cached large block and the calling
+// thread's cached medium blocks to the kernel now (like malloc_trim(0)); the few medium
+// blocks other threads keep in their caches stay theirs.
 ARENA_API void arena_trim(void) ARENA_NOEXCEPT;
 
 #ifdef __cplusplus
