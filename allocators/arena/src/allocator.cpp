@@ -769,13 +769,15 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
 
 // A medium block this thread allocated (medium.allocated_by) goes to its cache, claimed
 // there; the oldest block in the cache goes back to its arena when there is no room.
-// `span` is the page's entry in `seg` for `address`. Its fields were written before the
-// block was handed out (the program's hand-over of a block orders those writes before
-// this free), unless `address` is no live medium block of this thread's: then one of
-// the checks fails and the locked path names the error.
+// Its size is checked again: a realloc may have grown it in place past the cache's
+// limit since. `span` is the page's entry in `seg` for `address`. Its fields were
+// written before the block was handed out (the program's hand-over of a block orders
+// those writes before this free), unless `address` is no live medium block of this
+// thread's: then one of the checks fails and the locked path names the error.
 inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
   if (span == nullptr || span->kind != SpanKind::kMedium || span->medium.allocated_by != heap.id ||
-      span->segment != &seg || span_start(*span) != address || !heap.registered)
+      span->segment != &seg || span_start(*span) != address ||
+      span->page_count > MediumCache::kMaxPages || !heap.registered)
     return false;  // not registered: its exit has given the cache back already
   if (!claim_medium_free(*span))
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));

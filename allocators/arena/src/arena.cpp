@@ -514,8 +514,7 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   span->reciprocal = info.reciprocal;
   span->capacity = info.blocks;
   span->free_count = info.blocks;
-  span->full_at_refill = 0;
-  span->in_partial = false;
+  span->in_partial = false;  // its byte held the free run's dirty count (adopt_slab marks)
   store_remote_state(*span, kUnowned);
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
     const std::size_t low = w * 64;

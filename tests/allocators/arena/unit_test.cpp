@@ -487,6 +487,25 @@ TEST(ArenaMemory, AThreadsFreedMediumBlocksServeItsNextMallocsOfTheSameSize) {
             before.pages_in_use - 6);  // `from_main` freed, the cache given back
 }
 
+// A block a realloc grew in place past the cache's limit goes back to the arena when
+// freed: the cache holds at most kSlots blocks of kMaxPages pages.
+TEST(ArenaMemory, AMediumBlockGrownPastTheCachesLimitIsNotCached) {
+  std::thread worker([] {  // a fresh thread heap
+    constexpr std::size_t kGrown = 4 * arena::MediumCache::kMaxPages;
+    void* p = arena_malloc(6 * arena::kPageSize);
+    void* grown = arena_realloc(p, kGrown * arena::kPageSize);
+    ASSERT_NE(grown, nullptr);
+    arena_stats live{};
+    arena_get_stats(&live);
+    arena_free(grown);
+    arena_stats freed{};
+    arena_get_stats(&freed);
+    EXPECT_EQ(freed.pages_in_use, live.pages_in_use - kGrown)
+        << (grown == p ? "grown in place" : "moved");
+  });
+  worker.join();
+}
+
 // Free pages are dirty (resident, counted against the purge allowance) only if they were
 // in use since the last purge: a freed medium block merged with clean neighbours adds its
 // own pages, not theirs, and the next request of that size takes those resident pages
