@@ -93,6 +93,8 @@ struct ThreadHeap {
   // thread's next malloc and free read.
   alignas(64) Span* inbox;
 };
+static_assert(sizeof(ThreadHeap) - offsetof(ThreadHeap, inbox) == 64,
+              "the inbox's line is its own");
 constinit thread_local ThreadHeap heap __attribute__((tls_model("initial-exec"))) = {};
 constinit std::atomic<std::uint64_t> heap_ids{0};
 constinit pthread_key_t heap_exit_key = 0;
@@ -626,13 +628,13 @@ inline std::size_t own_block_usable(std::uintptr_t address) {
 // free. Once another thread has collected them, it may have gone back and describe
 // other pages of the same arena (a descriptor never changes arenas): collecting or
 // pushing it then is harmless, as a push happens only for a slab kOwned at that moment.
-void tell_owner(Span& span, Arena*& held, InboxChain& queued) {
+void tell_owner(Span& span, Arena*& held) {
   for (;;) {
     const std::uint8_t state = load_remote_state(span);
     if (state == kQueued) return;
     if (state == kOwned) {
       if (change_remote_state(span, kOwned, kQueued)) {
-        queued.add(span);
+        push_to_inbox(span);
         return;
       }
       continue;
@@ -669,7 +671,6 @@ void flush_remote_frees() {
   const std::uint32_t count = batch.count;
   batch.count = 0;
   Arena* held = nullptr;
-  InboxChain queued;
   for (std::uint32_t i = 0; i < count;) {
     Span* span = reinterpret_cast<Span*>(batch.word[i] & ~std::uintptr_t{63});
     std::uint8_t state = load_remote_state(*span);
@@ -717,11 +718,10 @@ void flush_remote_frees() {
       list_unowned_slab(*held, span);
     } else {
       widen_race_window();  // the owner may collect the bits and give the slab up here
-      tell_owner(*span, held, queued);
+      tell_owner(*span, held);
     }
   }
   if (held != nullptr) held->lock.unlock();
-  queued.push();
   // A thread that mostly frees (a consumer) adopts slabs as it frees into them, and other
   // threads' frees into those reach its inbox: collected here, not only at its refills,
   // which such a thread may never make.

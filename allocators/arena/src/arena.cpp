@@ -630,42 +630,16 @@ void collect_unowned_slab(Arena& arena, Span& span) {
   if (collect_remote_frees(span) != 0) list_unowned_slab(arena, &span);
 }
 
-namespace {
-
-void push_chain(Span** inbox, Span* first, Span* last) {
+void push_to_inbox(Span& span) {
+  // Read after the state change that made this thread the one to push: the slab's owner
+  // cannot change until the owner's drain sets kOwned again, after it took the slab.
+  Span** inbox = span.inbox;
   widen_race_window();  // the owner's drain, give-back and exit meet a push in flight here
   Span* head = __atomic_load_n(inbox, __ATOMIC_RELAXED);
   do {
-    last->remote_next = head;
+    span.remote_next = head;
   } while (
-      !__atomic_compare_exchange_n(inbox, &head, first, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-}
-
-}  // namespace
-
-// The inbox is read after the state change that made this thread the one to push: the
-// slab's owner cannot change until the owner's drain sets kOwned again, after it took
-// the slab.
-void push_to_inbox(Span& span) {
-  push_chain(span.inbox, &span, &span);
-}
-
-void InboxChain::add(Span& span) {
-  Span** inbox = span.inbox;
-  if (inbox != inbox_) {
-    push();
-    inbox_ = inbox;
-  }
-  span.remote_next = head_;
-  if (head_ == nullptr) tail_ = &span;
-  head_ = &span;
-}
-
-void InboxChain::push() {
-  if (head_ == nullptr) return;
-  push_chain(inbox_, head_, tail_);
-  head_ = nullptr;
-  tail_ = nullptr;
+      !__atomic_compare_exchange_n(inbox, &head, &span, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
 
 void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox) {

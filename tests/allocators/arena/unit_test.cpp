@@ -630,37 +630,6 @@ TEST_F(ArenaTakeBlock, FromTheWordOfTheLastBlockThenRoundTheBitmap) {
   arena::disown_slab(*arena_, slab);
 }
 
-// A batch of remote frees pushes the slabs it queued for one owner in one chain, ahead
-// of what the inbox held; a slab for another owner first pushes the chain gathered so
-// far. Every slab lands in its own owner's inbox once.
-TEST(ArenaInboxChain, SlabsForOneOwnerArePushedTogetherAheadOfTheInbox) {
-  std::array<arena::Span, 5> spans{};
-  arena::Span* first_inbox = nullptr;
-  arena::Span* second_inbox = nullptr;
-  auto& [held, a, b, other, c] = spans;
-  for (arena::Span* span : {&held, &a, &b, &c}) span->inbox = &first_inbox;
-  other.inbox = &second_inbox;
-  arena::push_to_inbox(held);
-  auto walk = [](arena::Span* head) {
-    std::vector<arena::Span*> order;
-    for (; head != nullptr && order.size() < 8; head = head->remote_next) order.push_back(head);
-    return order;
-  };
-  {
-    arena::InboxChain queued;
-    queued.add(a);
-    queued.add(b);
-    EXPECT_EQ(walk(first_inbox), std::vector<arena::Span*>{&held});  // gathered, not pushed
-    queued.add(other);
-    EXPECT_EQ(walk(first_inbox), (std::vector<arena::Span*>{&b, &a, &held}));
-    EXPECT_EQ(second_inbox, nullptr);
-    queued.add(c);
-    EXPECT_EQ(walk(second_inbox), std::vector<arena::Span*>{&other});
-  }  // the rest goes when the batch ends
-  EXPECT_EQ(walk(first_inbox), (std::vector<arena::Span*>{&c, &b, &a, &held}));
-  EXPECT_EQ(walk(second_inbox), std::vector<arena::Span*>{&other});
-}
-
 TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
   arena::Span* inbox = nullptr;
   for (const std::size_t size : {std::size_t{512}, std::size_t{1024}, std::size_t{16384}}) {
