@@ -59,6 +59,15 @@ def workloads(args):
     }
 
 
+# Figures a workload reports in its own JSON line, printed under its table.
+WORKLOAD_FIGURES = {
+    "bytes_per_block": "resident bytes per live 16-byte block",
+    # The producer's queue holds up to 1024 blocks in flight: a consumer that falls
+    # behind raises the peak RSS whatever the allocator (BENCHMARKS.md, #14, Session 16).
+    "mean_queue_depth": "producer_consumer's mean queue depth at a push, of 1024",
+}
+
+
 def run_once(args, backend_path, workload):
     command = [os.path.join(args.bin_dir, "alloc_launch")]
     if backend_path:
@@ -168,11 +177,12 @@ def main():
                 ratio = f"{figures[index] / base[index]:.2f}" if base and base[index] else "-"
                 cells += [f"{figures[index]:.{precision}f}", ratio]
             print(f"| {backend} | " + " | ".join(cells) + f" | {failed} |")
-        per_block = {b: [r["workload"]["bytes_per_block"] for r in samples[workload_name][b]
-                         if "bytes_per_block" in r.get("workload", {})] for b in names}
-        if all(per_block.values()):
-            print("\nresident bytes per live 16-byte block (median): " + ", ".join(
-                f"{b} {statistics.median(v):.1f}" for b, v in per_block.items()))
+        for key, caption in WORKLOAD_FIGURES.items():
+            figures = {b: [r["workload"][key] for r in samples[workload_name][b]
+                           if key in r.get("workload", {})] for b in names}
+            if all(figures.values()):
+                print(f"\n{caption} (median): " + ", ".join(
+                    f"{b} {statistics.median(v):.1f}" for b, v in figures.items()))
 
     if len(chosen) > 1 and "glibc" in names:
         # The summary the targets are stated in: geometric mean of the wall-time

@@ -102,7 +102,10 @@ int main(int argc, char** argv) {
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // Each transfer is a malloc and a free, plus a malloc and a free of churn per thread.
-  fmt::print("{{\"transfers\": {}, \"seconds\": {:.4f}, \"mops\": {:.3f}}}\n", transfers, seconds,
-             static_cast<double>(transfers) * 6 / seconds / 1e6);
+  fmt::print(
+      "{{\"transfers\": {}, \"seconds\": {:.4f}, \"mops\": {:.3f}, \"mean_queue_depth\": {:.1f}, "
+      "\"full_queue_pushes\": {}}}\n",
+      transfers, seconds, static_cast<double>(transfers) * 6 / seconds / 1e6, ring.mean_depth(),
+      ring.full_pushes());
   return 0;
 }
