@@ -2,7 +2,6 @@
 
 #include <time.h>
 
-#include <bit>
 #include <cerrno>
 
 #include "config.hpp"
@@ -27,8 +26,12 @@ LargeBlocks::Entry* LargeBlocks::Shard::find(std::uintptr_t address) {
 }
 
 bool LargeBlocks::Shard::grow() {
-  const std::size_t new_capacity =
-      capacity == 0 ? std::bit_floor(kPageSize / sizeof(Entry)) : capacity * 2;  // a power of two
+  if (capacity == 0) {
+    slots = first_table;
+    capacity = kFirstTableSlots;
+    return true;
+  }
+  const std::size_t new_capacity = capacity * 2;  // a power of two
   auto* fresh = static_cast<Entry*>(map_pages(new_capacity * sizeof(Entry)));
   if (fresh == nullptr) return false;
   for (std::size_t i = 0; i < capacity; ++i) {
@@ -37,7 +40,7 @@ bool LargeBlocks::Shard::grow() {
     while (fresh[j].address != 0) j = (j + 1) & (new_capacity - 1);
     fresh[j] = slots[i];
   }
-  if (slots != nullptr) unmap_pages(slots, capacity * sizeof(Entry));
+  if (slots != first_table) unmap_pages(slots, capacity * sizeof(Entry));
   slots = fresh;
   capacity = new_capacity;
   return true;
