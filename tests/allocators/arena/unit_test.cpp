@@ -855,4 +855,30 @@ TEST(ArenaMemory, LargeBlocksAreMappedAndUnmappedOneByOne) {
   EXPECT_EQ(after.large_bytes, before.large_bytes);
 }
 
+// Enough live large blocks that shards outgrow the table kept in the object (128 slots,
+// grown at half full) and move to mapped ones: every block is still found by its
+// address, with its size, and given back.
+TEST(ArenaMemory, LargeBlockTablesGrowPastTheirFirstTable) {
+  constexpr std::size_t kBlocks = 8000;  // 125 a shard on average: many grow
+  arena_stats before{};
+  arena_get_stats(&before);
+  std::vector<void*> blocks;
+  for (std::size_t i = 0; i < kBlocks; ++i) {
+    blocks.push_back(arena_malloc(arena::kMaxMedium + 1 + (i % 7) * 4096));
+    ASSERT_NE(blocks.back(), nullptr);
+  }
+  arena_stats during{};
+  arena_get_stats(&during);
+  EXPECT_EQ(during.large_blocks, before.large_blocks + kBlocks);
+  for (std::size_t i = 0; i < kBlocks; ++i)
+    ASSERT_EQ(arena_malloc_usable_size(blocks[i]), arena::kMaxMedium + 4096 + (i % 7) * 4096)
+        << "block " << i;
+  for (void* p : blocks) arena_free(p);
+  arena_trim();
+  arena_stats after{};
+  arena_get_stats(&after);
+  EXPECT_EQ(after.large_blocks, before.large_blocks);
+  EXPECT_EQ(after.large_bytes, before.large_bytes);
+}
+
 }  // namespace
