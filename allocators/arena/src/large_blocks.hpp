@@ -1,6 +1,7 @@
 // Blocks above kMaxMedium get a mapping each. Their sizes live in a table sharded by
 // address, one lock per shard, so that frees of large blocks from many threads do not
-// serialise on one lock; the table's storage is mapped, never taken from the heap.
+// serialise on one lock; the table's storage is in the object or mapped, never taken
+// from the heap.
 //
 // Freed large blocks are not unmapped at once: a few are kept in a small cache (their
 // table entries stay, marked free, so a second free of one is still a double free) and
