@@ -59,6 +59,39 @@ def workloads(args):
     }
 
 
+# The outside allocators the project's own are judged against (issue #12: at most 1.1x
+# the best of them on every workload, the best on half).
+PEERS = ["glibc", "jemalloc", "tcmalloc", "mimalloc"]
+
+
+def print_best_peer_summary(walls, names):
+    """For each backend that is not a peer: its wall over the best peer's, per workload.
+
+    `walls` maps workload -> backend -> median wall seconds.
+    """
+    peers = [b for b in PEERS if b in names]
+    judged = [b for b in names if b not in PEERS]
+    if not peers or not judged:
+        return
+    print(f"\n### against the best of {', '.join(peers)} (wall, median over the rounds)\n")
+    print("| allocator | within 1.1x | the best | worst | " +
+          " | ".join(walls) + " |")
+    print("|---|---:|---:|---|" + "---:|" * len(walls))
+    for backend in judged:
+        ratios = {}
+        for workload, wall in walls.items():
+            best = min(wall[p] for p in peers)
+            if best > 0:
+                ratios[workload] = wall[backend] / best
+        if not ratios:
+            continue
+        worst = max(ratios, key=ratios.get)
+        print(f"| {backend} | {sum(r <= 1.1 for r in ratios.values())} of {len(ratios)} "
+              f"| {sum(r <= 1.0 for r in ratios.values())} "
+              f"| {ratios[worst]:.2f} ({worst}) | " +
+              " | ".join(f"{ratios[w]:.2f}" if w in ratios else "-" for w in walls) + " |")
+
+
 # Figures a workload reports in its own JSON line, printed under its table.
 WORKLOAD_FIGURES = {
     "bytes_per_block": "resident bytes per live 16-byte block",
@@ -139,6 +172,7 @@ def main():
 
     names = list(backends)
     ratios = {b: [] for b in names}  # (wall ratio, RSS ratio) per workload
+    walls = {}  # workload -> backend -> median wall seconds
     samples = {w: {b: [] for b in names} for w in chosen}
     for round_index in range(args.rounds):
         order = names[round_index % len(names):] + names[:round_index % len(names)]
@@ -166,6 +200,7 @@ def main():
                 statistics.median(r["wall_seconds"] for r in ok),
                 statistics.median(r["user_seconds"] + r["system_seconds"] for r in ok),
                 statistics.median(r["peak_rss_kib"] for r in ok) / 1024)
+        walls[workload_name] = {b: figures[0] for b, figures in medians.items()}
         base = medians.get("glibc")
         for backend in names:
             figures = medians[backend]
@@ -197,6 +232,8 @@ def main():
             geomean = statistics.geometric_mean(x for x, _ in r)
             print(f"| {backend} | {geomean:.2f} | {max(x for x, _ in r):.2f} "
                   f"| {max(y for _, y in r):.2f} |")
+
+    print_best_peer_summary(walls, names)
 
     if args.json:
         with open(args.json, "w") as f:
