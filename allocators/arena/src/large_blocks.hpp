@@ -26,7 +26,7 @@ class LargeBlocks {
   // large_blocks_touched (20 live blocks of 5-25 MiB, each written through) refaulted
   // 188 k pages with 16 blocks and 128 MiB, 1.13x tcmalloc's time; with 24 and 192 MiB
   // 120 k as tcmalloc does, 1.01x, its peak RSS 0.94x glibc's. 16 blocks and 192 MiB:
-  // 137 k, the split tails took the slots (BENCHMARKS.md, #12, Session 17).
+  // 137 k, the split tails took the slots (BENCHMARKS.md, #14, Session 17).
   static constexpr std::size_t kCacheSlots = 24;
   static constexpr std::size_t kCacheBytes = std::size_t{192} << 20;
   static constexpr std::uint64_t kCacheDecayNs = 1'000'000'000;
