@@ -70,11 +70,17 @@ constexpr std::size_t class_block_size(std::size_t cls) {
 }
 
 // Pages per slab: the fewest pages that waste at most 1/8 of the slab and hold at
-// least 8 blocks (or span 8 pages), within the bitmap's capacity. (4 pages and 2 blocks
-// for the classes from 2.5 KiB up cut thread_malloc's peak RSS by 0.04-0.09 of glibc's,
-// not to 1.1x, but cost it 15 % more time and raised sqlite3's peak RSS from 1.10x
-// glibc's to 1.16x, its page-sized blocks in part-filled slabs: BENCHMARKS.md, #14,
-// Sessions 7 and 12.)
+// least 32 blocks, or at least 8 blocks in 4 pages or more, or span 8 pages, within the
+// bitmap's capacity. The classes from 160 bytes to 1.5 KiB get 2-4 pages (they had one
+// or two, 8-12 blocks): a program that frees at random among many live blocks leaves
+// single holes in many slabs, and each slab a refill relists is a descriptor fetched
+// cold, so fewer and larger slabs made server_exchange 22 % faster at 3 % more peak RSS
+// (BENCHMARKS.md, #12, Session 18). The classes from 2 KiB up keep their 8 blocks: 4
+// pages and 2 blocks for those from 2.5 KiB cut thread_malloc's peak RSS by 0.04-0.09
+// of glibc's, not to 1.1x, but cost it 15 % more time and raised sqlite3's peak RSS from
+// 1.10x glibc's to 1.16x, its page-sized blocks in part-filled slabs (#14, Sessions 7 and
+// 12); 32 blocks for them as well (up to 8 pages from 1 KiB) raised thread_malloc's to
+// 1.18x (#12, Session 18).
 constexpr std::size_t class_slab_pages(std::size_t cls) {
   const std::size_t block = class_block_size(cls);
   for (std::size_t pages = 1;; ++pages) {
@@ -83,7 +89,7 @@ constexpr std::size_t class_slab_pages(std::size_t cls) {
     if (blocks == 0) continue;
     if (blocks > kMaxBlocksPerSlab) return pages - 1;
     const bool little_waste = (bytes - blocks * block) * 8 <= bytes;
-    if (little_waste && (blocks >= 8 || pages >= 8)) return pages;
+    if (little_waste && (blocks >= 32 || (blocks >= 8 && pages >= 4) || pages >= 8)) return pages;
   }
 }
 

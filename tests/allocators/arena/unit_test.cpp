@@ -632,7 +632,7 @@ TEST_F(ArenaTakeBlock, FromTheWordOfTheLastBlockThenRoundTheBitmap) {
 
 TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
   arena::Span* inbox = nullptr;
-  for (const std::size_t size : {std::size_t{512}, std::size_t{1024}, std::size_t{16384}}) {
+  for (const std::size_t size : {std::size_t{128}, std::size_t{1024}, std::size_t{16384}}) {
     const std::size_t cls = arena::size_class_of(size);
     const std::size_t pages = arena::kClasses[cls].slab_pages;
     const std::size_t in_use = arena_->pages_in_use;
@@ -649,7 +649,7 @@ TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
       EXPECT_EQ(arena_->pages_in_use, in_use) << size;
     }
   }
-  EXPECT_EQ(arena::kClasses[arena::size_class_of(512)].slab_pages, 1u);
+  EXPECT_EQ(arena::kClasses[arena::size_class_of(128)].slab_pages, 1u);
 }
 TEST_F(ArenaKeptEmptySlabs, SlabsOtherThreadsEmptyAreKeptWhateverTheirSize) {
   arena::Span* inbox = nullptr;
