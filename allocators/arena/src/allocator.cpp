@@ -136,7 +136,9 @@ void child_after_fork() {
   heap.inbox = nullptr;
   for (Arena& a : arenas) {
     a.lock.reset();
+    a.lock.lock();  // for unlock_arena, which purges what disown_orphans set aside
     disown_orphans(a, heap.id, &heap.inbox);
+    unlock_arena(a);
   }
 }
 
@@ -233,14 +235,14 @@ std::size_t relist_slabs_with_room(ClassSlabs& slabs) {
   Arena& owner = arena_at(span->arena_index);
   owner.lock.lock();
   if (!give_up_ownership(*span)) {
-    owner.lock.unlock();
+    unlock_arena(owner);
     return;
   }
   if (span == slabs.partial) slabs.head_from_free = false;
   if (span->in_partial) partial_remove(slabs, span);
   owned_remove(slabs, span);
   disown_slab(owner, span);
-  owner.lock.unlock();
+  unlock_arena(owner);
 }
 
 // Collects the blocks other threads freed into this thread's slabs. Every slab in the
@@ -270,7 +272,7 @@ void flush_remote_frees();
 // Gives a block the thread's cache kept (claimed) back to its arena.
 void release_claimed_medium(Span* span) {
   Arena& arena = *span->segment->arena;  // fixed while one of its blocks is in use
-  LockGuard guard(arena.lock);
+  ArenaGuard guard(arena);
   release_block(arena, {span, 0});
 }
 
@@ -301,7 +303,7 @@ void release_thread_heap(void*) {
         } else {
           kept = true;
         }
-        owner.lock.unlock();
+        unlock_arena(owner);
         span = next;
       }
     }
@@ -465,7 +467,7 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
     Arena& arena = lock_own_arena();
     if (!freed_into) hand_over_full_slabs(arena, slabs);
     slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
-    arena.lock.unlock();
+    unlock_arena(arena);
     if (slab != nullptr) {
       owned_push(slabs, slab);
       partial_push(slabs, slab);
@@ -502,7 +504,7 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment) {
   large_blocks().decay();  // a look at the clock only when large blocks are cached
   Arena& arena = lock_own_arena();
   void* p = medium_allocate(arena, pages, alignment >> kPageShift, cacheable_by);
-  arena.lock.unlock();
+  unlock_arena(arena);
   return p != nullptr ? p : no_memory();
 }
 
@@ -539,7 +541,7 @@ Arena* lock_segment_owner(Segment* seg, std::uintptr_t address) {
   // A segment released meanwhile has no arena; one reused elsewhere has another base.
   // Either way the pointer was not a live block.
   if (seg->arena == arena && seg->base == (address & ~(kSegmentSize - 1))) return arena;
-  arena->lock.unlock();
+  unlock_arena(*arena);
   return nullptr;
 }
 
@@ -564,7 +566,7 @@ BlockRef find_locked(Segment* seg, void* p, const char* function, Arena*& arena)
   bool double_free;
   const BlockRef block = find_block(*seg, address, double_free);
   if (block.span == nullptr) {
-    arena->lock.unlock();
+    unlock_arena(*arena);
     reject(function, double_free, p);
   }
   return block;
@@ -641,7 +643,7 @@ void tell_owner(Span& span, Arena*& held) {
     }
     Arena& arena = arena_at(span.arena_index);
     if (held != &arena) {
-      if (held != nullptr) held->lock.unlock();
+      if (held != nullptr) unlock_arena(*held);
       arena.lock.lock();
       held = &arena;
     }
@@ -677,7 +679,7 @@ void flush_remote_frees() {
     if (state == kUnowned) {
       Arena& arena = arena_at(span->arena_index);
       if (held != &arena) {
-        if (held != nullptr) held->lock.unlock();
+        if (held != nullptr) unlock_arena(*held);
         arena.lock.lock();
         held = &arena;
       }
@@ -709,7 +711,7 @@ void flush_remote_frees() {
         twice = (before | free) & mask;
       }
       if (twice != 0) [[unlikely]] {
-        if (held != nullptr) held->lock.unlock();
+        if (held != nullptr) unlock_arena(*held);
         batch_double_free(*span, w, twice);
       }
     } while (i < count &&
@@ -721,7 +723,7 @@ void flush_remote_frees() {
       tell_owner(*span, held);
     }
   }
-  if (held != nullptr) held->lock.unlock();
+  if (held != nullptr) unlock_arena(*held);
   // A thread that mostly frees (a consumer) adopts slabs as it frees into them, and other
   // threads' frees into those reach its inbox: collected here, not only at its refills,
   // which such a thread may never make.
@@ -804,7 +806,7 @@ inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
     // Adopted: a thread that inherits another's blocks (a server's connection moving
     // between threads) frees them without a lock from now on.
     adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
-    arena->lock.unlock();
+    unlock_arena(*arena);
     ClassSlabs& slabs = heap.classes[span->size_class];
     owned_push(slabs, span);
     if (span->free_count != 0) {
@@ -816,11 +818,11 @@ inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
     return;
   }
   if (span->kind == SpanKind::kMedium && !claim_medium_free(*span)) {
-    arena->lock.unlock();  // freed meanwhile into a thread's cache
+    unlock_arena(*arena);  // freed meanwhile into a thread's cache
     reject("free", true, p);
   }
   release_block(*arena, block);
-  arena->lock.unlock();
+  unlock_arena(*arena);
 }
 
 [[gnu::noinline]] void release_large(void* p) {
@@ -864,7 +866,7 @@ std::size_t usable_size(void* p, const char* function) {
     Arena* arena;
     const BlockRef block = find_locked(seg, p, function, arena);
     const std::size_t usable = block_usable_size(block);
-    arena->lock.unlock();
+    unlock_arena(*arena);
     return usable;
   }
   LargeBlocks::Found found = LargeBlocks::Found::kUnknown;
@@ -886,7 +888,7 @@ bool resize_in_segment(Segment* seg, void* p, std::size_t size, std::size_t& old
   } else if (size > kMaxSmall && size <= kMaxMedium) {
     kept = medium_resize_in_place(*arena, *block.span, pages_for(size));
   }
-  arena->lock.unlock();
+  unlock_arena(*arena);
   return kept;
 }
 
@@ -1013,7 +1015,7 @@ size_t arena_malloc_usable_size(void* ptr) noexcept {
 void arena_get_stats(struct arena_stats* out) noexcept {
   *out = arena_stats{};
   for (Arena& a : arenas) {
-    LockGuard guard(a.lock);
+    ArenaGuard guard(a);
     add_stats(a, *out);
   }
   out->large_blocks = large_blocks().count();
@@ -1028,7 +1030,7 @@ void arena_trim(void) noexcept {
   release_cached_medium();
   large_blocks().release_cached();
   for (Arena& a : arenas) {
-    LockGuard guard(a.lock);
+    ArenaGuard guard(a);
     trim(a);
   }
 }

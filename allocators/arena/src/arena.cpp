@@ -321,13 +321,14 @@ Span* take_pages(Arena& arena, std::size_t pages) {
   return carve(arena, run, pages);
 }
 
-// Returns a free run's resident pages: one call from its first dirty page to its last
-// (the clean pages between cost the kernel a page-table walk, not a fault).
-void purge_run(Arena& arena, Span& run) {
-  Segment& seg = *run.segment;
+// Takes a dirty free run out of the heap to return its resident pages to the kernel at
+// the next unlock_arena: one call from its first dirty page to its last (the clean pages
+// between cost the kernel a page-table walk, not a fault).
+void set_aside_for_purge(Arena& arena, Span* run) {
+  Segment& seg = *run->segment;
   std::size_t first = kPagesPerSegment;
   std::size_t last = 0;
-  for_bit_words(run.first_page, run.page_count, [&](std::size_t w, std::uint64_t mask) {
+  for_bit_words(run->first_page, run->page_count, [&](std::size_t w, std::uint64_t mask) {
     const std::uint64_t bits = seg.dirty_bits[w] & mask;
     if (bits == 0) return;
     const std::size_t low = w * 64 + static_cast<std::size_t>(std::countr_zero(bits));
@@ -337,13 +338,16 @@ void purge_run(Arena& arena, Span& run) {
     seg.dirty_bits[w] &= ~mask;
     seg.start_bits[w] &= ~mask;  // the whole run: a started free page is a dirty one
   });
-  if (first <= last) {
-    const std::size_t bytes = (last - first + 1) << kPageShift;
-    decommit_pages(reinterpret_cast<void*>(seg.base + (first << kPageShift)), bytes);
-  }
-  arena.dirty_pages -= run.dirty_pages;
-  arena.clean_pages += run.dirty_pages;
-  run.dirty_pages = 0;
+  arena.purged_recently += run->dirty_pages;
+  remove_run(arena, run);
+  if (run->page_count == kPagesPerSegment) --arena.whole_free_segments;
+  run->kind = SpanKind::kPurging;
+  run->dirty_pages = 0;
+  run->purge_first = static_cast<std::uint16_t>(first <= last ? first : 0);
+  run->purge_count = static_cast<std::uint16_t>(first <= last ? last - first + 1 : 0);
+  arena.purging_pages += run->page_count;
+  run->next = arena.to_purge;
+  arena.to_purge = run;
 }
 
 // Over the allowance, dirty pages are returned down to half of it, longest runs first:
@@ -353,11 +357,10 @@ void purge_run(Arena& arena, Span& run) {
 void purge_down_to(Arena& arena, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;  // bucket 0: the longest
-    for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0) {
-        arena.purged_recently += run->dirty_pages;
-        purge_run(arena, *run);
-      }
+    for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target;) {
+      Span* next = run->next;
+      if (run->dirty_pages != 0) set_aside_for_purge(arena, run);
+      run = next;
     }
   }
 }
@@ -389,11 +392,11 @@ std::size_t recent_peak(Arena& arena, std::uint64_t now) {
 void purge_aged(Arena& arena, std::uint64_t now, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;
-    for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target; run = run->next) {
-      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs) {
-        arena.purged_recently += run->dirty_pages;
-        purge_run(arena, *run);
-      }
+    for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target;) {
+      Span* next = run->next;
+      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs)
+        set_aside_for_purge(arena, run);
+      run = next;
     }
   }
 }
@@ -446,43 +449,30 @@ void maybe_purge(Arena& arena, std::uint64_t now) {
   if (arena.dirty_pages > allowance + headroom) purge_down_to(arena, allowance / 2 + headroom);
 }
 
-// Returns a span's pages to the heap, merged with free neighbours.
-void give_pages(Arena& arena, Span* span) {
+// Puts a free run into the heap, merged with its free neighbours; a whole free segment
+// beyond the one each arena keeps is unmapped.
+void return_run(Arena& arena, Span* span) {
   Segment& seg = *span->segment;
-  arena.pages_in_use -= span->page_count;
-  // The clock is read only when the dirty pages may need purging: below the decay
-  // allowance, a run's stamp is the last time read (older than the truth, so such a
-  // run can only be purged sooner, and only once the allowance is passed).
-  const std::uint64_t now = arena.dirty_pages + span->page_count > decay_allowance(arena)
-                                ? coarse_now_ns()
-                                : arena.last_clock_ns;
-  arena.last_clock_ns = now;
-  mark_dirty(seg, span->first_page, span->page_count);
-  span->dirty_pages = span->page_count;
-  span->dirty_since_ns = now;
+  auto absorb = [&](Span* other) {
+    remove_run(arena, other);
+    if (other->dirty_pages != 0 &&
+        (span->dirty_pages == 0 || other->dirty_since_ns < span->dirty_since_ns))
+      span->dirty_since_ns = other->dirty_since_ns;
+    span->page_count = static_cast<std::uint16_t>(span->page_count + other->page_count);
+    span->dirty_pages = static_cast<std::uint16_t>(span->dirty_pages + other->dirty_pages);
+    drop_span(arena, other);
+  };
   if (span->first_page > 0) {
     Span* before = span_covering(seg, span->first_page - 1u);
     if (before != nullptr && before->kind == SpanKind::kFree) {
-      remove_run(arena, before);
       span->first_page = before->first_page;
-      if (before->dirty_pages != 0 && before->dirty_since_ns < span->dirty_since_ns)
-        span->dirty_since_ns = before->dirty_since_ns;
-      span->page_count = static_cast<std::uint16_t>(span->page_count + before->page_count);
-      span->dirty_pages = static_cast<std::uint16_t>(span->dirty_pages + before->dirty_pages);
-      drop_span(arena, before);
+      absorb(before);
     }
   }
   const std::size_t after_page = std::size_t{span->first_page} + span->page_count;
   if (after_page < kPagesPerSegment) {
     Span* after = span_covering(seg, after_page);
-    if (after != nullptr && after->kind == SpanKind::kFree) {
-      remove_run(arena, after);
-      if (after->dirty_pages != 0 && after->dirty_since_ns < span->dirty_since_ns)
-        span->dirty_since_ns = after->dirty_since_ns;
-      span->page_count = static_cast<std::uint16_t>(span->page_count + after->page_count);
-      span->dirty_pages = static_cast<std::uint16_t>(span->dirty_pages + after->dirty_pages);
-      drop_span(arena, after);
-    }
+    if (after != nullptr && after->kind == SpanKind::kFree) absorb(after);
   }
   if (span->page_count == kPagesPerSegment) {
     // Keep one empty segment per arena for the next growth; unmap the others.
@@ -493,6 +483,22 @@ void give_pages(Arena& arena, Span* span) {
     ++arena.whole_free_segments;
   }
   insert_run(arena, span);
+}
+
+// Returns a span's pages to the heap, merged with free neighbours.
+void give_pages(Arena& arena, Span* span) {
+  arena.pages_in_use -= span->page_count;
+  // The clock is read only when the dirty pages may need purging: below the decay
+  // allowance, a run's stamp is the last time read (older than the truth, so such a
+  // run can only be purged sooner, and only once the allowance is passed).
+  const std::uint64_t now = arena.dirty_pages + span->page_count > decay_allowance(arena)
+                                ? coarse_now_ns()
+                                : arena.last_clock_ns;
+  arena.last_clock_ns = now;
+  mark_dirty(*span->segment, span->first_page, span->page_count);
+  span->dirty_pages = span->page_count;
+  span->dirty_since_ns = now;
+  return_run(arena, span);
   maybe_purge(arena, now);
 }
 
@@ -651,11 +657,17 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
   // inbox of a thread the child does not have used.
   Span* orphans = nullptr;
   Span* orphaned_medium = nullptr;
+  Span* purging = nullptr;  // set aside by a thread the child does not have
   for (Segment* seg = arena.segments; seg != nullptr; seg = seg->next) {
     for (std::size_t page = 0; page < kPagesPerSegment;) {
       Span* span = span_covering(*seg, page);
       if (span == nullptr) break;  // cannot happen: every first page is current
       page += span->page_count;
+      if (span->kind == SpanKind::kPurging) {
+        span->remote_next = purging;
+        purging = span;
+        continue;
+      }
       if (span->kind == SpanKind::kMedium) {
         // Freed into the cache of a thread the child does not have (or claimed on the way
         // there): given back below. The survivor's own cache stays its own.
@@ -680,6 +692,17 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
       span->remote_next = orphans;
       orphans = span;
     }
+  }
+  while (purging != nullptr) {
+    // Whether the parent's madvise came before the fork is unknown: counted resident.
+    Span* run = purging;
+    purging = run->remote_next;
+    run->remote_next = nullptr;
+    arena.purging_pages -= run->page_count;
+    mark_dirty(*run->segment, run->first_page, run->page_count);
+    run->dirty_pages = run->page_count;
+    run->dirty_since_ns = 0;
+    return_run(arena, run);
   }
   while (orphaned_medium != nullptr) {
     Span* span = orphaned_medium;
@@ -835,6 +858,30 @@ bool medium_resize_in_place(Arena& arena, Span& span, std::size_t pages) {
   return true;
 }
 
+void purge_set_aside(Arena& arena) {
+  do {
+    Span* batch = arena.to_purge;
+    arena.to_purge = nullptr;
+    // Out of the heap, the runs are no one else's; their segments stay mapped, since
+    // a segment is unmapped only once all of it is one free run.
+    arena.lock.unlock();
+    widen_race_window();
+    for (const Span* run = batch; run != nullptr; run = run->next) {
+      if (run->purge_count == 0) continue;
+      decommit_pages(reinterpret_cast<void*>(run->segment->base + (std::size_t{run->purge_first}
+                                                                   << kPageShift)),
+                     std::size_t{run->purge_count} << kPageShift);
+    }
+    arena.lock.lock();
+    while (batch != nullptr) {
+      Span* run = batch;
+      batch = run->next;
+      arena.purging_pages -= run->page_count;
+      return_run(arena, run);
+    }
+  } while (arena.to_purge != nullptr);
+}
+
 void purge_free_pages(Arena& arena) {
   purge_down_to(arena, 0);
 }
@@ -859,7 +906,7 @@ void add_stats(Arena& arena, arena_stats& stats) {
   stats.segments += arena.segment_count;
   stats.pages_in_use += arena.pages_in_use;
   stats.pages_free_dirty += arena.dirty_pages;
-  stats.pages_free_clean += arena.clean_pages;
+  stats.pages_free_clean += arena.clean_pages + arena.purging_pages;
 }
 
 }  // namespace arena

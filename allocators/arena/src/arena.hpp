@@ -1,6 +1,7 @@
 // One arena: a lock, the slabs of each size class, and a page heap of free runs over
 // the arena's segments. Threads are bound to an arena; a block is always returned to
-// the arena whose segment holds it. Every function here expects `arena.lock` held.
+// the arena whose segment holds it. Every function here expects `arena.lock` held;
+// unlock_arena releases it.
 #pragma once
 
 #include <bit>
@@ -54,6 +55,32 @@ struct alignas(64) Arena {
   std::uint64_t peak_window_start_ns;
   std::uint64_t last_decay_scan_ns;  // the last look for dirty runs left unused (maybe_purge)
   std::uint64_t last_clock_ns;       // the coarse clock when give_pages last read it
+  // Dirty runs maybe_purge took out of the heap (kPurging), linked through `next`: their
+  // pages go back to the kernel at the next unlock_arena, with the lock dropped. madvise
+  // sends every other CPU that runs the process a TLB shootdown and waits for it; under
+  // the lock, the other threads spun and yielded meanwhile (BENCHMARKS.md, #12, Session 19).
+  Span* to_purge;
+  std::size_t purging_pages;  // in runs set aside and not back in the heap yet
+};
+
+// Runs set aside for purging: their pages go back to the kernel, the lock dropped, and
+// they return to the heap clean (the lock taken again). Then, or at once, unlocks.
+void purge_set_aside(Arena& arena);
+inline void unlock_arena(Arena& arena) {
+  if (arena.to_purge != nullptr) [[unlikely]]
+    purge_set_aside(arena);
+  arena.lock.unlock();
+}
+// An arena lock held for a scope; released by unlock_arena.
+class ArenaGuard {
+ public:
+  explicit ArenaGuard(Arena& arena) : arena_(arena) { arena_.lock.lock(); }
+  ~ArenaGuard() { unlock_arena(arena_); }
+  ArenaGuard(const ArenaGuard&) = delete;
+  ArenaGuard& operator=(const ArenaGuard&) = delete;
+
+ private:
+  Arena& arena_;
 };
 
 // The arena's index in the process's arenas (allocator.cpp).

@@ -15,7 +15,8 @@ namespace arena {
 struct Arena;
 struct Segment;
 
-enum class SpanKind : std::uint8_t { kFree, kSlab, kMedium };
+// kPurging: a free run out of the heap while its pages go back to the kernel (Arena::to_purge).
+enum class SpanKind : std::uint8_t { kFree, kSlab, kMedium, kPurging };
 
 // How a free by another thread reaches a slab's blocks (Span::remote_state). The freer
 // sets the blocks' bits in remote_bits (an atomic OR, no lock), then:
@@ -65,6 +66,11 @@ struct alignas(64) Span {
     std::uintptr_t start;
     // Free runs with dirty pages: when the oldest of them was given back (coarse clock).
     std::uint64_t dirty_since_ns;
+    // Runs set aside to be purged: the pages from the first dirty one to the last.
+    struct {
+      std::uint16_t purge_first;
+      std::uint16_t purge_count;
+    };
   };
   Span* next;  // in a free-run bucket, or a size class's list of slabs with room
   Span* prev;

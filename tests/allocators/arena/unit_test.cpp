@@ -2,6 +2,7 @@
 // alignment, usable sizes, the corner cases of calloc/realloc/memalign, running out
 // of memory, returning memory, and surviving a heap overflow.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <array>
 #include <cerrno>
@@ -542,12 +543,12 @@ class ArenaPlacement : public ::testing::Test {
     arena_ = &arena::arena_at(static_cast<std::uint8_t>(arena_slot()));
     arena_->lock.lock();
     if (arena_->segments != nullptr) {
-      arena_->lock.unlock();
+      arena::unlock_arena(*arena_);
       GTEST_SKIP() << "arena " << arena_slot() << " is in use by a thread";
     }
   }
   void TearDown() override {
-    if (arena_ != nullptr && !IsSkipped()) arena_->lock.unlock();
+    if (arena_ != nullptr && !IsSkipped()) arena::unlock_arena(*arena_);
   }
   virtual std::size_t arena_slot() const = 0;
   std::uintptr_t take(std::size_t pages) {
@@ -676,11 +677,59 @@ TEST_F(ArenaPlacementCarve, ABlockStartsWhereAnotherStartedNotInsideAFreedBlock)
   ASSERT_FALSE(HasFailure());
   give(e);
   arena::purge_free_pages(*arena_);
+  arena::unlock_arena(*arena_);  // the purge itself, back in the heap clean
+  arena_->lock.lock();
   give(a);
   give(b);
   const std::uintptr_t c = take(20);
   EXPECT_EQ(c, a);  // from the back, it was b + 20 pages
   give(c);
+  give(bound);
+}
+
+// Pages past the purge allowance go back to the kernel with the arena unlocked: while the
+// lock is held they are only set aside, out of the heap and still resident; unlock_arena
+// returns them (no longer resident) and puts them back in the heap as one clean run.
+class ArenaPurgeUnlocked : public ArenaPlacement {
+  std::size_t arena_slot() const override { return arena::kMaxArenas - 6; }
+};
+TEST_F(ArenaPurgeUnlocked, PagesGoBackToTheKernelAtTheUnlock) {
+  constexpr std::size_t kPages = 200;
+  const auto [x, y, z, bound] = take_in_a_row({kPages, kPages, kPages, 5});
+  ASSERT_FALSE(HasFailure());
+  std::memset(reinterpret_cast<void*>(x), 1, 3 * kPages * arena::kPageSize);
+  auto resident = [](std::uintptr_t address) {
+    unsigned char page = 0;
+    EXPECT_EQ(mincore(reinterpret_cast<void*>(address), arena::kPageSize, &page), 0);
+    return (page & 1) != 0;
+  };
+  give(x);
+  give(y);
+  give(z);  // 600 dirty pages: past the allowance of a 605-page peak
+  ASSERT_NE(arena_->to_purge, nullptr);
+  std::vector<std::pair<std::uintptr_t, std::size_t>> set_aside;  // first page, pages
+  std::size_t pages = 0;
+  for (const arena::Span* run = arena_->to_purge; run != nullptr; run = run->next) {
+    EXPECT_EQ(run->kind, arena::SpanKind::kPurging);
+    set_aside.emplace_back(arena::span_start(*run), run->page_count);
+    pages += run->page_count;
+  }
+  EXPECT_EQ(arena_->purging_pages, pages);
+  EXPECT_LE(arena_->dirty_pages, 3 * kPages - pages);
+  for (const auto& [first, count] : set_aside) {
+    EXPECT_TRUE(resident(first));
+    EXPECT_TRUE(resident(first + (count - 1) * arena::kPageSize));
+  }
+  arena::unlock_arena(*arena_);
+  arena_->lock.lock();
+  EXPECT_EQ(arena_->to_purge, nullptr);
+  EXPECT_EQ(arena_->purging_pages, 0u);
+  for (const auto& [first, count] : set_aside) {
+    EXPECT_FALSE(resident(first));
+    EXPECT_FALSE(resident(first + (count - 1) * arena::kPageSize));
+  }
+  EXPECT_EQ(take(3 * kPages), x);  // back in the heap, merged again
+  give(x);
   give(bound);
 }
 
