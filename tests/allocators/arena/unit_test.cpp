@@ -733,6 +733,29 @@ TEST_F(ArenaPurgeUnlocked, PagesGoBackToTheKernelAtTheUnlock) {
   give(bound);
 }
 
+// A forked child of a thread that had dropped the lock to purge (the runs taken from
+// to_purge, out of the heap): the child's disown_orphans finds them by their kind and puts
+// them back, counted dirty, since whether the parent's madvise came first is unknown.
+TEST_F(ArenaPurgeUnlocked, AForkedChildPutsBackRunsSetAsideByAThreadItDoesNotHave) {
+  constexpr std::size_t kPages = 200;
+  const auto [x, y, z, bound] = take_in_a_row({kPages, kPages, kPages, 5});
+  ASSERT_FALSE(HasFailure());
+  give(x);
+  give(y);
+  give(z);
+  ASSERT_NE(arena_->to_purge, nullptr);
+  const std::size_t set_aside = arena_->purging_pages;
+  const std::size_t dirty = arena_->dirty_pages;
+  arena_->to_purge = nullptr;  // taken by the purging thread, which the child lacks
+  arena::Span* inbox = nullptr;
+  arena::disown_orphans(*arena_, 0, &inbox);
+  EXPECT_EQ(arena_->purging_pages, 0u);
+  EXPECT_EQ(arena_->dirty_pages, dirty + set_aside);
+  EXPECT_EQ(take(3 * kPages), x);  // back in the heap, merged again
+  give(x);
+  give(bound);
+}
+
 // Two free runs of 10 pages: a freed block's (started at its first page) and, listed
 // after it and so found first, the tail a shrinking block gave back (dirty, but no
 // block ever started in it). A 10-page request takes the freed block's pages.
