@@ -68,8 +68,7 @@ struct ClassSlabs {
 // plus the word: descriptors are 64-byte aligned) and its bit in that word, found by the
 // free's checks. (Gathered per slab as they come, a lookup among the batch's slabs cost
 // more than the flush saved: a consumer frees the blocks of many classes in turn, and 32
-// frees of the prodcons sample touch about 16 slabs. Sorted once at the flush instead:
-// sort_by_slab.)
+// frees of the prodcons sample touch about 16 slabs.)
 constexpr std::size_t kRemoteBatch = 32;
 struct RemoteBatch {
   std::uint32_t count;
@@ -662,26 +661,6 @@ void tell_owner(Span& span, Arena*& held) {
                    reinterpret_cast<void*>(span.start + index * span.block_size));
 }
 
-// Orders the batch by slab and bitmap word (insertion sort: 32 entries, mostly short
-// runs). A thread that frees the blocks of many classes in turn (a consumer) batches them
-// interleaved over many slabs, and each run of one slab's word in the batch costs an
-// atomic OR on a line the owner's collection takes back, each run of one slab a look at
-// its state and often a push: grouped, a slab's blocks take one of each
-// (producer_consumer: 15.7 runs a flush of 32, was 30.0; BENCHMARKS.md, #12, Session 19).
-void sort_by_slab(RemoteBatch& batch, std::uint32_t count) {
-  for (std::uint32_t i = 1; i < count; ++i) {
-    const std::uintptr_t word = batch.word[i];
-    const std::uint64_t bit = batch.bit[i];
-    std::uint32_t j = i;
-    for (; j > 0 && batch.word[j - 1] > word; --j) {
-      batch.word[j] = batch.word[j - 1];
-      batch.bit[j] = batch.bit[j - 1];
-    }
-    batch.word[j] = word;
-    batch.bit[j] = bit;
-  }
-}
-
 // Hands the batch back: per run of blocks of one slab and bitmap word, one atomic OR
 // into the slab's remote_bits and then, per slab, its owner told without a lock
 // (tell_owner); or, for a slab no thread owns, the blocks set free under its arena's
@@ -693,7 +672,6 @@ void flush_remote_frees() {
   RemoteBatch& batch = heap.remote;
   const std::uint32_t count = batch.count;
   batch.count = 0;
-  sort_by_slab(batch, count);
   Arena* held = nullptr;
   for (std::uint32_t i = 0; i < count;) {
     Span* span = reinterpret_cast<Span*>(batch.word[i] & ~std::uintptr_t{63});
