@@ -27,6 +27,12 @@ inline void widen_race_window() {
 
 struct alignas(64) Arena {
   Lock lock;
+  // Dirty runs maybe_purge took out of the heap (kPurging), linked through `next`: their
+  // pages go back to the kernel at the next unlock_arena, with the lock dropped. madvise
+  // sends every other CPU that runs the process a TLB shootdown and waits for it; under
+  // the lock, the other threads spun and yielded meanwhile (BENCHMARKS.md, #12, Session 19).
+  // Beside the lock: every unlock reads it.
+  Span* to_purge;
   Span* partial[kNumClasses];     // slabs with at least one free block
   Span* empty_slab[kNumClasses];  // one empty slab kept per class against churn
   // Free runs: bucket n < 64 holds runs of exactly n pages, bucket 0 the longer ones.
@@ -55,11 +61,6 @@ struct alignas(64) Arena {
   std::uint64_t peak_window_start_ns;
   std::uint64_t last_decay_scan_ns;  // the last look for dirty runs left unused (maybe_purge)
   std::uint64_t last_clock_ns;       // the coarse clock when give_pages last read it
-  // Dirty runs maybe_purge took out of the heap (kPurging), linked through `next`: their
-  // pages go back to the kernel at the next unlock_arena, with the lock dropped. madvise
-  // sends every other CPU that runs the process a TLB shootdown and waits for it; under
-  // the lock, the other threads spun and yielded meanwhile (BENCHMARKS.md, #12, Session 19).
-  Span* to_purge;
   std::size_t purging_pages;  // in runs set aside and not back in the heap yet
 };
 
