@@ -3,11 +3,11 @@
 // with a new block whose size follows a 1/size-like distribution between 4 B and 32 KiB
 // (many tiny blocks, a long tail), for `iterations` iterations. No sharing between
 // threads: it measures the per-thread fast paths and how well threads stay apart.
-#include <cmath>
 #include <cstdlib>
 #include <thread>
 #include <vector>
 
+#include "thread_malloc_sizes.hpp"
 #include "workload.hpp"
 
 int main(int argc, char** argv) {
@@ -16,13 +16,7 @@ int main(int argc, char** argv) {
   const long iterations = options.get("iterations", 4'000'000);
   const long working_set = options.get("working-set", 1024);
   options.check();
-  // Sizes drawn once: 4 * 2^(13 u), u uniform: log-uniform between 4 B and 32 KiB.
-  std::vector<std::uint32_t> sizes(1 << 16);
-  workload::Random table_random(3);
-  for (auto& s : sizes) {
-    const double u = static_cast<double>(table_random.next() % 1000000) / 1e6;
-    s = static_cast<std::uint32_t>(4.0 * std::exp2(13.0 * u * u));
-  }
+  const std::vector<std::uint32_t> sizes = workload::thread_malloc_sizes();
   std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads), 0);
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
