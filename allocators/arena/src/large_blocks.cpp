@@ -200,10 +200,13 @@ bool LargeBlocks::cache_tail_locked(const CachedBlock& block, std::size_t head_b
   return true;
 }
 
-// A cached block of at least `rounded` bytes, nullptr when the cache is empty. Best
+// A cached block of at least `rounded` bytes, nullptr when none is that long. Best
 // fit: the smallest block that is long enough, split when much too long (the tail stays
-// cached); else the longest, grown by mremap (its resident pages are kept, only the
-// new tail is faulted in).
+// cached). A shorter one is not grown by mremap: the pages it moves cost their next
+// touch more than a fault where the hypervisor shadows the page tables (this project's
+// machines: a block moved by mremap took 3.7 us a page on its next memset, a fresh
+// page 9 us, a page in place 0.1 us), and growing the longest made large_blocks_touched
+// 2.1x tcmalloc's time there, fresh mappings 1.07x (BENCHMARKS.md, #14, Session 20).
 void* LargeBlocks::reuse(std::size_t rounded, bool* fresh) {
   CachedBlock taken{};
   CachedBlock evicted[kCacheSlots + 2];
@@ -212,47 +215,26 @@ void* LargeBlocks::reuse(std::size_t rounded, bool* fresh) {
     LockGuard guard(cache_lock_);
     if (cached_count_.load(std::memory_order_relaxed) == 0) return nullptr;
     std::size_t best = kCacheSlots;
-    std::size_t longest = kCacheSlots;
     for (std::size_t i = 0; i < kCacheSlots; ++i) {
       const CachedBlock& c = cache_[i];
-      if (c.address == 0) continue;
-      if (c.bytes >= rounded && (best == kCacheSlots || c.bytes < cache_[best].bytes)) best = i;
-      if (longest == kCacheSlots || c.bytes > cache_[longest].bytes) longest = i;
+      if (c.address != 0 && c.bytes >= rounded &&
+          (best == kCacheSlots || c.bytes < cache_[best].bytes))
+        best = i;
     }
-    taken = take_slot_locked(cache_[best != kCacheSlots ? best : longest]);
+    if (best == kCacheSlots) return nullptr;
+    taken = take_slot_locked(cache_[best]);
     const std::size_t slack = ((rounded / 16) + kPageSize - 1) & ~(kPageSize - 1);
     // Split: the tail goes back to the cache (or, without a table entry, stays with the block).
     if (taken.bytes > rounded + slack && cache_tail_locked(taken, rounded, evicted, evicted_count))
       taken.bytes = rounded;
-    if (taken.bytes >= rounded) {
-      Shard& shard = shards_[shard_of(taken.address)];
-      LockGuard shard_guard(shard.lock);
-      mark_live(shard, taken.address, taken.bytes);
-    }
+    Shard& shard = shards_[shard_of(taken.address)];
+    LockGuard shard_guard(shard.lock);
+    mark_live(shard, taken.address, taken.bytes);
   }
   for (std::size_t i = 0; i < evicted_count; ++i)
     forget_and_unmap(evicted[i].address, evicted[i].bytes);
   if (fresh != nullptr) *fresh = false;
-  if (taken.bytes >= rounded) return reinterpret_cast<void*>(taken.address);
-  // Too short: grown, out of the cache and still marked freed in the table, so ours alone.
-  void* moved = remap_pages(reinterpret_cast<void*>(taken.address), taken.bytes, rounded);
-  if (moved == nullptr) {
-    forget_and_unmap(taken.address, taken.bytes);
-    return nullptr;
-  }
-  const auto address = reinterpret_cast<std::uintptr_t>(moved);
-  if (address != taken.address) {
-    drop_entry(taken.address);
-    if (!record(address, rounded)) {
-      unmap_pages(moved, rounded);
-      return nullptr;
-    }
-    return moved;
-  }
-  Shard& shard = shards_[shard_of(address)];
-  LockGuard guard(shard.lock);
-  mark_live(shard, address, rounded);
-  return moved;
+  return reinterpret_cast<void*>(taken.address);
 }
 
 void LargeBlocks::mark_live(Shard& shard, std::uintptr_t address, std::size_t size) {

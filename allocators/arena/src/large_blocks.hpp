@@ -5,9 +5,9 @@
 //
 // Freed large blocks are not unmapped at once: a few are kept in a small cache (their
 // table entries stay, marked free, so a second free of one is still a double free) and
-// the next large request takes the best fitting one, cutting its tail off or growing it
-// with mremap, so a program that keeps replacing multi-MiB buffers reuses resident
-// pages instead of paying a map, a page fault per page and an unmap per block. The
+// the next large request takes the best fitting one, cutting its tail off, so a program
+// that keeps replacing multi-MiB buffers reuses resident pages instead of paying a map,
+// a page fault per page and an unmap per block. The
 // cache is bounded (kCacheSlots blocks, kCacheBytes bytes), decays (a block unused for
 // kCacheDecayNs is unmapped at the next call that looks), and is emptied under
 // pressure: when a mapping fails, and on malloc_trim/arena_trim.

@@ -1,6 +1,7 @@
 // The cache of freed large blocks: a freed block is reused by the next large request
-// (cut down or grown to fit), the cache stays within its bounds, decays after a second
-// unused, is emptied by trim, and a second free of a cached block is still caught.
+// (cut down to fit; a longer one maps fresh), the cache stays within its bounds, decays
+// after a second unused, is emptied by trim, and a second free of a cached block is
+// still caught.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -117,18 +118,26 @@ TEST_F(ArenaLargeCache, ALongerBlockIsSplitAndTheHalvesMergeAgain) {
   arena_free(whole);
 }
 
-TEST_F(ArenaLargeCache, AShorterBlockIsGrownWithItsPages) {
+// A request longer than every cached block gets a mapping of its own: the cached block
+// is not moved by mremap (see LargeBlocks::reuse), and still serves a request it fits.
+TEST_F(ArenaLargeCache, ALongerRequestMapsFreshAndLeavesTheCachedBlock) {
   auto* p = static_cast<char*>(arena_malloc(4 * kMiB));
   void* guard = arena_malloc(2 * kMiB);  // live, so p has no cached neighbour
   std::memset(p, 0x11, 4 * kMiB);
   arena_free(p);
-  auto* grown = static_cast<char*>(arena_malloc(10 * kMiB));
-  ASSERT_NE(grown, nullptr);
-  EXPECT_GE(arena_malloc_usable_size(grown), 10 * kMiB);
-  EXPECT_EQ(grown[4 * kMiB - 1], 0x11);  // the old pages came along
-  std::memset(grown, 0x22, 10 * kMiB);
+  auto* longer = static_cast<char*>(arena_malloc(10 * kMiB));
+  ASSERT_NE(longer, nullptr);
+  EXPECT_NE(longer, p);
+  EXPECT_GE(arena_malloc_usable_size(longer), 10 * kMiB);
+  EXPECT_EQ(longer[4 * kMiB - 1], 0);  // fresh pages
+  EXPECT_EQ(stats().large_cached_blocks, 1u);
+  EXPECT_EQ(stats().large_cached_bytes, 4 * kMiB);
+  auto* again = static_cast<char*>(arena_malloc(4 * kMiB));
+  EXPECT_EQ(again, p);
+  EXPECT_EQ(again[4 * kMiB - 1], 0x11);  // the cached pages, in place
   EXPECT_EQ(stats().large_cached_blocks, 0u);
-  arena_free(grown);
+  arena_free(again);
+  arena_free(longer);
   arena_free(guard);
 }
 

@@ -19,6 +19,7 @@
 #include "arena/arena.h"
 #include "config.hpp"
 #include "medium_cache.hpp"
+#include "os.hpp"
 #include "segment_map.hpp"
 
 namespace {
@@ -925,6 +926,27 @@ TEST(ArenaMemory, LargeBlocksAreMappedAndUnmappedOneByOne) {
   arena_get_stats(&after);
   EXPECT_EQ(after.large_blocks, before.large_blocks);
   EXPECT_EQ(after.large_bytes, before.large_bytes);
+}
+
+// Large ranges go back to the kernel a piece at a time (os.cpp): the pieces must cover
+// the whole range, its tail past the last full piece included.
+TEST(ArenaMemory, RangesGoBackInPiecesThatCoverThemWhole) {
+  const std::size_t bytes = 10 * (std::size_t{1} << 20) + 3 * arena::kPageSize;
+  const std::size_t pages = bytes / arena::kPageSize;
+  auto* p = static_cast<unsigned char*>(arena::map_pages(bytes));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x5a, bytes);
+  arena::decommit_pages(p, bytes);
+  std::vector<unsigned char> in_core(pages);
+  ASSERT_EQ(mincore(p, bytes, in_core.data()), 0);
+  for (std::size_t i = 0; i < pages; ++i) EXPECT_EQ(in_core[i] & 1, 0) << "page " << i;
+  EXPECT_EQ(p[0], 0);
+  EXPECT_EQ(p[bytes - 1], 0);  // read back as zero (and faulted in again)
+  arena::unmap_pages(p, bytes);
+  errno = 0;
+  EXPECT_EQ(mincore(p, bytes, in_core.data()), -1);  // no page of the range is mapped
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(mincore(p + bytes - arena::kPageSize, arena::kPageSize, in_core.data()), -1);
 }
 
 // Enough live large blocks that shards outgrow the table kept in the object (128 slots,
