@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "arena.hpp"
-#include "thread_malloc_sizes.hpp"
+#include "thread_malloc_shape.hpp"
 #include "workload.hpp"
 
 namespace {
@@ -129,9 +129,7 @@ void print(const Census& census, std::size_t held_bytes, std::size_t medium_held
 
 int main(int argc, char** argv) {
   workload::Options options(argc, argv, "arena_slab_census");
-  const long threads = options.get("threads", 2);
-  const long iterations = options.get("iterations", 4'000'000);
-  const long working_set = options.get("working-set", 1024);
+  const auto [threads, iterations, working_set] = workload::thread_malloc_shape(options);
   options.check();
   if (threads < 1 || working_set < 1) {
     std::fprintf(stderr, "arena_slab_census: --threads and --working-set must be at least 1\n");

@@ -7,14 +7,12 @@
 #include <thread>
 #include <vector>
 
-#include "thread_malloc_sizes.hpp"
+#include "thread_malloc_shape.hpp"
 #include "workload.hpp"
 
 int main(int argc, char** argv) {
   workload::Options options(argc, argv, "alloc_thread_malloc");
-  const long threads = options.get("threads", 2);
-  const long iterations = options.get("iterations", 4'000'000);
-  const long working_set = options.get("working-set", 1024);
+  const auto [threads, iterations, working_set] = workload::thread_malloc_shape(options);
   options.check();
   const std::vector<std::uint32_t> sizes = workload::thread_malloc_sizes();
   std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads), 0);
