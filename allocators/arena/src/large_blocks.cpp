@@ -202,11 +202,11 @@ bool LargeBlocks::cache_tail_locked(const CachedBlock& block, std::size_t head_b
 
 // A cached block of at least `rounded` bytes, nullptr when none is that long. Best
 // fit: the smallest block that is long enough, split when much too long (the tail stays
-// cached). A shorter one is not grown by mremap: the pages it moves cost their next
-// touch more than a fault where the hypervisor shadows the page tables (this project's
-// machines: a block moved by mremap took 3.7 us a page on its next memset, a fresh
-// page 9 us, a page in place 0.1 us), and growing the longest made large_blocks_touched
-// 2.1x tcmalloc's time there, fresh mappings 1.07x (BENCHMARKS.md, #14, Session 20).
+// cached). A shorter one is not grown by mremap: where the hypervisor shadows the page
+// tables (some of this project's machines), a block moved by mremap took 3.7 us a page
+// at its next memset (a fresh page 9 us, a page in place 0.1 us), and growing the
+// longest made large_blocks_touched 2.1-2.4x tcmalloc's time there, fresh mappings
+// 1.07-1.10x (BENCHMARKS.md, #14, Session 20).
 void* LargeBlocks::reuse(std::size_t rounded, bool* fresh) {
   CachedBlock taken{};
   CachedBlock evicted[kCacheSlots + 2];

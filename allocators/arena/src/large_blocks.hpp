@@ -7,10 +7,10 @@
 // table entries stay, marked free, so a second free of one is still a double free) and
 // the next large request takes the best fitting one, cutting its tail off, so a program
 // that keeps replacing multi-MiB buffers reuses resident pages instead of paying a map,
-// a page fault per page and an unmap per block. The
-// cache is bounded (kCacheSlots blocks, kCacheBytes bytes), decays (a block unused for
-// kCacheDecayNs is unmapped at the next call that looks), and is emptied under
-// pressure: when a mapping fails, and on malloc_trim/arena_trim.
+// a page fault per page and an unmap per block. The cache is bounded (kCacheSlots
+// blocks, kCacheBytes bytes), decays (a block unused for kCacheDecayNs is unmapped at
+// the next call that looks), and is emptied under pressure: when a mapping fails, and
+// on malloc_trim/arena_trim.
 #pragma once
 
 #include <atomic>
