@@ -22,10 +22,10 @@ import sys
 def capacity_over_live(blocks_per_slab, live_mean, working_set, steps, seed):
     rng = random.Random(seed)
     p = live_mean / working_set
-    used = []  # blocks in use per slab; None once the slab went back
+    used = {}  # blocks in use per open slab, by id, oldest first
     block_slab = []  # the slab of each live block of the class
-    capacity_sum = live_sum = samples = 0
-    slabs_open = 0
+    next_id = 0
+    capacity_sum = live_sum = 0
     warmup = steps // 10
     for step in range(steps):
         # The freed slot holds one of this class's blocks with probability live / W.
@@ -36,32 +36,21 @@ def capacity_over_live(blocks_per_slab, live_mean, working_set, steps, seed):
             block_slab.pop()
             used[slab] -= 1
             if used[slab] == 0:
-                used[slab] = None
-                slabs_open -= 1
+                del used[slab]
         if rng.random() < p:
             best = None
-            for s, n in enumerate(used):
-                if n is not None and n < blocks_per_slab and (best is None or n > used[best]):
+            for s, n in used.items():
+                if n < blocks_per_slab and (best is None or n > used[best]):
                     best = s
             if best is None:
-                used.append(0)
-                best = len(used) - 1
-                slabs_open += 1
+                best = next_id
+                next_id += 1
+                used[best] = 0
             used[best] += 1
             block_slab.append(best)
         if step >= warmup:
-            capacity_sum += slabs_open * blocks_per_slab
+            capacity_sum += len(used) * blocks_per_slab
             live_sum += len(block_slab)
-            samples += 1
-        if len(used) > 4 * (slabs_open + 1):  # drop the slabs that went back
-            remap = {}
-            kept = []
-            for s, n in enumerate(used):
-                if n is not None:
-                    remap[s] = len(kept)
-                    kept.append(n)
-            used = kept
-            block_slab = [remap[s] for s in block_slab]
     return capacity_sum / live_sum
 
 
