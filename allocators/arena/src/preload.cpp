@@ -46,3 +46,7 @@ EXPORT int malloc_trim(size_t) noexcept {
   arena_trim();
   return 1;
 }
+// glibc's prints its own arenas, which hold nothing under this library.
+EXPORT void malloc_stats() noexcept {
+  arena_print_stats(2);
+}

@@ -83,6 +83,26 @@ TEST_F(ArenaPreload, ParallelSort) {
   std::filesystem::remove(input);
 }
 
+// A program's malloc_stats() is arena's report of its own heap, not glibc's of arenas
+// that hold nothing: python3's strings show up as slabs, its 50 KB buffers as medium blocks.
+TEST_F(ArenaPreload, MallocStatsReportsArenasOwnHeap) {
+  const ProgramRun ours =
+      run("PYTHONMALLOC=malloc python3 -c '"
+          "import ctypes\n"
+          "keep = [str(i) * 3 for i in range(20000)] + [bytearray(50000) for i in range(8)]\n"
+          "ctypes.CDLL(None).malloc_stats()'",
+          true);
+  ASSERT_EQ(ours.status, 0) << ours.output;
+  EXPECT_NE(ours.output.find("arena: "), std::string::npos) << ours.output;
+  EXPECT_NE(ours.output.find("  class   size  slabs"), std::string::npos) << ours.output;
+  std::size_t medium = 0;
+  const std::size_t at = ours.output.find("medium blocks: ");
+  ASSERT_NE(at, std::string::npos) << ours.output;
+  std::sscanf(ours.output.c_str() + at, "medium blocks: %zu", &medium);
+  EXPECT_GE(medium, 8u) << ours.output;
+  EXPECT_EQ(ours.output.find("Arena 0:"), std::string::npos) << "glibc's report";
+}
+
 TEST_F(ArenaPreload, ForkAndExecFromAPreloadedShell) {
   expect_same_as_glibc("sh -c 'for i in 1 2 3; do echo $i | cat | sort -r; done; ls / | wc -l'");
 }

@@ -41,6 +41,13 @@ struct arena_stats {
 };
 ARENA_API void arena_get_stats(struct arena_stats* out) ARENA_NOEXCEPT;
 
+// Writes a report of where the allocator's memory is to the file descriptor `fd`: per
+// arena the pages in use and free (dirty, i.e. resident, or returned), the free runs by
+// length, the medium blocks, and per size class the slabs, their blocks and free blocks
+// (as their owners last left them), full slabs and slabs no thread owns; then the large
+// blocks. Allocates nothing. libarena.so's malloc_stats() writes it to stderr.
+ARENA_API void arena_print_stats(int fd) ARENA_NOEXCEPT;
+
 // Returns every free page held by any arena, every cached large block and the calling
 // thread's cached medium blocks to the kernel now (like malloc_trim(0)); the few medium
 // blocks other threads keep in their caches stay theirs.

@@ -1,0 +1,152 @@
+// The allocator's report of where its memory is (arena_print_stats, and malloc_stats in
+// libarena.so): per arena the pages in use, free and dirty, the free runs by length,
+// the medium blocks, and per size class the slabs and their free blocks; then the large
+// blocks. Peak RSS says how much; this says which part of the allocator holds it.
+//
+// Written with write(2) from a buffer on the stack: no allocation, so a program may call
+// it anywhere, even from a malloc hook. Each arena is walked under its lock; the free
+// counts of slabs that a running thread owns are read as they are at that moment.
+#include <unistd.h>
+
+#include <bit>
+#include <cstdarg>
+#include <cstdio>
+
+#include "arena.hpp"
+#include "arena/arena.h"
+
+namespace arena {
+namespace {
+
+class Report {
+ public:
+  explicit Report(int fd) : fd_(fd) {}
+  ~Report() { flush(); }
+  Report(const Report&) = delete;
+  Report& operator=(const Report&) = delete;
+
+  [[gnu::format(printf, 2, 3)]] void line(const char* format, ...) {
+    if (sizeof buffer_ - used_ < 256) flush();
+    va_list args;
+    va_start(args, format);
+    const int n = std::vsnprintf(buffer_ + used_, sizeof buffer_ - used_, format, args);
+    va_end(args);
+    if (n > 0)
+      used_ += static_cast<std::size_t>(n) < sizeof buffer_ - used_ ? static_cast<std::size_t>(n)
+                                                                    : sizeof buffer_ - used_ - 1;
+  }
+
+ private:
+  void flush() {
+    for (std::size_t done = 0; done < used_;) {
+      const ssize_t n = write(fd_, buffer_ + done, used_ - done);
+      if (n <= 0) break;  // a closed or full descriptor: the report is lost, nothing else
+      done += static_cast<std::size_t>(n);
+    }
+    used_ = 0;
+  }
+
+  int fd_;
+  std::size_t used_ = 0;
+  char buffer_[4096];
+};
+
+// Free runs by length in pages: 1, 2-3, 4-7, 8-15, 16-63, 64 and more.
+constexpr std::size_t kRunLengths = 6;
+constexpr const char* kRunLengthNames[kRunLengths] = {"1", "2-3", "4-7", "8-15", "16-63", "64+"};
+std::size_t run_length_bucket(std::size_t pages) {
+  if (pages >= 64) return 5;
+  if (pages >= 16) return 4;
+  return static_cast<std::size_t>(std::bit_width(pages) - 1);
+}
+
+struct ClassCount {
+  std::size_t slabs, blocks, free_blocks, full, unowned;
+};
+
+// Copied under the arena's lock, reported after it (a write to a full pipe must not
+// hold up the arena's threads).
+struct ArenaCount {
+  std::size_t segments, in_use, dirty, clean;
+  ClassCount classes[kNumClasses];
+  std::size_t run_pages[kRunLengths], run_dirty[kRunLengths];
+  std::size_t medium_blocks, medium_pages;
+};
+
+void count_arena(const Arena& arena, ArenaCount& count) {
+  count.segments = arena.segment_count;
+  count.in_use = arena.pages_in_use;
+  count.dirty = arena.dirty_pages;
+  count.clean = arena.clean_pages + arena.purging_pages;
+  for (const Segment* segment = arena.segments; segment != nullptr; segment = segment->next) {
+    for (std::size_t page = 0; page < kPagesPerSegment;) {
+      const Span* span = span_covering(*segment, page);
+      if (span == nullptr || span->page_count == 0) {
+        ++page;
+        continue;
+      }
+      if (span->kind == SpanKind::kSlab) {
+        ClassCount& c = count.classes[span->size_class];
+        const std::size_t free_blocks = __atomic_load_n(&span->free_count, __ATOMIC_RELAXED);
+        ++c.slabs;
+        c.blocks += span->capacity;
+        c.free_blocks += free_blocks;
+        c.full += free_blocks == 0;
+        c.unowned += __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0;
+      } else if (span->kind == SpanKind::kMedium) {
+        ++count.medium_blocks;
+        count.medium_pages += span->page_count;
+      } else if (span->kind == SpanKind::kFree) {
+        const std::size_t b = run_length_bucket(span->page_count);
+        count.run_pages[b] += span->page_count;
+        count.run_dirty[b] += span->dirty_pages;
+      }
+      page = std::size_t{span->first_page} + span->page_count;
+    }
+  }
+}
+
+void report_arena(Report& report, std::size_t index, const ArenaCount& count) {
+  report.line("arena %zu: %zu segments, pages in use %zu, free dirty %zu, free clean %zu\n", index,
+              count.segments, count.in_use, count.dirty, count.clean);
+  report.line("  free runs by length in pages: pages (dirty)");
+  for (std::size_t b = 0; b < kRunLengths; ++b)
+    report.line("  %s: %zu (%zu)", kRunLengthNames[b], count.run_pages[b], count.run_dirty[b]);
+  report.line("\n  medium blocks: %zu, %zu pages\n", count.medium_blocks, count.medium_pages);
+  report.line("  class   size  slabs  pages  blocks    free  full  unowned\n");
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    const ClassCount& k = count.classes[c];
+    if (k.slabs == 0) continue;
+    report.line("  %5zu %6u %6zu %6zu %7zu %7zu %5zu %8zu\n", c, kClasses[c].block_size, k.slabs,
+                k.slabs * kClasses[c].slab_pages, k.blocks, k.free_blocks, k.full, k.unowned);
+  }
+}
+
+}  // namespace
+}  // namespace arena
+
+using namespace arena;
+
+extern "C" void arena_print_stats(int fd) noexcept {
+  Report report(fd);
+  arena_stats totals;
+  arena_get_stats(&totals);
+  report.line(
+      "arena: %zu arenas used, %zu segments, pages in use %zu, free dirty %zu, "
+      "free clean %zu, metadata %zu KiB\n",
+      totals.arenas_used, totals.segments, totals.pages_in_use, totals.pages_free_dirty,
+      totals.pages_free_clean, totals.metadata_bytes >> 10);
+  for (std::size_t i = 0; i < kMaxArenas; ++i) {
+    Arena& a = arena_at(static_cast<std::uint8_t>(i));
+    ArenaCount count{};
+    {
+      ArenaGuard guard(a);
+      if (a.segment_count == 0) continue;
+      count_arena(a, count);
+    }
+    report_arena(report, i, count);
+  }
+  report.line("large blocks: %zu live, %zu KiB; %zu cached, %zu KiB\n", totals.large_blocks,
+              totals.large_bytes >> 10, totals.large_cached_blocks,
+              totals.large_cached_bytes >> 10);
+}

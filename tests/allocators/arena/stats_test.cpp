@@ -1,0 +1,126 @@
+// arena_print_stats: the report counts what the program holds, by kind and class, and its
+// page counts add up. Compared before and after, so other tests' blocks do not matter.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "arena/arena.h"
+
+namespace {
+
+std::string report() {
+  const int fd = memfd_create("arena-stats", 0);
+  if (fd < 0) return {};
+  arena_print_stats(fd);
+  std::string text;
+  char buffer[4096];
+  lseek(fd, 0, SEEK_SET);
+  for (ssize_t n; (n = read(fd, buffer, sizeof buffer)) > 0;)
+    text.append(buffer, static_cast<std::size_t>(n));
+  close(fd);
+  return text;
+}
+
+struct Totals {
+  std::size_t class_blocks = 0, class_free = 0;  // of the class asked for, every arena
+  std::size_t medium_blocks = 0, medium_pages = 0;
+  std::size_t large_live = 0, large_kib = 0;
+  std::size_t arenas = 0;
+  bool runs_add_up = true;  // per arena: free runs' pages and dirty pages as counted
+};
+
+Totals parse(const std::string& text, unsigned class_size) {
+  Totals t;
+  std::istringstream lines(text);
+  std::string line;
+  std::size_t dirty = 0, clean = 0;
+  while (std::getline(lines, line)) {
+    std::size_t index, segments, in_use, a, b;
+    unsigned cls, size;
+    std::size_t slabs, pages, blocks, free_blocks, full, unowned;
+    if (std::sscanf(line.c_str(),
+                    "arena %zu: %zu segments, pages in use %zu, free dirty %zu, free clean %zu",
+                    &index, &segments, &in_use, &dirty, &clean) == 5) {
+      ++t.arenas;
+    } else if (line.starts_with("  free runs")) {
+      std::size_t run_pages = 0, run_dirty = 0;
+      for (std::size_t at = line.find(": ", 20); at != std::string::npos;
+           at = line.find(": ", at + 2)) {
+        if (std::sscanf(line.c_str() + at, ": %zu (%zu)", &a, &b) == 2) {
+          run_pages += a;
+          run_dirty += b;
+        }
+      }
+      if (run_pages != dirty + clean || run_dirty != dirty) t.runs_add_up = false;
+    } else if (std::sscanf(line.c_str(), "  medium blocks: %zu, %zu pages", &a, &b) == 2) {
+      t.medium_blocks += a;
+      t.medium_pages += b;
+    } else if (std::sscanf(line.c_str(), " %u %u %zu %zu %zu %zu %zu %zu", &cls, &size, &slabs,
+                           &pages, &blocks, &free_blocks, &full, &unowned) == 8) {
+      if (size == class_size) {
+        t.class_blocks += blocks;
+        t.class_free += free_blocks;
+      }
+    } else {
+      std::sscanf(line.c_str(), "large blocks: %zu live, %zu KiB", &t.large_live, &t.large_kib);
+    }
+  }
+  return t;
+}
+
+TEST(ArenaStats, CountsTheBlocksTheProgramHoldsByKindAndClass) {
+  const Totals before = parse(report(), 224);
+  std::vector<void*> small, medium;
+  for (int i = 0; i < 100; ++i) small.push_back(arena_malloc(200));       // the 224-byte class
+  for (int i = 0; i < 3; ++i) medium.push_back(arena_malloc(40 * 1024));  // 10 pages each
+  void* large = arena_malloc(3 << 20);
+  const Totals during = parse(report(), 224);
+  EXPECT_EQ((during.class_blocks - during.class_free) - (before.class_blocks - before.class_free),
+            100u);
+  EXPECT_EQ(during.medium_blocks - before.medium_blocks, 3u);
+  EXPECT_EQ(during.medium_pages - before.medium_pages, 30u);
+  EXPECT_EQ(during.large_live - before.large_live, 1u);
+  EXPECT_EQ(during.large_kib - before.large_kib, 3072u);
+
+  for (void* p : small) arena_free(p);
+  for (void* p : medium) arena_free(p);
+  arena_free(large);
+  arena_trim();  // the thread's cached medium blocks go back too
+  const Totals after = parse(report(), 224);
+  EXPECT_EQ(after.class_blocks - after.class_free, before.class_blocks - before.class_free);
+  EXPECT_EQ(after.medium_blocks, before.medium_blocks);
+  EXPECT_EQ(after.large_live, before.large_live);
+}
+
+TEST(ArenaStats, EachArenasFreeRunsAddUpToItsFreePages) {
+  std::vector<void*> blocks;
+  for (int i = 0; i < 2000; ++i)
+    blocks.push_back(arena_malloc(static_cast<std::size_t>(i) * 37 % 70000));
+  for (std::size_t i = 0; i < blocks.size(); i += 3) arena_free(blocks[i]);
+  const Totals t = parse(report(), 224);
+  EXPECT_GE(t.arenas, 1u);
+  EXPECT_TRUE(t.runs_add_up) << report();
+  for (std::size_t i = 0; i < blocks.size(); ++i)
+    if (i % 3 != 0) arena_free(blocks[i]);
+}
+
+TEST(ArenaStats, ABadDescriptorLosesTheReportAndNothingElse) {
+  void* p = arena_malloc(100);
+  arena_print_stats(-1);
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  close(pipe_fds[0]);  // a write to a pipe no one reads fails (SIGPIPE ignored below)
+  signal(SIGPIPE, SIG_IGN);
+  arena_print_stats(pipe_fds[1]);
+  close(pipe_fds[1]);
+  arena_free(p);
+  EXPECT_NE(report().find("arena 0:"), std::string::npos);
+}
+
+}  // namespace
