@@ -4,7 +4,11 @@
 // private window for a while (medium), or swaps it into a random shared slot, freeing
 // whatever another thread left there (long-lived, moved between threads). Every
 // `phase` steps the threads meet at a barrier and the live set is partly cleared, so
-// the heap grows and shrinks in waves.
+// the heap grows and shrinks in waves. `--stats-at-phase N` has the first thread call
+// malloc_stats() at the end of the Nth phase, before the clearing (the live set's high
+// point), with the other threads waiting: each allocator's own report of its heap there.
+#include <malloc.h>
+
 #include <atomic>
 #include <barrier>
 #include <cstdlib>
@@ -32,6 +36,7 @@ int main(int argc, char** argv) {
   const long steps = options.get("steps", 1'500'000);
   const long slots = options.get("slots", 20000);
   const long phase = options.get("phase", 100'000);
+  const long stats_at_phase = options.get("stats-at-phase", 0);
   options.check();
   std::vector<std::atomic<void*>> shared(static_cast<std::size_t>(slots));
   for (auto& s : shared) s.store(nullptr);
@@ -66,6 +71,10 @@ int main(int argc, char** argv) {
         }
         if ((step + 1) % phase == 0) {
           meet.arrive_and_wait();
+          if ((step + 1) / phase == stats_at_phase) {
+            if (t == 0) malloc_stats();
+            meet.arrive_and_wait();
+          }
           // Each thread clears its share of the table: blocks others allocated.
           for (std::size_t i = static_cast<std::size_t>(t); i < shared.size();
                i += static_cast<std::size_t>(threads))
