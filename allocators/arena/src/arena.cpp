@@ -591,6 +591,11 @@ std::size_t collect_remote_frees(Span& span) {
   return collected;
 }
 
+bool has_resident_run(Arena& arena, std::size_t pages) {
+  const Span* run = find_run(arena, pages);
+  return run != nullptr && run->dirty_pages != 0;
+}
+
 Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox) {
   Span* span = arena.partial[size_class];
   if (span != nullptr) {

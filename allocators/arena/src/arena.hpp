@@ -88,6 +88,11 @@ class ArenaGuard {
 std::uint8_t arena_index(const Arena& arena);
 Arena& arena_at(std::uint8_t index);
 
+// Whether the arena has a free run of at least `pages` pages of which some are still
+// resident (dirty): a request served there faults in fewer pages than from a clean run
+// or a new segment.
+bool has_resident_run(Arena& arena, std::size_t pages);
+
 // Slab ownership. adopt_slab hands the calling thread a slab of the class with at
 // least one free block (nullptr when memory runs out); disown_slab gives it back.
 Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox);

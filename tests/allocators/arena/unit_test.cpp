@@ -508,6 +508,44 @@ TEST(ArenaMemory, AMediumBlockGrownPastTheCachesLimitIsNotCached) {
   worker.join();
 }
 
+// A thread whose arena has no free run with resident pages long enough takes its medium
+// block from another arena's resident free pages, not from clean ones it would fault in.
+TEST(ArenaMemory, AMediumBlockComesFromAnotherArenasResidentPagesWhenItsOwnHasNone) {
+  constexpr std::size_t kPages = 40;  // past the thread cache's limit: freed to the arena
+  constexpr std::size_t kBytes = kPages * arena::kPageSize;
+  arena_trim();  // every free page clean
+  arena::Arena* first_arena = nullptr;
+  std::thread first([&] {
+    void* p = arena_malloc(kBytes);
+    std::memset(p, 1, kBytes);
+    first_arena = arena::segment_map().find(reinterpret_cast<std::uintptr_t>(p))->arena;
+    arena_free(p);  // free in its arena, and resident
+  });
+  first.join();
+  std::thread second([&] {
+    void* probe = arena_malloc(64);  // a slab of this thread's own arena
+    arena::Arena* own = arena::segment_map().find(reinterpret_cast<std::uintptr_t>(probe))->arena;
+    if (own == first_arena) {
+      arena_free(probe);
+      GTEST_SKIP() << "both threads share an arena (one CPU)";
+    }
+    {
+      arena::ArenaGuard guard(*own);
+      ASSERT_FALSE(arena::has_resident_run(*own, kPages));
+    }
+    void* q = arena_malloc(kBytes);
+    EXPECT_EQ(arena::segment_map().find(reinterpret_cast<std::uintptr_t>(q))->arena, first_arena);
+    std::vector<unsigned char> in_core(kPages);
+    ASSERT_EQ(mincore(q, kBytes, in_core.data()), 0);
+    std::size_t resident = 0;
+    for (unsigned char page : in_core) resident += page & 1;
+    EXPECT_EQ(resident, kPages);
+    arena_free(q);
+    arena_free(probe);
+  });
+  second.join();
+}
+
 // Free pages are dirty (resident, counted against the purge allowance) only if they were
 // in use since the last purge: a freed medium block merged with clean neighbours adds its
 // own pages, not theirs, and the next request of that size takes those resident pages
