@@ -406,9 +406,14 @@ Arena& lock_own_arena() {
 Arena& lock_arena_for_pages(std::size_t pages) {
   Arena& own = lock_own_arena();
   if (has_resident_run(own, pages)) return own;
+  // Only arenas that hold pages: a single-threaded program never leaves its own, and a
+  // machine's 4 x CPUs arenas are not all tried.
+  std::uint64_t others =
+      arenas_with_segments() & ~(std::uint64_t{1} << static_cast<std::size_t>(&own - arenas));
+  if (others == 0) return own;
   unlock_arena(own);
-  for (std::size_t i = 1; i < arena_limit; ++i) {
-    Arena& other = arenas[(static_cast<std::size_t>(&own - arenas) + i) % arena_limit];
+  for (; others != 0; others &= others - 1) {
+    Arena& other = arenas[std::countr_zero(others)];
     if (!other.lock.try_lock()) continue;
     if (has_resident_run(other, pages)) return other;
     unlock_arena(other);

@@ -1,5 +1,6 @@
 #include "arena.hpp"
 
+#include <atomic>
 #include <bit>
 #include <cstring>
 
@@ -33,6 +34,9 @@ constexpr std::uint64_t kDecayScanNs = kDecayNs / 4;
 // Emptied slabs of classes with slabs of at most this many pages are kept, one per class
 // (list_unowned_slab).
 constexpr std::size_t kKeptEmptySlabPages = 1;
+
+// A bit per arena that has mapped a segment (set by grow, never cleared).
+constinit std::atomic<std::uint64_t> arenas_grown{0};
 
 // Segment descriptors are recycled process-wide and never unmapped.
 constinit Lock recycler_lock;
@@ -164,6 +168,7 @@ bool grow(Arena& arena) {
     return false;
   }
   link_segment(arena, seg);
+  arenas_grown.fetch_or(std::uint64_t{1} << arena_index(arena), std::memory_order_relaxed);
   run->segment = seg;
   run->first_page = 0;
   run->page_count = kPagesPerSegment;
@@ -589,6 +594,10 @@ std::size_t collect_remote_frees(Span& span) {
   }
   span.free_count = static_cast<std::uint16_t>(span.free_count + collected);
   return collected;
+}
+
+std::uint64_t arenas_with_segments() {
+  return arenas_grown.load(std::memory_order_relaxed);
 }
 
 bool has_resident_run(Arena& arena, std::size_t pages) {

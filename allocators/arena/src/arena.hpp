@@ -88,6 +88,8 @@ class ArenaGuard {
 std::uint8_t arena_index(const Arena& arena);
 Arena& arena_at(std::uint8_t index);
 
+// The arenas that have ever mapped a segment, a bit each (index into the arenas).
+std::uint64_t arenas_with_segments();
 // Whether the arena has a free run of at least `pages` pages of which some are still
 // resident (dirty): a request served there faults in fewer pages than from a clean run
 // or a new segment.
