@@ -632,7 +632,9 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   // class finds it (allocate_small_slow).
   ClassSlabs& slabs = heap.classes[span->size_class];
   slabs.unlisted += span->free_count == 0;
-  if (++span->free_count == span->capacity) [[unlikely]]
+  const std::size_t free_count = span->free_count + 1u;
+  set_free_count(*span, free_count);
+  if (free_count == span->capacity) [[unlikely]]
     maybe_give_back_empty(slabs, span);
   return true;
 }
@@ -729,7 +731,7 @@ void flush_remote_frees() {
         store_word(span->bits[w].free, free | mask);
         // Free now, so no longer pending (after the free bit: see BlockBits).
         __atomic_fetch_and(&span->bits[w].pending, ~mask, __ATOMIC_RELAXED);
-        span->free_count = static_cast<std::uint16_t>(span->free_count + blocks);
+        set_free_count(*span, span->free_count + blocks);
       } else {
         // The free bits read before the OR: after it, the owner may have collected the
         // blocks already.

@@ -524,7 +524,7 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   span->block_size = info.block_size;
   span->reciprocal = info.reciprocal;
   span->capacity = info.blocks;
-  span->free_count = info.blocks;
+  set_free_count(*span, info.blocks);
   span->in_partial = false;  // its byte held the free run's dirty count (adopt_slab marks)
   store_remote_state(*span, kUnowned);
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
@@ -592,7 +592,7 @@ std::size_t collect_remote_frees(Span& span) {
     __atomic_fetch_and(&span.bits[w].pending, ~remote, __ATOMIC_RELAXED);
     collected += static_cast<std::size_t>(std::popcount(remote));
   }
-  span.free_count = static_cast<std::uint16_t>(span.free_count + collected);
+  set_free_count(span, span.free_count + collected);
   return collected;
 }
 
@@ -738,7 +738,7 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
     std::size_t free_blocks = 0;
     for (std::size_t w = 0; w < kBitmapWords; ++w)
       free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->bits[w].free)));
-    span->free_count = static_cast<std::uint16_t>(free_blocks);
+    set_free_count(*span, free_blocks);
     store_remote_state(*span, kUnowned);  // its inbox is gone with its thread
     disown_slab(arena, span);
   }
@@ -831,7 +831,7 @@ void release_block(Arena& arena, BlockRef block) {
     return;
   }
   store_word(span->bits[w].free, load_word(span->bits[w].free) | bit);
-  ++span->free_count;
+  set_free_count(*span, span->free_count + 1u);
   list_unowned_slab(arena, span);
 }
 

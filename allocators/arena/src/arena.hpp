@@ -152,7 +152,7 @@ inline void* take_block(Span& span, std::uint8_t& hint) {
     hint = static_cast<std::uint8_t>(offset);
   }
   store_word(free_word(offset), bits & (bits - 1));
-  --span.free_count;
+  set_free_count(span, span.free_count - 1u);
   const std::size_t index =
       offset * (64 / sizeof(BlockBits)) + static_cast<std::uint32_t>(std::countr_zero(bits));
   return reinterpret_cast<void*>(span.start + index * span.block_size);

@@ -46,7 +46,21 @@ EXPORT int malloc_trim(size_t) noexcept {
   arena_trim();
   return 1;
 }
-// glibc's prints its own arenas, which hold nothing under this library.
+// glibc's describe its own arenas, which hold nothing under this library.
 EXPORT void malloc_stats() noexcept {
   arena_print_stats(2);
+}
+EXPORT struct mallinfo2 mallinfo2() noexcept {
+  struct mallinfo2 info;
+  arena_mallinfo2(&info);
+  return info;
+}
+// The old interface's int fields wrap above 2 GiB, as glibc's do.
+EXPORT struct mallinfo mallinfo() noexcept {
+  struct mallinfo2 wide;
+  arena_mallinfo2(&wide);
+  auto narrow = [](size_t n) { return static_cast<int>(n); };
+  return {narrow(wide.arena),    narrow(wide.ordblks), narrow(wide.smblks),  narrow(wide.hblks),
+          narrow(wide.hblkhd),   narrow(wide.usmblks), narrow(wide.fsmblks), narrow(wide.uordblks),
+          narrow(wide.fordblks), narrow(wide.keepcost)};
 }

@@ -78,7 +78,9 @@ struct alignas(64) Span {
   std::uint32_t block_size;
   std::uint32_t reciprocal;
   std::uint16_t capacity;
-  std::uint16_t free_count;  // bits set in the free words
+  // Bits set in the free words. Written only through set_free_count: the heap report
+  // (stats.cpp) reads it while the owner allocates and frees.
+  std::uint16_t free_count;
   union {
     // Free runs: how many of its pages may still be resident (their bits set in the
     // segment's dirty_bits), so that purging and its allowance count only those.
@@ -157,6 +159,9 @@ inline std::uint64_t load_word(const std::uint64_t& word) {
 }
 inline void store_word(std::uint64_t& word, std::uint64_t value) {
   __atomic_store_n(&word, value, __ATOMIC_RELAXED);
+}
+inline void set_free_count(Span& span, std::size_t count) {
+  __atomic_store_n(&span.free_count, static_cast<std::uint16_t>(count), __ATOMIC_RELAXED);
 }
 
 struct Segment {

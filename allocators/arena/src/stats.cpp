@@ -1,7 +1,9 @@
 // The allocator's report of where its memory is (arena_print_stats, and malloc_stats in
 // libarena.so): per arena the pages in use, free and dirty, the free runs by length,
 // the medium blocks, and per size class the slabs and their free blocks; then the large
-// blocks. Peak RSS says how much; this says which part of the allocator holds it.
+// blocks. Peak RSS says how much; this says which part of the allocator holds it. The
+// same walk gives glibc's mallinfo2 figures (arena_mallinfo2, mallinfo2 and mallinfo in
+// libarena.so), for programs that report their heap themselves.
 //
 // Written with write(2) from a buffer on the stack: no allocation, so a program may call
 // it anywhere, even from a malloc hook. Each arena is walked under its lock; the free
@@ -69,8 +71,10 @@ struct ClassCount {
 struct ArenaCount {
   std::size_t segments, in_use, dirty, clean;
   ClassCount classes[kNumClasses];
-  std::size_t run_pages[kRunLengths], run_dirty[kRunLengths];
+  std::size_t runs, run_pages[kRunLengths], run_dirty[kRunLengths];
   std::size_t medium_blocks, medium_pages;
+  // Medium blocks freed into their thread's cache: in use for the arena, free for the program.
+  std::size_t cached_medium_blocks, cached_medium_pages;
 };
 
 void count_arena(const Arena& arena, ArenaCount& count) {
@@ -96,7 +100,12 @@ void count_arena(const Arena& arena, ArenaCount& count) {
       } else if (span->kind == SpanKind::kMedium) {
         ++count.medium_blocks;
         count.medium_pages += span->page_count;
+        if (__atomic_load_n(&span->medium.freed, __ATOMIC_RELAXED) != 0) {
+          ++count.cached_medium_blocks;
+          count.cached_medium_pages += span->page_count;
+        }
       } else if (span->kind == SpanKind::kFree) {
+        ++count.runs;
         const std::size_t b = run_length_bucket(span->page_count);
         count.run_pages[b] += span->page_count;
         count.run_dirty[b] += span->dirty_pages;
@@ -112,7 +121,9 @@ void report_arena(Report& report, std::size_t index, const ArenaCount& count) {
   report.line("  free runs by length in pages: pages (dirty)");
   for (std::size_t b = 0; b < kRunLengths; ++b)
     report.line("  %s: %zu (%zu)", kRunLengthNames[b], count.run_pages[b], count.run_dirty[b]);
-  report.line("\n  medium blocks: %zu, %zu pages\n", count.medium_blocks, count.medium_pages);
+  report.line("\n  medium blocks: %zu, %zu pages (freed into a thread's cache: %zu, %zu pages)\n",
+              count.medium_blocks, count.medium_pages, count.cached_medium_blocks,
+              count.cached_medium_pages);
   report.line("  class   size  slabs  pages  blocks    free  full  unowned\n");
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     const ClassCount& k = count.classes[c];
@@ -120,6 +131,15 @@ void report_arena(Report& report, std::size_t index, const ArenaCount& count) {
     report.line("  %5zu %6u %6zu %6zu %7zu %7zu %5zu %8zu\n", c, kClasses[c].block_size, k.slabs,
                 k.slabs * kClasses[c].slab_pages, k.blocks, k.free_blocks, k.full, k.unowned);
   }
+}
+
+// Copies arena `index`'s figures under its lock; false for an arena that never grew.
+bool count_arena_at(std::size_t index, ArenaCount& count) {
+  Arena& a = arena_at(static_cast<std::uint8_t>(index));
+  ArenaGuard guard(a);
+  if (a.segment_count == 0) return false;
+  count_arena(a, count);
+  return true;
 }
 
 }  // namespace
@@ -137,16 +157,45 @@ extern "C" void arena_print_stats(int fd) noexcept {
       totals.arenas_used, totals.segments, totals.pages_in_use, totals.pages_free_dirty,
       totals.pages_free_clean, totals.metadata_bytes >> 10);
   for (std::size_t i = 0; i < kMaxArenas; ++i) {
-    Arena& a = arena_at(static_cast<std::uint8_t>(i));
     ArenaCount count{};
-    {
-      ArenaGuard guard(a);
-      if (a.segment_count == 0) continue;
-      count_arena(a, count);
-    }
-    report_arena(report, i, count);
+    if (count_arena_at(i, count)) report_arena(report, i, count);
   }
   report.line("large blocks: %zu live, %zu KiB; %zu cached, %zu KiB\n", totals.large_blocks,
               totals.large_bytes >> 10, totals.large_cached_blocks,
               totals.large_cached_bytes >> 10);
+}
+
+// glibc's fields, in arena's terms: `arena` is the segments' bytes and the cached large
+// blocks', which split exactly into `uordblks` (pages of slabs and medium blocks but
+// the slabs' free blocks: a slab's tail and a block's rounding count as in use, as
+// glibc counts a chunk's header) and `fordblks` (free pages, the slabs' free blocks,
+// medium blocks in a thread's cache, cached large blocks). `ordblks` counts free page
+// runs, `smblks` and `fsmblks` the slabs' free blocks and their bytes; `hblks` and
+// `hblkhd` the live large blocks; `keepcost` what malloc_trim would give back now.
+extern "C" void arena_mallinfo2(struct mallinfo2* out) noexcept {
+  struct mallinfo2 info {};
+  std::size_t free_pages = 0, in_use_pages = 0, slab_free_bytes = 0, dirty_pages = 0;
+  for (std::size_t i = 0; i < kMaxArenas; ++i) {
+    ArenaCount count{};
+    if (!count_arena_at(i, count)) continue;
+    info.arena += count.segments * kSegmentSize;
+    info.ordblks += count.runs;
+    for (std::size_t c = 0; c < kNumClasses; ++c) {
+      info.smblks += count.classes[c].free_blocks;
+      slab_free_bytes += count.classes[c].free_blocks * kClasses[c].block_size;
+    }
+    in_use_pages += count.in_use - count.cached_medium_pages;
+    free_pages += count.dirty + count.clean + count.cached_medium_pages;
+    dirty_pages += count.dirty;
+  }
+  arena_stats totals;
+  arena_get_stats(&totals);
+  info.arena += totals.large_cached_bytes;
+  info.hblks = totals.large_blocks;
+  info.hblkhd = totals.large_bytes;
+  info.fsmblks = slab_free_bytes;
+  info.uordblks = (in_use_pages << kPageShift) - slab_free_bytes;
+  info.fordblks = (free_pages << kPageShift) + slab_free_bytes + totals.large_cached_bytes;
+  info.keepcost = (dirty_pages << kPageShift) + totals.large_cached_bytes;
+  *out = info;
 }

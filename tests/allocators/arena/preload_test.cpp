@@ -103,6 +103,36 @@ TEST_F(ArenaPreload, MallocStatsReportsArenasOwnHeap) {
   EXPECT_EQ(ours.output.find("Arena 0:"), std::string::npos) << "glibc's report";
 }
 
+// A program's mallinfo2() and mallinfo() describe arena's heap: python3's 8 MB of
+// bytearrays are in use there (glibc's figures of its own unused heap would be near 0).
+TEST_F(ArenaPreload, MallinfoDescribesArenasOwnHeap) {
+  const ProgramRun ours =
+      run("PYTHONMALLOC=malloc python3 -c '"
+          "import ctypes\n"
+          "class Info(ctypes.Structure):\n"
+          "    _fields_ = [(n, ctypes.c_size_t) for n in \"arena ordblks smblks hblks hblkhd "
+          "usmblks fsmblks uordblks fordblks keepcost\".split()]\n"
+          "class Old(ctypes.Structure):\n"
+          "    _fields_ = [(n, ctypes.c_int) for n, _ in Info._fields_]\n"
+          "libc = ctypes.CDLL(None)\n"
+          "libc.mallinfo2.restype = Info\n"
+          "libc.mallinfo.restype = Old\n"
+          "keep = [bytearray(100000) for i in range(80)]\n"
+          "i, o = libc.mallinfo2(), libc.mallinfo()\n"
+          "print(i.arena, i.uordblks, i.fordblks, o.uordblks)'",
+          true);
+  ASSERT_EQ(ours.status, 0) << ours.output;
+  std::size_t total = 0, in_use = 0, free_bytes = 0, old_in_use = 0;
+  ASSERT_EQ(std::sscanf(ours.output.c_str(), "%zu %zu %zu %zu", &total, &in_use, &free_bytes,
+                        &old_in_use),
+            4)
+      << ours.output;
+  EXPECT_GE(in_use, std::size_t{8'000'000}) << ours.output;
+  EXPECT_EQ(total, in_use + free_bytes) << ours.output;
+  EXPECT_NEAR(static_cast<double>(old_in_use), static_cast<double>(in_use), 65536.0)
+      << "the same figures, but for the blocks python allocated between the calls";
+}
+
 TEST_F(ArenaPreload, ForkAndExecFromAPreloadedShell) {
   expect_same_as_glibc("sh -c 'for i in 1 2 3; do echo $i | cat | sort -r; done; ls / | wc -l'");
 }

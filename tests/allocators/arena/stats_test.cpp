@@ -1,13 +1,16 @@
 // arena_print_stats: the report counts what the program holds, by kind and class, and its
 // page counts add up. Compared before and after, so other tests' blocks do not matter.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "arena/arena.h"
@@ -108,6 +111,90 @@ TEST(ArenaStats, EachArenasFreeRunsAddUpToItsFreePages) {
   EXPECT_TRUE(t.runs_add_up) << report();
   for (std::size_t i = 0; i < blocks.size(); ++i)
     if (i % 3 != 0) arena_free(blocks[i]);
+}
+
+struct mallinfo2 heap_info() {
+  struct mallinfo2 info;
+  arena_mallinfo2(&info);
+  return info;
+}
+
+void expect_split(const struct mallinfo2& info) {
+  EXPECT_EQ(info.arena, info.uordblks + info.fordblks);
+  EXPECT_LE(info.fsmblks, info.fordblks);
+  EXPECT_LE(info.keepcost, info.fordblks);
+  EXPECT_EQ(info.usmblks, 0u);
+}
+
+TEST(ArenaStats, MallinfoSplitsTheHeapIntoWhatTheProgramHoldsAndWhatIsFree) {
+  arena_trim();
+  const struct mallinfo2 before = heap_info();
+  expect_split(before);
+  std::vector<void*> small, medium;
+  for (int i = 0; i < 100; ++i) small.push_back(arena_malloc(200));
+  for (int i = 0; i < 3; ++i) medium.push_back(arena_malloc(40 * 1024));  // 10 pages each
+  void* large = arena_malloc(3 << 20);
+  const struct mallinfo2 during = heap_info();
+  expect_split(during);
+  EXPECT_GE(during.uordblks - before.uordblks, 100u * 224 + 3u * 40960);
+  EXPECT_LE(during.uordblks - before.uordblks, 100u * 224 + 3u * 40960 + 4 * 4096)
+      << "at most the new slabs' tails besides";
+  EXPECT_EQ(during.hblks - before.hblks, 1u);
+  EXPECT_EQ(during.hblkhd - before.hblkhd, std::size_t{3} << 20);
+  EXPECT_GT(during.ordblks, 0u) << "the segment's pages beyond the blocks are a free run";
+
+  for (void* p : medium) arena_free(p);  // into this thread's cache: free for the program
+  const struct mallinfo2 cached = heap_info();
+  expect_split(cached);
+  EXPECT_EQ(during.uordblks - cached.uordblks, 3u * 40960);
+  for (void* p : small) arena_free(p);
+  arena_free(large);
+  arena_trim();
+  const struct mallinfo2 after = heap_info();
+  expect_split(after);
+  EXPECT_LE(after.uordblks, before.uordblks + 4096) << "a kept empty slab's tail at most";
+  EXPECT_EQ(after.hblks, before.hblks);
+  EXPECT_EQ(after.keepcost, 0u) << "arena_trim gave back every dirty page";
+}
+
+// The figures are taken while other threads allocate, free each other's blocks and
+// cache medium blocks: each arena's are read under its lock, so the split still adds
+// up, and the sanitizer builds see no race in the walk.
+TEST(ArenaStats, MallinfoAndTheReportWhileThreadsAllocateAndFreeEachOthersBlocks) {
+  constexpr int kThreads = 3;
+  std::atomic<bool> stop{false};
+  std::atomic<void*> exchange[64] = {};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::uint64_t x = 0x9e3779b97f4a7c15u * static_cast<unsigned>(t + 1);
+      std::vector<void*> own;
+      while (!stop.load(std::memory_order_relaxed)) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        void* p = arena_malloc(x % 8 == 0 ? 20000 + x % 40000 : x % 600);
+        if (x % 3 == 0) {
+          arena_free(exchange[x % 64].exchange(p));
+        } else {
+          own.push_back(p);
+          if (own.size() > 500) {
+            for (void* q : own) arena_free(q);
+            own.clear();
+          }
+        }
+      }
+      for (void* q : own) arena_free(q);
+    });
+  }
+  const int null_fd = open("/dev/null", O_WRONLY);
+  for (int i = 0; i < 300; ++i) {
+    const struct mallinfo2 info = heap_info();
+    ASSERT_EQ(info.arena, info.uordblks + info.fordblks);
+    if (i % 10 == 0) arena_print_stats(null_fd);
+  }
+  close(null_fd);
+  stop = true;
+  for (auto& t : threads) t.join();
+  for (auto& slot : exchange) arena_free(slot.exchange(nullptr));
 }
 
 TEST(ArenaStats, ABadDescriptorLosesTheReportAndNothingElse) {

@@ -3,6 +3,7 @@
 // system malloc. Plain C declarations so that C programs can use it too.
 #pragma once
 
+#include <malloc.h>
 #include <stddef.h>
 
 #ifdef __cplusplus
@@ -47,6 +48,15 @@ ARENA_API void arena_get_stats(struct arena_stats* out) ARENA_NOEXCEPT;
 // (as their owners last left them), full slabs and slabs no thread owns; then the large
 // blocks. Allocates nothing. libarena.so's malloc_stats() writes it to stderr.
 ARENA_API void arena_print_stats(int fd) ARENA_NOEXCEPT;
+
+// glibc's mallinfo2 figures of this allocator's heap (libarena.so's mallinfo2 and
+// mallinfo): `arena` = `uordblks` + `fordblks`, the bytes of the segments and of the
+// cached large blocks; `uordblks` the pages of slabs and medium blocks less the slabs'
+// free blocks; `fordblks` the free pages, the slabs' free blocks (`smblks`, `fsmblks`
+// bytes), medium blocks in a thread's cache and cached large blocks; `ordblks` the free
+// runs of pages; `hblks`, `hblkhd` the live large blocks; `keepcost` what arena_trim
+// would give back now; `usmblks` 0. Allocates nothing; takes each arena's lock once.
+ARENA_API void arena_mallinfo2(struct mallinfo2* out) ARENA_NOEXCEPT;
 
 // Returns every free page held by any arena, every cached large block and the calling
 // thread's cached medium blocks to the kernel now (like malloc_trim(0)); the few medium
