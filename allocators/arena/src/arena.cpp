@@ -882,8 +882,8 @@ void purge_set_aside(Arena& arena) {
     widen_race_window();
     for (const Span* run = batch; run != nullptr; run = run->next) {
       if (run->purge_count == 0) continue;
-      decommit_pages(reinterpret_cast<void*>(run->segment->base + (std::size_t{run->purge_first}
-                                                                   << kPageShift)),
+      decommit_pages(reinterpret_cast<void*>(run->segment->base +
+                                             (std::size_t{run->purge_first} << kPageShift)),
                      std::size_t{run->purge_count} << kPageShift);
     }
     arena.lock.lock();

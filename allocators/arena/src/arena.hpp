@@ -61,7 +61,7 @@ struct alignas(64) Arena {
   std::uint64_t peak_window_start_ns;
   std::uint64_t last_decay_scan_ns;  // the last look for dirty runs left unused (maybe_purge)
   std::uint64_t last_clock_ns;       // the coarse clock when give_pages last read it
-  std::size_t purging_pages;  // in runs set aside and not back in the heap yet
+  std::size_t purging_pages;         // in runs set aside and not back in the heap yet
 };
 
 // Runs set aside for purging: their pages go back to the kernel, the lock dropped, and
