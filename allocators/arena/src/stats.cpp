@@ -8,6 +8,7 @@
 // Written with write(2) from a buffer on the stack: no allocation, so a program may call
 // it anywhere, even from a malloc hook. Each arena is walked under its lock; the free
 // counts of slabs that a running thread owns are read as they are at that moment.
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bit>
@@ -75,21 +76,36 @@ struct ArenaCount {
   std::size_t medium_blocks, medium_pages;
   // Medium blocks freed into their thread's cache: in use for the arena, free for the program.
   std::size_t cached_medium_blocks, cached_medium_pages;
+  // Pages of each kind that are resident (mincore), beside the kind's pages in all: which
+  // part of the peak RSS is the program's blocks and which the allocator's free pages.
+  bool residency_known;
+  std::size_t slab_pages, resident_slab, resident_medium, resident_free;
 };
 
-void count_arena(const Arena& arena, ArenaCount& count) {
+void count_arena(const Arena& arena, ArenaCount& count, bool with_residency) {
   count.segments = arena.segment_count;
   count.in_use = arena.pages_in_use;
   count.dirty = arena.dirty_pages;
   count.clean = arena.clean_pages + arena.purging_pages;
+  count.residency_known = with_residency;
+  unsigned char resident[kPagesPerSegment];
   for (const Segment* segment = arena.segments; segment != nullptr; segment = segment->next) {
+    if (with_residency &&
+        mincore(reinterpret_cast<void*>(segment->base), kSegmentSize, resident) != 0)
+      count.residency_known = false;
     for (std::size_t page = 0; page < kPagesPerSegment;) {
       const Span* span = span_covering(*segment, page);
       if (span == nullptr || span->page_count == 0) {
         ++page;
         continue;
       }
+      std::size_t resident_pages = 0;
+      if (count.residency_known)
+        for (std::size_t i = 0; i < span->page_count; ++i)
+          resident_pages += resident[span->first_page + i] & 1u;
       if (span->kind == SpanKind::kSlab) {
+        count.slab_pages += span->page_count;
+        count.resident_slab += resident_pages;
         ClassCount& c = count.classes[span->size_class];
         const std::size_t free_blocks = __atomic_load_n(&span->free_count, __ATOMIC_RELAXED);
         ++c.slabs;
@@ -100,12 +116,14 @@ void count_arena(const Arena& arena, ArenaCount& count) {
       } else if (span->kind == SpanKind::kMedium) {
         ++count.medium_blocks;
         count.medium_pages += span->page_count;
+        count.resident_medium += resident_pages;
         if (__atomic_load_n(&span->medium.freed, __ATOMIC_RELAXED) != 0) {
           ++count.cached_medium_blocks;
           count.cached_medium_pages += span->page_count;
         }
       } else if (span->kind == SpanKind::kFree) {
         ++count.runs;
+        count.resident_free += resident_pages;
         const std::size_t b = run_length_bucket(span->page_count);
         count.run_pages[b] += span->page_count;
         count.run_dirty[b] += span->dirty_pages;
@@ -124,6 +142,11 @@ void report_arena(Report& report, std::size_t index, const ArenaCount& count) {
   report.line("\n  medium blocks: %zu, %zu pages (freed into a thread's cache: %zu, %zu pages)\n",
               count.medium_blocks, count.medium_pages, count.cached_medium_blocks,
               count.cached_medium_pages);
+  if (count.residency_known)
+    report.line(
+        "  resident pages: slabs %zu of %zu, medium blocks %zu of %zu, free runs %zu of %zu\n",
+        count.resident_slab, count.slab_pages, count.resident_medium, count.medium_pages,
+        count.resident_free, count.dirty + count.clean);
   report.line("  class   size  slabs  pages  blocks    free  full  unowned\n");
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     const ClassCount& k = count.classes[c];
@@ -134,11 +157,11 @@ void report_arena(Report& report, std::size_t index, const ArenaCount& count) {
 }
 
 // Copies arena `index`'s figures under its lock; false for an arena that never grew.
-bool count_arena_at(std::size_t index, ArenaCount& count) {
+bool count_arena_at(std::size_t index, ArenaCount& count, bool with_residency) {
   Arena& a = arena_at(static_cast<std::uint8_t>(index));
   ArenaGuard guard(a);
   if (a.segment_count == 0) return false;
-  count_arena(a, count);
+  count_arena(a, count, with_residency);
   return true;
 }
 
@@ -158,7 +181,7 @@ extern "C" void arena_print_stats(int fd) noexcept {
       totals.pages_free_clean, totals.metadata_bytes >> 10);
   for (std::size_t i = 0; i < kMaxArenas; ++i) {
     ArenaCount count{};
-    if (count_arena_at(i, count)) report_arena(report, i, count);
+    if (count_arena_at(i, count, true)) report_arena(report, i, count);
   }
   report.line("large blocks: %zu live, %zu KiB; %zu cached, %zu KiB\n", totals.large_blocks,
               totals.large_bytes >> 10, totals.large_cached_blocks,
@@ -177,7 +200,7 @@ extern "C" void arena_mallinfo2(struct mallinfo2* out) noexcept {
   std::size_t free_pages = 0, in_use_pages = 0, slab_free_bytes = 0, dirty_pages = 0;
   for (std::size_t i = 0; i < kMaxArenas; ++i) {
     ArenaCount count{};
-    if (!count_arena_at(i, count)) continue;
+    if (!count_arena_at(i, count, false)) continue;
     info.arena += count.segments * kSegmentSize;
     info.ordblks += count.runs;
     for (std::size_t c = 0; c < kNumClasses; ++c) {
