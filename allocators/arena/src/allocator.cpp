@@ -366,6 +366,14 @@ constexpr unsigned kBriefWaitSpins = 256;  // a few microseconds
 // in the old arena, where no one may allocate it again (a producer whose arena lock was
 // held now and then by a consumer's frees mapped new segments and kept the old ones'
 // pages resident: peak RSS 2-3x glibc's on producer/consumer programs).
+}  // namespace
+
+Arena* thread_arena() {
+  return bound_arena;
+}
+
+namespace {
+
 Arena& lock_own_arena() {
   Arena* arena = bound_arena;
   if (arena == nullptr) [[unlikely]] {
@@ -394,15 +402,15 @@ Arena& lock_own_arena() {
   return *arena;
 }
 
-// The arena (locked) to take a medium block of `pages` pages from: the thread's own if
-// it has a free run that long with resident pages; else another arena that has one and
-// can be locked without waiting; else the thread's own (clean pages, or a new segment).
-// Threads whose live sets swing at different times leave their arenas' free pages
-// resident by turns: mixed_lifetime's high arena faulted clean pages in while the other
-// held 1,000-1,500 dirty ones (10.6 k page faults a run, 8.5 k when pooled; 20-25 %
-// less wall time). One lock at a time, and only try-locks on other arenas: no lock
-// order, no waiting on another thread's arena. (Slab refills pooled as well changed
-// neither time nor memory: BENCHMARKS.md, #14, Session 23.)
+// The arena (locked) to take a medium block or a new slab of `pages` pages from: the
+// thread's own if it has a free run that long with as many resident pages; else another
+// arena that has one and can be locked without waiting; else the thread's own (clean
+// pages, or a new segment). Threads whose live sets swing at different times leave
+// their arenas' free pages resident by turns: mixed_lifetime's high arena faulted clean
+// pages in while the other held 1,000-1,500 dirty ones (10.6 k page faults a run, 8.5 k
+// with medium blocks pooled, 7.8-8.0 k with slabs too; 0.28 -> 0.21 s). One lock at a
+// time, and only try-locks on other arenas: no lock order, no waiting on another
+// thread's arena (BENCHMARKS.md, #14, Sessions 23 and 24).
 Arena& lock_arena_for_pages(std::size_t pages) {
   Arena& own = lock_own_arena();
   if (has_resident_run(own, pages)) return own;
@@ -491,10 +499,16 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
     slab = slabs.partial;
   if (slab == nullptr) {
     large_blocks().decay();
-    Arena& arena = lock_own_arena();
-    if (!freed_into) hand_over_full_slabs(arena, slabs);
-    slab = adopt_slab(arena, size_class, heap.id, &heap.inbox);
-    unlock_arena(arena);
+    Arena* arena = &lock_own_arena();
+    if (!freed_into) hand_over_full_slabs(*arena, slabs);
+    // No listed slab of the class: the new one's pages come from wherever they are
+    // resident, as a medium block's do.
+    if (arena->partial[size_class] == nullptr) {
+      unlock_arena(*arena);
+      arena = &lock_arena_for_pages(kClasses[size_class].slab_pages);
+    }
+    slab = adopt_slab(*arena, size_class, heap.id, &heap.inbox);
+    unlock_arena(*arena);
     if (slab != nullptr) {
       owned_push(slabs, slab);
       partial_push(slabs, slab);

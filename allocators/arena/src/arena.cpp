@@ -602,7 +602,7 @@ std::uint64_t arenas_with_segments() {
 
 bool has_resident_run(Arena& arena, std::size_t pages) {
   const Span* run = find_run(arena, pages);
-  return run != nullptr && run->dirty_pages != 0;
+  return run != nullptr && run->dirty_pages >= pages;
 }
 
 Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox) {

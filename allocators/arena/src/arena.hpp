@@ -87,12 +87,15 @@ class ArenaGuard {
 // The arena's index in the process's arenas (allocator.cpp).
 std::uint8_t arena_index(const Arena& arena);
 Arena& arena_at(std::uint8_t index);
+// The arena the calling thread allocates in; nullptr before its first refill (tests).
+Arena* thread_arena();
 
 // The arenas that have ever mapped a segment, a bit each (index into the arenas).
 std::uint64_t arenas_with_segments();
-// Whether the arena has a free run of at least `pages` pages of which some are still
-// resident (dirty): a request served there faults in fewer pages than from a clean run
-// or a new segment.
+// Whether the arena's best-fitting free run for `pages` pages holds as many resident
+// (dirty) pages: a request served there faults in few pages or none, where a clean
+// run or a new segment faults in all. (Some resident pages were not enough: a run of
+// 64 with one dirty page kept a thread in its own arena, faulting in clean pages.)
 bool has_resident_run(Arena& arena, std::size_t pages);
 
 // Slab ownership. adopt_slab hands the calling thread a slab of the class with at

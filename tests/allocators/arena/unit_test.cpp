@@ -508,42 +508,82 @@ TEST(ArenaMemory, AMediumBlockGrownPastTheCachesLimitIsNotCached) {
   worker.join();
 }
 
-// A thread whose arena has no free run with resident pages long enough takes its medium
-// block from another arena's resident free pages, not from clean ones it would fault in.
-TEST(ArenaMemory, AMediumBlockComesFromAnotherArenasResidentPagesWhenItsOwnHasNone) {
-  constexpr std::size_t kPages = 40;  // past the thread cache's limit: freed to the arena
-  constexpr std::size_t kBytes = kPages * arena::kPageSize;
-  arena_trim();  // every free page clean
+// A first thread leaves `pages` free pages resident in its arena, every other free page
+// clean; then `second(own, first)` runs on a thread of another arena. Skipped when both
+// threads share an arena (one CPU).
+template <class Second>
+void after_resident_pages_in_another_arena(std::size_t pages, Second second) {
   arena::Arena* first_arena = nullptr;
   std::thread first([&] {
-    void* p = arena_malloc(kBytes);
-    std::memset(p, 1, kBytes);
+    arena_trim();
+    const std::size_t bytes = pages * arena::kPageSize;
+    void* p = arena_malloc(bytes);  // from clean pages of this thread's arena
+    std::memset(p, 1, bytes);
     first_arena = arena::segment_map().find(reinterpret_cast<std::uintptr_t>(p))->arena;
-    arena_free(p);  // free in its arena, and resident
+    arena_free(p);  // past the thread cache's limit: free in its arena, and resident
   });
   first.join();
-  std::thread second([&] {
-    void* probe = arena_malloc(64);  // a slab of this thread's own arena
-    arena::Arena* own = arena::segment_map().find(reinterpret_cast<std::uintptr_t>(probe))->arena;
-    if (own == first_arena) {
+  std::thread other([&] {
+    void* probe = arena_malloc(64);  // binds the thread to its arena
+    arena::Arena* own = arena::thread_arena();
+    if (own == nullptr || own == first_arena) {
       arena_free(probe);
       GTEST_SKIP() << "both threads share an arena (one CPU)";
     }
-    {
-      arena::ArenaGuard guard(*own);
-      ASSERT_FALSE(arena::has_resident_run(*own, kPages));
-    }
-    void* q = arena_malloc(kBytes);
-    EXPECT_EQ(arena::segment_map().find(reinterpret_cast<std::uintptr_t>(q))->arena, first_arena);
-    std::vector<unsigned char> in_core(kPages);
-    ASSERT_EQ(mincore(q, kBytes, in_core.data()), 0);
-    std::size_t resident = 0;
-    for (unsigned char page : in_core) resident += page & 1;
-    EXPECT_EQ(resident, kPages);
-    arena_free(q);
+    second(*own, *first_arena);
     arena_free(probe);
   });
-  second.join();
+  other.join();
+}
+
+std::size_t resident_pages(const void* p, std::size_t bytes) {
+  const auto start = reinterpret_cast<std::uintptr_t>(p) & ~(arena::kPageSize - 1);
+  const std::size_t pages =
+      (reinterpret_cast<std::uintptr_t>(p) + bytes - start + arena::kPageSize - 1) /
+      arena::kPageSize;
+  std::vector<unsigned char> in_core(pages);
+  if (mincore(reinterpret_cast<void*>(start), pages * arena::kPageSize, in_core.data()) != 0)
+    return 0;
+  std::size_t resident = 0;
+  for (unsigned char page : in_core) resident += page & 1;
+  return resident;
+}
+
+// A thread whose arena has no free run with resident pages long enough takes its medium
+// block from another arena's resident free pages, not from clean ones it would fault in.
+TEST(ArenaMemory, AMediumBlockComesFromAnotherArenasResidentPagesWhenItsOwnHasNone) {
+  constexpr std::size_t kPages = 40;
+  after_resident_pages_in_another_arena(kPages + 8, [&](arena::Arena& own, arena::Arena& first) {
+    {
+      arena::ArenaGuard guard(own);
+      ASSERT_FALSE(arena::has_resident_run(own, kPages));
+    }
+    void* q = arena_malloc(kPages * arena::kPageSize);
+    EXPECT_EQ(arena::segment_map().find(reinterpret_cast<std::uintptr_t>(q))->arena, &first);
+    EXPECT_EQ(resident_pages(q, kPages * arena::kPageSize), kPages);
+    arena_free(q);
+  });
+}
+
+// The same for a new slab: a thread with no listed slab of the class and no resident run
+// as long as the class's slabs takes the slab from another arena's resident pages.
+TEST(ArenaMemory, ANewSlabComesFromAnotherArenasResidentPagesWhenItsOwnHasNone) {
+  constexpr std::size_t kBlock = 12000;
+  const std::size_t size_class = arena::size_class_of(kBlock);
+  const std::size_t slab_pages = arena::kClasses[size_class].slab_pages;
+  ASSERT_GE(slab_pages, 4u);
+  after_resident_pages_in_another_arena(48, [&](arena::Arena& own, arena::Arena& first) {
+    {
+      arena::ArenaGuard guard(own);
+      ASSERT_EQ(own.partial[size_class], nullptr);
+      ASSERT_FALSE(arena::has_resident_run(own, slab_pages));
+    }
+    void* q = arena_malloc(kBlock);
+    EXPECT_EQ(arena::segment_map().find(reinterpret_cast<std::uintptr_t>(q))->arena, &first);
+    const std::size_t pages = (kBlock + arena::kPageSize - 1) / arena::kPageSize;
+    EXPECT_GE(resident_pages(q, kBlock), pages) << "its pages were resident before";
+    arena_free(q);
+  });
 }
 
 // Free pages are dirty (resident, counted against the purge allowance) only if they were
