@@ -322,6 +322,9 @@ std::uint8_t arena_index(const Arena& arena) {
 Arena& arena_at(std::uint8_t index) {
   return arenas[index];
 }
+Arena* thread_arena() {
+  return bound_arena;
+}
 
 namespace {
 
@@ -366,14 +369,6 @@ constexpr unsigned kBriefWaitSpins = 256;  // a few microseconds
 // in the old arena, where no one may allocate it again (a producer whose arena lock was
 // held now and then by a consumer's frees mapped new segments and kept the old ones'
 // pages resident: peak RSS 2-3x glibc's on producer/consumer programs).
-}  // namespace
-
-Arena* thread_arena() {
-  return bound_arena;
-}
-
-namespace {
-
 Arena& lock_own_arena() {
   Arena* arena = bound_arena;
   if (arena == nullptr) [[unlikely]] {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -35,7 +36,9 @@ struct Totals {
   std::size_t medium_blocks = 0, medium_pages = 0;
   std::size_t large_live = 0, large_kib = 0;
   std::size_t arenas = 0;
-  bool runs_add_up = true;  // per arena: free runs' pages and dirty pages as counted
+  std::size_t resident_medium = 0;
+  bool resident_within_pages = true;  // per arena: resident pages of a kind <= its pages
+  bool runs_add_up = true;            // per arena: free runs' pages and dirty pages as counted
 };
 
 Totals parse(const std::string& text, unsigned class_size) {
@@ -61,6 +64,13 @@ Totals parse(const std::string& text, unsigned class_size) {
         }
       }
       if (run_pages != dirty + clean || run_dirty != dirty) t.runs_add_up = false;
+    } else if (std::size_t rs, s, rm, m, rf, f;
+               std::sscanf(line.c_str(),
+                           "  resident pages: slabs %zu of %zu, medium blocks %zu of %zu, free "
+                           "runs %zu of %zu",
+                           &rs, &s, &rm, &m, &rf, &f) == 6) {
+      t.resident_medium += rm;
+      if (rs > s || rm > m || rf > f) t.resident_within_pages = false;
     } else if (std::sscanf(line.c_str(), "  medium blocks: %zu, %zu pages", &a, &b) == 2) {
       t.medium_blocks += a;
       t.medium_pages += b;
@@ -82,8 +92,11 @@ TEST(ArenaStats, CountsTheBlocksTheProgramHoldsByKindAndClass) {
   std::vector<void*> small, medium;
   for (int i = 0; i < 100; ++i) small.push_back(arena_malloc(200));       // the 224-byte class
   for (int i = 0; i < 3; ++i) medium.push_back(arena_malloc(40 * 1024));  // 10 pages each
+  for (void* p : medium) std::memset(p, 1, 40 * 1024);
   void* large = arena_malloc(3 << 20);
   const Totals during = parse(report(), 224);
+  EXPECT_GE(during.resident_medium - before.resident_medium, 30u) << "mincore: written pages";
+  EXPECT_TRUE(during.resident_within_pages);
   EXPECT_EQ((during.class_blocks - during.class_free) - (before.class_blocks - before.class_free),
             100u);
   EXPECT_EQ(during.medium_blocks - before.medium_blocks, 3u);
