@@ -397,8 +397,9 @@ Arena& lock_own_arena() {
   return *arena;
 }
 
-// The arena (locked) to take a medium block or a new slab of `pages` pages from: the
-// thread's own if it has a free run that long with as many resident pages; else another
+// The arena (locked) to take a medium block or a new slab of `pages` pages from, given
+// the thread's own arena locked: the own if it has a free run that long with as many
+// resident pages; else another
 // arena that has one and can be locked without waiting; else the thread's own (clean
 // pages, or a new segment). Threads whose live sets swing at different times leave
 // their arenas' free pages resident by turns: mixed_lifetime's high arena faulted clean
@@ -406,8 +407,7 @@ Arena& lock_own_arena() {
 // with medium blocks pooled, 7.8-8.0 k with slabs too; 0.28 -> 0.21 s). One lock at a
 // time, and only try-locks on other arenas: no lock order, no waiting on another
 // thread's arena (BENCHMARKS.md, #14, Sessions 23 and 24).
-Arena& lock_arena_for_pages(std::size_t pages) {
-  Arena& own = lock_own_arena();
+Arena& arena_for_pages(Arena& own, std::size_t pages) {
   if (has_resident_run(own, pages)) return own;
   // Only arenas that hold pages: a single-threaded program never leaves its own, and a
   // machine's 4 x CPUs arenas are not all tried.
@@ -498,10 +498,8 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
     if (!freed_into) hand_over_full_slabs(*arena, slabs);
     // No listed slab of the class: the new one's pages come from wherever they are
     // resident, as a medium block's do.
-    if (arena->partial[size_class] == nullptr) {
-      unlock_arena(*arena);
-      arena = &lock_arena_for_pages(kClasses[size_class].slab_pages);
-    }
+    if (arena->partial[size_class] == nullptr)
+      arena = &arena_for_pages(*arena, kClasses[size_class].slab_pages);
     slab = adopt_slab(*arena, size_class, heap.id, &heap.inbox);
     unlock_arena(*arena);
     if (slab != nullptr) {
@@ -539,7 +537,7 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment) {
   if (heap.remote.count != 0) flush_remote_frees();
   large_blocks().decay();  // a look at the clock only when large blocks are cached
   const std::size_t align_pages = alignment >> kPageShift;
-  Arena& arena = lock_arena_for_pages(pages + (align_pages > 1 ? align_pages - 1 : 0));
+  Arena& arena = arena_for_pages(lock_own_arena(), pages + (align_pages > 1 ? align_pages - 1 : 0));
   void* p = medium_allocate(arena, pages, align_pages, cacheable_by);
   unlock_arena(arena);
   return p != nullptr ? p : no_memory();

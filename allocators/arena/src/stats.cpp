@@ -188,13 +188,8 @@ extern "C" void arena_print_stats(int fd) noexcept {
               totals.large_cached_bytes >> 10);
 }
 
-// glibc's fields, in arena's terms: `arena` is the segments' bytes and the cached large
-// blocks', which split exactly into `uordblks` (pages of slabs and medium blocks but
-// the slabs' free blocks: a slab's tail and a block's rounding count as in use, as
-// glibc counts a chunk's header) and `fordblks` (free pages, the slabs' free blocks,
-// medium blocks in a thread's cache, cached large blocks). `ordblks` counts free page
-// runs, `smblks` and `fsmblks` the slabs' free blocks and their bytes; `hblks` and
-// `hblkhd` the live large blocks; `keepcost` what malloc_trim would give back now.
+// The fields as arena.h gives them. A slab's tail and a block's rounding count as in use
+// (`uordblks`), as glibc counts a chunk's header, so that `arena` splits exactly.
 extern "C" void arena_mallinfo2(struct mallinfo2* out) noexcept {
   struct mallinfo2 info {};
   std::size_t free_pages = 0, in_use_pages = 0, slab_free_bytes = 0, dirty_pages = 0;
