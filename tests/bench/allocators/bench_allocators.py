@@ -64,32 +64,48 @@ def workloads(args):
 PEERS = ["glibc", "jemalloc", "tcmalloc", "mimalloc"]
 
 
-def print_best_peer_summary(walls, names):
+def print_best_peer_summary(walls, round_walls, names):
     """For each backend that is not a peer: its wall over the best peer's, per workload.
 
-    `walls` maps workload -> backend -> median wall seconds.
+    `walls` maps workload -> backend -> median wall seconds; `round_walls` maps workload
+    -> backend -> the wall of each round, in round order. Two rows a backend: the ratio
+    of the medians, and the median of the ratios taken round by round ("paired"): the
+    rounds are interleaved, so a slow spell of the machine falls on every backend of a
+    round alike and cancels in that round's ratio, where medians taken apart keep it.
     """
     peers = [b for b in PEERS if b in names]
     judged = [b for b in names if b not in PEERS]
     if not peers or not judged:
         return
-    print(f"\n### against the best of {', '.join(peers)} (wall, median over the rounds)\n")
+    print(f"\n### against the best of {', '.join(peers)} (wall)\n")
     print("| allocator | within 1.1x | the best | worst | " +
           " | ".join(walls) + " |")
     print("|---|---:|---:|---|" + "---:|" * len(walls))
-    for backend in judged:
-        ratios = {}
-        for workload, wall in walls.items():
-            best = min(wall[p] for p in peers)
-            if best > 0:
-                ratios[workload] = wall[backend] / best
-        if not ratios:
-            continue
+
+    def row(label, ratios):
         worst = max(ratios, key=ratios.get)
-        print(f"| {backend} | {sum(r <= 1.1 for r in ratios.values())} of {len(ratios)} "
+        print(f"| {label} | {sum(r <= 1.1 for r in ratios.values())} of {len(ratios)} "
               f"| {sum(r <= 1.0 for r in ratios.values())} "
               f"| {ratios[worst]:.2f} ({worst}) | " +
               " | ".join(f"{ratios[w]:.2f}" if w in ratios else "-" for w in walls) + " |")
+
+    for backend in judged:
+        of_medians = {}
+        paired = {}
+        for workload, wall in walls.items():
+            best = min(wall[p] for p in peers)
+            if best > 0:
+                of_medians[workload] = wall[backend] / best
+            rounds = round_walls[workload]
+            per_round = [own / min(rounds[p][i] for p in peers)
+                         for i, own in enumerate(rounds[backend])
+                         if min(rounds[p][i] for p in peers) > 0]
+            if per_round:
+                paired[workload] = statistics.median(per_round)
+        if of_medians:
+            row(f"{backend} (of the medians)", of_medians)
+        if paired:
+            row(f"{backend} (paired by round)", paired)
 
 
 # Figures a workload reports in its own JSON line, printed under its table.
@@ -173,6 +189,7 @@ def main():
     names = list(backends)
     ratios = {b: [] for b in names}  # (wall ratio, RSS ratio) per workload
     walls = {}  # workload -> backend -> median wall seconds
+    round_walls = {}  # workload -> backend -> wall seconds of each round
     samples = {w: {b: [] for b in names} for w in chosen}
     for round_index in range(args.rounds):
         order = names[round_index % len(names):] + names[:round_index % len(names)]
@@ -189,9 +206,11 @@ def main():
         print(f"\n### {workload_name} (median of {args.rounds})\n")
         # CPU (user + system) is reported beside wall time: on a shared machine it is
         # the steadier of the two, while wall time shows what the threads waited for.
-        print("| allocator | wall s | x glibc | CPU s | x glibc | peak RSS MiB | x glibc "
+        # The wall's spread, (max - min) / median over the rounds: a ratio between two
+        # backends means little where it is smaller than their spreads.
+        print("| allocator | wall s | spread | x glibc | CPU s | x glibc | peak RSS MiB | x glibc "
               "| failed runs |")
-        print("|---|---:|---:|---:|---:|---:|---:|---:|")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
         medians = {}
         for backend in names:
             runs = samples[workload_name][backend]
@@ -201,6 +220,8 @@ def main():
                 statistics.median(r["user_seconds"] + r["system_seconds"] for r in ok),
                 statistics.median(r["peak_rss_kib"] for r in ok) / 1024)
         walls[workload_name] = {b: figures[0] for b, figures in medians.items()}
+        round_walls[workload_name] = {b: [r["wall_seconds"] for r in samples[workload_name][b]]
+                                      for b in names}
         base = medians.get("glibc")
         for backend in names:
             figures = medians[backend]
@@ -211,6 +232,10 @@ def main():
             for index, precision in ((0, 3), (1, 3), (2, 1)):
                 ratio = f"{figures[index] / base[index]:.2f}" if base and base[index] else "-"
                 cells += [f"{figures[index]:.{precision}f}", ratio]
+                if index == 0:
+                    wall = round_walls[workload_name][backend]
+                    spread = (max(wall) - min(wall)) / figures[0] if figures[0] else 0.0
+                    cells.insert(1, f"{100 * spread:.0f}%")
             print(f"| {backend} | " + " | ".join(cells) + f" | {failed} |")
         for key, caption in WORKLOAD_FIGURES.items():
             figures = {b: [r["workload"][key] for r in samples[workload_name][b]
@@ -233,7 +258,7 @@ def main():
             print(f"| {backend} | {geomean:.2f} | {max(x for x, _ in r):.2f} "
                   f"| {max(y for _, y in r):.2f} |")
 
-    print_best_peer_summary(walls, names)
+    print_best_peer_summary(walls, round_walls, names)
 
     if args.json:
         with open(args.json, "w") as f:
