@@ -103,6 +103,30 @@ TEST_F(ArenaPreload, MallocStatsReportsArenasOwnHeap) {
   EXPECT_EQ(ours.output.find("Arena 0:"), std::string::npos) << "glibc's report";
 }
 
+// ARENA_SHOW_STATS=1: a program that never calls malloc_stats() reports at exit, under
+// a line naming its process; unset or "0", nothing is added to its output.
+TEST_F(ArenaPreload, ShowStatsReportsAtExitWhenAsked) {
+  // The interpreter itself: a version manager's python3 is a shell script whose every
+  // child process would report too.
+  const std::string python =
+      std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const std::string program = "PYTHONMALLOC=malloc " + python +
+                              " -c 'keep = [bytearray(50000) for i in range(8)]; "
+                              "print(len(keep))'";
+  const ProgramRun asked = run("ARENA_SHOW_STATS=1 " + program, true);
+  ASSERT_EQ(asked.status, 0) << asked.output;
+  EXPECT_EQ(asked.output.rfind("8\n", 0), 0u) << "the program's own output comes first\n"
+                                              << asked.output;
+  EXPECT_NE(asked.output.find("arena: at exit of process "), std::string::npos) << asked.output;
+  EXPECT_NE(asked.output.find("  class   size  slabs"), std::string::npos) << asked.output;
+  EXPECT_NE(asked.output.find("large blocks: "), std::string::npos) << asked.output;
+  for (const char* quiet : {"", "ARENA_SHOW_STATS=0 "}) {
+    const ProgramRun run_quiet = run(quiet + program, true);
+    EXPECT_EQ(run_quiet.status, 0);
+    EXPECT_EQ(run_quiet.output, "8\n") << quiet;
+  }
+}
+
 // A program's mallinfo2() and mallinfo() describe arena's heap: python3's 8 MB of
 // bytearrays are in use there (glibc's figures of its own unused heap would be near 0).
 TEST_F(ArenaPreload, MallinfoDescribesArenasOwnHeap) {
