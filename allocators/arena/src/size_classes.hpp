@@ -1,7 +1,7 @@
 // Size classes of the slabs: 16-byte steps up to 128, then four classes per doubling
 // (at most 25% internal waste, usually far less) up to kMaxSmall, with two more between
-// 4 KiB and 5 KiB. The class of a size is computed with a few shifts; the per-class
-// tables are built at compile time.
+// 4 KiB and 5 KiB, each with its own slab size. The class of a size is computed with a few shifts;
+// the per-class tables are built at compile time.
 #pragma once
 
 #include <array>
@@ -13,12 +13,20 @@
 
 namespace arena {
 
-// Two more classes between 4 KiB and 5 KiB, 4352 and 4608 bytes: a page and a header is
-// a common request (sqlite3's page cache asks 4104 and 4368 bytes), which the 5120-byte
-// class served with 17-25% waste (sqlite3's peak RSS 1.27x glibc's, 1.17x with these).
-// Eighths from 4 KiB up to 16 KiB did no better for sqlite3 and kept more partly used
-// slabs in threads that touch many classes (BENCHMARKS.md, #12, Session 9 and 10).
-inline constexpr std::size_t kExtraClasses = 2;
+// Two more classes between 4 KiB and 5 KiB, for a page and a header, a common request:
+// sqlite3's page cache asks 4104 and 4368 bytes, which the 5120-byte class served with
+// 17-25% waste (sqlite3's peak RSS 1.27x glibc's). 4368 bytes in slabs of 16 pages hold
+// 15 blocks with 16 bytes left over; the geometric rule's 8 pages hold 7 with 2 KiB: at
+// sqlite3's peak, 2,398 blocks of 4368 bytes are 10 MiB of its 12, and a 4352-byte class
+// before this one sent them to 4608 (peak RSS 1.09x glibc's, 1.04x with 4368; BENCHMARKS.md,
+// #14, Session 25). Eighths from 4 KiB up to 16 KiB did no better for sqlite3 and kept
+// more partly used slabs in threads that touch many classes (#12, Sessions 9 and 10).
+struct ExtraClass {
+  std::size_t block_size;
+  std::size_t slab_pages;
+};
+inline constexpr std::array<ExtraClass, 2> kExtraClassList = {{{4368, 16}, {4608, 8}}};
+inline constexpr std::size_t kExtraClasses = kExtraClassList.size();
 inline constexpr std::size_t kFirstExtraClass = 28;  // the geometric class of 5120 bytes
 inline constexpr std::size_t kNumClasses = 36 + kExtraClasses;
 
@@ -32,7 +40,8 @@ constexpr std::size_t geometric_size_class(std::size_t size) {
 
 constexpr std::size_t computed_size_class(std::size_t size) {
   if (size <= 4096) return geometric_size_class(size);
-  if (size <= 4608) return kFirstExtraClass + (size - 4096 - 1) / (512 / kExtraClasses);
+  for (std::size_t i = 0; i < kExtraClasses; ++i)
+    if (size <= kExtraClassList[i].block_size) return kFirstExtraClass + i;
   return geometric_size_class(size) + kExtraClasses;
 }
 
@@ -65,7 +74,7 @@ constexpr std::size_t geometric_block_size(std::size_t cls) {
 constexpr std::size_t class_block_size(std::size_t cls) {
   if (cls < kFirstExtraClass) return geometric_block_size(cls);
   if (cls < kFirstExtraClass + kExtraClasses)
-    return 4096 + (cls - kFirstExtraClass + 1) * (512 / kExtraClasses);
+    return kExtraClassList[cls - kFirstExtraClass].block_size;
   return geometric_block_size(cls - kExtraClasses);
 }
 
@@ -82,6 +91,8 @@ constexpr std::size_t class_block_size(std::size_t cls) {
 // 12); 32 blocks for them as well (up to 8 pages from 1 KiB) raised thread_malloc's to
 // 1.18x (#12, Session 18).
 constexpr std::size_t class_slab_pages(std::size_t cls) {
+  if (cls >= kFirstExtraClass && cls < kFirstExtraClass + kExtraClasses)
+    return kExtraClassList[cls - kFirstExtraClass].slab_pages;
   const std::size_t block = class_block_size(cls);
   for (std::size_t pages = 1;; ++pages) {
     const std::size_t bytes = pages * kPageSize;
