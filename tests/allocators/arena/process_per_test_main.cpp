@@ -2,14 +2,14 @@
 // CTest does. Many of these tests measure the process-wide allocator (its dirty pages,
 // its recent peak, its large-block cache, which arena a thread is on) and need it fresh:
 // all in one process, six of them failed on what earlier tests had left behind. With any
-// --gtest_ flag (CTest passes --gtest_filter, a user may too) it is GoogleTest's own main.
+// argument (CTest passes --gtest_filter; --help, --gtest_list_tests...) it is
+// GoogleTest's own main.
 // Exit status: 0 when every test passed or skipped itself, 1 otherwise.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -34,10 +34,9 @@ int run_alone(const char* self, const std::string& name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool gtest_flags = false;
-  for (int i = 1; i < argc; ++i) gtest_flags |= std::strncmp(argv[i], "--gtest_", 8) == 0;
+  const bool bare = argc == 1;
   testing::InitGoogleTest(&argc, argv);
-  if (gtest_flags) return RUN_ALL_TESTS();
+  if (!bare) return RUN_ALL_TESTS();
 
   const testing::UnitTest& unit = *testing::UnitTest::GetInstance();
   std::vector<std::string> failed;
