@@ -1,7 +1,7 @@
 // Size classes of the slabs: 16-byte steps up to 128, then four classes per doubling
 // (at most 25% internal waste, usually far less) up to kMaxSmall, with two more between
-// 4 KiB and 5 KiB, each with its own slab size. The class of a size is computed with a few shifts;
-// the per-class tables are built at compile time.
+// 4 KiB and 5 KiB, each with its own slab size. The class of a size is computed with a
+// few shifts; the per-class tables are built at compile time.
 #pragma once
 
 #include <array>
@@ -16,11 +16,12 @@ namespace arena {
 // Two more classes between 4 KiB and 5 KiB, for a page and a header, a common request:
 // sqlite3's page cache asks 4104 and 4368 bytes, which the 5120-byte class served with
 // 17-25% waste (sqlite3's peak RSS 1.27x glibc's). 4368 bytes in slabs of 16 pages hold
-// 15 blocks with 16 bytes left over; the geometric rule's 8 pages hold 7 with 2 KiB: at
+// 15 blocks with 16 bytes left over; the geometric rule's 8 pages hold 7 with 2 KiB. At
 // sqlite3's peak, 2,398 blocks of 4368 bytes are 10 MiB of its 12, and a 4352-byte class
-// before this one sent them to 4608 (peak RSS 1.09x glibc's, 1.04x with 4368; BENCHMARKS.md,
-// #14, Session 25). Eighths from 4 KiB up to 16 KiB did no better for sqlite3 and kept
-// more partly used slabs in threads that touch many classes (#12, Sessions 9 and 10).
+// before this one sent them to 4608 (peak RSS 1.10x glibc's, 1.06x with 4368;
+// BENCHMARKS.md, #12, Session 25). Eighths from 4 KiB up to 16 KiB did no better for
+// sqlite3 and kept more partly used slabs in threads that touch many classes (#12,
+// Sessions 9 and 10).
 struct ExtraClass {
   std::size_t block_size;
   std::size_t slab_pages;
