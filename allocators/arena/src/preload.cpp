@@ -1,5 +1,6 @@
 // libarena.so: the malloc family under its standard names, for LD_PRELOAD.
 #include <malloc.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -72,19 +73,13 @@ namespace {
 // the process exits through exit() or a return from main, after a line naming it; for
 // a program that cannot be changed to call malloc_stats() itself (mimalloc has
 // MIMALLOC_SHOW_STATS for this). It shows what the heap holds at exit, not at its peak.
-// Written with write(2) alone: nothing here may allocate.
+// Formatted on the stack, as the report is: nothing here may allocate.
 [[gnu::destructor]] void show_stats_at_exit() {
   const char* wanted = getenv("ARENA_SHOW_STATS");
   if (wanted == nullptr || wanted[0] == '\0' || (wanted[0] == '0' && wanted[1] == '\0')) return;
-  char line[48] = "arena: at exit of process ";
-  std::size_t n = sizeof "arena: at exit of process " - 1;
-  char digits[20];
-  std::size_t count = 0;
-  for (auto pid = static_cast<unsigned long>(getpid()); count == 0 || pid != 0; pid /= 10)
-    digits[count++] = static_cast<char>('0' + pid % 10);
-  while (count != 0) line[n++] = digits[--count];
-  line[n++] = '\n';
-  if (write(2, line, n) < 0) return;
+  char line[64];
+  const int n = snprintf(line, sizeof line, "arena: at exit of process %d\n", getpid());
+  if (n <= 0 || write(2, line, static_cast<size_t>(n)) < 0) return;
   arena_print_stats(2);
 }
 

@@ -97,9 +97,8 @@ def print_best_peer_summary(walls, round_walls, names):
             if best > 0:
                 of_medians[workload] = wall[backend] / best
             rounds = round_walls[workload]
-            per_round = [own / min(rounds[p][i] for p in peers)
-                         for i, own in enumerate(rounds[backend])
-                         if min(rounds[p][i] for p in peers) > 0]
+            best_per_round = [min(rounds[p][i] for p in peers) for i in range(len(rounds[backend]))]
+            per_round = [own / peer for own, peer in zip(rounds[backend], best_per_round) if peer > 0]
             if per_round:
                 paired[workload] = statistics.median(per_round)
         if of_medians:
