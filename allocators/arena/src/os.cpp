@@ -1,9 +1,12 @@
 #include "os.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -57,6 +60,92 @@ void unmap_pages(void* address, std::size_t bytes) {
 
 void decommit_pages(void* address, std::size_t bytes) {
   in_pieces(address, bytes, [](char* p, std::size_t n) { madvise(p, n, MADV_DONTNEED); });
+}
+
+namespace {
+// <linux/pidfd.h>'s name for the calling thread, which Debian 12's headers predate.
+constexpr int kPidfdSelf = -10000;
+// Set once the kernel has refused a vector call for good (too old, or the call not
+// permitted): every batch then goes back a range at a time.
+constinit std::atomic<bool> vector_calls_refused{false};
+
+// Whether the calling thread runs under no seccomp filter, from /proc/thread-self/status
+// (a filter may allow madvise and kill on process_madvise; the file is read each time,
+// since a program may install one at any moment: OpenSSH's privilege-separated child
+// does so after fork). A file that cannot be read counts as a filter: a sandbox that
+// refuses open(2) is one.
+bool unfiltered() {
+  const int fd = open("/proc/thread-self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  // The line "Seccomp:<blanks><mode>", found as the file streams by: a Groups line before
+  // it may be long, and the stack here is the program's.
+  constexpr char kKey[] = "\nSeccomp:";
+  std::size_t matched = 0;  // characters of kKey matched so far
+  bool past_key = false;    // then blanks are skipped up to the mode's digit
+  char mode = '\0';
+  char chunk[256];
+  for (;;) {
+    const ssize_t n = read(fd, chunk, sizeof chunk);
+    if (n < 0) break;  // not read to the end: as if filtered
+    if (n == 0) {
+      // No Seccomp line: a kernel built without seccomp, where no filter can exist.
+      if (!past_key) mode = '0';
+      break;
+    }
+    for (ssize_t i = 0; i < n && mode == '\0'; ++i) {
+      const char c = chunk[i];
+      if (past_key) {
+        if (c != ' ' && c != '\t') mode = c;
+      } else if (c == kKey[matched]) {
+        past_key = ++matched == sizeof kKey - 1;
+      } else {
+        matched = c == '\n' ? 1 : 0;
+      }
+    }
+    if (mode != '\0') break;
+  }
+  close(fd);
+  return mode == '0';
+}
+
+bool refused_for_good(int error) {
+  return error == ENOSYS || error == EINVAL || error == EBADF || error == EPERM;
+}
+}  // namespace
+
+void DecommitBatch::add(void* address, std::size_t bytes) {
+  auto* p = static_cast<char*>(address);
+  for (std::size_t done = 0; done < bytes;) {
+    const std::size_t piece = bytes - done < kMostBytesPerCall ? bytes - done : kMostBytesPerCall;
+    if (count_ == kMostRanges || bytes_ + piece > kMostBytesPerCall) flush();
+    ranges_[count_].iov_base = p + done;
+    ranges_[count_].iov_len = piece;
+    ++count_;
+    bytes_ += piece;
+    done += piece;
+  }
+}
+
+void DecommitBatch::flush() {
+  const std::size_t count = count_;
+  count_ = 0;
+  bytes_ = 0;
+  if (count == 0) return;
+  const int saved = errno;
+  std::size_t first = 0;  // the first range not given back yet
+  if (count > 1 && !vector_calls_refused.load(std::memory_order_relaxed) && unfiltered()) {
+    const long done = syscall(SYS_process_madvise, kPidfdSelf, ranges_, count, MADV_DONTNEED, 0u);
+    if (done < 0 && refused_for_good(errno))
+      vector_calls_refused.store(true, std::memory_order_relaxed);
+    // Short of the whole (a range not mapped stops the call): the ranges it covered are
+    // done, the rest go one by one below.
+    for (std::size_t left = done > 0 ? static_cast<std::size_t>(done) : 0;
+         first < count && left >= ranges_[first].iov_len; ++first)
+      left -= ranges_[first].iov_len;
+  }
+  for (std::size_t i = first; i < count; ++i)
+    madvise(ranges_[i].iov_base, ranges_[i].iov_len, MADV_DONTNEED);
+  errno = saved;
 }
 
 void* remap_pages(void* address, std::size_t old_bytes, std::size_t new_bytes) {

@@ -1,6 +1,8 @@
 // The only ways the allocator talks to the kernel. None of them allocates.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -13,6 +15,33 @@ void* map_aligned(std::size_t bytes, std::size_t alignment);
 void unmap_pages(void* address, std::size_t bytes);
 // Gives the pages back; they read as zero when next touched.
 void decommit_pages(void* address, std::size_t bytes);
+// Ranges of pages given back together. madvise takes one range a call, and each call
+// pays for its own TLB shootdown: with a second thread running, 32 us a call of two pages
+// on this project's 2-core guests, against 4 us a range when 16 go in one process_madvise
+// (the caller's own process may be given any advice since Linux 6.13, named by PIDFD_SELF
+// since 6.15, and its ranges' TLB flushes are batched since 6.16). A purge sets aside
+// 9-24 runs at once in the classic workloads (BENCHMARKS.md, #12, Session 26). Where the
+// kernel refuses the call, or the calling thread runs under a seccomp filter (one that
+// kills on an unlisted system call, as OpenSSH's sandbox does, would kill the program),
+// each range goes back with its own madvise, as before. The pages read as zero when next
+// touched, whichever call gave them back.
+class DecommitBatch {
+ public:
+  DecommitBatch() = default;
+  DecommitBatch(const DecommitBatch&) = delete;
+  DecommitBatch& operator=(const DecommitBatch&) = delete;
+  ~DecommitBatch() { flush(); }
+
+  void add(void* address, std::size_t bytes);
+  void flush();
+
+ private:
+  static constexpr std::size_t kMostRanges = 64;
+  iovec ranges_[kMostRanges];
+  std::size_t count_ = 0;
+  std::size_t bytes_ = 0;
+};
+
 // Resizes a mapping, moving it if needed; nullptr when the kernel refuses.
 void* remap_pages(void* address, std::size_t old_bytes, std::size_t new_bytes);
 

@@ -2,12 +2,19 @@
 // alignment, usable sizes, the corner cases of calloc/realloc/memalign, running out
 // of memory, returning memory, and surviving a heap overflow.
 #include <gtest/gtest.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <mutex>
@@ -1025,6 +1032,88 @@ TEST(ArenaMemory, RangesGoBackInPiecesThatCoverThemWhole) {
   EXPECT_EQ(mincore(p, bytes, in_core.data()), -1);  // no page of the range is mapped
   EXPECT_EQ(errno, ENOMEM);
   EXPECT_EQ(mincore(p + bytes - arena::kPageSize, arena::kPageSize, in_core.data()), -1);
+}
+
+// A batch gives back every range it was given, however many calls it takes: more ranges
+// than one call holds, one longer than a call's byte limit, and one not mapped at all
+// (the vector call then stops short, and each range goes again on its own). The pages
+// between the ranges keep their contents, and errno is left as it was.
+TEST(ArenaMemory, ABatchGivesBackEveryRangeItHolds) {
+  constexpr std::size_t kPage = arena::kPageSize;
+  constexpr std::size_t kSmallRanges = 100;  // 2 pages each, 1 kept between them
+  const std::size_t big = 5 * (std::size_t{1} << 20) + kPage;
+  const std::size_t bytes = kSmallRanges * 3 * kPage + kPage + big;
+  auto* p = static_cast<unsigned char*>(arena::map_pages(bytes));
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x5a, bytes);
+  unsigned char* hole = p + kSmallRanges * 3 * kPage;  // one page, not mapped
+  arena::unmap_pages(hole, kPage);
+  unsigned char* large = hole + kPage;
+  errno = EILSEQ;
+  {
+    arena::DecommitBatch batch;
+    for (std::size_t i = 0; i < kSmallRanges; ++i) {
+      batch.add(p + i * 3 * kPage, 2 * kPage);
+      if (i == kSmallRanges / 2) batch.add(hole, kPage);
+    }
+    batch.add(large, big);
+  }
+  EXPECT_EQ(errno, EILSEQ);
+  std::vector<unsigned char> in_core(bytes / kPage);
+  for (std::size_t i = 0; i < kSmallRanges; ++i) {
+    unsigned char* range = p + i * 3 * kPage;
+    ASSERT_EQ(mincore(range, 3 * kPage, in_core.data()), 0);
+    EXPECT_EQ(in_core[0] & 1, 0) << "range " << i;
+    EXPECT_EQ(in_core[1] & 1, 0) << "range " << i;
+    EXPECT_EQ(in_core[2] & 1, 1) << "the page after range " << i;
+    EXPECT_EQ(range[0], 0);
+    EXPECT_EQ(range[2 * kPage - 1], 0);
+    EXPECT_EQ(range[2 * kPage], 0x5a);
+  }
+  ASSERT_EQ(mincore(large, big, in_core.data()), 0);
+  for (std::size_t i = 0; i < big / kPage; ++i) EXPECT_EQ(in_core[i] & 1, 0) << "page " << i;
+  EXPECT_EQ(large[big - 1], 0);
+  arena::unmap_pages(p, hole - p);
+  arena::unmap_pages(large, big);
+}
+
+// A thread under a seccomp filter that kills on process_madvise (as OpenSSH's sandbox
+// kills on every call it does not list) still gives its ranges back, one madvise each:
+// the batch reads the thread's seccomp mode before it makes the vector call.
+TEST(ArenaMemory, ABatchUnderASeccompFilterGoesBackRangeByRange) {
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    sock_filter rules[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_process_madvise, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    sock_fprog program{static_cast<unsigned short>(std::size(rules)), rules};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
+      _exit(2);
+    constexpr std::size_t kPage = arena::kPageSize;
+    constexpr std::size_t kRanges = 8;
+    auto* p = static_cast<unsigned char*>(arena::map_pages(kRanges * 2 * kPage));
+    if (p == nullptr) _exit(3);
+    std::memset(p, 0x5a, kRanges * 2 * kPage);
+    {
+      arena::DecommitBatch batch;
+      for (std::size_t i = 0; i < kRanges; ++i) batch.add(p + i * 2 * kPage, kPage);
+    }
+    unsigned char in_core[2 * kRanges];
+    if (mincore(p, kRanges * 2 * kPage, in_core) != 0) _exit(4);
+    for (std::size_t i = 0; i < kRanges; ++i)
+      if ((in_core[2 * i] & 1) != 0 || p[2 * i * kPage] != 0 || p[(2 * i + 1) * kPage] != 0x5a)
+        _exit(5);
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
 // Enough live large blocks that shards outgrow the table kept in the object (128 slots,
