@@ -880,11 +880,14 @@ void purge_set_aside(Arena& arena) {
     // a segment is unmapped only once all of it is one free run.
     arena.lock.unlock();
     widen_race_window();
-    for (const Span* run = batch; run != nullptr; run = run->next) {
-      if (run->purge_count == 0) continue;
-      decommit_pages(reinterpret_cast<void*>(run->segment->base +
+    {
+      DecommitBatch decommit;
+      for (const Span* run = batch; run != nullptr; run = run->next) {
+        if (run->purge_count == 0) continue;
+        decommit.add(reinterpret_cast<void*>(run->segment->base +
                                              (std::size_t{run->purge_first} << kPageShift)),
                      std::size_t{run->purge_count} << kPageShift);
+      }
     }
     arena.lock.lock();
     while (batch != nullptr) {
