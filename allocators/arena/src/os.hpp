@@ -20,7 +20,7 @@ void decommit_pages(void* address, std::size_t bytes);
 // on this project's 2-core guests, against 4 us a range when 16 go in one process_madvise
 // (the caller's own process may be given any advice since Linux 6.13, named by PIDFD_SELF
 // since 6.15, and its ranges' TLB flushes are batched since 6.16). A purge sets aside
-// 9-24 runs at once in the classic workloads (BENCHMARKS.md, #12, Session 26). Where the
+// 2 to 24 runs at once in the classic workloads (BENCHMARKS.md, #14, Session 26). Where the
 // kernel refuses the call, or the calling thread runs under a seccomp filter (one that
 // kills on an unlisted system call, as OpenSSH's sandbox does, would kill the program),
 // each range goes back with its own madvise, as before. The pages read as zero when next

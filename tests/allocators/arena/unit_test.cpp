@@ -1081,6 +1081,7 @@ TEST(ArenaMemory, ABatchGivesBackEveryRangeItHolds) {
 // kills on every call it does not list) still gives its ranges back, one madvise each:
 // the batch reads the thread's seccomp mode before it makes the vector call.
 TEST(ArenaMemory, ABatchUnderASeccompFilterGoesBackRangeByRange) {
+  constexpr int kNoFilterHere = 77;  // a kernel without seccomp, or a sandbox refusing one
   const pid_t child = fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -1093,7 +1094,7 @@ TEST(ArenaMemory, ABatchUnderASeccompFilterGoesBackRangeByRange) {
     sock_fprog program{static_cast<unsigned short>(std::size(rules)), rules};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
         prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0)
-      _exit(2);
+      _exit(kNoFilterHere);
     constexpr std::size_t kPage = arena::kPageSize;
     constexpr std::size_t kRanges = 8;
     auto* p = static_cast<unsigned char*>(arena::map_pages(kRanges * 2 * kPage));
@@ -1113,6 +1114,8 @@ TEST(ArenaMemory, ABatchUnderASeccompFilterGoesBackRangeByRange) {
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << WTERMSIG(status);
+  if (WEXITSTATUS(status) == kNoFilterHere)
+    GTEST_SKIP() << "no seccomp filter can be installed here";
   EXPECT_EQ(WEXITSTATUS(status), 0);
 }
 
