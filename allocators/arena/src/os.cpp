@@ -114,16 +114,11 @@ bool refused_for_good(int error) {
 }  // namespace
 
 void DecommitBatch::add(void* address, std::size_t bytes) {
-  auto* p = static_cast<char*>(address);
-  for (std::size_t done = 0; done < bytes;) {
-    const std::size_t piece = bytes - done < kMostBytesPerCall ? bytes - done : kMostBytesPerCall;
-    if (count_ == kMostRanges || bytes_ + piece > kMostBytesPerCall) flush();
-    ranges_[count_].iov_base = p + done;
-    ranges_[count_].iov_len = piece;
-    ++count_;
-    bytes_ += piece;
-    done += piece;
-  }
+  in_pieces(address, bytes, [this](char* piece, std::size_t length) {
+    if (count_ == kMostRanges || bytes_ + length > kMostBytesPerCall) flush();
+    ranges_[count_++] = {piece, length};
+    bytes_ += length;
+  });
 }
 
 void DecommitBatch::flush() {
