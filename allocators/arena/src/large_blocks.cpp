@@ -46,11 +46,12 @@ bool LargeBlocks::Shard::grow() {
   return true;
 }
 
-bool LargeBlocks::Shard::insert(std::uintptr_t address, std::size_t size, bool cached) {
+bool LargeBlocks::Shard::insert(std::uintptr_t address, std::size_t size, bool cached,
+                                std::size_t room) {
   if ((used + 1) * 2 > capacity && !grow()) return false;
   std::size_t i = slot_of(address, capacity);
   while (slots[i].address != 0) i = (i + 1) & (capacity - 1);
-  slots[i] = {address, size, cached};
+  slots[i] = {address, size, room, cached};
   ++used;
   if (!cached) {
     ++live;
@@ -77,33 +78,52 @@ void LargeBlocks::Shard::erase(Entry* entry) {
     slots[hole] = slots[i];
     hole = i;
   }
-  slots[hole] = {0, 0, false};
+  slots[hole] = {0, 0, 0, false};
 }
 
-bool LargeBlocks::record(std::uintptr_t address, std::size_t size) {
+bool LargeBlocks::record(std::uintptr_t address, std::size_t size, std::size_t room) {
   Shard& shard = shards_[shard_of(address)];
   LockGuard guard(shard.lock);
-  return shard.insert(address, size);
+  return shard.insert(address, size, false, room);
 }
 
 void LargeBlocks::forget_and_unmap(std::uintptr_t address, std::size_t size) {
   Shard& shard = shards_[shard_of(address)];
+  std::size_t room = 0;
   {
     LockGuard guard(shard.lock);
-    if (Entry* e = shard.find(address)) shard.erase(e);
+    if (Entry* e = shard.find(address)) {
+      room = e->room;
+      shard.erase(e);
+    }
   }
-  unmap_pages(reinterpret_cast<void*>(address), size);
+  unmap_with_room(reinterpret_cast<void*>(address), size, room);
 }
 
 // A mapping of `rounded` bytes; when the kernel refuses, the cache is given back and
-// the mapping tried once more.
-void* LargeBlocks::map_fresh(std::size_t rounded, std::size_t alignment) {
+// the mapping tried once more. A block the cache may keep gets three times its length
+// of room below it, so that once freed it can grow fourfold in place (grow_cached):
+// address space only, no memory and no commit charge until used. large_blocks_touched
+// (blocks of 5-25 MiB) took 134 k page faults without room, 128-134 k with room for a
+// doubling and 110 k with room for a fourfold growth (tcmalloc 119 k; BENCHMARKS.md,
+// #14, Session 27). Where address space runs short (RLIMIT_AS), the block goes alone.
+void* LargeBlocks::map_fresh(std::size_t rounded, std::size_t alignment, std::size_t* room) {
+  *room = alignment <= kPageSize && rounded <= kCacheBytes ? kRoomPerByte * rounded : 0;
   for (int attempt = 0; attempt < 2; ++attempt) {
     // No huge-page advice (nor 2 MiB alignment): where transparent huge pages are always
     // on, the 2 MiB faults it asked for made blocks written through slower than 4 KiB
     // faults and their time swing (0.88x glibc's against 1.02-1.21x), and a block
     // touched at a byte was charged 2 MiB (BENCHMARKS.md, #14, Session 13).
-    void* p = alignment <= kPageSize ? map_pages(rounded) : map_aligned(rounded, alignment);
+    void* p = nullptr;
+    if (alignment > kPageSize) {
+      p = map_aligned(rounded, alignment);
+    } else {
+      if (*room != 0) p = map_pages_with_room(rounded, *room);
+      if (p == nullptr) {
+        *room = 0;  // address space is short (RLIMIT_AS): the block alone
+        p = map_pages(rounded);
+      }
+    }
     if (p != nullptr) return p;
     if (!release_cached()) break;
   }
@@ -206,7 +226,8 @@ bool LargeBlocks::cache_tail_locked(const CachedBlock& block, std::size_t head_b
 // tables (some of this project's machines), a block moved by mremap took 3.7 us a page
 // at its next memset (a fresh page 9 us, a page in place 0.1 us), and growing the
 // longest made large_blocks_touched 2.1-2.4x tcmalloc's time there, fresh mappings
-// 1.07-1.10x (BENCHMARKS.md, #14, Session 20).
+// 1.07-1.10x (BENCHMARKS.md, #14, Session 20). It may grow in place instead, into the
+// room reserved below it (grow_cached).
 void* LargeBlocks::reuse(std::size_t rounded, bool* fresh) {
   CachedBlock taken{};
   CachedBlock evicted[kCacheSlots + 2];
@@ -237,6 +258,44 @@ void* LargeBlocks::reuse(std::size_t rounded, bool* fresh) {
   return reinterpret_cast<void*>(taken.address);
 }
 
+// No cached block is long enough for `rounded`: the longest one whose room below holds
+// what it lacks grows into it (the room's pages made writable, one mprotect), so its
+// resident pages serve the request where they are and only the difference is new. A
+// fresh mapping instead faults in all of it while the cached blocks stay resident beside
+// it; moving a cached block with mremap to where it could grow cost 3.7 us a page at its
+// next touch on a host that shadows the page tables (see reuse). nullptr when no cached
+// block has the room.
+void* LargeBlocks::grow_cached(std::size_t rounded, bool* fresh) {
+  LockGuard guard(cache_lock_);
+  if (cached_count_.load(std::memory_order_relaxed) == 0) return nullptr;
+  CachedBlock* grown = nullptr;
+  std::size_t room = 0;
+  for (CachedBlock& c : cache_) {
+    if (c.address == 0 || (grown != nullptr && c.bytes <= grown->bytes)) continue;
+    Shard& shard = shards_[shard_of(c.address)];
+    LockGuard shard_guard(shard.lock);
+    const Entry* e = shard.find(c.address);
+    if (e == nullptr) die("large block table: a cached block lost its entry");
+    if (e->room >= rounded - c.bytes) {
+      grown = &c;
+      room = e->room;
+    }
+  }
+  if (grown == nullptr) return nullptr;
+  const std::size_t missing = rounded - grown->bytes;
+  const std::uintptr_t start = grown->address - missing;
+  if (!open_room(reinterpret_cast<void*>(start), missing)) return nullptr;  // commit limit
+  const CachedBlock taken = take_slot_locked(*grown);
+  drop_entry(taken.address);
+  if (!record(start, rounded, room - missing)) {
+    // No table entry for it: the whole mapping goes, and the caller maps afresh.
+    unmap_with_room(reinterpret_cast<void*>(start), rounded, room - missing);
+    return nullptr;
+  }
+  if (fresh != nullptr) *fresh = false;
+  return reinterpret_cast<void*>(start);
+}
+
 void LargeBlocks::mark_live(Shard& shard, std::uintptr_t address, std::size_t size) {
   Entry* e = shard.find(address);
   if (e == nullptr) die("large block table: a cached block lost its entry");
@@ -255,14 +314,16 @@ void* LargeBlocks::allocate(std::size_t bytes, std::size_t alignment, bool* fres
   decay();
   if (alignment <= kPageSize) {
     if (void* p = reuse(rounded, fresh)) return p;
+    if (void* p = grow_cached(rounded, fresh)) return p;
   }
-  void* p = map_fresh(rounded, alignment);
+  std::size_t room;
+  void* p = map_fresh(rounded, alignment, &room);
   if (p == nullptr) {
     errno = ENOMEM;
     return nullptr;
   }
-  if (!record(reinterpret_cast<std::uintptr_t>(p), rounded)) {
-    unmap_pages(p, rounded);
+  if (!record(reinterpret_cast<std::uintptr_t>(p), rounded, room)) {
+    unmap_with_room(p, rounded, room);
     errno = ENOMEM;
     return nullptr;
   }
@@ -281,12 +342,14 @@ std::size_t LargeBlocks::usable_size(std::uintptr_t address, Found& found) {
 LargeBlocks::Found LargeBlocks::release(std::uintptr_t address) {
   Shard& shard = shards_[shard_of(address)];
   std::size_t size;
+  std::size_t room;
   {
     LockGuard guard(shard.lock);
     Entry* e = shard.find(address);
     if (e == nullptr) return Found::kUnknown;
     if (e->cached) return Found::kFreed;
     size = e->bytes;
+    room = e->room;
     if (size > kCacheBytes) {
       shard.erase(e);
       e = nullptr;
@@ -297,7 +360,7 @@ LargeBlocks::Found LargeBlocks::release(std::uintptr_t address) {
     }
   }
   if (size > kCacheBytes) {
-    unmap_pages(reinterpret_cast<void*>(address), size);
+    unmap_with_room(reinterpret_cast<void*>(address), size, room);
     return Found::kLive;
   }
   // Into the cache; what falls out is unmapped after the lock is dropped.
@@ -386,6 +449,7 @@ void* LargeBlocks::resize(std::uintptr_t address, std::size_t bytes) {
   if (rounded < bytes) return nullptr;
   Shard& shard = shards_[shard_of(address)];
   std::size_t old_size;
+  std::size_t room;
   {
     // Taken out of the table while it is remapped: the caller owns the block, and a
     // concurrent free of it would be the program's bug.
@@ -393,11 +457,12 @@ void* LargeBlocks::resize(std::uintptr_t address, std::size_t bytes) {
     Entry* e = shard.find(address);
     if (e == nullptr || e->cached) return nullptr;
     old_size = e->bytes;
+    room = e->room;
     if (old_size == rounded) return reinterpret_cast<void*>(address);
     shard.erase(e);
   }
   if (rounded > old_size && take_cached_neighbour(address + old_size, rounded - old_size)) {
-    if (!record(address, rounded)) die("large block table: out of memory while resizing");
+    if (!record(address, rounded, room)) die("large block table: out of memory while resizing");
     return reinterpret_cast<void*>(address);
   }
   void* moved = remap_pages(reinterpret_cast<void*>(address), old_size, rounded);
@@ -405,7 +470,12 @@ void* LargeBlocks::resize(std::uintptr_t address, std::size_t bytes) {
     moved = remap_pages(reinterpret_cast<void*>(address), old_size, rounded);
   const auto new_address = moved == nullptr ? address : reinterpret_cast<std::uintptr_t>(moved);
   const std::size_t new_size = moved == nullptr ? old_size : rounded;
-  if (!record(new_address, new_size)) die("large block table: out of memory while resizing");
+  if (new_address != address && room != 0) {
+    // Moved away from its room, which is of no use to anyone now.
+    unmap_with_room(reinterpret_cast<void*>(address), 0, room);
+    room = 0;
+  }
+  if (!record(new_address, new_size, room)) die("large block table: out of memory while resizing");
   return moved;
 }
 

@@ -7,7 +7,9 @@
 // table entries stay, marked free, so a second free of one is still a double free) and
 // the next large request takes the best fitting one, cutting its tail off, so a program
 // that keeps replacing multi-MiB buffers reuses resident pages instead of paying a map,
-// a page fault per page and an unmap per block. The cache is bounded (kCacheSlots
+// a page fault per page and an unmap per block. A request longer than every cached
+// block grows one of them downwards into address space reserved below it when it was
+// mapped (its room): only the pages it lacks are new. The cache is bounded (kCacheSlots
 // blocks, kCacheBytes bytes), decays (a block unused for kCacheDecayNs is unmapped at
 // the next call that looks), and is emptied under pressure: when a mapping fails, and
 // on malloc_trim/arena_trim.
@@ -30,6 +32,8 @@ class LargeBlocks {
   static constexpr std::size_t kCacheSlots = 24;
   static constexpr std::size_t kCacheBytes = std::size_t{192} << 20;
   static constexpr std::uint64_t kCacheDecayNs = 1'000'000'000;
+  // Address space reserved below a fresh block the cache may keep, per byte of it.
+  static constexpr std::size_t kRoomPerByte = 3;
 
   // nullptr (errno ENOMEM) when the kernel refuses. `alignment` is a power of two.
   // `*fresh` says whether the block is a new mapping (reads as zero) or a reused one.
@@ -61,6 +65,8 @@ class LargeBlocks {
   struct Entry {
     std::uintptr_t address;  // 0 = empty slot
     std::size_t bytes;
+    // Address space reserved just below the block, part of its mapping (see grow_cached).
+    std::size_t room;
     bool cached;  // freed, kept mapped in the cache
   };
   // A shard's first table is in the object (.bss: resident only once used); bigger ones
@@ -76,7 +82,8 @@ class LargeBlocks {
     std::size_t bytes = 0;     // of live blocks
     std::size_t live = 0;
     Entry* find(std::uintptr_t address);
-    bool insert(std::uintptr_t address, std::size_t bytes, bool cached = false);
+    bool insert(std::uintptr_t address, std::size_t bytes, bool cached = false,
+                std::size_t room = 0);
     void erase(Entry* entry);
     bool grow();
   };
@@ -88,10 +95,13 @@ class LargeBlocks {
   static constexpr std::size_t kShards = 64;
   static std::size_t shard_of(std::uintptr_t address);
   static std::size_t slot_of(std::uintptr_t address, std::size_t capacity);
-  void* map_fresh(std::size_t rounded, std::size_t alignment);
+  // A fresh mapping; `*room` is set to the address space reserved below it.
+  void* map_fresh(std::size_t rounded, std::size_t alignment, std::size_t* room);
   void* reuse(std::size_t rounded, bool* fresh);
-  bool record(std::uintptr_t address, std::size_t bytes);
-  // Drops a block from the table and unmaps it (it is in no cache slot any more).
+  void* grow_cached(std::size_t rounded, bool* fresh);
+  bool record(std::uintptr_t address, std::size_t bytes, std::size_t room = 0);
+  // Drops a block from the table and unmaps it with its room (it is in no cache slot any
+  // more).
   void forget_and_unmap(std::uintptr_t address, std::size_t bytes);
   void decay_slow();
   // Takes `bytes` from the cached block starting at `start` out of the cache (the rest

@@ -24,6 +24,24 @@ void* map_pages(std::size_t bytes) {
   return p == MAP_FAILED ? nullptr : p;
 }
 
+void* map_pages_with_room(std::size_t bytes, std::size_t room) {
+  if (bytes + room < bytes) return nullptr;
+  // Not MAP_NORESERVE: the pages are charged to the commit limit when open_room makes
+  // them writable, so a strict overcommit policy still answers ENOMEM, not the OOM killer.
+  void* p = mmap(nullptr, room + bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  char* block = static_cast<char*>(p) + room;
+  if (!open_room(block, bytes)) {
+    unmap_pages(p, room + bytes);
+    return nullptr;
+  }
+  return block;
+}
+
+bool open_room(void* address, std::size_t bytes) {
+  return mprotect(address, bytes, PROT_READ | PROT_WRITE) == 0;
+}
+
 void* map_aligned(std::size_t bytes, std::size_t alignment) {
   if (bytes + alignment < bytes) return nullptr;
   auto* raw = static_cast<char*>(map_pages(bytes + alignment));
@@ -56,6 +74,17 @@ void in_pieces(void* address, std::size_t bytes, Call call) {
 
 void unmap_pages(void* address, std::size_t bytes) {
   in_pieces(address, bytes, [](char* p, std::size_t n) { munmap(p, n); });
+}
+
+void unmap_with_room(void* address, std::size_t bytes, std::size_t room) {
+  // The room holds no page (what of it was opened belongs to the block now): one call,
+  // with nothing resident to zap.
+  if (room != 0) {
+    const int saved = errno;
+    munmap(static_cast<char*>(address) - room, room);
+    errno = saved;
+  }
+  unmap_pages(address, bytes);
 }
 
 void decommit_pages(void* address, std::size_t bytes) {

@@ -12,6 +12,13 @@ namespace arena {
 void* map_pages(std::size_t bytes);
 // `bytes` of fresh memory aligned to `alignment` (a power of two >= kPageSize).
 void* map_aligned(std::size_t bytes, std::size_t alignment);
+// `bytes` of fresh memory like map_pages, with `room` bytes of address space reserved
+// just below it (no access, no memory, no commit charge) for open_room to hand out later.
+void* map_pages_with_room(std::size_t bytes, std::size_t room);
+// Makes reserved pages fresh zeroed read-write memory; false when the kernel refuses.
+bool open_room(void* address, std::size_t bytes);
+// Unmaps a block of `bytes` and the `room` reserved below it.
+void unmap_with_room(void* address, std::size_t bytes, std::size_t room);
 void unmap_pages(void* address, std::size_t bytes);
 // Gives the pages back; they read as zero when next touched.
 void decommit_pages(void* address, std::size_t bytes);

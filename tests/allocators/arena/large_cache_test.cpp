@@ -1,7 +1,7 @@
 // The cache of freed large blocks: a freed block is reused by the next large request
-// (cut down to fit; a longer one maps fresh), the cache stays within its bounds, decays
-// after a second unused, is emptied by trim, and a second free of a cached block is
-// still caught.
+// (cut down to fit; a longer one grows a cached block into the room below it, or maps
+// fresh), the cache stays within its bounds, decays after a second unused, is emptied by
+// trim, and a second free of a cached block is still caught.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -118,17 +118,19 @@ TEST_F(ArenaLargeCache, ALongerBlockIsSplitAndTheHalvesMergeAgain) {
   arena_free(whole);
 }
 
-// A request longer than every cached block gets a mapping of its own: the cached block
-// is not moved by mremap (see LargeBlocks::reuse), and still serves a request it fits.
-TEST_F(ArenaLargeCache, ALongerRequestMapsFreshAndLeavesTheCachedBlock) {
+// A request longer than every cached block and than any of them can grow into gets a
+// mapping of its own: the cached block is not moved by mremap (see LargeBlocks::reuse),
+// and still serves a request it fits.
+TEST_F(ArenaLargeCache, ARequestBeyondEveryCachedBlocksRoomMapsFresh) {
   auto* p = static_cast<char*>(arena_malloc(4 * kMiB));
   void* guard = arena_malloc(2 * kMiB);  // live, so p has no cached neighbour
   std::memset(p, 0x11, 4 * kMiB);
   arena_free(p);
-  auto* longer = static_cast<char*>(arena_malloc(10 * kMiB));
+  const std::size_t longer_bytes = (LargeBlocks::kRoomPerByte + 1) * 4 * kMiB + 4096;
+  auto* longer = static_cast<char*>(arena_malloc(longer_bytes));
   ASSERT_NE(longer, nullptr);
   EXPECT_NE(longer, p);
-  EXPECT_GE(arena_malloc_usable_size(longer), 10 * kMiB);
+  EXPECT_GE(arena_malloc_usable_size(longer), longer_bytes);
   EXPECT_EQ(longer[4 * kMiB - 1], 0);  // fresh pages
   EXPECT_EQ(stats().large_cached_blocks, 1u);
   EXPECT_EQ(stats().large_cached_bytes, 4 * kMiB);
@@ -139,6 +141,63 @@ TEST_F(ArenaLargeCache, ALongerRequestMapsFreshAndLeavesTheCachedBlock) {
   arena_free(again);
   arena_free(longer);
   arena_free(guard);
+}
+
+// A request longer than every cached block grows one downwards into the address space
+// reserved below it: the cached pages serve the request's end where they are, only the
+// start is new (and zero), and nothing else is mapped. Its room is no one's memory until
+// then, and goes with the block when the block is unmapped.
+TEST_F(ArenaLargeCache, ALongerRequestGrowsACachedBlockIntoItsRoom) {
+  auto* p = static_cast<char*>(arena_malloc(4 * kMiB));
+  void* guard = arena_malloc(2 * kMiB);  // live, so p has no cached neighbour
+  ASSERT_NE(p, nullptr);
+  std::memset(p, 0x11, 4 * kMiB);
+  const std::string room_flags = mapping_flags(p - 4096);
+  ASSERT_FALSE(room_flags.empty());
+  EXPECT_EQ(room_flags.find(" rd "), std::string::npos) << room_flags;  // no access
+  EXPECT_EQ(room_flags.find(" wr "), std::string::npos) << room_flags;
+  arena_free(p);
+  ASSERT_EQ(stats().large_cached_blocks, 1u);
+  auto* grown = static_cast<char*>(arena_malloc(10 * kMiB - 100));
+  ASSERT_EQ(grown, p - 6 * kMiB);
+  EXPECT_EQ(arena_malloc_usable_size(grown), 10 * kMiB);
+  for (std::size_t i = 0; i < 6 * kMiB; i += 4096) ASSERT_EQ(grown[i], 0) << i;
+  for (std::size_t i = 6 * kMiB; i < 10 * kMiB; i += 4096) ASSERT_EQ(grown[i], 0x11) << i;
+  EXPECT_EQ(stats().large_cached_blocks, 0u);
+  EXPECT_EQ(stats().large_blocks, 2u);
+  EXPECT_EQ(stats().large_bytes, 12 * kMiB);
+  std::memset(grown, 0x22, 10 * kMiB);
+  // The room left below it: still reserved, no access.
+  EXPECT_EQ(mapping_flags(grown - 4096).find(" wr "), std::string::npos);
+  EXPECT_FALSE(mapping_flags(p - 12 * kMiB).empty());
+  // calloc of a grown block reads zero throughout.
+  arena_free(grown);
+  auto* z = static_cast<unsigned char*>(arena_calloc(1, 10 * kMiB));
+  ASSERT_EQ(z, reinterpret_cast<unsigned char*>(grown));
+  for (std::size_t i = 0; i < 10 * kMiB; i += 4093) ASSERT_EQ(z[i], 0) << i;
+  arena_free(z);
+  arena_trim();  // the block and all of its room are unmapped
+  EXPECT_TRUE(mapping_flags(p).empty());
+  EXPECT_TRUE(mapping_flags(grown).empty());
+  EXPECT_TRUE(mapping_flags(p - 12 * kMiB).empty());
+  arena_free(guard);
+}
+
+// A block that realloc moves leaves its room behind, unmapped; one grown in place keeps it.
+TEST_F(ArenaLargeCache, ABlockReallocMovesLeavesNoRoomBehind) {
+  auto* p = static_cast<unsigned char*>(arena_malloc(2 * kMiB));
+  ASSERT_NE(p, nullptr);
+  for (std::size_t i = 0; i < 2 * kMiB; i += 4096) p[i] = static_cast<unsigned char>(i >> 12);
+  ASSERT_FALSE(mapping_flags(p - 4096).empty());
+  auto* q = static_cast<unsigned char*>(arena_realloc(p, 64 * kMiB));
+  ASSERT_NE(q, nullptr);
+  for (std::size_t i = 0; i < 2 * kMiB; i += 4096)
+    ASSERT_EQ(q[i], static_cast<unsigned char>(i >> 12));
+  if (q != p)
+    EXPECT_TRUE(mapping_flags(p - 4096).empty()) << mapping_flags(p - 4096);
+  else
+    EXPECT_EQ(mapping_flags(p - 4096).find(" wr "), std::string::npos);
+  arena_free(q);
 }
 
 TEST_F(ArenaLargeCache, StaysWithinItsBounds) {
@@ -230,6 +289,22 @@ TEST_F(ArenaLargeCacheDeathTest, SecondFreeOfACachedBlockIsADoubleFree) {
   arena_trim();
   EXPECT_DEATH(arena_free(launder(p)),
                std::string("^arena: free\\(\\): invalid pointer ") + text + "\n$");
+}
+
+// A cached block grown into its room starts lower: its old start is inside a live block.
+TEST_F(ArenaLargeCacheDeathTest, TheOldStartOfAGrownBlockIsAnInvalidPointer) {
+  char text[32];
+  void* p = arena_malloc(4 * kMiB);
+  void* guard = arena_malloc(2 * kMiB);
+  std::snprintf(text, sizeof text, "0x%lx",
+                static_cast<unsigned long>(reinterpret_cast<std::uintptr_t>(p)));
+  arena_free(p);
+  void* grown = arena_malloc(6 * kMiB);
+  ASSERT_EQ(grown, static_cast<char*>(p) - 2 * kMiB);
+  EXPECT_DEATH(arena_free(launder(p)),
+               std::string("^arena: free\\(\\): invalid pointer ") + text + "\n$");
+  arena_free(grown);
+  arena_free(guard);
 }
 
 // A child forked with blocks in the cache reuses them, and the parent's cache is intact.
