@@ -32,7 +32,7 @@ void* map_pages_with_room(std::size_t bytes, std::size_t room) {
   if (p == MAP_FAILED) return nullptr;
   char* block = static_cast<char*>(p) + room;
   if (!open_room(block, bytes)) {
-    unmap_pages(p, room + bytes);
+    unmap_with_room(block, bytes, room);
     return nullptr;
   }
   return block;
