@@ -68,10 +68,14 @@ def print_best_peer_summary(walls, round_walls, names):
     """For each backend that is not a peer: its wall over the best peer's, per workload.
 
     `walls` maps workload -> backend -> median wall seconds; `round_walls` maps workload
-    -> backend -> the wall of each round, in round order. Two rows a backend: the ratio
-    of the medians, and the median of the ratios taken round by round ("paired"): the
+    -> backend -> the wall of each round, in round order. Three rows a backend: the ratio
+    of the medians; the median of the ratios taken round by round ("paired"): the
     rounds are interleaved, so a slow spell of the machine falls on every backend of a
-    round alike and cancels in that round's ratio, where medians taken apart keep it.
+    round alike and cancels in that round's ratio, where medians taken apart keep it;
+    and the ratio of the fastest runs. On the 2-core guests a single run is either fast
+    or about 1.5x slower, whatever the allocator (small_churn under glibc: 0.24 s or
+    0.38 s; BENCHMARKS.md, #14, Session 28), so a median of 5 depends on how many slow
+    runs a backend drew; the fastest run is what it costs when nothing slows it.
     """
     peers = [b for b in PEERS if b in names]
     judged = [b for b in names if b not in PEERS]
@@ -92,11 +96,15 @@ def print_best_peer_summary(walls, round_walls, names):
     for backend in judged:
         of_medians = {}
         paired = {}
+        fastest = {}
         for workload, wall in walls.items():
             best = min(wall[p] for p in peers)
             if best > 0:
                 of_medians[workload] = wall[backend] / best
             rounds = round_walls[workload]
+            best_fastest = min(min(rounds[p]) for p in peers)
+            if best_fastest > 0:
+                fastest[workload] = min(rounds[backend]) / best_fastest
             best_per_round = [min(rounds[p][i] for p in peers) for i in range(len(rounds[backend]))]
             per_round = [own / peer for own, peer in zip(rounds[backend], best_per_round) if peer > 0]
             if per_round:
@@ -105,6 +113,8 @@ def print_best_peer_summary(walls, round_walls, names):
             row(f"{backend} (of the medians)", of_medians)
         if paired:
             row(f"{backend} (paired by round)", paired)
+        if fastest:
+            row(f"{backend} (fastest runs)", fastest)
 
 
 # Figures a workload reports in its own JSON line, printed under its table.
