@@ -557,11 +557,11 @@ void* allocate_aligned(std::size_t size, std::size_t alignment) {
   if (size > kMaxRequest || alignment > kMaxRequest) return no_memory();
   if (alignment <= kPageSize && size <= kMaxSmall) {
     // Slabs start on a page, so a class whose block size is a multiple of the
-    // alignment has every block aligned; a power-of-two class always qualifies.
+    // alignment has every block aligned: a power-of-two class up to 4 KiB always
+    // qualifies; above it, none for 4 KiB (a page-aligned medium block then).
     const std::size_t wanted = (size < alignment ? alignment : size);
-    std::size_t cls = size_class_of(wanted);
-    while (kClasses[cls].block_size % alignment != 0) ++cls;
-    return allocate_small(cls);
+    for (std::size_t cls = size_class_of(wanted); cls < kNumClasses; ++cls)
+      if (kClasses[cls].block_size % alignment == 0) return allocate_small(cls);
   }
   if (size <= kMaxMedium && alignment <= kMaxMedium)
     return allocate_medium(size, alignment < kPageSize ? kPageSize : alignment);

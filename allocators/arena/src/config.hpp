@@ -17,7 +17,14 @@ inline constexpr std::size_t kPagesPerSegment = kSegmentSize / kPageSize;
 
 // Blocks up to kMaxSmall come from slabs (one size class per slab, out-of-line
 // bitmap); up to kMaxMedium from page runs of a segment; above it, one mmap each.
-inline constexpr std::size_t kMaxSmall = 16 * 1024;
+// Slabs stop at 6 KiB: a thread keeps a partly used slab of every class it uses, and
+// the classes from 6 to 16 KiB (2-5 blocks in 6-10 pages) held a fifth of
+// thread_malloc's slab pages for blocks it did not have; as page runs of its arena's
+// heap they share their free pages with every other size. thread_malloc's peak RSS
+// went from 1.16x glibc's to 1.10x for 5 % more CPU, the real programs' CPU and peak
+// RSS were unchanged (BENCHMARKS.md, #14, Session 29). A block of 8193 bytes takes 3
+// pages where its class took 10 KiB: at most a third wasted, against a fifth.
+inline constexpr std::size_t kMaxSmall = 6 * 1024;
 inline constexpr std::size_t kMaxMedium = 1024 * 1024;
 inline constexpr std::size_t kMaxMediumPages = kMaxMedium / kPageSize;
 

@@ -29,7 +29,7 @@ struct ExtraClass {
 inline constexpr std::array<ExtraClass, 2> kExtraClassList = {{{4368, 16}, {4608, 8}}};
 inline constexpr std::size_t kExtraClasses = kExtraClassList.size();
 inline constexpr std::size_t kFirstExtraClass = 28;  // the geometric class of 5120 bytes
-inline constexpr std::size_t kNumClasses = 36 + kExtraClasses;
+inline constexpr std::size_t kNumClasses = 30 + kExtraClasses;
 
 constexpr std::size_t geometric_size_class(std::size_t size) {
   if (size <= 128) return size == 0 ? 0 : (size + 15) / 16 - 1;
@@ -47,7 +47,7 @@ constexpr std::size_t computed_size_class(std::size_t size) {
 }
 
 // Every class boundary is a multiple of 16, so the class of a small size is one load
-// from a 1025-byte table indexed by the size in 16-byte units: no branch on the size (a
+// from a 385-byte table indexed by the size in 16-byte units: no branch on the size (a
 // program mixing sizes on both sides of 128 bytes mispredicted it one time in eight) and
 // no bit scan. (Up to 1 KiB only, the classes above took a second test on every malloc:
 // the sizes programs ask for most are in the table's first cache lines either way.)

@@ -158,8 +158,9 @@ TEST(ArenaRealloc, NullAndZeroFollowGlibc) {
 }
 
 TEST(ArenaRealloc, KeepsContentAcrossEveryKindOfBlock) {
-  const std::size_t steps[] = {8,       100,     2000,   16384, 16385, 70000, 900000,
-                               1500000, 5000000, 800000, 30000, 5000,  64,    1};
+  const std::size_t steps[] = {8,       100,     2000,    arena::kMaxSmall, arena::kMaxSmall + 1,
+                               70000,   900000,  1500000, 5000000,          800000,
+                               30000,   5000,    64,      1};
   void* p = arena_malloc(1);
   fill(p, 1, 9);
   std::size_t live = 1;
@@ -575,7 +576,7 @@ TEST(ArenaMemory, AMediumBlockComesFromAnotherArenasResidentPagesWhenItsOwnHasNo
 // The same for a new slab: a thread with no listed slab of the class and no resident run
 // as long as the class's slabs takes the slab from another arena's resident pages.
 TEST(ArenaMemory, ANewSlabComesFromAnotherArenasResidentPagesWhenItsOwnHasNone) {
-  constexpr std::size_t kBlock = 12000;
+  constexpr std::size_t kBlock = 6000;
   const std::size_t size_class = arena::size_class_of(kBlock);
   const std::size_t slab_pages = arena::kClasses[size_class].slab_pages;
   ASSERT_GE(slab_pages, 4u);
@@ -674,8 +675,8 @@ class ArenaPlacementMiddle : public ArenaPlacement {
 
 // An arena keeps one emptied slab per class against churn. Given up empty by its owner
 // (which keeps a current slab of the class anyway), only of the classes whose slabs are
-// one page: an emptied 2-page slab of 1 KiB blocks or 8-page slab of 16 KiB blocks goes
-// back to the page heap, a 1-page slab of 512-byte blocks stays. Emptied by another
+// one page: an emptied 2-page slab of 1 KiB blocks or 8-page slab of 6 KiB blocks goes
+// back to the page heap, a 1-page slab of 128-byte blocks stays. Emptied by another
 // thread's free (a consumer's, for the producer's next refill), whatever its size.
 // (Driven through an arena no thread uses.)
 class ArenaKeptEmptySlabs : public ArenaPlacement {
@@ -719,7 +720,7 @@ TEST_F(ArenaTakeBlock, FromTheWordOfTheLastBlockThenRoundTheBitmap) {
 
 TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
   arena::Span* inbox = nullptr;
-  for (const std::size_t size : {std::size_t{128}, std::size_t{1024}, std::size_t{16384}}) {
+  for (const std::size_t size : {std::size_t{128}, std::size_t{1024}, arena::kMaxSmall}) {
     const std::size_t cls = arena::size_class_of(size);
     const std::size_t pages = arena::kClasses[cls].slab_pages;
     const std::size_t in_use = arena_->pages_in_use;
@@ -740,7 +741,7 @@ TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
 }
 TEST_F(ArenaKeptEmptySlabs, SlabsOtherThreadsEmptyAreKeptWhateverTheirSize) {
   arena::Span* inbox = nullptr;
-  const std::size_t cls = arena::size_class_of(16384);
+  const std::size_t cls = arena::size_class_of(arena::kMaxSmall);
   arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox);
   ASSERT_NE(slab, nullptr);
   std::uint8_t hint = 0;
