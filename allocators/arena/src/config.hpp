@@ -21,9 +21,10 @@ inline constexpr std::size_t kPagesPerSegment = kSegmentSize / kPageSize;
 // the classes from 6 to 16 KiB (2-5 blocks in 6-10 pages) held a fifth of
 // thread_malloc's slab pages for blocks it did not have; as page runs of its arena's
 // heap they share their free pages with every other size. thread_malloc's peak RSS
-// went from 1.16x glibc's to 1.10x for 5 % more CPU, the real programs' CPU and peak
-// RSS were unchanged (BENCHMARKS.md, #14, Session 29). A block of 8193 bytes takes 3
-// pages where its class took 10 KiB: at most a third wasted, against a fifth.
+// went from 1.15x glibc's to 1.09x for 5-8 % more CPU, producer_consumer's from 1.18x
+// to 1.10x; the real programs' CPU and peak RSS did not move (BENCHMARKS.md, #14,
+// Session 29). A block of 8193 bytes takes 3 pages where its class took 10 KiB: at most
+// a third wasted, against a fifth.
 inline constexpr std::size_t kMaxSmall = 6 * 1024;
 inline constexpr std::size_t kMaxMedium = 1024 * 1024;
 inline constexpr std::size_t kMaxMediumPages = kMaxMedium / kPageSize;
