@@ -158,9 +158,9 @@ TEST(ArenaRealloc, NullAndZeroFollowGlibc) {
 }
 
 TEST(ArenaRealloc, KeepsContentAcrossEveryKindOfBlock) {
-  const std::size_t steps[] = {8,       100,     2000,    arena::kMaxSmall, arena::kMaxSmall + 1,
-                               70000,   900000,  1500000, 5000000,          800000,
-                               30000,   5000,    64,      1};
+  constexpr std::size_t kSlab = arena::kMaxSmall;  // the largest slab block; one more is medium
+  const std::size_t steps[] = {8,       100,     2000,   kSlab, kSlab + 1, 70000, 900000,
+                               1500000, 5000000, 800000, 30000, 5000,      64,    1};
   void* p = arena_malloc(1);
   fill(p, 1, 9);
   std::size_t live = 1;
