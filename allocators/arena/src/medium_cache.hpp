@@ -1,11 +1,11 @@
 // A thread's cache of medium blocks it allocated and then freed, for its next malloc of
 // the same number of pages: no arena lock, no page-heap merge and split. A program that
-// keeps replacing blocks of 16-64 KiB (glibc's threaded benchmark: 4 % of its mallocs
-// then, 10 % since slabs stop at 6 KiB) spent about an eighth of its time (perf) on the
-// two locked trips through the page heap, where peers keep such blocks in per-thread
-// caches. A few blocks of at most 16 pages: at most 256 KiB a thread held back from the
-// other threads and from purging (8 slots took back half of what ending the slabs at 6
-// KiB saved in thread_malloc's peak RSS).
+// keeps replacing blocks of 16-64 KiB (glibc's threaded benchmark: 4 % of its mallocs)
+// spent about an eighth of its time (perf) on the two locked trips through the page
+// heap, where peers keep such blocks in per-thread caches. A few blocks of at most 16
+// pages: at most 256 KiB a thread held back from the other threads and from purging
+// (8 slots took back half of what ending the slabs at 6 KiB saved in thread_malloc's
+// peak RSS).
 // The blocks stay in use as far as their arena knows, claimed by their free
 // (claim_medium_free), so a second free, a realloc or a size query of one is caught by
 // find_block, lock or not. Owner thread only, but for the cached spans' `medium.freed`.
