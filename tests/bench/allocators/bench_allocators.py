@@ -123,6 +123,11 @@ WORKLOAD_FIGURES = {
     # The producer's queue holds up to 1024 blocks in flight: a consumer that falls
     # behind raises the peak RSS whatever the allocator (BENCHMARKS.md, #14, Session 16).
     "mean_queue_depth": "producer_consumer's mean queue depth at a push, of 1024",
+    # A thread that takes more page faults while its heap grows keeps the others waiting
+    # at mixed_lifetime's barriers: its wall pays for them twice (BENCHMARKS.md, #12,
+    # Session 30).
+    "barrier_wait_ms": "mixed_lifetime's threads' time waiting at its phase barriers, "
+                       "summed, ms",
 }
 
 

@@ -7,10 +7,15 @@
 // the heap grows and shrinks in waves. `--stats-at-phase N` has the first thread call
 // malloc_stats() at the end of the Nth phase, before the clearing (the live set's high
 // point), with the other threads waiting: each allocator's own report of its heap there.
+// `barrier_wait_ms` is the threads' time waiting at the barriers, summed: a thread that
+// takes more page faults than the others while its heap grows keeps them all waiting
+// (BENCHMARKS.md, #12, Session 30).
 #include <malloc.h>
 
 #include <atomic>
 #include <barrier>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <thread>
@@ -42,6 +47,7 @@ int main(int argc, char** argv) {
   for (auto& s : shared) s.store(nullptr);
   std::atomic<std::uint64_t> check{0};
   std::barrier meet(threads);
+  std::atomic<std::int64_t> waited_ns{0};
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
   for (long t = 0; t < threads; ++t) {
@@ -50,6 +56,12 @@ int main(int argc, char** argv) {
       constexpr std::size_t kWindow = 256;
       void* window[kWindow] = {};
       std::uint64_t sum = 0;
+      std::chrono::steady_clock::duration waited{};
+      auto wait_for_all = [&] {
+        const auto arrived = std::chrono::steady_clock::now();
+        meet.arrive_and_wait();
+        waited += std::chrono::steady_clock::now() - arrived;
+      };
       for (long step = 0; step < steps; ++step) {
         const std::size_t bytes = object_size(random);
         auto* p = static_cast<unsigned char*>(std::malloc(bytes));
@@ -70,7 +82,7 @@ int main(int argc, char** argv) {
           std::free(old);
         }
         if ((step + 1) % phase == 0) {
-          meet.arrive_and_wait();
+          wait_for_all();
           if ((step + 1) / phase == stats_at_phase) {
             if (t == 0) malloc_stats();
             meet.arrive_and_wait();
@@ -79,15 +91,20 @@ int main(int argc, char** argv) {
           for (std::size_t i = static_cast<std::size_t>(t); i < shared.size();
                i += static_cast<std::size_t>(threads))
             if (i % 3 != 0) std::free(shared[i].exchange(nullptr));
-          meet.arrive_and_wait();
+          wait_for_all();
         }
       }
       for (void* w : window) std::free(w);
       check += sum;
+      waited_ns += std::chrono::duration_cast<std::chrono::nanoseconds>(waited).count();
     });
   }
   for (auto& w : workers) w.join();
   for (auto& s : shared) std::free(s.load());
-  workload::report("mixed_lifetime", workload::seconds_since(start), check.load());
+  const double seconds = workload::seconds_since(start);
+  char figures[64];
+  std::snprintf(figures, sizeof figures, ", \"barrier_wait_ms\": %.1f",
+                static_cast<double>(waited_ns.load()) / 1e6);
+  workload::report("mixed_lifetime", seconds, check.load(), figures);
   return 0;
 }

@@ -83,10 +83,12 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
 
 // The one output line: {"workload": ..., "seconds": ..., "check": ...}. `check` is a
 // value computed from the work (a sum, a count) so that the compiler cannot drop it and
-// a run under a broken allocator shows a different figure.
-inline void report(const char* name, double seconds, std::uint64_t check) {
-  std::printf("{\"workload\": \"%s\", \"seconds\": %.4f, \"check\": %llu}\n", name, seconds,
-              static_cast<unsigned long long>(check));
+// a run under a broken allocator shows a different figure. `figures`: more fields, as
+// JSON (`, "name": value`), that the harness prints under the workload's table.
+inline void report(const char* name, double seconds, std::uint64_t check,
+                   const std::string& figures = {}) {
+  std::printf("{\"workload\": \"%s\", \"seconds\": %.4f, \"check\": %llu%s}\n", name, seconds,
+              static_cast<unsigned long long>(check), figures.c_str());
 }
 
 }  // namespace workload
