@@ -187,55 +187,75 @@ void release_segment(Arena& arena, Span* whole_run) {
   recycle_segment_descriptor(seg);
 }
 
-// Whether a request of `pages` carved from `run` can start on a started page (see
-// Segment::start_bits), at either end of the run.
-bool fits_on_a_start(const Span& run, std::size_t pages) {
+// Where in `run` a request of `pages` pages can start on a page where a block started
+// and end on one where a block ended (Segment::start_bits, end_bits), or kNoPage.
+std::size_t fit_on_start_and_end(const Span& run, std::size_t pages) {
+  return first_fit_on_start_and_end(*run.segment, run.first_page,
+                                    std::size_t{run.first_page} + run.page_count - pages, pages);
+}
+
+// How well a request of `pages` pages placed in `run` meets pages blocks wrote before:
+// 2 when it can start where a block started and end where one ended, 1 when it can
+// start where a block started at either end of the run, else 0.
+int start_fit(const Span& run, std::size_t pages) {
+  if (fit_on_start_and_end(run, pages) != kNoPage) return 2;
   const Segment& seg = *run.segment;
-  return page_started(seg, run.first_page) ||
-         page_started(seg, std::size_t{run.first_page} + run.page_count - pages);
+  const bool starts = page_started(seg, run.first_page) ||
+                      page_started(seg, std::size_t{run.first_page} + run.page_count - pages);
+  return starts ? 1 : 0;
 }
 
 // The smallest fitting bucket's run, and among the long runs the best fit of the first
-// few; in both, a run where the request can start on a page where a block started
-// before comes first (of the first 8 of the bucket; of the 32 long runs looked at).
-// A block's first page is written by nearly every program and often nothing more of a
-// big one: a medium block placed where another one started reuses that resident page,
-// one placed anywhere else in the freed pages faults a new one in (the prodcons
-// sample's 4-256 KiB messages, of which it writes 64 bytes: BENCHMARKS.md, #14,
-// Session 11).
+// few; in both, the run where the request fits best on pages blocks wrote before comes
+// first (start_fit; of the first 8 of the bucket, of the 32 long runs looked at). A
+// block's first page is written by nearly every program, often its last, and often
+// nothing more of a big one: a medium block placed where another one started reuses
+// that resident page, one placed anywhere else in the freed pages faults a new one in
+// (the prodcons sample's 4-256 KiB messages, of which it writes 64 bytes: BENCHMARKS.md,
+// #14, Session 11). Where it also ends where a block ended (most often where a block of
+// its length was), its last page is resident too: mixed_lifetime, which writes the first
+// and last byte of each block, took 70 % of its page faults on the last (#14, Session 31).
 Span* find_run(Arena& arena, std::size_t pages) {
   if (pages < Arena::kBuckets) {
     const std::uint64_t fits = arena.nonempty_runs & ~((std::uint64_t{1} << pages) - 1);
     if (fits != 0) {
-      Span* head = arena.runs[std::countr_zero(fits)];
+      Span* best = arena.runs[std::countr_zero(fits)];
+      int best_fit = 0;
       int looked = 0;
-      for (Span* run = head; run != nullptr && looked < 8; run = run->next, ++looked)
-        if (fits_on_a_start(*run, pages)) return run;
-      return head;
+      for (Span* run = best; run != nullptr && looked < 8 && best_fit < 2;
+           run = run->next, ++looked) {
+        const int fit = start_fit(*run, pages);
+        if (fit > best_fit) {
+          best = run;
+          best_fit = fit;
+        }
+      }
+      return best;
     }
   }
   // Long runs: the best fit among the first few, to keep long runs long.
   Span* best = nullptr;
-  bool best_started = false;
+  int best_fit = 0;
   int looked = 0;
   for (Span* run = arena.runs[0]; run != nullptr && looked < 32; run = run->next, ++looked) {
     if (run->page_count < pages) continue;
-    const bool started = fits_on_a_start(*run, pages);
-    if (best == nullptr || (started && !best_started) ||
-        (started == best_started && run->page_count < best->page_count)) {
+    const int fit = start_fit(*run, pages);
+    if (best == nullptr || fit > best_fit ||
+        (fit == best_fit && run->page_count < best->page_count)) {
       best = run;
-      best_started = started;
+      best_fit = fit;
     }
   }
   return best;
 }
 
 // Takes `pages` pages from a free run, returning the rest to the heap. From the front,
-// or with `either_end` from the end where the request starts on a page where a block
-// started before (find_run); if neither end does, from the first such page inside the
-// run (the rest then in two pieces, before and after); else from whichever end holds
-// more dirty pages: reusing pages that are resident already costs no page faults and no
-// new RSS, while the clean end stays clean.
+// or with `either_end` from the first place where the request starts where a block
+// started and ends where one ended (find_run), at an end or inside the run (the rest
+// then in two pieces, before and after); failing that, from the end where it starts
+// where a block started; if neither end does, from the first page inside the run where
+// one started; else from whichever end holds more dirty pages: reusing pages that are
+// resident already costs no page faults and no new RSS, while the clean end stays clean.
 Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) {
   remove_run(arena, run);
   if (run->page_count == kPagesPerSegment) --arena.whole_free_segments;
@@ -259,7 +279,13 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
                                        : 0;
     bool from_back = back_dirty > front_dirty;
     std::size_t middle = 0;  // a started page inside the run, when neither end is one
-    if (either_end) {
+    const std::size_t on_ends =
+        either_end && run->dirty_pages != 0 ? fit_on_start_and_end(*run, pages) : kNoPage;
+    if (on_ends != kNoPage) {
+      // It can start where a block started and end where one ended: there first.
+      from_back = on_ends == std::size_t{run->first_page} + rest_pages;
+      if (on_ends != run->first_page && !from_back) middle = on_ends;
+    } else if (either_end) {
       const bool front_start = page_started(seg, run->first_page);
       const bool back_start = page_started(seg, std::size_t{run->first_page} + rest_pages);
       if (front_start != back_start) from_back = back_start;
@@ -342,6 +368,7 @@ void set_aside_for_purge(Arena& arena, Span* run) {
     if (high > last) last = high;
     seg.dirty_bits[w] &= ~mask;
     seg.start_bits[w] &= ~mask;  // the whole run: a started free page is a dirty one
+    seg.end_bits[w] &= ~mask;
   });
   arena.purged_recently += run->dirty_pages;
   remove_run(arena, run);
@@ -540,6 +567,7 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
   }
   mark_slab_pages(span);
   mark_started(*span->segment, span->first_page, span->page_count);
+  mark_ended(*span->segment, span->first_page, span->page_count);
   return span;
 }
 
@@ -814,6 +842,7 @@ BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double
 void release_block(Arena& arena, BlockRef block) {
   Span* span = block.span;
   if (span->kind == SpanKind::kMedium) {
+    mark_ended(*span->segment, std::size_t{span->first_page} + span->page_count - 1, 1);
     give_pages(arena, span);
     return;
   }

@@ -178,8 +178,14 @@ struct Segment {
   // purged: every page of a slab, the first page of a medium block. A program writes
   // the start of nearly every block it mallocs and often nothing more of a big one, so
   // these pages are resident where a dirty page may never have been touched (cleared
-  // with the dirty bits by a purge; a placement hint only, see carve).
+  // with the dirty bits by a purge; a placement hint only, see find_run and carve).
   std::uint64_t start_bits[kPagesPerSegment / 64];
+  // The same for the pages where a block ended: every page of a slab, the last page of a
+  // medium block once it is freed. Many programs write the end of a block too (a
+  // trailer, the last element), and a block of the same length placed on a start and an
+  // end finds both pages resident. Apart from start_bits: a block that starts on an end
+  // page would run on into pages no block may ever have touched.
+  std::uint64_t end_bits[kPagesPerSegment / 64];
   // The span covering each page. Only the first and last page of a free run or medium
   // block are kept current; every page of a slab is. Stale entries are harmless: a
   // span is trusted only if it belongs to this segment and its range covers the page.
@@ -238,9 +244,39 @@ inline std::size_t first_started(const Segment& segment, std::size_t first, std:
   return found;
 }
 
+inline bool page_ended(const Segment& segment, std::size_t page) {
+  return (segment.end_bits[page / 64] >> (page % 64)) & 1;
+}
+
+// The first page p in [first, last] where a block of `pages` pages would start on a
+// started page and end on an ended one (page_started(p), page_ended(p + pages - 1)), or
+// kNoPage. One AND per bitmap word: the end bits `pages` - 1 further on, shifted down.
+inline constexpr std::size_t kNoPage = ~std::size_t{0};
+inline std::size_t first_fit_on_start_and_end(const Segment& segment, std::size_t first,
+                                              std::size_t last, std::size_t pages) {
+  constexpr std::size_t kWords = kPagesPerSegment / 64;
+  const std::size_t skip = (pages - 1) / 64;
+  const unsigned shift = (pages - 1) % 64;
+  std::size_t found = kNoPage;
+  for_bit_words(first, last + 1 - first, [&](std::size_t w, std::uint64_t mask) {
+    if (found != kNoPage) return;
+    const std::uint64_t low = w + skip < kWords ? segment.end_bits[w + skip] >> shift : 0;
+    const std::uint64_t high =
+        shift != 0 && w + skip + 1 < kWords ? segment.end_bits[w + skip + 1] << (64 - shift) : 0;
+    const std::uint64_t both = segment.start_bits[w] & (low | high) & mask;
+    if (both != 0) found = w * 64 + static_cast<std::size_t>(std::countr_zero(both));
+  });
+  return found;
+}
+
 inline void mark_started(Segment& segment, std::size_t first, std::size_t count) {
   for_bit_words(first, count,
                 [&](std::size_t w, std::uint64_t mask) { segment.start_bits[w] |= mask; });
+}
+
+inline void mark_ended(Segment& segment, std::size_t first, std::size_t count) {
+  for_bit_words(first, count,
+                [&](std::size_t w, std::uint64_t mask) { segment.end_bits[w] |= mask; });
 }
 
 inline void mark_dirty(Segment& segment, std::size_t first, std::size_t count) {

@@ -17,6 +17,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -772,6 +773,73 @@ TEST_F(ArenaPlacementCarve, ABlockStartsWhereAnotherStartedNotInsideAFreedBlock)
   EXPECT_EQ(c, a);  // from the back, it was b + 20 pages
   give(c);
   give(bound);
+}
+
+class ArenaPlacementEnds : public ArenaPlacement {
+  std::size_t arena_slot() const override { return arena::kMaxArenas - 7; }
+};
+
+// A free run of 20 pages: three freed blocks' of 10, 6 and 4 pages, each started on its
+// first page and ended on its last. A 6-page request goes where the 6-page block
+// started and ended, not to the run's front, where only its first page was written.
+TEST_F(ArenaPlacementEnds, ABlockGoesWhereOneOfItsLengthStartedAndEnded) {
+  const auto [a, b, c, bound] = take_in_a_row({10, 6, 4, 5});
+  ASSERT_FALSE(HasFailure());
+  give(a);
+  give(b);
+  give(c);
+  const std::uintptr_t d = take(6);
+  EXPECT_EQ(d, b);                    // from the front, it was a
+  const std::uintptr_t e = take(10);  // the pages before it are still one free run
+  EXPECT_EQ(e, a);
+  give(d);
+  give(e);
+  give(bound);
+}
+
+// Two free runs of 8 pages: a freed 8-page block's, the bucket's head, and behind it a
+// freed 6-page and 2-page block's. A 6-page request starts where a block started in
+// both, but ends where one ended only in the second: it takes the second.
+TEST_F(ArenaPlacementEnds, ARunWhereTheRequestStartsAndEndsOnWrittenPagesComesFirst) {
+  const auto [x, bound1, y, z, bound2] = take_in_a_row({8, 1, 6, 2, 1});
+  ASSERT_FALSE(HasFailure());
+  give(y);
+  give(z);
+  give(x);  // listed first
+  const std::uintptr_t w = take(6);
+  EXPECT_EQ(w, y);  // the bucket's head, before: x
+  give(w);
+  give(bound1);
+  give(bound2);
+}
+
+// first_fit_on_start_and_end against a page-by-page search, on random bitmaps of every
+// density, ranges and lengths (across words, up to the segment's end).
+TEST(ArenaStartAndEnd, FirstFitMatchesAPageByPageSearch) {
+  auto segment = std::make_unique<arena::Segment>();
+  std::mt19937_64 random(31);
+  constexpr std::size_t kPages = arena::kPagesPerSegment;
+  auto fill = [&](std::uint64_t(&bits)[kPages / 64], unsigned density) {
+    for (auto& word : bits) {
+      word = 0;
+      for (int bit = 0; bit < 64; ++bit)
+        if (random() % 64 < density) word |= std::uint64_t{1} << bit;
+    }
+  };
+  for (int round = 0; round < 4000; ++round) {
+    const unsigned density = static_cast<unsigned>(random() % 64);  // in 64ths
+    fill(segment->start_bits, density);
+    fill(segment->end_bits, density);
+    const std::size_t pages = 1 + random() % (round % 4 == 0 ? kPages : 80);
+    const std::size_t first = random() % (kPages - pages + 1);
+    const std::size_t last = first + random() % (kPages - pages + 1 - first);
+    std::size_t expected = arena::kNoPage;
+    for (std::size_t p = first; p <= last && expected == arena::kNoPage; ++p)
+      if (arena::page_started(*segment, p) && arena::page_ended(*segment, p + pages - 1))
+        expected = p;
+    ASSERT_EQ(arena::first_fit_on_start_and_end(*segment, first, last, pages), expected)
+        << "pages " << pages << " first " << first << " last " << last << " density " << density;
+  }
 }
 
 // Pages past the purge allowance go back to the kernel with the arena unlocked: while the
