@@ -278,7 +278,7 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
                                        ? count_dirty(seg, run->first_page + rest_pages, pages)
                                        : 0;
     bool from_back = back_dirty > front_dirty;
-    std::size_t middle = 0;  // a started page inside the run, when neither end is one
+    std::size_t middle = 0;  // where inside the run the request goes, when not at an end
     const std::size_t on_ends =
         either_end && run->dirty_pages != 0 ? fit_on_start_and_end(*run, pages) : kNoPage;
     if (on_ends != kNoPage) {
