@@ -1,0 +1,172 @@
+// libreuse_age.so: how soon an allocator hands freed memory out again. Preloaded in
+// front of any allocator (LD_PRELOAD="libreuse_age.so ALLOCATOR.so"), it passes every
+// malloc and free through and, for each malloc that returns an address freed before,
+// counts its age: the mallocs the whole process made since that free, in decades (1, 10,
+// ..., 100 k, older), apart for blocks the same thread freed and blocks another thread
+// freed. At exit it prints one JSON line to the file named by REUSE_AGE_OUT, else to
+// stderr. A block reused young is likely still in the cache of the core that freed it;
+// an allocator that hands out old holes first makes the program's first touch of a new
+// block a cache miss (BENCHMARKS.md, #12, Session 32, measures whether that is what
+// costs time).
+//
+// Frees are remembered in a fixed table indexed by the address's hash, one address a
+// slot: a slot taken over by another address makes a later reuse count as
+// "not_seen_freed", beside the addresses no free returned before. calloc, realloc and the
+// aligned functions are not counted, but their blocks' frees are remembered. The table
+// is written by frees and read by mallocs of every thread without a lock: a slot read
+// while another thread writes it counts as not seen, never as a wrong age.
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+
+namespace {
+
+using MallocFn = void* (*)(std::size_t);
+using FreeFn = void (*)(void*);
+
+constexpr int kDecades = 7;  // ages <= 1, <= 10, ..., <= 100 k mallocs, and older
+constexpr std::size_t kSlotBits = 22;
+
+struct Slot {
+  std::atomic<std::uintptr_t> address;
+  std::atomic<std::uint64_t> freed_at;  // the malloc count then, with the thread in the top bits
+};
+
+constexpr unsigned kThreadShift = 48;
+
+struct Counts {
+  std::atomic<std::uint64_t> mallocs{0};
+  std::atomic<std::uint64_t> not_seen_freed{0};
+  std::array<std::atomic<std::uint64_t>, kDecades> same_thread{};
+  std::array<std::atomic<std::uint64_t>, kDecades> other_thread{};
+};
+
+MallocFn next_malloc = nullptr;
+FreeFn next_free = nullptr;
+std::atomic<bool> resolving{false};
+Slot slots[std::size_t{1} << kSlotBits];
+Counts counts;
+std::atomic<std::uint64_t> threads_seen{0};
+thread_local std::uint64_t thread_number __attribute__((tls_model("initial-exec"))) = 0;
+
+// dlsym may allocate (an error message); what it asks for meanwhile comes from here.
+alignas(16) char bootstrap[4096];
+std::atomic<std::size_t> bootstrap_used{0};
+
+bool from_bootstrap(const void* p) {
+  return p >= static_cast<const void*>(bootstrap) &&
+         p < static_cast<const void*>(bootstrap + sizeof bootstrap);
+}
+
+void resolve() {
+  resolving.store(true, std::memory_order_relaxed);
+  next_malloc = reinterpret_cast<MallocFn>(dlsym(RTLD_NEXT, "malloc"));
+  next_free = reinterpret_cast<FreeFn>(dlsym(RTLD_NEXT, "free"));
+  resolving.store(false, std::memory_order_relaxed);
+  if (next_malloc == nullptr || next_free == nullptr) {
+    static const char message[] = "libreuse_age.so: no malloc or free after it in the process\n";
+    (void)!write(2, message, sizeof message - 1);
+    _exit(2);
+  }
+}
+
+std::uint64_t this_thread() {
+  if (thread_number == 0) thread_number = threads_seen.fetch_add(1, std::memory_order_relaxed) + 1;
+  return thread_number;
+}
+
+std::size_t slot_of(std::uintptr_t address) {
+  return static_cast<std::size_t>(((address >> 4) * 0x9e3779b97f4a7c15u) >> (64 - kSlotBits));
+}
+
+int decade(std::uint64_t age) {
+  int d = 0;
+  for (std::uint64_t limit = 1; d < kDecades - 1 && age > limit; limit *= 10) ++d;
+  return d;
+}
+
+void count_reuse(std::uintptr_t address, std::uint64_t now) {
+  Slot& slot = slots[slot_of(address)];
+  const std::uint64_t freed = slot.freed_at.load(std::memory_order_acquire);
+  if (slot.address.load(std::memory_order_relaxed) != address || freed == 0) {
+    counts.not_seen_freed.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const std::uint64_t at = freed & ((std::uint64_t{1} << kThreadShift) - 1);
+  const int d = decade(now > at ? now - at : 0);
+  auto& by = (freed >> kThreadShift) == this_thread() ? counts.same_thread : counts.other_thread;
+  by[static_cast<std::size_t>(d)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void print_counts() {
+  char line[1024];
+  int n = std::snprintf(line, sizeof line, "{\"mallocs\": %llu, \"not_seen_freed\": %llu",
+                        static_cast<unsigned long long>(counts.mallocs.load()),
+                        static_cast<unsigned long long>(counts.not_seen_freed.load()));
+  static const char* const kNames[kDecades] = {"1", "10", "100", "1k", "10k", "100k", "older"};
+  for (const auto* by : {&counts.same_thread, &counts.other_thread}) {
+    n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), ", \"%s\": {",
+                       by == &counts.same_thread ? "same_thread" : "other_thread");
+    for (int d = 0; d < kDecades; ++d)
+      n += std::snprintf(
+          line + n, sizeof line - static_cast<std::size_t>(n), "%s\"%s\": %llu", d == 0 ? "" : ", ",
+          kNames[d], static_cast<unsigned long long>((*by)[static_cast<std::size_t>(d)].load()));
+    n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "}");
+  }
+  n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "}\n");
+  const char* path = std::getenv("REUSE_AGE_OUT");
+  const int fd = path != nullptr ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 2;
+  if (fd < 0) {
+    std::fprintf(stderr, "libreuse_age.so: cannot write %s\n", path);
+    return;
+  }
+  (void)!write(fd, line, static_cast<std::size_t>(n));
+  if (fd != 2) close(fd);
+}
+
+struct PrintAtExit {
+  ~PrintAtExit() { print_counts(); }
+} print_at_exit;
+
+}  // namespace
+
+extern "C" {
+
+void* malloc(std::size_t size) noexcept {
+  if (next_malloc == nullptr) [[unlikely]] {
+    if (resolving.load(std::memory_order_relaxed)) {
+      const std::size_t bytes = (size + 15) & ~std::size_t{15};
+      const std::size_t at = bootstrap_used.fetch_add(bytes, std::memory_order_relaxed);
+      return at + bytes <= sizeof bootstrap ? bootstrap + at : nullptr;
+    }
+    resolve();
+  }
+  void* p = next_malloc(size);
+  const std::uint64_t now = counts.mallocs.fetch_add(1, std::memory_order_relaxed) + 1;
+  if (p != nullptr) count_reuse(reinterpret_cast<std::uintptr_t>(p), now);
+  return p;
+}
+
+void free(void* p) noexcept {
+  if (p == nullptr || from_bootstrap(p)) return;
+  if (next_free == nullptr) resolve();
+  const auto address = reinterpret_cast<std::uintptr_t>(p);
+  Slot& slot = slots[slot_of(address)];
+  // Address first, then the time that makes the slot valid for it (count_reuse reads in
+  // the other order): a reader that sees the new time sees the new address.
+  slot.freed_at.store(0, std::memory_order_relaxed);
+  slot.address.store(address, std::memory_order_relaxed);
+  slot.freed_at.store(
+      counts.mallocs.load(std::memory_order_relaxed) | (this_thread() << kThreadShift),
+      std::memory_order_release);
+  next_free(p);
+}
+
+}  // extern "C"
