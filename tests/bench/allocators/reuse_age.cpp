@@ -3,11 +3,10 @@
 // malloc and free through and, for each malloc that returns an address freed before,
 // counts its age: the mallocs the whole process made since that free, in decades (1, 10,
 // ..., 100 k, older), apart for blocks the same thread freed and blocks another thread
-// freed. At exit it prints one JSON line to the file named by REUSE_AGE_OUT, else to
-// stderr. A block reused young is likely still in the cache of the core that freed it;
-// an allocator that hands out old holes first makes the program's first touch of a new
-// block a cache miss (BENCHMARKS.md, #12, Session 32, measures whether that is what
-// costs time).
+// freed. At exit it prints one JSON line to the file named by REUSE_AGE_OUT ("%p" in it
+// becomes the process id), else to stderr. A block reused young is likely still in the
+// cache of the core that freed it, one reused old is not; BENCHMARKS.md (#12, Session 32)
+// has the figures of every allocator here, and why they do not order them by speed.
 //
 // Frees are remembered in a fixed table indexed by the address's hash, one address a
 // slot: a slot taken over by another address makes a later reuse count as
@@ -121,8 +120,23 @@ void print_counts() {
     n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "}");
   }
   n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "}\n");
-  const char* path = std::getenv("REUSE_AGE_OUT");
-  const int fd = path != nullptr ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 2;
+  // "%p" in the name becomes the process id: every program a command starts (gcc's cc1,
+  // as and ld) inherits the preload and writes its own line at its exit.
+  char path[4096];
+  const char* pattern = std::getenv("REUSE_AGE_OUT");
+  std::size_t used = 0;
+  for (const char* c = pattern; c != nullptr && *c != '\0' && used + 24 < sizeof path; ++c) {
+    if (c[0] == '%' && c[1] == 'p') {
+      used += static_cast<std::size_t>(
+          std::snprintf(path + used, sizeof path - used, "%d", static_cast<int>(getpid())));
+      ++c;
+    } else {
+      path[used++] = *c;
+    }
+  }
+  path[used] = '\0';
+  const int fd =
+      pattern != nullptr ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 2;
   if (fd < 0) {
     std::fprintf(stderr, "libreuse_age.so: cannot write %s\n", path);
     return;
