@@ -56,6 +56,11 @@ def workloads(args):
         "small_blocks": {"command": [os.path.join(args.bin_dir, "alloc_small_blocks"),
                                      "--count", "2000000", "--size", "16"],
                          "env": []},
+        # mixed_lifetime with every free its own thread's: beside mixed_lifetime, what the
+        # cross-thread frees cost or save each allocator (not in the classic set).
+        "mixed_lifetime_local": {"command": [os.path.join(args.bin_dir, "alloc_mixed_lifetime"),
+                                             "--cross-thread", "0"],
+                                 "env": []},
     }
 
 
@@ -122,12 +127,11 @@ WORKLOAD_FIGURES = {
     "bytes_per_block": "resident bytes per live 16-byte block",
     # The producer's queue holds up to 1024 blocks in flight: a consumer that falls
     # behind raises the peak RSS whatever the allocator (BENCHMARKS.md, #14, Session 16).
-    "mean_queue_depth": "producer_consumer's mean queue depth at a push, of 1024",
-    # A thread that takes more page faults while its heap grows keeps the others waiting
-    # at mixed_lifetime's barriers: its wall pays for them twice (BENCHMARKS.md, #12,
-    # Session 30).
-    "barrier_wait_ms": "mixed_lifetime's threads' time waiting at its phase barriers, "
-                       "summed, ms",
+    "mean_queue_depth": "mean queue depth at a push, of 1024",
+    # A thread that is late (its page faults, its cross-thread frees) keeps the others
+    # waiting at mixed_lifetime's barriers: its wall pays twice (BENCHMARKS.md, #12,
+    # Sessions 30 and 32).
+    "barrier_wait_ms": "threads' time waiting at the phase barriers, summed, ms",
 }
 
 
@@ -158,7 +162,8 @@ def main():
                         help="producer_consumer hand-overs per run")
     parser.add_argument("--backends", help="comma-separated subset (default: all)")
     parser.add_argument("--workloads",
-                        help="comma-separated subset of python,producer_consumer,small_blocks "
+                        help="comma-separated subset of python,producer_consumer,small_blocks,"
+                             "mixed_lifetime_local "
                              "and the classic shapes (" + ",".join(CLASSIC) + "); 'classic' "
                              "names those and producer_consumer (default: all)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",
@@ -255,7 +260,7 @@ def main():
             figures = {b: [r["workload"][key] for r in samples[workload_name][b]
                            if key in r.get("workload", {})] for b in names}
             if all(figures.values()):
-                print(f"\n{caption} (median): " + ", ".join(
+                print(f"\n{workload_name}'s {caption} (median): " + ", ".join(
                     f"{b} {statistics.median(v):.1f}" for b, v in figures.items()))
 
     if len(chosen) > 1 and "glibc" in names:

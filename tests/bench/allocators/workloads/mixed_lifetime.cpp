@@ -9,7 +9,9 @@
 // point), with the other threads waiting: each allocator's own report of its heap there.
 // `barrier_wait_ms` is the threads' time waiting at the barriers, summed: a thread that
 // takes more page faults than the others while its heap grows keeps them all waiting
-// (BENCHMARKS.md, #12, Session 30).
+// (BENCHMARKS.md, #12, Session 30). `--cross-thread 0` keeps each thread's long-lived
+// objects in its own slots (those it clears), so that every free is its own thread's:
+// the same work without cross-thread frees (BENCHMARKS.md, #12, Session 32).
 #include <malloc.h>
 
 #include <atomic>
@@ -42,6 +44,7 @@ int main(int argc, char** argv) {
   const long slots = options.get("slots", 20000);
   const long phase = options.get("phase", 100'000);
   const long stats_at_phase = options.get("stats-at-phase", 0);
+  const long cross_thread = options.get("cross-thread", 1);
   options.check();
   std::vector<std::atomic<void*>> shared(static_cast<std::size_t>(slots));
   for (auto& s : shared) s.store(nullptr);
@@ -55,6 +58,11 @@ int main(int argc, char** argv) {
       workload::Random random(static_cast<std::uint64_t>(t) + 1);
       constexpr std::size_t kWindow = 256;
       void* window[kWindow] = {};
+      // The slots this thread clears at the barriers, i with i % threads == t.
+      const std::size_t own_slots =
+          (static_cast<std::size_t>(slots) + static_cast<std::size_t>(threads) - 1 -
+           static_cast<std::size_t>(t)) /
+          static_cast<std::size_t>(threads);
       std::uint64_t sum = 0;
       std::chrono::steady_clock::duration waited{};
       auto wait_for_all = [&] {
@@ -76,9 +84,16 @@ int main(int argc, char** argv) {
           void*& w = window[random.next() % kWindow];  // medium-lived, stays home
           std::free(w);
           w = p;
-        } else {  // long-lived, and the next to free it is likely another thread
-          void* old = shared[random.next() % shared.size()].exchange(p);
-          if (old != nullptr) sum += *static_cast<unsigned char*>(old);
+        } else {  // long-lived: swapped into the table, for another thread to free likely
+          void* old = p;
+          if (cross_thread != 0 || own_slots != 0) {
+            const std::size_t slot = cross_thread != 0 ? random.next() % shared.size()
+                                                       : (random.next() % own_slots) *
+                                                                 static_cast<std::size_t>(threads) +
+                                                             static_cast<std::size_t>(t);
+            old = shared[slot].exchange(p);
+            if (old != nullptr) sum += *static_cast<unsigned char*>(old);
+          }
           std::free(old);
         }
         if ((step + 1) % phase == 0) {
@@ -87,7 +102,8 @@ int main(int argc, char** argv) {
             if (t == 0) malloc_stats();
             meet.arrive_and_wait();
           }
-          // Each thread clears its share of the table: blocks others allocated.
+          // Each thread clears its share of the table: mostly blocks others allocated,
+          // unless --cross-thread 0 kept each thread to its own share.
           for (std::size_t i = static_cast<std::size_t>(t); i < shared.size();
                i += static_cast<std::size_t>(threads))
             if (i % 3 != 0) std::free(shared[i].exchange(nullptr));
