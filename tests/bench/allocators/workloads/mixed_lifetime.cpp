@@ -58,11 +58,13 @@ int main(int argc, char** argv) {
       workload::Random random(static_cast<std::uint64_t>(t) + 1);
       constexpr std::size_t kWindow = 256;
       void* window[kWindow] = {};
-      // The slots this thread clears at the barriers, i with i % threads == t.
-      const std::size_t own_slots =
-          (static_cast<std::size_t>(slots) + static_cast<std::size_t>(threads) - 1 -
-           static_cast<std::size_t>(t)) /
-          static_cast<std::size_t>(threads);
+      // Where its long-lived objects go: any slot, or only those it clears at the
+      // barriers (i % threads == t).
+      const std::size_t first_slot = cross_thread != 0 ? 0 : static_cast<std::size_t>(t);
+      const std::size_t slot_stride = cross_thread != 0 ? 1 : static_cast<std::size_t>(threads);
+      const std::size_t slot_choices =
+          shared.size() > first_slot ? (shared.size() - first_slot + slot_stride - 1) / slot_stride
+                                     : 0;
       std::uint64_t sum = 0;
       std::chrono::steady_clock::duration waited{};
       auto wait_for_all = [&] {
@@ -84,14 +86,10 @@ int main(int argc, char** argv) {
           void*& w = window[random.next() % kWindow];  // medium-lived, stays home
           std::free(w);
           w = p;
-        } else {  // long-lived: swapped into the table, for another thread to free likely
+        } else {  // long-lived: swapped into the table, where another thread may free it
           void* old = p;
-          if (cross_thread != 0 || own_slots != 0) {
-            const std::size_t slot = cross_thread != 0 ? random.next() % shared.size()
-                                                       : (random.next() % own_slots) *
-                                                                 static_cast<std::size_t>(threads) +
-                                                             static_cast<std::size_t>(t);
-            old = shared[slot].exchange(p);
+          if (slot_choices != 0) {
+            old = shared[first_slot + random.next() % slot_choices * slot_stride].exchange(p);
             if (old != nullptr) sum += *static_cast<unsigned char*>(old);
           }
           std::free(old);
