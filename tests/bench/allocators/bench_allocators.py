@@ -53,6 +53,13 @@ def workloads(args):
         "producer_consumer": {"command": [os.path.join(args.bin_dir, "alloc_producer_consumer"),
                                           "--transfers", str(args.transfers)],
                               "env": []},
+        # producer_consumer with both threads on one CPU: the queue fills and drains in
+        # turns under every allocator, so the peak RSS compare at one depth (not in the
+        # classic set).
+        "producer_consumer_one_cpu": {
+            "command": [os.path.join(args.bin_dir, "alloc_producer_consumer"),
+                        "--transfers", str(args.transfers), "--one-cpu"],
+            "env": []},
         "small_blocks": {"command": [os.path.join(args.bin_dir, "alloc_small_blocks"),
                                      "--count", "2000000", "--size", "16"],
                          "env": []},
@@ -163,7 +170,7 @@ def main():
     parser.add_argument("--backends", help="comma-separated subset (default: all)")
     parser.add_argument("--workloads",
                         help="comma-separated subset of python,producer_consumer,small_blocks,"
-                             "mixed_lifetime_local "
+                             "mixed_lifetime_local,producer_consumer_one_cpu "
                              "and the classic shapes (" + ",".join(CLASSIC) + "); 'classic' "
                              "names those and producer_consumer (default: all)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",

@@ -2,10 +2,17 @@
 // mixed sizes and a consumer that frees them, so every free is remote; each thread also
 // keeps a window of short-lived local blocks, as a real pipeline stage does. Prints one
 // JSON object: transfers, seconds, million operations per second.
+//
+// --one-cpu runs both threads on the CPU the program starts on. The queue's depth then
+// no longer depends on the allocator: the producer fills it in each time slice and the
+// consumer drains it in the next, under every allocator alike, so their peak RSS compare
+// at one depth (with both threads running at once, a slow consumer keeps the queue full
+// and a fast one keeps it nearly empty: BENCHMARKS.md, #14, Session 32).
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <boost/program_options.hpp>
 
+#include <sched.h>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -56,9 +63,11 @@ class LocalChurn {
 
 int main(int argc, char** argv) {
   std::uint64_t transfers = 0;
+  bool one_cpu = false;
   po::options_description options{"producer_consumer: a 2-thread cross-thread free benchmark"};
   options.add_options()("help,h", "this help")(
-      "transfers,n", po::value(&transfers)->default_value(3'000'000), "blocks handed over");
+      "transfers,n", po::value(&transfers)->default_value(3'000'000), "blocks handed over")(
+      "one-cpu", po::bool_switch(&one_cpu), "run both threads on one CPU: the queue full in turns");
   po::variables_map values;
   try {
     po::store(po::parse_command_line(argc, argv, options), values);
@@ -70,6 +79,18 @@ int main(int argc, char** argv) {
   if (values.count("help") != 0) {
     fmt::print("{}", fmt::streamed(options));
     return 0;
+  }
+
+  if (one_cpu) {
+    // Before the consumer starts, so that it inherits the mask.
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    const int cpu = sched_getcpu();
+    CPU_SET(cpu < 0 ? 0 : cpu, &cpus);
+    if (sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
+      fmt::print(stderr, "producer_consumer: --one-cpu: cannot pin to CPU {}\n", cpu);
+      return 1;
+    }
   }
 
   mtreplay::allocbench::SpscRing<1024> ring;
