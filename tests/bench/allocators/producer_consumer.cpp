@@ -13,6 +13,7 @@
 #include <boost/program_options.hpp>
 
 #include <sched.h>
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -85,8 +86,8 @@ int main(int argc, char** argv) {
     // Before the consumer starts, so that it inherits the mask.
     cpu_set_t cpus;
     CPU_ZERO(&cpus);
-    const int cpu = sched_getcpu();
-    CPU_SET(cpu < 0 ? 0 : cpu, &cpus);
+    const int cpu = std::max(sched_getcpu(), 0);  // -1: no answer, CPU 0 then
+    CPU_SET(cpu, &cpus);
     if (sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
       fmt::print(stderr, "producer_consumer: --one-cpu: cannot pin to CPU {}\n", cpu);
       return 1;
