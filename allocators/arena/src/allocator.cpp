@@ -230,7 +230,10 @@ std::size_t relist_slabs_with_room(ClassSlabs& slabs) {
 // was adopted and pushed again, and one inbox ran into another's slabs: SIGSEGV in
 // producer_consumer under load, BENCHMARKS.md, #14, Session 7.)
 [[gnu::noinline]] void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
-  if (span == slabs.partial && !slabs.head_from_free) return;
+  // The head of a class served from page runs when few of its blocks are live goes too:
+  // the next malloc there asks again (allocate_small_slow).
+  if (span == slabs.partial && !slabs.head_from_free && span->size_class < kFirstPageRunClass)
+    return;
   if (load_remote_state(*span) != kOwned) return;
   Arena& owner = arena_at(span->arena_index);
   owner.lock.lock();
@@ -475,6 +478,36 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
   }
 }
 
+// Whether the thread's arena has fewer blocks of `size_class` (from kFirstPageRunClass)
+// live in page runs than a slab of the class would hold in as many pages. Counted in
+// the arena of the thread that allocates them, wherever their pages are (another
+// arena's resident ones, say), so that the threads that use a class decide.
+bool few_page_run_blocks(std::size_t size_class) {
+  const Arena* arena = bound_arena;
+  return arena == nullptr ||
+         __atomic_load_n(&arena->page_run_blocks[size_class - kFirstPageRunClass],
+                         __ATOMIC_RELAXED) < page_runs_worth_a_slab(size_class);
+}
+// A medium block handed out for a small class from kFirstPageRunClass: counted live
+// until its free (uncount_page_run_block). The thread has a bound arena: it locked one
+// for this block or for the cached block it reuses.
+void count_page_run_block(Span& span, std::size_t size_class) {
+  Arena& arena = *bound_arena;
+  span.medium.page_run_class = static_cast<std::uint8_t>(size_class);
+  span.medium.page_run_arena = arena_index(arena);
+  __atomic_fetch_add(&arena.page_run_blocks[size_class - kFirstPageRunClass], 1, __ATOMIC_RELAXED);
+}
+void uncount_page_run_block(Span& span) {
+  const std::size_t size_class = span.medium.page_run_class;
+  if (size_class == 0) return;
+  __atomic_fetch_sub(
+      &arenas[span.medium.page_run_arena].page_run_blocks[size_class - kFirstPageRunClass], 1,
+      __ATOMIC_RELAXED);
+  span.medium.page_run_class = 0;
+}
+
+void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page_run_class = 0);
+
 [[gnu::noinline]] void* allocate_small_slow(std::size_t size_class) {
   register_heap();
   // Other threads are freeing into this thread's slabs (it is an active producer): its
@@ -492,6 +525,8 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
   if (slab == nullptr &&
       relist_slabs_with_room(slabs) * 4 >= std::size_t{kClasses[size_class].blocks})
     slab = slabs.partial;
+  if (slab == nullptr && size_class >= kFirstPageRunClass && few_page_run_blocks(size_class))
+    return allocate_medium(kClasses[size_class].block_size, kPageSize, size_class);
   if (slab == nullptr) {
     large_blocks().decay();
     Arena* arena = &lock_own_arena();
@@ -526,11 +561,15 @@ inline void* allocate_small(std::size_t size_class) {
   return p;
 }
 
-void* allocate_medium(std::size_t bytes, std::size_t alignment) {
+// `page_run_class`: the small class the block serves (count_page_run_block), or 0.
+void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page_run_class) {
   const std::size_t pages = bytes == 0 ? 1 : pages_for(bytes);
   std::uint64_t cacheable_by = 0;  // the blocks of a thread's cache are page-aligned
   if (pages <= MediumCache::kMaxPages && alignment == kPageSize) {
-    if (Span* span = heap.medium.take(pages)) return reinterpret_cast<void*>(span_start(*span));
+    if (Span* span = heap.medium.take(pages)) {
+      if (page_run_class != 0) count_page_run_block(*span, page_run_class);
+      return reinterpret_cast<void*>(span_start(*span));
+    }
     register_heap();  // its exit gives the cache back
     cacheable_by = heap.id;
   }
@@ -539,6 +578,12 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment) {
   const std::size_t align_pages = alignment >> kPageShift;
   Arena& arena = arena_for_pages(lock_own_arena(), pages + (align_pages > 1 ? align_pages - 1 : 0));
   void* p = medium_allocate(arena, pages, align_pages, cacheable_by);
+  if (p != nullptr && page_run_class != 0) {
+    const auto address = reinterpret_cast<std::uintptr_t>(p);
+    count_page_run_block(
+        *page_span(*segment_map().find(address), (address >> kPageShift) & (kPagesPerSegment - 1)),
+        page_run_class);
+  }
   unlock_arena(arena);
   return p != nullptr ? p : no_memory();
 }
@@ -825,6 +870,7 @@ inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
     return false;  // not registered: its exit has given the cache back already
   if (!claim_medium_free(*span))
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  uncount_page_run_block(*span);
   if (Span* evicted = heap.medium.keep(span)) release_claimed_medium(evicted);
   return true;
 }
@@ -854,9 +900,12 @@ inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
       die("adopted slab refused a block it holds");
     return;
   }
-  if (span->kind == SpanKind::kMedium && !claim_medium_free(*span)) {
-    unlock_arena(*arena);  // freed meanwhile into a thread's cache
-    reject("free", true, p);
+  if (span->kind == SpanKind::kMedium) {
+    if (!claim_medium_free(*span)) {
+      unlock_arena(*arena);  // freed meanwhile into a thread's cache
+      reject("free", true, p);
+    }
+    uncount_page_run_block(*span);
   }
   release_block(*arena, block);
   unlock_arena(*arena);
@@ -922,7 +971,10 @@ bool resize_in_segment(Segment* seg, void* p, std::size_t size, std::size_t& old
   if (block.span->kind == SpanKind::kSlab) {
     // Stay while the block is big enough and not more than twice too big.
     kept = size <= old_usable && (size > old_usable / 2 || old_usable <= 32);
-  } else if (size > kMaxSmall && size <= kMaxMedium) {
+  } else if ((size > kMaxSmall && size <= kMaxMedium) ||
+             (block.span->medium.page_run_class != 0 &&
+              size_class_of(size) >= kFirstPageRunClass)) {
+    // A page run serving a slab class stays one for a size of those classes.
     kept = medium_resize_in_place(*arena, *block.span, pages_for(size));
   }
   unlock_arena(*arena);

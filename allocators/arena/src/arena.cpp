@@ -780,6 +780,7 @@ void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages,
   span->kind = SpanKind::kMedium;
   __atomic_store_n(&span->medium.freed, 0, __ATOMIC_RELAXED);
   span->medium.allocated_by = allocated_by;
+  span->medium.page_run_class = 0;
   if (extra != 0) {
     // Over-allocated for alignment: give the pages before and after back.
     const std::uintptr_t start = span_start(*span);

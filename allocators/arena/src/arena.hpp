@@ -62,6 +62,11 @@ struct alignas(64) Arena {
   std::uint64_t last_decay_scan_ns;  // the last look for dirty runs left unused (maybe_purge)
   std::uint64_t last_clock_ns;       // the coarse clock when give_pages last read it
   std::size_t purging_pages;         // in runs set aside and not back in the heap yet
+  // Live blocks of the classes from kFirstPageRunClass that are page runs, allocated by
+  // the threads of this arena (allocator.cpp, few_page_run_blocks). Changed with atomic
+  // instructions, lock or not: a thread's cache of medium blocks frees them without one.
+  // On a line of its own, away from the lock.
+  alignas(64) std::size_t page_run_blocks[kPageRunClasses];
 };
 
 // Runs set aside for purging: their pages go back to the kernel, the lock dropped, and

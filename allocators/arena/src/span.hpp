@@ -117,6 +117,10 @@ struct alignas(64) Span {
       std::uint64_t freed;
       // The heap id of the thread that allocated it (0: none, or not to be cached).
       std::uint64_t allocated_by;
+      // A block of a slab class served from a page run (allocator.cpp,
+      // count_page_run_block): the class (0: none) and the arena that counts it.
+      std::uint8_t page_run_class;
+      std::uint8_t page_run_arena;
     } medium;  // medium blocks
   };
   Span** inbox;  // the owner's

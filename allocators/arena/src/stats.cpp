@@ -179,6 +179,17 @@ extern "C" void arena_print_stats(int fd) noexcept {
       "free clean %zu, metadata %zu KiB\n",
       totals.arenas_used, totals.segments, totals.pages_in_use, totals.pages_free_dirty,
       totals.pages_free_clean, totals.metadata_bytes >> 10);
+  // Counted in the arena of the thread that allocated them, which may hold no segment.
+  report.line("slab classes' blocks live in page runs:");
+  for (std::size_t c = kFirstPageRunClass; c < kNumClasses; ++c) {
+    std::size_t live = 0;
+    for (std::size_t i = 0; i < kMaxArenas; ++i)
+      live += __atomic_load_n(
+          &arena_at(static_cast<std::uint8_t>(i)).page_run_blocks[c - kFirstPageRunClass],
+          __ATOMIC_RELAXED);
+    report.line(" %u B: %zu", kClasses[c].block_size, live);
+  }
+  report.line("\n");
   for (std::size_t i = 0; i < kMaxArenas; ++i) {
     ArenaCount count{};
     if (count_arena_at(i, count, true)) report_arena(report, i, count);

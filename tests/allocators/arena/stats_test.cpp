@@ -34,6 +34,7 @@ std::string report() {
 struct Totals {
   std::size_t class_blocks = 0, class_free = 0;  // of the class asked for, every arena
   std::size_t medium_blocks = 0, medium_pages = 0;
+  std::size_t page_run_blocks = 0;  // of the class asked for
   std::size_t large_live = 0, large_kib = 0;
   std::size_t arenas = 0;
   std::size_t resident_medium = 0;
@@ -71,6 +72,10 @@ Totals parse(const std::string& text, unsigned class_size) {
                            &rs, &s, &rm, &m, &rf, &f) == 6) {
       t.resident_medium += rm;
       if (rs > s || rm > m || rf > f) t.resident_within_pages = false;
+    } else if (line.starts_with("slab classes' blocks live in page runs:")) {
+      const std::string key = " " + std::to_string(class_size) + " B: ";
+      if (const std::size_t at = line.find(key); at != std::string::npos)
+        t.page_run_blocks += std::stoul(line.substr(at + key.size()));
     } else if (std::sscanf(line.c_str(), "  medium blocks: %zu, %zu pages", &a, &b) == 2) {
       t.medium_blocks += a;
       t.medium_pages += b;
@@ -112,6 +117,20 @@ TEST(ArenaStats, CountsTheBlocksTheProgramHoldsByKindAndClass) {
   EXPECT_EQ(after.class_blocks - after.class_free, before.class_blocks - before.class_free);
   EXPECT_EQ(after.medium_blocks, before.medium_blocks);
   EXPECT_EQ(after.large_live, before.large_live);
+}
+
+// Blocks of the slab classes above 4 KiB served from page runs (few of them live) are
+// counted among the medium blocks and, over every arena, by their class.
+TEST(ArenaStats, NamesTheSlabClassesBlocksServedFromPageRuns) {
+  const Totals before = parse(report(), 5120);
+  void* blocks[2] = {arena_malloc(5000), arena_malloc(5000)};
+  const Totals during = parse(report(), 5120);
+  EXPECT_EQ(during.page_run_blocks - before.page_run_blocks, 2u) << report();
+  EXPECT_EQ(during.medium_blocks - before.medium_blocks, 2u);
+  for (void* p : blocks) arena_free(p);
+  arena_trim();
+  const Totals after = parse(report(), 5120);
+  EXPECT_EQ(after.page_run_blocks, before.page_run_blocks);
 }
 
 TEST(ArenaStats, EachArenasFreeRunsAddUpToItsFreePages) {

@@ -498,6 +498,53 @@ TEST(ArenaMemory, AThreadsFreedMediumBlocksServeItsNextMallocsOfTheSameSize) {
             before.pages_in_use - 6);  // `from_main` freed, the cache given back
 }
 
+// A class from kFirstPageRunClass (5000 bytes: 5120, slabs of 8 pages for 6 blocks) is
+// served from page runs of 2 pages while its arena has fewer of them live than a slab's
+// pages would hold (4), then from a slab; once the slab's last block is freed, the slab
+// goes back and the next block is a page run again. A page run block freed by another
+// thread or into its own thread's cache is no longer counted live; one reallocated to
+// another size of those classes stays where it is.
+TEST(ArenaMemory, TheLargestClassesArePageRunsUntilASlabWouldHoldAsMany) {
+  std::thread worker([] {  // a fresh thread heap
+    constexpr std::size_t kSize = 5000;
+    const std::size_t cls = arena::size_class_of(kSize);
+    ASSERT_GE(cls, arena::kFirstPageRunClass);
+    const std::size_t worth = arena::page_runs_worth_a_slab(cls);
+    EXPECT_EQ(worth, 4u);
+    std::vector<void*> runs;
+    for (std::size_t i = 0; i < worth; ++i) {
+      runs.push_back(arena_malloc(kSize));
+      EXPECT_EQ(arena_malloc_usable_size(runs.back()), 2 * arena::kPageSize) << i;
+      EXPECT_TRUE(aligned(runs.back(), arena::kPageSize)) << i;
+    }
+    const arena::Arena* own = arena::thread_arena();
+    ASSERT_NE(own, nullptr);
+    auto live_runs = [&] { return own->page_run_blocks[cls - arena::kFirstPageRunClass]; };
+    EXPECT_EQ(live_runs(), worth);
+    void* from_slab = arena_malloc(kSize);
+    EXPECT_EQ(arena_malloc_usable_size(from_slab), std::size_t{arena::kClasses[cls].block_size});
+    EXPECT_EQ(live_runs(), worth);
+    std::thread([&] {
+      for (void* p : runs) arena_free(p);
+    }).join();
+    EXPECT_EQ(live_runs(), 0u);
+    arena_stats before{};
+    arena_get_stats(&before);
+    arena_free(from_slab);  // the slab's last block: the slab goes back
+    arena_stats after{};
+    arena_get_stats(&after);
+    EXPECT_EQ(after.pages_in_use, before.pages_in_use - arena::kClasses[cls].slab_pages);
+    void* again = arena_malloc(kSize);
+    EXPECT_EQ(arena_malloc_usable_size(again), 2 * arena::kPageSize);
+    EXPECT_EQ(live_runs(), 1u);
+    EXPECT_EQ(arena_realloc(again, 6000), again);  // a size of those classes: stays
+    EXPECT_EQ(live_runs(), 1u);
+    arena_free(again);  // into the thread's cache
+    EXPECT_EQ(live_runs(), 0u);
+  });
+  worker.join();
+}
+
 // A block a realloc grew in place past the cache's limit goes back to the arena when
 // freed: the cache holds at most kSlots blocks of kMaxPages pages.
 TEST(ArenaMemory, AMediumBlockGrownPastTheCachesLimitIsNotCached) {
