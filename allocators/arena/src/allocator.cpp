@@ -87,6 +87,12 @@ struct ThreadHeap {
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
   MediumCache medium;
+  // Per slab class from kFirstPageRunClass: the page runs the thread took for it from the
+  // page heap (not from its cache) in the current window (page_runs_busy).
+  struct PageRunWindow {
+    std::uint64_t start_ns;
+    std::uint32_t locked;
+  } page_run_windows[kPageRunClasses];
   RemoteBatch remote;
   // Slabs with remote frees to collect, pushed by other threads: last and alone in its
   // cache line, or every push takes away the line of `id` and `word_hints`, which this
@@ -221,6 +227,59 @@ std::size_t relist_slabs_with_room(ClassSlabs& slabs) {
   return blocks;
 }
 
+// Whether the thread's arena has fewer blocks of `size_class` (from kFirstPageRunClass)
+// live in page runs than a slab of the class would hold in as many pages. Counted in
+// the arena of the thread that allocates them, wherever their pages are (another
+// arena's resident ones, say), so that the threads that use a class decide.
+bool few_page_run_blocks(std::size_t size_class) {
+  const Arena* arena = bound_arena;
+  return arena == nullptr ||
+         __atomic_load_n(&arena->page_run_blocks[size_class - kFirstPageRunClass],
+                         __ATOMIC_RELAXED) < page_runs_worth_a_slab(size_class);
+}
+
+// A page run that is not in the thread's cache of medium blocks costs a locked trip
+// through the page heap where a slab's block costs none, and so does its free by another
+// thread: a producer handing 5,000-byte blocks to a consumer a few at a time ran 2.7x
+// slower on page runs than on slabs. So a class for which the thread takes many such page
+// runs takes slabs however few of its blocks are live: past kBusyPageRuns in a window of
+// the coarse clock, and until a window with fewer. At that rate they cost well under 1 %
+// of a thread's time; producer_consumer takes a few a millisecond, and a thread that
+// frees its own blocks finds them in its cache.
+constexpr std::uint64_t kPageRunWindowNs = 16'000'000;
+constexpr std::uint32_t kBusyPageRuns = 256;
+// The thread's window for `size_class`, restarted once the coarse clock has left it.
+ThreadHeap::PageRunWindow& page_run_window(std::size_t size_class) {
+  ThreadHeap::PageRunWindow& window = heap.page_run_windows[size_class - kFirstPageRunClass];
+  const std::uint64_t now = coarse_now_ns();
+  if (now - window.start_ns >= kPageRunWindowNs) {
+    window.start_ns = now;
+    window.locked = 0;
+  }
+  return window;
+}
+bool page_runs_busy(std::size_t size_class) {
+  return page_run_window(size_class).locked > kBusyPageRuns;
+}
+
+// A medium block handed out for a small class from kFirstPageRunClass: counted live
+// until its free (uncount_page_run_block). The thread has a bound arena: it locked one
+// for this block or for the cached block it reuses.
+void count_page_run_block(Span& span, std::size_t size_class) {
+  Arena& arena = *bound_arena;
+  span.medium.page_run_class = static_cast<std::uint8_t>(size_class);
+  span.medium.page_run_arena = arena_index(arena);
+  __atomic_fetch_add(&arena.page_run_blocks[size_class - kFirstPageRunClass], 1, __ATOMIC_RELAXED);
+}
+void uncount_page_run_block(Span& span) {
+  const std::size_t size_class = span.medium.page_run_class;
+  if (size_class == 0) return;
+  __atomic_fetch_sub(
+      &arenas[span.medium.page_run_arena].page_run_blocks[size_class - kFirstPageRunClass], 1,
+      __ATOMIC_RELAXED);
+  span.medium.page_run_class = 0;
+}
+
 // An owned slab whose blocks are all free goes back to its arena, unless it is the one
 // being allocated from or it is kQueued: in the inbox, or about to be pushed there by a
 // remote free that set its bit (the owner may collect the bit, and find the slab empty,
@@ -230,9 +289,10 @@ std::size_t relist_slabs_with_room(ClassSlabs& slabs) {
 // was adopted and pushed again, and one inbox ran into another's slabs: SIGSEGV in
 // producer_consumer under load, BENCHMARKS.md, #14, Session 7.)
 [[gnu::noinline]] void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
-  // The head of a class served from page runs when few of its blocks are live goes too:
-  // the next malloc there asks again (allocate_small_slow).
-  if (span == slabs.partial && !slabs.head_from_free && span->size_class < kFirstPageRunClass)
+  // The head of a class served from page runs when few of its blocks are live goes too,
+  // unless the class is busy: the next malloc there asks again (allocate_small_slow).
+  if (span == slabs.partial && !slabs.head_from_free &&
+      (span->size_class < kFirstPageRunClass || page_runs_busy(span->size_class)))
     return;
   if (load_remote_state(*span) != kOwned) return;
   Arena& owner = arena_at(span->arena_index);
@@ -478,34 +538,6 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
   }
 }
 
-// Whether the thread's arena has fewer blocks of `size_class` (from kFirstPageRunClass)
-// live in page runs than a slab of the class would hold in as many pages. Counted in
-// the arena of the thread that allocates them, wherever their pages are (another
-// arena's resident ones, say), so that the threads that use a class decide.
-bool few_page_run_blocks(std::size_t size_class) {
-  const Arena* arena = bound_arena;
-  return arena == nullptr ||
-         __atomic_load_n(&arena->page_run_blocks[size_class - kFirstPageRunClass],
-                         __ATOMIC_RELAXED) < page_runs_worth_a_slab(size_class);
-}
-// A medium block handed out for a small class from kFirstPageRunClass: counted live
-// until its free (uncount_page_run_block). The thread has a bound arena: it locked one
-// for this block or for the cached block it reuses.
-void count_page_run_block(Span& span, std::size_t size_class) {
-  Arena& arena = *bound_arena;
-  span.medium.page_run_class = static_cast<std::uint8_t>(size_class);
-  span.medium.page_run_arena = arena_index(arena);
-  __atomic_fetch_add(&arena.page_run_blocks[size_class - kFirstPageRunClass], 1, __ATOMIC_RELAXED);
-}
-void uncount_page_run_block(Span& span) {
-  const std::size_t size_class = span.medium.page_run_class;
-  if (size_class == 0) return;
-  __atomic_fetch_sub(
-      &arenas[span.medium.page_run_arena].page_run_blocks[size_class - kFirstPageRunClass], 1,
-      __ATOMIC_RELAXED);
-  span.medium.page_run_class = 0;
-}
-
 void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page_run_class = 0);
 
 [[gnu::noinline]] void* allocate_small_slow(std::size_t size_class) {
@@ -525,7 +557,8 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
   if (slab == nullptr &&
       relist_slabs_with_room(slabs) * 4 >= std::size_t{kClasses[size_class].blocks})
     slab = slabs.partial;
-  if (slab == nullptr && size_class >= kFirstPageRunClass && few_page_run_blocks(size_class))
+  if (slab == nullptr && size_class >= kFirstPageRunClass && few_page_run_blocks(size_class) &&
+      !page_runs_busy(size_class))
     return allocate_medium(kClasses[size_class].block_size, kPageSize, size_class);
   if (slab == nullptr) {
     large_blocks().decay();
@@ -585,6 +618,7 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
         page_run_class);
   }
   unlock_arena(arena);
+  if (page_run_class != 0) ++page_run_window(page_run_class).locked;
   return p != nullptr ? p : no_memory();
 }
 

@@ -111,8 +111,8 @@ constexpr std::size_t class_slab_pages(std::size_t cls) {
 // reached resident: 40 pages of producer_consumer's full queue held no live block. Until
 // the threads of an arena have as many of a class's blocks live in page runs as a slab
 // would hold in the same pages (8 of 4368 bytes, 4 of the others: two pages each), their
-// blocks are page runs, whose freed pages serve every other size; then slabs
-// (allocator.cpp, allocate_small_slow).
+// blocks are page runs, whose freed pages serve every other size; then slabs, as for a
+// class a thread takes page runs of often (allocator.cpp, allocate_small_slow).
 inline constexpr std::size_t kFirstPageRunClass = kFirstExtraClass;
 inline constexpr std::size_t kPageRunClasses = kNumClasses - kFirstPageRunClass;
 constexpr std::size_t page_runs_worth_a_slab(std::size_t cls) {

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -543,6 +544,37 @@ TEST(ArenaMemory, TheLargestClassesArePageRunsUntilASlabWouldHoldAsMany) {
     EXPECT_EQ(live_runs(), 0u);
   });
   worker.join();
+}
+
+// A class the thread takes many page runs for from the page heap (another thread frees
+// them, so its cache never has one) gets a slab however few of its blocks are live: a
+// producer handing such blocks to a consumer one at a time. Timed by the coarse clock's
+// windows, so the test gives the thread up to 2 s to reach the rate.
+TEST(ArenaMemory, AClassTakingManyPageRunsFromTheHeapGetsASlab) {
+  std::atomic<void*> handed{nullptr};
+  std::atomic<bool> done{false};
+  std::thread freer([&] {
+    while (!done.load()) {
+      if (void* p = handed.exchange(nullptr)) arena_free(p);
+    }
+  });
+  bool slab = false;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  std::thread producer([&] {
+    constexpr std::size_t kSize = 5000;
+    while (!slab && std::chrono::steady_clock::now() < give_up) {
+      void* p = arena_malloc(kSize);
+      slab = arena_malloc_usable_size(p) == arena::kClasses[arena::size_class_of(kSize)].block_size;
+      while (handed.load() != nullptr) {
+      }
+      handed.store(p);
+    }
+  });
+  producer.join();
+  done.store(true);
+  freer.join();
+  if (void* p = handed.exchange(nullptr)) arena_free(p);
+  EXPECT_TRUE(slab);
 }
 
 // A block a realloc grew in place past the cache's limit goes back to the arena when

@@ -68,6 +68,9 @@ def workloads(args):
         "mixed_lifetime_local": {"command": [os.path.join(args.bin_dir, "alloc_mixed_lifetime"),
                                              "--cross-thread", "0"],
                                  "env": []},
+        # 5,000-byte blocks handed from one thread to another four at a time: the cost of
+        # the cross-thread frees when few blocks of a class are live (not in the classic set).
+        "handoff": {"command": [os.path.join(args.bin_dir, "alloc_handoff")], "env": []},
     }
 
 
@@ -170,7 +173,7 @@ def main():
     parser.add_argument("--backends", help="comma-separated subset (default: all)")
     parser.add_argument("--workloads",
                         help="comma-separated subset of python,producer_consumer,small_blocks,"
-                             "mixed_lifetime_local,producer_consumer_one_cpu "
+                             "mixed_lifetime_local,producer_consumer_one_cpu,handoff "
                              "and the classic shapes (" + ",".join(CLASSIC) + "); 'classic' "
                              "names those and producer_consumer (default: all)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",
