@@ -549,24 +549,28 @@ TEST(ArenaMemory, TheLargestClassesArePageRunsUntilASlabWouldHoldAsMany) {
 // A class the thread takes many page runs for from the page heap (another thread frees
 // them, so its cache never has one) gets a slab however few of its blocks are live: a
 // producer handing such blocks to a consumer one at a time. Timed by the coarse clock's
-// windows, so the test gives the thread up to 2 s to reach the rate.
+// windows, so the test gives the thread up to 5 s to reach the rate.
 TEST(ArenaMemory, AClassTakingManyPageRunsFromTheHeapGetsASlab) {
   std::atomic<void*> handed{nullptr};
   std::atomic<bool> done{false};
+  // Both threads yield while they wait: on a loaded machine they may share a CPU, and a
+  // hand-over must not cost a time slice.
   std::thread freer([&] {
     while (!done.load()) {
-      if (void* p = handed.exchange(nullptr)) arena_free(p);
+      if (void* p = handed.exchange(nullptr))
+        arena_free(p);
+      else
+        std::this_thread::yield();
     }
   });
   bool slab = false;
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   std::thread producer([&] {
     constexpr std::size_t kSize = 5000;
     while (!slab && std::chrono::steady_clock::now() < give_up) {
       void* p = arena_malloc(kSize);
       slab = arena_malloc_usable_size(p) == arena::kClasses[arena::size_class_of(kSize)].block_size;
-      while (handed.load() != nullptr) {
-      }
+      while (handed.load() != nullptr) std::this_thread::yield();
       handed.store(p);
     }
   });
