@@ -47,7 +47,11 @@ int main(int argc, char** argv) {
   std::size_t at = 0;
   for (long i = 0; i < transfers; ++i) {
     auto* p = static_cast<char*>(std::malloc(static_cast<std::size_t>(size)));
-    if (p == nullptr) return 3;
+    if (p == nullptr) {
+      // Not a return: the consumer thread is still joinable, and main's end would abort.
+      std::fprintf(stderr, "alloc_handoff: malloc(%ld) failed\n", size);
+      std::exit(3);
+    }
     p[0] = 1;
     p[size - 1] = 1;
     wait_until([&] { return ring[at].load(std::memory_order_relaxed) == nullptr; });
