@@ -59,21 +59,20 @@ struct ClassSlabs {
   // once it is empty instead of keeping it to allocate from.
   bool head_from_free;
 };
-// Blocks of slabs other threads own, freed by this thread (and marked pending) and not
-// yet handed back: one atomic OR per run of blocks of a slab instead of one per block,
-// and for unowned slabs one arena lock per run of slabs of an arena (with both threads of
-// a producer/consumer pair running at once, a lock per free kept the producer's arena
-// lock so busy that the producer moved to new arenas and left its freed memory behind:
-// peak RSS 3x glibc's). Each block as its slab and bitmap word (the descriptor's address
-// plus the word: descriptors are 64-byte aligned) and its bit in that word, found by the
-// free's checks. (Gathered per slab as they come, a lookup among the batch's slabs cost
-// more than the flush saved: a consumer frees the blocks of many classes in turn, and 32
-// frees of the prodcons sample touch about 16 slabs.)
+// The slabs of other threads this thread marked blocks pending in and has not told yet
+// (a slab freed into twice in a row named once), told at the flush after at most
+// kRemoteBatch frees: for unowned slabs one arena lock per run of slabs of an arena, not
+// one per free (with both threads of a producer/consumer pair running at once, a lock
+// per free kept the producer's arena lock so busy that the producer moved to new arenas
+// and left its freed memory behind: peak RSS 3x glibc's). Owners told at each free
+// instead drained their inboxes for a block or two a slab and handed the blocks out
+// again at once: producer_consumer's peak RSS 16 % higher, mixed_lifetime 3 % slower
+// (BENCHMARKS.md, #12, Session 35).
 constexpr std::size_t kRemoteBatch = 32;
 struct RemoteBatch {
-  std::uint32_t count;
-  std::uintptr_t word[kRemoteBatch];
-  std::uint64_t bit[kRemoteBatch];
+  std::uint32_t count;  // slabs
+  std::uint32_t frees;
+  Span* slab[kRemoteBatch];
 };
 // A thread's heap id before it registers: no span's owner (0 is unowned, ids count up
 // from 1), so the owner's free needs no test of its own for an unregistered thread.
@@ -709,7 +708,7 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   const std::uint64_t bits = load_word(span->bits[w].free);
-  // Freed already: free, or pending (in a thread's batch or in remote_bits), which is
+  // Freed already: free, or pending (freed by another thread, not collected), which is
   // in the same cache line.
   if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
@@ -738,106 +737,46 @@ inline std::size_t own_block_usable(std::uintptr_t address) {
   return span->block_size;
 }
 
-// After a remote free set its blocks' bits in `span`'s remote_bits: makes sure they
-// reach the free bits (RemoteState). An owned slab is pushed onto its owner's inbox by
-// the free that finds it kOwned; an unowned one is collected under its arena's lock,
-// which `held` keeps across the slabs of one arena (the caller unlocks it). The slab is
-// pinned while the bits wait: a slab goes back to the page heap only with every block
-// free. Once another thread has collected them, it may have gone back and describe
-// other pages of the same arena (a descriptor never changes arenas): collecting or
-// pushing it then is harmless, as a push happens only for a slab kOwned at that moment.
-void tell_owner(Span& span, Arena*& held) {
+// After a remote free marked a block of `span` pending: tells its owner, once, that
+// there is something to collect (RemoteState), without a lock. False when the slab has
+// no owner: its pending bits wait for its arena lock's holder (flush_remote_frees). Once
+// another thread has collected the bits, the slab may have gone back and the descriptor
+// describe other pages of the same arena (a descriptor never changes arenas): telling
+// it is harmless then, as a push happens only for a slab kOwned at that moment.
+bool tell_owner(Span& span) {
   for (;;) {
     const std::uint8_t state = load_remote_state(span);
-    if (state == kQueued) return;
-    if (state == kOwned) {
-      if (change_remote_state(span, kOwned, kQueued)) {
-        push_to_inbox(span);
-        return;
-      }
-      continue;
+    if (state == kQueued) return true;
+    if (state == kUnowned) return false;
+    if (change_remote_state(span, kOwned, kQueued)) {
+      push_to_inbox(span);
+      return true;
     }
+  }
+}
+
+// Tells the owner of each slab in the batch (tell_owner). The pending bits of a slab no
+// thread owns are collected under its arena's lock, kept across a run of slabs of one
+// arena (a consumer frees mostly into the full slabs its producer handed over: prodcons,
+// 54 k of 82 k runs), and the slab listed for the next refill.
+void flush_remote_frees() {
+  RemoteBatch& batch = heap.remote;
+  const std::uint32_t count = batch.count;
+  batch.count = 0;
+  batch.frees = 0;
+  Arena* held = nullptr;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    Span& span = *batch.slab[i];
+    widen_race_window();  // the owner may collect the bits and give the slab up here
+    if (tell_owner(span)) continue;
     Arena& arena = arena_at(span.arena_index);
     if (held != &arena) {
       if (held != nullptr) unlock_arena(*held);
       arena.lock.lock();
       held = &arena;
     }
-    // Adopted since (kOwned or kQueued): told as above. Unowned: collected now.
-    if (load_remote_state(span) != kUnowned) continue;
-    collect_unowned_slab(arena, span);
-    return;
-  }
-}
-
-[[noreturn, gnu::noinline]] void batch_double_free(const Span& span, std::size_t w,
-                                                   std::uint64_t twice) {
-  const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(twice));
-  die_with_pointer("free(): double free",
-                   reinterpret_cast<void*>(span.start + index * span.block_size));
-}
-
-// Hands the batch back: per run of blocks of one slab and bitmap word, one atomic OR
-// into the slab's remote_bits and then, per slab, its owner told without a lock
-// (tell_owner); or, for a slab no thread owns, the blocks set free under its arena's
-// lock, which is kept across the slabs of one arena (a consumer frees mostly into the
-// full slabs its producer handed over: prodcons, 54 k of 82 k runs). The blocks were
-// checked and marked pending by their frees; one found free or in remote_bits already
-// was freed again meanwhile (two frees at the same instant, by different threads).
-void flush_remote_frees() {
-  RemoteBatch& batch = heap.remote;
-  const std::uint32_t count = batch.count;
-  batch.count = 0;
-  Arena* held = nullptr;
-  for (std::uint32_t i = 0; i < count;) {
-    Span* span = reinterpret_cast<Span*>(batch.word[i] & ~std::uintptr_t{63});
-    std::uint8_t state = load_remote_state(*span);
-    if (state == kUnowned) {
-      Arena& arena = arena_at(span->arena_index);
-      if (held != &arena) {
-        if (held != nullptr) unlock_arena(*held);
-        arena.lock.lock();
-        held = &arena;
-      }
-      state = load_remote_state(*span);  // under the lock, kUnowned stays so
-    }
-    do {
-      const std::uintptr_t key = batch.word[i];
-      const std::size_t w = key & 63;
-      std::uint64_t mask = 0;
-      std::uint16_t blocks = 0;  // counted, not popcount: no popcnt instruction in the baseline ISA
-      do {
-        mask |= batch.bit[i++];
-        ++blocks;
-      } while (i < count && batch.word[i] == key);
-      std::uint64_t twice;
-      if (state == kUnowned) {
-        const std::uint64_t free = load_word(span->bits[w].free);
-        twice = free & mask;
-        store_word(span->bits[w].free, free | mask);
-        // Free now, so no longer pending (after the free bit: see BlockBits).
-        __atomic_fetch_and(&span->bits[w].pending, ~mask, __ATOMIC_RELAXED);
-        set_free_count(*span, span->free_count + blocks);
-      } else {
-        // The free bits read before the OR: after it, the owner may have collected the
-        // blocks already.
-        const std::uint64_t free = load_word(span->bits[w].free);
-        const std::uint64_t before =
-            __atomic_fetch_or(&span->remote_bits[w], mask, __ATOMIC_SEQ_CST);
-        twice = (before | free) & mask;
-      }
-      if (twice != 0) [[unlikely]] {
-        if (held != nullptr) unlock_arena(*held);
-        batch_double_free(*span, w, twice);
-      }
-    } while (i < count &&
-             (batch.word[i] & ~std::uintptr_t{63}) == reinterpret_cast<std::uintptr_t>(span));
-    if (state == kUnowned) {
-      list_unowned_slab(*held, span);
-    } else {
-      widen_race_window();  // the owner may collect the bits and give the slab up here
-      tell_owner(*span, held);
-    }
+    // Under the lock an unowned slab stays so.
+    if (!tell_owner(span)) collect_unowned_slab(arena, span);
   }
   if (held != nullptr) unlock_arena(*held);
   // A thread that mostly frees (a consumer) adopts slabs as it frees into them, and other
@@ -846,13 +785,15 @@ void flush_remote_frees() {
   if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
 }
 
-// A free of a block in a slab another thread owns joins this thread's batch, after the
-// checks that need no lock (the block's free bit, read atomically); any doubt sends it
-// down the locked path, which names the error. The block is marked pending at once (an
-// atomic OR): a second free of it, by any thread and on any path, finds the mark and
-// aborts, whether the first still waits in a batch or was handed back and not yet
-// collected. A block of a slab freed and reused meanwhile (only possible if the program
-// frees twice) is caught when the batch is flushed, under the lock.
+// A free of a block in a slab another thread owns, after the checks that need no lock
+// (the block's free bit, read atomically); any doubt sends it down the locked path,
+// which names the error. The block is marked pending (an atomic OR), which is the whole
+// free as far as the slab goes: a second free of it, by any thread and on any path,
+// finds the mark and aborts, until it is collected. The slab joins this thread's batch,
+// whose flush tells its owner. (The blocks waited in the batch, each handed back at the
+// flush by an atomic OR into a bitmap of the slab's third line that the owner collected
+// from: a line more per block to move between the cores, and the OR's miss 40 % of the
+// flush's time in producer_consumer.)
 // `span` is the page's entry in `seg` for `address`.
 inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) {
   if (span == nullptr) return false;
@@ -878,15 +819,16 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   if ((load_word(span->bits[w].free) & bit) != 0) return false;
-  if ((__atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_RELAXED) & bit) != 0)
+  if ((__atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_SEQ_CST) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   register_heap();  // the exit destructor flushes the batch
   RemoteBatch& batch = heap.remote;
   const std::uint32_t n = batch.count;
-  batch.word[n] = reinterpret_cast<std::uintptr_t>(span) | w;
-  batch.bit[n] = bit;
-  batch.count = n + 1;
-  if (n + 1 == kRemoteBatch) flush_remote_frees();
+  if (n == 0 || batch.slab[n - 1] != span) {
+    batch.slab[n] = span;
+    batch.count = n + 1;
+  }
+  if (++batch.frees == kRemoteBatch) flush_remote_frees();
   return true;
 }
 

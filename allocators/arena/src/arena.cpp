@@ -563,7 +563,6 @@ Span* new_slab(Arena& arena, std::size_t size_class) {
       bits = (std::uint64_t{1} << (info.blocks - low)) - 1;
     store_word(span->bits[w].free, bits);
     store_word(span->bits[w].pending, 0);
-    store_word(span->remote_bits[w], 0);
   }
   mark_slab_pages(span);
   mark_started(*span->segment, span->first_page, span->page_count);
@@ -604,9 +603,9 @@ std::size_t collect_remote_frees(Span& span) {
   const std::size_t words = (span.capacity + 63u) / 64u;
   for (std::size_t w = 0; w < words; ++w) {
     // Sequentially consistent, as the remote_state store before it (drain_inbox): a
-    // freer that set bits here and then read the old state relies on this reading them.
-    if (__atomic_load_n(&span.remote_bits[w], __ATOMIC_SEQ_CST) == 0) continue;
-    const std::uint64_t remote = __atomic_exchange_n(&span.remote_bits[w], 0, __ATOMIC_SEQ_CST);
+    // freer that set a bit here and then read the old state relies on this reading it.
+    const std::uint64_t remote = __atomic_load_n(&span.bits[w].pending, __ATOMIC_SEQ_CST);
+    if (remote == 0) continue;
     const std::uint64_t local = load_word(span.bits[w].free);
     if ((local & remote) != 0) {
       const std::size_t index = w * 64 + static_cast<std::size_t>(std::countr_zero(local & remote));
@@ -616,7 +615,7 @@ std::size_t collect_remote_frees(Span& span) {
     }
     store_word(span.bits[w].free, local | remote);
     // Free now: no longer pending (after the free bit, so that no free in between finds
-    // the block neither free nor pending).
+    // the block neither free nor pending). Bits set since the load stay for the next.
     __atomic_fetch_and(&span.bits[w].pending, ~remote, __ATOMIC_RELAXED);
     collected += static_cast<std::size_t>(std::popcount(remote));
   }
@@ -671,9 +670,11 @@ void disown_slab(Arena& arena, Span* span) {
 }
 
 void collect_unowned_slab(Arena& arena, Span& span) {
-  // The slab may have been adopted (then its new owner was told: the caller retries) or
-  // given back since the bits were set (then they were collected: a slab goes back only
-  // with every block free).
+  // The slab may have been adopted since the bit was set (then its new owner collects
+  // it: the caller tells it), or its bits collected by an adopter or another thread's
+  // flush and the slab given back (a slab goes back only with every block free): then
+  // the descriptor may describe other pages of this arena, or another slab, whose
+  // pending bits are no less due.
   if (span.kind != SpanKind::kSlab || load_remote_state(span) != kUnowned) return;
   if (collect_remote_frees(span) != 0) list_unowned_slab(arena, &span);
 }
@@ -689,6 +690,16 @@ void push_to_inbox(Span& span) {
   } while (
       !__atomic_compare_exchange_n(inbox, &head, &span, true, __ATOMIC_RELEASE, __ATOMIC_RELAXED));
 }
+
+namespace {
+
+bool has_pending(const Span& span) {
+  for (const BlockBits& bits : span.bits)
+    if (__atomic_load_n(&bits.pending, __ATOMIC_RELAXED) != 0) return true;
+  return false;
+}
+
+}  // namespace
 
 void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox) {
   // Walked first, changed after: disowning an empty slab may give its pages back, which
@@ -724,8 +735,10 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
       const std::uint64_t owner = __atomic_load_n(&span->owner, __ATOMIC_RELAXED);
       if (owner == survivor) {
         // Queued: in the inbox as the fork found it, or about to be pushed by a thread the
-        // child does not have.
-        if (load_remote_state(*span) == kQueued) {
+        // child does not have. Or with blocks pending that a thread the child does not
+        // have freed and had not told the owner of yet.
+        if (load_remote_state(*span) == kQueued || has_pending(*span)) {
+          store_remote_state(*span, kQueued);
           span->remote_next = *survivor_inbox;
           *survivor_inbox = span;
         }
@@ -757,8 +770,8 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
     orphans = span->remote_next;
     span->remote_next = nullptr;
     if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0) {
-      // A remote free that set its bits and did not get to collect them (its thread
-      // is not in the child): collected here, or the blocks would wait for an adopter.
+      // A remote free that set its bit and did not get to collect it (its thread is not
+      // in the child): collected here, or the blocks would wait for an adopter.
       if (collect_remote_frees(*span) != 0) list_unowned_slab(arena, span);
       continue;
     }
@@ -830,7 +843,7 @@ BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double
   const std::size_t index = block_index(offset, info);
   if (index * info.block_size != offset || index >= span->capacity) return {};
   const std::size_t w = index / 64;
-  // Neither free nor pending (freed by a free that waits in a batch or in remote_bits).
+  // Neither free nor pending (freed by another thread, not collected yet).
   const std::uint64_t freed =
       load_word(span->bits[w].free) | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED);
   if ((freed >> (index % 64)) & 1) {
@@ -850,12 +863,11 @@ void release_block(Arena& arena, BlockRef block) {
   const std::size_t w = block.index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (block.index % 64);
   if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) != 0) {
-    // Another thread owns the slab and changes its free bits without a lock: leave the
-    // block in remote_bits and tell the owner, once, that there is something to collect.
-    // The block stays pending until the owner collects it. (Under the arena lock an owned
-    // slab is kOwned or kQueued: it becomes kUnowned under the lock, with its owner 0.)
-    __atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_RELAXED);
-    __atomic_fetch_or(&span->remote_bits[w], bit, __ATOMIC_SEQ_CST);
+    // Another thread owns the slab and changes its free bits without a lock: mark the
+    // block pending and tell the owner, once, that there is something to collect. (Under
+    // the arena lock an owned slab is kOwned or kQueued: it becomes kUnowned under the
+    // lock, with its owner 0.)
+    __atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_SEQ_CST);
     if (load_remote_state(*span) == kOwned && change_remote_state(*span, kOwned, kQueued))
       push_to_inbox(*span);
     return;

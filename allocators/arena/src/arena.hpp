@@ -123,11 +123,13 @@ void adopt_unowned_slab(Arena& arena, Span* span, std::uint64_t owner, Span** in
 // remote frees pending go on `survivor_inbox` (emptied by the caller first): the inbox
 // is rebuilt from the slabs themselves, not trusted as the fork found it.
 void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox);
-// Owner only: moves blocks other threads freed into the free bits; returns how many.
+// Owner only (or, for an unowned slab, the arena lock's holder): moves blocks other
+// threads freed (their pending bits) into the free bits; returns how many.
 std::size_t collect_remote_frees(Span& span);
-// A remote free into an unowned slab (its bits set in remote_bits): the same, under the
-// arena lock, and the slab listed for the next refill (or given back if empty). Does
-// nothing when the slab is no longer unowned.
+// Remote frees into an unowned slab (its pending bits): the same, under the arena lock,
+// and the slab listed for the next refill (or given back if empty). Does nothing when
+// the slab is no longer unowned, or no longer a slab (its pending bits were collected
+// by another thread's flush or an adopter, and it went back).
 void collect_unowned_slab(Arena& arena, Span& span);
 // Under the arena lock: an unowned slab that just gained free blocks is listed for the
 // next refill of its class, or given back when empty (unless it is the one empty slab

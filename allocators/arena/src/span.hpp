@@ -19,13 +19,13 @@ struct Segment;
 enum class SpanKind : std::uint8_t { kFree, kSlab, kMedium, kPurging };
 
 // How a free by another thread reaches a slab's blocks (Span::remote_state). The freer
-// sets the blocks' bits in remote_bits (an atomic OR, no lock), then:
+// sets the block's pending bit (an atomic OR, no lock), then:
 // - kUnowned: no thread owns the slab; its free bits change under its arena's lock
-//   only, so the freer takes that lock and moves remote_bits into them itself.
+//   only, so the freer (its batch's flush) takes that lock and collects the pending bits.
 // - kOwned: a thread owns it and is not told yet: the freer that changes the state to
 //   kQueued (one compare-and-swap) pushes the slab onto the owner's lock-free inbox.
 // - kQueued: the slab is in its owner's inbox (or being pushed): nothing to do, the owner
-//   collects remote_bits when it drains the inbox (it sets kOwned, then collects).
+//   collects the pending bits when it drains the inbox (it sets kOwned, then collects).
 // kOwned <-> kUnowned changes only under the arena lock (adoption, give-back,
 // hand-over, thread exit), kOwned <-> kQueued without it. An owner cannot give a kQueued
 // slab away: the compare-and-swap kOwned -> kUnowned fails, and the slab stays until the
@@ -34,13 +34,12 @@ enum class SpanKind : std::uint8_t { kFree, kSlab, kMedium, kPurging };
 // descriptor is kUnowned.
 enum RemoteState : std::uint8_t { kUnowned = 0, kOwned = 1, kQueued = 2 };
 
-// A block's bits: free, and pending (the program freed it, but the slab does not show
-// it free yet: the free waits in a thread's batch, or in remote_bits for the owner to
-// collect). pending is set atomically by the free that batches the block (or locks its
-// arena at once), cleared atomically where the block becomes free (the flush into an
-// unowned slab, the owner's collection), always after its free bit is set. Every free
-// checks it, so a second free of such a block aborts at once instead of freeing it a
-// second time.
+// A block's bits: free, and pending (another thread freed it, but the slab does not show
+// it free yet: its owner, or for an unowned slab the holder of its arena lock, has not
+// collected it). pending is set atomically by that free (no lock) and is all the free
+// leaves in the slab; it is cleared atomically where the block becomes free (the
+// collection), always after its free bit is set. Every free checks it, so a second free
+// of such a block aborts at once instead of freeing it a second time.
 struct BlockBits {
   std::uint64_t free;  // bit set = block free, so the first free block is one tzcnt
   std::uint64_t pending;
@@ -52,13 +51,13 @@ struct BlockBits {
 // of a slab of 64 or fewer, i.e. every class from 64 bytes up); the second line only for
 // the other blocks of the three smallest classes. (With the bits on a line of their own
 // a free read two lines of the descriptor, and with the links on the second line a free
-// into a full slab wrote two more.) The third line is for the owner's collection of
-// other threads' frees. Descriptors come 64-byte aligned from the metadata pool.
+// into a full slab wrote two more.) The third line holds a medium block's fields and the
+// inbox's and the owner's links. Descriptors come 64-byte aligned from the metadata pool.
 struct alignas(64) Span {
   // Slabs only. A slab is either owned by one thread (which allocates from it and frees
   // its own blocks with plain loads and stores, no lock) or unowned (in its arena's
   // lists, changed under the arena lock). Other threads free into a slab by setting
-  // remote_bits atomically, without a lock (RemoteState says who moves them into the
+  // pending bits atomically, without a lock (RemoteState says who moves them into the
   // free bits).
   std::uint64_t owner;  // thread heap id, 0 = unowned; written under the arena lock
   union {
@@ -96,8 +95,8 @@ struct alignas(64) Span {
     };
   };
   std::uint8_t size_class;
-  // Slabs: RemoteState, how other threads' frees reach the blocks they set in
-  // remote_bits (see there). Changed with atomic instructions only.
+  // Slabs: RemoteState, how other threads' frees reach the blocks they mark pending
+  // (see there). Changed with atomic instructions only.
   std::uint8_t remote_state;
   BlockBits bits[kBitmapWords];  // word 0 in the first line, the others in the second
   Segment* segment;
@@ -109,20 +108,17 @@ struct alignas(64) Span {
   // goes back to that arena's spares and describes its pages only, whatever it
   // describes now, so a remote free may lock the arena without reading `segment`.
   std::uint8_t arena_index;
-  union {
-    std::uint64_t remote_bits[kBitmapWords];  // slabs: a subset of the pending bits
-    struct {
-      // Set (claim_medium_free) by the free that takes the block, cleared when it is
-      // handed out again from a thread's cache: a second free finds it set.
-      std::uint64_t freed;
-      // The heap id of the thread that allocated it (0: none, or not to be cached).
-      std::uint64_t allocated_by;
-      // A block of a slab class served from a page run (allocator.cpp,
-      // count_page_run_block): the class (0: none) and the arena that counts it.
-      std::uint8_t page_run_class;
-      std::uint8_t page_run_arena;
-    } medium;  // medium blocks
-  };
+  struct {
+    // Set (claim_medium_free) by the free that takes the block, cleared when it is
+    // handed out again from a thread's cache: a second free finds it set.
+    std::uint64_t freed;
+    // The heap id of the thread that allocated it (0: none, or not to be cached).
+    std::uint64_t allocated_by;
+    // A block of a slab class served from a page run (allocator.cpp,
+    // count_page_run_block): the class (0: none) and the arena that counts it.
+    std::uint8_t page_run_class;
+    std::uint8_t page_run_arena;
+  } medium;      // medium blocks
   Span** inbox;  // the owner's
   Span* remote_next;
   // Owned slabs: the owner's list of its slabs of this class, full or not (walked only
@@ -132,12 +128,12 @@ struct alignas(64) Span {
 };
 static_assert(offsetof(Span, bits) == 48 && offsetof(Span, bits[1]) == 64,
               "the first block word shares the first line with the geometry");
-static_assert(offsetof(Span, remote_bits) == 128, "remote_bits start the third line");
+static_assert(offsetof(Span, medium) == 128, "a medium block's fields start the third line");
 static_assert(sizeof(Span) == 192, "three cache lines");
 
-// Span::remote_state, sequentially consistent: a freer sets remote_bits and then reads
-// the state, the owner's drain sets the state and then collects remote_bits, and one of
-// the two must see the other's write.
+// Span::remote_state, sequentially consistent: a freer sets a pending bit and then reads
+// the state, the owner's drain sets the state and then collects the pending bits, and
+// one of the two must see the other's write.
 inline std::uint8_t load_remote_state(const Span& span) {
   return __atomic_load_n(&span.remote_state, __ATOMIC_SEQ_CST);
 }

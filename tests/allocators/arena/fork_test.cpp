@@ -15,6 +15,7 @@
 
 #include "arena/arena.h"
 #include "config.hpp"
+#include "size_classes.hpp"
 
 namespace {
 
@@ -137,6 +138,62 @@ TEST(ArenaFork, ChildReclaimsTheBlocksOfThreadsItDoesNotHave) {
     for (void* p : mine) arena_free(p);
   ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
   EXPECT_EQ(WEXITSTATUS(status), 0) << "the child could not reclaim every dead thread's slab";
+}
+
+// Another thread frees blocks of the main thread's slab and has not told it yet (its
+// batch waits for a flush) when the main thread forks. The child does not have that
+// thread, so no one would ever tell the main thread's heap in the child: the blocks
+// stayed pending, and the child reused them only once the slab was handed over full.
+// The child's heap is rebuilt with the slab in its inbox, and its next refill of any
+// class collects them.
+TEST(ArenaFork, ChildReusesBlocksADeadThreadFreedAndHadNotHandedBack) {
+  constexpr int kBlocks = 8;  // fewer frees than a batch holds (no flush), a slab not full
+  constexpr std::size_t kSize = 256;
+  std::vector<void*> blocks;
+  for (int i = 0; i < kBlocks; ++i) blocks.push_back(arena_malloc(kSize));
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool freed = false;
+  bool release = false;
+  std::thread freer{[&] {
+    for (void* p : blocks) arena_free(p);  // pending, its slabs in this thread's batch
+    std::unique_lock lock(mutex);
+    freed = true;
+    changed.notify_all();
+    changed.wait(lock, [&] { return release; });
+  }};
+  {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return freed; });
+  }
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(20);
+    // Refills of another class (its slabs hold two blocks each) drain the inbox.
+    for (int i = 0; i < 64; ++i)
+      if (arena_malloc(3000) == nullptr) _exit(2);
+    // As many as the slab holds: all of its blocks once the pending ones are collected.
+    // Else its free ones and then a new slab's (a full slab goes to the arena, where
+    // its pending blocks are collected, only at the second refill that finds it full).
+    const std::size_t capacity = arena::kClasses[arena::size_class_of(kSize)].blocks;
+    int reused = 0;
+    for (std::size_t i = 0; i < capacity; ++i) {
+      void* p = arena_malloc(kSize);
+      for (void* old : blocks) reused += p == old;
+    }
+    _exit(reused == kBlocks ? 0 : 5);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  {
+    std::lock_guard lock(mutex);
+    release = true;
+  }
+  changed.notify_all();
+  freer.join();
+  ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child did not reuse the blocks the dead thread freed";
 }
 
 }  // namespace

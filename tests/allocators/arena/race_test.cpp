@@ -1,9 +1,10 @@
 // Races of the cross-thread free path, met on purpose: linked with arena_core_widened,
-// the allocator built with its race windows widened (a yield where a remote free holds
-// the arena lock between setting a block's remote bit and pushing the slab onto its
-// owner's inbox). Each test is a producer/consumer pair shaped like the benchmark that
-// crashed under load (tests/bench/allocators/producer_consumer.cpp): every block the
-// producer makes is freed by the consumer, and both churn short-lived blocks of the same
+// the allocator built with its race windows widened (a yield where a remote free has
+// marked a block pending and not yet told the owner, and where it has won the push and
+// not yet pushed the slab onto its owner's inbox). Each test is a producer/consumer
+// pair shaped like the benchmark that crashed under load
+// (tests/bench/allocators/producer_consumer.cpp): every block the producer makes is
+// freed by the consumer, and both churn short-lived blocks of the same
 // small classes, so that slabs empty through remote frees, are handed over and are
 // adopted by either thread. A bug here shows as a crash, an abort or a block handed out
 // twice (its contents overwritten).
