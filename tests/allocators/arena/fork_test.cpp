@@ -170,7 +170,7 @@ TEST(ArenaFork, ChildReusesBlocksADeadThreadFreedAndHadNotHandedBack) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     alarm(20);
-    // Refills of another class (its slabs hold two blocks each) drain the inbox.
+    // Refills of another class (eight blocks a slab: eight refills) drain the inbox.
     for (int i = 0; i < 64; ++i)
       if (arena_malloc(3000) == nullptr) _exit(2);
     // As many as the slab holds: all of its blocks once the pending ones are collected.
