@@ -2,17 +2,27 @@
 // prints its wall time and peak resident set as one JSON object. The launcher itself
 // never has the allocator preloaded, so its own memory is not in the figure: peak RSS
 // comes from wait4's rusage of the child alone.
+//
+// The preloaded object is checked before the child starts, and named to the child by its
+// absolute path: ld.so takes a name without a slash for a library to look for in the
+// system's directories, and when it cannot load one it warns on stderr and runs the
+// command anyway, so `--preload libx.so` from the build directory timed glibc.
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <boost/program_options.hpp>
 #include <nlohmann/json.hpp>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -34,6 +44,64 @@ std::vector<std::string> child_environment(const std::string& preload,
   env.insert(env.end(), extra.begin(), extra.end());
   if (!preload.empty()) env.push_back("LD_PRELOAD=" + preload);
   return env;
+}
+
+// Why ld.so cannot preload `path` into a program (its own reason), or "" when it can:
+// the launcher itself is run with it, with `--help`, its standard error read. ld.so's
+// checks (ELF class, machine, a position-independent executable, the object's own
+// dependencies) are its own to make.
+std::string preload_error(const std::string& path) {
+  int pipe_ends[2];
+  if (::pipe(pipe_ends) != 0) return std::string{"cannot check it: "} + std::strerror(errno);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_adddup2(&actions, pipe_ends[1], STDERR_FILENO);
+  posix_spawn_file_actions_addclose(&actions, pipe_ends[0]);
+  std::string preload_variable = "LD_PRELOAD=" + path;
+  char self[] = "/proc/self/exe";
+  char help[] = "--help";
+  char* args[] = {self, help, nullptr};
+  char* envp[] = {preload_variable.data(), nullptr};
+  pid_t probe = -1;
+  const int spawned = posix_spawn(&probe, self, &actions, nullptr, args, envp);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(pipe_ends[1]);
+  std::string said;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(pipe_ends[0], buffer, sizeof buffer)) > 0;)
+    said.append(buffer, static_cast<std::size_t>(n));
+  ::close(pipe_ends[0]);
+  if (spawned != 0) return std::string{"cannot check it: "} + std::strerror(spawned);
+  int status = 0;
+  ::waitpid(probe, &status, 0);
+  // "ERROR: ld.so: object 'P' from LD_PRELOAD cannot be preloaded (REASON): ignored."
+  const std::size_t error = said.find("ERROR: ld.so:");
+  if (error == std::string::npos) return "";
+  const std::string line = said.substr(error, said.find('\n', error) - error);
+  const std::size_t open = line.find('(');
+  const std::size_t close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open)
+    return "ld.so cannot preload it";
+  return "ld.so cannot preload it: " + line.substr(open + 1, close - open - 1);
+}
+
+// The absolute path of `preload` when ld.so can preload it, or nullopt after a one-line
+// message that says what is wrong with it.
+std::optional<std::string> checked_preload(const std::string& preload) {
+  std::error_code error;
+  const std::filesystem::path path = std::filesystem::absolute(preload, error);
+  if (!error && !std::filesystem::exists(path, error) && !error)
+    error = std::make_error_code(std::errc::no_such_file_or_directory);
+  if (error) {
+    fmt::print(stderr, "alloc_launch: --preload {}: {}\n", preload, error.message());
+    return std::nullopt;
+  }
+  if (const std::string said = preload_error(path.string()); !said.empty()) {
+    fmt::print(stderr, "alloc_launch: --preload {}: {}\n", preload, said);
+    return std::nullopt;
+  }
+  return path.string();
 }
 
 }  // namespace
@@ -68,6 +136,11 @@ int main(int argc, char** argv) {
     return kExitBadInput;
   }
 
+  if (!preload.empty()) {
+    const std::optional<std::string> path = checked_preload(preload);
+    if (!path) return kExitBadInput;
+    preload = *path;
+  }
   std::vector<std::string> env = child_environment(preload, extra_env);
   std::vector<char*> envp;
   for (std::string& variable : env) envp.push_back(variable.data());
