@@ -737,24 +737,6 @@ inline std::size_t own_block_usable(std::uintptr_t address) {
   return span->block_size;
 }
 
-// After a remote free marked a block of `span` pending: tells its owner, once, that
-// there is something to collect (RemoteState), without a lock. False when the slab has
-// no owner: its pending bits wait for its arena lock's holder (flush_remote_frees). Once
-// another thread has collected the bits, the slab may have gone back and the descriptor
-// describe other pages of the same arena (a descriptor never changes arenas): telling
-// it is harmless then, as a push happens only for a slab kOwned at that moment.
-bool tell_owner(Span& span) {
-  for (;;) {
-    const std::uint8_t state = load_remote_state(span);
-    if (state == kQueued) return true;
-    if (state == kUnowned) return false;
-    if (change_remote_state(span, kOwned, kQueued)) {
-      push_to_inbox(span);
-      return true;
-    }
-  }
-}
-
 // Tells the owner of each slab in the batch (tell_owner). The pending bits of a slab no
 // thread owns are collected under its arena's lock, kept across a run of slabs of one
 // arena (a consumer frees mostly into the full slabs its producer handed over: prodcons,

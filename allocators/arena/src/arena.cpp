@@ -864,12 +864,10 @@ void release_block(Arena& arena, BlockRef block) {
   const std::uint64_t bit = std::uint64_t{1} << (block.index % 64);
   if (__atomic_load_n(&span->owner, __ATOMIC_RELAXED) != 0) {
     // Another thread owns the slab and changes its free bits without a lock: mark the
-    // block pending and tell the owner, once, that there is something to collect. (Under
-    // the arena lock an owned slab is kOwned or kQueued: it becomes kUnowned under the
-    // lock, with its owner 0.)
+    // block pending and tell the owner. (Under the arena lock an owned slab is kOwned or
+    // kQueued: it becomes kUnowned under the lock, with its owner 0.)
     __atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_SEQ_CST);
-    if (load_remote_state(*span) == kOwned && change_remote_state(*span, kOwned, kQueued))
-      push_to_inbox(*span);
+    tell_owner(*span);
     return;
   }
   store_word(span->bits[w].free, load_word(span->bits[w].free) | bit);

@@ -138,6 +138,23 @@ void list_unowned_slab(Arena& arena, Span* span, bool given_up_by_owner = false)
 // Pushes `span` onto its owner's inbox, lock-free; the caller changed its state from
 // kOwned to kQueued.
 void push_to_inbox(Span& span);
+// After a remote free marked a block of `span` pending: tells its owner, once, that
+// there is something to collect (RemoteState), without a lock. False when the slab has
+// no owner: its pending bits wait for its arena lock's holder (flush_remote_frees). Once
+// another thread has collected the bits, the slab may have gone back and the descriptor
+// describe other pages of the same arena (a descriptor never changes arenas): telling
+// it is harmless then, as a push happens only for a slab kOwned at that moment.
+inline bool tell_owner(Span& span) {
+  for (;;) {
+    const std::uint8_t state = load_remote_state(span);
+    if (state == kQueued) return true;
+    if (state == kUnowned) return false;
+    if (change_remote_state(span, kOwned, kQueued)) {
+      push_to_inbox(span);
+      return true;
+    }
+  }
+}
 
 // Owner only: a free block of an owned slab that has one: the first of the bitmap word
 // the class's last block came from, or else of the next word with one, round the bitmap
