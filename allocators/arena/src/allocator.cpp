@@ -469,8 +469,10 @@ Arena& lock_own_arena() {
 // with medium blocks pooled, 7.8-8.0 k with slabs too; 0.28 -> 0.21 s). One lock at a
 // time, and only try-locks on other arenas: no lock order, no waiting on another
 // thread's arena (BENCHMARKS.md, #14, Sessions 23 and 24).
-Arena& arena_for_pages(Arena& own, std::size_t pages) {
-  if (has_resident_run(own, pages)) return own;
+// `fit`: the returned arena's run for the request when it was looked for under the
+// lock now held (has_resident_run), else nullptr.
+Arena& arena_for_pages(Arena& own, std::size_t pages, Span*& fit) {
+  if (has_resident_run(own, pages, fit)) return own;
   // Only arenas that hold pages: a single-threaded program never leaves its own, and a
   // machine's 4 x CPUs arenas are not all tried.
   std::uint64_t others =
@@ -480,9 +482,10 @@ Arena& arena_for_pages(Arena& own, std::size_t pages) {
   for (; others != 0; others &= others - 1) {
     Arena& other = arenas[std::countr_zero(others)];
     if (!other.lock.try_lock()) continue;
-    if (has_resident_run(other, pages)) return other;
+    if (has_resident_run(other, pages, fit)) return other;
     unlock_arena(other);
   }
+  fit = nullptr;  // the own arena was unlocked meanwhile
   return lock_own_arena();
 }
 
@@ -565,9 +568,10 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
     if (!freed_into) hand_over_full_slabs(*arena, slabs);
     // No listed slab of the class: the new one's pages come from wherever they are
     // resident, as a medium block's do.
+    Span* fit = nullptr;
     if (arena->partial[size_class] == nullptr)
-      arena = &arena_for_pages(*arena, kClasses[size_class].slab_pages);
-    slab = adopt_slab(*arena, size_class, heap.id, &heap.inbox);
+      arena = &arena_for_pages(*arena, kClasses[size_class].slab_pages, fit);
+    slab = adopt_slab(*arena, size_class, heap.id, &heap.inbox, fit);
     unlock_arena(*arena);
     if (slab != nullptr) {
       owned_push(slabs, slab);
@@ -608,8 +612,10 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
   if (heap.remote.count != 0) flush_remote_frees();
   large_blocks().decay();  // a look at the clock only when large blocks are cached
   const std::size_t align_pages = alignment >> kPageShift;
-  Arena& arena = arena_for_pages(lock_own_arena(), pages + (align_pages > 1 ? align_pages - 1 : 0));
-  void* p = medium_allocate(arena, pages, align_pages, cacheable_by);
+  Span* fit = nullptr;
+  Arena& arena =
+      arena_for_pages(lock_own_arena(), pages + (align_pages > 1 ? align_pages - 1 : 0), fit);
+  void* p = medium_allocate(arena, pages, align_pages, cacheable_by, fit);
   if (p != nullptr && page_run_class != 0) {
     const auto address = reinterpret_cast<std::uintptr_t>(p);
     count_page_run_block(

@@ -343,8 +343,9 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
   return run;
 }
 
-Span* take_pages(Arena& arena, std::size_t pages) {
-  Span* run = find_run(arena, pages);
+// `fit`: find_run's answer for `pages` under this hold of the lock, or nullptr.
+Span* take_pages(Arena& arena, std::size_t pages, Span* fit = nullptr) {
+  Span* run = fit != nullptr ? fit : find_run(arena, pages);
   if (run == nullptr) {
     if (!grow(arena)) return nullptr;
     run = find_run(arena, pages);
@@ -541,9 +542,9 @@ void mark_slab_pages(Span* span) {
   }
 }
 
-Span* new_slab(Arena& arena, std::size_t size_class) {
+Span* new_slab(Arena& arena, std::size_t size_class, Span* fit) {
   const ClassInfo& info = kClasses[size_class];
-  Span* span = take_pages(arena, info.slab_pages);
+  Span* span = take_pages(arena, info.slab_pages, fit);
   if (span == nullptr) return nullptr;
   span->kind = SpanKind::kSlab;
   span->size_class = static_cast<std::uint8_t>(size_class);
@@ -627,18 +628,19 @@ std::uint64_t arenas_with_segments() {
   return arenas_grown.load(std::memory_order_relaxed);
 }
 
-bool has_resident_run(Arena& arena, std::size_t pages) {
-  const Span* run = find_run(arena, pages);
-  return run != nullptr && run->dirty_pages >= pages;
+bool has_resident_run(Arena& arena, std::size_t pages, Span*& fit) {
+  fit = find_run(arena, pages);
+  return fit != nullptr && fit->dirty_pages >= pages;
 }
 
-Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox) {
+Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox,
+                 Span* fit) {
   Span* span = arena.partial[size_class];
   if (span != nullptr) {
     unlink(arena.partial[size_class], span);
     if (span == arena.empty_slab[size_class]) arena.empty_slab[size_class] = nullptr;
   } else {
-    span = new_slab(arena, size_class);
+    span = new_slab(arena, size_class, fit);
     if (span == nullptr) return nullptr;
   }
   span->inbox = inbox;
@@ -786,9 +788,9 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
 }
 
 void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages,
-                      std::uint64_t allocated_by) {
+                      std::uint64_t allocated_by, Span* fit) {
   const std::size_t extra = align_pages > 1 ? align_pages - 1 : 0;
-  Span* span = take_pages(arena, pages + extra);
+  Span* span = take_pages(arena, pages + extra, fit);
   if (span == nullptr) return nullptr;
   span->kind = SpanKind::kMedium;
   __atomic_store_n(&span->medium.freed, 0, __ATOMIC_RELAXED);

@@ -101,11 +101,16 @@ std::uint64_t arenas_with_segments();
 // (dirty) pages: a request served there faults in few pages or none, where a clean
 // run or a new segment faults in all. (Some resident pages were not enough: a run of
 // 64 with one dirty page kept a thread in its own arena, faulting in clean pages.)
-bool has_resident_run(Arena& arena, std::size_t pages);
+// `fit` is set to that run (nullptr: none that long), which the caller may pass on to
+// adopt_slab or medium_allocate under the same hold of the lock: the heap is then as
+// it was, and the run the one they would look for again.
+bool has_resident_run(Arena& arena, std::size_t pages, Span*& fit);
 
 // Slab ownership. adopt_slab hands the calling thread a slab of the class with at
 // least one free block (nullptr when memory runs out); disown_slab gives it back.
-Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox);
+// `fit`: has_resident_run's run for the class's slab pages, or nullptr to look for one.
+Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox,
+                 Span* fit = nullptr);
 // disown_slab gives it back (after give_up_ownership).
 void disown_slab(Arena& arena, Span* span);
 // The first step of giving an owned slab up, under its arena lock: false when the slab
@@ -186,9 +191,10 @@ inline void* take_block(Span& span, std::uint8_t& hint) {
 }
 
 // nullptr when memory runs out. `allocated_by`: the heap id of a thread that may keep the
-// block in its cache once it frees it (0: none).
+// block in its cache once it frees it (0: none). `fit`: has_resident_run's run for the
+// pages with the alignment's extra, or nullptr to look for one.
 void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages,
-                      std::uint64_t allocated_by = 0);
+                      std::uint64_t allocated_by = 0, Span* fit = nullptr);
 
 // The span of a block this segment handed out, or nullptr when `address` is not the
 // start of a live block here; `double_free` tells a freed block from a foreign one.

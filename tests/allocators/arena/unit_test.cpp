@@ -648,7 +648,8 @@ TEST(ArenaMemory, AMediumBlockComesFromAnotherArenasResidentPagesWhenItsOwnHasNo
   after_resident_pages_in_another_arena(kPages + 8, [&](arena::Arena& own, arena::Arena& first) {
     {
       arena::ArenaGuard guard(own);
-      ASSERT_FALSE(arena::has_resident_run(own, kPages));
+      arena::Span* fit = nullptr;
+      ASSERT_FALSE(arena::has_resident_run(own, kPages, fit));
     }
     void* q = arena_malloc(kPages * arena::kPageSize);
     EXPECT_EQ(arena::segment_map().find(reinterpret_cast<std::uintptr_t>(q))->arena, &first);
@@ -668,7 +669,8 @@ TEST(ArenaMemory, ANewSlabComesFromAnotherArenasResidentPagesWhenItsOwnHasNone) 
     {
       arena::ArenaGuard guard(own);
       ASSERT_EQ(own.partial[size_class], nullptr);
-      ASSERT_FALSE(arena::has_resident_run(own, slab_pages));
+      arena::Span* fit = nullptr;
+      ASSERT_FALSE(arena::has_resident_run(own, slab_pages, fit));
     }
     void* q = arena_malloc(kBlock);
     EXPECT_EQ(arena::segment_map().find(reinterpret_cast<std::uintptr_t>(q))->arena, &first);
@@ -755,6 +757,9 @@ class ArenaPlacementRun : public ArenaPlacement {
 };
 class ArenaPlacementMiddle : public ArenaPlacement {
   std::size_t arena_slot() const override { return arena::kMaxArenas - 3; }
+};
+class ArenaPlacementFit : public ArenaPlacement {
+  std::size_t arena_slot() const override { return arena::kMaxArenas - 4; }
 };
 
 // An arena keeps one emptied slab per class against churn. Given up empty by its owner
@@ -1005,6 +1010,34 @@ TEST_F(ArenaPlacementRun, ARunWhereABlockStartedIsTakenBeforeOneWhereNoneDid) {
   const std::uintptr_t y = take(10);
   EXPECT_EQ(y, x);  // the bucket's head, before: g + 10 pages
   give(y);
+  give(g);
+  give(bound1);
+  give(bound2);
+}
+
+// The run has_resident_run found is the one a medium block is then carved from, not
+// looked for twice: given it, medium_allocate takes it as it is (here the other free run
+// of 10 pages, g's tail, to tell the two apart); given none, it finds x's run again.
+TEST_F(ArenaPlacementFit, TheRunFoundForTheArenaIsTheOneCarved) {
+  const auto [x, bound1, g, bound2] = take_in_a_row({10, 5, 20, 5});
+  ASSERT_FALSE(HasFailure());
+  give(x);
+  ASSERT_TRUE(arena::medium_resize_in_place(*arena_, *span_of(g), 10));  // tail: g + 10 pages
+  arena::Span* fit = nullptr;
+  ASSERT_TRUE(arena::has_resident_run(*arena_, 10, fit));
+  ASSERT_NE(fit, nullptr);
+  EXPECT_EQ(arena::span_start(*fit), x);
+  arena::Span* tail =
+      arena::span_covering(*arena_->segments, (g - arena_->segments->base) / arena::kPageSize + 10);
+  ASSERT_NE(tail, nullptr);
+  ASSERT_EQ(tail->kind, arena::SpanKind::kFree);
+  const auto from_tail =
+      reinterpret_cast<std::uintptr_t>(arena::medium_allocate(*arena_, 10, 1, 0, tail));
+  EXPECT_EQ(from_tail, g + 10 * arena::kPageSize);
+  const std::uintptr_t y = take(10);
+  EXPECT_EQ(y, x);
+  give(y);
+  give(from_tail);
   give(g);
   give(bound1);
   give(bound2);
