@@ -3,7 +3,7 @@
 // keeps a window of short-lived local blocks, as a real pipeline stage does. Prints one
 // JSON object: transfers, seconds, million operations per second.
 //
-// --one-cpu runs both threads on the CPU the program starts on. The queue's depth then
+// --one-cpu runs both threads on one CPU, the lowest it may use. The queue's depth then
 // no longer depends on the allocator: the producer fills it in each time slice and the
 // consumer drains it in the next, under every allocator alike, so their peak RSS compare
 // at one depth (with both threads running at once, a slow consumer keeps the queue full
@@ -13,7 +13,6 @@
 #include <boost/program_options.hpp>
 
 #include <sched.h>
-#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -83,10 +82,16 @@ int main(int argc, char** argv) {
   }
 
   if (one_cpu) {
-    // Before the consumer starts, so that it inherits the mask.
+    // Before the consumer starts, so that it inherits the mask. The lowest CPU the
+    // program may run on, not the one it started on: in a loop that alternated two
+    // allocators, the runs of one started on the other CPU more often, and this guest's
+    // CPUs are not always equally fast (BENCHMARKS.md, #12, Session 36).
     cpu_set_t cpus;
     CPU_ZERO(&cpus);
-    const int cpu = std::max(sched_getcpu(), 0);  // -1: no answer, CPU 0 then
+    int cpu = 0;
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
+      while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &allowed)) ++cpu;
     CPU_SET(cpu, &cpus);
     if (sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
       fmt::print(stderr, "producer_consumer: --one-cpu: cannot pin to CPU {}\n", cpu);
