@@ -3,7 +3,8 @@
 // never has the allocator preloaded, so its own memory is not in the figure: peak RSS
 // comes from wait4's rusage of the child alone.
 //
-// The preloaded object is checked before the child starts, and named to the child by its
+// The preloaded object is checked before the child starts (by a run of the launcher
+// itself with it, `--help`, apart from the measured one), and named to the child by its
 // absolute path: ld.so takes a name without a slash for a library to look for in the
 // system's directories, and when it cannot load one it warns on stderr and runs the
 // command anyway, so `--preload libx.so` from the build directory timed glibc.
