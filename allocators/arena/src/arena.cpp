@@ -272,11 +272,12 @@ Span* carve(Arena& arena, Span* run, std::size_t pages, bool either_end = true) 
     rest->segment = &seg;
     // The rest's dirty pages: the run's less those taken (counting the rest itself
     // walked the bitmap of up to a whole segment at every slab refill).
-    const std::size_t front_dirty =
-        run->dirty_pages != 0 ? count_dirty(seg, run->first_page, pages) : 0;
-    const std::size_t back_dirty = either_end && run->dirty_pages != 0
-                                       ? count_dirty(seg, run->first_page + rest_pages, pages)
-                                       : 0;
+    auto dirty_in = [&](std::size_t first) {  // a run all dirty needs no count
+      return run->dirty_pages == run->page_count ? pages : count_dirty(seg, first, pages);
+    };
+    const std::size_t front_dirty = run->dirty_pages != 0 ? dirty_in(run->first_page) : 0;
+    const std::size_t back_dirty =
+        either_end && run->dirty_pages != 0 ? dirty_in(run->first_page + rest_pages) : 0;
     bool from_back = back_dirty > front_dirty;
     std::size_t middle = 0;  // where inside the run the request goes, when not at an end
     const std::size_t on_ends =

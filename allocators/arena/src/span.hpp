@@ -210,6 +210,12 @@ inline Span* span_covering(const Segment& segment, std::size_t page) {
 // Page ranges [first, first + count) of a segment's dirty bitmap.
 template <typename Fn>
 inline void for_bit_words(std::size_t first, std::size_t count, Fn&& fn) {
+  const std::size_t first_low = first % 64;
+  if (count - 1 < 64 - first_low) {
+    // Within one word (not empty): a medium block, a short run, every slab.
+    fn(first / 64, (~std::uint64_t{0} >> (64 - count)) << first_low);
+    return;
+  }
   std::size_t page = first;
   const std::size_t end = first + count;
   while (page < end) {
@@ -255,18 +261,20 @@ inline constexpr std::size_t kNoPage = ~std::size_t{0};
 inline std::size_t first_fit_on_start_and_end(const Segment& segment, std::size_t first,
                                               std::size_t last, std::size_t pages) {
   constexpr std::size_t kWords = kPagesPerSegment / 64;
-  const std::size_t skip = (pages - 1) / 64;
-  const unsigned shift = (pages - 1) % 64;
-  std::size_t found = kNoPage;
-  for_bit_words(first, last + 1 - first, [&](std::size_t w, std::uint64_t mask) {
-    if (found != kNoPage) return;
-    const std::uint64_t low = w + skip < kWords ? segment.end_bits[w + skip] >> shift : 0;
-    const std::uint64_t high =
-        shift != 0 && w + skip + 1 < kWords ? segment.end_bits[w + skip + 1] << (64 - shift) : 0;
-    const std::uint64_t both = segment.start_bits[w] & (low | high) & mask;
-    if (both != 0) found = w * 64 + static_cast<std::size_t>(std::countr_zero(both));
-  });
-  return found;
+  for (std::size_t w = first / 64; w <= last / 64; ++w) {
+    std::uint64_t mask = ~std::uint64_t{0};
+    if (w == first / 64) mask <<= first % 64;
+    if (w == last / 64) mask &= ~std::uint64_t{0} >> (63 - last % 64);
+    // The end bits of the blocks that would start on this word's pages.
+    const std::size_t end_bit = w * 64 + pages - 1;
+    const std::size_t e = end_bit / 64;
+    const unsigned shift = end_bit % 64;
+    std::uint64_t ends = e < kWords ? segment.end_bits[e] >> shift : 0;
+    if (shift != 0 && e + 1 < kWords) ends |= segment.end_bits[e + 1] << (64 - shift);
+    const std::uint64_t both = segment.start_bits[w] & ends & mask;
+    if (both != 0) return w * 64 + static_cast<std::size_t>(std::countr_zero(both));
+  }
+  return kNoPage;
 }
 
 inline void mark_started(Segment& segment, std::size_t first, std::size_t count) {

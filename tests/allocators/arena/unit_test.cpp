@@ -930,6 +930,26 @@ TEST(ArenaStartAndEnd, FirstFitMatchesAPageByPageSearch) {
   }
 }
 
+// The bitmap walks (count_dirty, mark_*) cover exactly [first, first + count), on the
+// one-word shortcut and across words alike, and nothing for an empty range.
+TEST(ArenaStartAndEnd, BitWordsCoverExactlyTheRange) {
+  constexpr std::size_t kPages = arena::kPagesPerSegment;
+  std::mt19937_64 random(47);
+  for (int round = 0; round < 20000; ++round) {
+    const std::size_t count = round % 3 == 0 ? random() % 130 : random() % (kPages + 1);
+    const std::size_t first = random() % (kPages - count + 1);
+    std::uint64_t covered[kPages / 64] = {};
+    arena::for_bit_words(first, count, [&](std::size_t w, std::uint64_t mask) {
+      ASSERT_LT(w, kPages / 64);
+      ASSERT_EQ(covered[w] & mask, 0u) << "a page twice";
+      covered[w] |= mask;
+    });
+    for (std::size_t p = 0; p < kPages; ++p)
+      ASSERT_EQ((covered[p / 64] >> (p % 64)) & 1, p >= first && p < first + count ? 1u : 0u)
+          << "page " << p << " first " << first << " count " << count;
+  }
+}
+
 // Pages past the purge allowance go back to the kernel with the arena unlocked: while the
 // lock is held they are only set aside, out of the heap and still resident; unlock_arena
 // returns them (no longer resident) and puts them back in the heap as one clean run.
