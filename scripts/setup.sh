@@ -20,6 +20,8 @@ packages=(
   dpkg-dev debootstrap man-db
   # the fidelity benchmark's programs (tests/bench/fidelity)
   sqlite3 perl
+  # instructions per allocator call (tests/bench/allocators/instruction_counts.py)
+  valgrind
 )
 
 missing=()

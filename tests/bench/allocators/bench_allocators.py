@@ -145,6 +145,24 @@ WORKLOAD_FIGURES = {
 }
 
 
+def load_backends(build_dir, subset, extras):
+    """name -> preloaded .so ("" for glibc), glibc first: the build's backends (written by
+    CMake as allocator_backends.json) that exist, limited to the comma-separated
+    `subset` if given, plus each NAME=SO of `extras`; ValueError for a bad extra."""
+    with open(os.path.join(build_dir, "tests", "bench", "allocators",
+                           "allocator_backends.json")) as f:
+        backends = json.load(f)  # ordered: glibc first
+    if subset:
+        wanted = subset.split(",")
+        backends = {name: path for name, path in backends.items() if name in wanted}
+    for extra in extras:
+        name, sep, path = extra.partition("=")
+        if not sep or not name or not os.path.exists(path):
+            raise ValueError(f"--extra {extra}: want NAME=SO of an existing file")
+        backends[name] = os.path.abspath(path)
+    return {name: path for name, path in backends.items() if not path or os.path.exists(path)}
+
+
 def run_once(args, backend_path, workload):
     command = [os.path.join(args.bin_dir, "alloc_launch")]
     if backend_path:
@@ -186,20 +204,11 @@ def main():
     args = parser.parse_args()
     args.bin_dir = os.path.join(args.build_dir, "bin")
 
-    with open(os.path.join(args.build_dir, "tests", "bench", "allocators",
-                           "allocator_backends.json")) as f:
-        backends = json.load(f)  # ordered: glibc first
-    if args.backends:
-        wanted = args.backends.split(",")
-        backends = {name: path for name, path in backends.items() if name in wanted}
-    for extra in args.extra:
-        name, sep, path = extra.partition("=")
-        if not sep or not name or not os.path.exists(path):
-            print(f"bench_allocators: --extra {extra}: want NAME=SO of an existing file",
-                  file=sys.stderr)
-            sys.exit(2)
-        backends[name] = os.path.abspath(path)
-    backends = {name: path for name, path in backends.items() if not path or os.path.exists(path)}
+    try:
+        backends = load_backends(args.build_dir, args.backends, args.extra)
+    except ValueError as error:
+        print(f"bench_allocators: {error}", file=sys.stderr)
+        sys.exit(2)
     chosen = workloads(args)
     if args.command:
         chosen["command"] = {"command": shlex.split(args.command), "env": []}

@@ -1,0 +1,207 @@
+#!/usr/bin/env python3
+"""Instructions per allocator call: every workload under every backend, counted exactly.
+
+Wall time on the project's 2-core guests moves by 5-50 % from run to run; an instruction
+count does not. Each workload runs once per backend under valgrind's callgrind (threads
+serialised, so no contention and no cache or page-fault costs: the code's length only),
+and the profile is split into the program's calls into the allocator (their count and
+the instructions executed inside them, whatever the allocator calls from there) and the
+rest, the program's own work, which should be the same under every backend. A backend
+that is faster in instructions and slower in wall time loses its time elsewhere: cache
+misses, page faults, contention (bench_allocators.py measures those).
+
+Needs valgrind (`apt-get install valgrind`); exits 2 with a message without it.
+"""
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+import bench_allocators
+
+# Workloads sized for callgrind (about 50 times slower than a native run): 2-30 s each.
+WORKLOADS = {
+    "thread_malloc": ["alloc_thread_malloc", "--iterations", "500000"],
+    "producer_consumer": ["alloc_producer_consumer", "--transfers", "300000"],
+    "mixed_lifetime": ["alloc_mixed_lifetime", "--steps", "300000"],
+    "server_exchange": ["alloc_server_exchange", "--rounds", "3"],
+    "small_churn": ["alloc_small_churn", "--iterations", "20000"],
+    "random_churn": ["alloc_random_churn", "--steps", "300000"],
+    "bigint_factor": ["alloc_bigint_factor", "--count", "4"],
+    "small_blocks": ["alloc_small_blocks", "--count", "500000", "--size", "16"],
+}
+
+# The allocator's entry points by name, where its object does not tell: glibc's allocator
+# lives in libc.so.6 beside everything else, and callgrind names no object for tcmalloc's.
+ENTRIES = {
+    "malloc", "free", "calloc", "realloc", "reallocarray", "memalign", "posix_memalign",
+    "aligned_alloc", "valloc", "pvalloc", "malloc_usable_size", "cfree", "malloc_trim",
+    "__libc_malloc", "__libc_free", "__libc_calloc", "__libc_realloc", "__libc_memalign",
+}
+
+
+def is_entry(function):
+    name = function.split("'")[0]  # callgrind marks recursion levels as name'2
+    return name in ENTRIES or name.startswith(("operator new", "operator delete"))
+
+
+class Profile:
+    """Totals of one callgrind output file (format: valgrind's callgrind-format docs)."""
+
+    def __init__(self):
+        self.total = 0
+        self.calls = 0      # calls from another object into the allocator's entries
+        self.inside = 0     # their inclusive instructions
+
+
+def read_profile(path, is_entry_of, is_inside):
+    """A call counts when it goes from code not `is_inside(object)` to a function that
+    `is_entry_of(object, function)`: the program's calls, not the allocator's own."""
+    names = {"ob": {}, "fn": {}}
+    kind_of = {"ob": "ob", "cob": "ob", "fn": "fn", "cfn": "fn"}
+
+    def name(key, value):
+        table = names[kind_of[key]]
+        m = re.match(r"\((\d+)\)(?: (.*))?$", value)
+        if not m:
+            return value
+        if m.group(2) is not None:
+            table[m.group(1)] = m.group(2)
+        return table.get(m.group(1), "")
+
+    profile = Profile()
+    caller_object = callee_object = callee_function = ""
+    pending_calls = None  # the next cost line is the inclusive cost of these calls
+    with open(path, errors="replace") as f:
+        for line in f:
+            key, sep, value = line.rstrip("\n").partition("=")
+            if sep and key in kind_of:
+                resolved = name(key, value)
+                if key == "ob":
+                    caller_object = resolved
+                elif key == "cob":
+                    callee_object = resolved
+                elif key == "cfn":
+                    callee_function = resolved
+                elif key == "fn":
+                    callee_object = caller_object
+                continue
+            if sep and key == "calls":
+                pending_calls = int(value.split()[0])
+                continue
+            if line.startswith("totals:"):
+                profile.total = int(line.split()[1])
+                continue
+            if pending_calls is not None and line[:1] in "0123456789+-*":
+                cost = int(line.split()[-1])
+                if is_entry_of(callee_object, callee_function) and not is_inside(caller_object):
+                    profile.calls += pending_calls
+                    profile.inside += cost
+                pending_calls = None
+                callee_object = caller_object
+    return profile
+
+
+def allocator_tests(backend_path):
+    """(is_entry_of, is_inside) for read_profile. callgrind names no object ("???") for
+    tcmalloc's entry points: of a preloaded backend, such code is the allocator's."""
+    if not backend_path:
+        glibc = lambda obj: os.path.basename(obj).startswith("libc.so")
+        return (lambda obj, fn: glibc(obj) and is_entry(fn)), glibc
+    real = os.path.realpath(backend_path)
+    ours = lambda obj: obj not in ("", "???") and os.path.realpath(obj) == real
+    return ((lambda obj, fn: ours(obj) or (obj == "???" and is_entry(fn))),
+            (lambda obj: ours(obj) or obj == "???"))
+
+
+def count(valgrind, command, backend_path, workdir):
+    out = os.path.join(workdir, "callgrind.out")
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if backend_path:
+        env["LD_PRELOAD"] = backend_path
+    completed = subprocess.run([valgrind, "--tool=callgrind", f"--callgrind-out-file={out}"]
+                               + command, env=env, capture_output=True, text=True)
+    if completed.returncode != 0:
+        # The program's own last word, not valgrind's (its lines start ==PID== or --PID--).
+        own = [line for line in completed.stderr.splitlines()
+               if line.strip() and not re.match(r"(==|--)\d+(==|--)", line)]
+        raise RuntimeError(f"exit {completed.returncode} under valgrind"
+                           + (f": {own[-1].strip()}" if own else ""))
+    profile = read_profile(out, *allocator_tests(backend_path))
+    os.unlink(out)
+    return profile
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--build-dir", required=True, help="the CMake build tree")
+    parser.add_argument("--backends", help="comma-separated subset (default: all)")
+    parser.add_argument("--workloads", help="comma-separated subset of " + ",".join(WORKLOADS)
+                        + " (default: all)")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",
+                        help="one more backend: a malloc .so to preload under NAME")
+    parser.add_argument("--valgrind", default="valgrind")
+    parser.add_argument("--json", help="also write the counts here")
+    args = parser.parse_args()
+    bin_dir = os.path.join(args.build_dir, "bin")
+
+    try:
+        subprocess.run([args.valgrind, "--version"], capture_output=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        print(f"instruction_counts: {args.valgrind} not found: apt-get install valgrind",
+              file=sys.stderr)
+        sys.exit(2)
+    try:
+        backends = bench_allocators.load_backends(args.build_dir, args.backends, args.extra)
+    except ValueError as error:
+        print(f"instruction_counts: {error}", file=sys.stderr)
+        sys.exit(2)
+    if not args.backends:
+        # scudo stops at its first mapping under valgrind: "internal map or unmap failure".
+        backends.pop("scudo", None)
+    chosen = list(WORKLOADS)
+    if args.workloads:
+        chosen = args.workloads.split(",")
+        unknown = [w for w in chosen if w not in WORKLOADS]
+        if unknown:
+            print(f"instruction_counts: unknown workload {unknown[0]}", file=sys.stderr)
+            sys.exit(2)
+
+    results = {}
+    failed = False
+    with tempfile.TemporaryDirectory(prefix="instruction_counts.") as workdir:
+        for workload in chosen:
+            command = [os.path.join(bin_dir, WORKLOADS[workload][0])] + WORKLOADS[workload][1:]
+            results[workload] = {}
+            print(f"\n{workload} ({' '.join(WORKLOADS[workload])})")
+            print(f"{'backend':<16}{'calls':>12}{'Ir/call':>10}{'x best peer':>13}"
+                  f"{'allocator Ir':>15}{'program Ir':>15}")
+            rows = {}
+            for backend, path in backends.items():
+                try:
+                    rows[backend] = count(args.valgrind, command, path, workdir)
+                except RuntimeError as error:
+                    print(f"{workload} under {backend}: {error}", file=sys.stderr)
+                    failed = True
+            per_call = {b: p.inside / p.calls for b, p in rows.items() if p.calls}
+            peers = [per_call[b] for b in bench_allocators.PEERS if b in per_call]
+            best = min(peers) if peers else None
+            for backend, p in rows.items():
+                ratio = f"{per_call[backend] / best:.2f}" if best and backend in per_call else "-"
+                ir = f"{per_call[backend]:.1f}" if backend in per_call else "-"
+                print(f"{backend:<16}{p.calls:>12,}{ir:>10}{ratio:>13}"
+                      f"{p.inside:>15,}{p.total - p.inside:>15,}")
+                results[workload][backend] = {"calls": p.calls, "allocator_ir": p.inside,
+                                              "total_ir": p.total}
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
