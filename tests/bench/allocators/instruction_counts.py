@@ -13,6 +13,7 @@ misses, page faults, contention (bench_allocators.py measures those).
 Needs valgrind (`apt-get install valgrind`); exits 2 with a message without it.
 """
 import argparse
+import functools
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import tempfile
 
 import bench_allocators
 
-# Workloads sized for callgrind (about 50 times slower than a native run): 2-30 s each.
+# Workloads sized for callgrind (about 50 times slower than a native run): seconds each.
 WORKLOADS = {
     "thread_malloc": ["alloc_thread_malloc", "--iterations", "500000"],
     "producer_consumer": ["alloc_producer_consumer", "--transfers", "300000"],
@@ -112,7 +113,8 @@ def allocator_tests(backend_path):
         glibc = lambda obj: os.path.basename(obj).startswith("libc.so")
         return (lambda obj, fn: glibc(obj) and is_entry(fn)), glibc
     real = os.path.realpath(backend_path)
-    ours = lambda obj: obj not in ("", "???") and os.path.realpath(obj) == real
+    ours = functools.lru_cache(maxsize=None)(
+        lambda obj: obj not in ("", "???") and os.path.realpath(obj) == real)
     return ((lambda obj, fn: ours(obj) or (obj == "???" and is_entry(fn))),
             (lambda obj: ours(obj) or obj == "???"))
 
