@@ -148,10 +148,15 @@ WORKLOAD_FIGURES = {
 def load_backends(build_dir, subset, extras):
     """name -> preloaded .so ("" for glibc), glibc first: the build's backends (written by
     CMake as allocator_backends.json) that exist, limited to the comma-separated
-    `subset` if given, plus each NAME=SO of `extras`; ValueError for a bad extra."""
-    with open(os.path.join(build_dir, "tests", "bench", "allocators",
-                           "allocator_backends.json")) as f:
-        backends = json.load(f)  # ordered: glibc first
+    `subset` if given, plus each NAME=SO of `extras`; ValueError for a build tree without
+    the list or a bad extra."""
+    listing = os.path.join(build_dir, "tests", "bench", "allocators", "allocator_backends.json")
+    try:
+        with open(listing) as f:
+            backends = json.load(f)  # ordered: glibc first
+    except OSError as error:
+        raise ValueError(f"cannot read {listing}: {error.strerror} (configure the build tree "
+                         "first: scripts/build.sh)") from error
     if subset:
         wanted = subset.split(",")
         backends = {name: path for name, path in backends.items() if name in wanted}
