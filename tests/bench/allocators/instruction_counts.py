@@ -138,7 +138,8 @@ def count(valgrind, command, backend_path, workdir):
         env["LD_PRELOAD"] = backend_path
     completed = subprocess.run([valgrind, "--tool=callgrind", "--trace-children=yes",
                                 f"--callgrind-out-file={workdir}/callgrind.out.%p"]
-                               + command, env=env, capture_output=True, text=True)
+                               + command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, errors="replace")
     profile = Profile()
     for name in os.listdir(workdir):  # emptied whatever the outcome, for the next run
         path = os.path.join(workdir, name)
