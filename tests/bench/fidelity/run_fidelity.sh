@@ -8,7 +8,7 @@
 #   tests/bench/fidelity/run_fidelity.sh [--repeat N] [--warmup N] [-a A,B,...]
 #                                        [--only NAME,...] [--out DIR] [--summarize]
 #                                        [--touch MODEL] [--timing T] [--traces DIR]
-#                                        [--recordings N]
+#                                        [--recordings N] [--count-instructions]
 #
 # Needs scripts/build.sh (build/bin/mtreplay, mtreplay-launch, fidelity_batch_queue,
 # libmhook.so; MTREPLAY=path/bin/mtreplay for another build) and scripts/setup.sh
@@ -19,7 +19,10 @@
 # and replays those traces on later runs with the same DIR (so several models are
 # judged on one recording). --recordings N is passed to validate (N recordings, each
 # replayed every round; with --traces, kept in DIR/NAME/recording-K and replayed as N
-# recordings again on later runs). 21 rounds by default: at 7, the programs' own CPU
+# recordings again on later runs). --count-instructions replays nothing: it counts each
+# program's instructions under callgrind instead, per allocator call and in all, with
+# tests/bench/allocators/instruction_counts.py (needs valgrind; -a names backends or gives
+# NAME=SO; DIR/instructions.{txt,json}). 21 rounds by default: at 7, the programs' own CPU
 # ranks do not repeat from one half of the rounds to the other (BENCHMARKS.md, fidelity,
 # session 12). A program whose own halves rank its allocators' CPU alike at less than
 # 0.85 cannot be ranked by any replay: its CPU target reads "out of reach", not missed.
@@ -30,6 +33,7 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 mtreplay="${MTREPLAY:-$root/build/bin/mtreplay}"  # another build: MTREPLAY=.../bin/mtreplay
 src="$root/traces/samples/src"
 repeat=21 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" timing="" traces="" recordings=""
+count_instructions=0
 while (($#)); do
   case "$1" in
     --repeat) repeat="$2"; shift 2 ;;
@@ -42,6 +46,7 @@ while (($#)); do
     --timing) timing="$2"; shift 2 ;;
     --traces) traces="$2"; shift 2 ;;
     --recordings) recordings="$2"; shift 2 ;;
+    --count-instructions) count_instructions=1; shift ;;
     -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -89,6 +94,28 @@ command_for() {
 status=0
 cd "$work"
 export PYTHONMALLOC=malloc
+
+if ((count_instructions)); then
+  counted=()
+  for name in "${names[@]}"; do
+    if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
+    command_for "$name"
+    counted+=(--command "$name=$(/usr/bin/python3 -c 'import shlex, sys; print(shlex.join(sys.argv[1:]))' "${cmd[@]}")")
+  done
+  backends=() extras=()
+  IFS=, read -ra chosen <<<"$allocators"
+  for a in "${chosen[@]}"; do
+    if [[ "$a" == *=* ]]; then extras+=(--extra "$a"); else backends+=("$a"); fi
+  done
+  ((${#backends[@]})) && counted+=(--backends "$(IFS=,; echo "${backends[*]}")")
+  rc=0
+  /usr/bin/python3 "$root/tests/bench/allocators/instruction_counts.py" \
+    --build-dir "$(dirname "$(dirname "$mtreplay")")" "${counted[@]}" "${extras[@]}" \
+    --json "$out/instructions.json" >"$out/instructions.txt" || rc=$?
+  cat "$out/instructions.txt"
+  ((rc == 1)) && exit 3  # a program failed under an allocator
+  exit "$rc"
+fi
 for name in "${names[@]}"; do
   if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
   command_for "$name"
