@@ -47,7 +47,7 @@ while (($#)); do
     --traces) traces="$2"; shift 2 ;;
     --recordings) recordings="$2"; shift 2 ;;
     --count-instructions) count_instructions=1; shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
