@@ -141,10 +141,11 @@ def count(valgrind, command, backend_path, workdir):
                                + command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, errors="replace")
     profile = Profile()
+    tests = allocator_tests(backend_path)
     for name in os.listdir(workdir):  # emptied whatever the outcome, for the next run
         path = os.path.join(workdir, name)
         if completed.returncode == 0:
-            one = read_profile(path, *allocator_tests(backend_path))
+            one = read_profile(path, *tests)
             profile.total += one.total
             profile.calls += one.calls
             profile.inside += one.inside
