@@ -14,9 +14,15 @@ misses, page faults, contention (bench_allocators.py measures those).
 starts are counted too (g++ runs cc1plus and as), and the `total x glibc` column gives
 the whole run's instructions against glibc's, the allocator's and the program's together.
 
+`--cache-sim` has callgrind simulate the data caches as well (a first level as this
+host's, and `--ll` as the last), one core, threads in turn, no prefetching: it prints the
+misses per call inside the calls and in the program's own code, where an allocator that
+hands out blocks its calls never touched shows them (the program's first store into each).
+
 Needs valgrind (`apt-get install valgrind`); exits 2 with a message without it.
 """
 import argparse
+import collections
 import functools
 import json
 import os
@@ -27,6 +33,11 @@ import sys
 import tempfile
 
 import bench_allocators
+
+# The last level --cache-sim simulates: valgrind models two levels, and the first a block
+# handed out cold misses beyond is the core's own L2 (1 MiB, 16-way on the project's
+# Zen 5 guests, whose CPUID shows valgrind a 512 MiB 2-way L3: only first touches missed it).
+LL_CACHE = "1048576,16,64"
 
 # Workloads sized for callgrind (about 50 times slower than a native run): seconds each.
 WORKLOADS = {
@@ -55,12 +66,29 @@ def is_entry(function):
 
 
 class Profile:
-    """Totals of one callgrind output file (format: valgrind's callgrind-format docs)."""
+    """Totals of one callgrind output file (format: valgrind's callgrind-format docs), per
+    event: Ir alone, or with --cache-sim also the data reads and writes and their misses
+    (D1mr, D1mw, DLmr, DLmw)."""
 
     def __init__(self):
-        self.total = 0
-        self.calls = 0      # calls from another object into the allocator's entries
-        self.inside = 0     # their inclusive instructions
+        self.total = collections.Counter()
+        self.calls = 0  # calls from another object into the allocator's entries
+        self.inside = collections.Counter()  # their inclusive costs
+        self.caches = []  # callgrind's "desc: D1 cache: ..." lines
+
+    def add(self, other):
+        self.total.update(other.total)
+        self.calls += other.calls
+        self.inside.update(other.inside)
+        self.caches = self.caches or other.caches
+
+    def misses(self, level, part):
+        """Data misses at `level` (D1 or DL) of `part`: "inside" the calls, or the program's
+        "own" (the rest)."""
+        inside = self.inside[level + "mr"] + self.inside[level + "mw"]
+        if part == "inside":
+            return inside
+        return self.total[level + "mr"] + self.total[level + "mw"] - inside
 
 
 def read_profile(path, is_entry_of, is_inside):
@@ -79,10 +107,25 @@ def read_profile(path, is_entry_of, is_inside):
         return table.get(m.group(1), "")
 
     profile = Profile()
+    events = ["Ir"]
+    positions = 1  # leading position columns of a cost line ("positions: line")
     caller_object = caller_function = callee_object = callee_function = ""
     pending_calls = None  # the next cost line is the inclusive cost of these calls
+
+    def costs(numbers):  # trailing zero events may be left out
+        return collections.Counter(dict(zip(events, map(int, numbers))))
+
     with open(path, errors="replace") as f:
         for line in f:
+            if line.startswith(("events:", "positions:", "desc: D1 cache:", "desc: LL cache:")):
+                head, _, rest = line.partition(":")
+                if head == "events":
+                    events = rest.split()
+                elif head == "positions":
+                    positions = len(rest.split())
+                else:
+                    profile.caches.append(line[len("desc: "):].strip())
+                continue
             key, sep, value = line.rstrip("\n").partition("=")
             if sep and key in kind_of:
                 resolved = name(key, value)
@@ -99,15 +142,14 @@ def read_profile(path, is_entry_of, is_inside):
             if sep and key == "calls":
                 pending_calls = int(value.split()[0])
                 continue
-            if line.startswith("totals:"):
-                profile.total = int(line.split()[1])
+            if line.startswith(("totals:", "summary:")):
+                profile.total = costs(line.split()[1:])
                 continue
             if pending_calls is not None and line[:1] in "0123456789+-*":
-                cost = int(line.split()[-1])
                 if (is_entry_of(callee_object, callee_function)
                         and not is_inside(caller_object, caller_function)):
                     profile.calls += pending_calls
-                    profile.inside += cost
+                    profile.inside.update(costs(line.split()[positions:]))
                 pending_calls = None
                 callee_object = caller_object
     return profile
@@ -130,25 +172,23 @@ def allocator_tests(backend_path):
             (lambda obj, fn: ours(obj) or (obj == "???" and not nameless(fn))))
 
 
-def count(valgrind, command, backend_path, workdir):
-    """The Profile of `command` under the backend, summed over every process it ran."""
+def count(valgrind, command, backend_path, workdir, cache_options):
+    """The Profile of `command` under the backend, summed over every process it ran;
+    `cache_options`: callgrind's cache simulation options, or none."""
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
     if backend_path:
         env["LD_PRELOAD"] = backend_path
     completed = subprocess.run([valgrind, "--tool=callgrind", "--trace-children=yes",
                                 f"--callgrind-out-file={workdir}/callgrind.out.%p"]
-                               + command, env=env, stdout=subprocess.DEVNULL,
+                               + cache_options + command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, errors="replace")
     profile = Profile()
     tests = allocator_tests(backend_path)
     for name in os.listdir(workdir):  # emptied whatever the outcome, for the next run
         path = os.path.join(workdir, name)
         if completed.returncode == 0:
-            one = read_profile(path, *tests)
-            profile.total += one.total
-            profile.calls += one.calls
-            profile.inside += one.inside
+            profile.add(read_profile(path, *tests))
         os.unlink(path)
     if completed.returncode != 0:
         # The program's own last word, not valgrind's (its lines start ==PID== or --PID--).
@@ -157,6 +197,32 @@ def count(valgrind, command, backend_path, workdir):
         raise RuntimeError(f"exit {completed.returncode} under valgrind"
                            + (f": {own[-1].strip()}" if own else ""))
     return profile
+
+
+def print_misses(workload, rows, results):
+    """The --cache-sim table: data misses per allocator call, in the allocator's code (the
+    call's own) and in the program's (what the blocks it was given cost it later: a block
+    handed out cold misses at the program's first store into it), and all of the run's
+    over glibc's."""
+    caches = next((p.caches for p in rows.values() if p.caches), [])
+    print(f"{workload}: data cache misses per call ({'; '.join(caches) or 'simulated'})")
+    print(f"{'backend':<16}{'D1 in calls':>12}{'D1 program':>12}{'LL in calls':>13}"
+          f"{'LL program':>12}{'D1 x glibc':>12}{'LL x glibc':>12}")
+    glibc = rows.get("glibc")
+    for backend, p in rows.items():
+        cells = []
+        for level in ("D1", "DL"):
+            for part in ("inside", "own"):
+                cells.append(f"{p.misses(level, part) / p.calls:.3f}" if p.calls else "-")
+        for level in ("D1", "DL"):
+            base = glibc.misses(level, "inside") + glibc.misses(level, "own") if glibc else 0
+            mine = p.misses(level, "inside") + p.misses(level, "own")
+            cells.append(f"{mine / base:.3f}" if base else "-")
+        print(f"{backend:<16}{cells[0]:>12}{cells[1]:>12}{cells[2]:>13}{cells[3]:>12}"
+              f"{cells[4]:>12}{cells[5]:>12}")
+        results[backend].update({f"{name}_misses_{where}": p.misses(level, part)
+                                 for level, name in (("D1", "d1"), ("DL", "ll"))
+                                 for part, where in (("inside", "in_calls"), ("own", "program"))})
 
 
 def main():
@@ -170,10 +236,19 @@ def main():
     parser.add_argument("--command", action="append", default=[], metavar="[NAME=]COMMAND",
                         help="one more workload: a shell-split command line (its child "
                         "processes counted too), named NAME or after its program")
+    parser.add_argument("--cache-sim", action="store_true",
+                        help="also simulate the data caches (callgrind --cache-sim=yes) and "
+                        "print the misses per call, inside the calls and in the program's own code")
+    parser.add_argument("--ll", default=LL_CACHE, metavar="BYTES,WAYS,LINE",
+                        help=f"the simulated last level with --cache-sim (default {LL_CACHE}: "
+                        "a core's own L2, see the README)")
     parser.add_argument("--valgrind", default="valgrind")
     parser.add_argument("--json", help="also write the counts here")
     args = parser.parse_args()
     bin_dir = os.path.join(args.build_dir, "bin")
+    if not re.fullmatch(r"\d+,\d+,\d+", args.ll):
+        print(f"instruction_counts: --ll {args.ll}: not BYTES,WAYS,LINE", file=sys.stderr)
+        sys.exit(2)
 
     try:
         subprocess.run([args.valgrind, "--version"], capture_output=True, check=True)
@@ -218,6 +293,7 @@ def main():
         commands[name] = argv
         chosen.append(name)
 
+    cache_options = ["--cache-sim=yes", f"--LL={args.ll}"] if args.cache_sim else []
     results = {}
     failed = False
     with tempfile.TemporaryDirectory(prefix="instruction_counts.") as workdir:
@@ -231,22 +307,25 @@ def main():
             rows = {}
             for backend, path in backends.items():
                 try:
-                    rows[backend] = count(args.valgrind, command, path, workdir)
+                    rows[backend] = count(args.valgrind, command, path, workdir, cache_options)
                 except RuntimeError as error:
                     print(f"{workload} under {backend}: {error}", file=sys.stderr)
                     failed = True
-            per_call = {b: p.inside / p.calls for b, p in rows.items() if p.calls}
+            per_call = {b: p.inside["Ir"] / p.calls for b, p in rows.items() if p.calls}
             peers = [per_call[b] for b in bench_allocators.PEERS if b in per_call]
             best = min(peers) if peers else None
             glibc = rows.get("glibc")
             for backend, p in rows.items():
                 ratio = f"{per_call[backend] / best:.2f}" if best and backend in per_call else "-"
                 ir = f"{per_call[backend]:.1f}" if backend in per_call else "-"
-                total = f"{p.total / glibc.total:.3f}" if glibc and glibc.total else "-"
+                total = (f"{p.total['Ir'] / glibc.total['Ir']:.3f}"
+                         if glibc and glibc.total["Ir"] else "-")
                 print(f"{backend:<16}{p.calls:>12,}{ir:>10}{ratio:>13}"
-                      f"{p.inside:>15,}{p.total - p.inside:>15,}{total:>15}")
-                results[workload][backend] = {"calls": p.calls, "allocator_ir": p.inside,
-                                              "total_ir": p.total}
+                      f"{p.inside['Ir']:>15,}{p.total['Ir'] - p.inside['Ir']:>15,}{total:>15}")
+                results[workload][backend] = {"calls": p.calls, "allocator_ir": p.inside["Ir"],
+                                              "total_ir": p.total["Ir"]}
+            if args.cache_sim and rows:
+                print_misses(workload, rows, results[workload])
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

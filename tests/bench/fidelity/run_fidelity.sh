@@ -8,7 +8,7 @@
 #   tests/bench/fidelity/run_fidelity.sh [--repeat N] [--warmup N] [-a A,B,...]
 #                                        [--only NAME,...] [--out DIR] [--summarize]
 #                                        [--touch MODEL] [--timing T] [--traces DIR]
-#                                        [--recordings N] [--count-instructions]
+#                                        [--recordings N] [--count-instructions [--cache-sim]]
 #
 # Needs scripts/build.sh (build/bin/mtreplay, mtreplay-launch, fidelity_batch_queue,
 # libmhook.so; MTREPLAY=path/bin/mtreplay for another build) and scripts/setup.sh
@@ -22,10 +22,11 @@
 # recordings again on later runs). --count-instructions replays nothing: it counts each
 # program's instructions under callgrind instead, per allocator call and in all, with
 # tests/bench/allocators/instruction_counts.py (needs valgrind; -a names backends or gives
-# NAME=SO; DIR/instructions.{txt,json}). 21 rounds by default: at 7, the programs' own CPU
-# ranks do not repeat from one half of the rounds to the other (BENCHMARKS.md, fidelity,
-# session 12). A program whose own halves rank its allocators' CPU alike at less than
-# 0.85 cannot be ranked by any replay: its CPU target reads "out of reach", not missed.
+# NAME=SO; DIR/instructions.{txt,json}; --cache-sim adds the simulated data cache misses
+# per call). 21 rounds by default: at 7, the programs' own CPU ranks do not repeat from
+# one half of the rounds to the other (BENCHMARKS.md, fidelity, session 12). A program
+# whose own halves rank its allocators' CPU alike at less than 0.85 cannot be ranked by
+# any replay: its CPU target reads "out of reach", not missed.
 # Exit code: 0 when every program met the targets or had them out of reach, 1 when one
 # missed, 2 on bad input, 3 when a run failed.
 set -euo pipefail
@@ -33,7 +34,7 @@ root="$(cd "$(dirname "$0")/../../.." && pwd)"
 mtreplay="${MTREPLAY:-$root/build/bin/mtreplay}"  # another build: MTREPLAY=.../bin/mtreplay
 src="$root/traces/samples/src"
 repeat=21 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" timing="" traces="" recordings=""
-count_instructions=0
+count_instructions=0 cache_sim=()
 while (($#)); do
   case "$1" in
     --repeat) repeat="$2"; shift 2 ;;
@@ -47,10 +48,14 @@ while (($#)); do
     --traces) traces="$2"; shift 2 ;;
     --recordings) recordings="$2"; shift 2 ;;
     --count-instructions) count_instructions=1; shift ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    --cache-sim) cache_sim=(--cache-sim); shift ;;
+    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
+if ((${#cache_sim[@]} && !count_instructions)); then
+  echo "run_fidelity: --cache-sim goes with --count-instructions" >&2; exit 2
+fi
 [[ -x "$mtreplay" ]] || { echo "run_fidelity: $mtreplay missing; run scripts/build.sh" >&2; exit 2; }
 for tool in /usr/bin/python3 sqlite3 perl g++ xz; do
   command -v "$tool" >/dev/null || { echo "run_fidelity: $tool missing; run scripts/setup.sh" >&2; exit 2; }
@@ -110,7 +115,7 @@ if ((count_instructions)); then
   ((${#backends[@]})) && counted+=(--backends "$(IFS=,; echo "${backends[*]}")")
   rc=0
   /usr/bin/python3 "$root/tests/bench/allocators/instruction_counts.py" \
-    --build-dir "$(dirname "$(dirname "$mtreplay")")" "${counted[@]}" "${extras[@]}" \
+    --build-dir "$(dirname "$(dirname "$mtreplay")")" "${counted[@]}" "${extras[@]}" "${cache_sim[@]}" \
     --json "$out/instructions.json" >"$out/instructions.txt" || rc=$?
   cat "$out/instructions.txt"
   ((rc == 1)) && exit 3  # a program failed under an allocator
