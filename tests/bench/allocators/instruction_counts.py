@@ -15,9 +15,10 @@ starts are counted too (g++ runs cc1plus and as), and the `total x glibc` column
 the whole run's instructions against glibc's, the allocator's and the program's together.
 
 `--cache-sim` has callgrind simulate the data caches as well (a first level as this
-host's, and `--ll` as the last), one core, threads in turn, no prefetching: it prints the
-misses per call inside the calls and in the program's own code, where an allocator that
-hands out blocks its calls never touched shows them (the program's first store into each).
+host's, and `--ll` as the last; one core, threads in fixed turns, no prefetching): it
+prints the misses per call inside the calls and in the program's own code, where an
+allocator that hands out blocks its calls never touched shows them (the program's first
+store into each).
 
 Needs valgrind (`apt-get install valgrind`); exits 2 with a message without it.
 """
@@ -293,7 +294,11 @@ def main():
         commands[name] = argv
         chosen.append(name)
 
-    cache_options = ["--cache-sim=yes", f"--LL={args.ll}"] if args.cache_sim else []
+    # Threads take turns in a fixed order (--fair-sched): which thread's lines the shared
+    # simulated caches hold then repeats from run to run (without it a threaded workload's
+    # LL misses moved by half, with the machine's load).
+    cache_options = (["--cache-sim=yes", f"--LL={args.ll}", "--fair-sched=yes"]
+                     if args.cache_sim else [])
     results = {}
     failed = False
     with tempfile.TemporaryDirectory(prefix="instruction_counts.") as workdir:
