@@ -83,13 +83,12 @@ class Profile:
         self.inside.update(other.inside)
         self.caches = self.caches or other.caches
 
-    def misses(self, level, part):
-        """Data misses at `level` (D1 or DL) of `part`: "inside" the calls, or the program's
-        "own" (the rest)."""
+    def misses(self, level, part="all"):
+        """Data misses at `level` (D1 or DL): "inside" the calls, the program's "own" (the
+        rest), or "all"."""
         inside = self.inside[level + "mr"] + self.inside[level + "mw"]
-        if part == "inside":
-            return inside
-        return self.total[level + "mr"] + self.total[level + "mw"] - inside
+        every = self.total[level + "mr"] + self.total[level + "mw"]
+        return {"inside": inside, "own": every - inside, "all": every}[part]
 
 
 def read_profile(path, is_entry_of, is_inside):
@@ -216,9 +215,8 @@ def print_misses(workload, rows, results):
             for part in ("inside", "own"):
                 cells.append(f"{p.misses(level, part) / p.calls:.3f}" if p.calls else "-")
         for level in ("D1", "DL"):
-            base = glibc.misses(level, "inside") + glibc.misses(level, "own") if glibc else 0
-            mine = p.misses(level, "inside") + p.misses(level, "own")
-            cells.append(f"{mine / base:.3f}" if base else "-")
+            base = glibc.misses(level) if glibc else 0
+            cells.append(f"{p.misses(level) / base:.3f}" if base else "-")
         print(f"{backend:<16}{cells[0]:>12}{cells[1]:>12}{cells[2]:>13}{cells[3]:>12}"
               f"{cells[4]:>12}{cells[5]:>12}")
         results[backend].update({f"{name}_misses_{where}": p.misses(level, part)
@@ -239,7 +237,7 @@ def main():
                         "processes counted too), named NAME or after its program")
     parser.add_argument("--cache-sim", action="store_true",
                         help="also simulate the data caches (callgrind --cache-sim=yes) and "
-                        "print the misses per call, inside the calls and in the program's own code")
+                        "print the misses per call, inside the calls and in the program's")
     parser.add_argument("--ll", default=LL_CACHE, metavar="BYTES,WAYS,LINE",
                         help=f"the simulated last level with --cache-sim (default {LL_CACHE}: "
                         "a core's own L2, see the README)")
