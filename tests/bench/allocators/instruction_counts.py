@@ -84,11 +84,11 @@ class Profile:
         self.caches = self.caches or other.caches
 
     def misses(self, level, part="all"):
-        """Data misses at `level` (D1 or DL): "inside" the calls, the program's "own" (the
+        """Data misses at `level` (D1 or DL): "in_calls", in the "program"'s own code (the
         rest), or "all"."""
-        inside = self.inside[level + "mr"] + self.inside[level + "mw"]
+        in_calls = self.inside[level + "mr"] + self.inside[level + "mw"]
         every = self.total[level + "mr"] + self.total[level + "mw"]
-        return {"inside": inside, "own": every - inside, "all": every}[part]
+        return {"in_calls": in_calls, "program": every - in_calls, "all": every}[part]
 
 
 def read_profile(path, is_entry_of, is_inside):
@@ -212,16 +212,16 @@ def print_misses(workload, rows, results):
     for backend, p in rows.items():
         cells = []
         for level in ("D1", "DL"):
-            for part in ("inside", "own"):
+            for part in ("in_calls", "program"):
                 cells.append(f"{p.misses(level, part) / p.calls:.3f}" if p.calls else "-")
         for level in ("D1", "DL"):
             base = glibc.misses(level) if glibc else 0
             cells.append(f"{p.misses(level) / base:.3f}" if base else "-")
         print(f"{backend:<16}{cells[0]:>12}{cells[1]:>12}{cells[2]:>13}{cells[3]:>12}"
               f"{cells[4]:>12}{cells[5]:>12}")
-        results[backend].update({f"{name}_misses_{where}": p.misses(level, part)
+        results[backend].update({f"{name}_misses_{part}": p.misses(level, part)
                                  for level, name in (("D1", "d1"), ("DL", "ll"))
-                                 for part, where in (("inside", "in_calls"), ("own", "program"))})
+                                 for part in ("in_calls", "program")})
 
 
 def main():
@@ -237,7 +237,7 @@ def main():
                         "processes counted too), named NAME or after its program")
     parser.add_argument("--cache-sim", action="store_true",
                         help="also simulate the data caches (callgrind --cache-sim=yes) and "
-                        "print the misses per call, inside the calls and in the program's")
+                        "print the misses per call, inside the calls and in the program's code")
     parser.add_argument("--ll", default=LL_CACHE, metavar="BYTES,WAYS,LINE",
                         help=f"the simulated last level with --cache-sim (default {LL_CACHE}: "
                         "a core's own L2, see the README)")

@@ -96,6 +96,9 @@ command_for() {
   esac
 }
 
+# Whether --only (if given) names the program.
+wanted() { [[ -z "$only" || ",$only," == *",$1,"* ]]; }
+
 status=0
 cd "$work"
 export PYTHONMALLOC=malloc
@@ -103,7 +106,7 @@ export PYTHONMALLOC=malloc
 if ((count_instructions)); then
   counted=()
   for name in "${names[@]}"; do
-    if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
+    wanted "$name" || continue
     command_for "$name"
     counted+=(--command "$name=$(/usr/bin/python3 -c 'import shlex, sys; print(shlex.join(sys.argv[1:]))' "${cmd[@]}")")
   done
@@ -122,7 +125,7 @@ if ((count_instructions)); then
   exit "$rc"
 fi
 for name in "${names[@]}"; do
-  if [[ -n "$only" && ",$only," != *",$name,"* ]]; then continue; fi
+  wanted "$name" || continue
   command_for "$name"
   args=(validate --repeat "$repeat" --warmup "$warmup" --json "$out/$name.json"
         --markdown "$out/$name.md" --html "$out/$name.html")
