@@ -12,6 +12,7 @@ the build tree as allocator_backends.json.
 import argparse
 import json
 import os
+import re
 import shlex
 import statistics
 import subprocess
@@ -166,6 +167,33 @@ def load_backends(build_dir, subset, extras):
             raise ValueError(f"--extra {extra}: want NAME=SO of an existing file")
         backends[name] = os.path.abspath(path)
     return {name: path for name, path in backends.items() if not path or os.path.exists(path)}
+
+
+def add_commands(given, commands, tool):
+    """Adds each [NAME=]COMMAND of `given` (shell-split command lines) to `commands` (name
+    -> argv), named NAME or after its program, made unique; returns the names added. A
+    command line that does not split, or is empty, ends the run: exit 2, one line."""
+    added = []
+    for entry in given:
+        label, sep, line = entry.partition("=")
+        if not sep or not re.fullmatch(r"[\w.+-]+", label):
+            label, line = "", entry
+        try:
+            argv = shlex.split(line)
+        except ValueError as error:
+            print(f"{tool}: --command {entry}: {error}", file=sys.stderr)
+            sys.exit(2)
+        if not argv:
+            print(f"{tool}: --command {entry}: no command line", file=sys.stderr)
+            sys.exit(2)
+        name = base = label or os.path.basename(argv[0])
+        suffix = 1
+        while name in commands:
+            suffix += 1
+            name = f"{base}-{suffix}"
+        commands[name] = argv
+        added.append(name)
+    return added
 
 
 def run_once(args, backend_path, workload):

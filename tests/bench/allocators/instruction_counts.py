@@ -272,25 +272,7 @@ def main():
         if unknown:
             print(f"instruction_counts: unknown workload {unknown[0]}", file=sys.stderr)
             sys.exit(2)
-    for given in args.command:
-        label, sep, line = given.partition("=")
-        if not sep or not re.fullmatch(r"[\w.+-]+", label):
-            label, line = "", given
-        try:
-            argv = shlex.split(line)
-        except ValueError as error:
-            print(f"instruction_counts: --command {given}: {error}", file=sys.stderr)
-            sys.exit(2)
-        if not argv:
-            print(f"instruction_counts: --command {given}: no command line", file=sys.stderr)
-            sys.exit(2)
-        name = base = label or os.path.basename(argv[0])
-        suffix = 1
-        while name in commands:
-            suffix += 1
-            name = f"{base}-{suffix}"
-        commands[name] = argv
-        chosen.append(name)
+    chosen += bench_allocators.add_commands(args.command, commands, "instruction_counts")
 
     # Threads take turns in a fixed order (--fair-sched): which thread's lines the shared
     # simulated caches hold then repeats from run to run (without it a threaded workload's

@@ -14,21 +14,15 @@
 // aligned functions are not counted, but their blocks' frees are remembered. The table
 // is written by frees and read by mallocs of every thread without a lock: a slot read
 // while another thread writes it counts as not seen, never as a wrong age.
-#include <dlfcn.h>
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
+
+#include "preload_shim.hpp"
 
 namespace {
-
-using MallocFn = void* (*)(std::size_t);
-using FreeFn = void (*)(void*);
 
 constexpr int kDecades = 7;  // ages <= 1, <= 10, ..., <= 100 k mallocs, and older
 constexpr std::size_t kSlotBits = 22;
@@ -47,34 +41,11 @@ struct Counts {
   std::array<std::atomic<std::uint64_t>, kDecades> other_thread{};
 };
 
-MallocFn next_malloc = nullptr;
-FreeFn next_free = nullptr;
-std::atomic<bool> resolving{false};
+constinit preload_shim::NextAllocator next("libreuse_age.so");
 Slot slots[std::size_t{1} << kSlotBits];
 Counts counts;
 std::atomic<std::uint64_t> threads_seen{0};
 thread_local std::uint64_t thread_number __attribute__((tls_model("initial-exec"))) = 0;
-
-// dlsym may allocate (an error message); what it asks for meanwhile comes from here.
-alignas(16) char bootstrap[4096];
-std::atomic<std::size_t> bootstrap_used{0};
-
-bool from_bootstrap(const void* p) {
-  return p >= static_cast<const void*>(bootstrap) &&
-         p < static_cast<const void*>(bootstrap + sizeof bootstrap);
-}
-
-void resolve() {
-  resolving.store(true, std::memory_order_relaxed);
-  next_malloc = reinterpret_cast<MallocFn>(dlsym(RTLD_NEXT, "malloc"));
-  next_free = reinterpret_cast<FreeFn>(dlsym(RTLD_NEXT, "free"));
-  resolving.store(false, std::memory_order_relaxed);
-  if (next_malloc == nullptr || next_free == nullptr) {
-    static const char message[] = "libreuse_age.so: no malloc or free after it in the process\n";
-    (void)!write(2, message, sizeof message - 1);
-    _exit(2);
-  }
-}
 
 std::uint64_t this_thread() {
   if (thread_number == 0) thread_number = threads_seen.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -120,29 +91,7 @@ void print_counts() {
     n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "}");
   }
   n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "}\n");
-  // "%p" in the name becomes the process id: every program a command starts (gcc's cc1,
-  // as and ld) inherits the preload and writes its own line at its exit.
-  char path[4096];
-  const char* pattern = std::getenv("REUSE_AGE_OUT");
-  std::size_t used = 0;
-  for (const char* c = pattern; c != nullptr && *c != '\0' && used + 24 < sizeof path; ++c) {
-    if (c[0] == '%' && c[1] == 'p') {
-      used += static_cast<std::size_t>(
-          std::snprintf(path + used, sizeof path - used, "%d", static_cast<int>(getpid())));
-      ++c;
-    } else {
-      path[used++] = *c;
-    }
-  }
-  path[used] = '\0';
-  const int fd =
-      pattern != nullptr ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644) : 2;
-  if (fd < 0) {
-    std::fprintf(stderr, "libreuse_age.so: cannot write %s\n", path);
-    return;
-  }
-  (void)!write(fd, line, static_cast<std::size_t>(n));
-  if (fd != 2) close(fd);
+  preload_shim::write_report("libreuse_age.so", "REUSE_AGE_OUT", line, static_cast<std::size_t>(n));
 }
 
 struct PrintAtExit {
@@ -154,14 +103,9 @@ struct PrintAtExit {
 extern "C" {
 
 void* malloc(std::size_t size) noexcept {
-  if (next_malloc == nullptr) [[unlikely]] {
-    if (resolving.load(std::memory_order_relaxed)) {
-      const std::size_t bytes = (size + 15) & ~std::size_t{15};
-      const std::size_t at = bootstrap_used.fetch_add(bytes, std::memory_order_relaxed);
-      return at + bytes <= sizeof bootstrap ? bootstrap + at : nullptr;
-    }
-    resolve();
-  }
+  const preload_shim::MallocFn next_malloc = next.malloc_or_resolve();
+  if (next_malloc == nullptr) [[unlikely]]
+    return next.bootstrap_malloc(size);
   void* p = next_malloc(size);
   const std::uint64_t now = counts.mallocs.fetch_add(1, std::memory_order_relaxed) + 1;
   if (p != nullptr) count_reuse(reinterpret_cast<std::uintptr_t>(p), now);
@@ -169,8 +113,8 @@ void* malloc(std::size_t size) noexcept {
 }
 
 void free(void* p) noexcept {
-  if (p == nullptr || from_bootstrap(p)) return;
-  if (next_free == nullptr) resolve();
+  const preload_shim::FreeFn next_free = next.free_for(p);
+  if (next_free == nullptr) return;
   const auto address = reinterpret_cast<std::uintptr_t>(p);
   Slot& slot = slots[slot_of(address)];
   // Address first, then the time that makes the slot valid for it (count_reuse reads in
