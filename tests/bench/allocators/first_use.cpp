@@ -1,0 +1,240 @@
+// libfirst_use.so: how long a program waits from calling malloc until it can use the
+// block, and how long free takes, on the machine itself. Preloaded in front of any
+// allocator (LD_PRELOAD="libfirst_use.so ALLOCATOR.so"), it times each malloc together
+// with one load of the block's first byte, and each free, with the time-stamp counter
+// between fences, and keeps a histogram per band of request size (up to 128 B, 1 KiB,
+// 8 KiB, 64 KiB, larger) and one for free. At exit it writes one JSON line (preload_shim.hpp:
+// FIRST_USE_OUT, else stderr): per band the calls, the mean and the 50th, 90th and 99th
+// percentiles in ns, the cost of an empty timed window taken out.
+//
+// Why the load: an allocator that reads or writes the block it hands out (a free list's
+// link, a chunk header) takes a cold block's cache and TLB misses inside malloc; one whose
+// metadata lives apart (arena) hands the miss to the program's first access. Timing malloc
+// alone would charge the first kind and not the second; the load makes the two comparable
+// (BENCHMARKS.md, #12, Session 40). The fences keep the work of the calls from overlapping
+// the timed windows: the figures are latencies as if nothing else ran beside them, not
+// the program's throughput, which the wall time of a run without the shim gives.
+//
+// Each thread counts into a histogram of its own (64 of them; later threads are counted
+// in `threads_not_counted` only). A thread that exits leaves its counts behind for the
+// report. calloc, realloc and the aligned functions pass through untimed.
+#include <x86intrin.h>
+
+#include <time.h>
+
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+
+#include "preload_shim.hpp"
+
+namespace {
+
+constexpr const char* kShim = "libfirst_use.so";
+
+// Buckets of cycles: 4 to a doubling (each 12-25 % of its floor wide).
+constexpr int kBucketsPerOctave = 4;
+constexpr int kBuckets = 40 * kBucketsPerOctave;
+
+constexpr int kBands = 6;  // five malloc bands, then free
+constexpr int kFreeBand = kBands - 1;
+constexpr std::size_t kBandLimits[kBands - 1] = {128, 1024, 8192, 65536, ~std::size_t{0}};
+constexpr const char* kBandNames[kBands] = {"malloc_128", "malloc_1k",        "malloc_8k",
+                                            "malloc_64k", "malloc_above_64k", "free"};
+
+int band_of(std::size_t size) {
+  int band = 0;
+  while (size > kBandLimits[band]) ++band;
+  return band;
+}
+
+int bucket_of(std::uint64_t cycles) {
+  if (cycles < 4) return static_cast<int>(cycles);
+  const int octave = 63 - std::countl_zero(cycles);
+  const int quarter = static_cast<int>((cycles >> (octave - 2)) & 3);
+  const int bucket = octave * kBucketsPerOctave + quarter;
+  return bucket < kBuckets ? bucket : kBuckets - 1;
+}
+
+// The smallest cycle count of a bucket, and its middle.
+double bucket_floor(int bucket) {
+  if (bucket < 4) return bucket;
+  const int octave = bucket / kBucketsPerOctave;
+  return static_cast<double>(std::uint64_t{1} << octave) *
+         (1.0 + (bucket % kBucketsPerOctave) / static_cast<double>(kBucketsPerOctave));
+}
+double bucket_middle(int bucket) {
+  if (bucket < 4) return bucket;
+  return bucket_floor(bucket) +
+         static_cast<double>(std::uint64_t{1} << (bucket / kBucketsPerOctave)) / 8;
+}
+
+// Written by its one thread (relaxed stores, no read-modify-write), read at exit.
+struct Histogram {
+  std::atomic<std::uint64_t> calls{0};
+  std::atomic<std::uint64_t> cycles{0};
+  std::array<std::atomic<std::uint64_t>, kBuckets> buckets{};
+  void add(std::uint64_t elapsed) {
+    auto bump = [](std::atomic<std::uint64_t>& counter, std::uint64_t by) {
+      counter.store(counter.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+    };
+    bump(calls, 1);
+    bump(cycles, elapsed);
+    bump(buckets[static_cast<std::size_t>(bucket_of(elapsed))], 1);
+  }
+};
+
+constexpr int kThreadSlots = 64;
+struct ThreadCounts {
+  std::array<Histogram, kBands> bands;
+};
+ThreadCounts thread_counts[kThreadSlots];
+std::atomic<int> threads_seen{0};
+std::atomic<std::uint64_t> threads_not_counted{0};
+thread_local int thread_slot __attribute__((tls_model("initial-exec"))) = -1;
+
+constinit preload_shim::NextAllocator next(kShim);
+
+ThreadCounts* this_thread() {
+  if (thread_slot == -1) {
+    thread_slot = threads_seen.fetch_add(1, std::memory_order_relaxed);
+    if (thread_slot >= kThreadSlots) threads_not_counted.fetch_add(1, std::memory_order_relaxed);
+  }
+  return thread_slot < kThreadSlots ? &thread_counts[thread_slot] : nullptr;
+}
+
+inline std::uint64_t stamp() {
+  _mm_lfence();
+  const std::uint64_t now = __rdtsc();
+  _mm_lfence();
+  return now;
+}
+
+std::uint64_t monotonic_ns() {
+  timespec now{};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<std::uint64_t>(now.tv_sec) * 1'000'000'000u +
+         static_cast<std::uint64_t>(now.tv_nsec);
+}
+
+// The counter's rate, from the process's whole run (or 20 ms more for a short one), and
+// the median cost of an empty timed window, taken out of every figure.
+struct Clock {
+  std::uint64_t start_tsc = 0;
+  std::uint64_t start_ns = 0;
+  double cycles_per_ns = 0;
+  double empty_cycles = 0;
+};
+Clock the_clock;
+
+__attribute__((constructor)) void start_clock() {
+  the_clock.start_tsc = __rdtsc();
+  the_clock.start_ns = monotonic_ns();
+}
+
+void finish_clock() {
+  while (monotonic_ns() - the_clock.start_ns < 20'000'000) {
+  }
+  the_clock.cycles_per_ns = static_cast<double>(__rdtsc() - the_clock.start_tsc) /
+                            static_cast<double>(monotonic_ns() - the_clock.start_ns);
+  Histogram empty;
+  for (int i = 0; i < 4096; ++i) {
+    const std::uint64_t before = stamp();
+    empty.add(stamp() - before);
+  }
+  std::uint64_t seen = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    seen += empty.buckets[static_cast<std::size_t>(b)].load(std::memory_order_relaxed);
+    if (seen * 2 >= 4096) {
+      the_clock.empty_cycles = bucket_middle(b);
+      break;
+    }
+  }
+}
+
+double net_ns(double cycles) {
+  const double net = cycles - the_clock.empty_cycles;
+  return (net > 0 ? net : 0) / the_clock.cycles_per_ns;
+}
+
+void print_report() {
+  finish_clock();
+  char line[4096];
+  int n = std::snprintf(line, sizeof line,
+                        "{\"shim\": \"first_use\", \"tsc_per_ns\": %.3f, \"empty_window_ns\": "
+                        "%.1f, \"threads\": %d, \"threads_not_counted\": %llu",
+                        the_clock.cycles_per_ns, the_clock.empty_cycles / the_clock.cycles_per_ns,
+                        threads_seen.load(),
+                        static_cast<unsigned long long>(threads_not_counted.load()));
+  const int threads = threads_seen.load() < kThreadSlots ? threads_seen.load() : kThreadSlots;
+  for (int band = 0; band < kBands; ++band) {
+    std::uint64_t calls = 0;
+    std::uint64_t cycles = 0;
+    std::array<std::uint64_t, kBuckets> buckets{};
+    for (int t = 0; t < threads; ++t) {
+      const Histogram& h = thread_counts[t].bands[static_cast<std::size_t>(band)];
+      calls += h.calls.load(std::memory_order_relaxed);
+      cycles += h.cycles.load(std::memory_order_relaxed);
+      for (int b = 0; b < kBuckets; ++b)
+        buckets[static_cast<std::size_t>(b)] +=
+            h.buckets[static_cast<std::size_t>(b)].load(std::memory_order_relaxed);
+    }
+    // A percentile is the middle of its bucket.
+    auto percentile = [&](double share) {
+      std::uint64_t seen = 0;
+      for (int b = 0; b < kBuckets; ++b) {
+        seen += buckets[static_cast<std::size_t>(b)];
+        if (static_cast<double>(seen) >= share * static_cast<double>(calls))
+          return net_ns(bucket_middle(b));
+      }
+      return 0.0;
+    };
+    n += std::snprintf(
+        line + n, sizeof line - static_cast<std::size_t>(n),
+        ", \"%s\": {\"calls\": %llu, \"mean_ns\": %.1f, \"p50_ns\": %.1f, \"p90_ns\": %.1f, "
+        "\"p99_ns\": %.1f}",
+        kBandNames[band], static_cast<unsigned long long>(calls),
+        calls != 0 ? net_ns(static_cast<double>(cycles) / static_cast<double>(calls)) : 0.0,
+        percentile(0.5), percentile(0.9), percentile(0.99));
+  }
+  n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "}\n");
+  preload_shim::write_report(kShim, "FIRST_USE_OUT", line, static_cast<std::size_t>(n));
+}
+
+struct PrintAtExit {
+  ~PrintAtExit() { print_report(); }
+} print_at_exit;
+
+}  // namespace
+
+extern "C" {
+
+void* malloc(std::size_t size) noexcept {
+  const preload_shim::MallocFn next_malloc = next.malloc_or_resolve();
+  if (next_malloc == nullptr) [[unlikely]]
+    return next.bootstrap_malloc(size);
+  const std::uint64_t before = stamp();
+  void* p = next_malloc(size);
+  if (p != nullptr) {
+    const unsigned char first = *static_cast<volatile const unsigned char*>(p);
+    __asm__ volatile("" : : "r"(first));
+  }
+  const std::uint64_t after = stamp();
+  if (ThreadCounts* counts = this_thread())
+    counts->bands[static_cast<std::size_t>(band_of(size))].add(after - before);
+  return p;
+}
+
+void free(void* p) noexcept {
+  const preload_shim::FreeFn next_free = next.free_for(p);
+  if (next_free == nullptr) return;
+  const std::uint64_t before = stamp();
+  next_free(p);
+  const std::uint64_t after = stamp();
+  if (ThreadCounts* counts = this_thread()) counts->bands[kFreeBand].add(after - before);
+}
+
+}  // extern "C"
