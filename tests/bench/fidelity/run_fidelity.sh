@@ -9,6 +9,7 @@
 #                                        [--only NAME,...] [--out DIR] [--summarize]
 #                                        [--touch MODEL] [--timing T] [--traces DIR]
 #                                        [--recordings N] [--count-instructions [--cache-sim]]
+#                                        [--first-use]
 #
 # Needs scripts/build.sh (build/bin/mtreplay, mtreplay-launch, fidelity_batch_queue,
 # libmhook.so; MTREPLAY=path/bin/mtreplay for another build) and scripts/setup.sh
@@ -23,7 +24,10 @@
 # program's instructions under callgrind instead, per allocator call and in all, with
 # tests/bench/allocators/instruction_counts.py (needs valgrind; -a names backends or gives
 # NAME=SO; DIR/instructions.{txt,json}; --cache-sim adds the simulated data cache misses
-# per call). 21 rounds by default: at 7, the programs' own CPU ranks do not repeat from
+# per call). --first-use replays nothing either: it times each program's mallocs until
+# the block's first load, and its frees, by size band, with first_use.py beside
+# instruction_counts.py (--repeat rounds, 3 by default; DIR/first_use.{txt,json}).
+# validate's rounds: 21 by default: at 7, the programs' own CPU ranks do not repeat from
 # one half of the rounds to the other (BENCHMARKS.md, fidelity, session 12). A program
 # whose own halves rank its allocators' CPU alike at less than 0.85 cannot be ranked by
 # any replay: its CPU target reads "out of reach", not missed.
@@ -33,8 +37,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/../../.." && pwd)"
 mtreplay="${MTREPLAY:-$root/build/bin/mtreplay}"  # another build: MTREPLAY=.../bin/mtreplay
 src="$root/traces/samples/src"
-repeat=21 warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" timing="" traces="" recordings=""
-count_instructions=0 cache_sim=()
+repeat="" warmup=1 allocators="" only="" out="fidelity-out" summarize=0 touch="" timing="" traces="" recordings=""
+count_instructions=0 cache_sim=() first_use=0
 while (($#)); do
   case "$1" in
     --repeat) repeat="$2"; shift 2 ;;
@@ -49,12 +53,16 @@ while (($#)); do
     --recordings) recordings="$2"; shift 2 ;;
     --count-instructions) count_instructions=1; shift ;;
     --cache-sim) cache_sim=(--cache-sim); shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    --first-use) first_use=1; shift ;;
+    -h|--help) sed -n '2,35p' "$0"; exit 0 ;;
     *) echo "run_fidelity: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 if ((${#cache_sim[@]} && !count_instructions)); then
   echo "run_fidelity: --cache-sim goes with --count-instructions" >&2; exit 2
+fi
+if ((count_instructions && first_use)); then
+  echo "run_fidelity: --count-instructions and --first-use measure one at a time" >&2; exit 2
 fi
 [[ -x "$mtreplay" ]] || { echo "run_fidelity: $mtreplay missing; run scripts/build.sh" >&2; exit 2; }
 for tool in /usr/bin/python3 sqlite3 perl g++ xz; do
@@ -103,7 +111,7 @@ status=0
 cd "$work"
 export PYTHONMALLOC=malloc
 
-if ((count_instructions)); then
+if ((count_instructions || first_use)); then
   counted=()
   for name in "${names[@]}"; do
     wanted "$name" || continue
@@ -116,18 +124,23 @@ if ((count_instructions)); then
     if [[ "$a" == *=* ]]; then extras+=(--extra "$a"); else backends+=("$a"); fi
   done
   ((${#backends[@]})) && counted+=(--backends "$(IFS=,; echo "${backends[*]}")")
+  if ((count_instructions)); then
+    script=instruction_counts.py report=instructions counted+=("${cache_sim[@]}")
+  else
+    script=first_use.py report=first_use counted+=(--workloads none --rounds "${repeat:-3}")
+  fi
   rc=0
-  /usr/bin/python3 "$root/tests/bench/allocators/instruction_counts.py" \
-    --build-dir "$(dirname "$(dirname "$mtreplay")")" "${counted[@]}" "${extras[@]}" "${cache_sim[@]}" \
-    --json "$out/instructions.json" >"$out/instructions.txt" || rc=$?
-  cat "$out/instructions.txt"
+  /usr/bin/python3 "$root/tests/bench/allocators/$script" \
+    --build-dir "$(dirname "$(dirname "$mtreplay")")" "${counted[@]}" "${extras[@]}" \
+    --json "$out/$report.json" >"$out/$report.txt" || rc=$?
+  cat "$out/$report.txt"
   ((rc == 1)) && exit 3  # a program failed under an allocator
   exit "$rc"
 fi
 for name in "${names[@]}"; do
   wanted "$name" || continue
   command_for "$name"
-  args=(validate --repeat "$repeat" --warmup "$warmup" --json "$out/$name.json"
+  args=(validate --repeat "${repeat:-21}" --warmup "$warmup" --json "$out/$name.json"
         --markdown "$out/$name.md" --html "$out/$name.html")
   [[ -n "$allocators" ]] && args+=(-a "$allocators")
   [[ -n "$touch" ]] && args+=(--touch "$touch")
