@@ -17,7 +17,9 @@
 //
 // Each thread counts into a histogram of its own (64 of them; later threads are counted
 // in `threads_not_counted` only). A thread that exits leaves its counts behind for the
-// report. calloc, realloc and the aligned functions pass through untimed.
+// report. operator new and delete (plain and array, sized deletes too) are timed as malloc
+// and free; calloc, realloc, the aligned functions and the other forms of operator new
+// pass through untimed.
 #include <x86intrin.h>
 
 #include <time.h>
@@ -208,16 +210,11 @@ struct PrintAtExit {
   ~PrintAtExit() { print_report(); }
 } print_at_exit;
 
-}  // namespace
-
-extern "C" {
-
-void* malloc(std::size_t size) noexcept {
-  const preload_shim::MallocFn next_malloc = next.malloc_or_resolve();
-  if (next_malloc == nullptr) [[unlikely]]
-    return next.bootstrap_malloc(size);
+// Times `allocate` with the load of the block's first byte: the malloc band of `size`.
+template <typename Allocate>
+void* timed_allocation(std::size_t size, Allocate&& allocate) {
   const std::uint64_t before = stamp();
-  void* p = next_malloc(size);
+  void* p = allocate();
   if (p != nullptr) {
     const unsigned char first = *static_cast<volatile const unsigned char*>(p);
     __asm__ volatile("" : : "r"(first));
@@ -228,13 +225,103 @@ void* malloc(std::size_t size) noexcept {
   return p;
 }
 
-void free(void* p) noexcept {
-  const preload_shim::FreeFn next_free = next.free_for(p);
-  if (next_free == nullptr) return;
+template <typename Release>
+void timed_release(Release&& release) {
   const std::uint64_t before = stamp();
-  next_free(p);
+  release();
   const std::uint64_t after = stamp();
   if (ThreadCounts* counts = this_thread()) counts->bands[kFreeBand].add(after - before);
 }
 
+// operator new and delete, timed as malloc and free: tcmalloc, jemalloc and mimalloc
+// define their own, which never call malloc, so a C++ program's blocks would go untimed
+// under them and timed under glibc (libstdc++'s operator new calls malloc). Here the next
+// definition is called, the backend's or libstdc++'s; a malloc or free it makes meanwhile
+// is not timed again.
+thread_local bool in_operator __attribute__((tls_model("initial-exec"))) = false;
+struct InOperator {
+  InOperator() { in_operator = true; }
+  ~InOperator() { in_operator = false; }
+  InOperator(const InOperator&) = delete;
+  InOperator& operator=(const InOperator&) = delete;
+};
+
+template <typename Fn>
+Fn next_operator(const char* name) {
+  Fn fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+  if (fn == nullptr) {
+    std::fprintf(stderr, "%s: no %s after it in the process\n", kShim, name);
+    _exit(2);
+  }
+  return fn;
+}
+
+using NewFn = void* (*)(std::size_t);
+using DeleteFn = void (*)(void*);
+using SizedDeleteFn = void (*)(void*, std::size_t);
+
+void* timed_new(const char* name, std::atomic<NewFn>& next_new, std::size_t size) {
+  NewFn fn = next_new.load(std::memory_order_relaxed);
+  if (fn == nullptr) {
+    fn = next_operator<NewFn>(name);
+    next_new.store(fn, std::memory_order_relaxed);
+  }
+  InOperator inside;
+  return timed_allocation(size, [&] { return fn(size); });
+}
+
+template <typename Fn, typename... Size>
+void timed_delete(const char* name, std::atomic<Fn>& next_delete, void* p, Size... size) {
+  if (p == nullptr) return;
+  Fn fn = next_delete.load(std::memory_order_relaxed);
+  if (fn == nullptr) {
+    fn = next_operator<Fn>(name);
+    next_delete.store(fn, std::memory_order_relaxed);
+  }
+  InOperator inside;
+  timed_release([&] { fn(p, size...); });
+}
+
+std::atomic<NewFn> next_new{nullptr}, next_new_array{nullptr};
+std::atomic<DeleteFn> next_delete{nullptr}, next_delete_array{nullptr};
+std::atomic<SizedDeleteFn> next_sized_delete{nullptr}, next_sized_delete_array{nullptr};
+
+}  // namespace
+
+extern "C" {
+
+void* malloc(std::size_t size) noexcept {
+  const preload_shim::MallocFn next_malloc = next.malloc_or_resolve();
+  if (next_malloc == nullptr) [[unlikely]]
+    return next.bootstrap_malloc(size);
+  if (in_operator) return next_malloc(size);
+  return timed_allocation(size, [&] { return next_malloc(size); });
+}
+
+void free(void* p) noexcept {
+  const preload_shim::FreeFn next_free = next.free_for(p);
+  if (next_free == nullptr) return;
+  if (in_operator) return next_free(p);
+  timed_release([&] { next_free(p); });
+}
+
 }  // extern "C"
+
+void* operator new(std::size_t size) {
+  return timed_new("_Znwm", next_new, size);
+}
+void* operator new[](std::size_t size) {
+  return timed_new("_Znam", next_new_array, size);
+}
+void operator delete(void* p) noexcept {
+  timed_delete("_ZdlPv", next_delete, p);
+}
+void operator delete[](void* p) noexcept {
+  timed_delete("_ZdaPv", next_delete_array, p);
+}
+void operator delete(void* p, std::size_t size) noexcept {
+  timed_delete("_ZdlPvm", next_sized_delete, p, size);
+}
+void operator delete[](void* p, std::size_t size) noexcept {
+  timed_delete("_ZdaPvm", next_sized_delete_array, p, size);
+}
