@@ -169,6 +169,16 @@ def load_backends(build_dir, subset, extras):
     return {name: path for name, path in backends.items() if not path or os.path.exists(path)}
 
 
+def backends_or_exit(args, tool):
+    """load_backends for a script's --build-dir, --backends and --extra; exit 2 with one
+    line when the build tree or an extra is wrong."""
+    try:
+        return load_backends(args.build_dir, args.backends, args.extra)
+    except ValueError as error:
+        print(f"{tool}: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
 def add_commands(given, commands, tool):
     """Adds each [NAME=]COMMAND of `given` (shell-split command lines) to `commands` (name
     -> argv), named NAME or after its program, made unique; returns the names added. A
@@ -237,11 +247,7 @@ def main():
     args = parser.parse_args()
     args.bin_dir = os.path.join(args.build_dir, "bin")
 
-    try:
-        backends = load_backends(args.build_dir, args.backends, args.extra)
-    except ValueError as error:
-        print(f"bench_allocators: {error}", file=sys.stderr)
-        sys.exit(2)
+    backends = backends_or_exit(args, "bench_allocators")
     chosen = workloads(args)
     if args.command:
         chosen["command"] = {"command": shlex.split(args.command), "env": []}

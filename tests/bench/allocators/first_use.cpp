@@ -291,9 +291,7 @@ std::atomic<SizedDeleteFn> next_sized_delete{nullptr}, next_sized_delete_array{n
 extern "C" {
 
 void* malloc(std::size_t size) noexcept {
-  const preload_shim::MallocFn next_malloc = next.malloc_or_resolve();
-  if (next_malloc == nullptr) [[unlikely]]
-    return next.bootstrap_malloc(size);
+  const preload_shim::MallocFn next_malloc = next.next_malloc();
   if (in_operator) return next_malloc(size);
   return timed_allocation(size, [&] { return next_malloc(size); });
 }

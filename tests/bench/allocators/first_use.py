@@ -80,11 +80,7 @@ def main():
     if not os.path.exists(shim):
         print(f"first_use: no {shim} (build the target first_use)", file=sys.stderr)
         sys.exit(2)
-    try:
-        backends = bench_allocators.load_backends(args.build_dir, args.backends, args.extra)
-    except ValueError as error:
-        print(f"first_use: {error}", file=sys.stderr)
-        sys.exit(2)
+    backends = bench_allocators.backends_or_exit(args, "first_use")
 
     harness = argparse.Namespace(bin_dir=os.path.join(args.build_dir, "bin"),
                                  transfers=3_000_000, python=bench_allocators.default_python())

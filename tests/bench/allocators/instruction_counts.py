@@ -255,11 +255,7 @@ def main():
         print(f"instruction_counts: {args.valgrind} not found: apt-get install valgrind",
               file=sys.stderr)
         sys.exit(2)
-    try:
-        backends = bench_allocators.load_backends(args.build_dir, args.backends, args.extra)
-    except ValueError as error:
-        print(f"instruction_counts: {error}", file=sys.stderr)
-        sys.exit(2)
+    backends = bench_allocators.backends_or_exit(args, "instruction_counts")
     if not args.backends:
         # scudo stops at its first mapping under valgrind: "internal map or unmap failure".
         backends.pop("scudo", None)

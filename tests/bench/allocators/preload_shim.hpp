@@ -18,24 +18,18 @@ namespace preload_shim {
 using MallocFn = void* (*)(std::size_t);
 using FreeFn = void (*)(void*);
 
-// The allocator behind the shim. dlsym may allocate (an error message); what it asks for
-// meanwhile comes from a small static buffer that free then ignores.
+// The allocator behind the shim. dlsym may allocate (an error message); while it runs,
+// the malloc handed out takes from a small static buffer, whose blocks free ignores.
 class NextAllocator {
  public:
   explicit constexpr NextAllocator(const char* shim) : shim_(shim) {}
 
-  // nullptr while not found yet; then a malloc from the buffer is the caller's answer.
-  MallocFn malloc_or_resolve() {
+  MallocFn next_malloc() {
     if (malloc_ == nullptr) [[unlikely]] {
-      if (resolving_.load(std::memory_order_relaxed)) return nullptr;
+      if (resolving_.load(std::memory_order_relaxed)) return &bootstrap_malloc;
       resolve();
     }
     return malloc_;
-  }
-  void* bootstrap_malloc(std::size_t size) {
-    const std::size_t bytes = (size + 15) & ~std::size_t{15};
-    const std::size_t at = bootstrap_used_.fetch_add(bytes, std::memory_order_relaxed);
-    return at + bytes <= sizeof bootstrap_ ? bootstrap_ + at : nullptr;
   }
   // nullptr for a pointer the free must ignore (null or from the buffer).
   FreeFn free_for(const void* p) {
@@ -47,6 +41,12 @@ class NextAllocator {
   }
 
  private:
+  static void* bootstrap_malloc(std::size_t size) {
+    const std::size_t bytes = (size + 15) & ~std::size_t{15};
+    const std::size_t at = bootstrap_used_.fetch_add(bytes, std::memory_order_relaxed);
+    return at + bytes <= sizeof bootstrap_ ? bootstrap_ + at : nullptr;
+  }
+
   void resolve() {
     resolving_.store(true, std::memory_order_relaxed);
     malloc_ = reinterpret_cast<MallocFn>(dlsym(RTLD_NEXT, "malloc"));
@@ -65,8 +65,9 @@ class NextAllocator {
   MallocFn malloc_ = nullptr;
   FreeFn free_ = nullptr;
   std::atomic<bool> resolving_{false};
-  alignas(16) char bootstrap_[4096] = {};
-  std::atomic<std::size_t> bootstrap_used_{0};
+  // One buffer whichever shim: a process preloads one of them.
+  alignas(16) static inline char bootstrap_[4096] = {};
+  static inline std::atomic<std::size_t> bootstrap_used_{0};
 };
 
 // Writes `line` to the file named by the environment variable `variable` ("%p" replaced

@@ -103,10 +103,7 @@ struct PrintAtExit {
 extern "C" {
 
 void* malloc(std::size_t size) noexcept {
-  const preload_shim::MallocFn next_malloc = next.malloc_or_resolve();
-  if (next_malloc == nullptr) [[unlikely]]
-    return next.bootstrap_malloc(size);
-  void* p = next_malloc(size);
+  void* p = next.next_malloc()(size);
   const std::uint64_t now = counts.mallocs.fetch_add(1, std::memory_order_relaxed) + 1;
   if (p != nullptr) count_reuse(reinterpret_cast<std::uintptr_t>(p), now);
   return p;
