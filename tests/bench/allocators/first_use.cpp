@@ -22,6 +22,7 @@
 // pass through untimed.
 #include <x86intrin.h>
 
+#include <pthread.h>
 #include <time.h>
 
 #include <array>
@@ -122,8 +123,9 @@ std::uint64_t monotonic_ns() {
          static_cast<std::uint64_t>(now.tv_nsec);
 }
 
-// The counter's rate, from the process's whole run (or 20 ms more for a short one), and
-// the median cost of an empty timed window, taken out of every figure.
+// The counter's rate, from the process's whole run (a run shorter than 20 ms waits out
+// the rest at exit), and the median cost of an empty timed window, taken out of every
+// figure.
 struct Clock {
   std::uint64_t start_tsc = 0;
   std::uint64_t start_ns = 0;
@@ -132,9 +134,29 @@ struct Clock {
 };
 Clock the_clock;
 
-__attribute__((constructor)) void start_clock() {
+void start_clock() {
   the_clock.start_tsc = __rdtsc();
   the_clock.start_ns = monotonic_ns();
+}
+
+// A child forked without exec reports its own calls, not its parent's as well.
+void start_afresh_in_child() {
+  const int used = threads_seen.load(std::memory_order_relaxed);
+  for (int t = 0; t < (used < kThreadSlots ? used : kThreadSlots); ++t)
+    for (Histogram& h : thread_counts[t].bands) {
+      h.calls.store(0, std::memory_order_relaxed);
+      h.cycles.store(0, std::memory_order_relaxed);
+      for (auto& bucket : h.buckets) bucket.store(0, std::memory_order_relaxed);
+    }
+  threads_seen.store(0, std::memory_order_relaxed);
+  threads_not_counted.store(0, std::memory_order_relaxed);
+  thread_slot = -1;
+  start_clock();
+}
+
+__attribute__((constructor)) void start() {
+  start_clock();
+  pthread_atfork(nullptr, nullptr, start_afresh_in_child);
 }
 
 void finish_clock() {
