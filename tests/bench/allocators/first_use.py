@@ -118,9 +118,9 @@ def main():
     for workload in commands:
         print(f"\n### {workload}: mean ns a call, malloc with the first load of the block "
               f"(median of {args.rounds} runs)\n")
-        print("| call | calls | " + " | ".join(names) + " | "
-              + " | ".join(f"{b} x best peer" for b in others if peers) + " |")
-        print("|---|---:|" + "---:|" * (len(names) + (len(others) if peers else 0)))
+        ratio_columns = [f"{b} x best peer" for b in others] if peers else []
+        print("| " + " | ".join(["call", "calls"] + names + ratio_columns) + " |")
+        print("|---|" + "---:|" * (1 + len(names) + len(ratio_columns)))
         for band in BANDS:
             # A band of a few calls (a library's buffer at start-up) under some backends
             # and none under others says nothing about them.
