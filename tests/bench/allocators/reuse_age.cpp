@@ -14,6 +14,8 @@
 // aligned functions are not counted, but their blocks' frees are remembered. The table
 // is written by frees and read by mallocs of every thread without a lock: a slot read
 // while another thread writes it counts as not seen, never as a wrong age.
+#include <pthread.h>
+
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -75,19 +77,47 @@ void count_reuse(std::uintptr_t address, std::uint64_t now) {
   by[static_cast<std::size_t>(d)].fetch_add(1, std::memory_order_relaxed);
 }
 
+// A child forked without exec reports what it counted since the fork: the counts at the
+// fork are taken out (the malloc count itself goes on, so that ages across it stay right).
+struct CountsAtFork {
+  std::uint64_t mallocs;
+  std::uint64_t not_seen_freed;
+  std::array<std::uint64_t, kDecades> same_thread;
+  std::array<std::uint64_t, kDecades> other_thread;
+};
+CountsAtFork at_fork{};
+
+void remember_counts_at_fork() {
+  at_fork.mallocs = counts.mallocs.load(std::memory_order_relaxed);
+  at_fork.not_seen_freed = counts.not_seen_freed.load(std::memory_order_relaxed);
+  for (int d = 0; d < kDecades; ++d) {
+    const auto i = static_cast<std::size_t>(d);
+    at_fork.same_thread[i] = counts.same_thread[i].load(std::memory_order_relaxed);
+    at_fork.other_thread[i] = counts.other_thread[i].load(std::memory_order_relaxed);
+  }
+}
+
+__attribute__((constructor)) void watch_forks() {
+  pthread_atfork(nullptr, nullptr, remember_counts_at_fork);
+}
+
 void print_counts() {
   char line[1024];
-  int n = std::snprintf(line, sizeof line, "{\"mallocs\": %llu, \"not_seen_freed\": %llu",
-                        static_cast<unsigned long long>(counts.mallocs.load()),
-                        static_cast<unsigned long long>(counts.not_seen_freed.load()));
+  int n = std::snprintf(
+      line, sizeof line, "{\"mallocs\": %llu, \"not_seen_freed\": %llu",
+      static_cast<unsigned long long>(counts.mallocs.load() - at_fork.mallocs),
+      static_cast<unsigned long long>(counts.not_seen_freed.load() - at_fork.not_seen_freed));
   static const char* const kNames[kDecades] = {"1", "10", "100", "1k", "10k", "100k", "older"};
-  for (const auto* by : {&counts.same_thread, &counts.other_thread}) {
+  for (const bool same : {true, false}) {
+    const auto& by = same ? counts.same_thread : counts.other_thread;
+    const auto& before = same ? at_fork.same_thread : at_fork.other_thread;
     n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), ", \"%s\": {",
-                       by == &counts.same_thread ? "same_thread" : "other_thread");
+                       same ? "same_thread" : "other_thread");
     for (int d = 0; d < kDecades; ++d)
-      n += std::snprintf(
-          line + n, sizeof line - static_cast<std::size_t>(n), "%s\"%s\": %llu", d == 0 ? "" : ", ",
-          kNames[d], static_cast<unsigned long long>((*by)[static_cast<std::size_t>(d)].load()));
+      n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "%s\"%s\": %llu",
+                         d == 0 ? "" : ", ", kNames[d],
+                         static_cast<unsigned long long>(by[static_cast<std::size_t>(d)].load() -
+                                                         before[static_cast<std::size_t>(d)]));
     n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "}");
   }
   n += std::snprintf(line + n, sizeof line - static_cast<std::size_t>(n), "}\n");
