@@ -250,7 +250,9 @@ def main():
     backends = backends_or_exit(args, "bench_allocators")
     chosen = workloads(args)
     if args.command:
-        chosen["command"] = {"command": shlex.split(args.command), "env": []}
+        given = {}
+        (name,) = add_commands([args.command], given, "bench_allocators")
+        chosen["command"] = {"command": given[name], "env": []}
     if args.workloads:
         wanted = []
         for name in args.workloads.split(","):

@@ -75,6 +75,17 @@ double bucket_middle(int bucket) {
          static_cast<double>(std::uint64_t{1} << (bucket / kBucketsPerOctave)) / 8;
 }
 
+// The middle of the bucket that holds the `share` percentile of `calls` counts.
+double percentile_cycles(const std::array<std::uint64_t, kBuckets>& buckets, std::uint64_t calls,
+                         double share) {
+  std::uint64_t seen = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    seen += buckets[static_cast<std::size_t>(b)];
+    if (static_cast<double>(seen) >= share * static_cast<double>(calls)) return bucket_middle(b);
+  }
+  return 0.0;
+}
+
 // Written by its one thread (relaxed stores, no read-modify-write), read at exit.
 struct Histogram {
   std::atomic<std::uint64_t> calls{0};
@@ -164,19 +175,13 @@ void finish_clock() {
   }
   the_clock.cycles_per_ns = static_cast<double>(__rdtsc() - the_clock.start_tsc) /
                             static_cast<double>(monotonic_ns() - the_clock.start_ns);
-  Histogram empty;
-  for (int i = 0; i < 4096; ++i) {
+  constexpr int kEmptyWindows = 4096;
+  std::array<std::uint64_t, kBuckets> empty{};
+  for (int i = 0; i < kEmptyWindows; ++i) {
     const std::uint64_t before = stamp();
-    empty.add(stamp() - before);
+    ++empty[static_cast<std::size_t>(bucket_of(stamp() - before))];
   }
-  std::uint64_t seen = 0;
-  for (int b = 0; b < kBuckets; ++b) {
-    seen += empty.buckets[static_cast<std::size_t>(b)].load(std::memory_order_relaxed);
-    if (seen * 2 >= 4096) {
-      the_clock.empty_cycles = bucket_middle(b);
-      break;
-    }
-  }
+  the_clock.empty_cycles = percentile_cycles(empty, kEmptyWindows, 0.5);
 }
 
 double net_ns(double cycles) {
@@ -206,15 +211,8 @@ void print_report() {
         buckets[static_cast<std::size_t>(b)] +=
             h.buckets[static_cast<std::size_t>(b)].load(std::memory_order_relaxed);
     }
-    // A percentile is the middle of its bucket.
     auto percentile = [&](double share) {
-      std::uint64_t seen = 0;
-      for (int b = 0; b < kBuckets; ++b) {
-        seen += buckets[static_cast<std::size_t>(b)];
-        if (static_cast<double>(seen) >= share * static_cast<double>(calls))
-          return net_ns(bucket_middle(b));
-      }
-      return 0.0;
+      return net_ns(percentile_cycles(buckets, calls, share));
     };
     n += std::snprintf(
         line + n, sizeof line - static_cast<std::size_t>(n),
@@ -268,12 +266,17 @@ struct InOperator {
   InOperator& operator=(const InOperator&) = delete;
 };
 
+// The definition of `name` after the shim's, looked up once into `next`.
 template <typename Fn>
-Fn next_operator(const char* name) {
-  Fn fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+Fn next_operator(const char* name, std::atomic<Fn>& next) {
+  Fn fn = next.load(std::memory_order_relaxed);
   if (fn == nullptr) {
-    std::fprintf(stderr, "%s: no %s after it in the process\n", kShim, name);
-    _exit(2);
+    fn = reinterpret_cast<Fn>(dlsym(RTLD_NEXT, name));
+    if (fn == nullptr) {
+      std::fprintf(stderr, "%s: no %s after it in the process\n", kShim, name);
+      _exit(2);
+    }
+    next.store(fn, std::memory_order_relaxed);
   }
   return fn;
 }
@@ -283,11 +286,7 @@ using DeleteFn = void (*)(void*);
 using SizedDeleteFn = void (*)(void*, std::size_t);
 
 void* timed_new(const char* name, std::atomic<NewFn>& next_new, std::size_t size) {
-  NewFn fn = next_new.load(std::memory_order_relaxed);
-  if (fn == nullptr) {
-    fn = next_operator<NewFn>(name);
-    next_new.store(fn, std::memory_order_relaxed);
-  }
+  const NewFn fn = next_operator(name, next_new);
   InOperator inside;
   return timed_allocation(size, [&] { return fn(size); });
 }
@@ -295,11 +294,7 @@ void* timed_new(const char* name, std::atomic<NewFn>& next_new, std::size_t size
 template <typename Fn, typename... Size>
 void timed_delete(const char* name, std::atomic<Fn>& next_delete, void* p, Size... size) {
   if (p == nullptr) return;
-  Fn fn = next_delete.load(std::memory_order_relaxed);
-  if (fn == nullptr) {
-    fn = next_operator<Fn>(name);
-    next_delete.store(fn, std::memory_order_relaxed);
-  }
+  const Fn fn = next_operator(name, next_delete);
   InOperator inside;
   timed_release([&] { fn(p, size...); });
 }
