@@ -60,7 +60,8 @@ struct ClassSlabs {
   bool head_from_free;
 };
 // The slabs of other threads this thread marked blocks pending in and has not told yet
-// (a slab freed into twice in a row named once), told at the flush after at most
+// (a slab freed into twice in a row named once, one queued for its owner already not at
+// all), told at the flush after at most
 // kRemoteBatch frees: for unowned slabs one arena lock per run of slabs of an arena, not
 // one per free (with both threads of a producer/consumer pair running at once, a lock
 // per free kept the producer's arena lock so busy that the producer moved to new arenas
@@ -781,7 +782,12 @@ void flush_remote_frees() {
 // whose flush tells its owner. (The blocks waited in the batch, each handed back at the
 // flush by an atomic OR into a bitmap of the slab's third line that the owner collected
 // from: a line more per block to move between the cores, and the OR's miss 40 % of the
-// flush's time in producer_consumer.)
+// flush's time in producer_consumer.) A slab already queued for its owner needs no
+// telling: the owner's drain sets kOwned and then collects, so having read kQueued after
+// the OR, this free's bit is collected by that drain. Read here, the state is on the line
+// the OR just took; read at the flush, 32 frees later, it had mostly gone back to the
+// owner's core (producer_consumer with a CPU each: 7 % of the wall, BENCHMARKS.md, #12,
+// Session 41).
 // `span` is the page's entry in `seg` for `address`.
 inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) {
   if (span == nullptr) return false;
@@ -812,7 +818,7 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   register_heap();  // the exit destructor flushes the batch
   RemoteBatch& batch = heap.remote;
   const std::uint32_t n = batch.count;
-  if (n == 0 || batch.slab[n - 1] != span) {
+  if (load_remote_state(*span) != kQueued && (n == 0 || batch.slab[n - 1] != span)) {
     batch.slab[n] = span;
     batch.count = n + 1;
   }

@@ -61,6 +61,13 @@ def workloads(args):
             "command": [os.path.join(args.bin_dir, "alloc_producer_consumer"),
                         "--transfers", str(args.transfers), "--one-cpu"],
             "env": []},
+        # producer_consumer with the producer and the consumer on a CPU each: left to the
+        # scheduler, a third of the runs put both on one CPU, at half the wall (not in the
+        # classic set).
+        "producer_consumer_two_cpus": {
+            "command": [os.path.join(args.bin_dir, "alloc_producer_consumer"),
+                        "--transfers", str(args.transfers), "--two-cpus"],
+            "env": []},
         "small_blocks": {"command": [os.path.join(args.bin_dir, "alloc_small_blocks"),
                                      "--count", "2000000", "--size", "16"],
                          "env": []},
@@ -234,8 +241,8 @@ def main():
     parser.add_argument("--backends", help="comma-separated subset (default: all)")
     parser.add_argument("--workloads",
                         help="comma-separated subset of python,producer_consumer,small_blocks,"
-                             "mixed_lifetime_local,producer_consumer_one_cpu,handoff "
-                             "and the classic shapes (" + ",".join(CLASSIC) + "); 'classic' "
+                             "mixed_lifetime_local,producer_consumer_one_cpu,"
+                             "producer_consumer_two_cpus,handoff and the classic shapes (" + ",".join(CLASSIC) + "); 'classic' "
                              "names those and producer_consumer (default: all)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",
                         help="one more backend: a malloc .so to preload under NAME (e.g. an "

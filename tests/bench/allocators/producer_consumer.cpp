@@ -8,10 +8,17 @@
 // consumer drains it in the next, under every allocator alike, so their peak RSS compare
 // at one depth (with both threads running at once, a slow consumer keeps the queue full
 // and a fast one keeps it nearly empty: BENCHMARKS.md, #14, Session 32).
+//
+// --two-cpus runs the producer on the lowest CPU it may use and the consumer on the next:
+// every free is then another core's. Left to the scheduler, a 2-CPU guest put both
+// threads on one CPU in about a third of the runs (a mean depth near the one-CPU run's,
+// half the wall), under every allocator, so the medians mixed two workloads
+// (BENCHMARKS.md, #12, Session 41).
 #include <fmt/format.h>
 #include <fmt/ostream.h>
 #include <boost/program_options.hpp>
 
+#include <pthread.h>
 #include <sched.h>
 #include <chrono>
 #include <cstdint>
@@ -59,15 +66,35 @@ class LocalChurn {
   std::size_t next_ = 0;
 };
 
+// The first `count` CPUs the process may run on, fewer if it may not use that many.
+std::vector<int> allowed_cpus(std::size_t count) {
+  std::vector<int> cpus;
+  cpu_set_t allowed;
+  if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE && cpus.size() < count; ++cpu)
+    if (CPU_ISSET(cpu, &allowed)) cpus.push_back(cpu);
+  return cpus;
+}
+
+bool pin_this_thread(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  return pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::uint64_t transfers = 0;
   bool one_cpu = false;
+  bool two_cpus = false;
   po::options_description options{"producer_consumer: a 2-thread cross-thread free benchmark"};
   options.add_options()("help,h", "this help")(
       "transfers,n", po::value(&transfers)->default_value(3'000'000), "blocks handed over")(
-      "one-cpu", po::bool_switch(&one_cpu), "run both threads on one CPU: the queue full in turns");
+      "one-cpu", po::bool_switch(&one_cpu), "run both threads on one CPU: the queue full in turns")(
+      "two-cpus", po::bool_switch(&two_cpus),
+      "run the producer and the consumer on a CPU each: every free another core's");
   po::variables_map values;
   try {
     po::store(po::parse_command_line(argc, argv, options), values);
@@ -81,27 +108,34 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (one_cpu) {
-    // Before the consumer starts, so that it inherits the mask. The lowest CPU the
-    // program may run on, not the one it started on: in a loop that alternated two
-    // allocators, the runs of one started on the other CPU more often, and this guest's
-    // CPUs are not always equally fast (BENCHMARKS.md, #12, Session 36).
-    cpu_set_t cpus;
-    CPU_ZERO(&cpus);
-    int cpu = 0;
-    cpu_set_t allowed;
-    if (sched_getaffinity(0, sizeof allowed, &allowed) == 0)
-      while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &allowed)) ++cpu;
-    CPU_SET(cpu, &cpus);
-    if (sched_setaffinity(0, sizeof cpus, &cpus) != 0) {
-      fmt::print(stderr, "producer_consumer: --one-cpu: cannot pin to CPU {}\n", cpu);
-      return 1;
-    }
+  if (one_cpu && two_cpus) {
+    fmt::print(stderr, "producer_consumer: --one-cpu and --two-cpus exclude each other\n");
+    return 2;
+  }
+  // The lowest CPUs the program may run on, not the one it started on: in a loop that
+  // alternated two allocators, the runs of one started on the other CPU more often, and
+  // this guest's CPUs are not always equally fast (BENCHMARKS.md, #12, Session 36).
+  const std::vector<int> cpus = allowed_cpus(one_cpu ? 1 : two_cpus ? 2 : 0);
+  if (two_cpus && cpus.size() < 2) {
+    fmt::print(stderr, "producer_consumer: --two-cpus: the process may run on {} CPU(s)\n",
+               cpus.size());
+    return 1;
+  }
+  // The producer pins itself before the consumer starts, which inherits the mask (one
+  // CPU) or replaces it with the second CPU's.
+  if ((one_cpu || two_cpus) && (cpus.empty() || !pin_this_thread(cpus[0]))) {
+    fmt::print(stderr, "producer_consumer: cannot pin the producer to CPU {}\n",
+               cpus.empty() ? -1 : cpus[0]);
+    return 1;
   }
 
   mtreplay::allocbench::SpscRing<1024> ring;
   const auto start = std::chrono::steady_clock::now();
   std::thread consumer{[&] {
+    if (two_cpus && !pin_this_thread(cpus[1])) {
+      fmt::print(stderr, "producer_consumer: cannot pin the consumer to CPU {}\n", cpus[1]);
+      std::exit(1);
+    }
     LocalChurn churn{2};
     std::uint64_t checksum = 0;
     for (std::uint64_t i = 0; i < transfers; ++i) {
