@@ -62,8 +62,8 @@ def workloads(args):
                         "--transfers", str(args.transfers), "--one-cpu"],
             "env": []},
         # producer_consumer with the producer and the consumer on a CPU each: left to the
-        # scheduler, a third of the runs put both on one CPU, at half the wall (not in the
-        # classic set).
+        # scheduler, some runs put both on one CPU, at half the wall (not in the classic
+        # set).
         "producer_consumer_two_cpus": {
             "command": [os.path.join(args.bin_dir, "alloc_producer_consumer"),
                         "--transfers", str(args.transfers), "--two-cpus"],
