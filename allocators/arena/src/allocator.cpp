@@ -816,6 +816,7 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   if ((__atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_SEQ_CST) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   register_heap();  // the exit destructor flushes the batch
+  widen_race_window();  // the owner's drain may set kOwned and collect the bit here
   RemoteBatch& batch = heap.remote;
   const std::uint32_t n = batch.count;
   if (load_remote_state(*span) != kQueued && (n == 0 || batch.slab[n - 1] != span)) {

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -405,6 +406,43 @@ TEST(ArenaMemory, SlabsAnIdleThreadFilledGoBackWhenAnotherThreadFreesTheirBlocks
   }
   changed.notify_all();
   owner.join();
+}
+
+// Blocks another thread frees into slabs their owner still holds reach the owner through
+// its inbox once the freer's batch is flushed (arena_trim flushes it): the owner's next
+// mallocs of the class hand the same blocks out again. A free that left such a slab out
+// of the batch without its being queued already would leave them pending, and the
+// owner would hand its full slabs over and take new ones.
+TEST(ArenaMemory, BlocksAnotherThreadFreedComeBackToTheirOwnersNextMallocs) {
+  constexpr std::size_t kSize = 64;  // one-page slabs of 64 blocks
+  constexpr int kBlocks = 64;
+  std::vector<void*> first;
+  std::vector<void*> again;
+  std::mutex mutex;
+  std::condition_variable changed;
+  int step = 0;  // 1: the owner has its blocks, 2: they are freed
+  std::thread owner([&] {
+    for (int i = 0; i < kBlocks; ++i) first.push_back(arena_malloc(kSize));
+    std::unique_lock lock(mutex);
+    step = 1;
+    changed.notify_all();
+    changed.wait(lock, [&] { return step == 2; });
+    for (int i = 0; i < kBlocks; ++i) again.push_back(arena_malloc(kSize));
+  });
+  {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [&] { return step == 1; });
+    for (void* p : first) arena_free(p);
+    arena_trim();
+    step = 2;
+  }
+  changed.notify_all();
+  owner.join();
+  std::sort(first.begin(), first.end());
+  std::size_t reused = 0;
+  for (void* p : again) reused += std::binary_search(first.begin(), first.end(), p) ? 1 : 0;
+  EXPECT_EQ(reused, again.size());
+  for (void* p : again) arena_free(p);
 }
 
 // A thread's frees into its own full slabs leave them off its list of slabs with room
