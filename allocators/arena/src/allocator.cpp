@@ -61,14 +61,13 @@ struct ClassSlabs {
 };
 // The slabs of other threads this thread marked blocks pending in and has not told yet
 // (a slab freed into twice in a row named once, one queued for its owner already not at
-// all), told at the flush after at most
-// kRemoteBatch frees: for unowned slabs one arena lock per run of slabs of an arena, not
-// one per free (with both threads of a producer/consumer pair running at once, a lock
-// per free kept the producer's arena lock so busy that the producer moved to new arenas
-// and left its freed memory behind: peak RSS 3x glibc's). Owners told at each free
-// instead drained their inboxes for a block or two a slab and handed the blocks out
-// again at once: producer_consumer's peak RSS 16 % higher, mixed_lifetime 3 % slower
-// (BENCHMARKS.md, #12, Session 35).
+// all), told at the flush after at most kRemoteBatch frees: for unowned slabs one arena
+// lock per run of slabs of an arena, not one per free (with both threads of a
+// producer/consumer pair running at once, a lock per free kept the producer's arena lock
+// so busy that the producer moved to new arenas and left its freed memory behind: peak
+// RSS 3x glibc's). Owners told at each free instead drained their inboxes for a block or
+// two a slab and handed the blocks out again at once: producer_consumer's peak RSS 16 %
+// higher, mixed_lifetime 3 % slower (BENCHMARKS.md, #12, Session 35).
 constexpr std::size_t kRemoteBatch = 32;
 struct RemoteBatch {
   std::uint32_t count;  // slabs

@@ -242,8 +242,9 @@ def main():
     parser.add_argument("--workloads",
                         help="comma-separated subset of python,producer_consumer,small_blocks,"
                              "mixed_lifetime_local,producer_consumer_one_cpu,"
-                             "producer_consumer_two_cpus,handoff and the classic shapes (" + ",".join(CLASSIC) + "); 'classic' "
-                             "names those and producer_consumer (default: all)")
+                             "producer_consumer_two_cpus,handoff and the classic shapes ("
+                             + ",".join(CLASSIC) + "); 'classic' names those and "
+                             "producer_consumer (default: all)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",
                         help="one more backend: a malloc .so to preload under NAME (e.g. an "
                              "earlier build, for a before/after comparison in one run)")
