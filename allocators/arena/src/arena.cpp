@@ -423,12 +423,17 @@ std::size_t recent_peak(Arena& arena, std::uint64_t now) {
 // kernel, longest first, until the dirty pages are down to `target`. A live set that
 // holds steady leaves holes its requests do not fit; with the allowance alone they
 // stayed resident up to it (thread_malloc: 2 MiB of dirty pages beside 6 MiB in use).
+// A run goes only if the excess left is at least a quarter of its dirty pages: a live
+// set still growing took the decay one page past its target and lost a 256-page run,
+// which it faulted in again within milliseconds (the python3 sample's replay: about 250
+// such faults a run, 10 us each on the PVM guests; BENCHMARKS.md, #12, Session 42).
 void purge_aged(Arena& arena, std::uint64_t now, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
     const std::size_t b = i == 0 ? 0 : Arena::kBuckets - i;
     for (Span* run = arena.runs[b]; run != nullptr && arena.dirty_pages > target;) {
       Span* next = run->next;
-      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs)
+      if (run->dirty_pages != 0 && now - run->dirty_since_ns >= kDecayNs &&
+          run->dirty_pages <= 4 * (arena.dirty_pages - target))
         set_aside_for_purge(arena, run);
       run = next;
     }

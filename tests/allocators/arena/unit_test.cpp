@@ -1057,6 +1057,46 @@ TEST_F(ArenaPurgeUnlocked, AForkedChildPutsBackRunsSetAsideByAThreadItDoesNotHav
   give(bound);
 }
 
+// The decay takes an aged dirty run only if the excess over its target is at least a
+// quarter of it: 5 pages over, a 217-page run stays resident (a live set still growing
+// faults such a run in again at once); 42 over, the aged 16-page holes go and the long
+// run still stays. (DirtyPagesLeftUnusedDecay: a swing left unused still goes.)
+class ArenaPurgeDecay : public ArenaPlacement {
+  std::size_t arena_slot() const override { return arena::kMaxArenas - 8; }
+};
+TEST_F(ArenaPurgeDecay, AnAgedRunGoesOnlyIfTheExcessIsAQuarterOfIt) {
+  // 900 pages in use; the blocks given back are kept apart by pages in use.
+  const auto [run, s1, t1, s2, h1, s3, h2, s4, t2, r1, r2, r3] =
+      take_in_a_row({217, 1, 1, 1, 16, 1, 16, 1, 1, 256, 256, 133});
+  ASSERT_FALSE(HasFailure());
+  std::memset(reinterpret_cast<void*>(run), 1, 900 * arena::kPageSize);
+  const auto set_aside = [&] {
+    std::vector<std::uintptr_t> runs;
+    for (const arena::Span* r = arena_->to_purge; r != nullptr; r = r->next)
+      runs.push_back(arena::span_start(*r));
+    return runs;
+  };
+  const auto older_than_the_decay = [] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // a coarse clock
+  };
+  give(run);  // 683 in use keep 128 + 683 / 8 = 213 dirty pages whatever their age
+  older_than_the_decay();
+  give(t1);  // 218 dirty: 5 over
+  EXPECT_TRUE(set_aside().empty());
+  EXPECT_EQ(arena_->dirty_pages, 218u);
+  give(h1);
+  give(h2);
+  older_than_the_decay();
+  give(t2);  // 251 dirty against 128 + 649 / 8 = 209: 42 over
+  const std::vector<std::uintptr_t> purged = set_aside();
+  EXPECT_NE(std::find(purged.begin(), purged.end(), h1), purged.end());
+  EXPECT_NE(std::find(purged.begin(), purged.end(), h2), purged.end());
+  EXPECT_EQ(std::find(purged.begin(), purged.end(), run), purged.end());
+  arena::unlock_arena(*arena_);
+  arena_->lock.lock();
+  for (std::uintptr_t block : {s1, s2, s3, s4, r1, r2, r3}) give(block);
+}
+
 // Two free runs of 10 pages: a freed block's (started at its first page) and, listed
 // after it and so found first, the tail a shrinking block gave back (dirty, but no
 // block ever started in it). A 10-page request takes the freed block's pages.
