@@ -38,19 +38,19 @@ void print_run_table(std::FILE* out, const TraceIdentity& trace, const PlanHeade
   }
   fmt::print(out,
              "{:<10} {:<8} {:>3} {:<7} {:>9} {:>11} {:>9} {:>10} {:>9} {:>6} {:>9} {:>9} {:>13} "
-             "{:>13}\n",
+             "{:>13} {:>7}\n",
              "allocator", "mode", "run", "status", "wall ms", "ops/s", "cpu ms", "peak MiB",
-             "live MiB", "frag", "wait ms", "pace ms", "malloc p50/99", "free p50/99");
+             "live MiB", "frag", "wait ms", "pace ms", "malloc p50/99", "free p50/99", "faults");
   for (const auto& r : runs) {
     std::string run = r.warmup ? "w" : std::to_string(r.repeat);
     fmt::print(
         out,
         "{:<10} {:<8} {:>3} {:<7} {:>9} {:>11.0f} {:>9} {:>10} {:>9} {:>6.2f} {:>9} {:>9} {:>13} "
-        "{:>13}\n",
+        "{:>13} {:>7}\n",
         r.backend.name.substr(0, 10), mode_name(r.options.mode), run, r.status, ms(r.wall_ns),
         r.ops_per_sec, ms(r.cpu_user_ns + r.cpu_sys_ns), mib(r.peak_rss_delta_bytes),
         mib(r.peak_live_bytes), r.fragmentation, ms(r.sync_wait_ns), ms(r.pace_wait_ns),
-        latency(r, "malloc"), latency(r, "free"));
+        latency(r, "malloc"), latency(r, "free"), r.page_faults);
     if (!r.error.empty()) fmt::print(out, "  {}\n", r.error);
   }
   if (!runs.empty() && !runs.front().emulated.empty()) {

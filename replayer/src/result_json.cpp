@@ -144,6 +144,7 @@ nlohmann::json run_json(const TraceIdentity& trace, const RunResult& r) {
       {"wall_ns", r.wall_ns},
       {"cpu_user_ns", r.cpu_user_ns},
       {"cpu_sys_ns", r.cpu_sys_ns},
+      {"page_faults", r.page_faults},
       {"ops", r.ops},
       {"ops_per_sec", r.ops_per_sec},
       {"ops_by_kind", r.ops_by_kind},

@@ -162,6 +162,7 @@ void collect(const PlanView& plan, ResultsView results, RunResult& r,
   r.wall_ns = replay_ns > r.excluded_ns ? replay_ns - r.excluded_ns : replay_ns;
   r.cpu_user_ns = h.cpu_user_ns;
   r.cpu_sys_ns = h.cpu_sys_ns;
+  r.page_faults = h.page_faults;
   r.ops_per_sec = r.wall_ns ? static_cast<double>(r.ops) * 1e9 / static_cast<double>(r.wall_ns) : 0;
   auto to_ns = [&](uint64_t ticks) {
     return static_cast<uint64_t>(static_cast<double>(ticks) * ns_per_tick);

@@ -61,6 +61,10 @@ uint64_t timeval_ns(const timeval& tv) {
   return uint64_t(tv.tv_sec) * 1'000'000'000u + uint64_t(tv.tv_usec) * 1000u;
 }
 
+uint64_t faults_of(const rusage& usage) {
+  return static_cast<uint64_t>(usage.ru_minflt) + static_cast<uint64_t>(usage.ru_majflt);
+}
+
 struct Shared {
   ReplayEngine* engine;
   std::atomic<const PlanView*> plan;  // for the sampler; null while a segment is swapped
@@ -496,7 +500,7 @@ int main(int argc, char** argv) {
   // swapped in and the time spent waiting for it, and the CPU spent swapping it in,
   // are kept out of the figures. It never calls the allocator (whose state a thread of
   // its own could change: glibc would give it an arena).
-  uint64_t swap_user_ns = 0, swap_sys_ns = 0;
+  uint64_t swap_user_ns = 0, swap_sys_ns = 0, swap_faults = 0;
   auto swap_segments = [&] {
     wait_gate(shared);
     for (uint32_t k = 0;; ++k) {
@@ -540,6 +544,7 @@ int main(int argc, char** argv) {
       getrusage(RUSAGE_SELF, &after_swap);
       swap_user_ns += timeval_ns(after_swap.ru_utime) - timeval_ns(before_swap.ru_utime);
       swap_sys_ns += timeval_ns(after_swap.ru_stime) - timeval_ns(before_swap.ru_stime);
+      swap_faults += faults_of(after_swap) - faults_of(before_swap);
       engine->start_clock(shared.start_ns + header.stream_stall_ns);
       shared.plan.store(&plan, std::memory_order_seq_cst);
       shared.segments.release(k + 1, shared.mode == ReplayMode::kSingle ? 1 : active);
@@ -585,6 +590,7 @@ int main(int argc, char** argv) {
       timeval_ns(usage_end.ru_utime) - timeval_ns(usage_start.ru_utime) - swap_user_ns;
   header.cpu_sys_ns =
       timeval_ns(usage_end.ru_stime) - timeval_ns(usage_start.ru_stime) - swap_sys_ns;
+  header.page_faults = faults_of(usage_end) - faults_of(usage_start) - swap_faults;
   // The pacer's waits, for a peer or for the recorded time, are kept out too (pacer.hpp):
   // from user time, the rest from system.
   uint64_t wait_cpu = 0;

@@ -58,7 +58,7 @@ constexpr const char* kLegend =
     "Medians over the measured runs (warm-up discarded); Nx = ratio to the baseline; "
     "{} = best of the trace. wall range = (max - min) / median of wall time. peak RSS = "
     "the replay's RSS above the replayer's own; frag = peak RSS / peak live requested "
-    "bytes.";
+    "bytes; faults = minor and major page faults during the replay.";
 
 }  // namespace
 

@@ -35,6 +35,11 @@ Metric peak_rss_delta_metric() {
           [](const Run& r) { return as_double(r.peak_rss_delta_bytes); }};
 }
 
+Metric page_faults_metric() {
+  return {"page_faults", "faults", Unit::kCount, Better::kLower,
+          [](const Run& r) { return as_double(r.page_faults); }};
+}
+
 Metric fragmentation_metric() {
   return {"fragmentation", "frag", Unit::kRatio, Better::kLower,
           [](const Run& r) { return r.fragmentation; }};

@@ -183,6 +183,7 @@ Run parse_run(const json& obj, std::string_view where) {
   r.wall_ns = f.opt_u64("wall_ns");
   r.cpu_user_ns = f.opt_u64("cpu_user_ns");
   r.cpu_sys_ns = f.opt_u64("cpu_sys_ns");
+  r.page_faults = f.opt_u64("page_faults");
   r.ops = f.opt_u64("ops");
   r.ops_per_sec = f.opt_double("ops_per_sec");
   r.ops_by_kind = u64_map(f, "ops_by_kind");
@@ -304,6 +305,7 @@ json to_json(const Run& r) {
   put(out, "wall_ns", r.wall_ns);
   put(out, "cpu_user_ns", r.cpu_user_ns);
   put(out, "cpu_sys_ns", r.cpu_sys_ns);
+  put(out, "page_faults", r.page_faults);
   put(out, "ops", r.ops);
   put(out, "ops_per_sec", r.ops_per_sec);
   if (!r.ops_by_kind.empty()) out["ops_by_kind"] = r.ops_by_kind;

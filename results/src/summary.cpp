@@ -15,7 +15,8 @@ std::vector<Metric> compare_metrics() {
           latency_metric("malloc", "p99"),
           latency_metric("free", "p99"),
           peak_rss_delta_metric(),
-          fragmentation_metric()};
+          fragmentation_metric(),
+          page_faults_metric()};
 }
 
 namespace {

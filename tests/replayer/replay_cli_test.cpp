@@ -114,6 +114,19 @@ TEST_F(ReplayCli, ParallelPeakLiveBytesAreAtLeastTheRecordingsAndDivideTheRss) {
                                                            run["peak_live_bytes"].get<double>());
 }
 
+TEST_F(ReplayCli, PageFaultsCountTheFirstTouchesOfTheBlocksPages) {
+  // Eight 4 MiB blocks live at once, each written whole: at least their 8,192 fresh
+  // pages fault in. Left untouched, they hardly fault.
+  TraceScript s;
+  for (uint64_t i = 0; i < 8; ++i) s.malloc(0, 4u << 20, 0x10000000 + i * (8u << 20));
+  for (uint64_t i = 0; i < 8; ++i) s.free(0, 0x10000000 + i * (8u << 20));
+  const fs::path trace = write(s, "faults");
+  const auto whole = replay_json(trace, "--touch whole")["runs"][0]["page_faults"].get<uint64_t>();
+  const auto none = replay_json(trace, "--touch none")["runs"][0]["page_faults"].get<uint64_t>();
+  EXPECT_GE(whole, 8u * 1024u);
+  EXPECT_LT(none + 7u * 1024u, whole);
+}
+
 TEST_F(ReplayCli, ManyThreadsSharingObjectsReplayCleanly) {
   // Producer/consumer rings: each thread frees what its neighbour allocated, and
   // addresses are reused all the time, across threads.

@@ -44,6 +44,7 @@ inline Run make_run(const RunSpec& s) {
   r.peak_rss_bytes = *r.baseline_rss_bytes + *r.peak_rss_delta_bytes;
   r.peak_live_bytes = *r.peak_rss_delta_bytes * 4 / 5;
   r.fragmentation = 1.25;
+  r.page_faults = 800;
   for (int i = 0; i < 8; ++i)
     r.rss_timeline.emplace_back(static_cast<uint64_t>(i * s.wall_ms * 1e6 / 7),
                                 *r.baseline_rss_bytes + *r.peak_rss_delta_bytes * i / 7);

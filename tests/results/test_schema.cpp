@@ -43,6 +43,8 @@ TEST(Schema, RoundTripKeepsEveryField) {
   EXPECT_EQ(back.runs[0].latency_ns.at("malloc").p99, 200u);
   EXPECT_EQ(back.runs[0].rss_timeline, f.runs[0].rss_timeline);
   EXPECT_DOUBLE_EQ(*back.runs[0].fragmentation, 1.25);
+  EXPECT_EQ(back.runs[0].page_faults, 800u);
+  EXPECT_FALSE(back.runs[1].page_faults.has_value());  // none recorded: absent, not 0
   EXPECT_EQ(back.runs[1].status, mr::RunStatus::kCrashed);
   EXPECT_FALSE(back.runs[1].wall_ns.has_value());
   EXPECT_EQ(back.environment.cpu, "Test CPU");

@@ -133,6 +133,7 @@ struct ResultsHeader {
   char message[512] = {};
 
   uint64_t wall_ns = 0, cpu_user_ns = 0, cpu_sys_ns = 0;
+  uint64_t page_faults = 0;  // minor and major, in the timed run (the streamed plan's swaps out)
   uint64_t tsc_start = 0, tsc_end = 0;  // with wall_ns: converts sample ticks to ns
   uint64_t rss_at_entry = 0, baseline_rss = 0, peak_rss = 0, sampled_peak_rss = 0;
   uint64_t sampled_peak_live = 0;  // requested bytes live, summed from the threads' progress

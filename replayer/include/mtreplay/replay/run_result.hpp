@@ -53,6 +53,11 @@ struct RunResult {
   bool load_failed = false;   // the allocator never loaded: further runs would fail alike
 
   uint64_t wall_ns = 0, cpu_user_ns = 0, cpu_sys_ns = 0, ops = 0;
+  // Minor and major page faults of the replay: the allocator's own and those of the
+  // blocks' first touches, which depend on where it places them (fresh, reused or purged
+  // pages). On a paravirtualized guest each costs about 10 us (BENCHMARKS.md, #12,
+  // Session 42), so a few hundred more move a short replay's wall by several percent.
+  uint64_t page_faults = 0;
   double ops_per_sec = 0;
   std::map<std::string, uint64_t> ops_by_kind;
   std::vector<uint64_t> ops_by_thread;

@@ -27,6 +27,7 @@ Metric cpu_metric();  // user + sys
 Metric ops_per_sec_metric();
 Metric peak_rss_delta_metric();  // RSS above the replayer's own at start
 Metric fragmentation_metric();
+Metric page_faults_metric();
 // percentile: "p50", "p90", "p99", "p999" or "max"
 Metric latency_metric(const std::string& kind, const std::string& percentile);
 

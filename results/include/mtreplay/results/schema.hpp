@@ -60,6 +60,7 @@ struct Run {
   int64_t failed_at_op = -1;
 
   std::optional<uint64_t> wall_ns, cpu_user_ns, cpu_sys_ns, ops;
+  std::optional<uint64_t> page_faults;  // absent in files written before it was recorded
   std::optional<double> ops_per_sec;
   std::map<std::string, uint64_t> ops_by_kind;
   std::map<std::string, LatencySummary> latency_ns;  // by op kind
