@@ -425,7 +425,7 @@ std::size_t recent_peak(Arena& arena, std::uint64_t now) {
 // stayed resident up to it (thread_malloc: 2 MiB of dirty pages beside 6 MiB in use).
 // A run goes only if the excess left is at least a quarter of its dirty pages: a live
 // set still growing took the decay one page past its target and lost a 256-page run,
-// which it faulted in again within milliseconds (the python3 sample's replay: about 250
+// which it faulted in again within milliseconds (the python3 sample's replay: about 200
 // such faults a run, 10 us each on the PVM guests; BENCHMARKS.md, #12, Session 42).
 void purge_aged(Arena& arena, std::uint64_t now, std::size_t target) {
   for (std::size_t i = 0; i < Arena::kBuckets && arena.dirty_pages > target; ++i) {
