@@ -170,6 +170,7 @@ int main(int argc, char** argv) {
       {"user_seconds", usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6},
       {"system_seconds", usage.ru_stime.tv_sec + usage.ru_stime.tv_usec / 1e6},
       {"peak_rss_kib", usage.ru_maxrss},
+      {"page_faults", usage.ru_minflt + usage.ru_majflt},
       {"exit_status", WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status)}};
   fmt::print("{}\n", result.dump());
   return 0;
