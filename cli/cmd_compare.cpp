@@ -59,22 +59,33 @@ struct Outputs {
   bool compact_json = false;
 };
 
+mtreplay::cli::TableStream table_stream(const Outputs& out) {
+  return mtreplay::cli::table_stream(
+      {{"json", &out.json}, {"markdown", &out.markdown}, {"html", &out.html}});
+}
+
 // Prints the table and writes the requested files. Returns the exit code.
 int report(const mr::ResultFile& file, const std::string& baseline, const Outputs& out) {
   auto traces = mr::summarize(file, baseline);
-  fmt::print("{}", mr::compare_text(traces));
+  fmt::print(table_stream(out).stream, "{}", mr::compare_text(traces));
   try {
-    if (!out.json.empty() && out.compact_json) {
+    const mr::ResultFile* written = &file;
+    mr::ResultFile compact;
+    if (out.compact_json) {
       // Baselines kept in a repository: the RSS timelines are most of the bytes and
       // diff does not read them.
-      mr::ResultFile compact = file;
+      compact = file;
       for (auto& r : compact.runs) {
         r.rss_timeline.clear();
         r.raw.erase("rss_timeline");
       }
-      mr::write_result_file(compact, out.json);
+      written = &compact;
+    }
+    if (mtreplay::cli::is_stdout(out.json)) {
+      if (!write_text(out.json, mr::to_json(*written).dump(1) + "\n"))
+        throw std::runtime_error("cannot write the runs to standard output");
     } else if (!out.json.empty()) {
-      mr::write_result_file(file, out.json);
+      mr::write_result_file(*written, out.json);
     }
   } catch (const std::exception& e) {
     fmt::print(stderr, "mtreplay compare: {}\n", e.what());
@@ -147,7 +158,9 @@ int mtreplay::cli::run_compare(Args args) {
       "baseline", po::value(&baseline)->default_value(baseline), "the allocator ratios are to")(
       "timeout", po::value(&timeout_s)->default_value(timeout_s),
       "seconds before a run is killed and reported as crashed")(
-      "json", po::value(&outputs.json), "write every run (results/SCHEMA.md) to this file")(
+      "json", po::value(&outputs.json),
+      "write every run (results/SCHEMA.md) to this file (-, as for each report file: "
+      "standard output, the table then on standard error)")(
       "compact-json", po::bool_switch(&outputs.compact_json),
       "leave the RSS timelines out of --json (for baselines kept in a repository)")(
       "markdown", po::value(&outputs.markdown), "write the tables as Markdown to this file")(
@@ -184,6 +197,10 @@ int mtreplay::cli::run_compare(Args args) {
   }
 
   if (auto problem = replay_flags.problem()) {
+    fmt::print(stderr, "mtreplay compare: {}\n", *problem);
+    return kExitBadInput;
+  }
+  if (auto problem = table_stream(outputs).error) {
     fmt::print(stderr, "mtreplay compare: {}\n", *problem);
     return kExitBadInput;
   }

@@ -4,7 +4,6 @@
 #include <fmt/core.h>
 
 #include <boost/program_options.hpp>
-#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -14,6 +13,7 @@
 #include "mtreplay/results/diff.hpp"
 #include "mtreplay/results/diff_report.hpp"
 #include "mtreplay/results/schema_io.hpp"
+#include "output_files.hpp"
 #include "parse_options.hpp"
 
 namespace po = boost::program_options;
@@ -34,7 +34,9 @@ int mtreplay::cli::run_diff(Args args) {
       "min-latency-samples",
       po::value(&opts.min_latency_samples)->default_value(opts.min_latency_samples),
       "judge a latency kind only when every run sampled it this often")(
-      "markdown", po::value(&markdown_path), "also write the report as Markdown to this file");
+      "markdown", po::value(&markdown_path),
+      "also write the report as Markdown to this file (-: standard output, the text "
+      "report then on standard error)");
   po::options_description hidden;
   hidden.add_options()("base", po::value(&base_path))("cand", po::value(&cand_path));
   po::options_description all;
@@ -62,14 +64,13 @@ int mtreplay::cli::run_diff(Args args) {
     mr::ResultFile base = mr::read_result_file(base_path);
     mr::ResultFile cand = mr::read_result_file(cand_path);
     mr::DiffReport report = mr::diff_results(base, cand, opts, base_path, cand_path);
-    fmt::print("{}", mr::diff_text(report, opts));
-    if (!markdown_path.empty()) {
-      std::ofstream out(markdown_path, std::ios::trunc);
-      out << mr::diff_markdown(report, opts, base_path, cand_path);
-      if (!out.flush()) {
-        fmt::print(stderr, "mtreplay diff: {}: cannot write\n", markdown_path);
-        return kExitBadInput;
-      }
+    fmt::print(mtreplay::cli::is_stdout(markdown_path) ? stderr : stdout, "{}",
+               mr::diff_text(report, opts));
+    if (!markdown_path.empty() &&
+        !mtreplay::cli::write_text(markdown_path,
+                                   mr::diff_markdown(report, opts, base_path, cand_path))) {
+      fmt::print(stderr, "mtreplay diff: {}: cannot write\n", markdown_path);
+      return kExitBadInput;
     }
     return report.regressed() ? kExitFailed : kExitOk;
   } catch (const mr::SchemaError& e) {

@@ -27,6 +27,7 @@
 #include "mtreplay/replay/worker_launch.hpp"
 #include "mtreplay/traces/content_hash.hpp"
 #include "mtreplay/traces/trace_reader.hpp"
+#include "output_files.hpp"
 #include "parse_options.hpp"
 #include "progress.hpp"
 #include "replay_flags.hpp"
@@ -127,13 +128,19 @@ int replay_runs(const po::variables_map& vm, const ReplayOptions& options,
     return kExitBadInput;
   }
 
-  if (!vm.count("quiet")) print_run_table(stdout, identity, header, runs);
-  if (vm.count("json")) {
+  const std::string json = vm.count("json") ? vm["json"].as<std::string>() : "";
+  if (!vm.count("quiet"))
+    print_run_table(mtreplay::cli::is_stdout(json) ? stderr : stdout, identity, header, runs);
+  if (mtreplay::cli::is_stdout(json)) {
+    if (!mtreplay::cli::write_text(json, result_document(identity, runs).dump(2) + "\n")) {
+      fmt::print(stderr, "mtreplay replay: cannot write the result to standard output\n");
+      return std::max<int>(exit_code, kExitBadInput);
+    }
+  } else if (!json.empty()) {
     try {
-      write_json_file(vm["json"].as<std::string>(), result_document(identity, runs));
+      write_json_file(json, result_document(identity, runs));
     } catch (const std::system_error& e) {
-      fmt::print(stderr, "mtreplay replay: cannot write {}: {}\n", vm["json"].as<std::string>(),
-                 e.code().message());
+      fmt::print(stderr, "mtreplay replay: cannot write {}: {}\n", json, e.code().message());
       return std::max<int>(exit_code, kExitBadInput);
     }
   }
@@ -231,8 +238,9 @@ int mtreplay::cli::run_replay(Args args) {
       "skip: count anomalies (and NULLs from the allocator) and go on; fail: stop the run")(
       "repeat", po::value<unsigned>()->default_value(1), "runs, each in a fresh process")(
       "warmup", po::value<unsigned>()->default_value(0), "extra runs first, marked warmup")(
-      "json", po::value<std::string>(), "write the result (results/SCHEMA.md) to this file")(
-      "quiet,q", "no table on stdout")(
+      "json", po::value<std::string>(),
+      "write the result (results/SCHEMA.md) to this file (-: standard output, the table "
+      "then on standard error)")("quiet,q", "no table on stdout")(
       "plan", po::value<std::string>()->default_value("auto"),
       "memory: plan the whole trace, then replay it (cached); stream: plan and replay it "
       "segment after segment in memory bounded by a segment and the live objects (any "

@@ -105,10 +105,15 @@ std::optional<std::string> add_traces(const std::vector<std::string>& args,
   return std::nullopt;
 }
 
+mtreplay::cli::TableStream table_stream(const Options& o) {
+  return mtreplay::cli::table_stream(
+      {{"json", &o.json}, {"markdown", &o.markdown}, {"html", &o.html}});
+}
+
 // Prints the table, writes the requested files; returns the exit code.
 int report(const mr::Validation& validation, const Options& o) {
   const mr::FidelitySummary summary = mr::summarize_fidelity(validation);
-  fmt::print("{}", mr::fidelity_text(validation, summary));
+  fmt::print(table_stream(o).stream, "{}", mr::fidelity_text(validation, summary));
   if (!o.json.empty()) {
     const std::string text = mr::fidelity_json(validation, summary).dump(1) + "\n";
     if (!write_text(o.json, text)) {
@@ -160,7 +165,9 @@ int mtreplay::cli::run_validate(Args args) {
       "with --recordings N > 1, recording K into its subdirectory recording-K")(
       "timeout", po::value(&o.timeout_s)->default_value(o.timeout_s),
       "seconds before a program run or a replay is killed and reported as crashed")(
-      "json", po::value(&o.json), "write the replays and the validation (results/SCHEMA.md)")(
+      "json", po::value(&o.json),
+      "write the replays and the validation (results/SCHEMA.md) to this file (-, as for "
+      "each report file: standard output, the table then on standard error)")(
       "markdown", po::value(&o.markdown), "write the table as Markdown to this file")(
       "html", po::value(&o.html), "write a self-contained HTML report: program against replay")(
       "from", po::value(&o.from), "tabulate this --json file of validate instead of running");
@@ -171,6 +178,10 @@ int mtreplay::cli::run_validate(Args args) {
   if (parsed->count("help")) {
     fmt::print("{}\n\n{}\n", kUsage, (std::ostringstream() << named).str());
     return kExitOk;
+  }
+  if (auto problem = table_stream(o).error) {
+    fmt::print(stderr, "mtreplay validate: {}\n", *problem);
+    return kExitBadInput;
   }
   if (!o.from.empty()) {
     if (!o.command.empty() || !o.trace_args.empty() || !o.allocator_args.empty()) {

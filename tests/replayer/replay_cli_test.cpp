@@ -116,6 +116,19 @@ TEST_F(ReplayCli, ParallelPeakLiveBytesAreAtLeastTheRecordingsAndDivideTheRss) {
                                                            run["peak_live_bytes"].get<double>());
 }
 
+TEST_F(ReplayCli, JsonToStandardOutputMovesTheTableToStandardError) {
+  TraceScript s;
+  s.malloc(0, 100, 0x1000);
+  s.free(0, 0x1000);
+  const fs::path trace = write(s, "dash");
+  const Outcome o = run("replay " + trace.string() + " --json -");
+  ASSERT_EQ(o.code, 0) << o.err;
+  const auto doc = nlohmann::json::parse(o.out);
+  EXPECT_EQ(doc["runs"][0]["ops"], 2);
+  EXPECT_NE(o.err.find("parallel"), std::string::npos) << o.err;
+  EXPECT_FALSE(fs::exists(fs::current_path() / "-"));  // no file named "-"
+}
+
 // Whether the kernel backs anonymous memory with huge pages without being asked: then
 // one fault may bring in 2 MiB, and a count of 4 KiB pages is no lower bound.
 bool huge_pages_always() {

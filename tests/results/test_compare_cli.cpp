@@ -83,6 +83,25 @@ TEST_F(CompareCli, ComparesSamplesWithInterleavedFreshRuns) {
   EXPECT_NE(same.out.find("no p-value can fall below"), std::string::npos);
 }
 
+// "-" names standard output, for one report file at a time: it then holds that file
+// alone, and the table goes to standard error.
+TEST_F(CompareCli, ADashWritesTheFileToStandardOutput) {
+  auto r = mtreplay("compare " + (kSamples / "gcc.mtr").string() +
+                    " -a glibc --repeat 2 --warmup 0 --json -");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const mr::ResultFile f = mr::parse_result(nlohmann::json::parse(r.out), "stdout");
+  EXPECT_EQ(f.runs.size(), 2u);
+  EXPECT_NE(r.err.find("gcc ("), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(fs::current_path() / "-"));  // no file named "-"
+
+  auto saved = dir / "runs.json";
+  std::ofstream(saved) << r.out;
+  auto md = mtreplay("compare --from " + saved.string() + " --markdown -");
+  ASSERT_EQ(md.exit_code, 0) << md.err;
+  EXPECT_EQ(md.out.rfind("## mtreplay compare", 0), 0u) << md.out;
+  EXPECT_NE(md.err.find("gcc ("), std::string::npos);
+}
+
 TEST_F(CompareCli, DiffOfTwoRealCompares) {
   auto a = dir / "a.json", b = dir / "b.json";
   for (const auto& out : {a, b}) {
@@ -144,6 +163,7 @@ TEST_F(CompareCli, BadInputExitsTwo) {
       {"compare " + kSmallTraces + " --mode serial --timing recorded", "needs --mode parallel"},
       {"compare " + kSmallTraces + " --touch nosuch", "unknown --touch 'nosuch'"},
       {"compare " + kSmallTraces + " --plan nosuch", "unknown --plan 'nosuch'"},
+      {"compare " + kSmallTraces + " --json - --html -", "--json and --html both name standard"},
   };
   for (const auto& c : cases) {
     auto r = mtreplay(c.args);

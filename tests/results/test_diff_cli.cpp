@@ -44,6 +44,16 @@ TEST_F(DiffCli, RegressionExitsOne) {
   EXPECT_NE(mr::testing::slurp(md).find("**regressed**"), std::string::npos);
 }
 
+TEST_F(DiffCli, MarkdownToStandardOutputMovesTheTextReportToStandardError) {
+  auto base = write("base.json", make_file({make_runs({}, kBaseWall)}));
+  auto cand = write("cand.json", make_file({make_runs({}, {120, 121, 119, 122, 120.5})}));
+  auto r = diff(base + " " + cand + " --markdown -");
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.out.find("**regressed**"), std::string::npos) << r.out;
+  EXPECT_NE(r.err.find("+19.9%"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::current_path() / "-"));
+}
+
 TEST_F(DiffCli, ImprovementExitsZero) {
   auto base = write("base.json", make_file({make_runs({}, kBaseWall)}));
   auto cand = write("cand.json", make_file({make_runs({}, {80, 81, 79, 80, 82})}));

@@ -143,6 +143,14 @@ TEST_F(ValidateCli, ProgramAgainstReplaysWithTwoAllocators) {
   auto again = mtreplay("validate --from " + json_path.string() + " --html " + html.string());
   EXPECT_EQ(again.exit_code, r.exit_code) << again.err;
   EXPECT_EQ(again.out, r.out);
+  // "-": the file on standard output, the table on standard error.
+  auto to_stdout = mtreplay("validate --from " + json_path.string() + " --json -");
+  EXPECT_EQ(to_stdout.exit_code, r.exit_code) << to_stdout.err;
+  EXPECT_EQ(json::parse(to_stdout.out)["validation"], doc["validation"]);
+  EXPECT_EQ(to_stdout.err, r.out);
+  auto two = mtreplay("validate --from " + json_path.string() + " --json - --markdown -");
+  EXPECT_EQ(two.exit_code, 2);
+  expect_one_line(two.err);
   auto not_validate = mtreplay("validate --from " + md.string());
   EXPECT_EQ(not_validate.exit_code, 2);
   expect_one_line(not_validate.err);
