@@ -1,14 +1,19 @@
-/* mtreplay-launch: runs one command and reports what it cost, for `mtreplay validate`.
+/* mtreplay-launch: runs one command and reports what it cost, for `mtreplay validate` and
+   the allocator benchmarks' alloc_launch.
 
    mtreplay-launch --result FILE [--stdout FILE] [--preload SO] [--env NAME=VALUE]...
                    -- CMD [ARGS...]
 
    The command gets the launcher's environment without LD_PRELOAD, plus each --env,
    plus LD_PRELOAD=SO when --preload is given (the launcher itself never runs with the
-   allocator under test). Its stdout goes to --stdout (default /dev/null), stdin and
-   stderr are the launcher's. When it has ended, FILE receives one line of JSON:
-     {"exit_code":0,"signal":0,"wall_ns":N,"cpu_user_ns":N,"cpu_sys_ns":N,"peak_rss_bytes":N}
-   or {"start_error":"..."} when it could not be started.
+   allocator under test). Its stdout goes to --stdout (default /dev/null; `-` keeps the
+   launcher's own), stdin and stderr are the launcher's. When it has ended, FILE receives
+   one line of JSON:
+     {"exit_code":0,"signal":0,"wall_ns":N,"cpu_user_ns":N,"cpu_sys_ns":N,"peak_rss_bytes":N,
+      "page_faults":N}
+   or {"start_error":"..."} when it could not be started. page_faults counts minor and
+   major faults: the pages the command touched first, and those it touched again after
+   its allocator gave them back.
 
    Why a launcher: the kernel keeps a process's peak RSS (ru_maxrss) across exec, taking
    the high-water mark of the address space the exec replaced. A child started with
@@ -147,8 +152,9 @@ int main(int argc, char** argv) {
 
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path,
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (strcmp(stdout_path, "-") != 0)
+    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, stdout_path,
+                                     O_WRONLY | O_CREAT | O_TRUNC, 0644);
   const uint64_t start = now_ns();
   pid_t child = 0;
   int rc = posix_spawnp(&child, command[0], &actions, NULL, command, envp);
@@ -173,11 +179,12 @@ int main(int argc, char** argv) {
   const uint64_t wall = now_ns() - start;
   fprintf(result,
           "{\"exit_code\":%d,\"signal\":%d,\"wall_ns\":%llu,\"cpu_user_ns\":%llu,"
-          "\"cpu_sys_ns\":%llu,\"peak_rss_bytes\":%llu}\n",
+          "\"cpu_sys_ns\":%llu,\"peak_rss_bytes\":%llu,\"page_faults\":%llu}\n",
           WIFEXITED(status) ? WEXITSTATUS(status) : -1, WIFSIGNALED(status) ? WTERMSIG(status) : 0,
           (unsigned long long)wall, (unsigned long long)timeval_ns(usage.ru_utime),
           (unsigned long long)timeval_ns(usage.ru_stime),
-          (unsigned long long)usage.ru_maxrss * 1024u);
+          (unsigned long long)usage.ru_maxrss * 1024u,
+          (unsigned long long)(usage.ru_minflt + usage.ru_majflt));
   free(preload_entry);
   free(envp);
   free(extra);

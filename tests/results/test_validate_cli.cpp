@@ -339,6 +339,7 @@ TEST(MtreplayLaunch, PeakRssIsTheProgramsOwn) {
   EXPECT_EQ(r["exit_code"], 0);
   EXPECT_LT(r["peak_rss_bytes"].get<uint64_t>(), 16 * kMiB) << r.dump();
   EXPECT_GT(r["peak_rss_bytes"].get<uint64_t>(), 0u);
+  EXPECT_GT(r["page_faults"].get<uint64_t>(), 0u) << r.dump();  // its pages touched first
   // What the launcher avoids: its own figure starts at ours (ru_maxrss in KiB).
   RecordProperty("launcher_own_peak_kib", std::to_string(launcher_usage.ru_maxrss));
   EXPECT_GT(ballast[4096], 0);

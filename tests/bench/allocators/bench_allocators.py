@@ -4,7 +4,7 @@
 Runs are interleaved (round after round, each round visiting every backend in a rotated
 order) so that noise from other work on the machine falls on all backends alike; the
 figures are medians over the rounds. Wall time and peak RSS come from alloc_launch
-(wait4 rusage of the child alone) and are reported as ratios to glibc.
+(the child's wait4 rusage, started from the small mtreplay-launch) and are reported as ratios to glibc.
 
 The backends (name -> preloaded .so) are the ones the tests use, written by CMake into
 the build tree as allocator_backends.json.
