@@ -117,7 +117,7 @@ std::size_t online_cpus() {
 
 void prepare_fork() {
   init_lock.lock();
-  for (Arena& a : arenas) a.lock.lock();
+  for (Arena& a : reachable_arenas()) a.lock.lock();
   large_blocks().lock_all();
   segment_recycler_lock().lock();
   meta_pool().lock().lock();
@@ -127,7 +127,7 @@ void parent_after_fork() {
   meta_pool().lock().unlock();
   segment_recycler_lock().unlock();
   large_blocks().unlock_all();
-  for (Arena& a : arenas) a.lock.unlock();
+  for (Arena& a : reachable_arenas()) a.lock.unlock();
   init_lock.unlock();
 }
 
@@ -139,7 +139,7 @@ void child_after_fork() {
   large_blocks().reset_locks();
   init_lock.reset();
   heap.inbox = nullptr;
-  for (Arena& a : arenas) {
+  for (Arena& a : reachable_arenas()) {
     a.lock.reset();
     a.lock.lock();  // for unlock_arena, which purges what disown_orphans set aside
     disown_orphans(a, heap.id, &heap.inbox);
@@ -383,6 +383,9 @@ std::uint8_t arena_index(const Arena& arena) {
 }
 Arena& arena_at(std::uint8_t index) {
   return arenas[index];
+}
+std::span<Arena> reachable_arenas() {
+  return {arenas, arena_limit};
 }
 Arena* thread_arena() {
   return bound_arena;
@@ -814,7 +817,7 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   if ((load_word(span->bits[w].free) & bit) != 0) return false;
   if ((__atomic_fetch_or(&span->bits[w].pending, bit, __ATOMIC_SEQ_CST) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
-  register_heap();  // the exit destructor flushes the batch
+  register_heap();      // the exit destructor flushes the batch
   widen_race_window();  // the owner's drain may set kOwned and collect the bit here
   RemoteBatch& batch = heap.remote;
   const std::uint32_t n = batch.count;
@@ -1073,7 +1076,7 @@ size_t arena_malloc_usable_size(void* ptr) noexcept {
 
 void arena_get_stats(struct arena_stats* out) noexcept {
   *out = arena_stats{};
-  for (Arena& a : arenas) {
+  for (Arena& a : reachable_arenas()) {
     ArenaGuard guard(a);
     add_stats(a, *out);
   }
@@ -1088,7 +1091,7 @@ void arena_trim(void) noexcept {
   flush_remote_frees();
   release_cached_medium();
   large_blocks().release_cached();
-  for (Arena& a : arenas) {
+  for (Arena& a : reachable_arenas()) {
     ArenaGuard guard(a);
     trim(a);
   }

@@ -25,7 +25,7 @@ LargeBlocks::Entry* LargeBlocks::Shard::find(std::uintptr_t address) {
   }
 }
 
-bool LargeBlocks::Shard::grow() {
+bool LargeBlocks::Shard::grow(Entry* first_table) {
   if (capacity == 0) {
     slots = first_table;
     capacity = kFirstTableSlots;
@@ -46,9 +46,9 @@ bool LargeBlocks::Shard::grow() {
   return true;
 }
 
-bool LargeBlocks::Shard::insert(std::uintptr_t address, std::size_t size, bool cached,
-                                std::size_t room) {
-  if ((used + 1) * 2 > capacity && !grow()) return false;
+bool LargeBlocks::Shard::insert(Entry* first_table, std::uintptr_t address, std::size_t size,
+                                bool cached, std::size_t room) {
+  if ((used + 1) * 2 > capacity && !grow(first_table)) return false;
   std::size_t i = slot_of(address, capacity);
   while (slots[i].address != 0) i = (i + 1) & (capacity - 1);
   slots[i] = {address, size, room, cached};
@@ -84,7 +84,7 @@ void LargeBlocks::Shard::erase(Entry* entry) {
 bool LargeBlocks::record(std::uintptr_t address, std::size_t size, std::size_t room) {
   Shard& shard = shards_[shard_of(address)];
   LockGuard guard(shard.lock);
-  return shard.insert(address, size, false, room);
+  return shard.insert(first_table_of(shard), address, size, false, room);
 }
 
 void LargeBlocks::forget_and_unmap(std::uintptr_t address, std::size_t size) {
@@ -214,7 +214,7 @@ bool LargeBlocks::cache_tail_locked(const CachedBlock& block, std::size_t head_b
   {
     Shard& shard = shards_[shard_of(tail)];
     LockGuard shard_guard(shard.lock);
-    if (!shard.insert(tail, tail_bytes, true)) return false;
+    if (!shard.insert(first_table_of(shard), tail, tail_bytes, true)) return false;
   }
   cache_put_locked(tail, tail_bytes, block.freed_ns, coarse_now_ns(), evicted, evicted_count);
   return true;

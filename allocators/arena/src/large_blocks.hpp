@@ -71,21 +71,25 @@ class LargeBlocks {
   };
   // A shard's first table is in the object (.bss: resident only once used); bigger ones
   // are mapped. Mapped one by one, the first tables took 64 of the 150 mmap calls of
-  // large_blocks' 420 replacements, and 64 mappings of their own.
+  // large_blocks' 420 replacements, and 64 mappings of their own. The shards' heads lie
+  // together, apart from the tables: the fork handlers and the stats read every head,
+  // and with each beside its 4 KiB table a program's first fork, malloc_stats or
+  // mallinfo2 made all 64 tables resident (256 KiB; a read of an untouched page of
+  // .bss counts in the RSS as a write does).
   static constexpr std::size_t kFirstTableSlots = 128;
-  struct Shard {
+  struct alignas(64) Shard {
     Lock lock;
-    Entry first_table[kFirstTableSlots] = {};
     Entry* slots = nullptr;
     std::size_t capacity = 0;  // a power of two
     std::size_t used = 0;      // entries, cached ones included
     std::size_t bytes = 0;     // of live blocks
     std::size_t live = 0;
     Entry* find(std::uintptr_t address);
-    bool insert(std::uintptr_t address, std::size_t bytes, bool cached = false,
+    // `first_table`: the shard's own (first_tables_), taken when the shard is empty.
+    bool insert(Entry* first_table, std::uintptr_t address, std::size_t bytes, bool cached = false,
                 std::size_t room = 0);
     void erase(Entry* entry);
-    bool grow();
+    bool grow(Entry* first_table);
   };
   struct CachedBlock {
     std::uintptr_t address;  // 0 = empty
@@ -119,6 +123,8 @@ class LargeBlocks {
                          std::size_t& evicted_count);
 
   Shard shards_[kShards];
+  Entry first_tables_[kShards][kFirstTableSlots] = {};
+  Entry* first_table_of(const Shard& shard) { return first_tables_[&shard - shards_]; }
   // Lock order: cache_lock_, then a shard lock (the table is updated under both).
   Lock cache_lock_;
   CachedBlock cache_[kCacheSlots] = {};

@@ -1,15 +1,19 @@
 // fork from a program whose threads are busy in the allocator: the prepare handler
 // takes every lock, so the child never inherits a lock held by a thread it lacks, and
 // can allocate and free at once.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <malloc.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
+#include <fstream>
 #include <mutex>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -194,6 +198,43 @@ TEST(ArenaFork, ChildReusesBlocksADeadThreadFreedAndHadNotHandedBack) {
   freer.join();
   ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
   EXPECT_EQ(WEXITSTATUS(status), 0) << "the child did not reuse the blocks the dead thread freed";
+}
+
+// The anonymous memory the process has resident, in KiB (RssAnon).
+long resident_anonymous_kib() {
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);)
+    if (line.starts_with("RssAnon:")) return std::stol(line.substr(8));
+  return -1;
+}
+
+// The fork handlers lock every arena a thread may use and every large-block shard, and
+// the reports walk them: they must touch nothing else. Locking all 64 arenas, and the
+// shards' locks beside their 4 KiB tables, made a program's first fork (and its first
+// malloc_stats or mallinfo2) grow it by 330 KiB, in the parent and in the child
+// (BENCHMARKS.md, #14, Session 44).
+TEST(ArenaFork, TheHandlersAndTheReportsTouchOnlyWhatIsInUse) {
+#ifdef MTREPLAY_SANITIZE
+  GTEST_SKIP() << "every page the allocator reads has shadow pages of its own";
+#endif
+  arena_free(arena_malloc(100));
+  const long before = resident_anonymous_kib();
+  ASSERT_GT(before, 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(resident_anonymous_kib() - before < 64 ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child grew by 64 KiB or more";
+  const int null = open("/dev/null", O_WRONLY);
+  ASSERT_GE(null, 0);
+  arena_print_stats(null);
+  close(null);
+  struct mallinfo2 info {};
+  arena_mallinfo2(&info);
+  arena_trim();
+  EXPECT_LT(resident_anonymous_kib() - before, 64) << "KiB grown by a fork, the reports and trim";
 }
 
 }  // namespace
