@@ -33,6 +33,23 @@ constinit Lock init_lock;
 constinit std::size_t arena_limit = 1;     // arenas threads may move to when contended
 constinit std::size_t initial_arenas = 1;  // arenas new threads are spread over
 constinit std::atomic<std::size_t> threads_seen{0};
+// Arenas [0, arenas_used) are those a thread has been bound to or may have moved to;
+// no thread has locked any other. Raised under init_lock, which the fork's prepare
+// handler takes first: a thread counts an arena before it first locks it, or waits for
+// the fork to be over, so the handlers lock every arena that may be in use. A
+// single-threaded program's fork locks one arena, not the 4 per CPU that threads may
+// use: 2 pages fewer written after each fork on each side (BENCHMARKS.md, #14, Session 44).
+constinit std::atomic<std::size_t> arenas_used{1};
+
+// Counts arenas [0, count) as used before the calling thread first locks one of them. It
+// must hold no lock of the allocator's (the fork's prepare handler holds init_lock while
+// it waits for the arenas' locks).
+void count_arenas_used(std::size_t count) {
+  if (arenas_used.load(std::memory_order_acquire) >= count) return;
+  LockGuard guard(init_lock);
+  if (arenas_used.load(std::memory_order_relaxed) < count)
+    arenas_used.store(count, std::memory_order_release);
+}
 
 // The arena this thread allocates from. initial-exec: no allocation, no TLS call.
 constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec"))) = nullptr;
@@ -117,7 +134,7 @@ std::size_t online_cpus() {
 
 void prepare_fork() {
   init_lock.lock();
-  for (Arena& a : reachable_arenas()) a.lock.lock();
+  for (Arena& a : arenas_in_use()) a.lock.lock();
   large_blocks().lock_all();
   segment_recycler_lock().lock();
   meta_pool().lock().lock();
@@ -127,7 +144,7 @@ void parent_after_fork() {
   meta_pool().lock().unlock();
   segment_recycler_lock().unlock();
   large_blocks().unlock_all();
-  for (Arena& a : reachable_arenas()) a.lock.unlock();
+  for (Arena& a : arenas_in_use()) a.lock.unlock();
   init_lock.unlock();
 }
 
@@ -139,7 +156,7 @@ void child_after_fork() {
   large_blocks().reset_locks();
   init_lock.reset();
   heap.inbox = nullptr;
-  for (Arena& a : reachable_arenas()) {
+  for (Arena& a : arenas_in_use()) {
     a.lock.reset();
     a.lock.lock();  // for unlock_arena, which purges what disown_orphans set aside
     disown_orphans(a, heap.id, &heap.inbox);
@@ -384,8 +401,8 @@ std::uint8_t arena_index(const Arena& arena) {
 Arena& arena_at(std::uint8_t index) {
   return arenas[index];
 }
-std::span<Arena> reachable_arenas() {
-  return {arenas, arena_limit};
+std::span<Arena> arenas_in_use() {
+  return {arenas, arenas_used.load(std::memory_order_acquire)};
 }
 Arena* thread_arena() {
   return bound_arena;
@@ -438,7 +455,9 @@ Arena& lock_own_arena() {
   Arena* arena = bound_arena;
   if (arena == nullptr) [[unlikely]] {
     initialize();
-    arena = &arenas[threads_seen.fetch_add(1, std::memory_order_relaxed) % initial_arenas];
+    const std::size_t index = threads_seen.fetch_add(1, std::memory_order_relaxed) % initial_arenas;
+    count_arenas_used(index + 1);
+    arena = &arenas[index];
     bound_arena = arena;
   }
   if (arena->lock.try_lock()) [[likely]] {
@@ -451,6 +470,7 @@ Arena& lock_own_arena() {
     return *arena;
   }
   arena_contention = 0;
+  count_arenas_used(arena_limit);
   for (std::size_t i = 1; i < arena_limit; ++i) {
     Arena& other = arenas[(static_cast<std::size_t>(arena - arenas) + i) % arena_limit];
     if (other.lock.try_lock()) {
@@ -1076,7 +1096,7 @@ size_t arena_malloc_usable_size(void* ptr) noexcept {
 
 void arena_get_stats(struct arena_stats* out) noexcept {
   *out = arena_stats{};
-  for (Arena& a : reachable_arenas()) {
+  for (Arena& a : arenas_in_use()) {
     ArenaGuard guard(a);
     add_stats(a, *out);
   }
@@ -1091,7 +1111,7 @@ void arena_trim(void) noexcept {
   flush_remote_frees();
   release_cached_medium();
   large_blocks().release_cached();
-  for (Arena& a : reachable_arenas()) {
+  for (Arena& a : arenas_in_use()) {
     ArenaGuard guard(a);
     trim(a);
   }

@@ -93,11 +93,11 @@ class ArenaGuard {
 // The arena's index in the process's arenas (allocator.cpp).
 std::uint8_t arena_index(const Arena& arena);
 Arena& arena_at(std::uint8_t index);
-// The arenas threads may ever use (4 per CPU, at most kMaxArenas); those past them are
-// never touched. The fork handlers, the stats and trim walk only these: locking all 64
-// wrote to 20 pages of .bss, so that a program's first fork or malloc_stats grew it by
-// 80 KiB on a 2-CPU machine.
-std::span<Arena> reachable_arenas();
+// The arenas a thread has been bound to or may have moved to (at most 4 per CPU); no
+// thread has touched the others. The fork handlers, the stats and trim walk only these:
+// locking all 64 wrote to 20 pages of .bss, so that a program's first fork or
+// malloc_stats grew it by 80 KiB on a 2-CPU machine (BENCHMARKS.md, #14, Session 44).
+std::span<Arena> arenas_in_use();
 // The arena the calling thread allocates in; nullptr before its first refill (tests).
 Arena* thread_arena();
 

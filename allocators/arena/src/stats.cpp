@@ -183,14 +183,14 @@ extern "C" void arena_print_stats(int fd) noexcept {
   report.line("slab classes' blocks live in page runs:");
   for (std::size_t c = kFirstPageRunClass; c < kNumClasses; ++c) {
     std::size_t live = 0;
-    for (std::size_t i = 0; i < reachable_arenas().size(); ++i)
+    for (std::size_t i = 0; i < arenas_in_use().size(); ++i)
       live += __atomic_load_n(
           &arena_at(static_cast<std::uint8_t>(i)).page_run_blocks[c - kFirstPageRunClass],
           __ATOMIC_RELAXED);
     report.line(" %u B: %zu", kClasses[c].block_size, live);
   }
   report.line("\n");
-  for (std::size_t i = 0; i < reachable_arenas().size(); ++i) {
+  for (std::size_t i = 0; i < arenas_in_use().size(); ++i) {
     ArenaCount count{};
     if (count_arena_at(i, count, true)) report_arena(report, i, count);
   }
@@ -204,7 +204,7 @@ extern "C" void arena_print_stats(int fd) noexcept {
 extern "C" void arena_mallinfo2(struct mallinfo2* out) noexcept {
   struct mallinfo2 info {};
   std::size_t free_pages = 0, in_use_pages = 0, slab_free_bytes = 0, dirty_pages = 0;
-  for (std::size_t i = 0; i < reachable_arenas().size(); ++i) {
+  for (std::size_t i = 0; i < arenas_in_use().size(); ++i) {
     ArenaCount count{};
     if (!count_arena_at(i, count, false)) continue;
     info.arena += count.segments * kSegmentSize;
