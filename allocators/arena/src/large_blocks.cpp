@@ -140,9 +140,15 @@ void LargeBlocks::drop_entry(std::uintptr_t address) {
 // cache, merged with cached neighbours on either side, after dropping what decayed and,
 // while over a bound, the oldest. What falls out goes to `evicted` (table entries still
 // there: the caller unmaps them with forget_and_unmap once the lock is dropped).
-void LargeBlocks::cache_put_locked(std::uintptr_t address, std::size_t size, std::uint64_t freed_ns,
-                                   std::uint64_t now, CachedBlock* evicted,
-                                   std::size_t& evicted_count) {
+bool LargeBlocks::decayed(const CachedBlock& block, std::uint64_t now) const {
+  const std::uint64_t age = now - block.freed_ns;
+  const std::uint64_t requests = requests_.load(std::memory_order_relaxed) - block.requests_at_free;
+  return age > kCacheDecayNs || (age > kCacheIdleNs && requests * kCacheIdleNs < age);
+}
+
+void LargeBlocks::cache_put_locked(std::uintptr_t address, std::size_t size,
+                                   const CachedBlock& stamp, std::uint64_t now,
+                                   CachedBlock* evicted, std::size_t& evicted_count) {
   auto take_slot = [&](CachedBlock& c) {
     cache_bytes_ -= c.bytes;
     cached_count_.fetch_sub(1, std::memory_order_relaxed);
@@ -174,14 +180,14 @@ void LargeBlocks::cache_put_locked(std::uintptr_t address, std::size_t size, std
   std::size_t free_slot = kCacheSlots;
   for (std::size_t i = 0; i < kCacheSlots; ++i) {
     CachedBlock& c = cache_[i];
-    if (c.address != 0 && now - c.freed_ns > kCacheDecayNs) {
+    if (c.address != 0 && decayed(c, now)) {
       evicted[evicted_count++] = c;
       take_slot(c);
     }
     if (c.address == 0 && free_slot == kCacheSlots) free_slot = i;
   }
   if (size > kCacheBytes) {
-    evicted[evicted_count++] = {address, size, freed_ns};
+    evicted[evicted_count++] = {address, size, stamp.freed_ns, stamp.requests_at_free};
     return;
   }
   while (free_slot == kCacheSlots || cache_bytes_ + size > kCacheBytes) {
@@ -194,7 +200,7 @@ void LargeBlocks::cache_put_locked(std::uintptr_t address, std::size_t size, std
     take_slot(cache_[oldest]);
     free_slot = oldest;
   }
-  cache_[free_slot] = {address, size, freed_ns};
+  cache_[free_slot] = {address, size, stamp.freed_ns, stamp.requests_at_free};
   cache_bytes_ += size;
   cached_count_.fetch_add(1, std::memory_order_relaxed);
 }
@@ -216,7 +222,7 @@ bool LargeBlocks::cache_tail_locked(const CachedBlock& block, std::size_t head_b
     LockGuard shard_guard(shard.lock);
     if (!shard.insert(first_table_of(shard), tail, tail_bytes, true)) return false;
   }
-  cache_put_locked(tail, tail_bytes, block.freed_ns, coarse_now_ns(), evicted, evicted_count);
+  cache_put_locked(tail, tail_bytes, block, coarse_now_ns(), evicted, evicted_count);
   return true;
 }
 
@@ -311,6 +317,7 @@ void* LargeBlocks::allocate(std::size_t bytes, std::size_t alignment, bool* fres
     errno = ENOMEM;
     return nullptr;
   }
+  requests_.fetch_add(1, std::memory_order_relaxed);
   decay();
   if (alignment <= kPageSize) {
     if (void* p = reuse(rounded, fresh)) return p;
@@ -369,7 +376,8 @@ LargeBlocks::Found LargeBlocks::release(std::uintptr_t address) {
   {
     LockGuard guard(cache_lock_);
     const std::uint64_t now = coarse_now_ns();
-    cache_put_locked(address, size, now, now, evicted, evicted_count);
+    const CachedBlock stamp{0, 0, now, requests_.load(std::memory_order_relaxed)};
+    cache_put_locked(address, size, stamp, now, evicted, evicted_count);
   }
   for (std::size_t i = 0; i < evicted_count; ++i)
     forget_and_unmap(evicted[i].address, evicted[i].bytes);
@@ -383,7 +391,7 @@ void LargeBlocks::decay_slow() {
   {
     LockGuard guard(cache_lock_);
     for (CachedBlock& c : cache_) {
-      if (c.address != 0 && now - c.freed_ns > kCacheDecayNs) {
+      if (c.address != 0 && decayed(c, now)) {
         evicted[evicted_count++] = c;
         cache_bytes_ -= c.bytes;
         cached_count_.fetch_sub(1, std::memory_order_relaxed);
@@ -437,7 +445,8 @@ bool LargeBlocks::take_cached_neighbour(std::uintptr_t start, std::size_t bytes)
     drop_entry(taken.address);
     // The rest stays cached, or without a table entry is unmapped.
     if (taken.bytes > bytes && !cache_tail_locked(taken, bytes, evicted, evicted_count))
-      evicted[evicted_count++] = {taken.address + bytes, taken.bytes - bytes, taken.freed_ns};
+      evicted[evicted_count++] = {taken.address + bytes, taken.bytes - bytes, taken.freed_ns,
+                                  taken.requests_at_free};
   }
   for (std::size_t i = 0; i < evicted_count; ++i)
     forget_and_unmap(evicted[i].address, evicted[i].bytes);

@@ -11,8 +11,9 @@
 // block grows one of them downwards into address space reserved below it when it was
 // mapped (its room): only the pages it lacks are new. The cache is bounded (kCacheSlots
 // blocks, kCacheBytes bytes), decays (a block unused for kCacheDecayNs is unmapped at
-// the next call that looks), and is emptied under pressure: when a mapping fails, and
-// on malloc_trim/arena_trim.
+// the next call that looks, sooner when large requests have stopped coming: see
+// kCacheIdleNs), and is emptied under pressure: when a mapping fails, and on
+// malloc_trim/arena_trim.
 #pragma once
 
 #include <atomic>
@@ -32,6 +33,16 @@ class LargeBlocks {
   static constexpr std::size_t kCacheSlots = 24;
   static constexpr std::size_t kCacheBytes = std::size_t{192} << 20;
   static constexpr std::uint64_t kCacheDecayNs = 1'000'000'000;
+  // A block is kept that long only while large requests keep coming, each a chance to
+  // reuse it: one older than kCacheIdleNs goes once fewer than one large request per
+  // kCacheIdleNs has come since it was freed. A program that frees a big buffer and
+  // moves on to other work kept it resident at its peak: python3 loading a 10 MB JSON
+  // file frees the file's bytes and builds its objects for the next 0.4 s, peak RSS 1.09x
+  // glibc's (which unmaps it at once), 1.00x with this. A plain 100 ms decay made
+  // large_blocks_touched (a replacement every 20 ms or so, a block waiting longer for one
+  // it fits) refault 136 k pages instead of 110 k; at least 8 requests in 100 ms, 119 k
+  // (BENCHMARKS.md, #12, Session 45).
+  static constexpr std::uint64_t kCacheIdleNs = 100'000'000;
   // Address space reserved below a fresh block the cache may keep, per byte of it.
   static constexpr std::size_t kRoomPerByte = 3;
 
@@ -95,7 +106,10 @@ class LargeBlocks {
     std::uintptr_t address;  // 0 = empty
     std::size_t bytes;
     std::uint64_t freed_ns;
+    std::uint64_t requests_at_free;  // requests_ when it was freed
   };
+  // Unused for kCacheDecayNs, or for kCacheIdleNs while few large requests came.
+  bool decayed(const CachedBlock& block, std::uint64_t now) const;
   static constexpr std::size_t kShards = 64;
   static std::size_t shard_of(std::uintptr_t address);
   static std::size_t slot_of(std::uintptr_t address, std::size_t capacity);
@@ -113,7 +127,8 @@ class LargeBlocks {
   bool take_cached_neighbour(std::uintptr_t start, std::size_t bytes);
   void drop_entry(std::uintptr_t address);
   void mark_live(Shard& shard, std::uintptr_t address, std::size_t size);
-  void cache_put_locked(std::uintptr_t address, std::size_t size, std::uint64_t freed_ns,
+  // `stamp`: the freed_ns and requests_at_free the block is cached with.
+  void cache_put_locked(std::uintptr_t address, std::size_t size, const CachedBlock& stamp,
                         std::uint64_t now, CachedBlock* evicted, std::size_t& evicted_count);
   // Under cache_lock_: empties `slot` and returns the block it held.
   CachedBlock take_slot_locked(CachedBlock& slot);
@@ -130,6 +145,7 @@ class LargeBlocks {
   CachedBlock cache_[kCacheSlots] = {};
   std::size_t cache_bytes_ = 0;
   std::atomic<std::size_t> cached_count_{0};
+  std::atomic<std::uint64_t> requests_{0};  // large allocations so far
 };
 
 LargeBlocks& large_blocks();

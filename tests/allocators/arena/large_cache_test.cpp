@@ -1,7 +1,8 @@
 // The cache of freed large blocks: a freed block is reused by the next large request
 // (cut down to fit; a longer one grows a cached block into the room below it, or maps
-// fresh), the cache stays within its bounds, decays after a second unused, is emptied by
-// trim, and a second free of a cached block is still caught.
+// fresh), the cache stays within its bounds, decays after a second unused (after a tenth
+// of that once large requests stop coming), is emptied by trim, and a second free of a
+// cached block is still caught.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -219,7 +220,8 @@ TEST_F(ArenaLargeCache, StaysWithinItsBounds) {
 TEST_F(ArenaLargeCache, DecaysWhenUnusedAndTrimEmptiesIt) {
   arena_free(arena_malloc(3 * kMiB));
   EXPECT_EQ(stats().large_cached_blocks, 1u);
-  std::this_thread::sleep_for(std::chrono::nanoseconds(LargeBlocks::kCacheDecayNs) +
+  // No large request since: gone a tenth of the decay time later.
+  std::this_thread::sleep_for(std::chrono::nanoseconds(LargeBlocks::kCacheIdleNs) +
                               std::chrono::milliseconds(50));
   // Any medium allocation looks at the clock when blocks are cached.
   void* medium = arena_malloc(200000);
@@ -230,6 +232,30 @@ TEST_F(ArenaLargeCache, DecaysWhenUnusedAndTrimEmptiesIt) {
   arena_trim();
   EXPECT_EQ(stats().large_cached_blocks, 0u);
   EXPECT_EQ(stats().large_cached_bytes, 0u);
+}
+
+// While large requests keep coming (here ones the block cannot serve: 16 MiB, beyond its
+// room), a cached block stays for the whole decay time, and not longer.
+TEST_F(ArenaLargeCache, RequestsKeepABlockForTheDecayTimeOnly) {
+  void* kept = arena_malloc(2 * kMiB);
+  ASSERT_NE(kept, nullptr);
+  arena_free(kept);
+  const auto requests_for = [](std::chrono::nanoseconds span) {
+    const auto start = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - start < span) {
+      arena_free(arena_malloc(16 * kMiB));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  };
+  requests_for(std::chrono::nanoseconds(3 * LargeBlocks::kCacheIdleNs));
+  void* again = arena_malloc(2 * kMiB);
+  EXPECT_EQ(again, kept) << "a block large requests passed over went before the decay time";
+  arena_free(again);
+  requests_for(std::chrono::nanoseconds(LargeBlocks::kCacheDecayNs) +
+               std::chrono::milliseconds(100));
+  // The 16 MiB block just freed is the only one left.
+  EXPECT_EQ(stats().large_cached_blocks, 1u);
+  EXPECT_EQ(stats().large_cached_bytes, 16 * kMiB);
 }
 
 // A block cut from a longer cached one and grown back by realloc takes the tail the cut
