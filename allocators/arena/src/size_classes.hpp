@@ -1,21 +1,19 @@
 // Size classes of the slabs: 16-byte steps up to 128, then four classes per doubling
-// (at most 25% internal waste, usually far less) up to kMaxSmall, but eight per doubling
-// from 256 bytes to 1 KiB, with two more between 4 KiB and 5 KiB, each with its own slab
-// size. The class of a size is computed with a few shifts; the per-class tables are built
-// at compile time.
+// (at most 25% internal waste, usually far less) up to kMaxSmall, but eight from 256 to
+// 512 bytes, with two more between 4 KiB and 5 KiB, each with its own slab size. The
+// class of a size is computed with a few shifts; the per-class tables are built at
+// compile time.
 //
-// Why eighths from 256 bytes to 1 KiB: programs keep many records of one or two sizes
+// Why eighths from 256 to 512 bytes: programs keep many records of one or two sizes
 // there, and a quarter-doubling step can cost a fifth of such a record. jq holding a
 // 10 MB JSON document asks 150 k blocks of 272 bytes and 150 k of 392; quarters put them
 // in 320 and 448 (glibc's chunks: 288 and 400), 12 MB of its 120 MB live, peak RSS 1.15x
-// glibc's; with eighths (288 and 416) 1.08x. Over the bundled samples' requests of 128 B
-// to 4 KiB the waste falls from 6.1 % to 3.7 % (python3) and 6.4 % to 5.8 % (gcc). Below
-// 256 bytes the step is 32 bytes already; above 1 KiB slabs are 4-8 pages, and eighths
-// from 1 KiB up left more partly used slabs per thread than they saved (thread_malloc's
-// and producer_consumer's peak RSS +0.07x glibc's; BENCHMARKS.md, #14, Session 9). Here
-// the eight classes have slabs of 3-4 pages: the peak RSS of thread_malloc, the one-CPU
-// producer_consumer and the small programs moved by at most 0.01x glibc's in paired runs
-// (BENCHMARKS.md, #12, Session 45).
+// glibc's; with eighths (288 and 416) 1.08x. Over the python3 sample's requests of 128
+// bytes to 4 KiB the waste falls from 6.1 % to 4.2 %. Each class more is one more partly
+// used slab in every thread that touches it. These four moved thread_malloc's and
+// producer_consumer's peak RSS by nothing measurable; eighths up to 1 KiB saved python3
+// a little more (3.7 %) but raised those two by 2-3 %, and eighths from 1 KiB up, with
+// slabs of 4-8 pages, by 0.07x glibc's (BENCHMARKS.md, #14, Session 9; #12, Session 45).
 #pragma once
 
 #include <array>
@@ -42,16 +40,16 @@ struct ExtraClass {
 };
 inline constexpr std::array<ExtraClass, 2> kExtraClassList = {{{4368, 16}, {4608, 8}}};
 inline constexpr std::size_t kExtraClasses = kExtraClassList.size();
-inline constexpr std::size_t kFirstExtraClass = 36;  // the geometric class of 5120 bytes
-inline constexpr std::size_t kNumClasses = 38 + kExtraClasses;
+inline constexpr std::size_t kFirstExtraClass = 32;  // the geometric class of 5120 bytes
+inline constexpr std::size_t kNumClasses = 34 + kExtraClasses;
 
 constexpr std::size_t geometric_size_class(std::size_t size) {
   if (size <= 128) return size == 0 ? 0 : (size + 15) / 16 - 1;
   const std::size_t s = size - 1;
-  const unsigned lg = std::bit_width(s) - 1;                      // 2^lg <= s < 2^(lg+1), lg >= 7
-  if (lg == 7) return 8 + ((s >> 5) & 3);                         // 160-256: quarters
-  if (lg <= 9) return 12 + (lg - 8) * 8 + ((s >> (lg - 3)) & 7);  // 288-1024: eighths
-  return 28 + (lg - 10) * 4 + ((s >> (lg - 2)) & 3);              // 1280 up: quarters
+  const unsigned lg = std::bit_width(s) - 1;         // 2^lg <= s < 2^(lg+1), lg >= 7
+  if (lg == 7) return 8 + ((s >> 5) & 3);            // 160-256: quarters
+  if (lg == 8) return 12 + ((s >> 5) & 7);           // 288-512: eighths
+  return 20 + (lg - 9) * 4 + ((s >> (lg - 2)) & 3);  // 640 up: quarters
 }
 
 constexpr std::size_t computed_size_class(std::size_t size) {
@@ -82,13 +80,9 @@ constexpr std::size_t size_class_of(std::size_t size) {
 
 constexpr std::size_t geometric_block_size(std::size_t cls) {
   if (cls < 8) return (cls + 1) * 16;
-  if (cls < 12) return 128 + (cls - 7) * 32;
-  if (cls < 28) {
-    const std::size_t k = (cls - 12) / 8;
-    return (std::size_t{256} << k) + ((cls - 12) % 8 + 1) * (std::size_t{32} << k);
-  }
-  const std::size_t k = (cls - 28) / 4;
-  return (std::size_t{1024} << k) + ((cls - 28) % 4 + 1) * (std::size_t{256} << k);
+  if (cls < 20) return 128 + (cls - 7) * 32;  // quarters to 256, then eighths to 512
+  const std::size_t k = (cls - 20) / 4;
+  return (std::size_t{512} << k) + ((cls - 20) % 4 + 1) * (std::size_t{128} << k);
 }
 
 constexpr std::size_t class_block_size(std::size_t cls) {

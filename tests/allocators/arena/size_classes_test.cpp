@@ -47,10 +47,10 @@ TEST(SizeClasses, BlocksAreSixteenByteMultiplesAndWasteIsBounded) {
     const std::size_t slab = std::size_t{info.slab_pages} * kPageSize;
     EXPECT_LE((slab - std::size_t{info.blocks} * info.block_size) * 8, slab) << c;
     if (c > 8) {
-      // Geometric classes: the next class is at most 25% bigger, and from 256 bytes to
-      // 1 KiB at most 12.5%.
+      // Geometric classes: the next class is at most 25% bigger, and from 256 to 512
+      // bytes at most 12.5%.
       EXPECT_LE(info.block_size * 4, kClasses[c - 1].block_size * 5) << c;
-      if (kClasses[c - 1].block_size >= 256 && info.block_size <= 1024) {
+      if (kClasses[c - 1].block_size >= 256 && info.block_size <= 512) {
         EXPECT_LE(info.block_size * 8, kClasses[c - 1].block_size * 9) << c;
       }
     }
@@ -63,6 +63,7 @@ TEST(SizeClasses, RecordsOfAFewHundredBytesWasteLittle) {
   EXPECT_EQ(class_block_size(size_class_of(272)), 288u);
   EXPECT_EQ(class_block_size(size_class_of(392)), 416u);
   EXPECT_EQ(class_block_size(size_class_of(257)), 288u);
+  EXPECT_EQ(class_block_size(size_class_of(513)), 640u);
   EXPECT_EQ(class_block_size(size_class_of(1000)), 1024u);
   EXPECT_EQ(class_block_size(size_class_of(1025)), 1280u);
   EXPECT_EQ(class_block_size(size_class_of(250)), 256u);
