@@ -18,8 +18,8 @@ packages=(
   python3 git xz-utils coreutils zstd heaptrack libc-devtools chromium hyperfine parallel
   # the .deb (cpack's dpkg-shlibdeps) and its clean-root test
   dpkg-dev debootstrap man-db
-  # the fidelity benchmark's programs (tests/bench/fidelity)
-  sqlite3 perl
+  # the fidelity benchmark's programs (tests/bench/fidelity); the allocator harness's jq
+  sqlite3 perl jq
   # instructions per allocator call (tests/bench/allocators/instruction_counts.py)
   valgrind
 )
