@@ -35,6 +35,27 @@ def write_json_document(path):
         json.dump(records, out)
 
 
+def prepare(chosen, tool, bin_dir):
+    """Stops with exit 2 when a chosen workload's program is missing; writes the JSON
+    document where a workload needs it. Returns the temporary directory holding it (None
+    when none does), to keep until the runs are over."""
+    missing = sorted({w["command"][0] for w in chosen.values()
+                      if shutil.which(w["command"][0]) is None})
+    if missing:
+        where = "scripts/build.sh builds it" if missing[0].startswith(bin_dir) else \
+            "scripts/setup.sh installs it"
+        print(f"{tool}: {missing[0]} not found ({where})", file=sys.stderr)
+        sys.exit(2)
+    if not any(DOCUMENT in w["command"] for w in chosen.values()):
+        return None
+    scratch = tempfile.TemporaryDirectory(prefix=f"{tool}.")
+    document = os.path.join(scratch.name, "document.json")
+    write_json_document(document)
+    for w in chosen.values():
+        w["command"] = [document if a == DOCUMENT else a for a in w["command"]]
+    return scratch
+
+
 def default_python():
     # The distribution's interpreter, not a version-manager shim (a shell script that
     # would be timed and preloaded too).
@@ -298,20 +319,7 @@ def main():
             print(f"bench_allocators: unknown workload {unknown[0]}", file=sys.stderr)
             sys.exit(2)
         chosen = {name: w for name, w in chosen.items() if name in wanted}
-    missing = sorted({w["command"][0] for w in chosen.values()
-                      if shutil.which(w["command"][0]) is None})
-    if missing:
-        where = "scripts/build.sh builds it" if missing[0].startswith(args.bin_dir) else \
-            "scripts/setup.sh installs it"
-        print(f"bench_allocators: {missing[0]} not found ({where})", file=sys.stderr)
-        sys.exit(2)
-    scratch = None
-    if any(DOCUMENT in w["command"] for w in chosen.values()):
-        scratch = tempfile.TemporaryDirectory(prefix="bench_allocators.")
-        document = os.path.join(scratch.name, "document.json")
-        write_json_document(document)
-        for w in chosen.values():
-            w["command"] = [document if a == DOCUMENT else a for a in w["command"]]
+    scratch = prepare(chosen, "bench_allocators", args.bin_dir)  # kept until the runs end
 
     names = list(backends)
     ratios = {b: [] for b in names}  # (wall ratio, RSS ratio) per workload

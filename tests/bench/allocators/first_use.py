@@ -97,6 +97,7 @@ def main():
     if not commands:
         print("first_use: no workload (--workloads none and no --command)", file=sys.stderr)
         sys.exit(2)
+    scratch = bench_allocators.prepare(commands, "first_use", harness.bin_dir)  # kept to the end
 
     names = list(backends)
     reports = {w: {b: [] for b in names} for w in commands}
