@@ -9,6 +9,10 @@
 // at one depth (with both threads running at once, a slow consumer keeps the queue full
 // and a fast one keeps it nearly empty: BENCHMARKS.md, #14, Session 32).
 //
+// --stats-at-full N has the producer call malloc_stats() when it finds the queue full for
+// the Nth time, before it waits: each allocator's own report of its heap with the most
+// blocks in flight (with --one-cpu, where the peak RSS is made).
+//
 // --two-cpus runs the producer on the lowest CPU it may use and the consumer on the next:
 // every free is then another core's. Left to the scheduler, a 2-CPU guest put both
 // threads on one CPU in some runs of every allocator (8 rounds: 3 of arena's, 4 of
@@ -18,6 +22,7 @@
 #include <fmt/ostream.h>
 #include <boost/program_options.hpp>
 
+#include <malloc.h>
 #include <pthread.h>
 #include <sched.h>
 #include <chrono>
@@ -89,12 +94,15 @@ int main(int argc, char** argv) {
   std::uint64_t transfers = 0;
   bool one_cpu = false;
   bool two_cpus = false;
+  std::uint64_t stats_at_full = 0;
   po::options_description options{"producer_consumer: a 2-thread cross-thread free benchmark"};
   options.add_options()("help,h", "this help")(
       "transfers,n", po::value(&transfers)->default_value(3'000'000), "blocks handed over")(
       "one-cpu", po::bool_switch(&one_cpu), "run both threads on one CPU: the queue full in turns")(
       "two-cpus", po::bool_switch(&two_cpus),
-      "run the producer and the consumer on a CPU each: every free another core's");
+      "run the producer and the consumer on a CPU each: every free another core's")(
+      "stats-at-full", po::value(&stats_at_full)->default_value(0),
+      "call malloc_stats() when the queue is found full for the Nth time");
   po::variables_map values;
   try {
     po::store(po::parse_command_line(argc, argv, options), values);
@@ -155,7 +163,9 @@ int main(int argc, char** argv) {
       if (block == nullptr) std::abort();
       block[0] = 0x5a;
       block[size - 1] = 0xa5;
-      ring.push(block);
+      ring.push(block, [&](std::size_t full_pushes) {
+        if (full_pushes == stats_at_full) malloc_stats();
+      });
       churn.step();
     }
   }

@@ -23,6 +23,13 @@ class SpscRing {
 
  public:
   void push(void* item) {
+    push(item, [](std::size_t) {});
+  }
+
+  // `on_full(n)` runs when the push finds the ring full for the nth time, before it
+  // waits for the consumer: the moment the most blocks are in flight.
+  template <typename OnFull>
+  void push(void* item, OnFull&& on_full) {
     const std::size_t tail = tail_.load(std::memory_order_relaxed);
     // One push in kDepthSampleEvery reads the consumer's index to sample the depth.
     if ((tail & (kDepthSampleEvery - 1)) == 0) {
@@ -33,7 +40,7 @@ class SpscRing {
     if (tail - head_seen_ == Capacity) {
       head_seen_ = head_.load(std::memory_order_acquire);
       if (tail - head_seen_ == Capacity) {
-        ++full_pushes_;
+        on_full(++full_pushes_);
         do {
           std::this_thread::yield();
           head_seen_ = head_.load(std::memory_order_acquire);
