@@ -22,10 +22,6 @@ class SpscRing {
   static_assert((Capacity & (Capacity - 1)) == 0, "capacity must be a power of two");
 
  public:
-  void push(void* item) {
-    push(item, [](std::size_t) {});
-  }
-
   // `on_full(n)` runs when the push finds the ring full for the nth time, before it
   // waits for the consumer: the moment the most blocks are in flight.
   template <typename OnFull>
