@@ -111,6 +111,11 @@ def workloads(args):
         "mixed_lifetime_local": {"command": [os.path.join(args.bin_dir, "alloc_mixed_lifetime"),
                                              "--cross-thread", "0"],
                                  "env": []},
+        # thread_malloc with every block 224 bytes: one object type replaced at random, so
+        # the free blocks are spread one or two to a slab (not in the classic set).
+        "fixed_size_churn": {"command": [os.path.join(args.bin_dir, "alloc_thread_malloc"),
+                                         "--size", "224"],
+                             "env": []},
         # 5,000-byte blocks handed from one thread to another four at a time: the cost of
         # the cross-thread frees when few blocks of a class are live (not in the classic set).
         "handoff": {"command": [os.path.join(args.bin_dir, "alloc_handoff")], "env": []},
@@ -288,8 +293,8 @@ def main():
     parser.add_argument("--workloads",
                         help="comma-separated subset of python,producer_consumer,small_blocks,"
                              "mixed_lifetime_local,producer_consumer_one_cpu,"
-                             "producer_consumer_two_cpus,handoff,shell_commands,json_python,"
-                             "json_jq and the classic shapes ("
+                             "producer_consumer_two_cpus,fixed_size_churn,handoff,shell_commands,"
+                             "json_python,json_jq and the classic shapes ("
                              + ",".join(CLASSIC) + "); 'classic' names those and "
                              "producer_consumer (default: all)")
     parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",

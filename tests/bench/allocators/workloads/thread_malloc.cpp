@@ -3,6 +3,13 @@
 // with a new block whose size follows a 1/size-like distribution between 4 B and 32 KiB
 // (many tiny blocks, a long tail), for `iterations` iterations. No sharing between
 // threads: it measures the per-thread fast paths and how well threads stay apart.
+//
+// --size N makes every block N bytes, replaced at random as before: a pool of one kind
+// of object (a cache's entries, a hash table's nodes). Every free then lands in a random
+// one of the class's slabs or pages, most of them full, and a malloc finds the free
+// blocks spread one or two to a slab (harness workload fixed_size_churn).
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -13,8 +20,16 @@
 int main(int argc, char** argv) {
   workload::Options options(argc, argv, "alloc_thread_malloc");
   const auto [threads, iterations, working_set] = workload::thread_malloc_shape(options);
+  constexpr long kMaxFixedSize = 1 << 20;
+  const long fixed_size = options.get("size", 0);  // 0: the distribution
   options.check();
-  const std::vector<std::uint32_t> sizes = workload::thread_malloc_sizes();
+  if (fixed_size > kMaxFixedSize) {
+    std::fprintf(stderr, "alloc_thread_malloc: --size must be at most %ld\n", kMaxFixedSize);
+    return 2;
+  }
+  std::vector<std::uint32_t> sizes = workload::thread_malloc_sizes();
+  if (fixed_size != 0)
+    std::fill(sizes.begin(), sizes.end(), static_cast<std::uint32_t>(fixed_size));
   std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads), 0);
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
