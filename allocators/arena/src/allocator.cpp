@@ -54,6 +54,15 @@ void count_arenas_used(std::size_t count) {
 // The arena this thread allocates from. initial-exec: no allocation, no TLS call.
 constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec"))) = nullptr;
 
+// Reuse mode (allocate_small_reuse): entered at a refill that relisted at least this many
+// slabs holding at most 1.25 free blocks each; left once its misses, each counted
+// kReuseMissWeight times, outweigh its hits by kReuseMaxMisses, so that it stays only
+// while 8 mallocs in 9 take the block back (16 misses more than hits kept mixed_lifetime
+// in it at 2 hits in 3: 8 % slower, BENCHMARKS.md, #14, Session 47).
+constexpr std::uint32_t kReuseMinSlabs = 8;
+constexpr std::uint8_t kReuseMissWeight = 8;
+constexpr std::uint8_t kReuseMaxMisses = 64;
+
 // The slabs this thread owns: small blocks come from them and return to them without
 // a lock or an atomic instruction. Per class, slabs with a free block (the head is the
 // one allocated from) and all of them; blocks other threads free arrive via the inbox.
@@ -75,6 +84,8 @@ struct ClassSlabs {
   // from a refill: a thread that only frees in this class (a consumer) gives it back
   // once it is empty instead of keeping it to allocate from.
   bool head_from_free;
+  // Reuse mode's weighted misses less its hits since it was entered (ThreadHeap::reuse).
+  std::uint8_t reuse_misses;
 };
 // The slabs of other threads this thread marked blocks pending in and has not told yet
 // (a slab freed into twice in a row named once, one queued for its owner already not at
@@ -100,6 +111,11 @@ struct ThreadHeap {
   // take_block's hint per class: apart from ClassSlabs, so that the fast path reads both
   // at their TLS offsets without computing the class's address (two instructions).
   std::uint8_t word_hints[kNumClasses];
+  // Reuse mode, per class (allocate_small_reuse): the class's mallocs take first the
+  // block its last own free returned (last_freed). Beside word_hints, so that the fast
+  // path tests it at its TLS offset without computing the class's address.
+  bool reuse[kNumClasses];
+  std::uintptr_t last_freed[kNumClasses];
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
   MediumCache medium;
@@ -207,8 +223,9 @@ void owned_remove(ClassSlabs& slabs, Span* span) {
 // it asks the arena for one: it walks `owned` from its head until it has found as many
 // as were counted, at most 64, and then turns the list so that the slabs it walked go
 // to its tail (one splice), and the next walk starts with the others. Returns how many
-// free blocks the slabs it put on the list hold.
-std::size_t relist_slabs_with_room(ClassSlabs& slabs) {
+// free blocks the slabs it put on the list hold, and in `slabs_found` how many slabs.
+std::size_t relist_slabs_with_room(ClassSlabs& slabs, std::uint32_t& slabs_found) {
+  slabs_found = 0;
   if (slabs.unlisted == 0) return 0;
   std::uint32_t found = 0;
   std::size_t blocks = 0;
@@ -240,6 +257,7 @@ std::size_t relist_slabs_with_room(ClassSlabs& slabs) {
     slabs.owned_tail = last;
   }
   if (blocks != 0) slabs.head_from_free = false;
+  slabs_found = found;
   return blocks;
 }
 
@@ -579,9 +597,18 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
   // frees a block into each slab it has just filled: python's ints) and the class takes
   // a slab from the arena as well, first in the list, or every other malloc would come
   // here for the one block a relisted slab has.
-  if (slab == nullptr &&
-      relist_slabs_with_room(slabs) * 4 >= std::size_t{kClasses[size_class].blocks})
-    slab = slabs.partial;
+  if (slab == nullptr) {
+    std::uint32_t found = 0;
+    const std::size_t blocks = relist_slabs_with_room(slabs, found);
+    // Many slabs with a block or so each: the thread's frees land in slabs that are full
+    // but for them (one kind of object replaced at random), so its mallocs take the
+    // block the last free returned (allocate_small_reuse).
+    if (found >= kReuseMinSlabs && blocks * 4 <= std::size_t{found} * 5) {
+      heap.reuse[size_class] = true;
+      slabs.reuse_misses = 0;
+    }
+    if (blocks * 4 >= std::size_t{kClasses[size_class].blocks}) slab = slabs.partial;
+  }
   if (slab == nullptr && size_class >= kFirstPageRunClass && few_page_run_blocks(size_class) &&
       !page_runs_busy(size_class))
     return allocate_medium(kClasses[size_class].block_size, kPageSize, size_class);
@@ -610,11 +637,13 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
   return p;
 }
 
+void* allocate_small_reuse(std::size_t size_class);
+
 inline void* allocate_small(std::size_t size_class) {
   ClassSlabs& slabs = heap.classes[size_class];
   Span* slab = slabs.partial;
-  if (slab == nullptr) [[unlikely]]
-    return allocate_small_slow(size_class);
+  if (slab == nullptr || heap.reuse[size_class]) [[unlikely]]
+    return allocate_small_reuse(size_class);
   void* p = take_block(*slab, heap.word_hints[size_class]);
   if (slab->free_count == 0) partial_remove(slabs, slab);
   return p;
@@ -745,12 +774,57 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   // A slab that was full stays off the list of slabs with room: the next refill of the
   // class finds it (allocate_small_slow).
   ClassSlabs& slabs = heap.classes[span->size_class];
+  heap.last_freed[span->size_class] = address;
   slabs.unlisted += span->free_count == 0;
   const std::size_t free_count = span->free_count + 1u;
   set_free_count(*span, free_count);
   if (free_count == span->capacity) [[unlikely]]
     maybe_give_back_empty(slabs, span);
   return true;
+}
+
+// Reuse mode (ThreadHeap::reuse): a program that replaces blocks of one size at random
+// frees into slabs that are full but for that block, and its mallocs found the free
+// blocks one to a slab: each refill walked 28-62 slabs to relist those, and each malloc
+// emptied the head. The block the last own free returned is taken instead, checked as
+// the free's guess is (this thread's slab, a block's start, of the class) and still
+// free in the bitmap, so a double free of it is caught as before: 2.1x glibc's wall to
+// 1.3x at 224 bytes, 1.7x to 0.5x at 4000 (BENCHMARKS.md, #14, Session 47). The mode
+// ends when its misses outweigh its hits (kReuseMissWeight); out of it, the check of the
+// mode is all a malloc pays, and the free one store.
+[[gnu::noinline]] void* allocate_small_reuse(std::size_t size_class) {
+  ClassSlabs& slabs = heap.classes[size_class];
+  if (heap.reuse[size_class]) {
+    const std::uintptr_t address = heap.last_freed[size_class];
+    heap.last_freed[size_class] = 0;
+    Span* span = address != 0 ? slab_map_find(address) : nullptr;
+    std::size_t index;
+    if (own_block(span, address, index) && span->size_class == size_class) {
+      const std::size_t w = index / 64;
+      const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+      const std::uint64_t bits = load_word(span->bits[w].free);
+      if ((bits & bit) != 0) {
+        store_word(span->bits[w].free, bits & ~bit);
+        const std::size_t free_count = span->free_count - 1u;
+        set_free_count(*span, free_count);
+        if (free_count == 0) {
+          if (span->in_partial)
+            partial_remove(slabs, span);
+          else if (slabs.unlisted != 0)
+            --slabs.unlisted;  // counted when its free took it off "full"
+        }
+        slabs.reuse_misses -= slabs.reuse_misses != 0;
+        return reinterpret_cast<void*>(address);
+      }
+    }
+    slabs.reuse_misses = static_cast<std::uint8_t>(slabs.reuse_misses + kReuseMissWeight);
+    if (slabs.reuse_misses >= kReuseMaxMisses) heap.reuse[size_class] = false;
+  }
+  Span* slab = slabs.partial;
+  if (slab == nullptr) return allocate_small_slow(size_class);
+  void* p = take_block(*slab, heap.word_hints[size_class]);
+  if (slab->free_count == 0) partial_remove(slabs, slab);
+  return p;
 }
 
 // The usable size of a live block of a slab this thread owns, without a lock; 0 when

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -13,6 +14,7 @@
 #include "arena/arena.h"
 #include "config.hpp"
 #include "segment_map.hpp"
+#include "size_classes.hpp"
 
 namespace {
 
@@ -51,6 +53,40 @@ TEST_F(ArenaDeathTest, DoubleFreeOfEveryKindIsCaught) {
         << size;
     arena_free(keep);
   }
+}
+
+// In reuse mode (one size replaced at random) a malloc takes the block the last free
+// returned; freed again, it is still a double free at the call. In a thread of its own,
+// whose slabs of the class are only these.
+TEST_F(ArenaDeathTest, DoubleFreeInReuseModeIsCaught) {
+  auto double_free_after_reuse = [] {
+    constexpr std::size_t kSize = 224;
+    const std::size_t per_slab = arena::kClasses[arena::size_class_of(kSize)].blocks;
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < 100 * per_slab; ++i) blocks.push_back(arena_malloc(kSize));
+    for (std::size_t i = 0; i < blocks.size(); i += per_slab) {  // a block back in each slab
+      arena_free(blocks[i]);
+      blocks[i] = arena_malloc(kSize);
+    }
+    std::mt19937 random(5);
+    void* p = nullptr;  // the last block freed and taken back
+    int same = 0;
+    for (int n = 0; n < 2000; ++n) {  // one replaced at random, each time
+      void*& slot = blocks[random() % blocks.size()];
+      p = slot;
+      arena_free(p);
+      slot = arena_malloc(kSize);
+      same += slot == p;
+    }
+    if (same < 1800) {
+      std::fprintf(stderr, "reuse mode took back %d of 2000 blocks\n", same);
+      std::exit(1);
+    }
+    arena_free(p);
+    arena_free(launder(p));
+  };
+  EXPECT_DEATH(std::thread(double_free_after_reuse).join(),
+               "^arena: free\\(\\): double free 0x[0-9a-f]+\n$");
 }
 
 // A medium block its own thread frees waits in that thread's cache for the next malloc

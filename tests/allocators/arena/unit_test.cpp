@@ -465,6 +465,41 @@ TEST(ArenaMemory, BlocksFreedIntoFullSlabsAreReusedBeforeNewSlabs) {
   worker.join();
 }
 
+// One size replaced at random: the thread's frees land in slabs that are full but for
+// them, and once a refill finds the free blocks one to a slab, a malloc takes the block
+// the last free returned (reuse mode), never one that is live.
+TEST(ArenaMemory, OneSizeReplacedAtRandomTakesTheBlockTheLastFreeReturned) {
+  std::thread worker([] {  // a fresh thread heap: these are its only slabs of the class
+    constexpr std::size_t kSize = 224;
+    const std::size_t per_slab = arena::kClasses[arena::size_class_of(kSize)].blocks;
+    std::vector<unsigned char*> blocks;
+    for (std::size_t i = 0; i < 100 * per_slab; ++i)
+      blocks.push_back(static_cast<unsigned char*>(arena_malloc(kSize)));
+    // A block back in each of the 100 full slabs: the next refill relists them, a block each.
+    for (std::size_t i = 0; i < blocks.size(); i += per_slab) {
+      arena_free(blocks[i]);
+      blocks[i] = static_cast<unsigned char*>(arena_malloc(kSize));
+    }
+    for (std::size_t i = 0; i < blocks.size(); ++i) std::memset(blocks[i], int(i & 0xff), kSize);
+    std::mt19937 random(5);
+    int same = 0;
+    constexpr int kReplacements = 20000;
+    for (int n = 0; n < kReplacements; ++n) {
+      const std::size_t i = random() % blocks.size();
+      ASSERT_EQ(blocks[i][0], i & 0xff);  // no other slot was handed this block
+      ASSERT_EQ(blocks[i][kSize - 1], i & 0xff);
+      unsigned char* freed = blocks[i];
+      arena_free(freed);
+      blocks[i] = static_cast<unsigned char*>(arena_malloc(kSize));
+      same += blocks[i] == freed;
+      std::memset(blocks[i], int(i & 0xff), kSize);
+    }
+    EXPECT_GE(same, kReplacements * 9 / 10);
+    for (unsigned char* p : blocks) arena_free(p);
+  });
+  worker.join();
+}
+
 // A refill hands a full slab of the thread's over (unowned, for other threads' frees to
 // bring back) only at the second refill in a row that finds it full: a thread that frees
 // into its own slabs keeps them, and its frees take no lock.
