@@ -60,6 +60,7 @@ constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec
 // while 8 mallocs in 9 take the block back (16 misses more than hits kept mixed_lifetime
 // in it at 2 hits in 3: 8 % slower, BENCHMARKS.md, #14, Session 47).
 constexpr std::uint32_t kReuseMinSlabs = 8;
+constexpr std::uint8_t kReuseMode = 0x80;  // in ThreadHeap::word_hints, beside the word offset
 constexpr std::uint8_t kReuseMissWeight = 8;
 constexpr std::uint8_t kReuseMaxMisses = 64;
 
@@ -84,7 +85,7 @@ struct ClassSlabs {
   // from a refill: a thread that only frees in this class (a consumer) gives it back
   // once it is empty instead of keeping it to allocate from.
   bool head_from_free;
-  // Reuse mode's weighted misses less its hits since it was entered (ThreadHeap::reuse).
+  // Reuse mode's weighted misses less its hits since it was entered (kReuseMode).
   std::uint8_t reuse_misses;
 };
 // The slabs of other threads this thread marked blocks pending in and has not told yet
@@ -109,15 +110,14 @@ struct ThreadHeap {
   // First: a malloc finds its class's slabs at the TLS block's offset plus class * 32.
   ClassSlabs classes[kNumClasses];
   // take_block's hint per class: apart from ClassSlabs, so that the fast path reads both
-  // at their TLS offsets without computing the class's address (two instructions).
+  // at their TLS offsets without computing the class's address (two instructions). Its
+  // top bit (kReuseMode) is the class's reuse mode (allocate_small_reuse), which the
+  // malloc tests in the byte it has loaded, in the line it reads anyway.
   std::uint8_t word_hints[kNumClasses];
-  // Reuse mode, per class (allocate_small_reuse): the class's mallocs take first the
-  // block its last own free returned (last_freed). Beside word_hints, so that the fast
-  // path tests it at its TLS offset without computing the class's address.
-  bool reuse[kNumClasses];
-  std::uintptr_t last_freed[kNumClasses];
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
+  // Per class, the block the thread's last own free returned (reuse mode).
+  std::uintptr_t last_freed[kNumClasses];
   MediumCache medium;
   // Per slab class from kFirstPageRunClass: the page runs the thread took for it from the
   // page heap (not from its cache) in the current window (page_runs_busy).
@@ -583,6 +583,15 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
 
 void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page_run_class = 0);
 
+// take_block with the class's word hint, its reuse mode bit kept apart.
+void* take_block_keeping_mode(Span& slab, std::size_t size_class) {
+  const std::uint8_t mode = heap.word_hints[size_class] & kReuseMode;
+  std::uint8_t hint = heap.word_hints[size_class] & ~kReuseMode;
+  void* p = take_block(slab, hint);
+  heap.word_hints[size_class] = hint | mode;
+  return p;
+}
+
 [[gnu::noinline]] void* allocate_small_slow(std::size_t size_class) {
   register_heap();
   // Other threads are freeing into this thread's slabs (it is an active producer): its
@@ -604,7 +613,7 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
     // but for them (one kind of object replaced at random), so its mallocs take the
     // block the last free returned (allocate_small_reuse).
     if (found >= kReuseMinSlabs && blocks * 4 <= std::size_t{found} * 5) {
-      heap.reuse[size_class] = true;
+      heap.word_hints[size_class] |= kReuseMode;
       slabs.reuse_misses = 0;
     }
     if (blocks * 4 >= std::size_t{kClasses[size_class].blocks}) slab = slabs.partial;
@@ -632,7 +641,7 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
       if (slab == nullptr) return no_memory();
     }
   }
-  void* p = take_block(*slab, heap.word_hints[size_class]);
+  void* p = take_block_keeping_mode(*slab, size_class);
   if (slab->free_count == 0) partial_remove(slabs, slab);
   return p;
 }
@@ -642,7 +651,7 @@ void* allocate_small_reuse(std::size_t size_class);
 inline void* allocate_small(std::size_t size_class) {
   ClassSlabs& slabs = heap.classes[size_class];
   Span* slab = slabs.partial;
-  if (slab == nullptr || heap.reuse[size_class]) [[unlikely]]
+  if (slab == nullptr || (heap.word_hints[size_class] & kReuseMode) != 0) [[unlikely]]
     return allocate_small_reuse(size_class);
   void* p = take_block(*slab, heap.word_hints[size_class]);
   if (slab->free_count == 0) partial_remove(slabs, slab);
@@ -774,7 +783,8 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   // A slab that was full stays off the list of slabs with room: the next refill of the
   // class finds it (allocate_small_slow).
   ClassSlabs& slabs = heap.classes[span->size_class];
-  heap.last_freed[span->size_class] = address;
+  if ((heap.word_hints[span->size_class] & kReuseMode) != 0) [[unlikely]]
+    heap.last_freed[span->size_class] = address;
   slabs.unlisted += span->free_count == 0;
   const std::size_t free_count = span->free_count + 1u;
   set_free_count(*span, free_count);
@@ -783,18 +793,17 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   return true;
 }
 
-// Reuse mode (ThreadHeap::reuse): a program that replaces blocks of one size at random
-// frees into slabs that are full but for that block, and its mallocs found the free
-// blocks one to a slab: each refill walked 28-62 slabs to relist those, and each malloc
-// emptied the head. The block the last own free returned is taken instead, checked as
-// the free's guess is (this thread's slab, a block's start, of the class) and still
-// free in the bitmap, so a double free of it is caught as before: 2.1x glibc's wall to
-// 1.3x at 224 bytes, 1.7x to 0.5x at 4000 (BENCHMARKS.md, #14, Session 47). The mode
-// ends when its misses outweigh its hits (kReuseMissWeight); out of it, the check of the
-// mode is all a malloc pays, and the free one store.
+// Reuse mode (kReuseMode): a program that replaces blocks of one size at random frees
+// into slabs that are full but for that block, and its mallocs found the free blocks one
+// to a slab: each refill walked 28-62 slabs to relist those, and each malloc emptied the
+// head. The block the last own free returned (noted in this mode only) is taken instead,
+// checked as the free's guess is (this thread's slab, a block's start, of the class) and
+// still free in the bitmap, so a double free of it is caught as before: 2.1x glibc's
+// wall to 1.4x at 224 bytes, 1.7x to 0.55x at 4000 (BENCHMARKS.md, #14, Session 47). The
+// mode ends when its misses outweigh its hits (kReuseMissWeight).
 [[gnu::noinline]] void* allocate_small_reuse(std::size_t size_class) {
   ClassSlabs& slabs = heap.classes[size_class];
-  if (heap.reuse[size_class]) {
+  if ((heap.word_hints[size_class] & kReuseMode) != 0) {
     const std::uintptr_t address = heap.last_freed[size_class];
     heap.last_freed[size_class] = 0;
     Span* span = address != 0 ? slab_map_find(address) : nullptr;
@@ -818,11 +827,11 @@ inline bool release_own(Span* span, std::uintptr_t address) {
       }
     }
     slabs.reuse_misses = static_cast<std::uint8_t>(slabs.reuse_misses + kReuseMissWeight);
-    if (slabs.reuse_misses >= kReuseMaxMisses) heap.reuse[size_class] = false;
+    if (slabs.reuse_misses >= kReuseMaxMisses) heap.word_hints[size_class] &= ~kReuseMode;
   }
   Span* slab = slabs.partial;
   if (slab == nullptr) return allocate_small_slow(size_class);
-  void* p = take_block(*slab, heap.word_hints[size_class]);
+  void* p = take_block_keeping_mode(*slab, size_class);
   if (slab->free_count == 0) partial_remove(slabs, slab);
   return p;
 }
