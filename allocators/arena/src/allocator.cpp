@@ -583,12 +583,14 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
 
 void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page_run_class = 0);
 
-// take_block with the class's word hint, its reuse mode bit kept apart.
-void* take_block_keeping_mode(Span& slab, std::size_t size_class) {
+// A block of the class's head slab, off the paths that may find the class in reuse mode:
+// take_block with the word hint, its reuse mode bit kept apart.
+void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
   const std::uint8_t mode = heap.word_hints[size_class] & kReuseMode;
   std::uint8_t hint = heap.word_hints[size_class] & ~kReuseMode;
   void* p = take_block(slab, hint);
   heap.word_hints[size_class] = hint | mode;
+  if (slab.free_count == 0) partial_remove(slabs, &slab);
   return p;
 }
 
@@ -641,9 +643,7 @@ void* take_block_keeping_mode(Span& slab, std::size_t size_class) {
       if (slab == nullptr) return no_memory();
     }
   }
-  void* p = take_block_keeping_mode(*slab, size_class);
-  if (slab->free_count == 0) partial_remove(slabs, slab);
-  return p;
+  return take_from_head(slabs, *slab, size_class);
 }
 
 void* allocate_small_reuse(std::size_t size_class);
@@ -831,9 +831,7 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   }
   Span* slab = slabs.partial;
   if (slab == nullptr) return allocate_small_slow(size_class);
-  void* p = take_block_keeping_mode(*slab, size_class);
-  if (slab->free_count == 0) partial_remove(slabs, slab);
-  return p;
+  return take_from_head(slabs, *slab, size_class);
 }
 
 // The usable size of a live block of a slab this thread owns, without a lock; 0 when

@@ -69,7 +69,7 @@ TEST_F(ArenaDeathTest, DoubleFreeInReuseModeIsCaught) {
       blocks[i] = arena_malloc(kSize);
     }
     std::mt19937 random(5);
-    void* p = nullptr;  // the last block freed and taken back
+    void* p = nullptr;
     int same = 0;
     for (int n = 0; n < 2000; ++n) {  // one replaced at random, each time
       void*& slot = blocks[random() % blocks.size()];
@@ -80,6 +80,12 @@ TEST_F(ArenaDeathTest, DoubleFreeInReuseModeIsCaught) {
     }
     if (same < 1800) {
       std::fprintf(stderr, "reuse mode took back %d of 2000 blocks\n", same);
+      std::exit(1);
+    }
+    p = blocks[1];  // freed, taken back, and freed twice
+    arena_free(p);
+    if (arena_malloc(kSize) != p) {
+      std::fputs("reuse mode did not take the block back\n", stderr);
       std::exit(1);
     }
     arena_free(p);
