@@ -116,8 +116,11 @@ struct ThreadHeap {
   std::uint8_t word_hints[kNumClasses];
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
-  // Per class, the block the thread's last own free returned (reuse mode).
-  std::uintptr_t last_freed[kNumClasses];
+  // Per class, the block the thread's last own free returned and its slab (reuse mode).
+  struct FreedBlock {
+    std::uintptr_t address;
+    Span* slab;
+  } last_freed[kNumClasses];
   MediumCache medium;
   // Per slab class from kFirstPageRunClass: the page runs the thread took for it from the
   // page heap (not from its cache) in the current window (page_runs_busy).
@@ -784,7 +787,7 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   // class finds it (allocate_small_slow).
   ClassSlabs& slabs = heap.classes[span->size_class];
   if ((heap.word_hints[span->size_class] & kReuseMode) != 0) [[unlikely]]
-    heap.last_freed[span->size_class] = address;
+    heap.last_freed[span->size_class] = {address, span};
   slabs.unlisted += span->free_count == 0;
   const std::size_t free_count = span->free_count + 1u;
   set_free_count(*span, free_count);
@@ -796,17 +799,17 @@ inline bool release_own(Span* span, std::uintptr_t address) {
 // Reuse mode (kReuseMode): a program that replaces blocks of one size at random frees
 // into slabs that are full but for that block, and its mallocs found the free blocks one
 // to a slab: each refill walked 28-62 slabs to relist those, and each malloc emptied the
-// head. The block the last own free returned (noted in this mode only) is taken instead,
-// checked as the free's guess is (this thread's slab, a block's start, of the class) and
+// head. The block the last own free returned (noted in this mode only, with its slab, so
+// that no slab-map lookup comes first) is taken instead, checked as the free's guess is
+// (this thread's slab, a block's start, of the class: the slab may have gone since) and
 // still free in the bitmap, so a double free of it is caught as before: 2.1x glibc's
-// wall to 1.4x at 224 bytes, 1.7x to 0.55x at 4000 (BENCHMARKS.md, #14, Session 47). The
-// mode ends when its misses outweigh its hits (kReuseMissWeight).
+// wall to 1.25x at 224 bytes, 1.7x to 0.5x at 4000 (BENCHMARKS.md, #14, Sessions 47-48).
+// The mode ends when its misses outweigh its hits (kReuseMissWeight).
 [[gnu::noinline]] void* allocate_small_reuse(std::size_t size_class) {
   ClassSlabs& slabs = heap.classes[size_class];
   if ((heap.word_hints[size_class] & kReuseMode) != 0) {
-    const std::uintptr_t address = heap.last_freed[size_class];
-    heap.last_freed[size_class] = 0;
-    Span* span = address != 0 ? slab_map_find(address) : nullptr;
+    const auto [address, span] = heap.last_freed[size_class];
+    heap.last_freed[size_class] = {};
     std::size_t index;
     if (own_block(span, address, index) && span->size_class == size_class) {
       const std::size_t w = index / 64;
