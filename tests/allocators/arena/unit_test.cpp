@@ -500,6 +500,69 @@ TEST(ArenaMemory, OneSizeReplacedAtRandomTakesTheBlockTheLastFreeReturned) {
   worker.join();
 }
 
+// Reuse mode notes the freed block with its slab. When that free emptied the slab, it is
+// given back, and other classes may take its pages and its descriptor before the class's
+// next malloc: that malloc must not take the noted block, nor any block that is live.
+TEST(ArenaMemory, ReuseModeTakesNoBlockOfASlabGivenBackSinceItsFree) {
+  std::thread worker([] {  // a fresh thread heap: these are its only slabs of the class
+    constexpr std::size_t kSize = 224;
+    const std::size_t per_slab = arena::kClasses[arena::size_class_of(kSize)].blocks;
+    auto slab = [](void* p) { return arena::slab_map_find(reinterpret_cast<std::uintptr_t>(p)); };
+    std::vector<char*> blocks;
+    for (std::size_t i = 0; i < 100 * per_slab; ++i)
+      blocks.push_back(static_cast<char*>(arena_malloc(kSize)));
+    for (std::size_t i = 0; i < blocks.size(); i += per_slab) {  // the mode, as above
+      arena_free(blocks[i]);
+      blocks[i] = static_cast<char*>(arena_malloc(kSize));
+    }
+    std::mt19937 random(7);
+    for (int n = 0; n < 1000; ++n) {
+      char*& b = blocks[random() % blocks.size()];
+      arena_free(b);
+      b = static_cast<char*>(arena_malloc(kSize));
+    }
+    // Every block of one slab freed, the last free emptying it: it goes back.
+    const arena::Span* emptied = slab(blocks[50 * per_slab]);
+    std::vector<char*> kept;
+    for (char* b : blocks) {
+      if (slab(b) == emptied)
+        arena_free(b);
+      else
+        kept.push_back(b);
+    }
+    // Blocks of other sizes take pages, the first new slab (of 256-byte blocks) that slab's
+    // with its descriptor, and half of them go, so that it has a free block where the
+    // noted one was: a malloc that trusted the noted slab took it (a scratch build did).
+    std::vector<char*> others;
+    for (std::size_t size : {256, 64, 96, 1000})
+      for (int i = 0; i < 400; ++i) others.push_back(static_cast<char*>(arena_malloc(size)));
+    ASSERT_TRUE(std::any_of(others.begin(), others.end(), [&](char* b) {
+      return slab(b) == emptied;
+    })) << "no new slab took the emptied one's descriptor: this test no longer tests it";
+    for (std::size_t i = 0; i < others.size(); i += 2) arena_free(others[i]);
+    std::erase_if(others, [&, i = std::size_t{0}](char*) mutable { return i++ % 2 == 0; });
+    for (char* b : kept) std::memset(b, 0x5a, kSize);
+    for (char* b : others) std::memset(b, 0x3c, arena_malloc_usable_size(b));
+    std::vector<char*> fresh;
+    auto mark = [](std::size_t i) { return static_cast<char>(0x80 | (i & 0x3f)); };
+    for (std::size_t i = 0; i < 200; ++i) {
+      fresh.push_back(static_cast<char*>(arena_malloc(kSize)));
+      std::memset(fresh.back(), mark(i), kSize);
+    }
+    for (std::size_t i = 0; i < fresh.size(); ++i)
+      ASSERT_EQ(std::count(fresh[i], fresh[i] + kSize, mark(i)), long(kSize));
+    for (char* b : kept) ASSERT_EQ(std::count(b, b + kSize, 0x5a), long(kSize));
+    for (char* b : others) {
+      const std::size_t n = arena_malloc_usable_size(b);
+      ASSERT_EQ(std::count(b, b + n, 0x3c), long(n));
+    }
+    for (char* b : kept) arena_free(b);
+    for (char* b : others) arena_free(b);
+    for (char* b : fresh) arena_free(b);
+  });
+  worker.join();
+}
+
 // A refill hands a full slab of the thread's over (unowned, for other threads' frees to
 // bring back) only at the second refill in a row that finds it full: a thread that frees
 // into its own slabs keeps them, and its frees take no lock.
