@@ -803,7 +803,7 @@ inline bool release_own(Span* span, std::uintptr_t address) {
 // that no slab-map lookup comes first) is taken instead, checked as the free's guess is
 // (this thread's slab, a block's start, of the class: the slab may have gone since) and
 // still free in the bitmap, so a double free of it is caught as before: 2.1x glibc's
-// wall to 1.25x at 224 bytes, 1.7x to 0.5x at 4000 (BENCHMARKS.md, #14, Sessions 47-48).
+// wall to 1.3x at 224 bytes, 1.7x to 0.5x at 4000 (BENCHMARKS.md, #14, Sessions 47-48).
 // The mode ends when its misses outweigh its hits (kReuseMissWeight).
 [[gnu::noinline]] void* allocate_small_reuse(std::size_t size_class) {
   ClassSlabs& slabs = heap.classes[size_class];
