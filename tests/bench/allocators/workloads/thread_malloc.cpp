@@ -8,6 +8,12 @@
 // of object (a cache's entries, a hash table's nodes). Every free then lands in a random
 // one of the class's slabs or pages, most of them full, and a malloc finds the free
 // blocks spread one or two to a slab (harness workload fixed_size_churn).
+//
+// --access says what the loop does with the blocks: 1 (the default) writes and reads the
+// first byte of each new block; 0 touches no block, so that only the calls are timed;
+// 2 also reads the first byte of a block before freeing it, as a program that inspects
+// an object before dropping it (what the program's own first store into a block costs
+// under each allocator: BENCHMARKS.md, #14, Session 48).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -22,9 +28,14 @@ int main(int argc, char** argv) {
   const auto [threads, iterations, working_set] = workload::thread_malloc_shape(options);
   constexpr long kMaxFixedSize = 1 << 20;
   const long fixed_size = options.get("size", 0);  // 0: the distribution
+  const long access = options.get("access", 1);
   options.check();
   if (fixed_size > kMaxFixedSize) {
     std::fprintf(stderr, "alloc_thread_malloc: --size must be at most %ld\n", kMaxFixedSize);
+    return 2;
+  }
+  if (access < 0 || access > 2) {
+    std::fprintf(stderr, "alloc_thread_malloc: --access must be 0, 1 or 2\n");
     return 2;
   }
   std::vector<std::uint32_t> sizes = workload::thread_malloc_sizes();
@@ -41,10 +52,15 @@ int main(int argc, char** argv) {
       for (long i = 0; i < iterations; ++i) {
         const std::uint64_t r = random.next();
         char*& slot = set[r % set.size()];
+        if (access == 2 && slot != nullptr) sum += static_cast<unsigned char>(slot[0]);
         std::free(slot);
         const std::size_t n = sizes[(r >> 32) & (sizes.size() - 1)];
         slot = static_cast<char*>(std::malloc(n));
         if (slot == nullptr) std::abort();
+        if (access == 0) {
+          sum += static_cast<unsigned char>(reinterpret_cast<std::uintptr_t>(slot) >> 4);
+          continue;
+        }
         slot[0] = static_cast<char>(i);
         sum += static_cast<unsigned char>(slot[0]);
       }
