@@ -52,6 +52,25 @@ bool holds(const void* p, std::size_t n, unsigned char seed) {
   return true;
 }
 
+arena::Span* slab_of(const void* p) {
+  return arena::slab_map_find(reinterpret_cast<std::uintptr_t>(p));
+}
+
+// In a fresh thread heap: blocks of `size` filling 100 slabs, then a block back in each
+// of them, so that the class's next refill relists them a block each and puts the class
+// in reuse mode (allocator.cpp, allocate_small_reuse).
+std::vector<unsigned char*> blocks_for_reuse_mode(std::size_t size) {
+  const std::size_t per_slab = arena::kClasses[arena::size_class_of(size)].blocks;
+  std::vector<unsigned char*> blocks;
+  for (std::size_t i = 0; i < 100 * per_slab; ++i)
+    blocks.push_back(static_cast<unsigned char*>(arena_malloc(size)));
+  for (std::size_t i = 0; i < blocks.size(); i += per_slab) {
+    arena_free(blocks[i]);
+    blocks[i] = static_cast<unsigned char*>(arena_malloc(size));
+  }
+  return blocks;
+}
+
 std::vector<std::size_t> sizes_of_every_kind() {
   std::vector<std::size_t> sizes;
   for (std::size_t s = 0; s <= 1100; ++s) sizes.push_back(s);
@@ -471,15 +490,7 @@ TEST(ArenaMemory, BlocksFreedIntoFullSlabsAreReusedBeforeNewSlabs) {
 TEST(ArenaMemory, OneSizeReplacedAtRandomTakesTheBlockTheLastFreeReturned) {
   std::thread worker([] {  // a fresh thread heap: these are its only slabs of the class
     constexpr std::size_t kSize = 224;
-    const std::size_t per_slab = arena::kClasses[arena::size_class_of(kSize)].blocks;
-    std::vector<unsigned char*> blocks;
-    for (std::size_t i = 0; i < 100 * per_slab; ++i)
-      blocks.push_back(static_cast<unsigned char*>(arena_malloc(kSize)));
-    // A block back in each of the 100 full slabs: the next refill relists them, a block each.
-    for (std::size_t i = 0; i < blocks.size(); i += per_slab) {
-      arena_free(blocks[i]);
-      blocks[i] = static_cast<unsigned char*>(arena_malloc(kSize));
-    }
+    std::vector<unsigned char*> blocks = blocks_for_reuse_mode(kSize);
     for (std::size_t i = 0; i < blocks.size(); ++i) std::memset(blocks[i], int(i & 0xff), kSize);
     std::mt19937 random(5);
     int same = 0;
@@ -507,25 +518,18 @@ TEST(ArenaMemory, ReuseModeTakesNoBlockOfASlabGivenBackSinceItsFree) {
   std::thread worker([] {  // a fresh thread heap: these are its only slabs of the class
     constexpr std::size_t kSize = 224;
     const std::size_t per_slab = arena::kClasses[arena::size_class_of(kSize)].blocks;
-    auto slab = [](void* p) { return arena::slab_map_find(reinterpret_cast<std::uintptr_t>(p)); };
-    std::vector<char*> blocks;
-    for (std::size_t i = 0; i < 100 * per_slab; ++i)
-      blocks.push_back(static_cast<char*>(arena_malloc(kSize)));
-    for (std::size_t i = 0; i < blocks.size(); i += per_slab) {  // the mode, as above
-      arena_free(blocks[i]);
-      blocks[i] = static_cast<char*>(arena_malloc(kSize));
-    }
+    std::vector<unsigned char*> blocks = blocks_for_reuse_mode(kSize);
     std::mt19937 random(7);
     for (int n = 0; n < 1000; ++n) {
-      char*& b = blocks[random() % blocks.size()];
+      unsigned char*& b = blocks[random() % blocks.size()];
       arena_free(b);
-      b = static_cast<char*>(arena_malloc(kSize));
+      b = static_cast<unsigned char*>(arena_malloc(kSize));
     }
     // Every block of one slab freed, the last free emptying it: it goes back.
-    const arena::Span* emptied = slab(blocks[50 * per_slab]);
-    std::vector<char*> kept;
-    for (char* b : blocks) {
-      if (slab(b) == emptied)
+    const arena::Span* emptied = slab_of(blocks[50 * per_slab]);
+    std::vector<unsigned char*> kept;
+    for (unsigned char* b : blocks) {
+      if (slab_of(b) == emptied)
         arena_free(b);
       else
         kept.push_back(b);
@@ -533,32 +537,33 @@ TEST(ArenaMemory, ReuseModeTakesNoBlockOfASlabGivenBackSinceItsFree) {
     // Blocks of other sizes take pages, the first new slab (of 256-byte blocks) that slab's
     // with its descriptor, and half of them go, so that it has a free block where the
     // noted one was: a malloc that trusted the noted slab took it (a scratch build did).
-    std::vector<char*> others;
+    std::vector<unsigned char*> others;
     for (std::size_t size : {256, 64, 96, 1000})
-      for (int i = 0; i < 400; ++i) others.push_back(static_cast<char*>(arena_malloc(size)));
-    ASSERT_TRUE(std::any_of(others.begin(), others.end(), [&](char* b) {
-      return slab(b) == emptied;
+      for (int i = 0; i < 400; ++i)
+        others.push_back(static_cast<unsigned char*>(arena_malloc(size)));
+    ASSERT_TRUE(std::any_of(others.begin(), others.end(), [&](unsigned char* b) {
+      return slab_of(b) == emptied;
     })) << "no new slab took the emptied one's descriptor: this test no longer tests it";
     for (std::size_t i = 0; i < others.size(); i += 2) arena_free(others[i]);
-    std::erase_if(others, [&, i = std::size_t{0}](char*) mutable { return i++ % 2 == 0; });
-    for (char* b : kept) std::memset(b, 0x5a, kSize);
-    for (char* b : others) std::memset(b, 0x3c, arena_malloc_usable_size(b));
-    std::vector<char*> fresh;
-    auto mark = [](std::size_t i) { return static_cast<char>(0x80 | (i & 0x3f)); };
+    std::erase_if(others, [&, i = std::size_t{0}](unsigned char*) mutable { return i++ % 2 == 0; });
+    for (unsigned char* b : kept) std::memset(b, 0x5a, kSize);
+    for (unsigned char* b : others) std::memset(b, 0x3c, arena_malloc_usable_size(b));
+    std::vector<unsigned char*> fresh;
+    auto mark = [](std::size_t i) { return static_cast<unsigned char>(0x80 | (i & 0x3f)); };
     for (std::size_t i = 0; i < 200; ++i) {
-      fresh.push_back(static_cast<char*>(arena_malloc(kSize)));
+      fresh.push_back(static_cast<unsigned char*>(arena_malloc(kSize)));
       std::memset(fresh.back(), mark(i), kSize);
     }
     for (std::size_t i = 0; i < fresh.size(); ++i)
       ASSERT_EQ(std::count(fresh[i], fresh[i] + kSize, mark(i)), long(kSize));
-    for (char* b : kept) ASSERT_EQ(std::count(b, b + kSize, 0x5a), long(kSize));
-    for (char* b : others) {
+    for (unsigned char* b : kept) ASSERT_EQ(std::count(b, b + kSize, 0x5a), long(kSize));
+    for (unsigned char* b : others) {
       const std::size_t n = arena_malloc_usable_size(b);
       ASSERT_EQ(std::count(b, b + n, 0x3c), long(n));
     }
-    for (char* b : kept) arena_free(b);
-    for (char* b : others) arena_free(b);
-    for (char* b : fresh) arena_free(b);
+    for (unsigned char* b : kept) arena_free(b);
+    for (unsigned char* b : others) arena_free(b);
+    for (unsigned char* b : fresh) arena_free(b);
   });
   worker.join();
 }
@@ -569,7 +574,7 @@ TEST(ArenaMemory, ReuseModeTakesNoBlockOfASlabGivenBackSinceItsFree) {
 TEST(ArenaMemory, FullSlabsAreHandedOverAtTheSecondRefillInARowThatFindsThemFull) {
   std::thread worker([] {              // a fresh thread heap
     constexpr std::size_t kSize = 48;  // one-page slabs
-    auto slab = [](void* p) { return arena::slab_map_find(reinterpret_cast<std::uintptr_t>(p)); };
+    const auto slab = slab_of;
     auto owned = [](const arena::Span* span) {
       return __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != 0;
     };
