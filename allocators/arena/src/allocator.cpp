@@ -1,7 +1,6 @@
 // The malloc family on top of the arenas: arena selection, the size dispatch (slab,
 // medium run, own mapping), pointer validation, lazy initialisation and fork.
 #include <pthread.h>
-#include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -407,7 +406,7 @@ void release_thread_heap(void*) {
         span = next;
       }
     }
-    if (kept) sched_yield();
+    if (kept) yield_cpu();
   }
   for (ClassSlabs& slabs : heap.classes) slabs = {};
   __atomic_store_n(&heap.inbox, nullptr, __ATOMIC_RELAXED);

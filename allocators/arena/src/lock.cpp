@@ -1,6 +1,6 @@
 #include "lock.hpp"
 
-#include <sched.h>
+#include "os.hpp"
 
 namespace arena {
 
@@ -20,7 +20,7 @@ void Lock::lock_slow() {
     if (round < 128)
       __builtin_ia32_pause();
     else
-      sched_yield();
+      yield_cpu();
   }
 }
 

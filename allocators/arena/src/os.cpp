@@ -19,6 +19,10 @@ std::uint64_t coarse_now_ns() {
   return std::uint64_t(t.tv_sec) * 1'000'000'000u + std::uint64_t(t.tv_nsec);
 }
 
+void yield_cpu() {
+  syscall(SYS_sched_yield);
+}
+
 void* map_pages(std::size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? nullptr : p;

@@ -56,6 +56,13 @@ void* remap_pages(void* address, std::size_t old_bytes, std::size_t new_bytes);
 // for the decay of cached memory).
 std::uint64_t coarse_now_ns();
 
+// Lets another thread run: sched_yield, called through syscall(), which sits beside mmap
+// in libc. libc's own sched_yield is on a page that nothing else the allocator calls
+// reaches, and a page fault on a library maps the 64 KiB of it around the page: 64 KiB
+// more peak RSS for any program whose threads ever wait for an arena lock (the one-CPU
+// producer_consumer yields 5,900 times a run; BENCHMARKS.md, #14, Session 49).
+void yield_cpu();
+
 // Writes "arena: <what> <pointer>" on stderr and aborts: the heap is corrupt or the
 // program freed something it does not own, and continuing would spread the damage.
 [[noreturn]] void die_with_pointer(const char* what, const void* pointer);
