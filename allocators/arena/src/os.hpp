@@ -59,8 +59,8 @@ std::uint64_t coarse_now_ns();
 // Lets another thread run: sched_yield, called through syscall(), which sits beside mmap
 // in libc. libc's own sched_yield is on a page that nothing else the allocator calls
 // reaches, and a page fault on a library maps the 64 KiB of it around the page: 64 KiB
-// more peak RSS for any program whose threads ever wait for an arena lock (the one-CPU
-// producer_consumer yields 5,900 times a run; BENCHMARKS.md, #14, Session 49).
+// more peak RSS for a program whose threads ever wait long for an arena lock (3 runs of
+// thread_malloc in 8; BENCHMARKS.md, #14, Session 49).
 void yield_cpu();
 
 // Writes "arena: <what> <pointer>" on stderr and aborts: the heap is corrupt or the
