@@ -274,13 +274,22 @@ def run_once(args, backend_path, workload):
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"alloc_launch failed: {completed.stderr.strip()}")
-    # alloc_launch prints its JSON last; the workload's own output comes before it and
-    # is kept when it is a JSON object too (small_blocks reports bytes per block).
-    lines = completed.stdout.strip().splitlines()
-    result = json.loads(lines[-1])
-    if len(lines) > 1 and lines[-2].startswith("{"):
-        result["workload"] = json.loads(lines[-2])
+    output, result = split_launch_output(completed.stdout)
+    # The workload's own output is kept when it ends with a JSON object too (small_blocks
+    # reports bytes per block).
+    lines = output.strip().splitlines()
+    if lines and lines[-1].startswith("{"):
+        result["workload"] = json.loads(lines[-1])
     return result
+
+
+def split_launch_output(stdout):
+    """(the command's output, alloc_launch's report) from alloc_launch's stdout. The report
+    comes last, on a line of its own only if the command's output ended with one."""
+    start = stdout.rfind('{"exit_status"')
+    if start < 0:
+        raise RuntimeError("alloc_launch printed no report")
+    return stdout[:start], json.loads(stdout[start:])
 
 
 def main():
