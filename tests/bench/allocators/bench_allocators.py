@@ -264,6 +264,43 @@ def add_commands(given, commands, tool):
     return added
 
 
+def add_workload_options(parser, default):
+    """--backends, --workloads (`default` unless given; none: --command's only), --extra and
+    --command, for the scripts that run this harness's workloads their own way
+    (first_use.py, peak_rss_map.py): read back by chosen_workloads."""
+    parser.add_argument("--backends", help="comma-separated subset (default: all)")
+    parser.add_argument("--workloads", default=default,
+                        help=f"comma-separated workloads of bench_allocators.py (default: "
+                             f"{default}; none: only --command)")
+    parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",
+                        help="one more backend: a malloc .so to preload under NAME")
+    parser.add_argument("--command", action="append", default=[], metavar="[NAME=]COMMAND",
+                        help="one more workload: a shell-split command line, named NAME or "
+                        "after its program")
+
+
+def chosen_workloads(args, tool):
+    """(the build's bin directory, name -> workload, the scratch directory to keep until
+    the runs end) for the options of add_workload_options; exit 2 with one line for an
+    unknown workload, or for none at all."""
+    harness = argparse.Namespace(bin_dir=os.path.join(args.build_dir, "bin"),
+                                 transfers=3_000_000, python=default_python())
+    known = workloads(harness)
+    commands = {}
+    for name in [] if args.workloads == "none" else args.workloads.split(","):
+        if name not in known:
+            print(f"{tool}: unknown workload {name}", file=sys.stderr)
+            sys.exit(2)
+        commands[name] = known[name]
+    given = {}
+    add_commands(args.command, given, tool)
+    commands.update((name, {"command": argv, "env": []}) for name, argv in given.items())
+    if not commands:
+        print(f"{tool}: no workload (--workloads none and no --command)", file=sys.stderr)
+        sys.exit(2)
+    return harness.bin_dir, commands, prepare(commands, tool, harness.bin_dir)
+
+
 def run_once(args, backend_path, workload):
     command = [os.path.join(args.bin_dir, "alloc_launch")]
     if backend_path:

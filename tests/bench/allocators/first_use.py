@@ -62,15 +62,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-dir", required=True, help="the CMake build tree")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--backends", help="comma-separated subset (default: all)")
-    parser.add_argument("--workloads", default="thread_malloc,mixed_lifetime",
-                        help="comma-separated workloads of bench_allocators.py "
-                             "(default: thread_malloc,mixed_lifetime; none: only --command)")
-    parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",
-                        help="one more backend: a malloc .so to preload under NAME")
-    parser.add_argument("--command", action="append", default=[], metavar="[NAME=]COMMAND",
-                        help="one more workload: a shell-split command line, named NAME or "
-                        "after its program")
+    bench_allocators.add_workload_options(parser, "thread_malloc,mixed_lifetime")
     parser.add_argument("--json", help="also write every run's report here")
     args = parser.parse_args()
     if args.rounds < 1:
@@ -82,22 +74,7 @@ def main():
         sys.exit(2)
     backends = bench_allocators.backends_or_exit(args, "first_use")
 
-    harness = argparse.Namespace(bin_dir=os.path.join(args.build_dir, "bin"),
-                                 transfers=3_000_000, python=bench_allocators.default_python())
-    known = bench_allocators.workloads(harness)
-    commands = {}
-    for name in [] if args.workloads == "none" else args.workloads.split(","):
-        if name not in known:
-            print(f"first_use: unknown workload {name}", file=sys.stderr)
-            sys.exit(2)
-        commands[name] = known[name]
-    given = {}
-    bench_allocators.add_commands(args.command, given, "first_use")
-    commands.update((name, {"command": argv, "env": []}) for name, argv in given.items())
-    if not commands:
-        print("first_use: no workload (--workloads none and no --command)", file=sys.stderr)
-        sys.exit(2)
-    scratch = bench_allocators.prepare(commands, "first_use", harness.bin_dir)  # kept to the end
+    _, commands, scratch = bench_allocators.chosen_workloads(args, "first_use")  # kept to the end
 
     names = list(backends)
     reports = {w: {b: [] for b in names} for w in commands}

@@ -115,37 +115,14 @@ def main():
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--interval-ms", type=float, default=1.0,
                         help="time between two samples of a run (default 1 ms)")
-    parser.add_argument("--backends", help="comma-separated subset (default: all)")
-    parser.add_argument("--workloads", default="thread_malloc,producer_consumer_one_cpu",
-                        help="comma-separated workloads of bench_allocators.py (default: "
-                             "thread_malloc,producer_consumer_one_cpu; none: only --command)")
-    parser.add_argument("--extra", action="append", default=[], metavar="NAME=SO",
-                        help="one more backend: a malloc .so to preload under NAME")
-    parser.add_argument("--command", action="append", default=[], metavar="[NAME=]COMMAND",
-                        help="one more workload: a shell-split command line, named NAME or "
-                        "after its program")
+    bench_allocators.add_workload_options(parser, "thread_malloc,producer_consumer_one_cpu")
     args = parser.parse_args()
     if args.rounds < 1 or args.interval_ms <= 0:
         print("peak_rss_map: --rounds must be at least 1 and --interval-ms above 0",
               file=sys.stderr)
         sys.exit(2)
     backends = bench_allocators.backends_or_exit(args, "peak_rss_map")
-    harness = argparse.Namespace(bin_dir=os.path.join(args.build_dir, "bin"),
-                                 transfers=3_000_000, python=bench_allocators.default_python())
-    known = bench_allocators.workloads(harness)
-    commands = {}
-    for name in [] if args.workloads == "none" else args.workloads.split(","):
-        if name not in known:
-            print(f"peak_rss_map: unknown workload {name}", file=sys.stderr)
-            sys.exit(2)
-        commands[name] = known[name]
-    given = {}
-    bench_allocators.add_commands(args.command, given, "peak_rss_map")
-    commands.update((name, {"command": argv, "env": []}) for name, argv in given.items())
-    if not commands:
-        print("peak_rss_map: no workload (--workloads none and no --command)", file=sys.stderr)
-        sys.exit(2)
-    scratch = bench_allocators.prepare(commands, "peak_rss_map", harness.bin_dir)  # kept to the end
+    bin_dir, commands, scratch = bench_allocators.chosen_workloads(args, "peak_rss_map")
 
     names = list(backends)
     peaks = {w: {b: [] for b in names} for w in commands}
@@ -155,7 +132,7 @@ def main():
         for workload, command in commands.items():
             for backend in order:
                 try:
-                    report, largest = run_once(harness.bin_dir, backends[backend], command,
+                    report, largest = run_once(bin_dir, backends[backend], command,
                                                args.interval_ms / 1000)
                 except RuntimeError as error:
                     print(f"peak_rss_map: {workload} under {backend}: {error}", file=sys.stderr)
