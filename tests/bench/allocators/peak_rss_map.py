@@ -79,7 +79,8 @@ def descendants_of(pid):
 
 def run_once(bin_dir, backend_path, workload, interval):
     """(alloc_launch's report, the largest sample's KiB by part or None if the command
-    ended before a sample); RuntimeError naming what went wrong."""
+    ended before a sample); RuntimeError naming what went wrong, a command that failed
+    included."""
     command = [os.path.join(bin_dir, "alloc_launch")]
     if backend_path:
         command += ["--preload", backend_path]
@@ -104,6 +105,8 @@ def run_once(bin_dir, backend_path, workload, interval):
         if launch.returncode != 0:
             raise RuntimeError(f"alloc_launch failed: {err.read().strip()}")
         report = bench_allocators.split_launch_output(out.read())[1]
+    if report["exit_status"] != 0:
+        raise RuntimeError(f"exited {report['exit_status']}")
     # The command's process is the one that holds the most: the probe and mtreplay-launch
     # are small programs that allocate next to nothing.
     return report, max(largest.values(), key=lambda p: sum(p.values()), default=None)
