@@ -301,13 +301,18 @@ def chosen_workloads(args, tool):
     return harness.bin_dir, commands, prepare(commands, tool, harness.bin_dir)
 
 
-def run_once(args, backend_path, workload):
-    command = [os.path.join(args.bin_dir, "alloc_launch")]
+def launch_command(bin_dir, backend_path, workload):
+    """alloc_launch's command line that runs `workload` with `backend_path` preloaded."""
+    command = [os.path.join(bin_dir, "alloc_launch")]
     if backend_path:
         command += ["--preload", backend_path]
     for assignment in workload["env"]:
         command += ["--env", assignment]
-    command += ["--"] + workload["command"]
+    return command + ["--"] + workload["command"]
+
+
+def run_once(args, backend_path, workload):
+    command = launch_command(args.bin_dir, backend_path, workload)
     completed = subprocess.run(command, capture_output=True, text=True, check=False)
     if completed.returncode != 0:
         raise RuntimeError(f"alloc_launch failed: {completed.stderr.strip()}")

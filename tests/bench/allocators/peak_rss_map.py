@@ -81,12 +81,7 @@ def run_once(bin_dir, backend_path, workload, interval):
     """(alloc_launch's report, the largest sample's KiB by part or None if the command
     ended before a sample); RuntimeError naming what went wrong, a command that failed
     included."""
-    command = [os.path.join(bin_dir, "alloc_launch")]
-    if backend_path:
-        command += ["--preload", backend_path]
-    for assignment in workload["env"]:
-        command += ["--env", assignment]
-    command += ["--"] + workload["command"]
+    command = bench_allocators.launch_command(bin_dir, backend_path, workload)
     allocator_path = os.path.realpath(backend_path) if backend_path else ""
     largest = {}  # pid -> its largest sample
     # Files, not pipes: a command that writes more than a pipe holds would wait for a
