@@ -1,4 +1,5 @@
 // libarena.so: the malloc family under its standard names, for LD_PRELOAD.
+#include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,18 +70,46 @@ EXPORT struct mallinfo mallinfo() noexcept {
 
 namespace {
 
+// The file ARENA_SHOW_STATS names, "%p" in it replaced by the process id, opened to
+// append to; -1 when it cannot be.
+int open_stats_file(const char* pattern) {
+  char path[4096];
+  size_t length = 0;
+  for (const char* c = pattern; *c != '\0'; ++c) {
+    char pid[24];
+    const bool is_pid = c[0] == '%' && c[1] == 'p';
+    const int n = is_pid ? snprintf(pid, sizeof pid, "%d", getpid()) : 1;
+    if (n <= 0 || length + static_cast<size_t>(n) >= sizeof path) return -1;
+    for (int i = 0; i < n; ++i) path[length++] = is_pid ? pid[i] : *c;
+    if (is_pid) ++c;
+  }
+  path[length] = '\0';
+  return open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+}
+
 // ARENA_SHOW_STATS set (and not "0"): the report malloc_stats() writes, on stderr when
 // the process exits through exit() or a return from main, after a line naming it; for
 // a program that cannot be changed to call malloc_stats() itself (mimalloc has
 // MIMALLOC_SHOW_STATS for this). It shows what the heap holds at exit, not at its peak.
-// Formatted on the stack, as the report is: nothing here may allocate.
+// A value starting with '/' names a file to append the report to instead: coreutils
+// close stderr before they exit, and their report was lost. Formatted on the stack, as
+// the report is: nothing here may allocate.
 [[gnu::destructor]] void show_stats_at_exit() {
   const char* wanted = getenv("ARENA_SHOW_STATS");
   if (wanted == nullptr || wanted[0] == '\0' || (wanted[0] == '0' && wanted[1] == '\0')) return;
-  char line[64];
+  char line[512];
+  const int fd = wanted[0] == '/' ? open_stats_file(wanted) : 2;
+  if (fd < 0) {
+    const int n =
+        snprintf(line, sizeof line, "arena: process %d: ARENA_SHOW_STATS: cannot open %s\n",
+                 getpid(), wanted);
+    const size_t length = n < 0 ? 0 : static_cast<size_t>(n);  // truncated when too long
+    (void)!write(2, line, length < sizeof line ? length : sizeof line - 1);
+    return;
+  }
   const int n = snprintf(line, sizeof line, "arena: at exit of process %d\n", getpid());
-  if (n <= 0 || write(2, line, static_cast<size_t>(n)) < 0) return;
-  arena_print_stats(2);
+  if (n > 0 && write(fd, line, static_cast<size_t>(n)) >= 0) arena_print_stats(fd);
+  if (fd != 2) close(fd);
 }
 
 }  // namespace

@@ -3,12 +3,15 @@
 // the conformance tests; this one guards the preload library itself.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -125,6 +128,43 @@ TEST_F(ArenaPreload, ShowStatsReportsAtExitWhenAsked) {
     EXPECT_EQ(run_quiet.status, 0);
     EXPECT_EQ(run_quiet.output, "8\n") << quiet;
   }
+}
+
+// ARENA_SHOW_STATS=/path: the report goes to that file, "%p" the process id, for a
+// program that closes stderr before it exits (coreutils' ls: on stderr its report was
+// lost) or writes its own output there. A file that cannot be opened is named in one
+// line on stderr, and the program runs on as before.
+TEST_F(ArenaPreload, ShowStatsGoesToTheFileNamed) {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("arena_show_stats_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const ProgramRun plain = run("ls /", false);
+  const ProgramRun asked = run("ARENA_SHOW_STATS=" + (dir / "stats.%p").string() + " ls /", true);
+  ASSERT_EQ(asked.status, 0) << asked.output;
+  EXPECT_EQ(asked.output, plain.output);
+  std::vector<std::filesystem::path> reports;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    reports.push_back(entry.path());
+  ASSERT_EQ(reports.size(), 1u);
+  const std::string name = reports[0].filename().string();
+  EXPECT_EQ(name.rfind("stats.", 0), 0u) << name;
+  EXPECT_EQ(name.find_first_not_of("0123456789", 6), std::string::npos) << name;
+  std::ifstream in(reports[0]);
+  const std::string report{std::istreambuf_iterator<char>(in), {}};
+  EXPECT_EQ(report.rfind("arena: at exit of process " + name.substr(6) + "\n", 0), 0u) << report;
+  EXPECT_NE(report.find("  class   size  slabs"), std::string::npos) << report;
+  std::filesystem::remove_all(dir);
+
+  const std::string python =
+      std::filesystem::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  const ProgramRun unopened =
+      run("ARENA_SHOW_STATS=/nonexistent/arena/stats " + python + " -c 'print(8)'", true);
+  EXPECT_EQ(unopened.status, 0) << unopened.output;
+  EXPECT_EQ(unopened.output.rfind("8\narena: process ", 0), 0u) << unopened.output;
+  EXPECT_NE(unopened.output.find(": ARENA_SHOW_STATS: cannot open /nonexistent/arena/stats\n"),
+            std::string::npos)
+      << unopened.output;
 }
 
 // A program's mallinfo2() and mallinfo() describe arena's heap: python3's 8 MB of
