@@ -6,7 +6,7 @@ side for every backend. Each run goes through alloc_launch, so its peak is the c
 own, and the command's process is sampled from outside (/proc/PID/smaps, every
 --interval-ms): the breakdown is that of the sample with the most resident, a little
 below the exact peak when the peak lasts less than a sampling interval. Of a command that
-starts other processes, the one that held the most is shown. The sampling takes about 40 %
+starts other processes, the one that held the most is shown. The sampling takes 35-40 %
 of a CPU: on a 2-core machine the peaks differ a little from bench_allocators.py's.
 
 A file-backed page counts in a process's RSS once it is mapped into it, although the page
@@ -16,6 +16,7 @@ around the page: BENCHMARKS.md, #14, Session 49). Runs are interleaved as in
 bench_allocators.py and every figure is the median over the rounds.
 """
 import argparse
+import functools
 import os
 import statistics
 import subprocess
@@ -30,6 +31,13 @@ PART_LABELS = {"anonymous": "anonymous", "allocator": "allocator's .so", "libc":
                "other files": "program, other files"}
 
 
+@functools.lru_cache(maxsize=None)
+def resolved(path):
+    """os.path.realpath, once per mapped file: the sampler reads every mapping each
+    millisecond."""
+    return os.path.realpath(path)
+
+
 def part_of(name, allocator_path):
     """Which part a mapping named `name` (smaps' path column) counts in; None for the
     kernel's own ([vdso], [vvar], [vsyscall])."""
@@ -37,7 +45,7 @@ def part_of(name, allocator_path):
         return "anonymous"
     if name.startswith("["):
         return None
-    if allocator_path and os.path.realpath(name) == allocator_path:
+    if allocator_path and resolved(name) == allocator_path:
         return "allocator"
     if os.path.basename(name).startswith("libc.so"):
         return "libc"
