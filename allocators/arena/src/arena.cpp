@@ -548,26 +548,27 @@ void mark_slab_pages(Span* span) {
   }
 }
 
-Span* new_slab(Arena& arena, std::size_t size_class, Span* fit) {
+Span* new_slab(Arena& arena, std::size_t size_class, std::size_t pages, Span* fit) {
   const ClassInfo& info = kClasses[size_class];
-  Span* span = take_pages(arena, info.slab_pages, fit);
+  Span* span = take_pages(arena, pages, fit);
   if (span == nullptr) return nullptr;
+  const auto blocks = static_cast<std::uint16_t>(pages * kPageSize / info.block_size);
   span->kind = SpanKind::kSlab;
   span->size_class = static_cast<std::uint8_t>(size_class);
   span->start = span_start(*span);
   span->block_size = info.block_size;
   span->reciprocal = info.reciprocal;
-  span->capacity = info.blocks;
-  set_free_count(*span, info.blocks);
+  span->capacity = blocks;
+  set_free_count(*span, blocks);
   span->in_partial = false;  // its byte held the free run's dirty count (adopt_slab marks)
   store_remote_state(*span, kUnowned);
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
     const std::size_t low = w * 64;
     std::uint64_t bits = 0;
-    if (info.blocks >= low + 64)
+    if (blocks >= low + 64)
       bits = ~std::uint64_t{0};
-    else if (info.blocks > low)
-      bits = (std::uint64_t{1} << (info.blocks - low)) - 1;
+    else if (blocks > low)
+      bits = (std::uint64_t{1} << (blocks - low)) - 1;
     store_word(span->bits[w].free, bits);
     store_word(span->bits[w].pending, 0);
   }
@@ -640,13 +641,13 @@ bool has_resident_run(Arena& arena, std::size_t pages, Span*& fit) {
 }
 
 Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox,
-                 Span* fit) {
+                 std::size_t pages, Span* fit) {
   Span* span = arena.partial[size_class];
   if (span != nullptr) {
     unlink(arena.partial[size_class], span);
     if (span == arena.empty_slab[size_class]) arena.empty_slab[size_class] = nullptr;
   } else {
-    span = new_slab(arena, size_class, fit);
+    span = new_slab(arena, size_class, pages, fit);
     if (span == nullptr) return nullptr;
   }
   span->inbox = inbox;

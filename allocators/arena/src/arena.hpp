@@ -114,9 +114,10 @@ bool has_resident_run(Arena& arena, std::size_t pages, Span*& fit);
 
 // Slab ownership. adopt_slab hands the calling thread a slab of the class with at
 // least one free block (nullptr when memory runs out); disown_slab gives it back.
-// `fit`: has_resident_run's run for the class's slab pages, or nullptr to look for one.
+// A listed slab of the class if there is one, whatever its size, else a new one of
+// `pages` pages. `fit`: has_resident_run's run for `pages`, or nullptr to look for one.
 Span* adopt_slab(Arena& arena, std::size_t size_class, std::uint64_t owner, Span** inbox,
-                 Span* fit = nullptr);
+                 std::size_t pages, Span* fit = nullptr);
 // disown_slab gives it back (after give_up_ownership).
 void disown_slab(Arena& arena, Span* span);
 // The first step of giving an owned slab up, under its arena lock: false when the slab

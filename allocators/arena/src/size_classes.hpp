@@ -134,11 +134,37 @@ constexpr std::size_t page_runs_worth_a_slab(std::size_t cls) {
 static_assert(page_runs_worth_a_slab(kFirstPageRunClass) == 8 &&
               page_runs_worth_a_slab(kNumClasses - 1) == 4);
 
+// A thread's first slabs of a class are smaller than the class's slabs: the fewest pages
+// that hold kFirstSlabMinBlocks blocks and waste at most 1/8 (1-3 pages for most classes
+// from 160 bytes to 1.5 KiB, whose slabs take 2-4; the others are as before). A thread
+// that keeps a few blocks of many classes live kept one slab of each, mostly empty:
+// thread_malloc's threads, 5-30 blocks of a class each, held 420 KiB of blocks in 900
+// KiB of slabs. Once the thread's slabs of the class add up to a full slab's pages, the
+// next are full-sized (allocate_small_slow), so that a class it uses much is served as
+// before. Peak RSS against glibc's: thread_malloc 1.10x -> 1.08x, producer_consumer on
+// two CPUs 1.05x -> 0.99x, fixed_size_churn 1.12x -> 1.09x; server_exchange, whose
+// threads start afresh every round, takes 4 % more time (more refills of small slabs).
+// First slabs of any size (down to a single 4 KiB block) read 1.06x on thread_malloc
+// but took 20 % more time there, for 12x the locked refills (BENCHMARKS.md, #14,
+// Session 50).
+inline constexpr std::size_t kFirstSlabMinBlocks = 8;
+constexpr std::size_t class_first_slab_pages(std::size_t cls) {
+  const std::size_t block = class_block_size(cls);
+  const std::size_t most = class_slab_pages(cls);
+  for (std::size_t pages = 1; pages < most; ++pages) {
+    const std::size_t bytes = pages * kPageSize;
+    const std::size_t blocks = bytes / block;
+    if (blocks >= kFirstSlabMinBlocks && (bytes - blocks * block) * 8 <= bytes) return pages;
+  }
+  return most;
+}
+
 struct ClassInfo {
   std::uint32_t block_size;
   std::uint32_t reciprocal;  // ceil(2^32 / block_size): offset / block_size by multiply
   std::uint16_t slab_pages;
   std::uint16_t blocks;
+  std::uint16_t first_slab_pages;
 };
 
 constexpr std::array<ClassInfo, kNumClasses> make_class_table() {
@@ -150,6 +176,7 @@ constexpr std::array<ClassInfo, kNumClasses> make_class_table() {
     table[c].reciprocal = static_cast<std::uint32_t>((std::uint64_t{1} << 32) / block + 1);
     table[c].slab_pages = static_cast<std::uint16_t>(pages);
     table[c].blocks = static_cast<std::uint16_t>(pages * kPageSize / block);
+    table[c].first_slab_pages = static_cast<std::uint16_t>(class_first_slab_pages(c));
   }
   return table;
 }

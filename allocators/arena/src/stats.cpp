@@ -64,7 +64,7 @@ std::size_t run_length_bucket(std::size_t pages) {
 }
 
 struct ClassCount {
-  std::size_t slabs, blocks, free_blocks, full, unowned;
+  std::size_t slabs, pages, blocks, free_blocks, full, unowned;
 };
 
 // Copied under the arena's lock, reported after it (a write to a full pipe must not
@@ -110,6 +110,7 @@ void count_arena(const Arena& arena, ArenaCount& count, bool with_residency) {
         const std::size_t free_blocks = __atomic_load_n(&span->free_count, __ATOMIC_RELAXED);
         ++c.slabs;
         c.blocks += span->capacity;
+        c.pages += span->page_count;
         c.free_blocks += free_blocks;
         c.full += free_blocks == 0;
         c.unowned += __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0;
@@ -152,7 +153,7 @@ void report_arena(Report& report, std::size_t index, const ArenaCount& count) {
     const ClassCount& k = count.classes[c];
     if (k.slabs == 0) continue;
     report.line("  %5zu %6u %6zu %6zu %7zu %7zu %5zu %8zu\n", c, kClasses[c].block_size, k.slabs,
-                k.slabs * kClasses[c].slab_pages, k.blocks, k.free_blocks, k.full, k.unowned);
+                k.pages, k.blocks, k.free_blocks, k.full, k.unowned);
   }
 }
 

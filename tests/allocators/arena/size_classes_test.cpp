@@ -46,6 +46,13 @@ TEST(SizeClasses, BlocksAreSixteenByteMultiplesAndWasteIsBounded) {
     EXPECT_LE(info.blocks, kMaxBlocksPerSlab);
     const std::size_t slab = std::size_t{info.slab_pages} * kPageSize;
     EXPECT_LE((slab - std::size_t{info.blocks} * info.block_size) * 8, slab) << c;
+    // A thread's first slabs: no bigger, as little waste, and kFirstSlabMinBlocks blocks
+    // when smaller.
+    EXPECT_LE(info.first_slab_pages, info.slab_pages) << c;
+    const std::size_t first = std::size_t{info.first_slab_pages} * kPageSize;
+    const std::size_t first_blocks = first / info.block_size;
+    EXPECT_LE((first - first_blocks * info.block_size) * 8, first) << c;
+    if (info.first_slab_pages < info.slab_pages) EXPECT_GE(first_blocks, kFirstSlabMinBlocks) << c;
     if (c > 8) {
       // Geometric classes: the next class is at most 25% bigger, and from 256 to 512
       // bytes at most 12.5%.

@@ -484,6 +484,35 @@ TEST(ArenaMemory, BlocksFreedIntoFullSlabsAreReusedBeforeNewSlabs) {
   worker.join();
 }
 
+// A class whose slabs span several pages: a thread's first slabs of it are smaller, until
+// they add up to a full slab's pages; then its slabs are full-sized.
+TEST(ArenaMemory, AThreadsFirstSlabsOfAClassAreSmallUntilTheyMakeAFullSlab) {
+  std::thread worker([] {  // a fresh thread heap: it owns no slab of the class yet
+    constexpr std::size_t kSize = 320;
+    const arena::ClassInfo& info = arena::kClasses[arena::size_class_of(kSize)];
+    ASSERT_LT(info.first_slab_pages, info.slab_pages);
+    const std::size_t small_blocks = info.first_slab_pages * arena::kPageSize / kSize;
+    const std::size_t small_slabs =
+        (info.slab_pages + info.first_slab_pages - 1) / info.first_slab_pages;
+    auto pages_in_use = [] {
+      arena_stats stats{};
+      arena_get_stats(&stats);
+      return stats.pages_in_use;
+    };
+    std::vector<void*> blocks;
+    blocks.reserve(small_slabs * small_blocks + 1);
+    const std::size_t before = pages_in_use();
+    for (std::size_t slab = 1; slab <= small_slabs; ++slab) {
+      for (std::size_t i = 0; i < small_blocks; ++i) blocks.push_back(arena_malloc(kSize));
+      EXPECT_EQ(pages_in_use(), before + slab * info.first_slab_pages) << slab;
+    }
+    blocks.push_back(arena_malloc(kSize));
+    EXPECT_EQ(pages_in_use(), before + small_slabs * info.first_slab_pages + info.slab_pages);
+    for (void* p : blocks) arena_free(p);
+  });
+  worker.join();
+}
+
 // One size replaced at random: the thread's frees land in slabs that are full but for
 // them, and once a refill finds the free blocks one to a slab, a malloc takes the block
 // the last free returned (reuse mode), never one that is live.
@@ -921,7 +950,7 @@ class ArenaTakeBlock : public ArenaPlacement {
 TEST_F(ArenaTakeBlock, FromTheWordOfTheLastBlockThenRoundTheBitmap) {
   arena::Span* inbox = nullptr;
   const std::size_t cls = arena::size_class_of(16);  // 256 blocks: four words
-  arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox);
+  arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox, arena::kClasses[cls].slab_pages);
   ASSERT_NE(slab, nullptr);
   ASSERT_EQ(slab->capacity, arena::kMaxBlocksPerSlab);
   std::uint8_t hint = 0;
@@ -954,7 +983,7 @@ TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
     const std::size_t cls = arena::size_class_of(size);
     const std::size_t pages = arena::kClasses[cls].slab_pages;
     const std::size_t in_use = arena_->pages_in_use;
-    arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox);
+    arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox, arena::kClasses[cls].slab_pages);
     ASSERT_NE(slab, nullptr);
     EXPECT_EQ(arena_->pages_in_use, in_use + pages);
     ASSERT_TRUE(arena::give_up_ownership(*slab));
@@ -972,7 +1001,7 @@ TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
 TEST_F(ArenaKeptEmptySlabs, SlabsOtherThreadsEmptyAreKeptWhateverTheirSize) {
   arena::Span* inbox = nullptr;
   const std::size_t cls = arena::size_class_of(arena::kMaxSmall);
-  arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox);
+  arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox, arena::kClasses[cls].slab_pages);
   ASSERT_NE(slab, nullptr);
   std::uint8_t hint = 0;
   void* block = arena::take_block(*slab, hint);
