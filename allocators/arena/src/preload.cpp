@@ -8,11 +8,16 @@
 #include "arena/arena.h"
 
 #define EXPORT extern "C" __attribute__((visibility("default")))
+// malloc and free hold the inlined fast paths. At the default 16-byte alignment they
+// landed wherever the code before them ended: a change to a slow path moved malloc 16
+// bytes off a cache line and made small_churn, whose instructions did not change, 12 %
+// slower (medians of 15 runs; BENCHMARKS.md, #12, Session 50).
+#define HOT_ENTRY __attribute__((aligned(64)))
 
-EXPORT void* malloc(size_t size) noexcept {
+EXPORT HOT_ENTRY void* malloc(size_t size) noexcept {
   return arena_malloc(size);
 }
-EXPORT void free(void* ptr) noexcept {
+EXPORT HOT_ENTRY void free(void* ptr) noexcept {
   arena_free(ptr);
 }
 EXPORT void cfree(void* ptr) noexcept {
