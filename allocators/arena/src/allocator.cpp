@@ -86,9 +86,11 @@ struct ClassSlabs {
   bool head_from_free;
   // Reuse mode's weighted misses less its hits since it was entered (kReuseMode).
   std::uint8_t reuse_misses;
-  // The pages of the slabs in `owned`, saturating (the size of its next slab:
-  // allocate_small_slow).
-  std::uint16_t owned_pages;
+  // The pages of the slabs the thread took of the class and did not give back empty,
+  // saturating: the size of its next slab (allocate_small_slow). Full slabs it hands
+  // over still count: they hold its blocks (a thread that keeps every block it
+  // allocates would else take small slabs for ever, 9 % slower at 8 % more peak RSS).
+  std::uint16_t taken_pages;
 };
 // The slabs of other threads this thread marked blocks pending in and has not told yet
 // (a slab freed into twice in a row named once, one queued for its owner already not at
@@ -207,8 +209,8 @@ void owned_push(ClassSlabs& slabs, Span* span) {
   else
     slabs.owned_tail = span;
   slabs.owned = span;
-  const std::uint32_t pages = slabs.owned_pages + std::uint32_t{span->page_count};
-  slabs.owned_pages = static_cast<std::uint16_t>(pages < 0xffff ? pages : 0xffff);
+  const std::uint32_t pages = slabs.taken_pages + std::uint32_t{span->page_count};
+  slabs.taken_pages = static_cast<std::uint16_t>(pages < 0xffff ? pages : 0xffff);
 }
 
 void owned_remove(ClassSlabs& slabs, Span* span) {
@@ -221,8 +223,6 @@ void owned_remove(ClassSlabs& slabs, Span* span) {
   else
     slabs.owned_tail = span->owned_prev;
   span->owned_next = span->owned_prev = nullptr;
-  slabs.owned_pages = static_cast<std::uint16_t>(
-      slabs.owned_pages > span->page_count ? slabs.owned_pages - span->page_count : 0);
 }
 
 // The owner's frees leave a slab that was full off the list of slabs with room (deciding
@@ -347,6 +347,8 @@ void uncount_page_run_block(Span& span) {
   if (span == slabs.partial) slabs.head_from_free = false;
   if (span->in_partial) partial_remove(slabs, span);
   owned_remove(slabs, span);
+  slabs.taken_pages = static_cast<std::uint16_t>(
+      slabs.taken_pages > span->page_count ? slabs.taken_pages - span->page_count : 0);
   disown_slab(owner, span);
   unlock_arena(owner);
 }
@@ -642,7 +644,7 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
     // Small while the thread's slabs of the class make less than a full slab.
     const ClassInfo& info = kClasses[size_class];
     const std::size_t pages =
-        slabs.owned_pages < info.slab_pages ? info.first_slab_pages : info.slab_pages;
+        slabs.taken_pages < info.slab_pages ? info.first_slab_pages : info.slab_pages;
     if (arena->partial[size_class] == nullptr) arena = &arena_for_pages(*arena, pages, fit);
     slab = adopt_slab(*arena, size_class, heap.id, &heap.inbox, pages, fit);
     unlock_arena(*arena);

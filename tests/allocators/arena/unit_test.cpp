@@ -485,7 +485,8 @@ TEST(ArenaMemory, BlocksFreedIntoFullSlabsAreReusedBeforeNewSlabs) {
 }
 
 // A class whose slabs span several pages: a thread's first slabs of it are smaller, until
-// they add up to a full slab's pages; then its slabs are full-sized.
+// they add up to a full slab's pages; then its slabs are full-sized, also once the full
+// slabs it keeps filling have been handed over to its arena.
 TEST(ArenaMemory, AThreadsFirstSlabsOfAClassAreSmallUntilTheyMakeAFullSlab) {
   std::thread worker([] {  // a fresh thread heap: it owns no slab of the class yet
     constexpr std::size_t kSize = 320;
@@ -499,15 +500,20 @@ TEST(ArenaMemory, AThreadsFirstSlabsOfAClassAreSmallUntilTheyMakeAFullSlab) {
       arena_get_stats(&stats);
       return stats.pages_in_use;
     };
+    constexpr std::size_t kFullSlabs = 8;
     std::vector<void*> blocks;
-    blocks.reserve(small_slabs * small_blocks + 1);
+    blocks.reserve(small_slabs * small_blocks + kFullSlabs * info.blocks);
     const std::size_t before = pages_in_use();
     for (std::size_t slab = 1; slab <= small_slabs; ++slab) {
       for (std::size_t i = 0; i < small_blocks; ++i) blocks.push_back(arena_malloc(kSize));
       EXPECT_EQ(pages_in_use(), before + slab * info.first_slab_pages) << slab;
     }
-    blocks.push_back(arena_malloc(kSize));
-    EXPECT_EQ(pages_in_use(), before + small_slabs * info.first_slab_pages + info.slab_pages);
+    const std::size_t small_pages = small_slabs * info.first_slab_pages;
+    for (std::size_t slab = 1; slab <= kFullSlabs; ++slab) {
+      blocks.push_back(arena_malloc(kSize));
+      EXPECT_EQ(pages_in_use(), before + small_pages + slab * info.slab_pages) << slab;
+      for (std::size_t i = 1; i < info.blocks; ++i) blocks.push_back(arena_malloc(kSize));
+    }
     for (void* p : blocks) arena_free(p);
   });
   worker.join();
