@@ -139,14 +139,15 @@ static_assert(page_runs_worth_a_slab(kFirstPageRunClass) == 8 &&
 // from 160 bytes to 1.5 KiB, whose slabs take 2-4; the others are as before). A thread
 // that keeps a few blocks of many classes live kept one slab of each, mostly empty:
 // thread_malloc's threads, 5-30 blocks of a class each, held 420 KiB of blocks in 900
-// KiB of slabs. Once the thread's slabs of the class add up to a full slab's pages, the
-// next are full-sized (allocate_small_slow), so that a class it uses much is served as
-// before. Peak RSS against glibc's: thread_malloc 1.10x -> 1.08x, producer_consumer on
-// two CPUs 1.05x -> 0.99x, fixed_size_churn 1.12x -> 1.09x; server_exchange, whose
-// threads start afresh every round, takes 4 % more time (more refills of small slabs).
-// First slabs of any size (down to a single 4 KiB block) read 1.06x on thread_malloc
-// but took 20 % more time there, for 12x the locked refills (BENCHMARKS.md, #14,
-// Session 50).
+// KiB of slabs. Once the slabs the thread took of the class (less those it gave back
+// empty) add up to a full slab's pages, the next are full-sized (allocate_small_slow),
+// so that a class it uses much is served as before. Peak RSS against glibc's (medians
+// of 11): thread_malloc 1.09x -> 1.08x, producer_consumer on two CPUs 1.03x -> 1.01x,
+// on one CPU 1.14x both; 1-2 % more time on those two. Counting only the slabs a thread
+// owned, a thread that keeps every block it allocates (full slabs go to the arena) took
+// small slabs for ever: 9 % slower, 8 % more peak RSS. First slabs of any size (down to
+// one 4 KiB block) read 1.05x on thread_malloc but took 20 % more time there, for 12x
+// the locked refills (BENCHMARKS.md, #14, Session 50).
 inline constexpr std::size_t kFirstSlabMinBlocks = 8;
 constexpr std::size_t class_first_slab_pages(std::size_t cls) {
   const std::size_t block = class_block_size(cls);
