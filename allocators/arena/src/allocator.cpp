@@ -640,7 +640,8 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
     // No listed slab of the class: the new one's pages come from wherever they are
     // resident, as a medium block's do.
     Span* fit = nullptr;
-    // Small while the thread's slabs of the class make less than a full slab.
+    // Small while the slabs the thread took of the class (taken_pages) make less than a
+    // full slab.
     const ClassInfo& info = kClasses[size_class];
     const std::size_t pages =
         slabs.taken_pages < info.slab_pages ? info.first_slab_pages : info.slab_pages;
