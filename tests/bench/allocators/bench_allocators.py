@@ -119,6 +119,11 @@ def workloads(args):
         # 5,000-byte blocks handed from one thread to another four at a time: the cost of
         # the cross-thread frees when few blocks of a class are live (not in the classic set).
         "handoff": {"command": [os.path.join(args.bin_dir, "alloc_handoff")], "env": []},
+        # Batches of 64 buffers of 4-64 KiB written at their first and last byte, then all
+        # freed: where the pages no block wrote stay out of RSS, and at what cost in page
+        # faults (not in the classic set).
+        "batch_buffers": {"command": [os.path.join(args.bin_dir, "alloc_batch_buffers")],
+                          "env": []},
         # A shell running 100 commands, each of them with the allocator preloaded too: what
         # a fork and a program's start cost (not in the classic set).
         "shell_commands": {"command": ["bash", "-c", "for i in $(seq 100); do /bin/true; done"],
