@@ -945,7 +945,7 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
 }
 
 // A medium block this thread allocated (medium.allocated_by) goes to its cache, claimed
-// there; the oldest block in the cache goes back to its arena when there is no room.
+// there, or back to its arena when the cache has no room for it.
 // Its size is checked again: a realloc may have grown it in place past the cache's
 // limit since. `span` is the page's entry in `seg` for `address`. Its fields were
 // written before the block was handed out (the program's hand-over of a block orders
@@ -959,7 +959,7 @@ inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
   if (!claim_medium_free(*span))
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   uncount_page_run_block(*span);
-  if (Span* evicted = heap.medium.keep(span)) release_claimed_medium(evicted);
+  if (!heap.medium.keep(span, release_claimed_medium)) release_claimed_medium(span);
   return true;
 }
 

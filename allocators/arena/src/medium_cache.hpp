@@ -2,10 +2,19 @@
 // the same number of pages: no arena lock, no page-heap merge and split. A program that
 // keeps replacing blocks of 16-64 KiB (glibc's threaded benchmark: 4 % of its mallocs)
 // spent about an eighth of its time (perf) on the two locked trips through the page
-// heap, where peers keep such blocks in per-thread caches. A few blocks of at most 16
-// pages: at most 256 KiB a thread held back from the other threads and from purging
-// (8 slots took back half of what ending the slabs at 6 KiB saved in thread_malloc's
-// peak RSS).
+// heap, where peers keep such blocks in per-thread caches.
+// Its budget, in pages, adapts. At 1024 pages (4 MiB) the cache serves all of
+// thread_malloc's medium blocks (402 k hits, 230 misses a thread) and its page heap no
+// longer mixes them with slabs: 12-15 % faster, peak RSS 1.08x glibc's down to 0.97x;
+// mixed_lifetime 9-11 % faster. But where the freed blocks outnumber what the thread
+// takes back (random_churn: realloc copies whole blocks, so every cached page is
+// resident) that budget added its 4 MiB to the peak (1.15x glibc's) and cost 6 % more
+// time, while budgets under 768 pages raised thread_malloc's peak to 1.23-1.27x. So a
+// thread whose frees found the cache full more than once in 64 (over 1024 frees) halves
+// the budget, down to 64 pages, and a window with no refusal doubles it (BENCHMARKS.md,
+// #12 and #14, Session 51). A full cache refuses the block freed (it goes back to its
+// arena) rather than evicting its oldest: lists kept in age order wrote the cold
+// descriptors of their neighbours, and batch_buffers ran 1.7x slower at small budgets.
 // The blocks stay in use as far as their arena knows, claimed by their free
 // (claim_medium_free), so a second free, a realloc or a size query of one is caught by
 // find_block, lock or not. Owner thread only, but for the cached spans' `medium.freed`.
@@ -20,45 +29,81 @@ namespace arena {
 
 class MediumCache {
  public:
-  static constexpr std::size_t kSlots = 4;
   static constexpr std::size_t kMaxPages = 16;
+  static constexpr std::size_t kMaxBudgetPages = 1024;
+  static constexpr std::size_t kMinBudgetPages = 64;
+  static constexpr std::uint32_t kWindowKeeps = 1024;
+  static constexpr std::uint32_t kRefusalsPerWindowDivisor = 64;
 
   // A cached block of exactly `pages` pages, live again (the one freed last: its lines
   // are the likeliest to be in this core's cache); nullptr if there is none.
   Span* take(std::size_t pages) {
-    for (std::uint32_t i = count_; i-- > 0;) {
-      Span* span = spans_[i];
-      if (span->page_count != pages) continue;
-      for (std::uint32_t j = i + 1; j < count_; ++j) spans_[j - 1] = spans_[j];  // oldest first
-      --count_;
-      __atomic_store_n(&span->medium.freed, 0, __ATOMIC_RELEASE);
-      return span;
-    }
-    return nullptr;
+    Span*& top = bins_[pages - 1];
+    Span* span = top;
+    if (span == nullptr) return nullptr;
+    top = span->owned_next;
+    held_pages_ -= pages;
+    __atomic_store_n(&span->medium.freed, 0, __ATOMIC_RELEASE);
+    return span;
   }
 
-  // Keeps a block its free claimed; returns the oldest block when it had to make room
-  // (for the caller to give back to its arena), else nullptr.
-  Span* keep(Span* span) {
-    Span* evicted = nullptr;
-    if (count_ == kSlots) {
-      evicted = spans_[0];
-      for (std::uint32_t i = 1; i < count_; ++i) spans_[i - 1] = spans_[i];
-      --count_;
+  // Keeps a block its free claimed; false when the cache is full (the caller gives it
+  // back to its arena). Cached blocks the budget no longer allows go to `release` (the
+  // block just kept among them, when it is the longest).
+  template <typename Release>
+  bool keep(Span* span, Release&& release) {
+    const bool kept = held_pages_ + span->page_count <= budget_pages_;
+    if (kept) {
+      Span*& top = bins_[span->page_count - 1];
+      span->owned_next = top;
+      top = span;
+      held_pages_ += span->page_count;
+    } else {
+      ++window_refusals_;
     }
-    spans_[count_++] = span;
-    return evicted;
+    if (++window_keeps_ == kWindowKeeps) adapt_budget(release);
+    return kept;
   }
 
   // Empties the cache, handing each block (still claimed) to `release`.
   template <typename Release>
   void drain(Release&& release) {
-    while (count_ != 0) release(spans_[--count_]);
+    trim(0, release);
   }
 
  private:
-  std::uint32_t count_ = 0;
-  Span* spans_[kSlots] = {};
+  // A thread whose frees keep finding the cache full frees more blocks than its mallocs
+  // take back: what the cache holds then adds to what the heap holds.
+  template <typename Release>
+  void adapt_budget(Release&& release) {
+    if (window_refusals_ * kRefusalsPerWindowDivisor > kWindowKeeps) {
+      budget_pages_ = budget_pages_ / 2 > kMinBudgetPages ? budget_pages_ / 2 : kMinBudgetPages;
+      trim(budget_pages_, release);
+    } else if (window_refusals_ == 0 && budget_pages_ < kMaxBudgetPages) {
+      budget_pages_ *= 2;
+    }
+    window_keeps_ = 0;
+    window_refusals_ = 0;
+  }
+  // Gives back cached blocks, the longest first, until at most `pages` pages are left.
+  template <typename Release>
+  void trim(std::size_t pages, Release&& release) {
+    for (std::size_t i = kMaxPages; i-- > 0 && held_pages_ > pages;) {
+      while (bins_[i] != nullptr && held_pages_ > pages) {
+        Span* span = bins_[i];
+        bins_[i] = span->owned_next;
+        held_pages_ -= i + 1;
+        release(span);
+      }
+    }
+  }
+  // The cached blocks of each page count, the last freed first, linked through the
+  // spans' owned_next (a slab's link: a medium block has no other use for it).
+  Span* bins_[kMaxPages] = {};
+  std::size_t held_pages_ = 0;
+  std::size_t budget_pages_ = kMaxBudgetPages;
+  std::uint32_t window_keeps_ = 0;
+  std::uint32_t window_refusals_ = 0;
 };
 
 }  // namespace arena

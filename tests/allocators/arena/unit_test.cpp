@@ -372,13 +372,12 @@ TEST(ArenaMemory, FreedSegmentsAndPagesGoBackToTheKernel) {
   for (void* p : blocks) arena_free(p);
   arena_stats after{};
   arena_get_stats(&after);
-  // The last medium blocks freed stay in the thread's cache.
-  constexpr std::size_t kCached = arena::MediumCache::kSlots;
-  EXPECT_LE(after.pages_in_use, before.pages_in_use + 64 + kCached * arena::MediumCache::kMaxPages);
+  // The first medium blocks freed stay in the thread's cache, up to its budget.
+  EXPECT_LE(after.pages_in_use, before.pages_in_use + 64 + arena::MediumCache::kMaxBudgetPages);
   // Still mapped at most: the one empty segment kept for growth, the segment of the
   // empty slab the arena keeps for the class, that of the thread's current slab, and
-  // those of the cached blocks.
-  EXPECT_LE(after.segments, before.segments + 3 + kCached);
+  // the two the cached blocks (allocated one after the other) lie in.
+  EXPECT_LE(after.segments, before.segments + 3 + 2);
   // Dirty free pages are bounded by the purge policy, and trim returns them all.
   // (an allowance of 128 pages plus a fifth of the peak, and a headroom as large).
   EXPECT_LE(after.pages_free_dirty, before.pages_free_dirty + 2 * (128 + during.pages_in_use / 5));
@@ -642,37 +641,64 @@ TEST(ArenaMemory, FullSlabsAreHandedOverAtTheSecondRefillInARowThatFindsThemFull
 }
 
 // A thread's freed medium blocks of up to MediumCache::kMaxPages pages serve its next
-// mallocs of the same size, without the page heap (same address, no page taken); blocks
-// another thread allocated, and bigger ones, go back to the arena at once; the thread's
-// exit gives its cache back.
+// mallocs of the same size, the last freed first, without the page heap (same address,
+// no page taken); blocks another thread allocated, and bigger ones, go back to the arena
+// at once; the thread's exit gives its cache back.
 TEST(ArenaMemory, AThreadsFreedMediumBlocksServeItsNextMallocsOfTheSameSize) {
   constexpr std::size_t kSize = 6 * arena::kPageSize;
   constexpr std::size_t kBig = (arena::MediumCache::kMaxPages + 1) * arena::kPageSize;
+  constexpr std::size_t kBlocks = 8;
   void* from_main = arena_malloc(kSize);
   arena_stats before{};
   std::thread worker([&] {
     arena_get_stats(&before);
-    void* blocks[arena::MediumCache::kSlots + 1];
+    void* blocks[kBlocks];
     for (void*& p : blocks) p = arena_malloc(kSize);
     void* big = arena_malloc(kBig);
-    for (void* p : blocks) arena_free(p);  // the first goes back when the last comes in
+    for (void* p : blocks) arena_free(p);
     arena_free(big);
     arena_free(from_main);
     arena_stats cached{};
     arena_get_stats(&cached);
-    EXPECT_EQ(cached.pages_in_use, before.pages_in_use - 6 + arena::MediumCache::kSlots * 6);
-    for (std::size_t i = arena::MediumCache::kSlots; i >= 1; --i)
-      EXPECT_EQ(arena_malloc(kSize), blocks[i]) << i;  // the newest last
+    EXPECT_EQ(cached.pages_in_use, before.pages_in_use - 6 + kBlocks * 6);
+    for (std::size_t i = kBlocks; i-- > 0;) EXPECT_EQ(arena_malloc(kSize), blocks[i]) << i;
     arena_stats reused{};
     arena_get_stats(&reused);
     EXPECT_EQ(reused.pages_in_use, cached.pages_in_use);
-    for (std::size_t i = 1; i <= arena::MediumCache::kSlots; ++i) arena_free(blocks[i]);
+    for (void* p : blocks) arena_free(p);
   });
   worker.join();
   arena_stats after{};
   arena_get_stats(&after);
   EXPECT_EQ(after.pages_in_use,
             before.pages_in_use - 6);  // `from_main` freed, the cache given back
+}
+
+// The frees past the cache's budget go back to the arena at once, and a thread whose
+// frees keep finding the cache full halves the budget and gives back what is past it.
+TEST(ArenaMemory, AThreadsCacheOfMediumBlocksHoldsAtMostItsBudget) {
+  constexpr std::size_t kPages = arena::MediumCache::kMaxPages;
+  constexpr std::size_t kFit = arena::MediumCache::kMaxBudgetPages / kPages;
+  std::thread worker([&] {  // a fresh thread heap
+    arena_stats before{};
+    arena_get_stats(&before);
+    std::vector<void*> blocks;
+    for (std::size_t i = 0; i < 2 * kFit; ++i)
+      blocks.push_back(arena_malloc(kPages * arena::kPageSize));
+    for (void* p : blocks) arena_free(p);
+    arena_stats full{};
+    arena_get_stats(&full);
+    EXPECT_EQ(full.pages_in_use, before.pages_in_use + arena::MediumCache::kMaxBudgetPages);
+    // Frees of 2-page blocks, each refused, to the end of the first window of 1024.
+    for (std::size_t i = 2 * kFit; i < arena::MediumCache::kWindowKeeps; ++i) {
+      void* p = arena_malloc(2 * arena::kPageSize);
+      arena_free(p);
+    }
+    arena_stats halved{};
+    arena_get_stats(&halved);
+    EXPECT_EQ(halved.pages_in_use, before.pages_in_use + arena::MediumCache::kMaxBudgetPages / 2);
+  });
+  worker.join();
 }
 
 // A class from kFirstPageRunClass (5000 bytes: 5120, slabs of 8 pages for 6 blocks) is
@@ -758,7 +784,7 @@ TEST(ArenaMemory, AClassTakingManyPageRunsFromTheHeapGetsASlab) {
 }
 
 // A block a realloc grew in place past the cache's limit goes back to the arena when
-// freed: the cache holds at most kSlots blocks of kMaxPages pages.
+// freed: the cache holds blocks of at most kMaxPages pages.
 TEST(ArenaMemory, AMediumBlockGrownPastTheCachesLimitIsNotCached) {
   std::thread worker([] {  // a fresh thread heap
     constexpr std::size_t kGrown = 4 * arena::MediumCache::kMaxPages;
