@@ -3,18 +3,13 @@
 // keeps replacing blocks of 16-64 KiB (glibc's threaded benchmark: 4 % of its mallocs)
 // spent about an eighth of its time (perf) on the two locked trips through the page
 // heap, where peers keep such blocks in per-thread caches.
-// Its budget, in pages, adapts. At 1024 pages (4 MiB) the cache serves all of
-// thread_malloc's medium blocks (402 k hits, 230 misses a thread) and its page heap no
-// longer mixes them with slabs: 12-15 % faster, peak RSS 1.08x glibc's down to 0.97x;
-// mixed_lifetime 9-11 % faster. But where the freed blocks outnumber what the thread
-// takes back (random_churn: realloc copies whole blocks, so every cached page is
-// resident) that budget added its 4 MiB to the peak (1.15x glibc's) and cost 6 % more
-// time, while budgets under 768 pages raised thread_malloc's peak to 1.23-1.27x. So a
-// thread whose frees found the cache full more than once in 64 (over 1024 frees) halves
-// the budget, down to 64 pages, and a window with no refusal doubles it (BENCHMARKS.md,
-// #12 and #14, Session 51). A full cache refuses the block freed (it goes back to its
-// arena) rather than evicting its oldest: lists kept in age order wrote the cold
-// descriptors of their neighbours, and batch_buffers ran 1.7x slower at small budgets.
+// Its budget adapts between 64 and 1024 pages: a cache that covers a thread's whole
+// medium churn spares its page heap the mixing with slabs and lowers peak RSS
+// (thread_malloc 0.97x glibc's instead of 1.08x), one that the thread's frees keep
+// filling only adds its pages to the heap's (random_churn 1.15x at a fixed 1024). A full
+// cache refuses the block freed rather than evicting its oldest, whose neighbours' cold
+// descriptors a list in age order writes (allocators/arena/README.md; BENCHMARKS.md, #12
+// and #14, Session 51).
 // The blocks stay in use as far as their arena knows, claimed by their free
 // (claim_medium_free), so a second free, a realloc or a size query of one is caught by
 // find_block, lock or not. Owner thread only, but for the cached spans' `medium.freed`.
