@@ -77,13 +77,14 @@ std::vector<std::unique_ptr<Span>> refuse_until(MediumCache& cache, Released& re
   return full;
 }
 
-TEST(MediumCache, RefusalsInAWindowHalveTheBudgetAndGiveTheExcessBack) {
+TEST(MediumCache, RefusalsInAWindowTheCacheStayedFullHalveTheBudget) {
   MediumCache cache;
   Released released;
-  // The window's last free finds the budget halved: half of the cached pages go back,
+  // The first window started with the cache empty: its refusals change nothing. The
+  // second window's last free finds the budget halved: half of the cached pages go back,
   // the longest blocks first, and that free is refused too.
   auto spans =
-      refuse_until(cache, released, MediumCache::kMaxBudgetPages, MediumCache::kWindowKeeps);
+      refuse_until(cache, released, MediumCache::kMaxBudgetPages, 2 * MediumCache::kWindowKeeps);
   EXPECT_EQ(released.pages, MediumCache::kMaxBudgetPages / 2);
   for (Span* span : released.spans) EXPECT_EQ(span->page_count, MediumCache::kMaxPages);
   // Down to the floor, window after window, and no further.
@@ -99,12 +100,31 @@ TEST(MediumCache, RefusalsInAWindowHalveTheBudgetAndGiveTheExcessBack) {
   EXPECT_EQ(drained.pages, MediumCache::kMinBudgetPages);
 }
 
+// A thread that allocates a batch of blocks and frees them all (alloc_batch_buffers)
+// empties the cache at each batch; its frees are refused when the blocks a batch left
+// over and the next batch's do not fit together. The cache does not shrink for that.
+TEST(MediumCache, RefusalsOfACacheThatEmptiesKeepTheBudget) {
+  MediumCache cache;
+  Released released;
+  constexpr std::size_t kFit = MediumCache::kMaxBudgetPages / MediumCache::kMaxPages;
+  auto batch = freed_spans(kFit, MediumCache::kMaxPages);
+  auto extra = freed_spans(kFit, MediumCache::kMaxPages);
+  // Half the frees refused, and every batch kept whole: the budget stays at its most.
+  for (std::uint32_t keeps = 0; keeps < 4 * MediumCache::kWindowKeeps;) {
+    for (auto& span : batch) ASSERT_TRUE(cache.keep(span.get(), released)) << keeps;
+    for (auto& span : extra) EXPECT_FALSE(cache.keep(span.get(), released)) << keeps;
+    for (std::size_t i = 0; i < kFit; ++i) ASSERT_NE(cache.take(MediumCache::kMaxPages), nullptr);
+    keeps += 2 * kFit;
+  }
+  EXPECT_TRUE(released.spans.empty());
+}
+
 TEST(MediumCache, AWindowWithoutRefusalsDoublesTheBudget) {
   MediumCache cache;
   Released released;
-  // Two windows of refusals: the budget is a quarter.
+  // Three windows of refusals, the first from an empty cache: the budget is a quarter.
   auto spans =
-      refuse_until(cache, released, MediumCache::kMaxBudgetPages, 2 * MediumCache::kWindowKeeps);
+      refuse_until(cache, released, MediumCache::kMaxBudgetPages, 3 * MediumCache::kWindowKeeps);
   const std::size_t quarter = MediumCache::kMaxBudgetPages / 4;
   Released drained;
   cache.drain(drained);

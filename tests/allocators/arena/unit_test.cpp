@@ -689,8 +689,9 @@ TEST(ArenaMemory, AThreadsCacheOfMediumBlocksHoldsAtMostItsBudget) {
     arena_stats full{};
     arena_get_stats(&full);
     EXPECT_EQ(full.pages_in_use, before.pages_in_use + arena::MediumCache::kMaxBudgetPages);
-    // Frees of 2-page blocks, each refused, to the end of the first window of 1024.
-    for (std::size_t i = 2 * kFit; i < arena::MediumCache::kWindowKeeps; ++i) {
+    // Frees of 2-page blocks, each refused, to the end of the second window of 1024: the
+    // first started with the cache empty, the second found it full all along.
+    for (std::size_t i = 2 * kFit; i < 2 * arena::MediumCache::kWindowKeeps; ++i) {
       void* p = arena_malloc(2 * arena::kPageSize);
       arena_free(p);
     }
