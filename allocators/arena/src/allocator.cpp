@@ -76,10 +76,6 @@ struct ClassSlabs {
   Span* partial;
   Span* owned;
   Span* owned_tail;
-  // How many slabs the thread's own frees took off "full" since they were last looked
-  // for (relist_slabs_with_room): counted without a branch, so that a refill does not
-  // walk its slabs in vain.
-  std::uint32_t unlisted;
   // The head of `partial` came from a free into another thread's slab (release), not
   // from a refill: a thread that only frees in this class (a consumer) gives it back
   // once it is empty instead of keeping it to allocate from.
@@ -117,6 +113,12 @@ struct ThreadHeap {
   // top bit (kReuseMode) is the class's reuse mode (allocate_small_reuse), which the
   // malloc tests in the byte it has loaded, in the line it reads anyway.
   std::uint8_t word_hints[kNumClasses];
+  // Per class, how many slabs the thread's own frees took off "full" since they were last
+  // looked for (relist_slabs_with_room): counted without a branch, so that a refill does
+  // not walk its slabs in vain. Apart from ClassSlabs for the reason word_hints is: the
+  // free adds to it at a TLS offset, with no class address to compute (three
+  // instructions of the free's 50).
+  std::uint32_t unlisted[kNumClasses];
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
   // Per class, the block the thread's last own free returned and its slab (reuse mode).
@@ -232,14 +234,16 @@ void owned_remove(ClassSlabs& slabs, Span* span) {
 // as were counted, at most 64, and then turns the list so that the slabs it walked go
 // to its tail (one splice), and the next walk starts with the others. Returns how many
 // free blocks the slabs it put on the list hold, and in `slabs_found` how many slabs.
-std::size_t relist_slabs_with_room(ClassSlabs& slabs, std::uint32_t& slabs_found) {
+std::size_t relist_slabs_with_room(std::size_t size_class, std::uint32_t& slabs_found) {
+  ClassSlabs& slabs = heap.classes[size_class];
+  std::uint32_t& unlisted = heap.unlisted[size_class];
   slabs_found = 0;
-  if (slabs.unlisted == 0) return 0;
+  if (unlisted == 0) return 0;
   std::uint32_t found = 0;
   std::size_t blocks = 0;
   int looked = 0;
   Span* last = nullptr;
-  for (Span* span = slabs.owned; span != nullptr && looked < 64 && found < slabs.unlisted;
+  for (Span* span = slabs.owned; span != nullptr && looked < 64 && found < unlisted;
        span = span->owned_next, ++looked) {
     if (span->free_count != 0 && !span->in_partial) {
       span->full_at_refill = 0;  // freed into: in use (hand_over_full_slabs)
@@ -253,9 +257,9 @@ std::size_t relist_slabs_with_room(ClassSlabs& slabs, std::uint32_t& slabs_found
   if (rest == nullptr) {
     // Every slab looked at: none is left to find (one given back since it was counted
     // is not).
-    slabs.unlisted = 0;
+    unlisted = 0;
   } else {
-    slabs.unlisted -= found;
+    unlisted -= found;
     Span* head = slabs.owned;
     rest->owned_prev = nullptr;
     last->owned_next = nullptr;
@@ -620,7 +624,7 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
   // here for the one block a relisted slab has.
   if (slab == nullptr) {
     std::uint32_t found = 0;
-    const std::size_t blocks = relist_slabs_with_room(slabs, found);
+    const std::size_t blocks = relist_slabs_with_room(size_class, found);
     // Many slabs with a block or so each: the thread's frees land in slabs that are full
     // but for them (one kind of object replaced at random), so its mallocs take the
     // block the last free returned (allocate_small_reuse).
@@ -786,6 +790,10 @@ inline bool own_block(const Span* span, std::uintptr_t address, std::size_t& ind
 inline bool release_own(Span* span, std::uintptr_t address) {
   std::size_t index;
   if (!own_block(span, address, index)) return false;  // the locked path names the error
+  // Read once: the stores below are atomic, and the compiler loads again what it read
+  // before them.
+  const std::size_t capacity = span->capacity;
+  const std::size_t size_class = span->size_class;
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   const std::uint64_t bits = load_word(span->bits[w].free);
@@ -794,16 +802,15 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   store_word(span->bits[w].free, bits | bit);
+  if ((heap.word_hints[size_class] & kReuseMode) != 0) [[unlikely]]
+    heap.last_freed[size_class] = {address, span};
   // A slab that was full stays off the list of slabs with room: the next refill of the
   // class finds it (allocate_small_slow).
-  ClassSlabs& slabs = heap.classes[span->size_class];
-  if ((heap.word_hints[span->size_class] & kReuseMode) != 0) [[unlikely]]
-    heap.last_freed[span->size_class] = {address, span};
-  slabs.unlisted += span->free_count == 0;
-  const std::size_t free_count = span->free_count + 1u;
-  set_free_count(*span, free_count);
-  if (free_count == span->capacity) [[unlikely]]
-    maybe_give_back_empty(slabs, span);
+  const std::size_t free_count = span->free_count;
+  heap.unlisted[size_class] += free_count == 0;
+  set_free_count(*span, free_count + 1);
+  if (free_count + 1 == capacity) [[unlikely]]
+    maybe_give_back_empty(heap.classes[size_class], span);
   return true;
 }
 
@@ -833,8 +840,8 @@ inline bool release_own(Span* span, std::uintptr_t address) {
         if (free_count == 0) {
           if (span->in_partial)
             partial_remove(slabs, span);
-          else if (slabs.unlisted != 0)
-            --slabs.unlisted;  // counted when its free took it off "full"
+          else if (heap.unlisted[size_class] != 0)
+            --heap.unlisted[size_class];  // counted when its free took it off "full"
         }
         slabs.reuse_misses -= slabs.reuse_misses != 0;
         return reinterpret_cast<void*>(address);
