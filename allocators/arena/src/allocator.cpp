@@ -80,8 +80,6 @@ struct ClassSlabs {
   // from a refill: a thread that only frees in this class (a consumer) gives it back
   // once it is empty instead of keeping it to allocate from.
   bool head_from_free;
-  // Reuse mode's weighted misses less its hits since it was entered (kReuseMode).
-  std::uint8_t reuse_misses;
   // The pages of the slabs the thread took of the class and did not give back empty,
   // saturating: the size of its next slab (allocate_small_slow). Full slabs it hands
   // over still count: they hold its blocks (size_classes.hpp, class_first_slab_pages).
@@ -121,11 +119,15 @@ struct ThreadHeap {
   std::uint32_t unlisted[kNumClasses];
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
-  // Per class, the block the thread's last own free returned and its slab (reuse mode).
-  struct FreedBlock {
-    std::uintptr_t address;
-    Span* slab;
-  } last_freed[kNumClasses];
+  // Reuse mode (allocate_small_reuse), per class: the block the thread's last own free
+  // returned and its slab, and the mode's weighted misses less its hits since it was
+  // entered. Arrays of their own, each read and written at a TLS offset indexed by the
+  // class, as word_hints is: with the address and slab in one array of pairs, or the
+  // misses in ClassSlabs, each access first computed the class's address (fixed_size_churn:
+  // 75 instructions a malloc in reuse mode, now 41).
+  std::uintptr_t last_freed_address[kNumClasses];
+  Span* last_freed_slab[kNumClasses];
+  std::uint8_t reuse_misses[kNumClasses];
   MediumCache medium;
   // Per slab class from kFirstPageRunClass: the page runs the thread took for it from the
   // page heap (not from its cache) in the current window (page_runs_busy).
@@ -630,7 +632,7 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
     // block the last free returned (allocate_small_reuse).
     if (found >= kReuseMinSlabs && blocks * 4 <= std::size_t{found} * 5) {
       heap.word_hints[size_class] |= kReuseMode;
-      slabs.reuse_misses = 0;
+      heap.reuse_misses[size_class] = 0;
     }
     if (blocks * 4 >= std::size_t{kClasses[size_class].blocks}) slab = slabs.partial;
   }
@@ -802,8 +804,10 @@ inline bool release_own(Span* span, std::uintptr_t address) {
   if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   store_word(span->bits[w].free, bits | bit);
-  if ((heap.word_hints[size_class] & kReuseMode) != 0) [[unlikely]]
-    heap.last_freed[size_class] = {address, span};
+  if ((heap.word_hints[size_class] & kReuseMode) != 0) [[unlikely]] {
+    heap.last_freed_address[size_class] = address;
+    heap.last_freed_slab[size_class] = span;
+  }
   // A slab that was full stays off the list of slabs with room: the next refill of the
   // class finds it (allocate_small_slow).
   const std::size_t free_count = span->free_count;
@@ -824,10 +828,11 @@ inline bool release_own(Span* span, std::uintptr_t address) {
 // wall to 1.3x at 224 bytes, 1.7x to 0.5x at 4000 (BENCHMARKS.md, #14, Sessions 47-48).
 // The mode ends when its misses outweigh its hits (kReuseMissWeight).
 [[gnu::noinline]] void* allocate_small_reuse(std::size_t size_class) {
-  ClassSlabs& slabs = heap.classes[size_class];
   if ((heap.word_hints[size_class] & kReuseMode) != 0) {
-    const auto [address, span] = heap.last_freed[size_class];
-    heap.last_freed[size_class] = {};
+    // Left as it is: once taken, the block's free bit is clear, and the next malloc
+    // that finds it here misses as it would on an empty entry.
+    const std::uintptr_t address = heap.last_freed_address[size_class];
+    Span* span = heap.last_freed_slab[size_class];
     std::size_t index;
     if (own_block(span, address, index) && span->size_class == size_class) {
       const std::size_t w = index / 64;
@@ -838,18 +843,22 @@ inline bool release_own(Span* span, std::uintptr_t address) {
         const std::size_t free_count = span->free_count - 1u;
         set_free_count(*span, free_count);
         if (free_count == 0) {
+          std::uint32_t& unlisted = heap.unlisted[size_class];
           if (span->in_partial)
-            partial_remove(slabs, span);
-          else if (heap.unlisted[size_class] != 0)
-            --heap.unlisted[size_class];  // counted when its free took it off "full"
+            partial_remove(heap.classes[size_class], span);
+          else
+            unlisted -= unlisted != 0;  // counted when its free took it off "full"
         }
-        slabs.reuse_misses -= slabs.reuse_misses != 0;
+        std::uint8_t& misses = heap.reuse_misses[size_class];
+        if (misses != 0) --misses;
         return reinterpret_cast<void*>(address);
       }
     }
-    slabs.reuse_misses = static_cast<std::uint8_t>(slabs.reuse_misses + kReuseMissWeight);
-    if (slabs.reuse_misses >= kReuseMaxMisses) heap.word_hints[size_class] &= ~kReuseMode;
+    std::uint8_t& misses = heap.reuse_misses[size_class];
+    misses = static_cast<std::uint8_t>(misses + kReuseMissWeight);
+    if (misses >= kReuseMaxMisses) heap.word_hints[size_class] &= ~kReuseMode;
   }
+  ClassSlabs& slabs = heap.classes[size_class];
   Span* slab = slabs.partial;
   if (slab == nullptr) return allocate_small_slow(size_class);
   return take_from_head(slabs, *slab, size_class);
