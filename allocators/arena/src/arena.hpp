@@ -181,6 +181,7 @@ inline void* take_block(Span& span, std::uint8_t& hint) {
   auto free_word = [&span](std::size_t offset) -> std::uint64_t& {
     return *reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(span.bits) + offset);
   };
+  const std::size_t free_count = span.free_count;  // before the atomics: loaded once
   std::size_t offset = hint;
   std::uint64_t bits = load_word(free_word(offset));
   if (bits == 0) [[unlikely]] {
@@ -191,7 +192,7 @@ inline void* take_block(Span& span, std::uint8_t& hint) {
     hint = static_cast<std::uint8_t>(offset);
   }
   store_word(free_word(offset), bits & (bits - 1));
-  set_free_count(span, span.free_count - 1u);
+  set_free_count(span, free_count - 1u);
   const std::size_t index =
       offset * (64 / sizeof(BlockBits)) + static_cast<std::uint32_t>(std::countr_zero(bits));
   return reinterpret_cast<void*>(span.start + index * span.block_size);
