@@ -115,7 +115,7 @@ struct ThreadHeap {
   // looked for (relist_slabs_with_room): counted without a branch, so that a refill does
   // not walk its slabs in vain. Apart from ClassSlabs for the reason word_hints is: the
   // free adds to it at a TLS offset, with no class address to compute (three
-  // instructions of the free's 50).
+  // instructions in every free).
   std::uint32_t unlisted[kNumClasses];
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
