@@ -837,6 +837,7 @@ inline bool release_own(Span* span, std::uintptr_t address) {
     // that finds it here misses as it would on an empty entry.
     const std::uintptr_t address = heap.last_freed_address[size_class];
     Span* span = heap.last_freed_slab[size_class];
+    std::uint8_t& misses = heap.reuse_misses[size_class];
     std::size_t index;
     if (own_block(span, address, index) && span->size_class == size_class) {
       const std::size_t w = index / 64;
@@ -853,12 +854,10 @@ inline bool release_own(Span* span, std::uintptr_t address) {
           else
             unlisted -= unlisted != 0;  // counted when its free took it off "full"
         }
-        std::uint8_t& misses = heap.reuse_misses[size_class];
         if (misses != 0) --misses;
         return reinterpret_cast<void*>(address);
       }
     }
-    std::uint8_t& misses = heap.reuse_misses[size_class];
     misses = static_cast<std::uint8_t>(misses + kReuseMissWeight);
     if (misses >= kReuseMaxMisses) heap.word_hints[size_class] &= ~kReuseMode;
   }

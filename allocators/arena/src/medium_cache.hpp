@@ -98,6 +98,7 @@ class MediumCache {
         release(span);
       }
     }
+    if (held_pages_ < window_low_pages_) window_low_pages_ = held_pages_;  // malloc_trim's drain
   }
   // The cached blocks of each page count, the last freed first, linked through the
   // spans' owned_next (a slab's link: a medium block has no other use for it).

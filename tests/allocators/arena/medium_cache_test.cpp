@@ -119,6 +119,26 @@ TEST(MediumCache, RefusalsOfACacheThatEmptiesKeepTheBudget) {
   EXPECT_TRUE(released.spans.empty());
 }
 
+// malloc_trim drains the cache in the middle of a window: the window's low-water mark is
+// then zero, and the refusals that follow while the cache fills again do not halve it.
+TEST(MediumCache, ADrainCountsAsTheWindowsLowWaterMark) {
+  MediumCache cache;
+  Released released;
+  // A first window that fills the cache and ends in refusals (it started empty).
+  auto spans =
+      refuse_until(cache, released, MediumCache::kMaxBudgetPages, MediumCache::kWindowKeeps);
+  Released drained;
+  cache.drain(drained);
+  ASSERT_EQ(drained.pages, MediumCache::kMaxBudgetPages);
+  // The second window: full again, then refusals to its end.
+  auto more =
+      refuse_until(cache, released, MediumCache::kMaxBudgetPages, MediumCache::kWindowKeeps);
+  EXPECT_TRUE(released.spans.empty());
+  Released kept;
+  cache.drain(kept);
+  EXPECT_EQ(kept.pages, MediumCache::kMaxBudgetPages);
+}
+
 TEST(MediumCache, AWindowWithoutRefusalsDoublesTheBudget) {
   MediumCache cache;
   Released released;
