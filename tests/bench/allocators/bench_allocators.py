@@ -155,6 +155,12 @@ def print_best_peer_summary(walls, round_walls, names):
     or about 1.5x slower, whatever the allocator (small_churn under glibc: 0.24 s or
     0.38 s; BENCHMARKS.md, #14, Session 28), so a median of 5 depends on how many slow
     runs a backend drew; the fastest run is what it costs when nothing slows it.
+
+    A fourth row says how settled each verdict is: in how many rounds the backend was
+    within 1.1x of that round's best peer. Its counts take a workload as within 1.1x, or
+    as the backend's best, only when that held in at least three rounds of four: a
+    backend against itself moves by up to 3 % in the median of 15 paired rounds on these
+    guests (BENCHMARKS.md, #12, Session 53), so a median ratio near 1.1 says little.
     """
     peers = [b for b in PEERS if b in names]
     judged = [b for b in names if b not in PEERS]
@@ -172,10 +178,22 @@ def print_best_peer_summary(walls, round_walls, names):
               f"| {ratios[worst]:.2f} ({worst}) | " +
               " | ".join(f"{ratios[w]:.2f}" if w in ratios else "-" for w in walls) + " |")
 
+    def settled_row(label, within, best, rounds):
+        settled = {w: 4 * k >= 3 * rounds[w] for w, k in within.items()}
+        fewest = min(within, key=lambda w: within[w] / rounds[w])
+        print(f"| {label} | {sum(settled.values())} of {len(within)} "
+              f"| {sum(4 * k >= 3 * rounds[w] for w, k in best.items())} "
+              f"| {within[fewest]}/{rounds[fewest]} ({fewest}) | " +
+              " | ".join(f"{within[w]}/{rounds[w]}" if w in within else "-" for w in walls) +
+              " |")
+
     for backend in judged:
         of_medians = {}
         paired = {}
         fastest = {}
+        rounds_within = {}
+        rounds_best = {}
+        rounds_run = {}
         for workload, wall in walls.items():
             best = min(wall[p] for p in peers)
             if best > 0:
@@ -188,12 +206,17 @@ def print_best_peer_summary(walls, round_walls, names):
             per_round = [own / peer for own, peer in zip(rounds[backend], best_per_round) if peer > 0]
             if per_round:
                 paired[workload] = statistics.median(per_round)
+                rounds_within[workload] = sum(r <= 1.1 for r in per_round)
+                rounds_best[workload] = sum(r <= 1.0 for r in per_round)
+                rounds_run[workload] = len(per_round)
         if of_medians:
             row(f"{backend} (of the medians)", of_medians)
         if paired:
             row(f"{backend} (paired by round)", paired)
         if fastest:
             row(f"{backend} (fastest runs)", fastest)
+        if rounds_within:
+            settled_row(f"{backend} (rounds within 1.1x)", rounds_within, rounds_best, rounds_run)
 
 
 # Figures a workload reports in its own JSON line, printed under its table.
