@@ -67,11 +67,11 @@ constexpr std::uint8_t kReuseMaxMisses = 64;
 // a lock or an atomic instruction. Per class, slabs with a free block (the head is the
 // one allocated from) and all of them; blocks other threads free arrive via the inbox.
 // A full slab is on no list but `owned`, which changes only when a slab is taken or
-// given back (and is turned by relist_slabs_with_room): a slab that fills leaves
-// `partial`, and one that gets its first block back from its owner's free stays off it
-// until the class's next refill relists it (with a list of full slabs, a free into a
-// full slab touched four other descriptors, most of them cold: server_exchange spent a
-// tenth of its free path there).
+// given back: a slab that fills leaves `partial`, and one that gets its first block back
+// from its owner's free goes on the class's unlisted stack (ThreadHeap::unlisted), not
+// back on `partial`, until the class's next refill relists it (with a list of full
+// slabs, a free into a full slab touched four other descriptors, most of them cold:
+// server_exchange spent a tenth of its free path there).
 struct ClassSlabs {
   Span* partial;
   Span* owned;
@@ -111,12 +111,13 @@ struct ThreadHeap {
   // top bit (kReuseMode) is the class's reuse mode (allocate_small_reuse), which the
   // malloc tests in the byte it has loaded, in the line it reads anyway.
   std::uint8_t word_hints[kNumClasses];
-  // Per class, how many slabs the thread's own frees took off "full" since they were last
-  // looked for (relist_slabs_with_room): counted without a branch, so that a refill does
-  // not walk its slabs in vain. Apart from ClassSlabs for the reason word_hints is: the
-  // free adds to it at a TLS offset, with no class address to compute (three
-  // instructions in every free).
-  std::uint32_t unlisted[kNumClasses];
+  // Per class, the slabs the thread's own frees took off "full" since its last refill of
+  // the class (kOnUnlistedStack), which that refill lists again (relist_slabs_with_room).
+  // A stack through the slabs' own `next`: the push writes only the descriptor line the
+  // free has in hand and this TLS slot. Counted instead, the refill walked `owned` to find
+  // them (server_exchange: 22 descriptors a refill, two lines of each, for one or two
+  // slabs found; 5 % of its time). Apart from ClassSlabs for the reason word_hints is.
+  Span* unlisted[kNumClasses];
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
   // Reuse mode (allocate_small_reuse), per class: the block the thread's last own free
@@ -192,19 +193,19 @@ void child_after_fork() {
 
 void partial_push(ClassSlabs& slabs, Span* span) {
   span_list_push(slabs.partial, span);
-  span->in_partial = true;
+  span->on_list = kOnPartial;
 }
 void partial_insert_second(ClassSlabs& slabs, Span* span) {
   span_list_insert_second(slabs.partial, span);
-  span->in_partial = true;
+  span->on_list = kOnPartial;
 }
 void partial_remove(ClassSlabs& slabs, Span* span) {
   span_list_remove(slabs.partial, span);
-  span->in_partial = false;
+  span->on_list = kOnNoList;
 }
 
 void owned_push(ClassSlabs& slabs, Span* span) {
-  span->in_partial = false;
+  span->on_list = kOnNoList;
   span->owned_prev = nullptr;
   span->owned_next = slabs.owned;
   if (slabs.owned != nullptr)
@@ -228,47 +229,31 @@ void owned_remove(ClassSlabs& slabs, Span* span) {
   span->owned_next = span->owned_prev = nullptr;
 }
 
-// The owner's frees leave a slab that was full off the list of slabs with room (deciding
-// whether it was full is a branch no predictor gets right on a program whose slabs are
-// all nearly full: server_exchange mispredicted half of them, and the list insertion
-// touched two other descriptors). The class's next refill finds such slabs here, before
-// it asks the arena for one: it walks `owned` from its head until it has found as many
-// as were counted, at most 64, and then turns the list so that the slabs it walked go
-// to its tail (one splice), and the next walk starts with the others. Returns how many
-// free blocks the slabs it put on the list hold, and in `slabs_found` how many slabs.
+// The owner's frees put a slab that was full on the class's unlisted stack, not on the
+// list of slabs with room (whose insertion touched two other descriptors). The class's
+// next refill lists the stack's slabs here, before it asks the arena for one. (The frees
+// counted such slabs without a branch, and the refill walked `owned` until it had found
+// as many: 22 slabs a refill in server_exchange, where the branch the stack needs
+// mispredicts about as often; the stack: small_churn, bigint_factor, fixed_size_churn
+// 4-7 % less wall, server_exchange level; BENCHMARKS.md, #12, Session 53.) Returns how
+// many free blocks the slabs it put on the list hold, and in `slabs_found` how many.
 std::size_t relist_slabs_with_room(std::size_t size_class, std::uint32_t& slabs_found) {
   ClassSlabs& slabs = heap.classes[size_class];
-  std::uint32_t& unlisted = heap.unlisted[size_class];
-  slabs_found = 0;
-  if (unlisted == 0) return 0;
+  Span* span = heap.unlisted[size_class];
+  heap.unlisted[size_class] = nullptr;
   std::uint32_t found = 0;
   std::size_t blocks = 0;
-  int looked = 0;
-  Span* last = nullptr;
-  for (Span* span = slabs.owned; span != nullptr && looked < 64 && found < unlisted;
-       span = span->owned_next, ++looked) {
-    if (span->free_count != 0 && !span->in_partial) {
+  while (span != nullptr) {
+    Span* next = span->next;
+    span->on_list = kOnNoList;
+    // Full again (reuse mode took its block back): its next free stacks it again.
+    if (span->free_count != 0) {
       span->full_at_refill = 0;  // freed into: in use (hand_over_full_slabs)
       partial_push(slabs, span);
       ++found;
       blocks += span->free_count;
     }
-    last = span;
-  }
-  Span* rest = last != nullptr ? last->owned_next : nullptr;
-  if (rest == nullptr) {
-    // Every slab looked at: none is left to find (one given back since it was counted
-    // is not).
-    unlisted = 0;
-  } else {
-    unlisted -= found;
-    Span* head = slabs.owned;
-    rest->owned_prev = nullptr;
-    last->owned_next = nullptr;
-    slabs.owned_tail->owned_next = head;
-    head->owned_prev = slabs.owned_tail;
-    slabs.owned = rest;
-    slabs.owned_tail = last;
+    span = next;
   }
   if (blocks != 0) slabs.head_from_free = false;
   slabs_found = found;
@@ -339,6 +324,14 @@ void uncount_page_run_block(Span& span) {
 [[gnu::noinline]] void maybe_give_back_empty(ClassSlabs& slabs, Span* span) {
   // The head of a class served from page runs when few of its blocks are live goes too,
   // unless the class is busy: the next malloc there asks again (allocate_small_slow).
+  // A stacked slab cannot leave the stack alone: the whole stack is listed, this slab
+  // second, not as the head the rule below keeps.
+  if (span->on_list == kOnUnlistedStack) {
+    std::uint32_t found;
+    relist_slabs_with_room(span->size_class, found);
+    partial_remove(slabs, span);
+    partial_insert_second(slabs, span);
+  }
   if (span == slabs.partial && !slabs.head_from_free &&
       (span->size_class < kFirstPageRunClass || page_runs_busy(span->size_class)))
     return;
@@ -350,7 +343,7 @@ void uncount_page_run_block(Span& span) {
     return;
   }
   if (span == slabs.partial) slabs.head_from_free = false;
-  if (span->in_partial) partial_remove(slabs, span);
+  if (span->on_list == kOnPartial) partial_remove(slabs, span);
   owned_remove(slabs, span);
   slabs.taken_pages = static_cast<std::uint16_t>(
       slabs.taken_pages > span->page_count ? slabs.taken_pages - span->page_count : 0);
@@ -374,7 +367,8 @@ void drain_inbox() {
     // finds kOwned and pushes the slab again.
     store_remote_state(*span, kOwned);
     ClassSlabs& slabs = heap.classes[span->size_class];
-    if (collect_remote_frees(*span) != 0 && !span->in_partial) partial_insert_second(slabs, span);
+    if (collect_remote_frees(*span) != 0 && span->on_list == kOnNoList)
+      partial_insert_second(slabs, span);
     if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
     span = next;
   }
@@ -401,6 +395,12 @@ void release_cached_medium() {
 void release_thread_heap(void*) {
   flush_remote_frees();
   release_cached_medium();
+  // Off the stacks before any slab is given up: a slab given up reuses `next`, and a
+  // drain below that empties a stacked slab would walk its stack (maybe_give_back_empty).
+  for (Span*& stacked : heap.unlisted) {
+    for (Span* span = stacked; span != nullptr; span = span->next) span->on_list = kOnNoList;
+    stacked = nullptr;
+  }
   for (bool kept = true; kept;) {
     drain_inbox();
     kept = false;
@@ -410,7 +410,7 @@ void release_thread_heap(void*) {
         Arena& owner = arena_at(span->arena_index);
         owner.lock.lock();
         if (give_up_ownership(*span)) {
-          if (span->in_partial) partial_remove(slabs, span);
+          if (span->on_list == kOnPartial) partial_remove(slabs, span);
           owned_remove(slabs, span);
           disown_slab(owner, span);
         } else {
@@ -585,7 +585,7 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
     Span* next = span->owned_next;
     if (span->free_count != 0) {
       span->full_at_refill = 0;
-    } else if (span->arena_index == index) {
+    } else if (span->arena_index == index && span->on_list != kOnUnlistedStack) {
       if (span->full_at_refill == 0) {
         span->full_at_refill = 1;
       } else if (give_up_ownership(*span)) {
@@ -812,10 +812,14 @@ inline bool release_own(Span* span, std::uintptr_t address) {
     heap.last_freed_address[size_class] = address;
     heap.last_freed_slab[size_class] = span;
   }
-  // A slab that was full stays off the list of slabs with room: the next refill of the
-  // class finds it (allocate_small_slow).
+  // A slab that was full goes on the class's unlisted stack, which the next refill
+  // lists, not on the list of slabs with room (ClassSlabs).
   const std::size_t free_count = span->free_count;
-  heap.unlisted[size_class] += free_count == 0;
+  if (free_count == 0 && span->on_list == kOnNoList) {
+    span->next = heap.unlisted[size_class];
+    heap.unlisted[size_class] = span;
+    span->on_list = kOnUnlistedStack;
+  }
   set_free_count(*span, free_count + 1);
   if (free_count + 1 == capacity) [[unlikely]]
     maybe_give_back_empty(heap.classes[size_class], span);
@@ -847,13 +851,8 @@ inline bool release_own(Span* span, std::uintptr_t address) {
         store_word(span->bits[w].free, bits & ~bit);
         const std::size_t free_count = span->free_count - 1u;
         set_free_count(*span, free_count);
-        if (free_count == 0) {
-          std::uint32_t& unlisted = heap.unlisted[size_class];
-          if (span->in_partial)
-            partial_remove(heap.classes[size_class], span);
-          else
-            unlisted -= unlisted != 0;  // counted when its free took it off "full"
-        }
+        if (free_count == 0 && span->on_list == kOnPartial)
+          partial_remove(heap.classes[size_class], span);
         if (misses != 0) --misses;
         return reinterpret_cast<void*>(address);
       }

@@ -560,7 +560,7 @@ Span* new_slab(Arena& arena, std::size_t size_class, std::size_t pages, Span* fi
   span->reciprocal = info.reciprocal;
   span->capacity = blocks;
   set_free_count(*span, blocks);
-  span->in_partial = false;  // its byte held the free run's dirty count (adopt_slab marks)
+  span->on_list = kOnNoList;  // its byte held the free run's dirty count (adopt_slab marks)
   store_remote_state(*span, kUnowned);
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
     const std::size_t low = w * 64;

@@ -45,6 +45,12 @@ struct BlockBits {
   std::uint64_t pending;
 };
 
+// Span::on_list: an owned slab is on its owner's list of slabs with room (kOnPartial), on
+// the stack of slabs the owner's frees took off "full" since its last refill of the class
+// (kOnUnlistedStack, linked through `next`, which no list uses while a slab is full), or
+// on neither (full, or full again since it was stacked).
+enum SlabList : std::uint8_t { kOnNoList = 0, kOnPartial = 1, kOnUnlistedStack = 2 };
+
 // Laid out for the fast paths: a free or malloc of a block in one's own slab reads and
 // writes the first cache line only, which holds the geometry, the counters, the links of
 // the owner's list of slabs with room and the bits of the first 64 blocks (every block
@@ -88,10 +94,9 @@ struct alignas(64) Span {
       // Owned slabs: 1 when the last refill of its class found it full (see
       // hand_over_full_slabs).
       std::uint8_t full_at_refill;
-      // Owned slabs: on the owner's list of slabs with room. In the first line with the
-      // counts, so that a refill's walk over its slabs (relist_slabs_with_room) reads two
-      // lines of each, not three (server_exchange walks 2.4 M slabs in 107 k refills).
-      bool in_partial;
+      // Owned slabs: which of the owner's lists of its class holds it (SlabList). In the
+      // first line with the counts, which the free that takes a slab off "full" reads.
+      std::uint8_t on_list;
     };
   };
   std::uint8_t size_class;

@@ -22,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -548,6 +549,75 @@ TEST(ArenaMemory, OneSizeReplacedAtRandomTakesTheBlockTheLastFreeReturned) {
 // Reuse mode notes the freed block with its slab. When that free emptied the slab, it is
 // given back, and other classes may take its pages and its descriptor before the class's
 // next malloc: that malloc must not take the noted block, nor any block that is live.
+// A free into a full slab puts it on its class's unlisted stack; in reuse mode the next
+// malloc takes that block back and the slab is full again, still stacked. Its next free
+// must not stack it a second time (a cycle: the class's next refill would never end),
+// and that refill lists only the stacked slabs with room.
+TEST(ArenaMemory, ASlabFullAgainOnTheUnlistedStackIsStackedOnce) {
+  std::vector<unsigned char*> left;
+  std::thread worker([&left] {  // a fresh thread heap
+    constexpr std::size_t kSize = 224;
+    const std::size_t per_slab = arena::kClasses[arena::size_class_of(kSize)].blocks;
+    std::vector<unsigned char*> blocks = blocks_for_reuse_mode(kSize);
+    std::mt19937 random(11);
+    for (int n = 0; n < 1000; ++n) {  // replaced at random: the class stays in reuse mode
+      unsigned char*& b = blocks[random() % blocks.size()];
+      arena_free(b);
+      b = static_cast<unsigned char*>(arena_malloc(kSize));
+    }
+    // One block of each of two full slabs the thread still owns (its refills hand the
+    // others over: owner 0).
+    std::vector<std::size_t> in_full_slabs;
+    std::set<const arena::Span*> full;
+    for (std::size_t i = 0; i < blocks.size() && full.size() < 2; ++i) {
+      const arena::Span* slab = slab_of(blocks[i]);
+      if (slab->free_count == 0 && slab->owner != 0 && full.insert(slab).second)
+        in_full_slabs.push_back(i);
+    }
+    ASSERT_EQ(full.size(), 2u);
+    for (int round = 0; round < 3; ++round) {
+      for (std::size_t i : in_full_slabs) {
+        unsigned char*& b = blocks[i];
+        unsigned char* const freed = b;
+        arena_free(b);
+        EXPECT_EQ(slab_of(freed)->on_list, arena::kOnUnlistedStack);
+        b = static_cast<unsigned char*>(arena_malloc(kSize));
+        ASSERT_EQ(b, freed) << "not in reuse mode: this test no longer tests a full slab "
+                               "on the stack";
+        ASSERT_EQ(slab_of(b)->free_count, 0u);
+      }
+    }
+    // Two slabs with room on the stack beside the five full ones; then enough mallocs for
+    // refills that list the stack and take new slabs.
+    arena_free(blocks[20 * per_slab + 2]);
+    arena_free(blocks[40 * per_slab + 3]);
+    blocks.erase(blocks.begin() + static_cast<long>(40 * per_slab + 3));
+    blocks.erase(blocks.begin() + static_cast<long>(20 * per_slab + 2));
+    for (std::size_t i = 0; i < 3 * per_slab; ++i)
+      blocks.push_back(static_cast<unsigned char*>(arena_malloc(kSize)));
+    std::set<unsigned char*> distinct(blocks.begin(), blocks.end());
+    EXPECT_EQ(distinct.size(), blocks.size());
+    for (std::size_t i = 0; i < blocks.size(); ++i) std::memset(blocks[i], int(i & 0x7f), kSize);
+    for (std::size_t i = 0; i < blocks.size(); ++i)
+      ASSERT_EQ(std::count(blocks[i], blocks[i] + kSize, static_cast<unsigned char>(i & 0x7f)),
+                long(kSize));
+    // The thread exits with a slab on the stack: its slabs go to the arena, and another
+    // thread frees their blocks.
+    for (unsigned char* b : blocks) {
+      const arena::Span* slab = slab_of(b);
+      if (slab->free_count == 0 && slab->owner != 0) {
+        arena_free(b);
+        EXPECT_EQ(slab->on_list, arena::kOnUnlistedStack);
+        std::erase(blocks, b);
+        break;
+      }
+    }
+    left = std::move(blocks);
+  });
+  worker.join();
+  for (unsigned char* b : left) arena_free(b);
+}
+
 TEST(ArenaMemory, ReuseModeTakesNoBlockOfASlabGivenBackSinceItsFree) {
   std::thread worker([] {  // a fresh thread heap: these are its only slabs of the class
     constexpr std::size_t kSize = 224;
