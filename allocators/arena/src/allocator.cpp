@@ -114,9 +114,8 @@ struct ThreadHeap {
   // Per class, the slabs the thread's own frees took off "full" since its last refill of
   // the class (kOnUnlistedStack), which that refill lists again (relist_slabs_with_room).
   // A stack through the slabs' own `next`: the push writes only the descriptor line the
-  // free has in hand and this TLS slot. Counted instead, the refill walked `owned` to find
-  // them (server_exchange: 22 descriptors a refill, two lines of each, for one or two
-  // slabs found; 5 % of its time). Apart from ClassSlabs for the reason word_hints is.
+  // free has in hand and this TLS slot. Apart from ClassSlabs for the reason word_hints
+  // is.
   Span* unlisted[kNumClasses];
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
