@@ -120,13 +120,14 @@ struct ThreadHeap {
   std::uint64_t id = kNoHeap;  // never reused, so a dead thread's slabs never look like ours
   bool registered;             // the exit destructor is armed
   // Reuse mode (allocate_small_reuse), per class: the block the thread's last own free
-  // returned and its slab, and the mode's weighted misses less its hits since it was
-  // entered. Arrays of their own, each read and written at a TLS offset indexed by the
-  // class, as word_hints is: with the address and slab in one array of pairs, or the
-  // misses in ClassSlabs, each access first computed the class's address (fixed_size_churn:
-  // 75 instructions a malloc in reuse mode, now 41).
-  std::uintptr_t last_freed_address[kNumClasses];
-  Span* last_freed_slab[kNumClasses];
+  // returned, held (0: none), with its slab and index, and the mode's weighted misses
+  // less its hits since it was entered. Arrays of their own, each read and written at a
+  // TLS offset indexed by the class, as word_hints is: with the address and slab in one
+  // array of pairs, or the misses in ClassSlabs, each access first computed the class's
+  // address (fixed_size_churn: 75 instructions a malloc in reuse mode, then 41).
+  std::uintptr_t held_address[kNumClasses];
+  Span* held_slab[kNumClasses];
+  std::uint16_t held_index[kNumClasses];
   std::uint8_t reuse_misses[kNumClasses];
   MediumCache medium;
   // Per slab class from kFirstPageRunClass: the page runs the thread took for it from the
@@ -244,14 +245,12 @@ std::size_t relist_slabs_with_room(std::size_t size_class, std::uint32_t& slabs_
   std::size_t blocks = 0;
   while (span != nullptr) {
     Span* next = span->next;
-    span->on_list = kOnNoList;
-    // Full again (reuse mode took its block back): its next free stacks it again.
-    if (span->free_count != 0) {
-      span->full_at_refill = 0;  // freed into: in use (hand_over_full_slabs)
-      partial_push(slabs, span);
-      ++found;
-      blocks += span->free_count;
-    }
+    // No malloc takes a stacked slab's blocks (reuse mode's takes the held one), so it
+    // still has room.
+    span->full_at_refill = 0;  // freed into: in use (hand_over_full_slabs)
+    partial_push(slabs, span);
+    ++found;
+    blocks += span->free_count;
     span = next;
   }
   if (blocks != 0) slabs.head_from_free = false;
@@ -350,6 +349,51 @@ void uncount_page_run_block(Span& span) {
   unlock_arena(owner);
 }
 
+// Aborts when the block at `index` of an owned slab is free already: free, or pending
+// (freed by another thread, not collected), which is in the same cache line.
+inline void check_not_freed(const Span* span, std::size_t index, std::uintptr_t address) {
+  const BlockBits& bits = span->bits[index / 64];
+  if (((load_word(bits.free) | __atomic_load_n(&bits.pending, __ATOMIC_RELAXED)) &
+       (std::uint64_t{1} << (index % 64))) != 0)
+    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+}
+
+// Marks a live block of a slab this thread owns free.
+inline void mark_free(Span* span, std::size_t index, std::uintptr_t address) {
+  // Read once: the stores below are atomic, and the compiler loads again what it read
+  // before them.
+  const std::size_t capacity = span->capacity;
+  const std::size_t size_class = span->size_class;
+  const std::size_t w = index / 64;
+  const std::uint64_t bit = std::uint64_t{1} << (index % 64);
+  const std::uint64_t bits = load_word(span->bits[w].free);
+  if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
+    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  store_word(span->bits[w].free, bits | bit);
+  // A slab that was full goes on the class's unlisted stack, which the next refill
+  // lists, not on the list of slabs with room (ClassSlabs).
+  const std::size_t free_count = span->free_count;
+  if (free_count == 0) {
+    span->next = heap.unlisted[size_class];
+    heap.unlisted[size_class] = span;
+    span->on_list = kOnUnlistedStack;
+  }
+  set_free_count(*span, free_count + 1);
+  if (free_count + 1 == capacity) [[unlikely]]
+    maybe_give_back_empty(heap.classes[size_class], span);
+}
+
+// The class's held block (hold_freed), if any, marked free: at the thread's exit. Nothing
+// else needs it: the mode ends at a malloc that found none held, and a slab holding it is
+// never empty, nor handed over (hand_over_full_slabs runs at that class's refill, which a
+// malloc in the mode reaches only with none held).
+void give_back_held(std::size_t size_class) {
+  const std::uintptr_t address = heap.held_address[size_class];
+  if (address == 0) return;
+  heap.held_address[size_class] = 0;
+  mark_free(heap.held_slab[size_class], heap.held_index[size_class], address);
+}
+
 // Collects the blocks other threads freed into this thread's slabs. Every slab in the
 // inbox is this thread's (it gives none back while it is there: maybe_give_back_empty),
 // which is checked: a slab of another thread here would have its bits collected and its
@@ -366,6 +410,10 @@ void drain_inbox() {
     // finds kOwned and pushes the slab again.
     store_remote_state(*span, kOwned);
     ClassSlabs& slabs = heap.classes[span->size_class];
+    // Another thread freed the block this thread holds (hold_freed): collected, it would
+    // be free and held at once.
+    if (heap.held_address[span->size_class] != 0 && heap.held_slab[span->size_class] == span)
+      check_not_freed(span, heap.held_index[span->size_class], heap.held_address[span->size_class]);
     if (collect_remote_frees(*span) != 0 && span->on_list == kOnNoList)
       partial_insert_second(slabs, span);
     if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
@@ -392,6 +440,8 @@ void release_cached_medium() {
 // instructions and no lock); the thread drains its inbox and tries again until every slab
 // is given up. Then no free can push onto this thread's inbox any more.
 void release_thread_heap(void*) {
+  for (std::size_t size_class = 0; size_class < kNumClasses; ++size_class)
+    give_back_held(size_class);
   flush_remote_frees();
   release_cached_medium();
   // Off the stacks before any slab is given up: a slab given up reuses `next`, and a
@@ -790,71 +840,53 @@ inline bool own_block(const Span* span, std::uintptr_t address, std::size_t& ind
   return index < span->capacity && index * span->block_size == offset;
 }
 
+// Reuse mode's free: the block is held for the class's next malloc, as it is, still
+// live in its slab's bitmap; the block held before is marked free instead. A second free
+// of the held block is caught by the comparison; another thread's, which marks it
+// pending, by the malloc that takes it, by mark_free or by the drain (drain_inbox).
+[[gnu::noinline]] void hold_freed(std::uintptr_t address, Span* span, std::size_t index) {
+  const std::size_t size_class = span->size_class;
+  check_not_freed(span, index, address);
+  const std::uintptr_t held = heap.held_address[size_class];
+  if (held == address) die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  Span* held_slab = heap.held_slab[size_class];
+  const std::size_t held_index = heap.held_index[size_class];
+  heap.held_address[size_class] = address;
+  heap.held_slab[size_class] = span;
+  heap.held_index[size_class] = static_cast<std::uint16_t>(index);
+  if (held != 0) mark_free(held_slab, held_index, held);
+}
+
 // A block of a slab this thread owns goes back with plain loads and stores; false
 // when the block is not in such a slab (`span` is the guess for `address`).
 inline bool release_own(Span* span, std::uintptr_t address) {
   std::size_t index;
   if (!own_block(span, address, index)) return false;  // the locked path names the error
-  // Read once: the stores below are atomic, and the compiler loads again what it read
-  // before them.
-  const std::size_t capacity = span->capacity;
-  const std::size_t size_class = span->size_class;
-  const std::size_t w = index / 64;
-  const std::uint64_t bit = std::uint64_t{1} << (index % 64);
-  const std::uint64_t bits = load_word(span->bits[w].free);
-  // Freed already: free, or pending (freed by another thread, not collected), which is
-  // in the same cache line.
-  if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
-    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
-  store_word(span->bits[w].free, bits | bit);
-  if ((heap.word_hints[size_class] & kReuseMode) != 0) [[unlikely]] {
-    heap.last_freed_address[size_class] = address;
-    heap.last_freed_slab[size_class] = span;
-  }
-  // A slab that was full goes on the class's unlisted stack, which the next refill
-  // lists, not on the list of slabs with room (ClassSlabs).
-  const std::size_t free_count = span->free_count;
-  if (free_count == 0 && span->on_list == kOnNoList) {
-    span->next = heap.unlisted[size_class];
-    heap.unlisted[size_class] = span;
-    span->on_list = kOnUnlistedStack;
-  }
-  set_free_count(*span, free_count + 1);
-  if (free_count + 1 == capacity) [[unlikely]]
-    maybe_give_back_empty(heap.classes[size_class], span);
+  if ((heap.word_hints[span->size_class] & kReuseMode) != 0) [[unlikely]]
+    hold_freed(address, span, index);
+  else
+    mark_free(span, index, address);
   return true;
 }
 
 // Reuse mode (kReuseMode): a program that replaces blocks of one size at random frees
 // into slabs that are full but for that block, and its mallocs found the free blocks one
 // to a slab: each refill walked 28-62 slabs to relist those, and each malloc emptied the
-// head. The block the last own free returned (noted in this mode only, with its slab, so
-// that no slab-map lookup comes first) is taken instead, checked as the free's guess is
-// (this thread's slab, a block's start, of the class: the slab may have gone since) and
-// still free in the bitmap, so a double free of it is caught as before: 2.1x glibc's
-// wall to 1.3x at 224 bytes, 1.7x to 0.5x at 4000 (BENCHMARKS.md, #14, Sessions 47-48).
-// The mode ends when its misses outweigh its hits (kReuseMissWeight).
+// head. The block the last own free held (hold_freed) is taken instead, with no bitmap
+// word to find and no count to change, after a look at its pending bit: 2.1x glibc's wall
+// to 1.3x at 224 bytes, 1.7x to 0.5x at 4000 when the free noted the block and the malloc
+// checked it and took it from the bitmap (BENCHMARKS.md, #14, Sessions 47-48); held, the
+// block needs neither (224 bytes: 0.82x that wall, Session 54). The mode ends when its
+// misses outweigh its hits (kReuseMissWeight).
 [[gnu::noinline]] void* allocate_small_reuse(std::size_t size_class) {
   if ((heap.word_hints[size_class] & kReuseMode) != 0) {
-    // Left as it is: once taken, the block's free bit is clear, and the next malloc
-    // that finds it here misses as it would on an empty entry.
-    const std::uintptr_t address = heap.last_freed_address[size_class];
-    Span* span = heap.last_freed_slab[size_class];
     std::uint8_t& misses = heap.reuse_misses[size_class];
-    std::size_t index;
-    if (own_block(span, address, index) && span->size_class == size_class) {
-      const std::size_t w = index / 64;
-      const std::uint64_t bit = std::uint64_t{1} << (index % 64);
-      const std::uint64_t bits = load_word(span->bits[w].free);
-      if ((bits & bit) != 0) {
-        store_word(span->bits[w].free, bits & ~bit);
-        const std::size_t free_count = span->free_count - 1u;
-        set_free_count(*span, free_count);
-        if (free_count == 0 && span->on_list == kOnPartial)
-          partial_remove(heap.classes[size_class], span);
-        if (misses != 0) --misses;
-        return reinterpret_cast<void*>(address);
-      }
+    const std::uintptr_t address = heap.held_address[size_class];
+    if (address != 0) {
+      heap.held_address[size_class] = 0;
+      check_not_freed(heap.held_slab[size_class], heap.held_index[size_class], address);
+      if (misses != 0) --misses;
+      return reinterpret_cast<void*>(address);
     }
     misses = static_cast<std::uint8_t>(misses + kReuseMissWeight);
     if (misses >= kReuseMaxMisses) heap.word_hints[size_class] &= ~kReuseMode;
@@ -866,8 +898,9 @@ inline bool release_own(Span* span, std::uintptr_t address) {
 }
 
 // The usable size of a live block of a slab this thread owns, without a lock; 0 when
-// `address` is not one (freed, pending, or not ours: the locked path decides).
-inline std::size_t own_block_usable(std::uintptr_t address) {
+// `address` is not one (freed, pending, or not ours: the locked path decides). The held
+// block is live in the bitmap, and rejected here as freed.
+inline std::size_t own_block_usable(std::uintptr_t address, const char* function) {
   const Span* span = slab_map_find(address);
   std::size_t index;
   if (!own_block(span, address, index)) return 0;
@@ -875,6 +908,8 @@ inline std::size_t own_block_usable(std::uintptr_t address) {
   const BlockBits& bits = span->bits[index / 64];
   if (((load_word(bits.free) | __atomic_load_n(&bits.pending, __ATOMIC_RELAXED)) & bit) != 0)
     return 0;
+  if (address == heap.held_address[span->size_class])
+    reject(function, true, reinterpret_cast<void*>(address));
   return span->block_size;
 }
 
@@ -1052,7 +1087,7 @@ inline void release(void* p) {
 
 std::size_t usable_size(void* p, const char* function) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  if (const std::size_t usable = own_block_usable(address)) return usable;
+  if (const std::size_t usable = own_block_usable(address, function)) return usable;
   if (Segment* seg = segment_map().find(address)) {
     Arena* arena;
     const BlockRef block = find_locked(seg, p, function, arena);
@@ -1094,7 +1129,7 @@ void* reallocate(void* p, std::size_t size) {
   }
   if (size > kMaxRequest) return no_memory();
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  std::size_t old_usable = own_block_usable(address);
+  std::size_t old_usable = own_block_usable(address, "realloc");
   if (old_usable != 0) {
     // A block of one of this thread's slabs, checked without a lock: kept by the same
     // rule as resize_in_segment's.

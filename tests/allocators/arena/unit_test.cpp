@@ -546,14 +546,12 @@ TEST(ArenaMemory, OneSizeReplacedAtRandomTakesTheBlockTheLastFreeReturned) {
   worker.join();
 }
 
-// Reuse mode notes the freed block with its slab. When that free emptied the slab, it is
-// given back, and other classes may take its pages and its descriptor before the class's
-// next malloc: that malloc must not take the noted block, nor any block that is live.
-// A free into a full slab puts it on its class's unlisted stack; in reuse mode the next
-// malloc takes that block back and the slab is full again, still stacked. Its next free
-// must not stack it a second time (a cycle: the class's next refill would never end),
-// and that refill lists only the stacked slabs with room.
-TEST(ArenaMemory, ASlabFullAgainOnTheUnlistedStackIsStackedOnce) {
+// Reuse mode holds the block a free returns for the class's next malloc, still live in
+// its slab's bitmap: a free into a full slab leaves the slab full and off the unlisted
+// stack, and the malloc takes the block back. The next free marks the held block free,
+// and its slab goes on the stack. Refills list the stack. The thread exits with a slab on
+// the stack and a block held: both go back, and another thread frees the other blocks.
+TEST(ArenaMemory, ReuseModeHoldsTheFreedBlockAndStacksTheSlabOfTheOneBefore) {
   std::vector<unsigned char*> left;
   std::thread worker([&left] {  // a fresh thread heap
     constexpr std::size_t kSize = 224;
@@ -567,30 +565,45 @@ TEST(ArenaMemory, ASlabFullAgainOnTheUnlistedStackIsStackedOnce) {
     }
     // One block of each of two full slabs the thread still owns (its refills hand the
     // others over: owner 0).
-    std::vector<std::size_t> in_full_slabs;
-    std::set<const arena::Span*> full;
-    for (std::size_t i = 0; i < blocks.size() && full.size() < 2; ++i) {
-      const arena::Span* slab = slab_of(blocks[i]);
-      if (slab->free_count == 0 && slab->owner != 0 && full.insert(slab).second)
-        in_full_slabs.push_back(i);
-    }
-    ASSERT_EQ(full.size(), 2u);
+    auto blocks_of_full_slabs = [&blocks](std::size_t count) {
+      std::vector<std::size_t> found;
+      std::set<const arena::Span*> full;
+      for (std::size_t i = 0; i < blocks.size() && full.size() < count; ++i) {
+        const arena::Span* slab = slab_of(blocks[i]);
+        if (slab->free_count == 0 && slab->owner != 0 && full.insert(slab).second)
+          found.push_back(i);
+      }
+      return found;
+    };
+    const std::vector<std::size_t> in_full_slabs = blocks_of_full_slabs(2);
+    ASSERT_EQ(in_full_slabs.size(), 2u);
     for (int round = 0; round < 3; ++round) {
       for (std::size_t i : in_full_slabs) {
         unsigned char*& b = blocks[i];
         unsigned char* const freed = b;
         arena_free(b);
-        EXPECT_EQ(slab_of(freed)->on_list, arena::kOnUnlistedStack);
+        EXPECT_EQ(slab_of(freed)->free_count, 0u);
+        EXPECT_EQ(slab_of(freed)->on_list, arena::kOnNoList);
         b = static_cast<unsigned char*>(arena_malloc(kSize));
-        ASSERT_EQ(b, freed) << "not in reuse mode: this test no longer tests a full slab "
-                               "on the stack";
-        ASSERT_EQ(slab_of(b)->free_count, 0u);
+        ASSERT_EQ(b, freed) << "not in reuse mode: this test no longer tests a held block";
       }
     }
-    // Two slabs with room on the stack beside the five full ones; then enough mallocs for
+    unsigned char* const first = blocks[in_full_slabs[0]];
+    unsigned char* const second = blocks[in_full_slabs[1]];
+    arena_free(first);
+    arena_free(second);
+    EXPECT_EQ(slab_of(first)->free_count, 1u);
+    EXPECT_EQ(slab_of(first)->on_list, arena::kOnUnlistedStack);
+    EXPECT_EQ(slab_of(second)->free_count, 0u);
+    blocks[in_full_slabs[0]] = static_cast<unsigned char*>(arena_malloc(kSize));
+    EXPECT_EQ(blocks[in_full_slabs[0]], second);
+    blocks[in_full_slabs[1]] = static_cast<unsigned char*>(arena_malloc(kSize));
+    // Two slabs with room on the stack beside the full ones; then enough mallocs for
     // refills that list the stack and take new slabs.
     arena_free(blocks[20 * per_slab + 2]);
     arena_free(blocks[40 * per_slab + 3]);
+    arena_free(blocks[60 * per_slab + 4]);
+    blocks.erase(blocks.begin() + static_cast<long>(60 * per_slab + 4));
     blocks.erase(blocks.begin() + static_cast<long>(40 * per_slab + 3));
     blocks.erase(blocks.begin() + static_cast<long>(20 * per_slab + 2));
     for (std::size_t i = 0; i < 3 * per_slab; ++i)
@@ -601,24 +614,25 @@ TEST(ArenaMemory, ASlabFullAgainOnTheUnlistedStackIsStackedOnce) {
     for (std::size_t i = 0; i < blocks.size(); ++i)
       ASSERT_EQ(std::count(blocks[i], blocks[i] + kSize, static_cast<unsigned char>(i & 0x7f)),
                 long(kSize));
-    // The thread exits with a slab on the stack: its slabs go to the arena, and another
-    // thread frees their blocks.
-    for (unsigned char* b : blocks) {
-      const arena::Span* slab = slab_of(b);
-      if (slab->free_count == 0 && slab->owner != 0) {
-        arena_free(b);
-        EXPECT_EQ(slab->on_list, arena::kOnUnlistedStack);
-        std::erase(blocks, b);
-        break;
-      }
-    }
+    // The thread exits with a slab on the stack and a block held.
+    const std::vector<std::size_t> last_full = blocks_of_full_slabs(2);
+    ASSERT_EQ(last_full.size(), 2u);
+    const arena::Span* stacked = slab_of(blocks[last_full[0]]);
+    arena_free(blocks[last_full[0]]);
+    arena_free(blocks[last_full[1]]);
+    EXPECT_EQ(stacked->on_list, arena::kOnUnlistedStack);
+    blocks.erase(blocks.begin() + static_cast<long>(last_full[1]));
+    blocks.erase(blocks.begin() + static_cast<long>(last_full[0]));
     left = std::move(blocks);
   });
   worker.join();
   for (unsigned char* b : left) arena_free(b);
 }
 
-TEST(ArenaMemory, ReuseModeTakesNoBlockOfASlabGivenBackSinceItsFree) {
+// A held block keeps its slab: every block of a slab freed, the last one held, the slab
+// is still the thread's and its pages serve no other size; the next malloc of the class
+// takes the held block, and no block is handed out twice.
+TEST(ArenaMemory, AHeldBlockKeepsItsSlab) {
   std::thread worker([] {  // a fresh thread heap: these are its only slabs of the class
     constexpr std::size_t kSize = 224;
     const std::size_t per_slab = arena::kClasses[arena::size_class_of(kSize)].blocks;
@@ -629,27 +643,26 @@ TEST(ArenaMemory, ReuseModeTakesNoBlockOfASlabGivenBackSinceItsFree) {
       arena_free(b);
       b = static_cast<unsigned char*>(arena_malloc(kSize));
     }
-    // Every block of one slab freed, the last free emptying it: it goes back.
     const arena::Span* emptied = slab_of(blocks[50 * per_slab]);
     std::vector<unsigned char*> kept;
+    unsigned char* held = nullptr;
     for (unsigned char* b : blocks) {
-      if (slab_of(b) == emptied)
+      if (slab_of(b) == emptied) {
         arena_free(b);
-      else
+        held = b;
+      } else {
         kept.push_back(b);
+      }
     }
-    // Blocks of other sizes take pages, the first new slab (of 256-byte blocks) that slab's
-    // with its descriptor, and half of them go, so that it has a free block where the
-    // noted one was: a malloc that trusted the noted slab took it (a scratch build did).
+    ASSERT_NE(held, nullptr);
+    EXPECT_EQ(slab_of(held), emptied);
+    EXPECT_NE(emptied->owner, 0u);
+    EXPECT_EQ(emptied->free_count, emptied->capacity - 1u);
     std::vector<unsigned char*> others;
     for (std::size_t size : {256, 64, 96, 1000})
       for (int i = 0; i < 400; ++i)
         others.push_back(static_cast<unsigned char*>(arena_malloc(size)));
-    ASSERT_TRUE(std::any_of(others.begin(), others.end(), [&](unsigned char* b) {
-      return slab_of(b) == emptied;
-    })) << "no new slab took the emptied one's descriptor: this test no longer tests it";
-    for (std::size_t i = 0; i < others.size(); i += 2) arena_free(others[i]);
-    std::erase_if(others, [&, i = std::size_t{0}](unsigned char*) mutable { return i++ % 2 == 0; });
+    for (unsigned char* b : others) EXPECT_NE(slab_of(b), emptied);
     for (unsigned char* b : kept) std::memset(b, 0x5a, kSize);
     for (unsigned char* b : others) std::memset(b, 0x3c, arena_malloc_usable_size(b));
     std::vector<unsigned char*> fresh;
@@ -658,6 +671,9 @@ TEST(ArenaMemory, ReuseModeTakesNoBlockOfASlabGivenBackSinceItsFree) {
       fresh.push_back(static_cast<unsigned char*>(arena_malloc(kSize)));
       std::memset(fresh.back(), mark(i), kSize);
     }
+    EXPECT_EQ(fresh[0], held);
+    std::set<unsigned char*> distinct(fresh.begin(), fresh.end());
+    EXPECT_EQ(distinct.size(), fresh.size());
     for (std::size_t i = 0; i < fresh.size(); ++i)
       ASSERT_EQ(std::count(fresh[i], fresh[i] + kSize, mark(i)), long(kSize));
     for (unsigned char* b : kept) ASSERT_EQ(std::count(b, b + kSize, 0x5a), long(kSize));
