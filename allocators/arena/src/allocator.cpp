@@ -1015,6 +1015,26 @@ inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
   return true;
 }
 
+// cache_medium for a block of this thread's found through the slab map's guess: the
+// block's key (medium_allocate) names the address and this thread, and nothing else is
+// read before the claim, since a stale guess's descriptor may be changing under its
+// arena's lock. Once claimed the block is this free's (a second free fails the claim and
+// is named). Two dependent loads fewer than the segment map's root, leaf and page table.
+inline bool cache_medium_guess(Span* guess, std::uintptr_t address) {
+  const std::uint64_t key = medium_cache_key(address, heap.id);
+  if (guess == nullptr || key == 0 ||
+      __atomic_load_n(&guess->medium.cache_key, __ATOMIC_RELAXED) != key)
+    return false;
+  if (!claim_medium_free(*guess))
+    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  uncount_page_run_block(*guess);
+  // Grown in place past the cache's limit, or the thread's exit gave its cache back.
+  if (guess->page_count > MediumCache::kMaxPages || !heap.registered ||
+      !heap.medium.keep(guess, release_claimed_medium))
+    release_claimed_medium(guess);
+  return true;
+}
+
 // A free that needs the arena lock: a medium block, a block of an unowned slab (adopted
 // by a thread that allocates in its class), or a pointer the lock-free paths refused
 // (the checks here name the error). Apart from release_slow, whose remote frees then
@@ -1061,9 +1081,10 @@ inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
 
 // Every free but that of a block in one of the thread's own slabs that slab_map_find
 // guessed right (free(NULL) too).
-[[gnu::noinline]] void release_slow(void* p) {
+[[gnu::noinline]] void release_slow(void* p, Span* guess) {
   if (p == nullptr) return;
   const auto address = reinterpret_cast<std::uintptr_t>(p);
+  if (cache_medium_guess(guess, address)) return;
   Segment* seg = segment_map().find(address);
   if (seg == nullptr) [[unlikely]]
     return release_large(p);
@@ -1080,9 +1101,10 @@ inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
 // frame. One load finds the slab (slab_map_find), none the segment.
 inline void release(void* p) {
   const auto address = reinterpret_cast<std::uintptr_t>(p);
-  if (release_own(slab_map_find(address), address)) [[likely]]
+  Span* guess = slab_map_find(address);
+  if (release_own(guess, address)) [[likely]]
     return;
-  release_slow(p);
+  release_slow(p, guess);
 }
 
 std::size_t usable_size(void* p, const char* function) {

@@ -526,6 +526,10 @@ void return_run(Arena& arena, Span* span) {
 
 // Returns a span's pages to the heap, merged with free neighbours.
 void give_pages(Arena& arena, Span* span) {
+  // Before any other field changes: a free that follows a stale guess to this descriptor
+  // no longer finds its block here.
+  if (span->kind == SpanKind::kMedium)
+    __atomic_store_n(&span->medium.cache_key, 0, __ATOMIC_RELAXED);
   arena.pages_in_use -= span->page_count;
   // The clock is read only when the dirty pages may need purging: below the decay
   // allowance, a run's stamp is the last time read (older than the truth, so such a
@@ -830,7 +834,13 @@ void* medium_allocate(Arena& arena, std::size_t pages, std::size_t align_pages,
   }
   set_page_span(*span->segment, span->first_page, span);
   mark_started(*span->segment, span->first_page, 1);
-  return reinterpret_cast<void*>(span_start(*span));
+  // A block its thread may cache: that thread's free finds it through the slab map's
+  // guess (allocator.cpp, cache_medium_guess), as its slabs' blocks.
+  const std::uintptr_t start = span_start(*span);
+  const std::uint64_t key = allocated_by != 0 ? medium_cache_key(start, allocated_by) : 0;
+  __atomic_store_n(&span->medium.cache_key, key, __ATOMIC_RELAXED);
+  if (key != 0) slab_map_set(start, span);
+  return reinterpret_cast<void*>(start);
 }
 
 BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double_free) {

@@ -123,6 +123,10 @@ struct alignas(64) Span {
     // count_page_run_block): the class (0: none) and the arena that counts it.
     std::uint8_t page_run_class;
     std::uint8_t page_run_arena;
+    // medium_cache_key() of the block and its thread while the block is live or in that
+    // thread's cache (0: none), so that the thread's free may trust the slab map's guess
+    // for it. Written atomically, under the arena lock.
+    std::uint64_t cache_key;
   } medium;      // medium blocks
   Span** inbox;  // the owner's
   Span* remote_next;
@@ -135,6 +139,16 @@ static_assert(offsetof(Span, bits) == 48 && offsetof(Span, bits[1]) == 64,
               "the first block word shares the first line with the geometry");
 static_assert(offsetof(Span, medium) == 128, "a medium block's fields start the third line");
 static_assert(sizeof(Span) == 192, "three cache lines");
+
+// A cacheable medium block's key: its address (page-aligned, below 2^47) and the heap id
+// of the thread that allocated it, in one word that a free compares in one atomic load
+// (allocator.cpp, cache_medium_guess). 0 (no key) for ids of 2^17 and more, whose blocks
+// take the exact lookup.
+inline constexpr unsigned kCacheKeyIdShift = kAddressBits;
+inline std::uint64_t medium_cache_key(std::uintptr_t address, std::uint64_t heap_id) {
+  if (heap_id >= (std::uint64_t{1} << (64 - kCacheKeyIdShift))) return 0;
+  return address | (heap_id << kCacheKeyIdShift);
+}
 
 // Span::remote_state, sequentially consistent: a freer sets a pending bit and then reads
 // the state, the owner's drain sets the state and then collects the pending bits, and

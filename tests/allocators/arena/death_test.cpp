@@ -187,6 +187,24 @@ TEST_F(ArenaDeathTest, MediumBlocksInAThreadsCacheAreCaughtWhenFreedAgain) {
   arena_free(p);
 }
 
+// Its own thread's free finds a medium block through the slab map's guess and the
+// block's key (allocator.cpp, cache_medium_guess). Freed by another thread first, the
+// block goes back to its arena and loses its key: the owner's second free is caught by
+// the exact lookup, and so is a free of its second page, which the guess does not cover.
+TEST_F(ArenaDeathTest, MediumBlocksFreedByAnotherThreadFirstAreCaught) {
+  constexpr std::size_t kSize = 20000;  // 5 pages: cacheable
+  auto* p = static_cast<char*>(arena_malloc(kSize));
+  EXPECT_DEATH(
+      {
+        std::thread{[&] { arena_free(launder(p)); }}.join();
+        arena_free(launder(p));
+      },
+      "^arena: free\\(\\): (double free|invalid pointer) " + hex(p) + "\n$");
+  EXPECT_DEATH(arena_free(launder(p + arena::kPageSize)),
+               "^arena: free\\(\\): invalid pointer " + hex(p + arena::kPageSize) + "\n$");
+  arena_free(p);
+}
+
 TEST_F(ArenaDeathTest, PointersItNeverReturned) {
   auto* small = static_cast<char*>(arena_malloc(64));
   auto* medium = static_cast<char*>(arena_malloc(50000));
