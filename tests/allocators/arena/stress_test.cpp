@@ -206,4 +206,53 @@ TEST(ArenaStress, ThreadsChurnAndSwapMediumBlocksTheirCachesKeep) {
   churn_realloc_and_swap(cacheable_medium_size, 20000 / kBaseDivisor * scale());
 }
 
+// Threads that each replace blocks of one size at random (reuse mode: each free holds its
+// block for the next malloc, allocator.cpp, hold_freed) while every eighth block goes
+// through a shared slot to whichever thread takes it, whose free marks it pending in the
+// owner's slab; the owners drain those while they hold blocks of the same slabs.
+TEST(ArenaStress, ThreadsInReuseModeFreeEachOthersBlocks) {
+  constexpr int kThreads = 4;
+  constexpr std::size_t kLive = 3000;
+  constexpr std::size_t kSlots = 64;
+  const int rounds = 400000 / kBaseDivisor * scale();
+  std::vector<std::atomic<Block*>> shared(kSlots);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(300 + t);
+      const std::size_t size = t % 2 == 0 ? 224 : 96;
+      auto fresh = [&] {
+        auto tag = static_cast<unsigned char>(rng());
+        auto* p = static_cast<unsigned char*>(arena_malloc(size));
+        EXPECT_NE(p, nullptr);
+        std::memset(p, tag, size);
+        return Block{p, size, tag};
+      };
+      std::vector<Block> live;
+      for (std::size_t i = 0; i < kLive; ++i) live.push_back(fresh());
+      for (int i = 0; i < rounds; ++i) {
+        Block& b = live[rng() % kLive];
+        if (rng() % 8 == 0) {
+          Block* theirs = shared[rng() % kSlots].exchange(new Block(b));
+          if (theirs != nullptr) {
+            check_and_free(*theirs);
+            delete theirs;
+          }
+        } else {
+          check_and_free(b);
+        }
+        b = fresh();
+      }
+      for (const Block& b : live) check_and_free(b);
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (auto& slot : shared) {
+    if (Block* b = slot.exchange(nullptr)) {
+      check_and_free(*b);
+      delete b;
+    }
+  }
+}
+
 }  // namespace
