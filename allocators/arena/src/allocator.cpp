@@ -359,11 +359,11 @@ inline void check_not_freed(const Span* span, std::size_t index, std::uintptr_t 
 }
 
 // Marks a live block of a slab this thread owns free.
-inline void mark_free(Span* span, std::size_t index, std::uintptr_t address) {
+inline void mark_free(Span* span, std::size_t index, std::uintptr_t address,
+                      std::size_t size_class) {
   // Read once: the stores below are atomic, and the compiler loads again what it read
   // before them.
   const std::size_t capacity = span->capacity;
-  const std::size_t size_class = span->size_class;
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   const std::uint64_t bits = load_word(span->bits[w].free);
@@ -391,7 +391,7 @@ void give_back_held(std::size_t size_class) {
   const std::uintptr_t address = heap.held_address[size_class];
   if (address == 0) return;
   heap.held_address[size_class] = 0;
-  mark_free(heap.held_slab[size_class], heap.held_index[size_class], address);
+  mark_free(heap.held_slab[size_class], heap.held_index[size_class], address, size_class);
 }
 
 // Collects the blocks other threads freed into this thread's slabs. Every slab in the
@@ -854,7 +854,7 @@ inline bool own_block(const Span* span, std::uintptr_t address, std::size_t& ind
   heap.held_address[size_class] = address;
   heap.held_slab[size_class] = span;
   heap.held_index[size_class] = static_cast<std::uint16_t>(index);
-  if (held != 0) mark_free(held_slab, held_index, held);
+  if (held != 0) mark_free(held_slab, held_index, held, size_class);
 }
 
 // A block of a slab this thread owns goes back with plain loads and stores; false
@@ -862,10 +862,11 @@ inline bool own_block(const Span* span, std::uintptr_t address, std::size_t& ind
 inline bool release_own(Span* span, std::uintptr_t address) {
   std::size_t index;
   if (!own_block(span, address, index)) return false;  // the locked path names the error
-  if ((heap.word_hints[span->size_class] & kReuseMode) != 0) [[unlikely]]
+  const std::size_t size_class = span->size_class;
+  if ((heap.word_hints[size_class] & kReuseMode) != 0) [[unlikely]]
     hold_freed(address, span, index);
   else
-    mark_free(span, index, address);
+    mark_free(span, index, address, size_class);
   return true;
 }
 
