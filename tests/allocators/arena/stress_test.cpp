@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -138,6 +139,12 @@ TEST(ArenaStress, ProducersAndConsumersFreeEachOthersBlocks) {
   for (auto& th : threads) th.join();
 }
 
+// Frees the blocks the threads left in their shared slots.
+void free_slots(std::vector<std::atomic<Block*>>& shared) {
+  for (auto& slot : shared)
+    if (std::unique_ptr<Block> b{slot.exchange(nullptr)}) check_and_free(*b);
+}
+
 void churn_realloc_and_swap(SizeFn size_of, int rounds) {
   constexpr int kThreads = 4;
   constexpr std::size_t kSlots = 256;
@@ -188,12 +195,7 @@ void churn_realloc_and_swap(SizeFn size_of, int rounds) {
     });
   }
   for (auto& th : threads) th.join();
-  for (auto& slot : shared) {
-    if (Block* b = slot.exchange(nullptr)) {
-      check_and_free(*b);
-      delete b;
-    }
-  }
+  free_slots(shared);
 }
 
 TEST(ArenaStress, ThreadsChurnReallocChainsAndSwapBlocks) {
@@ -233,11 +235,9 @@ TEST(ArenaStress, ThreadsInReuseModeFreeEachOthersBlocks) {
       for (int i = 0; i < rounds; ++i) {
         Block& b = live[rng() % kLive];
         if (rng() % 8 == 0) {
-          Block* theirs = shared[rng() % kSlots].exchange(new Block(b));
-          if (theirs != nullptr) {
-            check_and_free(*theirs);
-            delete theirs;
-          }
+          std::unique_ptr<Block> theirs{
+              shared[rng() % kSlots].exchange(std::make_unique<Block>(b).release())};
+          if (theirs) check_and_free(*theirs);
         } else {
           check_and_free(b);
         }
@@ -247,12 +247,7 @@ TEST(ArenaStress, ThreadsInReuseModeFreeEachOthersBlocks) {
     });
   }
   for (auto& th : threads) th.join();
-  for (auto& slot : shared) {
-    if (Block* b = slot.exchange(nullptr)) {
-      check_and_free(*b);
-      delete b;
-    }
-  }
+  free_slots(shared);
 }
 
 }  // namespace
