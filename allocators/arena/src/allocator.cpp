@@ -349,13 +349,18 @@ void uncount_page_run_block(Span& span) {
   unlock_arena(owner);
 }
 
-// Aborts when the block at `index` of an owned slab is free already: free, or pending
-// (freed by another thread, not collected), which is in the same cache line.
+// Aborts when the block `bit` of `bits`, whose free word reads `free_word`, is free
+// already: free, or pending (freed by another thread, not collected), which is in the
+// same cache line.
+inline void die_if_freed(const BlockBits& bits, std::uint64_t free_word, std::uint64_t bit,
+                         std::uintptr_t address) {
+  if (((free_word | __atomic_load_n(&bits.pending, __ATOMIC_RELAXED)) & bit) != 0)
+    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+}
+
 inline void check_not_freed(const Span* span, std::size_t index, std::uintptr_t address) {
   const BlockBits& bits = span->bits[index / 64];
-  if (((load_word(bits.free) | __atomic_load_n(&bits.pending, __ATOMIC_RELAXED)) &
-       (std::uint64_t{1} << (index % 64))) != 0)
-    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  die_if_freed(bits, load_word(bits.free), std::uint64_t{1} << (index % 64), address);
 }
 
 // Marks a live block of a slab this thread owns free.
@@ -367,8 +372,7 @@ inline void mark_free(Span* span, std::size_t index, std::uintptr_t address,
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   const std::uint64_t bits = load_word(span->bits[w].free);
-  if (((bits | __atomic_load_n(&span->bits[w].pending, __ATOMIC_RELAXED)) & bit) != 0)
-    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  die_if_freed(span->bits[w], bits, bit, address);
   store_word(span->bits[w].free, bits | bit);
   // A slab that was full goes on the class's unlisted stack, which the next refill
   // lists, not on the list of slabs with room (ClassSlabs).
@@ -997,42 +1001,42 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   return true;
 }
 
-// A medium block this thread allocated (medium.allocated_by) goes to its cache, claimed
-// there, or back to its arena when the cache has no room for it.
-// Its size is checked again: a realloc may have grown it in place past the cache's
-// limit since. `span` is the page's entry in `seg` for `address`. Its fields were
-// written before the block was handed out (the program's hand-over of a block orders
-// those writes before this free), unless `address` is no live medium block of this
-// thread's: then one of the checks fails and the locked path names the error.
-inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
-  if (span == nullptr || span->kind != SpanKind::kMedium || span->medium.allocated_by != heap.id ||
-      span->segment != &seg || span_start(*span) != address ||
-      span->page_count > MediumCache::kMaxPages || !heap.registered)
-    return false;  // not registered: its exit has given the cache back already
+// Claims a medium block this thread allocated (a second free fails the claim and is
+// named) and keeps it in the thread's cache, or gives it back to its arena when the
+// cache has no room, when a realloc has grown it in place past the cache's limit, or
+// when the thread's exit has given the cache back already.
+void cache_own_medium(Span* span, std::uintptr_t address) {
   if (!claim_medium_free(*span))
     die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
   uncount_page_run_block(*span);
-  if (!heap.medium.keep(span, release_claimed_medium)) release_claimed_medium(span);
+  if (span->page_count > MediumCache::kMaxPages || !heap.registered ||
+      !heap.medium.keep(span, release_claimed_medium))
+    release_claimed_medium(span);
+}
+
+// A medium block this thread allocated (medium.allocated_by) found through its page's
+// entry `span` in `seg`. Its fields were written before the block was handed out (the
+// program's hand-over of a block orders those writes before this free), unless
+// `address` is no live medium block of this thread's: then one of the checks fails and
+// the locked path names the error.
+inline bool cache_medium(Segment& seg, Span* span, std::uintptr_t address) {
+  if (span == nullptr || span->kind != SpanKind::kMedium || span->medium.allocated_by != heap.id ||
+      span->segment != &seg || span_start(*span) != address)
+    return false;
+  cache_own_medium(span, address);
   return true;
 }
 
-// cache_medium for a block of this thread's found through the slab map's guess: the
-// block's key (medium_allocate) names the address and this thread, and nothing else is
-// read before the claim, since a stale guess's descriptor may be changing under its
-// arena's lock. Once claimed the block is this free's (a second free fails the claim and
-// is named). Two dependent loads fewer than the segment map's root, leaf and page table.
+// The same block found through the slab map's guess: the block's key (medium_allocate)
+// names the address and this thread, and nothing else is read before the claim, since a
+// stale guess's descriptor may be changing under its arena's lock. Two dependent loads
+// fewer than the segment map's root, leaf and page table.
 inline bool cache_medium_guess(Span* guess, std::uintptr_t address) {
   const std::uint64_t key = medium_cache_key(address, heap.id);
   if (guess == nullptr || key == 0 ||
       __atomic_load_n(&guess->medium.cache_key, __ATOMIC_RELAXED) != key)
     return false;
-  if (!claim_medium_free(*guess))
-    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
-  uncount_page_run_block(*guess);
-  // Grown in place past the cache's limit, or the thread's exit gave its cache back.
-  if (guess->page_count > MediumCache::kMaxPages || !heap.registered ||
-      !heap.medium.keep(guess, release_claimed_medium))
-    release_claimed_medium(guess);
+  cache_own_medium(guess, address);
   return true;
 }
 
