@@ -9,6 +9,11 @@
 // one of the class's slabs or pages, most of them full, and a malloc finds the free
 // blocks spread one or two to a slab (harness workload fixed_size_churn).
 //
+// --max-size N makes every block of more than N bytes N bytes, the rest of the
+// distribution as it was: with N = 6144, arena's largest slab class, every block comes
+// from slabs, so that the medium blocks' share of the time is the difference
+// (BENCHMARKS.md, #12, Session 55).
+//
 // --access says what the loop does with the blocks: 1 (the default) writes and reads the
 // first byte of each new block; 0 touches no block, so that only the calls are timed;
 // 2 also reads the first byte of a block before freeing it, as a program that inspects
@@ -28,6 +33,7 @@ int main(int argc, char** argv) {
   const auto [threads, iterations, working_set] = workload::thread_malloc_shape(options);
   constexpr long kMaxFixedSize = 1 << 20;
   const long fixed_size = options.get("size", 0);  // 0: the distribution
+  const long max_size = options.get("max-size", 0);  // 0: no cap
   const long access = options.get("access", 1);
   options.check();
   if (fixed_size > kMaxFixedSize) {
@@ -41,6 +47,9 @@ int main(int argc, char** argv) {
   std::vector<std::uint32_t> sizes = workload::thread_malloc_sizes();
   if (fixed_size != 0)
     std::fill(sizes.begin(), sizes.end(), static_cast<std::uint32_t>(fixed_size));
+  if (max_size != 0)
+    for (std::uint32_t& size : sizes)
+      size = std::min(size, static_cast<std::uint32_t>(std::min(max_size, kMaxFixedSize)));
   std::vector<std::uint64_t> sums(static_cast<std::size_t>(threads), 0);
   const auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> workers;
