@@ -32,7 +32,7 @@ int main(int argc, char** argv) {
   workload::Options options(argc, argv, "alloc_thread_malloc");
   const auto [threads, iterations, working_set] = workload::thread_malloc_shape(options);
   constexpr long kMaxFixedSize = 1 << 20;
-  const long fixed_size = options.get("size", 0);  // 0: the distribution
+  const long fixed_size = options.get("size", 0);    // 0: the distribution
   const long max_size = options.get("max-size", 0);  // 0: no cap
   const long access = options.get("access", 1);
   options.check();
