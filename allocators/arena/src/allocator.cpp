@@ -413,11 +413,13 @@ void drain_inbox() {
     // Before collecting: a remote free that sets bits after the collection read them
     // finds kOwned and pushes the slab again.
     store_remote_state(*span, kOwned);
-    ClassSlabs& slabs = heap.classes[span->size_class];
+    const std::size_t size_class = span->size_class;
+    ClassSlabs& slabs = heap.classes[size_class];
     // Another thread freed the block this thread holds (hold_freed): collected, it would
     // be free and held at once.
-    if (heap.held_address[span->size_class] != 0 && heap.held_slab[span->size_class] == span)
-      check_not_freed(span, heap.held_index[span->size_class], heap.held_address[span->size_class]);
+    const std::uintptr_t held = heap.held_address[size_class];
+    if (held != 0 && heap.held_slab[size_class] == span)
+      check_not_freed(span, heap.held_index[size_class], held);
     if (collect_remote_frees(*span) != 0 && span->on_list == kOnNoList)
       partial_insert_second(slabs, span);
     if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
