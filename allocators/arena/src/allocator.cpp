@@ -250,7 +250,7 @@ std::size_t relist_slabs_with_room(std::size_t size_class, std::uint32_t& slabs_
     span->full_at_refill = 0;  // freed into: in use (hand_over_full_slabs)
     partial_push(slabs, span);
     ++found;
-    blocks += span->free_count;
+    blocks += count_free_blocks(*span);
     span = next;
   }
   if (blocks != 0) slabs.head_from_free = false;
@@ -349,42 +349,43 @@ void uncount_page_run_block(Span& span) {
   unlock_arena(owner);
 }
 
-// Aborts when the block `bit` of `bits`, whose free word reads `free_word`, is free
-// already: free, or pending (freed by another thread, not collected), which is in the
-// same cache line.
-inline void die_if_freed(const BlockBits& bits, std::uint64_t free_word, std::uint64_t bit,
-                         std::uintptr_t address) {
-  if (((free_word | __atomic_load_n(&bits.pending, __ATOMIC_RELAXED)) & bit) != 0)
-    die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+// The block's bits, free or pending (freed by another thread, not collected), which are
+// in one cache line: aborts when the block is free already.
+inline std::uint64_t freed_bits(const BlockBits& bits, std::uint64_t free_word, std::uint64_t bit,
+                                std::uintptr_t address) {
+  const std::uint64_t freed = free_word | __atomic_load_n(&bits.pending, __ATOMIC_RELAXED);
+  if ((freed & bit) != 0) die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  return freed;
 }
 
 inline void check_not_freed(const Span* span, std::size_t index, std::uintptr_t address) {
   const BlockBits& bits = span->bits[index / 64];
-  die_if_freed(bits, load_word(bits.free), std::uint64_t{1} << (index % 64), address);
+  freed_bits(bits, load_word(bits.free), std::uint64_t{1} << (index % 64), address);
+}
+
+// The own free that left every block of a word free or pending: the slab may be empty.
+[[gnu::noinline]] void freed_word_full(ClassSlabs& slabs, Span* span) {
+  if (slab_empty(*span)) maybe_give_back_empty(slabs, span);
 }
 
 // Marks a live block of a slab this thread owns free.
 inline void mark_free(Span* span, std::size_t index, std::uintptr_t address,
                       std::size_t size_class) {
-  // Read once: the stores below are atomic, and the compiler loads again what it read
-  // before them.
-  const std::size_t capacity = span->capacity;
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
   const std::uint64_t bits = load_word(span->bits[w].free);
-  die_if_freed(span->bits[w], bits, bit, address);
+  const std::uint64_t freed = freed_bits(span->bits[w], bits, bit, address);
   store_word(span->bits[w].free, bits | bit);
-  // A slab that was full goes on the class's unlisted stack, which the next refill
-  // lists, not on the list of slabs with room (ClassSlabs).
-  const std::size_t free_count = span->free_count;
-  if (free_count == 0) {
+  // A slab that was full (an owned slab with room is on a list) goes on the class's
+  // unlisted stack, which the next refill lists, not on the list of slabs with room
+  // (ClassSlabs).
+  if (span->on_list == kOnNoList) {
     span->next = heap.unlisted[size_class];
     heap.unlisted[size_class] = span;
     span->on_list = kOnUnlistedStack;
   }
-  set_free_count(*span, free_count + 1);
-  if (free_count + 1 == capacity) [[unlikely]]
-    maybe_give_back_empty(heap.classes[size_class], span);
+  if ((freed | bit) == ~std::uint64_t{0}) [[unlikely]]
+    freed_word_full(heap.classes[size_class], span);
 }
 
 // The class's held block (hold_freed), if any, marked free: at the thread's exit. Nothing
@@ -422,7 +423,7 @@ void drain_inbox() {
       check_not_freed(span, heap.held_index[size_class], held);
     if (collect_remote_frees(*span) != 0 && span->on_list == kOnNoList)
       partial_insert_second(slabs, span);
-    if (span->free_count == span->capacity) maybe_give_back_empty(slabs, span);
+    if (slab_empty(*span)) maybe_give_back_empty(slabs, span);
     span = next;
   }
 }
@@ -638,7 +639,7 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
   int looked = 0;
   for (Span* span = slabs.owned; span != nullptr && looked < 32; ++looked) {
     Span* next = span->owned_next;
-    if (span->free_count != 0) {
+    if (!slab_full(*span)) {
       span->full_at_refill = 0;
     } else if (span->arena_index == index && span->on_list != kOnUnlistedStack) {
       if (span->full_at_refill == 0) {
@@ -659,8 +660,8 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
 void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
   const std::uint8_t mode = heap.word_hints[size_class] & kReuseMode;
   std::uint8_t hint = heap.word_hints[size_class] & ~kReuseMode;
-  const bool last_block = slab.free_count == 1;
-  void* p = take_block(slab, hint);
+  bool last_block;
+  void* p = take_block(slab, hint, last_block);
   heap.word_hints[size_class] = hint | mode;
   if (last_block) partial_remove(slabs, &slab);
   return p;
@@ -729,10 +730,8 @@ inline void* allocate_small(std::size_t size_class) {
   Span* slab = slabs.partial;
   if (slab == nullptr || (heap.word_hints[size_class] & kReuseMode) != 0) [[unlikely]]
     return allocate_small_reuse(size_class);
-  // Read before take_block, not after: its store of the count is atomic, and the load
-  // that read it back waited on that store (bigint_factor: a sixth of malloc's samples).
-  const bool last_block = slab->free_count == 1;
-  void* p = take_block(*slab, heap.word_hints[size_class]);
+  bool last_block;
+  void* p = take_block(*slab, heap.word_hints[size_class], last_block);
   if (last_block) partial_remove(slabs, slab);
   return p;
 }
@@ -767,7 +766,7 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
   return p != nullptr ? p : no_memory();
 }
 
-void* allocate(std::size_t size) {
+[[gnu::always_inline]] inline void* allocate(std::size_t size) {
   if (size <= kMaxSmall) [[likely]]
     return allocate_small(size_class_of(size));
   if (size <= kMaxMedium) return allocate_medium(size, kPageSize);
@@ -1059,7 +1058,7 @@ inline bool cache_medium_guess(Span* guess, std::uintptr_t address) {
     unlock_arena(*arena);
     ClassSlabs& slabs = heap.classes[span->size_class];
     owned_push(slabs, span);
-    if (span->free_count != 0) {
+    if (!slab_full(*span)) {
       if (slabs.partial == nullptr) slabs.head_from_free = true;
       partial_insert_second(slabs, span);
     }

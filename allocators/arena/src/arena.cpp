@@ -563,18 +563,13 @@ Span* new_slab(Arena& arena, std::size_t size_class, std::size_t pages, Span* fi
   span->block_size = info.block_size;
   span->reciprocal = info.reciprocal;
   span->capacity = blocks;
-  set_free_count(*span, blocks);
   span->on_list = kOnNoList;  // its byte held the free run's dirty count (adopt_slab marks)
   store_remote_state(*span, kUnowned);
   for (std::size_t w = 0; w < kBitmapWords; ++w) {
-    const std::size_t low = w * 64;
-    std::uint64_t bits = 0;
-    if (blocks >= low + 64)
-      bits = ~std::uint64_t{0};
-    else if (blocks > low)
-      bits = (std::uint64_t{1} << (blocks - low)) - 1;
+    const std::uint64_t bits = block_bits(blocks, w);
     store_word(span->bits[w].free, bits);
-    store_word(span->bits[w].pending, 0);
+    // The bits past the last block stay set (BlockBits), in the last word only.
+    store_word(span->bits[w].pending, w + 1 == bitmap_words(blocks) ? ~bits : 0);
   }
   mark_slab_pages(span);
   mark_started(*span->segment, span->first_page, span->page_count);
@@ -596,9 +591,9 @@ Span* new_slab(Arena& arena, std::size_t size_class, std::size_t pages, Span* fi
 // BENCHMARKS.md, #14, Session 12).
 void list_unowned_slab(Arena& arena, Span* span, bool given_up_by_owner) {
   const std::size_t cls = span->size_class;
-  if (span->free_count == 0) return;
+  if (slab_full(*span)) return;
   if (!span->listed) push_front(arena.partial[cls], span);
-  if (span->free_count == span->capacity) {
+  if (slab_empty(*span)) {
     Span*& cached = arena.empty_slab[cls];
     const bool small = kClasses[cls].slab_pages <= kKeptEmptySlabPages;
     if (cached == nullptr && (small || !given_up_by_owner)) {
@@ -616,7 +611,8 @@ std::size_t collect_remote_frees(Span& span) {
   for (std::size_t w = 0; w < words; ++w) {
     // Sequentially consistent, as the remote_state store before it (drain_inbox): a
     // freer that set a bit here and then read the old state relies on this reading it.
-    const std::uint64_t remote = __atomic_load_n(&span.bits[w].pending, __ATOMIC_SEQ_CST);
+    const std::uint64_t remote =
+        __atomic_load_n(&span.bits[w].pending, __ATOMIC_SEQ_CST) & block_bits(span.capacity, w);
     if (remote == 0) continue;
     const std::uint64_t local = load_word(span.bits[w].free);
     if ((local & remote) != 0) {
@@ -631,7 +627,6 @@ std::size_t collect_remote_frees(Span& span) {
     __atomic_fetch_and(&span.bits[w].pending, ~remote, __ATOMIC_RELAXED);
     collected += static_cast<std::size_t>(std::popcount(remote));
   }
-  set_free_count(span, span.free_count + collected);
   return collected;
 }
 
@@ -707,8 +702,10 @@ void push_to_inbox(Span& span) {
 namespace {
 
 bool has_pending(const Span& span) {
-  for (const BlockBits& bits : span.bits)
-    if (__atomic_load_n(&bits.pending, __ATOMIC_RELAXED) != 0) return true;
+  for (std::size_t w = 0; w < bitmap_words(span.capacity); ++w)
+    if ((__atomic_load_n(&span.bits[w].pending, __ATOMIC_RELAXED) & block_bits(span.capacity, w)) !=
+        0)
+      return true;
   return false;
 }
 
@@ -788,11 +785,6 @@ void disown_orphans(Arena& arena, std::uint64_t survivor, Span** survivor_inbox)
       if (collect_remote_frees(*span) != 0) list_unowned_slab(arena, span);
       continue;
     }
-    // The owner died in the middle of who knows what: recount from the bitmap.
-    std::size_t free_blocks = 0;
-    for (std::size_t w = 0; w < kBitmapWords; ++w)
-      free_blocks += static_cast<std::size_t>(std::popcount(load_word(span->bits[w].free)));
-    set_free_count(*span, free_blocks);
     store_remote_state(*span, kUnowned);  // its inbox is gone with its thread
     disown_slab(arena, span);
   }
@@ -890,7 +882,6 @@ void release_block(Arena& arena, BlockRef block) {
     return;
   }
   store_word(span->bits[w].free, load_word(span->bits[w].free) | bit);
-  set_free_count(*span, span->free_count + 1u);
   list_unowned_slab(arena, span);
 }
 

@@ -175,13 +175,13 @@ inline bool tell_owner(Span& span) {
 // every other malloc when frees land at random (thread_malloc: 45 % of the process's
 // mispredicted branches). The hint is the thread's, per class, not the slab's: read with
 // the slab pointer, the bitmap load waits for no other load. It is the word's offset in
-// `bits`, in bytes, so that it indexes the load as it is.
-inline void* take_block(Span& span, std::uint8_t& hint) {
+// `bits`, in bytes, so that it indexes the load as it is. `last`: the slab has no free
+// block left, looked at only when the word taken from is left empty.
+inline void* take_block(Span& span, std::uint8_t& hint, bool& last) {
   static_assert(sizeof(BlockBits) == 16 && offsetof(BlockBits, free) == 0);
   auto free_word = [&span](std::size_t offset) -> std::uint64_t& {
     return *reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(span.bits) + offset);
   };
-  const std::size_t free_count = span.free_count;  // before the atomics: loaded once
   std::size_t offset = hint;
   std::uint64_t bits = load_word(free_word(offset));
   if (bits == 0) [[unlikely]] {
@@ -191,8 +191,9 @@ inline void* take_block(Span& span, std::uint8_t& hint) {
     } while (bits == 0);
     hint = static_cast<std::uint8_t>(offset);
   }
-  store_word(free_word(offset), bits & (bits - 1));
-  set_free_count(span, free_count - 1u);
+  const std::uint64_t rest = bits & (bits - 1);
+  store_word(free_word(offset), rest);
+  last = rest == 0 && (span.capacity <= 64 || slab_full(span));
   const std::size_t index =
       offset * (64 / sizeof(BlockBits)) + static_cast<std::uint32_t>(std::countr_zero(bits));
   return reinterpret_cast<void*>(span.start + index * span.block_size);

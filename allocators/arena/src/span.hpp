@@ -40,6 +40,10 @@ enum RemoteState : std::uint8_t { kUnowned = 0, kOwned = 1, kQueued = 2 };
 // leaves in the slab; it is cleared atomically where the block becomes free (the
 // collection), always after its free bit is set. Every free checks it, so a second free
 // of such a block aborts at once instead of freeing it a second time.
+// The pending bits past the last block are set for the slab's life (no block to collect:
+// collect_remote_frees masks them), so that the free or pending bits of a word whose
+// blocks are all free or pending are all ones: the own free tests that for a slab that
+// may be empty in one comparison, with the words it has loaded, and keeps no count.
 struct BlockBits {
   std::uint64_t free;  // bit set = block free, so the first free block is one tzcnt
   std::uint64_t pending;
@@ -52,7 +56,7 @@ struct BlockBits {
 enum SlabList : std::uint8_t { kOnNoList = 0, kOnPartial = 1, kOnUnlistedStack = 2 };
 
 // Laid out for the fast paths: a free or malloc of a block in one's own slab reads and
-// writes the first cache line only, which holds the geometry, the counters, the links of
+// writes the first cache line only, which holds the geometry, the links of
 // the owner's list of slabs with room and the bits of the first 64 blocks (every block
 // of a slab of 64 or fewer, i.e. every class from 64 bytes up); the second line only for
 // the other blocks of the three smallest classes. (With the bits on a line of their own
@@ -83,9 +87,6 @@ struct alignas(64) Span {
   std::uint32_t block_size;
   std::uint32_t reciprocal;
   std::uint16_t capacity;
-  // Bits set in the free words. Written only through set_free_count: the heap report
-  // (stats.cpp) reads it while the owner allocates and frees.
-  std::uint16_t free_count;
   union {
     // Free runs: how many of its pages may still be resident (their bits set in the
     // segment's dirty_bits), so that purging and its allowance count only those.
@@ -94,8 +95,9 @@ struct alignas(64) Span {
       // Owned slabs: 1 when the last refill of its class found it full (see
       // hand_over_full_slabs).
       std::uint8_t full_at_refill;
-      // Owned slabs: which of the owner's lists of its class holds it (SlabList). In the
-      // first line with the counts, which the free that takes a slab off "full" reads.
+      // Owned slabs: which of the owner's lists of its class holds it (SlabList); on
+      // none when it has no free block. In the first line: every own free reads it to
+      // find a slab it takes off "full".
       std::uint8_t on_list;
     };
   };
@@ -179,8 +181,36 @@ inline std::uint64_t load_word(const std::uint64_t& word) {
 inline void store_word(std::uint64_t& word, std::uint64_t value) {
   __atomic_store_n(&word, value, __ATOMIC_RELAXED);
 }
-inline void set_free_count(Span& span, std::size_t count) {
-  __atomic_store_n(&span.free_count, static_cast<std::uint16_t>(count), __ATOMIC_RELAXED);
+
+// A slab keeps no count of its free blocks: the fast paths would keep it at every call
+// (small_churn: 9 of the own free's 50 instructions, 4 of the malloc's). These read the
+// free words, relaxed, so that the heap report (stats.cpp) may call them while the
+// owner allocates and frees.
+inline std::size_t bitmap_words(std::size_t capacity) {
+  return (capacity + 63) / 64;
+}
+// Word w's bits of blocks the slab has: all ones but in the last word.
+inline std::uint64_t block_bits(std::size_t capacity, std::size_t w) {
+  const std::size_t low = w * 64;
+  if (capacity >= low + 64) return ~std::uint64_t{0};
+  if (capacity <= low) return 0;
+  return (std::uint64_t{1} << (capacity - low)) - 1;
+}
+inline std::size_t count_free_blocks(const Span& span) {
+  std::size_t free_blocks = 0;
+  for (std::size_t w = 0; w < bitmap_words(span.capacity); ++w)
+    free_blocks += static_cast<std::size_t>(std::popcount(load_word(span.bits[w].free)));
+  return free_blocks;
+}
+inline bool slab_full(const Span& span) {
+  for (std::size_t w = 0; w < bitmap_words(span.capacity); ++w)
+    if (load_word(span.bits[w].free) != 0) return false;
+  return true;
+}
+inline bool slab_empty(const Span& span) {
+  for (std::size_t w = 0; w < bitmap_words(span.capacity); ++w)
+    if (load_word(span.bits[w].free) != block_bits(span.capacity, w)) return false;
+  return true;
 }
 
 struct Segment {

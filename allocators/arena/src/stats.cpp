@@ -107,7 +107,7 @@ void count_arena(const Arena& arena, ArenaCount& count, bool with_residency) {
         count.slab_pages += span->page_count;
         count.resident_slab += resident_pages;
         ClassCount& c = count.classes[span->size_class];
-        const std::size_t free_blocks = __atomic_load_n(&span->free_count, __ATOMIC_RELAXED);
+        const std::size_t free_blocks = count_free_blocks(*span);
         ++c.slabs;
         c.blocks += span->capacity;
         c.pages += span->page_count;

@@ -570,7 +570,7 @@ TEST(ArenaMemory, ReuseModeHoldsTheFreedBlockAndStacksTheSlabOfTheOneBefore) {
       std::set<const arena::Span*> full;
       for (std::size_t i = 0; i < blocks.size() && full.size() < count; ++i) {
         const arena::Span* slab = slab_of(blocks[i]);
-        if (slab->free_count == 0 && slab->owner != 0 && full.insert(slab).second)
+        if (arena::slab_full(*slab) && slab->owner != 0 && full.insert(slab).second)
           found.push_back(i);
       }
       return found;
@@ -582,7 +582,7 @@ TEST(ArenaMemory, ReuseModeHoldsTheFreedBlockAndStacksTheSlabOfTheOneBefore) {
         unsigned char*& b = blocks[i];
         unsigned char* const freed = b;
         arena_free(b);
-        EXPECT_EQ(slab_of(freed)->free_count, 0u);
+        EXPECT_TRUE(arena::slab_full(*slab_of(freed)));
         EXPECT_EQ(slab_of(freed)->on_list, arena::kOnNoList);
         b = static_cast<unsigned char*>(arena_malloc(kSize));
         ASSERT_EQ(b, freed) << "not in reuse mode: this test no longer tests a held block";
@@ -592,9 +592,9 @@ TEST(ArenaMemory, ReuseModeHoldsTheFreedBlockAndStacksTheSlabOfTheOneBefore) {
     unsigned char* const second = blocks[in_full_slabs[1]];
     arena_free(first);
     arena_free(second);
-    EXPECT_EQ(slab_of(first)->free_count, 1u);
+    EXPECT_EQ(arena::count_free_blocks(*slab_of(first)), 1u);
     EXPECT_EQ(slab_of(first)->on_list, arena::kOnUnlistedStack);
-    EXPECT_EQ(slab_of(second)->free_count, 0u);
+    EXPECT_TRUE(arena::slab_full(*slab_of(second)));
     blocks[in_full_slabs[0]] = static_cast<unsigned char*>(arena_malloc(kSize));
     EXPECT_EQ(blocks[in_full_slabs[0]], second);
     blocks[in_full_slabs[1]] = static_cast<unsigned char*>(arena_malloc(kSize));
@@ -657,7 +657,7 @@ TEST(ArenaMemory, AHeldBlockKeepsItsSlab) {
     ASSERT_NE(held, nullptr);
     EXPECT_EQ(slab_of(held), emptied);
     EXPECT_NE(emptied->owner, 0u);
-    EXPECT_EQ(emptied->free_count, emptied->capacity - 1u);
+    EXPECT_EQ(arena::count_free_blocks(*emptied), emptied->capacity - 1u);
     std::vector<unsigned char*> others;
     for (std::size_t size : {256, 64, 96, 1000})
       for (int i = 0; i < 400; ++i)
@@ -1076,21 +1076,27 @@ TEST_F(ArenaTakeBlock, FromTheWordOfTheLastBlockThenRoundTheBitmap) {
   auto index_of = [&](void* p) { return (reinterpret_cast<std::uintptr_t>(p) - slab->start) / 16; };
   auto give_back = [&](std::size_t index) {  // what the owner's free does to the bits
     slab->bits[index / 64].free |= std::uint64_t{1} << (index % 64);
-    ++slab->free_count;
   };
+  bool last = false;
+  auto take = [&] { return index_of(arena::take_block(*slab, hint, last)); };
   for (std::size_t i = 0; i < arena::kMaxBlocksPerSlab; ++i) {
-    EXPECT_EQ(index_of(arena::take_block(*slab, hint)), i);
+    EXPECT_EQ(take(), i);
+    // A word left empty is not the slab left full, but for the last.
+    EXPECT_EQ(last, i + 1 == arena::kMaxBlocksPerSlab) << i;
   }
-  EXPECT_EQ(slab->free_count, 0u);
+  EXPECT_TRUE(arena::slab_full(*slab));
   for (std::size_t i : {200, 140, 3, 70}) give_back(i);
-  EXPECT_EQ(index_of(arena::take_block(*slab, hint)), 200u);  // the word of the last: the fourth
-  EXPECT_EQ(index_of(arena::take_block(*slab, hint)), 3u);    // round to the first
+  EXPECT_EQ(arena::count_free_blocks(*slab), 4u);
+  EXPECT_EQ(take(), 200u);  // the word of the last: the fourth
+  EXPECT_FALSE(last);       // the fourth word is empty again, the others are not
+  EXPECT_EQ(take(), 3u);    // round to the first
   give_back(250);
-  EXPECT_EQ(index_of(arena::take_block(*slab, hint)),
-            70u);  // on from there, not back to the fourth
-  EXPECT_EQ(index_of(arena::take_block(*slab, hint)), 140u);
-  EXPECT_EQ(index_of(arena::take_block(*slab, hint)), 250u);
-  EXPECT_EQ(slab->free_count, 0u);
+  EXPECT_EQ(take(), 70u);  // on from there, not back to the fourth
+  EXPECT_EQ(take(), 140u);
+  EXPECT_FALSE(last);
+  EXPECT_EQ(take(), 250u);
+  EXPECT_TRUE(last);
+  EXPECT_TRUE(arena::slab_full(*slab));
   ASSERT_TRUE(arena::give_up_ownership(*slab));
   for (std::size_t i = 0; i < arena::kMaxBlocksPerSlab; ++i) give_back(i);
   arena::disown_slab(*arena_, slab);
@@ -1123,7 +1129,9 @@ TEST_F(ArenaKeptEmptySlabs, SlabsOtherThreadsEmptyAreKeptWhateverTheirSize) {
   arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox, arena::kClasses[cls].slab_pages);
   ASSERT_NE(slab, nullptr);
   std::uint8_t hint = 0;
-  void* block = arena::take_block(*slab, hint);
+  bool last = false;
+  void* block = arena::take_block(*slab, hint, last);
+  EXPECT_FALSE(last);
   ASSERT_TRUE(arena::give_up_ownership(*slab));
   arena::disown_slab(*arena_, slab);  // one block still in use: listed, not empty
   const std::size_t in_use = arena_->pages_in_use;

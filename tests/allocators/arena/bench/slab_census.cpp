@@ -67,7 +67,7 @@ void count_arena(Arena& arena, Census& census) {
         ++c.slabs;
         c.pages += span->page_count;
         c.capacity += span->capacity;
-        c.in_use += std::size_t{span->capacity} - span->free_count;
+        c.in_use += std::size_t{span->capacity} - count_free_blocks(*span);
         census.slab.pages += span->page_count;
         census.slab.resident += resident;
       } else if (span->kind == SpanKind::kMedium) {
