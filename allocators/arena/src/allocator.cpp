@@ -845,21 +845,37 @@ inline bool own_block(const Span* span, std::uintptr_t address, std::size_t& ind
   return index < span->capacity && index * span->block_size == offset;
 }
 
+inline void hold(std::size_t size_class, std::uintptr_t address, Span* span, std::size_t index) {
+  heap.held_address[size_class] = address;
+  heap.held_slab[size_class] = span;
+  heap.held_index[size_class] = static_cast<std::uint16_t>(index);
+}
+
+// Reuse mode's free when a block is held already: the held one is marked free.
+[[gnu::noinline]] void hold_in_place_of(std::uintptr_t held, std::uintptr_t address, Span* span,
+                                        std::size_t index) {
+  const std::size_t size_class = span->size_class;
+  if (held == address) die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
+  Span* held_slab = heap.held_slab[size_class];
+  const std::size_t held_index = heap.held_index[size_class];
+  hold(size_class, address, span, index);
+  mark_free(held_slab, held_index, held, size_class);
+}
+
 // Reuse mode's free: the block is held for the class's next malloc, as it is, still
 // live in its slab's bitmap; the block held before is marked free instead. A second free
 // of the held block is caught by the comparison; another thread's, which marks it
-// pending, by the malloc that takes it, by mark_free or by the drain (drain_inbox).
+// pending, by the malloc that takes it, by mark_free or by the drain (drain_inbox). In
+// the mode's common case, a free and then the malloc that takes the block back, the
+// slot is empty at each free: that case saves no registers and sets up no frame (with
+// the held block's free here, fixed_size_churn: 8 of the hold's 31 instructions).
 [[gnu::noinline]] void hold_freed(std::uintptr_t address, Span* span, std::size_t index) {
   const std::size_t size_class = span->size_class;
   check_not_freed(span, index, address);
   const std::uintptr_t held = heap.held_address[size_class];
-  if (held == address) die_with_pointer("free(): double free", reinterpret_cast<void*>(address));
-  Span* held_slab = heap.held_slab[size_class];
-  const std::size_t held_index = heap.held_index[size_class];
-  heap.held_address[size_class] = address;
-  heap.held_slab[size_class] = span;
-  heap.held_index[size_class] = static_cast<std::uint16_t>(index);
-  if (held != 0) mark_free(held_slab, held_index, held, size_class);
+  if (held != 0) [[unlikely]]
+    return hold_in_place_of(held, address, span, index);
+  hold(size_class, address, span, index);
 }
 
 // A block of a slab this thread owns goes back with plain loads and stores; false
