@@ -836,13 +836,11 @@ BlockRef find_locked(Segment* seg, void* p, const char* function, Arena*& arena)
 // guess (slab_map_find) or a stale page entry (a span that now describes other pages,
 // even of another segment): the block must lie in the span, which is checked from the
 // first line alone: an index below the capacity whose block starts exactly at
-// `address` (which no address outside the slab has, whatever the product's overflow
-// made of its index). heap.id is never 0 (unowned): kNoHeap until the thread registers.
+// `address` (block_starting_at, which no address outside the slab passes). heap.id is never 0
+// (unowned): kNoHeap until the thread registers.
 inline bool own_block(const Span* span, std::uintptr_t address, std::size_t& index) {
   if (span == nullptr || __atomic_load_n(&span->owner, __ATOMIC_RELAXED) != heap.id) return false;
-  const std::size_t offset = address - span->start;
-  index = static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
-  return index < span->capacity && index * span->block_size == offset;
+  return block_starting_at(address - span->start, span->inverse, span->capacity, index);
 }
 
 inline void hold(std::size_t size_class, std::uintptr_t address, Span* span, std::size_t index) {
@@ -996,10 +994,9 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   // the block orders those writes before this read.
   if (span->segment != &seg) return false;
   const std::size_t offset = address - span->start;
-  const std::size_t index =
-      static_cast<std::size_t>((std::uint64_t{offset} * span->reciprocal) >> 32);
-  if (offset >= std::size_t{span->page_count} << kPageShift || index * span->block_size != offset ||
-      index >= span->capacity)
+  std::size_t index;
+  if (offset >= std::size_t{span->page_count} << kPageShift ||
+      !block_starting_at(offset, span->inverse, span->capacity, index))
     return false;
   const std::size_t w = index / 64;
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);

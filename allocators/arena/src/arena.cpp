@@ -560,8 +560,8 @@ Span* new_slab(Arena& arena, std::size_t size_class, std::size_t pages, Span* fi
   span->kind = SpanKind::kSlab;
   span->size_class = static_cast<std::uint8_t>(size_class);
   span->start = span_start(*span);
-  span->block_size = info.block_size;
-  span->reciprocal = info.reciprocal;
+  span->inverse = info.inverse;
+  span->block_size = static_cast<std::uint16_t>(info.block_size);
   span->capacity = blocks;
   span->on_list = kOnNoList;  // its byte held the free run's dirty count (adopt_slab marks)
   store_remote_state(*span, kUnowned);
@@ -849,10 +849,10 @@ BlockRef find_block(const Segment& segment, std::uintptr_t address, bool& double
     return {span, 0};
   }
   if (span->kind != SpanKind::kSlab) return {};
-  const ClassInfo& info = kClasses[span->size_class];
-  const std::size_t offset = address - start;
-  const std::size_t index = block_index(offset, info);
-  if (index * info.block_size != offset || index >= span->capacity) return {};
+  std::size_t index;
+  if (!block_starting_at(address - start, kClasses[span->size_class].inverse, span->capacity,
+                         index))
+    return {};
   const std::size_t w = index / 64;
   // Neither free nor pending (freed by another thread, not collected yet).
   const std::uint64_t freed =

@@ -83,9 +83,9 @@ struct alignas(64) Span {
   };
   Span* next;  // in a free-run bucket, or a size class's list of slabs with room
   Span* prev;
-  // Copies of the class's block size and reciprocal.
-  std::uint32_t block_size;
-  std::uint32_t reciprocal;
+  // Copies of the class's inverse and block size.
+  std::uint64_t inverse;
+  std::uint16_t block_size;
   std::uint16_t capacity;
   union {
     // Free runs: how many of its pages may still be resident (their bits set in the

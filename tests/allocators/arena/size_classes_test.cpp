@@ -1,6 +1,10 @@
 // The size-class table: every size maps to the smallest class that holds it, and the
-// multiply-shift block index is exact over every slab.
+// block_starting_at finds exactly the blocks of every slab.
 #include <gtest/gtest.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
 
 #include "size_classes.hpp"
 
@@ -76,12 +80,28 @@ TEST(SizeClasses, RecordsOfAFewHundredBytesWasteLittle) {
   EXPECT_EQ(class_block_size(size_class_of(250)), 256u);
 }
 
-TEST(SizeClasses, BlockIndexIsExactOverEverySlab) {
+// Every offset of a slab and past it, and offsets a wrong guess or an address below the
+// slab makes: a block found exactly where one starts, nowhere else.
+TEST(SizeClasses, BlockStartingAtFindsExactlyTheBlocksOfEverySlab) {
+  std::mt19937_64 random(5);
   for (const ClassInfo& info : kClasses) {
+    const std::size_t block = info.block_size;
     const std::size_t slab = std::size_t{info.slab_pages} * kPageSize;
-    for (std::size_t offset = 0; offset < slab; ++offset)
-      ASSERT_EQ(block_index(offset, info), offset / info.block_size)
-          << "block " << info.block_size << " offset " << offset;
+    std::vector<std::uint64_t> offsets;
+    for (std::uint64_t offset = 0; offset < 2 * slab; ++offset) offsets.push_back(offset);
+    for (std::uint64_t near : {std::uint64_t{1} << 32, ~std::uint64_t{0}, -std::uint64_t{block}})
+      for (std::uint64_t d = 0; d < 2 * block; ++d) offsets.push_back(near - d);
+    for (int i = 0; i < 100000; ++i) {
+      offsets.push_back(random() >> 32);
+      offsets.push_back(random());
+    }
+    for (const std::uint64_t offset : offsets) {
+      std::size_t index = ~std::size_t{0};
+      const bool found = block_starting_at(offset, info.inverse, info.blocks, index);
+      const bool starts = offset % block == 0 && offset / block < info.blocks;
+      ASSERT_EQ(found, starts) << "block " << block << " offset " << offset;
+      if (found) ASSERT_EQ(index, offset / block) << "block " << block << " offset " << offset;
+    }
   }
 }
 
