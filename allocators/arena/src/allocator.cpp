@@ -64,16 +64,15 @@ constexpr std::uint8_t kReuseMissWeight = 8;
 constexpr std::uint8_t kReuseMaxMisses = 64;
 
 // The slabs this thread owns: small blocks come from them and return to them without
-// a lock or an atomic instruction. Per class, slabs with a free block (the head is the
-// one allocated from) and all of them; blocks other threads free arrive via the inbox.
-// A full slab is on no list but `owned`, which changes only when a slab is taken or
-// given back: a slab that fills leaves `partial`, and one that gets its first block back
-// from its owner's free goes on the class's unlisted stack (ThreadHeap::unlisted), not
-// back on `partial`, until the class's next refill relists it (with a list of full
-// slabs, a free into a full slab touched four other descriptors, most of them cold:
-// server_exchange spent a tenth of its free path there).
+// a lock or an atomic instruction. Per class, slabs with a free block (ThreadHeap::partial,
+// the head is the one allocated from) and all of them; blocks other threads free arrive
+// via the inbox. A full slab is on no list but `owned`, which changes only when a slab is
+// taken or given back: a slab that fills leaves `partial`, and one that gets its first
+// block back from its owner's free goes on the class's unlisted stack
+// (ThreadHeap::unlisted), not back on `partial`, until the class's next refill relists
+// it (with a list of full slabs, a free into a full slab touched four other
+// descriptors, most of them cold: server_exchange spent a tenth of its free path there).
 struct ClassSlabs {
-  Span* partial;
   Span* owned;
   Span* owned_tail;
   // The head of `partial` came from a free into another thread's slab (release), not
@@ -104,7 +103,10 @@ struct RemoteBatch {
 // from 1), so the owner's free needs no test of its own for an unregistered thread.
 constexpr std::uint64_t kNoHeap = ~std::uint64_t{0};
 struct ThreadHeap {
-  // First: a malloc finds its class's slabs at the TLS block's offset plus class * 32.
+  // Per class, the slabs with room (ClassSlabs). First, in an array of its own: a malloc
+  // reads its class's head at the TLS block's offset plus class * 8, one load with the
+  // class as it is. (Within ClassSlabs it first computed class * 32: two instructions.)
+  Span* partial[kNumClasses];
   ClassSlabs classes[kNumClasses];
   // take_block's hint per class: apart from ClassSlabs, so that the fast path reads both
   // at their TLS offsets without computing the class's address (two instructions). Its
@@ -191,16 +193,16 @@ void child_after_fork() {
   }
 }
 
-void partial_push(ClassSlabs& slabs, Span* span) {
-  span_list_push(slabs.partial, span);
+void partial_push(Span* span) {
+  span_list_push(heap.partial[span->size_class], span);
   span->on_list = kOnPartial;
 }
-void partial_insert_second(ClassSlabs& slabs, Span* span) {
-  span_list_insert_second(slabs.partial, span);
+void partial_insert_second(Span* span) {
+  span_list_insert_second(heap.partial[span->size_class], span);
   span->on_list = kOnPartial;
 }
-void partial_remove(ClassSlabs& slabs, Span* span) {
-  span_list_remove(slabs.partial, span);
+void partial_remove(Span* span) {
+  span_list_remove(heap.partial[span->size_class], span);
   span->on_list = kOnNoList;
 }
 
@@ -248,7 +250,7 @@ std::size_t relist_slabs_with_room(std::size_t size_class, std::uint32_t& slabs_
     // No malloc takes a stacked slab's blocks (reuse mode's takes the held one), so it
     // still has room.
     span->full_at_refill = 0;  // freed into: in use (hand_over_full_slabs)
-    partial_push(slabs, span);
+    partial_push(span);
     ++found;
     blocks += count_free_blocks(*span);
     span = next;
@@ -327,10 +329,10 @@ void uncount_page_run_block(Span& span) {
   if (span->on_list == kOnUnlistedStack) {
     std::uint32_t found;
     relist_slabs_with_room(span->size_class, found);
-    partial_remove(slabs, span);
-    partial_insert_second(slabs, span);
+    partial_remove(span);
+    partial_insert_second(span);
   }
-  if (span == slabs.partial && !slabs.head_from_free &&
+  if (span == heap.partial[span->size_class] && !slabs.head_from_free &&
       (span->size_class < kFirstPageRunClass || page_runs_busy(span->size_class)))
     return;
   if (load_remote_state(*span) != kOwned) return;
@@ -340,8 +342,8 @@ void uncount_page_run_block(Span& span) {
     unlock_arena(owner);
     return;
   }
-  if (span == slabs.partial) slabs.head_from_free = false;
-  if (span->on_list == kOnPartial) partial_remove(slabs, span);
+  if (span == heap.partial[span->size_class]) slabs.head_from_free = false;
+  if (span->on_list == kOnPartial) partial_remove(span);
   owned_remove(slabs, span);
   slabs.taken_pages = static_cast<std::uint16_t>(
       slabs.taken_pages > span->page_count ? slabs.taken_pages - span->page_count : 0);
@@ -421,8 +423,7 @@ void drain_inbox() {
     const std::uintptr_t held = heap.held_address[size_class];
     if (held != 0 && heap.held_slab[size_class] == span)
       check_not_freed(span, heap.held_index[size_class], held);
-    if (collect_remote_frees(*span) != 0 && span->on_list == kOnNoList)
-      partial_insert_second(slabs, span);
+    if (collect_remote_frees(*span) != 0 && span->on_list == kOnNoList) partial_insert_second(span);
     if (slab_empty(*span)) maybe_give_back_empty(slabs, span);
     span = next;
   }
@@ -466,7 +467,7 @@ void release_thread_heap(void*) {
         Arena& owner = arena_at(span->arena_index);
         owner.lock.lock();
         if (give_up_ownership(*span)) {
-          if (span->on_list == kOnPartial) partial_remove(slabs, span);
+          if (span->on_list == kOnPartial) partial_remove(span);
           owned_remove(slabs, span);
           disown_slab(owner, span);
         } else {
@@ -479,6 +480,7 @@ void release_thread_heap(void*) {
     if (kept) yield_cpu();
   }
   for (ClassSlabs& slabs : heap.classes) slabs = {};
+  for (Span*& head : heap.partial) head = nullptr;
   __atomic_store_n(&heap.inbox, nullptr, __ATOMIC_RELAXED);
   heap.registered = false;  // a later destructor that allocates re-arms it
 }
@@ -663,7 +665,7 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
   bool last_block;
   void* p = take_block(slab, hint, last_block);
   heap.word_hints[size_class] = hint | mode;
-  if (last_block) partial_remove(slabs, &slab);
+  if (last_block) partial_remove(&slab);
   return p;
 }
 
@@ -676,7 +678,7 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
   if (heap.remote.count != 0) flush_remote_frees();
   ClassSlabs& slabs = heap.classes[size_class];
   if (__atomic_load_n(&heap.inbox, __ATOMIC_RELAXED) != nullptr) drain_inbox();
-  Span* slab = slabs.partial;
+  Span* slab = heap.partial[size_class];
   // A quarter of a slab's blocks found on the owner's slabs serve; fewer (a program that
   // frees a block into each slab it has just filled: python's ints) and the class takes
   // a slab from the arena as well, first in the list, or every other malloc would come
@@ -691,7 +693,7 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
       heap.word_hints[size_class] |= kReuseMode;
       heap.reuse_misses[size_class] = 0;
     }
-    if (blocks * 4 >= std::size_t{kClasses[size_class].blocks}) slab = slabs.partial;
+    if (blocks * 4 >= std::size_t{kClasses[size_class].blocks}) slab = heap.partial[size_class];
   }
   if (slab == nullptr && size_class >= kFirstPageRunClass && few_page_run_blocks(size_class) &&
       !page_runs_busy(size_class))
@@ -713,10 +715,10 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
     unlock_arena(*arena);
     if (slab != nullptr) {
       owned_push(slabs, slab);
-      partial_push(slabs, slab);
+      partial_push(slab);
       slabs.head_from_free = false;
     } else {
-      slab = slabs.partial;  // out of memory: the few blocks relisted still serve
+      slab = heap.partial[size_class];  // out of memory: the few blocks relisted still serve
       if (slab == nullptr) return no_memory();
     }
   }
@@ -727,12 +729,12 @@ void* allocate_small_reuse(std::size_t size_class);
 
 inline void* allocate_small(std::size_t size_class) {
   ClassSlabs& slabs = heap.classes[size_class];
-  Span* slab = slabs.partial;
+  Span* slab = heap.partial[size_class];
   if (slab == nullptr || (heap.word_hints[size_class] & kReuseMode) != 0) [[unlikely]]
     return allocate_small_reuse(size_class);
   bool last_block;
   void* p = take_block(*slab, heap.word_hints[size_class], last_block);
-  if (last_block) partial_remove(slabs, slab);
+  if (last_block) partial_remove(slab);
   return p;
 }
 
@@ -912,7 +914,7 @@ inline bool release_own(Span* span, std::uintptr_t address) {
     if (misses >= kReuseMaxMisses) heap.word_hints[size_class] &= ~kReuseMode;
   }
   ClassSlabs& slabs = heap.classes[size_class];
-  Span* slab = slabs.partial;
+  Span* slab = heap.partial[size_class];
   if (slab == nullptr) return allocate_small_slow(size_class);
   return take_from_head(slabs, *slab, size_class);
 }
@@ -987,8 +989,7 @@ inline bool defer_remote_free(Segment& seg, Span* span, std::uintptr_t address) 
   // that does not (a consumer) batches it, so that the slab, listed in its arena again,
   // goes to the next thread that refills there (the producer) instead of staying with a
   // thread that never allocates from its free blocks.
-  if (owner == 0 &&
-      (span->kind != SpanKind::kSlab || heap.classes[span->size_class].partial != nullptr))
+  if (owner == 0 && (span->kind != SpanKind::kSlab || heap.partial[span->size_class] != nullptr))
     return false;
   // Written before the slab's first block was handed out; the program's own hand-over of
   // the block orders those writes before this read.
@@ -1064,7 +1065,7 @@ inline bool cache_medium_guess(Span* guess, std::uintptr_t address) {
   Span* span = block.span;
   if (span->kind == SpanKind::kSlab && heap.registered &&
       __atomic_load_n(&span->owner, __ATOMIC_RELAXED) == 0 &&
-      heap.classes[span->size_class].partial != nullptr) {
+      heap.partial[span->size_class] != nullptr) {
     // Adopted: a thread that inherits another's blocks (a server's connection moving
     // between threads) frees them without a lock from now on.
     adopt_unowned_slab(*arena, span, heap.id, &heap.inbox);
@@ -1072,8 +1073,8 @@ inline bool cache_medium_guess(Span* guess, std::uintptr_t address) {
     ClassSlabs& slabs = heap.classes[span->size_class];
     owned_push(slabs, span);
     if (!slab_full(*span)) {
-      if (slabs.partial == nullptr) slabs.head_from_free = true;
-      partial_insert_second(slabs, span);
+      if (heap.partial[span->size_class] == nullptr) slabs.head_from_free = true;
+      partial_insert_second(span);
     }
     if (!release_own(span, reinterpret_cast<std::uintptr_t>(p)))
       die("adopted slab refused a block it holds");

@@ -1,4 +1,4 @@
-// The size-class table: every size maps to the smallest class that holds it, and the
+// The size-class table: every size maps to the smallest class that holds it, and
 // block_starting_at finds exactly the blocks of every slab.
 #include <gtest/gtest.h>
 
