@@ -168,19 +168,6 @@ inline bool tell_owner(Span& span) {
   }
 }
 
-// The index of the lowest set bit of `bits` (not 0), as a 64-bit value. std::countr_zero
-// returns an int, which the compiler widened with an instruction of its own: 1 of the
-// malloc's instructions.
-inline std::size_t lowest_bit(std::uint64_t bits) {
-#if defined(__x86_64__)
-  std::uint64_t index;
-  asm("tzcnt %1, %0" : "=r"(index) : "r"(bits) : "cc");
-  return index;
-#else
-  return static_cast<std::size_t>(std::countr_zero(bits));
-#endif
-}
-
 // Owner only: a free block of an owned slab that has one: the first of the bitmap word
 // the class's last block came from, or else of the next word with one, round the bitmap
 // (`hint` follows). Only the three smallest classes have more than one word. Starting
@@ -207,7 +194,8 @@ inline void* take_block(Span& span, std::uint8_t& hint, bool& last) {
   const std::uint64_t rest = bits & (bits - 1);
   store_word(free_word(offset), rest);
   last = rest == 0 && (span.capacity <= 64 || slab_full(span));
-  const std::size_t index = offset * (64 / sizeof(BlockBits)) + lowest_bit(bits);
+  const std::size_t index =
+      offset * (64 / sizeof(BlockBits)) + static_cast<std::uint32_t>(std::countr_zero(bits));
   return reinterpret_cast<void*>(span.start + index * span.block_size);
 }
 
