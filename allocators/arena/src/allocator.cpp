@@ -727,15 +727,28 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
 
 void* allocate_small_reuse(std::size_t size_class);
 
-inline void* allocate_small(std::size_t size_class) {
-  ClassSlabs& slabs = heap.classes[size_class];
-  Span* slab = heap.partial[size_class];
-  if (slab == nullptr || (heap.word_hints[size_class] & kReuseMode) != 0) [[unlikely]]
-    return allocate_small_reuse(size_class);
+// The malloc of the hinted word's last block, or of a block of another word: take_block
+// finds out whether the slab is full, or moves the hint on. Out of line: inline, that
+// work took registers the malloc saved at every call.
+[[gnu::noinline]] void* take_last_of_word(Span* slab, std::size_t size_class) {
   bool last_block;
   void* p = take_block(*slab, heap.word_hints[size_class], last_block);
   if (last_block) partial_remove(slab);
   return p;
+}
+
+inline void* allocate_small(std::size_t size_class) {
+  Span* slab = heap.partial[size_class];
+  const std::uint8_t hint = heap.word_hints[size_class];
+  if (slab == nullptr || (hint & kReuseMode) != 0) [[unlikely]]
+    return allocate_small_reuse(size_class);
+  std::uint64_t& word = free_word_at(*slab, hint);
+  const std::uint64_t bits = load_word(word);
+  const std::uint64_t rest = bits & (bits - 1);
+  if (rest == 0) [[unlikely]]
+    return take_last_of_word(slab, size_class);
+  store_word(word, rest);
+  return block_address(*slab, hint, bits);
 }
 
 // `page_run_class`: the small class the block serves (count_page_run_block), or 0.

@@ -179,6 +179,19 @@ inline std::size_t next_word_with_free(const Span& span, std::size_t offset) {
   return offset;
 }
 
+// The word of `bits` at byte offset `offset` (a word hint).
+inline std::uint64_t& free_word_at(Span& span, std::size_t offset) {
+  static_assert(sizeof(BlockBits) == 16 && offsetof(BlockBits, free) == 0);
+  return *reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(span.bits) + offset);
+}
+
+// The block's address from its word's offset and its bit in the word.
+inline void* block_address(const Span& span, std::size_t offset, std::uint64_t bits) {
+  const std::size_t index =
+      offset * (64 / sizeof(BlockBits)) + static_cast<std::uint32_t>(std::countr_zero(bits));
+  return reinterpret_cast<void*>(span.start + index * span.block_size);
+}
+
 // Owner only: a free block of an owned slab that has one: the first of the bitmap word
 // the class's last block came from, or else of the next word with one, round the bitmap
 // (`hint` follows). Only the three smallest classes have more than one word. Starting
@@ -189,9 +202,8 @@ inline std::size_t next_word_with_free(const Span& span, std::size_t offset) {
 // `bits`, in bytes, so that it indexes the load as it is. `last`: the slab has no free
 // block left, looked at only when the word taken from is left empty.
 inline void* take_block(Span& span, std::uint8_t& hint, bool& last) {
-  static_assert(sizeof(BlockBits) == 16 && offsetof(BlockBits, free) == 0);
   auto free_word = [&span](std::size_t offset) -> std::uint64_t& {
-    return *reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(span.bits) + offset);
+    return free_word_at(span, offset);
   };
   std::size_t offset = hint;
   std::uint64_t bits = load_word(free_word(offset));
@@ -213,9 +225,7 @@ inline void* take_block(Span& span, std::uint8_t& hint, bool& last) {
     last = next == offset;
     hint = static_cast<std::uint8_t>(next);
   }
-  const std::size_t index =
-      offset * (64 / sizeof(BlockBits)) + static_cast<std::uint32_t>(std::countr_zero(bits));
-  return reinterpret_cast<void*>(span.start + index * span.block_size);
+  return block_address(span, offset, bits);
 }
 
 // nullptr when memory runs out. `allocated_by`: the heap id of a thread that may keep the
