@@ -657,9 +657,12 @@ void hand_over_full_slabs(Arena& arena, ClassSlabs& slabs) {
 
 void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page_run_class = 0);
 
-// A block of the class's head slab, off the paths that may find the class in reuse mode:
-// take_block with the word hint, its reuse mode bit kept apart.
-void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
+// A block of the class's head slab by take_block, with the word hint, its reuse mode
+// bit kept apart: off the paths that may find the class in reuse mode, and the malloc
+// of the hinted word's last block, for which take_block finds out whether the slab is
+// full, or moves the hint on. Out of line: inline in the malloc, that work took
+// registers the malloc saved at every call.
+[[gnu::noinline]] void* take_from_head(Span& slab, std::size_t size_class) {
   const std::uint8_t mode = heap.word_hints[size_class] & kReuseMode;
   std::uint8_t hint = heap.word_hints[size_class] & ~kReuseMode;
   bool last_block;
@@ -722,20 +725,10 @@ void* take_from_head(ClassSlabs& slabs, Span& slab, std::size_t size_class) {
       if (slab == nullptr) return no_memory();
     }
   }
-  return take_from_head(slabs, *slab, size_class);
+  return take_from_head(*slab, size_class);
 }
 
 void* allocate_small_reuse(std::size_t size_class);
-
-// The malloc of the hinted word's last block, or of a block of another word: take_block
-// finds out whether the slab is full, or moves the hint on. Out of line: inline, that
-// work took registers the malloc saved at every call.
-[[gnu::noinline]] void* take_last_of_word(Span* slab, std::size_t size_class) {
-  bool last_block;
-  void* p = take_block(*slab, heap.word_hints[size_class], last_block);
-  if (last_block) partial_remove(slab);
-  return p;
-}
 
 inline void* allocate_small(std::size_t size_class) {
   Span* slab = heap.partial[size_class];
@@ -746,7 +739,7 @@ inline void* allocate_small(std::size_t size_class) {
   const std::uint64_t bits = load_word(word);
   const std::uint64_t rest = bits & (bits - 1);
   if (rest == 0) [[unlikely]]
-    return take_last_of_word(slab, size_class);
+    return take_from_head(*slab, size_class);
   store_word(word, rest);
   return block_address(*slab, hint, bits);
 }
@@ -926,10 +919,9 @@ inline bool release_own(Span* span, std::uintptr_t address) {
     misses = static_cast<std::uint8_t>(misses + kReuseMissWeight);
     if (misses >= kReuseMaxMisses) heap.word_hints[size_class] &= ~kReuseMode;
   }
-  ClassSlabs& slabs = heap.classes[size_class];
   Span* slab = heap.partial[size_class];
   if (slab == nullptr) return allocate_small_slow(size_class);
-  return take_from_head(slabs, *slab, size_class);
+  return take_from_head(*slab, size_class);
 }
 
 // The usable size of a live block of a slab this thread owns, without a lock; 0 when
