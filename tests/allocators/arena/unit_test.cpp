@@ -1102,6 +1102,40 @@ TEST_F(ArenaTakeBlock, FromTheWordOfTheLastBlockThenRoundTheBitmap) {
   arena::disown_slab(*arena_, slab);
 }
 
+// The pending bits past a slab's last block are set for the slab's life, so that an own
+// free tests a word of free or pending blocks against all ones: never collected as free
+// blocks, never a pending block to its owner or to a fork.
+TEST_F(ArenaTakeBlock, TheBitsPastTheLastBlockStayPendingAndAreNeverCollected) {
+  arena::Span* inbox = nullptr;
+  const std::size_t cls = arena::size_class_of(48);
+  arena::Span* slab = arena::adopt_slab(*arena_, cls, 1, &inbox, arena::kClasses[cls].slab_pages);
+  ASSERT_NE(slab, nullptr);
+  const std::size_t capacity = slab->capacity;
+  ASSERT_NE(capacity % 64, 0u) << "this test needs a slab whose last word is part-used";
+  const std::size_t last_word = (capacity - 1) / 64;
+  const std::uint64_t past = ~arena::block_bits(capacity, last_word);
+  EXPECT_EQ(slab->bits[last_word].pending, past);
+  EXPECT_TRUE(arena::slab_empty(*slab));
+  EXPECT_EQ(arena::count_free_blocks(*slab), capacity);
+  EXPECT_EQ(arena::collect_remote_frees(*slab), 0u);
+  EXPECT_EQ(slab->bits[last_word].pending, past);
+  std::uint8_t hint = 0;
+  bool last = false;
+  for (std::size_t i = 0; i < capacity; ++i) arena::take_block(*slab, hint, last);
+  EXPECT_TRUE(last);
+  EXPECT_TRUE(arena::slab_full(*slab));
+  // The last block freed by another thread: pending, then collected alone.
+  const std::uint64_t bit = std::uint64_t{1} << ((capacity - 1) % 64);
+  slab->bits[last_word].pending |= bit;
+  EXPECT_EQ(arena::collect_remote_frees(*slab), 1u);
+  EXPECT_EQ(slab->bits[last_word].free, bit);
+  EXPECT_EQ(slab->bits[last_word].pending, past);
+  EXPECT_EQ(arena::count_free_blocks(*slab), 1u);
+  ASSERT_TRUE(arena::give_up_ownership(*slab));
+  for (std::size_t w = 0; w <= last_word; ++w) slab->bits[w].free = arena::block_bits(capacity, w);
+  arena::disown_slab(*arena_, slab);
+}
+
 TEST_F(ArenaKeptEmptySlabs, OnlyOnePageSlabsAreKeptOnceEmpty) {
   arena::Span* inbox = nullptr;
   for (const std::size_t size : {std::size_t{128}, std::size_t{1024}, arena::kMaxSmall}) {
