@@ -874,7 +874,8 @@ inline void hold(std::size_t size_class, std::uintptr_t address, Span* span, std
 // pending, by the malloc that takes it, by mark_free or by the drain (drain_inbox). In
 // the mode's common case, a free and then the malloc that takes the block back, the
 // slot is empty at each free: that case saves no registers and sets up no frame (with
-// the held block's free here, fixed_size_churn: 8 of the hold's 31 instructions).
+// the held block's free inline here, fixed_size_churn's hold took 31 instructions, now
+// 19).
 [[gnu::noinline]] void hold_freed(std::uintptr_t address, Span* span, std::size_t index) {
   const std::size_t size_class = span->size_class;
   check_not_freed(span, index, address);

@@ -168,21 +168,22 @@ inline bool tell_owner(Span& span) {
   }
 }
 
+// The free word of `bits` at byte offset `offset` (a word hint).
+inline std::uint64_t& free_word_at(Span& span, std::size_t offset) {
+  static_assert(sizeof(BlockBits) == 16 && offsetof(BlockBits, free) == 0);
+  return *reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(span.bits) + offset);
+}
+inline const std::uint64_t& free_word_at(const Span& span, std::size_t offset) {
+  return free_word_at(const_cast<Span&>(span), offset);
+}
+
 // The offset in `bits` of the first word after the one at `offset` that has a free
 // block, round the bitmap; `offset` itself when no other word has one.
 inline std::size_t next_word_with_free(const Span& span, std::size_t offset) {
   for (std::size_t next = (offset + sizeof(BlockBits)) % sizeof(span.bits); next != offset;
        next = (next + sizeof(BlockBits)) % sizeof(span.bits))
-    if (load_word(*reinterpret_cast<const std::uint64_t*>(reinterpret_cast<const char*>(span.bits) +
-                                                          next)) != 0)
-      return next;
+    if (load_word(free_word_at(span, next)) != 0) return next;
   return offset;
-}
-
-// The word of `bits` at byte offset `offset` (a word hint).
-inline std::uint64_t& free_word_at(Span& span, std::size_t offset) {
-  static_assert(sizeof(BlockBits) == 16 && offsetof(BlockBits, free) == 0);
-  return *reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(span.bits) + offset);
 }
 
 // The block's address from its word's offset and its bit in the word.
@@ -202,18 +203,15 @@ inline void* block_address(const Span& span, std::size_t offset, std::uint64_t b
 // `bits`, in bytes, so that it indexes the load as it is. `last`: the slab has no free
 // block left, looked at only when the word taken from is left empty.
 inline void* take_block(Span& span, std::uint8_t& hint, bool& last) {
-  auto free_word = [&span](std::size_t offset) -> std::uint64_t& {
-    return free_word_at(span, offset);
-  };
   std::size_t offset = hint;
-  std::uint64_t bits = load_word(free_word(offset));
+  std::uint64_t bits = load_word(free_word_at(span, offset));
   if (bits == 0) [[unlikely]] {  // another slab's hint: this one has room elsewhere
     offset = next_word_with_free(span, offset);
-    bits = load_word(free_word(offset));
+    bits = load_word(free_word_at(span, offset));
     hint = static_cast<std::uint8_t>(offset);
   }
   const std::uint64_t rest = bits & (bits - 1);
-  store_word(free_word(offset), rest);
+  store_word(free_word_at(span, offset), rest);
   last = false;
   if (rest == 0) [[unlikely]] {
     // The word is empty: the slab is full, or the hint moves on to the next word with a

@@ -209,8 +209,9 @@ static_assert(size_class_of(kMaxSmall) == kNumClasses - 1);
 // `index`, in one multiply. The product's high word is offset / block_size and its low
 // word below the inverse when the division leaves no remainder, for every offset below
 // 2^32 (Lemire, Kaser and Kurz, "Faster remainder by direct computation", 2019: the
-// inverse exceeds 2^64 / block_size by less than 2^32 / 2^32). From 2^32 up the quotient
-// is far above any capacity. (The reciprocal of 32 bits it replaced took a second
+// inverse times the block size exceeds 2^64 by at most the block size, under 2^32, so
+// the product's error stays below one quotient for such offsets). From 2^32 up the
+// quotient is far above any capacity. (The reciprocal of 32 bits it replaced took a second
 // multiply to test the start: 4 of the own free's instructions, and its latency.)
 constexpr bool block_starting_at(std::uint64_t offset, std::uint64_t inverse, std::size_t capacity,
                                  std::size_t& index) {

@@ -100,7 +100,9 @@ TEST(SizeClasses, BlockStartingAtFindsExactlyTheBlocksOfEverySlab) {
       const bool found = block_starting_at(offset, info.inverse, info.blocks, index);
       const bool starts = offset % block == 0 && offset / block < info.blocks;
       ASSERT_EQ(found, starts) << "block " << block << " offset " << offset;
-      if (found) ASSERT_EQ(index, offset / block) << "block " << block << " offset " << offset;
+      if (found) {
+        ASSERT_EQ(index, offset / block) << "block " << block << " offset " << offset;
+      }
     }
   }
 }
