@@ -14,6 +14,17 @@
 // slower (medians of 15 runs; BENCHMARKS.md, #12, Session 50).
 #define HOT_ENTRY __attribute__((aligned(64)))
 
+#if defined(ARENA_LAYOUT_PAD) && ARENA_LAYOUT_PAD > 0
+// layout_sweep.py's builds only (CMake's ARENA_LAYOUT_PAD): moves malloc and free by that
+// many bytes. Where the fast paths land moves small_churn's wall by up to 17 % with no
+// instruction changed (BENCHMARKS.md, #12, Session 57), so a change is timed at several.
+#define ARENA_STRINGIFY(x) #x
+#define ARENA_PAD_DIRECTIVE(bytes) ".skip " ARENA_STRINGIFY(bytes) ", 0xcc"
+extern "C" __attribute__((aligned(64), used, noinline)) void arena_layout_pad() {
+  asm volatile(ARENA_PAD_DIRECTIVE(ARENA_LAYOUT_PAD));
+}
+#endif
+
 EXPORT HOT_ENTRY void* malloc(size_t size) noexcept {
   return arena_malloc(size);
 }
