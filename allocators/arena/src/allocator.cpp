@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <bit>
 #include <cerrno>
@@ -59,7 +60,17 @@ constinit thread_local Arena* bound_arena __attribute__((tls_model("initial-exec
 // while 8 mallocs in 9 take the block back (16 misses more than hits kept mixed_lifetime
 // in it at 2 hits in 3: 8 % slower, BENCHMARKS.md, #14, Session 47).
 constexpr std::uint32_t kReuseMinSlabs = 8;
-constexpr std::uint8_t kReuseMode = 0x80;  // in ThreadHeap::word_hints, beside the word offset
+// In ThreadHeap::word_hints, beside the word offset (0-48): the class's reuse mode, and
+// whether the malloc leaves its fast path (reuse mode, or no slab with room), so that the
+// malloc tests one bit for both (the test of the head for null was two instructions more).
+constexpr std::uint8_t kReuseMode = 0x40;
+constexpr std::uint8_t kNoFastMalloc = 0x80;
+constexpr std::uint8_t kHintFlags = kReuseMode | kNoFastMalloc;
+constexpr std::array<std::uint8_t, kNumClasses> every_class(std::uint8_t value) {
+  std::array<std::uint8_t, kNumClasses> values{};
+  values.fill(value);
+  return values;
+}
 constexpr std::uint8_t kReuseMissWeight = 8;
 constexpr std::uint8_t kReuseMaxMisses = 64;
 
@@ -110,9 +121,10 @@ struct ThreadHeap {
   ClassSlabs classes[kNumClasses];
   // take_block's hint per class: apart from ClassSlabs, so that the fast path reads both
   // at their TLS offsets without computing the class's address (two instructions). Its
-  // top bit (kReuseMode) is the class's reuse mode (allocate_small_reuse), which the
-  // malloc tests in the byte it has loaded, in the line it reads anyway.
-  std::uint8_t word_hints[kNumClasses];
+  // top bits (kHintFlags) are the class's reuse mode (allocate_small_reuse) and whether
+  // the malloc may take a block of the head, which the malloc tests in the byte it has
+  // loaded, in the line it reads anyway. A thread starts with no slab of any class.
+  std::array<std::uint8_t, kNumClasses> word_hints = every_class(kNoFastMalloc);
   // Per class, the slabs the thread's own frees took off "full" since its last refill of
   // the class (kOnUnlistedStack), which that refill lists again (relist_slabs_with_room).
   // A stack through the slabs' own `next`: the push writes only the descriptor line the
@@ -193,17 +205,27 @@ void child_after_fork() {
   }
 }
 
+// Sets kNoFastMalloc when the class has no slab with room or is in reuse mode.
+void update_fast_malloc(std::size_t size_class) {
+  std::uint8_t& hint = heap.word_hints[size_class];
+  const bool slow = heap.partial[size_class] == nullptr || (hint & kReuseMode) != 0;
+  hint = static_cast<std::uint8_t>((hint & ~kNoFastMalloc) | (slow ? kNoFastMalloc : 0));
+}
+
 void partial_push(Span* span) {
   span_list_push(heap.partial[span->size_class], span);
   span->on_list = kOnPartial;
+  update_fast_malloc(span->size_class);
 }
 void partial_insert_second(Span* span) {
   span_list_insert_second(heap.partial[span->size_class], span);
   span->on_list = kOnPartial;
+  update_fast_malloc(span->size_class);
 }
 void partial_remove(Span* span) {
   span_list_remove(heap.partial[span->size_class], span);
   span->on_list = kOnNoList;
+  update_fast_malloc(span->size_class);
 }
 
 void owned_push(ClassSlabs& slabs, Span* span) {
@@ -663,11 +685,11 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
 // full, or moves the hint on. Out of line: inline in the malloc, that work took
 // registers the malloc saved at every call.
 [[gnu::noinline]] void* take_from_head(Span& slab, std::size_t size_class) {
-  const std::uint8_t mode = heap.word_hints[size_class] & kReuseMode;
-  std::uint8_t hint = heap.word_hints[size_class] & ~kReuseMode;
+  const std::uint8_t flags = heap.word_hints[size_class] & kHintFlags;
+  std::uint8_t hint = heap.word_hints[size_class] & ~kHintFlags;
   bool last_block;
   void* p = take_block(slab, hint, last_block);
-  heap.word_hints[size_class] = hint | mode;
+  heap.word_hints[size_class] = hint | flags;
   if (last_block) partial_remove(&slab);
   return p;
 }
@@ -694,6 +716,7 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
     // block the last free returned (allocate_small_reuse).
     if (found >= kReuseMinSlabs && blocks * 4 <= std::size_t{found} * 5) {
       heap.word_hints[size_class] |= kReuseMode;
+      update_fast_malloc(size_class);
       heap.reuse_misses[size_class] = 0;
     }
     if (blocks * 4 >= std::size_t{kClasses[size_class].blocks}) slab = heap.partial[size_class];
@@ -731,10 +754,10 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
 void* allocate_small_reuse(std::size_t size_class);
 
 inline void* allocate_small(std::size_t size_class) {
-  Span* slab = heap.partial[size_class];
   const std::uint8_t hint = heap.word_hints[size_class];
-  if (slab == nullptr || (hint & kReuseMode) != 0) [[unlikely]]
+  if ((hint & kNoFastMalloc) != 0) [[unlikely]]
     return allocate_small_reuse(size_class);
+  Span* slab = heap.partial[size_class];
   std::uint64_t& word = free_word_at(*slab, hint);
   const std::uint64_t bits = load_word(word);
   const std::uint64_t rest = bits & (bits - 1);
@@ -918,7 +941,10 @@ inline bool release_own(Span* span, std::uintptr_t address) {
       return reinterpret_cast<void*>(address);
     }
     misses = static_cast<std::uint8_t>(misses + kReuseMissWeight);
-    if (misses >= kReuseMaxMisses) heap.word_hints[size_class] &= ~kReuseMode;
+    if (misses >= kReuseMaxMisses) {
+      heap.word_hints[size_class] &= ~kReuseMode;
+      update_fast_malloc(size_class);
+    }
   }
   Span* slab = heap.partial[size_class];
   if (slab == nullptr) return allocate_small_slow(size_class);
