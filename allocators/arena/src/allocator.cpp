@@ -754,10 +754,13 @@ void* allocate_medium(std::size_t bytes, std::size_t alignment, std::size_t page
 void* allocate_small_reuse(std::size_t size_class);
 
 inline void* allocate_small(std::size_t size_class) {
+  // The head is loaded before the test that may leave it unused: loaded after it,
+  // small_churn ran 17 % slower at 2 of 16 placements of the code and no faster at the
+  // others (layout_sweep.py; BENCHMARKS.md, #12, Session 57).
+  Span* slab = heap.partial[size_class];
   const std::uint8_t hint = heap.word_hints[size_class];
   if ((hint & kNoFastMalloc) != 0) [[unlikely]]
     return allocate_small_reuse(size_class);
-  Span* slab = heap.partial[size_class];
   std::uint64_t& word = free_word_at(*slab, hint);
   const std::uint64_t bits = load_word(word);
   const std::uint64_t rest = bits & (bits - 1);

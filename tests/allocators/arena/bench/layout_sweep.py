@@ -9,13 +9,17 @@ bytes of padding before malloc) and times a command under all of them in interle
 rounds, so that two trees are compared by their spread over placements, not by one.
 
   layout_sweep.py build --source-dir SRC --work-dir DIR --tag NAME [--pads 16]
-  layout_sweep.py run --work-dir DIR --tags BASE,NEW [--rounds 7] [--json F] -- COMMAND...
+  layout_sweep.py run --work-dir DIR --tags BASE,NEW [--also NAME=SO]... [--rounds 7]
+                     [--json F] -- COMMAND...
 
 `build` configures SRC in DIR/build-NAME (its own build directory; the project's is not
 touched) and leaves DIR/NAME_PAD.so for each placement. `run` times COMMAND with each of
 those preloaded, through alloc_launch (`--launcher`), all of them once per round in a
 rotating order, and prints per tag the median wall of each placement, the median and
 range of those medians, and the ratio of each tag's median to the first tag's.
+`--also NAME=SO` times another allocator beside them in the same rounds, as a tag of
+one placement (`NAME=` with no object: the C library's own malloc), so that a tree's
+spread over placements is read against a peer's one build.
 Exit status: 0 done, 1 a build or a run failed, 2 bad arguments.
 """
 import argparse
@@ -74,8 +78,8 @@ def variants(work_dir, tag):
 
 
 def wall_seconds(launcher, library, command):
-    done = subprocess.run([launcher, "--preload", library, "--", *command],
-                          capture_output=True, text=True)
+    preload = ["--preload", library] if library else []
+    done = subprocess.run([launcher, *preload, "--", *command], capture_output=True, text=True)
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-2000:])
         fail(f"{library}: {' '.join(command)}: exit status {done.returncode}")
@@ -90,16 +94,24 @@ def run(args):
         fail("no command to time (put it after --)", 2)
     tags = args.tags.split(",")
     libraries = [(tag, pad, path) for tag in tags for pad, path in variants(args.work_dir, tag)]
+    for also in args.also:
+        name, _, library = also.partition("=")
+        if not name or name in tags:
+            fail(f"--also {also}: want a new NAME=SO", 2)
+        if library and not os.path.isfile(library):
+            fail(f"--also {also}: no such file", 2)
+        tags.append(name)
+        libraries.append((name, 0, library))
     if not os.access(args.launcher, os.X_OK):
         fail(f"{args.launcher}: no such launcher (build alloc_launch, or pass --launcher)", 2)
-    walls = {path: [] for _, _, path in libraries}
+    walls = {(tag, pad): [] for tag, pad, _ in libraries}
     for round_index in range(args.rounds):
         shift = round_index % len(libraries)
-        for _, _, path in libraries[shift:] + libraries[:shift]:
-            walls[path].append(wall_seconds(args.launcher, path, args.command))
+        for tag, pad, path in libraries[shift:] + libraries[:shift]:
+            walls[(tag, pad)].append(wall_seconds(args.launcher, path, args.command))
     result = {"command": args.command, "rounds": args.rounds, "tags": {}}
     for tag in tags:
-        medians = {pad: statistics.median(walls[path]) for t, pad, path in libraries if t == tag}
+        medians = {pad: statistics.median(walls[(t, pad)]) for t, pad, _ in libraries if t == tag}
         result["tags"][tag] = {"median_by_pad": medians,
                                "median": statistics.median(medians.values()),
                                "min": min(medians.values()), "max": max(medians.values())}
@@ -127,6 +139,8 @@ def main():
     r = verbs.add_parser("run", help="time a command under every placement of some trees")
     r.add_argument("--work-dir", required=True)
     r.add_argument("--tags", required=True, help="comma-separated; ratios are to the first")
+    r.add_argument("--also", action="append", default=[], metavar="NAME=SO",
+                   help="another allocator timed beside them (NAME= for the C library's)")
     r.add_argument("--rounds", type=int, default=7)
     r.add_argument("--launcher", default=os.path.join("build", "bin", "alloc_launch"))
     r.add_argument("--json")
