@@ -52,8 +52,10 @@ def build(args):
     build_dir = os.path.join(args.work_dir, f"build-{args.tag}")
     os.makedirs(args.work_dir, exist_ok=True)
     for pad in range(0, args.pads * STEP, STEP):
+        # The project's default build type, so that placement 0 is the library a plain
+        # build makes.
         configure = ["cmake", "-S", args.source_dir, "-B", build_dir, "-G", "Ninja",
-                     "-DCMAKE_BUILD_TYPE=Release", f"-DARENA_LAYOUT_PAD={pad}"]
+                     "-DCMAKE_BUILD_TYPE=RelWithDebInfo", f"-DARENA_LAYOUT_PAD={pad}"]
         for command in (configure, ["cmake", "--build", build_dir, "--target", "arena"]):
             done = subprocess.run(command, capture_output=True, text=True)
             if done.returncode != 0:
