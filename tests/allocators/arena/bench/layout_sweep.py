@@ -13,7 +13,10 @@ rounds, so that two trees are compared by their spread over placements, not by o
                      [--json F] -- COMMAND...
 
 `build` configures SRC in DIR/build-NAME (its own build directory; the project's is not
-touched) and leaves DIR/NAME_PAD.so for each placement. `run` times COMMAND with each of
+touched) and leaves DIR/NAME_PAD.so for each placement. A tree from before the knob
+(commit 27cb258) needs it first: `git show 27cb258 -- allocators/arena/CMakeLists.txt
+allocators/arena/src/preload.cpp | git apply` in a worktree of it; without it every
+placement would be the same library, which `build` refuses. `run` times COMMAND with each of
 those preloaded, through alloc_launch (`--launcher`), all of them once per round in a
 rotating order, and prints per tag the median wall of each placement, the median and
 range of those medians, and the ratio of each tag's median to the first tag's.
@@ -25,6 +28,7 @@ Exit status: 0 done, 1 a build or a run failed, 2 bad arguments.
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -51,6 +55,7 @@ def malloc_address(library):
 def build(args):
     build_dir = os.path.join(args.work_dir, f"build-{args.tag}")
     os.makedirs(args.work_dir, exist_ok=True)
+    first = None
     for pad in range(0, args.pads * STEP, STEP):
         # The project's default build type, so that placement 0 is the library a plain
         # build makes.
@@ -62,8 +67,14 @@ def build(args):
                 sys.stderr.write(done.stdout[-2000:] + done.stderr[-2000:])
                 fail(f"{' '.join(command)}: exit status {done.returncode}")
         library = os.path.join(args.work_dir, f"{args.tag}_{pad}.so")
-        subprocess.run(["cp", os.path.join(build_dir, "lib", "libarena.so"), library], check=True)
-        print(f"{library}: malloc at {malloc_address(library):#x}")
+        shutil.copyfile(os.path.join(build_dir, "lib", "libarena.so"), library)
+        address = malloc_address(library)
+        if first is None:
+            first = address
+        elif address == first:
+            fail(f"{args.source_dir}: malloc did not move with ARENA_LAYOUT_PAD={pad}"
+                 " (a tree without the knob?)")
+        print(f"{library}: malloc at {address:#x}")
 
 
 def variants(work_dir, tag):
