@@ -88,7 +88,9 @@ TEST(Diff, SignificantButBelowThresholdIsUnchanged) {
   auto r = diff(base, cand);
   EXPECT_LT(metric(r, "wall_ns").p_value, 0.05);
   EXPECT_EQ(metric(r, "wall_ns").verdict, Verdict::kUnchanged);
-  auto strict = diff(base, cand, {.threshold_pct = 2});
+  mr::DiffOptions strict_options;
+  strict_options.threshold_pct = 2;
+  auto strict = diff(base, cand, strict_options);
   EXPECT_EQ(metric(strict, "wall_ns").verdict, Verdict::kRegressed);
 }
 

@@ -56,7 +56,9 @@ TEST(SizeClasses, BlocksAreSixteenByteMultiplesAndWasteIsBounded) {
     const std::size_t first = std::size_t{info.first_slab_pages} * kPageSize;
     const std::size_t first_blocks = first / info.block_size;
     EXPECT_LE((first - first_blocks * info.block_size) * 8, first) << c;
-    if (info.first_slab_pages < info.slab_pages) EXPECT_GE(first_blocks, kFirstSlabMinBlocks) << c;
+    if (info.first_slab_pages < info.slab_pages) {
+      EXPECT_GE(first_blocks, kFirstSlabMinBlocks) << c;
+    }
     if (c > 8) {
       // Geometric classes: the next class is at most 25% bigger, and from 256 to 512
       // bytes at most 12.5%.
