@@ -400,11 +400,10 @@ inline void mark_free(Span* span, std::size_t index, std::uintptr_t address,
   // 0.96 of the wall over 16 placements, BENCHMARKS.md, #12, Session 57).
   const std::size_t offset = index / 64 * sizeof(BlockBits);
   const std::uint64_t bit = std::uint64_t{1} << (index % 64);
-  std::uint64_t& free_word = free_word_at(*span, offset);
-  const std::uint64_t bits = load_word(free_word);
-  const std::uint64_t freed =
-      freed_bits(*reinterpret_cast<const BlockBits*>(&free_word), bits, bit, address);
-  store_word(free_word, bits | bit);
+  BlockBits& word = bits_at(*span, offset);
+  const std::uint64_t bits = load_word(word.free);
+  const std::uint64_t freed = freed_bits(word, bits, bit, address);
+  store_word(word.free, bits | bit);
   // A slab that was full (an owned slab with room is on a list) goes on the class's
   // unlisted stack, which the next refill lists, not on the list of slabs with room
   // (ClassSlabs).

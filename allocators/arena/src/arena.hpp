@@ -168,10 +168,13 @@ inline bool tell_owner(Span& span) {
   }
 }
 
-// The free word of `bits` at byte offset `offset` (a word hint).
+// The bits of `span` at byte offset `offset` into `bits` (a word hint), and their free word.
+inline BlockBits& bits_at(Span& span, std::size_t offset) {
+  static_assert(sizeof(BlockBits) == 16);
+  return *reinterpret_cast<BlockBits*>(reinterpret_cast<char*>(span.bits) + offset);
+}
 inline std::uint64_t& free_word_at(Span& span, std::size_t offset) {
-  static_assert(sizeof(BlockBits) == 16 && offsetof(BlockBits, free) == 0);
-  return *reinterpret_cast<std::uint64_t*>(reinterpret_cast<char*>(span.bits) + offset);
+  return bits_at(span, offset).free;
 }
 inline const std::uint64_t& free_word_at(const Span& span, std::size_t offset) {
   return free_word_at(const_cast<Span&>(span), offset);

@@ -96,7 +96,10 @@ def wall_seconds(launcher, library, command):
     if done.returncode != 0:
         sys.stderr.write(done.stderr[-2000:])
         fail(f"{library}: {' '.join(command)}: exit status {done.returncode}")
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = done.stdout.strip().splitlines()
+    if not lines:
+        fail(f"{launcher}: printed no report for {' '.join(command)}")
+    report = json.loads(lines[-1])
     if report.get("exit_status", 0) != 0:
         fail(f"{library}: {' '.join(command)} exited with {report['exit_status']}")
     return report["wall_seconds"]
